@@ -1,0 +1,293 @@
+package policies
+
+import (
+	"crypto/x509"
+	"encoding/asn1"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Role says where a profile stands in its hierarchy.
+type Role int
+
+const (
+	RoleRoot  Role = iota // self-signed trust anchor
+	RoleSubCA             // intermediate CA
+	RoleLeaf              // end entity
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleRoot:
+		return "root"
+	case RoleSubCA:
+		return "sub-ca"
+	default:
+		return "leaf"
+	}
+}
+
+// KeyRule says which subject public keys a profile accepts.
+type KeyRule int
+
+const (
+	// KeyP256 is ECDSA on secp256r1 only ([V2G2-006], [V2G2-007]).
+	KeyP256 KeyRule = iota
+	// KeyOCPP is what OCPP 2.0.1 (A00.FR.306..) and the 1.6 security
+	// whitepaper allow for station and CSMS certificates: RSA of at least
+	// 2048 bits, or ECDSA on P-256 or P-384.
+	KeyOCPP
+)
+
+func (k KeyRule) String() string {
+	if k == KeyP256 {
+		return "ECDSA P-256"
+	}
+	return "RSA>=2048 or ECDSA P-256/P-384"
+}
+
+// CNRule says what the subject common name of a profile must be.
+type CNRule int
+
+const (
+	CNAny           CNRule = iota // any non-empty name (CAs)
+	CNSECC                        // SECC ID or EVSEID, as the profile's SECCForms allow
+	CNEMAID                       // EMAID with a valid check digit
+	CNPCID                        // provisioning certificate ID
+	CNStationSerial               // charging station serial number or identity (OCPP A00.FR.405)
+	CNFQDN                        // DNS name, repeated as a dNSName SAN
+)
+
+func (c CNRule) String() string {
+	return [...]string{"any", "SECC ID or EVSEID", "EMAID", "PCID", "station serial/identity", "FQDN"}[c]
+}
+
+// SECCForms chooses which CN forms an SECC leaf may carry.
+type SECCForms int
+
+const (
+	SECCBoth       SECCForms = iota // SECC ID or EVSEID (default)
+	SECCOnlyID                      // SECC ID only (ecosystem CPs that follow -20 syntax)
+	SECCOnlyEVSEID                  // EVSEID only (older deployments, test PKIs)
+)
+
+// Period is a calendar length: certificates are valid for years and months,
+// not for multiples of 24 hours.
+type Period struct{ Years, Months, Days int }
+
+// AddTo returns t advanced by the period.
+func (p Period) AddTo(t time.Time) time.Time { return t.AddDate(p.Years, p.Months, p.Days) }
+
+// IsZero reports whether the period is empty (no limit).
+func (p Period) IsZero() bool { return p == Period{} }
+
+func (p Period) String() string {
+	var parts []string
+	if p.Years != 0 {
+		parts = append(parts, fmt.Sprintf("%dy", p.Years))
+	}
+	if p.Months != 0 {
+		parts = append(parts, fmt.Sprintf("%dmo", p.Months))
+	}
+	if p.Days != 0 {
+		parts = append(parts, fmt.Sprintf("%dd", p.Days))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, "")
+}
+
+// OIDDomainComponent is the domainComponent attribute (RFC 4519) that
+// ISO 15118-2 Annex F uses to mark the PKI domain of each certificate.
+var OIDDomainComponent = asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}
+
+// Profile is one certificate profile: everything the CA needs to build a
+// certificate of this kind and everything the linter checks it against.
+type Profile struct {
+	Name     string // stable identifier, e.g. "iso15118-2/secc"
+	Title    string
+	Standard string
+
+	Role Role
+	// PathLen is the basicConstraints pathLenConstraint of a CA; -1 means
+	// unlimited (not allowed by any ISO 15118-2 profile).
+	PathLen int
+	// Issuers lists the profiles whose CAs may sign this profile. Empty for
+	// roots.
+	Issuers []string
+
+	KeyUsage    x509.KeyUsage
+	ExtKeyUsage []x509.ExtKeyUsage
+	Keys        KeyRule
+	// DC is the required domainComponent value ("" for none).
+	DC string
+	// RequireO requires a non-empty organizationName.
+	RequireO bool
+	CN       CNRule
+	// MaxDER is the largest DER encoding allowed (0: no limit).
+	MaxDER int
+
+	MinValidity, MaxValidity, DefaultValidity Period
+
+	// TenantKinds lists who may request this profile from a CA besides admins.
+	TenantKinds []TenantKind
+}
+
+// IsCA reports whether certificates of this profile are CAs.
+func (p *Profile) IsCA() bool { return p.Role != RoleLeaf }
+
+// Names of the profiles; stable identifiers used by the CLI, API and docs.
+const (
+	ISO2V2GRoot         = "iso15118-2/v2g-root"
+	ISO2CPOSub1         = "iso15118-2/cpo-sub1"
+	ISO2CPOSub2         = "iso15118-2/cpo-sub2"
+	ISO2SECC            = "iso15118-2/secc"
+	ISO2CPSSub1         = "iso15118-2/cps-sub1"
+	ISO2CPSSub2         = "iso15118-2/cps-sub2"
+	ISO2CPSLeaf         = "iso15118-2/cps-leaf"
+	ISO2MORoot          = "iso15118-2/mo-root"
+	ISO2MOSub1          = "iso15118-2/mo-sub1"
+	ISO2MOSub2          = "iso15118-2/mo-sub2"
+	ISO2Contract        = "iso15118-2/contract"
+	ISO2OEMRoot         = "iso15118-2/oem-root"
+	ISO2OEMSub1         = "iso15118-2/oem-sub1"
+	ISO2OEMSub2         = "iso15118-2/oem-sub2"
+	ISO2OEMProv         = "iso15118-2/oem-prov"
+	OCPPCSMSRoot        = "ocpp/csms-root"
+	OCPPChargingStation = "ocpp/charging-station"
+	OCPPCSMSServer      = "ocpp/csms-server"
+)
+
+const (
+	caKU    = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+	iso2Max = 800 // [V2G2-010]; XSD certificateType maxLength 800
+)
+
+// Validity limits. ISO 15118-2 Annex F gives the root lifetime (40 years,
+// [V2G2-011]); the sub-CA and leaf limits below follow the ecosystem
+// certificate policy (Hubject V2G PKI CP, which ISO 15118-2 defers to) and
+// agree with the reference test PKIs of EVerest, RISE-V2G and Josev:
+// Sub-CA 1 up to 4 years, Sub-CA 2 up to 2 years, SECC leaf 2-3 months,
+// contract 4 weeks to 2 years. For these the certificate policy of the
+// ecosystem is the normative source. A deployment that needs other limits
+// changes the table, not the code.
+var (
+	fortyYears = Period{Years: 40}
+	fourYears  = Period{Years: 4}
+	twoYears   = Period{Years: 2}
+)
+
+var iso2CA = func(name, title, dc string, role Role, pathLen int, issuers []string, max, def Period) *Profile {
+	return &Profile{
+		Name: name, Title: title, Standard: "ISO 15118-2 Annex F",
+		Role: role, PathLen: pathLen, Issuers: issuers,
+		KeyUsage: caKU, Keys: KeyP256, DC: dc, CN: CNAny, MaxDER: iso2Max,
+		MaxValidity: max, DefaultValidity: def,
+	}
+}
+
+var profiles = []*Profile{
+	// V2G hierarchy. The V2G root allows two sub-CAs below it ([V2G2-009])
+	// and must not sign leaves ([V2G2-867]).
+	iso2CA(ISO2V2GRoot, "V2G root CA", "V2G", RoleRoot, 2, nil, fortyYears, fortyYears),
+	iso2CA(ISO2CPOSub1, "CPO Sub-CA 1", "V2G", RoleSubCA, 1, []string{ISO2V2GRoot}, fourYears, fourYears),
+	iso2CA(ISO2CPOSub2, "CPO Sub-CA 2", "V2G", RoleSubCA, 0, []string{ISO2CPOSub1}, twoYears, Period{Years: 1}),
+	{
+		Name: ISO2SECC, Title: "SECC leaf (charging station TLS server)", Standard: "ISO 15118-2 Annex F",
+		Role: RoleLeaf, PathLen: -1, Issuers: []string{ISO2CPOSub2},
+		// digitalSignature for TLS, keyAgreement for ECDH cipher suites [V2G2-925].
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyAgreement,
+		Keys:     KeyP256, DC: "CPO", CN: CNSECC, MaxDER: iso2Max,
+		MaxValidity: Period{Months: 3}, DefaultValidity: Period{Days: 60},
+		TenantKinds: []TenantKind{TenantCPO},
+	},
+	// CPS hierarchy, below the V2G root: it signs installation responses.
+	iso2CA(ISO2CPSSub1, "CPS Sub-CA 1", "V2G", RoleSubCA, 1, []string{ISO2V2GRoot}, fourYears, fourYears),
+	iso2CA(ISO2CPSSub2, "CPS Sub-CA 2", "V2G", RoleSubCA, 0, []string{ISO2CPSSub1}, twoYears, Period{Years: 1}),
+	{
+		Name: ISO2CPSLeaf, Title: "CPS leaf (signs contract provisioning data)", Standard: "ISO 15118-2 Annex F",
+		Role: RoleLeaf, PathLen: -1, Issuers: []string{ISO2CPSSub2},
+		KeyUsage: x509.KeyUsageDigitalSignature,
+		Keys:     KeyP256, DC: "CPS", CN: CNAny, MaxDER: iso2Max,
+		MaxValidity: twoYears, DefaultValidity: Period{Years: 1},
+	},
+	// MO hierarchy: contract certificates. MO Sub-CA 1 may also sit below a
+	// V2G root.
+	iso2CA(ISO2MORoot, "MO root CA", "MO", RoleRoot, 2, nil, fortyYears, fortyYears),
+	iso2CA(ISO2MOSub1, "MO Sub-CA 1", "MO", RoleSubCA, 1, []string{ISO2MORoot, ISO2V2GRoot}, fourYears, fourYears),
+	iso2CA(ISO2MOSub2, "MO Sub-CA 2", "MO", RoleSubCA, 0, []string{ISO2MOSub1}, twoYears, Period{Years: 1}),
+	{
+		Name: ISO2Contract, Title: "Contract certificate (CN = EMAID)", Standard: "ISO 15118-2 Annex F",
+		Role: RoleLeaf, PathLen: -1, Issuers: []string{ISO2MOSub2},
+		// The contract key signs (authorization) and agrees keys (ECDH for
+		// the private key installation, [V2G2-818]); nonRepudiation as in
+		// Annex F. keyEncipherment, which some test PKIs add, is not valid
+		// for an EC key (RFC 5480 section 3) and is left out.
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment | x509.KeyUsageKeyAgreement,
+		Keys:     KeyP256, DC: "MO", CN: CNEMAID, MaxDER: iso2Max,
+		MinValidity: Period{Days: 28}, MaxValidity: twoYears, DefaultValidity: Period{Years: 1},
+		TenantKinds: []TenantKind{TenantEMSP},
+	},
+	// OEM hierarchy: provisioning certificates live as long as the vehicle.
+	iso2CA(ISO2OEMRoot, "OEM root CA", "OEM", RoleRoot, 2, nil, fortyYears, fortyYears),
+	iso2CA(ISO2OEMSub1, "OEM Sub-CA 1", "OEM", RoleSubCA, 1, []string{ISO2OEMRoot}, fortyYears, Period{Years: 10}),
+	iso2CA(ISO2OEMSub2, "OEM Sub-CA 2", "OEM", RoleSubCA, 0, []string{ISO2OEMSub1}, fortyYears, Period{Years: 10}),
+	{
+		Name: ISO2OEMProv, Title: "OEM provisioning certificate (CN = PCID)", Standard: "ISO 15118-2 Annex F",
+		Role: RoleLeaf, PathLen: -1, Issuers: []string{ISO2OEMSub2},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyAgreement,
+		Keys:     KeyP256, DC: "OEM", CN: CNPCID, MaxDER: iso2Max,
+		MaxValidity: fortyYears, DefaultValidity: Period{Years: 4},
+		TenantKinds: []TenantKind{TenantOEM},
+	},
+	// OCPP: the CSMS-side root signs station client certificates (security
+	// profile 3) and the CSMS / proxy TLS server certificate.
+	{
+		Name: OCPPCSMSRoot, Title: "CSMS root CA for charging-station certificates", Standard: "OCPP 2.0.1 Part 2 A00",
+		Role: RoleRoot, PathLen: 0,
+		KeyUsage: caKU, Keys: KeyOCPP, CN: CNAny,
+		MaxValidity: Period{Years: 20}, DefaultValidity: Period{Years: 10},
+	},
+	{
+		Name: OCPPChargingStation, Title: "Charging station client certificate (security profile 3)", Standard: "OCPP 2.0.1 Part 2 A00.FR.405",
+		Role: RoleLeaf, PathLen: -1, Issuers: []string{OCPPCSMSRoot},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		Keys: KeyOCPP, RequireO: true, CN: CNStationSerial,
+		MaxValidity: Period{Years: 2}, DefaultValidity: Period{Years: 1},
+		TenantKinds: []TenantKind{TenantCPO},
+	},
+	{
+		Name: OCPPCSMSServer, Title: "CSMS / OCPP-J proxy TLS server certificate", Standard: "OCPP 2.0.1 Part 2 A00",
+		Role: RoleLeaf, PathLen: -1, Issuers: []string{OCPPCSMSRoot},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		Keys: KeyOCPP, CN: CNFQDN,
+		MaxValidity: Period{Days: 398}, DefaultValidity: Period{Days: 90},
+		TenantKinds: []TenantKind{TenantCPO},
+	},
+}
+
+var byName = func() map[string]*Profile {
+	m := make(map[string]*Profile, len(profiles))
+	for _, p := range profiles {
+		m[p.Name] = p
+	}
+	return m
+}()
+
+// Lookup returns the profile with the given name.
+func Lookup(name string) (*Profile, error) {
+	if p, ok := byName[name]; ok {
+		return p, nil
+	}
+	return nil, fmt.Errorf("unknown profile %q (see 'pncctl profiles')", name)
+}
+
+// All returns every profile, sorted by name.
+func All() []*Profile {
+	out := append([]*Profile(nil), profiles...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

@@ -1,0 +1,480 @@
+// Package sqlite implements store.Store on an embedded SQLite database
+// (modernc.org/sqlite, pure Go) in WAL mode with durable commits
+// (synchronous=FULL). Concurrent certificate inserts are grouped into one
+// transaction, so many issuances share one fsync without giving up
+// durability: PutCertificate returns only after its row is committed.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// maxBatch bounds one group commit.
+const maxBatch = 256
+
+// DB is a store.Store on SQLite.
+type DB struct {
+	w, r *sql.DB // w has one connection: SQLite has one writer
+
+	puts   chan *putReq
+	done   chan struct{}
+	closed sync.Once
+	wg     sync.WaitGroup
+}
+
+type putReq struct {
+	c   *store.Certificate
+	err chan error
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database file at path.
+func Open(path string) (*DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	if err := migrate(w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(8)
+	db := &DB{w: w, r: r, puts: make(chan *putReq, maxBatch), done: make(chan struct{})}
+	db.wg.Add(1)
+	go db.committer()
+	return db, nil
+}
+
+var schema = []string{
+	`CREATE TABLE tenants (
+		name TEXT PRIMARY KEY,
+		kind TEXT NOT NULL,
+		organization TEXT NOT NULL DEFAULT '',
+		operator_ids TEXT NOT NULL DEFAULT '',
+		provider_ids TEXT NOT NULL DEFAULT '',
+		dns_domains TEXT NOT NULL DEFAULT ''
+	)`,
+	`CREATE TABLE cas (
+		name TEXT PRIMARY KEY,
+		profile TEXT NOT NULL,
+		parent TEXT NOT NULL DEFAULT '',
+		cert_der BLOB,
+		key_uri TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		crl_number INTEGER NOT NULL DEFAULT 0
+	)`,
+	`CREATE TABLE certificates (
+		issuer TEXT NOT NULL REFERENCES cas(name),
+		serial TEXT NOT NULL,
+		profile TEXT NOT NULL,
+		tenant TEXT NOT NULL DEFAULT '',
+		common_name TEXT NOT NULL DEFAULT '',
+		not_before INTEGER NOT NULL,
+		not_after INTEGER NOT NULL,
+		der BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		revoked_at INTEGER,
+		reason INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (issuer, serial)
+	)`,
+	`CREATE INDEX certificates_serial ON certificates(serial)`,
+	`CREATE INDEX certificates_tenant ON certificates(tenant, created_at)`,
+	`CREATE INDEX certificates_not_after ON certificates(not_after)`,
+}
+
+func migrate(db *sql.DB) error {
+	var v int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		return err
+	}
+	if v >= 1 {
+		return nil
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, s := range schema {
+		if _, err := tx.Exec(s); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(`PRAGMA user_version = 1`); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close stops the committer and closes the database.
+func (db *DB) Close() error {
+	db.closed.Do(func() { close(db.done) })
+	db.wg.Wait()
+	return errors.Join(db.w.Close(), db.r.Close())
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+func fromMS(v int64) time.Time {
+	return time.UnixMilli(v).UTC()
+}
+
+func join(s []string) string { return strings.Join(s, ",") }
+func split(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// CreateTenant implements store.Store.
+func (db *DB) CreateTenant(ctx context.Context, t *policies.Tenant) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO tenants(name, kind, organization, operator_ids, provider_ids, dns_domains) VALUES(?,?,?,?,?,?)`,
+		t.Name, string(t.Kind), t.Organization, join(t.OperatorIDs), join(t.ProviderIDs), join(t.DNSDomains))
+	if isUnique(err) {
+		return fmt.Errorf("tenant %s: %w", t.Name, store.ErrExists)
+	}
+	return err
+}
+
+const tenantCols = `name, kind, organization, operator_ids, provider_ids, dns_domains`
+
+func scanTenant(row interface{ Scan(...any) error }) (*policies.Tenant, error) {
+	var t policies.Tenant
+	var kind, ops, provs, dns string
+	if err := row.Scan(&t.Name, &kind, &t.Organization, &ops, &provs, &dns); err != nil {
+		return nil, err
+	}
+	t.Kind = policies.TenantKind(kind)
+	t.OperatorIDs, t.ProviderIDs, t.DNSDomains = split(ops), split(provs), split(dns)
+	return &t, nil
+}
+
+// Tenant implements store.Store.
+func (db *DB) Tenant(ctx context.Context, name string) (*policies.Tenant, error) {
+	t, err := scanTenant(db.r.QueryRowContext(ctx, `SELECT `+tenantCols+` FROM tenants WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("tenant %s: %w", name, store.ErrNotFound)
+	}
+	return t, err
+}
+
+// Tenants implements store.Store.
+func (db *DB) Tenants(ctx context.Context) ([]*policies.Tenant, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*policies.Tenant
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// CreateCA implements store.Store.
+func (db *DB) CreateCA(ctx context.Context, ca *store.CA) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO cas(name, profile, parent, cert_der, key_uri, created_at) VALUES(?,?,?,?,?,?)`,
+		ca.Name, ca.Profile, ca.Parent, ca.CertDER, ca.KeyURI, ms(ca.CreatedAt))
+	if isUnique(err) {
+		return fmt.Errorf("CA %s: %w", ca.Name, store.ErrExists)
+	}
+	return err
+}
+
+// SetCACertificate implements store.Store.
+func (db *DB) SetCACertificate(ctx context.Context, name string, der []byte) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE cas SET cert_der = ? WHERE name = ?`, der, name)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("CA %s: %w", name, store.ErrNotFound)
+	}
+	return nil
+}
+
+const caCols = `name, profile, parent, cert_der, key_uri, created_at`
+
+func scanCA(row interface{ Scan(...any) error }) (*store.CA, error) {
+	var ca store.CA
+	var created int64
+	if err := row.Scan(&ca.Name, &ca.Profile, &ca.Parent, &ca.CertDER, &ca.KeyURI, &created); err != nil {
+		return nil, err
+	}
+	ca.CreatedAt = fromMS(created)
+	return &ca, nil
+}
+
+// CA implements store.Store.
+func (db *DB) CA(ctx context.Context, name string) (*store.CA, error) {
+	ca, err := scanCA(db.r.QueryRowContext(ctx, `SELECT `+caCols+` FROM cas WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("CA %s: %w", name, store.ErrNotFound)
+	}
+	return ca, err
+}
+
+// CAs implements store.Store.
+func (db *DB) CAs(ctx context.Context) ([]*store.CA, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+caCols+` FROM cas ORDER BY created_at, name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.CA
+	for rows.Next() {
+		ca, err := scanCA(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ca)
+	}
+	return out, rows.Err()
+}
+
+// PutCertificate implements store.Store. The row is handed to the
+// committer, which writes it with whatever else is waiting in one
+// transaction; the call returns after that transaction commits.
+func (db *DB) PutCertificate(ctx context.Context, c *store.Certificate) error {
+	req := &putReq{c: c, err: make(chan error, 1)}
+	select {
+	case db.puts <- req:
+	case <-db.done:
+		return errors.New("store closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the row may be committed: wait for the outcome even if
+	// ctx ends, so the caller never drops a stored certificate.
+	return <-req.err
+}
+
+func (db *DB) committer() {
+	defer db.wg.Done()
+	batch := make([]*putReq, 0, maxBatch)
+	for {
+		select {
+		case <-db.done:
+			// Finish what is queued, then stop.
+			for {
+				select {
+				case r := <-db.puts:
+					db.commit([]*putReq{r})
+				default:
+					return
+				}
+			}
+		case r := <-db.puts:
+			batch = append(batch[:0], r)
+		fill:
+			for len(batch) < maxBatch {
+				select {
+				case r := <-db.puts:
+					batch = append(batch, r)
+				default:
+					break fill
+				}
+			}
+			db.commit(batch)
+		}
+	}
+}
+
+const insertCert = `INSERT INTO certificates(issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at)
+	VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(issuer, serial) DO NOTHING`
+
+func (db *DB) commit(batch []*putReq) {
+	errs := make([]error, len(batch))
+	err := func() error {
+		tx, err := db.w.Begin()
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		stmt, err := tx.Prepare(insertCert)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i, r := range batch {
+			c := r.c
+			res, err := stmt.Exec(c.Issuer, c.Serial, c.Profile, c.Tenant, c.CommonName, ms(c.NotBefore), ms(c.NotAfter), c.DER, ms(c.CreatedAt))
+			if err != nil {
+				if strings.Contains(err.Error(), "FOREIGN KEY") {
+					errs[i] = fmt.Errorf("issuer %s: %w", c.Issuer, store.ErrNotFound)
+					continue
+				}
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				errs[i] = fmt.Errorf("issuer %s serial %s: %w", c.Issuer, c.Serial, store.ErrDuplicateSerial)
+			}
+		}
+		return tx.Commit()
+	}()
+	for i, r := range batch {
+		if err != nil {
+			r.err <- fmt.Errorf("store certificate: %w", err)
+		} else {
+			r.err <- errs[i]
+		}
+	}
+}
+
+const certCols = `issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at, revoked_at, reason`
+
+func scanCert(row interface{ Scan(...any) error }) (*store.Certificate, error) {
+	var c store.Certificate
+	var nb, na, created int64
+	var revoked sql.NullInt64
+	if err := row.Scan(&c.Issuer, &c.Serial, &c.Profile, &c.Tenant, &c.CommonName, &nb, &na, &c.DER, &created, &revoked, &c.Reason); err != nil {
+		return nil, err
+	}
+	c.NotBefore, c.NotAfter, c.CreatedAt = fromMS(nb), fromMS(na), fromMS(created)
+	if revoked.Valid {
+		c.RevokedAt = fromMS(revoked.Int64)
+	}
+	return &c, nil
+}
+
+// Certificate implements store.Store.
+func (db *DB) Certificate(ctx context.Context, issuer, serial string) (*store.Certificate, error) {
+	c, err := scanCert(db.r.QueryRowContext(ctx, `SELECT `+certCols+` FROM certificates WHERE issuer = ? AND serial = ?`, issuer, serial))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("certificate %s/%s: %w", issuer, serial, store.ErrNotFound)
+	}
+	return c, err
+}
+
+// Certificates implements store.Store.
+func (db *DB) Certificates(ctx context.Context, f store.Filter) ([]*store.Certificate, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	if f.Issuer != "" {
+		add("issuer = ?", f.Issuer)
+	}
+	if f.Serial != "" {
+		add("serial = ?", f.Serial)
+	}
+	if f.Profile != "" {
+		add("profile = ?", f.Profile)
+	}
+	if f.Tenant != "" {
+		add("tenant = ?", f.Tenant)
+	}
+	if f.Revoked != nil {
+		if *f.Revoked {
+			where = append(where, "revoked_at IS NOT NULL")
+		} else {
+			where = append(where, "revoked_at IS NULL")
+		}
+	}
+	if !f.ExpiringBefore.IsZero() {
+		add("not_after < ?", ms(f.ExpiringBefore))
+	}
+	q := `SELECT ` + certCols + ` FROM certificates`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > store.MaxPage {
+		limit = store.MaxPage
+	}
+	q += ` ORDER BY created_at, issuer, serial LIMIT ? OFFSET ?`
+	args = append(args, limit, max(f.Offset, 0))
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Certificate
+	for rows.Next() {
+		c, err := scanCert(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Revoke implements store.Store.
+func (db *DB) Revoke(ctx context.Context, issuer, serial string, reason int, at time.Time) (*store.Certificate, error) {
+	res, err := db.w.ExecContext(ctx, `UPDATE certificates SET revoked_at = ?, reason = ? WHERE issuer = ? AND serial = ? AND revoked_at IS NULL`,
+		ms(at), reason, issuer, serial)
+	if err != nil {
+		return nil, fmt.Errorf("revoke %s/%s: %w", issuer, serial, err)
+	}
+	n, _ := res.RowsAffected()
+	c, err := db.Certificate(ctx, issuer, serial)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return c, fmt.Errorf("certificate %s/%s: %w", issuer, serial, store.ErrAlreadyRevoked)
+	}
+	return c, nil
+}
+
+// Revoked implements store.Store.
+func (db *DB) Revoked(ctx context.Context, issuer string, notAfterFrom time.Time) ([]*store.Certificate, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+certCols+` FROM certificates WHERE issuer = ? AND revoked_at IS NOT NULL AND not_after >= ? ORDER BY revoked_at, serial`,
+		issuer, ms(notAfterFrom))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Certificate
+	for rows.Next() {
+		c, err := scanCert(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// NextCRLNumber implements store.Store.
+func (db *DB) NextCRLNumber(ctx context.Context, issuer string) (int64, error) {
+	var n int64
+	err := db.w.QueryRowContext(ctx, `UPDATE cas SET crl_number = crl_number + 1 WHERE name = ? RETURNING crl_number`, issuer).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("CA %s: %w", issuer, store.ErrNotFound)
+	}
+	return n, err
+}

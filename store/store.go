@@ -1,0 +1,112 @@
+// Package store is the persistence of pncpki behind one interface: tenants,
+// certificate authorities, issued certificates, revocations, serials and CRL
+// numbers. Implementations (SQLite in store/sqlite, PostgreSQL later) must
+// pass the conformance suite in store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pncpki/pncpki/policies"
+)
+
+// Errors every implementation returns (wrapped) so callers can test with
+// errors.Is.
+var (
+	ErrNotFound        = errors.New("not found")
+	ErrExists          = errors.New("already exists")
+	ErrDuplicateSerial = errors.New("serial number already used by this issuer")
+	ErrAlreadyRevoked  = errors.New("certificate already revoked")
+)
+
+// CA is a certificate authority that pncpki holds the key of. A CA whose
+// certificate is still being signed by an outside root (CSR out, certificate
+// not yet in) has an empty CertDER and is pending.
+type CA struct {
+	Name      string // stable, unique, e.g. "cpo-sub2"
+	Profile   string // profile name, e.g. "iso15118-2/cpo-sub2"
+	Parent    string // name of the issuing CA if pncpki holds it, else ""
+	CertDER   []byte
+	KeyURI    string // softkms:path=... or pkcs11:...
+	CreatedAt time.Time
+}
+
+// Pending reports whether the CA still waits for its certificate.
+func (c *CA) Pending() bool { return len(c.CertDER) == 0 }
+
+// Certificate is an issued certificate and its revocation state.
+type Certificate struct {
+	Issuer     string // CA name
+	Serial     string // lower-case hex without leading zeros
+	Profile    string
+	Tenant     string
+	CommonName string
+	NotBefore  time.Time
+	NotAfter   time.Time
+	DER        []byte
+	CreatedAt  time.Time
+	RevokedAt  time.Time // zero while not revoked
+	Reason     int       // RFC 5280 CRLReason, valid when RevokedAt is set
+}
+
+// Revoked reports whether the certificate has been revoked.
+func (c *Certificate) Revoked() bool { return !c.RevokedAt.IsZero() }
+
+// Status is "revoked", "expired" or "valid" at time now.
+func (c *Certificate) Status(now time.Time) string {
+	switch {
+	case c.Revoked():
+		return "revoked"
+	case now.After(c.NotAfter):
+		return "expired"
+	default:
+		return "valid"
+	}
+}
+
+// Filter selects certificates. Zero fields do not filter.
+type Filter struct {
+	Issuer         string
+	Serial         string
+	Profile        string
+	Tenant         string
+	Revoked        *bool
+	ExpiringBefore time.Time
+	Limit          int // at most MaxPage; 0 means MaxPage
+	Offset         int
+}
+
+// MaxPage bounds one listing.
+const MaxPage = 1000
+
+// Store is the persistence interface. All methods are safe for concurrent
+// use. A method that writes returns only after the write is durable.
+type Store interface {
+	CreateTenant(ctx context.Context, t *policies.Tenant) error
+	Tenant(ctx context.Context, name string) (*policies.Tenant, error)
+	Tenants(ctx context.Context) ([]*policies.Tenant, error)
+
+	CreateCA(ctx context.Context, ca *CA) error
+	// SetCACertificate installs the certificate of a pending CA.
+	SetCACertificate(ctx context.Context, name string, der []byte) error
+	CA(ctx context.Context, name string) (*CA, error)
+	CAs(ctx context.Context) ([]*CA, error)
+
+	// PutCertificate records an issued certificate. The pair (Issuer,
+	// Serial) is unique: a second one fails with ErrDuplicateSerial.
+	PutCertificate(ctx context.Context, c *Certificate) error
+	Certificate(ctx context.Context, issuer, serial string) (*Certificate, error)
+	Certificates(ctx context.Context, f Filter) ([]*Certificate, error)
+	// Revoke marks a certificate revoked and returns it.
+	Revoke(ctx context.Context, issuer, serial string, reason int, at time.Time) (*Certificate, error)
+	// Revoked returns the revoked certificates of an issuer that are not
+	// yet expired at notAfterFrom (for CRLs).
+	Revoked(ctx context.Context, issuer string, notAfterFrom time.Time) ([]*Certificate, error)
+	// NextCRLNumber increments and returns the CRL number of an issuer; it
+	// never returns the same number twice for the same issuer.
+	NextCRLNumber(ctx context.Context, issuer string) (int64, error)
+
+	Close() error
+}

@@ -1,0 +1,329 @@
+// Package storetest is the conformance suite every store.Store
+// implementation runs: the same behaviour for SQLite and PostgreSQL.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+// Run runs the suite. open returns a fresh, empty store for each subtest;
+// reopen, if not nil, closes a store and opens the same database again (to
+// check that state survives a restart).
+func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testing.T, s store.Store) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Tenants", testTenants},
+		{"CAs", testCAs},
+		{"CertificatesRoundTrip", testCertificates},
+		{"DuplicateSerial", testDuplicateSerial},
+		{"UnknownIssuer", testUnknownIssuer},
+		{"ConcurrentPuts", testConcurrentPuts},
+		{"FilterAndPaging", testFilter},
+		{"Revoke", testRevoke},
+		{"CRLNumbers", testCRLNumbers},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
+	}
+	if reopen != nil {
+		t.Run("SurvivesRestart", func(t *testing.T) { testRestart(t, open(t), reopen) })
+	}
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func mustCA(t *testing.T, s store.Store, name string) {
+	t.Helper()
+	err := s.CreateCA(context.Background(), &store.CA{Name: name, Profile: policies.ISO2CPOSub2, CertDER: []byte{0x30, 0x00}, KeyURI: "softkms:path=" + name + ".key", CreatedAt: t0})
+	if err != nil {
+		t.Fatalf("CreateCA(%s): %v", name, err)
+	}
+}
+
+func cert(issuer, serial string) *store.Certificate {
+	return &store.Certificate{
+		Issuer: issuer, Serial: serial, Profile: policies.ISO2SECC, Tenant: "cpo1",
+		CommonName: "DE*ABC*E" + serial, NotBefore: t0, NotAfter: t0.Add(60 * 24 * time.Hour),
+		DER: []byte("der-" + serial), CreatedAt: t0,
+	}
+}
+
+func testTenants(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	in := &policies.Tenant{Name: "cpo1", Kind: policies.TenantCPO, Organization: "Example CPO", OperatorIDs: []string{"DEABC", "DEXYZ"}, DNSDomains: []string{"csms.example.com"}}
+	if err := s.CreateTenant(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTenant(ctx, in); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("second CreateTenant: %v, want ErrExists", err)
+	}
+	got, err := s.Tenant(ctx, "cpo1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(in) {
+		t.Errorf("Tenant = %+v, want %+v", got, in)
+	}
+	if _, err := s.Tenant(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Tenant(nobody) = %v, want ErrNotFound", err)
+	}
+	if err := s.CreateTenant(ctx, &policies.Tenant{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Tenants(ctx)
+	if err != nil || len(all) != 2 || all[0].Name != "cpo1" || all[1].ProviderIDs[0] != "DE8AA" {
+		t.Errorf("Tenants = %v, %v", all, err)
+	}
+}
+
+func testCAs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	pending := &store.CA{Name: "cpo-sub1", Profile: policies.ISO2CPOSub1, KeyURI: "pkcs11:token=x;object=y", CreatedAt: t0}
+	if err := s.CreateCA(ctx, pending); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateCA(ctx, pending); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate CreateCA: %v", err)
+	}
+	got, err := s.CA(ctx, "cpo-sub1")
+	if err != nil || !got.Pending() || got.KeyURI != pending.KeyURI || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("CA = %+v, %v", got, err)
+	}
+	if err := s.SetCACertificate(ctx, "cpo-sub1", []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCACertificate(ctx, "missing", []byte{1}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetCACertificate(missing) = %v", err)
+	}
+	got, _ = s.CA(ctx, "cpo-sub1")
+	if got.Pending() || string(got.CertDER) != "\x01\x02\x03" {
+		t.Errorf("after SetCACertificate: %+v", got)
+	}
+	mustCA(t, s, "cpo-sub2")
+	cas, err := s.CAs(ctx)
+	if err != nil || len(cas) != 2 {
+		t.Errorf("CAs = %v, %v", cas, err)
+	}
+	if _, err := s.CA(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CA(nope) = %v", err)
+	}
+}
+
+func testCertificates(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustCA(t, s, "cpo-sub2")
+	in := cert("cpo-sub2", "1a2b")
+	if err := s.PutCertificate(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Certificate(ctx, "cpo-sub2", "1a2b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(*got) != fmt.Sprint(*in) {
+		t.Errorf("Certificate = %+v\nwant %+v", got, in)
+	}
+	if got.Revoked() || got.Status(t0) != "valid" || got.Status(t0.Add(90*24*time.Hour)) != "expired" {
+		t.Errorf("status of fresh certificate wrong")
+	}
+	if _, err := s.Certificate(ctx, "cpo-sub2", "ffff"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing certificate: %v", err)
+	}
+}
+
+func testDuplicateSerial(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustCA(t, s, "a")
+	mustCA(t, s, "b")
+	if err := s.PutCertificate(ctx, cert("a", "01")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutCertificate(ctx, cert("a", "01")); !errors.Is(err, store.ErrDuplicateSerial) {
+		t.Fatalf("duplicate serial: %v, want ErrDuplicateSerial", err)
+	}
+	// The same serial under another issuer is a different certificate.
+	if err := s.PutCertificate(ctx, cert("b", "01")); err != nil {
+		t.Fatalf("same serial, other issuer: %v", err)
+	}
+}
+
+func testUnknownIssuer(t *testing.T, s store.Store) {
+	if err := s.PutCertificate(context.Background(), cert("ghost", "01")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown issuer: %v, want ErrNotFound", err)
+	}
+}
+
+func testConcurrentPuts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustCA(t, s, "a")
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// every tenth is a duplicate of its predecessor group's serial
+			errs <- s.PutCertificate(ctx, cert("a", fmt.Sprintf("%x", i/2*2+1)))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var ok, dup int
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrDuplicateSerial):
+			dup++
+		default:
+			t.Errorf("PutCertificate: %v", err)
+		}
+	}
+	if ok != n/2 || dup != n/2 {
+		t.Errorf("stored %d, duplicates %d; want %d each", ok, dup, n/2)
+	}
+	all, err := s.Certificates(ctx, store.Filter{Issuer: "a"})
+	if err != nil || len(all) != n/2 {
+		t.Errorf("Certificates = %d, %v; want %d", len(all), err, n/2)
+	}
+}
+
+func testFilter(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustCA(t, s, "a")
+	mustCA(t, s, "b")
+	for i := range 10 {
+		c := cert("a", fmt.Sprintf("a%02d", i))
+		c.CreatedAt = t0.Add(time.Duration(i) * time.Second)
+		c.NotAfter = t0.Add(time.Duration(i+1) * 24 * time.Hour)
+		if i%2 == 1 {
+			c.Tenant = "cpo2"
+			c.Profile = policies.OCPPChargingStation
+		}
+		if err := s.PutCertificate(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutCertificate(ctx, cert("b", "a00")); err != nil {
+		t.Fatal(err)
+	}
+	count := func(f store.Filter) int {
+		t.Helper()
+		cs, err := s.Certificates(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(cs)
+	}
+	yes := true
+	if _, err := s.Revoke(ctx, "a", "a03", 1, t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		f    store.Filter
+		want int
+	}{
+		{"all", store.Filter{}, 11},
+		{"issuer", store.Filter{Issuer: "a"}, 10},
+		{"serial across issuers", store.Filter{Serial: "a00"}, 2},
+		{"tenant", store.Filter{Tenant: "cpo2"}, 5},
+		{"profile", store.Filter{Profile: policies.OCPPChargingStation}, 5},
+		{"revoked", store.Filter{Revoked: &yes}, 1},
+		{"expiring", store.Filter{Issuer: "a", ExpiringBefore: t0.Add(3*24*time.Hour + time.Second)}, 3},
+		{"limit", store.Filter{Limit: 4}, 4},
+		{"offset", store.Filter{Issuer: "a", Offset: 8}, 2},
+	} {
+		if got := count(tt.f); got != tt.want {
+			t.Errorf("%s: %d certificates, want %d", tt.name, got, tt.want)
+		}
+	}
+	page, _ := s.Certificates(ctx, store.Filter{Issuer: "a", Limit: 3, Offset: 3})
+	if len(page) != 3 || page[0].Serial != "a03" || page[2].Serial != "a05" {
+		t.Errorf("page 2 = %v", page)
+	}
+}
+
+func testRevoke(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustCA(t, s, "a")
+	live, old := cert("a", "01"), cert("a", "02")
+	old.NotAfter = t0.Add(-time.Hour)
+	for _, c := range []*store.Certificate{live, old, cert("a", "03")} {
+		if err := s.PutCertificate(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := t0.Add(time.Minute)
+	got, err := s.Revoke(ctx, "a", "01", 1, at)
+	if err != nil || !got.Revoked() || !got.RevokedAt.Equal(at) || got.Reason != 1 {
+		t.Fatalf("Revoke = %+v, %v", got, err)
+	}
+	if _, err := s.Revoke(ctx, "a", "01", 4, at); !errors.Is(err, store.ErrAlreadyRevoked) {
+		t.Errorf("second Revoke = %v, want ErrAlreadyRevoked", err)
+	}
+	if _, err := s.Revoke(ctx, "a", "99", 1, at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Revoke(unknown) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Revoke(ctx, "a", "02", 0, at); err != nil {
+		t.Fatal(err)
+	}
+	rev, err := s.Revoked(ctx, "a", t0)
+	if err != nil || len(rev) != 1 || rev[0].Serial != "01" {
+		t.Errorf("Revoked = %v, %v; want only 01 (02 has expired)", rev, err)
+	}
+	again, _ := s.Certificate(ctx, "a", "01")
+	if again.Reason != 1 {
+		t.Errorf("reason changed by the refused second revocation: %d", again.Reason)
+	}
+}
+
+func testCRLNumbers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustCA(t, s, "a")
+	mustCA(t, s, "b")
+	for want := int64(1); want <= 3; want++ {
+		if n, err := s.NextCRLNumber(ctx, "a"); err != nil || n != want {
+			t.Fatalf("NextCRLNumber(a) = %d, %v; want %d", n, err, want)
+		}
+	}
+	if n, _ := s.NextCRLNumber(ctx, "b"); n != 1 {
+		t.Errorf("NextCRLNumber(b) = %d, want 1: numbers are per issuer", n)
+	}
+	if _, err := s.NextCRLNumber(ctx, "zz"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("NextCRLNumber(zz) = %v", err)
+	}
+}
+
+func testRestart(t *testing.T, s store.Store, reopen func(*testing.T, store.Store) store.Store) {
+	ctx := context.Background()
+	mustCA(t, s, "a")
+	if err := s.PutCertificate(ctx, cert("a", "01")); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.NextCRLNumber(ctx, "a"); n != 1 {
+		t.Fatal("first CRL number not 1")
+	}
+	if _, err := s.Revoke(ctx, "a", "01", 1, t0); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, s)
+	c, err := s.Certificate(ctx, "a", "01")
+	if err != nil || !c.Revoked() {
+		t.Fatalf("after restart: %+v, %v", c, err)
+	}
+	if n, _ := s.NextCRLNumber(ctx, "a"); n != 2 {
+		t.Errorf("CRL number after restart = %d, want 2", n)
+	}
+}
