@@ -300,9 +300,10 @@ func (p *Profile) Check(c *x509.Certificate, forms SECCForms) Violations {
 		}
 	}
 
-	vs = append(vs, p.checkSubject(rdnOf(c.RawSubject, c.Subject), forms)...)
-	if p.CN == CNFQDN && !slices.Contains(c.DNSNames, c.Subject.CommonName) {
-		vs.add(CodeSAN, "CN %q must be repeated as a dNSName in subjectAltName", c.Subject.CommonName)
+	rdn := rdnOf(c.RawSubject, c.Subject)
+	vs = append(vs, p.checkSubject(rdn, forms)...)
+	if cns := attrs(rdn, oidCommonName); p.CN == CNFQDN && len(cns) == 1 && !slices.Contains(c.DNSNames, cns[0]) {
+		vs.add(CodeSAN, "CN %q must be repeated as a dNSName in subjectAltName", cns[0])
 	}
 
 	// validity

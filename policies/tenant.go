@@ -74,6 +74,7 @@ func (t *Tenant) Normalize() error {
 type Subject struct {
 	CommonName   string
 	Organization string
+	Country      string
 	DNSNames     []string
 	IPAddresses  []net.IP
 }

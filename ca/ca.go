@@ -1,0 +1,533 @@
+// Package ca runs the issuing certificate authorities: it checks CSRs
+// against the profile and the tenant policy, builds and lints the
+// certificate, signs it, records it in the store and only then returns it.
+// It also revokes certificates and generates CRLs.
+package ca
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+// MaxCSRSize bounds a CSR (PEM or DER) before it is parsed.
+const MaxCSRSize = 64 << 10
+
+// Authority is one CA whose key pncpki holds.
+type Authority struct {
+	Name    string
+	Profile *policies.Profile
+	Cert    *x509.Certificate
+	Signer  crypto.Signer
+	// Chain is Cert followed by its issuers, as far as the store knows
+	// them, root last.
+	Chain []*x509.Certificate
+}
+
+// Options configure a Service.
+type Options struct {
+	Store store.Store
+	// DataDir resolves relative softkms key paths.
+	DataDir string
+	// SECCForms restricts the SECC leaf CN forms (default: both).
+	SECCForms policies.SECCForms
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Rand is the randomness for serials and signatures (default
+	// crypto/rand). Deterministic only for test PKIs.
+	Rand io.Reader
+	// Backdate moves notBefore of issued certificates into the past to
+	// absorb clock skew of relying parties (default 1 minute).
+	Backdate time.Duration
+}
+
+// Builder builds certificates from profiles, lints them and signs them. It
+// stores nothing: Service wraps it with the store, and testcerts uses it
+// alone for test PKIs.
+type Builder struct {
+	Now       func() time.Time
+	Rand      io.Reader
+	SECCForms policies.SECCForms
+	Backdate  time.Duration
+}
+
+// sigRand is the randomness for signatures: crypto/rand normally, nil
+// (deterministic RFC 6979 ECDSA) when a custom Rand asks for reproducible
+// test PKIs.
+func (b *Builder) sigRand() io.Reader {
+	if b.Rand == rand.Reader {
+		return rand.Reader
+	}
+	return nil
+}
+
+// Service issues and revokes certificates for the CAs in the store.
+type Service struct {
+	opts    Options
+	b       Builder
+	signers Signers
+
+	mu    sync.RWMutex
+	auths map[string]*Authority
+}
+
+// New loads every non-pending CA of the store with its signer.
+func New(ctx context.Context, opts Options) (*Service, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.Backdate == 0 {
+		opts.Backdate = time.Minute
+	}
+	s := &Service{
+		opts:    opts,
+		b:       Builder{Now: opts.Now, Rand: opts.Rand, SECCForms: opts.SECCForms, Backdate: opts.Backdate},
+		signers: Signers{BaseDir: opts.DataDir},
+		auths:   map[string]*Authority{},
+	}
+	if err := s.Reload(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the key managers.
+func (s *Service) Close() error { return s.signers.Close() }
+
+// Store returns the store the service writes to.
+func (s *Service) Store() store.Store { return s.opts.Store }
+
+// Reload reads the CAs from the store, loading signers for new ones.
+func (s *Service) Reload(ctx context.Context) error {
+	cas, err := s.opts.Store.CAs(ctx)
+	if err != nil {
+		return fmt.Errorf("list CAs: %w", err)
+	}
+	certs := map[string]*x509.Certificate{}
+	parents := map[string]string{}
+	for _, c := range cas {
+		if c.Pending() {
+			continue
+		}
+		cert, err := x509.ParseCertificate(c.CertDER)
+		if err != nil {
+			return fmt.Errorf("CA %s: parse certificate: %w", c.Name, err)
+		}
+		certs[c.Name], parents[c.Name] = cert, c.Parent
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range cas {
+		cert := certs[c.Name]
+		if cert == nil {
+			continue
+		}
+		p, err := policies.Lookup(c.Profile)
+		if err != nil {
+			return fmt.Errorf("CA %s: %w", c.Name, err)
+		}
+		a := s.auths[c.Name]
+		if a == nil || !bytes.Equal(a.Cert.Raw, cert.Raw) {
+			signer, err := s.signers.Load(ctx, c.KeyURI)
+			if err != nil {
+				return fmt.Errorf("CA %s: %w", c.Name, err)
+			}
+			if !publicKeysEqual(signer.Public(), cert.PublicKey) {
+				return fmt.Errorf("CA %s: key %s does not match its certificate", c.Name, redact(c.KeyURI))
+			}
+			a = &Authority{Name: c.Name, Profile: p, Cert: cert, Signer: signer}
+		}
+		a.Chain = []*x509.Certificate{cert}
+		for parent, seen := parents[c.Name], 0; parent != "" && certs[parent] != nil && seen < 8; parent, seen = parents[parent], seen+1 {
+			a.Chain = append(a.Chain, certs[parent])
+		}
+		s.auths[c.Name] = a
+	}
+	return nil
+}
+
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	ak, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && ak.Equal(b)
+}
+
+// Authority returns a loaded CA by name.
+func (s *Service) Authority(name string) (*Authority, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if a := s.auths[name]; a != nil {
+		return a, nil
+	}
+	return nil, refuse(CodeIssuerUnknown, "no active CA named %q", name)
+}
+
+// Authorities returns the loaded CAs sorted by name.
+func (s *Service) Authorities() []*Authority {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Authority, 0, len(s.auths))
+	for _, a := range s.auths {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b *Authority) int { return cmpString(a.Name, b.Name) })
+	return out
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// issuerFor picks the CA that signs profile p: the named one, or the only
+// CA whose profile may issue p.
+func (s *Service) issuerFor(p *policies.Profile, name string) (*Authority, error) {
+	if name != "" {
+		a, err := s.Authority(name)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(p.Issuers, a.Profile.Name) {
+			return nil, refuse(CodeIssuerMismatch, "CA %s (%s) cannot issue %s; issuers are %v", name, a.Profile.Name, p.Name, p.Issuers)
+		}
+		return a, nil
+	}
+	var found []*Authority
+	for _, a := range s.Authorities() {
+		if slices.Contains(p.Issuers, a.Profile.Name) {
+			found = append(found, a)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, refuse(CodeIssuerUnknown, "no CA can issue %s (needs one of %v)", p.Name, p.Issuers)
+	case 1:
+		return found[0], nil
+	}
+	names := make([]string, len(found))
+	for i, a := range found {
+		names[i] = a.Name
+	}
+	return nil, refuse(CodeIssuerAmbiguous, "several CAs can issue %s (%v): name one", p.Name, names)
+}
+
+// ParseCSR parses a PEM or DER CSR of at most MaxCSRSize bytes and verifies
+// its self-signature.
+func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
+	if len(data) > MaxCSRSize {
+		return nil, refuse(CodeCSRTooLarge, "CSR is %d bytes, limit %d", len(data), MaxCSRSize)
+	}
+	der := data
+	if trimmed := bytes.TrimSpace(data); bytes.HasPrefix(trimmed, []byte("-----BEGIN")) {
+		block, _ := pem.Decode(trimmed)
+		if block == nil {
+			return nil, refuse(CodeCSRMalformed, "PEM block cannot be decoded")
+		}
+		if block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST" {
+			return nil, refuse(CodeCSRMalformed, "PEM block is %q, want CERTIFICATE REQUEST", block.Type)
+		}
+		der = block.Bytes
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, &Error{Code: CodeCSRMalformed, Message: "cannot parse CSR", Err: err}
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, &Error{Code: CodeCSRSignature, Message: "CSR self-signature does not verify", Err: err}
+	}
+	return csr, nil
+}
+
+// Request asks for a certificate from a CSR.
+type Request struct {
+	Profile string
+	CSR     []byte // PEM or DER
+	// Tenant names the requesting tenant; empty means an administrator.
+	Tenant string
+	// Issuer names the CA; empty picks the only one able to issue Profile.
+	Issuer string
+	// Validity overrides the profile default (still capped by the profile
+	// maximum and the issuer's notAfter).
+	Validity policies.Period
+}
+
+// Issued is a stored certificate with its parsed form and issuer chain.
+type Issued struct {
+	Record *store.Certificate
+	Cert   *x509.Certificate
+	// Chain is the issuing CA's certificate and its issuers, root last.
+	Chain []*x509.Certificate
+}
+
+// Issue checks a CSR, builds, lints, signs and stores the certificate, and
+// returns it. Nothing is stored when it refuses.
+func (s *Service) Issue(ctx context.Context, req Request) (*Issued, error) {
+	p, err := policies.Lookup(req.Profile)
+	if err != nil {
+		return nil, &Error{Code: CodeProfileUnknown, Message: err.Error()}
+	}
+	if p.Role == policies.RoleRoot {
+		return nil, refuse(CodeProfileNotIssue, "%s is self-signed: create it with 'pncctl init' or 'pncctl ca create'", p.Name)
+	}
+	csr, err := ParseCSR(req.CSR)
+	if err != nil {
+		return nil, err
+	}
+	if vs := p.CheckCSR(csr, s.opts.SECCForms); len(vs) > 0 {
+		return nil, &Error{Code: CodeCSRProfile, Message: "CSR does not fit " + p.Name, Violations: vs}
+	}
+	var tenant *policies.Tenant
+	if req.Tenant != "" {
+		tenant, err = s.opts.Store.Tenant(ctx, req.Tenant)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, refuse(CodeTenantUnknown, "no tenant %q", req.Tenant)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	subj := subjectFor(p, csr, tenant)
+	if tenant != nil {
+		if err := tenant.Permit(p, subj); err != nil {
+			return nil, &Error{Code: CodePolicyDenied, Message: "tenant policy refuses", Err: err}
+		}
+	} else if p.CN == policies.CNSECC {
+		// Even an administrator cannot issue a malformed SECC name.
+		if _, err := policies.SECCOperatorID(subj.CommonName, s.opts.SECCForms); err != nil {
+			return nil, &Error{Code: CodeCSRProfile, Message: "SECC CN", Err: err}
+		}
+	}
+	issuer, err := s.issuerFor(p, req.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, p, issuer, csr.PublicKey, subj, req.Validity, req.Tenant)
+}
+
+// issue certifies pub, records the certificate and returns it.
+func (s *Service) issue(ctx context.Context, p *policies.Profile, issuer *Authority, pub crypto.PublicKey, subj policies.Subject, validity policies.Period, tenant string) (*Issued, error) {
+	cert, err := s.b.Certify(p, issuer, nil, pub, subj, validity)
+	if err != nil {
+		return nil, err
+	}
+	rec := &store.Certificate{
+		Issuer: issuer.Name, Serial: SerialHex(cert.SerialNumber), Profile: p.Name, Tenant: tenant,
+		CommonName: cert.Subject.CommonName, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
+		DER: cert.Raw, CreatedAt: s.opts.Now().UTC(),
+	}
+	if err := s.opts.Store.PutCertificate(ctx, rec); err != nil {
+		// A serial clash is astronomically unlikely with 127 random bits;
+		// the certificate is discarded, never returned.
+		return nil, fmt.Errorf("record certificate: %w", err)
+	}
+	return &Issued{Record: rec, Cert: cert, Chain: issuer.Chain}, nil
+}
+
+// Certify builds the certificate of profile p for pub, lints it and signs
+// it with issuer, or self-signs it with self when issuer is nil (roots).
+func (b *Builder) Certify(p *policies.Profile, issuer *Authority, self crypto.Signer, pub crypto.PublicKey, subj policies.Subject, validity policies.Period) (*x509.Certificate, error) {
+	t, err := b.template(p, issuer, pub, subj, validity)
+	if err != nil {
+		return nil, err
+	}
+	if issuer == nil {
+		if self == nil || !publicKeysEqual(self.Public(), pub) {
+			return nil, errors.New("self-signed certificate needs the signer of its own key")
+		}
+		return b.sign(p, t, t, self)
+	}
+	return b.sign(p, t, issuer.Cert, issuer.Signer)
+}
+
+// subjectFor builds the subject the certificate will carry: CN, O and C from
+// the CSR (O from the tenant for station certificates when the CSR has
+// none), DC from the profile; SANs only for server profiles.
+func subjectFor(p *policies.Profile, csr *x509.CertificateRequest, t *policies.Tenant) policies.Subject {
+	s := policies.Subject{CommonName: csr.Subject.CommonName}
+	if len(csr.Subject.Organization) > 0 {
+		s.Organization = csr.Subject.Organization[0]
+	}
+	if len(csr.Subject.Country) > 0 {
+		s.Country = csr.Subject.Country[0]
+	}
+	if s.Organization == "" && p.RequireO && t != nil {
+		s.Organization = t.Organization
+	}
+	if p.CN == policies.CNFQDN {
+		s.DNSNames = append([]string{s.CommonName}, slices.DeleteFunc(slices.Clone(csr.DNSNames), func(n string) bool { return n == s.CommonName })...)
+		s.IPAddresses = csr.IPAddresses
+	}
+	return s
+}
+
+var (
+	oidCN      = asn1.ObjectIdentifier{2, 5, 4, 3}
+	oidO       = asn1.ObjectIdentifier{2, 5, 4, 10}
+	oidCountry = asn1.ObjectIdentifier{2, 5, 4, 6}
+)
+
+// Name builds a subject in the order ISO 15118-2 test PKIs use: CN, O, C,
+// DC. Empty parts are left out.
+func Name(cn, org, country, dc string) pkix.Name {
+	var n pkix.Name
+	for _, a := range []struct {
+		oid asn1.ObjectIdentifier
+		v   string
+	}{{oidCN, cn}, {oidO, org}, {oidCountry, country}, {policies.OIDDomainComponent, dc}} {
+		if a.v != "" {
+			n.ExtraNames = append(n.ExtraNames, pkix.AttributeTypeAndValue{Type: a.oid, Value: a.v})
+		}
+	}
+	return n
+}
+
+// RandomSerial returns a positive serial with 127 random bits: more than
+// the 64 bits of entropy required, and at most 16 octets (RFC 5280 allows
+// 20).
+func RandomSerial(r io.Reader) (*big.Int, error) {
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("serial: %w", err)
+	}
+	b[0] &= 0x7f
+	b[0] |= 0x40 // keep the full length so the serial never shrinks below 64 bits
+	return new(big.Int).SetBytes(b), nil
+}
+
+// SerialHex is the store's form of a serial: lower-case hex, no leading
+// zeros.
+func SerialHex(n *big.Int) string { return n.Text(16) }
+
+// SubjectKeyID is RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey
+// bits.
+func SubjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		Key       asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil, err
+	}
+	h := sha1.Sum(spki.Key.Bytes)
+	return h[:], nil
+}
+
+// signatureAlgorithm picks the hash that fits the issuer key.
+func signatureAlgorithm(pub crypto.PublicKey) x509.SignatureAlgorithm {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P384():
+			return x509.ECDSAWithSHA384
+		case elliptic.P521():
+			return x509.ECDSAWithSHA512
+		}
+		return x509.ECDSAWithSHA256
+	case *rsa.PublicKey:
+		return x509.SHA256WithRSA
+	}
+	return x509.UnknownSignatureAlgorithm
+}
+
+// template builds the certificate for profile p, signed by issuer (nil for
+// a self-signed root).
+func (b *Builder) template(p *policies.Profile, issuer *Authority, pub crypto.PublicKey, subj policies.Subject, validity policies.Period) (*x509.Certificate, error) {
+	serial, err := RandomSerial(b.Rand)
+	if err != nil {
+		return nil, err
+	}
+	ski, err := SubjectKeyID(pub)
+	if err != nil {
+		return nil, refuse(CodeCSRMalformed, "public key: %v", err)
+	}
+	if validity.IsZero() {
+		validity = p.DefaultValidity
+	}
+	now := b.Now().UTC().Truncate(time.Second)
+	notBefore := now.Add(-b.Backdate)
+	notAfter := validity.AddTo(notBefore)
+	if !p.MaxValidity.IsZero() && notAfter.After(p.MaxValidity.AddTo(notBefore)) {
+		return nil, refuse(CodeBadRequest, "validity %s exceeds the %s maximum %s", validity, p.Name, p.MaxValidity)
+	}
+	t := &x509.Certificate{
+		SerialNumber:          serial,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              p.KeyUsage,
+		ExtKeyUsage:           p.ExtKeyUsage,
+		BasicConstraintsValid: true,
+		IsCA:                  p.IsCA(),
+		SubjectKeyId:          ski,
+		PublicKey:             pub,
+		DNSNames:              subj.DNSNames,
+		IPAddresses:           subj.IPAddresses,
+	}
+	if p.IsCA() {
+		t.MaxPathLen, t.MaxPathLenZero = p.PathLen, p.PathLen == 0
+	}
+	signerPub := pub
+	if issuer != nil {
+		if notAfter.After(issuer.Cert.NotAfter) {
+			t.NotAfter = issuer.Cert.NotAfter // never beyond the issuer
+		}
+		if issuer.Cert.NotAfter.Before(now) {
+			return nil, refuse(CodeIssuerUnknown, "CA %s expired on %s", issuer.Name, issuer.Cert.NotAfter)
+		}
+		t.AuthorityKeyId = issuer.Cert.SubjectKeyId
+		signerPub = issuer.Signer.Public()
+	}
+	t.SignatureAlgorithm = signatureAlgorithm(signerPub)
+	t.Subject = Name(subj.CommonName, subj.Organization, subj.Country, p.DC)
+	return t, nil
+}
+
+// sign lints the template, signs it with the issuer (parent == t for a
+// self-signed root), and checks what only the encoding can show (DER size).
+func (b *Builder) sign(p *policies.Profile, t, parent *x509.Certificate, signer crypto.Signer) (*x509.Certificate, error) {
+	if vs := p.Check(t, b.SECCForms); len(vs) > 0 {
+		return nil, &Error{Code: CodeLint, Message: "certificate would break " + p.Name, Violations: vs}
+	}
+	der, err := x509.CreateCertificate(b.sigRand(), t, parent, t.PublicKey, signer)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse signed certificate: %w", err)
+	}
+	if p.MaxDER > 0 && len(der) > p.MaxDER {
+		return nil, &Error{Code: CodeLint, Message: "certificate too large", Violations: policies.Violations{{
+			Code: policies.CodeDERSize, Message: fmt.Sprintf("DER is %d bytes, limit %d ([V2G2-010])", len(der), p.MaxDER)}}}
+	}
+	return cert, nil
+}

@@ -1,0 +1,228 @@
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+// CAConfig describes a CA to create or to request from an outside root.
+type CAConfig struct {
+	Name    string // unique, [a-z0-9-], e.g. "cpo-sub2"
+	Profile string
+	// Parent names the issuing CA held by pncpki; empty for a root.
+	Parent                            string
+	CommonName, Organization, Country string
+	// KeyURI names an existing key; empty generates a P-256 key in
+	// keys/<name>.key under the data directory.
+	KeyURI   string
+	Validity policies.Period
+}
+
+var caName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+func (s *Service) prepareCA(ctx context.Context, cfg *CAConfig) (*policies.Profile, crypto.Signer, error) {
+	if !caName.MatchString(cfg.Name) {
+		return nil, nil, refuse(CodeBadRequest, "CA name %q: want lower-case letters, digits and '-'", cfg.Name)
+	}
+	p, err := policies.Lookup(cfg.Profile)
+	if err != nil {
+		return nil, nil, &Error{Code: CodeProfileUnknown, Message: err.Error()}
+	}
+	if !p.IsCA() {
+		return nil, nil, refuse(CodeBadRequest, "%s is not a CA profile", p.Name)
+	}
+	if _, err := s.opts.Store.CA(ctx, cfg.Name); err == nil {
+		return nil, nil, fmt.Errorf("CA %s: %w", cfg.Name, store.ErrExists)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, err
+	}
+	if cfg.CommonName == "" {
+		cfg.CommonName = cfg.Name
+	}
+	var signer crypto.Signer
+	if cfg.KeyURI == "" {
+		cfg.KeyURI = "softkms:path=" + filepath.Join("keys", cfg.Name+".key")
+		if signer, err = GenerateKeyFile(FilePath(cfg.KeyURI, s.opts.DataDir)); err != nil {
+			return nil, nil, err
+		}
+	} else if signer, err = s.signers.Load(ctx, cfg.KeyURI); err != nil {
+		return nil, nil, err
+	}
+	if vs := p.CheckKey(signer.Public()); len(vs) > 0 {
+		return nil, nil, &Error{Code: CodeCSRProfile, Message: "CA key does not fit " + p.Name, Violations: vs}
+	}
+	return p, signer, nil
+}
+
+// CreateCA creates a root (no Parent) or a sub-CA signed by Parent, stores
+// it (a sub-CA also as a certificate of its parent, so it can be revoked)
+// and makes it available for issuing.
+func (s *Service) CreateCA(ctx context.Context, cfg CAConfig) (*Authority, error) {
+	p, signer, err := s.prepareCA(ctx, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	subj := policies.Subject{CommonName: cfg.CommonName, Organization: cfg.Organization, Country: cfg.Country}
+	var parent *Authority
+	if p.Role == policies.RoleRoot {
+		if cfg.Parent != "" {
+			return nil, refuse(CodeBadRequest, "%s is a root: it has no parent", p.Name)
+		}
+	} else if parent, err = s.issuerFor(p, cfg.Parent); err != nil {
+		return nil, err
+	}
+	var cert *x509.Certificate
+	if parent == nil {
+		cert, err = s.b.Certify(p, nil, signer, signer.Public(), subj, cfg.Validity)
+	} else {
+		var iss *Issued
+		iss, err = s.issue(ctx, p, parent, signer.Public(), subj, cfg.Validity, "")
+		if iss != nil {
+			cert = iss.Cert
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	rec := &store.CA{Name: cfg.Name, Profile: p.Name, CertDER: cert.Raw, KeyURI: cfg.KeyURI, CreatedAt: s.opts.Now().UTC()}
+	if parent != nil {
+		rec.Parent = parent.Name
+	}
+	if err := s.opts.Store.CreateCA(ctx, rec); err != nil {
+		return nil, err
+	}
+	if err := s.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return s.Authority(cfg.Name)
+}
+
+// RequestCA creates the key (or uses KeyURI) of a sub-CA that an outside
+// root will certify, stores the CA as pending and returns the DER CSR to
+// send to the root operator. ImportCACertificate completes it.
+func (s *Service) RequestCA(ctx context.Context, cfg CAConfig) ([]byte, error) {
+	p, signer, err := s.prepareCA(ctx, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	if p.Role == policies.RoleRoot {
+		return nil, refuse(CodeBadRequest, "%s is self-signed; it needs no CSR", p.Name)
+	}
+	csr, err := x509.CreateCertificateRequest(s.b.sigRand(), &x509.CertificateRequest{
+		Subject:            Name(cfg.CommonName, cfg.Organization, cfg.Country, p.DC),
+		SignatureAlgorithm: signatureAlgorithm(signer.Public()),
+	}, signer)
+	if err != nil {
+		return nil, fmt.Errorf("create CSR: %w", err)
+	}
+	rec := &store.CA{Name: cfg.Name, Profile: p.Name, KeyURI: cfg.KeyURI, CreatedAt: s.opts.Now().UTC()}
+	if err := s.opts.Store.CreateCA(ctx, rec); err != nil {
+		return nil, err
+	}
+	return csr, nil
+}
+
+// ImportCACertificate installs the certificate an outside root signed for a
+// pending CA, after checking that it certifies the CA's key and fits its
+// profile.
+func (s *Service) ImportCACertificate(ctx context.Context, name string, der []byte) (*Authority, error) {
+	rec, err := s.opts.Store.CA(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.Pending() {
+		return nil, refuse(CodeBadRequest, "CA %s already has a certificate", name)
+	}
+	cert, err := s.checkCACert(ctx, rec.Profile, rec.KeyURI, der)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.opts.Store.SetCACertificate(ctx, name, cert.Raw); err != nil {
+		return nil, err
+	}
+	if err := s.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return s.Authority(name)
+}
+
+// ImportCA adds an existing CA (certificate and key) of an operator who
+// already runs a PKI. An empty profile is detected from the certificate.
+func (s *Service) ImportCA(ctx context.Context, name, profile, keyURI, parent string, der []byte) (*Authority, error) {
+	if !caName.MatchString(name) {
+		return nil, refuse(CodeBadRequest, "CA name %q: want lower-case letters, digits and '-'", name)
+	}
+	if profile == "" {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, refuse(CodeBadRequest, "parse CA certificate: %v", err)
+		}
+		p, _ := policies.Detect(c, s.opts.SECCForms)
+		profile = p.Name
+	}
+	cert, err := s.checkCACert(ctx, profile, keyURI, der)
+	if err != nil {
+		return nil, err
+	}
+	if parent != "" {
+		pa, err := s.Authority(parent)
+		if err != nil {
+			return nil, err
+		}
+		if err := cert.CheckSignatureFrom(pa.Cert); err != nil {
+			return nil, refuse(CodeBadRequest, "CA certificate is not signed by %s: %v", parent, err)
+		}
+	}
+	if err := s.opts.Store.CreateCA(ctx, &store.CA{Name: name, Profile: profile, Parent: parent, CertDER: cert.Raw, KeyURI: keyURI, CreatedAt: s.opts.Now().UTC()}); err != nil {
+		return nil, err
+	}
+	if err := s.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return s.Authority(name)
+}
+
+func (s *Service) checkCACert(ctx context.Context, profile, keyURI string, der []byte) (*x509.Certificate, error) {
+	p, err := policies.Lookup(profile)
+	if err != nil {
+		return nil, &Error{Code: CodeProfileUnknown, Message: err.Error()}
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, refuse(CodeBadRequest, "parse CA certificate: %v", err)
+	}
+	if vs := p.Check(cert, s.opts.SECCForms); len(vs) > 0 {
+		return nil, &Error{Code: CodeLint, Message: "CA certificate does not fit " + p.Name, Violations: vs}
+	}
+	signer, err := s.signers.Load(ctx, keyURI)
+	if err != nil {
+		return nil, err
+	}
+	if !publicKeysEqual(signer.Public(), cert.PublicKey) {
+		return nil, refuse(CodeBadRequest, "certificate does not certify the key %s", redact(keyURI))
+	}
+	return cert, nil
+}
+
+// IssueForKey issues a certificate of profile for a public key the caller
+// already holds (no CSR): used for the CPS leaf and test PKIs. The same
+// lint and store rules apply as for Issue.
+func (s *Service) IssueForKey(ctx context.Context, profile, issuerName string, pub crypto.PublicKey, subj policies.Subject, validity policies.Period) (*Issued, error) {
+	p, err := policies.Lookup(profile)
+	if err != nil {
+		return nil, &Error{Code: CodeProfileUnknown, Message: err.Error()}
+	}
+	issuer, err := s.issuerFor(p, issuerName)
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, p, issuer, pub, subj, validity, "")
+}

@@ -1,0 +1,147 @@
+package ca
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/pncpki/pncpki/store"
+)
+
+// Reasons maps RFC 5280 CRLReason names to codes. removeFromCRL (8) is not
+// a reason one revokes with.
+var Reasons = map[string]int{
+	"unspecified":          0,
+	"keyCompromise":        1,
+	"cACompromise":         2,
+	"affiliationChanged":   3,
+	"superseded":           4,
+	"cessationOfOperation": 5,
+	"certificateHold":      6,
+	"privilegeWithdrawn":   9,
+	"aACompromise":         10,
+}
+
+// ParseReason accepts a reason name (case-insensitive) or its number.
+func ParseReason(s string) (int, error) {
+	for name, code := range Reasons {
+		if strings.EqualFold(name, s) || fmt.Sprint(code) == s {
+			return code, nil
+		}
+	}
+	return 0, refuse(CodeBadReason, "unknown revocation reason %q", s)
+}
+
+// ReasonName returns the RFC 5280 name of a reason code.
+func ReasonName(code int) string {
+	for name, c := range Reasons {
+		if c == code {
+			return name
+		}
+	}
+	return fmt.Sprintf("reason(%d)", code)
+}
+
+// NormalizeSerial turns a hex serial as people type it (upper case, leading
+// zeros, colons, 0x) into the store's form.
+func NormalizeSerial(s string) (string, error) {
+	h := strings.ToLower(strings.TrimPrefix(strings.ReplaceAll(strings.TrimSpace(s), ":", ""), "0x"))
+	if len(h) == 0 || len(h) > 40 {
+		return "", refuse(CodeBadRequest, "serial %q: want 1..40 hex digits", s)
+	}
+	n, ok := new(big.Int).SetString(h, 16)
+	if !ok || n.Sign() <= 0 {
+		return "", refuse(CodeBadRequest, "serial %q is not a positive hex number", s)
+	}
+	return SerialHex(n), nil
+}
+
+// Revoke revokes a certificate. issuer may be empty when the serial is
+// unique across CAs. The revocation is durable when Revoke returns.
+func (s *Service) Revoke(ctx context.Context, issuer, serial string, reason int) (*store.Certificate, error) {
+	if _, ok := reasonOK(reason); !ok {
+		return nil, refuse(CodeBadReason, "reason %d is not a revocation reason", reason)
+	}
+	serial, err := NormalizeSerial(serial)
+	if err != nil {
+		return nil, err
+	}
+	if issuer == "" {
+		cs, err := s.opts.Store.Certificates(ctx, store.Filter{Serial: serial})
+		if err != nil {
+			return nil, err
+		}
+		switch len(cs) {
+		case 0:
+			return nil, refuse(CodeNotFound, "no certificate with serial %s", serial)
+		case 1:
+			issuer = cs[0].Issuer
+		default:
+			return nil, refuse(CodeAmbiguousSerial, "serial %s exists under several CAs: name the issuer", serial)
+		}
+	}
+	c, err := s.opts.Store.Revoke(ctx, issuer, serial, reason, s.opts.Now().UTC().Truncate(time.Second))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, refuse(CodeNotFound, "no certificate %s under %s", serial, issuer)
+	case errors.Is(err, store.ErrAlreadyRevoked):
+		return c, &Error{Code: CodeAlreadyRevoked, Message: fmt.Sprintf("%s/%s was revoked on %s (%s)", issuer, serial, c.RevokedAt.Format(time.RFC3339), ReasonName(c.Reason)), Err: err}
+	}
+	return c, err
+}
+
+func reasonOK(code int) (string, bool) {
+	for name, c := range Reasons {
+		if c == code {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// CRLValidity is the default nextUpdate distance of generated CRLs.
+const CRLValidity = 7 * 24 * time.Hour
+
+// CRL generates and signs a new CRL for issuer with the next CRL number.
+// validity 0 means CRLValidity.
+func (s *Service) CRL(ctx context.Context, issuer string, validity time.Duration) ([]byte, error) {
+	a, err := s.Authority(issuer)
+	if err != nil {
+		return nil, err
+	}
+	if validity <= 0 {
+		validity = CRLValidity
+	}
+	now := s.opts.Now().UTC().Truncate(time.Second)
+	revoked, err := s.opts.Store.Revoked(ctx, issuer, now)
+	if err != nil {
+		return nil, fmt.Errorf("CRL %s: %w", issuer, err)
+	}
+	number, err := s.opts.Store.NextCRLNumber(ctx, issuer)
+	if err != nil {
+		return nil, fmt.Errorf("CRL %s: %w", issuer, err)
+	}
+	entries := make([]x509.RevocationListEntry, 0, len(revoked))
+	for _, c := range revoked {
+		n, ok := new(big.Int).SetString(c.Serial, 16)
+		if !ok {
+			return nil, fmt.Errorf("CRL %s: stored serial %q is not hex", issuer, c.Serial)
+		}
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: c.RevokedAt, ReasonCode: c.Reason})
+	}
+	der, err := x509.CreateRevocationList(s.b.sigRand(), &x509.RevocationList{
+		Number:                    big.NewInt(number),
+		ThisUpdate:                now,
+		NextUpdate:                now.Add(validity),
+		RevokedCertificateEntries: entries,
+		SignatureAlgorithm:        signatureAlgorithm(a.Signer.Public()),
+	}, a.Cert, a.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("sign CRL %s: %w", issuer, err)
+	}
+	return der, nil
+}

@@ -1,0 +1,56 @@
+package testcerts
+
+import (
+	"bytes"
+	"crypto/x509"
+	"testing"
+	"time"
+
+	"github.com/pncpki/pncpki/testcerts/zlinttest"
+)
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func TestGenerate(t *testing.T) {
+	pki, err := Generate(1, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pki.Entries) < 15 {
+		t.Fatalf("%d entries, want at least 15", len(pki.Entries))
+	}
+	for _, e := range pki.Entries {
+		if vs := e.Profile.Check(e.Cert, 0); len(vs) > 0 {
+			t.Errorf("%s does not lint clean as %s: %v", e.Name, e.Profile.Name, vs)
+		}
+		zlinttest.Check(t, e.Name, e.Cert.Raw)
+		if e.Parent == "" {
+			continue
+		}
+		roots, inter := x509.NewCertPool(), x509.NewCertPool()
+		roots.AddCert(pki.Root(e.Name).Cert)
+		for _, c := range pki.Chain(e.Name) {
+			inter.AddCert(c)
+		}
+		if _, err := e.Cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			t.Errorf("%s does not verify: %v", e.Name, err)
+		}
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	a, err := Generate(7, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Generate(7, now.Add(time.Hour)) // same day
+	c, _ := Generate(8, now)
+	for i := range a.Entries {
+		if !bytes.Equal(a.Entries[i].Cert.Raw, b.Entries[i].Cert.Raw) {
+			t.Errorf("%s differs between two runs with the same seed", a.Entries[i].Name)
+		}
+		if bytes.Equal(a.Entries[i].Cert.Raw, c.Entries[i].Cert.Raw) {
+			t.Errorf("%s is the same for seeds 7 and 8", a.Entries[i].Name)
+		}
+	}
+}
