@@ -132,8 +132,14 @@ func (s *Service) RequestCA(ctx context.Context, cfg CAConfig) ([]byte, error) {
 
 // ImportCACertificate installs the certificate an outside root signed for a
 // pending CA, after checking that it certifies the CA's key and fits its
-// profile.
+// profile. An empty name picks the pending CA whose key it certifies.
 func (s *Service) ImportCACertificate(ctx context.Context, name string, der []byte) (*Authority, error) {
+	if name == "" {
+		var err error
+		if name, err = s.pendingFor(ctx, der); err != nil {
+			return nil, err
+		}
+	}
 	rec, err := s.opts.Store.CA(ctx, name)
 	if err != nil {
 		return nil, err
@@ -188,6 +194,33 @@ func (s *Service) ImportCA(ctx context.Context, name, profile, keyURI, parent st
 		return nil, err
 	}
 	return s.Authority(name)
+}
+
+// pendingFor finds the pending CA whose key a certificate certifies.
+func (s *Service) pendingFor(ctx context.Context, der []byte) (string, error) {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return "", refuse(CodeBadRequest, "parse CA certificate: %v", err)
+	}
+	cas, err := s.opts.Store.CAs(ctx)
+	if err != nil {
+		return "", err
+	}
+	var pending []string
+	for _, c := range cas {
+		if !c.Pending() {
+			continue
+		}
+		pending = append(pending, c.Name)
+		signer, err := s.signers.Load(ctx, c.KeyURI)
+		if err != nil {
+			return "", fmt.Errorf("CA %s: %w", c.Name, err)
+		}
+		if publicKeysEqual(signer.Public(), cert.PublicKey) {
+			return c.Name, nil
+		}
+	}
+	return "", refuse(CodeBadRequest, "no pending CA has the key this certificate certifies (pending: %v)", pending)
 }
 
 func (s *Service) checkCACert(ctx context.Context, profile, keyURI string, der []byte) (*x509.Certificate, error) {

@@ -281,9 +281,9 @@ func (p *Profile) Check(c *x509.Certificate, forms SECCForms) Violations {
 	// keyUsage
 	switch {
 	case c.KeyUsage == 0:
-		vs.add(CodeKeyUsage, "keyUsage missing, want %s", kuString(p.KeyUsage))
+		vs.add(CodeKeyUsage, "keyUsage missing, want %s", KeyUsageString(p.KeyUsage))
 	case c.KeyUsage != p.KeyUsage:
-		vs.add(CodeKeyUsage, "keyUsage is %s, want %s", kuString(c.KeyUsage), kuString(p.KeyUsage))
+		vs.add(CodeKeyUsage, "keyUsage is %s, want %s", KeyUsageString(c.KeyUsage), KeyUsageString(p.KeyUsage))
 	}
 	if signed {
 		for _, e := range c.Extensions {
@@ -356,7 +356,8 @@ var kuNames = []struct {
 	{x509.KeyUsageDecipherOnly, "decipherOnly"},
 }
 
-func kuString(ku x509.KeyUsage) string {
+// KeyUsageString names the bits of a keyUsage, joined by "+".
+func KeyUsageString(ku x509.KeyUsage) string {
 	var names []string
 	for _, k := range kuNames {
 		if ku&k.ku != 0 {

@@ -74,7 +74,7 @@ type Filter struct {
 	Tenant         string
 	Revoked        *bool
 	ExpiringBefore time.Time
-	Limit          int // at most MaxPage; 0 means MaxPage
+	Limit          int // at most MaxPage; 0 means MaxPage. Newest first.
 	Offset         int
 }
 

@@ -414,7 +414,7 @@ func (db *DB) Certificates(ctx context.Context, f store.Filter) ([]*store.Certif
 	if limit <= 0 || limit > store.MaxPage {
 		limit = store.MaxPage
 	}
-	q += ` ORDER BY created_at, issuer, serial LIMIT ? OFFSET ?`
+	q += ` ORDER BY created_at DESC, issuer, serial LIMIT ? OFFSET ?`
 	args = append(args, limit, max(f.Offset, 0))
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {

@@ -250,8 +250,8 @@ func testFilter(t *testing.T, s store.Store) {
 		}
 	}
 	page, _ := s.Certificates(ctx, store.Filter{Issuer: "a", Limit: 3, Offset: 3})
-	if len(page) != 3 || page[0].Serial != "a03" || page[2].Serial != "a05" {
-		t.Errorf("page 2 = %v", page)
+	if len(page) != 3 || page[0].Serial != "a06" || page[2].Serial != "a04" {
+		t.Errorf("page 2 = %v, want a06..a04 (newest first)", page)
 	}
 }
 

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/datadir"
+)
+
+func (a *app) initCmd() *cobra.Command {
+	var org, country string
+	var imports []string
+	c := &cobra.Command{
+		Use:   "init",
+		Short: "Create the CA hierarchy, or import an existing one",
+		Long: `init creates the default hierarchy in the data directory: a V2G root with
+CPO Sub-CA 1/2 and CPS Sub-CA 1/2 (and a CPS leaf), an MO root with MO Sub-CA
+1/2, and the OCPP charging-station CA. Keys are P-256 PEM files of mode 0600
+under DIR/keys.
+
+With --import, it adds existing CAs instead; repeat the flag, parents first:
+  --import name=cpo-sub2,cert=sub2.pem,key=softkms:path=/secure/sub2.key[,parent=cpo-sub1][,profile=iso15118-2/cpo-sub2]
+  --import name=cpo-sub2,cert=sub2.pem,key='pkcs11:token=pki;object=sub2?pin-source=/etc/pin'
+The profile is detected from the certificate when not given.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			d, err := a.open(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			if len(imports) > 0 {
+				for _, spec := range imports {
+					if err := importCA(ctx, d, spec); err != nil {
+						return err
+					}
+				}
+			} else {
+				done, err := d.Initialized(ctx)
+				if err != nil {
+					return err
+				}
+				if done {
+					return fmt.Errorf("%s already has CAs; use 'pncctl ca create' or 'init --import' to add more", d.Path)
+				}
+				if err := d.Init(ctx, datadir.InitConfig{Organization: org, Country: country}); err != nil {
+					return err
+				}
+			}
+			return a.listCAs(ctx, d, "table")
+		},
+	}
+	c.Flags().StringVar(&org, "org", "pncpki demo", "organization (O) of the created CAs")
+	c.Flags().StringVar(&country, "country", "", "country (C) of the created CAs, e.g. DE")
+	c.Flags().StringArrayVar(&imports, "import", nil, "import an existing CA: name=N,cert=FILE,key=URI[,parent=P][,profile=PROFILE]")
+	return c
+}
+
+func importCA(ctx context.Context, d *datadir.Dir, spec string) error {
+	kv := map[string]string{}
+	for _, part := range strings.Split(spec, ",") {
+		k, v, ok := strings.Cut(part, "=")
+		if !ok {
+			return fmt.Errorf("--import %q: %q is not key=value", spec, part)
+		}
+		kv[k] = v
+	}
+	for _, k := range []string{"name", "cert", "key"} {
+		if kv[k] == "" {
+			return fmt.Errorf("--import %q: %s= is required", spec, k)
+		}
+	}
+	certs, err := datadir.ReadCertificates(kv["cert"])
+	if err != nil {
+		return err
+	}
+	_, err = d.CA.ImportCA(ctx, kv["name"], kv["profile"], kv["key"], kv["parent"], certs[0].Raw)
+	return err
+}
+
+func (a *app) listCAs(ctx context.Context, d *datadir.Dir, output string) error {
+	cas, err := d.Store.CAs(ctx)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		Name     string    `json:"name"`
+		Profile  string    `json:"profile"`
+		Parent   string    `json:"parent,omitempty"`
+		Status   string    `json:"status"`
+		Subject  string    `json:"subject,omitempty"`
+		NotAfter time.Time `json:"not_after,omitzero"`
+		Key      string    `json:"key"`
+	}
+	var rows []row
+	for _, c := range cas {
+		r := row{Name: c.Name, Profile: c.Profile, Parent: c.Parent, Status: "active", Key: redactURI(c.KeyURI)}
+		if c.Pending() {
+			r.Status = "pending"
+		} else if cert, err := x509.ParseCertificate(c.CertDER); err == nil {
+			r.Subject, r.NotAfter = cert.Subject.CommonName, cert.NotAfter
+		}
+		rows = append(rows, r)
+	}
+	if output == "json" {
+		return a.json(rows)
+	}
+	var t [][]string
+	for _, r := range rows {
+		na := "-"
+		if !r.NotAfter.IsZero() {
+			na = r.NotAfter.Format("2006-01-02")
+		}
+		t = append(t, []string{r.Name, r.Profile, dash(r.Parent), r.Status, dash(r.Subject), na, r.Key})
+	}
+	a.table("NAME\tPROFILE\tPARENT\tSTATUS\tSUBJECT CN\tNOT AFTER\tKEY", t)
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func redactURI(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i] + "?..."
+	}
+	return u
+}
+
+func (a *app) caCmd() *cobra.Command {
+	c := &cobra.Command{Use: "ca", Short: "Manage certificate authorities"}
+	var output string
+	list := &cobra.Command{
+		Use: "list", Short: "List the CAs",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			return a.listCAs(cmd.Context(), d, output)
+		},
+	}
+	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+
+	var cfg ca.CAConfig
+	var days int
+	create := &cobra.Command{
+		Use: "create", Short: "Create a root or a sub-CA signed by a CA held here",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := a.open(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			cfg.Validity.Days = days
+			if cfg.Name == "" {
+				cfg.Name = cfg.Profile[strings.LastIndexByte(cfg.Profile, '/')+1:]
+			}
+			if _, err := d.CA.CreateCA(cmd.Context(), cfg); err != nil {
+				return err
+			}
+			return a.listCAs(cmd.Context(), d, "table")
+		},
+	}
+	caFlags(create, &cfg)
+	create.Flags().StringVar(&cfg.Parent, "parent", "", "issuing CA (empty for a root, or to pick the only possible one)")
+	create.Flags().IntVar(&days, "days", 0, "validity in days (default: the profile's)")
+
+	var csrCfg ca.CAConfig
+	var out string
+	csr := &cobra.Command{
+		Use:   "csr",
+		Short: "Create a sub-CA key (or use --key) and a CSR for an outside root to sign",
+		Long: `csr prepares a sub-CA whose certificate an outside root signs: in a public
+ecosystem, vehicles trust only its V2G roots. The CA is stored as pending;
+'pncctl ca import CERT' completes it.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := a.open(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			if csrCfg.Name == "" {
+				csrCfg.Name = csrCfg.Profile[strings.LastIndexByte(csrCfg.Profile, '/')+1:]
+			}
+			der, err := d.CA.RequestCA(cmd.Context(), csrCfg)
+			if err != nil {
+				return err
+			}
+			p := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+			if out != "" {
+				return os.WriteFile(out, p, 0o644)
+			}
+			_, err = a.out.Write(p)
+			return err
+		},
+	}
+	caFlags(csr, &csrCfg)
+	csr.Flags().StringVar(&out, "out", "", "write the CSR here instead of stdout")
+
+	imp := &cobra.Command{
+		Use:   "import CERT",
+		Short: "Install the certificate an outside root signed for a pending CA",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			d, err := a.open(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			certs, err := datadir.ReadCertificates(args[0])
+			if err != nil {
+				return err
+			}
+			if _, err := d.CA.ImportCACertificate(ctx, "", certs[0].Raw); err != nil {
+				return err
+			}
+			return a.listCAs(ctx, d, "table")
+		},
+	}
+	c.AddCommand(list, create, csr, imp)
+	return c
+}
+
+func caFlags(c *cobra.Command, cfg *ca.CAConfig) {
+	c.Flags().StringVar(&cfg.Name, "name", "", "CA name (default: from the profile, e.g. cpo-sub1)")
+	c.Flags().StringVar(&cfg.Profile, "profile", "", "CA profile, e.g. iso15118-2/cpo-sub1")
+	c.Flags().StringVar(&cfg.CommonName, "cn", "", "subject CN (default: the name)")
+	c.Flags().StringVar(&cfg.Organization, "org", "", "subject O")
+	c.Flags().StringVar(&cfg.Country, "country", "", "subject C")
+	c.Flags().StringVar(&cfg.KeyURI, "key", "", "key URI (softkms:path=FILE or pkcs11:...); default: a new P-256 key file")
+	c.MarkFlagRequired("profile")
+}
+

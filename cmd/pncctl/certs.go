@@ -1,0 +1,319 @@
+package main
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+func (a *app) issueCmd() *cobra.Command {
+	var req ca.Request
+	var csrPath string
+	var chain bool
+	var days int
+	c := &cobra.Command{
+		Use:   "issue",
+		Short: "Issue a certificate from a PEM or DER CSR and print it as PEM",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			csr, err := readBounded(csrPath, ca.MaxCSRSize)
+			if err != nil {
+				return err
+			}
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			req.CSR, req.Validity.Days = csr, days
+			iss, err := d.CA.Issue(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			certs := []*x509.Certificate{iss.Cert}
+			if chain {
+				certs = append(certs, iss.Chain...)
+			}
+			_, err = a.out.Write(datadir.EncodePEM(certs...))
+			return err
+		},
+	}
+	c.Flags().StringVar(&req.Profile, "profile", "", "certificate profile, e.g. iso15118-2/secc (see 'pncctl profiles')")
+	c.Flags().StringVar(&csrPath, "csr", "", "CSR file (PEM or DER), - for stdin")
+	c.Flags().StringVar(&req.Tenant, "tenant", "", "tenant the certificate is for; its name policy applies (default: administrator)")
+	c.Flags().StringVar(&req.Issuer, "issuer", "", "issuing CA (default: the only CA that can issue the profile)")
+	c.Flags().BoolVar(&chain, "chain", false, "also print the issuing CA chain, root last")
+	c.Flags().IntVar(&days, "days", 0, "validity in days (default: the profile's)")
+	c.MarkFlagRequired("profile")
+	c.MarkFlagRequired("csr")
+	return c
+}
+
+// readBounded reads a file (or stdin for "-") of at most limit bytes.
+func readBounded(path string, limit int64) ([]byte, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, &ca.Error{Code: ca.CodeCSRTooLarge, Message: fmt.Sprintf("%s is larger than %d bytes", path, limit)}
+	}
+	return data, nil
+}
+
+func (a *app) revokeCmd() *cobra.Command {
+	var serial, reason, issuer string
+	c := &cobra.Command{
+		Use:   "revoke",
+		Short: "Revoke a certificate (durable before this returns)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			code, err := ca.ParseReason(reason)
+			if err != nil {
+				return err
+			}
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			rec, err := d.CA.Revoke(cmd.Context(), issuer, serial, code)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "revoked %s/%s (%s) at %s\n", rec.Issuer, strings.ToUpper(rec.Serial), ca.ReasonName(rec.Reason), rec.RevokedAt.Format(time.RFC3339))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&serial, "serial", "", "serial number in hex")
+	c.Flags().StringVar(&reason, "reason", "unspecified", "RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise")
+	c.Flags().StringVar(&issuer, "issuer", "", "issuing CA (needed only if the serial exists under several CAs)")
+	c.MarkFlagRequired("serial")
+	return c
+}
+
+// certJSON is the JSON form of a stored certificate.
+type certJSON struct {
+	Issuer     string    `json:"issuer"`
+	Serial     string    `json:"serial"`
+	Profile    string    `json:"profile"`
+	Tenant     string    `json:"tenant,omitempty"`
+	CommonName string    `json:"common_name"`
+	NotBefore  time.Time `json:"not_before"`
+	NotAfter   time.Time `json:"not_after"`
+	Status     string    `json:"status"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+	Reason     string    `json:"reason,omitempty"`
+	PEM        string    `json:"pem,omitempty"`
+}
+
+func toJSON(c *store.Certificate, now time.Time, withPEM bool) certJSON {
+	j := certJSON{Issuer: c.Issuer, Serial: strings.ToUpper(c.Serial), Profile: c.Profile, Tenant: c.Tenant,
+		CommonName: c.CommonName, NotBefore: c.NotBefore, NotAfter: c.NotAfter, Status: c.Status(now), RevokedAt: c.RevokedAt}
+	if c.Revoked() {
+		j.Reason = ca.ReasonName(c.Reason)
+	}
+	if withPEM {
+		j.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))
+	}
+	return j
+}
+
+func (a *app) certsCmd() *cobra.Command {
+	c := &cobra.Command{Use: "certs", Short: "List and show issued certificates"}
+	var f store.Filter
+	var output, revoked string
+	var expiring time.Duration
+	list := &cobra.Command{
+		Use: "list", Short: "List issued certificates",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			switch revoked {
+			case "":
+			case "true", "false":
+				b := revoked == "true"
+				f.Revoked = &b
+			default:
+				return fmt.Errorf("--revoked %q: want true or false", revoked)
+			}
+			now := time.Now()
+			if expiring > 0 {
+				f.ExpiringBefore = now.Add(expiring)
+			}
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			cs, err := d.Store.Certificates(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				out := make([]certJSON, len(cs))
+				for i, c := range cs {
+					out[i] = toJSON(c, now, false)
+				}
+				return a.json(out)
+			}
+			var rows [][]string
+			for _, c := range cs {
+				rows = append(rows, []string{c.Issuer, strings.ToUpper(c.Serial), c.Profile, dash(c.Tenant), c.CommonName, c.NotAfter.Format("2006-01-02"), c.Status(now)})
+			}
+			a.table("ISSUER\tSERIAL\tPROFILE\tTENANT\tCN\tNOT AFTER\tSTATUS", rows)
+			return nil
+		},
+	}
+	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	list.Flags().StringVar(&f.Issuer, "issuer", "", "only this CA")
+	list.Flags().StringVar(&f.Profile, "profile", "", "only this profile")
+	list.Flags().StringVar(&f.Tenant, "tenant", "", "only this tenant")
+	list.Flags().StringVar(&revoked, "revoked", "", "true or false")
+	list.Flags().DurationVar(&expiring, "expiring-within", 0, "only certificates expiring within this duration, e.g. 720h")
+	list.Flags().IntVar(&f.Limit, "limit", store.MaxPage, "page size")
+	list.Flags().IntVar(&f.Offset, "offset", 0, "skip this many")
+
+	var showOut, showIssuer string
+	show := &cobra.Command{
+		Use: "show SERIAL", Short: "Show one certificate", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(showOut, "json", "pem"); err != nil {
+				return err
+			}
+			serial, err := ca.NormalizeSerial(args[0])
+			if err != nil {
+				return err
+			}
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			cs, err := d.Store.Certificates(cmd.Context(), store.Filter{Serial: serial, Issuer: showIssuer})
+			if err != nil {
+				return err
+			}
+			switch {
+			case len(cs) == 0:
+				return &ca.Error{Code: ca.CodeNotFound, Message: "no certificate with serial " + serial}
+			case len(cs) > 1:
+				return &ca.Error{Code: ca.CodeAmbiguousSerial, Message: "serial exists under several CAs: use --issuer"}
+			}
+			if showOut == "pem" {
+				_, err := a.out.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cs[0].DER}))
+				return err
+			}
+			return a.json(toJSON(cs[0], time.Now(), true))
+		},
+	}
+	show.Flags().StringVarP(&showOut, "output", "o", "json", "json or pem")
+	show.Flags().StringVar(&showIssuer, "issuer", "", "issuing CA, if the serial is not unique")
+	c.AddCommand(list, show)
+	return c
+}
+
+func (a *app) crlCmd() *cobra.Command {
+	var issuer, out string
+	var validity time.Duration
+	c := &cobra.Command{
+		Use:   "crl",
+		Short: "Generate and sign a new CRL (DER) for a CA",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			issuer = strings.TrimPrefix(issuer, "iso15118-2/")
+			der, err := d.CA.CRL(cmd.Context(), issuer, validity)
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				return os.WriteFile(out, der, 0o644)
+			}
+			_, err = a.out.Write(der)
+			return err
+		},
+	}
+	c.Flags().StringVar(&issuer, "issuer", "", "CA name, e.g. cpo-sub2")
+	c.Flags().StringVar(&out, "out", "", "write the CRL here instead of stdout")
+	c.Flags().DurationVar(&validity, "validity", ca.CRLValidity, "time until nextUpdate")
+	c.MarkFlagRequired("issuer")
+	return c
+}
+
+func (a *app) tenantsCmd() *cobra.Command {
+	c := &cobra.Command{Use: "tenants", Short: "Manage tenants (CPOs, eMSPs, OEMs, admins)"}
+	var t policies.Tenant
+	var kind string
+	create := &cobra.Command{
+		Use: "create", Short: "Create a tenant",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t.Kind = policies.TenantKind(kind)
+			if err := t.Normalize(); err != nil {
+				return err
+			}
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			if err := d.Store.CreateTenant(cmd.Context(), &t); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "created tenant %s (%s)\n", t.Name, t.Kind)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&t.Name, "name", "", "tenant name")
+	create.Flags().StringVar(&kind, "kind", "", "cpo, emsp, oem or admin")
+	create.Flags().StringVar(&t.Organization, "org", "", "organization (O) of its station certificates")
+	create.Flags().StringSliceVar(&t.OperatorIDs, "operator-id", nil, "EVSE operator IDs (CPO), e.g. DE*ABC")
+	create.Flags().StringSliceVar(&t.ProviderIDs, "provider-id", nil, "provider IDs (eMSP), e.g. DE-8AA")
+	create.Flags().StringSliceVar(&t.DNSDomains, "dns-domain", nil, "DNS domains for server certificates")
+	create.MarkFlagRequired("name")
+	create.MarkFlagRequired("kind")
+	list := &cobra.Command{
+		Use: "list", Short: "List tenants",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			ts, err := d.Store.Tenants(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, t := range ts {
+				rows = append(rows, []string{t.Name, string(t.Kind), dash(t.Organization), dash(strings.Join(t.OperatorIDs, ",")), dash(strings.Join(t.ProviderIDs, ","))})
+			}
+			a.table("NAME\tKIND\tORGANIZATION\tOPERATOR IDS\tPROVIDER IDS", rows)
+			return nil
+		},
+	}
+	c.AddCommand(create, list)
+	return c
+}

@@ -1,0 +1,129 @@
+// Command pncctl administers a pncpki data directory: it creates and imports
+// CAs, issues and revokes certificates, writes CRLs, lints certificates and
+// writes test PKIs.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/policies"
+)
+
+// exitError carries an exit code without printing usage.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func main() {
+	root := newRoot(os.Stdout, os.Stderr)
+	if err := root.Execute(); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		printError(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// printError prints an error, with the violations of a *ca.Error one per
+// line.
+func printError(w io.Writer, err error) {
+	var ce *ca.Error
+	if errors.As(err, &ce) {
+		fmt.Fprintf(w, "error: %s: %s\n", ce.Code, ce.Message)
+		for _, v := range ce.Violations {
+			fmt.Fprintf(w, "  - %s\n", v)
+		}
+		if ce.Err != nil {
+			fmt.Fprintf(w, "  cause: %v\n", ce.Err)
+		}
+		return
+	}
+	fmt.Fprintf(w, "error: %v\n", err)
+}
+
+type app struct {
+	data      string
+	seccForms string
+	out, errw io.Writer
+}
+
+func newRoot(out, errw io.Writer) *cobra.Command {
+	a := &app{out: out, errw: errw}
+	root := &cobra.Command{
+		Use:           "pncctl",
+		Short:         "Administer a pncpki Plug and Charge PKI",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(out)
+	root.SetErr(errw)
+	root.PersistentFlags().StringVar(&a.data, "data", "./pncd-data", "data directory (SQLite store and file keys)")
+	root.PersistentFlags().StringVar(&a.seccForms, "secc-cn", "both", "SECC leaf CN forms accepted: both, secc-id or evseid")
+	root.AddCommand(a.initCmd(), a.caCmd(), a.issueCmd(), a.revokeCmd(), a.certsCmd(), a.crlCmd(),
+		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.tenantsCmd())
+	return root
+}
+
+func (a *app) forms() (policies.SECCForms, error) {
+	switch a.seccForms {
+	case "both", "":
+		return policies.SECCBoth, nil
+	case "secc-id":
+		return policies.SECCOnlyID, nil
+	case "evseid":
+		return policies.SECCOnlyEVSEID, nil
+	}
+	return 0, fmt.Errorf("--secc-cn %q: want both, secc-id or evseid", a.seccForms)
+}
+
+// open opens the data directory; it refuses one that was never initialised
+// unless allowEmpty.
+func (a *app) open(ctx context.Context, allowEmpty bool) (*datadir.Dir, error) {
+	forms, err := a.forms()
+	if err != nil {
+		return nil, err
+	}
+	if !allowEmpty {
+		if _, err := os.Stat(a.data); err != nil {
+			return nil, fmt.Errorf("data directory %s: %w (run 'pncctl init' first)", a.data, err)
+		}
+	}
+	return datadir.Open(ctx, a.data, ca.Options{SECCForms: forms})
+}
+
+func (a *app) table(header string, rows [][]string) {
+	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+}
+
+func (a *app) json(v any) error {
+	enc := json.NewEncoder(a.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func checkOutput(o string, allowed ...string) error {
+	for _, x := range allowed {
+		if o == x {
+			return nil
+		}
+	}
+	return fmt.Errorf("-o %q: want one of %s", o, strings.Join(allowed, ", "))
+}

@@ -1,0 +1,107 @@
+// Package datadir opens a pncpki data directory (SQLite database and file
+// keys) and creates its CA hierarchy on first use. pncd and pncctl share
+// it, so both see the same layout:
+//
+//	DIR/pncpki.db      SQLite store
+//	DIR/keys/*.key     CA and CPS keys, PEM, mode 0600
+package datadir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/store/sqlite"
+)
+
+// Dir is an open data directory.
+type Dir struct {
+	Path  string
+	Store store.Store
+	CA    *ca.Service
+}
+
+// Open opens (creating if needed) the data directory at path.
+func Open(ctx context.Context, path string, opts ca.Options) (*Dir, error) {
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(filepath.Join(abs, "pncpki.db"))
+	if err != nil {
+		return nil, err
+	}
+	opts.Store, opts.DataDir = st, abs
+	svc, err := ca.New(ctx, opts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &Dir{Path: abs, Store: st, CA: svc}, nil
+}
+
+// Close closes the CA service and the store.
+func (d *Dir) Close() error { return errors.Join(d.CA.Close(), d.Store.Close()) }
+
+// Initialized reports whether any CA exists.
+func (d *Dir) Initialized(ctx context.Context) (bool, error) {
+	cas, err := d.Store.CAs(ctx)
+	return len(cas) > 0, err
+}
+
+// InitConfig names the default hierarchy.
+type InitConfig struct {
+	Organization string // O of every CA, and the CN prefix
+	Country      string // optional C
+}
+
+// DefaultHierarchy lists the CAs that Init creates, parents first.
+var DefaultHierarchy = []struct{ Name, Profile, Parent, Title string }{
+	{"v2g-root", policies.ISO2V2GRoot, "", "V2G Root CA"},
+	{"cpo-sub1", policies.ISO2CPOSub1, "v2g-root", "CPO Sub-CA 1"},
+	{"cpo-sub2", policies.ISO2CPOSub2, "cpo-sub1", "CPO Sub-CA 2"},
+	{"cps-sub1", policies.ISO2CPSSub1, "v2g-root", "CPS Sub-CA 1"},
+	{"cps-sub2", policies.ISO2CPSSub2, "cps-sub1", "CPS Sub-CA 2"},
+	{"mo-root", policies.ISO2MORoot, "", "MO Root CA"},
+	{"mo-sub1", policies.ISO2MOSub1, "mo-root", "MO Sub-CA 1"},
+	{"mo-sub2", policies.ISO2MOSub2, "mo-sub1", "MO Sub-CA 2"},
+	{"csms-root", policies.OCPPCSMSRoot, "", "Charging Station CA"},
+}
+
+// CPSLeafKey is where Init puts the CPS leaf key, relative to the data
+// directory: the contract service signs installation responses with it.
+const CPSLeafKey = "keys/cps-leaf.key"
+
+// Init creates the default hierarchy (V2G root with CPO and CPS sub-CAs,
+// MO root with its sub-CAs, the OCPP charging-station CA) and a CPS leaf.
+func (d *Dir) Init(ctx context.Context, cfg InitConfig) error {
+	if cfg.Organization == "" {
+		cfg.Organization = "pncpki demo"
+	}
+	for _, h := range DefaultHierarchy {
+		if _, err := d.CA.CreateCA(ctx, ca.CAConfig{
+			Name: h.Name, Profile: h.Profile, Parent: h.Parent,
+			CommonName: cfg.Organization + " " + h.Title, Organization: cfg.Organization, Country: cfg.Country,
+		}); err != nil {
+			return fmt.Errorf("create %s: %w", h.Name, err)
+		}
+	}
+	key, err := ca.GenerateKeyFile(filepath.Join(d.Path, CPSLeafKey))
+	if err != nil {
+		return err
+	}
+	iss, err := d.CA.IssueForKey(ctx, policies.ISO2CPSLeaf, "cps-sub2", key.Public(),
+		policies.Subject{CommonName: cfg.Organization + " CPS Leaf", Organization: cfg.Organization, Country: cfg.Country}, policies.Period{})
+	if err != nil {
+		return fmt.Errorf("issue CPS leaf: %w", err)
+	}
+	return writeCert(filepath.Join(d.Path, "cps-leaf.pem"), iss.Cert.Raw)
+}
