@@ -39,7 +39,21 @@ type Tenant struct {
 	Organization string   // organizationName expected in its station certificates
 	OperatorIDs  []string // compact form, e.g. "DEABC"
 	ProviderIDs  []string // compact form, e.g. "DE8AA"
-	DNSDomains   []string // permitted DNS domains for server certificates
+	// DNSDomains permits server certificates for these domains and their
+	// subdomains ("*.example.com" permits the subdomains only).
+	DNSDomains []string
+}
+
+// dnsPolicy builds the smallstep name policy of the tenant's DNS domains.
+func (t *Tenant) dnsPolicy() (*policy.NamePolicyEngine, error) {
+	var domains []string
+	for _, d := range t.DNSDomains {
+		domains = append(domains, d)
+		if !strings.HasPrefix(d, "*.") {
+			domains = append(domains, "*."+d)
+		}
+	}
+	return policy.New(policy.WithPermittedDNSDomains(domains...))
 }
 
 // Normalize validates the tenant and puts its identifiers in compact form.
@@ -63,7 +77,7 @@ func (t *Tenant) Normalize() error {
 		}
 	}
 	if len(t.DNSDomains) > 0 {
-		if _, err := policy.New(policy.WithPermittedDNSDomains(t.DNSDomains...)); err != nil {
+		if _, err := t.dnsPolicy(); err != nil {
 			return fmt.Errorf("tenant %s DNS domains: %w", t.Name, err)
 		}
 	}
@@ -137,7 +151,7 @@ func (t *Tenant) Permit(p *Profile, s Subject) error {
 		if len(t.DNSDomains) == 0 {
 			return deny(CodeNameNotAllowed, "the tenant has no permitted DNS domains")
 		}
-		eng, err := policy.New(policy.WithPermittedDNSDomains(t.DNSDomains...))
+		eng, err := t.dnsPolicy()
 		if err != nil {
 			return deny(CodeNameNotAllowed, "%v", err)
 		}
