@@ -21,7 +21,9 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +60,10 @@ type Options struct {
 	// Backdate moves notBefore of issued certificates into the past to
 	// absorb clock skew of relying parties (default 1 minute).
 	Backdate time.Duration
+	// TenantTTL is how long a tenant read from the store is reused
+	// (default 1 second): a change to a tenant's identifiers applies to
+	// issuance within this time.
+	TenantTTL time.Duration
 }
 
 // Builder builds certificates from profiles, lints them and signs them. It
@@ -86,8 +92,49 @@ type Service struct {
 	b       Builder
 	signers Signers
 
-	mu    sync.RWMutex
-	auths map[string]*Authority
+	mu        sync.RWMutex
+	auths     map[string]*Authority
+	byProfile map[string][]*Authority // CAs by their profile name, sorted by name
+
+	tmu     sync.Mutex
+	tenants map[string]cachedTenant
+
+	// work admits at most GOMAXPROCS+1 CSR checks and signatures at once
+	// (one more than the CPUs, so none idles while the store's committer
+	// waits on the disk). Past that, callers wait here instead of being
+	// runnable: the committer, which runs once for many certificates, then
+	// gets the CPU it needs instead of queueing behind hundreds of signers.
+	work chan struct{}
+}
+
+type cachedTenant struct {
+	t       *policies.Tenant
+	fetched time.Time
+}
+
+// maxCachedTenants bounds the tenant cache; past it the cache starts over.
+const maxCachedTenants = 4096
+
+// tenant returns a tenant, from the cache when fresh.
+func (s *Service) tenant(ctx context.Context, name string) (*policies.Tenant, error) {
+	now := s.opts.Now()
+	s.tmu.Lock()
+	c, ok := s.tenants[name]
+	s.tmu.Unlock()
+	if ok && now.Sub(c.fetched) < s.opts.TenantTTL {
+		return c.t, nil
+	}
+	t, err := s.opts.Store.Tenant(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	s.tmu.Lock()
+	if len(s.tenants) >= maxCachedTenants {
+		s.tenants = map[string]cachedTenant{}
+	}
+	s.tenants[name] = cachedTenant{t: t, fetched: now}
+	s.tmu.Unlock()
+	return t, nil
 }
 
 // New loads every non-pending CA of the store with its signer.
@@ -101,11 +148,16 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if opts.Backdate == 0 {
 		opts.Backdate = time.Minute
 	}
+	if opts.TenantTTL == 0 {
+		opts.TenantTTL = time.Second
+	}
 	s := &Service{
 		opts:    opts,
 		b:       Builder{Now: opts.Now, Rand: opts.Rand, SECCForms: opts.SECCForms, Backdate: opts.Backdate},
 		signers: Signers{BaseDir: opts.DataDir},
 		auths:   map[string]*Authority{},
+		tenants: map[string]cachedTenant{},
+		work:    make(chan struct{}, runtime.GOMAXPROCS(0)+1),
 	}
 	if err := s.Reload(ctx); err != nil {
 		s.Close()
@@ -166,6 +218,13 @@ func (s *Service) Reload(ctx context.Context) error {
 		}
 		s.auths[c.Name] = a
 	}
+	s.byProfile = map[string][]*Authority{}
+	for _, a := range s.auths {
+		s.byProfile[a.Profile.Name] = append(s.byProfile[a.Profile.Name], a)
+	}
+	for _, as := range s.byProfile {
+		slices.SortFunc(as, func(a, b *Authority) int { return strings.Compare(a.Name, b.Name) })
+	}
 	return nil
 }
 
@@ -192,18 +251,8 @@ func (s *Service) Authorities() []*Authority {
 	for _, a := range s.auths {
 		out = append(out, a)
 	}
-	slices.SortFunc(out, func(a, b *Authority) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b *Authority) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // issuerFor picks the CA that signs profile p: the named one, or the only
@@ -220,11 +269,11 @@ func (s *Service) issuerFor(p *policies.Profile, name string) (*Authority, error
 		return a, nil
 	}
 	var found []*Authority
-	for _, a := range s.Authorities() {
-		if slices.Contains(p.Issuers, a.Profile.Name) {
-			found = append(found, a)
-		}
+	s.mu.RLock()
+	for _, ip := range p.Issuers {
+		found = append(found, s.byProfile[ip]...)
 	}
+	s.mu.RUnlock()
 	switch len(found) {
 	case 0:
 		return nil, refuse(CodeIssuerUnknown, "no CA can issue %s (needs one of %v)", p.Name, p.Issuers)
@@ -296,6 +345,11 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Issued, error) {
 	if p.Role == policies.RoleRoot {
 		return nil, refuse(CodeProfileNotIssue, "%s is self-signed: create it with 'pncctl init' or 'pncctl ca create'", p.Name)
 	}
+	release, err := s.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	csr, err := ParseCSR(req.CSR)
 	if err != nil {
 		return nil, err
@@ -305,7 +359,7 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Issued, error) {
 	}
 	var tenant *policies.Tenant
 	if req.Tenant != "" {
-		tenant, err = s.opts.Store.Tenant(ctx, req.Tenant)
+		tenant, err = s.tenant(ctx, req.Tenant)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, refuse(CodeTenantUnknown, "no tenant %q", req.Tenant)
 		} else if err != nil {
@@ -327,7 +381,23 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, p, issuer, csr.PublicKey, subj, req.Validity, req.Tenant)
+	cert, err := s.b.Certify(p, issuer, nil, csr.PublicKey, subj, req.Validity)
+	if err != nil {
+		return nil, err
+	}
+	release() // waiting for the store needs no CPU slot
+	return s.record(ctx, p, issuer, cert, req.Tenant)
+}
+
+// admit waits for a CPU slot; release is safe to call more than once.
+func (s *Service) admit(ctx context.Context) (release func(), err error) {
+	select {
+	case s.work <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-s.work }) }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // issue certifies pub, records the certificate and returns it.
@@ -336,6 +406,11 @@ func (s *Service) issue(ctx context.Context, p *policies.Profile, issuer *Author
 	if err != nil {
 		return nil, err
 	}
+	return s.record(ctx, p, issuer, cert, tenant)
+}
+
+// record stores an issued certificate; only then is it returned.
+func (s *Service) record(ctx context.Context, p *policies.Profile, issuer *Authority, cert *x509.Certificate, tenant string) (*Issued, error) {
 	rec := &store.Certificate{
 		Issuer: issuer.Name, Serial: SerialHex(cert.SerialNumber), Profile: p.Name, Tenant: tenant,
 		CommonName: cert.Subject.CommonName, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
@@ -427,6 +502,15 @@ func SerialHex(n *big.Int) string { return n.Text(16) }
 // SubjectKeyID is RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey
 // bits.
 func SubjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	if k, ok := pub.(*ecdsa.PublicKey); ok {
+		// The subjectPublicKey of an EC key is its uncompressed point.
+		b, err := k.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		h := sha1.Sum(b)
+		return h[:], nil
+	}
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return nil, err
