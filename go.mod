@@ -3,6 +3,7 @@ module github.com/pncpki/pncpki
 go 1.26.0
 
 require (
+	github.com/go-chi/chi/v5 v5.2.5
 	github.com/smallstep/certificates v0.30.2
 	github.com/spf13/cobra v1.10.2
 	github.com/zmap/zcrypto v0.0.0-20260906180147-3ed30b1e9340

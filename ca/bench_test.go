@@ -66,4 +66,3 @@ func BenchmarkCreateCertificate(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
 }
-

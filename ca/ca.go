@@ -105,6 +105,8 @@ type Service struct {
 	// runnable: the committer, which runs once for many certificates, then
 	// gets the CPU it needs instead of queueing behind hundreds of signers.
 	work chan struct{}
+
+	crls crlCache
 }
 
 type cachedTenant struct {

@@ -28,6 +28,10 @@ type CAConfig struct {
 
 var caName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
+// ValidName reports whether name is a valid CA name: 1..63 lower-case
+// letters, digits and '-', starting with a letter or digit.
+func ValidName(name string) bool { return caName.MatchString(name) }
+
 func (s *Service) prepareCA(ctx context.Context, cfg *CAConfig) (*policies.Profile, crypto.Signer, error) {
 	if !caName.MatchString(cfg.Name) {
 		return nil, nil, refuse(CodeBadRequest, "CA name %q: want lower-case letters, digits and '-'", cfg.Name)

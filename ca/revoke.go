@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pncpki/pncpki/store"
@@ -143,5 +144,56 @@ func (s *Service) CRL(ctx context.Context, issuer string, validity time.Duration
 	if err != nil {
 		return nil, fmt.Errorf("sign CRL %s: %w", issuer, err)
 	}
+	return der, nil
+}
+
+// crlCache keeps the last CRL of each issuer so that serving CRLs does not
+// sign (and use up a CRL number) on every request.
+type crlCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedCRL
+}
+
+type cachedCRL struct {
+	der      []byte
+	revoked  string // fingerprint of the revoked serials it lists
+	produced time.Time
+}
+
+// CRLRefresh is how old a served CRL may get before CurrentCRL signs a new
+// one even though nothing was revoked; well before its nextUpdate.
+const CRLRefresh = time.Hour
+
+// CurrentCRL returns an up-to-date CRL for issuer: the cached one while it
+// lists exactly the current revocations and is younger than CRLRefresh,
+// otherwise a newly signed one. A revocation therefore shows in the next
+// CurrentCRL, from any process sharing the store.
+func (s *Service) CurrentCRL(ctx context.Context, issuer string) ([]byte, error) {
+	if _, err := s.Authority(issuer); err != nil {
+		return nil, err
+	}
+	now := s.opts.Now()
+	revoked, err := s.opts.Store.Revoked(ctx, issuer, now)
+	if err != nil {
+		return nil, err
+	}
+	var fp strings.Builder
+	for _, c := range revoked {
+		fp.WriteString(c.Serial)
+		fp.WriteByte(',')
+	}
+	s.crls.mu.Lock()
+	defer s.crls.mu.Unlock()
+	if c, ok := s.crls.entries[issuer]; ok && c.revoked == fp.String() && now.Sub(c.produced) < CRLRefresh {
+		return c.der, nil
+	}
+	der, err := s.CRL(ctx, issuer, 0)
+	if err != nil {
+		return nil, err
+	}
+	if s.crls.entries == nil {
+		s.crls.entries = map[string]cachedCRL{}
+	}
+	s.crls.entries[issuer] = cachedCRL{der: der, revoked: fp.String(), produced: now}
 	return der, nil
 }

@@ -102,7 +102,7 @@ type PolicyError struct {
 }
 
 func (e *PolicyError) Error() string {
-	return fmt.Sprintf("tenant %s may not receive %s: %s", e.Tenant, e.Profile, e.Detail)
+	return fmt.Sprintf("%s: tenant %s may not receive %s: %s", e.Code, e.Tenant, e.Profile, e.Detail)
 }
 
 // Policy error codes.

@@ -248,4 +248,3 @@ func caFlags(c *cobra.Command, cfg *ca.CAConfig) {
 	c.Flags().StringVar(&cfg.KeyURI, "key", "", "key URI (softkms:path=FILE or pkcs11:...); default: a new P-256 key file")
 	c.MarkFlagRequired("profile")
 }
-

@@ -172,4 +172,3 @@ func (a *app) profilesCmd() *cobra.Command {
 		},
 	}
 }
-

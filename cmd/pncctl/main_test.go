@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pncpki/pncpki/internal/datadir"
+)
+
+// cli runs pncctl in-process and returns stdout, stderr and the exit code.
+func cli(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errw bytes.Buffer
+	root := newRoot(&out, &errw)
+	root.SetArgs(args)
+	code := 0
+	if err := root.Execute(); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		} else {
+			printError(&errw, err)
+			code = 1
+		}
+	}
+	return out.String(), errw.String(), code
+}
+
+func mustCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errs, code := cli(t, args...)
+	if code != 0 {
+		t.Fatalf("pncctl %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+func needOpenSSL(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed: skipping interop test (.ci/run installs it)")
+	}
+}
+
+func openssl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("openssl", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestTestPKI: every certificate testpki writes lints clean, every key file
+// is 0600, and every leaf verifies with openssl against its root.
+func TestTestPKI(t *testing.T) {
+	needOpenSSL(t)
+	dir := t.TempDir()
+	mustCLI(t, "testpki", "--out", dir, "--seed", "3")
+	files, _ := filepath.Glob(filepath.Join(dir, "certs", "*.pem"))
+	if len(files) < 15 {
+		t.Fatalf("%d certificates written, want >= 15", len(files))
+	}
+	chains, _ := filepath.Glob(filepath.Join(dir, "chains", "*.pem"))
+	if out, errs, code := cli(t, append([]string{"lint"}, append(files, chains...)...)...); code != 0 {
+		t.Fatalf("lint exit %d:\n%s%s", code, out, errs)
+	}
+	keys, _ := filepath.Glob(filepath.Join(dir, "keys", "*.key"))
+	for _, k := range keys {
+		if fi, _ := os.Stat(k); fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v", k, fi.Mode().Perm())
+		}
+	}
+	if len(keys) != len(files) {
+		t.Errorf("%d keys for %d certificates", len(keys), len(files))
+	}
+	var roots, subs []*x509.Certificate
+	var leaves []string
+	for _, f := range files {
+		cs, err := datadir.ReadCertificates(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cs[0]
+		switch {
+		case bytes.Equal(c.RawSubject, c.RawIssuer):
+			roots = append(roots, c)
+		case c.IsCA:
+			subs = append(subs, c)
+		default:
+			leaves = append(leaves, f)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "roots.pem"), datadir.EncodePEM(roots...), 0o644)
+	os.WriteFile(filepath.Join(dir, "subs.pem"), datadir.EncodePEM(subs...), 0o644)
+	if len(roots) != 4 || len(leaves) < 7 {
+		t.Fatalf("%d roots, %d leaves", len(roots), len(leaves))
+	}
+	for _, l := range leaves {
+		if out := openssl(t, "verify", "-CAfile", filepath.Join(dir, "roots.pem"), "-untrusted", filepath.Join(dir, "subs.pem"), l); !strings.HasSuffix(strings.TrimSpace(out), "OK") {
+			t.Errorf("openssl verify %s: %s", l, out)
+		}
+	}
+}
+
+// TestWalkthrough is the README walkthrough: init, issue from an openssl
+// CSR, list, revoke, CRL verified by openssl, and refusals that store
+// nothing.
+func TestWalkthrough(t *testing.T) {
+	needOpenSSL(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if out := mustCLI(t, "--data", data, "init", "--org", "Example CPO"); !strings.Contains(out, "cpo-sub2") {
+		t.Fatalf("init output:\n%s", out)
+	}
+	if _, errs, code := cli(t, "--data", data, "init"); code == 0 || !strings.Contains(errs, "already has CAs") {
+		t.Errorf("second init: exit %d %s", code, errs)
+	}
+	mustCLI(t, "--data", data, "tenants", "create", "--name", "cpo1", "--kind", "cpo", "--operator-id", "DE*ABC")
+
+	key, csr := filepath.Join(dir, "k.pem"), filepath.Join(dir, "csr.pem")
+	openssl(t, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
+	openssl(t, "req", "-new", "-key", key, "-subj", "/CN=DE*ABC*E123456*1/O=Example CPO/DC=CPO", "-out", csr)
+	pemOut := mustCLI(t, "--data", data, "issue", "--profile", "iso15118-2/secc", "--csr", csr, "--tenant", "cpo1", "--chain")
+	certs, err := datadir.ParseCertificates([]byte(pemOut))
+	if err != nil || len(certs) != 4 {
+		t.Fatalf("issue --chain printed %d certificates: %v", len(certs), err)
+	}
+	leaf := filepath.Join(dir, "leaf.pem")
+	os.WriteFile(leaf, datadir.EncodePEM(certs[0]), 0o644)
+	os.WriteFile(filepath.Join(dir, "subs.pem"), datadir.EncodePEM(certs[1:3]...), 0o644)
+	os.WriteFile(filepath.Join(dir, "root.pem"), datadir.EncodePEM(certs[3]), 0o644)
+	openssl(t, "verify", "-CAfile", filepath.Join(dir, "root.pem"), "-untrusted", filepath.Join(dir, "subs.pem"), leaf)
+	mustCLI(t, "lint", leaf)
+	serial := strings.ToUpper(certs[0].SerialNumber.Text(16))
+
+	var listed []certJSON
+	if err := json.Unmarshal([]byte(mustCLI(t, "--data", data, "certs", "list", "-o", "json")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) == 0 || listed[0].Serial != serial || listed[0].Issuer != "cpo-sub2" || listed[0].Tenant != "cpo1" {
+		t.Fatalf("certs list: %+v", listed)
+	}
+	before := len(listed)
+
+	// Refusals store nothing.
+	key384, csr384 := filepath.Join(dir, "k384.pem"), filepath.Join(dir, "csr384.pem")
+	openssl(t, "ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", key384)
+	openssl(t, "req", "-new", "-key", key384, "-subj", "/CN=DE*ABC*E2", "-out", csr384)
+	openssl(t, "req", "-new", "-key", key, "-subj", "/CN=DE*XYZ*E2", "-out", filepath.Join(dir, "other.pem"))
+	for _, tt := range []struct{ csr, tenant, want string }{
+		{csr384, "cpo1", "key.algorithm"},
+		{filepath.Join(dir, "other.pem"), "cpo1", "tenant.identifier_not_owned"},
+	} {
+		_, errs, code := cli(t, "--data", data, "issue", "--profile", "iso15118-2/secc", "--csr", tt.csr, "--tenant", tt.tenant)
+		if code != 1 || !strings.Contains(errs, tt.want) {
+			t.Errorf("issue %s: exit %d, stderr %q; want %s", tt.csr, code, errs, tt.want)
+		}
+	}
+	json.Unmarshal([]byte(mustCLI(t, "--data", data, "certs", "list", "-o", "json")), &listed)
+	if len(listed) != before {
+		t.Errorf("refused requests stored certificates: %d -> %d", before, len(listed))
+	}
+
+	mustCLI(t, "--data", data, "revoke", "--serial", serial, "--reason", "keyCompromise")
+	crl := filepath.Join(dir, "crl.der")
+	mustCLI(t, "--data", data, "crl", "--issuer", "cpo-sub2", "--out", crl)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), datadir.EncodePEM(certs[1:]...), 0o644)
+	out := openssl(t, "crl", "-inform", "DER", "-in", crl, "-CAfile", filepath.Join(dir, "ca.pem"), "-noout", "-text")
+	if !strings.Contains(out, serial) || !strings.Contains(out, "Key Compromise") {
+		t.Errorf("CRL does not list %s as key compromise:\n%s", serial, out)
+	}
+	if show := mustCLI(t, "--data", data, "certs", "show", serial); !strings.Contains(show, `"status": "revoked"`) {
+		t.Errorf("certs show: %s", show)
+	}
+}
+
+func TestLintFindsViolations(t *testing.T) {
+	// RISE-V2G's test contract certificate carries an EMAID with a wrong
+	// check digit and keyEncipherment on an EC key.
+	f := filepath.Join("..", "..", "..", "shared", "spec", "exi-vectors", "rise-v2g-certs", "contractCert.pem")
+	if _, err := os.Stat(f); err != nil {
+		t.Skipf("shared spec data not present: %v", err)
+	}
+	out, _, code := cli(t, "lint", "--profile", "iso15118-2/contract", "-o", "json", f)
+	if code != 1 {
+		t.Fatalf("lint exit %d, want 1:\n%s", code, out)
+	}
+	var res []struct {
+		Violations []struct{ Code string } `json:"violations"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res) != 1 {
+		t.Fatalf("lint -o json: %v\n%s", err, out)
+	}
+	var codes []string
+	for _, v := range res[0].Violations {
+		codes = append(codes, v.Code)
+	}
+	if !strings.Contains(strings.Join(codes, " "), "subject.cn") {
+		t.Errorf("violations %v do not include subject.cn", codes)
+	}
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/datadir"
+)
+
+// newHandler routes the foundation's endpoints. The server issue adds the
+// API on the same router.
+func newHandler(d *datadir.Dir, log *slog.Logger) http.Handler {
+	r := chi.NewRouter()
+	r.Get("/healthz", func(w http.ResponseWriter, req *http.Request) {
+		if _, err := d.Store.CAs(req.Context()); err != nil {
+			log.Error("health check: store", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "store.unavailable", "the store does not answer")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	r.Get("/crl/{file}", func(w http.ResponseWriter, req *http.Request) {
+		issuer, ok := strings.CutSuffix(chi.URLParam(req, "file"), ".crl")
+		if !ok || !ca.ValidName(issuer) {
+			writeError(w, http.StatusNotFound, "not_found", "want /crl/{issuer}.crl")
+			return
+		}
+		der, err := d.CA.CurrentCRL(req.Context(), issuer)
+		switch {
+		case ca.CodeOf(err) == ca.CodeIssuerUnknown:
+			writeError(w, http.StatusNotFound, ca.CodeIssuerUnknown, "no CA named "+issuer)
+			return
+		case err != nil:
+			log.Error("CRL", "issuer", issuer, "err", err)
+			writeError(w, http.StatusInternalServerError, "internal", "cannot produce the CRL")
+			return
+		}
+		w.Header().Set("Content-Type", "application/pkix-crl")
+		w.Header().Set("Cache-Control", "max-age=300")
+		if crl, err := x509.ParseRevocationList(der); err == nil {
+			w.Header().Set("Last-Modified", crl.ThisUpdate.UTC().Format(http.TimeFormat))
+		}
+		w.Write(der)
+	})
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such route")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+	})
+	return r
+}
+
+// writeError writes the JSON error shape every pncd endpoint uses.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg})
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/policies"
+)
+
+func TestServeHealthAndCRL(t *testing.T) {
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Init(ctx, datadir.InitConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(newHandler(d, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	c := srv.Client()
+
+	get := func(path string, wantStatus int) []byte {
+		t.Helper()
+		resp, err := c.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("GET %s = %d %s, want %d", path, resp.StatusCode, body, wantStatus)
+		}
+		return body
+	}
+	if body := get("/healthz", 200); string(body) != "{\"status\":\"ok\"}\n" {
+		t.Errorf("healthz = %q", body)
+	}
+	crlAt := func() *x509.RevocationList {
+		t.Helper()
+		crl, err := x509.ParseRevocationList(get("/crl/cpo-sub2.crl", 200))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := d.CA.Authority("cpo-sub2")
+		if err := crl.CheckSignatureFrom(a.Cert); err != nil {
+			t.Fatal(err)
+		}
+		return crl
+	}
+	first := crlAt()
+	if again := crlAt(); again.Number.Cmp(first.Number) != 0 {
+		t.Errorf("unchanged CRL re-signed: number %v then %v", first.Number, again.Number)
+	}
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: ca.Name("DE*ABC*E1", "", "", "")}, key)
+	iss, err := d.CA.Issue(ctx, ca.Request{Profile: policies.ISO2SECC, CSR: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CA.Revoke(ctx, "", ca.SerialHex(iss.Cert.SerialNumber), 1); err != nil {
+		t.Fatal(err)
+	}
+	after := crlAt()
+	if after.Number.Cmp(first.Number) <= 0 || len(after.RevokedCertificateEntries) != 1 ||
+		after.RevokedCertificateEntries[0].SerialNumber.Cmp(iss.Cert.SerialNumber) != 0 {
+		t.Errorf("CRL after revocation: number %v, entries %v", after.Number, after.RevokedCertificateEntries)
+	}
+
+	var e map[string]string
+	if err := json.Unmarshal(get("/crl/nope.crl", 404), &e); err != nil || e["code"] != ca.CodeIssuerUnknown {
+		t.Errorf("unknown issuer: %v %v", e, err)
+	}
+	get("/crl/..%2f..%2fetc.crl", 404)
+	get("/crl/cpo-sub2.pem", 404)
+	resp, err := c.Post(srv.URL+"/healthz", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /healthz = %d", resp.StatusCode)
+	}
+}
