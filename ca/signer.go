@@ -60,7 +60,7 @@ func (s *Signers) Load(ctx context.Context, keyURI string) (crypto.Signer, error
 		s.kms = append(s.kms, km)
 		return sig, nil
 	}
-	return nil, fmt.Errorf("unsupported key URI %q: want softkms:path=FILE or pkcs11:...", redact(keyURI))
+	return nil, fmt.Errorf("unsupported key URI %q: want a softkms:path=FILE or a pkcs11: URI", redact(keyURI))
 }
 
 // Close closes every key manager opened by Load.

@@ -89,10 +89,11 @@ func (e EVSEID) Compact() string {
 	return e.Country + e.Operator + "E" + strings.ReplaceAll(e.Outlet, "*", "")
 }
 
-// ParseEVSEID parses and normalises an EVSEID. The ISO 15118-2 XSD limits
-// EVSEID to 7..37 characters; separators '*' after the country code and the
-// operator ID are optional; the power outlet ID is 1..31 alphanumerics and
-// may contain further '*' separators. Lower case is accepted and upper-cased.
+// ParseEVSEID parses and normalises an EVSEID. Separators '*' after the
+// country code and the operator ID are optional; the power outlet ID is
+// 1..31 alphanumerics and may contain further '*' separators. Without its
+// separators an EVSEID is 7..37 characters (the ISO 15118-2 XSD bounds);
+// with them at most 48. Lower case is accepted and upper-cased.
 //
 // The DIN SPEC 91286 telephone-number form (+49*810*...) is recognised and
 // refused with its own message: it carries no alphanumeric operator ID, so no
@@ -102,8 +103,8 @@ func ParseEVSEID(s string) (EVSEID, error) {
 	if len(s) > maxIdentifierInput {
 		return EVSEID{}, idErr(kind, s[:16]+"...", "longer than %d characters", maxIdentifierInput)
 	}
-	if len(s) < 7 || len(s) > 37 {
-		return EVSEID{}, idErr(kind, s, "length %d outside 7..37", len(s))
+	if n := len(s) - strings.Count(s, "*"); n < 7 || n > 37 || len(s) > 48 {
+		return EVSEID{}, idErr(kind, s, "length %d without separators outside 7..37", n)
 	}
 	if s[0] == '+' || (isDigit(s[0]) && len(s) > 1 && isDigit(s[1])) {
 		return EVSEID{}, idErr(kind, s, "telephone-number (DIN SPEC 91286) form has no operator ID; use the ISO form CC*OOO*E...")

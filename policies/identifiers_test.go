@@ -66,13 +66,14 @@ func TestParseEVSEID(t *testing.T) {
 		{"DEABCE1234561", "DEABC", "DEABCE1234561", true},
 		{"de*abc*e45b*78c", "DEABC", "DEABCE45B78C", true},
 		{"DE*ICE*E45B*78C", "DEICE", "DEICEE45B78C", true},
-		{"DE*ABC*S123456", "", "", false},                          // wrong ID type
-		{"DE*ABC*E", "", "", false},                                // empty outlet
-		{"DE*ABC*E12**3", "", "", false},                           // double separator
-		{"+49*810*000*438", "", "", false},                         // phone form has no operator ID
-		{"DE*AB*E1234", "", "", false},                             // short operator
-		{"1E*ABC*E1234", "", "", false},                            // country
-		{"DE*ABC*E1234567890123456789012345678901", "", "", false}, // > 37
+		{"DE*ABC*S123456", "", "", false},  // wrong ID type
+		{"DE*ABC*E", "", "", false},        // empty outlet
+		{"DE*ABC*E12**3", "", "", false},   // double separator
+		{"+49*810*000*438", "", "", false}, // phone form has no operator ID
+		{"DE*AB*E1234", "", "", false},     // short operator
+		{"1E*ABC*E1234", "", "", false},    // country
+		{"DE*ABC*E1234567890123456789012345678901", "DEABC", "DEABCE1234567890123456789012345678901", true}, // 37 without separators
+		{"DE*ABC*E12345678901234567890123456789012", "", "", false},                                         // 38
 	}
 	for _, tt := range tests {
 		e, err := ParseEVSEID(tt.in)

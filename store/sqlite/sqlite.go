@@ -335,11 +335,7 @@ func (db *DB) committer() {
 const insertCert = `INSERT INTO certificates(issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at)
 	VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(issuer, serial) DO NOTHING`
 
-var DebugBatches, DebugRows, DebugNanos int64
-
 func (db *DB) commit(batch []*putReq) {
-	t0 := time.Now()
-	defer func() { DebugBatches++; DebugRows += int64(len(batch)); DebugNanos += int64(time.Since(t0)) }()
 	errs := make([]error, len(batch))
 	err := func() error {
 		tx, err := db.w.Begin()
