@@ -165,7 +165,11 @@ func (a *app) profilesCmd() *cobra.Command {
 				if p.IsCA() {
 					path = fmt.Sprint(p.PathLen)
 				}
-				rows = append(rows, []string{p.Name, p.Role.String(), p.Keys.String(), dash(p.DC), p.CN.String(), policies.KeyUsageString(p.KeyUsage), path, p.MaxValidity.String(), fmt.Sprint(p.MaxDER)})
+				maxDER := "-"
+				if p.MaxDER > 0 {
+					maxDER = fmt.Sprint(p.MaxDER)
+				}
+				rows = append(rows, []string{p.Name, p.Role.String(), p.Keys.String(), dash(p.DC), p.CN.String(), policies.KeyUsageString(p.KeyUsage), path, p.MaxValidity.String(), maxDER})
 			}
 			a.table("PROFILE\tROLE\tKEY\tDC\tCN\tKEY USAGE\tPATHLEN\tMAX VALIDITY\tMAX DER", rows)
 			return nil
