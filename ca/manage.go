@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
@@ -175,8 +176,27 @@ func (s *Service) ImportCA(ctx context.Context, name, profile, keyURI, parent st
 		if err != nil {
 			return nil, refuse(CodeBadRequest, "parse CA certificate: %v", err)
 		}
-		p, _ := policies.Detect(c, s.opts.SECCForms)
-		profile = p.Name
+		ps := policies.Matching(c, s.opts.SECCForms)
+		if parent != "" {
+			pa, err := s.Authority(parent)
+			if err != nil {
+				return nil, err
+			}
+			ps = slices.DeleteFunc(ps, func(p *policies.Profile) bool { return !slices.Contains(p.Issuers, pa.Profile.Name) })
+		}
+		switch len(ps) {
+		case 0:
+			p, vs := policies.Detect(c, s.opts.SECCForms)
+			return nil, &Error{Code: CodeLint, Message: "CA certificate fits no profile; closest is " + p.Name, Violations: vs}
+		case 1:
+			profile = ps[0].Name
+		default:
+			names := make([]string, len(ps))
+			for i, p := range ps {
+				names[i] = p.Name
+			}
+			return nil, refuse(CodeBadRequest, "CA certificate fits %v: name the profile", names)
+		}
 	}
 	cert, err := s.checkCACert(ctx, profile, keyURI, der)
 	if err != nil {

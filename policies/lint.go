@@ -275,6 +275,10 @@ func (p *Profile) Check(c *x509.Certificate, forms SECCForms) Violations {
 				vs.add(CodePathLen, "pathLenConstraint missing, want %d ([V2G2-009])", p.PathLen)
 			case c.MaxPathLen > p.PathLen:
 				vs.add(CodePathLen, "pathLenConstraint %d, at most %d ([V2G2-009])", c.MaxPathLen, p.PathLen)
+			case p.Role == RoleSubCA && c.MaxPathLen != p.PathLen:
+				// Sub-CA 1 has pathLen 1 and Sub-CA 2 pathLen 0: the
+				// value says which of the two a certificate is.
+				vs.add(CodePathLen, "pathLenConstraint %d, want %d for a %s", c.MaxPathLen, p.PathLen, p.Title)
 			}
 		}
 	}
@@ -370,17 +374,35 @@ func KeyUsageString(ku x509.KeyUsage) string {
 	return strings.Join(names, "+")
 }
 
+// Matching returns every profile of the certificate's role that it fits
+// without a violation. Some profiles share all rules (CPO and CPS sub-CAs
+// both carry DC=V2G), so more than one can match.
+func Matching(c *x509.Certificate, forms SECCForms) []*Profile {
+	var out []*Profile
+	role := roleOf(c)
+	for _, p := range profiles {
+		if p.Role == role && len(p.Check(c, forms)) == 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func roleOf(c *x509.Certificate) Role {
+	switch {
+	case c.IsCA && bytes.Equal(c.RawSubject, c.RawIssuer):
+		return RoleRoot
+	case c.IsCA:
+		return RoleSubCA
+	}
+	return RoleLeaf
+}
+
 // Detect finds the profile a certificate was made for: among the profiles of
 // its role (root, sub-CA or leaf), the one it breaks least, in table order
 // on ties. It returns that profile's violations too.
 func Detect(c *x509.Certificate, forms SECCForms) (*Profile, Violations) {
-	role := RoleLeaf
-	switch {
-	case c.IsCA && bytes.Equal(c.RawSubject, c.RawIssuer):
-		role = RoleRoot
-	case c.IsCA:
-		role = RoleSubCA
-	}
+	role := roleOf(c)
 	var best *Profile
 	var bestVs Violations
 	for _, p := range profiles {

@@ -206,3 +206,76 @@ func TestLintFindsViolations(t *testing.T) {
 		t.Errorf("violations %v do not include subject.cn", codes)
 	}
 }
+
+// TestImportAndOutsideRoot: an operator imports an existing hierarchy with
+// 'init --import', and has a sub-CA certified by an outside root with
+// 'ca csr' and 'ca import'.
+func TestImportAndOutsideRoot(t *testing.T) {
+	needOpenSSL(t)
+	dir := t.TempDir()
+	pki := filepath.Join(dir, "pki")
+	mustCLI(t, "testpki", "--out", pki)
+	spec := func(name, parent, profile string) string {
+		s := "name=" + name + ",cert=" + filepath.Join(pki, "certs", name+".pem") + ",key=softkms:path=" + filepath.Join(pki, "keys", name+".key")
+		if parent != "" {
+			s += ",parent=" + parent
+		}
+		if profile != "" {
+			s += ",profile=" + profile
+		}
+		return s
+	}
+	data := filepath.Join(dir, "data")
+	// CPO and CPS sub-CAs share every rule: without profile= the import is refused.
+	if _, errs, code := cli(t, "--data", data, "init", "--import", spec("v2g-root", "", ""), "--import", spec("cps-sub1", "v2g-root", "")); code == 0 || !strings.Contains(errs, "name the profile") {
+		t.Fatalf("ambiguous import: exit %d %s", code, errs)
+	}
+	out := mustCLI(t, "--data", data, "init",
+		"--import", spec("cpo-sub1", "v2g-root", "iso15118-2/cpo-sub1"),
+		"--import", spec("cpo-sub2", "cpo-sub1", ""))
+	for _, name := range []string{"v2g-root", "cpo-sub1", "cpo-sub2"} {
+		if !strings.Contains(out, name) {
+			t.Errorf("init --import table lacks %s:\n%s", name, out)
+		}
+	}
+	key, csr := filepath.Join(dir, "k.pem"), filepath.Join(dir, "csr.pem")
+	openssl(t, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
+	openssl(t, "req", "-new", "-key", key, "-subj", "/CN=DE*PNC*E7", "-out", csr)
+	leaf := filepath.Join(dir, "leaf.pem")
+	os.WriteFile(leaf, []byte(mustCLI(t, "--data", data, "issue", "--profile", "iso15118-2/secc", "--csr", csr)), 0o644)
+	os.WriteFile(filepath.Join(dir, "subs.pem"), append(must(os.ReadFile(filepath.Join(pki, "certs", "cpo-sub1.pem"))), must(os.ReadFile(filepath.Join(pki, "certs", "cpo-sub2.pem")))...), 0o644)
+	openssl(t, "verify", "-CAfile", filepath.Join(pki, "certs", "v2g-root.pem"), "-untrusted", filepath.Join(dir, "subs.pem"), leaf)
+
+	// An outside MO root (another data directory) certifies our MO Sub-CA 1.
+	outside := filepath.Join(dir, "outside")
+	mustCLI(t, "--data", outside, "init", "--org", "Outside Root Operator")
+	subCSR := filepath.Join(dir, "mo-sub1.csr")
+	mustCLI(t, "--data", data, "ca", "csr", "--profile", "iso15118-2/mo-sub1", "--name", "ext-mo1", "--org", "Example eMSP", "--out", subCSR)
+	if out := mustCLI(t, "--data", data, "ca", "list"); !strings.Contains(out, "pending") {
+		t.Errorf("ca list does not show the pending CA:\n%s", out)
+	}
+	subCert := filepath.Join(dir, "mo-sub1.pem")
+	os.WriteFile(subCert, []byte(mustCLI(t, "--data", outside, "issue", "--profile", "iso15118-2/mo-sub1", "--issuer", "mo-root", "--csr", subCSR)), 0o644)
+	mustCLI(t, "--data", data, "ca", "import", subCert)
+	mustCLI(t, "--data", data, "ca", "create", "--profile", "iso15118-2/mo-sub2", "--name", "ext-mo2", "--parent", "ext-mo1")
+	openssl(t, "req", "-new", "-key", key, "-subj", "/CN=DE-8AA-CA2B3C4D5-L", "-out", csr)
+	if _, errs, code := cli(t, "--data", data, "issue", "--profile", "iso15118-2/contract", "--csr", csr); code != 1 || !strings.Contains(errs, "normalised EMAID") {
+		t.Errorf("contract CN with separators: exit %d %s", code, errs)
+	}
+	openssl(t, "req", "-new", "-key", key, "-subj", "/CN=DE8AACA2B3C4D5L", "-out", csr)
+	contract := mustCLI(t, "--data", data, "issue", "--profile", "iso15118-2/contract", "--csr", csr, "--chain")
+	certs, err := datadir.ParseCertificates([]byte(contract))
+	if err != nil || len(certs) != 3 {
+		t.Fatalf("contract chain: %d, %v", len(certs), err)
+	}
+	if certs[2].Issuer.CommonName != "Outside Root Operator MO Root CA" {
+		t.Errorf("MO Sub-CA 1 issued by %q", certs[2].Issuer.CommonName)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
