@@ -373,11 +373,6 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Issued, error) {
 		if err := tenant.Permit(p, subj); err != nil {
 			return nil, &Error{Code: CodePolicyDenied, Message: "tenant policy refuses", Err: err}
 		}
-	} else if p.CN == policies.CNSECC {
-		// Even an administrator cannot issue a malformed SECC name.
-		if _, err := policies.SECCOperatorID(subj.CommonName, s.opts.SECCForms); err != nil {
-			return nil, &Error{Code: CodeCSRProfile, Message: "SECC CN", Err: err}
-		}
 	}
 	issuer, err := s.issuerFor(p, req.Issuer)
 	if err != nil {

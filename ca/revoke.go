@@ -37,12 +37,18 @@ func ParseReason(s string) (int, error) {
 	return 0, refuse(CodeBadReason, "unknown revocation reason %q", s)
 }
 
+var reasonNames = func() map[int]string {
+	m := make(map[int]string, len(Reasons))
+	for name, code := range Reasons {
+		m[code] = name
+	}
+	return m
+}()
+
 // ReasonName returns the RFC 5280 name of a reason code.
 func ReasonName(code int) string {
-	for name, c := range Reasons {
-		if c == code {
-			return name
-		}
+	if name, ok := reasonNames[code]; ok {
+		return name
 	}
 	return fmt.Sprintf("reason(%d)", code)
 }
@@ -64,7 +70,7 @@ func NormalizeSerial(s string) (string, error) {
 // Revoke revokes a certificate. issuer may be empty when the serial is
 // unique across CAs. The revocation is durable when Revoke returns.
 func (s *Service) Revoke(ctx context.Context, issuer, serial string, reason int) (*store.Certificate, error) {
-	if _, ok := reasonOK(reason); !ok {
+	if _, ok := reasonNames[reason]; !ok {
 		return nil, refuse(CodeBadReason, "reason %d is not a revocation reason", reason)
 	}
 	serial, err := NormalizeSerial(serial)
@@ -93,15 +99,6 @@ func (s *Service) Revoke(ctx context.Context, issuer, serial string, reason int)
 		return c, &Error{Code: CodeAlreadyRevoked, Message: fmt.Sprintf("%s/%s was revoked on %s (%s)", issuer, serial, c.RevokedAt.Format(time.RFC3339), ReasonName(c.Reason)), Err: err}
 	}
 	return c, err
-}
-
-func reasonOK(code int) (string, bool) {
-	for name, c := range Reasons {
-		if c == code {
-			return name, true
-		}
-	}
-	return "", false
 }
 
 // CRLValidity is the default nextUpdate distance of generated CRLs.

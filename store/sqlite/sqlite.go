@@ -169,6 +169,26 @@ func isUnique(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
+type scanner interface{ Scan(...any) error }
+
+// queryAll runs a query and scans every row with scan.
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // CreateTenant implements store.Store.
 func (db *DB) CreateTenant(ctx context.Context, t *policies.Tenant) error {
 	_, err := db.w.ExecContext(ctx, `INSERT INTO tenants(name, kind, organization, operator_ids, provider_ids, dns_domains) VALUES(?,?,?,?,?,?)`,
@@ -181,7 +201,7 @@ func (db *DB) CreateTenant(ctx context.Context, t *policies.Tenant) error {
 
 const tenantCols = `name, kind, organization, operator_ids, provider_ids, dns_domains`
 
-func scanTenant(row interface{ Scan(...any) error }) (*policies.Tenant, error) {
+func scanTenant(row scanner) (*policies.Tenant, error) {
 	var t policies.Tenant
 	var kind, ops, provs, dns string
 	if err := row.Scan(&t.Name, &kind, &t.Organization, &ops, &provs, &dns); err != nil {
@@ -203,20 +223,7 @@ func (db *DB) Tenant(ctx context.Context, name string) (*policies.Tenant, error)
 
 // Tenants implements store.Store.
 func (db *DB) Tenants(ctx context.Context) ([]*policies.Tenant, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*policies.Tenant
-	for rows.Next() {
-		t, err := scanTenant(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.r, scanTenant, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
 }
 
 // CreateCA implements store.Store.
@@ -243,7 +250,7 @@ func (db *DB) SetCACertificate(ctx context.Context, name string, der []byte) err
 
 const caCols = `name, profile, parent, cert_der, key_uri, created_at`
 
-func scanCA(row interface{ Scan(...any) error }) (*store.CA, error) {
+func scanCA(row scanner) (*store.CA, error) {
 	var ca store.CA
 	var created int64
 	if err := row.Scan(&ca.Name, &ca.Profile, &ca.Parent, &ca.CertDER, &ca.KeyURI, &created); err != nil {
@@ -264,20 +271,7 @@ func (db *DB) CA(ctx context.Context, name string) (*store.CA, error) {
 
 // CAs implements store.Store.
 func (db *DB) CAs(ctx context.Context) ([]*store.CA, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+caCols+` FROM cas ORDER BY created_at, name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*store.CA
-	for rows.Next() {
-		ca, err := scanCA(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ca)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.r, scanCA, `SELECT `+caCols+` FROM cas ORDER BY created_at, name`)
 }
 
 // PutCertificate implements store.Store. The row is handed to the
@@ -371,7 +365,7 @@ func (db *DB) commit(batch []*putReq) {
 
 const certCols = `issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at, revoked_at, reason`
 
-func scanCert(row interface{ Scan(...any) error }) (*store.Certificate, error) {
+func scanCert(row scanner) (*store.Certificate, error) {
 	var c store.Certificate
 	var nb, na, created int64
 	var revoked sql.NullInt64
@@ -431,20 +425,7 @@ func (db *DB) Certificates(ctx context.Context, f store.Filter) ([]*store.Certif
 	}
 	q += ` ORDER BY created_at DESC, issuer, serial LIMIT ? OFFSET ?`
 	args = append(args, limit, max(f.Offset, 0))
-	rows, err := db.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*store.Certificate
-	for rows.Next() {
-		c, err := scanCert(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.r, scanCert, q, args...)
 }
 
 // Revoke implements store.Store.
@@ -467,21 +448,8 @@ func (db *DB) Revoke(ctx context.Context, issuer, serial string, reason int, at 
 
 // Revoked implements store.Store.
 func (db *DB) Revoked(ctx context.Context, issuer string, notAfterFrom time.Time) ([]*store.Certificate, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+certCols+` FROM certificates WHERE issuer = ? AND revoked_at IS NOT NULL AND not_after >= ? ORDER BY revoked_at, serial`,
+	return queryAll(ctx, db.r, scanCert, `SELECT `+certCols+` FROM certificates WHERE issuer = ? AND revoked_at IS NOT NULL AND not_after >= ? ORDER BY revoked_at, serial`,
 		issuer, ms(notAfterFrom))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*store.Certificate
-	for rows.Next() {
-		c, err := scanCert(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
 }
 
 // NextCRLNumber implements store.Store.
