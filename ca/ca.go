@@ -414,7 +414,7 @@ func (s *Service) record(ctx context.Context, p *policies.Profile, issuer *Autho
 		DER: cert.Raw, CreatedAt: s.opts.Now().UTC(),
 	}
 	if err := s.opts.Store.PutCertificate(ctx, rec); err != nil {
-		// A serial clash is astronomically unlikely with 127 random bits;
+		// A serial clash is astronomically unlikely with 126 random bits;
 		// the certificate is discarded, never returned.
 		return nil, fmt.Errorf("record certificate: %w", err)
 	}
@@ -479,9 +479,9 @@ func Name(cn, org, country, dc string) pkix.Name {
 	return n
 }
 
-// RandomSerial returns a positive serial with 127 random bits: more than
-// the 64 bits of entropy required, and at most 16 octets (RFC 5280 allows
-// 20).
+// RandomSerial returns a positive serial of 16 octets with 126 random
+// bits: far more than the 64 bits of entropy required, within RFC 5280's 20
+// octets, and never shorter (the top bits are fixed to 01).
 func RandomSerial(r io.Reader) (*big.Int, error) {
 	b := make([]byte, 16)
 	if _, err := io.ReadFull(r, b); err != nil {

@@ -197,7 +197,7 @@ func (a *app) certsCmd() *cobra.Command {
 	show := &cobra.Command{
 		Use: "show SERIAL", Short: "Show one certificate", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(showOut, "json", "pem"); err != nil {
+			if err := checkOutput(showOut, "table", "json", "pem"); err != nil {
 				return err
 			}
 			serial, err := ca.NormalizeSerial(args[0])
@@ -219,14 +219,24 @@ func (a *app) certsCmd() *cobra.Command {
 			case len(cs) > 1:
 				return &ca.Error{Code: ca.CodeAmbiguousSerial, Message: "serial exists under several CAs: use --issuer"}
 			}
-			if showOut == "pem" {
-				_, err := a.out.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cs[0].DER}))
+			j := toJSON(cs[0], time.Now(), true)
+			switch showOut {
+			case "pem":
+				_, err := io.WriteString(a.out, j.PEM)
 				return err
+			case "json":
+				return a.json(j)
 			}
-			return a.json(toJSON(cs[0], time.Now(), true))
+			rows := [][]string{{"issuer", j.Issuer}, {"serial", j.Serial}, {"profile", j.Profile}, {"tenant", dash(j.Tenant)},
+				{"common name", j.CommonName}, {"not before", j.NotBefore.Format(time.RFC3339)}, {"not after", j.NotAfter.Format(time.RFC3339)}, {"status", j.Status}}
+			if !j.RevokedAt.IsZero() {
+				rows = append(rows, []string{"revoked at", j.RevokedAt.Format(time.RFC3339)}, []string{"reason", j.Reason})
+			}
+			a.table("FIELD\tVALUE", rows)
+			return nil
 		},
 	}
-	show.Flags().StringVarP(&showOut, "output", "o", "json", "json or pem")
+	show.Flags().StringVarP(&showOut, "output", "o", "table", "table, json or pem")
 	show.Flags().StringVar(&showIssuer, "issuer", "", "issuing CA, if the serial is not unique")
 	c.AddCommand(list, show)
 	return c
@@ -244,8 +254,11 @@ func (a *app) crlCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			issuer = strings.TrimPrefix(issuer, "iso15118-2/")
-			der, err := d.CA.CRL(cmd.Context(), issuer, validity)
+			name, err := caByNameOrProfile(d, issuer)
+			if err != nil {
+				return err
+			}
+			der, err := d.CA.CRL(cmd.Context(), name, validity)
 			if err != nil {
 				return err
 			}
@@ -256,7 +269,7 @@ func (a *app) crlCmd() *cobra.Command {
 			return err
 		},
 	}
-	c.Flags().StringVar(&issuer, "issuer", "", "CA name, e.g. cpo-sub2")
+	c.Flags().StringVar(&issuer, "issuer", "", "CA name (e.g. cpo-sub2), or a profile that only one CA has (e.g. iso15118-2/cpo-sub2)")
 	c.Flags().StringVar(&out, "out", "", "write the CRL here instead of stdout")
 	c.Flags().DurationVar(&validity, "validity", ca.CRLValidity, "time until nextUpdate")
 	c.MarkFlagRequired("issuer")
@@ -316,4 +329,25 @@ func (a *app) tenantsCmd() *cobra.Command {
 	}
 	c.AddCommand(create, list)
 	return c
+}
+
+// caByNameOrProfile accepts a CA name, or a CA profile name that exactly one
+// active CA has.
+func caByNameOrProfile(d *datadir.Dir, s string) (string, error) {
+	if ca.ValidName(s) {
+		return s, nil
+	}
+	if _, err := policies.Lookup(s); err != nil {
+		return "", &ca.Error{Code: ca.CodeIssuerUnknown, Message: fmt.Sprintf("%q is neither a CA name nor a profile", s)}
+	}
+	var names []string
+	for _, a := range d.CA.Authorities() {
+		if a.Profile.Name == s {
+			names = append(names, a.Name)
+		}
+	}
+	if len(names) != 1 {
+		return "", &ca.Error{Code: ca.CodeIssuerAmbiguous, Message: fmt.Sprintf("%d CAs have profile %s (%s): name one", len(names), s, strings.Join(names, ", "))}
+	}
+	return names[0], nil
 }

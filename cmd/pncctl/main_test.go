@@ -170,13 +170,16 @@ func TestWalkthrough(t *testing.T) {
 
 	mustCLI(t, "--data", data, "revoke", "--serial", serial, "--reason", "keyCompromise")
 	crl := filepath.Join(dir, "crl.der")
-	mustCLI(t, "--data", data, "crl", "--issuer", "cpo-sub2", "--out", crl)
+	mustCLI(t, "--data", data, "crl", "--issuer", "iso15118-2/cpo-sub2", "--out", crl) // a profile only one CA has
+	if out := mustCLI(t, "--data", data, "certs", "show", serial); !strings.Contains(out, "keyCompromise") {
+		t.Errorf("certs show table:\n%s", out)
+	}
 	os.WriteFile(filepath.Join(dir, "ca.pem"), datadir.EncodePEM(certs[1:]...), 0o644)
 	out := openssl(t, "crl", "-inform", "DER", "-in", crl, "-CAfile", filepath.Join(dir, "ca.pem"), "-noout", "-text")
 	if !strings.Contains(out, serial) || !strings.Contains(out, "Key Compromise") {
 		t.Errorf("CRL does not list %s as key compromise:\n%s", serial, out)
 	}
-	if show := mustCLI(t, "--data", data, "certs", "show", serial); !strings.Contains(show, `"status": "revoked"`) {
+	if show := mustCLI(t, "--data", data, "certs", "show", serial, "-o", "json"); !strings.Contains(show, `"status": "revoked"`) {
 		t.Errorf("certs show: %s", show)
 	}
 }
