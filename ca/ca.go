@@ -60,6 +60,9 @@ type Options struct {
 	// Backdate moves notBefore of issued certificates into the past to
 	// absorb clock skew of relying parties (default 1 minute).
 	Backdate time.Duration
+	// PublicURL is the base URL of pncd as relying parties reach it, e.g.
+	// "http://pki.example.com"; see Builder.PublicURL.
+	PublicURL string
 	// TenantTTL is how long a tenant read from the store is reused
 	// (default 1 second): a change to a tenant's identifiers applies to
 	// issuance within this time.
@@ -74,6 +77,10 @@ type Builder struct {
 	Rand      io.Reader
 	SECCForms policies.SECCForms
 	Backdate  time.Duration
+	// PublicURL, when set, is where relying parties reach this PKI:
+	// issued certificates point to PublicURL/ocsp (AIA) and, where the
+	// profile allows, to PublicURL/crl/{issuer}.crl.
+	PublicURL string
 }
 
 // sigRand is the randomness for signatures: crypto/rand normally, nil
@@ -155,7 +162,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	}
 	s := &Service{
 		opts:    opts,
-		b:       Builder{Now: opts.Now, Rand: opts.Rand, SECCForms: opts.SECCForms, Backdate: opts.Backdate},
+		b:       Builder{Now: opts.Now, Rand: opts.Rand, SECCForms: opts.SECCForms, Backdate: opts.Backdate, PublicURL: strings.TrimSuffix(opts.PublicURL, "/")},
 		signers: Signers{BaseDir: opts.DataDir},
 		auths:   map[string]*Authority{},
 		tenants: map[string]cachedTenant{},
@@ -458,6 +465,9 @@ func subjectFor(p *policies.Profile, csr *x509.CertificateRequest, t *policies.T
 	return s
 }
 
+// asn1NULL is the DER of ASN.1 NULL, the value of ocsp-nocheck.
+var asn1NULL = []byte{0x05, 0x00}
+
 var (
 	oidCN      = asn1.ObjectIdentifier{2, 5, 4, 3}
 	oidO       = asn1.ObjectIdentifier{2, 5, 4, 10}
@@ -586,6 +596,15 @@ func (b *Builder) template(p *policies.Profile, issuer *Authority, pub crypto.Pu
 		}
 		t.AuthorityKeyId = issuer.Cert.SubjectKeyId
 		signerPub = issuer.Signer.Public()
+		if b.PublicURL != "" && !p.OCSPNoCheck {
+			t.OCSPServer = []string{b.PublicURL + "/ocsp"}
+			if p.CRLDistributionPoint {
+				t.CRLDistributionPoints = []string{b.PublicURL + "/crl/" + issuer.Name + ".crl"}
+			}
+		}
+	}
+	if p.OCSPNoCheck {
+		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: policies.OIDOCSPNoCheck, Value: asn1NULL})
 	}
 	t.SignatureAlgorithm = signatureAlgorithm(signerPub)
 	t.Subject = Name(subj.CommonName, subj.Organization, subj.Country, p.DC)

@@ -58,7 +58,11 @@ const (
 	CodeAKI              = "authority_key_id"
 	CodeSAN              = "subject_alt_name"
 	CodeSelfSigned       = "self_signed"
+	CodeOCSPNoCheck      = "ocsp_nocheck"
 )
+
+// OIDOCSPNoCheck is id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1).
+var OIDOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
 
 var (
 	oidExtKeyUsage         = asn1.ObjectIdentifier{2, 5, 29, 15}
@@ -320,6 +324,9 @@ func (p *Profile) Check(c *x509.Certificate, forms SECCForms) Violations {
 		vs.add(CodeValidity, "valid %s, shorter than %s requires (%s)", span(c), p.Name, p.MinValidity)
 	}
 
+	if p.OCSPNoCheck && !hasExtension(c, OIDOCSPNoCheck) {
+		vs.add(CodeOCSPNoCheck, "delegated OCSP responder without id-pkix-ocsp-nocheck")
+	}
 	if len(c.SubjectKeyId) == 0 {
 		vs.add(CodeSKI, "subjectKeyIdentifier missing (ISO 15118-2 Annex F, RFC 5280 4.2.1.2)")
 	}
@@ -334,6 +341,19 @@ func (p *Profile) Check(c *x509.Certificate, forms SECCForms) Violations {
 		vs.add(CodeAKI, "authorityKeyIdentifier missing (RFC 5280 4.2.1.1)")
 	}
 	return vs
+}
+
+// hasExtension looks in the parsed extensions and, for a template, in the
+// extra ones it will carry.
+func hasExtension(c *x509.Certificate, oid asn1.ObjectIdentifier) bool {
+	for _, list := range [][]pkix.Extension{c.Extensions, c.ExtraExtensions} {
+		for _, e := range list {
+			if e.Id.Equal(oid) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // dayOfSlack absorbs time zone and leap-day rounding of issuers that count

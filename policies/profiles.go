@@ -134,6 +134,14 @@ type Profile struct {
 
 	// TenantKinds lists who may request this profile from a CA besides admins.
 	TenantKinds []TenantKind
+
+	// OCSPNoCheck marks delegated OCSP responder certificates: they carry
+	// id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1) and no AIA of their own.
+	OCSPNoCheck bool
+	// CRLDistributionPoint adds a CRL distribution point when the CA is
+	// configured with a public base URL. ISO 15118-2 leaves rely on OCSP
+	// and stay without one, which also keeps them small.
+	CRLDistributionPoint bool
 }
 
 // IsCA reports whether certificates of this profile are CAs.
@@ -156,6 +164,7 @@ const (
 	ISO2OEMSub1         = "iso15118-2/oem-sub1"
 	ISO2OEMSub2         = "iso15118-2/oem-sub2"
 	ISO2OEMProv         = "iso15118-2/oem-prov"
+	OCSPResponder       = "ocsp/responder"
 	OCPPCSMSRoot        = "ocpp/csms-root"
 	OCPPChargingStation = "ocpp/charging-station"
 	OCPPCSMSServer      = "ocpp/csms-server"
@@ -185,7 +194,7 @@ var iso2CA = func(name, title, dc string, role Role, pathLen int, issuers []stri
 		Name: name, Title: title, Standard: "ISO 15118-2 Annex F",
 		Role: role, PathLen: pathLen, Issuers: issuers,
 		KeyUsage: caKU, Keys: KeyP256, DC: dc, CN: CNAny, MaxDER: iso2Max,
-		MaxValidity: max, DefaultValidity: def,
+		MaxValidity: max, DefaultValidity: def, CRLDistributionPoint: true,
 	}
 }
 
@@ -250,6 +259,7 @@ var profiles = []*Profile{
 		Role: RoleRoot, PathLen: 0,
 		KeyUsage: caKU, Keys: KeyOCPP, CN: CNAny,
 		MaxValidity: Period{Years: 20}, DefaultValidity: Period{Years: 10},
+		CRLDistributionPoint: true,
 	},
 	{
 		Name: OCPPChargingStation, Title: "Charging station client certificate (security profile 3)", Standard: "OCPP 2.0.1 Part 2 A00.FR.405",
@@ -257,7 +267,8 @@ var profiles = []*Profile{
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		Keys: KeyOCPP, RequireO: true, CN: CNStationSerial,
 		MaxValidity: Period{Years: 2}, DefaultValidity: Period{Years: 1},
-		TenantKinds: []TenantKind{TenantCPO},
+		TenantKinds:          []TenantKind{TenantCPO},
+		CRLDistributionPoint: true,
 	},
 	{
 		Name: OCPPCSMSServer, Title: "CSMS / OCPP-J proxy TLS server certificate", Standard: "OCPP 2.0.1 Part 2 A00",
@@ -265,17 +276,36 @@ var profiles = []*Profile{
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		Keys: KeyOCPP, CN: CNFQDN,
 		MaxValidity: Period{Days: 398}, DefaultValidity: Period{Days: 90},
-		TenantKinds: []TenantKind{TenantCPO},
+		TenantKinds:          []TenantKind{TenantCPO},
+		CRLDistributionPoint: true,
 	},
 }
 
-var byName = func() map[string]*Profile {
-	m := make(map[string]*Profile, len(profiles))
+// ocspResponder is the delegated OCSP signer that every CA issues for
+// itself (RFC 6960 4.2.2.2): id-kp-OCSPSigning, ocsp-nocheck, short-lived
+// because it cannot be revoked usefully.
+var ocspResponder = &Profile{
+	Name: OCSPResponder, Title: "Delegated OCSP responder", Standard: "RFC 6960 4.2.2.2",
+	Role: RoleLeaf, PathLen: -1,
+	KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning},
+	Keys: KeyOCPP, CN: CNAny, OCSPNoCheck: true,
+	MaxValidity: Period{Days: 90}, DefaultValidity: Period{Days: 30},
+}
+
+func init() {
 	for _, p := range profiles {
-		m[p.Name] = p
+		if p.IsCA() {
+			ocspResponder.Issuers = append(ocspResponder.Issuers, p.Name)
+		}
 	}
-	return m
-}()
+	profiles = append(profiles, ocspResponder)
+	byName = make(map[string]*Profile, len(profiles))
+	for _, p := range profiles {
+		byName[p.Name] = p
+	}
+}
+
+var byName map[string]*Profile
 
 // Lookup returns the profile with the given name.
 func Lookup(name string) (*Profile, error) {

@@ -8,15 +8,22 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocsp"
 )
 
-// newHandler routes the foundation's endpoints. The server issue adds the
-// API on the same router.
-func newHandler(d *datadir.Dir, log *slog.Logger) http.Handler {
+// newHandler routes pncd's endpoints: health, CRLs, OCSP and metrics. The
+// API shares this router.
+func newHandler(d *datadir.Dir, resp *ocsp.Responder, reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	r := chi.NewRouter()
+	ocspHandler := resp.Handler("/ocsp")
+	r.Handle("/ocsp", ocspHandler)
+	r.Handle("/ocsp/*", ocspHandler)
+	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	r.Get("/healthz", func(w http.ResponseWriter, req *http.Request) {
 		if _, err := d.Store.CAs(req.Context()); err != nil {
 			log.Error("health check: store", "err", err)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,10 +14,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+
+	"github.com/prometheus/client_golang/prometheus"
+	xocsp "golang.org/x/crypto/ocsp"
 	"testing"
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
 )
 
@@ -29,7 +35,12 @@ func TestServeHealthAndCRL(t *testing.T) {
 	if err := d.Init(ctx, datadir.InitConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewTLSServer(newHandler(d, slog.New(slog.DiscardHandler)))
+	reg := prometheus.NewRegistry()
+	resp, err := ocsp.New(ctx, ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(newHandler(d, resp, reg, slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 	c := srv.Client()
 
@@ -86,13 +97,32 @@ func TestServeHealthAndCRL(t *testing.T) {
 		t.Errorf("unknown issuer: %v %v", e, err)
 	}
 	get("/crl/..%2f..%2fetc.crl", 404)
-	get("/crl/cpo-sub2.pem", 404)
-	resp, err := c.Post(srv.URL+"/healthz", "text/plain", nil)
+	// OCSP and metrics share the router.
+	a, _ := d.CA.Authority("cpo-sub2")
+	der, err := ocsp.MarshalRequest(crypto.SHA256, a.Cert, iss.Cert.SerialNumber, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST /healthz = %d", resp.StatusCode)
+	resp2, err := c.Post(srv.URL+"/ocsp", "application/ocsp-request", bytes.NewReader(der))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp2.Body)
+	resp2.Body.Close()
+	parsed, err := xocsp.ParseResponseForCert(body, iss.Cert, a.Cert)
+	if err != nil || parsed.Status != xocsp.Revoked {
+		t.Errorf("OCSP via pncd: %+v, %v", parsed, err)
+	}
+	if m := get("/metrics", 200); !bytes.Contains(m, []byte(`pncpki_ocsp_responses_total{result="revoked"} 1`)) {
+		t.Errorf("metrics lack the OCSP answer:\n%s", m)
+	}
+	get("/crl/cpo-sub2.pem", 404)
+	post, err := c.Post(srv.URL+"/healthz", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post.Body.Close()
+	if post.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /healthz = %d", post.StatusCode)
 	}
 }

@@ -17,8 +17,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocsp"
 )
 
 func main() {
@@ -33,6 +37,8 @@ func run(args []string) error {
 	data := fs.String("data", "./pncd-data", "data directory (SQLite store and file keys)")
 	listen := fs.String("listen", "127.0.0.1:8080", "HTTP listen address")
 	org := fs.String("init-org", "pncpki demo", "organization of the CAs created on first start")
+	publicURL := fs.String("public-url", "", "base URL relying parties reach pncd at (e.g. http://pki.example.com); issued certificates then carry {url}/ocsp and {url}/crl/{ca}.crl")
+	ocspCAKey := fs.Bool("ocsp-ca-key", false, "sign OCSP responses with the CA keys instead of delegated responder certificates")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,7 +48,7 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	d, err := datadir.Open(ctx, *data, ca.Options{})
+	d, err := datadir.Open(ctx, *data, ca.Options{PublicURL: *publicURL})
 	if err != nil {
 		return err
 	}
@@ -64,12 +70,20 @@ func run(args []string) error {
 		log.Info("CA loaded", "name", a.Name, "profile", a.Profile.Name, "subject", a.Cert.Subject.CommonName, "not_after", a.Cert.NotAfter)
 	}
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	resp, err := ocsp.New(ctx, ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, UseCAKey: *ocspCAKey, Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	go refresh(ctx, d, resp, log)
+
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           newHandler(d, log),
+		Handler:           newHandler(d, resp, reg, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -77,7 +91,8 @@ func run(args []string) error {
 		MaxHeaderBytes:    16 << 10,
 	}
 	log.Info("pncd listening", "addr", ln.Addr().String(), "data", d.Path,
-		"healthz", "http://"+ln.Addr().String()+"/healthz", "crl", "http://"+ln.Addr().String()+"/crl/{issuer}.crl")
+		"healthz", "http://"+ln.Addr().String()+"/healthz", "crl", "http://"+ln.Addr().String()+"/crl/{issuer}.crl",
+		"ocsp", "http://"+ln.Addr().String()+"/ocsp")
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -92,4 +107,25 @@ func run(args []string) error {
 		return err
 	}
 	return nil
+}
+
+// refresh picks up CAs that pncctl added to the data directory and rotates
+// delegated OCSP responder certificates that are due.
+func refresh(ctx context.Context, d *datadir.Dir, resp *ocsp.Responder, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := d.CA.Reload(ctx); err != nil {
+			log.Error("reload CAs", "err", err)
+			continue
+		}
+		if err := resp.Reload(ctx); err != nil {
+			log.Error("reload OCSP signers", "err", err)
+		}
+	}
 }

@@ -1,0 +1,315 @@
+package ocsp
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/store"
+)
+
+// Options configure a Responder. Zero values take the documented defaults.
+type Options struct {
+	CA    *ca.Service
+	Store store.Store
+	// DataDir holds the delegated responder keys and certificates
+	// (DataDir/ocsp/{ca}.pem and {ca}-{keyid}.key, keys mode 0600).
+	DataDir string
+	// UseCAKey signs responses with the CA keys instead of delegated
+	// responder certificates.
+	UseCAKey bool
+	// Validity is nextUpdate - thisUpdate of a response (default 24h).
+	Validity time.Duration
+	// Refresh is the age at which a response is signed again (default
+	// Validity/2), so relying parties always get at least half a validity.
+	Refresh time.Duration
+	// StatusTTL bounds how long a cached status is served before the store
+	// is asked again (default 30s). Without Redis this is how long another
+	// process's revocation may take to show; with Redis pub/sub it shows as
+	// soon as the message arrives.
+	StatusTTL time.Duration
+	// MaxAge is the HTTP Cache-Control max-age of responses (default 60s,
+	// never past nextUpdate).
+	MaxAge time.Duration
+	// CacheBytes bounds the in-process response cache (default 64 MiB).
+	CacheBytes int64
+	Logger     *slog.Logger
+	// Registerer receives the responder's metrics (default: none).
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Responder answers OCSP requests for the CAs of a ca.Service.
+type Responder struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.RWMutex
+	issuers map[string]*issuer // key: hash, name hash, key hash
+	byName  map[string]*issuer
+
+	cache   *memCache
+	flight  singleflight.Group
+	metrics *metrics
+}
+
+type issuer struct {
+	name   string
+	signer *ResponseSigner
+}
+
+type metrics struct {
+	responses *prometheus.CounterVec // by result: good, revoked, unknown, unauthorized, malformed
+	source    *prometheus.CounterVec // by source: cache, store_check, signed
+	signed    prometheus.Counter
+	cacheSize prometheus.GaugeFunc
+}
+
+// New prepares delegated signers for every CA of opts.CA and returns the
+// responder.
+func New(ctx context.Context, opts Options) (*Responder, error) {
+	if opts.CA == nil || opts.Store == nil {
+		return nil, errors.New("ocsp: CA and Store are required")
+	}
+	if opts.Validity <= 0 {
+		opts.Validity = 24 * time.Hour
+	}
+	if opts.Refresh <= 0 || opts.Refresh > opts.Validity {
+		opts.Refresh = opts.Validity / 2
+	}
+	if opts.StatusTTL <= 0 {
+		opts.StatusTTL = 30 * time.Second
+	}
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = time.Minute
+	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = 64 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Responder{opts: opts, log: opts.Logger, cache: newMemCache(opts.CacheBytes)}
+	r.metrics = &metrics{
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pncpki_ocsp_responses_total", Help: "OCSP answers by result."}, []string{"result"}),
+		source:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pncpki_ocsp_response_source_total", Help: "Where successful OCSP answers came from: cache, store_check (cached response re-confirmed by the store) or signed."}, []string{"source"}),
+		signed:    prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_signatures_total", Help: "OCSP responses signed."}),
+	}
+	r.metrics.cacheSize = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pncpki_ocsp_cache_bytes", Help: "Bytes held by the in-process OCSP response cache."},
+		func() float64 { _, b := r.cache.stats(); return float64(b) })
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{r.metrics.responses, r.metrics.source, r.metrics.signed, r.metrics.cacheSize} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := r.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func issuerKey(h crypto.Hash, nameHash, keyHash []byte) string {
+	return fmt.Sprintf("%d/%x/%x", h, nameHash, keyHash)
+}
+
+// Reload picks up CAs added since the last call and rotates delegated
+// responder certificates that are due.
+func (r *Responder) Reload(ctx context.Context) error {
+	issuers := map[string]*issuer{}
+	byName := map[string]*issuer{}
+	for _, a := range r.opts.CA.Authorities() {
+		s, err := r.delegated(ctx, a)
+		if err != nil {
+			return fmt.Errorf("OCSP signer for %s: %w", a.Name, err)
+		}
+		is := &issuer{name: a.Name, signer: s}
+		byName[a.Name] = is
+		for _, h := range Hashes {
+			nh, kh, err := IssuerHashes(h, a.Cert)
+			if err != nil {
+				return err
+			}
+			issuers[issuerKey(h, nh, kh)] = is
+		}
+	}
+	r.mu.Lock()
+	r.issuers, r.byName = issuers, byName
+	r.mu.Unlock()
+	return nil
+}
+
+// Issuer returns the CA name a request is for, or "" if not ours.
+func (r *Responder) Issuer(req *Request) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if is := r.issuers[issuerKey(req.Hash, req.IssuerNameHash, req.IssuerKeyHash)]; is != nil {
+		return is.name
+	}
+	return ""
+}
+
+// Answer is a successful OCSP response with what HTTP caching needs.
+type Answer struct {
+	DER        []byte
+	ETag       string
+	Status     int
+	ThisUpdate time.Time
+	NextUpdate time.Time
+	// Cacheable is false for nonce responses, which are for one request.
+	Cacheable bool
+}
+
+// ErrUnauthorized means the request names an issuer this responder does not
+// serve.
+var ErrUnauthorized = errors.New("ocsp: issuer not served here")
+
+func cacheKey(issuer string, h crypto.Hash, serial *big.Int) string {
+	return issuer + "/" + fmt.Sprint(int(h)) + "/" + serial.Text(16)
+}
+
+// Respond answers one parsed request.
+func (r *Responder) Respond(ctx context.Context, req *Request) (*Answer, error) {
+	r.mu.RLock()
+	is := r.issuers[issuerKey(req.Hash, req.IssuerNameHash, req.IssuerKeyHash)]
+	r.mu.RUnlock()
+	if is == nil {
+		r.metrics.responses.WithLabelValues("unauthorized").Inc()
+		return nil, ErrUnauthorized
+	}
+	now := r.opts.Now()
+	if req.Nonce != nil {
+		st, err := r.status(ctx, is.name, req.Serial)
+		if err != nil {
+			return nil, err
+		}
+		e, err := r.sign(is, req.Hash, req.Serial, st, req.Nonce, now)
+		if err != nil {
+			return nil, err
+		}
+		r.count(e.status, "signed")
+		return e.answer(false), nil
+	}
+	key := cacheKey(is.name, req.Hash, req.Serial)
+	if e := r.cache.get(key); e != nil && now.Before(e.thisUpdate.Add(r.opts.Refresh)) {
+		if now.Sub(e.checked) < r.opts.StatusTTL {
+			r.count(e.status, "cache")
+			return e.answer(true), nil
+		}
+		st, err := r.status(ctx, is.name, req.Serial)
+		if err != nil {
+			return nil, err
+		}
+		if st.same(e) {
+			fresh := *e
+			fresh.checked = now
+			r.cache.put(key, &fresh)
+			r.count(e.status, "store_check")
+			return fresh.answer(true), nil
+		}
+	}
+	v, err, _ := r.flight.Do(key, func() (any, error) {
+		st, err := r.status(ctx, is.name, req.Serial)
+		if err != nil {
+			return nil, err
+		}
+		e, err := r.sign(is, req.Hash, req.Serial, st, nil, now)
+		if err != nil {
+			return nil, err
+		}
+		r.cache.put(key, e)
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e := v.(*entry)
+	r.count(e.status, "signed")
+	return e.answer(true), nil
+}
+
+func (r *Responder) count(status int, source string) {
+	r.metrics.responses.WithLabelValues([...]string{"good", "revoked", "unknown"}[status]).Inc()
+	r.metrics.source.WithLabelValues(source).Inc()
+}
+
+// certStatus is what the store says about a serial.
+type certStatus struct {
+	status    int
+	revokedAt time.Time
+	reason    int
+}
+
+func (s certStatus) same(e *entry) bool {
+	return s.status == e.status && s.reason == e.reason && s.revokedAt.Equal(e.revokedAt)
+}
+
+func (r *Responder) status(ctx context.Context, issuer string, serial *big.Int) (certStatus, error) {
+	c, err := r.opts.Store.Certificate(ctx, issuer, serial.Text(16))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return certStatus{status: Unknown}, nil
+	case err != nil:
+		return certStatus{}, fmt.Errorf("ocsp status %s/%x: %w", issuer, serial, err)
+	case c.Revoked():
+		return certStatus{status: Revoked, revokedAt: c.RevokedAt, reason: c.Reason}, nil
+	}
+	return certStatus{status: Good}, nil
+}
+
+func (r *Responder) sign(is *issuer, h crypto.Hash, serial *big.Int, st certStatus, nonce []byte, now time.Time) (*entry, error) {
+	// thisUpdate a little in the past absorbs relying parties' clock skew.
+	this := now.Add(-time.Minute).UTC().Truncate(time.Second)
+	next := this.Add(r.opts.Validity)
+	r.mu.RLock()
+	signer := is.signer
+	r.mu.RUnlock()
+	der, err := signer.Sign(Template{
+		Hash: h, Serial: serial, Status: st.status, RevokedAt: st.revokedAt, Reason: st.reason,
+		ThisUpdate: this, NextUpdate: next, Nonce: nonce,
+	}, now)
+	if err != nil {
+		return nil, err
+	}
+	r.metrics.signed.Inc()
+	sum := sha256.Sum256(der)
+	return &entry{
+		der: der, etag: `"` + hex.EncodeToString(sum[:16]) + `"`,
+		status: st.status, reason: st.reason, revokedAt: st.revokedAt,
+		thisUpdate: this, nextUpdate: next, checked: now,
+	}, nil
+}
+
+func (e *entry) answer(cacheable bool) *Answer {
+	return &Answer{DER: e.der, ETag: e.etag, Status: e.status, ThisUpdate: e.thisUpdate, NextUpdate: e.nextUpdate, Cacheable: cacheable}
+}
+
+// Invalidate drops the cached responses of a certificate, for every hash,
+// so that the next request reads the store (after a revocation).
+func (r *Responder) Invalidate(issuer, serialHex string) {
+	serial, ok := new(big.Int).SetString(strings.TrimPrefix(serialHex, "0x"), 16)
+	if !ok {
+		return
+	}
+	keys := make([]string, 0, len(Hashes))
+	for _, h := range Hashes {
+		keys = append(keys, cacheKey(issuer, h, serial))
+	}
+	r.cache.delete(keys...)
+}

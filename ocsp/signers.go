@@ -1,0 +1,90 @@
+package ocsp
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/policies"
+)
+
+// delegated returns a response signer for a CA: its delegated responder
+// certificate from DataDir/ocsp when that is still in the first two thirds
+// of its life, else a newly issued one. With UseCAKey the CA signs itself.
+func (r *Responder) delegated(ctx context.Context, a *ca.Authority) (*ResponseSigner, error) {
+	if r.opts.UseCAKey {
+		return NewResponseSigner(a.Cert, a.Cert, a.Signer)
+	}
+	dir := filepath.Join(r.opts.DataDir, "ocsp")
+	certPath := filepath.Join(dir, a.Name+".pem")
+	if s, err := r.loadDelegated(a, certPath); err == nil {
+		return s, nil
+	} else if !errors.Is(err, errRotate) && !errors.Is(err, os.ErrNotExist) {
+		r.log.Warn("OCSP responder certificate unusable; issuing a new one", "ca", a.Name, "err", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	iss, err := r.opts.CA.IssueForKey(ctx, policies.OCSPResponder, a.Name, key.Public(),
+		policies.Subject{CommonName: a.Cert.Subject.CommonName + " OCSP Responder"}, policies.Period{})
+	if err != nil {
+		return nil, fmt.Errorf("issue OCSP responder certificate for %s: %w", a.Name, err)
+	}
+	// The key is named after the certificate's key ID, so loading the
+	// certificate finds it; the certificate file is replaced atomically.
+	if err := ca.WriteKeyFile(delegatedKeyPath(dir, a.Name, iss.Cert), key); err != nil {
+		return nil, err
+	}
+	tmp := certPath + ".tmp"
+	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.Cert.Raw}), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, certPath); err != nil {
+		return nil, err
+	}
+	r.log.Info("issued OCSP responder certificate", "ca", a.Name, "serial", iss.Record.Serial, "not_after", iss.Cert.NotAfter)
+	return NewResponseSigner(a.Cert, iss.Cert, key)
+}
+
+var errRotate = errors.New("due for rotation")
+
+func delegatedKeyPath(dir, caName string, cert *x509.Certificate) string {
+	return filepath.Join(dir, caName+"-"+hex.EncodeToString(cert.SubjectKeyId)+".key")
+}
+
+func (r *Responder) loadDelegated(a *ca.Authority, certPath string) (*ResponseSigner, error) {
+	data, err := os.ReadFile(certPath)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := pem.Decode(data)
+	if b == nil {
+		return nil, fmt.Errorf("%s: no PEM", certPath)
+	}
+	cert, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := cert.CheckSignatureFrom(a.Cert); err != nil {
+		return nil, fmt.Errorf("%s is not signed by the current %s certificate: %w", certPath, a.Name, err)
+	}
+	life := cert.NotAfter.Sub(cert.NotBefore)
+	if r.opts.Now().After(cert.NotBefore.Add(life * 2 / 3)) {
+		return nil, errRotate
+	}
+	signer, err := (&ca.Signers{}).Load(context.Background(), "softkms:path="+delegatedKeyPath(filepath.Dir(certPath), a.Name, cert))
+	if err != nil {
+		return nil, err
+	}
+	return NewResponseSigner(a.Cert, cert, signer)
+}
