@@ -1,47 +1,63 @@
 package ocsp
 
 import (
+	"crypto"
+	"math/big"
 	"sync"
 	"time"
 )
 
 // entry is one signed response and what the responder knows about it.
+// Entries are immutable once cached: a change makes a new entry.
 type entry struct {
-	der        []byte
-	etag       string
-	status     int
-	reason     int
-	revokedAt  time.Time
-	thisUpdate time.Time
-	nextUpdate time.Time
+	Answer
+	reason    int
+	revokedAt time.Time
 	// checked is when the store last confirmed the status.
 	checked time.Time
+	// HTTP header values, formatted once.
+	hdrLastModified, hdrExpires, hdrETag, hdrLength []string
 }
 
-func (e *entry) size() int64 { return int64(len(e.der)+len(e.etag)) + 160 }
+func (e *entry) size() int64 { return int64(len(e.DER)+len(e.ETag))*2 + 320 }
+
+// cacheKey names one response: issuer, CertID hash and serial.
+type cacheKey struct {
+	issuer *issuer
+	hash   crypto.Hash
+	n      uint8
+	serial [20]byte
+}
+
+func newCacheKey(is *issuer, h crypto.Hash, serial *big.Int) cacheKey {
+	// At most 20 octets (ParseRequest and Invalidate check), right-aligned.
+	k := cacheKey{issuer: is, hash: h, n: uint8((serial.BitLen() + 7) / 8)}
+	serial.FillBytes(k.serial[:])
+	return k
+}
 
 // memCache is the in-process response cache, bounded by the bytes its
 // entries hold. Past the bound it evicts arbitrary entries (Go's map order),
 // which is cheap and good enough: a miss costs one signature.
 type memCache struct {
 	mu    sync.RWMutex
-	m     map[string]*entry
+	m     map[cacheKey]*entry
 	bytes int64
 	limit int64
 }
 
 func newMemCache(limit int64) *memCache {
-	return &memCache{m: make(map[string]*entry), limit: limit}
+	return &memCache{m: make(map[cacheKey]*entry), limit: limit}
 }
 
-func (c *memCache) get(key string) *entry {
+func (c *memCache) get(key cacheKey) *entry {
 	c.mu.RLock()
 	e := c.m[key]
 	c.mu.RUnlock()
 	return e
 }
 
-func (c *memCache) put(key string, e *entry) {
+func (c *memCache) put(key cacheKey, e *entry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.m[key]; old != nil {
@@ -60,7 +76,7 @@ func (c *memCache) put(key string, e *entry) {
 	}
 }
 
-func (c *memCache) delete(keys ...string) {
+func (c *memCache) delete(keys ...cacheKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, k := range keys {

@@ -20,6 +20,9 @@ import (
 	"math/big"
 	"time"
 
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
 	_ "crypto/sha256" // CertID and signature hashes
 	_ "crypto/sha512"
 )
@@ -120,9 +123,22 @@ func malformed(format string, args ...any) error {
 	return &RequestError{Reason: fmt.Sprintf(format, args...)}
 }
 
+// DER contents of the CertID hash OIDs, for comparison without allocating.
+var hashOIDBytes = func() map[crypto.Hash][]byte {
+	m := map[crypto.Hash][]byte{}
+	for _, h := range hashOIDs {
+		der, _ := asn1.Marshal(h.oid)
+		m[h.hash] = der[2:]
+	}
+	return m
+}()
+
+var nonceOIDBytes = func() []byte { der, _ := asn1.Marshal(oidNonce); return der[2:] }()
+
 // ParseRequest parses a DER OCSP request holding exactly one certificate
 // (RFC 5019 2.1.1), with an optional nonce. Signed requests are accepted
 // and their signature ignored: the responder serves public information.
+// The returned hashes and nonce alias der.
 func ParseRequest(der []byte) (*Request, error) {
 	if len(der) == 0 {
 		return nil, malformed("empty")
@@ -130,50 +146,96 @@ func ParseRequest(der []byte) (*Request, error) {
 	if len(der) > MaxRequestSize {
 		return nil, malformed("%d bytes, limit %d", len(der), MaxRequestSize)
 	}
-	var req ocspRequest
-	rest, err := asn1.Unmarshal(der, &req)
-	if err != nil {
-		return nil, malformed("%v", err)
+	input := cryptobyte.String(der)
+	var ocspReq, tbs, list, single, id, alg, oid cryptobyte.String
+	if !input.ReadASN1(&ocspReq, cbasn1.SEQUENCE) || !input.Empty() {
+		return nil, malformed("not a DER SEQUENCE")
 	}
-	if len(rest) > 0 {
-		return nil, malformed("%d trailing bytes", len(rest))
+	if !ocspReq.ReadASN1(&tbs, cbasn1.SEQUENCE) {
+		return nil, malformed("no tbsRequest")
 	}
-	if n := len(req.TBSRequest.RequestList); n != 1 {
-		return nil, malformed("%d certificates requested; one per request", n)
+	if !ocspReq.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) || !ocspReq.Empty() {
+		return nil, malformed("bad optionalSignature")
 	}
-	id := req.TBSRequest.RequestList[0].Cert
-	out := &Request{IssuerNameHash: id.NameHash, IssuerKeyHash: id.IssuerKeyHash, Serial: id.SerialNumber}
-	for _, h := range hashOIDs {
-		if id.HashAlgorithm.Algorithm.Equal(h.oid) {
-			out.Hash = h.hash
+	if !tbs.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) {
+		return nil, malformed("bad version")
+	}
+	if !tbs.SkipOptionalASN1(cbasn1.Tag(1).Constructed().ContextSpecific()) {
+		return nil, malformed("bad requestorName")
+	}
+	if !tbs.ReadASN1(&list, cbasn1.SEQUENCE) {
+		return nil, malformed("no requestList")
+	}
+	if !list.ReadASN1(&single, cbasn1.SEQUENCE) || !list.Empty() {
+		return nil, malformed("want exactly one certificate per request")
+	}
+	out := &Request{Serial: new(big.Int)}
+	if !single.ReadASN1(&id, cbasn1.SEQUENCE) ||
+		!single.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) || !single.Empty() {
+		return nil, malformed("bad Request")
+	}
+	if !id.ReadASN1(&alg, cbasn1.SEQUENCE) || !alg.ReadASN1(&oid, cbasn1.OBJECT_IDENTIFIER) {
+		return nil, malformed("bad hashAlgorithm")
+	}
+	for h, b := range hashOIDBytes {
+		if bytes.Equal(oid, b) {
+			out.Hash = h
 		}
 	}
 	if out.Hash == 0 {
-		return nil, malformed("unsupported CertID hash %v", id.HashAlgorithm.Algorithm)
+		return nil, malformed("unsupported CertID hash algorithm")
 	}
-	if len(id.NameHash) != out.Hash.Size() || len(id.IssuerKeyHash) != out.Hash.Size() {
+	if !alg.Empty() && (!alg.SkipASN1(cbasn1.NULL) || !alg.Empty()) {
+		return nil, malformed("bad hashAlgorithm parameters")
+	}
+	if !id.ReadASN1Bytes(&out.IssuerNameHash, cbasn1.OCTET_STRING) ||
+		!id.ReadASN1Bytes(&out.IssuerKeyHash, cbasn1.OCTET_STRING) ||
+		!id.ReadASN1Integer(out.Serial) || !id.Empty() {
+		return nil, malformed("bad CertID")
+	}
+	if len(out.IssuerNameHash) != out.Hash.Size() || len(out.IssuerKeyHash) != out.Hash.Size() {
 		return nil, malformed("CertID hashes are not %v sized", out.Hash)
 	}
-	if out.Serial == nil || out.Serial.Sign() <= 0 || len(out.Serial.Bytes()) > 20 {
+	if out.Serial.Sign() <= 0 || out.Serial.BitLen() > 160 {
 		return nil, malformed("serial number must be positive and at most 20 octets")
 	}
-	for _, e := range req.TBSRequest.Extensions {
-		if !e.Id.Equal(oidNonce) {
-			if e.Critical {
-				return nil, malformed("unsupported critical extension %v", e.Id)
+	var exts cryptobyte.String
+	var hasExts bool
+	if !tbs.ReadOptionalASN1(&exts, &hasExts, cbasn1.Tag(2).Constructed().ContextSpecific()) || !tbs.Empty() {
+		return nil, malformed("bad requestExtensions")
+	}
+	if hasExts {
+		var seq cryptobyte.String
+		if !exts.ReadASN1(&seq, cbasn1.SEQUENCE) || !exts.Empty() {
+			return nil, malformed("bad requestExtensions")
+		}
+		for !seq.Empty() {
+			var ext, extID cryptobyte.String
+			var critical bool
+			var value []byte
+			if !seq.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1(&extID, cbasn1.OBJECT_IDENTIFIER) ||
+				!ext.ReadOptionalASN1Boolean(&critical, cbasn1.BOOLEAN, false) ||
+				!ext.ReadASN1Bytes(&value, cbasn1.OCTET_STRING) || !ext.Empty() {
+				return nil, malformed("bad extension")
 			}
-			continue
+			if !bytes.Equal(extID, nonceOIDBytes) {
+				if critical {
+					return nil, malformed("unsupported critical extension")
+				}
+				continue
+			}
+			// The nonce is an OCTET STRING inside the extension value
+			// (RFC 8954); accept a bare value from older clients too.
+			v := cryptobyte.String(value)
+			var nonce []byte
+			if !v.ReadASN1Bytes(&nonce, cbasn1.OCTET_STRING) || !v.Empty() {
+				nonce = value
+			}
+			if len(nonce) == 0 || len(nonce) > maxNonce {
+				return nil, malformed("nonce of %d octets, want 1..%d", len(nonce), maxNonce)
+			}
+			out.Nonce = nonce
 		}
-		// The nonce value is an OCTET STRING inside the extension value
-		// (RFC 8954); accept a bare value from older clients too.
-		var nonce []byte
-		if rest, err := asn1.Unmarshal(e.Value, &nonce); err != nil || len(rest) > 0 {
-			nonce = e.Value
-		}
-		if len(nonce) == 0 || len(nonce) > maxNonce {
-			return nil, malformed("nonce of %d octets, want 1..%d", len(nonce), maxNonce)
-		}
-		out.Nonce = nonce
 	}
 	return out, nil
 }

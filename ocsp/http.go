@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -33,24 +34,26 @@ func (r *Responder) Handler(prefix string) http.Handler {
 			var err error
 			if der, err = decodeGET(raw); err != nil {
 				r.writeOCSP(w, req, ErrorResponse(StatusMalformedRequest))
-				r.metrics.responses.WithLabelValues("malformed").Inc()
+				r.metrics.malformed.Inc()
 				return
 			}
 		case http.MethodPost:
-			if ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); ct != "application/ocsp-request" {
+			if !isOCSPRequestType(req.Header.Get("Content-Type")) {
 				httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/ocsp-request")
 				return
 			}
-			body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxRequestSize))
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
+			buf := bodyPool.Get().(*[]byte)
+			defer bodyPool.Put(buf)
+			n, err := io.ReadFull(req.Body, (*buf)[:MaxRequestSize+1])
+			switch {
+			case n > MaxRequestSize:
 				httpError(w, http.StatusRequestEntityTooLarge, "OCSP request larger than "+strconv.Itoa(MaxRequestSize)+" bytes")
 				return
-			} else if err != nil {
+			case err != nil && err != io.ErrUnexpectedEOF && err != io.EOF:
 				httpError(w, http.StatusBadRequest, "cannot read request body")
 				return
 			}
-			der = body
+			der = (*buf)[:n]
 		default:
 			w.Header().Set("Allow", "GET, HEAD, POST")
 			httpError(w, http.StatusMethodNotAllowed, "use GET or POST")
@@ -58,11 +61,11 @@ func (r *Responder) Handler(prefix string) http.Handler {
 		}
 		parsed, err := ParseRequest(der)
 		if err != nil {
-			r.metrics.responses.WithLabelValues("malformed").Inc()
+			r.metrics.malformed.Inc()
 			r.writeOCSP(w, req, ErrorResponse(StatusMalformedRequest))
 			return
 		}
-		ans, err := r.Respond(req.Context(), parsed)
+		e, err := r.respond(req.Context(), parsed)
 		switch {
 		case errors.Is(err, ErrUnauthorized):
 			r.writeOCSP(w, req, ErrorResponse(StatusUnauthorized))
@@ -73,22 +76,36 @@ func (r *Responder) Handler(prefix string) http.Handler {
 			return
 		}
 		h := w.Header()
-		if ans.Cacheable {
-			maxAge := min(r.opts.MaxAge, time.Until(ans.NextUpdate))
-			h.Set("Cache-Control", "max-age="+strconv.Itoa(int(max(maxAge, 0).Seconds()))+", public, no-transform, must-revalidate")
-			h.Set("Last-Modified", ans.ThisUpdate.UTC().Format(http.TimeFormat))
-			h.Set("Expires", ans.NextUpdate.UTC().Format(http.TimeFormat))
-			h.Set("ETag", ans.ETag)
-			if match := req.Header.Get("If-None-Match"); match != "" && match == ans.ETag {
-				w.WriteHeader(http.StatusNotModified)
-				return
-			}
-		} else {
-			h.Set("Cache-Control", "no-store")
+		if !e.Cacheable {
+			h["Cache-Control"] = noStore
+			r.writeOCSP(w, req, e.DER)
+			return
 		}
-		r.writeOCSP(w, req, ans.DER)
+		if left := time.Until(e.NextUpdate); left >= r.opts.MaxAge {
+			h["Cache-Control"] = r.cacheControl
+		} else {
+			h["Cache-Control"] = []string{"max-age=" + strconv.Itoa(int(max(left, 0).Seconds())) + ", public, no-transform, must-revalidate"}
+		}
+		h["Last-Modified"], h["Expires"], h["Etag"] = e.hdrLastModified, e.hdrExpires, e.hdrETag
+		if match := req.Header.Get("If-None-Match"); match != "" && match == e.ETag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		h["Content-Type"], h["Content-Length"] = ocspResponseType, e.hdrLength
+		if req.Method != http.MethodHead {
+			w.Write(e.DER)
+		}
 	})
 }
+
+// Header values shared by every response; never modified.
+var (
+	ocspResponseType = []string{"application/ocsp-response"}
+	noStore          = []string{"no-store"}
+)
+
+// bodyPool holds POST body buffers of MaxRequestSize+1 bytes.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, MaxRequestSize+1); return &b }}
 
 func (r *Responder) writeOCSP(w http.ResponseWriter, req *http.Request, der []byte) {
 	w.Header().Set("Content-Type", "application/ocsp-response")
@@ -116,4 +133,12 @@ func decodeGET(raw string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("not base64")
+}
+
+func isOCSPRequestType(ct string) bool {
+	if ct == "application/ocsp-request" {
+		return true // the common case, without parsing
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt == "application/ocsp-request"
 }

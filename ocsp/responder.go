@@ -1,14 +1,18 @@
 package ocsp
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -57,17 +61,19 @@ type Responder struct {
 	log  *slog.Logger
 
 	mu      sync.RWMutex
-	issuers map[string]*issuer // key: hash, name hash, key hash
+	issuers map[issuerKey]*issuer
 	byName  map[string]*issuer
 
-	cache   *memCache
-	flight  singleflight.Group
-	metrics *metrics
+	cache        *memCache
+	flight       singleflight.Group
+	metrics      *metrics
+	cacheControl []string // for responses with more than MaxAge left
 }
 
 type issuer struct {
 	name   string
-	signer *ResponseSigner
+	cert   *x509.Certificate
+	signer *ResponseSigner // guarded by Responder.mu
 }
 
 type metrics struct {
@@ -75,6 +81,11 @@ type metrics struct {
 	source    *prometheus.CounterVec // by source: cache, store_check, signed
 	signed    prometheus.Counter
 	cacheSize prometheus.GaugeFunc
+
+	// resolved children, so the hot path does not look labels up
+	byStatus                      [3]prometheus.Counter
+	unauthorized, malformed       prometheus.Counter
+	fromCache, checked, signedSrc prometheus.Counter
 }
 
 // New prepares delegated signers for every CA of opts.CA and returns the
@@ -104,12 +115,17 @@ func New(ctx context.Context, opts Options) (*Responder, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Responder{opts: opts, log: opts.Logger, cache: newMemCache(opts.CacheBytes)}
+	r := &Responder{opts: opts, log: opts.Logger, cache: newMemCache(opts.CacheBytes),
+		cacheControl: []string{"max-age=" + strconv.Itoa(int(opts.MaxAge.Seconds())) + ", public, no-transform, must-revalidate"}}
 	r.metrics = &metrics{
 		responses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pncpki_ocsp_responses_total", Help: "OCSP answers by result."}, []string{"result"}),
 		source:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pncpki_ocsp_response_source_total", Help: "Where successful OCSP answers came from: cache, store_check (cached response re-confirmed by the store) or signed."}, []string{"source"}),
 		signed:    prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_signatures_total", Help: "OCSP responses signed."}),
 	}
+	m := r.metrics
+	m.byStatus = [3]prometheus.Counter{m.responses.WithLabelValues("good"), m.responses.WithLabelValues("revoked"), m.responses.WithLabelValues("unknown")}
+	m.unauthorized, m.malformed = m.responses.WithLabelValues("unauthorized"), m.responses.WithLabelValues("malformed")
+	m.fromCache, m.checked, m.signedSrc = m.source.WithLabelValues("cache"), m.source.WithLabelValues("store_check"), m.source.WithLabelValues("signed")
 	r.metrics.cacheSize = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pncpki_ocsp_cache_bytes", Help: "Bytes held by the in-process OCSP response cache."},
 		func() float64 { _, b := r.cache.stats(); return float64(b) })
 	if opts.Registerer != nil {
@@ -125,28 +141,45 @@ func New(ctx context.Context, opts Options) (*Responder, error) {
 	return r, nil
 }
 
-func issuerKey(h crypto.Hash, nameHash, keyHash []byte) string {
-	return fmt.Sprintf("%d/%x/%x", h, nameHash, keyHash)
+// issuerKey identifies an issuer by a CertID's hash algorithm and hashes.
+type issuerKey struct {
+	hash          crypto.Hash
+	name, keyHash [64]byte
+}
+
+func newIssuerKey(h crypto.Hash, nameHash, keyHash []byte) issuerKey {
+	k := issuerKey{hash: h}
+	copy(k.name[:], nameHash)
+	copy(k.keyHash[:], keyHash)
+	return k
 }
 
 // Reload picks up CAs added since the last call and rotates delegated
 // responder certificates that are due.
 func (r *Responder) Reload(ctx context.Context) error {
-	issuers := map[string]*issuer{}
+	issuers := map[issuerKey]*issuer{}
 	byName := map[string]*issuer{}
 	for _, a := range r.opts.CA.Authorities() {
 		s, err := r.delegated(ctx, a)
 		if err != nil {
 			return fmt.Errorf("OCSP signer for %s: %w", a.Name, err)
 		}
-		is := &issuer{name: a.Name, signer: s}
+		// Keep the issuer of an unchanged CA: cached responses are keyed
+		// by it and stay valid.
+		r.mu.Lock()
+		is := r.byName[a.Name]
+		if is == nil || !bytes.Equal(is.cert.Raw, a.Cert.Raw) {
+			is = &issuer{name: a.Name, cert: a.Cert}
+		}
+		is.signer = s
+		r.mu.Unlock()
 		byName[a.Name] = is
 		for _, h := range Hashes {
 			nh, kh, err := IssuerHashes(h, a.Cert)
 			if err != nil {
 				return err
 			}
-			issuers[issuerKey(h, nh, kh)] = is
+			issuers[newIssuerKey(h, nh, kh)] = is
 		}
 	}
 	r.mu.Lock()
@@ -159,7 +192,7 @@ func (r *Responder) Reload(ctx context.Context) error {
 func (r *Responder) Issuer(req *Request) string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if is := r.issuers[issuerKey(req.Hash, req.IssuerNameHash, req.IssuerKeyHash)]; is != nil {
+	if is := r.issuers[newIssuerKey(req.Hash, req.IssuerNameHash, req.IssuerKeyHash)]; is != nil {
 		return is.name
 	}
 	return ""
@@ -180,17 +213,21 @@ type Answer struct {
 // serve.
 var ErrUnauthorized = errors.New("ocsp: issuer not served here")
 
-func cacheKey(issuer string, h crypto.Hash, serial *big.Int) string {
-	return issuer + "/" + fmt.Sprint(int(h)) + "/" + serial.Text(16)
+// Respond answers one parsed request. The answer is shared: do not modify.
+func (r *Responder) Respond(ctx context.Context, req *Request) (*Answer, error) {
+	e, err := r.respond(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &e.Answer, nil
 }
 
-// Respond answers one parsed request.
-func (r *Responder) Respond(ctx context.Context, req *Request) (*Answer, error) {
+func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 	r.mu.RLock()
-	is := r.issuers[issuerKey(req.Hash, req.IssuerNameHash, req.IssuerKeyHash)]
+	is := r.issuers[newIssuerKey(req.Hash, req.IssuerNameHash, req.IssuerKeyHash)]
 	r.mu.RUnlock()
 	if is == nil {
-		r.metrics.responses.WithLabelValues("unauthorized").Inc()
+		r.metrics.unauthorized.Inc()
 		return nil, ErrUnauthorized
 	}
 	now := r.opts.Now()
@@ -203,14 +240,14 @@ func (r *Responder) Respond(ctx context.Context, req *Request) (*Answer, error) 
 		if err != nil {
 			return nil, err
 		}
-		r.count(e.status, "signed")
-		return e.answer(false), nil
+		r.count(e.Status, r.metrics.signedSrc)
+		return e, nil
 	}
-	key := cacheKey(is.name, req.Hash, req.Serial)
-	if e := r.cache.get(key); e != nil && now.Before(e.thisUpdate.Add(r.opts.Refresh)) {
+	key := newCacheKey(is, req.Hash, req.Serial)
+	if e := r.cache.get(key); e != nil && now.Before(e.ThisUpdate.Add(r.opts.Refresh)) {
 		if now.Sub(e.checked) < r.opts.StatusTTL {
-			r.count(e.status, "cache")
-			return e.answer(true), nil
+			r.count(e.Status, r.metrics.fromCache)
+			return e, nil
 		}
 		st, err := r.status(ctx, is.name, req.Serial)
 		if err != nil {
@@ -220,11 +257,11 @@ func (r *Responder) Respond(ctx context.Context, req *Request) (*Answer, error) 
 			fresh := *e
 			fresh.checked = now
 			r.cache.put(key, &fresh)
-			r.count(e.status, "store_check")
-			return fresh.answer(true), nil
+			r.count(e.Status, r.metrics.checked)
+			return &fresh, nil
 		}
 	}
-	v, err, _ := r.flight.Do(key, func() (any, error) {
+	v, err, _ := r.flight.Do(fmt.Sprintf("%s/%d/%x", is.name, req.Hash, req.Serial), func() (any, error) {
 		st, err := r.status(ctx, is.name, req.Serial)
 		if err != nil {
 			return nil, err
@@ -240,13 +277,13 @@ func (r *Responder) Respond(ctx context.Context, req *Request) (*Answer, error) 
 		return nil, err
 	}
 	e := v.(*entry)
-	r.count(e.status, "signed")
-	return e.answer(true), nil
+	r.count(e.Status, r.metrics.signedSrc)
+	return e, nil
 }
 
-func (r *Responder) count(status int, source string) {
-	r.metrics.responses.WithLabelValues([...]string{"good", "revoked", "unknown"}[status]).Inc()
-	r.metrics.source.WithLabelValues(source).Inc()
+func (r *Responder) count(status int, source prometheus.Counter) {
+	r.metrics.byStatus[status].Inc()
+	source.Inc()
 }
 
 // certStatus is what the store says about a serial.
@@ -257,7 +294,7 @@ type certStatus struct {
 }
 
 func (s certStatus) same(e *entry) bool {
-	return s.status == e.status && s.reason == e.reason && s.revokedAt.Equal(e.revokedAt)
+	return s.status == e.Status && s.reason == e.reason && s.revokedAt.Equal(e.revokedAt)
 }
 
 func (r *Responder) status(ctx context.Context, issuer string, serial *big.Int) (certStatus, error) {
@@ -289,27 +326,33 @@ func (r *Responder) sign(is *issuer, h crypto.Hash, serial *big.Int, st certStat
 	}
 	r.metrics.signed.Inc()
 	sum := sha256.Sum256(der)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
 	return &entry{
-		der: der, etag: `"` + hex.EncodeToString(sum[:16]) + `"`,
-		status: st.status, reason: st.reason, revokedAt: st.revokedAt,
-		thisUpdate: this, nextUpdate: next, checked: now,
+		Answer: Answer{DER: der, ETag: etag, Status: st.status, ThisUpdate: this, NextUpdate: next, Cacheable: nonce == nil},
+		reason: st.reason, revokedAt: st.revokedAt, checked: now,
+		hdrLastModified: []string{this.Format(http.TimeFormat)},
+		hdrExpires:      []string{next.Format(http.TimeFormat)},
+		hdrETag:         []string{etag},
+		hdrLength:       []string{strconv.Itoa(len(der))},
 	}, nil
-}
-
-func (e *entry) answer(cacheable bool) *Answer {
-	return &Answer{DER: e.der, ETag: e.etag, Status: e.status, ThisUpdate: e.thisUpdate, NextUpdate: e.nextUpdate, Cacheable: cacheable}
 }
 
 // Invalidate drops the cached responses of a certificate, for every hash,
 // so that the next request reads the store (after a revocation).
 func (r *Responder) Invalidate(issuer, serialHex string) {
 	serial, ok := new(big.Int).SetString(strings.TrimPrefix(serialHex, "0x"), 16)
-	if !ok {
+	if !ok || serial.Sign() <= 0 || serial.BitLen() > 160 {
 		return
 	}
-	keys := make([]string, 0, len(Hashes))
+	r.mu.RLock()
+	is := r.byName[issuer]
+	r.mu.RUnlock()
+	if is == nil {
+		return
+	}
+	keys := make([]cacheKey, 0, len(Hashes))
 	for _, h := range Hashes {
-		keys = append(keys, cacheKey(issuer, h, serial))
+		keys = append(keys, newCacheKey(is, h, serial))
 	}
 	r.cache.delete(keys...)
 }
