@@ -93,3 +93,10 @@ func (c *memCache) stats() (int, int64) {
 	defer c.mu.RUnlock()
 	return len(c.m), c.bytes
 }
+
+func (c *memCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+	c.bytes = 0
+}

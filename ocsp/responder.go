@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/pncpki/pncpki/ca"
@@ -53,6 +54,15 @@ type Options struct {
 	// Registerer receives the responder's metrics (default: none).
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+
+	// Redis, when set, is the shared tier: responses signed by one replica
+	// are served by all, and revocations announced with Revoked or
+	// Announce reach every replica through pub/sub.
+	Redis       redis.UniversalClient
+	RedisPrefix string // default DefaultRedisPrefix
+	// OnRevoked is called after a revocation announced through Redis has
+	// been applied to this responder's cache.
+	OnRevoked func(issuer, serialHex string)
 }
 
 // Responder answers OCSP requests for the CAs of a ca.Service.
@@ -68,6 +78,7 @@ type Responder struct {
 	flight       singleflight.Group
 	metrics      *metrics
 	cacheControl []string // for responses with more than MaxAge left
+	redis        *redisTier
 }
 
 type issuer struct {
@@ -135,10 +146,44 @@ func New(ctx context.Context, opts Options) (*Responder, error) {
 			}
 		}
 	}
+	if opts.Redis != nil {
+		if opts.RedisPrefix == "" {
+			opts.RedisPrefix = DefaultRedisPrefix
+			r.opts.RedisPrefix = opts.RedisPrefix
+		}
+		rt := &redisTier{c: opts.Redis, prefix: opts.RedisPrefix,
+			errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_redis_errors_total", Help: "Redis operations that failed; the responder then answers from the store."}),
+			hits:   prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_redis_hits_total", Help: "Responses taken from the shared Redis tier."}),
+			pubsub: prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_revocations_received_total", Help: "Revocations received through Redis pub/sub."}),
+		}
+		up := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pncpki_ocsp_redis_up", Help: "1 while the last Redis operation succeeded."},
+			func() float64 {
+				if rt.up.Load() {
+					return 1
+				}
+				return 0
+			})
+		if opts.Registerer != nil {
+			for _, c := range []prometheus.Collector{rt.errors, rt.hits, rt.pubsub, up} {
+				if err := opts.Registerer.Register(c); err != nil {
+					return nil, err
+				}
+			}
+		}
+		r.redis = rt
+	}
 	if err := r.Reload(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// Run applies revocations announced through Redis until ctx ends; without
+// Redis it returns at once.
+func (r *Responder) Run(ctx context.Context) {
+	if r.redis != nil {
+		r.subscribe(ctx)
+	}
 }
 
 // issuerKey identifies an issuer by a CertID's hash algorithm and hashes.
@@ -262,6 +307,20 @@ func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 		}
 	}
 	v, err, _ := r.flight.Do(fmt.Sprintf("%s/%d/%x", is.name, req.Hash, req.Serial), func() (any, error) {
+		if e := r.fromRedis(ctx, is, req.Hash, req.Serial); e != nil && now.Before(e.ThisUpdate.Add(r.opts.Refresh)) {
+			st := certStatus{status: e.Status, reason: e.reason, revokedAt: e.revokedAt}
+			if now.Sub(e.checked) >= r.opts.StatusTTL {
+				var err error
+				if st, err = r.status(ctx, is.name, req.Serial); err != nil {
+					return nil, err
+				}
+				e.checked = now
+			}
+			if st.same(e) {
+				r.cache.put(key, e)
+				return e, nil
+			}
+		}
 		st, err := r.status(ctx, is.name, req.Serial)
 		if err != nil {
 			return nil, err
@@ -271,6 +330,7 @@ func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 			return nil, err
 		}
 		r.cache.put(key, e)
+		r.toRedis(ctx, is, req.Hash, req.Serial, e)
 		return e, nil
 	})
 	if err != nil {
@@ -325,16 +385,23 @@ func (r *Responder) sign(is *issuer, h crypto.Hash, serial *big.Int, st certStat
 		return nil, err
 	}
 	r.metrics.signed.Inc()
+	e := r.newEntry(der, st, this, next, nonce == nil)
+	e.checked = now
+	return e, nil
+}
+
+// newEntry wraps a signed response with its formatted headers.
+func (r *Responder) newEntry(der []byte, st certStatus, this, next time.Time, cacheable bool) *entry {
 	sum := sha256.Sum256(der)
 	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
 	return &entry{
-		Answer: Answer{DER: der, ETag: etag, Status: st.status, ThisUpdate: this, NextUpdate: next, Cacheable: nonce == nil},
-		reason: st.reason, revokedAt: st.revokedAt, checked: now,
+		Answer: Answer{DER: der, ETag: etag, Status: st.status, ThisUpdate: this, NextUpdate: next, Cacheable: cacheable},
+		reason: st.reason, revokedAt: st.revokedAt,
 		hdrLastModified: []string{this.Format(http.TimeFormat)},
 		hdrExpires:      []string{next.Format(http.TimeFormat)},
 		hdrETag:         []string{etag},
 		hdrLength:       []string{strconv.Itoa(len(der))},
-	}, nil
+	}
 }
 
 // Invalidate drops the cached responses of a certificate, for every hash,

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -81,7 +83,7 @@ func readBounded(path string, limit int64) ([]byte, error) {
 }
 
 func (a *app) revokeCmd() *cobra.Command {
-	var serial, reason, issuer string
+	var serial, reason, issuer, redisURL string
 	c := &cobra.Command{
 		Use:   "revoke",
 		Short: "Revoke a certificate (durable before this returns)",
@@ -100,12 +102,27 @@ func (a *app) revokeCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(a.out, "revoked %s/%s (%s) at %s\n", rec.Issuer, strings.ToUpper(rec.Serial), ca.ReasonName(rec.Reason), rec.RevokedAt.Format(time.RFC3339))
+			if redisURL == "" {
+				fmt.Fprintf(a.out, "OCSP responders answer revoked within their status TTL (default 30s); pass --redis to tell them now\n")
+				return nil
+			}
+			opt, err := redis.ParseURL(redisURL)
+			if err != nil {
+				return fmt.Errorf("--redis: %w", err)
+			}
+			rdb := redis.NewClient(opt)
+			defer rdb.Close()
+			if err := ocsp.Announce(cmd.Context(), rdb, ocsp.DefaultRedisPrefix, rec.Issuer, rec.Serial); err != nil {
+				return fmt.Errorf("revocation stored, but %w; responders will answer revoked within their status TTL", err)
+			}
+			fmt.Fprintf(a.out, "announced to OCSP responders through Redis\n")
 			return nil
 		},
 	}
 	c.Flags().StringVar(&serial, "serial", "", "serial number in hex")
 	c.Flags().StringVar(&reason, "reason", "unspecified", "RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise")
 	c.Flags().StringVar(&issuer, "issuer", "", "issuing CA (needed only if the serial exists under several CAs)")
+	c.Flags().StringVar(&redisURL, "redis", os.Getenv("PNCPKI_REDIS"), "Redis URL of the OCSP responders, to announce the revocation at once (default $PNCPKI_REDIS)")
 	c.MarkFlagRequired("serial")
 	return c
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -10,8 +11,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocsp"
 )
 
 // cli runs pncctl in-process and returns stdout, stderr and the exit code.
@@ -281,4 +287,56 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestRevokeAnnounces: 'pncctl revoke --redis' reaches a subscribed OCSP
+// responder at once.
+func TestRevokeAnnounces(t *testing.T) {
+	u := os.Getenv("PNCPKI_TEST_REDIS")
+	if u == "" {
+		t.Skip("PNCPKI_TEST_REDIS not set: skipping Redis test (.ci/run sets it)")
+	}
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	data := filepath.Join(t.TempDir(), "data")
+	mustCLI(t, "--data", data, "init")
+	d, err := datadir.Open(context.Background(), data, ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	got := make(chan string, 1)
+	r, err := ocsp.New(context.Background(), ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, Redis: rdb,
+		OnRevoked: func(issuer, serial string) { got <- issuer + "/" + serial }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	for deadline := time.Now().Add(10 * time.Second); !r.Subscribed(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("responder never subscribed")
+		}
+	}
+	var listed []certJSON
+	json.Unmarshal([]byte(mustCLI(t, "--data", data, "certs", "list", "-o", "json", "--profile", "iso15118-2/cps-leaf")), &listed)
+	if len(listed) != 1 {
+		t.Fatalf("CPS leaf not listed: %v", listed)
+	}
+	if out := mustCLI(t, "--data", data, "revoke", "--serial", listed[0].Serial, "--redis", u); !strings.Contains(out, "announced") {
+		t.Errorf("revoke output: %s", out)
+	}
+	select {
+	case s := <-got:
+		if want := "cps-sub2/" + strings.ToLower(listed[0].Serial); s != want {
+			t.Errorf("announced %s, want %s", s, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no announcement within 10 s")
+	}
 }

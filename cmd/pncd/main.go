@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
@@ -39,6 +40,7 @@ func run(args []string) error {
 	org := fs.String("init-org", "pncpki demo", "organization of the CAs created on first start")
 	publicURL := fs.String("public-url", "", "base URL relying parties reach pncd at (e.g. http://pki.example.com); issued certificates then carry {url}/ocsp and {url}/crl/{ca}.crl")
 	ocspCAKey := fs.Bool("ocsp-ca-key", false, "sign OCSP responses with the CA keys instead of delegated responder certificates")
+	redisURL := fs.String("redis", os.Getenv("PNCPKI_REDIS"), "Redis URL (redis://host:6379/0) of the shared OCSP tier and revocation fan-out; default $PNCPKI_REDIS")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,10 +74,22 @@ func run(args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	resp, err := ocsp.New(ctx, ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, UseCAKey: *ocspCAKey, Logger: log, Registerer: reg})
+	ocspOpts := ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, UseCAKey: *ocspCAKey, Logger: log, Registerer: reg}
+	if *redisURL != "" {
+		opt, err := redis.ParseURL(*redisURL)
+		if err != nil {
+			return fmt.Errorf("--redis: %w", err)
+		}
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		ocspOpts.Redis = rdb
+		log.Info("OCSP shared tier and revocation fan-out through Redis", "addr", opt.Addr)
+	}
+	resp, err := ocsp.New(ctx, ocspOpts)
 	if err != nil {
 		return err
 	}
+	go resp.Run(ctx)
 	go refresh(ctx, d, resp, log)
 
 	ln, err := net.Listen("tcp", *listen)
