@@ -73,7 +73,7 @@ func newRoot(out, errw io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.data, "data", "./pncd-data", "data directory (SQLite store and file keys)")
 	root.PersistentFlags().StringVar(&a.seccForms, "secc-cn", "both", "SECC leaf CN forms accepted: both, secc-id or evseid")
 	root.AddCommand(a.initCmd(), a.caCmd(), a.issueCmd(), a.revokeCmd(), a.certsCmd(), a.crlCmd(),
-		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.tenantsCmd())
+		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.tenantsCmd(), a.ocspCmd())
 	return root
 }
 

@@ -340,3 +340,34 @@ func TestRevokeAnnounces(t *testing.T) {
 		t.Fatal("no announcement within 10 s")
 	}
 }
+
+func TestOCSPCheck(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	mustCLI(t, "--data", data, "init")
+	var listed []certJSON
+	json.Unmarshal([]byte(mustCLI(t, "--data", data, "certs", "list", "-o", "json", "--profile", "iso15118-2/cps-leaf")), &listed)
+	leaf := filepath.Join(dir, "leaf.pem")
+	os.WriteFile(leaf, []byte(mustCLI(t, "--data", data, "certs", "show", listed[0].Serial, "-o", "pem")), 0o644)
+	d, err := datadir.Open(context.Background(), data, ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := d.CA.Authority("cps-sub2")
+	issuer := filepath.Join(dir, "issuer.pem")
+	os.WriteFile(issuer, datadir.EncodePEM(a.Cert), 0o644)
+	d.Close()
+	out := mustCLI(t, "--data", data, "ocsp", "check", leaf, "--issuer", issuer)
+	if !strings.Contains(out, "good") || !strings.Contains(out, "local") {
+		t.Errorf("ocsp check:\n%s", out)
+	}
+	mustCLI(t, "--data", data, "revoke", "--serial", listed[0].Serial, "--reason", "superseded", "--redis", "")
+	out, _, code := cli(t, "--data", data, "ocsp", "check", leaf, "--issuer", issuer, "-o", "json")
+	if code != 1 || !strings.Contains(out, `"status": "revoked"`) || !strings.Contains(out, "superseded") {
+		t.Errorf("ocsp check after revoke: exit %d\n%s", code, out)
+	}
+	// Without a data directory and without a responder URL there is nobody to ask.
+	if _, errs, code := cli(t, "--data", filepath.Join(dir, "none"), "ocsp", "check", leaf, "--issuer", issuer); code != 1 || !strings.Contains(errs, "no responder") {
+		t.Errorf("no responder: exit %d %s", code, errs)
+	}
+}
