@@ -207,6 +207,9 @@ func (r *Responder) subscribe(ctx context.Context) {
 			}
 			r.Invalidate(issuer, serial)
 			r.redis.pubsub.Inc()
+			if _, err := r.opts.CA.CurrentCRL(ctx, issuer); err != nil {
+				r.log.Error("CRL after announced revocation", "ca", issuer, "err", err)
+			}
 			if r.opts.OnRevoked != nil {
 				r.opts.OnRevoked(issuer, serial)
 			}

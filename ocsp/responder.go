@@ -63,6 +63,15 @@ type Options struct {
 	// OnRevoked is called after a revocation announced through Redis has
 	// been applied to this responder's cache.
 	OnRevoked func(issuer, serialHex string)
+
+	// PreSignInterval is how often Run walks the store to pre-sign
+	// responses (default 5 min; negative disables pre-signing).
+	PreSignInterval time.Duration
+	// PreSignRate bounds pre-signing in signatures per second (default 200).
+	PreSignRate int
+	// PreSignHashes are the CertID hashes pre-signed (default SHA-1, the
+	// RFC 5019 hash, and SHA-256, OCPP's default).
+	PreSignHashes []crypto.Hash
 }
 
 // Responder answers OCSP requests for the CAs of a ca.Service.
@@ -126,6 +135,15 @@ func New(ctx context.Context, opts Options) (*Responder, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.PreSignInterval == 0 {
+		opts.PreSignInterval = 5 * time.Minute
+	}
+	if opts.PreSignRate <= 0 {
+		opts.PreSignRate = 200
+	}
+	if opts.PreSignHashes == nil {
+		opts.PreSignHashes = []crypto.Hash{crypto.SHA1, crypto.SHA256}
+	}
 	r := &Responder{opts: opts, log: opts.Logger, cache: newMemCache(opts.CacheBytes),
 		cacheControl: []string{"max-age=" + strconv.Itoa(int(opts.MaxAge.Seconds())) + ", public, no-transform, must-revalidate"}}
 	r.metrics = &metrics{
@@ -176,14 +194,6 @@ func New(ctx context.Context, opts Options) (*Responder, error) {
 		return nil, err
 	}
 	return r, nil
-}
-
-// Run applies revocations announced through Redis until ctx ends; without
-// Redis it returns at once.
-func (r *Responder) Run(ctx context.Context) {
-	if r.redis != nil {
-		r.subscribe(ctx)
-	}
 }
 
 // issuerKey identifies an issuer by a CertID's hash algorithm and hashes.

@@ -66,6 +66,15 @@ func (c *Certificate) Status(now time.Time) string {
 	}
 }
 
+// CertStatus is a certificate's revocation state, as OCSP pre-signing
+// reads it in bulk.
+type CertStatus struct {
+	Serial    string
+	NotAfter  time.Time
+	RevokedAt time.Time // zero while not revoked
+	Reason    int
+}
+
 // Filter selects certificates. Zero fields do not filter.
 type Filter struct {
 	Issuer         string
@@ -104,6 +113,11 @@ type Store interface {
 	// Revoked returns the revoked certificates of an issuer that are not
 	// yet expired at notAfterFrom (for CRLs).
 	Revoked(ctx context.Context, issuer string, notAfterFrom time.Time) ([]*Certificate, error)
+	// Live returns up to limit certificates of issuer that have not
+	// expired at at, with a serial after the given one in serial order
+	// (keyset paging: pass the last serial of a page to get the next),
+	// with what OCSP needs to answer for them.
+	Live(ctx context.Context, issuer string, at time.Time, after string, limit int) ([]CertStatus, error)
 	// NextCRLNumber increments and returns the CRL number of an issuer; it
 	// never returns the same number twice for the same issuer.
 	NextCRLNumber(ctx context.Context, issuer string) (int64, error)

@@ -452,6 +452,27 @@ func (db *DB) Revoked(ctx context.Context, issuer string, notAfterFrom time.Time
 		issuer, ms(notAfterFrom))
 }
 
+// Live implements store.Store.
+func (db *DB) Live(ctx context.Context, issuer string, at time.Time, after string, limit int) ([]store.CertStatus, error) {
+	if limit <= 0 || limit > store.MaxPage {
+		limit = store.MaxPage
+	}
+	return queryAll(ctx, db.r, func(row scanner) (store.CertStatus, error) {
+		var c store.CertStatus
+		var na int64
+		var revoked sql.NullInt64
+		if err := row.Scan(&c.Serial, &na, &revoked, &c.Reason); err != nil {
+			return c, err
+		}
+		c.NotAfter = fromMS(na)
+		if revoked.Valid {
+			c.RevokedAt = fromMS(revoked.Int64)
+		}
+		return c, nil
+	}, `SELECT serial, not_after, revoked_at, reason FROM certificates WHERE issuer = ? AND serial > ? AND not_after >= ? ORDER BY serial LIMIT ?`,
+		issuer, after, ms(at), limit)
+}
+
 // NextCRLNumber implements store.Store.
 func (db *DB) NextCRLNumber(ctx context.Context, issuer string) (int64, error) {
 	var n int64

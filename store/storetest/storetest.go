@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"FilterAndPaging", testFilter},
 		{"Revoke", testRevoke},
 		{"CRLNumbers", testCRLNumbers},
+		{"LivePaging", testLive},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -325,5 +326,54 @@ func testRestart(t *testing.T, s store.Store, reopen func(*testing.T, store.Stor
 	}
 	if n, _ := s.NextCRLNumber(ctx, "a"); n != 2 {
 		t.Errorf("CRL number after restart = %d, want 2", n)
+	}
+}
+
+func testLive(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustCA(t, s, "a")
+	mustCA(t, s, "b")
+	for i := range 25 {
+		c := cert("a", fmt.Sprintf("%02x", i+1))
+		if i%5 == 0 {
+			c.NotAfter = t0.Add(-time.Hour) // expired
+		}
+		if err := s.PutCertificate(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutCertificate(ctx, cert("b", "01")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Revoke(ctx, "a", "02", 1, t0); err != nil {
+		t.Fatal(err)
+	}
+	var all []store.CertStatus
+	for after := ""; ; {
+		page, err := s.Live(ctx, "a", t0, after, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > 7 {
+			t.Fatalf("page of %d", len(page))
+		}
+		all = append(all, page...)
+		if len(page) < 7 {
+			break
+		}
+		after = page[len(page)-1].Serial
+	}
+	if len(all) != 20 {
+		t.Fatalf("%d live certificates, want 20 (25 minus 5 expired)", len(all))
+	}
+	seen := map[string]bool{}
+	for _, c := range all {
+		if seen[c.Serial] {
+			t.Fatalf("serial %s twice", c.Serial)
+		}
+		seen[c.Serial] = true
+		if (c.Serial == "02") != !c.RevokedAt.IsZero() || (c.Serial == "02" && c.Reason != 1) {
+			t.Errorf("%s: revoked %v reason %d", c.Serial, c.RevokedAt, c.Reason)
+		}
 	}
 }

@@ -1,0 +1,154 @@
+package ocsp
+
+import (
+	"context"
+	"crypto"
+	"math/big"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pncpki/pncpki/store"
+)
+
+// Run keeps responses and CRLs fresh and applies revocations announced
+// through Redis, until ctx ends: every PreSignInterval it walks the live
+// certificates of every CA, signs the responses that are missing or due
+// (at most PreSignRate a second, so a large refresh is spread out), and
+// regenerates CRLs that changed or are older than ca.CRLRefresh.
+func (r *Responder) Run(ctx context.Context) {
+	if r.redis != nil {
+		go r.subscribe(ctx)
+	}
+	if r.opts.PreSignInterval < 0 {
+		<-ctx.Done()
+		return
+	}
+	for {
+		if _, err := r.PreSign(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error("OCSP pre-signing", "err", err)
+		}
+		r.refreshCRLs(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.opts.PreSignInterval):
+		}
+	}
+}
+
+func (r *Responder) refreshCRLs(ctx context.Context) {
+	for _, a := range r.opts.CA.Authorities() {
+		if _, err := r.opts.CA.CurrentCRL(ctx, a.Name); err != nil && ctx.Err() == nil {
+			r.log.Error("CRL refresh", "ca", a.Name, "err", err)
+		}
+	}
+}
+
+// PreSign makes one pass over every live certificate and signs the
+// responses (for PreSignHashes) that are missing or due for refresh: into
+// Redis when configured (so the process stays small and every replica
+// shares them), else into the in-process cache as far as it holds. It
+// returns how many it signed.
+func (r *Responder) PreSign(ctx context.Context) (int, error) {
+	r.mu.RLock()
+	issuers := make([]*issuer, 0, len(r.byName))
+	for _, is := range r.byName {
+		issuers = append(issuers, is)
+	}
+	r.mu.RUnlock()
+	interval := max(time.Second/time.Duration(r.opts.PreSignRate), 10*time.Microsecond)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	signed := 0
+	for _, is := range issuers {
+		for after := ""; ; {
+			page, err := r.opts.Store.Live(ctx, is.name, r.opts.Now(), after, 500)
+			if err != nil {
+				return signed, err
+			}
+			due := r.due(ctx, is, page)
+			for _, d := range due {
+				select {
+				case <-ctx.Done():
+					return signed, ctx.Err()
+				case <-tick.C:
+				}
+				e, err := r.sign(is, d.hash, d.serial, d.status, nil, r.opts.Now())
+				if err != nil {
+					return signed, err
+				}
+				key := newCacheKey(is, d.hash, d.serial)
+				if r.redis != nil {
+					r.toRedis(ctx, is, d.hash, d.serial, e)
+				} else {
+					r.cache.put(key, e)
+				}
+				signed++
+			}
+			if len(page) < 500 {
+				break
+			}
+			after = page[len(page)-1].Serial
+		}
+	}
+	return signed, nil
+}
+
+type dueResponse struct {
+	hash   crypto.Hash
+	serial *big.Int
+	status certStatus
+}
+
+// due lists the responses of a page that are missing or older than Refresh,
+// or whose status changed.
+func (r *Responder) due(ctx context.Context, is *issuer, page []store.CertStatus) []dueResponse {
+	now := r.opts.Now()
+	var out []dueResponse
+	var cands []dueResponse
+	for _, c := range page {
+		serial, ok := new(big.Int).SetString(c.Serial, 16)
+		if !ok {
+			continue
+		}
+		st := certStatus{status: Good}
+		if !c.RevokedAt.IsZero() {
+			st = certStatus{status: Revoked, revokedAt: c.RevokedAt, reason: c.Reason}
+		}
+		for _, h := range r.opts.PreSignHashes {
+			cands = append(cands, dueResponse{hash: h, serial: serial, status: st})
+		}
+	}
+	fresh := func(e *entry, st certStatus) bool {
+		return e != nil && now.Before(e.ThisUpdate.Add(r.opts.Refresh)) && st.same(e)
+	}
+	if r.redis == nil || !r.redisUsable() {
+		for _, d := range cands {
+			if !fresh(r.cache.get(newCacheKey(is, d.hash, d.serial)), d.status) {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	cmds := make([]*redis.StringCmd, len(cands))
+	_, err := r.redis.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, d := range cands {
+			cmds[i] = p.Get(ctx, respKey(r.redis.prefix, is.name, d.hash, d.serial))
+		}
+		return nil
+	})
+	if err != nil && err != redis.Nil {
+		r.redisDown(err)
+	}
+	for i, d := range cands {
+		var e *entry
+		if b, err := cmds[i].Bytes(); err == nil {
+			e, _ = r.decodeEntry(b)
+		}
+		if !fresh(e, d.status) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
