@@ -40,6 +40,9 @@ func run(args []string) error {
 	org := fs.String("init-org", "pncpki demo", "organization of the CAs created on first start")
 	publicURL := fs.String("public-url", "", "base URL relying parties reach pncd at (e.g. http://pki.example.com); issued certificates then carry {url}/ocsp and {url}/crl/{ca}.crl")
 	ocspCAKey := fs.Bool("ocsp-ca-key", false, "sign OCSP responses with the CA keys instead of delegated responder certificates")
+	cacheMB := fs.Int("ocsp-cache-mb", 64, "bound of the in-process OCSP response cache, in MiB")
+	presignEvery := fs.Duration("ocsp-presign-interval", 5*time.Minute, "how often every live certificate's OCSP responses are checked and pre-signed (negative: never)")
+	presignRate := fs.Int("ocsp-presign-rate", 200, "pre-signed OCSP responses per second at most, so refreshes are spread out")
 	redisURL := fs.String("redis", os.Getenv("PNCPKI_REDIS"), "Redis URL (redis://host:6379/0) of the shared OCSP tier and revocation fan-out; default $PNCPKI_REDIS")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,7 +77,8 @@ func run(args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ocspOpts := ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, UseCAKey: *ocspCAKey, Logger: log, Registerer: reg}
+	ocspOpts := ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, UseCAKey: *ocspCAKey, Logger: log, Registerer: reg,
+		CacheBytes: int64(*cacheMB) << 20, PreSignInterval: *presignEvery, PreSignRate: *presignRate}
 	if *redisURL != "" {
 		opt, err := redis.ParseURL(*redisURL)
 		if err != nil {
