@@ -78,8 +78,8 @@ type Builder struct {
 	SECCForms policies.SECCForms
 	Backdate  time.Duration
 	// PublicURL, when set, is where relying parties reach this PKI:
-	// issued certificates point to PublicURL/ocsp (AIA) and, where the
-	// profile allows, to PublicURL/crl/{issuer}.crl.
+	// issued certificates point to PublicURL/ocsp (AIA) and to
+	// PublicURL/crl/{issuer}.crl (CRL distribution point).
 	PublicURL string
 }
 
@@ -598,9 +598,7 @@ func (b *Builder) template(p *policies.Profile, issuer *Authority, pub crypto.Pu
 		signerPub = issuer.Signer.Public()
 		if b.PublicURL != "" && !p.OCSPNoCheck {
 			t.OCSPServer = []string{b.PublicURL + "/ocsp"}
-			if p.CRLDistributionPoint {
-				t.CRLDistributionPoints = []string{b.PublicURL + "/crl/" + issuer.Name + ".crl"}
-			}
+			t.CRLDistributionPoints = []string{b.PublicURL + "/crl/" + issuer.Name + ".crl"}
 		}
 	}
 	if p.OCSPNoCheck {

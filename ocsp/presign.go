@@ -20,6 +20,7 @@ func (r *Responder) Run(ctx context.Context) {
 	if r.redis != nil {
 		go r.subscribe(ctx)
 	}
+	go r.followRevocations(ctx)
 	if r.opts.PreSignInterval < 0 {
 		<-ctx.Done()
 		return
@@ -35,6 +36,52 @@ func (r *Responder) Run(ctx context.Context) {
 		case <-time.After(r.opts.PreSignInterval):
 		}
 	}
+}
+
+// followRevocations applies the store's revocation feed every
+// RevocationPoll: the way revocations reach this responder when Redis is
+// not configured or down, and a backstop when it is.
+func (r *Responder) followRevocations(ctx context.Context) {
+	t := time.NewTicker(r.opts.RevocationPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := r.ApplyRevocations(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error("reading the revocation feed", "err", err)
+		}
+	}
+}
+
+// ApplyRevocations drops cached answers for every revocation recorded in
+// the store since the last call, and refreshes the CRLs of their issuers.
+func (r *Responder) ApplyRevocations(ctx context.Context) error {
+	r.feedMu.Lock()
+	defer r.feedMu.Unlock()
+	issuers := map[string]bool{}
+	for {
+		feed, err := r.opts.Store.Revocations(ctx, r.feedCursor, store.MaxPage)
+		if err != nil {
+			return err
+		}
+		for _, rv := range feed {
+			r.Invalidate(rv.Issuer, rv.Serial)
+			issuers[rv.Issuer] = true
+			r.feedCursor = rv.Seq
+		}
+		if len(feed) < store.MaxPage {
+			break
+		}
+	}
+	for name := range issuers {
+		if _, err := r.opts.CA.CurrentCRL(ctx, name); err != nil {
+			r.log.Error("CRL after revocation", "ca", name, "err", err)
+		}
+	}
+	return nil
 }
 
 func (r *Responder) refreshCRLs(ctx context.Context) {

@@ -64,6 +64,11 @@ type Options struct {
 	// been applied to this responder's cache.
 	OnRevoked func(issuer, serialHex string)
 
+	// RevocationPoll is how often Run reads the store's revocation feed
+	// (default 500 ms): a revocation by any process sharing the store
+	// reaches this responder within it, with or without Redis.
+	RevocationPoll time.Duration
+
 	// PreSignInterval is how often Run walks the store to pre-sign
 	// responses (default 5 min; negative disables pre-signing).
 	PreSignInterval time.Duration
@@ -88,6 +93,8 @@ type Responder struct {
 	metrics      *metrics
 	cacheControl []string // for responses with more than MaxAge left
 	redis        *redisTier
+	feedMu       sync.Mutex
+	feedCursor   int64 // last revocation applied from the store's feed
 }
 
 type issuer struct {
@@ -110,7 +117,7 @@ type metrics struct {
 
 // New prepares delegated signers for every CA of opts.CA and returns the
 // responder.
-func New(ctx context.Context, opts Options) (*Responder, error) {
+func New(ctx context.Context, opts Options) (r *Responder, err error) {
 	if opts.CA == nil || opts.Store == nil {
 		return nil, errors.New("ocsp: CA and Store are required")
 	}
@@ -135,6 +142,9 @@ func New(ctx context.Context, opts Options) (*Responder, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.RevocationPoll <= 0 {
+		opts.RevocationPoll = 500 * time.Millisecond
+	}
 	if opts.PreSignInterval == 0 {
 		opts.PreSignInterval = 5 * time.Minute
 	}
@@ -144,7 +154,7 @@ func New(ctx context.Context, opts Options) (*Responder, error) {
 	if opts.PreSignHashes == nil {
 		opts.PreSignHashes = []crypto.Hash{crypto.SHA1, crypto.SHA256}
 	}
-	r := &Responder{opts: opts, log: opts.Logger, cache: newMemCache(opts.CacheBytes),
+	r = &Responder{opts: opts, log: opts.Logger, cache: newMemCache(opts.CacheBytes),
 		cacheControl: []string{"max-age=" + strconv.Itoa(int(opts.MaxAge.Seconds())) + ", public, no-transform, must-revalidate"}}
 	r.metrics = &metrics{
 		responses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pncpki_ocsp_responses_total", Help: "OCSP answers by result."}, []string{"result"}),
@@ -191,6 +201,10 @@ func New(ctx context.Context, opts Options) (*Responder, error) {
 		r.redis = rt
 	}
 	if err := r.Reload(ctx); err != nil {
+		return nil, err
+	}
+	// Revocations before now are in the store already; follow from here.
+	if r.feedCursor, err = opts.Store.RevocationCursor(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil

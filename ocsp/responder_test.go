@@ -137,11 +137,11 @@ func TestIssuedCertificatesPointHere(t *testing.T) {
 	if !slices.Equal(e.leaf.OCSPServer, []string{e.url + "/ocsp"}) {
 		t.Errorf("AIA OCSP = %v", e.leaf.OCSPServer)
 	}
-	if len(e.leaf.CRLDistributionPoints) != 0 {
-		t.Errorf("ISO 15118-2 leaf has a CRL DP: %v", e.leaf.CRLDistributionPoints)
+	if !slices.Equal(e.leaf.CRLDistributionPoints, []string{e.url + "/crl/cpo-sub2.crl"}) {
+		t.Errorf("SECC leaf CRL DP = %v", e.leaf.CRLDistributionPoints)
 	}
 	if len(e.leaf.Raw) > 800 {
-		t.Errorf("SECC leaf with AIA is %d bytes", len(e.leaf.Raw))
+		t.Errorf("SECC leaf with AIA and CRL DP is %d bytes", len(e.leaf.Raw))
 	}
 	if !slices.Equal(e.sub2.Cert.CRLDistributionPoints, []string{e.url + "/crl/cpo-sub1.crl"}) {
 		t.Errorf("CPO Sub-CA 2 CRL DP = %v", e.sub2.Cert.CRLDistributionPoints)
@@ -408,4 +408,28 @@ func TestOpenSSLInterop(t *testing.T) {
 	}
 	get()
 	check(run("ocsp", "-issuer", issuer, "-cert", leaf, "-respin", respFile, "-CAfile", chain, "-resp_text"), "revoked")
+}
+
+// TestRevocationFeed: a revocation written by another process reaches a
+// responder through the store's feed, without Redis, though its cached
+// status would be trusted for an hour.
+func TestRevocationFeed(t *testing.T) {
+	e := newEnv(t, ocsp.Options{StatusTTL: time.Hour, RevocationPoll: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if s := e.status(t, e.leaf).Status; s != xocsp.Good {
+		t.Fatalf("status %d", s)
+	}
+	go e.r.Run(ctx)
+	if _, err := e.d.Store.Revoke(ctx, "cpo-sub2", ca.SerialHex(e.leaf.SerialNumber), 1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for e.status(t, e.leaf).Status != xocsp.Revoked {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("revocation not applied from the feed within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("revocation visible after %v (poll every 50 ms)", time.Since(start))
 }

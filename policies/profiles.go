@@ -136,12 +136,9 @@ type Profile struct {
 	TenantKinds []TenantKind
 
 	// OCSPNoCheck marks delegated OCSP responder certificates: they carry
-	// id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1) and no AIA of their own.
+	// id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1) and neither AIA nor CRL
+	// distribution point.
 	OCSPNoCheck bool
-	// CRLDistributionPoint adds a CRL distribution point when the CA is
-	// configured with a public base URL. ISO 15118-2 leaves rely on OCSP
-	// and stay without one, which also keeps them small.
-	CRLDistributionPoint bool
 }
 
 // IsCA reports whether certificates of this profile are CAs.
@@ -194,7 +191,7 @@ var iso2CA = func(name, title, dc string, role Role, pathLen int, issuers []stri
 		Name: name, Title: title, Standard: "ISO 15118-2 Annex F",
 		Role: role, PathLen: pathLen, Issuers: issuers,
 		KeyUsage: caKU, Keys: KeyP256, DC: dc, CN: CNAny, MaxDER: iso2Max,
-		MaxValidity: max, DefaultValidity: def, CRLDistributionPoint: true,
+		MaxValidity: max, DefaultValidity: def,
 	}
 }
 
@@ -259,7 +256,6 @@ var profiles = []*Profile{
 		Role: RoleRoot, PathLen: 0,
 		KeyUsage: caKU, Keys: KeyOCPP, CN: CNAny,
 		MaxValidity: Period{Years: 20}, DefaultValidity: Period{Years: 10},
-		CRLDistributionPoint: true,
 	},
 	{
 		Name: OCPPChargingStation, Title: "Charging station client certificate (security profile 3)", Standard: "OCPP 2.0.1 Part 2 A00.FR.405",
@@ -267,8 +263,7 @@ var profiles = []*Profile{
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		Keys: KeyOCPP, RequireO: true, CN: CNStationSerial,
 		MaxValidity: Period{Years: 2}, DefaultValidity: Period{Years: 1},
-		TenantKinds:          []TenantKind{TenantCPO},
-		CRLDistributionPoint: true,
+		TenantKinds: []TenantKind{TenantCPO},
 	},
 	{
 		Name: OCPPCSMSServer, Title: "CSMS / OCPP-J proxy TLS server certificate", Standard: "OCPP 2.0.1 Part 2 A00",
@@ -276,8 +271,7 @@ var profiles = []*Profile{
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		Keys: KeyOCPP, CN: CNFQDN,
 		MaxValidity: Period{Days: 398}, DefaultValidity: Period{Days: 90},
-		TenantKinds:          []TenantKind{TenantCPO},
-		CRLDistributionPoint: true,
+		TenantKinds: []TenantKind{TenantCPO},
 	},
 }
 

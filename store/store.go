@@ -75,6 +75,13 @@ type CertStatus struct {
 	Reason    int
 }
 
+// Revocation is one entry of the store's revocation feed.
+type Revocation struct {
+	Seq    int64
+	Issuer string
+	Serial string
+}
+
 // Filter selects certificates. Zero fields do not filter.
 type Filter struct {
 	Issuer         string
@@ -118,6 +125,13 @@ type Store interface {
 	// (keyset paging: pass the last serial of a page to get the next),
 	// with what OCSP needs to answer for them.
 	Live(ctx context.Context, issuer string, at time.Time, after string, limit int) ([]CertStatus, error)
+	// Revocations returns the revocations after sequence number after, in
+	// order, at most limit: every process sharing the store follows them
+	// to drop cached OCSP answers, even without Redis.
+	Revocations(ctx context.Context, after int64, limit int) ([]Revocation, error)
+	// RevocationCursor returns the sequence number of the latest
+	// revocation (0 when there is none).
+	RevocationCursor(ctx context.Context) (int64, error)
 	// NextCRLNumber increments and returns the CRL number of an issuer; it
 	// never returns the same number twice for the same issuer.
 	NextCRLNumber(ctx context.Context, issuer string) (int64, error)

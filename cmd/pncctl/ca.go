@@ -16,7 +16,7 @@ import (
 )
 
 func (a *app) initCmd() *cobra.Command {
-	var org, country string
+	var org, country, publicURL string
 	var imports []string
 	c := &cobra.Command{
 		Use:   "init",
@@ -32,6 +32,14 @@ With --import, it adds existing CAs instead; repeat the flag, parents first:
 The profile is detected from the certificate when not given.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if publicURL != "" {
+				if err := os.MkdirAll(a.data, 0o700); err != nil {
+					return err
+				}
+				if err := datadir.WriteConfig(a.data, datadir.Config{PublicURL: publicURL}); err != nil {
+					return fmt.Errorf("--public-url: %w", err)
+				}
+			}
 			d, err := a.open(ctx, true)
 			if err != nil {
 				return err
@@ -60,6 +68,7 @@ The profile is detected from the certificate when not given.`,
 	}
 	c.Flags().StringVar(&org, "org", "pncpki demo", "organization (O) of the created CAs")
 	c.Flags().StringVar(&country, "country", "", "country (C) of the created CAs, e.g. DE")
+	c.Flags().StringVar(&publicURL, "public-url", "", "base URL relying parties reach pncd at; issued certificates carry {url}/ocsp and {url}/crl/{ca}.crl (default "+datadir.DefaultPublicURL+")")
 	c.Flags().StringArrayVar(&imports, "import", nil, "import an existing CA: name=N,cert=FILE,key=URI[,parent=P][,profile=PROFILE]")
 	return c
 }

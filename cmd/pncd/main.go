@@ -38,7 +38,7 @@ func run(args []string) error {
 	data := fs.String("data", "./pncd-data", "data directory (SQLite store and file keys)")
 	listen := fs.String("listen", "127.0.0.1:8080", "HTTP listen address")
 	org := fs.String("init-org", "pncpki demo", "organization of the CAs created on first start")
-	publicURL := fs.String("public-url", "", "base URL relying parties reach pncd at (e.g. http://pki.example.com); issued certificates then carry {url}/ocsp and {url}/crl/{ca}.crl")
+	publicURL := fs.String("public-url", "", "base URL relying parties reach pncd at (e.g. http://pki.example.com), saved in the data directory; issued certificates carry {url}/ocsp and {url}/crl/{ca}.crl (default: the saved one, else "+datadir.DefaultPublicURL+")")
 	ocspCAKey := fs.Bool("ocsp-ca-key", false, "sign OCSP responses with the CA keys instead of delegated responder certificates")
 	cacheMB := fs.Int("ocsp-cache-mb", 64, "bound of the in-process OCSP response cache, in MiB")
 	presignEvery := fs.Duration("ocsp-presign-interval", 5*time.Minute, "how often every live certificate's OCSP responses are checked and pre-signed (negative: never)")
@@ -53,7 +53,20 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	d, err := datadir.Open(ctx, *data, ca.Options{PublicURL: *publicURL})
+	if *publicURL != "" {
+		if err := os.MkdirAll(*data, 0o700); err != nil {
+			return err
+		}
+		cfg, err := datadir.ReadConfig(*data)
+		if err != nil {
+			return err
+		}
+		cfg.PublicURL = *publicURL
+		if err := datadir.WriteConfig(*data, cfg); err != nil {
+			return fmt.Errorf("--public-url: %w", err)
+		}
+	}
+	d, err := datadir.Open(ctx, *data, ca.Options{})
 	if err != nil {
 		return err
 	}
@@ -108,7 +121,7 @@ func run(args []string) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 	}
-	log.Info("pncd listening", "addr", ln.Addr().String(), "data", d.Path,
+	log.Info("pncd listening", "addr", ln.Addr().String(), "data", d.Path, "public_url", d.Config.PublicURL,
 		"healthz", "http://"+ln.Addr().String()+"/healthz", "crl", "http://"+ln.Addr().String()+"/crl/{issuer}.crl",
 		"ocsp", "http://"+ln.Addr().String()+"/ocsp")
 	errc := make(chan error, 1)

@@ -3,7 +3,9 @@
 // it, so both see the same layout:
 //
 //	DIR/pncpki.db      SQLite store
+//	DIR/config.json    settings shared by pncd and pncctl (public URL)
 //	DIR/keys/*.key     CA and CPS keys, PEM, mode 0600
+//	DIR/ocsp/          delegated OCSP responder certificates and keys
 package datadir
 
 import (
@@ -21,12 +23,14 @@ import (
 
 // Dir is an open data directory.
 type Dir struct {
-	Path  string
-	Store store.Store
-	CA    *ca.Service
+	Path   string
+	Config Config
+	Store  store.Store
+	CA     *ca.Service
 }
 
-// Open opens (creating if needed) the data directory at path.
+// Open opens (creating if needed) the data directory at path. An empty
+// opts.PublicURL takes the directory's configured one.
 func Open(ctx context.Context, path string, opts ca.Options) (*Dir, error) {
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -34,6 +38,13 @@ func Open(ctx context.Context, path string, opts ca.Options) (*Dir, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
+	}
+	cfg, err := ReadConfig(abs)
+	if err != nil {
+		return nil, err
+	}
+	if opts.PublicURL == "" {
+		opts.PublicURL = cfg.PublicURL
 	}
 	st, err := sqlite.Open(filepath.Join(abs, "pncpki.db"))
 	if err != nil {
@@ -45,7 +56,7 @@ func Open(ctx context.Context, path string, opts ca.Options) (*Dir, error) {
 		st.Close()
 		return nil, err
 	}
-	return &Dir{Path: abs, Store: st, CA: svc}, nil
+	return &Dir{Path: abs, Config: cfg, Store: st, CA: svc}, nil
 }
 
 // Close closes the CA service and the store.

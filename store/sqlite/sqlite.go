@@ -121,28 +121,42 @@ var schema = []string{
 	`CREATE INDEX certificates_not_after ON certificates(not_after)`,
 }
 
+// migrations are applied in order; PRAGMA user_version counts the done ones.
+var migrations = [][]string{
+	schema,
+	{
+		// Revocations get a sequence number, so that every process can
+		// follow them in order (store.Revocations).
+		`ALTER TABLE certificates ADD COLUMN revocation_seq INTEGER`,
+		`CREATE INDEX certificates_revocation_seq ON certificates(revocation_seq) WHERE revocation_seq IS NOT NULL`,
+	},
+}
+
 func migrate(db *sql.DB) error {
 	var v int
 	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
 		return err
 	}
-	if v >= 1 {
-		return nil
-	}
-	tx, err := db.Begin()
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, s := range schema {
-		if _, err := tx.Exec(s); err != nil {
+	for ; v < len(migrations); v++ {
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		for _, s := range migrations[v] {
+			if _, err := tx.Exec(s); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
+		}
+		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
 			return err
 		}
 	}
-	if _, err := tx.Exec(`PRAGMA user_version = 1`); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return nil
 }
 
 // Close stops the committer and closes the database.
@@ -430,7 +444,9 @@ func (db *DB) Certificates(ctx context.Context, f store.Filter) ([]*store.Certif
 
 // Revoke implements store.Store.
 func (db *DB) Revoke(ctx context.Context, issuer, serial string, reason int, at time.Time) (*store.Certificate, error) {
-	res, err := db.w.ExecContext(ctx, `UPDATE certificates SET revoked_at = ?, reason = ? WHERE issuer = ? AND serial = ? AND revoked_at IS NULL`,
+	res, err := db.w.ExecContext(ctx, `UPDATE certificates SET revoked_at = ?, reason = ?,
+		revocation_seq = (SELECT COALESCE(MAX(revocation_seq), 0) + 1 FROM certificates WHERE revocation_seq IS NOT NULL)
+		WHERE issuer = ? AND serial = ? AND revoked_at IS NULL`,
 		ms(at), reason, issuer, serial)
 	if err != nil {
 		return nil, fmt.Errorf("revoke %s/%s: %w", issuer, serial, err)
@@ -471,6 +487,24 @@ func (db *DB) Live(ctx context.Context, issuer string, at time.Time, after strin
 		return c, nil
 	}, `SELECT serial, not_after, revoked_at, reason FROM certificates WHERE issuer = ? AND serial > ? AND not_after >= ? ORDER BY serial LIMIT ?`,
 		issuer, after, ms(at), limit)
+}
+
+// Revocations implements store.Store.
+func (db *DB) Revocations(ctx context.Context, after int64, limit int) ([]store.Revocation, error) {
+	if limit <= 0 || limit > store.MaxPage {
+		limit = store.MaxPage
+	}
+	return queryAll(ctx, db.r, func(row scanner) (store.Revocation, error) {
+		var r store.Revocation
+		return r, row.Scan(&r.Seq, &r.Issuer, &r.Serial)
+	}, `SELECT revocation_seq, issuer, serial FROM certificates WHERE revocation_seq > ? ORDER BY revocation_seq LIMIT ?`, after, limit)
+}
+
+// RevocationCursor implements store.Store.
+func (db *DB) RevocationCursor(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(revocation_seq), 0) FROM certificates WHERE revocation_seq IS NOT NULL`).Scan(&n)
+	return n, err
 }
 
 // NextCRLNumber implements store.Store.

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"Revoke", testRevoke},
 		{"CRLNumbers", testCRLNumbers},
 		{"LivePaging", testLive},
+		{"RevocationFeed", testRevocationFeed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -375,5 +376,53 @@ func testLive(t *testing.T, s store.Store) {
 		if (c.Serial == "02") != !c.RevokedAt.IsZero() || (c.Serial == "02" && c.Reason != 1) {
 			t.Errorf("%s: revoked %v reason %d", c.Serial, c.RevokedAt, c.Reason)
 		}
+	}
+}
+
+func testRevocationFeed(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustCA(t, s, "a")
+	mustCA(t, s, "b")
+	if n, err := s.RevocationCursor(ctx); err != nil || n != 0 {
+		t.Fatalf("cursor of an empty store = %d, %v", n, err)
+	}
+	for i := range 5 {
+		for _, issuer := range []string{"a", "b"} {
+			if err := s.PutCertificate(ctx, cert(issuer, fmt.Sprintf("%02x", i+1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	order := [][2]string{{"b", "03"}, {"a", "01"}, {"a", "05"}}
+	for _, r := range order {
+		if _, err := s.Revoke(ctx, r[0], r[1], 1, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A refused second revocation does not enter the feed.
+	s.Revoke(ctx, "a", "01", 4, t0)
+	cursor, err := s.RevocationCursor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed, err := s.Revocations(ctx, 0, 2)
+	if err != nil || len(feed) != 2 {
+		t.Fatalf("first page %v, %v", feed, err)
+	}
+	more, err := s.Revocations(ctx, feed[1].Seq, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed = append(feed, more...)
+	if len(feed) != 3 || feed[2].Seq != cursor {
+		t.Fatalf("feed %v, cursor %d", feed, cursor)
+	}
+	for i, r := range feed {
+		if r.Issuer != order[i][0] || r.Serial != order[i][1] || (i > 0 && r.Seq <= feed[i-1].Seq) {
+			t.Errorf("feed[%d] = %+v, want %v in increasing order", i, r, order[i])
+		}
+	}
+	if rest, _ := s.Revocations(ctx, cursor, 10); len(rest) != 0 {
+		t.Errorf("after the cursor: %v", rest)
 	}
 }

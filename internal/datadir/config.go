@@ -1,0 +1,66 @@
+package datadir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config is the data directory's settings, in DIR/config.json, so that
+// pncd and pncctl agree on them.
+type Config struct {
+	// PublicURL is the base URL relying parties reach pncd at: issued
+	// certificates carry PublicURL/ocsp (AIA) and PublicURL/crl/{ca}.crl.
+	PublicURL string `json:"public_url"`
+}
+
+// DefaultPublicURL matches pncd's default listen address, so a demo works
+// out of the box; production sets its own with --public-url.
+const DefaultPublicURL = "http://127.0.0.1:8080"
+
+const configFile = "config.json"
+
+// ReadConfig reads DIR/config.json; a missing file gives the defaults.
+func ReadConfig(dir string) (Config, error) {
+	c := Config{PublicURL: DefaultPublicURL}
+	b, err := os.ReadFile(filepath.Join(dir, configFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	} else if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("%s: %w", filepath.Join(dir, configFile), err)
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the settings.
+func (c *Config) Validate() error {
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("public URL %q: want http(s)://host[:port][/path]", c.PublicURL)
+	}
+	return nil
+}
+
+// WriteConfig writes DIR/config.json.
+func WriteConfig(dir string, c Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, configFile+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, configFile))
+}
