@@ -103,7 +103,7 @@ func (a *app) revokeCmd() *cobra.Command {
 			}
 			fmt.Fprintf(a.out, "revoked %s/%s (%s) at %s\n", rec.Issuer, strings.ToUpper(rec.Serial), ca.ReasonName(rec.Reason), rec.RevokedAt.Format(time.RFC3339))
 			if redisURL == "" {
-				fmt.Fprintf(a.out, "OCSP responders answer revoked within their status TTL (default 30s); pass --redis to tell them now\n")
+				fmt.Fprintf(a.out, "OCSP responders on this store answer revoked within their revocation poll (default 500 ms); --redis tells them at once\n")
 				return nil
 			}
 			opt, err := redis.ParseURL(redisURL)
@@ -113,7 +113,7 @@ func (a *app) revokeCmd() *cobra.Command {
 			rdb := redis.NewClient(opt)
 			defer rdb.Close()
 			if err := ocsp.Announce(cmd.Context(), rdb, ocsp.DefaultRedisPrefix, rec.Issuer, rec.Serial); err != nil {
-				return fmt.Errorf("revocation stored, but %w; responders will answer revoked within their status TTL", err)
+				return fmt.Errorf("revocation stored, but %w; responders will answer revoked within their revocation poll", err)
 			}
 			fmt.Fprintf(a.out, "announced to OCSP responders through Redis\n")
 			return nil
