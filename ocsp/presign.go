@@ -148,7 +148,7 @@ type dueResponse struct {
 	status certStatus
 }
 
-// due lists the responses of a page that are missing or older than Refresh,
+// due lists the responses of a page that are missing or due for refresh,
 // or whose status changed.
 func (r *Responder) due(ctx context.Context, is *issuer, page []store.CertStatus) []dueResponse {
 	now := r.opts.Now()
@@ -159,16 +159,16 @@ func (r *Responder) due(ctx context.Context, is *issuer, page []store.CertStatus
 		if !ok {
 			continue
 		}
-		st := certStatus{status: Good}
+		st := certStatus{status: Good, profile: c.Profile}
 		if !c.RevokedAt.IsZero() {
-			st = certStatus{status: Revoked, revokedAt: c.RevokedAt, reason: c.Reason}
+			st = certStatus{status: Revoked, revokedAt: c.RevokedAt, reason: c.Reason, profile: c.Profile}
 		}
 		for _, h := range r.opts.PreSignHashes {
 			cands = append(cands, dueResponse{hash: h, serial: serial, status: st})
 		}
 	}
 	fresh := func(e *entry, st certStatus) bool {
-		return e != nil && now.Before(e.ThisUpdate.Add(r.opts.Refresh)) && st.same(e)
+		return e != nil && now.Before(r.refreshAt(e)) && st.same(e)
 	}
 	if r.redis == nil || !r.redisUsable() {
 		for _, d := range cands {

@@ -40,6 +40,10 @@ type Options struct {
 	// Refresh is the age at which a response is signed again (default
 	// Validity/2), so relying parties always get at least half a validity.
 	Refresh time.Duration
+	// ValidityByProfile overrides Validity for certificates of a profile
+	// (e.g. shorter for iso15118-2/contract); their refresh age keeps the
+	// Refresh/Validity ratio.
+	ValidityByProfile map[string]time.Duration
 	// StatusTTL bounds how long a cached status is served before the store
 	// is asked again (default 30s). Without Redis this is how long another
 	// process's revocation may take to show; with Redis pub/sub it shows as
@@ -313,7 +317,7 @@ func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 		return e, nil
 	}
 	key := newCacheKey(is, req.Hash, req.Serial)
-	if e := r.cache.get(key); e != nil && now.Before(e.ThisUpdate.Add(r.opts.Refresh)) {
+	if e := r.cache.get(key); e != nil && now.Before(r.refreshAt(e)) {
 		if now.Sub(e.checked) < r.opts.StatusTTL {
 			r.count(e.Status, r.metrics.fromCache)
 			return e, nil
@@ -331,7 +335,7 @@ func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 		}
 	}
 	v, err, _ := r.flight.Do(fmt.Sprintf("%s/%d/%x", is.name, req.Hash, req.Serial), func() (any, error) {
-		if e := r.fromRedis(ctx, is, req.Hash, req.Serial); e != nil && now.Before(e.ThisUpdate.Add(r.opts.Refresh)) {
+		if e := r.fromRedis(ctx, is, req.Hash, req.Serial); e != nil && now.Before(r.refreshAt(e)) {
 			st := certStatus{status: e.Status, reason: e.reason, revokedAt: e.revokedAt}
 			if now.Sub(e.checked) >= r.opts.StatusTTL {
 				var err error
@@ -375,6 +379,20 @@ type certStatus struct {
 	status    int
 	revokedAt time.Time
 	reason    int
+	profile   string // "" for unknown certificates
+}
+
+// refreshAt is when a response is due to be signed again.
+func (r *Responder) refreshAt(e *entry) time.Time {
+	return e.ThisUpdate.Add(time.Duration(float64(e.NextUpdate.Sub(e.ThisUpdate)) * float64(r.opts.Refresh) / float64(r.opts.Validity)))
+}
+
+// validity is nextUpdate - thisUpdate for a certificate's profile.
+func (r *Responder) validity(profile string) time.Duration {
+	if v, ok := r.opts.ValidityByProfile[profile]; ok && v > 0 {
+		return v
+	}
+	return r.opts.Validity
 }
 
 func (s certStatus) same(e *entry) bool {
@@ -389,15 +407,15 @@ func (r *Responder) status(ctx context.Context, issuer string, serial *big.Int) 
 	case err != nil:
 		return certStatus{}, fmt.Errorf("ocsp status %s/%x: %w", issuer, serial, err)
 	case c.Revoked():
-		return certStatus{status: Revoked, revokedAt: c.RevokedAt, reason: c.Reason}, nil
+		return certStatus{status: Revoked, revokedAt: c.RevokedAt, reason: c.Reason, profile: c.Profile}, nil
 	}
-	return certStatus{status: Good}, nil
+	return certStatus{status: Good, profile: c.Profile}, nil
 }
 
 func (r *Responder) sign(is *issuer, h crypto.Hash, serial *big.Int, st certStatus, nonce []byte, now time.Time) (*entry, error) {
 	// thisUpdate a little in the past absorbs relying parties' clock skew.
 	this := now.Add(-time.Minute).UTC().Truncate(time.Second)
-	next := this.Add(r.opts.Validity)
+	next := this.Add(r.validity(st.profile))
 	r.mu.RLock()
 	signer := is.signer
 	r.mu.RUnlock()

@@ -433,3 +433,11 @@ func TestRevocationFeed(t *testing.T) {
 	}
 	t.Logf("revocation visible after %v (poll every 50 ms)", time.Since(start))
 }
+
+func TestValidityByProfile(t *testing.T) {
+	e := newEnv(t, ocsp.Options{ValidityByProfile: map[string]time.Duration{policies.ISO2SECC: 4 * time.Hour}})
+	r := e.status(t, e.leaf)
+	if d := r.NextUpdate.Sub(r.ThisUpdate); d != 4*time.Hour {
+		t.Errorf("SECC response valid %v, want 4h", d)
+	}
+}

@@ -70,6 +70,7 @@ func (c *Certificate) Status(now time.Time) string {
 // reads it in bulk.
 type CertStatus struct {
 	Serial    string
+	Profile   string
 	NotAfter  time.Time
 	RevokedAt time.Time // zero while not revoked
 	Reason    int

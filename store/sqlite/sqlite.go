@@ -477,7 +477,7 @@ func (db *DB) Live(ctx context.Context, issuer string, at time.Time, after strin
 		var c store.CertStatus
 		var na int64
 		var revoked sql.NullInt64
-		if err := row.Scan(&c.Serial, &na, &revoked, &c.Reason); err != nil {
+		if err := row.Scan(&c.Serial, &c.Profile, &na, &revoked, &c.Reason); err != nil {
 			return c, err
 		}
 		c.NotAfter = fromMS(na)
@@ -485,7 +485,7 @@ func (db *DB) Live(ctx context.Context, issuer string, at time.Time, after strin
 			c.RevokedAt = fromMS(revoked.Int64)
 		}
 		return c, nil
-	}, `SELECT serial, not_after, revoked_at, reason FROM certificates WHERE issuer = ? AND serial > ? AND not_after >= ? ORDER BY serial LIMIT ?`,
+	}, `SELECT serial, profile, not_after, revoked_at, reason FROM certificates WHERE issuer = ? AND serial > ? AND not_after >= ? ORDER BY serial LIMIT ?`,
 		issuer, after, ms(at), limit)
 }
 

@@ -373,6 +373,9 @@ func testLive(t *testing.T, s store.Store) {
 			t.Fatalf("serial %s twice", c.Serial)
 		}
 		seen[c.Serial] = true
+		if c.Profile != policies.ISO2SECC {
+			t.Errorf("%s: profile %q", c.Serial, c.Profile)
+		}
 		if (c.Serial == "02") != !c.RevokedAt.IsZero() || (c.Serial == "02" && c.Reason != 1) {
 			t.Errorf("%s: revoked %v reason %d", c.Serial, c.RevokedAt, c.Reason)
 		}
