@@ -44,6 +44,28 @@ type memCache struct {
 	m     map[cacheKey]*entry
 	bytes int64
 	limit int64
+	// gen counts deletions. A response whose status was read before a
+	// deletion (a revocation) must not be cached after it: putIf checks.
+	gen uint64
+}
+
+// generation returns the deletion count, to pass to putIf later.
+func (c *memCache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+// putIf caches e unless something was deleted since generation gen was
+// read; it reports whether it did.
+func (c *memCache) putIf(key cacheKey, e *entry, gen uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return false
+	}
+	c.putLocked(key, e)
+	return true
 }
 
 func newMemCache(limit int64) *memCache {
@@ -57,9 +79,7 @@ func (c *memCache) get(key cacheKey) *entry {
 	return e
 }
 
-func (c *memCache) put(key cacheKey, e *entry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (c *memCache) putLocked(key cacheKey, e *entry) {
 	if old := c.m[key]; old != nil {
 		c.bytes -= old.size()
 	}
@@ -79,6 +99,7 @@ func (c *memCache) put(key cacheKey, e *entry) {
 func (c *memCache) delete(keys ...cacheKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	for _, k := range keys {
 		if e := c.m[k]; e != nil {
 			c.bytes -= e.size()
@@ -97,6 +118,7 @@ func (c *memCache) stats() (int, int64) {
 func (c *memCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	clear(c.m)
 	c.bytes = 0
 }

@@ -110,12 +110,13 @@ func (r *Responder) PreSign(ctx context.Context) (int, error) {
 	signed := 0
 	for _, is := range issuers {
 		for after := ""; ; {
+			gen := r.cache.generation()
 			page, err := r.opts.Store.Live(ctx, is.name, r.opts.Now(), after, 500)
 			if err != nil {
 				return signed, err
 			}
-			due := r.due(ctx, is, page)
-			for _, d := range due {
+			redo := false
+			for _, d := range r.due(ctx, is, page) {
 				select {
 				case <-ctx.Done():
 					return signed, ctx.Err()
@@ -125,13 +126,17 @@ func (r *Responder) PreSign(ctx context.Context) (int, error) {
 				if err != nil {
 					return signed, err
 				}
-				key := newCacheKey(is, d.hash, d.serial)
 				if r.redis != nil {
 					r.toRedis(ctx, is, d.hash, d.serial, e)
-				} else {
-					r.cache.put(key, e)
+				} else if !r.cache.putIf(newCacheKey(is, d.hash, d.serial), e, gen) {
+					// A revocation arrived since the page was read.
+					redo = true
+					break
 				}
 				signed++
+			}
+			if redo {
+				continue
 			}
 			if len(page) < 500 {
 				break
@@ -179,16 +184,24 @@ func (r *Responder) due(ctx context.Context, is *issuer, page []store.CertStatus
 		return out
 	}
 	cmds := make([]*redis.StringCmd, len(cands))
+	marks := make([]*redis.IntCmd, len(cands))
 	_, err := r.redis.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, d := range cands {
 			cmds[i] = p.Get(ctx, respKey(r.redis.prefix, is.name, d.hash, d.serial))
+			if d.status.status == Good {
+				marks[i] = p.Exists(ctx, revokedKey(r.redis.prefix, is.name, d.serial))
+			}
 		}
 		return nil
 	})
 	if err != nil && err != redis.Nil {
 		r.redisDown(err)
+		return nil
 	}
 	for i, d := range cands {
+		if marks[i] != nil && marks[i].Val() > 0 {
+			continue // revoked since the page was read: the request path signs it
+		}
 		var e *entry
 		if b, err := cmds[i].Bytes(); err == nil {
 			e, _ = r.decodeEntry(b)

@@ -46,6 +46,18 @@ func respKey(prefix, issuer string, h crypto.Hash, serial *big.Int) string {
 	return fmt.Sprintf("%sresp:%s:%d:%x", prefix, issuer, int(h), serial)
 }
 
+// revokedKey marks a revoked certificate. A "good" response in Redis is
+// ignored while the marker exists: a replica that read the status just
+// before the revocation may still write one after Announce deleted them.
+func revokedKey(prefix, issuer string, serial *big.Int) string {
+	return fmt.Sprintf("%srevoked:%s:%x", prefix, issuer, serial)
+}
+
+// revokedMarkerTTL outlives any response signed before the revocation
+// (their validity is at most a day by default; 8 days covers a week-long
+// one).
+const revokedMarkerTTL = 8 * 24 * time.Hour
+
 // entry encoding: version 1, status, reason, then unix milliseconds of
 // revokedAt, unix seconds of thisUpdate and nextUpdate (responses carry
 // whole seconds), unix milliseconds of checked, then the DER.
@@ -84,20 +96,29 @@ func (r *Responder) fromRedis(ctx context.Context, is *issuer, h crypto.Hash, se
 	if !r.redisUsable() {
 		return nil
 	}
-	b, err := r.redis.c.Get(ctx, respKey(r.redis.prefix, is.name, h, serial)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		r.redis.up.Store(true)
+	var get *redis.StringCmd
+	var marked *redis.IntCmd
+	_, err := r.redis.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, respKey(r.redis.prefix, is.name, h, serial))
+		marked = p.Exists(ctx, revokedKey(r.redis.prefix, is.name, serial))
 		return nil
-	}
-	if err != nil {
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
 		r.redisDown(err)
 		return nil
 	}
 	r.redis.up.Store(true)
+	b, err := get.Bytes()
+	if err != nil {
+		return nil
+	}
 	e, err := r.decodeEntry(b)
 	if err != nil {
 		r.log.Warn("ignoring a bad OCSP entry in Redis", "err", err)
 		return nil
+	}
+	if e.Status == Good && marked.Val() > 0 {
+		return nil // written by a replica that had not seen the revocation
 	}
 	r.redis.hits.Inc()
 	return e
@@ -147,10 +168,13 @@ func Announce(ctx context.Context, c redis.UniversalClient, prefix, issuer, seri
 	for _, h := range Hashes {
 		keys = append(keys, respKey(prefix, issuer, h, serial))
 	}
-	if err := c.Del(ctx, keys...).Err(); err != nil {
-		return fmt.Errorf("announce revocation: %w", err)
-	}
-	if err := c.Publish(ctx, prefix+"revoked", issuer+" "+serial.Text(16)).Err(); err != nil {
+	_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, revokedKey(prefix, issuer, serial), "1", revokedMarkerTTL)
+		p.Del(ctx, keys...)
+		p.Publish(ctx, prefix+"revoked", issuer+" "+serial.Text(16))
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("announce revocation: %w", err)
 	}
 	return nil

@@ -322,6 +322,7 @@ func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 			r.count(e.Status, r.metrics.fromCache)
 			return e, nil
 		}
+		gen := r.cache.generation()
 		st, err := r.status(ctx, is.name, req.Serial)
 		if err != nil {
 			return nil, err
@@ -329,12 +330,15 @@ func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 		if st.same(e) {
 			fresh := *e
 			fresh.checked = now
-			r.cache.put(key, &fresh)
+			r.cache.putIf(key, &fresh, gen)
 			r.count(e.Status, r.metrics.checked)
 			return &fresh, nil
 		}
 	}
 	v, err, _ := r.flight.Do(fmt.Sprintf("%s/%d/%x", is.name, req.Hash, req.Serial), func() (any, error) {
+		// Statuses read after this point may be cached; a revocation
+		// applied meanwhile bumps the generation and keeps them out.
+		gen := r.cache.generation()
 		if e := r.fromRedis(ctx, is, req.Hash, req.Serial); e != nil && now.Before(r.refreshAt(e)) {
 			st := certStatus{status: e.Status, reason: e.reason, revokedAt: e.revokedAt}
 			if now.Sub(e.checked) >= r.opts.StatusTTL {
@@ -345,7 +349,7 @@ func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 				e.checked = now
 			}
 			if st.same(e) {
-				r.cache.put(key, e)
+				r.cache.putIf(key, e, gen)
 				return e, nil
 			}
 		}
@@ -357,7 +361,7 @@ func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.cache.put(key, e)
+		r.cache.putIf(key, e, gen)
 		r.toRedis(ctx, is, req.Hash, req.Serial, e)
 		return e, nil
 	})
