@@ -42,6 +42,22 @@ type redisTier struct {
 	pubsub     prometheus.Counter
 }
 
+func newRedisTier(c redis.UniversalClient, prefix string, reg prometheus.Registerer) (*redisTier, error) {
+	rt := &redisTier{c: c, prefix: prefix,
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_redis_errors_total", Help: "Redis operations that failed; the responder then answers from the store."}),
+		hits:   prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_redis_hits_total", Help: "Responses taken from the shared Redis tier."}),
+		pubsub: prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_revocations_received_total", Help: "Revocations received through Redis pub/sub."}),
+	}
+	up := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pncpki_ocsp_redis_up", Help: "1 while the last Redis operation succeeded."},
+		func() float64 {
+			if rt.up.Load() {
+				return 1
+			}
+			return 0
+		})
+	return rt, register(reg, rt.errors, rt.hits, rt.pubsub, up)
+}
+
 func respKey(prefix, issuer string, h crypto.Hash, serial *big.Int) string {
 	return fmt.Sprintf("%sresp:%s:%d:%x", prefix, issuer, int(h), serial)
 }

@@ -119,6 +119,32 @@ type metrics struct {
 	fromCache, checked, signedSrc prometheus.Counter
 }
 
+func newMetrics(reg prometheus.Registerer, cache *memCache) (*metrics, error) {
+	m := &metrics{
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pncpki_ocsp_responses_total", Help: "OCSP answers by result."}, []string{"result"}),
+		source:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pncpki_ocsp_response_source_total", Help: "Where successful OCSP answers came from: cache, store_check (cached response re-confirmed by the store) or signed."}, []string{"source"}),
+		signed:    prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_signatures_total", Help: "OCSP responses signed."}),
+		cacheSize: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pncpki_ocsp_cache_bytes", Help: "Bytes held by the in-process OCSP response cache."},
+			func() float64 { _, b := cache.stats(); return float64(b) }),
+	}
+	m.byStatus = [3]prometheus.Counter{m.responses.WithLabelValues("good"), m.responses.WithLabelValues("revoked"), m.responses.WithLabelValues("unknown")}
+	m.unauthorized, m.malformed = m.responses.WithLabelValues("unauthorized"), m.responses.WithLabelValues("malformed")
+	m.fromCache, m.checked, m.signedSrc = m.source.WithLabelValues("cache"), m.source.WithLabelValues("store_check"), m.source.WithLabelValues("signed")
+	return m, register(reg, m.responses, m.source, m.signed, m.cacheSize)
+}
+
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // New prepares delegated signers for every CA of opts.CA and returns the
 // responder.
 func New(ctx context.Context, opts Options) (r *Responder, err error) {
@@ -160,49 +186,16 @@ func New(ctx context.Context, opts Options) (r *Responder, err error) {
 	}
 	r = &Responder{opts: opts, log: opts.Logger, cache: newMemCache(opts.CacheBytes),
 		cacheControl: []string{"max-age=" + strconv.Itoa(int(opts.MaxAge.Seconds())) + ", public, no-transform, must-revalidate"}}
-	r.metrics = &metrics{
-		responses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pncpki_ocsp_responses_total", Help: "OCSP answers by result."}, []string{"result"}),
-		source:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pncpki_ocsp_response_source_total", Help: "Where successful OCSP answers came from: cache, store_check (cached response re-confirmed by the store) or signed."}, []string{"source"}),
-		signed:    prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_signatures_total", Help: "OCSP responses signed."}),
-	}
-	m := r.metrics
-	m.byStatus = [3]prometheus.Counter{m.responses.WithLabelValues("good"), m.responses.WithLabelValues("revoked"), m.responses.WithLabelValues("unknown")}
-	m.unauthorized, m.malformed = m.responses.WithLabelValues("unauthorized"), m.responses.WithLabelValues("malformed")
-	m.fromCache, m.checked, m.signedSrc = m.source.WithLabelValues("cache"), m.source.WithLabelValues("store_check"), m.source.WithLabelValues("signed")
-	r.metrics.cacheSize = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pncpki_ocsp_cache_bytes", Help: "Bytes held by the in-process OCSP response cache."},
-		func() float64 { _, b := r.cache.stats(); return float64(b) })
-	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{r.metrics.responses, r.metrics.source, r.metrics.signed, r.metrics.cacheSize} {
-			if err := opts.Registerer.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	if r.metrics, err = newMetrics(opts.Registerer, r.cache); err != nil {
+		return nil, err
 	}
 	if opts.Redis != nil {
-		if opts.RedisPrefix == "" {
-			opts.RedisPrefix = DefaultRedisPrefix
-			r.opts.RedisPrefix = opts.RedisPrefix
+		if r.opts.RedisPrefix == "" {
+			r.opts.RedisPrefix = DefaultRedisPrefix
 		}
-		rt := &redisTier{c: opts.Redis, prefix: opts.RedisPrefix,
-			errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_redis_errors_total", Help: "Redis operations that failed; the responder then answers from the store."}),
-			hits:   prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_redis_hits_total", Help: "Responses taken from the shared Redis tier."}),
-			pubsub: prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_revocations_received_total", Help: "Revocations received through Redis pub/sub."}),
+		if r.redis, err = newRedisTier(opts.Redis, r.opts.RedisPrefix, opts.Registerer); err != nil {
+			return nil, err
 		}
-		up := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pncpki_ocsp_redis_up", Help: "1 while the last Redis operation succeeded."},
-			func() float64 {
-				if rt.up.Load() {
-					return 1
-				}
-				return 0
-			})
-		if opts.Registerer != nil {
-			for _, c := range []prometheus.Collector{rt.errors, rt.hits, rt.pubsub, up} {
-				if err := opts.Registerer.Register(c); err != nil {
-					return nil, err
-				}
-			}
-		}
-		r.redis = rt
 	}
 	if err := r.Reload(ctx); err != nil {
 		return nil, err
