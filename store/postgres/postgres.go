@@ -1,0 +1,421 @@
+// Package postgres implements store.Store on PostgreSQL (pgx), the store
+// that N pncd replicas share. It passes the same conformance suite as the
+// embedded SQLite store.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+// DB is a store.Store on PostgreSQL.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open connects to the database at url (a libpq URL or DSN; a search_path
+// parameter selects the schema) and brings its schema up to date.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	db := &DB{pool: pool}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return db, nil
+}
+
+// Close closes the connection pool.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+var migrations = [][]string{
+	{
+		`CREATE TABLE tenants (
+			name TEXT PRIMARY KEY,
+			kind TEXT NOT NULL,
+			organization TEXT NOT NULL DEFAULT '',
+			operator_ids TEXT[] NOT NULL DEFAULT '{}',
+			provider_ids TEXT[] NOT NULL DEFAULT '{}',
+			dns_domains TEXT[] NOT NULL DEFAULT '{}'
+		)`,
+		`CREATE TABLE cas (
+			name TEXT PRIMARY KEY,
+			profile TEXT NOT NULL,
+			parent TEXT NOT NULL DEFAULT '',
+			cert_der BYTEA,
+			key_uri TEXT NOT NULL,
+			created_at TIMESTAMPTZ NOT NULL,
+			crl_number BIGINT NOT NULL DEFAULT 0
+		)`,
+		`CREATE SEQUENCE revocation_seq`,
+		`CREATE TABLE certificates (
+			issuer TEXT NOT NULL REFERENCES cas(name),
+			serial TEXT COLLATE "C" NOT NULL,
+			profile TEXT NOT NULL,
+			tenant TEXT NOT NULL DEFAULT '',
+			common_name TEXT NOT NULL DEFAULT '',
+			not_before TIMESTAMPTZ NOT NULL,
+			not_after TIMESTAMPTZ NOT NULL,
+			der BYTEA NOT NULL,
+			created_at TIMESTAMPTZ NOT NULL,
+			revoked_at TIMESTAMPTZ,
+			reason INTEGER NOT NULL DEFAULT 0,
+			revocation_seq BIGINT,
+			PRIMARY KEY (issuer, serial)
+		)`,
+		`CREATE INDEX certificates_serial ON certificates(serial)`,
+		`CREATE INDEX certificates_tenant ON certificates(tenant, created_at)`,
+		`CREATE INDEX certificates_not_after ON certificates(not_after)`,
+		`CREATE INDEX certificates_revocation_seq ON certificates(revocation_seq) WHERE revocation_seq IS NOT NULL`,
+	},
+}
+
+// migrate applies the missing migrations under an advisory lock, so that
+// replicas starting together do not race.
+func (db *DB) migrate(ctx context.Context) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7351101)`); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS pncpki_schema (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var v int
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM pncpki_schema`).Scan(&v); err != nil {
+		return err
+	}
+	for ; v < len(migrations); v++ {
+		for _, s := range migrations[v] {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO pncpki_schema(version) VALUES($1)`, v+1); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+const (
+	uniqueViolation     = "23505"
+	foreignKeyViolation = "23503"
+)
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// CreateTenant implements store.Store.
+func (db *DB) CreateTenant(ctx context.Context, t *policies.Tenant) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO tenants(name, kind, organization, operator_ids, provider_ids, dns_domains) VALUES($1,$2,$3,$4,$5,$6)`,
+		t.Name, string(t.Kind), t.Organization, nonNil(t.OperatorIDs), nonNil(t.ProviderIDs), nonNil(t.DNSDomains))
+	if pgCode(err) == uniqueViolation {
+		return fmt.Errorf("tenant %s: %w", t.Name, store.ErrExists)
+	}
+	return err
+}
+
+const tenantCols = `name, kind, organization, operator_ids, provider_ids, dns_domains`
+
+func scanTenant(row pgx.Row) (*policies.Tenant, error) {
+	var t policies.Tenant
+	var kind string
+	if err := row.Scan(&t.Name, &kind, &t.Organization, &t.OperatorIDs, &t.ProviderIDs, &t.DNSDomains); err != nil {
+		return nil, err
+	}
+	t.Kind = policies.TenantKind(kind)
+	t.OperatorIDs, t.ProviderIDs, t.DNSDomains = nilIfEmpty(t.OperatorIDs), nilIfEmpty(t.ProviderIDs), nilIfEmpty(t.DNSDomains)
+	return &t, nil
+}
+
+// Tenant implements store.Store.
+func (db *DB) Tenant(ctx context.Context, name string) (*policies.Tenant, error) {
+	t, err := scanTenant(db.pool.QueryRow(ctx, `SELECT `+tenantCols+` FROM tenants WHERE name = $1`, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("tenant %s: %w", name, store.ErrNotFound)
+	}
+	return t, err
+}
+
+// queryAll runs a query and scans every row with scan.
+func queryAll[T any](ctx context.Context, db *pgxpool.Pool, scan func(pgx.Row) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// Tenants implements store.Store.
+func (db *DB) Tenants(ctx context.Context) ([]*policies.Tenant, error) {
+	return queryAll(ctx, db.pool, scanTenant, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
+}
+
+// CreateCA implements store.Store.
+func (db *DB) CreateCA(ctx context.Context, ca *store.CA) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO cas(name, profile, parent, cert_der, key_uri, created_at) VALUES($1,$2,$3,$4,$5,$6)`,
+		ca.Name, ca.Profile, ca.Parent, ca.CertDER, ca.KeyURI, ca.CreatedAt)
+	if pgCode(err) == uniqueViolation {
+		return fmt.Errorf("CA %s: %w", ca.Name, store.ErrExists)
+	}
+	return err
+}
+
+// SetCACertificate implements store.Store.
+func (db *DB) SetCACertificate(ctx context.Context, name string, der []byte) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE cas SET cert_der = $1 WHERE name = $2`, der, name)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("CA %s: %w", name, store.ErrNotFound)
+	}
+	return nil
+}
+
+const caCols = `name, profile, parent, cert_der, key_uri, created_at`
+
+func scanCA(row pgx.Row) (*store.CA, error) {
+	var ca store.CA
+	if err := row.Scan(&ca.Name, &ca.Profile, &ca.Parent, &ca.CertDER, &ca.KeyURI, &ca.CreatedAt); err != nil {
+		return nil, err
+	}
+	ca.CreatedAt = ca.CreatedAt.UTC()
+	return &ca, nil
+}
+
+// CA implements store.Store.
+func (db *DB) CA(ctx context.Context, name string) (*store.CA, error) {
+	ca, err := scanCA(db.pool.QueryRow(ctx, `SELECT `+caCols+` FROM cas WHERE name = $1`, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("CA %s: %w", name, store.ErrNotFound)
+	}
+	return ca, err
+}
+
+// CAs implements store.Store.
+func (db *DB) CAs(ctx context.Context) ([]*store.CA, error) {
+	return queryAll(ctx, db.pool, scanCA, `SELECT `+caCols+` FROM cas ORDER BY created_at, name`)
+}
+
+// PutCertificate implements store.Store. PostgreSQL groups concurrent
+// commits itself (commit_delay), so each insert is its own transaction.
+func (db *DB) PutCertificate(ctx context.Context, c *store.Certificate) error {
+	tag, err := db.pool.Exec(ctx, `INSERT INTO certificates(issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at)
+		VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (issuer, serial) DO NOTHING`,
+		c.Issuer, c.Serial, c.Profile, c.Tenant, c.CommonName, c.NotBefore, c.NotAfter, c.DER, c.CreatedAt)
+	switch {
+	case pgCode(err) == foreignKeyViolation:
+		return fmt.Errorf("issuer %s: %w", c.Issuer, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("store certificate: %w", err)
+	case tag.RowsAffected() == 0:
+		return fmt.Errorf("issuer %s serial %s: %w", c.Issuer, c.Serial, store.ErrDuplicateSerial)
+	}
+	return nil
+}
+
+const certCols = `issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at, revoked_at, reason`
+
+func scanCert(row pgx.Row) (*store.Certificate, error) {
+	var c store.Certificate
+	var revoked *time.Time
+	if err := row.Scan(&c.Issuer, &c.Serial, &c.Profile, &c.Tenant, &c.CommonName, &c.NotBefore, &c.NotAfter, &c.DER, &c.CreatedAt, &revoked, &c.Reason); err != nil {
+		return nil, err
+	}
+	c.NotBefore, c.NotAfter, c.CreatedAt = c.NotBefore.UTC(), c.NotAfter.UTC(), c.CreatedAt.UTC()
+	if revoked != nil {
+		c.RevokedAt = revoked.UTC()
+	}
+	return &c, nil
+}
+
+// Certificate implements store.Store.
+func (db *DB) Certificate(ctx context.Context, issuer, serial string) (*store.Certificate, error) {
+	c, err := scanCert(db.pool.QueryRow(ctx, `SELECT `+certCols+` FROM certificates WHERE issuer = $1 AND serial = $2`, issuer, serial))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("certificate %s/%s: %w", issuer, serial, store.ErrNotFound)
+	}
+	return c, err
+}
+
+// Certificates implements store.Store.
+func (db *DB) Certificates(ctx context.Context, f store.Filter) ([]*store.Certificate, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Issuer != "" {
+		add("issuer = $%d", f.Issuer)
+	}
+	if f.Serial != "" {
+		add("serial = $%d", f.Serial)
+	}
+	if f.Profile != "" {
+		add("profile = $%d", f.Profile)
+	}
+	if f.Tenant != "" {
+		add("tenant = $%d", f.Tenant)
+	}
+	if f.Revoked != nil {
+		if *f.Revoked {
+			where = append(where, "revoked_at IS NOT NULL")
+		} else {
+			where = append(where, "revoked_at IS NULL")
+		}
+	}
+	if !f.ExpiringBefore.IsZero() {
+		add("not_after < $%d", f.ExpiringBefore)
+	}
+	q := `SELECT ` + certCols + ` FROM certificates`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > store.MaxPage {
+		limit = store.MaxPage
+	}
+	args = append(args, limit, max(f.Offset, 0))
+	q += fmt.Sprintf(` ORDER BY created_at DESC, issuer, serial LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
+	return queryAll(ctx, db.pool, scanCert, q, args...)
+}
+
+// Revoke implements store.Store. Revocations take a transaction-scoped
+// advisory lock, so they commit in the order of their sequence numbers and
+// a follower of the feed never skips one that commits late.
+func (db *DB) Revoke(ctx context.Context, issuer, serial string, reason int, at time.Time) (*store.Certificate, error) {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7351102)`); err != nil {
+		return nil, err
+	}
+	tag, err := tx.Exec(ctx, `UPDATE certificates SET revoked_at = $1, reason = $2, revocation_seq = nextval('revocation_seq')
+		WHERE issuer = $3 AND serial = $4 AND revoked_at IS NULL`, at, reason, issuer, serial)
+	if err != nil {
+		return nil, fmt.Errorf("revoke %s/%s: %w", issuer, serial, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("revoke %s/%s: %w", issuer, serial, err)
+	}
+	c, err := db.Certificate(ctx, issuer, serial)
+	if err != nil {
+		return nil, err
+	}
+	if tag.RowsAffected() == 0 {
+		return c, fmt.Errorf("certificate %s/%s: %w", issuer, serial, store.ErrAlreadyRevoked)
+	}
+	return c, nil
+}
+
+// Revoked implements store.Store.
+func (db *DB) Revoked(ctx context.Context, issuer string, notAfterFrom time.Time) ([]*store.Certificate, error) {
+	return queryAll(ctx, db.pool, scanCert, `SELECT `+certCols+` FROM certificates WHERE issuer = $1 AND revoked_at IS NOT NULL AND not_after >= $2 ORDER BY revoked_at, serial`,
+		issuer, notAfterFrom)
+}
+
+// Live implements store.Store.
+func (db *DB) Live(ctx context.Context, issuer string, at time.Time, after string, limit int) ([]store.CertStatus, error) {
+	if limit <= 0 || limit > store.MaxPage {
+		limit = store.MaxPage
+	}
+	return queryAll(ctx, db.pool, func(row pgx.Row) (store.CertStatus, error) {
+		var c store.CertStatus
+		var revoked *time.Time
+		if err := row.Scan(&c.Serial, &c.Profile, &c.NotAfter, &revoked, &c.Reason); err != nil {
+			return c, err
+		}
+		c.NotAfter = c.NotAfter.UTC()
+		if revoked != nil {
+			c.RevokedAt = revoked.UTC()
+		}
+		return c, nil
+	}, `SELECT serial, profile, not_after, revoked_at, reason FROM certificates WHERE issuer = $1 AND serial > $2 AND not_after >= $3 ORDER BY serial LIMIT $4`,
+		issuer, after, at, limit)
+}
+
+// Revocations implements store.Store.
+func (db *DB) Revocations(ctx context.Context, after int64, limit int) ([]store.Revocation, error) {
+	if limit <= 0 || limit > store.MaxPage {
+		limit = store.MaxPage
+	}
+	return queryAll(ctx, db.pool, func(row pgx.Row) (store.Revocation, error) {
+		var r store.Revocation
+		return r, row.Scan(&r.Seq, &r.Issuer, &r.Serial)
+	}, `SELECT revocation_seq, issuer, serial FROM certificates WHERE revocation_seq > $1 ORDER BY revocation_seq LIMIT $2`, after, limit)
+}
+
+// RevocationCursor implements store.Store.
+func (db *DB) RevocationCursor(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.pool.QueryRow(ctx, `SELECT COALESCE(MAX(revocation_seq), 0) FROM certificates`).Scan(&n)
+	return n, err
+}
+
+// NextCRLNumber implements store.Store.
+func (db *DB) NextCRLNumber(ctx context.Context, issuer string) (int64, error) {
+	var n int64
+	err := db.pool.QueryRow(ctx, `UPDATE cas SET crl_number = crl_number + 1 WHERE name = $1 RETURNING crl_number`, issuer).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("CA %s: %w", issuer, store.ErrNotFound)
+	}
+	return n, err
+}
