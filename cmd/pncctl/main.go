@@ -56,6 +56,7 @@ func printError(w io.Writer, err error) {
 
 type app struct {
 	data      string
+	storeURL  string
 	seccForms string
 	out, errw io.Writer
 }
@@ -71,6 +72,7 @@ func newRoot(out, errw io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errw)
 	root.PersistentFlags().StringVar(&a.data, "data", "./pncd-data", "data directory (SQLite store and file keys)")
+	root.PersistentFlags().StringVar(&a.storeURL, "store", os.Getenv("PNCPKI_STORE"), "PostgreSQL URL of the store (default $PNCPKI_STORE; empty: SQLite in the data directory)")
 	root.PersistentFlags().StringVar(&a.seccForms, "secc-cn", "both", "SECC leaf CN forms accepted: both, secc-id or evseid")
 	root.AddCommand(a.initCmd(), a.caCmd(), a.issueCmd(), a.revokeCmd(), a.certsCmd(), a.crlCmd(),
 		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.tenantsCmd(), a.ocspCmd())
@@ -101,7 +103,7 @@ func (a *app) open(ctx context.Context, allowEmpty bool) (*datadir.Dir, error) {
 			return nil, fmt.Errorf("data directory %s: %w (run 'pncctl init' first)", a.data, err)
 		}
 	}
-	return datadir.Open(ctx, a.data, ca.Options{SECCForms: forms})
+	return datadir.OpenWith(ctx, a.data, a.storeURL, ca.Options{SECCForms: forms})
 }
 
 func (a *app) table(header string, rows [][]string) {

@@ -40,6 +40,7 @@ func run(args []string) error {
 	org := fs.String("init-org", "pncpki demo", "organization of the CAs created on first start")
 	publicURL := fs.String("public-url", "", "base URL relying parties reach pncd at (e.g. http://pki.example.com), saved in the data directory; issued certificates carry {url}/ocsp and {url}/crl/{ca}.crl (default: the saved one, else "+datadir.DefaultPublicURL+")")
 	ocspCAKey := fs.Bool("ocsp-ca-key", false, "sign OCSP responses with the CA keys instead of delegated responder certificates")
+	storeURL := fs.String("store", os.Getenv("PNCPKI_STORE"), "PostgreSQL URL of the store, shared by replicas (default $PNCPKI_STORE; empty: SQLite in the data directory)")
 	cacheMB := fs.Int("ocsp-cache-mb", 64, "bound of the in-process OCSP response cache, in MiB")
 	presignEvery := fs.Duration("ocsp-presign-interval", 5*time.Minute, "how often every live certificate's OCSP responses are checked and pre-signed (negative: never)")
 	presignRate := fs.Int("ocsp-presign-rate", 200, "pre-signed OCSP responses per second at most, so refreshes are spread out")
@@ -66,7 +67,7 @@ func run(args []string) error {
 			return fmt.Errorf("--public-url: %w", err)
 		}
 	}
-	d, err := datadir.Open(ctx, *data, ca.Options{})
+	d, err := datadir.OpenWith(ctx, *data, *storeURL, ca.Options{})
 	if err != nil {
 		return err
 	}

@@ -14,10 +14,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/store/postgres"
 	"github.com/pncpki/pncpki/store/sqlite"
 )
 
@@ -29,9 +31,17 @@ type Dir struct {
 	CA     *ca.Service
 }
 
-// Open opens (creating if needed) the data directory at path. An empty
-// opts.PublicURL takes the directory's configured one.
+// Open opens (creating if needed) the data directory at path with its
+// SQLite store. An empty opts.PublicURL takes the directory's configured
+// one.
 func Open(ctx context.Context, path string, opts ca.Options) (*Dir, error) {
+	return OpenWith(ctx, path, "", opts)
+}
+
+// OpenWith is Open with the store at storeURL: a postgres:// URL selects
+// PostgreSQL (shared by replicas; keys and settings stay in the data
+// directory), empty selects DIR/pncpki.db.
+func OpenWith(ctx context.Context, path, storeURL string, opts ca.Options) (*Dir, error) {
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -46,7 +56,15 @@ func Open(ctx context.Context, path string, opts ca.Options) (*Dir, error) {
 	if opts.PublicURL == "" {
 		opts.PublicURL = cfg.PublicURL
 	}
-	st, err := sqlite.Open(filepath.Join(abs, "pncpki.db"))
+	var st store.Store
+	switch {
+	case storeURL == "":
+		st, err = sqlite.Open(filepath.Join(abs, "pncpki.db"))
+	case strings.HasPrefix(storeURL, "postgres://") || strings.HasPrefix(storeURL, "postgresql://"):
+		st, err = postgres.Open(ctx, storeURL)
+	default:
+		err = fmt.Errorf("store URL: want postgres://..., or none for SQLite in the data directory")
+	}
 	if err != nil {
 		return nil, err
 	}
