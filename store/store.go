@@ -99,7 +99,10 @@ type Filter struct {
 const MaxPage = 1000
 
 // Store is the persistence interface. All methods are safe for concurrent
-// use. A method that writes returns only after the write is durable.
+// use. A method that writes returns only after the write is durable, and
+// every change (tenant, CA, certificate, revocation) is appended to the
+// audit log in the same transaction, under the actor of its context
+// (WithActor).
 type Store interface {
 	CreateTenant(ctx context.Context, t *policies.Tenant) error
 	Tenant(ctx context.Context, name string) (*policies.Tenant, error)
@@ -133,6 +136,11 @@ type Store interface {
 	// RevocationCursor returns the sequence number of the latest
 	// revocation (0 when there is none).
 	RevocationCursor(ctx context.Context) (int64, error)
+	// AppendAudit appends entries that no other store method writes (token
+	// issuance, denied requests); it fills their Seq and hashes.
+	AppendAudit(ctx context.Context, entries ...*AuditEntry) error
+	// AuditLog returns up to limit entries after sequence number after.
+	AuditLog(ctx context.Context, after int64, limit int) ([]*AuditEntry, error)
 	// NextCRLNumber increments and returns the CRL number of an issuer; it
 	// never returns the same number twice for the same issuer.
 	NextCRLNumber(ctx context.Context, issuer string) (int64, error)

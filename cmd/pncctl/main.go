@@ -18,6 +18,7 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
 )
 
 // exitError carries an exit code without printing usage.
@@ -68,6 +69,14 @@ func newRoot(out, errw io.Writer) *cobra.Command {
 		Short:         "Administer a pncpki Plug and Charge PKI",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Every change pncctl makes is audited under the OS user.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			user := os.Getenv("USER")
+			if user == "" {
+				user = "unknown"
+			}
+			cmd.SetContext(store.WithActor(cmd.Context(), "pncctl:"+user))
+		},
 	}
 	root.SetOut(out)
 	root.SetErr(errw)
@@ -75,7 +84,7 @@ func newRoot(out, errw io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.storeURL, "store", os.Getenv("PNCPKI_STORE"), "PostgreSQL URL of the store (default $PNCPKI_STORE; empty: SQLite in the data directory)")
 	root.PersistentFlags().StringVar(&a.seccForms, "secc-cn", "both", "SECC leaf CN forms accepted: both, secc-id or evseid")
 	root.AddCommand(a.initCmd(), a.caCmd(), a.issueCmd(), a.revokeCmd(), a.certsCmd(), a.crlCmd(),
-		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.tenantsCmd(), a.ocspCmd())
+		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.tenantsCmd(), a.ocspCmd(), a.auditCmd())
 	return root
 }
 

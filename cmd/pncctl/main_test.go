@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -190,6 +191,36 @@ func TestWalkthrough(t *testing.T) {
 	}
 	if show := mustCLI(t, "--data", data, "certs", "show", serial, "-o", "json"); !strings.Contains(show, `"status": "revoked"`) {
 		t.Errorf("certs show: %s", show)
+	}
+
+	// Every change is in the audit chain, which verifies until tampered with.
+	if out := mustCLI(t, "--data", data, "audit", "verify"); !strings.Contains(out, "audit chain intact") {
+		t.Errorf("audit verify: %s", out)
+	}
+	var entries []struct{ Actor, Action, Object string }
+	json.Unmarshal([]byte(mustCLI(t, "--data", data, "audit", "list", "-o", "json", "--limit", "1000")), &entries)
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Actor, "pncctl:") {
+			t.Errorf("actor %q", e.Actor)
+		}
+		seen[e.Action+" "+e.Object] = true
+	}
+	for _, want := range []string{"tenant.create cpo1", "ca.create cpo-sub2", "certificate.issue cpo-sub2/" + strings.ToLower(serial), "certificate.revoke cpo-sub2/" + strings.ToLower(serial)} {
+		if !seen[want] {
+			t.Errorf("audit log lacks %q", want)
+		}
+	}
+	db, err := sql.Open("sqlite", filepath.Join(data, "pncpki.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE audit SET actor = 'mallory' WHERE seq = 3`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, errs, code := cli(t, "--data", data, "audit", "verify"); code != 1 || !strings.Contains(errs, "entry 3 was altered") {
+		t.Errorf("tampered audit log: exit %d %s", code, errs)
 	}
 }
 

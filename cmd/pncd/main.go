@@ -24,6 +24,7 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocsp"
+	"github.com/pncpki/pncpki/store"
 )
 
 func main() {
@@ -53,6 +54,7 @@ func run(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx = store.WithActor(ctx, "pncd")
 
 	if *publicURL != "" {
 		if err := os.MkdirAll(*data, 0o700); err != nil {

@@ -90,6 +90,18 @@ var migrations = [][]string{
 		`CREATE INDEX certificates_not_after ON certificates(not_after)`,
 		`CREATE INDEX certificates_revocation_seq ON certificates(revocation_seq) WHERE revocation_seq IS NOT NULL`,
 	},
+	{
+		`CREATE TABLE audit (
+			seq BIGINT PRIMARY KEY,
+			time TIMESTAMPTZ NOT NULL,
+			actor TEXT NOT NULL,
+			action TEXT NOT NULL,
+			object TEXT NOT NULL,
+			detail TEXT NOT NULL,
+			prev_hash BYTEA,
+			hash BYTEA NOT NULL
+		)`,
+	},
 }
 
 // migrate applies the missing migrations under an advisory lock, so that
@@ -100,7 +112,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7351101)`); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockMigrate); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS pncpki_schema (version INTEGER NOT NULL)`); err != nil {
@@ -150,10 +162,83 @@ func nilIfEmpty(s []string) []string {
 	return s
 }
 
+// writeTx runs fn in a transaction.
+func (db *DB) writeTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// Advisory lock keys: migrations, and the audit chain's head (every change
+// appends to it, so changes that audit are serialized; revocations then
+// also commit in the order of their sequence numbers, so a follower of the
+// feed never skips one that commits late).
+const (
+	lockMigrate = 7351101
+	lockAudit   = 7351103
+)
+
+// appendAudit chains entries after the log's head inside tx, holding the
+// audit lock until tx ends.
+func appendAudit(ctx context.Context, tx pgx.Tx, entries ...*store.AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockAudit); err != nil {
+		return err
+	}
+	var seq int64
+	var prev []byte
+	err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	for _, e := range entries {
+		store.Chain(e, seq, prev)
+		if _, err := tx.Exec(ctx, `INSERT INTO audit(seq, time, actor, action, object, detail, prev_hash, hash) VALUES($1,$2,$3,$4,$5,$6,$7,$8)`,
+			e.Seq, e.Time, e.Actor, e.Action, e.Object, e.Detail, e.PrevHash, e.Hash); err != nil {
+			return fmt.Errorf("append audit: %w", err)
+		}
+		seq, prev = e.Seq, e.Hash
+	}
+	return nil
+}
+
+// AppendAudit implements store.Store.
+func (db *DB) AppendAudit(ctx context.Context, entries ...*store.AuditEntry) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error { return appendAudit(ctx, tx, entries...) })
+}
+
+// AuditLog implements store.Store.
+func (db *DB) AuditLog(ctx context.Context, after int64, limit int) ([]*store.AuditEntry, error) {
+	if limit <= 0 || limit > store.MaxPage {
+		limit = store.MaxPage
+	}
+	return queryAll(ctx, db.pool, func(row pgx.Row) (*store.AuditEntry, error) {
+		var e store.AuditEntry
+		if err := row.Scan(&e.Seq, &e.Time, &e.Actor, &e.Action, &e.Object, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
+			return nil, err
+		}
+		e.Time = e.Time.UTC()
+		return &e, nil
+	}, `SELECT seq, time, actor, action, object, detail, prev_hash, hash FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+}
+
 // CreateTenant implements store.Store.
 func (db *DB) CreateTenant(ctx context.Context, t *policies.Tenant) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO tenants(name, kind, organization, operator_ids, provider_ids, dns_domains) VALUES($1,$2,$3,$4,$5,$6)`,
-		t.Name, string(t.Kind), t.Organization, nonNil(t.OperatorIDs), nonNil(t.ProviderIDs), nonNil(t.DNSDomains))
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO tenants(name, kind, organization, operator_ids, provider_ids, dns_domains) VALUES($1,$2,$3,$4,$5,$6)`,
+			t.Name, string(t.Kind), t.Organization, nonNil(t.OperatorIDs), nonNil(t.ProviderIDs), nonNil(t.DNSDomains)); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, store.TenantAudit(ctx, t))
+	})
 	if pgCode(err) == uniqueViolation {
 		return fmt.Errorf("tenant %s: %w", t.Name, store.ErrExists)
 	}
@@ -207,8 +292,13 @@ func (db *DB) Tenants(ctx context.Context) ([]*policies.Tenant, error) {
 
 // CreateCA implements store.Store.
 func (db *DB) CreateCA(ctx context.Context, ca *store.CA) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO cas(name, profile, parent, cert_der, key_uri, created_at) VALUES($1,$2,$3,$4,$5,$6)`,
-		ca.Name, ca.Profile, ca.Parent, ca.CertDER, ca.KeyURI, ca.CreatedAt)
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO cas(name, profile, parent, cert_der, key_uri, created_at) VALUES($1,$2,$3,$4,$5,$6)`,
+			ca.Name, ca.Profile, ca.Parent, ca.CertDER, ca.KeyURI, ca.CreatedAt); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, store.CAAudit(ctx, ca))
+	})
 	if pgCode(err) == uniqueViolation {
 		return fmt.Errorf("CA %s: %w", ca.Name, store.ErrExists)
 	}
@@ -217,14 +307,16 @@ func (db *DB) CreateCA(ctx context.Context, ca *store.CA) error {
 
 // SetCACertificate implements store.Store.
 func (db *DB) SetCACertificate(ctx context.Context, name string, der []byte) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE cas SET cert_der = $1 WHERE name = $2`, der, name)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("CA %s: %w", name, store.ErrNotFound)
-	}
-	return nil
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE cas SET cert_der = $1 WHERE name = $2`, der, name)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("CA %s: %w", name, store.ErrNotFound)
+		}
+		return appendAudit(ctx, tx, store.CACertificateAudit(ctx, name, der))
+	})
 }
 
 const caCols = `name, profile, parent, cert_der, key_uri, created_at`
@@ -252,18 +344,28 @@ func (db *DB) CAs(ctx context.Context) ([]*store.CA, error) {
 	return queryAll(ctx, db.pool, scanCA, `SELECT `+caCols+` FROM cas ORDER BY created_at, name`)
 }
 
-// PutCertificate implements store.Store. PostgreSQL groups concurrent
-// commits itself (commit_delay), so each insert is its own transaction.
+// PutCertificate implements store.Store. The insert and its audit entry
+// commit together.
 func (db *DB) PutCertificate(ctx context.Context, c *store.Certificate) error {
-	tag, err := db.pool.Exec(ctx, `INSERT INTO certificates(issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at)
-		VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (issuer, serial) DO NOTHING`,
-		c.Issuer, c.Serial, c.Profile, c.Tenant, c.CommonName, c.NotBefore, c.NotAfter, c.DER, c.CreatedAt)
+	var dup bool
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO certificates(issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at)
+			VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (issuer, serial) DO NOTHING`,
+			c.Issuer, c.Serial, c.Profile, c.Tenant, c.CommonName, c.NotBefore, c.NotAfter, c.DER, c.CreatedAt)
+		if err != nil {
+			return err
+		}
+		if dup = tag.RowsAffected() == 0; dup {
+			return nil
+		}
+		return appendAudit(ctx, tx, store.IssueAudit(store.ActorFrom(ctx), c))
+	})
 	switch {
 	case pgCode(err) == foreignKeyViolation:
 		return fmt.Errorf("issuer %s: %w", c.Issuer, store.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("store certificate: %w", err)
-	case tag.RowsAffected() == 0:
+	case dup:
 		return fmt.Errorf("issuer %s serial %s: %w", c.Issuer, c.Serial, store.ErrDuplicateSerial)
 	}
 	return nil
@@ -336,31 +438,32 @@ func (db *DB) Certificates(ctx context.Context, f store.Filter) ([]*store.Certif
 	return queryAll(ctx, db.pool, scanCert, q, args...)
 }
 
-// Revoke implements store.Store. Revocations take a transaction-scoped
-// advisory lock, so they commit in the order of their sequence numbers and
-// a follower of the feed never skips one that commits late.
+// Revoke implements store.Store. The audit lock, taken before the
+// sequence number is drawn, makes revocations commit in sequence order.
 func (db *DB) Revoke(ctx context.Context, issuer, serial string, reason int, at time.Time) (*store.Certificate, error) {
-	tx, err := db.pool.Begin(ctx)
+	var n int64
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockAudit); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE certificates SET revoked_at = $1, reason = $2, revocation_seq = nextval('revocation_seq')
+			WHERE issuer = $3 AND serial = $4 AND revoked_at IS NULL`, at, reason, issuer, serial)
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n == 0 {
+			return nil
+		}
+		return appendAudit(ctx, tx, store.RevokeAudit(ctx, issuer, serial, reason, at))
+	})
 	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7351102)`); err != nil {
-		return nil, err
-	}
-	tag, err := tx.Exec(ctx, `UPDATE certificates SET revoked_at = $1, reason = $2, revocation_seq = nextval('revocation_seq')
-		WHERE issuer = $3 AND serial = $4 AND revoked_at IS NULL`, at, reason, issuer, serial)
-	if err != nil {
-		return nil, fmt.Errorf("revoke %s/%s: %w", issuer, serial, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("revoke %s/%s: %w", issuer, serial, err)
 	}
 	c, err := db.Certificate(ctx, issuer, serial)
 	if err != nil {
 		return nil, err
 	}
-	if tag.RowsAffected() == 0 {
+	if n == 0 {
 		return c, fmt.Errorf("certificate %s/%s: %w", issuer, serial, store.ErrAlreadyRevoked)
 	}
 	return c, nil

@@ -33,9 +33,9 @@ var CommitDelay = 2 * time.Millisecond
 // DB is a store.Store on SQLite.
 type DB struct {
 	w, r *sql.DB // w has one connection: SQLite has one writer
-	// insert is prepared once on w's only connection, so the committer
-	// does not parse SQL per batch.
-	insert *sql.Stmt
+	// insert and insertAudit are prepared once on w's only connection, so
+	// the committer does not parse SQL per batch.
+	insert, insertAudit *sql.Stmt
 
 	puts   chan *putReq
 	done   chan struct{}
@@ -44,8 +44,9 @@ type DB struct {
 }
 
 type putReq struct {
-	c   *store.Certificate
-	err chan error
+	c     *store.Certificate
+	audit *store.AuditEntry // built by the caller, chained by the committer
+	err   chan error
 }
 
 var _ store.Store = (*DB)(nil)
@@ -78,7 +79,13 @@ func Open(path string) (*DB, error) {
 		r.Close()
 		return nil, err
 	}
-	db := &DB{w: w, r: r, insert: insert, puts: make(chan *putReq, maxBatch), done: make(chan struct{})}
+	insertAudit, err := w.Prepare(insertAuditSQL)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	db := &DB{w: w, r: r, insert: insert, insertAudit: insertAudit, puts: make(chan *putReq, maxBatch), done: make(chan struct{})}
 	db.wg.Add(1)
 	go db.committer()
 	return db, nil
@@ -130,6 +137,18 @@ var migrations = [][]string{
 		`ALTER TABLE certificates ADD COLUMN revocation_seq INTEGER`,
 		`CREATE INDEX certificates_revocation_seq ON certificates(revocation_seq) WHERE revocation_seq IS NOT NULL`,
 	},
+	{
+		`CREATE TABLE audit (
+			seq INTEGER PRIMARY KEY,
+			time INTEGER NOT NULL,
+			actor TEXT NOT NULL,
+			action TEXT NOT NULL,
+			object TEXT NOT NULL,
+			detail TEXT NOT NULL,
+			prev_hash BLOB,
+			hash BLOB NOT NULL
+		)`,
+	},
 }
 
 func migrate(db *sql.DB) error {
@@ -163,7 +182,7 @@ func migrate(db *sql.DB) error {
 func (db *DB) Close() error {
 	db.closed.Do(func() { close(db.done) })
 	db.wg.Wait()
-	return errors.Join(db.insert.Close(), db.w.Close(), db.r.Close())
+	return errors.Join(db.insert.Close(), db.insertAudit.Close(), db.w.Close(), db.r.Close())
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -203,10 +222,73 @@ func queryAll[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, err
 	return out, rows.Err()
 }
 
+// writeTx runs fn in a transaction on the writer connection.
+func (db *DB) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+const insertAuditSQL = `INSERT INTO audit(seq, time, actor, action, object, detail, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?)`
+
+// appendAudit chains entries after the log's head inside tx.
+func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, entries ...*store.AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	var seq int64
+	var prev []byte
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	stmt := tx.StmtContext(ctx, db.insertAudit)
+	for _, e := range entries {
+		store.Chain(e, seq, prev)
+		if _, err := stmt.ExecContext(ctx, e.Seq, e.Time.UnixMicro(), e.Actor, e.Action, e.Object, e.Detail, e.PrevHash, e.Hash); err != nil {
+			return fmt.Errorf("append audit: %w", err)
+		}
+		seq, prev = e.Seq, e.Hash
+	}
+	return nil
+}
+
+// AppendAudit implements store.Store.
+func (db *DB) AppendAudit(ctx context.Context, entries ...*store.AuditEntry) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error { return db.appendAudit(ctx, tx, entries...) })
+}
+
+// AuditLog implements store.Store.
+func (db *DB) AuditLog(ctx context.Context, after int64, limit int) ([]*store.AuditEntry, error) {
+	if limit <= 0 || limit > store.MaxPage {
+		limit = store.MaxPage
+	}
+	return queryAll(ctx, db.r, func(row scanner) (*store.AuditEntry, error) {
+		var e store.AuditEntry
+		var us int64
+		if err := row.Scan(&e.Seq, &us, &e.Actor, &e.Action, &e.Object, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
+			return nil, err
+		}
+		e.Time = time.UnixMicro(us).UTC()
+		return &e, nil
+	}, `SELECT seq, time, actor, action, object, detail, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+}
+
 // CreateTenant implements store.Store.
 func (db *DB) CreateTenant(ctx context.Context, t *policies.Tenant) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO tenants(name, kind, organization, operator_ids, provider_ids, dns_domains) VALUES(?,?,?,?,?,?)`,
-		t.Name, string(t.Kind), t.Organization, join(t.OperatorIDs), join(t.ProviderIDs), join(t.DNSDomains))
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants(name, kind, organization, operator_ids, provider_ids, dns_domains) VALUES(?,?,?,?,?,?)`,
+			t.Name, string(t.Kind), t.Organization, join(t.OperatorIDs), join(t.ProviderIDs), join(t.DNSDomains)); err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, store.TenantAudit(ctx, t))
+	})
 	if isUnique(err) {
 		return fmt.Errorf("tenant %s: %w", t.Name, store.ErrExists)
 	}
@@ -242,8 +324,13 @@ func (db *DB) Tenants(ctx context.Context) ([]*policies.Tenant, error) {
 
 // CreateCA implements store.Store.
 func (db *DB) CreateCA(ctx context.Context, ca *store.CA) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO cas(name, profile, parent, cert_der, key_uri, created_at) VALUES(?,?,?,?,?,?)`,
-		ca.Name, ca.Profile, ca.Parent, ca.CertDER, ca.KeyURI, ms(ca.CreatedAt))
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO cas(name, profile, parent, cert_der, key_uri, created_at) VALUES(?,?,?,?,?,?)`,
+			ca.Name, ca.Profile, ca.Parent, ca.CertDER, ca.KeyURI, ms(ca.CreatedAt)); err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, store.CAAudit(ctx, ca))
+	})
 	if isUnique(err) {
 		return fmt.Errorf("CA %s: %w", ca.Name, store.ErrExists)
 	}
@@ -252,14 +339,16 @@ func (db *DB) CreateCA(ctx context.Context, ca *store.CA) error {
 
 // SetCACertificate implements store.Store.
 func (db *DB) SetCACertificate(ctx context.Context, name string, der []byte) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE cas SET cert_der = ? WHERE name = ?`, der, name)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("CA %s: %w", name, store.ErrNotFound)
-	}
-	return nil
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE cas SET cert_der = ? WHERE name = ?`, der, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("CA %s: %w", name, store.ErrNotFound)
+		}
+		return db.appendAudit(ctx, tx, store.CACertificateAudit(ctx, name, der))
+	})
 }
 
 const caCols = `name, profile, parent, cert_der, key_uri, created_at`
@@ -292,7 +381,7 @@ func (db *DB) CAs(ctx context.Context) ([]*store.CA, error) {
 // committer, which writes it with whatever else is waiting in one
 // transaction; the call returns after that transaction commits.
 func (db *DB) PutCertificate(ctx context.Context, c *store.Certificate) error {
-	req := &putReq{c: c, err: make(chan error, 1)}
+	req := &putReq{c: c, audit: store.IssueAudit(store.ActorFrom(ctx), c), err: make(chan error, 1)}
 	select {
 	case db.puts <- req:
 	case <-db.done:
@@ -352,6 +441,7 @@ func (db *DB) commit(batch []*putReq) {
 		}
 		defer tx.Rollback()
 		stmt := tx.Stmt(db.insert)
+		var audit []*store.AuditEntry
 		for i, r := range batch {
 			c := r.c
 			res, err := stmt.Exec(c.Issuer, c.Serial, c.Profile, c.Tenant, c.CommonName, ms(c.NotBefore), ms(c.NotAfter), c.DER, ms(c.CreatedAt))
@@ -364,7 +454,12 @@ func (db *DB) commit(batch []*putReq) {
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
 				errs[i] = fmt.Errorf("issuer %s serial %s: %w", c.Issuer, c.Serial, store.ErrDuplicateSerial)
+				continue
 			}
+			audit = append(audit, r.audit)
+		}
+		if err := db.appendAudit(context.Background(), tx, audit...); err != nil {
+			return err
 		}
 		return tx.Commit()
 	}()
@@ -444,14 +539,23 @@ func (db *DB) Certificates(ctx context.Context, f store.Filter) ([]*store.Certif
 
 // Revoke implements store.Store.
 func (db *DB) Revoke(ctx context.Context, issuer, serial string, reason int, at time.Time) (*store.Certificate, error) {
-	res, err := db.w.ExecContext(ctx, `UPDATE certificates SET revoked_at = ?, reason = ?,
-		revocation_seq = (SELECT COALESCE(MAX(revocation_seq), 0) + 1 FROM certificates WHERE revocation_seq IS NOT NULL)
-		WHERE issuer = ? AND serial = ? AND revoked_at IS NULL`,
-		ms(at), reason, issuer, serial)
+	var n int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE certificates SET revoked_at = ?, reason = ?,
+			revocation_seq = (SELECT COALESCE(MAX(revocation_seq), 0) + 1 FROM certificates WHERE revocation_seq IS NOT NULL)
+			WHERE issuer = ? AND serial = ? AND revoked_at IS NULL`,
+			ms(at), reason, issuer, serial)
+		if err != nil {
+			return err
+		}
+		if n, _ = res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return db.appendAudit(ctx, tx, store.RevokeAudit(ctx, issuer, serial, reason, at))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("revoke %s/%s: %w", issuer, serial, err)
 	}
-	n, _ := res.RowsAffected()
 	c, err := db.Certificate(ctx, issuer, serial)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"CRLNumbers", testCRLNumbers},
 		{"LivePaging", testLive},
 		{"RevocationFeed", testRevocationFeed},
+		{"AuditLog", testAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -427,5 +429,70 @@ func testRevocationFeed(t *testing.T, s store.Store) {
 	}
 	if rest, _ := s.Revocations(ctx, cursor, 10); len(rest) != 0 {
 		t.Errorf("after the cursor: %v", rest)
+	}
+}
+
+func testAudit(t *testing.T, s store.Store) {
+	ctx := store.WithActor(context.Background(), "tester")
+	if err := s.CreateTenant(ctx, &policies.Tenant{Name: "cpo1", Kind: policies.TenantCPO}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateCA(ctx, &store.CA{Name: "a", Profile: policies.ISO2CPOSub2, KeyURI: "pkcs11:token=t;object=a?pin-value=1234", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCACertificate(ctx, "a", []byte{0x30, 0}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.PutCertificate(ctx, cert("a", fmt.Sprintf("%02x", i%10+1))) // 10 duplicates
+		}()
+	}
+	wg.Wait()
+	if _, err := s.Revoke(ctx, "a", "01", 1, t0); err != nil {
+		t.Fatal(err)
+	}
+	s.Revoke(ctx, "a", "01", 4, t0)                                               // refused: not audited
+	s.CreateTenant(ctx, &policies.Tenant{Name: "cpo1", Kind: policies.TenantCPO}) // refused
+	if err := s.AppendAudit(ctx, &store.AuditEntry{Actor: "pncd", Action: "token.create", Object: "cpo1", Detail: `{"role":"operator"}`}); err != nil {
+		t.Fatal(err)
+	}
+
+	var all []*store.AuditEntry
+	var seq int64
+	var prev []byte
+	for {
+		page, err := s.AuditLog(ctx, seq, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq, prev, err = store.VerifyAudit(seq, prev, page); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if len(page) < 4 {
+			break
+		}
+	}
+	count := map[string]int{}
+	for _, e := range all {
+		count[e.Action]++
+		if e.Actor != "tester" && e.Action != "token.create" {
+			t.Errorf("entry %d actor %q", e.Seq, e.Actor)
+		}
+		if strings.Contains(e.Detail, "1234") {
+			t.Errorf("entry %d leaks a PIN: %s", e.Seq, e.Detail)
+		}
+	}
+	want := map[string]int{store.AuditTenantCreate: 1, store.AuditCACreate: 1, store.AuditCACertificate: 1,
+		store.AuditCertificateIssue: 10, store.AuditCertificateRevoke: 1, "token.create": 1}
+	if fmt.Sprint(count) != fmt.Sprint(want) {
+		t.Errorf("audit actions %v, want %v", count, want)
+	}
+	if len(all) != 15 || all[len(all)-1].Seq != 15 {
+		t.Errorf("%d entries, last seq %d", len(all), all[len(all)-1].Seq)
 	}
 }
