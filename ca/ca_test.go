@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -420,4 +419,3 @@ func TestParseReasonAndSerial(t *testing.T) {
 	}
 }
 
-var _ = errors.Is

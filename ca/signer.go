@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,4 +137,3 @@ func WriteKeyFile(path string, key crypto.Signer) error {
 	return f.Close()
 }
 
-var _ io.Closer = (*Signers)(nil)
