@@ -418,4 +418,3 @@ func TestParseReasonAndSerial(t *testing.T) {
 		}
 	}
 }
-

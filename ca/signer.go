@@ -136,4 +136,3 @@ func WriteKeyFile(path string, key crypto.Signer) error {
 	}
 	return f.Close()
 }
-
