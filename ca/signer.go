@@ -103,7 +103,7 @@ func checkKeyMode(path string) error {
 }
 
 // GenerateKeyFile creates a new ECDSA P-256 key in a PEM file of mode 0600
-// (refusing to overwrite one) and returns it. random nil means crypto/rand.
+// (refusing to overwrite one) and returns it.
 func GenerateKeyFile(path string) (crypto.Signer, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
