@@ -1,0 +1,252 @@
+// Package api serves pncpki's API: the services defined in
+// api/proto/pncpki/v1 as gRPC, gRPC-Web and Connect, and as REST/JSON
+// through their google.api.http bindings (connectrpc.com/vanguard), all on
+// one handler with bearer-token authentication.
+//
+// REST is transcoded from the proto rather than written as chi handlers, so
+// the API is defined once and the two surfaces cannot drift apart.
+package api
+
+import (
+	"context"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/vanguard"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/pncpki/pncpki/api/auth"
+	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
+	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/ocsp"
+	"github.com/pncpki/pncpki/store"
+)
+
+// Server implements the API services over the CA service and the store.
+type Server struct {
+	CA    *ca.Service
+	Store store.Store
+	Key   *auth.Key
+	// OCSP, when set, hears about revocations at once.
+	OCSP *ocsp.Responder
+	Now  func() time.Time
+}
+
+// Handler returns the API handler: Connect/gRPC paths
+// (/pncpki.v1.CertificateService/...) and REST paths (/v1/...).
+func (s *Server) Handler() (http.Handler, error) {
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	opts := connect.WithInterceptors(s.authenticate())
+	var services []*vanguard.Service
+	for _, h := range []func() (string, http.Handler){
+		func() (string, http.Handler) { return pncpkiv1connect.NewCertificateServiceHandler(&certificates{s}, opts) },
+		func() (string, http.Handler) { return pncpkiv1connect.NewAuthorityServiceHandler(&authorities{s}, opts) },
+	} {
+		path, handler := h()
+		services = append(services, vanguard.NewService(path, handler))
+	}
+	return vanguard.NewTranscoder(services)
+}
+
+type claimsKey struct{}
+
+func claimsFrom(ctx context.Context) *auth.Claims {
+	c, _ := ctx.Value(claimsKey{}).(*auth.Claims)
+	return c
+}
+
+// authenticate verifies the bearer token of every call and records who
+// acts (for the audit log); refusals are audited too.
+func (s *Server) authenticate() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			h := req.Header().Get("Authorization")
+			token, ok := strings.CutPrefix(h, "Bearer ")
+			if !ok || token == "" {
+				s.denied(ctx, "anonymous", req.Spec().Procedure, "no bearer token")
+				return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("auth.missing: a bearer token is required"))
+			}
+			c, err := s.Key.Verify(token, s.Now())
+			if err != nil {
+				s.denied(ctx, "anonymous", req.Spec().Procedure, err.Error())
+				return nil, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("auth.invalid: %w", err))
+			}
+			actor := "token:" + c.Subject
+			ctx = store.WithActor(context.WithValue(ctx, claimsKey{}, c), actor)
+			resp, err := next(ctx, req)
+			var ce *connect.Error
+			if errors.As(err, &ce) && ce.Code() == connect.CodePermissionDenied {
+				s.denied(ctx, actor, req.Spec().Procedure, ce.Message())
+			}
+			return resp, err
+		}
+	}
+}
+
+func (s *Server) denied(ctx context.Context, actor, procedure, why string) {
+	s.Store.AppendAudit(context.WithoutCancel(ctx), &store.AuditEntry{Actor: actor, Action: "auth.denied", Object: procedure,
+		Detail: fmt.Sprintf(`{"reason":%q}`, why)})
+}
+
+// apiError maps a ca.Error to a Connect code; the stable code leads the
+// message so REST clients see it too.
+func apiError(err error) error {
+	code := ca.CodeOf(err)
+	c := connect.CodeInternal
+	switch {
+	case code == "":
+		return connect.NewError(connect.CodeInternal, errors.New("internal: the request could not be completed"))
+	case strings.HasPrefix(code, "csr.") || code == ca.CodeProfileUnknown || code == ca.CodeProfileNotIssue ||
+		code == ca.CodeBadRequest || code == ca.CodeBadReason || code == ca.CodeTenantUnknown || code == ca.CodeIssuerAmbiguous:
+		c = connect.CodeInvalidArgument
+	case code == ca.CodePolicyDenied:
+		c = connect.CodePermissionDenied
+	case code == ca.CodeNotFound || code == ca.CodeIssuerUnknown:
+		c = connect.CodeNotFound
+	case code == ca.CodeAlreadyRevoked || code == ca.CodeIssuerMismatch:
+		c = connect.CodeFailedPrecondition
+	}
+	return connect.NewError(c, err)
+}
+
+func forbidden(format string, args ...any) error {
+	return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("auth.forbidden: "+format, args...))
+}
+
+type certificates struct{ s *Server }
+
+func (h *certificates) SignCSR(ctx context.Context, req *connect.Request[pncpkiv1.SignCSRRequest]) (*connect.Response[pncpkiv1.SignCSRResponse], error) {
+	c := claimsFrom(ctx)
+	tenant := req.Msg.Tenant
+	switch {
+	case c.Role == auth.RoleAdmin:
+	case tenant == "" || tenant == c.Tenant:
+		tenant = c.Tenant
+	default:
+		return nil, forbidden("a token of tenant %s cannot issue for tenant %s", c.Tenant, tenant)
+	}
+	if req.Msg.ValidityDays < 0 || req.Msg.ValidityDays > 40*366 {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("request.invalid: validity_days out of range"))
+	}
+	iss, err := h.s.CA.Issue(ctx, ca.Request{Profile: req.Msg.Profile, CSR: []byte(req.Msg.Csr), Tenant: tenant, Issuer: req.Msg.Issuer})
+	if err != nil {
+		return nil, apiError(err)
+	}
+	resp := &pncpkiv1.SignCSRResponse{Certificate: toProto(iss.Record, h.s.Now())}
+	for _, c := range iss.Chain {
+		resp.Chain = append(resp.Chain, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// find returns the certificate a caller may see.
+func (h *certificates) find(ctx context.Context, issuer, serial string) (*store.Certificate, error) {
+	serial, err := ca.NormalizeSerial(serial)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	cs, err := h.s.Store.Certificates(ctx, store.Filter{Serial: serial, Issuer: issuer})
+	if err != nil {
+		return nil, apiError(err)
+	}
+	if c := claimsFrom(ctx); c.Role != auth.RoleAdmin {
+		var own []*store.Certificate
+		for _, x := range cs {
+			if x.Tenant == c.Tenant {
+				own = append(own, x)
+			}
+		}
+		cs = own // another tenant's certificate is "not found", not "forbidden"
+	}
+	switch len(cs) {
+	case 0:
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("%s: no certificate %s", ca.CodeNotFound, serial))
+	case 1:
+		return cs[0], nil
+	}
+	return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s: serial %s exists under several CAs: name the issuer", ca.CodeAmbiguousSerial, serial))
+}
+
+func (h *certificates) GetCertificate(ctx context.Context, req *connect.Request[pncpkiv1.GetCertificateRequest]) (*connect.Response[pncpkiv1.GetCertificateResponse], error) {
+	c, err := h.find(ctx, req.Msg.Issuer, req.Msg.Serial)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&pncpkiv1.GetCertificateResponse{Certificate: toProto(c, h.s.Now())}), nil
+}
+
+func (h *certificates) ListCertificates(ctx context.Context, req *connect.Request[pncpkiv1.ListCertificatesRequest]) (*connect.Response[pncpkiv1.ListCertificatesResponse], error) {
+	f := store.Filter{Issuer: req.Msg.Issuer, Profile: req.Msg.Profile, Tenant: req.Msg.Tenant, Limit: int(req.Msg.PageSize), Offset: int(req.Msg.Offset)}
+	if c := claimsFrom(ctx); c.Role != auth.RoleAdmin {
+		if f.Tenant != "" && f.Tenant != c.Tenant {
+			return nil, forbidden("a token of tenant %s cannot list tenant %s", c.Tenant, f.Tenant)
+		}
+		f.Tenant = c.Tenant
+	}
+	cs, err := h.s.Store.Certificates(ctx, f)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	resp := &pncpkiv1.ListCertificatesResponse{}
+	for _, c := range cs {
+		resp.Certificates = append(resp.Certificates, toProto(c, h.s.Now()))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (h *certificates) RevokeCertificate(ctx context.Context, req *connect.Request[pncpkiv1.RevokeCertificateRequest]) (*connect.Response[pncpkiv1.RevokeCertificateResponse], error) {
+	reason := 0
+	if req.Msg.Reason != "" {
+		var err error
+		if reason, err = ca.ParseReason(req.Msg.Reason); err != nil {
+			return nil, apiError(err)
+		}
+	}
+	c, err := h.find(ctx, req.Msg.Issuer, req.Msg.Serial)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := h.s.CA.Revoke(ctx, c.Issuer, c.Serial, reason)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	if h.s.OCSP != nil {
+		h.s.OCSP.Revoked(context.WithoutCancel(ctx), rec.Issuer, rec.Serial)
+	}
+	return connect.NewResponse(&pncpkiv1.RevokeCertificateResponse{Certificate: toProto(rec, h.s.Now())}), nil
+}
+
+type authorities struct{ s *Server }
+
+func (h *authorities) ListAuthorities(ctx context.Context, _ *connect.Request[pncpkiv1.ListAuthoritiesRequest]) (*connect.Response[pncpkiv1.ListAuthoritiesResponse], error) {
+	resp := &pncpkiv1.ListAuthoritiesResponse{}
+	for _, a := range h.s.CA.Authorities() {
+		pa := &pncpkiv1.Authority{Name: a.Name, Profile: a.Profile.Name, Subject: a.Cert.Subject.String(), NotAfter: timestamppb.New(a.Cert.NotAfter)}
+		for _, c := range a.Chain {
+			pa.Chain = append(pa.Chain, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})))
+		}
+		resp.Authorities = append(resp.Authorities, pa)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func toProto(c *store.Certificate, now time.Time) *pncpkiv1.Certificate {
+	p := &pncpkiv1.Certificate{
+		Issuer: c.Issuer, Serial: strings.ToUpper(c.Serial), Profile: c.Profile, Tenant: c.Tenant, CommonName: c.CommonName,
+		NotBefore: timestamppb.New(c.NotBefore), NotAfter: timestamppb.New(c.NotAfter), Status: c.Status(now),
+		Pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER})),
+	}
+	if c.Revoked() {
+		p.RevokedAt, p.RevocationReason = timestamppb.New(c.RevokedAt), ca.ReasonName(c.Reason)
+	}
+	return p
+}
+

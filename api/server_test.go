@@ -1,0 +1,272 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/golang-jwt/jwt/v5"
+	xocsp "golang.org/x/crypto/ocsp"
+
+	"github.com/pncpki/pncpki/api"
+	"github.com/pncpki/pncpki/api/auth"
+	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
+	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocsp"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+type env struct {
+	d      *datadir.Dir
+	key    *auth.Key
+	r      *ocsp.Responder
+	srv    *httptest.Server
+	tokens map[string]string
+	dir    string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := datadir.Open(ctx, filepath.Join(dir, "data"), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Init(ctx, datadir.InitConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range []*policies.Tenant{
+		{Name: "cpo1", Kind: policies.TenantCPO, OperatorIDs: []string{"DE*ABC"}},
+		{Name: "cpo2", Kind: policies.TenantCPO, OperatorIDs: []string{"DE*XYZ"}},
+		{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE-8AA"}},
+	} {
+		tn.Normalize()
+		if err := d.Store.CreateTenant(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ocsp.New(ctx, ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: r}).Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	e := &env{d: d, key: key, r: r, srv: srv, dir: dir, tokens: map[string]string{}}
+	now := time.Now()
+	for name, tr := range map[string][2]string{"admin": {"", auth.RoleAdmin}, "cpo1": {"cpo1", auth.RoleOperator}, "cpo2": {"cpo2", auth.RoleOperator}, "emsp1": {"emsp1", auth.RoleOperator}} {
+		tok, err := key.Mint(name, tr[0], tr[1], time.Hour, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens[name] = tok
+	}
+	return e
+}
+
+// rest sends a JSON request and returns the status and the decoded body.
+func (e *env) rest(t *testing.T, method, path, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.srv.URL+path, r)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func opensslCSR(t *testing.T, dir, cn string) string {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed: skipping (.ci/run installs it)")
+	}
+	key, csr := filepath.Join(dir, cn+".key"), filepath.Join(dir, strings.ReplaceAll(cn, "*", "_")+".csr")
+	for _, args := range [][]string{
+		{"ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key},
+		{"req", "-new", "-key", key, "-subj", "/CN=" + cn + "/DC=CPO", "-out", csr},
+	} {
+		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl: %v %s", err, out)
+		}
+	}
+	b, _ := os.ReadFile(csr)
+	return string(b)
+}
+
+// TestCSMSFlow drives the API as a CSMS would: REST SignCSR with an
+// openssl CSR, gRPC SignCSR, list, revoke, and OCSP turning revoked.
+func TestCSMSFlow(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	status, body := e.rest(t, "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{
+		"profile": policies.ISO2SECC, "csr": opensslCSR(t, e.dir, "DE*ABC*E1")})
+	if status != 200 {
+		t.Fatalf("REST SignCSR: %d %v", status, body)
+	}
+	restSerial := body["certificate"].(map[string]any)["serial"].(string)
+
+	client := pncpkiv1connect.NewCertificateServiceClient(e.srv.Client(), e.srv.URL, connect.WithGRPC())
+	req := connect.NewRequest(&pncpkiv1.SignCSRRequest{Profile: policies.ISO2SECC, Csr: opensslCSR(t, e.dir, "DE*ABC*E2")})
+	req.Header().Set("Authorization", "Bearer "+e.tokens["cpo1"])
+	resp, err := client.SignCSR(ctx, req)
+	if err != nil {
+		t.Fatalf("gRPC SignCSR: %v", err)
+	}
+	if resp.Msg.Certificate.Tenant != "cpo1" || len(resp.Msg.Chain) != 3 {
+		t.Errorf("gRPC SignCSR: %+v", resp.Msg.Certificate)
+	}
+
+	status, body = e.rest(t, "GET", "/v1/certificates", e.tokens["cpo1"], nil)
+	if status != 200 || len(body["certificates"].([]any)) != 2 {
+		t.Fatalf("list: %d %v", status, body)
+	}
+	if status, body = e.rest(t, "GET", "/v1/certificates", e.tokens["cpo2"], nil); status != 200 || body["certificates"] != nil {
+		t.Errorf("cpo2 sees cpo1's certificates: %v", body)
+	}
+
+	status, body = e.rest(t, "POST", "/v1/certificates/"+restSerial+":revoke", e.tokens["cpo1"], map[string]any{"reason": "keyCompromise"})
+	if status != 200 || body["certificate"].(map[string]any)["status"] != "revoked" {
+		t.Fatalf("revoke: %d %v", status, body)
+	}
+	pemBlock := body["certificate"].(map[string]any)["pem"].(string)
+	certs, _ := datadir.ParseCertificates([]byte(pemBlock))
+	a, _ := e.d.CA.Authority("cpo-sub2")
+	der, _ := ocsp.MarshalRequest(0x5, a.Cert, certs[0].SerialNumber, nil) // crypto.SHA256
+	parsed, _ := ocsp.ParseRequest(der)
+	ans, err := e.r.Respond(ctx, parsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := xocsp.ParseResponseForCert(ans.DER, certs[0], a.Cert); err != nil || r.Status != xocsp.Revoked {
+		t.Errorf("OCSP after API revoke: %v %v", r, err)
+	}
+}
+
+func TestAuthTable(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	status, body := e.rest(t, "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{"profile": policies.ISO2SECC, "csr": opensslCSR(t, e.dir, "DE*ABC*E9")})
+	if status != 200 {
+		t.Fatalf("setup: %d %v", status, body)
+	}
+	serial := body["certificate"].(map[string]any)["serial"].(string)
+	before, _ := e.d.Store.Certificates(ctx, store.Filter{})
+	auditBefore, _ := e.d.Store.AuditLog(ctx, 0, store.MaxPage)
+
+	priv := loadTokenKey(t, e)
+	now := time.Now()
+	claims := func(mod func(*auth.Claims)) *auth.Claims {
+		c := &auth.Claims{Tenant: "cpo1", Role: auth.RoleOperator, RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: auth.Issuer, Subject: "x", Audience: jwt.ClaimStrings{auth.Audience},
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}}
+		mod(c)
+		return c
+	}
+	sign := func(c *auth.Claims) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodES256, c).SignedString(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	pubDER, _ := x509.MarshalPKIXPublicKey(priv.Public())
+	hmacConfusion, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(func(*auth.Claims) {})).SignedString(pubDER)
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, claims(func(*auth.Claims) {})).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	secc := map[string]any{"profile": policies.ISO2SECC, "csr": opensslCSR(t, e.dir, "DE*ABC*E10")}
+	for _, tt := range []struct {
+		name, method, path, token string
+		body                      any
+		want                      int
+	}{
+		{"missing token", "POST", "/v1/certificates", "", secc, 401},
+		{"garbage token", "POST", "/v1/certificates", "abc.def.ghi", secc, 401},
+		{"expired", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) {
+			c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour))
+		})), secc, 401},
+		{"no expiry", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) { c.ExpiresAt = nil })), secc, 401},
+		{"wrong audience", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) { c.Audience = jwt.ClaimStrings{"other"} })), secc, 401},
+		{"wrong issuer", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) { c.Issuer = "evil" })), secc, 401},
+		{"alg none", "POST", "/v1/certificates", none, secc, 401},
+		{"HMAC with the public key", "POST", "/v1/certificates", hmacConfusion, secc, 401},
+		{"unknown role", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) { c.Role = "root" })), secc, 401},
+		{"issue for another tenant", "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{"profile": policies.ISO2SECC, "tenant": "cpo2", "csr": secc["csr"]}, 403},
+		{"eMSP asks for an SECC leaf", "POST", "/v1/certificates", e.tokens["emsp1"], secc, 403},
+		{"CPO revokes another CPO's certificate", "POST", "/v1/certificates/" + serial + ":revoke", e.tokens["cpo2"], map[string]any{}, 404},
+		{"CPO reads another CPO's certificate", "GET", "/v1/certificates/" + serial, e.tokens["cpo2"], nil, 404},
+		{"list another tenant", "GET", "/v1/certificates?tenant=cpo1", e.tokens["cpo2"], nil, 403},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := e.rest(t, tt.method, tt.path, tt.token, tt.body)
+			if status != tt.want {
+				t.Errorf("HTTP %d %v, want %d", status, body, tt.want)
+			}
+			if msg, _ := body["message"].(string); msg == "" {
+				t.Errorf("error without message: %v", body)
+			}
+		})
+	}
+	after, _ := e.d.Store.Certificates(ctx, store.Filter{})
+	if len(after) != len(before) {
+		t.Errorf("refused requests changed the store: %d -> %d certificates", len(before), len(after))
+	}
+	if c, _ := e.d.Store.Certificate(ctx, "cpo-sub2", strings.ToLower(serial)); c.Revoked() {
+		t.Error("another tenant revoked the certificate")
+	}
+	auditAfter, _ := e.d.Store.AuditLog(ctx, int64(len(auditBefore)), store.MaxPage)
+	denied := 0
+	for _, a := range auditAfter {
+		if a.Action == "auth.denied" {
+			denied++
+		}
+	}
+	if denied < 12 {
+		t.Errorf("%d auth.denied audit entries, want one per 401/403", denied)
+	}
+}
+
+func loadTokenKey(t *testing.T, e *env) *ecdsa.PrivateKey {
+	t.Helper()
+	s, err := (&ca.Signers{}).Load(context.Background(), "softkms:path="+auth.KeyFile(e.d.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.(*ecdsa.PrivateKey)
+}
