@@ -18,6 +18,7 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/vanguard"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/pncpki/pncpki/api/auth"
@@ -72,12 +73,12 @@ func (s *Server) authenticate() connect.UnaryInterceptorFunc {
 			token, ok := strings.CutPrefix(h, "Bearer ")
 			if !ok || token == "" {
 				s.denied(ctx, "anonymous", req.Spec().Procedure, "no bearer token")
-				return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("auth.missing: a bearer token is required"))
+				return nil, newError(connect.CodeUnauthenticated, "auth.missing", errors.New("auth.missing: a bearer token is required"))
 			}
 			c, err := s.Key.Verify(token, s.Now())
 			if err != nil {
 				s.denied(ctx, "anonymous", req.Spec().Procedure, err.Error())
-				return nil, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("auth.invalid: %w", err))
+				return nil, newError(connect.CodeUnauthenticated, "auth.invalid", fmt.Errorf("auth.invalid: %w", err))
 			}
 			actor := "token:" + c.Subject
 			ctx = store.WithActor(context.WithValue(ctx, claimsKey{}, c), actor)
@@ -96,14 +97,24 @@ func (s *Server) denied(ctx context.Context, actor, procedure, why string) {
 		Detail: fmt.Sprintf(`{"reason":%q}`, why)})
 }
 
-// apiError maps a ca.Error to a Connect code; the stable code leads the
-// message so REST clients see it too.
+// newError builds an API error: the Connect code (and so the HTTP status),
+// the stable pncpki code as a google.rpc.ErrorInfo reason (REST shows it in
+// "details"), and a message that starts with that code too.
+func newError(c connect.Code, code string, err error) *connect.Error {
+	e := connect.NewError(c, err)
+	if d, derr := connect.NewErrorDetail(&errdetails.ErrorInfo{Reason: code, Domain: "pncpki"}); derr == nil {
+		e.AddDetail(d)
+	}
+	return e
+}
+
+// apiError maps a ca.Error to a Connect code.
 func apiError(err error) error {
 	code := ca.CodeOf(err)
 	c := connect.CodeInternal
 	switch {
 	case code == "":
-		return connect.NewError(connect.CodeInternal, errors.New("internal: the request could not be completed"))
+		return newError(connect.CodeInternal, "internal", errors.New("internal: the request could not be completed"))
 	case strings.HasPrefix(code, "csr.") || code == ca.CodeProfileUnknown || code == ca.CodeProfileNotIssue ||
 		code == ca.CodeBadRequest || code == ca.CodeBadReason || code == ca.CodeTenantUnknown || code == ca.CodeIssuerAmbiguous:
 		c = connect.CodeInvalidArgument
@@ -114,11 +125,11 @@ func apiError(err error) error {
 	case code == ca.CodeAlreadyRevoked || code == ca.CodeIssuerMismatch:
 		c = connect.CodeFailedPrecondition
 	}
-	return connect.NewError(c, err)
+	return newError(c, code, err)
 }
 
 func forbidden(format string, args ...any) error {
-	return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("auth.forbidden: "+format, args...))
+	return newError(connect.CodePermissionDenied, "auth.forbidden", fmt.Errorf("auth.forbidden: "+format, args...))
 }
 
 type certificates struct{ s *Server }
@@ -134,7 +145,7 @@ func (h *certificates) SignCSR(ctx context.Context, req *connect.Request[pncpkiv
 		return nil, forbidden("a token of tenant %s cannot issue for tenant %s", c.Tenant, tenant)
 	}
 	if req.Msg.ValidityDays < 0 || req.Msg.ValidityDays > 40*366 {
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("request.invalid: validity_days out of range"))
+		return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, errors.New("request.invalid: validity_days out of range"))
 	}
 	iss, err := h.s.CA.Issue(ctx, ca.Request{Profile: req.Msg.Profile, CSR: []byte(req.Msg.Csr), Tenant: tenant, Issuer: req.Msg.Issuer})
 	if err != nil {
@@ -168,11 +179,11 @@ func (h *certificates) find(ctx context.Context, issuer, serial string) (*store.
 	}
 	switch len(cs) {
 	case 0:
-		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("%s: no certificate %s", ca.CodeNotFound, serial))
+		return nil, newError(connect.CodeNotFound, ca.CodeNotFound, fmt.Errorf("%s: no certificate %s", ca.CodeNotFound, serial))
 	case 1:
 		return cs[0], nil
 	}
-	return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s: serial %s exists under several CAs: name the issuer", ca.CodeAmbiguousSerial, serial))
+	return nil, newError(connect.CodeInvalidArgument, ca.CodeAmbiguousSerial, fmt.Errorf("%s: serial %s exists under several CAs: name the issuer", ca.CodeAmbiguousSerial, serial))
 }
 
 func (h *certificates) GetCertificate(ctx context.Context, req *connect.Request[pncpkiv1.GetCertificateRequest]) (*connect.Response[pncpkiv1.GetCertificateResponse], error) {

@@ -241,6 +241,14 @@ func TestAuthTable(t *testing.T) {
 			if msg, _ := body["message"].(string); msg == "" {
 				t.Errorf("error without message: %v", body)
 			}
+			details, _ := body["details"].([]any)
+			reason := ""
+			if len(details) == 1 {
+				reason, _ = details[0].(map[string]any)["reason"].(string)
+			}
+			if !strings.Contains(reason, ".") {
+				t.Errorf("error without a stable code in details: %v", body)
+			}
 		})
 	}
 	after, _ := e.d.Store.Certificates(ctx, store.Filter{})

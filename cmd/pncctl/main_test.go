@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocsp"
@@ -445,5 +446,31 @@ func TestPostgresStore(t *testing.T) {
 	parsed, err := x509.ParseRevocationList(der)
 	if err != nil || len(parsed.RevokedCertificateEntries) != 1 {
 		t.Errorf("CRL from PostgreSQL: %v %v", parsed, err)
+	}
+}
+
+func TestTokenCreate(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	mustCLI(t, "--data", data, "init")
+	mustCLI(t, "--data", data, "tenants", "create", "--name", "cpo1", "--kind", "cpo", "--operator-id", "DE*ABC")
+	tok := strings.TrimSpace(mustCLI(t, "--data", data, "token", "create", "--tenant", "cpo1", "--ttl", "1h"))
+	key, err := auth.LoadOrCreateKey(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := key.Verify(tok, time.Now())
+	if err != nil || c.Tenant != "cpo1" || c.Role != auth.RoleOperator || c.Subject != "cpo1-operator" {
+		t.Fatalf("minted token: %+v %v", c, err)
+	}
+	if fi, _ := os.Stat(auth.KeyFile(data)); fi.Mode().Perm() != 0o600 {
+		t.Errorf("token key mode %v", fi.Mode().Perm())
+	}
+	for _, bad := range [][]string{{"--tenant", "ghost"}, {"--role", "root", "--tenant", "cpo1"}, {"--tenant", "cpo1", "--ttl", "9000h"}, {"--role", "operator"}} {
+		if _, _, code := cli(t, append([]string{"--data", data, "token", "create"}, bad...)...); code == 0 {
+			t.Errorf("token create %v accepted", bad)
+		}
+	}
+	if out := mustCLI(t, "--data", data, "audit", "list"); !strings.Contains(out, "token.create") {
+		t.Errorf("token not audited:\n%s", out)
 	}
 }

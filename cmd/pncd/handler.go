@@ -18,8 +18,12 @@ import (
 
 // newHandler routes pncd's endpoints: health, CRLs, OCSP and metrics. The
 // API shares this router.
-func newHandler(d *datadir.Dir, resp *ocsp.Responder, reg *prometheus.Registry, log *slog.Logger) http.Handler {
+func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	r := chi.NewRouter()
+	// The API: REST under /v1, gRPC/Connect under the service names.
+	r.Handle("/v1/*", apiHandler)
+	r.Handle("/pncpki.v1.CertificateService/*", apiHandler)
+	r.Handle("/pncpki.v1.AuthorityService/*", apiHandler)
 	ocspHandler := resp.Handler("/ocsp")
 	r.Handle("/ocsp", ocspHandler)
 	r.Handle("/ocsp/*", ocspHandler)

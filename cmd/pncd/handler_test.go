@@ -18,7 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	xocsp "golang.org/x/crypto/ocsp"
 	"testing"
+	"time"
 
+	"github.com/pncpki/pncpki/api"
+	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocsp"
@@ -40,7 +43,15 @@ func TestServeHealthAndCRL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewTLSServer(newHandler(d, resp, reg, slog.New(slog.DiscardHandler)))
+	tokenKey, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: tokenKey, OCSP: resp}).Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(newHandler(d, resp, apiHandler, reg, slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 	c := srv.Client()
 
@@ -97,6 +108,15 @@ func TestServeHealthAndCRL(t *testing.T) {
 		t.Errorf("unknown issuer: %v %v", e, err)
 	}
 	get("/crl/..%2f..%2fetc.crl", 404)
+	// The API answers on the same router: an admin token lists the CAs.
+	admin, _ := tokenKey.Mint("t", "", auth.RoleAdmin, time.Hour, time.Now())
+	areq, _ := http.NewRequest("GET", srv.URL+"/v1/authorities", nil)
+	areq.Header.Set("Authorization", "Bearer "+admin)
+	if aresp, err := c.Do(areq); err != nil || aresp.StatusCode != 200 {
+		t.Errorf("GET /v1/authorities: %v %v", aresp, err)
+	} else {
+		aresp.Body.Close()
+	}
 	// OCSP and metrics share the router.
 	a, _ := d.CA.Authority("cpo-sub2")
 	der, err := ocsp.MarshalRequest(crypto.SHA256, a.Cert, iss.Cert.SerialNumber, nil)

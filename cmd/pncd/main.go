@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pncpki/pncpki/api"
+	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocsp"
@@ -112,12 +114,27 @@ func run(args []string) error {
 	go resp.Run(ctx)
 	go refresh(ctx, d, resp, log)
 
+	key, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		return fmt.Errorf("token key: %w", err)
+	}
+	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp}).Handler()
+	if err != nil {
+		return err
+	}
+
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
+	// HTTP/1.1 and unencrypted HTTP/2, so gRPC clients work without TLS in
+	// front; put TLS in a proxy or load balancer.
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
-		Handler:           newHandler(d, resp, reg, log),
+		Protocols:         protocols,
+		Handler:           newHandler(d, resp, apiHandler, reg, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -126,7 +143,7 @@ func run(args []string) error {
 	}
 	log.Info("pncd listening", "addr", ln.Addr().String(), "data", d.Path, "public_url", d.Config.PublicURL,
 		"healthz", "http://"+ln.Addr().String()+"/healthz", "crl", "http://"+ln.Addr().String()+"/crl/{issuer}.crl",
-		"ocsp", "http://"+ln.Addr().String()+"/ocsp")
+		"ocsp", "http://"+ln.Addr().String()+"/ocsp", "api", "http://"+ln.Addr().String()+"/v1", "token_key", auth.KeyFile(d.Path))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
