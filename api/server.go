@@ -48,8 +48,12 @@ func (s *Server) Handler() (http.Handler, error) {
 	opts := connect.WithInterceptors(s.authenticate())
 	var services []*vanguard.Service
 	for _, h := range []func() (string, http.Handler){
-		func() (string, http.Handler) { return pncpkiv1connect.NewCertificateServiceHandler(&certificates{s}, opts) },
-		func() (string, http.Handler) { return pncpkiv1connect.NewAuthorityServiceHandler(&authorities{s}, opts) },
+		func() (string, http.Handler) {
+			return pncpkiv1connect.NewCertificateServiceHandler(&certificates{s}, opts)
+		},
+		func() (string, http.Handler) {
+			return pncpkiv1connect.NewAuthorityServiceHandler(&authorities{s}, opts)
+		},
 	} {
 		path, handler := h()
 		services = append(services, vanguard.NewService(path, handler))
@@ -260,4 +264,3 @@ func toProto(c *store.Certificate, now time.Time) *pncpkiv1.Certificate {
 	}
 	return p
 }
-

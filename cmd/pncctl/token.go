@@ -57,4 +57,3 @@ func (a *app) tokenCmd() *cobra.Command {
 	c.AddCommand(create)
 	return c
 }
-
