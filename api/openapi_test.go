@@ -41,7 +41,7 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 			}
 		}
 	}
-	if n != 5 {
-		t.Errorf("%d documented operations, want 5", n)
+	if n != 8 {
+		t.Errorf("%d documented operations, want 8", n)
 	}
 }

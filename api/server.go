@@ -9,6 +9,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -47,19 +48,42 @@ func (s *Server) Handler() (http.Handler, error) {
 	}
 	opts := connect.WithInterceptors(s.authenticate())
 	var services []*vanguard.Service
-	for _, h := range []func() (string, http.Handler){
-		func() (string, http.Handler) {
-			return pncpkiv1connect.NewCertificateServiceHandler(&certificates{s}, opts)
-		},
-		func() (string, http.Handler) {
-			return pncpkiv1connect.NewAuthorityServiceHandler(&authorities{s}, opts)
-		},
-	} {
-		path, handler := h()
-		services = append(services, vanguard.NewService(path, handler))
+	add := func(path string, h http.Handler) { services = append(services, vanguard.NewService(path, h)) }
+	add(pncpkiv1connect.NewCertificateServiceHandler(&certificates{s}, opts))
+	add(pncpkiv1connect.NewAuthorityServiceHandler(&authorities{s}, opts))
+	add(pncpkiv1connect.NewTenantServiceHandler(&tenants{s}, opts))
+	add(pncpkiv1connect.NewTokenServiceHandler(&tokens{s}, opts))
+	t, err := vanguard.NewTranscoder(services)
+	if err != nil {
+		return nil, err
 	}
-	return vanguard.NewTranscoder(services)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// vanguard answers a GET with a body as an unknown (500) error; it
+		// is the client's mistake.
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.ContentLength > 0 || len(r.TransferEncoding) > 0) {
+			writeError(w, http.StatusBadRequest, connect.CodeInvalidArgument, "request.invalid", "a GET request has no body")
+			return
+		}
+		if r.ContentLength > MaxRequestBody {
+			writeError(w, http.StatusRequestEntityTooLarge, connect.CodeResourceExhausted, "request.too_large", "the body is larger than 256 KiB")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBody) // chunked bodies: vanguard answers 429
+		t.ServeHTTP(w, r)
+	}), nil
 }
+
+// writeError writes the REST error shape (google.rpc.Status with an
+// ErrorInfo) for refusals made before the transcoder.
+func writeError(w http.ResponseWriter, status int, c connect.Code, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"code": int(c), "message": code + ": " + msg, "details": []any{
+		map[string]string{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": code, "domain": "pncpki"}}})
+}
+
+// MaxRequestBody bounds an API request body; a CSR is at most 64 KiB.
+const MaxRequestBody = 256 << 10
 
 type claimsKey struct{}
 

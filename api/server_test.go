@@ -278,3 +278,64 @@ func loadTokenKey(t *testing.T, e *env) *ecdsa.PrivateKey {
 	}
 	return s.(*ecdsa.PrivateKey)
 }
+
+func TestAdminServices(t *testing.T) {
+	e := newEnv(t)
+	status, body := e.rest(t, "POST", "/v1/tenants", e.tokens["admin"], map[string]any{"tenant": map[string]any{
+		"name": "emsp2", "kind": "emsp", "providerIds": []string{"de-9bb"}}})
+	if status != 200 || body["tenant"].(map[string]any)["providerIds"].([]any)[0] != "DE9BB" {
+		t.Fatalf("create tenant: %d %v", status, body)
+	}
+	if status, _ := e.rest(t, "POST", "/v1/tenants", e.tokens["admin"], map[string]any{"tenant": map[string]any{"name": "emsp2", "kind": "emsp"}}); status != 409 {
+		t.Errorf("duplicate tenant: HTTP %d", status)
+	}
+	if status, _ := e.rest(t, "POST", "/v1/tenants", e.tokens["admin"], map[string]any{"tenant": map[string]any{"name": "bad name", "kind": "emsp"}}); status != 400 {
+		t.Errorf("invalid tenant: HTTP %d", status)
+	}
+	status, body = e.rest(t, "POST", "/v1/tokens", e.tokens["admin"], map[string]any{"subject": "emsp2-backend", "tenant": "emsp2", "role": "operator", "ttlSeconds": 600})
+	if status != 200 {
+		t.Fatalf("create token: %d %v", status, body)
+	}
+	tok := body["token"].(string)
+	if status, body = e.rest(t, "GET", "/v1/certificates", tok, nil); status != 200 {
+		t.Errorf("minted token refused: %d %v", status, body)
+	}
+	for _, path := range []string{"/v1/tenants", "/v1/tokens"} {
+		method, body := "POST", any(map[string]any{"subject": "x", "role": "admin", "ttlSeconds": 60})
+		if path == "/v1/tenants" {
+			method, body = "GET", nil
+		}
+		if status, _ := e.rest(t, method, path, e.tokens["cpo1"], body); status != 403 {
+			t.Errorf("operator %s %s: HTTP %d, want 403", method, path, status)
+		}
+	}
+	if status, _ := e.rest(t, "GET", "/v1/tenants", e.tokens["admin"], nil); status != 200 {
+		t.Errorf("list tenants: HTTP %d", status)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	e := newEnv(t)
+	for _, tt := range []struct {
+		name, method, path string
+		body               any
+		want               int
+	}{
+		{"GET with a body", "GET", "/v1/authorities", map[string]any{"x": 1}, 400},
+		{"unknown field", "POST", "/v1/certificates", map[string]any{"bogus": 1}, 400},
+		{"huge body", "POST", "/v1/certificates", map[string]any{"csr": strings.Repeat("A", 300<<10)}, 413},
+		{"garbage CSR", "POST", "/v1/certificates", map[string]any{"profile": policies.ISO2SECC, "csr": "hello"}, 400},
+		{"unknown profile", "POST", "/v1/certificates", map[string]any{"profile": "x/y", "csr": "hello"}, 400},
+		{"bad serial", "GET", "/v1/certificates/xyz", nil, 400},
+		{"unknown serial", "GET", "/v1/certificates/abcdef", nil, 404},
+		{"bad reason", "POST", "/v1/certificates/abcdef:revoke", map[string]any{"reason": "bored"}, 400},
+		{"unknown route", "GET", "/v1/nothing", nil, 404},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := e.rest(t, tt.method, tt.path, e.tokens["admin"], tt.body)
+			if status != tt.want {
+				t.Errorf("HTTP %d %v, want %d", status, body, tt.want)
+			}
+		})
+	}
+}

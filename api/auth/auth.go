@@ -81,6 +81,9 @@ func LoadOrCreateKey(dataDir string) (*Key, error) {
 
 // Mint issues a token for tenant with role, valid for ttl.
 func (k *Key) Mint(subject, tenant, role string, ttl time.Duration, now time.Time) (string, error) {
+	if subject == "" || len(subject) > 128 {
+		return "", errors.New("subject: want 1..128 characters")
+	}
 	if role != RoleAdmin && role != RoleOperator {
 		return "", fmt.Errorf("role %q: want %s or %s", role, RoleAdmin, RoleOperator)
 	}

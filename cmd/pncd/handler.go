@@ -24,6 +24,8 @@ func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, r
 	r.Handle("/v1/*", apiHandler)
 	r.Handle("/pncpki.v1.CertificateService/*", apiHandler)
 	r.Handle("/pncpki.v1.AuthorityService/*", apiHandler)
+	r.Handle("/pncpki.v1.TenantService/*", apiHandler)
+	r.Handle("/pncpki.v1.TokenService/*", apiHandler)
 	ocspHandler := resp.Handler("/ocsp")
 	r.Handle("/ocsp", ocspHandler)
 	r.Handle("/ocsp/*", ocspHandler)

@@ -26,6 +26,380 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type Tenant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// cpo, emsp, oem or admin.
+	Kind          string   `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Organization  string   `protobuf:"bytes,3,opt,name=organization,proto3" json:"organization,omitempty"`
+	OperatorIds   []string `protobuf:"bytes,4,rep,name=operator_ids,json=operatorIds,proto3" json:"operator_ids,omitempty"`
+	ProviderIds   []string `protobuf:"bytes,5,rep,name=provider_ids,json=providerIds,proto3" json:"provider_ids,omitempty"`
+	DnsDomains    []string `protobuf:"bytes,6,rep,name=dns_domains,json=dnsDomains,proto3" json:"dns_domains,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Tenant) Reset() {
+	*x = Tenant{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tenant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tenant) ProtoMessage() {}
+
+func (x *Tenant) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
+func (*Tenant) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Tenant) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Tenant) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Tenant) GetOrganization() string {
+	if x != nil {
+		return x.Organization
+	}
+	return ""
+}
+
+func (x *Tenant) GetOperatorIds() []string {
+	if x != nil {
+		return x.OperatorIds
+	}
+	return nil
+}
+
+func (x *Tenant) GetProviderIds() []string {
+	if x != nil {
+		return x.ProviderIds
+	}
+	return nil
+}
+
+func (x *Tenant) GetDnsDomains() []string {
+	if x != nil {
+		return x.DnsDomains
+	}
+	return nil
+}
+
+type ListTenantsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTenantsRequest) Reset() {
+	*x = ListTenantsRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTenantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTenantsRequest) ProtoMessage() {}
+
+func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
+func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{1}
+}
+
+type ListTenantsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenants       []*Tenant              `protobuf:"bytes,1,rep,name=tenants,proto3" json:"tenants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTenantsResponse) Reset() {
+	*x = ListTenantsResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTenantsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTenantsResponse) ProtoMessage() {}
+
+func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
+func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListTenantsResponse) GetTenants() []*Tenant {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
+type CreateTenantRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTenantRequest) Reset() {
+	*x = CreateTenantRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTenantRequest) ProtoMessage() {}
+
+func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
+func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CreateTenantRequest) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
+type CreateTenantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTenantResponse) Reset() {
+	*x = CreateTenantResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTenantResponse) ProtoMessage() {}
+
+func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
+func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CreateTenantResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
+type CreateTokenRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Subject string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	Tenant  string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// admin or operator.
+	Role          string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	TtlSeconds    int64  `protobuf:"varint,4,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenRequest) Reset() {
+	*x = CreateTokenRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenRequest) ProtoMessage() {}
+
+func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CreateTokenRequest) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+type CreateTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenResponse) Reset() {
+	*x = CreateTokenResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenResponse) ProtoMessage() {}
+
+func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CreateTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *CreateTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 type SignCSRRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Profile string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
@@ -43,7 +417,7 @@ type SignCSRRequest struct {
 
 func (x *SignCSRRequest) Reset() {
 	*x = SignCSRRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[0]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -55,7 +429,7 @@ func (x *SignCSRRequest) String() string {
 func (*SignCSRRequest) ProtoMessage() {}
 
 func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[0]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -68,7 +442,7 @@ func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRRequest.ProtoReflect.Descriptor instead.
 func (*SignCSRRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{0}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SignCSRRequest) GetProfile() string {
@@ -117,7 +491,7 @@ type SignCSRResponse struct {
 
 func (x *SignCSRResponse) Reset() {
 	*x = SignCSRResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[1]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -129,7 +503,7 @@ func (x *SignCSRResponse) String() string {
 func (*SignCSRResponse) ProtoMessage() {}
 
 func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[1]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -142,7 +516,7 @@ func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRResponse.ProtoReflect.Descriptor instead.
 func (*SignCSRResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{1}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SignCSRResponse) GetCertificate() *Certificate {
@@ -178,7 +552,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[2]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -190,7 +564,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[2]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -203,7 +577,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{2}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Certificate) GetIssuer() string {
@@ -293,7 +667,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[3]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -305,7 +679,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[3]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -318,7 +692,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{3}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetCertificateRequest) GetSerial() string {
@@ -344,7 +718,7 @@ type GetCertificateResponse struct {
 
 func (x *GetCertificateResponse) Reset() {
 	*x = GetCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[4]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -356,7 +730,7 @@ func (x *GetCertificateResponse) String() string {
 func (*GetCertificateResponse) ProtoMessage() {}
 
 func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[4]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -369,7 +743,7 @@ func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{4}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetCertificateResponse) GetCertificate() *Certificate {
@@ -392,7 +766,7 @@ type ListCertificatesRequest struct {
 
 func (x *ListCertificatesRequest) Reset() {
 	*x = ListCertificatesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +778,7 @@ func (x *ListCertificatesRequest) String() string {
 func (*ListCertificatesRequest) ProtoMessage() {}
 
 func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +791,7 @@ func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{5}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListCertificatesRequest) GetIssuer() string {
@@ -464,7 +838,7 @@ type ListCertificatesResponse struct {
 
 func (x *ListCertificatesResponse) Reset() {
 	*x = ListCertificatesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +850,7 @@ func (x *ListCertificatesResponse) String() string {
 func (*ListCertificatesResponse) ProtoMessage() {}
 
 func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +863,7 @@ func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{6}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
@@ -511,7 +885,7 @@ type RevokeCertificateRequest struct {
 
 func (x *RevokeCertificateRequest) Reset() {
 	*x = RevokeCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +897,7 @@ func (x *RevokeCertificateRequest) String() string {
 func (*RevokeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +910,7 @@ func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{7}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RevokeCertificateRequest) GetSerial() string {
@@ -569,7 +943,7 @@ type RevokeCertificateResponse struct {
 
 func (x *RevokeCertificateResponse) Reset() {
 	*x = RevokeCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +955,7 @@ func (x *RevokeCertificateResponse) String() string {
 func (*RevokeCertificateResponse) ProtoMessage() {}
 
 func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +968,7 @@ func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{8}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
@@ -612,7 +986,7 @@ type ListAuthoritiesRequest struct {
 
 func (x *ListAuthoritiesRequest) Reset() {
 	*x = ListAuthoritiesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -624,7 +998,7 @@ func (x *ListAuthoritiesRequest) String() string {
 func (*ListAuthoritiesRequest) ProtoMessage() {}
 
 func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -637,7 +1011,7 @@ func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{9}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
 }
 
 type Authority struct {
@@ -653,7 +1027,7 @@ type Authority struct {
 
 func (x *Authority) Reset() {
 	*x = Authority{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +1039,7 @@ func (x *Authority) String() string {
 func (*Authority) ProtoMessage() {}
 
 func (x *Authority) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +1052,7 @@ func (x *Authority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authority.ProtoReflect.Descriptor instead.
 func (*Authority) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{10}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Authority) GetName() string {
@@ -725,7 +1099,7 @@ type ListAuthoritiesResponse struct {
 
 func (x *ListAuthoritiesResponse) Reset() {
 	*x = ListAuthoritiesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +1111,7 @@ func (x *ListAuthoritiesResponse) String() string {
 func (*ListAuthoritiesResponse) ProtoMessage() {}
 
 func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +1124,7 @@ func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{11}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListAuthoritiesResponse) GetAuthorities() []*Authority {
@@ -764,7 +1138,32 @@ var File_pncpki_v1_pncpki_proto protoreflect.FileDescriptor
 
 const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\n" +
-	"\x16pncpki/v1/pncpki.proto\x12\tpncpki.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x01\n" +
+	"\x16pncpki/v1/pncpki.proto\x12\tpncpki.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x01\n" +
+	"\x06Tenant\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\"\n" +
+	"\forganization\x18\x03 \x01(\tR\forganization\x12!\n" +
+	"\foperator_ids\x18\x04 \x03(\tR\voperatorIds\x12!\n" +
+	"\fprovider_ids\x18\x05 \x03(\tR\vproviderIds\x12\x1f\n" +
+	"\vdns_domains\x18\x06 \x03(\tR\n" +
+	"dnsDomains\"\x14\n" +
+	"\x12ListTenantsRequest\"B\n" +
+	"\x13ListTenantsResponse\x12+\n" +
+	"\atenants\x18\x01 \x03(\v2\x11.pncpki.v1.TenantR\atenants\"@\n" +
+	"\x13CreateTenantRequest\x12)\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x11.pncpki.v1.TenantR\x06tenant\"A\n" +
+	"\x14CreateTenantResponse\x12)\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x11.pncpki.v1.TenantR\x06tenant\"{\n" +
+	"\x12CreateTokenRequest\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x1f\n" +
+	"\vttl_seconds\x18\x04 \x01(\x03R\n" +
+	"ttlSeconds\"f\n" +
+	"\x13CreateTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x91\x01\n" +
 	"\x0eSignCSRRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x10\n" +
 	"\x03csr\x18\x02 \x01(\tR\x03csr\x12\x16\n" +
@@ -824,7 +1223,13 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x10ListCertificates\x12\".pncpki.v1.ListCertificatesRequest\x1a#.pncpki.v1.ListCertificatesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/certificates\x12\x8b\x01\n" +
 	"\x11RevokeCertificate\x12#.pncpki.v1.RevokeCertificateRequest\x1a$.pncpki.v1.RevokeCertificateResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/certificates/{serial}:revoke2\x85\x01\n" +
 	"\x10AuthorityService\x12q\n" +
-	"\x0fListAuthorities\x12!.pncpki.v1.ListAuthoritiesRequest\x1a\".pncpki.v1.ListAuthoritiesResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/authoritiesB5Z3github.com/pncpki/pncpki/api/gen/pncpki/v1;pncpkiv1b\x06proto3"
+	"\x0fListAuthorities\x12!.pncpki.v1.ListAuthoritiesRequest\x1a\".pncpki.v1.ListAuthoritiesResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/authorities2\xdb\x01\n" +
+	"\rTenantService\x12a\n" +
+	"\vListTenants\x12\x1d.pncpki.v1.ListTenantsRequest\x1a\x1e.pncpki.v1.ListTenantsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/tenants\x12g\n" +
+	"\fCreateTenant\x12\x1e.pncpki.v1.CreateTenantRequest\x1a\x1f.pncpki.v1.CreateTenantResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/tenants2s\n" +
+	"\fTokenService\x12c\n" +
+	"\vCreateToken\x12\x1d.pncpki.v1.CreateTokenRequest\x1a\x1e.pncpki.v1.CreateTokenResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/v1/tokensB5Z3github.com/pncpki/pncpki/api/gen/pncpki/v1;pncpkiv1b\x06proto3"
 
 var (
 	file_pncpki_v1_pncpki_proto_rawDescOnce sync.Once
@@ -838,47 +1243,64 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
-	(*SignCSRRequest)(nil),            // 0: pncpki.v1.SignCSRRequest
-	(*SignCSRResponse)(nil),           // 1: pncpki.v1.SignCSRResponse
-	(*Certificate)(nil),               // 2: pncpki.v1.Certificate
-	(*GetCertificateRequest)(nil),     // 3: pncpki.v1.GetCertificateRequest
-	(*GetCertificateResponse)(nil),    // 4: pncpki.v1.GetCertificateResponse
-	(*ListCertificatesRequest)(nil),   // 5: pncpki.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),  // 6: pncpki.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),  // 7: pncpki.v1.RevokeCertificateRequest
-	(*RevokeCertificateResponse)(nil), // 8: pncpki.v1.RevokeCertificateResponse
-	(*ListAuthoritiesRequest)(nil),    // 9: pncpki.v1.ListAuthoritiesRequest
-	(*Authority)(nil),                 // 10: pncpki.v1.Authority
-	(*ListAuthoritiesResponse)(nil),   // 11: pncpki.v1.ListAuthoritiesResponse
-	(*timestamppb.Timestamp)(nil),     // 12: google.protobuf.Timestamp
+	(*Tenant)(nil),                    // 0: pncpki.v1.Tenant
+	(*ListTenantsRequest)(nil),        // 1: pncpki.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),       // 2: pncpki.v1.ListTenantsResponse
+	(*CreateTenantRequest)(nil),       // 3: pncpki.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),      // 4: pncpki.v1.CreateTenantResponse
+	(*CreateTokenRequest)(nil),        // 5: pncpki.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),       // 6: pncpki.v1.CreateTokenResponse
+	(*SignCSRRequest)(nil),            // 7: pncpki.v1.SignCSRRequest
+	(*SignCSRResponse)(nil),           // 8: pncpki.v1.SignCSRResponse
+	(*Certificate)(nil),               // 9: pncpki.v1.Certificate
+	(*GetCertificateRequest)(nil),     // 10: pncpki.v1.GetCertificateRequest
+	(*GetCertificateResponse)(nil),    // 11: pncpki.v1.GetCertificateResponse
+	(*ListCertificatesRequest)(nil),   // 12: pncpki.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),  // 13: pncpki.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),  // 14: pncpki.v1.RevokeCertificateRequest
+	(*RevokeCertificateResponse)(nil), // 15: pncpki.v1.RevokeCertificateResponse
+	(*ListAuthoritiesRequest)(nil),    // 16: pncpki.v1.ListAuthoritiesRequest
+	(*Authority)(nil),                 // 17: pncpki.v1.Authority
+	(*ListAuthoritiesResponse)(nil),   // 18: pncpki.v1.ListAuthoritiesResponse
+	(*timestamppb.Timestamp)(nil),     // 19: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	2,  // 0: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	12, // 1: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	12, // 2: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	12, // 3: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
-	2,  // 4: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	2,  // 5: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	2,  // 6: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	12, // 7: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	10, // 8: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	0,  // 9: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	3,  // 10: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	5,  // 11: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	7,  // 12: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	9,  // 13: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	1,  // 14: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	4,  // 15: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	6,  // 16: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	8,  // 17: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	11, // 18: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	0,  // 0: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
+	0,  // 1: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
+	0,  // 2: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
+	19, // 3: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	9,  // 4: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
+	19, // 5: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	19, // 6: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	19, // 7: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	9,  // 8: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	9,  // 9: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	9,  // 10: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	19, // 11: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	17, // 12: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	7,  // 13: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	10, // 14: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	12, // 15: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	14, // 16: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	16, // 17: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	1,  // 18: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	3,  // 19: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	5,  // 20: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	8,  // 21: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	11, // 22: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	13, // 23: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	15, // 24: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	18, // 25: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	2,  // 26: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	4,  // 27: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	6,  // 28: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	21, // [21:29] is the sub-list for method output_type
+	13, // [13:21] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -892,9 +1314,9 @@ func file_pncpki_v1_pncpki_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   19,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   4,
 		},
 		GoTypes:           file_pncpki_v1_pncpki_proto_goTypes,
 		DependencyIndexes: file_pncpki_v1_pncpki_proto_depIdxs,

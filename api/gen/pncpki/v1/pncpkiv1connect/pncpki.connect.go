@@ -28,6 +28,10 @@ const (
 	CertificateServiceName = "pncpki.v1.CertificateService"
 	// AuthorityServiceName is the fully-qualified name of the AuthorityService service.
 	AuthorityServiceName = "pncpki.v1.AuthorityService"
+	// TenantServiceName is the fully-qualified name of the TenantService service.
+	TenantServiceName = "pncpki.v1.TenantService"
+	// TokenServiceName is the fully-qualified name of the TokenService service.
+	TokenServiceName = "pncpki.v1.TokenService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -53,6 +57,15 @@ const (
 	// AuthorityServiceListAuthoritiesProcedure is the fully-qualified name of the AuthorityService's
 	// ListAuthorities RPC.
 	AuthorityServiceListAuthoritiesProcedure = "/pncpki.v1.AuthorityService/ListAuthorities"
+	// TenantServiceListTenantsProcedure is the fully-qualified name of the TenantService's ListTenants
+	// RPC.
+	TenantServiceListTenantsProcedure = "/pncpki.v1.TenantService/ListTenants"
+	// TenantServiceCreateTenantProcedure is the fully-qualified name of the TenantService's
+	// CreateTenant RPC.
+	TenantServiceCreateTenantProcedure = "/pncpki.v1.TenantService/CreateTenant"
+	// TokenServiceCreateTokenProcedure is the fully-qualified name of the TokenService's CreateToken
+	// RPC.
+	TokenServiceCreateTokenProcedure = "/pncpki.v1.TokenService/CreateToken"
 )
 
 // CertificateServiceClient is a client for the pncpki.v1.CertificateService service.
@@ -273,4 +286,170 @@ type UnimplementedAuthorityServiceHandler struct{}
 
 func (UnimplementedAuthorityServiceHandler) ListAuthorities(context.Context, *connect.Request[v1.ListAuthoritiesRequest]) (*connect.Response[v1.ListAuthoritiesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.AuthorityService.ListAuthorities is not implemented"))
+}
+
+// TenantServiceClient is a client for the pncpki.v1.TenantService service.
+type TenantServiceClient interface {
+	ListTenants(context.Context, *connect.Request[v1.ListTenantsRequest]) (*connect.Response[v1.ListTenantsResponse], error)
+	CreateTenant(context.Context, *connect.Request[v1.CreateTenantRequest]) (*connect.Response[v1.CreateTenantResponse], error)
+}
+
+// NewTenantServiceClient constructs a client for the pncpki.v1.TenantService service. By default,
+// it uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and
+// sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC()
+// or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewTenantServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) TenantServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	tenantServiceMethods := v1.File_pncpki_v1_pncpki_proto.Services().ByName("TenantService").Methods()
+	return &tenantServiceClient{
+		listTenants: connect.NewClient[v1.ListTenantsRequest, v1.ListTenantsResponse](
+			httpClient,
+			baseURL+TenantServiceListTenantsProcedure,
+			connect.WithSchema(tenantServiceMethods.ByName("ListTenants")),
+			connect.WithClientOptions(opts...),
+		),
+		createTenant: connect.NewClient[v1.CreateTenantRequest, v1.CreateTenantResponse](
+			httpClient,
+			baseURL+TenantServiceCreateTenantProcedure,
+			connect.WithSchema(tenantServiceMethods.ByName("CreateTenant")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// tenantServiceClient implements TenantServiceClient.
+type tenantServiceClient struct {
+	listTenants  *connect.Client[v1.ListTenantsRequest, v1.ListTenantsResponse]
+	createTenant *connect.Client[v1.CreateTenantRequest, v1.CreateTenantResponse]
+}
+
+// ListTenants calls pncpki.v1.TenantService.ListTenants.
+func (c *tenantServiceClient) ListTenants(ctx context.Context, req *connect.Request[v1.ListTenantsRequest]) (*connect.Response[v1.ListTenantsResponse], error) {
+	return c.listTenants.CallUnary(ctx, req)
+}
+
+// CreateTenant calls pncpki.v1.TenantService.CreateTenant.
+func (c *tenantServiceClient) CreateTenant(ctx context.Context, req *connect.Request[v1.CreateTenantRequest]) (*connect.Response[v1.CreateTenantResponse], error) {
+	return c.createTenant.CallUnary(ctx, req)
+}
+
+// TenantServiceHandler is an implementation of the pncpki.v1.TenantService service.
+type TenantServiceHandler interface {
+	ListTenants(context.Context, *connect.Request[v1.ListTenantsRequest]) (*connect.Response[v1.ListTenantsResponse], error)
+	CreateTenant(context.Context, *connect.Request[v1.CreateTenantRequest]) (*connect.Response[v1.CreateTenantResponse], error)
+}
+
+// NewTenantServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewTenantServiceHandler(svc TenantServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	tenantServiceMethods := v1.File_pncpki_v1_pncpki_proto.Services().ByName("TenantService").Methods()
+	tenantServiceListTenantsHandler := connect.NewUnaryHandler(
+		TenantServiceListTenantsProcedure,
+		svc.ListTenants,
+		connect.WithSchema(tenantServiceMethods.ByName("ListTenants")),
+		connect.WithHandlerOptions(opts...),
+	)
+	tenantServiceCreateTenantHandler := connect.NewUnaryHandler(
+		TenantServiceCreateTenantProcedure,
+		svc.CreateTenant,
+		connect.WithSchema(tenantServiceMethods.ByName("CreateTenant")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/pncpki.v1.TenantService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case TenantServiceListTenantsProcedure:
+			tenantServiceListTenantsHandler.ServeHTTP(w, r)
+		case TenantServiceCreateTenantProcedure:
+			tenantServiceCreateTenantHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedTenantServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedTenantServiceHandler struct{}
+
+func (UnimplementedTenantServiceHandler) ListTenants(context.Context, *connect.Request[v1.ListTenantsRequest]) (*connect.Response[v1.ListTenantsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.TenantService.ListTenants is not implemented"))
+}
+
+func (UnimplementedTenantServiceHandler) CreateTenant(context.Context, *connect.Request[v1.CreateTenantRequest]) (*connect.Response[v1.CreateTenantResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.TenantService.CreateTenant is not implemented"))
+}
+
+// TokenServiceClient is a client for the pncpki.v1.TokenService service.
+type TokenServiceClient interface {
+	CreateToken(context.Context, *connect.Request[v1.CreateTokenRequest]) (*connect.Response[v1.CreateTokenResponse], error)
+}
+
+// NewTokenServiceClient constructs a client for the pncpki.v1.TokenService service. By default, it
+// uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewTokenServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) TokenServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	tokenServiceMethods := v1.File_pncpki_v1_pncpki_proto.Services().ByName("TokenService").Methods()
+	return &tokenServiceClient{
+		createToken: connect.NewClient[v1.CreateTokenRequest, v1.CreateTokenResponse](
+			httpClient,
+			baseURL+TokenServiceCreateTokenProcedure,
+			connect.WithSchema(tokenServiceMethods.ByName("CreateToken")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// tokenServiceClient implements TokenServiceClient.
+type tokenServiceClient struct {
+	createToken *connect.Client[v1.CreateTokenRequest, v1.CreateTokenResponse]
+}
+
+// CreateToken calls pncpki.v1.TokenService.CreateToken.
+func (c *tokenServiceClient) CreateToken(ctx context.Context, req *connect.Request[v1.CreateTokenRequest]) (*connect.Response[v1.CreateTokenResponse], error) {
+	return c.createToken.CallUnary(ctx, req)
+}
+
+// TokenServiceHandler is an implementation of the pncpki.v1.TokenService service.
+type TokenServiceHandler interface {
+	CreateToken(context.Context, *connect.Request[v1.CreateTokenRequest]) (*connect.Response[v1.CreateTokenResponse], error)
+}
+
+// NewTokenServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewTokenServiceHandler(svc TokenServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	tokenServiceMethods := v1.File_pncpki_v1_pncpki_proto.Services().ByName("TokenService").Methods()
+	tokenServiceCreateTokenHandler := connect.NewUnaryHandler(
+		TokenServiceCreateTokenProcedure,
+		svc.CreateToken,
+		connect.WithSchema(tokenServiceMethods.ByName("CreateToken")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/pncpki.v1.TokenService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case TokenServiceCreateTokenProcedure:
+			tokenServiceCreateTokenHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedTokenServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedTokenServiceHandler struct{}
+
+func (UnimplementedTokenServiceHandler) CreateToken(context.Context, *connect.Request[v1.CreateTokenRequest]) (*connect.Response[v1.CreateTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.TokenService.CreateToken is not implemented"))
 }
