@@ -6,9 +6,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5"
 	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/pncpki/pncpki/api"
@@ -40,11 +43,48 @@ type env struct {
 	dir    string
 }
 
-func newEnv(t *testing.T) *env {
+// eachStore runs fn on an environment with the SQLite store, and with the
+// PostgreSQL store when PNCPKI_TEST_POSTGRES is set.
+func eachStore(t *testing.T, fn func(t *testing.T, e *env)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, newEnv(t, "")) })
+	t.Run("postgres", func(t *testing.T) { fn(t, newEnv(t, postgresURL(t))) })
+}
+
+// postgresURL returns PNCPKI_TEST_POSTGRES with a fresh schema, or skips.
+func postgresURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("PNCPKI_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("PNCPKI_TEST_POSTGRES not set: skipping the PostgreSQL run (.ci/run sets it)")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	schema := fmt.Sprintf("api_test_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), base); err == nil {
+			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(context.Background())
+		}
+	})
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func newEnv(t *testing.T, storeURL string) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	d, err := datadir.Open(ctx, filepath.Join(dir, "data"), ca.Options{})
+	d, err := datadir.OpenWith(ctx, filepath.Join(dir, "data"), storeURL, ca.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,140 +174,142 @@ func opensslCSR(t *testing.T, dir, cn string) string {
 // TestCSMSFlow drives the API as a CSMS would: REST SignCSR with an
 // openssl CSR, gRPC SignCSR, list, revoke, and OCSP turning revoked.
 func TestCSMSFlow(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	status, body := e.rest(t, "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{
-		"profile": policies.ISO2SECC, "csr": opensslCSR(t, e.dir, "DE*ABC*E1")})
-	if status != 200 {
-		t.Fatalf("REST SignCSR: %d %v", status, body)
-	}
-	restSerial := body["certificate"].(map[string]any)["serial"].(string)
+	eachStore(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		status, body := e.rest(t, "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{
+			"profile": policies.ISO2SECC, "csr": opensslCSR(t, e.dir, "DE*ABC*E1")})
+		if status != 200 {
+			t.Fatalf("REST SignCSR: %d %v", status, body)
+		}
+		restSerial := body["certificate"].(map[string]any)["serial"].(string)
 
-	client := pncpkiv1connect.NewCertificateServiceClient(e.srv.Client(), e.srv.URL, connect.WithGRPC())
-	req := connect.NewRequest(&pncpkiv1.SignCSRRequest{Profile: policies.ISO2SECC, Csr: opensslCSR(t, e.dir, "DE*ABC*E2")})
-	req.Header().Set("Authorization", "Bearer "+e.tokens["cpo1"])
-	resp, err := client.SignCSR(ctx, req)
-	if err != nil {
-		t.Fatalf("gRPC SignCSR: %v", err)
-	}
-	if resp.Msg.Certificate.Tenant != "cpo1" || len(resp.Msg.Chain) != 3 {
-		t.Errorf("gRPC SignCSR: %+v", resp.Msg.Certificate)
-	}
+		client := pncpkiv1connect.NewCertificateServiceClient(e.srv.Client(), e.srv.URL, connect.WithGRPC())
+		req := connect.NewRequest(&pncpkiv1.SignCSRRequest{Profile: policies.ISO2SECC, Csr: opensslCSR(t, e.dir, "DE*ABC*E2")})
+		req.Header().Set("Authorization", "Bearer "+e.tokens["cpo1"])
+		resp, err := client.SignCSR(ctx, req)
+		if err != nil {
+			t.Fatalf("gRPC SignCSR: %v", err)
+		}
+		if resp.Msg.Certificate.Tenant != "cpo1" || len(resp.Msg.Chain) != 3 {
+			t.Errorf("gRPC SignCSR: %+v", resp.Msg.Certificate)
+		}
 
-	status, body = e.rest(t, "GET", "/v1/certificates", e.tokens["cpo1"], nil)
-	if status != 200 || len(body["certificates"].([]any)) != 2 {
-		t.Fatalf("list: %d %v", status, body)
-	}
-	if status, body = e.rest(t, "GET", "/v1/certificates", e.tokens["cpo2"], nil); status != 200 || body["certificates"] != nil {
-		t.Errorf("cpo2 sees cpo1's certificates: %v", body)
-	}
+		status, body = e.rest(t, "GET", "/v1/certificates", e.tokens["cpo1"], nil)
+		if status != 200 || len(body["certificates"].([]any)) != 2 {
+			t.Fatalf("list: %d %v", status, body)
+		}
+		if status, body = e.rest(t, "GET", "/v1/certificates", e.tokens["cpo2"], nil); status != 200 || body["certificates"] != nil {
+			t.Errorf("cpo2 sees cpo1's certificates: %v", body)
+		}
 
-	status, body = e.rest(t, "POST", "/v1/certificates/"+restSerial+":revoke", e.tokens["cpo1"], map[string]any{"reason": "keyCompromise"})
-	if status != 200 || body["certificate"].(map[string]any)["status"] != "revoked" {
-		t.Fatalf("revoke: %d %v", status, body)
-	}
-	pemBlock := body["certificate"].(map[string]any)["pem"].(string)
-	certs, _ := datadir.ParseCertificates([]byte(pemBlock))
-	a, _ := e.d.CA.Authority("cpo-sub2")
-	der, _ := ocsp.MarshalRequest(0x5, a.Cert, certs[0].SerialNumber, nil) // crypto.SHA256
-	parsed, _ := ocsp.ParseRequest(der)
-	ans, err := e.r.Respond(ctx, parsed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r, err := xocsp.ParseResponseForCert(ans.DER, certs[0], a.Cert); err != nil || r.Status != xocsp.Revoked {
-		t.Errorf("OCSP after API revoke: %v %v", r, err)
-	}
-}
-
-func TestAuthTable(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	status, body := e.rest(t, "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{"profile": policies.ISO2SECC, "csr": opensslCSR(t, e.dir, "DE*ABC*E9")})
-	if status != 200 {
-		t.Fatalf("setup: %d %v", status, body)
-	}
-	serial := body["certificate"].(map[string]any)["serial"].(string)
-	before, _ := e.d.Store.Certificates(ctx, store.Filter{})
-	auditBefore, _ := e.d.Store.AuditLog(ctx, 0, store.MaxPage)
-
-	priv := loadTokenKey(t, e)
-	now := time.Now()
-	claims := func(mod func(*auth.Claims)) *auth.Claims {
-		c := &auth.Claims{Tenant: "cpo1", Role: auth.RoleOperator, RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: auth.Issuer, Subject: "x", Audience: jwt.ClaimStrings{auth.Audience},
-			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}}
-		mod(c)
-		return c
-	}
-	sign := func(c *auth.Claims) string {
-		s, err := jwt.NewWithClaims(jwt.SigningMethodES256, c).SignedString(priv)
+		status, body = e.rest(t, "POST", "/v1/certificates/"+restSerial+":revoke", e.tokens["cpo1"], map[string]any{"reason": "keyCompromise"})
+		if status != 200 || body["certificate"].(map[string]any)["status"] != "revoked" {
+			t.Fatalf("revoke: %d %v", status, body)
+		}
+		pemBlock := body["certificate"].(map[string]any)["pem"].(string)
+		certs, _ := datadir.ParseCertificates([]byte(pemBlock))
+		a, _ := e.d.CA.Authority("cpo-sub2")
+		der, _ := ocsp.MarshalRequest(0x5, a.Cert, certs[0].SerialNumber, nil) // crypto.SHA256
+		parsed, _ := ocsp.ParseRequest(der)
+		ans, err := e.r.Respond(ctx, parsed)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s
-	}
-	pubDER, _ := x509.MarshalPKIXPublicKey(priv.Public())
-	hmacConfusion, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(func(*auth.Claims) {})).SignedString(pubDER)
-	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, claims(func(*auth.Claims) {})).SignedString(jwt.UnsafeAllowNoneSignatureType)
-	secc := map[string]any{"profile": policies.ISO2SECC, "csr": opensslCSR(t, e.dir, "DE*ABC*E10")}
-	for _, tt := range []struct {
-		name, method, path, token string
-		body                      any
-		want                      int
-	}{
-		{"missing token", "POST", "/v1/certificates", "", secc, 401},
-		{"garbage token", "POST", "/v1/certificates", "abc.def.ghi", secc, 401},
-		{"expired", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) {
-			c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour))
-		})), secc, 401},
-		{"no expiry", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) { c.ExpiresAt = nil })), secc, 401},
-		{"wrong audience", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) { c.Audience = jwt.ClaimStrings{"other"} })), secc, 401},
-		{"wrong issuer", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) { c.Issuer = "evil" })), secc, 401},
-		{"alg none", "POST", "/v1/certificates", none, secc, 401},
-		{"HMAC with the public key", "POST", "/v1/certificates", hmacConfusion, secc, 401},
-		{"unknown role", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) { c.Role = "root" })), secc, 401},
-		{"issue for another tenant", "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{"profile": policies.ISO2SECC, "tenant": "cpo2", "csr": secc["csr"]}, 403},
-		{"eMSP asks for an SECC leaf", "POST", "/v1/certificates", e.tokens["emsp1"], secc, 403},
-		{"CPO revokes another CPO's certificate", "POST", "/v1/certificates/" + serial + ":revoke", e.tokens["cpo2"], map[string]any{}, 404},
-		{"CPO reads another CPO's certificate", "GET", "/v1/certificates/" + serial, e.tokens["cpo2"], nil, 404},
-		{"list another tenant", "GET", "/v1/certificates?tenant=cpo1", e.tokens["cpo2"], nil, 403},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			status, body := e.rest(t, tt.method, tt.path, tt.token, tt.body)
-			if status != tt.want {
-				t.Errorf("HTTP %d %v, want %d", status, body, tt.want)
-			}
-			if msg, _ := body["message"].(string); msg == "" {
-				t.Errorf("error without message: %v", body)
-			}
-			details, _ := body["details"].([]any)
-			reason := ""
-			if len(details) == 1 {
-				reason, _ = details[0].(map[string]any)["reason"].(string)
-			}
-			if !strings.Contains(reason, ".") {
-				t.Errorf("error without a stable code in details: %v", body)
-			}
-		})
-	}
-	after, _ := e.d.Store.Certificates(ctx, store.Filter{})
-	if len(after) != len(before) {
-		t.Errorf("refused requests changed the store: %d -> %d certificates", len(before), len(after))
-	}
-	if c, _ := e.d.Store.Certificate(ctx, "cpo-sub2", strings.ToLower(serial)); c.Revoked() {
-		t.Error("another tenant revoked the certificate")
-	}
-	auditAfter, _ := e.d.Store.AuditLog(ctx, int64(len(auditBefore)), store.MaxPage)
-	denied := 0
-	for _, a := range auditAfter {
-		if a.Action == "auth.denied" {
-			denied++
+		if r, err := xocsp.ParseResponseForCert(ans.DER, certs[0], a.Cert); err != nil || r.Status != xocsp.Revoked {
+			t.Errorf("OCSP after API revoke: %v %v", r, err)
 		}
-	}
-	if denied < 12 {
-		t.Errorf("%d auth.denied audit entries, want one per 401/403", denied)
-	}
+	})
+}
+
+func TestAuthTable(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		status, body := e.rest(t, "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{"profile": policies.ISO2SECC, "csr": opensslCSR(t, e.dir, "DE*ABC*E9")})
+		if status != 200 {
+			t.Fatalf("setup: %d %v", status, body)
+		}
+		serial := body["certificate"].(map[string]any)["serial"].(string)
+		before, _ := e.d.Store.Certificates(ctx, store.Filter{})
+		auditBefore, _ := e.d.Store.AuditLog(ctx, 0, store.MaxPage)
+
+		priv := loadTokenKey(t, e)
+		now := time.Now()
+		claims := func(mod func(*auth.Claims)) *auth.Claims {
+			c := &auth.Claims{Tenant: "cpo1", Role: auth.RoleOperator, RegisteredClaims: jwt.RegisteredClaims{
+				Issuer: auth.Issuer, Subject: "x", Audience: jwt.ClaimStrings{auth.Audience},
+				IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}}
+			mod(c)
+			return c
+		}
+		sign := func(c *auth.Claims) string {
+			s, err := jwt.NewWithClaims(jwt.SigningMethodES256, c).SignedString(priv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		pubDER, _ := x509.MarshalPKIXPublicKey(priv.Public())
+		hmacConfusion, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(func(*auth.Claims) {})).SignedString(pubDER)
+		none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, claims(func(*auth.Claims) {})).SignedString(jwt.UnsafeAllowNoneSignatureType)
+		secc := map[string]any{"profile": policies.ISO2SECC, "csr": opensslCSR(t, e.dir, "DE*ABC*E10")}
+		for _, tt := range []struct {
+			name, method, path, token string
+			body                      any
+			want                      int
+		}{
+			{"missing token", "POST", "/v1/certificates", "", secc, 401},
+			{"garbage token", "POST", "/v1/certificates", "abc.def.ghi", secc, 401},
+			{"expired", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) {
+				c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour))
+			})), secc, 401},
+			{"no expiry", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) { c.ExpiresAt = nil })), secc, 401},
+			{"wrong audience", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) { c.Audience = jwt.ClaimStrings{"other"} })), secc, 401},
+			{"wrong issuer", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) { c.Issuer = "evil" })), secc, 401},
+			{"alg none", "POST", "/v1/certificates", none, secc, 401},
+			{"HMAC with the public key", "POST", "/v1/certificates", hmacConfusion, secc, 401},
+			{"unknown role", "POST", "/v1/certificates", sign(claims(func(c *auth.Claims) { c.Role = "root" })), secc, 401},
+			{"issue for another tenant", "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{"profile": policies.ISO2SECC, "tenant": "cpo2", "csr": secc["csr"]}, 403},
+			{"eMSP asks for an SECC leaf", "POST", "/v1/certificates", e.tokens["emsp1"], secc, 403},
+			{"CPO revokes another CPO's certificate", "POST", "/v1/certificates/" + serial + ":revoke", e.tokens["cpo2"], map[string]any{}, 404},
+			{"CPO reads another CPO's certificate", "GET", "/v1/certificates/" + serial, e.tokens["cpo2"], nil, 404},
+			{"list another tenant", "GET", "/v1/certificates?tenant=cpo1", e.tokens["cpo2"], nil, 403},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				status, body := e.rest(t, tt.method, tt.path, tt.token, tt.body)
+				if status != tt.want {
+					t.Errorf("HTTP %d %v, want %d", status, body, tt.want)
+				}
+				if msg, _ := body["message"].(string); msg == "" {
+					t.Errorf("error without message: %v", body)
+				}
+				details, _ := body["details"].([]any)
+				reason := ""
+				if len(details) == 1 {
+					reason, _ = details[0].(map[string]any)["reason"].(string)
+				}
+				if !strings.Contains(reason, ".") {
+					t.Errorf("error without a stable code in details: %v", body)
+				}
+			})
+		}
+		after, _ := e.d.Store.Certificates(ctx, store.Filter{})
+		if len(after) != len(before) {
+			t.Errorf("refused requests changed the store: %d -> %d certificates", len(before), len(after))
+		}
+		if c, _ := e.d.Store.Certificate(ctx, "cpo-sub2", strings.ToLower(serial)); c.Revoked() {
+			t.Error("another tenant revoked the certificate")
+		}
+		auditAfter, _ := e.d.Store.AuditLog(ctx, int64(len(auditBefore)), store.MaxPage)
+		denied := 0
+		for _, a := range auditAfter {
+			if a.Action == "auth.denied" {
+				denied++
+			}
+		}
+		if denied < 12 {
+			t.Errorf("%d auth.denied audit entries, want one per 401/403", denied)
+		}
+	})
 }
 
 func loadTokenKey(t *testing.T, e *env) *ecdsa.PrivateKey {
@@ -280,62 +322,144 @@ func loadTokenKey(t *testing.T, e *env) *ecdsa.PrivateKey {
 }
 
 func TestAdminServices(t *testing.T) {
-	e := newEnv(t)
-	status, body := e.rest(t, "POST", "/v1/tenants", e.tokens["admin"], map[string]any{"tenant": map[string]any{
-		"name": "emsp2", "kind": "emsp", "providerIds": []string{"de-9bb"}}})
-	if status != 200 || body["tenant"].(map[string]any)["providerIds"].([]any)[0] != "DE9BB" {
-		t.Fatalf("create tenant: %d %v", status, body)
-	}
-	if status, _ := e.rest(t, "POST", "/v1/tenants", e.tokens["admin"], map[string]any{"tenant": map[string]any{"name": "emsp2", "kind": "emsp"}}); status != 409 {
-		t.Errorf("duplicate tenant: HTTP %d", status)
-	}
-	if status, _ := e.rest(t, "POST", "/v1/tenants", e.tokens["admin"], map[string]any{"tenant": map[string]any{"name": "bad name", "kind": "emsp"}}); status != 400 {
-		t.Errorf("invalid tenant: HTTP %d", status)
-	}
-	status, body = e.rest(t, "POST", "/v1/tokens", e.tokens["admin"], map[string]any{"subject": "emsp2-backend", "tenant": "emsp2", "role": "operator", "ttlSeconds": 600})
-	if status != 200 {
-		t.Fatalf("create token: %d %v", status, body)
-	}
-	tok := body["token"].(string)
-	if status, body = e.rest(t, "GET", "/v1/certificates", tok, nil); status != 200 {
-		t.Errorf("minted token refused: %d %v", status, body)
-	}
-	for _, path := range []string{"/v1/tenants", "/v1/tokens"} {
-		method, body := "POST", any(map[string]any{"subject": "x", "role": "admin", "ttlSeconds": 60})
-		if path == "/v1/tenants" {
-			method, body = "GET", nil
+	eachStore(t, func(t *testing.T, e *env) {
+		status, body := e.rest(t, "POST", "/v1/tenants", e.tokens["admin"], map[string]any{"tenant": map[string]any{
+			"name": "emsp2", "kind": "emsp", "providerIds": []string{"de-9bb"}}})
+		if status != 200 || body["tenant"].(map[string]any)["providerIds"].([]any)[0] != "DE9BB" {
+			t.Fatalf("create tenant: %d %v", status, body)
 		}
-		if status, _ := e.rest(t, method, path, e.tokens["cpo1"], body); status != 403 {
-			t.Errorf("operator %s %s: HTTP %d, want 403", method, path, status)
+		if status, _ := e.rest(t, "POST", "/v1/tenants", e.tokens["admin"], map[string]any{"tenant": map[string]any{"name": "emsp2", "kind": "emsp"}}); status != 409 {
+			t.Errorf("duplicate tenant: HTTP %d", status)
 		}
-	}
-	if status, _ := e.rest(t, "GET", "/v1/tenants", e.tokens["admin"], nil); status != 200 {
-		t.Errorf("list tenants: HTTP %d", status)
-	}
+		if status, _ := e.rest(t, "POST", "/v1/tenants", e.tokens["admin"], map[string]any{"tenant": map[string]any{"name": "bad name", "kind": "emsp"}}); status != 400 {
+			t.Errorf("invalid tenant: HTTP %d", status)
+		}
+		status, body = e.rest(t, "POST", "/v1/tokens", e.tokens["admin"], map[string]any{"subject": "emsp2-backend", "tenant": "emsp2", "role": "operator", "ttlSeconds": 600})
+		if status != 200 {
+			t.Fatalf("create token: %d %v", status, body)
+		}
+		tok := body["token"].(string)
+		if status, body = e.rest(t, "GET", "/v1/certificates", tok, nil); status != 200 {
+			t.Errorf("minted token refused: %d %v", status, body)
+		}
+		for _, path := range []string{"/v1/tenants", "/v1/tokens"} {
+			method, body := "POST", any(map[string]any{"subject": "x", "role": "admin", "ttlSeconds": 60})
+			if path == "/v1/tenants" {
+				method, body = "GET", nil
+			}
+			if status, _ := e.rest(t, method, path, e.tokens["cpo1"], body); status != 403 {
+				t.Errorf("operator %s %s: HTTP %d, want 403", method, path, status)
+			}
+		}
+		if status, _ := e.rest(t, "GET", "/v1/tenants", e.tokens["admin"], nil); status != 200 {
+			t.Errorf("list tenants: HTTP %d", status)
+		}
+	})
 }
 
 func TestBadRequests(t *testing.T) {
-	e := newEnv(t)
-	for _, tt := range []struct {
-		name, method, path string
-		body               any
-		want               int
-	}{
-		{"GET with a body", "GET", "/v1/authorities", map[string]any{"x": 1}, 400},
-		{"unknown field", "POST", "/v1/certificates", map[string]any{"bogus": 1}, 400},
-		{"huge body", "POST", "/v1/certificates", map[string]any{"csr": strings.Repeat("A", 300<<10)}, 413},
-		{"garbage CSR", "POST", "/v1/certificates", map[string]any{"profile": policies.ISO2SECC, "csr": "hello"}, 400},
-		{"unknown profile", "POST", "/v1/certificates", map[string]any{"profile": "x/y", "csr": "hello"}, 400},
-		{"bad serial", "GET", "/v1/certificates/xyz", nil, 400},
-		{"unknown serial", "GET", "/v1/certificates/abcdef", nil, 404},
-		{"bad reason", "POST", "/v1/certificates/abcdef:revoke", map[string]any{"reason": "bored"}, 400},
-		{"unknown route", "GET", "/v1/nothing", nil, 404},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			status, body := e.rest(t, tt.method, tt.path, e.tokens["admin"], tt.body)
-			if status != tt.want {
-				t.Errorf("HTTP %d %v, want %d", status, body, tt.want)
+	eachStore(t, func(t *testing.T, e *env) {
+		for _, tt := range []struct {
+			name, method, path string
+			body               any
+			want               int
+		}{
+			{"GET with a body", "GET", "/v1/authorities", map[string]any{"x": 1}, 400},
+			{"unknown field", "POST", "/v1/certificates", map[string]any{"bogus": 1}, 400},
+			{"huge body", "POST", "/v1/certificates", map[string]any{"csr": strings.Repeat("A", 300<<10)}, 413},
+			{"garbage CSR", "POST", "/v1/certificates", map[string]any{"profile": policies.ISO2SECC, "csr": "hello"}, 400},
+			{"unknown profile", "POST", "/v1/certificates", map[string]any{"profile": "x/y", "csr": "hello"}, 400},
+			{"bad serial", "GET", "/v1/certificates/xyz", nil, 400},
+			{"unknown serial", "GET", "/v1/certificates/abcdef", nil, 404},
+			{"bad reason", "POST", "/v1/certificates/abcdef:revoke", map[string]any{"reason": "bored"}, 400},
+			{"unknown route", "GET", "/v1/nothing", nil, 404},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				status, body := e.rest(t, tt.method, tt.path, e.tokens["admin"], tt.body)
+				if status != tt.want {
+					t.Errorf("HTTP %d %v, want %d", status, body, tt.want)
+				}
+			})
+		}
+	})
+}
+
+// TestTwoReplicasOnPostgres: two pncd stacks (own store connections, CA
+// services and API servers) on one PostgreSQL issue concurrently: every
+// returned certificate is in the store, no serial repeats, and the audit
+// chain stays intact.
+func TestTwoReplicasOnPostgres(t *testing.T) {
+	url := postgresURL(t)
+	a := newEnv(t, url)
+	ctx := context.Background()
+	d2, err := datadir.OpenWith(ctx, a.d.Path, url, ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	h2, err := (&api.Server{CA: d2.CA, Store: d2.Store, Key: a.key}).Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := httptest.NewTLSServer(h2)
+	defer b.Close()
+	csr := opensslCSR(t, a.dir, "DE*ABC*E77")
+	const n = 40
+	serials := make(chan string, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			srv := a.srv
+			if i%2 == 1 {
+				srv = b
 			}
-		})
+			body, _ := json.Marshal(map[string]any{"profile": policies.ISO2SECC, "csr": csr})
+			req, _ := http.NewRequest("POST", srv.URL+"/v1/certificates", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+a.tokens["cpo1"])
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			var out struct{ Certificate struct{ Serial string } }
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+				errs <- fmt.Errorf("HTTP %d: %v", resp.StatusCode, err)
+				return
+			}
+			serials <- out.Certificate.Serial
+		}()
+	}
+	seen := map[string]bool{}
+	for range n {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case s := <-serials:
+			if seen[s] {
+				t.Fatalf("serial %s returned twice", s)
+			}
+			seen[s] = true
+			if _, err := a.d.Store.Certificate(ctx, "cpo-sub2", strings.ToLower(s)); err != nil {
+				t.Errorf("returned certificate %s not in the store: %v", s, err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("timeout")
+		}
+	}
+	var seq int64
+	var prev []byte
+	for {
+		page, err := a.d.Store.AuditLog(ctx, seq, store.MaxPage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq, prev, err = store.VerifyAudit(seq, prev, page); err != nil {
+			t.Fatal(err)
+		}
+		if len(page) < store.MaxPage {
+			break
+		}
 	}
 }
