@@ -39,6 +39,19 @@ func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, r
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
+	// Ready: the store answers and at least one CA is loaded.
+	r.Get("/readyz", func(w http.ResponseWriter, req *http.Request) {
+		if _, err := d.Store.CAs(req.Context()); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "store.unavailable", "the store does not answer")
+			return
+		}
+		if len(d.CA.Authorities()) == 0 {
+			writeError(w, http.StatusServiceUnavailable, "ca.none", "no CA is loaded")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ready"}` + "\n"))
+	})
 	r.Get("/crl/{file}", func(w http.ResponseWriter, req *http.Request) {
 		issuer, ok := strings.CutSuffix(chi.URLParam(req, "file"), ".crl")
 		if !ok || !ca.ValidName(issuer) {

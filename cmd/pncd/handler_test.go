@@ -14,6 +14,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	xocsp "golang.org/x/crypto/ocsp"
@@ -70,6 +73,9 @@ func TestServeHealthAndCRL(t *testing.T) {
 	}
 	if body := get("/healthz", 200); string(body) != "{\"status\":\"ok\"}\n" {
 		t.Errorf("healthz = %q", body)
+	}
+	if body := get("/readyz", 200); string(body) != "{\"status\":\"ready\"}\n" {
+		t.Errorf("readyz = %q", body)
 	}
 	crlAt := func() *x509.RevocationList {
 		t.Helper()
@@ -144,5 +150,27 @@ func TestServeHealthAndCRL(t *testing.T) {
 	post.Body.Close()
 	if post.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST /healthz = %d", post.StatusCode)
+	}
+}
+
+func TestFirstStartAdminToken(t *testing.T) {
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := writeAdminToken(ctx, d, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(d.Path, AdminTokenFile)
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v", fi, err)
+	}
+	tok, _ := os.ReadFile(path)
+	key, _ := auth.LoadOrCreateKey(d.Path)
+	if c, err := key.Verify(strings.TrimSpace(string(tok)), time.Now()); err != nil || c.Role != auth.RoleAdmin {
+		t.Errorf("first-start token: %+v %v", c, err)
 	}
 }

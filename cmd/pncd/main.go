@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -86,6 +87,9 @@ func run(args []string) error {
 			return fmt.Errorf("initialise %s: %w", d.Path, err)
 		}
 		if err := d.CA.Reload(ctx); err != nil {
+			return err
+		}
+		if err := writeAdminToken(ctx, d, log); err != nil {
 			return err
 		}
 	}
@@ -179,4 +183,31 @@ func refresh(ctx context.Context, d *datadir.Dir, resp *ocsp.Responder, log *slo
 			log.Error("reload OCSP signers", "err", err)
 		}
 	}
+}
+
+// AdminTokenFile is where the first start leaves an administrator token.
+const AdminTokenFile = "admin.token"
+
+// writeAdminToken mints a 30-day administrator token on first start, so
+// that the demo can be driven at once; it is written with mode 0600 and
+// audited, and its path (not its value) is logged.
+func writeAdminToken(ctx context.Context, d *datadir.Dir, log *slog.Logger) error {
+	key, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		return err
+	}
+	tok, err := key.Mint("first-start-admin", "", auth.RoleAdmin, 30*24*time.Hour, time.Now())
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(d.Path, AdminTokenFile)
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := d.Store.AppendAudit(ctx, &store.AuditEntry{Actor: "pncd", Action: "token.create", Object: "first-start-admin",
+		Detail: `{"role":"admin","ttl":"720h0m0s","file":"` + AdminTokenFile + `"}`}); err != nil {
+		return err
+	}
+	log.Info("wrote an administrator token for the demo (valid 30 days); use it as 'Authorization: Bearer $(cat FILE)', mint others with 'pncctl token create'", "file", path)
+	return nil
 }
