@@ -94,3 +94,21 @@ func (h *tokens) CreateToken(ctx context.Context, req *connect.Request[pncpkiv1.
 	}
 	return connect.NewResponse(&pncpkiv1.CreateTokenResponse{Token: tok, ExpiresAt: timestamppb.New(now.Add(ttl))}), nil
 }
+
+type audit struct{ s *Server }
+
+func (h *audit) ListAudit(ctx context.Context, req *connect.Request[pncpkiv1.ListAuditRequest]) (*connect.Response[pncpkiv1.ListAuditResponse], error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	es, err := h.s.Store.AuditLog(ctx, req.Msg.After, int(req.Msg.PageSize))
+	if err != nil {
+		return nil, apiError(err)
+	}
+	resp := &pncpkiv1.ListAuditResponse{}
+	for _, e := range es {
+		resp.Entries = append(resp.Entries, &pncpkiv1.AuditEntry{Seq: e.Seq, Time: timestamppb.New(e.Time), Actor: e.Actor,
+			Action: e.Action, Object: e.Object, Detail: e.Detail, PrevHash: e.PrevHash, Hash: e.Hash})
+	}
+	return connect.NewResponse(resp), nil
+}

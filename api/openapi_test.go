@@ -41,8 +41,8 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 				}
 			}
 		}
-		if n != 8 {
-			t.Errorf("%d documented operations, want 8", n)
+		if n != 9 {
+			t.Errorf("%d documented operations, want 9", n)
 		}
 	})
 }

@@ -37,7 +37,11 @@ type Server struct {
 	Key   *auth.Key
 	// OCSP, when set, hears about revocations at once.
 	OCSP *ocsp.Responder
-	Now  func() time.Time
+	// RateLimit bounds requests per tenant (zero: unlimited).
+	RateLimit RateLimit
+	Now       func() time.Time
+
+	tokens tokenCache
 }
 
 // Handler returns the API handler: Connect/gRPC paths
@@ -53,11 +57,12 @@ func (s *Server) Handler() (http.Handler, error) {
 	add(pncpkiv1connect.NewAuthorityServiceHandler(&authorities{s}, opts))
 	add(pncpkiv1connect.NewTenantServiceHandler(&tenants{s}, opts))
 	add(pncpkiv1connect.NewTokenServiceHandler(&tokens{s}, opts))
+	add(pncpkiv1connect.NewAuditServiceHandler(&audit{s}, opts))
 	t, err := vanguard.NewTranscoder(services)
 	if err != nil {
 		return nil, err
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// vanguard answers a GET with a body as an unknown (500) error; it
 		// is the client's mistake.
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.ContentLength > 0 || len(r.TransferEncoding) > 0) {
@@ -70,7 +75,7 @@ func (s *Server) Handler() (http.Handler, error) {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBody) // chunked bodies: vanguard answers 429
 		t.ServeHTTP(w, r)
-	}), nil
+	})), nil
 }
 
 // writeError writes the REST error shape (google.rpc.Status with an
@@ -103,7 +108,7 @@ func (s *Server) authenticate() connect.UnaryInterceptorFunc {
 				s.denied(ctx, "anonymous", req.Spec().Procedure, "no bearer token")
 				return nil, newError(connect.CodeUnauthenticated, "auth.missing", errors.New("auth.missing: a bearer token is required"))
 			}
-			c, err := s.Key.Verify(token, s.Now())
+			c, err := s.verify(token)
 			if err != nil {
 				s.denied(ctx, "anonymous", req.Spec().Procedure, err.Error())
 				return nil, newError(connect.CodeUnauthenticated, "auth.invalid", fmt.Errorf("auth.invalid: %w", err))

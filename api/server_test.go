@@ -21,6 +21,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/pncpki/pncpki/api"
@@ -354,6 +355,22 @@ func TestAdminServices(t *testing.T) {
 		if status, _ := e.rest(t, "GET", "/v1/tenants", e.tokens["admin"], nil); status != 200 {
 			t.Errorf("list tenants: HTTP %d", status)
 		}
+		status, body = e.rest(t, "GET", "/v1/audit?pageSize=1000", e.tokens["admin"], nil)
+		entries, _ := body["entries"].([]any)
+		if status != 200 || len(entries) == 0 {
+			t.Fatalf("audit: %d %v", status, body)
+		}
+		found := false
+		for _, x := range entries {
+			m := x.(map[string]any)
+			found = found || (m["action"] == "token.create" && m["actor"] == "token:admin" && m["object"] == "emsp2-backend")
+		}
+		if !found {
+			t.Errorf("audit log lacks the token minted above: %v", entries)
+		}
+		if status, _ := e.rest(t, "GET", "/v1/audit", e.tokens["cpo1"], nil); status != 403 {
+			t.Errorf("operator reads the audit log: HTTP %d", status)
+		}
 	})
 }
 
@@ -462,4 +479,69 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 			break
 		}
 	}
+}
+
+func TestRateLimitPerTenant(t *testing.T) {
+	e := newEnv(t, "")
+	newServer := func(rl api.RateLimit) *httptest.Server {
+		h, err := (&api.Server{CA: e.d.CA, Store: e.d.Store, Key: e.key, RateLimit: rl}).Handler()
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewTLSServer(h)
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	get := func(srv *httptest.Server, token string) int {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/authorities", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	run := func(t *testing.T, a, b *httptest.Server, tokA, tokB string) {
+		for i := range 5 {
+			srv := a
+			if i%2 == 1 {
+				srv = b
+			}
+			if s := get(srv, tokA); s != 200 {
+				t.Fatalf("request %d: HTTP %d", i+1, s)
+			}
+		}
+		if s := get(a, tokA); s != 429 {
+			t.Errorf("6th request of the tenant: HTTP %d, want 429", s)
+		}
+		if s := get(b, tokB); s != 200 {
+			t.Errorf("another tenant limited by the first one's traffic: HTTP %d", s)
+		}
+	}
+	t.Run("one replica", func(t *testing.T) {
+		srv := newServer(api.RateLimit{Requests: 5, Window: time.Hour})
+		run(t, srv, srv, e.tokens["cpo1"], e.tokens["cpo2"])
+	})
+	t.Run("two replicas sharing Redis", func(t *testing.T) {
+		u := os.Getenv("PNCPKI_TEST_REDIS")
+		if u == "" {
+			t.Skip("PNCPKI_TEST_REDIS not set: skipping (.ci/run sets it)")
+		}
+		opt, _ := redis.ParseURL(u)
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		// Tenants of their own, so counters of earlier runs do not count.
+		var toks []string
+		for i := range 2 {
+			name := fmt.Sprintf("rate%d-%d", time.Now().UnixNano(), i)
+			if err := e.d.Store.CreateTenant(context.Background(), &policies.Tenant{Name: name, Kind: policies.TenantCPO}); err != nil {
+				t.Fatal(err)
+			}
+			tok, _ := e.key.Mint(name, name, auth.RoleOperator, time.Hour, time.Now())
+			toks = append(toks, tok)
+		}
+		rl := api.RateLimit{Requests: 5, Window: time.Hour, Redis: rdb}
+		run(t, newServer(rl), newServer(rl), toks[0], toks[1])
+	})
 }

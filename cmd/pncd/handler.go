@@ -26,6 +26,7 @@ func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, r
 	r.Handle("/pncpki.v1.AuthorityService/*", apiHandler)
 	r.Handle("/pncpki.v1.TenantService/*", apiHandler)
 	r.Handle("/pncpki.v1.TokenService/*", apiHandler)
+	r.Handle("/pncpki.v1.AuditService/*", apiHandler)
 	ocspHandler := resp.Handler("/ocsp")
 	r.Handle("/ocsp", ocspHandler)
 	r.Handle("/ocsp/*", ocspHandler)

@@ -48,6 +48,7 @@ func run(args []string) error {
 	cacheMB := fs.Int("ocsp-cache-mb", 64, "bound of the in-process OCSP response cache, in MiB")
 	presignEvery := fs.Duration("ocsp-presign-interval", 5*time.Minute, "how often every live certificate's OCSP responses are checked and pre-signed (negative: never)")
 	presignRate := fs.Int("ocsp-presign-rate", 200, "pre-signed OCSP responses per second at most, so refreshes are spread out")
+	apiRate := fs.Int("api-rate", 1200, "API requests per minute per tenant (0: unlimited); shared through Redis when --redis is set")
 	redisURL := fs.String("redis", os.Getenv("PNCPKI_REDIS"), "Redis URL (redis://host:6379/0) of the shared OCSP tier and revocation fan-out; default $PNCPKI_REDIS")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -99,6 +100,7 @@ func run(args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var rdb *redis.Client
 	ocspOpts := ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, UseCAKey: *ocspCAKey, Logger: log, Registerer: reg,
 		CacheBytes: int64(*cacheMB) << 20, PreSignInterval: *presignEvery, PreSignRate: *presignRate}
 	if *redisURL != "" {
@@ -106,7 +108,7 @@ func run(args []string) error {
 		if err != nil {
 			return fmt.Errorf("--redis: %w", err)
 		}
-		rdb := redis.NewClient(opt)
+		rdb = redis.NewClient(opt)
 		defer rdb.Close()
 		ocspOpts.Redis = rdb
 		log.Info("OCSP shared tier and revocation fan-out through Redis", "addr", opt.Addr)
@@ -122,7 +124,11 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("token key: %w", err)
 	}
-	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp}).Handler()
+	rl := api.RateLimit{Requests: *apiRate, Window: time.Minute}
+	if rdb != nil {
+		rl.Redis = rdb
+	}
+	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp, RateLimit: rl}).Handler()
 	if err != nil {
 		return err
 	}

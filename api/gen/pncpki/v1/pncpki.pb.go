@@ -26,6 +26,203 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ListAuditRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Entries after this sequence number.
+	After         int64 `protobuf:"varint,1,opt,name=after,proto3" json:"after,omitempty"`
+	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditRequest) Reset() {
+	*x = ListAuditRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditRequest) ProtoMessage() {}
+
+func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListAuditRequest) GetAfter() int64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+func (x *ListAuditRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+type AuditEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	Actor         string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Action        string                 `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	Object        string                 `protobuf:"bytes,5,opt,name=object,proto3" json:"object,omitempty"`
+	Detail        string                 `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	PrevHash      []byte                 `protobuf:"bytes,7,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	Hash          []byte                 `protobuf:"bytes,8,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEntry) Reset() {
+	*x = AuditEntry{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEntry) ProtoMessage() {}
+
+func (x *AuditEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
+func (*AuditEntry) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AuditEntry) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *AuditEntry) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *AuditEntry) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetObject() string {
+	if x != nil {
+		return x.Object
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetPrevHash() []byte {
+	if x != nil {
+		return x.PrevHash
+	}
+	return nil
+}
+
+func (x *AuditEntry) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+type ListAuditResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*AuditEntry          `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditResponse) Reset() {
+	*x = ListAuditResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditResponse) ProtoMessage() {}
+
+func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListAuditResponse) GetEntries() []*AuditEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
 type Tenant struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -41,7 +238,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[0]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +250,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[0]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +263,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{0}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Tenant) GetName() string {
@@ -119,7 +316,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[1]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -131,7 +328,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[1]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -144,7 +341,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{1}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{4}
 }
 
 type ListTenantsResponse struct {
@@ -156,7 +353,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[2]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +365,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[2]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +378,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{2}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -200,7 +397,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[3]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -212,7 +409,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[3]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -225,7 +422,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{3}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateTenantRequest) GetTenant() *Tenant {
@@ -244,7 +441,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[4]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -256,7 +453,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[4]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -269,7 +466,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{4}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -292,7 +489,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -304,7 +501,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -317,7 +514,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{5}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateTokenRequest) GetSubject() string {
@@ -358,7 +555,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +567,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +580,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{6}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -417,7 +614,7 @@ type SignCSRRequest struct {
 
 func (x *SignCSRRequest) Reset() {
 	*x = SignCSRRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +626,7 @@ func (x *SignCSRRequest) String() string {
 func (*SignCSRRequest) ProtoMessage() {}
 
 func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +639,7 @@ func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRRequest.ProtoReflect.Descriptor instead.
 func (*SignCSRRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{7}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SignCSRRequest) GetProfile() string {
@@ -491,7 +688,7 @@ type SignCSRResponse struct {
 
 func (x *SignCSRResponse) Reset() {
 	*x = SignCSRResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +700,7 @@ func (x *SignCSRResponse) String() string {
 func (*SignCSRResponse) ProtoMessage() {}
 
 func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +713,7 @@ func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRResponse.ProtoReflect.Descriptor instead.
 func (*SignCSRResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{8}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SignCSRResponse) GetCertificate() *Certificate {
@@ -552,7 +749,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +761,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +774,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{9}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Certificate) GetIssuer() string {
@@ -667,7 +864,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +876,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +889,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{10}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetCertificateRequest) GetSerial() string {
@@ -718,7 +915,7 @@ type GetCertificateResponse struct {
 
 func (x *GetCertificateResponse) Reset() {
 	*x = GetCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +927,7 @@ func (x *GetCertificateResponse) String() string {
 func (*GetCertificateResponse) ProtoMessage() {}
 
 func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +940,7 @@ func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{11}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetCertificateResponse) GetCertificate() *Certificate {
@@ -766,7 +963,7 @@ type ListCertificatesRequest struct {
 
 func (x *ListCertificatesRequest) Reset() {
 	*x = ListCertificatesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +975,7 @@ func (x *ListCertificatesRequest) String() string {
 func (*ListCertificatesRequest) ProtoMessage() {}
 
 func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +988,7 @@ func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{12}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListCertificatesRequest) GetIssuer() string {
@@ -838,7 +1035,7 @@ type ListCertificatesResponse struct {
 
 func (x *ListCertificatesResponse) Reset() {
 	*x = ListCertificatesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +1047,7 @@ func (x *ListCertificatesResponse) String() string {
 func (*ListCertificatesResponse) ProtoMessage() {}
 
 func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +1060,7 @@ func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{13}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
@@ -885,7 +1082,7 @@ type RevokeCertificateRequest struct {
 
 func (x *RevokeCertificateRequest) Reset() {
 	*x = RevokeCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1094,7 @@ func (x *RevokeCertificateRequest) String() string {
 func (*RevokeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1107,7 @@ func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{14}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RevokeCertificateRequest) GetSerial() string {
@@ -943,7 +1140,7 @@ type RevokeCertificateResponse struct {
 
 func (x *RevokeCertificateResponse) Reset() {
 	*x = RevokeCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1152,7 @@ func (x *RevokeCertificateResponse) String() string {
 func (*RevokeCertificateResponse) ProtoMessage() {}
 
 func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1165,7 @@ func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{15}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
@@ -986,7 +1183,7 @@ type ListAuthoritiesRequest struct {
 
 func (x *ListAuthoritiesRequest) Reset() {
 	*x = ListAuthoritiesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1195,7 @@ func (x *ListAuthoritiesRequest) String() string {
 func (*ListAuthoritiesRequest) ProtoMessage() {}
 
 func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1208,7 @@ func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{19}
 }
 
 type Authority struct {
@@ -1027,7 +1224,7 @@ type Authority struct {
 
 func (x *Authority) Reset() {
 	*x = Authority{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1236,7 @@ func (x *Authority) String() string {
 func (*Authority) ProtoMessage() {}
 
 func (x *Authority) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1249,7 @@ func (x *Authority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authority.ProtoReflect.Descriptor instead.
 func (*Authority) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Authority) GetName() string {
@@ -1099,7 +1296,7 @@ type ListAuthoritiesResponse struct {
 
 func (x *ListAuthoritiesResponse) Reset() {
 	*x = ListAuthoritiesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1308,7 @@ func (x *ListAuthoritiesResponse) String() string {
 func (*ListAuthoritiesResponse) ProtoMessage() {}
 
 func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1321,7 @@ func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListAuthoritiesResponse) GetAuthorities() []*Authority {
@@ -1138,7 +1335,22 @@ var File_pncpki_v1_pncpki_proto protoreflect.FileDescriptor
 
 const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\n" +
-	"\x16pncpki/v1/pncpki.proto\x12\tpncpki.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x01\n" +
+	"\x16pncpki/v1/pncpki.proto\x12\tpncpki.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"E\n" +
+	"\x10ListAuditRequest\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\x03R\x05after\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"\xdd\x01\n" +
+	"\n" +
+	"AuditEntry\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12\x16\n" +
+	"\x06object\x18\x05 \x01(\tR\x06object\x12\x16\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\x12\x1b\n" +
+	"\tprev_hash\x18\a \x01(\fR\bprevHash\x12\x12\n" +
+	"\x04hash\x18\b \x01(\fR\x04hash\"D\n" +
+	"\x11ListAuditResponse\x12/\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.pncpki.v1.AuditEntryR\aentries\"\xbb\x01\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\"\n" +
@@ -1229,7 +1441,9 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\fCreateTenant\x12\x1e.pncpki.v1.CreateTenantRequest\x1a\x1f.pncpki.v1.CreateTenantResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/tenants2s\n" +
 	"\fTokenService\x12c\n" +
 	"\vCreateToken\x12\x1d.pncpki.v1.CreateTokenRequest\x1a\x1e.pncpki.v1.CreateTokenResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
-	"/v1/tokensB5Z3github.com/pncpki/pncpki/api/gen/pncpki/v1;pncpkiv1b\x06proto3"
+	"/v1/tokens2i\n" +
+	"\fAuditService\x12Y\n" +
+	"\tListAudit\x12\x1b.pncpki.v1.ListAuditRequest\x1a\x1c.pncpki.v1.ListAuditResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/auditB5Z3github.com/pncpki/pncpki/api/gen/pncpki/v1;pncpkiv1b\x06proto3"
 
 var (
 	file_pncpki_v1_pncpki_proto_rawDescOnce sync.Once
@@ -1243,64 +1457,71 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
-	(*Tenant)(nil),                    // 0: pncpki.v1.Tenant
-	(*ListTenantsRequest)(nil),        // 1: pncpki.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),       // 2: pncpki.v1.ListTenantsResponse
-	(*CreateTenantRequest)(nil),       // 3: pncpki.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),      // 4: pncpki.v1.CreateTenantResponse
-	(*CreateTokenRequest)(nil),        // 5: pncpki.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),       // 6: pncpki.v1.CreateTokenResponse
-	(*SignCSRRequest)(nil),            // 7: pncpki.v1.SignCSRRequest
-	(*SignCSRResponse)(nil),           // 8: pncpki.v1.SignCSRResponse
-	(*Certificate)(nil),               // 9: pncpki.v1.Certificate
-	(*GetCertificateRequest)(nil),     // 10: pncpki.v1.GetCertificateRequest
-	(*GetCertificateResponse)(nil),    // 11: pncpki.v1.GetCertificateResponse
-	(*ListCertificatesRequest)(nil),   // 12: pncpki.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),  // 13: pncpki.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),  // 14: pncpki.v1.RevokeCertificateRequest
-	(*RevokeCertificateResponse)(nil), // 15: pncpki.v1.RevokeCertificateResponse
-	(*ListAuthoritiesRequest)(nil),    // 16: pncpki.v1.ListAuthoritiesRequest
-	(*Authority)(nil),                 // 17: pncpki.v1.Authority
-	(*ListAuthoritiesResponse)(nil),   // 18: pncpki.v1.ListAuthoritiesResponse
-	(*timestamppb.Timestamp)(nil),     // 19: google.protobuf.Timestamp
+	(*ListAuditRequest)(nil),          // 0: pncpki.v1.ListAuditRequest
+	(*AuditEntry)(nil),                // 1: pncpki.v1.AuditEntry
+	(*ListAuditResponse)(nil),         // 2: pncpki.v1.ListAuditResponse
+	(*Tenant)(nil),                    // 3: pncpki.v1.Tenant
+	(*ListTenantsRequest)(nil),        // 4: pncpki.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),       // 5: pncpki.v1.ListTenantsResponse
+	(*CreateTenantRequest)(nil),       // 6: pncpki.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),      // 7: pncpki.v1.CreateTenantResponse
+	(*CreateTokenRequest)(nil),        // 8: pncpki.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),       // 9: pncpki.v1.CreateTokenResponse
+	(*SignCSRRequest)(nil),            // 10: pncpki.v1.SignCSRRequest
+	(*SignCSRResponse)(nil),           // 11: pncpki.v1.SignCSRResponse
+	(*Certificate)(nil),               // 12: pncpki.v1.Certificate
+	(*GetCertificateRequest)(nil),     // 13: pncpki.v1.GetCertificateRequest
+	(*GetCertificateResponse)(nil),    // 14: pncpki.v1.GetCertificateResponse
+	(*ListCertificatesRequest)(nil),   // 15: pncpki.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),  // 16: pncpki.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),  // 17: pncpki.v1.RevokeCertificateRequest
+	(*RevokeCertificateResponse)(nil), // 18: pncpki.v1.RevokeCertificateResponse
+	(*ListAuthoritiesRequest)(nil),    // 19: pncpki.v1.ListAuthoritiesRequest
+	(*Authority)(nil),                 // 20: pncpki.v1.Authority
+	(*ListAuthoritiesResponse)(nil),   // 21: pncpki.v1.ListAuthoritiesResponse
+	(*timestamppb.Timestamp)(nil),     // 22: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	0,  // 0: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
-	0,  // 1: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
-	0,  // 2: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	19, // 3: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	9,  // 4: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	19, // 5: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	19, // 6: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	19, // 7: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
-	9,  // 8: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	9,  // 9: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	9,  // 10: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	19, // 11: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	17, // 12: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	7,  // 13: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	10, // 14: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	12, // 15: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	14, // 16: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	16, // 17: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	1,  // 18: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	3,  // 19: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	5,  // 20: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	8,  // 21: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	11, // 22: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	13, // 23: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	15, // 24: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	18, // 25: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	2,  // 26: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	4,  // 27: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	6,  // 28: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	21, // [21:29] is the sub-list for method output_type
-	13, // [13:21] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	22, // 0: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	1,  // 1: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
+	3,  // 2: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
+	3,  // 3: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
+	3,  // 4: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
+	22, // 5: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	12, // 6: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
+	22, // 7: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	22, // 8: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	22, // 9: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	12, // 10: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	12, // 11: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	12, // 12: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	22, // 13: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	20, // 14: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	10, // 15: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	13, // 16: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	15, // 17: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	17, // 18: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	19, // 19: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	4,  // 20: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	6,  // 21: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	8,  // 22: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	0,  // 23: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	11, // 24: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	14, // 25: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	16, // 26: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	18, // 27: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	21, // 28: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	5,  // 29: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	7,  // 30: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	9,  // 31: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	2,  // 32: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	24, // [24:33] is the sub-list for method output_type
+	15, // [15:24] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -1314,9 +1535,9 @@ func file_pncpki_v1_pncpki_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
-			NumServices:   4,
+			NumServices:   5,
 		},
 		GoTypes:           file_pncpki_v1_pncpki_proto_goTypes,
 		DependencyIndexes: file_pncpki_v1_pncpki_proto_depIdxs,

@@ -1,0 +1,139 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/go-chi/httprate"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pncpki/pncpki/api/auth"
+)
+
+// RateLimit is the per-tenant request budget: Requests per Window, for each
+// tenant (administrators by token subject; unauthenticated callers by IP).
+type RateLimit struct {
+	Requests int
+	Window   time.Duration
+	// Redis, when set, shares the counters between replicas.
+	Redis redis.UniversalClient
+}
+
+// limit wraps next with the rate limiter.
+func (s *Server) limit(next http.Handler) http.Handler {
+	if s.RateLimit.Requests <= 0 {
+		return next
+	}
+	opts := []httprate.Option{httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusTooManyRequests, connect.CodeResourceExhausted, "rate.limited", "too many requests for this tenant; retry after the window")
+	})}
+	if s.RateLimit.Redis != nil {
+		opts = append(opts, httprate.WithLimitCounter(&redisCounter{c: s.RateLimit.Redis}))
+	}
+	rl := httprate.NewRateLimiter(s.RateLimit.Requests, s.RateLimit.Window, opts...)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rl.RespondOnLimit(w, r, s.rateKey(r)) {
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rateKey names who a request counts against.
+func (s *Server) rateKey(r *http.Request) string {
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		if c, err := s.verify(tok); err == nil {
+			if c.Role == auth.RoleAdmin {
+				return "subject:" + c.Subject
+			}
+			return "tenant:" + c.Tenant
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "ip:" + host
+}
+
+// tokenCache keeps verified tokens (by their hash) until they expire, so a
+// client's every call does not pay for an ECDSA verification.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]*auth.Claims
+}
+
+const maxCachedTokens = 10_000
+
+// verify checks a token, from the cache when it was verified before and
+// has not expired since.
+func (s *Server) verify(token string) (*auth.Claims, error) {
+	now := s.Now()
+	h := sha256.Sum256([]byte(token))
+	s.tokens.mu.Lock()
+	c := s.tokens.m[h]
+	s.tokens.mu.Unlock()
+	if c != nil && now.Before(c.ExpiresAt.Time) {
+		return c, nil
+	}
+	c, err := s.Key.Verify(token, now)
+	if err != nil {
+		return nil, err
+	}
+	s.tokens.mu.Lock()
+	if s.tokens.m == nil || len(s.tokens.m) >= maxCachedTokens {
+		s.tokens.m = map[[32]byte]*auth.Claims{}
+	}
+	s.tokens.m[h] = c
+	s.tokens.mu.Unlock()
+	return c, nil
+}
+
+// redisCounter is httprate's sliding-window counter in Redis, so replicas
+// share one budget per tenant.
+type redisCounter struct {
+	c      redis.UniversalClient
+	window time.Duration
+}
+
+func (r *redisCounter) Config(_ int, window time.Duration) { r.window = window }
+
+func (r *redisCounter) key(key string, w time.Time) string {
+	return "pncpki:rate:" + key + ":" + strconv.FormatInt(w.Unix(), 10)
+}
+
+func (r *redisCounter) Increment(key string, w time.Time) error { return r.IncrementBy(key, w, 1) }
+
+func (r *redisCounter) IncrementBy(key string, w time.Time, n int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	k := r.key(key, w)
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.IncrBy(ctx, k, int64(n))
+		p.Expire(ctx, k, 3*r.window)
+		return nil
+	})
+	return err
+}
+
+func (r *redisCounter) Get(key string, cur, prev time.Time) (int, int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	vals, err := r.c.MGet(ctx, r.key(key, cur), r.key(key, prev)).Result()
+	if err != nil {
+		return 0, 0, err
+	}
+	n := func(v any) int {
+		s, _ := v.(string)
+		i, _ := strconv.Atoi(s)
+		return i
+	}
+	return n(vals[0]), n(vals[1]), nil
+}
