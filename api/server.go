@@ -27,6 +27,7 @@ import (
 	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/ocsp"
+	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -180,7 +181,8 @@ func (h *certificates) SignCSR(ctx context.Context, req *connect.Request[pncpkiv
 	if req.Msg.ValidityDays < 0 || req.Msg.ValidityDays > 40*366 {
 		return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, errors.New("request.invalid: validity_days out of range"))
 	}
-	iss, err := h.s.CA.Issue(ctx, ca.Request{Profile: req.Msg.Profile, CSR: []byte(req.Msg.Csr), Tenant: tenant, Issuer: req.Msg.Issuer})
+	iss, err := h.s.CA.Issue(ctx, ca.Request{Profile: req.Msg.Profile, CSR: []byte(req.Msg.Csr), Tenant: tenant, Issuer: req.Msg.Issuer,
+		Validity: policies.Period{Days: int(req.Msg.ValidityDays)}})
 	if err != nil {
 		return nil, apiError(err)
 	}

@@ -185,7 +185,7 @@ func TestCSMSFlow(t *testing.T) {
 		restSerial := body["certificate"].(map[string]any)["serial"].(string)
 
 		client := pncpkiv1connect.NewCertificateServiceClient(e.srv.Client(), e.srv.URL, connect.WithGRPC())
-		req := connect.NewRequest(&pncpkiv1.SignCSRRequest{Profile: policies.ISO2SECC, Csr: opensslCSR(t, e.dir, "DE*ABC*E2")})
+		req := connect.NewRequest(&pncpkiv1.SignCSRRequest{Profile: policies.ISO2SECC, Csr: opensslCSR(t, e.dir, "DE*ABC*E2"), ValidityDays: 30})
 		req.Header().Set("Authorization", "Bearer "+e.tokens["cpo1"])
 		resp, err := client.SignCSR(ctx, req)
 		if err != nil {
@@ -193,6 +193,9 @@ func TestCSMSFlow(t *testing.T) {
 		}
 		if resp.Msg.Certificate.Tenant != "cpo1" || len(resp.Msg.Chain) != 3 {
 			t.Errorf("gRPC SignCSR: %+v", resp.Msg.Certificate)
+		}
+		if d := resp.Msg.Certificate.NotAfter.AsTime().Sub(resp.Msg.Certificate.NotBefore.AsTime()); d != 30*24*time.Hour {
+			t.Errorf("validity_days 30 gave %v", d)
 		}
 
 		status, body = e.rest(t, "GET", "/v1/certificates", e.tokens["cpo1"], nil)
