@@ -66,3 +66,34 @@ func BenchmarkCreateCertificate(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
 }
+
+// BenchmarkPureCrypto is the cryptographic floor of one issuance: verify
+// the CSR's signature and sign a certificate (x509.CreateCertificate, which
+// also verifies what it signed). bench/api.sh compares the server's CPU
+// per certificate with it.
+func BenchmarkPureCrypto(b *testing.B) {
+	e := newEnv(b)
+	a, err := e.svc.Authority("cpo-sub2")
+	if err != nil {
+		b.Fatal(err)
+	}
+	csrPEM := csrFor(b, p256(b), ca.Name("DE*ABC*E1", "Example CPO", "", "CPO"))
+	now := time.Now()
+	b.ResetTimer()
+	for b.Loop() {
+		csr, err := ca.ParseCSR(csrPEM)
+		if err != nil {
+			b.Fatal(err)
+		}
+		serial, _ := ca.RandomSerial(rand.Reader)
+		t := &x509.Certificate{
+			SerialNumber: serial, Subject: ca.Name("DE*ABC*E1", "Example CPO", "", "CPO"),
+			NotBefore: now, NotAfter: now.Add(60 * 24 * time.Hour),
+			KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyAgreement,
+			BasicConstraintsValid: true, SubjectKeyId: []byte{1, 2, 3, 4}, SignatureAlgorithm: x509.ECDSAWithSHA256,
+		}
+		if _, err := x509.CreateCertificate(rand.Reader, t, a.Cert, csr.PublicKey, a.Signer); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -48,6 +48,8 @@ func run(args []string) error {
 	cacheMB := fs.Int("ocsp-cache-mb", 64, "bound of the in-process OCSP response cache, in MiB")
 	presignEvery := fs.Duration("ocsp-presign-interval", 5*time.Minute, "how often every live certificate's OCSP responses are checked and pre-signed (negative: never)")
 	presignRate := fs.Int("ocsp-presign-rate", 200, "pre-signed OCSP responses per second at most, so refreshes are spread out")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to serve HTTPS with; with --tls-key")
+	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert (mode 0600)")
 	apiRate := fs.Int("api-rate", 1200, "API requests per minute per tenant (0: unlimited); shared through Redis when --redis is set")
 	redisURL := fs.String("redis", os.Getenv("PNCPKI_REDIS"), "Redis URL (redis://host:6379/0) of the shared OCSP tier and revocation fan-out; default $PNCPKI_REDIS")
 	if err := fs.Parse(args); err != nil {
@@ -155,7 +157,15 @@ func run(args []string) error {
 		"healthz", "http://"+ln.Addr().String()+"/healthz", "crl", "http://"+ln.Addr().String()+"/crl/{issuer}.crl",
 		"ocsp", "http://"+ln.Addr().String()+"/ocsp", "api", "http://"+ln.Addr().String()+"/v1", "token_key", auth.KeyFile(d.Path))
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	switch {
+	case *tlsCert != "" && *tlsKey != "":
+		srv.Protocols = nil // HTTP/1.1 and HTTP/2 over TLS
+		go func() { errc <- srv.ServeTLS(ln, *tlsCert, *tlsKey) }()
+	case *tlsCert != "" || *tlsKey != "":
+		return errors.New("--tls-cert and --tls-key go together")
+	default:
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err
