@@ -81,7 +81,7 @@ func postgresURL(t *testing.T) string {
 	return u.String()
 }
 
-func newEnv(t *testing.T, storeURL string) *env {
+func newEnv(t testing.TB, storeURL string) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
