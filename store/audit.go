@@ -57,7 +57,7 @@ func ActorFrom(ctx context.Context) string {
 // SHA-256 over prev, seq, time (µs) and the length-prefixed strings.
 func AuditHash(prev []byte, e *AuditEntry) []byte {
 	h := sha256.New()
-	var b []byte
+	b := make([]byte, 0, 4+len(prev)+16+16+len(e.Actor)+len(e.Action)+len(e.Object)+len(e.Detail))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(prev)))
 	b = append(b, prev...)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
