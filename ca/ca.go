@@ -34,6 +34,9 @@ import (
 // MaxCSRSize bounds a CSR (PEM or DER) before it is parsed.
 const MaxCSRSize = 64 << 10
 
+// MaxRSABits bounds the RSA keys whose CSR signatures are checked.
+const MaxRSABits = 8192
+
 // Authority is one CA whose key pncpki holds.
 type Authority struct {
 	Name    string
@@ -316,6 +319,11 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {
 		return nil, &Error{Code: CodeCSRMalformed, Message: "cannot parse CSR", Err: err}
+	}
+	// Bound the signature check: an RSA key of hundreds of thousands of
+	// bits fits in 64 KiB and would take seconds to verify.
+	if k, ok := csr.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() > MaxRSABits {
+		return nil, refuse(CodeCSRProfile, "RSA key of %d bits; at most %d are accepted", k.N.BitLen(), MaxRSABits)
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, &Error{Code: CodeCSRSignature, Message: "CSR self-signature does not verify", Err: err}

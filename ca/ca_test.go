@@ -9,7 +9,9 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,6 +221,16 @@ func TestRefusals(t *testing.T) {
 	badSig := bytes.Clone(block.Bytes)
 	badSig[len(badSig)-3] ^= 0xff
 	oversized := append(bytes.Repeat([]byte(" "), ca.MaxCSRSize), good...)
+	// A CSR claiming a 16384-bit RSA key (its signature is never checked).
+	hugeRSA := func() []byte {
+		k, _ := rsa.GenerateKey(rand.Reader, 2048)
+		der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: ca.Name("DE*ABC*E1", "", "", "")}, k)
+		n := new(big.Int).Lsh(big.NewInt(1), 16383)
+		n.Add(n, big.NewInt(1))
+		spki, _ := x509.MarshalPKIXPublicKey(&rsa.PublicKey{N: n, E: 65537})
+		old, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: patchDER(der, old, spki)})
+	}()
 
 	for _, tt := range []struct {
 		name, profile, tenant string
@@ -243,6 +255,7 @@ func TestRefusals(t *testing.T) {
 		{"garbage", policies.ISO2SECC, "cpo1", []byte("not a CSR"), ca.CodeCSRMalformed},
 		{"PEM of the wrong type", policies.ISO2SECC, "cpo1", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes}), ca.CodeCSRMalformed},
 		{"oversized", policies.ISO2SECC, "cpo1", oversized, ca.CodeCSRTooLarge},
+		{"16384-bit RSA key", policies.OCPPChargingStation, "cpo1", hugeRSA, ca.CodeCSRProfile},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := e.count(t)
@@ -417,4 +430,45 @@ func TestParseReasonAndSerial(t *testing.T) {
 			t.Errorf("NormalizeSerial(%q) accepted", bad)
 		}
 	}
+}
+
+// patchDER replaces the SubjectPublicKeyInfo old by new inside a CSR's DER,
+// fixing the enclosing lengths by re-encoding the certificationRequestInfo.
+func patchDER(csrDER, old, new []byte) []byte {
+	var req struct {
+		Raw  asn1.RawContent
+		Info struct {
+			Raw       asn1.RawContent
+			Version   int
+			Subject   asn1.RawValue
+			PublicKey asn1.RawValue
+			Attrs     asn1.RawValue `asn1:"optional,tag:0"`
+		}
+		Alg asn1.RawValue
+		Sig asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(csrDER, &req); err != nil {
+		panic(err)
+	}
+	if !bytes.Equal(req.Info.PublicKey.FullBytes, old) {
+		panic("public key not found")
+	}
+	info, err := asn1.Marshal(struct {
+		Version   int
+		Subject   asn1.RawValue
+		PublicKey asn1.RawValue
+		Attrs     asn1.RawValue `asn1:"optional,tag:0"`
+	}{req.Info.Version, req.Info.Subject, asn1.RawValue{FullBytes: new}, req.Info.Attrs})
+	if err != nil {
+		panic(err)
+	}
+	out, err := asn1.Marshal(struct {
+		Info asn1.RawValue
+		Alg  asn1.RawValue
+		Sig  asn1.BitString
+	}{asn1.RawValue{FullBytes: info}, req.Alg, req.Sig})
+	if err != nil {
+		panic(err)
+	}
+	return out
 }
