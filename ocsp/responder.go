@@ -45,9 +45,8 @@ type Options struct {
 	// Refresh/Validity ratio.
 	ValidityByProfile map[string]time.Duration
 	// StatusTTL bounds how long a cached status is served before the store
-	// is asked again (default 30s). Without Redis this is how long another
-	// process's revocation may take to show; with Redis pub/sub it shows as
-	// soon as the message arrives.
+	// is asked again (default 30s): the backstop should both the revocation
+	// feed (RevocationPoll, needs Run) and Redis pub/sub miss a revocation.
 	StatusTTL time.Duration
 	// MaxAge is the HTTP Cache-Control max-age of responses (default 60s,
 	// never past nextUpdate).
