@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +19,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 	xocsp "golang.org/x/crypto/ocsp"
 
@@ -33,6 +31,7 @@ import (
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/store/postgres/pgtest"
 )
 
 type env struct {
@@ -48,37 +47,7 @@ type env struct {
 // PostgreSQL store when PNCPKI_TEST_POSTGRES is set.
 func eachStore(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, newEnv(t, "")) })
-	t.Run("postgres", func(t *testing.T) { fn(t, newEnv(t, postgresURL(t))) })
-}
-
-// postgresURL returns PNCPKI_TEST_POSTGRES with a fresh schema, or skips.
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("PNCPKI_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("PNCPKI_TEST_POSTGRES not set: skipping the PostgreSQL run (.ci/run sets it)")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	schema := fmt.Sprintf("api_test_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), base); err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	t.Run("postgres", func(t *testing.T) { fn(t, newEnv(t, pgtest.URL(t))) })
 }
 
 func newEnv(t testing.TB, storeURL string) *env {
@@ -409,7 +378,7 @@ func TestBadRequests(t *testing.T) {
 // returned certificate is in the store, no serial repeats, and the audit
 // chain stays intact.
 func TestTwoReplicasOnPostgres(t *testing.T) {
-	url := postgresURL(t)
+	url := pgtest.URL(t)
 	a := newEnv(t, url)
 	ctx := context.Background()
 	d2, err := datadir.OpenWith(ctx, a.d.Path, url, ca.Options{})

@@ -7,8 +7,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocsp"
+	"github.com/pncpki/pncpki/store/postgres/pgtest"
 )
 
 // cli runs pncctl in-process and returns stdout, stderr and the exit code.
@@ -410,38 +408,21 @@ func TestOCSPCheck(t *testing.T) {
 
 // TestPostgresStore: the CLI walkthrough's core on the PostgreSQL store.
 func TestPostgresStore(t *testing.T) {
-	base := os.Getenv("PNCPKI_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("PNCPKI_TEST_POSTGRES not set: skipping PostgreSQL test (.ci/run sets it)")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := fmt.Sprintf("pncctl_test_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); conn.Close(ctx) }()
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
+	u := pgtest.URL(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	mustCLI(t, "--data", data, "--store", u.String(), "init")
+	mustCLI(t, "--data", data, "--store", u, "init")
 	if _, err := os.Stat(filepath.Join(data, "pncpki.db")); err == nil {
 		t.Error("SQLite database created although the store is PostgreSQL")
 	}
 	var listed []certJSON
-	json.Unmarshal([]byte(mustCLI(t, "--data", data, "--store", u.String(), "certs", "list", "-o", "json", "--profile", "iso15118-2/cps-leaf")), &listed)
+	json.Unmarshal([]byte(mustCLI(t, "--data", data, "--store", u, "certs", "list", "-o", "json", "--profile", "iso15118-2/cps-leaf")), &listed)
 	if len(listed) != 1 {
 		t.Fatalf("CPS leaf not in PostgreSQL: %v", listed)
 	}
-	mustCLI(t, "--data", data, "--store", u.String(), "revoke", "--serial", listed[0].Serial, "--redis", "")
+	mustCLI(t, "--data", data, "--store", u, "revoke", "--serial", listed[0].Serial, "--redis", "")
 	crl := filepath.Join(dir, "crl.der")
-	mustCLI(t, "--data", data, "--store", u.String(), "crl", "--issuer", "cps-sub2", "--out", crl)
+	mustCLI(t, "--data", data, "--store", u, "crl", "--issuer", "cps-sub2", "--out", crl)
 	der, _ := os.ReadFile(crl)
 	parsed, err := x509.ParseRevocationList(der)
 	if err != nil || len(parsed.RevokedCertificateEntries) != 1 {

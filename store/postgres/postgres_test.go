@@ -2,60 +2,17 @@ package postgres
 
 import (
 	"context"
-	"fmt"
-	"net/url"
-	"os"
-	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/store/postgres/pgtest"
 	"github.com/pncpki/pncpki/store/storetest"
 )
-
-var schemas atomic.Int64
-
-// testURL returns PNCPKI_TEST_POSTGRES with a fresh schema as search_path,
-// dropped when the test ends, or skips.
-func testURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("PNCPKI_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("PNCPKI_TEST_POSTGRES not set: skipping PostgreSQL tests (.ci/run sets it)")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s: %v", base, err)
-	}
-	defer conn.Close(ctx)
-	schema := fmt.Sprintf("pncpki_test_%d_%d", time.Now().UnixNano(), schemas.Add(1))
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 func TestConformance(t *testing.T) {
 	urls := map[store.Store]string{}
 	open := func(t *testing.T) store.Store {
-		u := testURL(t)
+		u := pgtest.URL(t)
 		db, err := Open(context.Background(), u)
 		if err != nil {
 			t.Fatal(err)
@@ -79,7 +36,7 @@ func TestConformance(t *testing.T) {
 
 // TestConcurrentOpen: replicas starting together migrate once.
 func TestConcurrentOpen(t *testing.T) {
-	u := testURL(t)
+	u := pgtest.URL(t)
 	errs := make(chan error, 4)
 	for range 4 {
 		go func() {
