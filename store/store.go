@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/pncpki/pncpki/policies"
@@ -97,6 +98,47 @@ type Filter struct {
 
 // MaxPage bounds one listing.
 const MaxPage = 1000
+
+// PageLimit turns a requested page size into the one to use: MaxPage for
+// zero, negative or larger values.
+func PageLimit(n int) int {
+	if n <= 0 || n > MaxPage {
+		return MaxPage
+	}
+	return n
+}
+
+// Where renders the filter's conditions as an SQL WHERE clause ("" when it
+// selects everything) with its arguments, for the SQL stores:
+// placeholder(i) writes the i-th (1-based) parameter, timeArg converts a
+// time to the store's column type. Paging is left to the caller.
+func (f Filter) Where(placeholder func(i int) string, timeArg func(time.Time) any) (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, cond+placeholder(len(args)))
+	}
+	for _, c := range []struct{ col, v string }{{"issuer", f.Issuer}, {"serial", f.Serial}, {"profile", f.Profile}, {"tenant", f.Tenant}} {
+		if c.v != "" {
+			add(c.col+" = ", c.v)
+		}
+	}
+	if f.Revoked != nil {
+		if *f.Revoked {
+			conds = append(conds, "revoked_at IS NOT NULL")
+		} else {
+			conds = append(conds, "revoked_at IS NULL")
+		}
+	}
+	if !f.ExpiringBefore.IsZero() {
+		add("not_after < ", timeArg(f.ExpiringBefore))
+	}
+	if len(conds) == 0 {
+		return "", args
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
 
 // Store is the persistence interface. All methods are safe for concurrent
 // use. A method that writes returns only after the write is durable, and

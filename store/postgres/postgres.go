@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -217,9 +216,7 @@ func (db *DB) AppendAudit(ctx context.Context, entries ...*store.AuditEntry) err
 
 // AuditLog implements store.Store.
 func (db *DB) AuditLog(ctx context.Context, after int64, limit int) ([]*store.AuditEntry, error) {
-	if limit <= 0 || limit > store.MaxPage {
-		limit = store.MaxPage
-	}
+	limit = store.PageLimit(limit)
 	return queryAll(ctx, db.pool, func(row pgx.Row) (*store.AuditEntry, error) {
 		var e store.AuditEntry
 		if err := row.Scan(&e.Seq, &e.Time, &e.Actor, &e.Action, &e.Object, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
@@ -397,44 +394,9 @@ func (db *DB) Certificate(ctx context.Context, issuer, serial string) (*store.Ce
 
 // Certificates implements store.Store.
 func (db *DB) Certificates(ctx context.Context, f store.Filter) ([]*store.Certificate, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	if f.Issuer != "" {
-		add("issuer = $%d", f.Issuer)
-	}
-	if f.Serial != "" {
-		add("serial = $%d", f.Serial)
-	}
-	if f.Profile != "" {
-		add("profile = $%d", f.Profile)
-	}
-	if f.Tenant != "" {
-		add("tenant = $%d", f.Tenant)
-	}
-	if f.Revoked != nil {
-		if *f.Revoked {
-			where = append(where, "revoked_at IS NOT NULL")
-		} else {
-			where = append(where, "revoked_at IS NULL")
-		}
-	}
-	if !f.ExpiringBefore.IsZero() {
-		add("not_after < $%d", f.ExpiringBefore)
-	}
-	q := `SELECT ` + certCols + ` FROM certificates`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := f.Limit
-	if limit <= 0 || limit > store.MaxPage {
-		limit = store.MaxPage
-	}
-	args = append(args, limit, max(f.Offset, 0))
-	q += fmt.Sprintf(` ORDER BY created_at DESC, issuer, serial LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
+	where, args := f.Where(func(i int) string { return fmt.Sprintf("$%d", i) }, func(t time.Time) any { return t })
+	args = append(args, store.PageLimit(f.Limit), max(f.Offset, 0))
+	q := fmt.Sprintf(`SELECT `+certCols+` FROM certificates%s ORDER BY created_at DESC, issuer, serial LIMIT $%d OFFSET $%d`, where, len(args)-1, len(args))
 	return queryAll(ctx, db.pool, scanCert, q, args...)
 }
 
@@ -477,9 +439,7 @@ func (db *DB) Revoked(ctx context.Context, issuer string, notAfterFrom time.Time
 
 // Live implements store.Store.
 func (db *DB) Live(ctx context.Context, issuer string, at time.Time, after string, limit int) ([]store.CertStatus, error) {
-	if limit <= 0 || limit > store.MaxPage {
-		limit = store.MaxPage
-	}
+	limit = store.PageLimit(limit)
 	return queryAll(ctx, db.pool, func(row pgx.Row) (store.CertStatus, error) {
 		var c store.CertStatus
 		var revoked *time.Time
@@ -497,9 +457,7 @@ func (db *DB) Live(ctx context.Context, issuer string, at time.Time, after strin
 
 // Revocations implements store.Store.
 func (db *DB) Revocations(ctx context.Context, after int64, limit int) ([]store.Revocation, error) {
-	if limit <= 0 || limit > store.MaxPage {
-		limit = store.MaxPage
-	}
+	limit = store.PageLimit(limit)
 	return queryAll(ctx, db.pool, func(row pgx.Row) (store.Revocation, error) {
 		var r store.Revocation
 		return r, row.Scan(&r.Seq, &r.Issuer, &r.Serial)

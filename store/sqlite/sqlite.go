@@ -266,9 +266,7 @@ func (db *DB) AppendAudit(ctx context.Context, entries ...*store.AuditEntry) err
 
 // AuditLog implements store.Store.
 func (db *DB) AuditLog(ctx context.Context, after int64, limit int) ([]*store.AuditEntry, error) {
-	if limit <= 0 || limit > store.MaxPage {
-		limit = store.MaxPage
-	}
+	limit = store.PageLimit(limit)
 	return queryAll(ctx, db.r, func(row scanner) (*store.AuditEntry, error) {
 		var e store.AuditEntry
 		var us int64
@@ -499,42 +497,9 @@ func (db *DB) Certificate(ctx context.Context, issuer, serial string) (*store.Ce
 
 // Certificates implements store.Store.
 func (db *DB) Certificates(ctx context.Context, f store.Filter) ([]*store.Certificate, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
-	if f.Issuer != "" {
-		add("issuer = ?", f.Issuer)
-	}
-	if f.Serial != "" {
-		add("serial = ?", f.Serial)
-	}
-	if f.Profile != "" {
-		add("profile = ?", f.Profile)
-	}
-	if f.Tenant != "" {
-		add("tenant = ?", f.Tenant)
-	}
-	if f.Revoked != nil {
-		if *f.Revoked {
-			where = append(where, "revoked_at IS NOT NULL")
-		} else {
-			where = append(where, "revoked_at IS NULL")
-		}
-	}
-	if !f.ExpiringBefore.IsZero() {
-		add("not_after < ?", ms(f.ExpiringBefore))
-	}
-	q := `SELECT ` + certCols + ` FROM certificates`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := f.Limit
-	if limit <= 0 || limit > store.MaxPage {
-		limit = store.MaxPage
-	}
-	q += ` ORDER BY created_at DESC, issuer, serial LIMIT ? OFFSET ?`
-	args = append(args, limit, max(f.Offset, 0))
-	return queryAll(ctx, db.r, scanCert, q, args...)
+	where, args := f.Where(func(int) string { return "?" }, func(t time.Time) any { return ms(t) })
+	args = append(args, store.PageLimit(f.Limit), max(f.Offset, 0))
+	return queryAll(ctx, db.r, scanCert, `SELECT `+certCols+` FROM certificates`+where+` ORDER BY created_at DESC, issuer, serial LIMIT ? OFFSET ?`, args...)
 }
 
 // Revoke implements store.Store.
@@ -574,9 +539,7 @@ func (db *DB) Revoked(ctx context.Context, issuer string, notAfterFrom time.Time
 
 // Live implements store.Store.
 func (db *DB) Live(ctx context.Context, issuer string, at time.Time, after string, limit int) ([]store.CertStatus, error) {
-	if limit <= 0 || limit > store.MaxPage {
-		limit = store.MaxPage
-	}
+	limit = store.PageLimit(limit)
 	return queryAll(ctx, db.r, func(row scanner) (store.CertStatus, error) {
 		var c store.CertStatus
 		var na int64
@@ -595,9 +558,7 @@ func (db *DB) Live(ctx context.Context, issuer string, at time.Time, after strin
 
 // Revocations implements store.Store.
 func (db *DB) Revocations(ctx context.Context, after int64, limit int) ([]store.Revocation, error) {
-	if limit <= 0 || limit > store.MaxPage {
-		limit = store.MaxPage
-	}
+	limit = store.PageLimit(limit)
 	return queryAll(ctx, db.r, func(row scanner) (store.Revocation, error) {
 		var r store.Revocation
 		return r, row.Scan(&r.Seq, &r.Issuer, &r.Serial)
