@@ -108,11 +108,11 @@ func (c *memCache) delete(keys ...cacheKey) {
 	}
 }
 
-// stats returns the number of entries and the bytes they account for.
-func (c *memCache) stats() (int, int64) {
+// size returns the bytes the entries account for.
+func (c *memCache) size() int64 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.m), c.bytes
+	return c.bytes
 }
 
 func (c *memCache) clear() {

@@ -124,7 +124,7 @@ func newMetrics(reg prometheus.Registerer, cache *memCache) (*metrics, error) {
 		source:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pncpki_ocsp_response_source_total", Help: "Where successful OCSP answers came from: cache, store_check (cached response re-confirmed by the store) or signed."}, []string{"source"}),
 		signed:    prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_signatures_total", Help: "OCSP responses signed."}),
 		cacheSize: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pncpki_ocsp_cache_bytes", Help: "Bytes held by the in-process OCSP response cache."},
-			func() float64 { _, b := cache.stats(); return float64(b) }),
+			func() float64 { return float64(cache.size()) }),
 	}
 	m.byStatus = [3]prometheus.Counter{m.responses.WithLabelValues("good"), m.responses.WithLabelValues("revoked"), m.responses.WithLabelValues("unknown")}
 	m.unauthorized, m.malformed = m.responses.WithLabelValues("unauthorized"), m.responses.WithLabelValues("malformed")

@@ -8,7 +8,6 @@
 package testcerts
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -30,9 +29,6 @@ type Entry struct {
 	Cert    *x509.Certificate
 	Key     *ecdsa.PrivateKey
 }
-
-// Signer returns the entry's key as a crypto.Signer.
-func (e *Entry) Signer() crypto.Signer { return e.Key }
 
 // PKI is a generated test PKI.
 type PKI struct {
