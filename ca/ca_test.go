@@ -146,24 +146,24 @@ func TestIssueSECCFromOpenSSLCSR(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ := policies.Lookup(policies.ISO2SECC)
-	if vs := p.Check(iss.Cert, policies.SECCBoth); len(vs) > 0 {
+	if vs := p.Check(iss.Cert(), policies.SECCBoth); len(vs) > 0 {
 		t.Errorf("issued SECC leaf does not lint clean: %v", vs)
 	}
-	zlinttest.Check(t, "secc", iss.Cert.Raw)
-	if n := len(iss.Cert.Raw); n > 800 {
+	zlinttest.Check(t, "secc", iss.Cert().Raw)
+	if n := len(iss.Cert().Raw); n > 800 {
 		t.Errorf("DER is %d bytes, want <= 800", n)
 	}
-	if bits := iss.Cert.SerialNumber.BitLen(); bits < 64 || len(iss.Cert.SerialNumber.Bytes()) > 20 {
+	if bits := iss.Cert().SerialNumber.BitLen(); bits < 64 || len(iss.Cert().SerialNumber.Bytes()) > 20 {
 		t.Errorf("serial has %d bits", bits)
 	}
-	got, err := e.st.Certificate(context.Background(), "cpo-sub2", ca.SerialHex(iss.Cert.SerialNumber))
-	if err != nil || !bytes.Equal(got.DER, iss.Cert.Raw) || got.Tenant != "cpo1" {
+	got, err := e.st.Certificate(context.Background(), "cpo-sub2", ca.SerialHex(iss.Cert().SerialNumber))
+	if err != nil || !bytes.Equal(got.DER, iss.Cert().Raw) || got.Tenant != "cpo1" {
 		t.Fatalf("stored certificate = %+v, %v", got, err)
 	}
 	if len(iss.Chain) != 3 || iss.Chain[2].Subject.CommonName != "Test V2G Root" {
 		t.Fatalf("chain has %d certificates", len(iss.Chain))
 	}
-	writePEM(t, filepath.Join(dir, "leaf.pem"), iss.Cert)
+	writePEM(t, filepath.Join(dir, "leaf.pem"), iss.Cert())
 	writePEM(t, filepath.Join(dir, "subs.pem"), iss.Chain[:2]...)
 	writePEM(t, filepath.Join(dir, "root.pem"), iss.Chain[2])
 	out := run(t, "openssl", "verify", "-CAfile", filepath.Join(dir, "root.pem"), "-untrusted", filepath.Join(dir, "subs.pem"), filepath.Join(dir, "leaf.pem"))
@@ -199,12 +199,19 @@ func TestIssueProfiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			p, _ := policies.Lookup(tt.profile)
-			if vs := p.Check(iss.Cert, policies.SECCBoth); len(vs) > 0 {
+			if vs := p.Check(iss.Cert(), policies.SECCBoth); len(vs) > 0 {
 				t.Errorf("lint: %v", vs)
 			}
-			zlinttest.Check(t, tt.name, iss.Cert.Raw)
-			if !iss.Cert.NotAfter.Before(iss.Chain[0].NotAfter.Add(time.Second)) {
-				t.Errorf("notAfter %s beyond issuer's %s", iss.Cert.NotAfter, iss.Chain[0].NotAfter)
+			zlinttest.Check(t, tt.name, iss.Cert().Raw)
+			// The record is filled from the template, not the parsed
+			// certificate: both must say the same.
+			if c, r := iss.Cert(), iss.Record; r.Serial != ca.SerialHex(c.SerialNumber) || r.CommonName != c.Subject.CommonName ||
+				!r.NotBefore.Equal(c.NotBefore) || !r.NotAfter.Equal(c.NotAfter) {
+				t.Errorf("record %s %q %s..%s, certificate %s %q %s..%s", r.Serial, r.CommonName, r.NotBefore, r.NotAfter,
+					ca.SerialHex(c.SerialNumber), c.Subject.CommonName, c.NotBefore, c.NotAfter)
+			}
+			if !iss.Cert().NotAfter.Before(iss.Chain[0].NotAfter.Add(time.Second)) {
+				t.Errorf("notAfter %s beyond issuer's %s", iss.Cert().NotAfter, iss.Chain[0].NotAfter)
 			}
 		})
 	}
@@ -279,7 +286,7 @@ func TestRevokeAndCRL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		serials = append(serials, strings.ToUpper(ca.SerialHex(iss.Cert.SerialNumber)))
+		serials = append(serials, strings.ToUpper(ca.SerialHex(iss.Cert().SerialNumber)))
 	}
 	if _, err := e.svc.Revoke(ctx, "", "00"+serials[0], 1); err != nil {
 		t.Fatal(err)
@@ -348,10 +355,10 @@ func TestSubCAFromOutsideRoot(t *testing.T) {
 	}
 	// A certificate for another key is refused.
 	wrong, _ := other.svc.Issue(ctx, ca.Request{Profile: policies.ISO2CPOSub1, CSR: csrFor(t, p256(t), ca.Name("x", "", "", "V2G"))})
-	if _, err := e.svc.ImportCACertificate(ctx, "", wrong.Cert.Raw); ca.CodeOf(err) != ca.CodeBadRequest {
+	if _, err := e.svc.ImportCACertificate(ctx, "", wrong.Cert().Raw); ca.CodeOf(err) != ca.CodeBadRequest {
 		t.Fatalf("import of a certificate for another key: %v", err)
 	}
-	a, err := e.svc.ImportCACertificate(ctx, "", signed.Cert.Raw)
+	a, err := e.svc.ImportCACertificate(ctx, "", signed.Cert().Raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +378,7 @@ func TestSubCAFromOutsideRoot(t *testing.T) {
 	for _, c := range iss.Chain {
 		inter.AddCert(c)
 	}
-	if _, err := iss.Cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+	if _, err := iss.Cert().Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		t.Errorf("SECC under the outside root does not verify: %v", err)
 	}
 	// Two CPO Sub-CA 2 now exist: the issuer must be named.

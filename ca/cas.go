@@ -50,7 +50,7 @@ func (c *CAS) CreateCertificate(req *apiv1.CreateCertificateRequest) (*apiv1.Cre
 	if err != nil {
 		return nil, err
 	}
-	return &apiv1.CreateCertificateResponse{Certificate: iss.Cert, CertificateChain: iss.Chain}, nil
+	return &apiv1.CreateCertificateResponse{Certificate: iss.Cert(), CertificateChain: iss.Chain}, nil
 }
 
 // RenewCertificate re-issues the certificate in req.Template (one pncpki
@@ -67,7 +67,7 @@ func (c *CAS) RenewCertificate(req *apiv1.RenewCertificateRequest) (*apiv1.Renew
 	if err != nil {
 		return nil, err
 	}
-	return &apiv1.RenewCertificateResponse{Certificate: iss.Cert, CertificateChain: iss.Chain}, nil
+	return &apiv1.RenewCertificateResponse{Certificate: iss.Cert(), CertificateChain: iss.Chain}, nil
 }
 
 // RevokeCertificate revokes req.Certificate, or the certificate with the

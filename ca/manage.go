@@ -91,7 +91,7 @@ func (s *Service) CreateCA(ctx context.Context, cfg CAConfig) (*Authority, error
 		var iss *Issued
 		iss, err = s.issue(ctx, p, parent, signer.Public(), subj, cfg.Validity, "")
 		if iss != nil {
-			cert = iss.Cert
+			cert = iss.Cert()
 		}
 	}
 	if err != nil {

@@ -74,7 +74,7 @@ func TestPKCS11SoftHSM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := iss.Cert.CheckSignatureFrom(a.Cert); err != nil {
+	if err := iss.Cert().CheckSignatureFrom(a.Cert); err != nil {
 		t.Fatalf("leaf not signed by the HSM key: %v", err)
 	}
 	if _, err := x509.ParseRevocationList(mustCRL(t, e, "cpo-sub2-hsm")); err != nil {

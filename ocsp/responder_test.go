@@ -88,7 +88,7 @@ func (e *env) issue(t testing.TB, cn string) *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return iss.Cert
+	return iss.Cert()
 }
 
 func (e *env) post(t testing.TB, der []byte, contentType string) (*http.Response, []byte) {

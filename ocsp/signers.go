@@ -42,18 +42,18 @@ func (r *Responder) delegated(ctx context.Context, a *ca.Authority) (*ResponseSi
 	}
 	// The key is named after the certificate's key ID, so loading the
 	// certificate finds it; the certificate file is replaced atomically.
-	if err := ca.WriteKeyFile(delegatedKeyPath(dir, a.Name, iss.Cert), key); err != nil {
+	if err := ca.WriteKeyFile(delegatedKeyPath(dir, a.Name, iss.Cert()), key); err != nil {
 		return nil, err
 	}
 	tmp := certPath + ".tmp"
-	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.Cert.Raw}), 0o644); err != nil {
+	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.Cert().Raw}), 0o644); err != nil {
 		return nil, err
 	}
 	if err := os.Rename(tmp, certPath); err != nil {
 		return nil, err
 	}
-	r.log.Info("issued OCSP responder certificate", "ca", a.Name, "serial", iss.Record.Serial, "not_after", iss.Cert.NotAfter)
-	return NewResponseSigner(a.Cert, iss.Cert, key)
+	r.log.Info("issued OCSP responder certificate", "ca", a.Name, "serial", iss.Record.Serial, "not_after", iss.Cert().NotAfter)
+	return NewResponseSigner(a.Cert, iss.Cert(), key)
 }
 
 var errRotate = errors.New("due for rotation")

@@ -42,7 +42,7 @@ func (a *app) issueCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			certs := []*x509.Certificate{iss.Cert}
+			certs := []*x509.Certificate{iss.Cert()}
 			if chain {
 				certs = append(certs, iss.Chain...)
 			}

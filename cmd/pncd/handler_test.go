@@ -100,12 +100,12 @@ func TestServeHealthAndCRL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.CA.Revoke(ctx, "", ca.SerialHex(iss.Cert.SerialNumber), 1); err != nil {
+	if _, err := d.CA.Revoke(ctx, "", ca.SerialHex(iss.Cert().SerialNumber), 1); err != nil {
 		t.Fatal(err)
 	}
 	after := crlAt()
 	if after.Number.Cmp(first.Number) <= 0 || len(after.RevokedCertificateEntries) != 1 ||
-		after.RevokedCertificateEntries[0].SerialNumber.Cmp(iss.Cert.SerialNumber) != 0 {
+		after.RevokedCertificateEntries[0].SerialNumber.Cmp(iss.Cert().SerialNumber) != 0 {
 		t.Errorf("CRL after revocation: number %v, entries %v", after.Number, after.RevokedCertificateEntries)
 	}
 
@@ -125,7 +125,7 @@ func TestServeHealthAndCRL(t *testing.T) {
 	}
 	// OCSP and metrics share the router.
 	a, _ := d.CA.Authority("cpo-sub2")
-	der, err := ocsp.MarshalRequest(crypto.SHA256, a.Cert, iss.Cert.SerialNumber, nil)
+	der, err := ocsp.MarshalRequest(crypto.SHA256, a.Cert, iss.Cert().SerialNumber, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestServeHealthAndCRL(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp2.Body)
 	resp2.Body.Close()
-	parsed, err := xocsp.ParseResponseForCert(body, iss.Cert, a.Cert)
+	parsed, err := xocsp.ParseResponseForCert(body, iss.Cert(), a.Cert)
 	if err != nil || parsed.Status != xocsp.Revoked {
 		t.Errorf("OCSP via pncd: %+v, %v", parsed, err)
 	}

@@ -132,5 +132,5 @@ func (d *Dir) Init(ctx context.Context, cfg InitConfig) error {
 	if err != nil {
 		return fmt.Errorf("issue CPS leaf: %w", err)
 	}
-	return writeCert(filepath.Join(d.Path, "cps-leaf.pem"), iss.Cert.Raw)
+	return writeCert(filepath.Join(d.Path, "cps-leaf.pem"), iss.Cert().Raw)
 }
