@@ -187,5 +187,7 @@ type Store interface {
 	// never returns the same number twice for the same issuer.
 	NextCRLNumber(ctx context.Context, issuer string) (int64, error)
 
+	Stations
+
 	Close() error
 }

@@ -101,6 +101,19 @@ var migrations = [][]string{
 			hash BYTEA NOT NULL
 		)`,
 	},
+	{
+		`CREATE TABLE stations (
+			id TEXT PRIMARY KEY,
+			tenant TEXT NOT NULL REFERENCES tenants(name),
+			serial_number TEXT NOT NULL DEFAULT '',
+			evse_ids TEXT[] NOT NULL DEFAULT '{}',
+			secc_ids TEXT[] NOT NULL DEFAULT '{}',
+			ocpp_version TEXT NOT NULL,
+			created_at TIMESTAMPTZ NOT NULL,
+			updated_at TIMESTAMPTZ NOT NULL
+		)`,
+		`CREATE INDEX stations_tenant ON stations(tenant, id)`,
+	},
 }
 
 // migrate applies the missing migrations under an advisory lock, so that

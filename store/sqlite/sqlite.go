@@ -149,6 +149,19 @@ var migrations = [][]string{
 			hash BLOB NOT NULL
 		)`,
 	},
+	{
+		`CREATE TABLE stations (
+			id TEXT PRIMARY KEY,
+			tenant TEXT NOT NULL REFERENCES tenants(name),
+			serial_number TEXT NOT NULL DEFAULT '',
+			evse_ids TEXT NOT NULL DEFAULT '',
+			secc_ids TEXT NOT NULL DEFAULT '',
+			ocpp_version TEXT NOT NULL,
+			created_at INTEGER NOT NULL,
+			updated_at INTEGER NOT NULL
+		)`,
+		`CREATE INDEX stations_tenant ON stations(tenant, id)`,
+	},
 }
 
 func migrate(db *sql.DB) error {
@@ -196,6 +209,10 @@ func split(s string) []string {
 		return nil
 	}
 	return strings.Split(s, ",")
+}
+
+func isForeignKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY")
 }
 
 func isUnique(err error) bool {
@@ -444,7 +461,7 @@ func (db *DB) commit(batch []*putReq) {
 			c := r.c
 			res, err := stmt.Exec(c.Issuer, c.Serial, c.Profile, c.Tenant, c.CommonName, ms(c.NotBefore), ms(c.NotAfter), c.DER, ms(c.CreatedAt))
 			if err != nil {
-				if strings.Contains(err.Error(), "FOREIGN KEY") {
+				if isForeignKey(err) {
 					errs[i] = fmt.Errorf("issuer %s: %w", c.Issuer, store.ErrNotFound)
 					continue
 				}

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"LivePaging", testLive},
 		{"RevocationFeed", testRevocationFeed},
 		{"AuditLog", testAudit},
+		{"Stations", testStations},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -494,5 +495,75 @@ func testAudit(t *testing.T, s store.Store) {
 	}
 	if len(all) != 15 || all[len(all)-1].Seq != 15 {
 		t.Errorf("%d entries, last seq %d", len(all), all[len(all)-1].Seq)
+	}
+}
+
+func testStations(t *testing.T, s store.Store) {
+	ctx := store.WithActor(context.Background(), "test")
+	for _, name := range []string{"cpo1", "cpo2"} {
+		if err := s.CreateTenant(ctx, &policies.Tenant{Name: name, Kind: policies.TenantCPO, OperatorIDs: []string{"DEABC"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := &store.Station{ID: "CS-0001", Tenant: "cpo1", SerialNumber: "SN0001", EVSEIDs: []string{"DEABCE0001", "DEABCE0002"},
+		SECCIDs: []string{"DEABCS0001A"}, OCPPVersion: "2.0.1", CreatedAt: t0, UpdatedAt: t0}
+	if err := s.PutStation(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Station(ctx, "CS-0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(in) {
+		t.Errorf("Station = %+v, want %+v", got, in)
+	}
+	// Updating keeps the creation time; moving to another tenant is refused.
+	up := *in
+	up.EVSEIDs, up.OCPPVersion, up.CreatedAt, up.UpdatedAt = nil, "2.1", t0.Add(time.Hour), t0.Add(time.Hour)
+	if err := s.PutStation(ctx, &up); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Station(ctx, "CS-0001")
+	if got.EVSEIDs != nil || got.OCPPVersion != "2.1" || !got.CreatedAt.Equal(t0) || !got.UpdatedAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("after update: %+v", got)
+	}
+	moved := up
+	moved.Tenant = "cpo2"
+	if err := s.PutStation(ctx, &moved); !errors.Is(err, store.ErrExists) {
+		t.Errorf("move to cpo2: %v, want ErrExists", err)
+	}
+	if err := s.PutStation(ctx, &store.Station{ID: "CS-X", Tenant: "nobody", OCPPVersion: "1.6", CreatedAt: t0, UpdatedAt: t0}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown tenant: %v, want ErrNotFound", err)
+	}
+	if err := s.PutStation(ctx, &store.Station{ID: "CS-0002", Tenant: "cpo2", OCPPVersion: "1.6", CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	for tenant, want := range map[string]int{"": 2, "cpo1": 1, "cpo2": 1, "cpo3": 0} {
+		list, err := s.ListStations(ctx, tenant)
+		if err != nil || len(list) != want {
+			t.Errorf("ListStations(%q) = %d, %v; want %d", tenant, len(list), err, want)
+		}
+	}
+	if err := s.DeleteStation(ctx, "CS-0001"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Station(ctx, "CS-0001"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after delete: %v", err)
+	}
+	if err := s.DeleteStation(ctx, "CS-0001"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+	log, err := s.AuditLog(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range log {
+		if e.Action == store.AuditStationPut || e.Action == store.AuditStationDelete {
+			actions = append(actions, e.Action+" "+e.Object)
+		}
+	}
+	if want := "[station.put CS-0001 station.put CS-0001 station.put CS-0002 station.delete CS-0001]"; fmt.Sprint(actions) != want {
+		t.Errorf("audit %v, want %s", actions, want)
 	}
 }

@@ -1,0 +1,55 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Station is a charging station registered with a CPO tenant. The OCPP
+// bridge checks a station's CSRs against it: a station gets certificates
+// only for itself, under its own tenant.
+type Station struct {
+	// ID is the OCPP identity: the last path segment of the station's
+	// WebSocket URL and the Basic auth user name.
+	ID     string
+	Tenant string // owning CPO tenant
+	// SerialNumber is the charge box serial number, the CN of its OCPP
+	// charging-station certificate (OCPP 2.0.1 A00.FR.405).
+	SerialNumber string
+	// EVSEIDs and SECCIDs are the identifiers a SECC certificate of this
+	// station may carry as CN (normalised, without separators).
+	EVSEIDs []string
+	SECCIDs []string
+	// OCPPVersion is "1.6", "2.0.1" or "2.1".
+	OCPPVersion string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Audit actions of the station registry and the OCPP bridge.
+const (
+	AuditStationPut    = "station.put"
+	AuditStationDelete = "station.delete"
+)
+
+// StationAudit records a registered or changed station.
+func StationAudit(ctx context.Context, s *Station) *AuditEntry {
+	return &AuditEntry{Actor: ActorFrom(ctx), Action: AuditStationPut, Object: s.ID,
+		Detail: detail("tenant", s.Tenant, "serial_number", s.SerialNumber, "evse_ids", s.EVSEIDs, "secc_ids", s.SECCIDs, "ocpp_version", s.OCPPVersion)}
+}
+
+// StationDeleteAudit records a removed station.
+func StationDeleteAudit(ctx context.Context, id string) *AuditEntry {
+	return &AuditEntry{Actor: ActorFrom(ctx), Action: AuditStationDelete, Object: id, Detail: "{}"}
+}
+
+// Stations is the station registry of a store.
+type Stations interface {
+	// PutStation registers a station or replaces its registration; a
+	// station never moves to another tenant (ErrExists).
+	PutStation(ctx context.Context, s *Station) error
+	Station(ctx context.Context, id string) (*Station, error)
+	// ListStations returns the stations of tenant (all when empty), by ID.
+	ListStations(ctx context.Context, tenant string) ([]*Station, error)
+	DeleteStation(ctx context.Context, id string) error
+}
