@@ -43,11 +43,11 @@ var enums = map[string]map[Dialect][]string{
 		OCPP16:  {"BootNotification", "LogStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues", "SignChargePointCertificate", "StatusNotification"},
 		Has2be:  {"SignChargingStationCertificate", "SignV2GCertificate"},
 	},
-	"TriggerMessageStatus":     {"": {"Accepted", "Rejected", "NotImplemented"}},
-	"CertificateStatusSource":  {"": {"CRL", "OCSP"}},
-	"CertificateStatus":        {"": {"Good", "Revoked", "Unknown", "Failed"}},
-	"DataTransferStatus":       {"": {"Accepted", "Rejected", "UnknownMessageId", "UnknownVendorId"}},
-	"MessageFormat":            {"": {"ASCII", "HTML", "URI", "UTF8"}},
+	"TriggerMessageStatus":    {"": {"Accepted", "Rejected", "NotImplemented"}},
+	"CertificateStatusSource": {"": {"CRL", "OCSP"}},
+	"CertificateStatus":       {"": {"Good", "Revoked", "Unknown", "Failed"}},
+	"DataTransferStatus":      {"": {"Accepted", "Rejected", "UnknownMessageId", "UnknownVendorId"}},
+	"MessageFormat":           {"": {"ASCII", "HTML", "URI", "UTF8"}},
 }
 
 // EnumValues returns the values of enumeration name in dialect d.

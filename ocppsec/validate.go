@@ -125,11 +125,11 @@ func Validate(d Dialect, payload any) error {
 // for that dialect, e.g. max@2.1=10000.
 type rule struct {
 	req, datetime, raw, open bool
-	max                int // 0: unbounded
-	minItems, maxItems int
-	enum               string
-	min                *int64
-	in                 []Dialect
+	max                      int // 0: unbounded
+	minItems, maxItems       int
+	enum                     string
+	min                      *int64
+	in                       []Dialect
 }
 
 type field struct {

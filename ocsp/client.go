@@ -189,7 +189,9 @@ func (c *Client) check(ctx context.Context, h crypto.Hash, issuer *x509.Certific
 		return nil, err
 	}
 	r.Source = source
-	if !r.NextUpdate.IsZero() {
+	// Local answers are not cached here: the responder's own cache is
+	// dropped on revocation, this one would not be.
+	if source != "local" && !r.NextUpdate.IsZero() {
 		c.mu.Lock()
 		if c.cache == nil || len(c.cache) >= maxClientCache {
 			c.cache = map[string]*Result{}

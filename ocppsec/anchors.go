@@ -1,0 +1,155 @@
+package ocppsec
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/policies"
+)
+
+// Use is what a trust anchor is trusted for; the names are OCPP's
+// InstallCertificateUse values.
+type Use string
+
+// Trust anchor uses.
+const (
+	UseV2G          Use = "V2GRootCertificate"
+	UseMO           Use = "MORootCertificate"
+	UseCSMS         Use = "CSMSRootCertificate"
+	UseManufacturer Use = "ManufacturerRootCertificate" // the station maker's firmware root, not a vehicle OEM root
+	UseOEM          Use = "OEMRootCertificate"          // vehicle OEM roots; installable from OCPP 2.1 on
+)
+
+// Uses lists the trust anchor uses in a stable order.
+var Uses = []Use{UseV2G, UseMO, UseCSMS, UseManufacturer, UseOEM}
+
+// Anchors are the trust anchors per use: configuration, not code. Several
+// V2G roots (public ecosystems and private environments) are normal.
+type Anchors map[Use][]*x509.Certificate
+
+// rootUse maps our root profiles to their use.
+var rootUse = map[string]Use{
+	policies.ISO2V2GRoot:  UseV2G,
+	policies.ISO2MORoot:   UseMO,
+	policies.ISO2OEMRoot:  UseOEM,
+	policies.OCPPCSMSRoot: UseCSMS,
+}
+
+// AnchorsFrom collects the roots of the CA service (our own and imported
+// foreign roots, by profile) and then the PEM files in dir/<Use>/*.pem
+// (dir may be empty). Every anchor must be a self-signed CA certificate.
+func AnchorsFrom(svc *ca.Service, dir string) (Anchors, error) {
+	a := Anchors{}
+	if svc != nil {
+		for _, auth := range svc.Authorities() {
+			if u, ok := rootUse[auth.Profile.Name]; ok {
+				if err := a.Add(u, auth.Cert); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if dir == "" {
+		return a, nil
+	}
+	for _, u := range Uses {
+		files, _ := filepath.Glob(filepath.Join(dir, string(u), "*.pem"))
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			certs, err := ParsePEMChain(data)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			for _, c := range certs {
+				if err := a.Add(u, c); err != nil {
+					return nil, fmt.Errorf("%s: %w", f, err)
+				}
+			}
+		}
+	}
+	return a, nil
+}
+
+// Add adds a root for use u; it refuses anything but a self-signed CA
+// certificate, so that only real roots are ever sent with
+// InstallCertificate.
+func (a Anchors) Add(u Use, c *x509.Certificate) error {
+	if err := IsRoot(c); err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(a[u], func(x *x509.Certificate) bool { return x.Equal(c) }) {
+		a[u] = append(a[u], c)
+	}
+	return nil
+}
+
+// IsRoot checks that c is a self-signed CA certificate.
+func IsRoot(c *x509.Certificate) error {
+	if !c.BasicConstraintsValid || !c.IsCA {
+		return fmt.Errorf("%s is not a CA certificate", c.Subject)
+	}
+	if !bytes.Equal(c.RawIssuer, c.RawSubject) || c.CheckSignatureFrom(c) != nil {
+		return fmt.Errorf("%s is not self-signed", c.Subject)
+	}
+	return nil
+}
+
+// Pool returns the roots of the given uses as a pool.
+func (a Anchors) Pool(uses ...Use) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, u := range uses {
+		for _, c := range a[u] {
+			p.AddCert(c)
+		}
+	}
+	return p
+}
+
+// MaxChain bounds the certificates read from one PEM chain.
+const MaxChain = 8
+
+// ParsePEMChain parses PEM certificates (leaf first in OCPP chains).
+func ParsePEMChain(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("PEM block %q, want CERTIFICATE", b.Type)
+		}
+		if len(out) == MaxChain {
+			return nil, fmt.Errorf("more than %d certificates", MaxChain)
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM certificate")
+	}
+	return out, nil
+}
+
+// EncodePEMChain encodes certificates as concatenated PEM.
+func EncodePEMChain(certs ...*x509.Certificate) string {
+	var b bytes.Buffer
+	for _, c := range certs {
+		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	return b.String()
+}

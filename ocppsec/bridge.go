@@ -1,0 +1,388 @@
+package ocppsec
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/ocsp"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+// Policy holds the choices operators make differently.
+type Policy struct {
+	// StationCNIdentity accepts the station's OCPP identity as the CN of
+	// its charging-station certificate besides its serial number.
+	StationCNIdentity bool
+	// OCSPFailOpen says, per use, whether an OCSP failure (no responder,
+	// timeout, unverifiable answer) lets a certificate pass. The default,
+	// false, fails closed: Authorize answers CertChainError.
+	AuthorizeFailOpen bool
+	// InvalidateRevoked makes the proxy turn the CSMS's idTokenInfo.status
+	// to Invalid when the contract certificate is revoked, expired or
+	// otherwise not Accepted.
+	InvalidateRevoked bool
+}
+
+// Bridge answers the certificate messages of charging stations. It is the
+// one implementation behind the API's OCPPService and the OCPP-J proxy.
+type Bridge struct {
+	CA      *ca.Service
+	Store   store.Store
+	OCSP    *ocsp.Client
+	Anchors Anchors
+	Policy  Policy
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Call is a request pncpki wants sent to a station.
+type Call struct {
+	Action  string
+	Payload any
+}
+
+// Result is the answer to a station's request, and the calls that follow
+// it (a CertificateSigned after an accepted SignCertificate).
+type Result struct {
+	Response any
+	Calls    []Call
+	// CertificateStatus is the Authorize verdict on the certificate data,
+	// for a CSMS or the proxy to combine with its idToken decision.
+	CertificateStatus string
+}
+
+// ErrNotHandled means the bridge does not answer this action: a proxy
+// forwards it, the API says NotImplemented.
+var ErrNotHandled = errors.New("ocppsec: action not handled by pncpki")
+
+// Reason codes of statusInfo (at most 20 characters each).
+const (
+	ReasonUnknownStation  = "UnknownStation"
+	ReasonWrongStation    = "NotThisStation"
+	ReasonInvalidCSR      = "InvalidCSR"
+	ReasonPolicy          = "PolicyDenied"
+	ReasonUnsupported     = "UnsupportedType"
+	ReasonInternal        = "InternalError"
+	ReasonOCSPFailed      = "OCSPFailed"
+	ReasonUnknownIssuer   = "UnknownIssuer"
+	ReasonNoContractSvc   = "NoContractService"
+	ReasonCombinedRefused = "CombinedRefused"
+)
+
+func (b *Bridge) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
+}
+
+func (b *Bridge) log() *slog.Logger {
+	if b.Log != nil {
+		return b.Log
+	}
+	return slog.Default()
+}
+
+// Handle answers a request a station sent. payload is the JSON as
+// received; it is validated against the dialect's schema first (a
+// *ValidationError becomes a CALLERROR). ErrNotHandled says the action is
+// not a certificate message.
+func (b *Bridge) Handle(ctx context.Context, stationID string, d Dialect, action string, payload []byte) (*Result, error) {
+	m, ok := Lookup(d, action)
+	if !ok || !m.FromStation {
+		return nil, ErrNotHandled
+	}
+	req := newValue(m.Request)
+	if err := Decode(d, payload, req); err != nil {
+		return nil, err
+	}
+	switch r := req.(type) {
+	case *SignCertificateRequest:
+		return b.signCertificate(ctx, stationID, d, r.CSR, r.CertificateType, r.RequestID)
+	case *SignCertificate16:
+		return b.signCertificate(ctx, stationID, d, r.CSR, "ChargingStationCertificate", nil)
+	case *Has2beSignCertificateRequest:
+		return b.signCertificate(ctx, stationID, d, r.CSR, r.TypeOfCertificate, nil)
+	case *GetCertificateStatusRequest:
+		return b.certificateStatus(ctx, d, r.OCSPRequestData)
+	case *Has2beGetCertificateStatusRequest:
+		o := r.OCSPRequestData
+		return b.certificateStatus(ctx, d, OCSPRequestData{HashAlgorithm: o.HashAlgorithm, IssuerNameHash: o.IssuerNameHash,
+			IssuerKeyHash: o.IssuerKeyHash, SerialNumber: o.SerialNumber, ResponderURL: o.ResponderURL})
+	case *AuthorizeRequest:
+		return b.authorize(ctx, d, r.Certificate, r.ISO15118CertificateHashData)
+	case *Has2beAuthorizeRequest:
+		hashes := make([]OCSPRequestData, len(r.ISO15118CertificateHashData))
+		for i, o := range r.ISO15118CertificateHashData {
+			hashes[i] = OCSPRequestData{HashAlgorithm: o.HashAlgorithm, IssuerNameHash: o.IssuerNameHash,
+				IssuerKeyHash: o.IssuerKeyHash, SerialNumber: o.SerialNumber, ResponderURL: o.ResponderURL}
+		}
+		return b.authorize(ctx, d, "", hashes)
+	case *Get15118EVCertificateRequest, *Has2beGet15118EVCertificateRequest:
+		return b.get15118EVCertificate(d)
+	case *GetCertificateChainStatusRequest:
+		return b.chainStatus(ctx, r)
+	case *DataTransfer16:
+		return b.dataTransfer(ctx, stationID, r)
+	}
+	return nil, ErrNotHandled
+}
+
+func statusInfo(reason, format string, args ...any) *StatusInfo {
+	info := fmt.Sprintf(format, args...)
+	if len(info) > 512 { // the 2.0.1 limit; 2.1 allows 1024
+		info = strings.ToValidUTF8(info[:512], "")
+	}
+	return &StatusInfo{ReasonCode: reason, AdditionalInfo: info}
+}
+
+// signCertificate checks a station's CSR against its registration, issues
+// the certificate and returns the CertificateSigned to send (use cases
+// A02/A03 of OCPP 2.0.1; the 1.6 security extension; has.to.be).
+func (b *Bridge) signCertificate(ctx context.Context, stationID string, d Dialect, csrPEM, use string, requestID *int32) (*Result, error) {
+	reject := func(reason, format string, args ...any) (*Result, error) {
+		b.log().Warn("SignCertificate rejected", "station", stationID, "ocpp", d, "use", use, "reason", reason, "detail", fmt.Sprintf(format, args...))
+		if d == OCPP16 || d == Has2be {
+			return &Result{Response: &SignCertificate16Response{Status: "Rejected"}}, nil
+		}
+		return &Result{Response: &SignCertificateResponse{Status: "Rejected", StatusInfo: statusInfo(reason, format, args...)}}, nil
+	}
+	st, err := b.Store.Station(ctx, stationID)
+	if errors.Is(err, store.ErrNotFound) {
+		return reject(ReasonUnknownStation, "station %q is not registered", stationID)
+	} else if err != nil {
+		return nil, err
+	}
+	var profile string
+	switch use {
+	case "V2GCertificate":
+		profile = policies.ISO2SECC
+	case "ChargingStationCertificate":
+		profile = policies.OCPPChargingStation
+	case "V2G20Certificate":
+		return reject(ReasonUnsupported, "ISO 15118-20 certificates are not issued yet: no -20 profiles")
+	case "":
+		// One certificate for both uses cannot satisfy both profiles: the
+		// SECC leaf's CN is its SECC ID or EVSEID, the station's its
+		// serial number, and their key usages differ.
+		return reject(ReasonCombinedRefused, "a combined certificate cannot meet both the ISO 15118 SECC and the OCPP station profile; send certificateType")
+	}
+	csr, err := ca.ParseCSR([]byte(csrPEM))
+	if err != nil {
+		return reject(ReasonInvalidCSR, "%v", err)
+	}
+	if err := b.checkSubject(st, profile, csr.Subject.CommonName); err != nil {
+		return reject(ReasonWrongStation, "%v", err)
+	}
+	actx := store.WithActor(ctx, "station:"+stationID)
+	iss, err := b.CA.Issue(actx, ca.Request{Profile: profile, CSR: []byte(csrPEM), Tenant: st.Tenant})
+	if err != nil {
+		var ce *ca.Error
+		if errors.As(err, &ce) {
+			reason := ReasonInvalidCSR
+			if ce.Code == ca.CodePolicyDenied {
+				reason = ReasonPolicy
+			}
+			return reject(reason, "%v", err)
+		}
+		b.log().Error("SignCertificate failed", "station", stationID, "err", err)
+		return reject(ReasonInternal, "the certificate could not be issued")
+	}
+	b.log().Info("SignCertificate accepted", "station", stationID, "ocpp", d, "profile", profile, "serial", iss.Record.Serial)
+	chain := EncodePEMChain(append([]*x509.Certificate{iss.Cert()}, withoutRoot(iss.Chain)...)...)
+	res := &Result{}
+	switch d {
+	case OCPP16:
+		res.Response = &SignCertificate16Response{Status: "Accepted"}
+		res.Calls = []Call{{"CertificateSigned", &CertificateSigned16{CertificateChain: chain}}}
+	case Has2be:
+		res.Response = &SignCertificate16Response{Status: "Accepted"}
+		res.Calls = []Call{{"CertificateSigned", &Has2beCertificateSignedRequest{Cert: chain, TypeOfCertificate: use}}}
+	default:
+		res.Response = &SignCertificateResponse{Status: "Accepted"}
+		res.Calls = []Call{{"CertificateSigned", &CertificateSignedRequest{CertificateChain: chain, CertificateType: use, RequestID: requestID}}}
+	}
+	return res, nil
+}
+
+// withoutRoot drops a self-signed last element: OCPP chains stop below the
+// root, which the station holds already.
+func withoutRoot(chain []*x509.Certificate) []*x509.Certificate {
+	if n := len(chain); n > 0 && IsRoot(chain[n-1]) == nil {
+		return chain[:n-1]
+	}
+	return chain
+}
+
+// checkSubject checks that the CN a station asks for is its own.
+func (b *Bridge) checkSubject(st *store.Station, profile, cn string) error {
+	switch profile {
+	case policies.ISO2SECC:
+		id, ok := NormalizeSECCName(cn)
+		if !ok {
+			return fmt.Errorf("CN %q is neither an EVSEID nor a SECC ID", cn)
+		}
+		for _, x := range append(st.EVSEIDs, st.SECCIDs...) {
+			if x == id {
+				return nil
+			}
+		}
+		return fmt.Errorf("CN %q is not an EVSEID or SECC ID registered for station %s", cn, st.ID)
+	case policies.OCPPChargingStation:
+		if cn != "" && (cn == st.SerialNumber || b.Policy.StationCNIdentity && cn == st.ID) {
+			return nil
+		}
+		want := "its serial number " + st.SerialNumber
+		if b.Policy.StationCNIdentity {
+			want += " or its identity " + st.ID
+		}
+		return fmt.Errorf("CN %q of station %s must be %s (OCPP A00.FR.405)", cn, st.ID, want)
+	}
+	return nil
+}
+
+// NormalizeSECCName returns the compact form of an EVSEID or SECC ID, the
+// form stations are registered with.
+func NormalizeSECCName(s string) (string, bool) {
+	if e, err := policies.ParseEVSEID(s); err == nil {
+		return e.Compact(), true
+	}
+	if id, err := policies.ParseSECCID(s); err == nil {
+		return id.String(), true
+	}
+	return "", false
+}
+
+// certificateStatus answers GetCertificateStatus with a verified OCSP
+// response: from the local responder for our CAs, from the responder URL
+// for foreign ones (use case M06).
+func (b *Bridge) certificateStatus(ctx context.Context, d Dialect, o OCSPRequestData) (*Result, error) {
+	r, err := b.OCSP.CheckData(ctx, ocsp.RequestData{HashAlgorithm: o.HashAlgorithm, IssuerNameHash: o.IssuerNameHash,
+		IssuerKeyHash: o.IssuerKeyHash, SerialNumber: o.SerialNumber, ResponderURL: o.ResponderURL})
+	if err != nil {
+		reason := ReasonOCSPFailed
+		if errors.Is(err, ocsp.ErrUnknownIssuer) {
+			reason = ReasonUnknownIssuer
+		}
+		b.log().Warn("GetCertificateStatus failed", "serial", o.SerialNumber, "err", err)
+		if d == Has2be {
+			return &Result{Response: &Has2beGetCertificateStatusResponse{Status: "Failed"}}, nil
+		}
+		return &Result{Response: &GetCertificateStatusResponse{Status: "Failed", StatusInfo: statusInfo(reason, "%v", err)}}, nil
+	}
+	result := base64.StdEncoding.EncodeToString(r.DER)
+	if d == Has2be {
+		return &Result{Response: &Has2beGetCertificateStatusResponse{Status: "Accepted", OCSPResult: result}}, nil
+	}
+	return &Result{Response: &GetCertificateStatusResponse{Status: "Accepted", OCSPResult: result}}, nil
+}
+
+// get15118EVCertificate answers Failed: contract certificate installation
+// is the contract service's, which is not part of this build.
+func (b *Bridge) get15118EVCertificate(d Dialect) (*Result, error) {
+	const info = "contract certificate installation is not available in this pncpki: no contract service"
+	if d == Has2be {
+		return &Result{Response: &Has2beGet15118EVCertificateResponse{Status: "Failed"}}, nil
+	}
+	return &Result{Response: &Get15118EVCertificateResponse{Status: "Failed", StatusInfo: statusInfo(ReasonNoContractSvc, info)}}, nil
+}
+
+// dataTransfer unwraps the 1.6 Plug and Charge variants: the OCA one
+// carries 2.0.1 payloads, has.to.be's its own. Other vendors are not ours.
+func (b *Bridge) dataTransfer(ctx context.Context, stationID string, r *DataTransfer16) (*Result, error) {
+	var d Dialect
+	switch r.VendorID {
+	case VendorOCA:
+		d = OCPP201
+	case VendorHas2be:
+		d = Has2be
+	default:
+		return nil, ErrNotHandled
+	}
+	res, err := b.Handle(ctx, stationID, d, r.MessageID, []byte(r.Data))
+	if errors.Is(err, ErrNotHandled) {
+		return &Result{Response: &DataTransfer16Response{Status: "UnknownMessageId"}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(res.Response)
+	if err != nil {
+		return nil, err
+	}
+	out := &Result{Response: &DataTransfer16Response{Status: "Accepted", Data: string(data)}, CertificateStatus: res.CertificateStatus}
+	for _, c := range res.Calls {
+		inner, err := json.Marshal(c.Payload)
+		if err != nil {
+			return nil, err
+		}
+		out.Calls = append(out.Calls, Call{"DataTransfer", &DataTransfer16{VendorID: r.VendorID, MessageID: c.Action, Data: string(inner)}})
+	}
+	return out, nil
+}
+
+// Audit actions of the bridge.
+const (
+	AuditCertificateInstalled = "station.certificate_accepted"
+	AuditCertificateRefused   = "station.certificate_rejected"
+)
+
+// HandleResult consumes a station's answer to a call pncpki sent (sent is
+// that call, as returned in Result.Calls). A station that rejects its
+// CertificateSigned is recorded in the audit log and logged as an error,
+// not sent the chain again: its own retry (CertSigningWaitMinimum,
+// CertSigningRepeatTimes) sends a new CSR.
+func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, sent Call, payload []byte) error {
+	action := sent.Action
+	if dt, ok := sent.Payload.(*DataTransfer16); ok {
+		var outer DataTransfer16Response
+		if err := Decode(OCPP16, payload, &outer); err != nil {
+			return err
+		}
+		if outer.Status != "Accepted" {
+			return b.recordCertificateResult(ctx, stationID, "DataTransfer "+outer.Status, dt.MessageID)
+		}
+		d, action, payload = OCPP201, dt.MessageID, []byte(outer.Data)
+		if dt.VendorID == VendorHas2be {
+			d = Has2be
+		}
+	}
+	m, ok := Lookup(d, action)
+	if !ok {
+		return ErrNotHandled
+	}
+	resp := newValue(m.Response)
+	if err := Decode(d, payload, resp); err != nil {
+		return err
+	}
+	switch r := resp.(type) {
+	case *CertificateSignedResponse:
+		reason := ""
+		if r.StatusInfo != nil {
+			reason = r.StatusInfo.ReasonCode + " " + r.StatusInfo.AdditionalInfo
+		}
+		return b.recordCertificateResult(ctx, stationID, r.Status, reason)
+	case *CertificateSigned16Response:
+		return b.recordCertificateResult(ctx, stationID, r.Status, "")
+	}
+	return nil
+}
+
+func (b *Bridge) recordCertificateResult(ctx context.Context, stationID, status, reason string) error {
+	action := AuditCertificateInstalled
+	if status != "Accepted" {
+		action = AuditCertificateRefused
+		b.log().Error("station rejected its new certificate", "station", stationID, "status", status, "reason", reason)
+	}
+	detail, _ := json.Marshal(map[string]string{"status": status, "reason": reason})
+	return b.Store.AppendAudit(ctx, &store.AuditEntry{Actor: "station:" + stationID, Action: action, Object: stationID, Detail: string(detail)})
+}

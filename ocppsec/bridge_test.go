@@ -1,0 +1,554 @@
+package ocppsec
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	xocsp "golang.org/x/crypto/ocsp"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocsp"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+type bridgeEnv struct {
+	d      *datadir.Dir
+	b      *Bridge
+	resp   *ocsp.Responder
+	schema func(t *testing.T, d Dialect, action string, response bool, payload any)
+}
+
+func newBridgeEnv(t *testing.T) *bridgeEnv {
+	t.Helper()
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Init(ctx, datadir.InitConfig{Organization: "Test"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range []*policies.Tenant{
+		{Name: "cpo1", Kind: policies.TenantCPO, Organization: "Example CPO", OperatorIDs: []string{"DEABC"}},
+		{Name: "cpo2", Kind: policies.TenantCPO, Organization: "Other CPO", OperatorIDs: []string{"DEXYZ"}},
+	} {
+		if err := d.Store.CreateTenant(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	for _, st := range []*store.Station{
+		{ID: "CS-1", Tenant: "cpo1", SerialNumber: "SN-0001", EVSEIDs: []string{"DEABCE0001", "DEABCE0002"}, SECCIDs: []string{"DEABCS0123456789ABCDEF0123456789ABCDEFX"}, OCPPVersion: "2.0.1", CreatedAt: now, UpdatedAt: now},
+		{ID: "CS-2", Tenant: "cpo2", SerialNumber: "SN-0002", EVSEIDs: []string{"DEXYZE0001"}, OCPPVersion: "1.6", CreatedAt: now, UpdatedAt: now},
+	} {
+		if err := d.Store.PutStation(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := ocsp.New(ctx, ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors, err := AnchorsFrom(d.CA, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &bridgeEnv{d: d, resp: r, b: &Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: r}, Anchors: anchors}}
+	dir := specDir(t)
+	e.schema = func(t *testing.T, d Dialect, action string, response bool, payload any) {
+		t.Helper()
+		_, sch := loadSchema(t, filepath.Join(dir, schemaFile(d, action, response)))
+		data, err := json.Marshal(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(reparse(t, data)); err != nil {
+			t.Errorf("%s %s does not validate against the official schema: %v\n%s", d, action, err, data)
+		}
+	}
+	return e
+}
+
+func csrPEM(t testing.TB, cn, org string) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj := pkix.Name{CommonName: cn}
+	if org != "" {
+		subj.Organization = []string{org}
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: subj}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func (e *bridgeEnv) count(t *testing.T) int {
+	t.Helper()
+	certs, err := e.d.Store.Certificates(context.Background(), store.Filter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(certs)
+}
+
+func TestSignCertificate(t *testing.T) {
+	e := newBridgeEnv(t)
+	ctx := context.Background()
+	tests := []struct {
+		name, station string
+		d             Dialect
+		use, cn, org  string
+		profile       string
+	}{
+		{"2.0.1 V2G EVSEID", "CS-1", OCPP201, "V2GCertificate", "DE*ABC*E0001", "Example CPO", policies.ISO2SECC},
+		{"2.0.1 V2G SECC ID", "CS-1", OCPP201, "V2GCertificate", "DEABCS0123456789ABCDEF0123456789ABCDEFX", "Example CPO", policies.ISO2SECC},
+		{"2.1 V2G", "CS-1", OCPP21, "V2GCertificate", "DEABCE0002", "Example CPO", policies.ISO2SECC},
+		{"2.0.1 station", "CS-1", OCPP201, "ChargingStationCertificate", "SN-0001", "Example CPO", policies.OCPPChargingStation},
+		{"1.6 charge point", "CS-2", OCPP16, "", "SN-0002", "Other CPO", policies.OCPPChargingStation},
+		{"has2be V2G", "CS-2", Has2be, "V2GCertificate", "DEXYZE0001", "Other CPO", policies.ISO2SECC},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var payload any
+			switch tt.d {
+			case OCPP16:
+				payload = SignCertificate16{CSR: csrPEM(t, tt.cn, tt.org)}
+			case Has2be:
+				// has.to.be limits the CSR to 800 characters: a P-256 CSR fits.
+				payload = Has2beSignCertificateRequest{CSR: csrPEM(t, tt.cn, tt.org), TypeOfCertificate: tt.use}
+			default:
+				payload = SignCertificateRequest{CSR: csrPEM(t, tt.cn, tt.org), CertificateType: tt.use}
+			}
+			res, err := e.b.Handle(ctx, tt.station, tt.d, "SignCertificate", mustJSON(t, payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.schema(t, tt.d, "SignCertificate", true, res.Response)
+			if s := reflect.ValueOf(res.Response).Elem().FieldByName("Status").String(); s != "Accepted" {
+				t.Fatalf("status %s: %+v", s, res.Response)
+			}
+			if len(res.Calls) != 1 || res.Calls[0].Action != "CertificateSigned" {
+				t.Fatalf("calls %+v", res.Calls)
+			}
+			e.schema(t, tt.d, "CertificateSigned", false, res.Calls[0].Payload)
+			var chainPEM string
+			switch p := res.Calls[0].Payload.(type) {
+			case *CertificateSignedRequest:
+				chainPEM = p.CertificateChain
+				if p.CertificateType != tt.use {
+					t.Errorf("certificateType %q, want %q", p.CertificateType, tt.use)
+				}
+			case *CertificateSigned16:
+				chainPEM = p.CertificateChain
+			case *Has2beCertificateSignedRequest:
+				chainPEM = p.Cert
+			}
+			chain, err := ParsePEMChain([]byte(chainPEM))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Leaf first, then the sub-CAs; the root is not sent.
+			wantLen := map[string]int{policies.ISO2SECC: 3, policies.OCPPChargingStation: 1}[tt.profile]
+			if len(chain) != wantLen {
+				t.Fatalf("chain of %d, want %d", len(chain), wantLen)
+			}
+			p, _ := policies.Lookup(tt.profile)
+			if vs := p.Check(chain[0], policies.SECCBoth); len(vs) > 0 {
+				t.Errorf("lint: %v", vs)
+			}
+			verifyOpenSSL(t, e, chain, tt.profile)
+			// Bookkeeping of the station's answer.
+			resp := any(&CertificateSignedResponse{Status: "Rejected", StatusInfo: &StatusInfo{ReasonCode: "InvalidChain"}})
+			if tt.d == OCPP16 || tt.d == Has2be {
+				resp = &CertificateSigned16Response{Status: "Rejected"}
+			}
+			if err := e.b.HandleResult(ctx, tt.station, tt.d, res.Calls[0], mustJSON(t, resp)); err != nil {
+				t.Fatal(err)
+			}
+			log, _ := e.d.Store.AuditLog(ctx, 0, 1000)
+			if last := log[len(log)-1]; last.Action != AuditCertificateRefused || last.Object != tt.station {
+				t.Errorf("last audit entry %+v, want the rejection", last)
+			}
+		})
+	}
+}
+
+// verifyOpenSSL checks the chain the station receives with openssl, as a
+// station would, against the root it holds.
+func verifyOpenSSL(t *testing.T, e *bridgeEnv, chain []*x509.Certificate, profile string) {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("SKIP: openssl not installed (.ci/run installs it)")
+	}
+	root := "v2g-root"
+	if profile == policies.OCPPChargingStation {
+		root = "csms-root"
+	}
+	a, err := e.d.CA.Authority(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, certs ...*x509.Certificate) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(EncodePEMChain(certs...)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	args := []string{"verify", "-x509_strict", "-CAfile", write("root.pem", a.Cert)}
+	if len(chain) > 1 {
+		args = append(args, "-untrusted", write("sub.pem", chain[1:]...))
+	}
+	out, err := exec.Command("openssl", append(args, write("leaf.pem", chain[0]))...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), ": OK") {
+		t.Errorf("openssl verify: %v\n%s", err, out)
+	}
+}
+
+func TestSignCertificateRejected(t *testing.T) {
+	e := newBridgeEnv(t)
+	ctx := context.Background()
+	before := e.count(t)
+	tests := []struct {
+		name, station string
+		d             Dialect
+		payload       any
+		reason        string
+	}{
+		{"unknown station", "CS-9", OCPP201, SignCertificateRequest{CSR: csrPEM(t, "DEABCE0001", "Example CPO"), CertificateType: "V2GCertificate"}, ReasonUnknownStation},
+		{"EVSEID of another station", "CS-1", OCPP201, SignCertificateRequest{CSR: csrPEM(t, "DEXYZE0001", "Example CPO"), CertificateType: "V2GCertificate"}, ReasonWrongStation},
+		{"unregistered EVSEID", "CS-1", OCPP201, SignCertificateRequest{CSR: csrPEM(t, "DEABCE0009", "Example CPO"), CertificateType: "V2GCertificate"}, ReasonWrongStation},
+		{"station CN not its serial", "CS-1", OCPP201, SignCertificateRequest{CSR: csrPEM(t, "SN-0002", "Example CPO"), CertificateType: "ChargingStationCertificate"}, ReasonWrongStation},
+		{"identity CN by default", "CS-1", OCPP201, SignCertificateRequest{CSR: csrPEM(t, "CS-1", "Example CPO"), CertificateType: "ChargingStationCertificate"}, ReasonWrongStation},
+		{"other organization", "CS-1", OCPP201, SignCertificateRequest{CSR: csrPEM(t, "SN-0001", "Other CPO"), CertificateType: "ChargingStationCertificate"}, ReasonPolicy},
+		{"garbage CSR", "CS-1", OCPP201, SignCertificateRequest{CSR: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----", CertificateType: "V2GCertificate"}, ReasonInvalidCSR},
+		{"combined", "CS-1", OCPP201, SignCertificateRequest{CSR: csrPEM(t, "DEABCE0001", "Example CPO")}, ReasonCombinedRefused},
+		{"ISO 15118-20", "CS-1", OCPP21, SignCertificateRequest{CSR: csrPEM(t, "DEABCE0001", "Example CPO"), CertificateType: "V2G20Certificate"}, ReasonUnsupported},
+		{"1.6 wrong serial", "CS-2", OCPP16, SignCertificate16{CSR: csrPEM(t, "SN-0001", "Other CPO")}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := e.b.Handle(ctx, tt.station, tt.d, "SignCertificate", mustJSON(t, tt.payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.schema(t, tt.d, "SignCertificate", true, res.Response)
+			if len(res.Calls) != 0 {
+				t.Errorf("calls %+v after a rejection", res.Calls)
+			}
+			switch r := res.Response.(type) {
+			case *SignCertificateResponse:
+				if r.Status != "Rejected" || r.StatusInfo == nil || r.StatusInfo.ReasonCode != tt.reason {
+					t.Errorf("response %+v %+v, want Rejected %s", r, r.StatusInfo, tt.reason)
+				}
+			case *SignCertificate16Response:
+				if r.Status != "Rejected" {
+					t.Errorf("response %+v", r)
+				}
+			}
+		})
+	}
+	e.b.Policy.StationCNIdentity = true
+	res, err := e.b.Handle(ctx, "CS-1", OCPP201, "SignCertificate", mustJSON(t, SignCertificateRequest{CSR: csrPEM(t, "CS-1", "Example CPO"), CertificateType: "ChargingStationCertificate"}))
+	if err != nil || res.Response.(*SignCertificateResponse).Status != "Accepted" {
+		t.Errorf("identity CN with StationCNIdentity: %v %+v", err, res)
+	}
+	if after := e.count(t); after != before+1 {
+		t.Errorf("%d certificates stored by rejected requests", after-before-1)
+	}
+}
+
+func TestHandleInvalidPayloads(t *testing.T) {
+	e := newBridgeEnv(t)
+	for _, tt := range []struct {
+		d       Dialect
+		action  string
+		payload string
+		code    string
+	}{
+		{OCPP201, "SignCertificate", `{"csr":5}`, CodeTypeConstraint},
+		{OCPP201, "SignCertificate", `{"csr":"` + strings.Repeat("A", 5501) + `"}`, CodePropertyConstraint},
+		{OCPP201, "GetCertificateStatus", `{}`, CodeOccurrenceViolation},
+		{OCPP16, "SignCertificate", `{"csr":"x","certificateType":"V2GCertificate"}`, CodeOccurrenceViolation},
+		{OCPP201, "Authorize", `{"idToken":{"idToken":"x","type":"eMAID"},"iso15118CertificateHashData":[]}`, CodeOccurrenceViolation},
+		{OCPP201, "SignCertificate", `not json`, CodeFormatViolation},
+	} {
+		_, err := e.b.Handle(context.Background(), "CS-1", tt.d, tt.action, []byte(tt.payload))
+		ve, ok := err.(*ValidationError)
+		if !ok || ve.Code != tt.code {
+			t.Errorf("%s %s: %v, want %s", tt.action, tt.payload[:min(40, len(tt.payload))], err, tt.code)
+		}
+	}
+	if _, err := e.b.Handle(context.Background(), "CS-1", OCPP201, "BootNotification", []byte(`{}`)); err != ErrNotHandled {
+		t.Errorf("BootNotification: %v, want ErrNotHandled", err)
+	}
+	if _, err := e.b.Handle(context.Background(), "CS-1", OCPP201, "CertificateSigned", []byte(`{}`)); err != ErrNotHandled {
+		t.Errorf("a CSMS-to-station action from a station: %v, want ErrNotHandled", err)
+	}
+}
+
+// contract issues a contract certificate under mo-sub2 and returns the
+// chain leaf first, without the root.
+func contract(t *testing.T, e *bridgeEnv) []*x509.Certificate {
+	t.Helper()
+	iss, err := e.d.CA.Issue(context.Background(), ca.Request{Profile: policies.ISO2Contract, CSR: []byte(csrPEM(t, "DEABCC123456788", ""))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]*x509.Certificate{iss.Cert()}, withoutRoot(iss.Chain)...)
+}
+
+func TestAuthorizeAndCertificateStatus(t *testing.T) {
+	e := newBridgeEnv(t)
+	ctx := context.Background()
+	chain := contract(t, e)
+	hashData := func(c, issuer *x509.Certificate) OCSPRequestData {
+		h, err := HashDataOf(c, issuer, "SHA256")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return OCSPRequestData{HashAlgorithm: h.HashAlgorithm, IssuerNameHash: h.IssuerNameHash, IssuerKeyHash: h.IssuerKeyHash,
+			SerialNumber: h.SerialNumber, ResponderURL: "http://127.0.0.1:1/ocsp"}
+	}
+	leafData := hashData(chain[0], chain[1])
+	authorize := func(d Dialect, payload any) string {
+		t.Helper()
+		res, err := e.b.Handle(ctx, "CS-1", d, "Authorize", mustJSON(t, payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.schema(t, d, "Authorize", true, res.Response)
+		return res.CertificateStatus
+	}
+	byChain := AuthorizeRequest{IDToken: IdToken{IDToken: "DEABCC123456788", Type: "eMAID"}, Certificate: EncodePEMChain(chain...)}
+	byHash := AuthorizeRequest{IDToken: IdToken{IDToken: "DEABCC123456788", Type: "eMAID"}, ISO15118CertificateHashData: []OCSPRequestData{leafData, hashData(chain[1], chain[2])}}
+	has2be := Has2beAuthorizeRequest{IDToken: Has2beIdToken{IDToken: "DEABCC123456788", Type: "eMAID"},
+		ISO15118CertificateHashData: []Has2beOCSPRequestData{{HashAlgorithm: "SHA256", IssuerNameHash: leafData.IssuerNameHash, IssuerKeyHash: leafData.IssuerKeyHash, SerialNumber: leafData.SerialNumber}}}
+	for name, p := range map[string]any{"chain": byChain, "hash": byHash} {
+		if s := authorize(OCPP201, p); s != CertAccepted {
+			t.Errorf("%s: %s, want Accepted", name, s)
+		}
+	}
+	if s := authorize(Has2be, has2be); s != CertAccepted {
+		t.Errorf("has2be: %s", s)
+	}
+	// GetCertificateStatus returns the real OCSP response.
+	res, err := e.b.Handle(ctx, "CS-1", OCPP201, "GetCertificateStatus", mustJSON(t, GetCertificateStatusRequest{OCSPRequestData: leafData}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.schema(t, OCPP201, "GetCertificateStatus", true, res.Response)
+	checkOCSP(t, res.Response.(*GetCertificateStatusResponse).OCSPResult, chain, xocsp.Good)
+
+	if _, err := e.d.CA.Revoke(ctx, "mo-sub2", ca.SerialHex(chain[0].SerialNumber), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.resp.ApplyRevocations(ctx); err != nil { // what the store feed does every 500 ms
+		t.Fatal(err)
+	}
+	for name, p := range map[string]any{"chain": byChain, "hash": byHash} {
+		if s := authorize(OCPP201, p); s != CertRevoked {
+			t.Errorf("%s after revocation: %s, want CertificateRevoked", name, s)
+		}
+	}
+	if s := authorize(Has2be, has2be); s != CertRevoked {
+		t.Errorf("has2be after revocation: %s", s)
+	}
+	res, _ = e.b.Handle(ctx, "CS-1", OCPP201, "GetCertificateStatus", mustJSON(t, GetCertificateStatusRequest{OCSPRequestData: leafData}))
+	checkOCSP(t, res.Response.(*GetCertificateStatusResponse).OCSPResult, chain, xocsp.Revoked)
+
+	// The other verdicts.
+	fresh := contract(t, e)
+	tamperedPEM := "-----BEGIN CERTIFICATE-----\n" + base64.StdEncoding.EncodeToString(flipSignature(fresh[0].Raw)) + "\n-----END CERTIFICATE-----\n"
+	cases := map[string]struct {
+		chain string
+		now   time.Time
+		want  string
+	}{
+		"signature":    {tamperedPEM + EncodePEMChain(fresh[1:]...), time.Time{}, CertSignatureErr},
+		"expired":      {EncodePEMChain(fresh...), time.Now().AddDate(3, 0, 0), CertExpired},
+		"no chain":     {EncodePEMChain(fresh[0]), time.Time{}, CertChainErr},
+		"not yet":      {EncodePEMChain(fresh...), time.Now().AddDate(-1, 0, 0), CertChainErr},
+		"unknown root": {EncodePEMChain(chainFromOtherPKI(t)...), time.Time{}, CertChainErr},
+	}
+	for name, c := range cases {
+		e.b.Now = nil
+		if !c.now.IsZero() {
+			now := c.now
+			e.b.Now = func() time.Time { return now }
+		}
+		if s := authorize(OCPP201, AuthorizeRequest{IDToken: IdToken{IDToken: "x", Type: "eMAID"}, Certificate: c.chain}); s != c.want {
+			t.Errorf("%s: %s, want %s", name, s, c.want)
+		}
+	}
+	e.b.Now = nil
+	// No certificate data: nothing to say.
+	if s := authorize(OCPP201, AuthorizeRequest{IDToken: IdToken{IDToken: "04A1B2C3", Type: "ISO14443"}}); s != "" {
+		t.Errorf("RFID token: %q", s)
+	}
+	// OCSP unreachable for a foreign issuer: fail closed by default.
+	foreign := hashData(fresh[0], fresh[1])
+	foreign.IssuerKeyHash = strings.Repeat("ab", 32)
+	if s := authorize(OCPP201, AuthorizeRequest{IDToken: IdToken{IDToken: "x", Type: "eMAID"}, ISO15118CertificateHashData: []OCSPRequestData{foreign}}); s != CertChainErr {
+		t.Errorf("unknown issuer, fail closed: %s", s)
+	}
+	e.b.Policy.AuthorizeFailOpen = true
+	if s := authorize(OCPP201, AuthorizeRequest{IDToken: IdToken{IDToken: "x", Type: "eMAID"}, ISO15118CertificateHashData: []OCSPRequestData{foreign}}); s != CertAccepted {
+		t.Errorf("unknown issuer, fail open: %s", s)
+	}
+	res, _ = e.b.Handle(ctx, "CS-1", OCPP201, "GetCertificateStatus", mustJSON(t, GetCertificateStatusRequest{OCSPRequestData: foreign}))
+	if r := res.Response.(*GetCertificateStatusResponse); r.Status != "Failed" || r.StatusInfo.ReasonCode != ReasonUnknownIssuer {
+		t.Errorf("unknown issuer status: %+v", r)
+	}
+}
+
+func flipSignature(der []byte) []byte {
+	out := append([]byte(nil), der...)
+	out[len(out)-5] ^= 0x01 // inside the signature's s value
+	return out
+}
+
+func chainFromOtherPKI(t *testing.T) []*x509.Certificate {
+	t.Helper()
+	other := newBridgeEnv(t)
+	return contract(t, other)
+}
+
+func checkOCSP(t *testing.T, b64 string, chain []*x509.Certificate, want int) {
+	t.Helper()
+	der, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := xocsp.ParseResponseForCert(der, chain[0], chain[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != want {
+		t.Errorf("OCSP status %d, want %d", r.Status, want)
+	}
+}
+
+func TestDataTransferVariants(t *testing.T) {
+	e := newBridgeEnv(t)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		vendor string
+		inner  any
+		d      Dialect
+	}{
+		{VendorOCA, SignCertificateRequest{CSR: csrPEM(t, "DEXYZE0001", "Other CPO"), CertificateType: "V2GCertificate"}, OCPP201},
+		{VendorHas2be, Has2beSignCertificateRequest{CSR: csrPEM(t, "DEXYZE0001", "Other CPO"), TypeOfCertificate: "V2GCertificate"}, Has2be},
+	} {
+		dt := DataTransfer16{VendorID: tt.vendor, MessageID: "SignCertificate", Data: string(mustJSON(t, tt.inner))}
+		res, err := e.b.Handle(ctx, "CS-2", OCPP16, "DataTransfer", mustJSON(t, dt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.schema(t, OCPP16, "DataTransfer", true, res.Response)
+		out := res.Response.(*DataTransfer16Response)
+		if out.Status != "Accepted" || !strings.Contains(out.Data, `"Accepted"`) {
+			t.Errorf("%s: %+v", tt.vendor, out)
+		}
+		if len(res.Calls) != 1 || res.Calls[0].Action != "DataTransfer" {
+			t.Fatalf("%s: calls %+v", tt.vendor, res.Calls)
+		}
+		call := res.Calls[0].Payload.(*DataTransfer16)
+		e.schema(t, OCPP16, "DataTransfer", false, call)
+		if call.VendorID != tt.vendor || call.MessageID != "CertificateSigned" {
+			t.Errorf("%s: call %+v", tt.vendor, call)
+		}
+		m, _ := Lookup(tt.d, "CertificateSigned")
+		inner := newValue(m.Request)
+		if err := Decode(tt.d, []byte(call.Data), inner); err != nil {
+			t.Errorf("%s: inner CertificateSigned: %v", tt.vendor, err)
+		}
+		ans := DataTransfer16Response{Status: "Accepted", Data: `{"status":"Accepted"}`}
+		if err := e.b.HandleResult(ctx, "CS-2", OCPP16, res.Calls[0], mustJSON(t, ans)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Unknown message IDs of our vendors are answered; other vendors are not ours.
+	res, err := e.b.Handle(ctx, "CS-2", OCPP16, "DataTransfer", mustJSON(t, DataTransfer16{VendorID: VendorOCA, MessageID: "Nope", Data: "{}"}))
+	if err != nil || res.Response.(*DataTransfer16Response).Status != "UnknownMessageId" {
+		t.Errorf("unknown messageId: %v %+v", err, res)
+	}
+	if _, err := e.b.Handle(ctx, "CS-2", OCPP16, "DataTransfer", mustJSON(t, DataTransfer16{VendorID: "com.example"})); err != ErrNotHandled {
+		t.Errorf("foreign vendor: %v", err)
+	}
+}
+
+func TestGet15118EVCertificateFails(t *testing.T) {
+	e := newBridgeEnv(t)
+	req := Get15118EVCertificateRequest{ISO15118SchemaVersion: "urn:iso:15118:2:2013:MsgDef", Action: "Install", EXIRequest: "gAI="}
+	res, err := e.b.Handle(context.Background(), "CS-1", OCPP201, "Get15118EVCertificate", mustJSON(t, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.schema(t, OCPP201, "Get15118EVCertificate", true, res.Response)
+	if r := res.Response.(*Get15118EVCertificateResponse); r.Status != "Failed" || r.StatusInfo.ReasonCode != ReasonNoContractSvc {
+		t.Errorf("%+v", r)
+	}
+}
+
+func TestHashDataMatchesOCSPCertID(t *testing.T) {
+	e := newBridgeEnv(t)
+	chain := contract(t, e)
+	for _, alg := range []string{"SHA256", "SHA384", "SHA512"} {
+		h, _ := HashAlgorithmOf(alg)
+		der, err := xocsp.CreateRequest(chain[0], chain[1], &xocsp.RequestOptions{Hash: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := xocsp.ParseRequest(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := HashDataOf(chain[0], chain[1], alg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := CertificateHashData{HashAlgorithm: alg, IssuerNameHash: hex.EncodeToString(req.IssuerNameHash), IssuerKeyHash: hex.EncodeToString(req.IssuerKeyHash), SerialNumber: req.SerialNumber.Text(16)}
+		if got != want {
+			t.Errorf("%s: %+v, want %+v", alg, got, want)
+		}
+		upper := want
+		upper.IssuerKeyHash = strings.ToUpper(upper.IssuerKeyHash)
+		upper.SerialNumber = "00" + upper.SerialNumber
+		if !got.Same(upper) {
+			t.Errorf("%s: Same ignores neither case nor leading zeros", alg)
+		}
+	}
+}
