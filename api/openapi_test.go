@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"os"
+	"sort"
 	"strings"
 	"testing"
 
@@ -27,22 +28,31 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 			t.Fatalf("setup: %d %v", status, body)
 		}
 		serial := body["certificate"].(map[string]any)["serial"].(string)
-		n := 0
-		for path, ops := range doc.Paths {
-			for method := range ops {
-				n++
-				var reqBody any
-				if method == "post" {
-					reqBody = map[string]any{}
-				}
-				status, body := e.rest(t, strings.ToUpper(method), strings.ReplaceAll(path, "{serial}", serial), e.tokens["admin"], reqBody)
-				if status == 404 || status == 405 || status >= 500 {
-					t.Errorf("%s %s: HTTP %d %v", method, path, status, body)
-				}
+		if status, body := e.rest(t, "PUT", "/v1/stations/CS-1", e.tokens["cpo1"], map[string]any{"ocppVersion": "2.0.1"}); status != 200 {
+			t.Fatalf("setup: %d %v", status, body)
+		}
+		type op struct{ method, path string }
+		var ops []op
+		for path, methods := range doc.Paths {
+			for method := range methods {
+				ops = append(ops, op{method, path})
 			}
 		}
-		if n != 9 {
-			t.Errorf("%d documented operations, want 9", n)
+		// Deletes last, so that the station is there for the others.
+		sort.Slice(ops, func(i, j int) bool { return ops[i].method != "delete" && ops[j].method == "delete" })
+		for _, o := range ops {
+			var reqBody any
+			if o.method == "post" || o.method == "put" {
+				reqBody = map[string]any{}
+			}
+			path := strings.NewReplacer("{serial}", serial, "{id}", "CS-1", "{station_id}", "CS-1").Replace(o.path)
+			status, body := e.rest(t, strings.ToUpper(o.method), path, e.tokens["admin"], reqBody)
+			if status == 404 || status == 405 || status >= 500 {
+				t.Errorf("%s %s: HTTP %d %v", o.method, o.path, status, body)
+			}
+		}
+		if len(ops) != 15 {
+			t.Errorf("%d documented operations, want 15", len(ops))
 		}
 	})
 }

@@ -26,6 +26,7 @@ import (
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
@@ -38,6 +39,8 @@ type Server struct {
 	Key   *auth.Key
 	// OCSP, when set, hears about revocations at once.
 	OCSP *ocsp.Responder
+	// OCPP answers OCPPService; without it the service says so.
+	OCPP *ocppsec.Bridge
 	// RateLimit bounds requests per tenant (zero: unlimited).
 	RateLimit RateLimit
 	Now       func() time.Time
@@ -62,6 +65,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	add(pncpkiv1connect.NewTenantServiceHandler(&tenants{s}, opts))
 	add(pncpkiv1connect.NewTokenServiceHandler(&tokens{s}, opts))
 	add(pncpkiv1connect.NewAuditServiceHandler(&audit{s}, opts))
+	add(pncpkiv1connect.NewStationServiceHandler(&stations{s}, opts))
+	// Contract services register here when they exist.
+	add(pncpkiv1connect.NewOCPPServiceHandler(&ocppService{s}, opts))
 	t, err := vanguard.NewTranscoder(services)
 	if err != nil {
 		return nil, err

@@ -28,6 +28,7 @@ import (
 	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
@@ -80,7 +81,12 @@ func newEnv(t testing.TB, storeURL string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: r}).Handler()
+	anchors, err := ocppsec.AnchorsFrom(d.CA, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bridge := &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: r}, Anchors: anchors}
+	h, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: r, OCPP: bridge}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,3 +76,17 @@ func Messages(d Dialect) []Message {
 
 // newValue returns a pointer to a new zero value of t.
 func newValue(t reflect.Type) any { return reflect.New(t).Interface() }
+
+// ParseCall decodes a request pncpki sent earlier (as returned in
+// Result.Calls and handed back by a CSMS), so that HandleResult can use it.
+func ParseCall(d Dialect, action string, payload []byte) (Call, error) {
+	m, ok := Lookup(d, action)
+	if !ok {
+		return Call{}, ErrNotHandled
+	}
+	v := newValue(m.Request)
+	if err := Decode(d, payload, v); err != nil {
+		return Call{}, err
+	}
+	return Call{Action: action, Payload: v}, nil
+}

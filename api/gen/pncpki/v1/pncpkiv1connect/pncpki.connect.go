@@ -34,6 +34,10 @@ const (
 	TokenServiceName = "pncpki.v1.TokenService"
 	// AuditServiceName is the fully-qualified name of the AuditService service.
 	AuditServiceName = "pncpki.v1.AuditService"
+	// StationServiceName is the fully-qualified name of the StationService service.
+	StationServiceName = "pncpki.v1.StationService"
+	// OCPPServiceName is the fully-qualified name of the OCPPService service.
+	OCPPServiceName = "pncpki.v1.OCPPService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -70,6 +74,24 @@ const (
 	TokenServiceCreateTokenProcedure = "/pncpki.v1.TokenService/CreateToken"
 	// AuditServiceListAuditProcedure is the fully-qualified name of the AuditService's ListAudit RPC.
 	AuditServiceListAuditProcedure = "/pncpki.v1.AuditService/ListAudit"
+	// StationServicePutStationProcedure is the fully-qualified name of the StationService's PutStation
+	// RPC.
+	StationServicePutStationProcedure = "/pncpki.v1.StationService/PutStation"
+	// StationServiceGetStationProcedure is the fully-qualified name of the StationService's GetStation
+	// RPC.
+	StationServiceGetStationProcedure = "/pncpki.v1.StationService/GetStation"
+	// StationServiceListStationsProcedure is the fully-qualified name of the StationService's
+	// ListStations RPC.
+	StationServiceListStationsProcedure = "/pncpki.v1.StationService/ListStations"
+	// StationServiceDeleteStationProcedure is the fully-qualified name of the StationService's
+	// DeleteStation RPC.
+	StationServiceDeleteStationProcedure = "/pncpki.v1.StationService/DeleteStation"
+	// OCPPServiceHandleRequestProcedure is the fully-qualified name of the OCPPService's HandleRequest
+	// RPC.
+	OCPPServiceHandleRequestProcedure = "/pncpki.v1.OCPPService/HandleRequest"
+	// OCPPServiceHandleResultProcedure is the fully-qualified name of the OCPPService's HandleResult
+	// RPC.
+	OCPPServiceHandleResultProcedure = "/pncpki.v1.OCPPService/HandleResult"
 )
 
 // CertificateServiceClient is a client for the pncpki.v1.CertificateService service.
@@ -526,4 +548,258 @@ type UnimplementedAuditServiceHandler struct{}
 
 func (UnimplementedAuditServiceHandler) ListAudit(context.Context, *connect.Request[v1.ListAuditRequest]) (*connect.Response[v1.ListAuditResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.AuditService.ListAudit is not implemented"))
+}
+
+// StationServiceClient is a client for the pncpki.v1.StationService service.
+type StationServiceClient interface {
+	PutStation(context.Context, *connect.Request[v1.PutStationRequest]) (*connect.Response[v1.PutStationResponse], error)
+	GetStation(context.Context, *connect.Request[v1.GetStationRequest]) (*connect.Response[v1.GetStationResponse], error)
+	ListStations(context.Context, *connect.Request[v1.ListStationsRequest]) (*connect.Response[v1.ListStationsResponse], error)
+	DeleteStation(context.Context, *connect.Request[v1.DeleteStationRequest]) (*connect.Response[v1.DeleteStationResponse], error)
+}
+
+// NewStationServiceClient constructs a client for the pncpki.v1.StationService service. By default,
+// it uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and
+// sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC()
+// or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewStationServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) StationServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	stationServiceMethods := v1.File_pncpki_v1_pncpki_proto.Services().ByName("StationService").Methods()
+	return &stationServiceClient{
+		putStation: connect.NewClient[v1.PutStationRequest, v1.PutStationResponse](
+			httpClient,
+			baseURL+StationServicePutStationProcedure,
+			connect.WithSchema(stationServiceMethods.ByName("PutStation")),
+			connect.WithClientOptions(opts...),
+		),
+		getStation: connect.NewClient[v1.GetStationRequest, v1.GetStationResponse](
+			httpClient,
+			baseURL+StationServiceGetStationProcedure,
+			connect.WithSchema(stationServiceMethods.ByName("GetStation")),
+			connect.WithClientOptions(opts...),
+		),
+		listStations: connect.NewClient[v1.ListStationsRequest, v1.ListStationsResponse](
+			httpClient,
+			baseURL+StationServiceListStationsProcedure,
+			connect.WithSchema(stationServiceMethods.ByName("ListStations")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteStation: connect.NewClient[v1.DeleteStationRequest, v1.DeleteStationResponse](
+			httpClient,
+			baseURL+StationServiceDeleteStationProcedure,
+			connect.WithSchema(stationServiceMethods.ByName("DeleteStation")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// stationServiceClient implements StationServiceClient.
+type stationServiceClient struct {
+	putStation    *connect.Client[v1.PutStationRequest, v1.PutStationResponse]
+	getStation    *connect.Client[v1.GetStationRequest, v1.GetStationResponse]
+	listStations  *connect.Client[v1.ListStationsRequest, v1.ListStationsResponse]
+	deleteStation *connect.Client[v1.DeleteStationRequest, v1.DeleteStationResponse]
+}
+
+// PutStation calls pncpki.v1.StationService.PutStation.
+func (c *stationServiceClient) PutStation(ctx context.Context, req *connect.Request[v1.PutStationRequest]) (*connect.Response[v1.PutStationResponse], error) {
+	return c.putStation.CallUnary(ctx, req)
+}
+
+// GetStation calls pncpki.v1.StationService.GetStation.
+func (c *stationServiceClient) GetStation(ctx context.Context, req *connect.Request[v1.GetStationRequest]) (*connect.Response[v1.GetStationResponse], error) {
+	return c.getStation.CallUnary(ctx, req)
+}
+
+// ListStations calls pncpki.v1.StationService.ListStations.
+func (c *stationServiceClient) ListStations(ctx context.Context, req *connect.Request[v1.ListStationsRequest]) (*connect.Response[v1.ListStationsResponse], error) {
+	return c.listStations.CallUnary(ctx, req)
+}
+
+// DeleteStation calls pncpki.v1.StationService.DeleteStation.
+func (c *stationServiceClient) DeleteStation(ctx context.Context, req *connect.Request[v1.DeleteStationRequest]) (*connect.Response[v1.DeleteStationResponse], error) {
+	return c.deleteStation.CallUnary(ctx, req)
+}
+
+// StationServiceHandler is an implementation of the pncpki.v1.StationService service.
+type StationServiceHandler interface {
+	PutStation(context.Context, *connect.Request[v1.PutStationRequest]) (*connect.Response[v1.PutStationResponse], error)
+	GetStation(context.Context, *connect.Request[v1.GetStationRequest]) (*connect.Response[v1.GetStationResponse], error)
+	ListStations(context.Context, *connect.Request[v1.ListStationsRequest]) (*connect.Response[v1.ListStationsResponse], error)
+	DeleteStation(context.Context, *connect.Request[v1.DeleteStationRequest]) (*connect.Response[v1.DeleteStationResponse], error)
+}
+
+// NewStationServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewStationServiceHandler(svc StationServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	stationServiceMethods := v1.File_pncpki_v1_pncpki_proto.Services().ByName("StationService").Methods()
+	stationServicePutStationHandler := connect.NewUnaryHandler(
+		StationServicePutStationProcedure,
+		svc.PutStation,
+		connect.WithSchema(stationServiceMethods.ByName("PutStation")),
+		connect.WithHandlerOptions(opts...),
+	)
+	stationServiceGetStationHandler := connect.NewUnaryHandler(
+		StationServiceGetStationProcedure,
+		svc.GetStation,
+		connect.WithSchema(stationServiceMethods.ByName("GetStation")),
+		connect.WithHandlerOptions(opts...),
+	)
+	stationServiceListStationsHandler := connect.NewUnaryHandler(
+		StationServiceListStationsProcedure,
+		svc.ListStations,
+		connect.WithSchema(stationServiceMethods.ByName("ListStations")),
+		connect.WithHandlerOptions(opts...),
+	)
+	stationServiceDeleteStationHandler := connect.NewUnaryHandler(
+		StationServiceDeleteStationProcedure,
+		svc.DeleteStation,
+		connect.WithSchema(stationServiceMethods.ByName("DeleteStation")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/pncpki.v1.StationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case StationServicePutStationProcedure:
+			stationServicePutStationHandler.ServeHTTP(w, r)
+		case StationServiceGetStationProcedure:
+			stationServiceGetStationHandler.ServeHTTP(w, r)
+		case StationServiceListStationsProcedure:
+			stationServiceListStationsHandler.ServeHTTP(w, r)
+		case StationServiceDeleteStationProcedure:
+			stationServiceDeleteStationHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedStationServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedStationServiceHandler struct{}
+
+func (UnimplementedStationServiceHandler) PutStation(context.Context, *connect.Request[v1.PutStationRequest]) (*connect.Response[v1.PutStationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.StationService.PutStation is not implemented"))
+}
+
+func (UnimplementedStationServiceHandler) GetStation(context.Context, *connect.Request[v1.GetStationRequest]) (*connect.Response[v1.GetStationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.StationService.GetStation is not implemented"))
+}
+
+func (UnimplementedStationServiceHandler) ListStations(context.Context, *connect.Request[v1.ListStationsRequest]) (*connect.Response[v1.ListStationsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.StationService.ListStations is not implemented"))
+}
+
+func (UnimplementedStationServiceHandler) DeleteStation(context.Context, *connect.Request[v1.DeleteStationRequest]) (*connect.Response[v1.DeleteStationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.StationService.DeleteStation is not implemented"))
+}
+
+// OCPPServiceClient is a client for the pncpki.v1.OCPPService service.
+type OCPPServiceClient interface {
+	// HandleRequest answers a station's request (SignCertificate,
+	// GetCertificateStatus, Authorize, Get15118EVCertificate,
+	// GetCertificateChainStatus, and the 1.6 Plug and Charge DataTransfer).
+	HandleRequest(context.Context, *connect.Request[v1.HandleRequestRequest]) (*connect.Response[v1.HandleRequestResponse], error)
+	// HandleResult reports a station's answer to a request pncpki asked the
+	// CSMS to send (CertificateSigned).
+	HandleResult(context.Context, *connect.Request[v1.HandleResultRequest]) (*connect.Response[v1.HandleResultResponse], error)
+}
+
+// NewOCPPServiceClient constructs a client for the pncpki.v1.OCPPService service. By default, it
+// uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewOCPPServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) OCPPServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	oCPPServiceMethods := v1.File_pncpki_v1_pncpki_proto.Services().ByName("OCPPService").Methods()
+	return &oCPPServiceClient{
+		handleRequest: connect.NewClient[v1.HandleRequestRequest, v1.HandleRequestResponse](
+			httpClient,
+			baseURL+OCPPServiceHandleRequestProcedure,
+			connect.WithSchema(oCPPServiceMethods.ByName("HandleRequest")),
+			connect.WithClientOptions(opts...),
+		),
+		handleResult: connect.NewClient[v1.HandleResultRequest, v1.HandleResultResponse](
+			httpClient,
+			baseURL+OCPPServiceHandleResultProcedure,
+			connect.WithSchema(oCPPServiceMethods.ByName("HandleResult")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// oCPPServiceClient implements OCPPServiceClient.
+type oCPPServiceClient struct {
+	handleRequest *connect.Client[v1.HandleRequestRequest, v1.HandleRequestResponse]
+	handleResult  *connect.Client[v1.HandleResultRequest, v1.HandleResultResponse]
+}
+
+// HandleRequest calls pncpki.v1.OCPPService.HandleRequest.
+func (c *oCPPServiceClient) HandleRequest(ctx context.Context, req *connect.Request[v1.HandleRequestRequest]) (*connect.Response[v1.HandleRequestResponse], error) {
+	return c.handleRequest.CallUnary(ctx, req)
+}
+
+// HandleResult calls pncpki.v1.OCPPService.HandleResult.
+func (c *oCPPServiceClient) HandleResult(ctx context.Context, req *connect.Request[v1.HandleResultRequest]) (*connect.Response[v1.HandleResultResponse], error) {
+	return c.handleResult.CallUnary(ctx, req)
+}
+
+// OCPPServiceHandler is an implementation of the pncpki.v1.OCPPService service.
+type OCPPServiceHandler interface {
+	// HandleRequest answers a station's request (SignCertificate,
+	// GetCertificateStatus, Authorize, Get15118EVCertificate,
+	// GetCertificateChainStatus, and the 1.6 Plug and Charge DataTransfer).
+	HandleRequest(context.Context, *connect.Request[v1.HandleRequestRequest]) (*connect.Response[v1.HandleRequestResponse], error)
+	// HandleResult reports a station's answer to a request pncpki asked the
+	// CSMS to send (CertificateSigned).
+	HandleResult(context.Context, *connect.Request[v1.HandleResultRequest]) (*connect.Response[v1.HandleResultResponse], error)
+}
+
+// NewOCPPServiceHandler builds an HTTP handler from the service implementation. It returns the path
+// on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewOCPPServiceHandler(svc OCPPServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	oCPPServiceMethods := v1.File_pncpki_v1_pncpki_proto.Services().ByName("OCPPService").Methods()
+	oCPPServiceHandleRequestHandler := connect.NewUnaryHandler(
+		OCPPServiceHandleRequestProcedure,
+		svc.HandleRequest,
+		connect.WithSchema(oCPPServiceMethods.ByName("HandleRequest")),
+		connect.WithHandlerOptions(opts...),
+	)
+	oCPPServiceHandleResultHandler := connect.NewUnaryHandler(
+		OCPPServiceHandleResultProcedure,
+		svc.HandleResult,
+		connect.WithSchema(oCPPServiceMethods.ByName("HandleResult")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/pncpki.v1.OCPPService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case OCPPServiceHandleRequestProcedure:
+			oCPPServiceHandleRequestHandler.ServeHTTP(w, r)
+		case OCPPServiceHandleResultProcedure:
+			oCPPServiceHandleResultHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedOCPPServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedOCPPServiceHandler struct{}
+
+func (UnimplementedOCPPServiceHandler) HandleRequest(context.Context, *connect.Request[v1.HandleRequestRequest]) (*connect.Response[v1.HandleRequestResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.OCPPService.HandleRequest is not implemented"))
+}
+
+func (UnimplementedOCPPServiceHandler) HandleResult(context.Context, *connect.Request[v1.HandleResultRequest]) (*connect.Response[v1.HandleResultResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.OCPPService.HandleResult is not implemented"))
 }

@@ -1,0 +1,210 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/pncpki/pncpki/api/auth"
+	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
+	"github.com/pncpki/pncpki/ocppsec"
+	"github.com/pncpki/pncpki/store"
+)
+
+type stations struct{ s *Server }
+
+func stationProto(st *store.Station) *pncpkiv1.Station {
+	return &pncpkiv1.Station{Id: st.ID, Tenant: st.Tenant, SerialNumber: st.SerialNumber, EvseIds: st.EVSEIDs, SeccIds: st.SECCIDs,
+		OcppVersion: st.OCPPVersion, CreatedAt: timestamppb.New(st.CreatedAt), UpdatedAt: timestamppb.New(st.UpdatedAt)}
+}
+
+func invalid(code, format string, args ...any) error {
+	return newError(connect.CodeInvalidArgument, code, fmt.Errorf(code+": "+format, args...))
+}
+
+// station returns a station the caller may see; another tenant's station
+// is "not found".
+func (s *Server) station(ctx context.Context, id string) (*store.Station, error) {
+	st, err := s.Store.Station(ctx, id)
+	if err == nil {
+		if c := claimsFrom(ctx); c.Role == auth.RoleAdmin || c.Tenant == st.Tenant {
+			return st, nil
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, apiError(err)
+	}
+	return nil, newError(connect.CodeNotFound, "station.not_found", fmt.Errorf("station.not_found: no station %q", id))
+}
+
+func (h *stations) PutStation(ctx context.Context, req *connect.Request[pncpkiv1.PutStationRequest]) (*connect.Response[pncpkiv1.PutStationResponse], error) {
+	in := req.Msg.Station
+	if in == nil {
+		return nil, invalid("request.invalid", "station is required")
+	}
+	c := claimsFrom(ctx)
+	if c.Role != auth.RoleAdmin {
+		if in.Tenant != "" && in.Tenant != c.Tenant {
+			return nil, forbidden("a token of tenant %s cannot register stations of tenant %s", c.Tenant, in.Tenant)
+		}
+		in.Tenant = c.Tenant
+	}
+	now := h.s.Now().UTC()
+	st := &store.Station{ID: in.Id, Tenant: in.Tenant, SerialNumber: in.SerialNumber, EVSEIDs: in.EvseIds, SECCIDs: in.SeccIds,
+		OCPPVersion: in.OcppVersion, CreatedAt: now, UpdatedAt: now}
+	if err := ocppsec.NormalizeStation(st); err != nil {
+		return nil, invalid("station.invalid", "%v", err)
+	}
+	if old, err := h.s.station(ctx, st.ID); err == nil {
+		st.CreatedAt = old.CreatedAt
+	}
+	if err := h.s.Store.PutStation(ctx, st); errors.Is(err, store.ErrExists) {
+		// Another tenant's station: the same answer as for any conflict,
+		// without naming the tenant.
+		return nil, newError(connect.CodeAlreadyExists, "station.exists", fmt.Errorf("station.exists: station %q is registered to another tenant", st.ID))
+	} else if errors.Is(err, store.ErrNotFound) {
+		return nil, invalid("tenant.unknown", "no tenant %q", st.Tenant)
+	} else if err != nil {
+		return nil, apiError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.PutStationResponse{Station: stationProto(st)}), nil
+}
+
+func (h *stations) GetStation(ctx context.Context, req *connect.Request[pncpkiv1.GetStationRequest]) (*connect.Response[pncpkiv1.GetStationResponse], error) {
+	st, err := h.s.station(ctx, req.Msg.Id)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&pncpkiv1.GetStationResponse{Station: stationProto(st)}), nil
+}
+
+func (h *stations) ListStations(ctx context.Context, req *connect.Request[pncpkiv1.ListStationsRequest]) (*connect.Response[pncpkiv1.ListStationsResponse], error) {
+	tenant := req.Msg.Tenant
+	if c := claimsFrom(ctx); c.Role != auth.RoleAdmin {
+		if tenant != "" && tenant != c.Tenant {
+			return nil, forbidden("a token of tenant %s cannot list tenant %s", c.Tenant, tenant)
+		}
+		tenant = c.Tenant
+	}
+	list, err := h.s.Store.ListStations(ctx, tenant)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	resp := &pncpkiv1.ListStationsResponse{}
+	for _, st := range list {
+		resp.Stations = append(resp.Stations, stationProto(st))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (h *stations) DeleteStation(ctx context.Context, req *connect.Request[pncpkiv1.DeleteStationRequest]) (*connect.Response[pncpkiv1.DeleteStationResponse], error) {
+	if _, err := h.s.station(ctx, req.Msg.Id); err != nil {
+		return nil, err
+	}
+	if err := h.s.Store.DeleteStation(ctx, req.Msg.Id); err != nil {
+		return nil, apiError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.DeleteStationResponse{}), nil
+}
+
+type ocppService struct{ s *Server }
+
+// dialect maps an OCPP version to the payload dialect.
+func dialect(version string) (ocppsec.Dialect, error) {
+	switch version {
+	case "1.6", "2.0.1", "2.1":
+		return ocppsec.Dialect(version), nil
+	}
+	return "", invalid("ocpp.version", "ocpp_version %q: want 1.6, 2.0.1 or 2.1", version)
+}
+
+// ocppError turns a payload or frame error into an API error whose code
+// names the OCPP CallError to send the station.
+func ocppError(err error) error {
+	var ve *ocppsec.ValidationError
+	if errors.As(err, &ve) {
+		return invalid("ocpp."+ve.Code, "%v", ve)
+	}
+	if errors.Is(err, ocppsec.ErrNotHandled) {
+		return newError(connect.CodeUnimplemented, "ocpp.NotImplemented", errors.New("ocpp.NotImplemented: pncpki does not answer this action; the CSMS does"))
+	}
+	return apiError(err)
+}
+
+func (h *ocppService) bridge() (*ocppsec.Bridge, error) {
+	if h.s.OCPP == nil {
+		return nil, newError(connect.CodeUnimplemented, "ocpp.disabled", errors.New("ocpp.disabled: this server has no OCPP bridge"))
+	}
+	return h.s.OCPP, nil
+}
+
+func (h *ocppService) HandleRequest(ctx context.Context, req *connect.Request[pncpkiv1.HandleRequestRequest]) (*connect.Response[pncpkiv1.HandleRequestResponse], error) {
+	b, err := h.bridge()
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	d, err := dialect(m.OcppVersion)
+	if err != nil {
+		return nil, err
+	}
+	if m.Action == "" || len(m.Action) > 64 || !utf8.ValidString(m.Action) {
+		return nil, invalid("ocpp.FormatViolation", "action must be 1 to 64 characters")
+	}
+	if _, err := h.s.station(ctx, m.StationId); err != nil {
+		return nil, err
+	}
+	res, err := b.Handle(ctx, m.StationId, d, m.Action, []byte(m.Payload))
+	if err != nil {
+		return nil, ocppError(err)
+	}
+	payload, err := json.Marshal(res.Response)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	if m.CsmsResponse != "" && strings.HasSuffix(m.Action, "Authorize") {
+		if payload, err = ocppsec.MergeAuthorize(d, []byte(m.CsmsResponse), res.CertificateStatus, b.Policy.InvalidateRevoked); err != nil {
+			return nil, invalid("ocpp.csms_response", "%v", err)
+		}
+	}
+	out := &pncpkiv1.HandleRequestResponse{Payload: string(payload), CertificateStatus: res.CertificateStatus}
+	for _, c := range res.Calls {
+		p, err := json.Marshal(c.Payload)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		out.Calls = append(out.Calls, &pncpkiv1.OCPPCall{Action: c.Action, Payload: string(p)})
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (h *ocppService) HandleResult(ctx context.Context, req *connect.Request[pncpkiv1.HandleResultRequest]) (*connect.Response[pncpkiv1.HandleResultResponse], error) {
+	b, err := h.bridge()
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	d, err := dialect(m.OcppVersion)
+	if err != nil {
+		return nil, err
+	}
+	if m.Sent == nil {
+		return nil, invalid("request.invalid", "sent is required")
+	}
+	if _, err := h.s.station(ctx, m.StationId); err != nil {
+		return nil, err
+	}
+	sent, err := ocppsec.ParseCall(d, m.Sent.Action, []byte(m.Sent.Payload))
+	if err != nil {
+		return nil, ocppError(err)
+	}
+	if err := b.HandleResult(ctx, m.StationId, d, sent, []byte(m.Payload)); err != nil {
+		return nil, ocppError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.HandleResultResponse{}), nil
+}

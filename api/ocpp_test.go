@@ -1,0 +1,109 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
+	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
+	"github.com/pncpki/pncpki/ocppsec"
+)
+
+// TestOCPPService drives the bridge as a CSMS would: register a station,
+// pass on its SignCertificate (REST and gRPC), send the CertificateSigned
+// it gets back, report the station's answer; and the refusals.
+func TestOCPPService(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		station := map[string]any{"serialNumber": "SN-1", "evseIds": []string{"DE*ABC*E1"}, "ocppVersion": "2.0.1"}
+		status, body := e.rest(t, "PUT", "/v1/stations/CS-1", e.tokens["cpo1"], station)
+		if status != 200 || body["station"].(map[string]any)["tenant"] != "cpo1" || body["station"].(map[string]any)["evseIds"].([]any)[0] != "DEABCE1" {
+			t.Fatalf("PutStation: %d %v", status, body)
+		}
+		// Another CPO neither sees nor takes the station.
+		if status, body := e.rest(t, "GET", "/v1/stations/CS-1", e.tokens["cpo2"], nil); status != 404 {
+			t.Errorf("cpo2 GetStation: %d %v", status, body)
+		}
+		if status, body := e.rest(t, "PUT", "/v1/stations/CS-1", e.tokens["cpo2"], station); status != 409 {
+			t.Errorf("cpo2 PutStation: %d %v", status, body)
+		}
+		if status, body := e.rest(t, "PUT", "/v1/stations/CS-2", e.tokens["cpo1"], map[string]any{"ocppVersion": "3.0"}); status != 400 {
+			t.Errorf("bad version: %d %v", status, body)
+		}
+		if status, body := e.rest(t, "GET", "/v1/stations", e.tokens["cpo2"], nil); status != 200 || len(body) != 0 {
+			t.Errorf("cpo2 ListStations: %d %v", status, body)
+		}
+
+		csr := opensslCSR(t, e.dir, "DE*ABC*E1")
+		payload, _ := json.Marshal(ocppsec.SignCertificateRequest{CSR: csr, CertificateType: "V2GCertificate"})
+		status, body = e.rest(t, "POST", "/v1/ocpp/CS-1/requests", e.tokens["cpo1"], map[string]any{
+			"ocppVersion": "2.0.1", "action": "SignCertificate", "payload": string(payload)})
+		if status != 200 || body["payload"] != `{"status":"Accepted"}` {
+			t.Fatalf("SignCertificate: %d %v", status, body)
+		}
+		call := body["calls"].([]any)[0].(map[string]any)
+		var signed ocppsec.CertificateSignedRequest
+		if err := ocppsec.Decode(ocppsec.OCPP201, []byte(call["payload"].(string)), &signed); err != nil || call["action"] != "CertificateSigned" {
+			t.Fatalf("call %v: %v", call, err)
+		}
+		chain, err := ocppsec.ParsePEMChain([]byte(signed.CertificateChain))
+		if err != nil || len(chain) != 3 || chain[0].Subject.CommonName != "DE*ABC*E1" {
+			t.Fatalf("chain: %v", err)
+		}
+		status, body = e.rest(t, "POST", "/v1/ocpp/CS-1/results", e.tokens["cpo1"], map[string]any{
+			"ocppVersion": "2.0.1", "sent": call, "payload": `{"status":"Rejected","statusInfo":{"reasonCode":"InvalidCertificate"}}`})
+		if status != 200 {
+			t.Fatalf("HandleResult: %d %v", status, body)
+		}
+		log, _ := e.d.Store.AuditLog(context.Background(), 0, 1000)
+		if last := log[len(log)-1]; last.Action != ocppsec.AuditCertificateRefused || last.Object != "CS-1" {
+			t.Errorf("last audit entry %+v", last)
+		}
+
+		// The same over gRPC.
+		client := pncpkiv1connect.NewOCPPServiceClient(e.srv.Client(), e.srv.URL, connect.WithGRPC())
+		req := connect.NewRequest(&pncpkiv1.HandleRequestRequest{StationId: "CS-1", OcppVersion: "2.0.1", Action: "SignCertificate", Payload: string(payload)})
+		req.Header().Set("Authorization", "Bearer "+e.tokens["cpo1"])
+		resp, err := client.HandleRequest(context.Background(), req)
+		if err != nil || len(resp.Msg.Calls) != 1 {
+			t.Fatalf("gRPC HandleRequest: %v", err)
+		}
+
+		// Authorize: the verdict merged into the CSMS's own answer.
+		authz, _ := json.Marshal(ocppsec.AuthorizeRequest{IDToken: ocppsec.IdToken{IDToken: "DE8AAC123456789", Type: "eMAID"}, Certificate: "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"})
+		status, body = e.rest(t, "POST", "/v1/ocpp/CS-1/requests", e.tokens["cpo1"], map[string]any{
+			"ocppVersion": "2.0.1", "action": "Authorize", "payload": string(authz),
+			"csmsResponse": `{"idTokenInfo":{"status":"Accepted","language1":"de"}}`})
+		if status != 200 || body["certificateStatus"] != "CertChainError" || !strings.Contains(body["payload"].(string), `"language1":"de"`) {
+			t.Errorf("Authorize: %d %v", status, body)
+		}
+
+		for _, tc := range []struct {
+			name, token, station, version, action, payload string
+			status                                         int
+			code                                           string
+		}{
+			{"schema violation", "cpo1", "CS-1", "2.0.1", "SignCertificate", `{"csr":"` + strings.Repeat("A", 5501) + `"}`, 400, "ocpp.PropertyConstraintViolation"},
+			{"invalid JSON", "cpo1", "CS-1", "2.0.1", "SignCertificate", `{"csr":`, 400, "ocpp.FormatViolation"},
+			{"1.6 spelling", "cpo1", "CS-1", "1.6", "SignCertificate", `[]`, 400, "ocpp.TypeConstraintViolation"},
+			{"unknown action", "cpo1", "CS-1", "2.0.1", "BootNotification", `{}`, 501, "ocpp.NotImplemented"},
+			{"bad version", "cpo1", "CS-1", "1.5", "SignCertificate", `{}`, 400, "ocpp.version"},
+			{"another CPO's station", "cpo2", "CS-1", "2.0.1", "SignCertificate", string(payload), 404, "station.not_found"},
+		} {
+			status, body := e.rest(t, "POST", "/v1/ocpp/"+tc.station+"/requests", e.tokens[tc.token], map[string]any{
+				"ocppVersion": tc.version, "action": tc.action, "payload": tc.payload})
+			if status != tc.status || !strings.HasPrefix(body["message"].(string), tc.code) {
+				t.Errorf("%s: %d %v, want %d %s", tc.name, status, body, tc.status, tc.code)
+			}
+		}
+		if status, _ := e.rest(t, "DELETE", "/v1/stations/CS-1", e.tokens["cpo2"], nil); status != 404 {
+			t.Errorf("cpo2 DeleteStation: %d", status)
+		}
+		if status, _ := e.rest(t, "DELETE", "/v1/stations/CS-1", e.tokens["cpo1"], nil); status != 200 {
+			t.Errorf("DeleteStation: %d", status)
+		}
+	})
+}
