@@ -83,7 +83,9 @@ func (c *csms201) OnGetCertificateStatus(string, *iso15118.GetCertificateStatusR
 }
 
 // station201 is the charging station's side: it keeps what pncd sends.
-type station201 struct{ signed chan *security.CertificateSignedRequest }
+type station201 struct {
+	signed chan *security.CertificateSignedRequest
+}
 
 func (s *station201) OnCertificateSigned(r *security.CertificateSignedRequest) (*security.CertificateSignedResponse, error) {
 	s.signed <- r
@@ -263,7 +265,9 @@ func ocppTime() *types16.DateTime { return types16.NewDateTime(time.Now()) }
 
 // cp16 is the charge point's side of OCPP 1.6: it keeps the DataTransfers
 // pncd sends.
-type cp16 struct{ transfers chan *core.DataTransferRequest }
+type cp16 struct {
+	transfers chan *core.DataTransferRequest
+}
 
 func (c *cp16) OnChangeAvailability(*core.ChangeAvailabilityRequest) (*core.ChangeAvailabilityConfirmation, error) {
 	return nil, fmt.Errorf("no")
@@ -289,7 +293,9 @@ func (c *cp16) OnRemoteStartTransaction(*core.RemoteStartTransactionRequest) (*c
 func (c *cp16) OnRemoteStopTransaction(*core.RemoteStopTransactionRequest) (*core.RemoteStopTransactionConfirmation, error) {
 	return nil, fmt.Errorf("no")
 }
-func (c *cp16) OnReset(*core.ResetRequest) (*core.ResetConfirmation, error) { return nil, fmt.Errorf("no") }
+func (c *cp16) OnReset(*core.ResetRequest) (*core.ResetConfirmation, error) {
+	return nil, fmt.Errorf("no")
+}
 func (c *cp16) OnUnlockConnector(*core.UnlockConnectorRequest) (*core.UnlockConnectorConfirmation, error) {
 	return nil, fmt.Errorf("no")
 }

@@ -1,0 +1,283 @@
+package ocppsec
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/policies"
+)
+
+// rawUpstream is a minimal CSMS that answers every CALL it gets with an
+// empty CALLRESULT and records the actions; for frames ocpp-go cannot send.
+type rawUpstream struct {
+	mu      sync.Mutex
+	actions []string
+	closed  int // connections that ended
+}
+
+func (u *rawUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, err := (&websocket.Upgrader{Subprotocols: []string{"ocpp1.6", "ocpp2.0.1", "ocpp2.1"}}).Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer func() {
+		c.Close()
+		u.mu.Lock()
+		u.closed++
+		u.mu.Unlock()
+	}()
+	for {
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		var f []json.RawMessage
+		if json.Unmarshal(data, &f) != nil || len(f) != 4 {
+			continue
+		}
+		var action string
+		json.Unmarshal(f[2], &action)
+		u.mu.Lock()
+		u.actions = append(u.actions, action)
+		u.mu.Unlock()
+		if action == "Stall" {
+			continue // never answers: the station's CALL stays in flight
+		}
+		c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`[3,%s,{}]`, f[1])))
+	}
+}
+
+func (u *rawUpstream) seen() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.actions...)
+}
+
+type rawClient struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+func dialRaw(t *testing.T, url, subprotocol string, tlsConf *tls.Config) (*rawClient, *http.Response, error) {
+	d := websocket.Dialer{Subprotocols: []string{subprotocol}, TLSClientConfig: tlsConf}
+	c, resp, err := d.Dial(url, nil)
+	if err != nil {
+		return nil, resp, err
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawClient{t: t, c: c}, resp, nil
+}
+
+func (r *rawClient) send(s string) {
+	r.t.Helper()
+	if err := r.c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawClient) read() *Frame {
+	r.t.Helper()
+	r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, data, err := r.c.ReadMessage()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	f, err := ParseFrame(OCPP201, data)
+	if err != nil {
+		r.t.Fatalf("%s: %v", data, err)
+	}
+	return f
+}
+
+// TestProxyRawFrames covers what ocpp-go cannot send: the 1.6 security
+// extension's SignCertificate, and the bad input table.
+func TestProxyRawFrames(t *testing.T) {
+	up := &rawUpstream{}
+	upSrv := httptest.NewServer(up)
+	t.Cleanup(upSrv.Close)
+	e := newBridgeEnv(t)
+	p := &Proxy{Bridge: e.b, Upstream: "ws" + strings.TrimPrefix(upSrv.URL, "http") + "/ocpp"}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ocpp/"
+
+	c, _, err := dialRaw(t, url+"CS-2", "ocpp1.6", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.count(t)
+	c.send(`[2,"a1","SignCertificate",` + string(mustJSON(t, SignCertificate16{CSR: csrPEM(t, "SN-0002", "Other CPO")})) + `]`)
+	if f := c.read(); f.Type != TypeCallResult || f.ID != "a1" || string(f.Payload) != `{"status":"Accepted"}` {
+		t.Fatalf("1.6 SignCertificate: %+v %s", f, f.Payload)
+	}
+	f := c.read()
+	var signed CertificateSigned16
+	if f.Type != TypeCall || f.Action != "CertificateSigned" || !strings.HasPrefix(f.ID, "pncpki-") || Decode(OCPP16, f.Payload, &signed) != nil {
+		t.Fatalf("CertificateSigned: %+v", f)
+	}
+	chain, err := ParsePEMChain([]byte(signed.CertificateChain))
+	if err != nil || chain[0].Subject.CommonName != "SN-0002" {
+		t.Fatalf("chain: %v", err)
+	}
+	verifyOpenSSL(t, e, chain, policies.OCPPChargingStation)
+	c.send(`[3,"` + f.ID + `",{"status":"Accepted"}]`)
+
+	big := `[2,"b7","Heartbeat",{"x":"` + strings.Repeat("a", MaxFrame) + `"}]`
+	tests := []struct {
+		name, frame string
+		id, code    string
+	}{
+		{"invalid JSON", `[2,"b1","SignCertificate",{"csr":`, "-1", "FormationViolation"},
+		{"not an array", `{"id":"b2"}`, "-1", "FormationViolation"},
+		{"schema violation", `[2,"b3","SignCertificate",{"csr":"` + strings.Repeat("A", 5501) + `"}]`, "b3", CodePropertyConstraint},
+		{"missing property", `[2,"b4","SignCertificate",{}]`, "b4", CodeOccurrenceViolation},
+		{"2.0.1 field in 1.6", `[2,"b5","SignCertificate",{"csr":"x","certificateType":"V2GCertificate"}]`, "b5", CodeOccurrenceViolation},
+		{"unknown message type", `[7,"b6","SignCertificate",{}]`, "b6", "MessageTypeNotSupported"},
+		{"oversize frame", big, "b7", "FormationViolation"},
+		{"CSR for another CPO's station", `[2,"b8","DataTransfer",` + string(mustJSON(t, DataTransfer16{VendorID: VendorOCA, MessageID: "SignCertificate",
+			Data: string(mustJSON(t, SignCertificateRequest{CSR: csrPEM(t, "DEABCE0001", "Example CPO"), CertificateType: "V2GCertificate"}))})) + `]`, "b8", ""},
+	}
+	for _, tt := range tests {
+		c.send(tt.frame)
+		f := c.read()
+		if tt.code == "" { // answered, with a rejection inside
+			var dt DataTransfer16Response
+			if f.Type != TypeCallResult || f.ID != tt.id || json.Unmarshal(f.Payload, &dt) != nil || !strings.Contains(dt.Data, `"Rejected"`) {
+				t.Errorf("%s: %+v %s", tt.name, f, f.Payload)
+			}
+			continue
+		}
+		if f.Type != TypeCallError || f.ID != tt.id || f.ErrorCode != tt.code {
+			t.Errorf("%s: %+v, want CALLERROR %s %s", tt.name, f, tt.id, tt.code)
+		}
+	}
+	// Unknown actions belong to the CSMS; a duplicate ID of a CALL still
+	// in flight is refused.
+	c.send(`[2,"c1","Stall",{}]`)
+	c.send(`[2,"c1","Heartbeat",{}]`)
+	if f := c.read(); f.Type != TypeCallError || f.ID != "c1" || f.ErrorCode != "ProtocolError" {
+		t.Errorf("duplicate message ID: %+v", f)
+	}
+	c.send(`[2,"c2","FancyVendorThing",{"a":1}]`)
+	if f := c.read(); f.Type != TypeCallResult || f.ID != "c2" {
+		t.Errorf("unknown action through the proxy: %+v", f)
+	}
+	if got := fmt.Sprint(up.seen()); got != "[Stall FancyVendorThing]" {
+		t.Errorf("the CSMS saw %s", got)
+	}
+	if after := e.count(t); after != before+1 {
+		t.Errorf("%d certificates stored by bad frames", after-before-1)
+	}
+	// Closing the station's connection closes the upstream one.
+	c.c.Close()
+	waitFor(t, func() bool { up.mu.Lock(); defer up.mu.Unlock(); return up.closed == 1 })
+
+	// A CertificateSigned the station did not answer is sent again, with
+	// the same message ID, when it reconnects.
+	c, _, err = dialRaw(t, url+"CS-2", "ocpp1.6", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(`[2,"d1","SignCertificate",` + string(mustJSON(t, SignCertificate16{CSR: csrPEM(t, "SN-0002", "Other CPO")})) + `]`)
+	c.read()
+	first := c.read()
+	c.c.Close()
+	waitFor(t, func() bool { up.mu.Lock(); defer up.mu.Unlock(); return up.closed == 2 })
+	c, _, err = dialRaw(t, url+"CS-2", "ocpp1.6", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again := c.read(); again.ID != first.ID || again.Action != "CertificateSigned" || string(again.Payload) != string(first.Payload) {
+		t.Errorf("after reconnect: %+v, want %+v", again, first)
+	}
+	c.send(`[3,"` + first.ID + `",{"status":"Accepted"}]`)
+	waitFor(t, func() bool { return len(p.unanswered("CS-2")) == 0 })
+}
+
+// stationCert issues an OCPP charging-station certificate for CS-1 and
+// returns it as a TLS client certificate.
+func stationCert(t *testing.T, e *bridgeEnv) (tls.Certificate, string) {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "SN-0001", Organization: []string{"Example CPO"}}}, k)
+	iss, err := e.d.CA.Issue(context.Background(), ca.Request{Profile: policies.OCPPChargingStation, Tenant: "cpo1",
+		CSR: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{iss.Record.DER}, PrivateKey: k}, iss.Record.Serial
+}
+
+// TestProxySecurityProfile3: mutual TLS with pncpki-issued charging
+// station certificates.
+func TestProxySecurityProfile3(t *testing.T) {
+	up := &rawUpstream{}
+	upSrv := httptest.NewServer(up)
+	t.Cleanup(upSrv.Close)
+	e := newBridgeEnv(t)
+	p := &Proxy{Bridge: e.b, Upstream: "ws" + strings.TrimPrefix(upSrv.URL, "http") + "/ocpp", SecurityProfile: 3, StationCAs: e.b.Anchors.Pool(UseCSMS)}
+	srv := httptest.NewUnstartedServer(p)
+	srv.TLS = &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: p.StationCAs}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	url := "wss" + strings.TrimPrefix(srv.URL, "https") + "/ocpp/CS-1"
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+
+	good, serial := stationCert(t, e)
+	other, _ := stationCert(t, e)
+	dial := func(certs ...tls.Certificate) (int, error) {
+		c, resp, err := dialRaw(t, url, "ocpp2.0.1", &tls.Config{RootCAs: roots, Certificates: certs})
+		if err != nil {
+			if resp != nil {
+				return resp.StatusCode, err
+			}
+			return 0, err
+		}
+		c.send(`[2,"1","Heartbeat",{}]`)
+		if f := c.read(); f.Type != TypeCallResult {
+			return 0, fmt.Errorf("heartbeat: %+v", f)
+		}
+		return http.StatusSwitchingProtocols, nil
+	}
+	if status, err := dial(good); status != http.StatusSwitchingProtocols {
+		t.Fatalf("valid certificate: %d %v", status, err)
+	}
+	if status, _ := dial(); status != http.StatusUnauthorized {
+		t.Errorf("no certificate: %d, want 401", status)
+	}
+	if _, err := e.d.CA.Revoke(context.Background(), "csms-root", serial, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.resp.ApplyRevocations(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := dial(good); status != http.StatusForbidden {
+		t.Errorf("revoked certificate: %d, want 403", status)
+	}
+	e.b.Now = func() time.Time { return time.Now().AddDate(3, 0, 0) }
+	if status, _ := dial(other); status != http.StatusForbidden {
+		t.Errorf("expired certificate: %d, want 403", status)
+	}
+	e.b.Now = nil
+	if status, err := dial(other); status != http.StatusSwitchingProtocols {
+		t.Errorf("second valid certificate: %d %v", status, err)
+	}
+}
