@@ -1,7 +1,8 @@
 // Command pncd is the pncpki server. On first start it initialises its data
 // directory (SQLite store and file keys) with a demo hierarchy, as
-// 'pncctl init' does; then it serves /healthz and each CA's CRL at
-// /crl/{issuer}.crl.
+// 'pncctl init' does; then it serves the API (REST, gRPC, Connect), OCSP,
+// CRLs, health and metrics on one port, and with --ocpp-listen the OCPP-J
+// proxy for charging stations on another.
 package main
 
 import (
@@ -52,6 +53,8 @@ func run(args []string) error {
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert (mode 0600)")
 	apiRate := fs.Int("api-rate", 1200, "API requests per minute per tenant (0: unlimited); shared through Redis when --redis is set")
 	redisURL := fs.String("redis", os.Getenv("PNCPKI_REDIS"), "Redis URL (redis://host:6379/0) of the shared OCSP tier and revocation fan-out; default $PNCPKI_REDIS")
+	var oc ocppFlags
+	oc.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -130,7 +133,11 @@ func run(args []string) error {
 	if rdb != nil {
 		rl.Redis = rdb
 	}
-	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp, RateLimit: rl}).Handler()
+	bridge, err := oc.bridge(d, resp, log)
+	if err != nil {
+		return err
+	}
+	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp, OCPP: bridge, RateLimit: rl}).Handler()
 	if err != nil {
 		return err
 	}
@@ -156,7 +163,11 @@ func run(args []string) error {
 	log.Info("pncd listening", "addr", ln.Addr().String(), "data", d.Path, "public_url", d.Config.PublicURL,
 		"healthz", "http://"+ln.Addr().String()+"/healthz", "crl", "http://"+ln.Addr().String()+"/crl/{issuer}.crl",
 		"ocsp", "http://"+ln.Addr().String()+"/ocsp", "api", "http://"+ln.Addr().String()+"/v1", "token_key", auth.KeyFile(d.Path))
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	ocppSrv, err := oc.serve(bridge, log, errc)
+	if err != nil {
+		return err
+	}
 	switch {
 	case *tlsCert != "" && *tlsKey != "":
 		srv.Protocols = nil // HTTP/1.1 and HTTP/2 over TLS
@@ -174,6 +185,9 @@ func run(args []string) error {
 	log.Info("shutting down")
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if ocppSrv != nil {
+		ocppSrv.Close() // WebSocket sessions are hijacked: Shutdown would not end them
+	}
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
