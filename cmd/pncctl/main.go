@@ -84,7 +84,7 @@ func newRoot(out, errw io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.storeURL, "store", os.Getenv("PNCPKI_STORE"), "PostgreSQL URL of the store (default $PNCPKI_STORE; empty: SQLite in the data directory)")
 	root.PersistentFlags().StringVar(&a.seccForms, "secc-cn", "both", "SECC leaf CN forms accepted: both, secc-id or evseid")
 	root.AddCommand(a.initCmd(), a.caCmd(), a.issueCmd(), a.revokeCmd(), a.certsCmd(), a.crlCmd(),
-		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.tenantsCmd(), a.ocspCmd(), a.auditCmd(), a.tokenCmd())
+		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.tenantsCmd(), a.stationsCmd(), a.ocspCmd(), a.auditCmd(), a.tokenCmd())
 	return root
 }
 

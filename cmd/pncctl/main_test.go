@@ -455,3 +455,26 @@ func TestTokenCreate(t *testing.T) {
 		t.Errorf("token not audited:\n%s", out)
 	}
 }
+
+func TestStations(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	mustCLI(t, "--data", data, "init", "--org", "Example CPO")
+	mustCLI(t, "--data", data, "tenants", "create", "--name", "cpo1", "--kind", "cpo", "--operator-id", "DE*ABC")
+	out := mustCLI(t, "--data", data, "stations", "put", "--id", "CS-1", "--tenant", "cpo1", "--serial", "SN1", "--evse-id", "DE*ABC*E1", "--evse-id", "DE*ABC*E2")
+	if !strings.Contains(out, "DEABCE1,DEABCE2") {
+		t.Errorf("put: %s", out)
+	}
+	if _, errs, code := cli(t, "--data", data, "stations", "put", "--id", "CS-2", "--tenant", "cpo1", "--evse-id", "not an evseid"); code == 0 || !strings.Contains(errs, "EVSEID") {
+		t.Errorf("bad EVSEID: exit %d %s", code, errs)
+	}
+	if _, errs, code := cli(t, "--data", data, "stations", "put", "--id", "CS-3", "--tenant", "nobody"); code == 0 || !strings.Contains(errs, "not found") {
+		t.Errorf("unknown tenant: exit %d %s", code, errs)
+	}
+	if out := mustCLI(t, "--data", data, "stations", "list", "-o", "json"); !strings.Contains(out, `"SerialNumber": "SN1"`) {
+		t.Errorf("list: %s", out)
+	}
+	mustCLI(t, "--data", data, "stations", "delete", "--id", "CS-1")
+	if out := mustCLI(t, "--data", data, "stations", "list"); strings.Contains(out, "CS-1") {
+		t.Errorf("after delete: %s", out)
+	}
+}

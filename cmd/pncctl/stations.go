@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pncpki/pncpki/ocppsec"
+	"github.com/pncpki/pncpki/store"
+)
+
+func (a *app) stationsCmd() *cobra.Command {
+	c := &cobra.Command{Use: "stations", Short: "Manage the charging station registry the OCPP bridge checks CSRs against"}
+	var st store.Station
+	put := &cobra.Command{
+		Use: "put", Short: "Register a station or replace its registration",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			now := time.Now().UTC()
+			st.CreatedAt, st.UpdatedAt = now, now
+			if err := ocppsec.NormalizeStation(&st); err != nil {
+				return err
+			}
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			if old, err := d.Store.Station(cmd.Context(), st.ID); err == nil {
+				st.CreatedAt = old.CreatedAt
+			}
+			if err := d.Store.PutStation(cmd.Context(), &st); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "station %s of %s: serial %s, EVSEIDs %s, SECC IDs %s, OCPP %s\n", st.ID, st.Tenant, dash(st.SerialNumber),
+				dash(strings.Join(st.EVSEIDs, ",")), dash(strings.Join(st.SECCIDs, ",")), st.OCPPVersion)
+			return nil
+		},
+	}
+	put.Flags().StringVar(&st.ID, "id", "", "OCPP identity (the last segment of the station's WebSocket URL)")
+	put.Flags().StringVar(&st.Tenant, "tenant", "", "owning CPO tenant")
+	put.Flags().StringVar(&st.SerialNumber, "serial", "", "charge box serial number (CN of its OCPP certificate)")
+	put.Flags().StringSliceVar(&st.EVSEIDs, "evse-id", nil, "EVSEIDs of its EVSEs, e.g. DE*ABC*E0001")
+	put.Flags().StringSliceVar(&st.SECCIDs, "secc-id", nil, "SECC IDs of its SECCs")
+	put.Flags().StringVar(&st.OCPPVersion, "ocpp", "2.0.1", "OCPP version: 1.6, 2.0.1 or 2.1")
+	put.MarkFlagRequired("id")
+	put.MarkFlagRequired("tenant")
+	var tenant, output string
+	list := &cobra.Command{
+		Use: "list", Short: "List stations",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			list, err := d.Store.ListStations(cmd.Context(), tenant)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return a.json(list)
+			}
+			var rows [][]string
+			for _, s := range list {
+				rows = append(rows, []string{s.ID, s.Tenant, dash(s.SerialNumber), s.OCPPVersion,
+					dash(strings.Join(append(append([]string(nil), s.EVSEIDs...), s.SECCIDs...), ","))})
+			}
+			a.table("ID\tTENANT\tSERIAL\tOCPP\tEVSEIDS / SECC IDS", rows)
+			return nil
+		},
+	}
+	list.Flags().StringVar(&tenant, "tenant", "", "only this tenant's stations")
+	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	var id string
+	del := &cobra.Command{
+		Use: "delete", Short: "Remove a station from the registry",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			if err := d.Store.DeleteStation(cmd.Context(), id); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "deleted station %s\n", id)
+			return nil
+		},
+	}
+	del.Flags().StringVar(&id, "id", "", "station identity")
+	del.MarkFlagRequired("id")
+	c.AddCommand(put, list, del)
+	return c
+}
