@@ -128,10 +128,10 @@ func (p *Proxy) authenticate(r *http.Request, id string) (int, error) {
 	}
 	user, _, ok := r.BasicAuth()
 	if p.SecurityProfile > 0 && !ok {
-		return http.StatusUnauthorized, errors.New("Basic authentication is required")
+		return http.StatusUnauthorized, errors.New("basic authentication is required (security profiles 1 and 2)")
 	}
 	if ok && user != id {
-		return http.StatusForbidden, fmt.Errorf("Basic auth user %q is not the station %q", user, id)
+		return http.StatusForbidden, fmt.Errorf("basic auth user %q is not the station %q", user, id)
 	}
 	return 0, nil
 }
