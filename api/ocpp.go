@@ -172,15 +172,11 @@ func (h *ocppService) HandleRequest(ctx context.Context, req *connect.Request[pn
 			return nil, invalid("ocpp.csms_response", "%v", err)
 		}
 	}
-	out := &pncpkiv1.HandleRequestResponse{Payload: string(payload), CertificateStatus: res.CertificateStatus}
-	for _, c := range res.Calls {
-		p, err := json.Marshal(c.Payload)
-		if err != nil {
-			return nil, apiError(err)
-		}
-		out.Calls = append(out.Calls, &pncpkiv1.OCPPCall{Action: c.Action, Payload: string(p)})
+	calls, err := callsProto(res.Calls)
+	if err != nil {
+		return nil, err
 	}
-	return connect.NewResponse(out), nil
+	return connect.NewResponse(&pncpkiv1.HandleRequestResponse{Payload: string(payload), Calls: calls, CertificateStatus: res.CertificateStatus}), nil
 }
 
 func (h *ocppService) HandleResult(ctx context.Context, req *connect.Request[pncpkiv1.HandleResultRequest]) (*connect.Response[pncpkiv1.HandleResultResponse], error) {
@@ -203,8 +199,53 @@ func (h *ocppService) HandleResult(ctx context.Context, req *connect.Request[pnc
 	if err != nil {
 		return nil, ocppError(err)
 	}
-	if err := b.HandleResult(ctx, m.StationId, d, sent, []byte(m.Payload)); err != nil {
+	follow, err := b.HandleResult(ctx, m.StationId, d, sent, []byte(m.Payload))
+	if err != nil {
 		return nil, ocppError(err)
 	}
-	return connect.NewResponse(&pncpkiv1.HandleResultResponse{}), nil
+	calls, err := callsProto(follow)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&pncpkiv1.HandleResultResponse{Calls: calls}), nil
+}
+
+func (h *ocppService) StationCalls(ctx context.Context, req *connect.Request[pncpkiv1.StationCallsRequest]) (*connect.Response[pncpkiv1.StationCallsResponse], error) {
+	b, err := h.bridge()
+	if err != nil {
+		return nil, err
+	}
+	st, err := h.s.station(ctx, req.Msg.StationId)
+	if err != nil {
+		return nil, err
+	}
+	version := req.Msg.OcppVersion
+	if version == "" {
+		version = st.OCPPVersion
+	}
+	d, err := dialect(version)
+	if err != nil {
+		return nil, err
+	}
+	out, err := b.StationCalls(ctx, st, d)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	calls, err := callsProto(out)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&pncpkiv1.StationCallsResponse{Calls: calls}), nil
+}
+
+func callsProto(calls []ocppsec.Call) ([]*pncpkiv1.OCPPCall, error) {
+	var out []*pncpkiv1.OCPPCall
+	for _, c := range calls {
+		p, err := json.Marshal(c.Payload)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		out = append(out, &pncpkiv1.OCPPCall{Action: c.Action, Payload: string(p)})
+	}
+	return out, nil
 }

@@ -99,6 +99,30 @@ func TestOCPPService(t *testing.T) {
 				t.Errorf("%s: %d %v, want %d %s", tc.name, status, body, tc.status, tc.code)
 			}
 		}
+		// Root sync: StationCalls starts it, HandleResult gives the installs.
+		status, body = e.rest(t, "POST", "/v1/ocpp/CS-1/calls", e.tokens["cpo1"], map[string]any{})
+		if status != 200 || len(body["calls"].([]any)) != 1 {
+			t.Fatalf("StationCalls: %d %v", status, body)
+		}
+		sync := body["calls"].([]any)[0].(map[string]any)
+		if sync["action"] != "GetInstalledCertificateIds" {
+			t.Fatalf("StationCalls: %v", sync)
+		}
+		status, body = e.rest(t, "POST", "/v1/ocpp/CS-1/results", e.tokens["cpo1"], map[string]any{
+			"ocppVersion": "2.0.1", "sent": sync, "payload": `{"status":"NotFound"}`})
+		if status != 200 || len(body["calls"].([]any)) != 3 {
+			t.Fatalf("root sync result: %d %v", status, body)
+		}
+		for _, c := range body["calls"].([]any) {
+			var install ocppsec.InstallCertificateRequest
+			if err := ocppsec.Decode(ocppsec.OCPP201, []byte(c.(map[string]any)["payload"].(string)), &install); err != nil {
+				t.Errorf("install: %v", err)
+			}
+		}
+		if status, _ := e.rest(t, "POST", "/v1/ocpp/CS-1/calls", e.tokens["cpo2"], map[string]any{}); status != 404 {
+			t.Errorf("cpo2 StationCalls: %d", status)
+		}
+
 		if status, _ := e.rest(t, "DELETE", "/v1/stations/CS-1", e.tokens["cpo2"], nil); status != 404 {
 			t.Errorf("cpo2 DeleteStation: %d", status)
 		}

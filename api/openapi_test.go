@@ -51,8 +51,8 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 				t.Errorf("%s %s: HTTP %d %v", o.method, o.path, status, body)
 			}
 		}
-		if len(ops) != 15 {
-			t.Errorf("%d documented operations, want 15", len(ops))
+		if len(ops) != 16 {
+			t.Errorf("%d documented operations, want 16", len(ops))
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"time"
 
@@ -30,6 +31,13 @@ type Policy struct {
 	// to Invalid when the contract certificate is revoked, expired or
 	// otherwise not Accepted.
 	InvalidateRevoked bool
+	// DeleteUnknownRoots makes root sync remove V2G, MO and OEM roots that
+	// are not trust anchors of this pncpki (CSMS and manufacturer roots are
+	// never removed).
+	DeleteUnknownRoots bool
+	// RenewalWindow is how long before expiry a station is asked for a new
+	// CSR (default 30 days).
+	RenewalWindow time.Duration
 }
 
 // Bridge answers the certificate messages of charging stations. It is the
@@ -337,19 +345,20 @@ const (
 )
 
 // HandleResult consumes a station's answer to a call pncpki sent (sent is
-// that call, as returned in Result.Calls). A station that rejects its
-// CertificateSigned is recorded in the audit log and logged as an error,
-// not sent the chain again: its own retry (CertSigningWaitMinimum,
-// CertSigningRepeatTimes) sends a new CSR.
-func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, sent Call, payload []byte) error {
+// that call, as returned in Result.Calls) and returns the calls that follow
+// from it (the InstallCertificate and DeleteCertificate requests of a root
+// sync). A station that rejects its CertificateSigned is recorded in the
+// audit log and logged as an error, not sent the chain again: its own
+// retry (CertSigningWaitMinimum, CertSigningRepeatTimes) sends a new CSR.
+func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, sent Call, payload []byte) ([]Call, error) {
 	action := sent.Action
 	if dt, ok := sent.Payload.(*DataTransfer16); ok {
 		var outer DataTransfer16Response
 		if err := Decode(OCPP16, payload, &outer); err != nil {
-			return err
+			return nil, err
 		}
 		if outer.Status != "Accepted" {
-			return b.recordCertificateResult(ctx, stationID, "DataTransfer "+outer.Status, dt.MessageID)
+			return nil, b.recordCertificateResult(ctx, stationID, "DataTransfer "+outer.Status, dt.MessageID)
 		}
 		d, action, payload = OCPP201, dt.MessageID, []byte(outer.Data)
 		if dt.VendorID == VendorHas2be {
@@ -358,11 +367,11 @@ func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, 
 	}
 	m, ok := Lookup(d, action)
 	if !ok {
-		return ErrNotHandled
+		return nil, ErrNotHandled
 	}
 	resp := newValue(m.Response)
 	if err := Decode(d, payload, resp); err != nil {
-		return err
+		return nil, err
 	}
 	switch r := resp.(type) {
 	case *CertificateSignedResponse:
@@ -370,11 +379,39 @@ func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, 
 		if r.StatusInfo != nil {
 			reason = r.StatusInfo.ReasonCode + " " + r.StatusInfo.AdditionalInfo
 		}
-		return b.recordCertificateResult(ctx, stationID, r.Status, reason)
+		return nil, b.recordCertificateResult(ctx, stationID, r.Status, reason)
 	case *CertificateSigned16Response:
-		return b.recordCertificateResult(ctx, stationID, r.Status, "")
+		return nil, b.recordCertificateResult(ctx, stationID, r.Status, "")
+	case *GetInstalledCertificateIdsResponse:
+		req, ok := sent.Payload.(*GetInstalledCertificateIdsRequest)
+		if !ok {
+			return nil, nil
+		}
+		var have []installed
+		for _, c := range r.CertificateHashDataChain {
+			have = append(have, installed{c.CertificateType, c.CertificateHashData})
+		}
+		return b.rootSyncFollowUp(d, req.CertificateType, have), nil
+	case *GetInstalledCertificateIds16Response:
+		req, ok := sent.Payload.(*GetInstalledCertificateIds16)
+		if !ok {
+			return nil, nil
+		}
+		var have []installed
+		for _, h := range r.CertificateHashData {
+			have = append(have, installed{req.CertificateType, CertificateHashData{HashAlgorithm: h.HashAlgorithm,
+				IssuerNameHash: h.IssuerNameHash, IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber}})
+		}
+		return b.rootSyncFollowUp(d, []string{req.CertificateType}, have), nil
+	case *InstallCertificateResponse, *InstallCertificate16Response, *DeleteCertificateResponse, *DeleteCertificate16Response:
+		status := reflect.ValueOf(resp).Elem().FieldByName("Status").String()
+		level := slog.LevelInfo
+		if status != "Accepted" {
+			level = slog.LevelWarn
+		}
+		b.log().Log(ctx, level, "station answered "+action, "station", stationID, "status", status)
 	}
-	return nil
+	return nil, nil
 }
 
 func (b *Bridge) recordCertificateResult(ctx context.Context, stationID, status, reason string) error {

@@ -18,8 +18,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	xocsp "golang.org/x/crypto/ocsp"
-
-	"github.com/pncpki/pncpki/store"
 )
 
 // Subprotocols the proxy speaks, and their payload dialects.
@@ -59,7 +57,13 @@ type Proxy struct {
 	// tenant's organization.
 	SecurityProfile int
 	StationCAs      *x509.CertPool
-	Log             *slog.Logger
+	// Manage makes the proxy look after registered stations: after a
+	// BootNotification the CSMS accepts it starts a root sync and sends any
+	// renewal triggers, and it checks renewals again every RenewEvery
+	// (default a day) while the station stays connected.
+	Manage     bool
+	RenewEvery time.Duration
+	Log        *slog.Logger
 
 	mu      sync.Mutex
 	pending map[string]map[string]Call // station -> message ID -> call sent, unanswered
@@ -275,6 +279,9 @@ func (s *session) run(ctx context.Context) {
 	for id, c := range s.p.unanswered(s.id) {
 		s.sendCall(id, c) // survived a reconnect
 	}
+	if s.p.Manage {
+		go s.renewals(ctx)
+	}
 	<-done
 	// Either side gone: close the other cleanly.
 	closeMsg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "peer disconnected")
@@ -422,11 +429,7 @@ func (s *session) call(ctx context.Context, f *Frame, raw []byte) {
 		return
 	}
 	s.reply(&Frame{Type: TypeCallResult, ID: f.ID, Payload: payload})
-	for _, c := range res.Calls {
-		id := newMessageID()
-		s.p.remember(s.id, id, c)
-		s.sendCall(id, c)
-	}
+	s.originate(res.Calls)
 }
 
 // authorizeOf says whether f is an Authorize (also inside a 1.6 Plug and
@@ -457,8 +460,57 @@ func (s *session) result(ctx context.Context, sent Call, f *Frame) {
 		}
 		return
 	}
-	if err := s.p.Bridge.HandleResult(ctx, s.id, s.d, sent, f.Payload); err != nil {
+	follow, err := s.p.Bridge.HandleResult(ctx, s.id, s.d, sent, f.Payload)
+	if err != nil {
 		s.p.log().Error("station's answer to a pncpki call", "station", s.id, "action", sent.Action, "err", err)
+	}
+	s.originate(follow)
+}
+
+// originate sends calls of pncpki's own to the station.
+func (s *session) originate(calls []Call) {
+	for _, c := range calls {
+		id := newMessageID()
+		s.p.remember(s.id, id, c)
+		s.sendCall(id, c)
+	}
+}
+
+// manage sends a registered station its root sync and renewal triggers
+// (renewals only with rootSync false).
+func (s *session) manage(ctx context.Context, rootSync bool) {
+	st, err := s.p.Bridge.Store.Station(ctx, s.id)
+	if err != nil {
+		return // not registered: nothing to look after
+	}
+	var calls []Call
+	if rootSync {
+		calls, err = s.p.Bridge.StationCalls(ctx, st, s.d)
+	} else {
+		calls, err = s.p.Bridge.RenewalCalls(ctx, st, s.d)
+	}
+	if err != nil {
+		s.p.log().Error("station management", "station", s.id, "err", err)
+		return
+	}
+	s.originate(calls)
+}
+
+// renewals checks the station's certificates while it stays connected.
+func (s *session) renewals(ctx context.Context) {
+	every := s.p.RenewEvery
+	if every <= 0 {
+		every = 24 * time.Hour
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.manage(ctx, false)
+		}
 	}
 }
 
@@ -471,12 +523,16 @@ func (s *session) fromUpstream(ctx context.Context, data []byte) {
 		return
 	}
 	s.mu.Lock()
+	action := s.inflight[f.ID]
 	delete(s.inflight, f.ID)
 	p := s.authz[f.ID]
 	delete(s.authz, f.ID)
 	s.mu.Unlock()
 	if p == nil || f.Type != TypeCallResult {
 		s.toStation(data)
+		if action == "BootNotification" && f.Type == TypeCallResult && s.p.Manage && bootAccepted(f.Payload) {
+			go s.manage(ctx, true)
+		}
 		return
 	}
 	var status string
@@ -514,6 +570,13 @@ func (s *session) mergeAuthorize(p *authzPending, payload []byte, status string)
 	return json.Marshal(dt)
 }
 
+func bootAccepted(payload []byte) bool {
+	var r struct {
+		Status string `json:"status"`
+	}
+	return json.Unmarshal(payload, &r) == nil && r.Status == "Accepted"
+}
+
 // newMessageID returns an ID for a call pncpki originates: a prefix and
 // 64 random bits, so that it never meets one of the CSMS's.
 func newMessageID() string {
@@ -541,5 +604,3 @@ func peekCallID(data []byte) string {
 	}
 	return id
 }
-
-var _ = store.ErrNotFound

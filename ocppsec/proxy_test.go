@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -84,7 +85,19 @@ func (c *csms201) OnGetCertificateStatus(string, *iso15118.GetCertificateStatusR
 
 // station201 is the charging station's side: it keeps what pncd sends.
 type station201 struct {
-	signed chan *security.CertificateSignedRequest
+	signed    chan *security.CertificateSignedRequest
+	installed chan *iso15118.InstallCertificateRequest
+}
+
+func (s *station201) OnDeleteCertificate(*iso15118.DeleteCertificateRequest) (*iso15118.DeleteCertificateResponse, error) {
+	return iso15118.NewDeleteCertificateResponse(iso15118.DeleteCertificateStatusNotFound), nil
+}
+func (s *station201) OnGetInstalledCertificateIds(*iso15118.GetInstalledCertificateIdsRequest) (*iso15118.GetInstalledCertificateIdsResponse, error) {
+	return iso15118.NewGetInstalledCertificateIdsResponse(iso15118.GetInstalledCertificateStatusNotFound), nil
+}
+func (s *station201) OnInstallCertificate(r *iso15118.InstallCertificateRequest) (*iso15118.InstallCertificateResponse, error) {
+	s.installed <- r
+	return iso15118.NewInstallCertificateResponse(iso15118.CertificateStatusAccepted), nil
 }
 
 func (s *station201) OnCertificateSigned(r *security.CertificateSignedRequest) (*security.CertificateSignedResponse, error) {
@@ -122,9 +135,11 @@ func TestProxyOCPP201(t *testing.T) {
 	waitListening(t, port)
 	e := newProxyEnv(t, port)
 
-	st := &station201{signed: make(chan *security.CertificateSignedRequest, 4)}
+	e.proxy.Manage = true
+	st := &station201{signed: make(chan *security.CertificateSignedRequest, 4), installed: make(chan *iso15118.InstallCertificateRequest, 8)}
 	cs := ocpp2.NewChargingStation("CS-1", nil, nil)
 	cs.SetSecurityHandler(st)
+	cs.SetISO15118Handler(st)
 	if err := cs.Start(e.proxyURL); err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +149,25 @@ func TestProxyOCPP201(t *testing.T) {
 	boot, err := cs.BootNotification(provisioning.BootReasonPowerUp, "model", "vendor")
 	if err != nil || boot.Status != provisioning.RegistrationStatusAccepted || handler.boots.Load() != 1 {
 		t.Fatalf("BootNotification through the proxy: %v %+v", err, boot)
+	}
+	// The accepted boot starts a root sync: the station has none, so it
+	// gets pncpki's V2G, MO and CSMS roots.
+	var roots []string
+	for len(roots) < 3 {
+		select {
+		case r := <-st.installed:
+			certs, err := ParsePEMChain([]byte(r.Certificate))
+			if err != nil || IsRoot(certs[0]) != nil {
+				t.Fatalf("InstallCertificate %s: %v", r.CertificateType, err)
+			}
+			roots = append(roots, string(r.CertificateType))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("root sync: got %v", roots)
+		}
+	}
+	slices.Sort(roots)
+	if fmt.Sprint(roots) != "[CSMSRootCertificate MORootCertificate V2GRootCertificate]" {
+		t.Errorf("installed %v", roots)
 	}
 
 	// SignCertificate is pncd's: Accepted, then CertificateSigned.

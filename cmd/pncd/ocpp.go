@@ -27,6 +27,8 @@ type ocppFlags struct {
 	anchors                   string
 	failOpen, invalidate      bool
 	cnIdentity                bool
+	manage, deleteRoots       bool
+	renewWindow, renewEvery   time.Duration
 }
 
 func (f *ocppFlags) register(fs *flag.FlagSet) {
@@ -42,6 +44,10 @@ func (f *ocppFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.failOpen, "authorize-ocsp-fail-open", false, "let Authorize accept a contract certificate whose OCSP status cannot be learned (default: fail closed, CertChainError)")
 	fs.BoolVar(&f.invalidate, "authorize-invalidate", false, "the proxy sets idTokenInfo.status Invalid when the contract certificate is not Accepted")
 	fs.BoolVar(&f.cnIdentity, "station-cn-identity", false, "accept the station identity as the CN of its charging-station certificate besides its serial number")
+	fs.BoolVar(&f.manage, "ocpp-manage", true, "the proxy syncs a registered station's roots after an accepted BootNotification and sends renewal triggers")
+	fs.BoolVar(&f.deleteRoots, "ocpp-delete-unknown-roots", false, "root sync also deletes V2G, MO and OEM roots that are not trust anchors here (CSMS and manufacturer roots are never deleted)")
+	fs.DurationVar(&f.renewWindow, "ocpp-renewal-window", ocppsec.DefaultRenewalWindow, "ask a station for a new CSR when a certificate of it expires within this")
+	fs.DurationVar(&f.renewEvery, "ocpp-renewal-check", 24*time.Hour, "how often the proxy checks a connected station's certificates for renewal")
 }
 
 // bridge builds the OCPP bridge used by the API and the proxy.
@@ -56,7 +62,8 @@ func (f *ocppFlags) bridge(d *datadir.Dir, resp *ocsp.Responder, log *slog.Logge
 		}
 	}
 	return &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: resp}, Anchors: anchors, Log: log,
-		Policy: ocppsec.Policy{AuthorizeFailOpen: f.failOpen, InvalidateRevoked: f.invalidate, StationCNIdentity: f.cnIdentity}}, nil
+		Policy: ocppsec.Policy{AuthorizeFailOpen: f.failOpen, InvalidateRevoked: f.invalidate, StationCNIdentity: f.cnIdentity,
+			DeleteUnknownRoots: f.deleteRoots, RenewalWindow: f.renewWindow}}, nil
 }
 
 // serve starts the proxy when --ocpp-listen is set; errors end pncd.
@@ -74,7 +81,7 @@ func (f *ocppFlags) serve(b *ocppsec.Bridge, log *slog.Logger, errc chan<- error
 		return nil, fmt.Errorf("security profile %d needs --ocpp-tls-cert and --ocpp-tls-key", f.profile)
 	}
 	p := &ocppsec.Proxy{Bridge: b, Upstream: f.upstream, SecurityProfile: f.profile, UpstreamUser: f.upstreamUser,
-		UpstreamPassword: f.upstreamPwd, StationCAs: b.Anchors.Pool(ocppsec.UseCSMS), Log: log}
+		UpstreamPassword: f.upstreamPwd, StationCAs: b.Anchors.Pool(ocppsec.UseCSMS), Manage: f.manage, RenewEvery: f.renewEvery, Log: log}
 	if f.upstreamCA != "" {
 		pem, err := os.ReadFile(f.upstreamCA)
 		if err != nil {

@@ -740,7 +740,9 @@ func (x *HandleResultRequest) GetPayload() string {
 }
 
 type HandleResultResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Requests that follow from the answer (a root sync's installs).
+	Calls         []*OCPPCall `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -775,6 +777,110 @@ func (*HandleResultResponse) Descriptor() ([]byte, []int) {
 	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{13}
 }
 
+func (x *HandleResultResponse) GetCalls() []*OCPPCall {
+	if x != nil {
+		return x.Calls
+	}
+	return nil
+}
+
+type StationCallsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StationId string                 `protobuf:"bytes,1,opt,name=station_id,json=stationId,proto3" json:"station_id,omitempty"`
+	// The version the station speaks now (default: its registration's).
+	OcppVersion   string `protobuf:"bytes,2,opt,name=ocpp_version,json=ocppVersion,proto3" json:"ocpp_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StationCallsRequest) Reset() {
+	*x = StationCallsRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StationCallsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StationCallsRequest) ProtoMessage() {}
+
+func (x *StationCallsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StationCallsRequest.ProtoReflect.Descriptor instead.
+func (*StationCallsRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *StationCallsRequest) GetStationId() string {
+	if x != nil {
+		return x.StationId
+	}
+	return ""
+}
+
+func (x *StationCallsRequest) GetOcppVersion() string {
+	if x != nil {
+		return x.OcppVersion
+	}
+	return ""
+}
+
+type StationCallsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Calls         []*OCPPCall            `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StationCallsResponse) Reset() {
+	*x = StationCallsResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StationCallsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StationCallsResponse) ProtoMessage() {}
+
+func (x *StationCallsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StationCallsResponse.ProtoReflect.Descriptor instead.
+func (*StationCallsResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *StationCallsResponse) GetCalls() []*OCPPCall {
+	if x != nil {
+		return x.Calls
+	}
+	return nil
+}
+
 type ListAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Entries after this sequence number.
@@ -786,7 +892,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +904,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +917,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{14}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListAuditRequest) GetAfter() int64 {
@@ -844,7 +950,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +962,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +975,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{15}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AuditEntry) GetSeq() int64 {
@@ -937,7 +1043,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1055,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +1068,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -987,7 +1093,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +1105,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,7 +1118,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Tenant) GetName() string {
@@ -1065,7 +1171,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1183,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1196,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{20}
 }
 
 type ListTenantsResponse struct {
@@ -1102,7 +1208,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1220,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1233,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{19}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -1146,7 +1252,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1264,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1277,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{20}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateTenantRequest) GetTenant() *Tenant {
@@ -1190,7 +1296,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1308,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1321,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{21}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -1238,7 +1344,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1356,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1369,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{22}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateTokenRequest) GetSubject() string {
@@ -1304,7 +1410,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1422,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1435,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{23}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -1363,7 +1469,7 @@ type SignCSRRequest struct {
 
 func (x *SignCSRRequest) Reset() {
 	*x = SignCSRRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1481,7 @@ func (x *SignCSRRequest) String() string {
 func (*SignCSRRequest) ProtoMessage() {}
 
 func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1494,7 @@ func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRRequest.ProtoReflect.Descriptor instead.
 func (*SignCSRRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{24}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SignCSRRequest) GetProfile() string {
@@ -1437,7 +1543,7 @@ type SignCSRResponse struct {
 
 func (x *SignCSRResponse) Reset() {
 	*x = SignCSRResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +1555,7 @@ func (x *SignCSRResponse) String() string {
 func (*SignCSRResponse) ProtoMessage() {}
 
 func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1568,7 @@ func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRResponse.ProtoReflect.Descriptor instead.
 func (*SignCSRResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{25}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SignCSRResponse) GetCertificate() *Certificate {
@@ -1498,7 +1604,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1616,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1629,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{26}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Certificate) GetIssuer() string {
@@ -1613,7 +1719,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1731,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1744,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{27}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetCertificateRequest) GetSerial() string {
@@ -1664,7 +1770,7 @@ type GetCertificateResponse struct {
 
 func (x *GetCertificateResponse) Reset() {
 	*x = GetCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1782,7 @@ func (x *GetCertificateResponse) String() string {
 func (*GetCertificateResponse) ProtoMessage() {}
 
 func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1795,7 @@ func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetCertificateResponse) GetCertificate() *Certificate {
@@ -1712,7 +1818,7 @@ type ListCertificatesRequest struct {
 
 func (x *ListCertificatesRequest) Reset() {
 	*x = ListCertificatesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1724,7 +1830,7 @@ func (x *ListCertificatesRequest) String() string {
 func (*ListCertificatesRequest) ProtoMessage() {}
 
 func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1737,7 +1843,7 @@ func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListCertificatesRequest) GetIssuer() string {
@@ -1784,7 +1890,7 @@ type ListCertificatesResponse struct {
 
 func (x *ListCertificatesResponse) Reset() {
 	*x = ListCertificatesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +1902,7 @@ func (x *ListCertificatesResponse) String() string {
 func (*ListCertificatesResponse) ProtoMessage() {}
 
 func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +1915,7 @@ func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
@@ -1831,7 +1937,7 @@ type RevokeCertificateRequest struct {
 
 func (x *RevokeCertificateRequest) Reset() {
 	*x = RevokeCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +1949,7 @@ func (x *RevokeCertificateRequest) String() string {
 func (*RevokeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +1962,7 @@ func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RevokeCertificateRequest) GetSerial() string {
@@ -1889,7 +1995,7 @@ type RevokeCertificateResponse struct {
 
 func (x *RevokeCertificateResponse) Reset() {
 	*x = RevokeCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1901,7 +2007,7 @@ func (x *RevokeCertificateResponse) String() string {
 func (*RevokeCertificateResponse) ProtoMessage() {}
 
 func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1914,7 +2020,7 @@ func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
@@ -1932,7 +2038,7 @@ type ListAuthoritiesRequest struct {
 
 func (x *ListAuthoritiesRequest) Reset() {
 	*x = ListAuthoritiesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1944,7 +2050,7 @@ func (x *ListAuthoritiesRequest) String() string {
 func (*ListAuthoritiesRequest) ProtoMessage() {}
 
 func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1957,7 +2063,7 @@ func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
 }
 
 type Authority struct {
@@ -1973,7 +2079,7 @@ type Authority struct {
 
 func (x *Authority) Reset() {
 	*x = Authority{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2091,7 @@ func (x *Authority) String() string {
 func (*Authority) ProtoMessage() {}
 
 func (x *Authority) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2104,7 @@ func (x *Authority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authority.ProtoReflect.Descriptor instead.
 func (*Authority) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Authority) GetName() string {
@@ -2045,7 +2151,7 @@ type ListAuthoritiesResponse struct {
 
 func (x *ListAuthoritiesResponse) Reset() {
 	*x = ListAuthoritiesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +2163,7 @@ func (x *ListAuthoritiesResponse) String() string {
 func (*ListAuthoritiesResponse) ProtoMessage() {}
 
 func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +2176,7 @@ func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListAuthoritiesResponse) GetAuthorities() []*Authority {
@@ -2130,8 +2236,15 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"station_id\x18\x01 \x01(\tR\tstationId\x12!\n" +
 	"\focpp_version\x18\x02 \x01(\tR\vocppVersion\x12'\n" +
 	"\x04sent\x18\x03 \x01(\v2\x13.pncpki.v1.OCPPCallR\x04sent\x12\x18\n" +
-	"\apayload\x18\x04 \x01(\tR\apayload\"\x16\n" +
-	"\x14HandleResultResponse\"E\n" +
+	"\apayload\x18\x04 \x01(\tR\apayload\"A\n" +
+	"\x14HandleResultResponse\x12)\n" +
+	"\x05calls\x18\x01 \x03(\v2\x13.pncpki.v1.OCPPCallR\x05calls\"W\n" +
+	"\x13StationCallsRequest\x12\x1d\n" +
+	"\n" +
+	"station_id\x18\x01 \x01(\tR\tstationId\x12!\n" +
+	"\focpp_version\x18\x02 \x01(\tR\vocppVersion\"A\n" +
+	"\x14StationCallsResponse\x12)\n" +
+	"\x05calls\x18\x01 \x03(\v2\x13.pncpki.v1.OCPPCallR\x05calls\"E\n" +
 	"\x10ListAuditRequest\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\x03R\x05after\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"\xdd\x01\n" +
@@ -2246,10 +2359,11 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\n" +
 	"GetStation\x12\x1c.pncpki.v1.GetStationRequest\x1a\x1d.pncpki.v1.GetStationResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/stations/{id}\x12e\n" +
 	"\fListStations\x12\x1e.pncpki.v1.ListStationsRequest\x1a\x1f.pncpki.v1.ListStationsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/stations\x12m\n" +
-	"\rDeleteStation\x12\x1f.pncpki.v1.DeleteStationRequest\x1a .pncpki.v1.DeleteStationResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/stations/{id}2\x87\x02\n" +
+	"\rDeleteStation\x12\x1f.pncpki.v1.DeleteStationRequest\x1a .pncpki.v1.DeleteStationResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/stations/{id}2\x80\x03\n" +
 	"\vOCPPService\x12}\n" +
 	"\rHandleRequest\x12\x1f.pncpki.v1.HandleRequestRequest\x1a .pncpki.v1.HandleRequestResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/ocpp/{station_id}/requests\x12y\n" +
-	"\fHandleResult\x12\x1e.pncpki.v1.HandleResultRequest\x1a\x1f.pncpki.v1.HandleResultResponse\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/ocpp/{station_id}/resultsB5Z3github.com/pncpki/pncpki/api/gen/pncpki/v1;pncpkiv1b\x06proto3"
+	"\fHandleResult\x12\x1e.pncpki.v1.HandleResultRequest\x1a\x1f.pncpki.v1.HandleResultResponse\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/ocpp/{station_id}/results\x12w\n" +
+	"\fStationCalls\x12\x1e.pncpki.v1.StationCallsRequest\x1a\x1f.pncpki.v1.StationCallsResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/ocpp/{station_id}/callsB5Z3github.com/pncpki/pncpki/api/gen/pncpki/v1;pncpkiv1b\x06proto3"
 
 var (
 	file_pncpki_v1_pncpki_proto_rawDescOnce sync.Once
@@ -2263,7 +2377,7 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*Station)(nil),                   // 0: pncpki.v1.Station
 	(*PutStationRequest)(nil),         // 1: pncpki.v1.PutStationRequest
@@ -2279,89 +2393,95 @@ var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*HandleRequestResponse)(nil),     // 11: pncpki.v1.HandleRequestResponse
 	(*HandleResultRequest)(nil),       // 12: pncpki.v1.HandleResultRequest
 	(*HandleResultResponse)(nil),      // 13: pncpki.v1.HandleResultResponse
-	(*ListAuditRequest)(nil),          // 14: pncpki.v1.ListAuditRequest
-	(*AuditEntry)(nil),                // 15: pncpki.v1.AuditEntry
-	(*ListAuditResponse)(nil),         // 16: pncpki.v1.ListAuditResponse
-	(*Tenant)(nil),                    // 17: pncpki.v1.Tenant
-	(*ListTenantsRequest)(nil),        // 18: pncpki.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),       // 19: pncpki.v1.ListTenantsResponse
-	(*CreateTenantRequest)(nil),       // 20: pncpki.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),      // 21: pncpki.v1.CreateTenantResponse
-	(*CreateTokenRequest)(nil),        // 22: pncpki.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),       // 23: pncpki.v1.CreateTokenResponse
-	(*SignCSRRequest)(nil),            // 24: pncpki.v1.SignCSRRequest
-	(*SignCSRResponse)(nil),           // 25: pncpki.v1.SignCSRResponse
-	(*Certificate)(nil),               // 26: pncpki.v1.Certificate
-	(*GetCertificateRequest)(nil),     // 27: pncpki.v1.GetCertificateRequest
-	(*GetCertificateResponse)(nil),    // 28: pncpki.v1.GetCertificateResponse
-	(*ListCertificatesRequest)(nil),   // 29: pncpki.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),  // 30: pncpki.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),  // 31: pncpki.v1.RevokeCertificateRequest
-	(*RevokeCertificateResponse)(nil), // 32: pncpki.v1.RevokeCertificateResponse
-	(*ListAuthoritiesRequest)(nil),    // 33: pncpki.v1.ListAuthoritiesRequest
-	(*Authority)(nil),                 // 34: pncpki.v1.Authority
-	(*ListAuthoritiesResponse)(nil),   // 35: pncpki.v1.ListAuthoritiesResponse
-	(*timestamppb.Timestamp)(nil),     // 36: google.protobuf.Timestamp
+	(*StationCallsRequest)(nil),       // 14: pncpki.v1.StationCallsRequest
+	(*StationCallsResponse)(nil),      // 15: pncpki.v1.StationCallsResponse
+	(*ListAuditRequest)(nil),          // 16: pncpki.v1.ListAuditRequest
+	(*AuditEntry)(nil),                // 17: pncpki.v1.AuditEntry
+	(*ListAuditResponse)(nil),         // 18: pncpki.v1.ListAuditResponse
+	(*Tenant)(nil),                    // 19: pncpki.v1.Tenant
+	(*ListTenantsRequest)(nil),        // 20: pncpki.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),       // 21: pncpki.v1.ListTenantsResponse
+	(*CreateTenantRequest)(nil),       // 22: pncpki.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),      // 23: pncpki.v1.CreateTenantResponse
+	(*CreateTokenRequest)(nil),        // 24: pncpki.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),       // 25: pncpki.v1.CreateTokenResponse
+	(*SignCSRRequest)(nil),            // 26: pncpki.v1.SignCSRRequest
+	(*SignCSRResponse)(nil),           // 27: pncpki.v1.SignCSRResponse
+	(*Certificate)(nil),               // 28: pncpki.v1.Certificate
+	(*GetCertificateRequest)(nil),     // 29: pncpki.v1.GetCertificateRequest
+	(*GetCertificateResponse)(nil),    // 30: pncpki.v1.GetCertificateResponse
+	(*ListCertificatesRequest)(nil),   // 31: pncpki.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),  // 32: pncpki.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),  // 33: pncpki.v1.RevokeCertificateRequest
+	(*RevokeCertificateResponse)(nil), // 34: pncpki.v1.RevokeCertificateResponse
+	(*ListAuthoritiesRequest)(nil),    // 35: pncpki.v1.ListAuthoritiesRequest
+	(*Authority)(nil),                 // 36: pncpki.v1.Authority
+	(*ListAuthoritiesResponse)(nil),   // 37: pncpki.v1.ListAuthoritiesResponse
+	(*timestamppb.Timestamp)(nil),     // 38: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	36, // 0: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
-	36, // 1: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
+	38, // 0: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
+	38, // 1: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
 	0,  // 3: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
 	0,  // 4: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
 	0,  // 5: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
 	9,  // 6: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
 	9,  // 7: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
-	36, // 8: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	15, // 9: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
-	17, // 10: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
-	17, // 11: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
-	17, // 12: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	36, // 13: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	26, // 14: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	36, // 15: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	36, // 16: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	36, // 17: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
-	26, // 18: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	26, // 19: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	26, // 20: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	36, // 21: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	34, // 22: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	24, // 23: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	27, // 24: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	29, // 25: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	31, // 26: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	33, // 27: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	18, // 28: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	20, // 29: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	22, // 30: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	14, // 31: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	1,  // 32: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	3,  // 33: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	5,  // 34: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	7,  // 35: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	10, // 36: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	12, // 37: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	25, // 38: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	28, // 39: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	30, // 40: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	32, // 41: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	35, // 42: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	19, // 43: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	21, // 44: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	23, // 45: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	16, // 46: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	2,  // 47: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	4,  // 48: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	6,  // 49: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	8,  // 50: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	11, // 51: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	13, // 52: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	38, // [38:53] is the sub-list for method output_type
-	23, // [23:38] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	9,  // 8: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
+	9,  // 9: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
+	38, // 10: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	17, // 11: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
+	19, // 12: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
+	19, // 13: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
+	19, // 14: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
+	38, // 15: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 16: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
+	38, // 17: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	38, // 18: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	38, // 19: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	28, // 20: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	28, // 21: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	28, // 22: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	38, // 23: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	36, // 24: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	26, // 25: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	29, // 26: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	31, // 27: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	33, // 28: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	35, // 29: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	20, // 30: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	22, // 31: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	24, // 32: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	16, // 33: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	1,  // 34: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	3,  // 35: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	5,  // 36: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	7,  // 37: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	10, // 38: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	12, // 39: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	14, // 40: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	27, // 41: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	30, // 42: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	32, // 43: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	34, // 44: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	37, // 45: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	21, // 46: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	23, // 47: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	25, // 48: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	18, // 49: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	2,  // 50: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	4,  // 51: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	6,  // 52: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	8,  // 53: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	11, // 54: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	13, // 55: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	15, // 56: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	41, // [41:57] is the sub-list for method output_type
+	25, // [25:41] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -2375,7 +2495,7 @@ func file_pncpki_v1_pncpki_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   7,
 		},

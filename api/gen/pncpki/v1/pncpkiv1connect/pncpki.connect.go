@@ -92,6 +92,9 @@ const (
 	// OCPPServiceHandleResultProcedure is the fully-qualified name of the OCPPService's HandleResult
 	// RPC.
 	OCPPServiceHandleResultProcedure = "/pncpki.v1.OCPPService/HandleResult"
+	// OCPPServiceStationCallsProcedure is the fully-qualified name of the OCPPService's StationCalls
+	// RPC.
+	OCPPServiceStationCallsProcedure = "/pncpki.v1.OCPPService/StationCalls"
 )
 
 // CertificateServiceClient is a client for the pncpki.v1.CertificateService service.
@@ -707,6 +710,12 @@ type OCPPServiceClient interface {
 	// HandleResult reports a station's answer to a request pncpki asked the
 	// CSMS to send (CertificateSigned).
 	HandleResult(context.Context, *connect.Request[v1.HandleResultRequest]) (*connect.Response[v1.HandleResultResponse], error)
+	// StationCalls returns what to send a registered station now, e.g. after
+	// its BootNotification was accepted: the start of a root sync
+	// (GetInstalledCertificateIds; report the answers with HandleResult to get
+	// the InstallCertificate and DeleteCertificate requests) and renewal
+	// triggers for certificates close to expiry.
+	StationCalls(context.Context, *connect.Request[v1.StationCallsRequest]) (*connect.Response[v1.StationCallsResponse], error)
 }
 
 // NewOCPPServiceClient constructs a client for the pncpki.v1.OCPPService service. By default, it
@@ -732,6 +741,12 @@ func NewOCPPServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(oCPPServiceMethods.ByName("HandleResult")),
 			connect.WithClientOptions(opts...),
 		),
+		stationCalls: connect.NewClient[v1.StationCallsRequest, v1.StationCallsResponse](
+			httpClient,
+			baseURL+OCPPServiceStationCallsProcedure,
+			connect.WithSchema(oCPPServiceMethods.ByName("StationCalls")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -739,6 +754,7 @@ func NewOCPPServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 type oCPPServiceClient struct {
 	handleRequest *connect.Client[v1.HandleRequestRequest, v1.HandleRequestResponse]
 	handleResult  *connect.Client[v1.HandleResultRequest, v1.HandleResultResponse]
+	stationCalls  *connect.Client[v1.StationCallsRequest, v1.StationCallsResponse]
 }
 
 // HandleRequest calls pncpki.v1.OCPPService.HandleRequest.
@@ -751,6 +767,11 @@ func (c *oCPPServiceClient) HandleResult(ctx context.Context, req *connect.Reque
 	return c.handleResult.CallUnary(ctx, req)
 }
 
+// StationCalls calls pncpki.v1.OCPPService.StationCalls.
+func (c *oCPPServiceClient) StationCalls(ctx context.Context, req *connect.Request[v1.StationCallsRequest]) (*connect.Response[v1.StationCallsResponse], error) {
+	return c.stationCalls.CallUnary(ctx, req)
+}
+
 // OCPPServiceHandler is an implementation of the pncpki.v1.OCPPService service.
 type OCPPServiceHandler interface {
 	// HandleRequest answers a station's request (SignCertificate,
@@ -760,6 +781,12 @@ type OCPPServiceHandler interface {
 	// HandleResult reports a station's answer to a request pncpki asked the
 	// CSMS to send (CertificateSigned).
 	HandleResult(context.Context, *connect.Request[v1.HandleResultRequest]) (*connect.Response[v1.HandleResultResponse], error)
+	// StationCalls returns what to send a registered station now, e.g. after
+	// its BootNotification was accepted: the start of a root sync
+	// (GetInstalledCertificateIds; report the answers with HandleResult to get
+	// the InstallCertificate and DeleteCertificate requests) and renewal
+	// triggers for certificates close to expiry.
+	StationCalls(context.Context, *connect.Request[v1.StationCallsRequest]) (*connect.Response[v1.StationCallsResponse], error)
 }
 
 // NewOCPPServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -781,12 +808,20 @@ func NewOCPPServiceHandler(svc OCPPServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(oCPPServiceMethods.ByName("HandleResult")),
 		connect.WithHandlerOptions(opts...),
 	)
+	oCPPServiceStationCallsHandler := connect.NewUnaryHandler(
+		OCPPServiceStationCallsProcedure,
+		svc.StationCalls,
+		connect.WithSchema(oCPPServiceMethods.ByName("StationCalls")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pncpki.v1.OCPPService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case OCPPServiceHandleRequestProcedure:
 			oCPPServiceHandleRequestHandler.ServeHTTP(w, r)
 		case OCPPServiceHandleResultProcedure:
 			oCPPServiceHandleResultHandler.ServeHTTP(w, r)
+		case OCPPServiceStationCallsProcedure:
+			oCPPServiceStationCallsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -802,4 +837,8 @@ func (UnimplementedOCPPServiceHandler) HandleRequest(context.Context, *connect.R
 
 func (UnimplementedOCPPServiceHandler) HandleResult(context.Context, *connect.Request[v1.HandleResultRequest]) (*connect.Response[v1.HandleResultResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.OCPPService.HandleResult is not implemented"))
+}
+
+func (UnimplementedOCPPServiceHandler) StationCalls(context.Context, *connect.Request[v1.StationCallsRequest]) (*connect.Response[v1.StationCallsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.OCPPService.StationCalls is not implemented"))
 }

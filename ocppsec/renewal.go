@@ -1,0 +1,101 @@
+package ocppsec
+
+import (
+	"context"
+	"time"
+
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+// DefaultRenewalWindow is how long before expiry a station is asked to
+// renew when Policy.RenewalWindow is zero.
+const DefaultRenewalWindow = 30 * 24 * time.Hour
+
+// RenewalCalls returns the trigger messages that make a station send a new
+// CSR for each of its certificates that expires within the renewal window
+// (OCPP 2.0.1 TriggerMessage SignV2GCertificate /
+// SignChargingStationCertificate; 1.6 ExtendedTriggerMessage
+// SignChargePointCertificate). A certificate already followed by a newer one
+// for the same name does not count.
+func (b *Bridge) RenewalCalls(ctx context.Context, st *store.Station, d Dialect) ([]Call, error) {
+	window := b.Policy.RenewalWindow
+	if window <= 0 {
+		window = DefaultRenewalWindow
+	}
+	due := func(profile string, names map[string]bool, normalize func(string) string) (bool, error) {
+		latest, err := b.latestByName(ctx, st.Tenant, profile, normalize)
+		if err != nil {
+			return false, err
+		}
+		for name := range names {
+			if t, ok := latest[name]; ok && t.Before(b.now().Add(window)) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	var calls []Call
+	stationNames := map[string]bool{st.SerialNumber: true}
+	if b.Policy.StationCNIdentity {
+		stationNames[st.ID] = true
+	}
+	renewStation, err := due(policies.OCPPChargingStation, stationNames, func(s string) string { return s })
+	if err != nil {
+		return nil, err
+	}
+	if d == OCPP16 {
+		if renewStation {
+			calls = append(calls, Call{"ExtendedTriggerMessage", &ExtendedTriggerMessage16{RequestedMessage: "SignChargePointCertificate"}})
+		}
+		return calls, nil
+	}
+	if renewStation {
+		calls = append(calls, Call{"TriggerMessage", &TriggerMessageRequest{RequestedMessage: "SignChargingStationCertificate"}})
+	}
+	seccNames := map[string]bool{}
+	for _, x := range append(append([]string(nil), st.EVSEIDs...), st.SECCIDs...) {
+		seccNames[x] = true
+	}
+	renewSECC, err := due(policies.ISO2SECC, seccNames, func(s string) string { n, _ := NormalizeSECCName(s); return n })
+	if err != nil {
+		return nil, err
+	}
+	if renewSECC {
+		calls = append(calls, Call{"TriggerMessage", &TriggerMessageRequest{RequestedMessage: "SignV2GCertificate"}})
+	}
+	return calls, nil
+}
+
+// latestByName returns, per normalised common name, the latest notAfter of
+// the tenant's unrevoked certificates of a profile.
+func (b *Bridge) latestByName(ctx context.Context, tenant, profile string, normalize func(string) string) (map[string]time.Time, error) {
+	notRevoked := false
+	out := map[string]time.Time{}
+	for offset := 0; ; offset += store.MaxPage {
+		page, err := b.Store.Certificates(ctx, store.Filter{Tenant: tenant, Profile: profile, Revoked: &notRevoked, Limit: store.MaxPage, Offset: offset})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range page {
+			name := normalize(c.CommonName)
+			if t, ok := out[name]; !ok || c.NotAfter.After(t) {
+				out[name] = c.NotAfter
+			}
+		}
+		if len(page) < store.MaxPage {
+			return out, nil
+		}
+	}
+}
+
+// StationCalls returns what a station speaking d should be sent now: the
+// start of a root sync and any renewal triggers.
+func (b *Bridge) StationCalls(ctx context.Context, st *store.Station, d Dialect) ([]Call, error) {
+	calls := b.RootSyncCalls(d)
+	renew, err := b.RenewalCalls(ctx, st, d)
+	if err != nil {
+		return nil, err
+	}
+	return append(calls, renew...), nil
+}
