@@ -80,7 +80,23 @@ func (h *stations) GetStation(ctx context.Context, req *connect.Request[pncpkiv1
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&pncpkiv1.GetStationResponse{Station: stationProto(st)}), nil
+	resp := &pncpkiv1.GetStationResponse{Station: stationProto(st)}
+	held, err := h.s.Store.InstalledCertificates(ctx, st.ID)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	for _, c := range held {
+		resp.Installed = append(resp.Installed, &pncpkiv1.InstalledCertificate{Type: c.Type, HashAlgorithm: c.HashAlgorithm,
+			IssuerNameHash: c.IssuerNameHash, IssuerKeyHash: c.IssuerKeyHash, SerialNumber: c.SerialNumber, SeenAt: timestamppb.New(c.SeenAt)})
+	}
+	calls, err := h.s.Store.StationCalls(ctx, st.ID)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	for _, c := range calls {
+		resp.PendingCalls = append(resp.PendingCalls, &pncpkiv1.PendingCall{Id: c.ID, Action: c.Action, Payload: string(c.Payload), Created: timestamppb.New(c.Created)})
+	}
+	return connect.NewResponse(resp), nil
 }
 
 func (h *stations) ListStations(ctx context.Context, req *connect.Request[pncpkiv1.ListStationsRequest]) (*connect.Response[pncpkiv1.ListStationsResponse], error) {

@@ -71,6 +71,11 @@ func TestOCPPService(t *testing.T) {
 		if err != nil || len(resp.Msg.Calls) != 1 {
 			t.Fatalf("gRPC HandleRequest: %v", err)
 		}
+		accepted := map[string]any{"action": resp.Msg.Calls[0].Action, "payload": resp.Msg.Calls[0].Payload}
+		if status, body := e.rest(t, "POST", "/v1/ocpp/CS-1/results", e.tokens["cpo1"], map[string]any{
+			"ocppVersion": "2.0.1", "sent": accepted, "payload": `{"status":"Accepted"}`}); status != 200 {
+			t.Fatalf("HandleResult Accepted: %d %v", status, body)
+		}
 
 		// Authorize: the verdict merged into the CSMS's own answer.
 		authz, _ := json.Marshal(ocppsec.AuthorizeRequest{IDToken: ocppsec.IdToken{IDToken: "DE8AAC123456789", Type: "eMAID"}, Certificate: "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"})
@@ -118,6 +123,11 @@ func TestOCPPService(t *testing.T) {
 			if err := ocppsec.Decode(ocppsec.OCPP201, []byte(c.(map[string]any)["payload"].(string)), &install); err != nil {
 				t.Errorf("install: %v", err)
 			}
+		}
+		// The registry knows the SECC certificate the station accepted.
+		status, body = e.rest(t, "GET", "/v1/stations/CS-1", e.tokens["cpo1"], nil)
+		if installed, _ := body["installed"].([]any); status != 200 || len(installed) != 1 || installed[0].(map[string]any)["type"] != "V2GCertificateChain" {
+			t.Errorf("GetStation: %d %v", status, body)
 		}
 		if status, _ := e.rest(t, "POST", "/v1/ocpp/CS-1/calls", e.tokens["cpo2"], map[string]any{}); status != 404 {
 			t.Errorf("cpo2 StationCalls: %d", status)

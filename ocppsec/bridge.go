@@ -345,13 +345,13 @@ const (
 )
 
 // HandleResult consumes a station's answer to a call pncpki sent (sent is
-// that call, as returned in Result.Calls) and returns the calls that follow
-// from it (the InstallCertificate and DeleteCertificate requests of a root
-// sync). A station that rejects its CertificateSigned is recorded in the
-// audit log and logged as an error, not sent the chain again: its own
-// retry (CertSigningWaitMinimum, CertSigningRepeatTimes) sends a new CSR.
+// that call, as returned in Result.Calls), records what the station now
+// holds, and returns the calls that follow from the answer (the
+// InstallCertificate and DeleteCertificate requests of a root sync). A
+// station that rejects its CertificateSigned is recorded in the audit log
+// and logged as an error, not sent the chain again: its own retry
+// (CertSigningWaitMinimum, CertSigningRepeatTimes) sends a new CSR.
 func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, sent Call, payload []byte) ([]Call, error) {
-	action := sent.Action
 	if dt, ok := sent.Payload.(*DataTransfer16); ok {
 		var outer DataTransfer16Response
 		if err := Decode(OCPP16, payload, &outer); err != nil {
@@ -360,12 +360,17 @@ func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, 
 		if outer.Status != "Accepted" {
 			return nil, b.recordCertificateResult(ctx, stationID, "DataTransfer "+outer.Status, dt.MessageID)
 		}
-		d, action, payload = OCPP201, dt.MessageID, []byte(outer.Data)
+		d = OCPP201
 		if dt.VendorID == VendorHas2be {
 			d = Has2be
 		}
+		inner, err := ParseCall(d, dt.MessageID, []byte(dt.Data))
+		if err != nil {
+			return nil, err
+		}
+		sent, payload = inner, []byte(outer.Data)
 	}
-	m, ok := Lookup(d, action)
+	m, ok := Lookup(d, sent.Action)
 	if !ok {
 		return nil, ErrNotHandled
 	}
@@ -373,15 +378,17 @@ func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, 
 	if err := Decode(d, payload, resp); err != nil {
 		return nil, err
 	}
+	status := reflect.ValueOf(resp).Elem().FieldByName("Status").String()
 	switch r := resp.(type) {
-	case *CertificateSignedResponse:
+	case *CertificateSignedResponse, *CertificateSigned16Response:
 		reason := ""
-		if r.StatusInfo != nil {
+		if r, ok := r.(*CertificateSignedResponse); ok && r.StatusInfo != nil {
 			reason = r.StatusInfo.ReasonCode + " " + r.StatusInfo.AdditionalInfo
 		}
-		return nil, b.recordCertificateResult(ctx, stationID, r.Status, reason)
-	case *CertificateSigned16Response:
-		return nil, b.recordCertificateResult(ctx, stationID, r.Status, "")
+		if status == "Accepted" {
+			b.recordSigned(ctx, stationID, sent)
+		}
+		return nil, b.recordCertificateResult(ctx, stationID, status, reason)
 	case *GetInstalledCertificateIdsResponse:
 		req, ok := sent.Payload.(*GetInstalledCertificateIdsRequest)
 		if !ok {
@@ -391,6 +398,7 @@ func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, 
 		for _, c := range r.CertificateHashDataChain {
 			have = append(have, installed{c.CertificateType, c.CertificateHashData})
 		}
+		b.recordInstalled(ctx, stationID, req.CertificateType, have)
 		return b.rootSyncFollowUp(d, req.CertificateType, have), nil
 	case *GetInstalledCertificateIds16Response:
 		req, ok := sent.Payload.(*GetInstalledCertificateIds16)
@@ -402,16 +410,101 @@ func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, 
 			have = append(have, installed{req.CertificateType, CertificateHashData{HashAlgorithm: h.HashAlgorithm,
 				IssuerNameHash: h.IssuerNameHash, IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber}})
 		}
+		b.recordInstalled(ctx, stationID, []string{req.CertificateType}, have)
 		return b.rootSyncFollowUp(d, []string{req.CertificateType}, have), nil
 	case *InstallCertificateResponse, *InstallCertificate16Response, *DeleteCertificateResponse, *DeleteCertificate16Response:
-		status := reflect.ValueOf(resp).Elem().FieldByName("Status").String()
 		level := slog.LevelInfo
 		if status != "Accepted" {
 			level = slog.LevelWarn
+		} else {
+			b.recordInstallOrDelete(ctx, stationID, sent)
 		}
-		b.log().Log(ctx, level, "station answered "+action, "station", stationID, "status", status)
+		b.log().Log(ctx, level, "station answered "+sent.Action, "station", stationID, "status", status)
 	}
 	return nil, nil
+}
+
+// installedOf turns hash data into what the store keeps: lowercase hex,
+// the serial without leading zeros.
+func installedOf(typ string, h CertificateHashData) store.InstalledCertificate {
+	return store.InstalledCertificate{Type: typ, HashAlgorithm: h.HashAlgorithm, IssuerNameHash: strings.ToLower(h.IssuerNameHash),
+		IssuerKeyHash: strings.ToLower(h.IssuerKeyHash), SerialNumber: trimZeros(strings.ToLower(h.SerialNumber))}
+}
+
+// The station registry's record of installed certificates is bookkeeping:
+// failing to write it is logged, not returned, so that the station's
+// answer is still consumed.
+func (b *Bridge) recordInstalled(ctx context.Context, stationID string, types []string, have []installed) {
+	certs := make([]store.InstalledCertificate, 0, len(have))
+	for _, h := range have {
+		c := installedOf(h.typ, h.hash)
+		c.SeenAt = b.now().UTC()
+		certs = append(certs, c)
+	}
+	if err := b.Store.SetInstalledCertificates(ctx, stationID, types, certs); err != nil {
+		b.log().Error("record installed certificates", "station", stationID, "err", err)
+	}
+}
+
+func (b *Bridge) recordInstallOrDelete(ctx context.Context, stationID string, sent Call) {
+	var err error
+	switch p := sent.Payload.(type) {
+	case *InstallCertificateRequest:
+		err = b.addInstalled(ctx, stationID, p.CertificateType, p.Certificate)
+	case *InstallCertificate16:
+		err = b.addInstalled(ctx, stationID, p.CertificateType, p.Certificate)
+	case *DeleteCertificateRequest:
+		c := installedOf("", p.CertificateHashData)
+		err = b.Store.RemoveInstalledCertificate(ctx, stationID, c.IssuerKeyHash, c.SerialNumber)
+	case *DeleteCertificate16:
+		h := p.CertificateHashData
+		c := installedOf("", CertificateHashData{IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber})
+		err = b.Store.RemoveInstalledCertificate(ctx, stationID, c.IssuerKeyHash, c.SerialNumber)
+	}
+	if err != nil {
+		b.log().Error("record installed certificates", "station", stationID, "err", err)
+	}
+}
+
+// addInstalled records the first certificate of a PEM chain, issued by the
+// second (or by itself).
+func (b *Bridge) addInstalled(ctx context.Context, stationID, typ, chainPEM string) error {
+	chain, err := ParsePEMChain([]byte(chainPEM))
+	if err != nil {
+		return err
+	}
+	issuer := chain[0]
+	if len(chain) > 1 {
+		issuer = chain[1]
+	}
+	h, err := HashDataOf(chain[0], issuer, "SHA256")
+	if err != nil {
+		return err
+	}
+	c := installedOf(typ, h)
+	c.SeenAt = b.now().UTC()
+	return b.Store.AddInstalledCertificate(ctx, stationID, c)
+}
+
+// recordSigned records the certificate a station accepted.
+func (b *Bridge) recordSigned(ctx context.Context, stationID string, sent Call) {
+	var chain, typ string
+	switch p := sent.Payload.(type) {
+	case *CertificateSignedRequest:
+		chain, typ = p.CertificateChain, p.CertificateType
+	case *CertificateSigned16:
+		chain, typ = p.CertificateChain, "ChargingStationCertificate"
+	case *Has2beCertificateSignedRequest:
+		chain, typ = p.Cert, p.TypeOfCertificate
+	default:
+		return
+	}
+	if typ == "V2GCertificate" {
+		typ = "V2GCertificateChain" // OCPP's GetCertificateIdUse name for it
+	}
+	if err := b.addInstalled(ctx, stationID, typ, chain); err != nil {
+		b.log().Error("record installed certificates", "station", stationID, "err", err)
+	}
 }
 
 func (b *Bridge) recordCertificateResult(ctx context.Context, stationID, status, reason string) error {

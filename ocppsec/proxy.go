@@ -18,6 +18,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	xocsp "golang.org/x/crypto/ocsp"
+
+	"github.com/pncpki/pncpki/store"
 )
 
 // Subprotocols the proxy speaks, and their payload dialects.
@@ -27,10 +29,6 @@ var subprotocols = map[string]Dialect{"ocpp1.6": OCPP16, "ocpp2.0.1": OCPP201, "
 // closes the connection; messages between MaxFrame and this are answered
 // with a CALLERROR.
 const maxWebSocketMessage = 1 << 20
-
-// maxPendingCalls bounds the calls pncpki keeps per station for resending
-// after a reconnect.
-const maxPendingCalls = 16
 
 // Proxy is the OCPP-J proxy: stations connect to it at /{stationId}; it
 // opens the same connection to the upstream CSMS and forwards every frame
@@ -64,9 +62,6 @@ type Proxy struct {
 	Manage     bool
 	RenewEvery time.Duration
 	Log        *slog.Logger
-
-	mu      sync.Mutex
-	pending map[string]map[string]Call // station -> message ID -> call sent, unanswered
 }
 
 func (p *Proxy) log() *slog.Logger {
@@ -209,40 +204,50 @@ func (p *Proxy) dial(r *http.Request, id string, offered []string) (*websocket.C
 	return conn, 0, nil
 }
 
-func (p *Proxy) remember(station, id string, c Call) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.pending == nil {
-		p.pending = map[string]map[string]Call{}
+// remember stores a call pncpki sent, so that its answer can be consumed
+// and, if none comes, the call sent again when the station reconnects (to
+// any replica sharing the store).
+func (p *Proxy) remember(ctx context.Context, station string, d Dialect, id string, c Call) {
+	payload, err := json.Marshal(c.Payload)
+	if err == nil {
+		err = p.Bridge.Store.PutStationCall(ctx, &store.StationCall{Station: station, ID: id, Action: c.Action, Dialect: string(d),
+			Payload: payload, Created: p.Bridge.now().UTC()})
 	}
-	m := p.pending[station]
-	if m == nil {
-		m = map[string]Call{}
-		p.pending[station] = m
+	if err != nil {
+		p.log().Error("record a call to a station", "station", station, "action", c.Action, "err", err)
 	}
-	if len(m) >= maxPendingCalls {
-		for k := range m { // drop any one: the station's own retry recovers
-			delete(m, k)
-			break
-		}
-	}
-	m[id] = c
 }
 
-func (p *Proxy) answered(station, id string) (Call, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	c, ok := p.pending[station][id]
-	delete(p.pending[station], id)
-	return c, ok
+// answered takes the call a station answered; false when it is not
+// pncpki's.
+func (p *Proxy) answered(ctx context.Context, station, id string) (Call, bool) {
+	if !strings.HasPrefix(id, messageIDPrefix) {
+		return Call{}, false // the CSMS's: no need to ask the store
+	}
+	sc, err := p.Bridge.Store.TakeStationCall(ctx, station, id)
+	if err != nil {
+		return Call{}, false
+	}
+	c, err := ParseCall(Dialect(sc.Dialect), sc.Action, sc.Payload)
+	if err != nil {
+		p.log().Error("stored call unreadable", "station", station, "id", id, "err", err)
+		return Call{}, false
+	}
+	return c, true
 }
 
-func (p *Proxy) unanswered(station string) map[string]Call {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// unanswered returns pncpki's calls to a station that have no answer yet.
+func (p *Proxy) unanswered(ctx context.Context, station string) map[string]Call {
 	out := map[string]Call{}
-	for k, v := range p.pending[station] {
-		out[k] = v
+	calls, err := p.Bridge.Store.StationCalls(ctx, station)
+	if err != nil {
+		p.log().Error("calls to a station", "station", station, "err", err)
+		return out
+	}
+	for _, sc := range calls {
+		if c, err := ParseCall(Dialect(sc.Dialect), sc.Action, sc.Payload); err == nil {
+			out[sc.ID] = c
+		}
 	}
 	return out
 }
@@ -276,7 +281,7 @@ func (s *session) run(ctx context.Context) {
 	done := make(chan struct{}, 2)
 	go func() { s.pump(ctx, s.station, s.fromStation); done <- struct{}{} }()
 	go func() { s.pump(ctx, s.upstream, s.fromUpstream); done <- struct{}{} }()
-	for id, c := range s.p.unanswered(s.id) {
+	for id, c := range s.p.unanswered(ctx, s.id) {
 		s.sendCall(id, c) // survived a reconnect
 	}
 	if s.p.Manage {
@@ -368,7 +373,7 @@ func (s *session) fromStation(ctx context.Context, data []byte) {
 	case TypeCall:
 		s.call(ctx, f, data)
 	default:
-		if sent, ok := s.p.answered(s.id, f.ID); ok {
+		if sent, ok := s.p.answered(ctx, s.id, f.ID); ok {
 			s.result(ctx, sent, f)
 			return
 		}
@@ -429,7 +434,7 @@ func (s *session) call(ctx context.Context, f *Frame, raw []byte) {
 		return
 	}
 	s.reply(&Frame{Type: TypeCallResult, ID: f.ID, Payload: payload})
-	s.originate(res.Calls)
+	s.originate(ctx, res.Calls)
 }
 
 // authorizeOf says whether f is an Authorize (also inside a 1.6 Plug and
@@ -464,14 +469,14 @@ func (s *session) result(ctx context.Context, sent Call, f *Frame) {
 	if err != nil {
 		s.p.log().Error("station's answer to a pncpki call", "station", s.id, "action", sent.Action, "err", err)
 	}
-	s.originate(follow)
+	s.originate(ctx, follow)
 }
 
 // originate sends calls of pncpki's own to the station.
-func (s *session) originate(calls []Call) {
+func (s *session) originate(ctx context.Context, calls []Call) {
 	for _, c := range calls {
 		id := newMessageID()
-		s.p.remember(s.id, id, c)
+		s.p.remember(ctx, s.id, s.d, id, c)
 		s.sendCall(id, c)
 	}
 }
@@ -493,7 +498,7 @@ func (s *session) manage(ctx context.Context, rootSync bool) {
 		s.p.log().Error("station management", "station", s.id, "err", err)
 		return
 	}
-	s.originate(calls)
+	s.originate(ctx, calls)
 }
 
 // renewals checks the station's certificates while it stays connected.
@@ -577,12 +582,14 @@ func bootAccepted(payload []byte) bool {
 	return json.Unmarshal(payload, &r) == nil && r.Status == "Accepted"
 }
 
+const messageIDPrefix = "pncpki-"
+
 // newMessageID returns an ID for a call pncpki originates: a prefix and
 // 64 random bits, so that it never meets one of the CSMS's.
 func newMessageID() string {
 	var b [8]byte
 	rand.Read(b[:])
-	return "pncpki-" + hex.EncodeToString(b[:])
+	return messageIDPrefix + hex.EncodeToString(b[:])
 }
 
 // peekCallID reads the message ID of an oversized frame without parsing

@@ -208,7 +208,7 @@ func TestProxyRawFrames(t *testing.T) {
 		t.Errorf("after reconnect: %+v, want %+v", again, first)
 	}
 	c.send(`[3,"` + first.ID + `",{"status":"Accepted"}]`)
-	waitFor(t, func() bool { return len(p.unanswered("CS-2")) == 0 })
+	waitFor(t, func() bool { return len(p.unanswered(context.Background(), "CS-2")) == 0 })
 }
 
 // stationCert issues an OCPP charging-station certificate for CS-1 and

@@ -200,10 +200,21 @@ func TestProxyOCPP201(t *testing.T) {
 		verifyOpenSSL(t, e.bridgeEnv, chain, tc.profile)
 	}
 	// The station's CertificateSignedResponse reached pncd, not the CSMS.
-	waitFor(t, func() bool { return len(e.proxy.unanswered("CS-1")) == 0 })
-	log, _ := e.d.Store.AuditLog(context.Background(), 0, 1000)
-	if last := log[len(log)-1]; last.Action != AuditCertificateInstalled {
-		t.Errorf("last audit %+v", last)
+	waitFor(t, func() bool {
+		log, _ := e.d.Store.AuditLog(context.Background(), 0, 1000)
+		return len(e.proxy.unanswered(context.Background(), "CS-1")) == 0 && log[len(log)-1].Action == AuditCertificateInstalled
+	})
+	// ... and the registry knows what the station holds now.
+	held, err := e.d.Store.InstalledCertificates(context.Background(), "CS-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var heldTypes []string
+	for _, c := range held {
+		heldTypes = append(heldTypes, c.Type)
+	}
+	if fmt.Sprint(heldTypes) != "[CSMSRootCertificate ChargingStationCertificate MORootCertificate V2GCertificateChain V2GRootCertificate]" {
+		t.Errorf("installed certificates %v", heldTypes)
 	}
 
 	// GetCertificateStatus returns a real OCSP response; Authorize turns

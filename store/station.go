@@ -43,6 +43,34 @@ func StationDeleteAudit(ctx context.Context, id string) *AuditEntry {
 	return &AuditEntry{Actor: ActorFrom(ctx), Action: AuditStationDelete, Object: id, Detail: "{}"}
 }
 
+// StationCall is a request pncpki sent a station (CertificateSigned,
+// InstallCertificate, TriggerMessage, ...) and has no answer to yet: it is
+// sent again when the station reconnects, to whichever replica.
+type StationCall struct {
+	Station string
+	ID      string // OCPP-J message ID
+	Action  string
+	Dialect string // payload dialect ("1.6", "2.0.1", "2.1")
+	Payload []byte // JSON
+	Created time.Time
+}
+
+// MaxStationCalls bounds the unanswered calls kept per station; past it the
+// oldest is dropped (the station's own retries recover).
+const MaxStationCalls = 16
+
+// InstalledCertificate is a certificate a station reported holding
+// (GetInstalledCertificateIds) or accepted from pncpki, by its OCPP
+// CertificateHashData (lowercase hex, serial without leading zeros).
+type InstalledCertificate struct {
+	Type           string // OCPP certificate type, e.g. V2GRootCertificate
+	HashAlgorithm  string
+	IssuerNameHash string
+	IssuerKeyHash  string
+	SerialNumber   string
+	SeenAt         time.Time
+}
+
 // Stations is the station registry of a store.
 type Stations interface {
 	// PutStation registers a station or replaces its registration; a
@@ -51,5 +79,24 @@ type Stations interface {
 	Station(ctx context.Context, id string) (*Station, error)
 	// ListStations returns the stations of tenant (all when empty), by ID.
 	ListStations(ctx context.Context, tenant string) ([]*Station, error)
+	// DeleteStation removes a station with its calls and certificates.
 	DeleteStation(ctx context.Context, id string) error
+
+	// PutStationCall records an unanswered call (at most MaxStationCalls
+	// per station, the oldest dropped).
+	PutStationCall(ctx context.Context, c *StationCall) error
+	// TakeStationCall removes the call answered and returns it
+	// (ErrNotFound when it is not pncpki's or was taken already).
+	TakeStationCall(ctx context.Context, station, id string) (*StationCall, error)
+	// StationCalls returns a station's unanswered calls, oldest first.
+	StationCalls(ctx context.Context, station string) ([]*StationCall, error)
+
+	// SetInstalledCertificates replaces what a station holds of the given
+	// types with certs.
+	SetInstalledCertificates(ctx context.Context, station string, types []string, certs []InstalledCertificate) error
+	// AddInstalledCertificate records one more certificate a station holds.
+	AddInstalledCertificate(ctx context.Context, station string, c InstalledCertificate) error
+	// RemoveInstalledCertificate forgets one, by issuer key hash and serial.
+	RemoveInstalledCertificate(ctx context.Context, station, issuerKeyHash, serial string) error
+	InstalledCertificates(ctx context.Context, station string) ([]InstalledCertificate, error)
 }

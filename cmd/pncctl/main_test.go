@@ -473,6 +473,9 @@ func TestStations(t *testing.T) {
 	if out := mustCLI(t, "--data", data, "stations", "list", "-o", "json"); !strings.Contains(out, `"SerialNumber": "SN1"`) {
 		t.Errorf("list: %s", out)
 	}
+	if out := mustCLI(t, "--data", data, "stations", "show", "--id", "CS-1"); !strings.Contains(out, "serial SN1") || !strings.Contains(out, "PENDING CALL") {
+		t.Errorf("show: %s", out)
+	}
 	mustCLI(t, "--data", data, "stations", "delete", "--id", "CS-1")
 	if out := mustCLI(t, "--data", data, "stations", "list"); strings.Contains(out, "CS-1") {
 		t.Errorf("after delete: %s", out)

@@ -76,6 +76,44 @@ func (a *app) stationsCmd() *cobra.Command {
 	}
 	list.Flags().StringVar(&tenant, "tenant", "", "only this tenant's stations")
 	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	var showID string
+	show := &cobra.Command{
+		Use: "show", Short: "Show a station with the certificates it holds and pncpki's unanswered calls to it",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			st, err := d.Store.Station(cmd.Context(), showID)
+			if err != nil {
+				return err
+			}
+			held, err := d.Store.InstalledCertificates(cmd.Context(), showID)
+			if err != nil {
+				return err
+			}
+			calls, err := d.Store.StationCalls(cmd.Context(), showID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "station %s of %s, serial %s, OCPP %s, EVSEIDs %s, SECC IDs %s\n", st.ID, st.Tenant, dash(st.SerialNumber), st.OCPPVersion,
+				dash(strings.Join(st.EVSEIDs, ",")), dash(strings.Join(st.SECCIDs, ",")))
+			var rows [][]string
+			for _, c := range held {
+				rows = append(rows, []string{c.Type, c.SerialNumber, c.IssuerKeyHash, c.SeenAt.Format(time.RFC3339)})
+			}
+			a.table("INSTALLED\tSERIAL\tISSUER KEY HASH\tSEEN", rows)
+			rows = nil
+			for _, c := range calls {
+				rows = append(rows, []string{c.ID, c.Action, c.Created.Format(time.RFC3339)})
+			}
+			a.table("PENDING CALL\tACTION\tSENT", rows)
+			return nil
+		},
+	}
+	show.Flags().StringVar(&showID, "id", "", "station identity")
+	show.MarkFlagRequired("id")
 	var id string
 	del := &cobra.Command{
 		Use: "delete", Short: "Remove a station from the registry",
@@ -94,6 +132,6 @@ func (a *app) stationsCmd() *cobra.Command {
 	}
 	del.Flags().StringVar(&id, "id", "", "station identity")
 	del.MarkFlagRequired("id")
-	c.AddCommand(put, list, del)
+	c.AddCommand(put, list, show, del)
 	return c
 }

@@ -114,6 +114,28 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX stations_tenant ON stations(tenant, id)`,
 	},
+	{
+		`CREATE TABLE station_calls (
+			seq BIGSERIAL PRIMARY KEY,
+			station TEXT NOT NULL REFERENCES stations(id) ON DELETE CASCADE,
+			id TEXT NOT NULL,
+			action TEXT NOT NULL,
+			dialect TEXT NOT NULL,
+			payload BYTEA NOT NULL,
+			created TIMESTAMPTZ NOT NULL,
+			UNIQUE (station, id)
+		)`,
+		`CREATE TABLE station_certificates (
+			station TEXT NOT NULL REFERENCES stations(id) ON DELETE CASCADE,
+			type TEXT NOT NULL,
+			hash_algorithm TEXT NOT NULL,
+			issuer_name_hash TEXT NOT NULL,
+			issuer_key_hash TEXT NOT NULL,
+			serial_number TEXT NOT NULL,
+			seen_at TIMESTAMPTZ NOT NULL,
+			PRIMARY KEY (station, type, issuer_key_hash, serial_number)
+		)`,
+	},
 }
 
 // migrate applies the missing migrations under an advisory lock, so that

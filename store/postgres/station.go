@@ -77,3 +77,92 @@ func (db *DB) DeleteStation(ctx context.Context, id string) error {
 		return appendAudit(ctx, tx, store.StationDeleteAudit(ctx, id))
 	})
 }
+
+// PutStationCall implements store.Store.
+func (db *DB) PutStationCall(ctx context.Context, c *store.StationCall) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO station_calls(station, id, action, dialect, payload, created) VALUES($1,$2,$3,$4,$5,$6)
+			ON CONFLICT(station, id) DO UPDATE SET action = excluded.action, dialect = excluded.dialect, payload = excluded.payload`,
+			c.Station, c.ID, c.Action, c.Dialect, c.Payload, c.Created); err != nil {
+			if pgCode(err) == foreignKeyViolation {
+				return fmt.Errorf("station %s: %w", c.Station, store.ErrNotFound)
+			}
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM station_calls WHERE station = $1 AND seq NOT IN
+			(SELECT seq FROM station_calls WHERE station = $1 ORDER BY seq DESC LIMIT $2)`, c.Station, store.MaxStationCalls)
+		return err
+	})
+}
+
+const stationCallCols = `station, id, action, dialect, payload, created`
+
+func scanStationCall(row pgx.Row) (*store.StationCall, error) {
+	var c store.StationCall
+	if err := row.Scan(&c.Station, &c.ID, &c.Action, &c.Dialect, &c.Payload, &c.Created); err != nil {
+		return nil, err
+	}
+	c.Created = c.Created.UTC()
+	return &c, nil
+}
+
+// TakeStationCall implements store.Store.
+func (db *DB) TakeStationCall(ctx context.Context, station, id string) (*store.StationCall, error) {
+	c, err := scanStationCall(db.pool.QueryRow(ctx, `DELETE FROM station_calls WHERE station = $1 AND id = $2 RETURNING `+stationCallCols, station, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("call %s of station %s: %w", id, station, store.ErrNotFound)
+	}
+	return c, err
+}
+
+// StationCalls implements store.Store.
+func (db *DB) StationCalls(ctx context.Context, station string) ([]*store.StationCall, error) {
+	return queryAll(ctx, db.pool, scanStationCall, `SELECT `+stationCallCols+` FROM station_calls WHERE station = $1 ORDER BY seq`, station)
+}
+
+// SetInstalledCertificates implements store.Store.
+func (db *DB) SetInstalledCertificates(ctx context.Context, station string, types []string, certs []store.InstalledCertificate) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM station_certificates WHERE station = $1 AND type = ANY($2)`, station, nonNil(types)); err != nil {
+			return err
+		}
+		for _, c := range certs {
+			if err := addInstalled(ctx, tx, station, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func addInstalled(ctx context.Context, tx pgx.Tx, station string, c store.InstalledCertificate) error {
+	_, err := tx.Exec(ctx, `INSERT INTO station_certificates(station, type, hash_algorithm, issuer_name_hash, issuer_key_hash, serial_number, seen_at)
+		VALUES($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (station, type, issuer_key_hash, serial_number)
+		DO UPDATE SET hash_algorithm = excluded.hash_algorithm, issuer_name_hash = excluded.issuer_name_hash, seen_at = excluded.seen_at`,
+		station, c.Type, c.HashAlgorithm, c.IssuerNameHash, c.IssuerKeyHash, c.SerialNumber, c.SeenAt)
+	if pgCode(err) == foreignKeyViolation {
+		return fmt.Errorf("station %s: %w", station, store.ErrNotFound)
+	}
+	return err
+}
+
+// AddInstalledCertificate implements store.Store.
+func (db *DB) AddInstalledCertificate(ctx context.Context, station string, c store.InstalledCertificate) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error { return addInstalled(ctx, tx, station, c) })
+}
+
+// RemoveInstalledCertificate implements store.Store.
+func (db *DB) RemoveInstalledCertificate(ctx context.Context, station, issuerKeyHash, serial string) error {
+	_, err := db.pool.Exec(ctx, `DELETE FROM station_certificates WHERE station = $1 AND issuer_key_hash = $2 AND serial_number = $3`, station, issuerKeyHash, serial)
+	return err
+}
+
+// InstalledCertificates implements store.Store.
+func (db *DB) InstalledCertificates(ctx context.Context, station string) ([]store.InstalledCertificate, error) {
+	return queryAll(ctx, db.pool, func(row pgx.Row) (store.InstalledCertificate, error) {
+		var c store.InstalledCertificate
+		err := row.Scan(&c.Type, &c.HashAlgorithm, &c.IssuerNameHash, &c.IssuerKeyHash, &c.SerialNumber, &c.SeenAt)
+		c.SeenAt = c.SeenAt.UTC()
+		return c, err
+	}, `SELECT type, hash_algorithm, issuer_name_hash, issuer_key_hash, serial_number, seen_at FROM station_certificates WHERE station = $1 ORDER BY type, serial_number`, station)
+}

@@ -78,3 +78,105 @@ func (db *DB) DeleteStation(ctx context.Context, id string) error {
 		return db.appendAudit(ctx, tx, store.StationDeleteAudit(ctx, id))
 	})
 }
+
+// PutStationCall implements store.Store.
+func (db *DB) PutStationCall(ctx context.Context, c *store.StationCall) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO station_calls(station, id, action, dialect, payload, created) VALUES(?,?,?,?,?,?)
+			ON CONFLICT(station, id) DO UPDATE SET action = excluded.action, dialect = excluded.dialect, payload = excluded.payload`,
+			c.Station, c.ID, c.Action, c.Dialect, c.Payload, ms(c.Created)); err != nil {
+			if isForeignKey(err) {
+				return fmt.Errorf("station %s: %w", c.Station, store.ErrNotFound)
+			}
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM station_calls WHERE station = ? AND seq NOT IN
+			(SELECT seq FROM station_calls WHERE station = ? ORDER BY seq DESC LIMIT ?)`, c.Station, c.Station, store.MaxStationCalls)
+		return err
+	})
+}
+
+// TakeStationCall implements store.Store.
+func (db *DB) TakeStationCall(ctx context.Context, station, id string) (*store.StationCall, error) {
+	var c *store.StationCall
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		c, err = scanStationCall(tx.QueryRowContext(ctx, `SELECT `+stationCallCols+` FROM station_calls WHERE station = ? AND id = ?`, station, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("call %s of station %s: %w", id, station, store.ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM station_calls WHERE station = ? AND id = ?`, station, id)
+		return err
+	})
+	return c, err
+}
+
+const stationCallCols = `station, id, action, dialect, payload, created`
+
+func scanStationCall(row scanner) (*store.StationCall, error) {
+	var c store.StationCall
+	var created int64
+	if err := row.Scan(&c.Station, &c.ID, &c.Action, &c.Dialect, &c.Payload, &created); err != nil {
+		return nil, err
+	}
+	c.Created = fromMS(created)
+	return &c, nil
+}
+
+// StationCalls implements store.Store.
+func (db *DB) StationCalls(ctx context.Context, station string) ([]*store.StationCall, error) {
+	return queryAll(ctx, db.r, scanStationCall, `SELECT `+stationCallCols+` FROM station_calls WHERE station = ? ORDER BY seq`, station)
+}
+
+// SetInstalledCertificates implements store.Store.
+func (db *DB) SetInstalledCertificates(ctx context.Context, station string, types []string, certs []store.InstalledCertificate) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		for _, t := range types {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM station_certificates WHERE station = ? AND type = ?`, station, t); err != nil {
+				return err
+			}
+		}
+		for _, c := range certs {
+			if err := addInstalled(ctx, tx, station, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func addInstalled(ctx context.Context, tx *sql.Tx, station string, c store.InstalledCertificate) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO station_certificates(station, type, hash_algorithm, issuer_name_hash, issuer_key_hash, serial_number, seen_at)
+		VALUES(?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET hash_algorithm = excluded.hash_algorithm, issuer_name_hash = excluded.issuer_name_hash, seen_at = excluded.seen_at`,
+		station, c.Type, c.HashAlgorithm, c.IssuerNameHash, c.IssuerKeyHash, c.SerialNumber, ms(c.SeenAt))
+	if isForeignKey(err) {
+		return fmt.Errorf("station %s: %w", station, store.ErrNotFound)
+	}
+	return err
+}
+
+// AddInstalledCertificate implements store.Store.
+func (db *DB) AddInstalledCertificate(ctx context.Context, station string, c store.InstalledCertificate) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error { return addInstalled(ctx, tx, station, c) })
+}
+
+// RemoveInstalledCertificate implements store.Store.
+func (db *DB) RemoveInstalledCertificate(ctx context.Context, station, issuerKeyHash, serial string) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM station_certificates WHERE station = ? AND issuer_key_hash = ? AND serial_number = ?`, station, issuerKeyHash, serial)
+		return err
+	})
+}
+
+// InstalledCertificates implements store.Store.
+func (db *DB) InstalledCertificates(ctx context.Context, station string) ([]store.InstalledCertificate, error) {
+	return queryAll(ctx, db.r, func(row scanner) (store.InstalledCertificate, error) {
+		var c store.InstalledCertificate
+		var seen int64
+		err := row.Scan(&c.Type, &c.HashAlgorithm, &c.IssuerNameHash, &c.IssuerKeyHash, &c.SerialNumber, &seen)
+		c.SeenAt = fromMS(seen)
+		return c, err
+	}, `SELECT type, hash_algorithm, issuer_name_hash, issuer_key_hash, serial_number, seen_at FROM station_certificates WHERE station = ? ORDER BY type, serial_number`, station)
+}

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"RevocationFeed", testRevocationFeed},
 		{"AuditLog", testAudit},
 		{"Stations", testStations},
+		{"StationCallsAndCertificates", testStationCalls},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -565,5 +566,66 @@ func testStations(t *testing.T, s store.Store) {
 	}
 	if want := "[station.put CS-0001 station.put CS-0001 station.put CS-0002 station.delete CS-0001]"; fmt.Sprint(actions) != want {
 		t.Errorf("audit %v, want %s", actions, want)
+	}
+}
+
+func testStationCalls(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreateTenant(ctx, &policies.Tenant{Name: "cpo1", Kind: policies.TenantCPO}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutStation(ctx, &store.Station{ID: "CS-1", Tenant: "cpo1", OCPPVersion: "2.0.1", CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutStationCall(ctx, &store.StationCall{Station: "CS-9", ID: "x", Action: "A", Dialect: "2.0.1", Payload: []byte("{}"), Created: t0}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("call for an unknown station: %v", err)
+	}
+	for i := range store.MaxStationCalls + 3 {
+		c := &store.StationCall{Station: "CS-1", ID: fmt.Sprintf("id-%02d", i), Action: "CertificateSigned", Dialect: "2.0.1",
+			Payload: []byte(fmt.Sprintf(`{"n":%d}`, i)), Created: t0.Add(time.Duration(i) * time.Second)}
+		if err := s.PutStationCall(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls, err := s.StationCalls(ctx, "CS-1")
+	if err != nil || len(calls) != store.MaxStationCalls || calls[0].ID != "id-03" || string(calls[0].Payload) != `{"n":3}` || !calls[0].Created.Equal(t0.Add(3*time.Second)) {
+		t.Fatalf("StationCalls: %v, %d calls, first %+v", err, len(calls), calls[0])
+	}
+	c, err := s.TakeStationCall(ctx, "CS-1", "id-05")
+	if err != nil || c.Action != "CertificateSigned" || c.Dialect != "2.0.1" {
+		t.Fatalf("TakeStationCall: %v %+v", err, c)
+	}
+	if _, err := s.TakeStationCall(ctx, "CS-1", "id-05"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second take: %v", err)
+	}
+
+	root := store.InstalledCertificate{Type: "V2GRootCertificate", HashAlgorithm: "SHA256", IssuerNameHash: "aa", IssuerKeyHash: "bb", SerialNumber: "1", SeenAt: t0}
+	mo := store.InstalledCertificate{Type: "MORootCertificate", HashAlgorithm: "SHA256", IssuerNameHash: "cc", IssuerKeyHash: "dd", SerialNumber: "2", SeenAt: t0}
+	if err := s.SetInstalledCertificates(ctx, "CS-1", []string{"V2GRootCertificate", "MORootCertificate"}, []store.InstalledCertificate{root, mo}); err != nil {
+		t.Fatal(err)
+	}
+	other := root
+	other.SerialNumber, other.SeenAt = "3", t0.Add(time.Hour)
+	if err := s.AddInstalledCertificate(ctx, "CS-1", other); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetInstalledCertificates(ctx, "CS-1", []string{"MORootCertificate"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveInstalledCertificate(ctx, "CS-1", "bb", "1"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.InstalledCertificates(ctx, "CS-1")
+	if err != nil || len(got) != 1 || fmt.Sprint(got[0]) != fmt.Sprint(other) {
+		t.Errorf("InstalledCertificates: %v %+v, want [%+v]", err, got, other)
+	}
+	// Deleting the station takes its calls and certificates along.
+	if err := s.DeleteStation(ctx, "CS-1"); err != nil {
+		t.Fatal(err)
+	}
+	calls, _ = s.StationCalls(ctx, "CS-1")
+	got, _ = s.InstalledCertificates(ctx, "CS-1")
+	if len(calls)+len(got) != 0 {
+		t.Errorf("after delete: %d calls, %d certificates", len(calls), len(got))
 	}
 }

@@ -262,8 +262,12 @@ func (x *GetStationRequest) GetId() string {
 }
 
 type GetStationResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Station       *Station               `protobuf:"bytes,1,opt,name=station,proto3" json:"station,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Station *Station               `protobuf:"bytes,1,opt,name=station,proto3" json:"station,omitempty"`
+	// What the station reported holding or accepted from pncpki.
+	Installed []*InstalledCertificate `protobuf:"bytes,2,rep,name=installed,proto3" json:"installed,omitempty"`
+	// pncpki's calls to the station that have no answer yet.
+	PendingCalls  []*PendingCall `protobuf:"bytes,3,rep,name=pending_calls,json=pendingCalls,proto3" json:"pending_calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -305,6 +309,173 @@ func (x *GetStationResponse) GetStation() *Station {
 	return nil
 }
 
+func (x *GetStationResponse) GetInstalled() []*InstalledCertificate {
+	if x != nil {
+		return x.Installed
+	}
+	return nil
+}
+
+func (x *GetStationResponse) GetPendingCalls() []*PendingCall {
+	if x != nil {
+		return x.PendingCalls
+	}
+	return nil
+}
+
+type InstalledCertificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// OCPP certificate type, e.g. V2GRootCertificate, V2GCertificateChain.
+	Type           string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	HashAlgorithm  string                 `protobuf:"bytes,2,opt,name=hash_algorithm,json=hashAlgorithm,proto3" json:"hash_algorithm,omitempty"`
+	IssuerNameHash string                 `protobuf:"bytes,3,opt,name=issuer_name_hash,json=issuerNameHash,proto3" json:"issuer_name_hash,omitempty"`
+	IssuerKeyHash  string                 `protobuf:"bytes,4,opt,name=issuer_key_hash,json=issuerKeyHash,proto3" json:"issuer_key_hash,omitempty"`
+	SerialNumber   string                 `protobuf:"bytes,5,opt,name=serial_number,json=serialNumber,proto3" json:"serial_number,omitempty"`
+	SeenAt         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=seen_at,json=seenAt,proto3" json:"seen_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *InstalledCertificate) Reset() {
+	*x = InstalledCertificate{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstalledCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstalledCertificate) ProtoMessage() {}
+
+func (x *InstalledCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstalledCertificate.ProtoReflect.Descriptor instead.
+func (*InstalledCertificate) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *InstalledCertificate) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *InstalledCertificate) GetHashAlgorithm() string {
+	if x != nil {
+		return x.HashAlgorithm
+	}
+	return ""
+}
+
+func (x *InstalledCertificate) GetIssuerNameHash() string {
+	if x != nil {
+		return x.IssuerNameHash
+	}
+	return ""
+}
+
+func (x *InstalledCertificate) GetIssuerKeyHash() string {
+	if x != nil {
+		return x.IssuerKeyHash
+	}
+	return ""
+}
+
+func (x *InstalledCertificate) GetSerialNumber() string {
+	if x != nil {
+		return x.SerialNumber
+	}
+	return ""
+}
+
+func (x *InstalledCertificate) GetSeenAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SeenAt
+	}
+	return nil
+}
+
+type PendingCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Action        string                 `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	Payload       string                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	Created       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingCall) Reset() {
+	*x = PendingCall{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingCall) ProtoMessage() {}
+
+func (x *PendingCall) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingCall.ProtoReflect.Descriptor instead.
+func (*PendingCall) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PendingCall) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PendingCall) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *PendingCall) GetPayload() string {
+	if x != nil {
+		return x.Payload
+	}
+	return ""
+}
+
+func (x *PendingCall) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
 type ListStationsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
@@ -314,7 +485,7 @@ type ListStationsRequest struct {
 
 func (x *ListStationsRequest) Reset() {
 	*x = ListStationsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -326,7 +497,7 @@ func (x *ListStationsRequest) String() string {
 func (*ListStationsRequest) ProtoMessage() {}
 
 func (x *ListStationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -339,7 +510,7 @@ func (x *ListStationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStationsRequest.ProtoReflect.Descriptor instead.
 func (*ListStationsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{5}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListStationsRequest) GetTenant() string {
@@ -358,7 +529,7 @@ type ListStationsResponse struct {
 
 func (x *ListStationsResponse) Reset() {
 	*x = ListStationsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +541,7 @@ func (x *ListStationsResponse) String() string {
 func (*ListStationsResponse) ProtoMessage() {}
 
 func (x *ListStationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +554,7 @@ func (x *ListStationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStationsResponse.ProtoReflect.Descriptor instead.
 func (*ListStationsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{6}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListStationsResponse) GetStations() []*Station {
@@ -402,7 +573,7 @@ type DeleteStationRequest struct {
 
 func (x *DeleteStationRequest) Reset() {
 	*x = DeleteStationRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +585,7 @@ func (x *DeleteStationRequest) String() string {
 func (*DeleteStationRequest) ProtoMessage() {}
 
 func (x *DeleteStationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +598,7 @@ func (x *DeleteStationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteStationRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{7}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeleteStationRequest) GetId() string {
@@ -445,7 +616,7 @@ type DeleteStationResponse struct {
 
 func (x *DeleteStationResponse) Reset() {
 	*x = DeleteStationResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +628,7 @@ func (x *DeleteStationResponse) String() string {
 func (*DeleteStationResponse) ProtoMessage() {}
 
 func (x *DeleteStationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +641,7 @@ func (x *DeleteStationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteStationResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{8}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{10}
 }
 
 // OCPPCall is an OCPP request: its action and its JSON payload as text.
@@ -484,7 +655,7 @@ type OCPPCall struct {
 
 func (x *OCPPCall) Reset() {
 	*x = OCPPCall{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +667,7 @@ func (x *OCPPCall) String() string {
 func (*OCPPCall) ProtoMessage() {}
 
 func (x *OCPPCall) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +680,7 @@ func (x *OCPPCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OCPPCall.ProtoReflect.Descriptor instead.
 func (*OCPPCall) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{9}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *OCPPCall) GetAction() string {
@@ -543,7 +714,7 @@ type HandleRequestRequest struct {
 
 func (x *HandleRequestRequest) Reset() {
 	*x = HandleRequestRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +726,7 @@ func (x *HandleRequestRequest) String() string {
 func (*HandleRequestRequest) ProtoMessage() {}
 
 func (x *HandleRequestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +739,7 @@ func (x *HandleRequestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleRequestRequest.ProtoReflect.Descriptor instead.
 func (*HandleRequestRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{10}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *HandleRequestRequest) GetStationId() string {
@@ -620,7 +791,7 @@ type HandleRequestResponse struct {
 
 func (x *HandleRequestResponse) Reset() {
 	*x = HandleRequestResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +803,7 @@ func (x *HandleRequestResponse) String() string {
 func (*HandleRequestResponse) ProtoMessage() {}
 
 func (x *HandleRequestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +816,7 @@ func (x *HandleRequestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleRequestResponse.ProtoReflect.Descriptor instead.
 func (*HandleRequestResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{11}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HandleRequestResponse) GetPayload() string {
@@ -683,7 +854,7 @@ type HandleResultRequest struct {
 
 func (x *HandleResultRequest) Reset() {
 	*x = HandleResultRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +866,7 @@ func (x *HandleResultRequest) String() string {
 func (*HandleResultRequest) ProtoMessage() {}
 
 func (x *HandleResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +879,7 @@ func (x *HandleResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResultRequest.ProtoReflect.Descriptor instead.
 func (*HandleResultRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{12}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HandleResultRequest) GetStationId() string {
@@ -749,7 +920,7 @@ type HandleResultResponse struct {
 
 func (x *HandleResultResponse) Reset() {
 	*x = HandleResultResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +932,7 @@ func (x *HandleResultResponse) String() string {
 func (*HandleResultResponse) ProtoMessage() {}
 
 func (x *HandleResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +945,7 @@ func (x *HandleResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResultResponse.ProtoReflect.Descriptor instead.
 func (*HandleResultResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{13}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *HandleResultResponse) GetCalls() []*OCPPCall {
@@ -795,7 +966,7 @@ type StationCallsRequest struct {
 
 func (x *StationCallsRequest) Reset() {
 	*x = StationCallsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +978,7 @@ func (x *StationCallsRequest) String() string {
 func (*StationCallsRequest) ProtoMessage() {}
 
 func (x *StationCallsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +991,7 @@ func (x *StationCallsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StationCallsRequest.ProtoReflect.Descriptor instead.
 func (*StationCallsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{14}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StationCallsRequest) GetStationId() string {
@@ -846,7 +1017,7 @@ type StationCallsResponse struct {
 
 func (x *StationCallsResponse) Reset() {
 	*x = StationCallsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +1029,7 @@ func (x *StationCallsResponse) String() string {
 func (*StationCallsResponse) ProtoMessage() {}
 
 func (x *StationCallsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +1042,7 @@ func (x *StationCallsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StationCallsResponse.ProtoReflect.Descriptor instead.
 func (*StationCallsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{15}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StationCallsResponse) GetCalls() []*OCPPCall {
@@ -892,7 +1063,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -904,7 +1075,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -917,7 +1088,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListAuditRequest) GetAfter() int64 {
@@ -950,7 +1121,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1133,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1146,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AuditEntry) GetSeq() int64 {
@@ -1043,7 +1214,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1055,7 +1226,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1068,7 +1239,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -1093,7 +1264,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +1276,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +1289,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{19}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Tenant) GetName() string {
@@ -1171,7 +1342,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1354,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1367,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{20}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{22}
 }
 
 type ListTenantsResponse struct {
@@ -1208,7 +1379,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1391,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1404,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{21}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -1252,7 +1423,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1435,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1448,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{22}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateTenantRequest) GetTenant() *Tenant {
@@ -1296,7 +1467,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1479,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1492,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{23}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -1344,7 +1515,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1527,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1540,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{24}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateTokenRequest) GetSubject() string {
@@ -1410,7 +1581,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1593,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1606,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{25}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -1469,7 +1640,7 @@ type SignCSRRequest struct {
 
 func (x *SignCSRRequest) Reset() {
 	*x = SignCSRRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1481,7 +1652,7 @@ func (x *SignCSRRequest) String() string {
 func (*SignCSRRequest) ProtoMessage() {}
 
 func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +1665,7 @@ func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRRequest.ProtoReflect.Descriptor instead.
 func (*SignCSRRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{26}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SignCSRRequest) GetProfile() string {
@@ -1543,7 +1714,7 @@ type SignCSRResponse struct {
 
 func (x *SignCSRResponse) Reset() {
 	*x = SignCSRResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1726,7 @@ func (x *SignCSRResponse) String() string {
 func (*SignCSRResponse) ProtoMessage() {}
 
 func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1739,7 @@ func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRResponse.ProtoReflect.Descriptor instead.
 func (*SignCSRResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{27}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SignCSRResponse) GetCertificate() *Certificate {
@@ -1604,7 +1775,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1787,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1800,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Certificate) GetIssuer() string {
@@ -1719,7 +1890,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +1902,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +1915,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetCertificateRequest) GetSerial() string {
@@ -1770,7 +1941,7 @@ type GetCertificateResponse struct {
 
 func (x *GetCertificateResponse) Reset() {
 	*x = GetCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +1953,7 @@ func (x *GetCertificateResponse) String() string {
 func (*GetCertificateResponse) ProtoMessage() {}
 
 func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +1966,7 @@ func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetCertificateResponse) GetCertificate() *Certificate {
@@ -1818,7 +1989,7 @@ type ListCertificatesRequest struct {
 
 func (x *ListCertificatesRequest) Reset() {
 	*x = ListCertificatesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2001,7 @@ func (x *ListCertificatesRequest) String() string {
 func (*ListCertificatesRequest) ProtoMessage() {}
 
 func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2014,7 @@ func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListCertificatesRequest) GetIssuer() string {
@@ -1890,7 +2061,7 @@ type ListCertificatesResponse struct {
 
 func (x *ListCertificatesResponse) Reset() {
 	*x = ListCertificatesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2073,7 @@ func (x *ListCertificatesResponse) String() string {
 func (*ListCertificatesResponse) ProtoMessage() {}
 
 func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2086,7 @@ func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
@@ -1937,7 +2108,7 @@ type RevokeCertificateRequest struct {
 
 func (x *RevokeCertificateRequest) Reset() {
 	*x = RevokeCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2120,7 @@ func (x *RevokeCertificateRequest) String() string {
 func (*RevokeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2133,7 @@ func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RevokeCertificateRequest) GetSerial() string {
@@ -1995,7 +2166,7 @@ type RevokeCertificateResponse struct {
 
 func (x *RevokeCertificateResponse) Reset() {
 	*x = RevokeCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2007,7 +2178,7 @@ func (x *RevokeCertificateResponse) String() string {
 func (*RevokeCertificateResponse) ProtoMessage() {}
 
 func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2020,7 +2191,7 @@ func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
@@ -2038,7 +2209,7 @@ type ListAuthoritiesRequest struct {
 
 func (x *ListAuthoritiesRequest) Reset() {
 	*x = ListAuthoritiesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2050,7 +2221,7 @@ func (x *ListAuthoritiesRequest) String() string {
 func (*ListAuthoritiesRequest) ProtoMessage() {}
 
 func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2063,7 +2234,7 @@ func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{37}
 }
 
 type Authority struct {
@@ -2079,7 +2250,7 @@ type Authority struct {
 
 func (x *Authority) Reset() {
 	*x = Authority{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2091,7 +2262,7 @@ func (x *Authority) String() string {
 func (*Authority) ProtoMessage() {}
 
 func (x *Authority) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2104,7 +2275,7 @@ func (x *Authority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authority.ProtoReflect.Descriptor instead.
 func (*Authority) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{36}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Authority) GetName() string {
@@ -2151,7 +2322,7 @@ type ListAuthoritiesResponse struct {
 
 func (x *ListAuthoritiesResponse) Reset() {
 	*x = ListAuthoritiesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +2334,7 @@ func (x *ListAuthoritiesResponse) String() string {
 func (*ListAuthoritiesResponse) ProtoMessage() {}
 
 func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +2347,7 @@ func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{37}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListAuthoritiesResponse) GetAuthorities() []*Authority {
@@ -2207,9 +2378,23 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x12PutStationResponse\x12,\n" +
 	"\astation\x18\x01 \x01(\v2\x12.pncpki.v1.StationR\astation\"#\n" +
 	"\x11GetStationRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"B\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xbe\x01\n" +
 	"\x12GetStationResponse\x12,\n" +
-	"\astation\x18\x01 \x01(\v2\x12.pncpki.v1.StationR\astation\"-\n" +
+	"\astation\x18\x01 \x01(\v2\x12.pncpki.v1.StationR\astation\x12=\n" +
+	"\tinstalled\x18\x02 \x03(\v2\x1f.pncpki.v1.InstalledCertificateR\tinstalled\x12;\n" +
+	"\rpending_calls\x18\x03 \x03(\v2\x16.pncpki.v1.PendingCallR\fpendingCalls\"\xfd\x01\n" +
+	"\x14InstalledCertificate\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12%\n" +
+	"\x0ehash_algorithm\x18\x02 \x01(\tR\rhashAlgorithm\x12(\n" +
+	"\x10issuer_name_hash\x18\x03 \x01(\tR\x0eissuerNameHash\x12&\n" +
+	"\x0fissuer_key_hash\x18\x04 \x01(\tR\rissuerKeyHash\x12#\n" +
+	"\rserial_number\x18\x05 \x01(\tR\fserialNumber\x123\n" +
+	"\aseen_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x06seenAt\"\x85\x01\n" +
+	"\vPendingCall\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\tR\apayload\x124\n" +
+	"\acreated\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"-\n" +
 	"\x13ListStationsRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"F\n" +
 	"\x14ListStationsResponse\x12.\n" +
@@ -2377,111 +2562,117 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*Station)(nil),                   // 0: pncpki.v1.Station
 	(*PutStationRequest)(nil),         // 1: pncpki.v1.PutStationRequest
 	(*PutStationResponse)(nil),        // 2: pncpki.v1.PutStationResponse
 	(*GetStationRequest)(nil),         // 3: pncpki.v1.GetStationRequest
 	(*GetStationResponse)(nil),        // 4: pncpki.v1.GetStationResponse
-	(*ListStationsRequest)(nil),       // 5: pncpki.v1.ListStationsRequest
-	(*ListStationsResponse)(nil),      // 6: pncpki.v1.ListStationsResponse
-	(*DeleteStationRequest)(nil),      // 7: pncpki.v1.DeleteStationRequest
-	(*DeleteStationResponse)(nil),     // 8: pncpki.v1.DeleteStationResponse
-	(*OCPPCall)(nil),                  // 9: pncpki.v1.OCPPCall
-	(*HandleRequestRequest)(nil),      // 10: pncpki.v1.HandleRequestRequest
-	(*HandleRequestResponse)(nil),     // 11: pncpki.v1.HandleRequestResponse
-	(*HandleResultRequest)(nil),       // 12: pncpki.v1.HandleResultRequest
-	(*HandleResultResponse)(nil),      // 13: pncpki.v1.HandleResultResponse
-	(*StationCallsRequest)(nil),       // 14: pncpki.v1.StationCallsRequest
-	(*StationCallsResponse)(nil),      // 15: pncpki.v1.StationCallsResponse
-	(*ListAuditRequest)(nil),          // 16: pncpki.v1.ListAuditRequest
-	(*AuditEntry)(nil),                // 17: pncpki.v1.AuditEntry
-	(*ListAuditResponse)(nil),         // 18: pncpki.v1.ListAuditResponse
-	(*Tenant)(nil),                    // 19: pncpki.v1.Tenant
-	(*ListTenantsRequest)(nil),        // 20: pncpki.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),       // 21: pncpki.v1.ListTenantsResponse
-	(*CreateTenantRequest)(nil),       // 22: pncpki.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),      // 23: pncpki.v1.CreateTenantResponse
-	(*CreateTokenRequest)(nil),        // 24: pncpki.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),       // 25: pncpki.v1.CreateTokenResponse
-	(*SignCSRRequest)(nil),            // 26: pncpki.v1.SignCSRRequest
-	(*SignCSRResponse)(nil),           // 27: pncpki.v1.SignCSRResponse
-	(*Certificate)(nil),               // 28: pncpki.v1.Certificate
-	(*GetCertificateRequest)(nil),     // 29: pncpki.v1.GetCertificateRequest
-	(*GetCertificateResponse)(nil),    // 30: pncpki.v1.GetCertificateResponse
-	(*ListCertificatesRequest)(nil),   // 31: pncpki.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),  // 32: pncpki.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),  // 33: pncpki.v1.RevokeCertificateRequest
-	(*RevokeCertificateResponse)(nil), // 34: pncpki.v1.RevokeCertificateResponse
-	(*ListAuthoritiesRequest)(nil),    // 35: pncpki.v1.ListAuthoritiesRequest
-	(*Authority)(nil),                 // 36: pncpki.v1.Authority
-	(*ListAuthoritiesResponse)(nil),   // 37: pncpki.v1.ListAuthoritiesResponse
-	(*timestamppb.Timestamp)(nil),     // 38: google.protobuf.Timestamp
+	(*InstalledCertificate)(nil),      // 5: pncpki.v1.InstalledCertificate
+	(*PendingCall)(nil),               // 6: pncpki.v1.PendingCall
+	(*ListStationsRequest)(nil),       // 7: pncpki.v1.ListStationsRequest
+	(*ListStationsResponse)(nil),      // 8: pncpki.v1.ListStationsResponse
+	(*DeleteStationRequest)(nil),      // 9: pncpki.v1.DeleteStationRequest
+	(*DeleteStationResponse)(nil),     // 10: pncpki.v1.DeleteStationResponse
+	(*OCPPCall)(nil),                  // 11: pncpki.v1.OCPPCall
+	(*HandleRequestRequest)(nil),      // 12: pncpki.v1.HandleRequestRequest
+	(*HandleRequestResponse)(nil),     // 13: pncpki.v1.HandleRequestResponse
+	(*HandleResultRequest)(nil),       // 14: pncpki.v1.HandleResultRequest
+	(*HandleResultResponse)(nil),      // 15: pncpki.v1.HandleResultResponse
+	(*StationCallsRequest)(nil),       // 16: pncpki.v1.StationCallsRequest
+	(*StationCallsResponse)(nil),      // 17: pncpki.v1.StationCallsResponse
+	(*ListAuditRequest)(nil),          // 18: pncpki.v1.ListAuditRequest
+	(*AuditEntry)(nil),                // 19: pncpki.v1.AuditEntry
+	(*ListAuditResponse)(nil),         // 20: pncpki.v1.ListAuditResponse
+	(*Tenant)(nil),                    // 21: pncpki.v1.Tenant
+	(*ListTenantsRequest)(nil),        // 22: pncpki.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),       // 23: pncpki.v1.ListTenantsResponse
+	(*CreateTenantRequest)(nil),       // 24: pncpki.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),      // 25: pncpki.v1.CreateTenantResponse
+	(*CreateTokenRequest)(nil),        // 26: pncpki.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),       // 27: pncpki.v1.CreateTokenResponse
+	(*SignCSRRequest)(nil),            // 28: pncpki.v1.SignCSRRequest
+	(*SignCSRResponse)(nil),           // 29: pncpki.v1.SignCSRResponse
+	(*Certificate)(nil),               // 30: pncpki.v1.Certificate
+	(*GetCertificateRequest)(nil),     // 31: pncpki.v1.GetCertificateRequest
+	(*GetCertificateResponse)(nil),    // 32: pncpki.v1.GetCertificateResponse
+	(*ListCertificatesRequest)(nil),   // 33: pncpki.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),  // 34: pncpki.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),  // 35: pncpki.v1.RevokeCertificateRequest
+	(*RevokeCertificateResponse)(nil), // 36: pncpki.v1.RevokeCertificateResponse
+	(*ListAuthoritiesRequest)(nil),    // 37: pncpki.v1.ListAuthoritiesRequest
+	(*Authority)(nil),                 // 38: pncpki.v1.Authority
+	(*ListAuthoritiesResponse)(nil),   // 39: pncpki.v1.ListAuthoritiesResponse
+	(*timestamppb.Timestamp)(nil),     // 40: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	38, // 0: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
-	38, // 1: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
+	40, // 0: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
+	40, // 1: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
 	0,  // 3: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
 	0,  // 4: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
-	0,  // 5: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
-	9,  // 6: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
-	9,  // 7: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
-	9,  // 8: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
-	9,  // 9: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
-	38, // 10: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	17, // 11: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
-	19, // 12: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
-	19, // 13: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
-	19, // 14: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	38, // 15: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	28, // 16: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	38, // 17: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	38, // 18: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	38, // 19: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
-	28, // 20: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	28, // 21: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	28, // 22: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	38, // 23: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	36, // 24: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	26, // 25: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	29, // 26: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	31, // 27: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	33, // 28: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	35, // 29: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	20, // 30: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	22, // 31: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	24, // 32: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	16, // 33: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	1,  // 34: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	3,  // 35: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	5,  // 36: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	7,  // 37: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	10, // 38: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	12, // 39: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	14, // 40: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	27, // 41: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	30, // 42: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	32, // 43: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	34, // 44: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	37, // 45: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	21, // 46: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	23, // 47: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	25, // 48: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	18, // 49: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	2,  // 50: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	4,  // 51: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	6,  // 52: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	8,  // 53: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	11, // 54: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	13, // 55: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	15, // 56: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	41, // [41:57] is the sub-list for method output_type
-	25, // [25:41] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	5,  // 5: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
+	6,  // 6: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
+	40, // 7: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
+	40, // 8: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
+	0,  // 9: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
+	11, // 10: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
+	11, // 11: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
+	11, // 12: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
+	11, // 13: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
+	40, // 14: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	19, // 15: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
+	21, // 16: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
+	21, // 17: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
+	21, // 18: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
+	40, // 19: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 20: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
+	40, // 21: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	40, // 22: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	40, // 23: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	30, // 24: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	30, // 25: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	30, // 26: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	40, // 27: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	38, // 28: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	28, // 29: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	31, // 30: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	33, // 31: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	35, // 32: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	37, // 33: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	22, // 34: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	24, // 35: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	26, // 36: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	18, // 37: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	1,  // 38: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	3,  // 39: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	7,  // 40: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	9,  // 41: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	12, // 42: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	14, // 43: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	16, // 44: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	29, // 45: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	32, // 46: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	34, // 47: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	36, // 48: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	39, // 49: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	23, // 50: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	25, // 51: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	27, // 52: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	20, // 53: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	2,  // 54: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	4,  // 55: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	8,  // 56: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	10, // 57: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	13, // 58: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	15, // 59: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	17, // 60: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	45, // [45:61] is the sub-list for method output_type
+	29, // [29:45] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -2495,7 +2686,7 @@ func file_pncpki_v1_pncpki_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   7,
 		},
