@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,6 +50,7 @@ type Bridge struct {
 	Anchors Anchors
 	Policy  Policy
 	Log     *slog.Logger
+	Metrics *Metrics
 	Now     func() time.Time
 }
 
@@ -84,6 +86,7 @@ const (
 	ReasonUnknownIssuer   = "UnknownIssuer"
 	ReasonNoContractSvc   = "NoContractService"
 	ReasonCombinedRefused = "CombinedRefused"
+	ReasonUnknownRoot     = "UnknownRoot"
 )
 
 func (b *Bridge) now() time.Time {
@@ -115,11 +118,11 @@ func (b *Bridge) Handle(ctx context.Context, stationID string, d Dialect, action
 	}
 	switch r := req.(type) {
 	case *SignCertificateRequest:
-		return b.signCertificate(ctx, stationID, d, r.CSR, r.CertificateType, r.RequestID)
+		return b.signCertificate(ctx, stationID, d, r.CSR, r.CertificateType, r.RequestID, r.HashRootCertificate)
 	case *SignCertificate16:
-		return b.signCertificate(ctx, stationID, d, r.CSR, "ChargingStationCertificate", nil)
+		return b.signCertificate(ctx, stationID, d, r.CSR, "ChargingStationCertificate", nil, nil)
 	case *Has2beSignCertificateRequest:
-		return b.signCertificate(ctx, stationID, d, r.CSR, r.TypeOfCertificate, nil)
+		return b.signCertificate(ctx, stationID, d, r.CSR, r.TypeOfCertificate, nil, nil)
 	case *GetCertificateStatusRequest:
 		return b.certificateStatus(ctx, d, r.OCSPRequestData)
 	case *Has2beGetCertificateStatusRequest:
@@ -156,7 +159,7 @@ func statusInfo(reason, format string, args ...any) *StatusInfo {
 // signCertificate checks a station's CSR against its registration, issues
 // the certificate and returns the CertificateSigned to send (use cases
 // A02/A03 of OCPP 2.0.1; the 1.6 security extension; has.to.be).
-func (b *Bridge) signCertificate(ctx context.Context, stationID string, d Dialect, csrPEM, use string, requestID *int32) (*Result, error) {
+func (b *Bridge) signCertificate(ctx context.Context, stationID string, d Dialect, csrPEM, use string, requestID *int32, root *CertificateHashData) (*Result, error) {
 	reject := func(reason, format string, args ...any) (*Result, error) {
 		b.log().Warn("SignCertificate rejected", "station", stationID, "ocpp", d, "use", use, "reason", reason, "detail", fmt.Sprintf(format, args...))
 		if d == OCPP16 || d == Has2be {
@@ -191,8 +194,14 @@ func (b *Bridge) signCertificate(ctx context.Context, stationID string, d Dialec
 	if err := b.checkSubject(st, profile, csr.Subject.CommonName); err != nil {
 		return reject(ReasonWrongStation, "%v", err)
 	}
+	issuer := ""
+	if root != nil { // OCPP 2.1: the station names the root to chain to
+		if issuer = b.issuerUnder(profile, *root); issuer == "" {
+			return reject(ReasonUnknownRoot, "no CA here issues %s under the root %s/%s", profile, root.IssuerKeyHash, root.SerialNumber)
+		}
+	}
 	actx := store.WithActor(ctx, "station:"+stationID)
-	iss, err := b.CA.Issue(actx, ca.Request{Profile: profile, CSR: []byte(csrPEM), Tenant: st.Tenant})
+	iss, err := b.CA.Issue(actx, ca.Request{Profile: profile, CSR: []byte(csrPEM), Tenant: st.Tenant, Issuer: issuer})
 	if err != nil {
 		var ce *ca.Error
 		if errors.As(err, &ce) {
@@ -220,6 +229,25 @@ func (b *Bridge) signCertificate(ctx context.Context, stationID string, d Dialec
 		res.Calls = []Call{{"CertificateSigned", &CertificateSignedRequest{CertificateChain: chain, CertificateType: use, RequestID: requestID}}}
 	}
 	return res, nil
+}
+
+// issuerUnder returns the CA that issues profile under the root named by
+// h, or "" when there is none (or more than one).
+func (b *Bridge) issuerUnder(profile string, h CertificateHashData) string {
+	p, err := policies.Lookup(profile)
+	if err != nil {
+		return ""
+	}
+	var found []string
+	for _, a := range b.CA.Authorities() {
+		if len(a.Chain) > 0 && slices.Contains(p.Issuers, a.Profile.Name) && sameRoot(a.Chain[len(a.Chain)-1], h) {
+			found = append(found, a.Name)
+		}
+	}
+	if len(found) != 1 {
+		return ""
+	}
+	return found[0]
 }
 
 // withoutRoot drops a self-signed last element: OCPP chains stop below the
@@ -511,6 +539,7 @@ func (b *Bridge) recordCertificateResult(ctx context.Context, stationID, status,
 	action := AuditCertificateInstalled
 	if status != "Accepted" {
 		action = AuditCertificateRefused
+		b.Metrics.certificateRejected()
 		b.log().Error("station rejected its new certificate", "station", stationID, "status", status, "reason", reason)
 	}
 	detail, _ := json.Marshal(map[string]string{"status": status, "reason": reason})

@@ -280,6 +280,26 @@ func TestSignCertificateRejected(t *testing.T) {
 			}
 		})
 	}
+	// OCPP 2.1 names the root: ours is accepted, another one refused.
+	v2g := e.b.Anchors[UseV2G][0]
+	ours, _ := HashDataOf(v2g, v2g, "SHA256")
+	foreign := ours
+	foreign.SerialNumber = "1"
+	for _, tc := range []struct {
+		root   CertificateHashData
+		status string
+	}{{ours, "Accepted"}, {foreign, "Rejected"}} {
+		req := SignCertificateRequest{CSR: csrPEM(t, "DEABCE0001", "Example CPO"), CertificateType: "V2GCertificate", HashRootCertificate: &tc.root}
+		res, err := e.b.Handle(ctx, "CS-1", OCPP21, "SignCertificate", mustJSON(t, req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.schema(t, OCPP21, "SignCertificate", false, req)
+		if r := res.Response.(*SignCertificateResponse); r.Status != tc.status || tc.status == "Rejected" && r.StatusInfo.ReasonCode != ReasonUnknownRoot {
+			t.Errorf("hashRootCertificate %s: %+v", tc.root.SerialNumber, r)
+		}
+	}
+	before++ // the accepted one
 	e.b.Policy.StationCNIdentity = true
 	res, err := e.b.Handle(ctx, "CS-1", OCPP201, "SignCertificate", mustJSON(t, SignCertificateRequest{CSR: csrPEM(t, "CS-1", "Example CPO"), CertificateType: "ChargingStationCertificate"}))
 	if err != nil || res.Response.(*SignCertificateResponse).Status != "Accepted" {

@@ -85,16 +85,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !websocket.IsWebSocketUpgrade(r) || len(offered) == 0 {
+		p.Bridge.Metrics.refusedConn("request")
 		http.Error(w, "an OCPP WebSocket (subprotocol ocpp1.6, ocpp2.0.1 or ocpp2.1) is required", http.StatusBadRequest)
 		return
 	}
 	if status, err := p.authenticate(r, id); err != nil {
+		p.Bridge.Metrics.refusedConn("auth")
 		p.log().Warn("OCPP station refused", "station", id, "remote", r.RemoteAddr, "err", err)
 		http.Error(w, err.Error(), status)
 		return
 	}
 	up, status, err := p.dial(r, id, offered)
 	if err != nil {
+		p.Bridge.Metrics.refusedConn("upstream")
 		p.log().Warn("OCPP upstream refused", "station", id, "err", err)
 		http.Error(w, "upstream CSMS: "+err.Error(), status)
 		return
@@ -276,6 +279,8 @@ func (s *session) run(ctx context.Context) {
 	s.station.SetReadLimit(maxWebSocketMessage)
 	log := s.p.log().With("station", s.id, "ocpp", s.d)
 	log.Info("OCPP station connected")
+	s.p.Bridge.Metrics.connected(1)
+	defer s.p.Bridge.Metrics.connected(-1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{}, 2)
@@ -418,12 +423,15 @@ func (s *session) call(ctx context.Context, f *Frame, raw []byte) {
 		s.mu.Lock()
 		s.inflight[f.ID] = f.Action
 		s.mu.Unlock()
+		s.p.Bridge.Metrics.forwarded("upstream")
 		s.toUpstream(raw)
 		return
 	case errors.As(err, &ve):
+		s.p.Bridge.Metrics.message(f.Action, "error")
 		s.callError(f.ID, ve.Code, ve.Error())
 		return
 	case err != nil:
+		s.p.Bridge.Metrics.message(f.Action, "error")
 		s.p.log().Error("OCPP bridge failed", "station", s.id, "action", f.Action, "err", err)
 		s.callError(f.ID, "InternalError", "the request could not be handled")
 		return
@@ -433,6 +441,7 @@ func (s *session) call(ctx context.Context, f *Frame, raw []byte) {
 		s.callError(f.ID, "InternalError", "the response could not be encoded")
 		return
 	}
+	s.p.Bridge.Metrics.message(f.Action, "answered")
 	s.reply(&Frame{Type: TypeCallResult, ID: f.ID, Payload: payload})
 	s.originate(ctx, res.Calls)
 }
@@ -524,6 +533,7 @@ func (s *session) renewals(ctx context.Context) {
 func (s *session) fromUpstream(ctx context.Context, data []byte) {
 	f, err := ParseFrame(s.d, data)
 	if err != nil || f.Type == TypeCall {
+		s.p.Bridge.Metrics.forwarded("station")
 		s.toStation(data) // the CSMS's business, passed on as sent
 		return
 	}
@@ -534,6 +544,7 @@ func (s *session) fromUpstream(ctx context.Context, data []byte) {
 	delete(s.authz, f.ID)
 	s.mu.Unlock()
 	if p == nil || f.Type != TypeCallResult {
+		s.p.Bridge.Metrics.forwarded("station")
 		s.toStation(data)
 		if action == "BootNotification" && f.Type == TypeCallResult && s.p.Manage && bootAccepted(f.Payload) {
 			go s.manage(ctx, true)

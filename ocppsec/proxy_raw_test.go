@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/policies"
@@ -30,9 +32,13 @@ type rawUpstream struct {
 	mu      sync.Mutex
 	actions []string
 	closed  int // connections that ended
+	auth    string
 }
 
 func (u *rawUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.mu.Lock()
+	u.auth = r.Header.Get("Authorization")
+	u.mu.Unlock()
 	c, err := (&websocket.Upgrader{Subprotocols: []string{"ocpp1.6", "ocpp2.0.1", "ocpp2.1"}}).Upgrade(w, r, nil)
 	if err != nil {
 		return
@@ -59,6 +65,9 @@ func (u *rawUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.mu.Unlock()
 		if action == "Stall" {
 			continue // never answers: the station's CALL stays in flight
+		}
+		if action == "Bye" {
+			return // the CSMS goes away
 		}
 		c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`[3,%s,{}]`, f[1])))
 	}
@@ -113,6 +122,7 @@ func TestProxyRawFrames(t *testing.T) {
 	upSrv := httptest.NewServer(up)
 	t.Cleanup(upSrv.Close)
 	e := newBridgeEnv(t)
+	e.b.Metrics = NewMetrics(prometheus.NewRegistry())
 	p := &Proxy{Bridge: e.b, Upstream: "ws" + strings.TrimPrefix(upSrv.URL, "http") + "/ocpp"}
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
@@ -185,6 +195,16 @@ func TestProxyRawFrames(t *testing.T) {
 	if after := e.count(t); after != before+1 {
 		t.Errorf("%d certificates stored by bad frames", after-before-1)
 	}
+	m := e.b.Metrics
+	if got := testutil.ToFloat64(m.messages.WithLabelValues("SignCertificate", "answered")); got != 1 {
+		t.Errorf("answered SignCertificate counted %v", got)
+	}
+	if got := testutil.ToFloat64(m.frames.WithLabelValues("upstream")); got != 2 {
+		t.Errorf("frames forwarded upstream counted %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.connections); got != 1 {
+		t.Errorf("connections %v", got)
+	}
 	// Closing the station's connection closes the upstream one.
 	c.c.Close()
 	waitFor(t, func() bool { up.mu.Lock(); defer up.mu.Unlock(); return up.closed == 1 })
@@ -209,6 +229,13 @@ func TestProxyRawFrames(t *testing.T) {
 	}
 	c.send(`[3,"` + first.ID + `",{"status":"Accepted"}]`)
 	waitFor(t, func() bool { return len(p.unanswered(context.Background(), "CS-2")) == 0 })
+
+	// The CSMS going away closes the station's connection too.
+	c.send(`[2,"e1","Bye",{}]`)
+	c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := c.c.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Errorf("after the upstream closed: %v, want a going-away close", err)
+	}
 }
 
 // stationCert issues an OCPP charging-station certificate for CS-1 and
@@ -279,5 +306,52 @@ func TestProxySecurityProfile3(t *testing.T) {
 	e.b.Now = nil
 	if status, err := dial(other); status != http.StatusSwitchingProtocols {
 		t.Errorf("second valid certificate: %d %v", status, err)
+	}
+}
+
+// TestProxySecurityProfile2: TLS and Basic auth; the password goes on to
+// the CSMS, which knows it.
+func TestProxySecurityProfile2(t *testing.T) {
+	up := &rawUpstream{}
+	upSrv := httptest.NewServer(up)
+	t.Cleanup(upSrv.Close)
+	e := newBridgeEnv(t)
+	p := &Proxy{Bridge: e.b, Upstream: "ws" + strings.TrimPrefix(upSrv.URL, "http") + "/ocpp", SecurityProfile: 2}
+	srv := httptest.NewTLSServer(p)
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	url := "wss" + strings.TrimPrefix(srv.URL, "https") + "/ocpp/CS-1"
+	dial := func(user, pass string) int {
+		d := websocket.Dialer{Subprotocols: []string{"ocpp2.0.1"}, TLSClientConfig: &tls.Config{RootCAs: roots}}
+		h := http.Header{}
+		if user != "" {
+			r := &http.Request{Header: http.Header{}}
+			r.SetBasicAuth(user, pass)
+			h.Set("Authorization", r.Header.Get("Authorization"))
+		}
+		c, resp, err := d.Dial(url, h)
+		if err != nil {
+			if resp != nil {
+				return resp.StatusCode
+			}
+			t.Fatal(err)
+		}
+		c.Close()
+		return http.StatusSwitchingProtocols
+	}
+	if got := dial("", ""); got != http.StatusUnauthorized {
+		t.Errorf("no Basic auth: %d", got)
+	}
+	if got := dial("CS-2", "secret"); got != http.StatusForbidden {
+		t.Errorf("another station's user: %d", got)
+	}
+	if got := dial("CS-1", "secret"); got != http.StatusSwitchingProtocols {
+		t.Errorf("the station: %d", got)
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if want := "Basic Q1MtMTpzZWNyZXQ="; up.auth != want {
+		t.Errorf("upstream got Authorization %q, want %q", up.auth, want)
 	}
 }

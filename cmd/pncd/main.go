@@ -133,7 +133,7 @@ func run(args []string) error {
 	if rdb != nil {
 		rl.Redis = rdb
 	}
-	bridge, err := oc.bridge(d, resp, log)
+	bridge, err := oc.bridge(d, resp, reg, log)
 	if err != nil {
 		return err
 	}

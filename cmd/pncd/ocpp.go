@@ -12,6 +12,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
@@ -51,7 +53,7 @@ func (f *ocppFlags) register(fs *flag.FlagSet) {
 }
 
 // bridge builds the OCPP bridge used by the API and the proxy.
-func (f *ocppFlags) bridge(d *datadir.Dir, resp *ocsp.Responder, log *slog.Logger) (*ocppsec.Bridge, error) {
+func (f *ocppFlags) bridge(d *datadir.Dir, resp *ocsp.Responder, reg prometheus.Registerer, log *slog.Logger) (*ocppsec.Bridge, error) {
 	anchors, err := ocppsec.AnchorsFrom(d.CA, f.anchors)
 	if err != nil {
 		return nil, fmt.Errorf("--trust-anchors: %w", err)
@@ -61,7 +63,7 @@ func (f *ocppFlags) bridge(d *datadir.Dir, resp *ocsp.Responder, log *slog.Logge
 			log.Info("trust anchors", "use", u, "count", n)
 		}
 	}
-	return &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: resp}, Anchors: anchors, Log: log,
+	return &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: resp}, Anchors: anchors, Log: log, Metrics: ocppsec.NewMetrics(reg),
 		Policy: ocppsec.Policy{AuthorizeFailOpen: f.failOpen, InvalidateRevoked: f.invalidate, StationCNIdentity: f.cnIdentity,
 			DeleteUnknownRoots: f.deleteRoots, RenewalWindow: f.renewWindow}}, nil
 }
