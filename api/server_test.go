@@ -81,7 +81,7 @@ func newEnv(t testing.TB, storeURL string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	anchors, err := ocppsec.AnchorsFrom(d.CA, "")
+	anchors, err := ocppsec.AnchorsFrom(ctx, d.CA, d.Store, "")
 	if err != nil {
 		t.Fatal(err)
 	}

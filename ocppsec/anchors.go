@@ -2,6 +2,7 @@ package ocppsec
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
 )
 
 // Use is what a trust anchor is trusted for; the names are OCPP's
@@ -30,6 +32,12 @@ const (
 // Uses lists the trust anchor uses in a stable order.
 var Uses = []Use{UseV2G, UseMO, UseCSMS, UseManufacturer, UseOEM}
 
+// UseCSMSRollover holds rollover certificates: a newer CSMS root's key and
+// subject signed by an older CSMS root (ca.Service.CrossCertify), which
+// stations with AdditionalRootCertificateCheck need to accept the newer
+// root. They are not trust anchors themselves.
+const UseCSMSRollover Use = "CSMSRootRollover"
+
 // Anchors are the trust anchors per use: configuration, not code. Several
 // V2G roots (public ecosystems and private environments) are normal.
 type Anchors map[Use][]*x509.Certificate
@@ -43,9 +51,10 @@ var rootUse = map[string]Use{
 }
 
 // AnchorsFrom collects the roots of the CA service (our own and imported
-// foreign roots, by profile) and then the PEM files in dir/<Use>/*.pem
-// (dir may be empty). Every anchor must be a self-signed CA certificate.
-func AnchorsFrom(svc *ca.Service, dir string) (Anchors, error) {
+// foreign roots, by profile), the CSMS root rollover certificates in st,
+// and then the PEM files in dir/<Use>/*.pem (dir may be empty). Every
+// anchor must be a self-signed CA certificate.
+func AnchorsFrom(ctx context.Context, svc *ca.Service, st store.Store, dir string) (Anchors, error) {
 	a := Anchors{}
 	if svc != nil {
 		for _, auth := range svc.Authorities() {
@@ -53,6 +62,22 @@ func AnchorsFrom(svc *ca.Service, dir string) (Anchors, error) {
 				if err := a.Add(u, auth.Cert); err != nil {
 					return nil, err
 				}
+			}
+		}
+	}
+	if st != nil {
+		live := false
+		recs, err := st.Certificates(ctx, store.Filter{Profile: policies.OCPPCSMSRoot, Revoked: &live})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			c, err := x509.ParseCertificate(r.DER)
+			if err != nil {
+				return nil, fmt.Errorf("rollover certificate %s/%s: %w", r.Issuer, r.Serial, err)
+			}
+			if err := a.AddRollover(c); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -89,6 +114,40 @@ func (a Anchors) Add(u Use, c *x509.Certificate) error {
 	}
 	if !slices.ContainsFunc(a[u], func(x *x509.Certificate) bool { return x.Equal(c) }) {
 		a[u] = append(a[u], c)
+	}
+	return nil
+}
+
+// AddRollover adds a CSMS root rollover certificate: a CA certificate for
+// the key of a CSMS anchor, signed by another CSMS anchor.
+func (a Anchors) AddRollover(c *x509.Certificate) error {
+	if !c.BasicConstraintsValid || !c.IsCA {
+		return fmt.Errorf("rollover %s is not a CA certificate", c.Subject)
+	}
+	if a.rolloverOf(c) == nil || a.rolloverSigner(c) == nil {
+		return fmt.Errorf("rollover %s is not a CSMS root's key signed by another CSMS root", c.Subject)
+	}
+	a[UseCSMSRollover] = append(a[UseCSMSRollover], c)
+	return nil
+}
+
+// rolloverOf returns the CSMS root whose key the rollover certificate
+// carries.
+func (a Anchors) rolloverOf(c *x509.Certificate) *x509.Certificate {
+	for _, r := range a[UseCSMS] {
+		if bytes.Equal(r.RawSubjectPublicKeyInfo, c.RawSubjectPublicKeyInfo) {
+			return r
+		}
+	}
+	return nil
+}
+
+// rolloverSigner returns the CSMS root that signed the rollover certificate.
+func (a Anchors) rolloverSigner(c *x509.Certificate) *x509.Certificate {
+	for _, r := range a[UseCSMS] {
+		if !bytes.Equal(r.RawSubjectPublicKeyInfo, c.RawSubjectPublicKeyInfo) && c.CheckSignatureFrom(r) == nil {
+			return r
+		}
 	}
 	return nil
 }

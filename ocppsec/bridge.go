@@ -39,6 +39,10 @@ type Policy struct {
 	// RenewalWindow is how long before expiry a station is asked for a new
 	// CSR (default 30 days).
 	RenewalWindow time.Duration
+	// AdditionalRootCertificateCheck is the stations' setting of that
+	// name: a station that holds a CSMS root accepts a new one only signed
+	// by it, so root sync sends the rollover certificate instead.
+	AdditionalRootCertificateCheck bool
 }
 
 // Bridge answers the certificate messages of charging stations. It is the

@@ -67,7 +67,7 @@ func newBridgeEnv(t *testing.T) *bridgeEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	anchors, err := AnchorsFrom(d.CA, "")
+	anchors, err := AnchorsFrom(ctx, d.CA, d.Store, "")
 	if err != nil {
 		t.Fatal(err)
 	}

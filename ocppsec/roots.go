@@ -70,7 +70,14 @@ func (b *Bridge) rootSyncFollowUp(d Dialect, asked []string, have []installed) [
 		want := b.Anchors[u]
 		for _, root := range want {
 			if !slices.ContainsFunc(have, func(h installed) bool { return h.typ == typ && sameRoot(root, h.hash) }) {
-				pemText := EncodePEMChain(root)
+				cert := root
+				if u == UseCSMS && b.Policy.AdditionalRootCertificateCheck {
+					if cert = b.rollover(root, typ, have); cert == nil {
+						b.log().Warn("no rollover certificate signed by a CSMS root the station holds: the new root is not sent", "root", root.Subject.String())
+						continue
+					}
+				}
+				pemText := EncodePEMChain(cert)
 				if d == OCPP16 {
 					calls = append(calls, Call{"InstallCertificate", &InstallCertificate16{CertificateType: typ, Certificate: pemText}})
 				} else {
@@ -93,4 +100,25 @@ func (b *Bridge) rootSyncFollowUp(d Dialect, asked []string, have []installed) [
 func sameRoot(root *x509.Certificate, h CertificateHashData) bool {
 	mine, err := HashDataOf(root, root, h.HashAlgorithm)
 	return err == nil && mine.Same(h)
+}
+
+// rollover returns what to install for a CSMS root the station lacks when
+// it checks new CSMS roots against the old one (AdditionalRootCertificateCheck):
+// the root itself if the station holds no CSMS root yet, otherwise the
+// rollover certificate of that root signed by a root the station holds.
+func (b *Bridge) rollover(root *x509.Certificate, typ string, have []installed) *x509.Certificate {
+	holds := func(r *x509.Certificate) bool {
+		return slices.ContainsFunc(have, func(h installed) bool { return h.typ == typ && sameRoot(r, h.hash) })
+	}
+	if !slices.ContainsFunc(have, func(h installed) bool { return h.typ == typ }) {
+		return root
+	}
+	for _, x := range b.Anchors[UseCSMSRollover] {
+		if b.Anchors.rolloverOf(x) == root {
+			if signer := b.Anchors.rolloverSigner(x); signer != nil && holds(signer) {
+				return x
+			}
+		}
+	}
+	return nil
 }

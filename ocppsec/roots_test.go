@@ -1,7 +1,9 @@
 package ocppsec
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"testing"
 	"time"
@@ -125,4 +127,69 @@ func TestRenewalCalls(t *testing.T) {
 		t.Errorf("1.6 renewal %+v", calls)
 	}
 	e.schema(t, OCPP16, "ExtendedTriggerMessage", false, calls[0].Payload)
+}
+
+// TestRootRollover: a station with AdditionalRootCertificateCheck that
+// holds the old CSMS root gets the new one as a rollover certificate
+// signed by the old.
+func TestRootRollover(t *testing.T) {
+	e := newBridgeEnv(t)
+	ctx := context.Background()
+	if _, err := e.d.CA.CreateCA(ctx, ca.CAConfig{Name: "csms-root-2", Profile: policies.OCPPCSMSRoot, CommonName: "Test Charging Station CA 2", Organization: "Test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.d.CA.CrossCertify(ctx, "csms-root", "csms-root"); err == nil {
+		t.Error("cross-certifying a root by itself was accepted")
+	}
+	if _, err := e.d.CA.CrossCertify(ctx, "csms-root-2", "v2g-root"); err == nil {
+		t.Error("cross-certifying by a root of another profile was accepted")
+	}
+	x, err := e.d.CA.CrossCertify(ctx, "csms-root-2", "csms-root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors, err := AnchorsFrom(ctx, e.d.CA, e.d.Store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(anchors[UseCSMS]) != 2 || len(anchors[UseCSMSRollover]) != 1 {
+		t.Fatalf("anchors: %d CSMS roots, %d rollovers", len(anchors[UseCSMS]), len(anchors[UseCSMSRollover]))
+	}
+	e.b.Anchors = anchors
+	oldRoot, _ := e.d.CA.Authority("csms-root")
+	newRoot, _ := e.d.CA.Authority("csms-root-2")
+	oldHash, _ := HashDataOf(oldRoot.Cert, oldRoot.Cert, "SHA256")
+	sent := Call{"GetInstalledCertificateIds", &GetInstalledCertificateIdsRequest{CertificateType: []string{"CSMSRootCertificate"}}}
+	answer := mustJSON(t, GetInstalledCertificateIdsResponse{Status: "Accepted", CertificateHashDataChain: []CertificateHashDataChain{
+		{CertificateType: "CSMSRootCertificate", CertificateHashData: oldHash}}})
+	install := func() *x509.Certificate {
+		t.Helper()
+		follow, err := e.b.HandleResult(ctx, "CS-1", OCPP201, sent, answer)
+		if err != nil || len(follow) != 1 {
+			t.Fatalf("follow-up %v %+v", err, follow)
+		}
+		e.schema(t, OCPP201, "InstallCertificate", false, follow[0].Payload)
+		certs, err := ParsePEMChain([]byte(follow[0].Payload.(*InstallCertificateRequest).Certificate))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return certs[0]
+	}
+	if c := install(); !c.Equal(newRoot.Cert) {
+		t.Errorf("without AdditionalRootCertificateCheck: installs %s issued by %s, want the self-signed new root", c.Subject, c.Issuer)
+	}
+	e.b.Policy.AdditionalRootCertificateCheck = true
+	c := install()
+	if !c.Equal(x.Cert()) || c.CheckSignatureFrom(oldRoot.Cert) != nil || !bytes.Equal(c.RawSubjectPublicKeyInfo, newRoot.Cert.RawSubjectPublicKeyInfo) {
+		t.Errorf("with AdditionalRootCertificateCheck: installs %s issued by %s, want the rollover certificate", c.Subject, c.Issuer)
+	}
+	// A station that holds no CSMS root yet gets the roots themselves.
+	answer = []byte(`{"status":"NotFound"}`)
+	follow, _ := e.b.HandleResult(ctx, "CS-1", OCPP201, sent, answer)
+	for _, f := range follow {
+		certs, _ := ParsePEMChain([]byte(f.Payload.(*InstallCertificateRequest).Certificate))
+		if IsRoot(certs[0]) != nil {
+			t.Errorf("installs a non-root %s to a station without CSMS roots", certs[0].Subject)
+		}
+	}
 }

@@ -244,7 +244,29 @@ ecosystem, vehicles trust only its V2G roots. The CA is stored as pending;
 			return a.listCAs(ctx, d, "table")
 		},
 	}
-	c.AddCommand(list, create, csr, imp)
+	var newRoot, oldRoot string
+	cross := &cobra.Command{
+		Use:   "cross-certify",
+		Short: "Sign a new root's key and subject with an older root of the same profile (CSMS root rollover for stations with AdditionalRootCertificateCheck); prints the PEM",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			iss, err := d.CA.CrossCertify(cmd.Context(), newRoot, oldRoot)
+			if err != nil {
+				return err
+			}
+			_, err = a.out.Write(datadir.EncodePEM(iss.Cert()))
+			return err
+		},
+	}
+	cross.Flags().StringVar(&newRoot, "new", "", "the new root CA")
+	cross.Flags().StringVar(&oldRoot, "old", "", "the root CA stations hold now")
+	cross.MarkFlagRequired("new")
+	cross.MarkFlagRequired("old")
+	c.AddCommand(list, create, csr, imp, cross)
 	return c
 }
 

@@ -477,6 +477,12 @@ func TestStations(t *testing.T) {
 		t.Errorf("show: %s", out)
 	}
 	mustCLI(t, "--data", data, "stations", "delete", "--id", "CS-1")
+	mustCLI(t, "--data", data, "ca", "create", "--name", "csms-root-2", "--profile", "ocpp/csms-root", "--cn", "Example CSMS Root 2")
+	pemOut := mustCLI(t, "--data", data, "ca", "cross-certify", "--new", "csms-root-2", "--old", "csms-root")
+	certs, err := datadir.ParseCertificates([]byte(pemOut))
+	if err != nil || len(certs) != 1 || certs[0].Subject.CommonName != "Example CSMS Root 2" || certs[0].Issuer.CommonName == "Example CSMS Root 2" {
+		t.Errorf("cross-certify: %v %s", err, pemOut)
+	}
 	if out := mustCLI(t, "--data", data, "stations", "list"); strings.Contains(out, "CS-1") {
 		t.Errorf("after delete: %s", out)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -30,6 +31,7 @@ type ocppFlags struct {
 	failOpen, invalidate      bool
 	cnIdentity                bool
 	manage, deleteRoots       bool
+	rootCheck                 bool
 	renewWindow, renewEvery   time.Duration
 }
 
@@ -47,6 +49,7 @@ func (f *ocppFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.invalidate, "authorize-invalidate", false, "the proxy sets idTokenInfo.status Invalid when the contract certificate is not Accepted")
 	fs.BoolVar(&f.cnIdentity, "station-cn-identity", false, "accept the station identity as the CN of its charging-station certificate besides its serial number")
 	fs.BoolVar(&f.manage, "ocpp-manage", true, "the proxy syncs a registered station's roots after an accepted BootNotification and sends renewal triggers")
+	fs.BoolVar(&f.rootCheck, "ocpp-additional-root-check", false, "stations check a new CSMS root against the old one (OCPP AdditionalRootCertificateCheck): root sync sends rollover certificates ('pncctl ca cross-certify')")
 	fs.BoolVar(&f.deleteRoots, "ocpp-delete-unknown-roots", false, "root sync also deletes V2G, MO and OEM roots that are not trust anchors here (CSMS and manufacturer roots are never deleted)")
 	fs.DurationVar(&f.renewWindow, "ocpp-renewal-window", ocppsec.DefaultRenewalWindow, "ask a station for a new CSR when a certificate of it expires within this")
 	fs.DurationVar(&f.renewEvery, "ocpp-renewal-check", 24*time.Hour, "how often the proxy checks a connected station's certificates for renewal")
@@ -54,7 +57,7 @@ func (f *ocppFlags) register(fs *flag.FlagSet) {
 
 // bridge builds the OCPP bridge used by the API and the proxy.
 func (f *ocppFlags) bridge(d *datadir.Dir, resp *ocsp.Responder, reg prometheus.Registerer, log *slog.Logger) (*ocppsec.Bridge, error) {
-	anchors, err := ocppsec.AnchorsFrom(d.CA, f.anchors)
+	anchors, err := ocppsec.AnchorsFrom(context.Background(), d.CA, d.Store, f.anchors)
 	if err != nil {
 		return nil, fmt.Errorf("--trust-anchors: %w", err)
 	}
@@ -65,7 +68,7 @@ func (f *ocppFlags) bridge(d *datadir.Dir, resp *ocsp.Responder, reg prometheus.
 	}
 	return &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: resp}, Anchors: anchors, Log: log, Metrics: ocppsec.NewMetrics(reg),
 		Policy: ocppsec.Policy{AuthorizeFailOpen: f.failOpen, InvalidateRevoked: f.invalidate, StationCNIdentity: f.cnIdentity,
-			DeleteUnknownRoots: f.deleteRoots, RenewalWindow: f.renewWindow}}, nil
+			DeleteUnknownRoots: f.deleteRoots, RenewalWindow: f.renewWindow, AdditionalRootCertificateCheck: f.rootCheck}}, nil
 }
 
 // serve starts the proxy when --ocpp-listen is set; errors end pncd.
