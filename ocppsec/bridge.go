@@ -28,6 +28,10 @@ type Policy struct {
 	// timeout, unverifiable answer) lets a certificate pass. The default,
 	// false, fails closed: Authorize answers CertChainError.
 	AuthorizeFailOpen bool
+	// StationTLSFailOpen lets a security profile 3 station connect when the
+	// OCSP status of its certificate cannot be learned (default: refused).
+	// GetCertificateStatus has no such choice: it answers Failed.
+	StationTLSFailOpen bool
 	// InvalidateRevoked makes the proxy turn the CSMS's idTokenInfo.status
 	// to Invalid when the contract certificate is revoked, expired or
 	// otherwise not Accepted.

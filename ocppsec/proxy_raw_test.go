@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
 )
 
@@ -306,6 +307,15 @@ func TestProxySecurityProfile3(t *testing.T) {
 	e.b.Now = nil
 	if status, err := dial(other); status != http.StatusSwitchingProtocols {
 		t.Errorf("second valid certificate: %d %v", status, err)
+	}
+	// OCSP unreachable (no local responder; the AIA URL has no server).
+	e.b.OCSP = &ocsp.Client{HTTP: &http.Client{Timeout: time.Second}}
+	if status, _ := dial(other); status != http.StatusForbidden {
+		t.Errorf("OCSP unreachable, fail closed: %d, want 403", status)
+	}
+	e.b.Policy.StationTLSFailOpen = true
+	if status, err := dial(other); status != http.StatusSwitchingProtocols {
+		t.Errorf("OCSP unreachable, fail open: %d %v", status, err)
 	}
 }
 

@@ -31,7 +31,7 @@ type ocppFlags struct {
 	failOpen, invalidate      bool
 	cnIdentity                bool
 	manage, deleteRoots       bool
-	rootCheck                 bool
+	rootCheck, tlsFailOpen    bool
 	renewWindow, renewEvery   time.Duration
 }
 
@@ -46,6 +46,7 @@ func (f *ocppFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.upstreamPwd, "ocpp-upstream-password", os.Getenv("PNCPKI_OCPP_UPSTREAM_PASSWORD"), "Basic auth password for the upstream (default $PNCPKI_OCPP_UPSTREAM_PASSWORD)")
 	fs.StringVar(&f.anchors, "trust-anchors", "", "directory of further trust anchors: {dir}/V2GRootCertificate/*.pem, MORootCertificate, CSMSRootCertificate, ManufacturerRootCertificate, OEMRootCertificate (our own roots are always included)")
 	fs.BoolVar(&f.failOpen, "authorize-ocsp-fail-open", false, "let Authorize accept a contract certificate whose OCSP status cannot be learned (default: fail closed, CertChainError)")
+	fs.BoolVar(&f.tlsFailOpen, "station-tls-ocsp-fail-open", false, "let a security profile 3 station connect when its certificate's OCSP status cannot be learned (default: refused)")
 	fs.BoolVar(&f.invalidate, "authorize-invalidate", false, "the proxy sets idTokenInfo.status Invalid when the contract certificate is not Accepted")
 	fs.BoolVar(&f.cnIdentity, "station-cn-identity", false, "accept the station identity as the CN of its charging-station certificate besides its serial number")
 	fs.BoolVar(&f.manage, "ocpp-manage", true, "the proxy syncs a registered station's roots after an accepted BootNotification and sends renewal triggers")
@@ -68,7 +69,7 @@ func (f *ocppFlags) bridge(d *datadir.Dir, resp *ocsp.Responder, reg prometheus.
 	}
 	return &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: resp}, Anchors: anchors, Log: log, Metrics: ocppsec.NewMetrics(reg),
 		Policy: ocppsec.Policy{AuthorizeFailOpen: f.failOpen, InvalidateRevoked: f.invalidate, StationCNIdentity: f.cnIdentity,
-			DeleteUnknownRoots: f.deleteRoots, RenewalWindow: f.renewWindow, AdditionalRootCertificateCheck: f.rootCheck}}, nil
+			DeleteUnknownRoots: f.deleteRoots, RenewalWindow: f.renewWindow, AdditionalRootCertificateCheck: f.rootCheck, StationTLSFailOpen: f.tlsFailOpen}}, nil
 }
 
 // serve starts the proxy when --ocpp-listen is set; errors end pncd.
