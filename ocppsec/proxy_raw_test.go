@@ -365,3 +365,37 @@ func TestProxySecurityProfile2(t *testing.T) {
 		t.Errorf("upstream got Authorization %q, want %q", up.auth, want)
 	}
 }
+
+// TestProxyUpstreamTLS: the proxy reaches a wss:// CSMS whose certificate
+// it checks, with its own Basic auth credentials.
+func TestProxyUpstreamTLS(t *testing.T) {
+	up := &rawUpstream{}
+	upSrv := httptest.NewTLSServer(up)
+	t.Cleanup(upSrv.Close)
+	e := newBridgeEnv(t)
+	roots := x509.NewCertPool()
+	roots.AddCert(upSrv.Certificate())
+	p := &Proxy{Bridge: e.b, Upstream: "wss" + strings.TrimPrefix(upSrv.URL, "https") + "/ocpp",
+		UpstreamTLS: &tls.Config{RootCAs: roots}, UpstreamUser: "pncd", UpstreamPassword: "upstream-secret"}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	c, _, err := dialRaw(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ocpp/CS-1", "ocpp2.0.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(`[2,"1","Heartbeat",{}]`)
+	if f := c.read(); f.Type != TypeCallResult || f.ID != "1" {
+		t.Fatalf("Heartbeat over wss: %+v", f)
+	}
+	up.mu.Lock()
+	auth := up.auth
+	up.mu.Unlock()
+	if auth != "Basic cG5jZDp1cHN0cmVhbS1zZWNyZXQ=" {
+		t.Errorf("upstream Authorization %q", auth)
+	}
+	// An upstream certificate the proxy does not trust: the station gets 502.
+	p.UpstreamTLS = &tls.Config{RootCAs: x509.NewCertPool()}
+	if _, resp, err := dialRaw(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ocpp/CS-1", "ocpp2.0.1", nil); err == nil || resp == nil || resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("untrusted upstream: %v %v", err, resp)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	types16 "github.com/lorenzodonini/ocpp-go/ocpp1.6/types"
 	ocpp2 "github.com/lorenzodonini/ocpp-go/ocpp2.0.1"
 	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/authorization"
+	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/availability"
 	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/iso15118"
 	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/provisioning"
 	"github.com/lorenzodonini/ocpp-go/ocpp2.0.1/security"
@@ -59,6 +60,12 @@ type csms201 struct {
 func (c *csms201) OnBootNotification(id string, r *provisioning.BootNotificationRequest) (*provisioning.BootNotificationResponse, error) {
 	c.boots.Add(1)
 	return provisioning.NewBootNotificationResponse(types.NewDateTime(time.Now()), 60, provisioning.RegistrationStatusAccepted), nil
+}
+func (c *csms201) OnHeartbeat(string, *availability.HeartbeatRequest) (*availability.HeartbeatResponse, error) {
+	return availability.NewHeartbeatResponse(*types.NewDateTime(time.Now())), nil
+}
+func (c *csms201) OnStatusNotification(string, *availability.StatusNotificationRequest) (*availability.StatusNotificationResponse, error) {
+	return availability.NewStatusNotificationResponse(), nil
 }
 func (c *csms201) OnNotifyReport(string, *provisioning.NotifyReportRequest) (*provisioning.NotifyReportResponse, error) {
 	return provisioning.NewNotifyReportResponse(), nil
@@ -127,6 +134,7 @@ func TestProxyOCPP201(t *testing.T) {
 	handler := &csms201{}
 	csms := ocpp2.NewCSMS(nil, nil)
 	csms.SetProvisioningHandler(handler)
+	csms.SetAvailabilityHandler(handler)
 	csms.SetAuthorizationHandler(handler)
 	csms.SetSecurityHandler(handler)
 	csms.SetISO15118Handler(handler)
@@ -149,6 +157,9 @@ func TestProxyOCPP201(t *testing.T) {
 	boot, err := cs.BootNotification(provisioning.BootReasonPowerUp, "model", "vendor")
 	if err != nil || boot.Status != provisioning.RegistrationStatusAccepted || handler.boots.Load() != 1 {
 		t.Fatalf("BootNotification through the proxy: %v %+v", err, boot)
+	}
+	if hb, err := cs.Heartbeat(); err != nil || hb.CurrentTime.IsZero() {
+		t.Fatalf("Heartbeat through the proxy: %v %+v", err, hb)
 	}
 	// The accepted boot starts a root sync: the station has none, so it
 	// gets pncpki's V2G, MO and CSMS roots.
