@@ -1,19 +1,35 @@
-# pncd and pncctl. cgo stays on so that pkcs11: key URIs work with the HSM
-# vendor's module mounted into the container.
+# pncd and pncctl. The default image is a static binary (CGO_ENABLED=0:
+# file and cloud KMS keys) on a distroless base; the PKCS#11 variant needs
+# cgo and a libc for the HSM vendor's module:
+#
+#   docker build -t pncpki .                                             # static
+#   docker build -t pncpki:pkcs11 --target pkcs11 --build-arg CGO_ENABLED=1 .
+#
+# .ci/build is the build step of both, and CI runs it the same way.
 FROM golang:1.26-bookworm AS build
+ARG CGO_ENABLED=0
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN go build -trimpath -o /out/pncd ./cmd/pncd && go build -trimpath -o /out/pncctl ./cmd/pncctl
+RUN CGO_ENABLED=$CGO_ENABLED .ci/build /out && mkdir -p /data
 
-FROM debian:bookworm-slim
+# PKCS#11 variant: Debian slim, unprivileged user, the vendor module mounted in.
+FROM debian:bookworm-slim AS pkcs11
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 pncpki && mkdir /data && chown pncpki /data
 COPY --from=build /out/pncd /out/pncctl /usr/local/bin/
 USER pncpki
 VOLUME /data
-EXPOSE 8080
+EXPOSE 8080 9000
+ENTRYPOINT ["pncd", "--data", "/data", "--listen", "0.0.0.0:8080"]
+
+# Default: static binary, no shell, non-root (uid 65532).
+FROM gcr.io/distroless/static-debian12:nonroot AS static
+COPY --from=build /out/pncd /out/pncctl /usr/local/bin/
+COPY --from=build --chown=65532:65532 /data /data
 # The data directory keeps keys (mode 0600), config.json and, without
 # PNCPKI_STORE, the SQLite store.
+VOLUME /data
+EXPOSE 8080 9000
 ENTRYPOINT ["pncd", "--data", "/data", "--listen", "0.0.0.0:8080"]

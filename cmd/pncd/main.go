@@ -32,7 +32,9 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
+		return
+	} else if err != nil {
 		slog.Error("pncd stopped", "err", err)
 		os.Exit(1)
 	}
@@ -40,22 +42,11 @@ func main() {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("pncd", flag.ContinueOnError)
-	data := fs.String("data", "./pncd-data", "data directory (SQLite store and file keys)")
-	listen := fs.String("listen", "127.0.0.1:8080", "HTTP listen address")
-	org := fs.String("init-org", "pncpki demo", "organization of the CAs created on first start")
-	publicURL := fs.String("public-url", "", "base URL relying parties reach pncd at (e.g. http://pki.example.com), saved in the data directory; issued certificates carry {url}/ocsp and {url}/crl/{ca}.crl (default: the saved one, else "+datadir.DefaultPublicURL+")")
-	ocspCAKey := fs.Bool("ocsp-ca-key", false, "sign OCSP responses with the CA keys instead of delegated responder certificates")
-	storeURL := fs.String("store", os.Getenv("PNCPKI_STORE"), "PostgreSQL URL of the store, shared by replicas (default $PNCPKI_STORE; empty: SQLite in the data directory)")
-	cacheMB := fs.Int("ocsp-cache-mb", 64, "bound of the in-process OCSP response cache, in MiB")
-	presignEvery := fs.Duration("ocsp-presign-interval", 5*time.Minute, "how often every live certificate's OCSP responses are checked and pre-signed (negative: never)")
-	presignRate := fs.Int("ocsp-presign-rate", 200, "pre-signed OCSP responses per second at most, so refreshes are spread out")
-	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to serve HTTPS with; with --tls-key")
-	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert (mode 0600)")
-	apiRate := fs.Int("api-rate", 1200, "API requests per minute per tenant (0: unlimited); shared through Redis when --redis is set")
-	redisURL := fs.String("redis", os.Getenv("PNCPKI_REDIS"), "Redis URL (redis://host:6379/0) of the shared OCSP tier and revocation fan-out; default $PNCPKI_REDIS")
-	var oc ocppFlags
-	oc.register(fs)
+	st := defineFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := applyConfig(fs, *st.configFile); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -65,20 +56,20 @@ func run(args []string) error {
 	defer stop()
 	ctx = store.WithActor(ctx, "pncd")
 
-	if *publicURL != "" {
-		if err := os.MkdirAll(*data, 0o700); err != nil {
+	if *st.publicURL != "" {
+		if err := os.MkdirAll(*st.data, 0o700); err != nil {
 			return err
 		}
-		cfg, err := datadir.ReadConfig(*data)
+		cfg, err := datadir.ReadConfig(*st.data)
 		if err != nil {
 			return err
 		}
-		cfg.PublicURL = *publicURL
-		if err := datadir.WriteConfig(*data, cfg); err != nil {
+		cfg.PublicURL = *st.publicURL
+		if err := datadir.WriteConfig(*st.data, cfg); err != nil {
 			return fmt.Errorf("--public-url: %w", err)
 		}
 	}
-	d, err := datadir.OpenWith(ctx, *data, *storeURL, ca.Options{})
+	d, err := datadir.OpenWith(ctx, *st.data, *st.storeURL, ca.Options{})
 	if err != nil {
 		return err
 	}
@@ -88,8 +79,8 @@ func run(args []string) error {
 		return err
 	}
 	if !done {
-		log.Info("first start: creating the demo CA hierarchy; for production import your own CAs with 'pncctl init --import' instead", "data", d.Path, "organization", *org)
-		if err := d.Init(ctx, datadir.InitConfig{Organization: *org}); err != nil {
+		log.Info("first start: creating the demo CA hierarchy; for production import your own CAs with 'pncctl init --import' instead", "data", d.Path, "organization", *st.org)
+		if err := d.Init(ctx, datadir.InitConfig{Organization: *st.org}); err != nil {
 			return fmt.Errorf("initialise %s: %w", d.Path, err)
 		}
 		if err := d.CA.Reload(ctx); err != nil {
@@ -106,10 +97,10 @@ func run(args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var rdb *redis.Client
-	ocspOpts := ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, UseCAKey: *ocspCAKey, Logger: log, Registerer: reg,
-		CacheBytes: int64(*cacheMB) << 20, PreSignInterval: *presignEvery, PreSignRate: *presignRate}
-	if *redisURL != "" {
-		opt, err := redis.ParseURL(*redisURL)
+	ocspOpts := ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, UseCAKey: *st.ocspCAKey, Logger: log, Registerer: reg,
+		CacheBytes: int64(*st.cacheMB) << 20, PreSignInterval: *st.presignEvery, PreSignRate: *st.presignRate}
+	if *st.redisURL != "" {
+		opt, err := redis.ParseURL(*st.redisURL)
 		if err != nil {
 			return fmt.Errorf("--redis: %w", err)
 		}
@@ -129,11 +120,11 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("token key: %w", err)
 	}
-	rl := api.RateLimit{Requests: *apiRate, Window: time.Minute}
+	rl := api.RateLimit{Requests: *st.apiRate, Window: time.Minute}
 	if rdb != nil {
 		rl.Redis = rdb
 	}
-	bridge, err := oc.bridge(d, resp, reg, log)
+	bridge, err := st.oc.bridge(d, resp, reg, log)
 	if err != nil {
 		return err
 	}
@@ -142,7 +133,7 @@ func run(args []string) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", *st.listen)
 	if err != nil {
 		return err
 	}
@@ -164,15 +155,15 @@ func run(args []string) error {
 		"healthz", "http://"+ln.Addr().String()+"/healthz", "crl", "http://"+ln.Addr().String()+"/crl/{issuer}.crl",
 		"ocsp", "http://"+ln.Addr().String()+"/ocsp", "api", "http://"+ln.Addr().String()+"/v1", "token_key", auth.KeyFile(d.Path))
 	errc := make(chan error, 2)
-	ocppSrv, err := oc.serve(bridge, log, errc)
+	ocppSrv, err := st.oc.serve(bridge, log, errc)
 	if err != nil {
 		return err
 	}
 	switch {
-	case *tlsCert != "" && *tlsKey != "":
+	case *st.tlsCert != "" && *st.tlsKey != "":
 		srv.Protocols = nil // HTTP/1.1 and HTTP/2 over TLS
-		go func() { errc <- srv.ServeTLS(ln, *tlsCert, *tlsKey) }()
-	case *tlsCert != "" || *tlsKey != "":
+		go func() { errc <- srv.ServeTLS(ln, *st.tlsCert, *st.tlsKey) }()
+	case *st.tlsCert != "" || *st.tlsKey != "":
 		return errors.New("--tls-cert and --tls-key go together")
 	default:
 		go func() { errc <- srv.Serve(ln) }()
@@ -240,4 +231,36 @@ func writeAdminToken(ctx context.Context, d *datadir.Dir, log *slog.Logger) erro
 	}
 	log.Info("wrote an administrator token for the demo (valid 30 days); use it as 'Authorization: Bearer $(cat FILE)', mint others with 'pncctl token create'", "file", path)
 	return nil
+}
+
+// settings are pncd's flags; every one can also come from the environment
+// (PNCPKI_<NAME>) or the --config file.
+type settings struct {
+	data, listen, org, publicURL, storeURL, configFile, tlsCert, tlsKey, redisURL *string
+	ocspCAKey                                                                     *bool
+	cacheMB, presignRate, apiRate                                                 *int
+	presignEvery                                                                  *time.Duration
+	oc                                                                            ocppFlags
+}
+
+// defineFlags defines pncd's flags on fs.
+func defineFlags(fs *flag.FlagSet) *settings {
+	s := &settings{}
+	s.data = fs.String("data", "./pncd-data", "data directory (SQLite store and file keys)")
+	s.listen = fs.String("listen", "127.0.0.1:8080", "HTTP listen address")
+	s.org = fs.String("init-org", "pncpki demo", "organization of the CAs created on first start")
+	s.publicURL = fs.String("public-url", "", "base URL relying parties reach pncd at (e.g. http://pki.example.com), saved in the data directory; issued certificates carry {url}/ocsp and {url}/crl/{ca}.crl (default: the saved one, else "+datadir.DefaultPublicURL+")")
+	s.ocspCAKey = fs.Bool("ocsp-ca-key", false, "sign OCSP responses with the CA keys instead of delegated responder certificates")
+	s.storeURL = fs.String("store", "", "PostgreSQL URL of the store, shared by replicas (empty: SQLite in the data directory)")
+	fs.Func("postgres", "the same as --store", func(v string) error { *s.storeURL = v; return nil })
+	s.configFile = fs.String("config", os.Getenv("PNCPKI_CONFIG"), "YAML file of settings, keys are flag names; the command line and then PNCPKI_* variables take precedence")
+	s.cacheMB = fs.Int("ocsp-cache-mb", 64, "bound of the in-process OCSP response cache, in MiB")
+	s.presignEvery = fs.Duration("ocsp-presign-interval", 5*time.Minute, "how often every live certificate's OCSP responses are checked and pre-signed (negative: never)")
+	s.presignRate = fs.Int("ocsp-presign-rate", 200, "pre-signed OCSP responses per second at most, so refreshes are spread out")
+	s.tlsCert = fs.String("tls-cert", "", "PEM certificate (chain) to serve HTTPS with; with --tls-key")
+	s.tlsKey = fs.String("tls-key", "", "PEM private key of --tls-cert (mode 0600)")
+	s.apiRate = fs.Int("api-rate", 1200, "API requests per minute per tenant (0: unlimited); shared through Redis when --redis is set")
+	s.redisURL = fs.String("redis", "", "Redis URL (redis://host:6379/0) of the shared OCSP tier and revocation fan-out")
+	s.oc.register(fs)
+	return s
 }

@@ -43,7 +43,7 @@ func (f *ocppFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsKey, "ocpp-tls-key", "", "PEM private key of --ocpp-tls-cert")
 	fs.StringVar(&f.upstreamCA, "ocpp-upstream-ca", "", "PEM file of the CAs that sign the upstream CSMS's TLS certificate (default: the system roots)")
 	fs.StringVar(&f.upstreamUser, "ocpp-upstream-user", "", "Basic auth user for the upstream (default: pass on each station's own Authorization)")
-	fs.StringVar(&f.upstreamPwd, "ocpp-upstream-password", os.Getenv("PNCPKI_OCPP_UPSTREAM_PASSWORD"), "Basic auth password for the upstream (default $PNCPKI_OCPP_UPSTREAM_PASSWORD)")
+	fs.StringVar(&f.upstreamPwd, "ocpp-upstream-password", "", "Basic auth password for the upstream (better in PNCPKI_OCPP_UPSTREAM_PASSWORD than on the command line)")
 	fs.StringVar(&f.anchors, "trust-anchors", "", "directory of further trust anchors: {dir}/V2GRootCertificate/*.pem, MORootCertificate, CSMSRootCertificate, ManufacturerRootCertificate, OEMRootCertificate (our own roots are always included)")
 	fs.BoolVar(&f.failOpen, "authorize-ocsp-fail-open", false, "let Authorize accept a contract certificate whose OCSP status cannot be learned (default: fail closed, CertChainError)")
 	fs.BoolVar(&f.tlsFailOpen, "station-tls-ocsp-fail-open", false, "let a security profile 3 station connect when its certificate's OCSP status cannot be learned (default: refused)")
