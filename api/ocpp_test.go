@@ -2,6 +2,9 @@ package api_test
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -138,6 +141,43 @@ func TestOCPPService(t *testing.T) {
 		}
 		if status, _ := e.rest(t, "DELETE", "/v1/stations/CS-1", e.tokens["cpo1"], nil); status != 200 {
 			t.Errorf("DeleteStation: %d", status)
+		}
+	})
+}
+
+func TestChainCRLAndTrustAnchors(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		status, body := e.rest(t, "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{"profile": "iso15118-2/secc", "csr": opensslCSR(t, e.dir, "DE*ABC*E7")})
+		if status != 200 {
+			t.Fatalf("SignCSR: %d %v", status, body)
+		}
+		serial := body["certificate"].(map[string]any)["serial"].(string)
+		status, body = e.rest(t, "GET", "/v1/certificates/"+serial+"/chain", e.tokens["cpo1"], nil)
+		if chain, _ := body["chain"].([]any); status != 200 || len(chain) != 4 {
+			t.Fatalf("GetChain: %d %v", status, body)
+		}
+		var pemText string
+		for _, c := range body["chain"].([]any) {
+			pemText += c.(string)
+		}
+		certs, err := ocppsec.ParsePEMChain([]byte(pemText))
+		if err != nil || certs[0].Subject.CommonName != "DE*ABC*E7" || ocppsec.IsRoot(certs[3]) != nil {
+			t.Errorf("chain: %v", err)
+		}
+		if status, _ := e.rest(t, "GET", "/v1/certificates/"+serial+"/chain", e.tokens["cpo2"], nil); status != 404 {
+			t.Errorf("another tenant's chain: %d", status)
+		}
+		status, body = e.rest(t, "GET", "/v1/crls/cpo-sub2", e.tokens["cpo2"], nil)
+		der, _ := base64.StdEncoding.DecodeString(fmt.Sprint(body["der"]))
+		if crl, err := x509.ParseRevocationList(der); status != 200 || err != nil || crl.CheckSignatureFrom(certs[1]) != nil {
+			t.Errorf("GetCRL: %d %v", status, err)
+		}
+		if status, _ := e.rest(t, "GET", "/v1/crls/nosuch", e.tokens["cpo1"], nil); status != 404 {
+			t.Errorf("CRL of an unknown CA: %d", status)
+		}
+		status, body = e.rest(t, "GET", "/v1/trust-anchors?use=MORootCertificate", e.tokens["cpo1"], nil)
+		if anchors, _ := body["anchors"].([]any); status != 200 || len(anchors) != 1 || anchors[0].(map[string]any)["use"] != "MORootCertificate" || len(anchors[0].(map[string]any)["sha256"].(string)) != 64 {
+			t.Errorf("trust anchors: %d %v", status, body)
 		}
 	})
 }

@@ -9,6 +9,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -303,4 +305,52 @@ func toProto(c *store.Certificate, now time.Time) *pncpkiv1.Certificate {
 		p.RevokedAt, p.RevocationReason = timestamppb.New(c.RevokedAt), ca.ReasonName(c.Reason)
 	}
 	return p
+}
+
+func (h *certificates) GetChain(ctx context.Context, req *connect.Request[pncpkiv1.GetChainRequest]) (*connect.Response[pncpkiv1.GetChainResponse], error) {
+	c, err := h.find(ctx, req.Msg.Issuer, req.Msg.Serial)
+	if err != nil {
+		return nil, err
+	}
+	a, err := h.s.CA.Authority(c.Issuer)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	resp := &pncpkiv1.GetChainResponse{Chain: []string{string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))}}
+	for _, x := range a.Chain {
+		resp.Chain = append(resp.Chain, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: x.Raw})))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (h *certificates) GetCRL(ctx context.Context, req *connect.Request[pncpkiv1.GetCRLRequest]) (*connect.Response[pncpkiv1.GetCRLResponse], error) {
+	der, err := h.s.CA.CurrentCRL(ctx, req.Msg.Issuer)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.GetCRLResponse{Der: der}), nil
+}
+
+func (h *authorities) ListTrustAnchors(ctx context.Context, req *connect.Request[pncpkiv1.ListTrustAnchorsRequest]) (*connect.Response[pncpkiv1.ListTrustAnchorsResponse], error) {
+	var anchors ocppsec.Anchors
+	if h.s.OCPP != nil {
+		anchors = h.s.OCPP.Anchors
+	} else {
+		var err error
+		if anchors, err = ocppsec.AnchorsFrom(ctx, h.s.CA, h.s.Store, ""); err != nil {
+			return nil, apiError(err)
+		}
+	}
+	resp := &pncpkiv1.ListTrustAnchorsResponse{}
+	for _, u := range ocppsec.Uses {
+		if req.Msg.Use != "" && req.Msg.Use != string(u) {
+			continue
+		}
+		for _, c := range anchors[u] {
+			sum := sha256.Sum256(c.Raw)
+			resp.Anchors = append(resp.Anchors, &pncpkiv1.TrustAnchor{Use: string(u), Subject: c.Subject.String(), Sha256: hex.EncodeToString(sum[:]),
+				NotAfter: timestamppb.New(c.NotAfter), Pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))})
+		}
+	}
+	return connect.NewResponse(resp), nil
 }

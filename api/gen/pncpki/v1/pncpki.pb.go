@@ -2357,6 +2357,357 @@ func (x *ListAuthoritiesResponse) GetAuthorities() []*Authority {
 	return nil
 }
 
+type GetChainRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Serial        string                 `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
+	Issuer        string                 `protobuf:"bytes,2,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChainRequest) Reset() {
+	*x = GetChainRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChainRequest) ProtoMessage() {}
+
+func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChainRequest.ProtoReflect.Descriptor instead.
+func (*GetChainRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetChainRequest) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *GetChainRequest) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+type GetChainResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The certificate first, the root last, PEM.
+	Chain         []string `protobuf:"bytes,1,rep,name=chain,proto3" json:"chain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChainResponse) Reset() {
+	*x = GetChainResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChainResponse) ProtoMessage() {}
+
+func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChainResponse.ProtoReflect.Descriptor instead.
+func (*GetChainResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *GetChainResponse) GetChain() []string {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+type GetCRLRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Issuer        string                 `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCRLRequest) Reset() {
+	*x = GetCRLRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCRLRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCRLRequest) ProtoMessage() {}
+
+func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCRLRequest.ProtoReflect.Descriptor instead.
+func (*GetCRLRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetCRLRequest) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+type GetCRLResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Der           []byte                 `protobuf:"bytes,1,opt,name=der,proto3" json:"der,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCRLResponse) Reset() {
+	*x = GetCRLResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCRLResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCRLResponse) ProtoMessage() {}
+
+func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCRLResponse.ProtoReflect.Descriptor instead.
+func (*GetCRLResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GetCRLResponse) GetDer() []byte {
+	if x != nil {
+		return x.Der
+	}
+	return nil
+}
+
+type ListTrustAnchorsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One use only (V2GRootCertificate, MORootCertificate, ...); empty: all.
+	Use           string `protobuf:"bytes,1,opt,name=use,proto3" json:"use,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTrustAnchorsRequest) Reset() {
+	*x = ListTrustAnchorsRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTrustAnchorsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTrustAnchorsRequest) ProtoMessage() {}
+
+func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTrustAnchorsRequest.ProtoReflect.Descriptor instead.
+func (*ListTrustAnchorsRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ListTrustAnchorsRequest) GetUse() string {
+	if x != nil {
+		return x.Use
+	}
+	return ""
+}
+
+type TrustAnchor struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Use     string                 `protobuf:"bytes,1,opt,name=use,proto3" json:"use,omitempty"`
+	Subject string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	// SHA-256 of the DER, hex: for root selection.
+	Sha256        string                 `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	NotAfter      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	Pem           string                 `protobuf:"bytes,5,opt,name=pem,proto3" json:"pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustAnchor) Reset() {
+	*x = TrustAnchor{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustAnchor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustAnchor) ProtoMessage() {}
+
+func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustAnchor.ProtoReflect.Descriptor instead.
+func (*TrustAnchor) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *TrustAnchor) GetUse() string {
+	if x != nil {
+		return x.Use
+	}
+	return ""
+}
+
+func (x *TrustAnchor) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *TrustAnchor) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *TrustAnchor) GetNotAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotAfter
+	}
+	return nil
+}
+
+func (x *TrustAnchor) GetPem() string {
+	if x != nil {
+		return x.Pem
+	}
+	return ""
+}
+
+type ListTrustAnchorsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Anchors       []*TrustAnchor         `protobuf:"bytes,1,rep,name=anchors,proto3" json:"anchors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTrustAnchorsResponse) Reset() {
+	*x = ListTrustAnchorsResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTrustAnchorsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTrustAnchorsResponse) ProtoMessage() {}
+
+func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTrustAnchorsResponse.ProtoReflect.Descriptor instead.
+func (*ListTrustAnchorsResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ListTrustAnchorsResponse) GetAnchors() []*TrustAnchor {
+	if x != nil {
+		return x.Anchors
+	}
+	return nil
+}
+
 var File_pncpki_v1_pncpki_proto protoreflect.FileDescriptor
 
 const file_pncpki_v1_pncpki_proto_rawDesc = "" +
@@ -2522,14 +2873,36 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\tnot_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x14\n" +
 	"\x05chain\x18\x05 \x03(\tR\x05chain\"Q\n" +
 	"\x17ListAuthoritiesResponse\x126\n" +
-	"\vauthorities\x18\x01 \x03(\v2\x14.pncpki.v1.AuthorityR\vauthorities2\xf2\x03\n" +
+	"\vauthorities\x18\x01 \x03(\v2\x14.pncpki.v1.AuthorityR\vauthorities\"A\n" +
+	"\x0fGetChainRequest\x12\x16\n" +
+	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x16\n" +
+	"\x06issuer\x18\x02 \x01(\tR\x06issuer\"(\n" +
+	"\x10GetChainResponse\x12\x14\n" +
+	"\x05chain\x18\x01 \x03(\tR\x05chain\"'\n" +
+	"\rGetCRLRequest\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\"\"\n" +
+	"\x0eGetCRLResponse\x12\x10\n" +
+	"\x03der\x18\x01 \x01(\fR\x03der\"+\n" +
+	"\x17ListTrustAnchorsRequest\x12\x10\n" +
+	"\x03use\x18\x01 \x01(\tR\x03use\"\x9c\x01\n" +
+	"\vTrustAnchor\x12\x10\n" +
+	"\x03use\x18\x01 \x01(\tR\x03use\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x127\n" +
+	"\tnot_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x10\n" +
+	"\x03pem\x18\x05 \x01(\tR\x03pem\"L\n" +
+	"\x18ListTrustAnchorsResponse\x120\n" +
+	"\aanchors\x18\x01 \x03(\v2\x16.pncpki.v1.TrustAnchorR\aanchors2\xba\x05\n" +
 	"\x12CertificateService\x12]\n" +
 	"\aSignCSR\x12\x19.pncpki.v1.SignCSRRequest\x1a\x1a.pncpki.v1.SignCSRResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/certificates\x12x\n" +
 	"\x0eGetCertificate\x12 .pncpki.v1.GetCertificateRequest\x1a!.pncpki.v1.GetCertificateResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/certificates/{serial}\x12u\n" +
 	"\x10ListCertificates\x12\".pncpki.v1.ListCertificatesRequest\x1a#.pncpki.v1.ListCertificatesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/certificates\x12\x8b\x01\n" +
-	"\x11RevokeCertificate\x12#.pncpki.v1.RevokeCertificateRequest\x1a$.pncpki.v1.RevokeCertificateResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/certificates/{serial}:revoke2\x85\x01\n" +
+	"\x11RevokeCertificate\x12#.pncpki.v1.RevokeCertificateRequest\x1a$.pncpki.v1.RevokeCertificateResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/certificates/{serial}:revoke\x12l\n" +
+	"\bGetChain\x12\x1a.pncpki.v1.GetChainRequest\x1a\x1b.pncpki.v1.GetChainResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/certificates/{serial}/chain\x12X\n" +
+	"\x06GetCRL\x12\x18.pncpki.v1.GetCRLRequest\x1a\x19.pncpki.v1.GetCRLResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/crls/{issuer}2\xfd\x01\n" +
 	"\x10AuthorityService\x12q\n" +
-	"\x0fListAuthorities\x12!.pncpki.v1.ListAuthoritiesRequest\x1a\".pncpki.v1.ListAuthoritiesResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/authorities2\xdb\x01\n" +
+	"\x0fListAuthorities\x12!.pncpki.v1.ListAuthoritiesRequest\x1a\".pncpki.v1.ListAuthoritiesResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/authorities\x12v\n" +
+	"\x10ListTrustAnchors\x12\".pncpki.v1.ListTrustAnchorsRequest\x1a#.pncpki.v1.ListTrustAnchorsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/trust-anchors2\xdb\x01\n" +
 	"\rTenantService\x12a\n" +
 	"\vListTenants\x12\x1d.pncpki.v1.ListTenantsRequest\x1a\x1e.pncpki.v1.ListTenantsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/tenants\x12g\n" +
 	"\fCreateTenant\x12\x1e.pncpki.v1.CreateTenantRequest\x1a\x1f.pncpki.v1.CreateTenantResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/tenants2s\n" +
@@ -2562,7 +2935,7 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*Station)(nil),                   // 0: pncpki.v1.Station
 	(*PutStationRequest)(nil),         // 1: pncpki.v1.PutStationRequest
@@ -2604,75 +2977,90 @@ var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*ListAuthoritiesRequest)(nil),    // 37: pncpki.v1.ListAuthoritiesRequest
 	(*Authority)(nil),                 // 38: pncpki.v1.Authority
 	(*ListAuthoritiesResponse)(nil),   // 39: pncpki.v1.ListAuthoritiesResponse
-	(*timestamppb.Timestamp)(nil),     // 40: google.protobuf.Timestamp
+	(*GetChainRequest)(nil),           // 40: pncpki.v1.GetChainRequest
+	(*GetChainResponse)(nil),          // 41: pncpki.v1.GetChainResponse
+	(*GetCRLRequest)(nil),             // 42: pncpki.v1.GetCRLRequest
+	(*GetCRLResponse)(nil),            // 43: pncpki.v1.GetCRLResponse
+	(*ListTrustAnchorsRequest)(nil),   // 44: pncpki.v1.ListTrustAnchorsRequest
+	(*TrustAnchor)(nil),               // 45: pncpki.v1.TrustAnchor
+	(*ListTrustAnchorsResponse)(nil),  // 46: pncpki.v1.ListTrustAnchorsResponse
+	(*timestamppb.Timestamp)(nil),     // 47: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	40, // 0: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
-	40, // 1: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
+	47, // 0: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
+	47, // 1: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
 	0,  // 3: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
 	0,  // 4: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
 	5,  // 5: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
 	6,  // 6: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
-	40, // 7: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
-	40, // 8: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
+	47, // 7: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
+	47, // 8: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
 	0,  // 9: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
 	11, // 10: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
 	11, // 11: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
 	11, // 12: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
 	11, // 13: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
-	40, // 14: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	47, // 14: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	19, // 15: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
 	21, // 16: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
 	21, // 17: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
 	21, // 18: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	40, // 19: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	47, // 19: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
 	30, // 20: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	40, // 21: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	40, // 22: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	40, // 23: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	47, // 21: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	47, // 22: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	47, // 23: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
 	30, // 24: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
 	30, // 25: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
 	30, // 26: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	40, // 27: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	47, // 27: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
 	38, // 28: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	28, // 29: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	31, // 30: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	33, // 31: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	35, // 32: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	37, // 33: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	22, // 34: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	24, // 35: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	26, // 36: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	18, // 37: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	1,  // 38: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	3,  // 39: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	7,  // 40: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	9,  // 41: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	12, // 42: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	14, // 43: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	16, // 44: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	29, // 45: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	32, // 46: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	34, // 47: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	36, // 48: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	39, // 49: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	23, // 50: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	25, // 51: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	27, // 52: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	20, // 53: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	2,  // 54: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	4,  // 55: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	8,  // 56: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	10, // 57: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	13, // 58: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	15, // 59: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	17, // 60: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	45, // [45:61] is the sub-list for method output_type
-	29, // [29:45] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	47, // 29: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	45, // 30: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	28, // 31: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	31, // 32: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	33, // 33: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	35, // 34: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	40, // 35: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	42, // 36: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	37, // 37: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	44, // 38: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	22, // 39: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	24, // 40: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	26, // 41: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	18, // 42: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	1,  // 43: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	3,  // 44: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	7,  // 45: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	9,  // 46: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	12, // 47: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	14, // 48: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	16, // 49: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	29, // 50: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	32, // 51: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	34, // 52: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	36, // 53: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	41, // 54: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	43, // 55: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	39, // 56: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	46, // 57: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	23, // 58: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	25, // 59: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	27, // 60: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	20, // 61: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	2,  // 62: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	4,  // 63: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	8,  // 64: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	10, // 65: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	13, // 66: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	15, // 67: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	17, // 68: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	50, // [50:69] is the sub-list for method output_type
+	31, // [31:50] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -2686,7 +3074,7 @@ func file_pncpki_v1_pncpki_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   7,
 		},

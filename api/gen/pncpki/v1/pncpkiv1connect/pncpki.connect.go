@@ -60,9 +60,18 @@ const (
 	// CertificateServiceRevokeCertificateProcedure is the fully-qualified name of the
 	// CertificateService's RevokeCertificate RPC.
 	CertificateServiceRevokeCertificateProcedure = "/pncpki.v1.CertificateService/RevokeCertificate"
+	// CertificateServiceGetChainProcedure is the fully-qualified name of the CertificateService's
+	// GetChain RPC.
+	CertificateServiceGetChainProcedure = "/pncpki.v1.CertificateService/GetChain"
+	// CertificateServiceGetCRLProcedure is the fully-qualified name of the CertificateService's GetCRL
+	// RPC.
+	CertificateServiceGetCRLProcedure = "/pncpki.v1.CertificateService/GetCRL"
 	// AuthorityServiceListAuthoritiesProcedure is the fully-qualified name of the AuthorityService's
 	// ListAuthorities RPC.
 	AuthorityServiceListAuthoritiesProcedure = "/pncpki.v1.AuthorityService/ListAuthorities"
+	// AuthorityServiceListTrustAnchorsProcedure is the fully-qualified name of the AuthorityService's
+	// ListTrustAnchors RPC.
+	AuthorityServiceListTrustAnchorsProcedure = "/pncpki.v1.AuthorityService/ListTrustAnchors"
 	// TenantServiceListTenantsProcedure is the fully-qualified name of the TenantService's ListTenants
 	// RPC.
 	TenantServiceListTenantsProcedure = "/pncpki.v1.TenantService/ListTenants"
@@ -104,6 +113,10 @@ type CertificateServiceClient interface {
 	GetCertificate(context.Context, *connect.Request[v1.GetCertificateRequest]) (*connect.Response[v1.GetCertificateResponse], error)
 	ListCertificates(context.Context, *connect.Request[v1.ListCertificatesRequest]) (*connect.Response[v1.ListCertificatesResponse], error)
 	RevokeCertificate(context.Context, *connect.Request[v1.RevokeCertificateRequest]) (*connect.Response[v1.RevokeCertificateResponse], error)
+	// GetChain returns a certificate with its issuers up to the root.
+	GetChain(context.Context, *connect.Request[v1.GetChainRequest]) (*connect.Response[v1.GetChainResponse], error)
+	// GetCRL returns the current CRL of a CA (also served at /crl/{issuer}.crl).
+	GetCRL(context.Context, *connect.Request[v1.GetCRLRequest]) (*connect.Response[v1.GetCRLResponse], error)
 }
 
 // NewCertificateServiceClient constructs a client for the pncpki.v1.CertificateService service. By
@@ -141,6 +154,18 @@ func NewCertificateServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			connect.WithSchema(certificateServiceMethods.ByName("RevokeCertificate")),
 			connect.WithClientOptions(opts...),
 		),
+		getChain: connect.NewClient[v1.GetChainRequest, v1.GetChainResponse](
+			httpClient,
+			baseURL+CertificateServiceGetChainProcedure,
+			connect.WithSchema(certificateServiceMethods.ByName("GetChain")),
+			connect.WithClientOptions(opts...),
+		),
+		getCRL: connect.NewClient[v1.GetCRLRequest, v1.GetCRLResponse](
+			httpClient,
+			baseURL+CertificateServiceGetCRLProcedure,
+			connect.WithSchema(certificateServiceMethods.ByName("GetCRL")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -150,6 +175,8 @@ type certificateServiceClient struct {
 	getCertificate    *connect.Client[v1.GetCertificateRequest, v1.GetCertificateResponse]
 	listCertificates  *connect.Client[v1.ListCertificatesRequest, v1.ListCertificatesResponse]
 	revokeCertificate *connect.Client[v1.RevokeCertificateRequest, v1.RevokeCertificateResponse]
+	getChain          *connect.Client[v1.GetChainRequest, v1.GetChainResponse]
+	getCRL            *connect.Client[v1.GetCRLRequest, v1.GetCRLResponse]
 }
 
 // SignCSR calls pncpki.v1.CertificateService.SignCSR.
@@ -172,6 +199,16 @@ func (c *certificateServiceClient) RevokeCertificate(ctx context.Context, req *c
 	return c.revokeCertificate.CallUnary(ctx, req)
 }
 
+// GetChain calls pncpki.v1.CertificateService.GetChain.
+func (c *certificateServiceClient) GetChain(ctx context.Context, req *connect.Request[v1.GetChainRequest]) (*connect.Response[v1.GetChainResponse], error) {
+	return c.getChain.CallUnary(ctx, req)
+}
+
+// GetCRL calls pncpki.v1.CertificateService.GetCRL.
+func (c *certificateServiceClient) GetCRL(ctx context.Context, req *connect.Request[v1.GetCRLRequest]) (*connect.Response[v1.GetCRLResponse], error) {
+	return c.getCRL.CallUnary(ctx, req)
+}
+
 // CertificateServiceHandler is an implementation of the pncpki.v1.CertificateService service.
 type CertificateServiceHandler interface {
 	// SignCSR issues a certificate of a profile from a PKCS#10 CSR.
@@ -179,6 +216,10 @@ type CertificateServiceHandler interface {
 	GetCertificate(context.Context, *connect.Request[v1.GetCertificateRequest]) (*connect.Response[v1.GetCertificateResponse], error)
 	ListCertificates(context.Context, *connect.Request[v1.ListCertificatesRequest]) (*connect.Response[v1.ListCertificatesResponse], error)
 	RevokeCertificate(context.Context, *connect.Request[v1.RevokeCertificateRequest]) (*connect.Response[v1.RevokeCertificateResponse], error)
+	// GetChain returns a certificate with its issuers up to the root.
+	GetChain(context.Context, *connect.Request[v1.GetChainRequest]) (*connect.Response[v1.GetChainResponse], error)
+	// GetCRL returns the current CRL of a CA (also served at /crl/{issuer}.crl).
+	GetCRL(context.Context, *connect.Request[v1.GetCRLRequest]) (*connect.Response[v1.GetCRLResponse], error)
 }
 
 // NewCertificateServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -212,6 +253,18 @@ func NewCertificateServiceHandler(svc CertificateServiceHandler, opts ...connect
 		connect.WithSchema(certificateServiceMethods.ByName("RevokeCertificate")),
 		connect.WithHandlerOptions(opts...),
 	)
+	certificateServiceGetChainHandler := connect.NewUnaryHandler(
+		CertificateServiceGetChainProcedure,
+		svc.GetChain,
+		connect.WithSchema(certificateServiceMethods.ByName("GetChain")),
+		connect.WithHandlerOptions(opts...),
+	)
+	certificateServiceGetCRLHandler := connect.NewUnaryHandler(
+		CertificateServiceGetCRLProcedure,
+		svc.GetCRL,
+		connect.WithSchema(certificateServiceMethods.ByName("GetCRL")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pncpki.v1.CertificateService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CertificateServiceSignCSRProcedure:
@@ -222,6 +275,10 @@ func NewCertificateServiceHandler(svc CertificateServiceHandler, opts ...connect
 			certificateServiceListCertificatesHandler.ServeHTTP(w, r)
 		case CertificateServiceRevokeCertificateProcedure:
 			certificateServiceRevokeCertificateHandler.ServeHTTP(w, r)
+		case CertificateServiceGetChainProcedure:
+			certificateServiceGetChainHandler.ServeHTTP(w, r)
+		case CertificateServiceGetCRLProcedure:
+			certificateServiceGetCRLHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -247,9 +304,21 @@ func (UnimplementedCertificateServiceHandler) RevokeCertificate(context.Context,
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.CertificateService.RevokeCertificate is not implemented"))
 }
 
+func (UnimplementedCertificateServiceHandler) GetChain(context.Context, *connect.Request[v1.GetChainRequest]) (*connect.Response[v1.GetChainResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.CertificateService.GetChain is not implemented"))
+}
+
+func (UnimplementedCertificateServiceHandler) GetCRL(context.Context, *connect.Request[v1.GetCRLRequest]) (*connect.Response[v1.GetCRLResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.CertificateService.GetCRL is not implemented"))
+}
+
 // AuthorityServiceClient is a client for the pncpki.v1.AuthorityService service.
 type AuthorityServiceClient interface {
 	ListAuthorities(context.Context, *connect.Request[v1.ListAuthoritiesRequest]) (*connect.Response[v1.ListAuthoritiesResponse], error)
+	// ListTrustAnchors returns the root pool per use (V2G, MO, OEM, CSMS,
+	// manufacturer): pncpki's own roots, imported foreign roots and those of
+	// the --trust-anchors directory.
+	ListTrustAnchors(context.Context, *connect.Request[v1.ListTrustAnchorsRequest]) (*connect.Response[v1.ListTrustAnchorsResponse], error)
 }
 
 // NewAuthorityServiceClient constructs a client for the pncpki.v1.AuthorityService service. By
@@ -269,12 +338,19 @@ func NewAuthorityServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithSchema(authorityServiceMethods.ByName("ListAuthorities")),
 			connect.WithClientOptions(opts...),
 		),
+		listTrustAnchors: connect.NewClient[v1.ListTrustAnchorsRequest, v1.ListTrustAnchorsResponse](
+			httpClient,
+			baseURL+AuthorityServiceListTrustAnchorsProcedure,
+			connect.WithSchema(authorityServiceMethods.ByName("ListTrustAnchors")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // authorityServiceClient implements AuthorityServiceClient.
 type authorityServiceClient struct {
-	listAuthorities *connect.Client[v1.ListAuthoritiesRequest, v1.ListAuthoritiesResponse]
+	listAuthorities  *connect.Client[v1.ListAuthoritiesRequest, v1.ListAuthoritiesResponse]
+	listTrustAnchors *connect.Client[v1.ListTrustAnchorsRequest, v1.ListTrustAnchorsResponse]
 }
 
 // ListAuthorities calls pncpki.v1.AuthorityService.ListAuthorities.
@@ -282,9 +358,18 @@ func (c *authorityServiceClient) ListAuthorities(ctx context.Context, req *conne
 	return c.listAuthorities.CallUnary(ctx, req)
 }
 
+// ListTrustAnchors calls pncpki.v1.AuthorityService.ListTrustAnchors.
+func (c *authorityServiceClient) ListTrustAnchors(ctx context.Context, req *connect.Request[v1.ListTrustAnchorsRequest]) (*connect.Response[v1.ListTrustAnchorsResponse], error) {
+	return c.listTrustAnchors.CallUnary(ctx, req)
+}
+
 // AuthorityServiceHandler is an implementation of the pncpki.v1.AuthorityService service.
 type AuthorityServiceHandler interface {
 	ListAuthorities(context.Context, *connect.Request[v1.ListAuthoritiesRequest]) (*connect.Response[v1.ListAuthoritiesResponse], error)
+	// ListTrustAnchors returns the root pool per use (V2G, MO, OEM, CSMS,
+	// manufacturer): pncpki's own roots, imported foreign roots and those of
+	// the --trust-anchors directory.
+	ListTrustAnchors(context.Context, *connect.Request[v1.ListTrustAnchorsRequest]) (*connect.Response[v1.ListTrustAnchorsResponse], error)
 }
 
 // NewAuthorityServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -300,10 +385,18 @@ func NewAuthorityServiceHandler(svc AuthorityServiceHandler, opts ...connect.Han
 		connect.WithSchema(authorityServiceMethods.ByName("ListAuthorities")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authorityServiceListTrustAnchorsHandler := connect.NewUnaryHandler(
+		AuthorityServiceListTrustAnchorsProcedure,
+		svc.ListTrustAnchors,
+		connect.WithSchema(authorityServiceMethods.ByName("ListTrustAnchors")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pncpki.v1.AuthorityService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthorityServiceListAuthoritiesProcedure:
 			authorityServiceListAuthoritiesHandler.ServeHTTP(w, r)
+		case AuthorityServiceListTrustAnchorsProcedure:
+			authorityServiceListTrustAnchorsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -315,6 +408,10 @@ type UnimplementedAuthorityServiceHandler struct{}
 
 func (UnimplementedAuthorityServiceHandler) ListAuthorities(context.Context, *connect.Request[v1.ListAuthoritiesRequest]) (*connect.Response[v1.ListAuthoritiesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.AuthorityService.ListAuthorities is not implemented"))
+}
+
+func (UnimplementedAuthorityServiceHandler) ListTrustAnchors(context.Context, *connect.Request[v1.ListTrustAnchorsRequest]) (*connect.Response[v1.ListTrustAnchorsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.AuthorityService.ListTrustAnchors is not implemented"))
 }
 
 // TenantServiceClient is a client for the pncpki.v1.TenantService service.
