@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
