@@ -2,15 +2,23 @@ package api_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
+	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/pncpki/pncpki/api"
+	"github.com/pncpki/pncpki/api/auth"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
 	"github.com/pncpki/pncpki/ocppsec"
@@ -180,4 +188,45 @@ func TestChainCRLAndTrustAnchors(t *testing.T) {
 			t.Errorf("trust anchors: %d %v", status, body)
 		}
 	})
+}
+
+// TestJWKSTokens: an external identity provider's EdDSA token works like
+// pncd's own; its tenant claim still scopes what it sees.
+func TestJWKSTokens(t *testing.T) {
+	e := newEnv(t, "")
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":%q}]}`, base64.RawURLEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
+	}))
+	t.Cleanup(jwks.Close)
+	// A server of its own, configured before it serves.
+	server := &api.Server{CA: e.d.CA, Store: e.d.Store, Key: e.key, OCSP: e.r,
+		JWKS: &auth.JWKS{URL: jwks.URL, Issuer: "https://idp.example", Audience: "pncpki"}}
+	h, err := server.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewTLSServer(h)
+	t.Cleanup(e.srv.Close)
+	mint := func(iss, tenant string) string {
+		now := time.Now()
+		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, auth.Claims{Tenant: tenant, Role: auth.RoleOperator, RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: iss, Subject: "csms-backend", Audience: jwt.ClaimStrings{"pncpki"}, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}})
+		tok.Header["kid"] = "k1"
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	status, body := e.rest(t, "POST", "/v1/certificates", mint("https://idp.example", "cpo1"), map[string]any{"profile": "iso15118-2/secc", "csr": opensslCSR(t, e.dir, "DE*ABC*E8")})
+	if status != 200 || body["certificate"].(map[string]any)["tenant"] != "cpo1" {
+		t.Fatalf("SignCSR with an IdP token: %d %v", status, body)
+	}
+	if status, body := e.rest(t, "POST", "/v1/certificates", mint("https://idp.example", "cpo2"), map[string]any{"profile": "iso15118-2/secc", "csr": opensslCSR(t, e.dir, "DE*ABC*E9")}); status != 403 {
+		t.Errorf("IdP token of cpo2 for cpo1's operator ID: %d %v", status, body)
+	}
+	if status, _ := e.rest(t, "GET", "/v1/certificates", mint("https://other.example", "cpo1"), nil); status != 401 {
+		t.Errorf("token of an unknown issuer signed with the IdP key: %d", status)
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/go-chi/httprate"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pncpki/pncpki/api/auth"
@@ -83,7 +84,12 @@ func (s *Server) verify(token string) (*auth.Claims, error) {
 	if c != nil && now.Before(c.ExpiresAt.Time) {
 		return c, nil
 	}
-	c, err := s.Key.Verify(token, now)
+	var err error
+	if s.JWKS != nil && issuerOf(token) == s.JWKS.Issuer {
+		c, err = s.JWKS.Verify(context.Background(), token, now)
+	} else {
+		c, err = s.Key.Verify(token, now)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +100,16 @@ func (s *Server) verify(token string) (*auth.Claims, error) {
 	s.tokens.m[h] = c
 	s.tokens.mu.Unlock()
 	return c, nil
+}
+
+// issuerOf reads a token's iss without verifying anything, to pick the key
+// set that must verify it.
+func issuerOf(token string) string {
+	var c jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &c); err != nil {
+		return ""
+	}
+	return c.Issuer
 }
 
 // redisCounter is httprate's sliding-window counter in Redis, so replicas

@@ -39,6 +39,9 @@ type Server struct {
 	CA    *ca.Service
 	Store store.Store
 	Key   *auth.Key
+	// JWKS, when set, also admits the tokens of an external identity
+	// provider (those whose iss is JWKS.Issuer).
+	JWKS *auth.JWKS
 	// OCSP, when set, hears about revocations at once.
 	OCSP *ocsp.Responder
 	// OCPP answers OCPPService; without it the service says so.

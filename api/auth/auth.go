@@ -1,11 +1,14 @@
-// Package auth issues and verifies pncd's bearer tokens: JWTs signed with
-// ES256 by pncd's own token key, carrying the tenant and the role.
+// Package auth issues and verifies pncd's bearer tokens: JWTs signed by
+// pncd's own token key (ES256 with a P-256 key, EdDSA with an Ed25519 key)
+// or by an external identity provider's keys (JWKS), carrying the tenant
+// and the role.
 package auth
 
 import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
@@ -46,21 +49,52 @@ type Claims struct {
 	jwt.RegisteredClaims
 }
 
-// Key is pncd's token key: ECDSA P-256, alg ES256 only.
+// Key is pncd's token key. Its algorithm is pinned by its type: ES256 for
+// ECDSA P-256, EdDSA for Ed25519; tokens with any other alg are refused.
 type Key struct {
 	signer crypto.Signer
-	pub    *ecdsa.PublicKey
+	pub    crypto.PublicKey
+	method jwt.SigningMethod
 }
+
+// methodFor pins the JWT algorithm of a public key.
+func methodFor(pub crypto.PublicKey) (jwt.SigningMethod, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve == elliptic.P256() {
+			return jwt.SigningMethodES256, nil
+		}
+	case ed25519.PublicKey:
+		return jwt.SigningMethodEdDSA, nil
+	}
+	return nil, fmt.Errorf("token keys are ECDSA P-256 or Ed25519, not %T", pub)
+}
+
+// Key types for LoadOrCreateKey.
+const (
+	KeyECDSA   = "ecdsa"   // P-256, ES256 (the default)
+	KeyEd25519 = "ed25519" // EdDSA
+)
 
 // KeyFile is where the token key lives in a data directory.
 func KeyFile(dataDir string) string { return filepath.Join(dataDir, "keys", "token.key") }
 
 // LoadOrCreateKey loads the token key of a data directory, creating it
-// (mode 0600) on first use.
-func LoadOrCreateKey(dataDir string) (*Key, error) {
+// (mode 0600) on first use, of type KeyECDSA (or "") or KeyEd25519; an
+// existing key keeps its type.
+func LoadOrCreateKey(dataDir string, keyType ...string) (*Key, error) {
 	path := KeyFile(dataDir)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		var k crypto.Signer
+		var err error
+		switch t := append(keyType, "")[0]; t {
+		case "", KeyECDSA:
+			k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		case KeyEd25519:
+			_, k, err = ed25519.GenerateKey(rand.Reader)
+		default:
+			err = fmt.Errorf("token key type %q: want %s or %s", t, KeyECDSA, KeyEd25519)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -72,12 +106,15 @@ func LoadOrCreateKey(dataDir string) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	pub, ok := s.Public().(*ecdsa.PublicKey)
-	if !ok || pub.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("token key %s is not ECDSA P-256", path)
+	m, err := methodFor(s.Public())
+	if err != nil {
+		return nil, fmt.Errorf("token key %s: %w", path, err)
 	}
-	return &Key{signer: s, pub: pub}, nil
+	return &Key{signer: s, pub: s.Public(), method: m}, nil
 }
+
+// Algorithm is the JWT alg of the key's tokens.
+func (k *Key) Algorithm() string { return k.method.Alg() }
 
 // Mint issues a token for tenant with role, valid for ttl.
 func (k *Key) Mint(subject, tenant, role string, ttl time.Duration, now time.Time) (string, error) {
@@ -100,7 +137,7 @@ func (k *Key) Mint(subject, tenant, role string, ttl time.Duration, now time.Tim
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 		ID: hex.EncodeToString(id),
 	}}
-	return jwt.NewWithClaims(jwt.SigningMethodES256, c).SignedString(k.signer)
+	return jwt.NewWithClaims(k.method, c).SignedString(k.signer)
 }
 
 // Error is a refused token.
@@ -108,16 +145,23 @@ type Error struct{ Reason string }
 
 func (e *Error) Error() string { return "unauthenticated: " + e.Reason }
 
-// Verify checks a token: ES256 by this key only (none, HMAC and every
-// other alg are refused), issuer, audience, exp (required), nbf and iat
-// within Leeway, a known role.
+// MaxToken bounds a token.
+const MaxToken = 8 << 10
+
+// Verify checks a token: this key's alg only (none, HMAC and every other
+// alg are refused), issuer, audience, exp (required), nbf and iat within
+// Leeway, a known role.
 func (k *Key) Verify(token string, now time.Time) (*Claims, error) {
-	if len(token) > 8<<10 {
+	return verify(token, now, k.method, Issuer, Audience, func(*jwt.Token) (any, error) { return k.pub, nil })
+}
+
+func verify(token string, now time.Time, method jwt.SigningMethod, issuer, audience string, key jwt.Keyfunc) (*Claims, error) {
+	if len(token) > MaxToken {
 		return nil, &Error{"token longer than 8 KiB"}
 	}
 	var c Claims
-	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) { return k.pub, nil },
-		jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuer(Issuer), jwt.WithAudience(Audience),
+	_, err := jwt.ParseWithClaims(token, &c, key,
+		jwt.WithValidMethods([]string{method.Alg()}), jwt.WithIssuer(issuer), jwt.WithAudience(audience),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(Leeway),
 		jwt.WithTimeFunc(func() time.Time { return now }))
 	if err != nil {

@@ -160,7 +160,11 @@ func TestFirstStartAdminToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if err := writeAdminToken(ctx, d, slog.New(slog.DiscardHandler)); err != nil {
+	created, err := auth.LoadOrCreateKey(d.Path, auth.KeyEd25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeAdminToken(ctx, d, created, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(d.Path, AdminTokenFile)
@@ -170,7 +174,7 @@ func TestFirstStartAdminToken(t *testing.T) {
 	}
 	tok, _ := os.ReadFile(path)
 	key, _ := auth.LoadOrCreateKey(d.Path)
-	if c, err := key.Verify(strings.TrimSpace(string(tok)), time.Now()); err != nil || c.Role != auth.RoleAdmin {
+	if c, err := key.Verify(strings.TrimSpace(string(tok)), time.Now()); err != nil || c.Role != auth.RoleAdmin || key.Algorithm() != "EdDSA" {
 		t.Errorf("first-start token: %+v %v", c, err)
 	}
 }

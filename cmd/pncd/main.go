@@ -86,7 +86,11 @@ func run(args []string) error {
 		if err := d.CA.Reload(ctx); err != nil {
 			return err
 		}
-		if err := writeAdminToken(ctx, d, log); err != nil {
+		key, err := auth.LoadOrCreateKey(d.Path, *st.tokenKeyType)
+		if err != nil {
+			return fmt.Errorf("token key: %w", err)
+		}
+		if err := writeAdminToken(ctx, d, key, log); err != nil {
 			return err
 		}
 	}
@@ -116,9 +120,17 @@ func run(args []string) error {
 	go resp.Run(ctx)
 	go refresh(ctx, d, resp, log)
 
-	key, err := auth.LoadOrCreateKey(d.Path)
+	key, err := auth.LoadOrCreateKey(d.Path, *st.tokenKeyType)
 	if err != nil {
 		return fmt.Errorf("token key: %w", err)
+	}
+	var jwks *auth.JWKS
+	if *st.jwksURL != "" {
+		if *st.jwksIssuer == "" {
+			return errors.New("--jwks-url needs --jwks-issuer")
+		}
+		jwks = &auth.JWKS{URL: *st.jwksURL, Issuer: *st.jwksIssuer, Audience: *st.jwksAudience}
+		log.Info("tokens of an external identity provider accepted", "jwks", *st.jwksURL, "issuer", *st.jwksIssuer, "audience", *st.jwksAudience)
 	}
 	rl := api.RateLimit{Requests: *st.apiRate, Window: time.Minute}
 	if rdb != nil {
@@ -128,7 +140,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp, OCPP: bridge, RateLimit: rl}).Handler()
+	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, JWKS: jwks, OCSP: resp, OCPP: bridge, RateLimit: rl}).Handler()
 	if err != nil {
 		return err
 	}
@@ -212,11 +224,7 @@ const AdminTokenFile = "admin.token"
 // writeAdminToken mints a 30-day administrator token on first start, so
 // that the demo can be driven at once; it is written with mode 0600 and
 // audited, and its path (not its value) is logged.
-func writeAdminToken(ctx context.Context, d *datadir.Dir, log *slog.Logger) error {
-	key, err := auth.LoadOrCreateKey(d.Path)
-	if err != nil {
-		return err
-	}
+func writeAdminToken(ctx context.Context, d *datadir.Dir, key *auth.Key, log *slog.Logger) error {
 	tok, err := key.Mint("first-start-admin", "", auth.RoleAdmin, 30*24*time.Hour, time.Now())
 	if err != nil {
 		return err
@@ -237,6 +245,7 @@ func writeAdminToken(ctx context.Context, d *datadir.Dir, log *slog.Logger) erro
 // (PNCPKI_<NAME>) or the --config file.
 type settings struct {
 	data, listen, org, publicURL, storeURL, configFile, tlsCert, tlsKey, redisURL *string
+	tokenKeyType, jwksURL, jwksIssuer, jwksAudience                               *string
 	ocspCAKey                                                                     *bool
 	cacheMB, presignRate, apiRate                                                 *int
 	presignEvery                                                                  *time.Duration
@@ -261,6 +270,10 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.tlsKey = fs.String("tls-key", "", "PEM private key of --tls-cert (mode 0600)")
 	s.apiRate = fs.Int("api-rate", 1200, "API requests per minute per tenant (0: unlimited); shared through Redis when --redis is set")
 	s.redisURL = fs.String("redis", "", "Redis URL (redis://host:6379/0) of the shared OCSP tier and revocation fan-out")
+	s.tokenKeyType = fs.String("token-key-type", auth.KeyECDSA, "type of the token key created on first start: ecdsa (ES256) or ed25519 (EdDSA); an existing key keeps its type")
+	s.jwksURL = fs.String("jwks-url", "", "JWK set URL of an external identity provider whose tokens (ES256 or EdDSA, with kid, tenant and role claims) are accepted too")
+	s.jwksIssuer = fs.String("jwks-issuer", "", "the iss of that provider's tokens")
+	s.jwksAudience = fs.String("jwks-audience", auth.Audience, "the aud that provider's tokens must carry")
 	s.oc.register(fs)
 	return s
 }
