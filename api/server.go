@@ -48,6 +48,7 @@ type Server struct {
 	OCPP *ocppsec.Bridge
 	// RateLimit bounds requests per tenant (zero: unlimited).
 	RateLimit RateLimit
+	Metrics   *Metrics
 	Now       func() time.Time
 
 	tokens tokenCache
@@ -120,11 +121,13 @@ func (s *Server) authenticate() connect.UnaryInterceptorFunc {
 			h := req.Header().Get("Authorization")
 			token, ok := strings.CutPrefix(h, "Bearer ")
 			if !ok || token == "" {
+				s.Metrics.refused("unauthenticated")
 				s.denied(ctx, "anonymous", req.Spec().Procedure, "no bearer token")
 				return nil, newError(connect.CodeUnauthenticated, "auth.missing", errors.New("auth.missing: a bearer token is required"))
 			}
 			c, err := s.verify(token)
 			if err != nil {
+				s.Metrics.refused("unauthenticated")
 				s.denied(ctx, "anonymous", req.Spec().Procedure, err.Error())
 				return nil, newError(connect.CodeUnauthenticated, "auth.invalid", fmt.Errorf("auth.invalid: %w", err))
 			}
@@ -133,6 +136,7 @@ func (s *Server) authenticate() connect.UnaryInterceptorFunc {
 			resp, err := next(ctx, req)
 			var ce *connect.Error
 			if errors.As(err, &ce) && ce.Code() == connect.CodePermissionDenied {
+				s.Metrics.refused("forbidden")
 				s.denied(ctx, actor, req.Spec().Procedure, ce.Message())
 			}
 			return resp, err
@@ -195,11 +199,20 @@ func (h *certificates) SignCSR(ctx context.Context, req *connect.Request[pncpkiv
 	if req.Msg.ValidityDays < 0 || req.Msg.ValidityDays > 40*366 {
 		return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, errors.New("request.invalid: validity_days out of range"))
 	}
+	start := time.Now()
 	iss, err := h.s.CA.Issue(ctx, ca.Request{Profile: req.Msg.Profile, CSR: []byte(req.Msg.Csr), Tenant: tenant, Issuer: req.Msg.Issuer,
 		Validity: policies.Period{Days: int(req.Msg.ValidityDays)}})
 	if err != nil {
+		result := "refused"
+		if ca.CodeOf(err) == "" {
+			result = "error"
+		}
+		if _, known := policies.Lookup(req.Msg.Profile); known == nil {
+			h.s.Metrics.issuance(req.Msg.Profile, result, 0)
+		}
 		return nil, apiError(err)
 	}
+	h.s.Metrics.issuance(req.Msg.Profile, "issued", time.Since(start))
 	resp := &pncpkiv1.SignCSRResponse{Certificate: toProto(iss.Record, h.s.Now())}
 	for _, c := range iss.Chain {
 		resp.Chain = append(resp.Chain, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})))

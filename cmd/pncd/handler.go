@@ -1,11 +1,14 @@
 package main
 
 import (
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,13 +23,11 @@ import (
 // API shares this router.
 func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	r := chi.NewRouter()
-	// The API: REST under /v1, gRPC/Connect under the service names.
-	r.Handle("/v1/*", apiHandler)
-	r.Handle("/pncpki.v1.CertificateService/*", apiHandler)
-	r.Handle("/pncpki.v1.AuthorityService/*", apiHandler)
-	r.Handle("/pncpki.v1.TenantService/*", apiHandler)
-	r.Handle("/pncpki.v1.TokenService/*", apiHandler)
-	r.Handle("/pncpki.v1.AuditService/*", apiHandler)
+	// The API: REST under /v1, gRPC/Connect under the service names, with a
+	// request ID and an access log line per call.
+	api := requestLog(apiHandler, log)
+	r.Handle("/v1/*", api)
+	r.Handle("/{service:pncpki\\.v1\\.[A-Za-z]+}/*", api)
 	ocspHandler := resp.Handler("/ocsp")
 	r.Handle("/ocsp", ocspHandler)
 	r.Handle("/ocsp/*", ocspHandler)
@@ -91,3 +92,56 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg})
 }
+
+// validRequestID accepts a caller's X-Request-ID if it is short and plain.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// requestLog gives every API call a request ID (the caller's X-Request-ID
+// when it is plain, else a new one), returns it in X-Request-ID, and logs
+// one line per call with it.
+func requestLog(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID(id) {
+			var b [8]byte
+			rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-ID", id)
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		log.Info("api", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Flush and Unwrap keep streaming and http.ResponseController working
+// through the recorder (gRPC needs both).
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -50,7 +50,7 @@ func TestServeHealthAndCRL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: tokenKey, OCSP: resp}).Handler()
+	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: tokenKey, OCSP: resp, Metrics: api.NewMetrics(reg)}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +123,28 @@ func TestServeHealthAndCRL(t *testing.T) {
 	} else {
 		aresp.Body.Close()
 	}
+	// Every API service is routed for gRPC/Connect too, with a request ID.
+	for _, svc := range []string{"CertificateService/ListCertificates", "StationService/ListStations", "OCPPService/HandleRequest", "AuditService/ListAudit"} {
+		req, _ := http.NewRequest("POST", srv.URL+"/pncpki.v1."+svc, strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Connect-Protocol-Version", "1")
+		req.Header.Set("X-Request-ID", "trace-42")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("X-Request-ID") != "trace-42" {
+			t.Errorf("%s without a token: %d, request ID %q; want 401 from the API", svc, resp.StatusCode, resp.Header.Get("X-Request-ID"))
+		}
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/authorities", nil)
+	req.Header.Set("X-Request-ID", "not a plain id; "+strings.Repeat("x", 80))
+	if resp, err := c.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); len(resp.Header.Get("X-Request-ID")) != 16 {
+		t.Errorf("a new request ID replaces an odd one: %q", resp.Header.Get("X-Request-ID"))
+	}
 	// OCSP and metrics share the router.
 	a, _ := d.CA.Authority("cpo-sub2")
 	der, err := ocsp.MarshalRequest(crypto.SHA256, a.Cert, iss.Cert().SerialNumber, nil)
@@ -139,8 +161,9 @@ func TestServeHealthAndCRL(t *testing.T) {
 	if err != nil || parsed.Status != xocsp.Revoked {
 		t.Errorf("OCSP via pncd: %+v, %v", parsed, err)
 	}
-	if m := get("/metrics", 200); !bytes.Contains(m, []byte(`pncpki_ocsp_responses_total{result="revoked"} 1`)) {
-		t.Errorf("metrics lack the OCSP answer:\n%s", m)
+	if m := get("/metrics", 200); !bytes.Contains(m, []byte(`pncpki_ocsp_responses_total{result="revoked"} 1`)) ||
+		!bytes.Contains(m, []byte(`pncpki_api_auth_failures_total{reason="unauthenticated"} 5`)) {
+		t.Errorf("metrics lack the OCSP answer or the refused API calls:\n%s", m)
 	}
 	get("/crl/cpo-sub2.pem", 404)
 	post, err := c.Post(srv.URL+"/healthz", "text/plain", nil)

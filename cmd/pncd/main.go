@@ -140,7 +140,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, JWKS: jwks, OCSP: resp, OCPP: bridge, RateLimit: rl}).Handler()
+	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, JWKS: jwks, OCSP: resp, OCPP: bridge, RateLimit: rl, Metrics: api.NewMetrics(reg)}).Handler()
 	if err != nil {
 		return err
 	}
