@@ -92,7 +92,33 @@ func (h *tokens) CreateToken(ctx context.Context, req *connect.Request[pncpkiv1.
 		Detail: fmt.Sprintf(`{"tenant":%q,"role":%q,"ttl":%q}`, m.Tenant, m.Role, ttl)}); err != nil {
 		return nil, apiError(err)
 	}
-	return connect.NewResponse(&pncpkiv1.CreateTokenResponse{Token: tok, ExpiresAt: timestamppb.New(now.Add(ttl))}), nil
+	c, err := h.s.Key.Verify(tok, now)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.CreateTokenResponse{Token: tok, ExpiresAt: timestamppb.New(now.Add(ttl)), Id: c.ID}), nil
+}
+
+func (h *tokens) RevokeToken(ctx context.Context, req *connect.Request[pncpkiv1.RevokeTokenRequest]) (*connect.Response[pncpkiv1.RevokeTokenResponse], error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	id := req.Msg.Id
+	if id == "" || len(id) > 64 {
+		return nil, newError(connect.CodeInvalidArgument, "request.invalid", errors.New("request.invalid: id is the token's jti"))
+	}
+	now := h.s.Now()
+	exp := now.Add(auth.MaxTTL)
+	if req.Msg.ExpiresAt != nil {
+		if e := req.Msg.ExpiresAt.AsTime(); e.Before(exp) {
+			exp = e
+		}
+	}
+	if err := h.s.Store.RevokeToken(ctx, id, exp); err != nil {
+		return nil, apiError(err)
+	}
+	h.s.revocations.add(id)
+	return connect.NewResponse(&pncpkiv1.RevokeTokenResponse{}), nil
 }
 
 type audit struct{ s *Server }

@@ -230,3 +230,44 @@ func TestJWKSTokens(t *testing.T) {
 		t.Errorf("token of an unknown issuer signed with the IdP key: %d", status)
 	}
 }
+
+// TestRevokeToken: a revoked token is refused at once where it was revoked
+// and by another replica on the same store.
+func TestRevokeToken(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		status, body := e.rest(t, "POST", "/v1/tokens", e.tokens["admin"], map[string]any{"subject": "csms", "tenant": "cpo1", "role": "operator", "ttlSeconds": 3600})
+		if status != 200 || body["id"] == "" {
+			t.Fatalf("CreateToken: %d %v", status, body)
+		}
+		tok, id := body["token"].(string), body["id"].(string)
+		if status, _ := e.rest(t, "GET", "/v1/certificates", tok, nil); status != 200 {
+			t.Fatalf("fresh token: %d", status)
+		}
+		if status, _ := e.rest(t, "POST", "/v1/tokens/"+id+":revoke", e.tokens["cpo1"], map[string]any{}); status != 403 {
+			t.Errorf("an operator revoking a token: %d", status)
+		}
+		if status, body := e.rest(t, "POST", "/v1/tokens/"+id+":revoke", e.tokens["admin"], map[string]any{}); status != 200 {
+			t.Fatalf("RevokeToken: %d %v", status, body)
+		}
+		if status, _ := e.rest(t, "GET", "/v1/certificates", tok, nil); status != 401 {
+			t.Errorf("revoked token here: %d, want 401", status)
+		}
+		other := &api.Server{CA: e.d.CA, Store: e.d.Store, Key: e.key}
+		h, err := other.Handler()
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewTLSServer(h)
+		defer srv.Close()
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/certificates", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Errorf("revoked token at another replica: %d, want 401", resp.StatusCode)
+		}
+	})
+}

@@ -51,8 +51,8 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 				t.Errorf("%s %s: HTTP %d %v", o.method, o.path, status, body)
 			}
 		}
-		if len(ops) != 19 {
-			t.Errorf("%d documented operations, want 19", len(ops))
+		if len(ops) != 20 {
+			t.Errorf("%d documented operations, want 20", len(ops))
 		}
 	})
 }

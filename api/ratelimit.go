@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/store"
 )
 
 // RateLimit is the per-tenant request budget: Requests per Window, for each
@@ -82,6 +83,9 @@ func (s *Server) verify(token string) (*auth.Claims, error) {
 	c := s.tokens.m[h]
 	s.tokens.mu.Unlock()
 	if c != nil && now.Before(c.ExpiresAt.Time) {
+		if s.revocations.has(s.Store, c.ID, now) {
+			return nil, &auth.Error{Reason: "token revoked"}
+		}
 		return c, nil
 	}
 	var err error
@@ -93,6 +97,9 @@ func (s *Server) verify(token string) (*auth.Claims, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.revocations.has(s.Store, c.ID, now) {
+		return nil, &auth.Error{Reason: "token revoked"}
+	}
 	s.tokens.mu.Lock()
 	if s.tokens.m == nil || len(s.tokens.m) >= maxCachedTokens {
 		s.tokens.m = map[[32]byte]*auth.Claims{}
@@ -100,6 +107,47 @@ func (s *Server) verify(token string) (*auth.Claims, error) {
 	s.tokens.m[h] = c
 	s.tokens.mu.Unlock()
 	return c, nil
+}
+
+// RevocationRefresh is how often a replica reloads the revoked token IDs:
+// a token revoked on another replica stops working within it.
+const RevocationRefresh = 5 * time.Second
+
+// revocations caches the IDs of revoked tokens.
+type revocations struct {
+	mu     sync.Mutex
+	ids    map[string]bool
+	loaded time.Time
+}
+
+func (r *revocations) add(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ids == nil {
+		r.ids = map[string]bool{}
+	}
+	r.ids[id] = true
+}
+
+// has reports whether id is revoked, reloading the set from the store when
+// it is older than RevocationRefresh. If the store does not answer, the
+// last set stays in use.
+func (r *revocations) has(st store.Store, id string, now time.Time) bool {
+	if id == "" {
+		return false // external tokens without jti cannot be revoked here
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.loaded) > RevocationRefresh {
+		if ids, err := st.RevokedTokens(context.Background(), now); err == nil {
+			r.ids = make(map[string]bool, len(ids))
+			for _, x := range ids {
+				r.ids[x] = true
+			}
+			r.loaded = now
+		}
+	}
+	return r.ids[id]
 }
 
 // issuerOf reads a token's iss without verifying anything, to pick the key

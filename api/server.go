@@ -51,7 +51,8 @@ type Server struct {
 	Metrics   *Metrics
 	Now       func() time.Time
 
-	tokens tokenCache
+	tokens      tokenCache
+	revocations revocations
 }
 
 // Handler returns the API handler: Connect/gRPC paths

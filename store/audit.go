@@ -35,6 +35,7 @@ const (
 	AuditCACertificate     = "ca.certificate"
 	AuditCertificateIssue  = "certificate.issue"
 	AuditCertificateRevoke = "certificate.revoke"
+	AuditTokenRevoke       = "token.revoke"
 )
 
 type actorKey struct{}

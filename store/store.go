@@ -189,5 +189,11 @@ type Store interface {
 
 	Stations
 
+	// RevokeToken records that the API token with this ID (its jti) is no
+	// longer valid; kept until expiresAt, when the token dies anyway.
+	RevokeToken(ctx context.Context, id string, expiresAt time.Time) error
+	// RevokedTokens returns the IDs of revoked tokens that expire after at.
+	RevokedTokens(ctx context.Context, at time.Time) ([]string, error)
+
 	Close() error
 }

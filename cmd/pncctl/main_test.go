@@ -458,6 +458,18 @@ func TestTokenCreate(t *testing.T) {
 	if out := mustCLI(t, "--data", data, "audit", "list"); !strings.Contains(out, "token.create") {
 		t.Errorf("token not audited:\n%s", out)
 	}
+	tokFile := filepath.Join(t.TempDir(), "tok")
+	os.WriteFile(tokFile, []byte(tok+"\n"), 0o600)
+	mustCLI(t, "--data", data, "token", "revoke", "--token-file", tokFile)
+	d, err := datadir.Open(context.Background(), data, ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ids, err := d.Store.RevokedTokens(context.Background(), time.Now())
+	if err != nil || len(ids) != 1 {
+		t.Errorf("revoked tokens %v %v", ids, err)
+	}
 }
 
 func TestStations(t *testing.T) {

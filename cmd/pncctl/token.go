@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,6 +48,9 @@ func (a *app) tokenCmd() *cobra.Command {
 				Detail: fmt.Sprintf(`{"tenant":%q,"role":%q,"ttl":%q}`, tenant, role, ttl)}); err != nil {
 				return err
 			}
+			if c, err := key.Verify(tok, time.Now()); err == nil {
+				fmt.Fprintf(a.errw, "token id %s (for 'pncctl token revoke --id'), expires %s\n", c.ID, c.ExpiresAt.Time.UTC().Format(time.RFC3339))
+			}
 			fmt.Fprintln(a.out, tok)
 			return nil
 		},
@@ -54,6 +59,45 @@ func (a *app) tokenCmd() *cobra.Command {
 	create.Flags().StringVar(&role, "role", auth.RoleOperator, "admin or operator")
 	create.Flags().StringVar(&subject, "subject", "", "who holds the token, for the audit log (default TENANT-ROLE)")
 	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "lifetime, at most a year")
-	c.AddCommand(create)
+	var id, tokenFile string
+	revoke := &cobra.Command{
+		Use:   "revoke",
+		Short: "Revoke a token before it expires (by --id, or the token itself with --token-file); pncd refuses it within 5 s",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			d, err := a.open(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			exp := time.Now().Add(auth.MaxTTL)
+			if tokenFile != "" {
+				key, err := auth.LoadOrCreateKey(d.Path)
+				if err != nil {
+					return err
+				}
+				data, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return err
+				}
+				c, err := key.Verify(strings.TrimSpace(string(data)), time.Now())
+				if err != nil {
+					return fmt.Errorf("--token-file: %w", err)
+				}
+				id, exp = c.ID, c.ExpiresAt.Time
+			}
+			if id == "" {
+				return fmt.Errorf("give --id or --token-file")
+			}
+			if err := d.Store.RevokeToken(ctx, id, exp); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "revoked token %s\n", id)
+			return nil
+		},
+	}
+	revoke.Flags().StringVar(&id, "id", "", "the token's id (jti)")
+	revoke.Flags().StringVar(&tokenFile, "token-file", "", "a file holding the token")
+	c.AddCommand(create, revoke)
 	return c
 }

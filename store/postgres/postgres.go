@@ -136,6 +136,12 @@ var migrations = [][]string{
 			PRIMARY KEY (station, type, issuer_key_hash, serial_number)
 		)`,
 	},
+	{
+		`CREATE TABLE token_revocations (
+			id TEXT PRIMARY KEY,
+			expires_at TIMESTAMPTZ NOT NULL
+		)`,
+	},
 }
 
 // migrate applies the missing migrations under an advisory lock, so that
@@ -514,4 +520,26 @@ func (db *DB) NextCRLNumber(ctx context.Context, issuer string) (int64, error) {
 		return 0, fmt.Errorf("CA %s: %w", issuer, store.ErrNotFound)
 	}
 	return n, err
+}
+
+// RevokeToken implements store.Store.
+func (db *DB) RevokeToken(ctx context.Context, id string, expiresAt time.Time) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO token_revocations(id, expires_at) VALUES($1,$2) ON CONFLICT(id) DO NOTHING`, id, expiresAt); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM token_revocations WHERE expires_at < now()`); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, &store.AuditEntry{Actor: store.ActorFrom(ctx), Action: store.AuditTokenRevoke, Object: id,
+			Detail: fmt.Sprintf(`{"expires_at":%q}`, expiresAt.UTC().Format(time.RFC3339))})
+	})
+}
+
+// RevokedTokens implements store.Store.
+func (db *DB) RevokedTokens(ctx context.Context, at time.Time) ([]string, error) {
+	return queryAll(ctx, db.pool, func(row pgx.Row) (string, error) {
+		var id string
+		return id, row.Scan(&id)
+	}, `SELECT id FROM token_revocations WHERE expires_at > $1`, at)
 }

@@ -184,6 +184,12 @@ var migrations = [][]string{
 			PRIMARY KEY (station, type, issuer_key_hash, serial_number)
 		)`,
 	},
+	{
+		`CREATE TABLE token_revocations (
+			id TEXT PRIMARY KEY,
+			expires_at INTEGER NOT NULL
+		)`,
+	},
 }
 
 func migrate(db *sql.DB) error {
@@ -619,4 +625,26 @@ func (db *DB) NextCRLNumber(ctx context.Context, issuer string) (int64, error) {
 		return 0, fmt.Errorf("CA %s: %w", issuer, store.ErrNotFound)
 	}
 	return n, err
+}
+
+// RevokeToken implements store.Store.
+func (db *DB) RevokeToken(ctx context.Context, id string, expiresAt time.Time) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO token_revocations(id, expires_at) VALUES(?,?) ON CONFLICT(id) DO NOTHING`, id, ms(expiresAt)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM token_revocations WHERE expires_at < ?`, ms(time.Now())); err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, &store.AuditEntry{Actor: store.ActorFrom(ctx), Action: store.AuditTokenRevoke, Object: id,
+			Detail: fmt.Sprintf(`{"expires_at":%q}`, expiresAt.UTC().Format(time.RFC3339))})
+	})
+}
+
+// RevokedTokens implements store.Store.
+func (db *DB) RevokedTokens(ctx context.Context, at time.Time) ([]string, error) {
+	return queryAll(ctx, db.r, func(row scanner) (string, error) {
+		var id string
+		return id, row.Scan(&id)
+	}, `SELECT id FROM token_revocations WHERE expires_at > ?`, ms(at))
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"AuditLog", testAudit},
 		{"Stations", testStations},
 		{"StationCallsAndCertificates", testStationCalls},
+		{"TokenRevocations", testTokenRevocations},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -627,5 +629,37 @@ func testStationCalls(t *testing.T, s store.Store) {
 	got, _ = s.InstalledCertificates(ctx, "CS-1")
 	if len(calls)+len(got) != 0 {
 		t.Errorf("after delete: %d calls, %d certificates", len(calls), len(got))
+	}
+}
+
+func testTokenRevocations(t *testing.T, s store.Store) {
+	ctx := store.WithActor(context.Background(), "admin")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for id, exp := range map[string]time.Time{"a": now.Add(time.Hour), "b": now.Add(2 * time.Hour), "old": now.Add(-time.Hour)} {
+		if err := s.RevokeToken(ctx, id, exp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeToken(ctx, "a", now.Add(time.Hour)); err != nil {
+		t.Errorf("revoking twice: %v", err)
+	}
+	ids, err := s.RevokedTokens(ctx, now)
+	slices.Sort(ids)
+	if err != nil || fmt.Sprint(ids) != "[a b]" {
+		t.Errorf("RevokedTokens(now) = %v, %v", ids, err)
+	}
+	ids, _ = s.RevokedTokens(ctx, now.Add(90*time.Minute))
+	if fmt.Sprint(ids) != "[b]" {
+		t.Errorf("RevokedTokens(+90m) = %v", ids)
+	}
+	log, _ := s.AuditLog(ctx, 0, 100)
+	n := 0
+	for _, e := range log {
+		if e.Action == store.AuditTokenRevoke {
+			n++
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d token.revoke audit entries, want 4", n)
 	}
 }

@@ -1572,9 +1572,11 @@ func (x *CreateTokenRequest) GetTtlSeconds() int64 {
 }
 
 type CreateTokenResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Token     string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The token's ID (jti), for RevokeToken.
+	Id            string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1623,6 +1625,104 @@ func (x *CreateTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *CreateTokenResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RevokeTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token's ID (jti).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// When the token expires (at most auth.MaxTTL from now); the revocation
+	// is kept until then. Default: the longest a token can live.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenRequest) Reset() {
+	*x = RevokeTokenRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenRequest) ProtoMessage() {}
+
+func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RevokeTokenRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RevokeTokenRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+type RevokeTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenResponse) Reset() {
+	*x = RevokeTokenResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenResponse) ProtoMessage() {}
+
+func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
+}
+
 type SignCSRRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Profile string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
@@ -1640,7 +1740,7 @@ type SignCSRRequest struct {
 
 func (x *SignCSRRequest) Reset() {
 	*x = SignCSRRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1752,7 @@ func (x *SignCSRRequest) String() string {
 func (*SignCSRRequest) ProtoMessage() {}
 
 func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1765,7 @@ func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRRequest.ProtoReflect.Descriptor instead.
 func (*SignCSRRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SignCSRRequest) GetProfile() string {
@@ -1714,7 +1814,7 @@ type SignCSRResponse struct {
 
 func (x *SignCSRResponse) Reset() {
 	*x = SignCSRResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +1826,7 @@ func (x *SignCSRResponse) String() string {
 func (*SignCSRResponse) ProtoMessage() {}
 
 func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +1839,7 @@ func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRResponse.ProtoReflect.Descriptor instead.
 func (*SignCSRResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SignCSRResponse) GetCertificate() *Certificate {
@@ -1775,7 +1875,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1887,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1900,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Certificate) GetIssuer() string {
@@ -1890,7 +1990,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2002,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2015,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetCertificateRequest) GetSerial() string {
@@ -1941,7 +2041,7 @@ type GetCertificateResponse struct {
 
 func (x *GetCertificateResponse) Reset() {
 	*x = GetCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2053,7 @@ func (x *GetCertificateResponse) String() string {
 func (*GetCertificateResponse) ProtoMessage() {}
 
 func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2066,7 @@ func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetCertificateResponse) GetCertificate() *Certificate {
@@ -1989,7 +2089,7 @@ type ListCertificatesRequest struct {
 
 func (x *ListCertificatesRequest) Reset() {
 	*x = ListCertificatesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2101,7 @@ func (x *ListCertificatesRequest) String() string {
 func (*ListCertificatesRequest) ProtoMessage() {}
 
 func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2114,7 @@ func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListCertificatesRequest) GetIssuer() string {
@@ -2061,7 +2161,7 @@ type ListCertificatesResponse struct {
 
 func (x *ListCertificatesResponse) Reset() {
 	*x = ListCertificatesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2173,7 @@ func (x *ListCertificatesResponse) String() string {
 func (*ListCertificatesResponse) ProtoMessage() {}
 
 func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2186,7 @@ func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
@@ -2108,7 +2208,7 @@ type RevokeCertificateRequest struct {
 
 func (x *RevokeCertificateRequest) Reset() {
 	*x = RevokeCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2120,7 +2220,7 @@ func (x *RevokeCertificateRequest) String() string {
 func (*RevokeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2133,7 +2233,7 @@ func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RevokeCertificateRequest) GetSerial() string {
@@ -2166,7 +2266,7 @@ type RevokeCertificateResponse struct {
 
 func (x *RevokeCertificateResponse) Reset() {
 	*x = RevokeCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +2278,7 @@ func (x *RevokeCertificateResponse) String() string {
 func (*RevokeCertificateResponse) ProtoMessage() {}
 
 func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +2291,7 @@ func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{36}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
@@ -2209,7 +2309,7 @@ type ListAuthoritiesRequest struct {
 
 func (x *ListAuthoritiesRequest) Reset() {
 	*x = ListAuthoritiesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2221,7 +2321,7 @@ func (x *ListAuthoritiesRequest) String() string {
 func (*ListAuthoritiesRequest) ProtoMessage() {}
 
 func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2234,7 +2334,7 @@ func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{37}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{39}
 }
 
 type Authority struct {
@@ -2250,7 +2350,7 @@ type Authority struct {
 
 func (x *Authority) Reset() {
 	*x = Authority{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2262,7 +2362,7 @@ func (x *Authority) String() string {
 func (*Authority) ProtoMessage() {}
 
 func (x *Authority) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2275,7 +2375,7 @@ func (x *Authority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authority.ProtoReflect.Descriptor instead.
 func (*Authority) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{38}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Authority) GetName() string {
@@ -2322,7 +2422,7 @@ type ListAuthoritiesResponse struct {
 
 func (x *ListAuthoritiesResponse) Reset() {
 	*x = ListAuthoritiesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2434,7 @@ func (x *ListAuthoritiesResponse) String() string {
 func (*ListAuthoritiesResponse) ProtoMessage() {}
 
 func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2447,7 @@ func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{39}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListAuthoritiesResponse) GetAuthorities() []*Authority {
@@ -2367,7 +2467,7 @@ type GetChainRequest struct {
 
 func (x *GetChainRequest) Reset() {
 	*x = GetChainRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2479,7 @@ func (x *GetChainRequest) String() string {
 func (*GetChainRequest) ProtoMessage() {}
 
 func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2492,7 @@ func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainRequest.ProtoReflect.Descriptor instead.
 func (*GetChainRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{40}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetChainRequest) GetSerial() string {
@@ -2419,7 +2519,7 @@ type GetChainResponse struct {
 
 func (x *GetChainResponse) Reset() {
 	*x = GetChainResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2531,7 @@ func (x *GetChainResponse) String() string {
 func (*GetChainResponse) ProtoMessage() {}
 
 func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2544,7 @@ func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainResponse.ProtoReflect.Descriptor instead.
 func (*GetChainResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{41}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetChainResponse) GetChain() []string {
@@ -2463,7 +2563,7 @@ type GetCRLRequest struct {
 
 func (x *GetCRLRequest) Reset() {
 	*x = GetCRLRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2475,7 +2575,7 @@ func (x *GetCRLRequest) String() string {
 func (*GetCRLRequest) ProtoMessage() {}
 
 func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2488,7 +2588,7 @@ func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLRequest.ProtoReflect.Descriptor instead.
 func (*GetCRLRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{42}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetCRLRequest) GetIssuer() string {
@@ -2507,7 +2607,7 @@ type GetCRLResponse struct {
 
 func (x *GetCRLResponse) Reset() {
 	*x = GetCRLResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2519,7 +2619,7 @@ func (x *GetCRLResponse) String() string {
 func (*GetCRLResponse) ProtoMessage() {}
 
 func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2532,7 +2632,7 @@ func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLResponse.ProtoReflect.Descriptor instead.
 func (*GetCRLResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{43}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetCRLResponse) GetDer() []byte {
@@ -2552,7 +2652,7 @@ type ListTrustAnchorsRequest struct {
 
 func (x *ListTrustAnchorsRequest) Reset() {
 	*x = ListTrustAnchorsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2564,7 +2664,7 @@ func (x *ListTrustAnchorsRequest) String() string {
 func (*ListTrustAnchorsRequest) ProtoMessage() {}
 
 func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2577,7 +2677,7 @@ func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{44}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListTrustAnchorsRequest) GetUse() string {
@@ -2601,7 +2701,7 @@ type TrustAnchor struct {
 
 func (x *TrustAnchor) Reset() {
 	*x = TrustAnchor{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +2713,7 @@ func (x *TrustAnchor) String() string {
 func (*TrustAnchor) ProtoMessage() {}
 
 func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +2726,7 @@ func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchor.ProtoReflect.Descriptor instead.
 func (*TrustAnchor) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{45}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TrustAnchor) GetUse() string {
@@ -2673,7 +2773,7 @@ type ListTrustAnchorsResponse struct {
 
 func (x *ListTrustAnchorsResponse) Reset() {
 	*x = ListTrustAnchorsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2685,7 +2785,7 @@ func (x *ListTrustAnchorsResponse) String() string {
 func (*ListTrustAnchorsResponse) ProtoMessage() {}
 
 func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2698,7 +2798,7 @@ func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsResponse.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{46}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListTrustAnchorsResponse) GetAnchors() []*TrustAnchor {
@@ -2816,11 +2916,17 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +
 	"\x04role\x18\x03 \x01(\tR\x04role\x12\x1f\n" +
 	"\vttl_seconds\x18\x04 \x01(\x03R\n" +
-	"ttlSeconds\"f\n" +
+	"ttlSeconds\"v\n" +
 	"\x13CreateTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x91\x01\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\"_\n" +
+	"\x12RevokeTokenRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x15\n" +
+	"\x13RevokeTokenResponse\"\x91\x01\n" +
 	"\x0eSignCSRRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x10\n" +
 	"\x03csr\x18\x02 \x01(\tR\x03csr\x12\x16\n" +
@@ -2905,10 +3011,11 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x10ListTrustAnchors\x12\".pncpki.v1.ListTrustAnchorsRequest\x1a#.pncpki.v1.ListTrustAnchorsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/trust-anchors2\xdb\x01\n" +
 	"\rTenantService\x12a\n" +
 	"\vListTenants\x12\x1d.pncpki.v1.ListTenantsRequest\x1a\x1e.pncpki.v1.ListTenantsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/tenants\x12g\n" +
-	"\fCreateTenant\x12\x1e.pncpki.v1.CreateTenantRequest\x1a\x1f.pncpki.v1.CreateTenantResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/tenants2s\n" +
+	"\fCreateTenant\x12\x1e.pncpki.v1.CreateTenantRequest\x1a\x1f.pncpki.v1.CreateTenantResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/tenants2\xe4\x01\n" +
 	"\fTokenService\x12c\n" +
 	"\vCreateToken\x12\x1d.pncpki.v1.CreateTokenRequest\x1a\x1e.pncpki.v1.CreateTokenResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
-	"/v1/tokens2i\n" +
+	"/v1/tokens\x12o\n" +
+	"\vRevokeToken\x12\x1d.pncpki.v1.RevokeTokenRequest\x1a\x1e.pncpki.v1.RevokeTokenResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/tokens/{id}:revoke2i\n" +
 	"\fAuditService\x12Y\n" +
 	"\tListAudit\x12\x1b.pncpki.v1.ListAuditRequest\x1a\x1c.pncpki.v1.ListAuditResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/audit2\xc3\x03\n" +
 	"\x0eStationService\x12u\n" +
@@ -2935,7 +3042,7 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*Station)(nil),                   // 0: pncpki.v1.Station
 	(*PutStationRequest)(nil),         // 1: pncpki.v1.PutStationRequest
@@ -2965,102 +3072,107 @@ var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*CreateTenantResponse)(nil),      // 25: pncpki.v1.CreateTenantResponse
 	(*CreateTokenRequest)(nil),        // 26: pncpki.v1.CreateTokenRequest
 	(*CreateTokenResponse)(nil),       // 27: pncpki.v1.CreateTokenResponse
-	(*SignCSRRequest)(nil),            // 28: pncpki.v1.SignCSRRequest
-	(*SignCSRResponse)(nil),           // 29: pncpki.v1.SignCSRResponse
-	(*Certificate)(nil),               // 30: pncpki.v1.Certificate
-	(*GetCertificateRequest)(nil),     // 31: pncpki.v1.GetCertificateRequest
-	(*GetCertificateResponse)(nil),    // 32: pncpki.v1.GetCertificateResponse
-	(*ListCertificatesRequest)(nil),   // 33: pncpki.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),  // 34: pncpki.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),  // 35: pncpki.v1.RevokeCertificateRequest
-	(*RevokeCertificateResponse)(nil), // 36: pncpki.v1.RevokeCertificateResponse
-	(*ListAuthoritiesRequest)(nil),    // 37: pncpki.v1.ListAuthoritiesRequest
-	(*Authority)(nil),                 // 38: pncpki.v1.Authority
-	(*ListAuthoritiesResponse)(nil),   // 39: pncpki.v1.ListAuthoritiesResponse
-	(*GetChainRequest)(nil),           // 40: pncpki.v1.GetChainRequest
-	(*GetChainResponse)(nil),          // 41: pncpki.v1.GetChainResponse
-	(*GetCRLRequest)(nil),             // 42: pncpki.v1.GetCRLRequest
-	(*GetCRLResponse)(nil),            // 43: pncpki.v1.GetCRLResponse
-	(*ListTrustAnchorsRequest)(nil),   // 44: pncpki.v1.ListTrustAnchorsRequest
-	(*TrustAnchor)(nil),               // 45: pncpki.v1.TrustAnchor
-	(*ListTrustAnchorsResponse)(nil),  // 46: pncpki.v1.ListTrustAnchorsResponse
-	(*timestamppb.Timestamp)(nil),     // 47: google.protobuf.Timestamp
+	(*RevokeTokenRequest)(nil),        // 28: pncpki.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),       // 29: pncpki.v1.RevokeTokenResponse
+	(*SignCSRRequest)(nil),            // 30: pncpki.v1.SignCSRRequest
+	(*SignCSRResponse)(nil),           // 31: pncpki.v1.SignCSRResponse
+	(*Certificate)(nil),               // 32: pncpki.v1.Certificate
+	(*GetCertificateRequest)(nil),     // 33: pncpki.v1.GetCertificateRequest
+	(*GetCertificateResponse)(nil),    // 34: pncpki.v1.GetCertificateResponse
+	(*ListCertificatesRequest)(nil),   // 35: pncpki.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),  // 36: pncpki.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),  // 37: pncpki.v1.RevokeCertificateRequest
+	(*RevokeCertificateResponse)(nil), // 38: pncpki.v1.RevokeCertificateResponse
+	(*ListAuthoritiesRequest)(nil),    // 39: pncpki.v1.ListAuthoritiesRequest
+	(*Authority)(nil),                 // 40: pncpki.v1.Authority
+	(*ListAuthoritiesResponse)(nil),   // 41: pncpki.v1.ListAuthoritiesResponse
+	(*GetChainRequest)(nil),           // 42: pncpki.v1.GetChainRequest
+	(*GetChainResponse)(nil),          // 43: pncpki.v1.GetChainResponse
+	(*GetCRLRequest)(nil),             // 44: pncpki.v1.GetCRLRequest
+	(*GetCRLResponse)(nil),            // 45: pncpki.v1.GetCRLResponse
+	(*ListTrustAnchorsRequest)(nil),   // 46: pncpki.v1.ListTrustAnchorsRequest
+	(*TrustAnchor)(nil),               // 47: pncpki.v1.TrustAnchor
+	(*ListTrustAnchorsResponse)(nil),  // 48: pncpki.v1.ListTrustAnchorsResponse
+	(*timestamppb.Timestamp)(nil),     // 49: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	47, // 0: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
-	47, // 1: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
+	49, // 0: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
+	49, // 1: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
 	0,  // 3: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
 	0,  // 4: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
 	5,  // 5: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
 	6,  // 6: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
-	47, // 7: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
-	47, // 8: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
+	49, // 7: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
+	49, // 8: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
 	0,  // 9: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
 	11, // 10: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
 	11, // 11: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
 	11, // 12: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
 	11, // 13: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
-	47, // 14: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	49, // 14: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	19, // 15: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
 	21, // 16: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
 	21, // 17: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
 	21, // 18: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	47, // 19: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	30, // 20: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	47, // 21: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	47, // 22: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	47, // 23: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
-	30, // 24: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	30, // 25: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	30, // 26: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	47, // 27: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	38, // 28: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	47, // 29: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
-	45, // 30: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
-	28, // 31: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	31, // 32: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	33, // 33: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	35, // 34: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	40, // 35: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
-	42, // 36: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
-	37, // 37: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	44, // 38: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
-	22, // 39: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	24, // 40: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	26, // 41: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	18, // 42: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	1,  // 43: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	3,  // 44: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	7,  // 45: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	9,  // 46: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	12, // 47: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	14, // 48: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	16, // 49: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	29, // 50: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	32, // 51: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	34, // 52: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	36, // 53: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	41, // 54: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
-	43, // 55: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
-	39, // 56: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	46, // 57: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
-	23, // 58: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	25, // 59: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	27, // 60: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	20, // 61: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	2,  // 62: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	4,  // 63: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	8,  // 64: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	10, // 65: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	13, // 66: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	15, // 67: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	17, // 68: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	50, // [50:69] is the sub-list for method output_type
-	31, // [31:50] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	49, // 19: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	49, // 20: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	32, // 21: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
+	49, // 22: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	49, // 23: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	49, // 24: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	32, // 25: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	32, // 26: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	32, // 27: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	49, // 28: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	40, // 29: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	49, // 30: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	47, // 31: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	30, // 32: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	33, // 33: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	35, // 34: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	37, // 35: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	42, // 36: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	44, // 37: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	39, // 38: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	46, // 39: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	22, // 40: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	24, // 41: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	26, // 42: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	28, // 43: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
+	18, // 44: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	1,  // 45: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	3,  // 46: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	7,  // 47: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	9,  // 48: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	12, // 49: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	14, // 50: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	16, // 51: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	31, // 52: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	34, // 53: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	36, // 54: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	38, // 55: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	43, // 56: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	45, // 57: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	41, // 58: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	48, // 59: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	23, // 60: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	25, // 61: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	27, // 62: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	29, // 63: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
+	20, // 64: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	2,  // 65: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	4,  // 66: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	8,  // 67: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	10, // 68: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	13, // 69: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	15, // 70: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	17, // 71: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	52, // [52:72] is the sub-list for method output_type
+	32, // [32:52] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -3074,7 +3186,7 @@ func file_pncpki_v1_pncpki_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   47,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   7,
 		},

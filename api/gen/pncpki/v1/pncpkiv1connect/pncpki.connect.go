@@ -81,6 +81,9 @@ const (
 	// TokenServiceCreateTokenProcedure is the fully-qualified name of the TokenService's CreateToken
 	// RPC.
 	TokenServiceCreateTokenProcedure = "/pncpki.v1.TokenService/CreateToken"
+	// TokenServiceRevokeTokenProcedure is the fully-qualified name of the TokenService's RevokeToken
+	// RPC.
+	TokenServiceRevokeTokenProcedure = "/pncpki.v1.TokenService/RevokeToken"
 	// AuditServiceListAuditProcedure is the fully-qualified name of the AuditService's ListAudit RPC.
 	AuditServiceListAuditProcedure = "/pncpki.v1.AuditService/ListAudit"
 	// StationServicePutStationProcedure is the fully-qualified name of the StationService's PutStation
@@ -513,6 +516,9 @@ func (UnimplementedTenantServiceHandler) CreateTenant(context.Context, *connect.
 // TokenServiceClient is a client for the pncpki.v1.TokenService service.
 type TokenServiceClient interface {
 	CreateToken(context.Context, *connect.Request[v1.CreateTokenRequest]) (*connect.Response[v1.CreateTokenResponse], error)
+	// RevokeToken ends a token of pncd's key before its expiry, on every
+	// replica within seconds.
+	RevokeToken(context.Context, *connect.Request[v1.RevokeTokenRequest]) (*connect.Response[v1.RevokeTokenResponse], error)
 }
 
 // NewTokenServiceClient constructs a client for the pncpki.v1.TokenService service. By default, it
@@ -532,12 +538,19 @@ func NewTokenServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(tokenServiceMethods.ByName("CreateToken")),
 			connect.WithClientOptions(opts...),
 		),
+		revokeToken: connect.NewClient[v1.RevokeTokenRequest, v1.RevokeTokenResponse](
+			httpClient,
+			baseURL+TokenServiceRevokeTokenProcedure,
+			connect.WithSchema(tokenServiceMethods.ByName("RevokeToken")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // tokenServiceClient implements TokenServiceClient.
 type tokenServiceClient struct {
 	createToken *connect.Client[v1.CreateTokenRequest, v1.CreateTokenResponse]
+	revokeToken *connect.Client[v1.RevokeTokenRequest, v1.RevokeTokenResponse]
 }
 
 // CreateToken calls pncpki.v1.TokenService.CreateToken.
@@ -545,9 +558,17 @@ func (c *tokenServiceClient) CreateToken(ctx context.Context, req *connect.Reque
 	return c.createToken.CallUnary(ctx, req)
 }
 
+// RevokeToken calls pncpki.v1.TokenService.RevokeToken.
+func (c *tokenServiceClient) RevokeToken(ctx context.Context, req *connect.Request[v1.RevokeTokenRequest]) (*connect.Response[v1.RevokeTokenResponse], error) {
+	return c.revokeToken.CallUnary(ctx, req)
+}
+
 // TokenServiceHandler is an implementation of the pncpki.v1.TokenService service.
 type TokenServiceHandler interface {
 	CreateToken(context.Context, *connect.Request[v1.CreateTokenRequest]) (*connect.Response[v1.CreateTokenResponse], error)
+	// RevokeToken ends a token of pncd's key before its expiry, on every
+	// replica within seconds.
+	RevokeToken(context.Context, *connect.Request[v1.RevokeTokenRequest]) (*connect.Response[v1.RevokeTokenResponse], error)
 }
 
 // NewTokenServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -563,10 +584,18 @@ func NewTokenServiceHandler(svc TokenServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(tokenServiceMethods.ByName("CreateToken")),
 		connect.WithHandlerOptions(opts...),
 	)
+	tokenServiceRevokeTokenHandler := connect.NewUnaryHandler(
+		TokenServiceRevokeTokenProcedure,
+		svc.RevokeToken,
+		connect.WithSchema(tokenServiceMethods.ByName("RevokeToken")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pncpki.v1.TokenService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case TokenServiceCreateTokenProcedure:
 			tokenServiceCreateTokenHandler.ServeHTTP(w, r)
+		case TokenServiceRevokeTokenProcedure:
+			tokenServiceRevokeTokenHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -578,6 +607,10 @@ type UnimplementedTokenServiceHandler struct{}
 
 func (UnimplementedTokenServiceHandler) CreateToken(context.Context, *connect.Request[v1.CreateTokenRequest]) (*connect.Response[v1.CreateTokenResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.TokenService.CreateToken is not implemented"))
+}
+
+func (UnimplementedTokenServiceHandler) RevokeToken(context.Context, *connect.Request[v1.RevokeTokenRequest]) (*connect.Response[v1.RevokeTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.TokenService.RevokeToken is not implemented"))
 }
 
 // AuditServiceClient is a client for the pncpki.v1.AuditService service.
