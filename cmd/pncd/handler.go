@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
@@ -21,7 +22,7 @@ import (
 
 // newHandler routes pncd's endpoints: health, CRLs, OCSP and metrics. The
 // API shares this router.
-func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, reg *prometheus.Registry, log *slog.Logger) http.Handler {
+func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, rdb *redis.Client, reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	r := chi.NewRouter()
 	// The API: REST under /v1, gRPC/Connect under the service names, with a
 	// request ID and an access log line per call.
@@ -41,7 +42,8 @@ func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, r
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	// Ready: the store answers and at least one CA is loaded.
+	// Ready: the store answers, at least one CA is loaded, and Redis
+	// answers when it is configured.
 	r.Get("/readyz", func(w http.ResponseWriter, req *http.Request) {
 		if _, err := d.Store.CAs(req.Context()); err != nil {
 			writeError(w, http.StatusServiceUnavailable, "store.unavailable", "the store does not answer")
@@ -50,6 +52,14 @@ func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, r
 		if len(d.CA.Authorities()) == 0 {
 			writeError(w, http.StatusServiceUnavailable, "ca.none", "no CA is loaded")
 			return
+		}
+		// Redis is optional for correctness (OCSP falls back to the store)
+		// but a replica that lost it should not take new traffic.
+		if rdb != nil {
+			if err := rdb.Ping(req.Context()).Err(); err != nil {
+				writeError(w, http.StatusServiceUnavailable, "redis.unavailable", "Redis does not answer")
+				return
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ready"}` + "\n"))

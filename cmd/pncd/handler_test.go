@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	xocsp "golang.org/x/crypto/ocsp"
 	"testing"
 	"time"
@@ -54,7 +55,7 @@ func TestServeHealthAndCRL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewTLSServer(newHandler(d, resp, apiHandler, reg, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewTLSServer(newHandler(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 	c := srv.Client()
 
@@ -199,5 +200,51 @@ func TestFirstStartAdminToken(t *testing.T) {
 	key, _ := auth.LoadOrCreateKey(d.Path)
 	if c, err := key.Verify(strings.TrimSpace(string(tok)), time.Now()); err != nil || c.Role != auth.RoleAdmin || key.Algorithm() != "EdDSA" {
 		t.Errorf("first-start token: %+v %v", c, err)
+	}
+}
+
+// TestReadyzRedis: with Redis configured, /readyz answers 503 when it is
+// gone.
+func TestReadyzRedis(t *testing.T) {
+	url := os.Getenv("PNCPKI_TEST_REDIS")
+	if url == "" {
+		t.Skip("SKIP: PNCPKI_TEST_REDIS not set (a Redis URL); .ci/run sets it")
+	}
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Init(ctx, datadir.InitConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	resp, err := ocsp.New(ctx, ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		addr string
+		want int
+	}{{opt.Addr, 200}, {"127.0.0.1:1", 503}} {
+		o := *opt
+		o.Addr = tc.addr
+		rdb := redis.NewClient(&o)
+		srv := httptest.NewServer(newHandler(d, resp, http.NotFoundHandler(), rdb, reg, slog.New(slog.DiscardHandler)))
+		r, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != tc.want {
+			t.Errorf("Redis at %s: readyz %d, want %d", tc.addr, r.StatusCode, tc.want)
+		}
+		srv.Close()
+		rdb.Close()
 	}
 }

@@ -156,7 +156,7 @@ func run(args []string) error {
 	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
 		Protocols:         protocols,
-		Handler:           newHandler(d, resp, apiHandler, reg, log),
+		Handler:           newHandler(d, resp, apiHandler, rdb, reg, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
