@@ -258,7 +258,14 @@ func (h *certificates) GetCertificate(ctx context.Context, req *connect.Request[
 }
 
 func (h *certificates) ListCertificates(ctx context.Context, req *connect.Request[pncpkiv1.ListCertificatesRequest]) (*connect.Response[pncpkiv1.ListCertificatesResponse], error) {
-	f := store.Filter{Issuer: req.Msg.Issuer, Profile: req.Msg.Profile, Tenant: req.Msg.Tenant, Limit: int(req.Msg.PageSize), Offset: int(req.Msg.Offset)}
+	f := store.Filter{Issuer: req.Msg.Issuer, Profile: req.Msg.Profile, Tenant: req.Msg.Tenant, Limit: int(req.Msg.PageSize), Offset: int(req.Msg.Offset),
+		Revoked: req.Msg.Revoked}
+	if req.Msg.ExpiringBefore != nil {
+		f.ExpiringBefore = req.Msg.ExpiringBefore.AsTime()
+	}
+	if f.Offset < 0 {
+		return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, errors.New("request.invalid: offset is negative"))
+	}
 	if c := claimsFrom(ctx); c.Role != auth.RoleAdmin {
 		if f.Tenant != "" && f.Tenant != c.Tenant {
 			return nil, forbidden("a token of tenant %s cannot list tenant %s", c.Tenant, f.Tenant)

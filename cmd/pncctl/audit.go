@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/hex"
 	"fmt"
+	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,12 +22,7 @@ func (a *app) auditCmd() *cobra.Command {
 			if err := checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
-			d, err := a.open(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			es, err := d.Store.AuditLog(cmd.Context(), after, limit)
+			es, err := a.auditLog(cmd, after, limit)
 			if err != nil {
 				return err
 			}
@@ -84,6 +80,32 @@ func (a *app) auditCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.AddCommand(list, verify)
+	c.AddCommand(remote(list), verify)
 	return c
+}
+
+// auditLog reads the local store's log or, with --server, the API's.
+func (a *app) auditLog(cmd *cobra.Command, after int64, limit int) ([]*store.AuditEntry, error) {
+	if a.server == "" {
+		d, err := a.open(cmd.Context(), false)
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		return d.Store.AuditLog(cmd.Context(), after, limit)
+	}
+	c, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.audit.ListAudit(cmd.Context(), call(c, &pncpkiv1.ListAuditRequest{After: after, PageSize: int32(limit)}))
+	if err != nil {
+		return nil, err
+	}
+	var out []*store.AuditEntry
+	for _, e := range resp.Msg.Entries {
+		out = append(out, &store.AuditEntry{Seq: e.Seq, Time: e.Time.AsTime(), Actor: e.Actor, Action: e.Action, Object: e.Object,
+			Detail: e.Detail, PrevHash: e.PrevHash, Hash: e.Hash})
+	}
+	return out, nil
 }

@@ -11,7 +11,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocsp"
@@ -31,6 +33,22 @@ func (a *app) issueCmd() *cobra.Command {
 			csr, err := readBounded(csrPath, ca.MaxCSRSize)
 			if err != nil {
 				return err
+			}
+			if a.server != "" {
+				c, err := a.client()
+				if err != nil {
+					return err
+				}
+				resp, err := c.certs.SignCSR(cmd.Context(), call(c, &pncpkiv1.SignCSRRequest{Profile: req.Profile, Csr: string(csr), Tenant: req.Tenant,
+					Issuer: req.Issuer, ValidityDays: int32(days)}))
+				if err != nil {
+					return err
+				}
+				fmt.Fprint(a.out, resp.Msg.Certificate.Pem)
+				if chain {
+					fmt.Fprint(a.out, strings.Join(resp.Msg.Chain, ""))
+				}
+				return nil
 			}
 			d, err := a.open(cmd.Context(), false)
 			if err != nil {
@@ -58,7 +76,7 @@ func (a *app) issueCmd() *cobra.Command {
 	c.Flags().IntVar(&days, "days", 0, "validity in days (default: the profile's)")
 	c.MarkFlagRequired("profile")
 	c.MarkFlagRequired("csr")
-	return c
+	return remote(c)
 }
 
 // readBounded reads a file (or stdin for "-") of at most limit bytes.
@@ -92,6 +110,19 @@ func (a *app) revokeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if a.server != "" { // pncd tells its OCSP responders itself
+				c, err := a.client()
+				if err != nil {
+					return err
+				}
+				resp, err := c.certs.RevokeCertificate(cmd.Context(), call(c, &pncpkiv1.RevokeCertificateRequest{Serial: serial, Issuer: issuer, Reason: ca.ReasonName(code)}))
+				if err != nil {
+					return err
+				}
+				r := resp.Msg.Certificate
+				fmt.Fprintf(a.out, "revoked %s/%s (%s) at %s\n", r.Issuer, r.Serial, r.RevocationReason, r.RevokedAt.AsTime().Format(time.RFC3339))
+				return nil
+			}
 			d, err := a.open(cmd.Context(), false)
 			if err != nil {
 				return err
@@ -124,7 +155,7 @@ func (a *app) revokeCmd() *cobra.Command {
 	c.Flags().StringVar(&issuer, "issuer", "", "issuing CA (needed only if the serial exists under several CAs)")
 	c.Flags().StringVar(&redisURL, "redis", os.Getenv("PNCPKI_REDIS"), "Redis URL of the OCSP responders, to announce the revocation at once (default $PNCPKI_REDIS)")
 	c.MarkFlagRequired("serial")
-	return c
+	return remote(c)
 }
 
 // certJSON is the JSON form of a stored certificate.
@@ -177,12 +208,7 @@ func (a *app) certsCmd() *cobra.Command {
 			if expiring > 0 {
 				f.ExpiringBefore = now.Add(expiring)
 			}
-			d, err := a.open(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			cs, err := d.Store.Certificates(cmd.Context(), f)
+			cs, err := a.listCertificates(cmd, f)
 			if err != nil {
 				return err
 			}
@@ -209,6 +235,7 @@ func (a *app) certsCmd() *cobra.Command {
 	list.Flags().DurationVar(&expiring, "expiring-within", 0, "only certificates expiring within this duration, e.g. 720h")
 	list.Flags().IntVar(&f.Limit, "limit", store.MaxPage, "page size")
 	list.Flags().IntVar(&f.Offset, "offset", 0, "skip this many")
+	remote(list)
 
 	var showOut, showIssuer string
 	show := &cobra.Command{
@@ -304,6 +331,18 @@ func (a *app) tenantsCmd() *cobra.Command {
 			if err := t.Normalize(); err != nil {
 				return err
 			}
+			if a.server != "" {
+				c, err := a.client()
+				if err != nil {
+					return err
+				}
+				if _, err := c.tenants.CreateTenant(cmd.Context(), call(c, &pncpkiv1.CreateTenantRequest{Tenant: &pncpkiv1.Tenant{Name: t.Name, Kind: string(t.Kind),
+					Organization: t.Organization, OperatorIds: t.OperatorIDs, ProviderIds: t.ProviderIDs, DnsDomains: t.DNSDomains}})); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "created tenant %s (%s)\n", t.Name, t.Kind)
+				return nil
+			}
 			d, err := a.open(cmd.Context(), false)
 			if err != nil {
 				return err
@@ -327,12 +366,7 @@ func (a *app) tenantsCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List tenants",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := a.open(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			ts, err := d.Store.Tenants(cmd.Context())
+			ts, err := a.listTenants(cmd)
 			if err != nil {
 				return err
 			}
@@ -344,8 +378,33 @@ func (a *app) tenantsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.AddCommand(create, list)
+	c.AddCommand(remote(create), remote(list))
 	return c
+}
+
+func (a *app) listTenants(cmd *cobra.Command) ([]*policies.Tenant, error) {
+	if a.server == "" {
+		d, err := a.open(cmd.Context(), false)
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		return d.Store.Tenants(cmd.Context())
+	}
+	c, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.tenants.ListTenants(cmd.Context(), call(c, &pncpkiv1.ListTenantsRequest{}))
+	if err != nil {
+		return nil, err
+	}
+	var out []*policies.Tenant
+	for _, t := range resp.Msg.Tenants {
+		out = append(out, &policies.Tenant{Name: t.Name, Kind: policies.TenantKind(t.Kind), Organization: t.Organization,
+			OperatorIDs: t.OperatorIds, ProviderIDs: t.ProviderIds, DNSDomains: t.DnsDomains})
+	}
+	return out, nil
 }
 
 // caByNameOrProfile accepts a CA name, or a CA profile name that exactly one
@@ -367,4 +426,36 @@ func caByNameOrProfile(d *datadir.Dir, s string) (string, error) {
 		return "", &ca.Error{Code: ca.CodeIssuerAmbiguous, Message: fmt.Sprintf("%d CAs have profile %s (%s): name one", len(names), s, strings.Join(names, ", "))}
 	}
 	return names[0], nil
+}
+
+// listCertificates lists from the local store or, with --server, the API.
+func (a *app) listCertificates(cmd *cobra.Command, f store.Filter) ([]*store.Certificate, error) {
+	if a.server == "" {
+		d, err := a.open(cmd.Context(), false)
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		return d.Store.Certificates(cmd.Context(), f)
+	}
+	c, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	req := &pncpkiv1.ListCertificatesRequest{Issuer: f.Issuer, Profile: f.Profile, Tenant: f.Tenant, PageSize: int32(f.Limit), Offset: int32(f.Offset), Revoked: f.Revoked}
+	if !f.ExpiringBefore.IsZero() {
+		req.ExpiringBefore = timestamppb.New(f.ExpiringBefore)
+	}
+	resp, err := c.certs.ListCertificates(cmd.Context(), call(c, req))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*store.Certificate, len(resp.Msg.Certificates))
+	for i, p := range resp.Msg.Certificates {
+		out[i] = recordOf(p)
+		if p.RevocationReason != "" {
+			out[i].Reason, _ = ca.ParseReason(p.RevocationReason)
+		}
+	}
+	return out, nil
 }

@@ -59,7 +59,9 @@ type app struct {
 	data      string
 	storeURL  string
 	seccForms string
-	out, errw io.Writer
+	// Remote mode (remote.go).
+	server, tokenFile, serverCA string
+	out, errw                   io.Writer
 }
 
 func newRoot(out, errw io.Writer) *cobra.Command {
@@ -70,12 +72,13 @@ func newRoot(out, errw io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Every change pncctl makes is audited under the OS user.
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			user := os.Getenv("USER")
 			if user == "" {
 				user = "unknown"
 			}
 			cmd.SetContext(store.WithActor(cmd.Context(), "pncctl:"+user))
+			return a.checkRemote(cmd)
 		},
 	}
 	root.SetOut(out)
@@ -83,6 +86,9 @@ func newRoot(out, errw io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.data, "data", "./pncd-data", "data directory (SQLite store and file keys)")
 	root.PersistentFlags().StringVar(&a.storeURL, "store", os.Getenv("PNCPKI_STORE"), "PostgreSQL URL of the store (default $PNCPKI_STORE; empty: SQLite in the data directory)")
 	root.PersistentFlags().StringVar(&a.seccForms, "secc-cn", "both", "SECC leaf CN forms accepted: both, secc-id or evseid")
+	root.PersistentFlags().StringVar(&a.server, "server", os.Getenv("PNCPKI_SERVER"), "URL of a pncd to work on through its API instead of a local data directory (default $PNCPKI_SERVER)")
+	root.PersistentFlags().StringVar(&a.tokenFile, "token-file", os.Getenv("PNCPKI_TOKEN_FILE"), "file holding the API token for --server (default $PNCPKI_TOKEN_FILE)")
+	root.PersistentFlags().StringVar(&a.serverCA, "server-ca", "", "PEM CAs to verify --server's TLS certificate with (default: the system roots)")
 	root.AddCommand(a.initCmd(), a.caCmd(), a.issueCmd(), a.revokeCmd(), a.certsCmd(), a.crlCmd(),
 		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.tenantsCmd(), a.stationsCmd(), a.ocspCmd(), a.auditCmd(), a.tokenCmd())
 	return root

@@ -460,7 +460,7 @@ func TestTokenCreate(t *testing.T) {
 	}
 	tokFile := filepath.Join(t.TempDir(), "tok")
 	os.WriteFile(tokFile, []byte(tok+"\n"), 0o600)
-	mustCLI(t, "--data", data, "token", "revoke", "--token-file", tokFile)
+	mustCLI(t, "--data", data, "token", "revoke", "--file", tokFile)
 	d, err := datadir.Open(context.Background(), data, ca.Options{})
 	if err != nil {
 		t.Fatal(err)

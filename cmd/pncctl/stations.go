@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/store"
 )
@@ -21,6 +22,19 @@ func (a *app) stationsCmd() *cobra.Command {
 			st.CreatedAt, st.UpdatedAt = now, now
 			if err := ocppsec.NormalizeStation(&st); err != nil {
 				return err
+			}
+			if a.server != "" {
+				c, err := a.client()
+				if err != nil {
+					return err
+				}
+				if _, err := c.stations.PutStation(cmd.Context(), call(c, &pncpkiv1.PutStationRequest{Station: &pncpkiv1.Station{Id: st.ID, Tenant: st.Tenant,
+					SerialNumber: st.SerialNumber, EvseIds: st.EVSEIDs, SeccIds: st.SECCIDs, OcppVersion: st.OCPPVersion}})); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "station %s of %s: serial %s, EVSEIDs %s, SECC IDs %s, OCPP %s\n", st.ID, st.Tenant, dash(st.SerialNumber),
+					dash(strings.Join(st.EVSEIDs, ",")), dash(strings.Join(st.SECCIDs, ",")), st.OCPPVersion)
+				return nil
 			}
 			d, err := a.open(cmd.Context(), false)
 			if err != nil {
@@ -53,12 +67,7 @@ func (a *app) stationsCmd() *cobra.Command {
 			if err := checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
-			d, err := a.open(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			list, err := d.Store.ListStations(cmd.Context(), tenant)
+			list, err := a.listStations(cmd, tenant)
 			if err != nil {
 				return err
 			}
@@ -118,6 +127,17 @@ func (a *app) stationsCmd() *cobra.Command {
 	del := &cobra.Command{
 		Use: "delete", Short: "Remove a station from the registry",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.server != "" {
+				c, err := a.client()
+				if err != nil {
+					return err
+				}
+				if _, err := c.stations.DeleteStation(cmd.Context(), call(c, &pncpkiv1.DeleteStationRequest{Id: id})); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "deleted station %s\n", id)
+				return nil
+			}
 			d, err := a.open(cmd.Context(), false)
 			if err != nil {
 				return err
@@ -132,6 +152,31 @@ func (a *app) stationsCmd() *cobra.Command {
 	}
 	del.Flags().StringVar(&id, "id", "", "station identity")
 	del.MarkFlagRequired("id")
-	c.AddCommand(put, list, show, del)
+	c.AddCommand(remote(put), remote(list), show, remote(del))
 	return c
+}
+
+func (a *app) listStations(cmd *cobra.Command, tenant string) ([]*store.Station, error) {
+	if a.server == "" {
+		d, err := a.open(cmd.Context(), false)
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		return d.Store.ListStations(cmd.Context(), tenant)
+	}
+	c, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.stations.ListStations(cmd.Context(), call(c, &pncpkiv1.ListStationsRequest{Tenant: tenant}))
+	if err != nil {
+		return nil, err
+	}
+	var out []*store.Station
+	for _, s := range resp.Msg.Stations {
+		out = append(out, &store.Station{ID: s.Id, Tenant: s.Tenant, SerialNumber: s.SerialNumber, EVSEIDs: s.EvseIds, SECCIDs: s.SeccIds,
+			OCPPVersion: s.OcppVersion, CreatedAt: s.CreatedAt.AsTime(), UpdatedAt: s.UpdatedAt.AsTime()})
+	}
+	return out, nil
 }

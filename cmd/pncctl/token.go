@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pncpki/pncpki/api/auth"
+	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -22,6 +23,22 @@ func (a *app) tokenCmd() *cobra.Command {
 		Short: "Mint a bearer token signed by pncd's token key (DIR/keys/token.key)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if subject == "" {
+				subject = tenant + "-" + role
+			}
+			if a.server != "" {
+				c, err := a.client()
+				if err != nil {
+					return err
+				}
+				resp, err := c.tokens.CreateToken(ctx, call(c, &pncpkiv1.CreateTokenRequest{Subject: subject, Tenant: tenant, Role: role, TtlSeconds: int64(ttl / time.Second)}))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.errw, "token id %s (for 'pncctl token revoke --id'), expires %s\n", resp.Msg.Id, resp.Msg.ExpiresAt.AsTime().UTC().Format(time.RFC3339))
+				fmt.Fprintln(a.out, resp.Msg.Token)
+				return nil
+			}
 			d, err := a.open(ctx, false)
 			if err != nil {
 				return err
@@ -35,9 +52,6 @@ func (a *app) tokenCmd() *cobra.Command {
 			key, err := auth.LoadOrCreateKey(d.Path)
 			if err != nil {
 				return err
-			}
-			if subject == "" {
-				subject = tenant + "-" + role
 			}
 			tok, err := key.Mint(subject, tenant, role, ttl, time.Now())
 			if err != nil {
@@ -62,9 +76,23 @@ func (a *app) tokenCmd() *cobra.Command {
 	var id, tokenFile string
 	revoke := &cobra.Command{
 		Use:   "revoke",
-		Short: "Revoke a token before it expires (by --id, or the token itself with --token-file); pncd refuses it within 5 s",
+		Short: "Revoke a token before it expires (by --id, or the token itself with --file); pncd refuses it within 5 s",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if a.server != "" {
+				if id == "" {
+					return fmt.Errorf("with --server, give the token's --id")
+				}
+				c, err := a.client()
+				if err != nil {
+					return err
+				}
+				if _, err := c.tokens.RevokeToken(ctx, call(c, &pncpkiv1.RevokeTokenRequest{Id: id})); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "revoked token %s\n", id)
+				return nil
+			}
 			d, err := a.open(ctx, false)
 			if err != nil {
 				return err
@@ -82,12 +110,12 @@ func (a *app) tokenCmd() *cobra.Command {
 				}
 				c, err := key.Verify(strings.TrimSpace(string(data)), time.Now())
 				if err != nil {
-					return fmt.Errorf("--token-file: %w", err)
+					return fmt.Errorf("--file: %w", err)
 				}
 				id, exp = c.ID, c.ExpiresAt.Time
 			}
 			if id == "" {
-				return fmt.Errorf("give --id or --token-file")
+				return fmt.Errorf("give --id or --file")
 			}
 			if err := d.Store.RevokeToken(ctx, id, exp); err != nil {
 				return err
@@ -97,7 +125,7 @@ func (a *app) tokenCmd() *cobra.Command {
 		},
 	}
 	revoke.Flags().StringVar(&id, "id", "", "the token's id (jti)")
-	revoke.Flags().StringVar(&tokenFile, "token-file", "", "a file holding the token")
-	c.AddCommand(create, revoke)
+	revoke.Flags().StringVar(&tokenFile, "file", "", "a file holding the token to revoke")
+	c.AddCommand(remote(create), remote(revoke))
 	return c
 }

@@ -2077,14 +2077,18 @@ func (x *GetCertificateResponse) GetCertificate() *Certificate {
 }
 
 type ListCertificatesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Issuer        string                 `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
-	Profile       string                 `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
-	Tenant        string                 `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	PageSize      int32                  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	Offset        int32                  `protobuf:"varint,5,opt,name=offset,proto3" json:"offset,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Issuer   string                 `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	Profile  string                 `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
+	Tenant   string                 `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	PageSize int32                  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	Offset   int32                  `protobuf:"varint,5,opt,name=offset,proto3" json:"offset,omitempty"`
+	// Only revoked (true) or only unrevoked (false) certificates.
+	Revoked *bool `protobuf:"varint,6,opt,name=revoked,proto3,oneof" json:"revoked,omitempty"`
+	// Only certificates whose notAfter is before this.
+	ExpiringBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expiring_before,json=expiringBefore,proto3" json:"expiring_before,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ListCertificatesRequest) Reset() {
@@ -2150,6 +2154,20 @@ func (x *ListCertificatesRequest) GetOffset() int32 {
 		return x.Offset
 	}
 	return 0
+}
+
+func (x *ListCertificatesRequest) GetRevoked() bool {
+	if x != nil && x.Revoked != nil {
+		return *x.Revoked
+	}
+	return false
+}
+
+func (x *ListCertificatesRequest) GetExpiringBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiringBefore
+	}
+	return nil
 }
 
 type ListCertificatesResponse struct {
@@ -2956,13 +2974,17 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\"R\n" +
 	"\x16GetCertificateResponse\x128\n" +
-	"\vcertificate\x18\x01 \x01(\v2\x16.pncpki.v1.CertificateR\vcertificate\"\x98\x01\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x16.pncpki.v1.CertificateR\vcertificate\"\x88\x02\n" +
 	"\x17ListCertificatesRequest\x12\x16\n" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x16\n" +
 	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x16\n" +
-	"\x06offset\x18\x05 \x01(\x05R\x06offset\"V\n" +
+	"\x06offset\x18\x05 \x01(\x05R\x06offset\x12\x1d\n" +
+	"\arevoked\x18\x06 \x01(\bH\x00R\arevoked\x88\x01\x01\x12C\n" +
+	"\x0fexpiring_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0eexpiringBeforeB\n" +
+	"\n" +
+	"\b_revoked\"V\n" +
 	"\x18ListCertificatesResponse\x12:\n" +
 	"\fcertificates\x18\x01 \x03(\v2\x16.pncpki.v1.CertificateR\fcertificates\"b\n" +
 	"\x18RevokeCertificateRequest\x12\x16\n" +
@@ -3122,57 +3144,58 @@ var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
 	49, // 23: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
 	49, // 24: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
 	32, // 25: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	32, // 26: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	32, // 27: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	49, // 28: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	40, // 29: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	49, // 30: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
-	47, // 31: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
-	30, // 32: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	33, // 33: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	35, // 34: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	37, // 35: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	42, // 36: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
-	44, // 37: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
-	39, // 38: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	46, // 39: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
-	22, // 40: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	24, // 41: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	26, // 42: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	28, // 43: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
-	18, // 44: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	1,  // 45: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	3,  // 46: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	7,  // 47: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	9,  // 48: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	12, // 49: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	14, // 50: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	16, // 51: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	31, // 52: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	34, // 53: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	36, // 54: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	38, // 55: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	43, // 56: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
-	45, // 57: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
-	41, // 58: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	48, // 59: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
-	23, // 60: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	25, // 61: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	27, // 62: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	29, // 63: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
-	20, // 64: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	2,  // 65: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	4,  // 66: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	8,  // 67: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	10, // 68: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	13, // 69: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	15, // 70: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	17, // 71: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	52, // [52:72] is the sub-list for method output_type
-	32, // [32:52] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	49, // 26: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
+	32, // 27: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	32, // 28: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	49, // 29: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	40, // 30: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	49, // 31: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	47, // 32: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	30, // 33: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	33, // 34: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	35, // 35: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	37, // 36: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	42, // 37: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	44, // 38: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	39, // 39: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	46, // 40: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	22, // 41: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	24, // 42: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	26, // 43: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	28, // 44: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
+	18, // 45: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	1,  // 46: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	3,  // 47: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	7,  // 48: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	9,  // 49: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	12, // 50: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	14, // 51: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	16, // 52: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	31, // 53: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	34, // 54: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	36, // 55: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	38, // 56: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	43, // 57: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	45, // 58: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	41, // 59: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	48, // 60: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	23, // 61: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	25, // 62: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	27, // 63: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	29, // 64: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
+	20, // 65: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	2,  // 66: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	4,  // 67: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	8,  // 68: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	10, // 69: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	13, // 70: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	15, // 71: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	17, // 72: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	53, // [53:73] is the sub-list for method output_type
+	33, // [33:53] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -3180,6 +3203,7 @@ func file_pncpki_v1_pncpki_proto_init() {
 	if File_pncpki_v1_pncpki_proto != nil {
 		return
 	}
+	file_pncpki_v1_pncpki_proto_msgTypes[35].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
