@@ -2,11 +2,16 @@ package api_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +26,9 @@ import (
 	"github.com/pncpki/pncpki/api/auth"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/ocppsec"
+	"github.com/pncpki/pncpki/policies"
 )
 
 // TestOCPPService drives the bridge as a CSMS would: register a station,
@@ -270,4 +277,69 @@ func TestRevokeToken(t *testing.T) {
 			t.Errorf("revoked token at another replica: %d, want 401", resp.StatusCode)
 		}
 	})
+}
+
+// TestClientCertificates: mutual TLS with a pncpki api/client certificate
+// as the second way in.
+func TestClientCertificates(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	issue := func(profile, tenant, cn, org string) tls.Certificate {
+		t.Helper()
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		subj := pkix.Name{CommonName: cn}
+		if org != "" {
+			subj.Organization = []string{org}
+		}
+		der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: subj}, k)
+		iss, err := e.d.CA.Issue(ctx, ca.Request{Profile: profile, Tenant: tenant, CSR: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tls.Certificate{Certificate: [][]byte{iss.Record.DER}, PrivateKey: k, Leaf: iss.Cert()}
+	}
+	cpo1 := issue(policies.APIClient, "cpo1", "csms-backend", "")
+	station := issue(policies.OCPPChargingStation, "cpo1", "SN1", "Example CPO")
+	root, _ := e.d.CA.Authority("csms-root")
+	pool := x509.NewCertPool()
+	pool.AddCert(root.Cert)
+	h, err := (&api.Server{CA: e.d.CA, Store: e.d.Store, Key: e.key}).Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pool}
+	srv.StartTLS()
+	defer srv.Close()
+	get := func(cert *tls.Certificate, path string) int {
+		t.Helper()
+		tr := srv.Client().Transport.(*http.Transport).Clone()
+		if cert != nil {
+			tr.TLSClientConfig.Certificates = []tls.Certificate{*cert}
+		}
+		resp, err := (&http.Client{Transport: tr}).Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(&cpo1, "/v1/certificates"); got != 200 {
+		t.Errorf("api/client certificate: %d", got)
+	}
+	if got := get(&cpo1, "/v1/tenants"); got != 403 {
+		t.Errorf("api/client certificate of cpo1 on an admin route: %d", got)
+	}
+	if got := get(&station, "/v1/certificates"); got != 401 {
+		t.Errorf("a station certificate: %d, want 401", got)
+	}
+	if got := get(nil, "/v1/certificates"); got != 401 {
+		t.Errorf("no certificate, no token: %d", got)
+	}
+	if _, err := e.d.CA.Revoke(ctx, "csms-root", ca.SerialHex(cpo1.Leaf.SerialNumber), 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(&cpo1, "/v1/certificates"); got != 401 {
+		t.Errorf("revoked api/client certificate: %d, want 401", got)
+	}
 }

@@ -8,8 +8,10 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -21,6 +23,7 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/vanguard"
+	"github.com/golang-jwt/jwt/v5"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -91,6 +94,11 @@ func (s *Server) Handler() (http.Handler, error) {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBody) // chunked bodies: vanguard answers 429
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+			// A client certificate that the TLS layer verified against
+			// the configured CAs: authenticate() looks it up.
+			r = r.WithContext(context.WithValue(r.Context(), clientCertKey{}, r.TLS.VerifiedChains[0][0]))
+		}
 		t.ServeHTTP(w, r)
 	})), nil
 }
@@ -109,6 +117,38 @@ const MaxRequestBody = 256 << 10
 
 type claimsKey struct{}
 
+type clientCertKey struct{}
+
+// certificateClaims authenticates an API client certificate: it must be a
+// pncpki-issued api/client certificate, in the store and not revoked. It
+// acts for the tenant it was issued to (an administrator when it was
+// issued without one).
+func (s *Server) certificateClaims(ctx context.Context, cert *x509.Certificate) (*auth.Claims, error) {
+	recs, err := s.Store.Certificates(ctx, store.Filter{Serial: ca.SerialHex(cert.SerialNumber)})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if !bytes.Equal(r.DER, cert.Raw) {
+			continue
+		}
+		if r.Profile != policies.APIClient {
+			return nil, fmt.Errorf("client certificate %s/%s is a %s certificate, not %s", r.Issuer, r.Serial, r.Profile, policies.APIClient)
+		}
+		if r.Revoked() {
+			return nil, fmt.Errorf("client certificate %s/%s is revoked", r.Issuer, r.Serial)
+		}
+		c := &auth.Claims{Tenant: r.Tenant, Role: auth.RoleOperator}
+		if r.Tenant == "" {
+			c.Role = auth.RoleAdmin
+		}
+		c.Subject = "cert:" + r.Issuer + "/" + r.Serial
+		c.ExpiresAt = jwt.NewNumericDate(r.NotAfter)
+		return c, nil
+	}
+	return nil, errors.New("client certificate not issued by this pncpki")
+}
+
 func claimsFrom(ctx context.Context) *auth.Claims {
 	c, _ := ctx.Value(claimsKey{}).(*auth.Claims)
 	return c
@@ -121,6 +161,15 @@ func (s *Server) authenticate() connect.UnaryInterceptorFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			h := req.Header().Get("Authorization")
 			token, ok := strings.CutPrefix(h, "Bearer ")
+			if cert, _ := ctx.Value(clientCertKey{}).(*x509.Certificate); h == "" && cert != nil {
+				c, err := s.certificateClaims(ctx, cert)
+				if err != nil {
+					s.Metrics.refused("unauthenticated")
+					s.denied(ctx, "anonymous", req.Spec().Procedure, err.Error())
+					return nil, newError(connect.CodeUnauthenticated, "auth.invalid", fmt.Errorf("auth.invalid: %w", err))
+				}
+				return next(store.WithActor(context.WithValue(ctx, claimsKey{}, c), c.Subject), req)
+			}
 			if !ok || token == "" {
 				s.Metrics.refused("unauthenticated")
 				s.denied(ctx, "anonymous", req.Spec().Procedure, "no bearer token")

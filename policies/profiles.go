@@ -165,6 +165,7 @@ const (
 	OCPPCSMSRoot        = "ocpp/csms-root"
 	OCPPChargingStation = "ocpp/charging-station"
 	OCPPCSMSServer      = "ocpp/csms-server"
+	APIClient           = "api/client"
 )
 
 const (
@@ -272,6 +273,17 @@ var profiles = []*Profile{
 		Keys: KeyOCPP, CN: CNFQDN,
 		MaxValidity: Period{Days: 398}, DefaultValidity: Period{Days: 90},
 		TenantKinds: []TenantKind{TenantCPO},
+	},
+	{
+		// pncpki's own: a back end (CSMS, eMSP, OEM) calling pncd's API
+		// with mutual TLS instead of a bearer token. The tenant it is
+		// issued to is the tenant it acts for.
+		Name: APIClient, Title: "pncpki API client certificate (mutual TLS)", Standard: "pncpki",
+		Role: RoleLeaf, PathLen: -1, Issuers: []string{OCPPCSMSRoot},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		Keys: KeyOCPP, CN: CNAny,
+		MaxValidity: Period{Years: 2}, DefaultValidity: Period{Years: 1},
+		TenantKinds: []TenantKind{TenantCPO, TenantEMSP, TenantOEM},
 	},
 }
 

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/store"
 )
@@ -174,7 +176,16 @@ func run(args []string) error {
 	switch {
 	case *st.tlsCert != "" && *st.tlsKey != "":
 		srv.Protocols = nil // HTTP/1.1 and HTTP/2 over TLS
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if *st.clientAuth {
+			// API client certificates (profile api/client) are issued
+			// under the CSMS root; without one, a bearer token is needed.
+			srv.TLSConfig.ClientAuth = tls.VerifyClientCertIfGiven
+			srv.TLSConfig.ClientCAs = bridge.Anchors.Pool(ocppsec.UseCSMS)
+		}
 		go func() { errc <- srv.ServeTLS(ln, *st.tlsCert, *st.tlsKey) }()
+	case *st.clientAuth:
+		return errors.New("--tls-client-auth needs --tls-cert and --tls-key")
 	case *st.tlsCert != "" || *st.tlsKey != "":
 		return errors.New("--tls-cert and --tls-key go together")
 	default:
@@ -246,7 +257,7 @@ func writeAdminToken(ctx context.Context, d *datadir.Dir, key *auth.Key, log *sl
 type settings struct {
 	data, listen, org, publicURL, storeURL, configFile, tlsCert, tlsKey, redisURL *string
 	tokenKeyType, jwksURL, jwksIssuer, jwksAudience                               *string
-	ocspCAKey                                                                     *bool
+	ocspCAKey, clientAuth                                                         *bool
 	cacheMB, presignRate, apiRate                                                 *int
 	presignEvery                                                                  *time.Duration
 	oc                                                                            ocppFlags
@@ -270,6 +281,7 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.tlsKey = fs.String("tls-key", "", "PEM private key of --tls-cert (mode 0600)")
 	s.apiRate = fs.Int("api-rate", 1200, "API requests per minute per tenant (0: unlimited); shared through Redis when --redis is set")
 	s.redisURL = fs.String("redis", "", "Redis URL (redis://host:6379/0) of the shared OCSP tier and revocation fan-out")
+	s.clientAuth = fs.Bool("tls-client-auth", false, "also accept API client certificates (profile api/client, issued under the CSMS root) instead of bearer tokens; needs --tls-cert")
 	s.tokenKeyType = fs.String("token-key-type", auth.KeyECDSA, "type of the token key created on first start: ecdsa (ES256) or ed25519 (EdDSA); an existing key keeps its type")
 	s.jwksURL = fs.String("jwks-url", "", "JWK set URL of an external identity provider whose tokens (ES256 or EdDSA, with kid, tenant and role claims) are accepted too")
 	s.jwksIssuer = fs.String("jwks-issuer", "", "the iss of that provider's tokens")
