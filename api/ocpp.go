@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
@@ -159,20 +158,30 @@ func (h *ocppService) bridge() (*ocppsec.Bridge, error) {
 	return h.s.OCPP, nil
 }
 
-func (h *ocppService) HandleRequest(ctx context.Context, req *connect.Request[pncpkiv1.HandleRequestRequest]) (*connect.Response[pncpkiv1.HandleRequestResponse], error) {
+// prepare checks what every OCPP call needs: a bridge, a known OCPP
+// version, and a station the caller may act for.
+func (h *ocppService) prepare(ctx context.Context, stationID, version string) (*ocppsec.Bridge, ocppsec.Dialect, error) {
 	b, err := h.bridge()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	m := req.Msg
-	d, err := dialect(m.OcppVersion)
+	d, err := dialect(version)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	if _, err := h.s.station(ctx, stationID); err != nil {
+		return nil, "", err
+	}
+	return b, d, nil
+}
+
+func (h *ocppService) HandleRequest(ctx context.Context, req *connect.Request[pncpkiv1.HandleRequestRequest]) (*connect.Response[pncpkiv1.HandleRequestResponse], error) {
+	m := req.Msg
 	if m.Action == "" || len(m.Action) > 64 || !utf8.ValidString(m.Action) {
 		return nil, invalid("ocpp.FormatViolation", "action must be 1 to 64 characters")
 	}
-	if _, err := h.s.station(ctx, m.StationId); err != nil {
+	b, d, err := h.prepare(ctx, m.StationId, m.OcppVersion)
+	if err != nil {
 		return nil, err
 	}
 	res, err := b.Handle(ctx, m.StationId, d, m.Action, []byte(m.Payload))
@@ -183,7 +192,7 @@ func (h *ocppService) HandleRequest(ctx context.Context, req *connect.Request[pn
 	if err != nil {
 		return nil, apiError(err)
 	}
-	if m.CsmsResponse != "" && strings.HasSuffix(m.Action, "Authorize") {
+	if m.CsmsResponse != "" && m.Action == "Authorize" {
 		if payload, err = ocppsec.MergeAuthorize(d, []byte(m.CsmsResponse), res.CertificateStatus, b.Policy.InvalidateRevoked); err != nil {
 			return nil, invalid("ocpp.csms_response", "%v", err)
 		}
@@ -196,19 +205,12 @@ func (h *ocppService) HandleRequest(ctx context.Context, req *connect.Request[pn
 }
 
 func (h *ocppService) HandleResult(ctx context.Context, req *connect.Request[pncpkiv1.HandleResultRequest]) (*connect.Response[pncpkiv1.HandleResultResponse], error) {
-	b, err := h.bridge()
-	if err != nil {
-		return nil, err
-	}
 	m := req.Msg
-	d, err := dialect(m.OcppVersion)
-	if err != nil {
-		return nil, err
-	}
 	if m.Sent == nil {
 		return nil, invalid("request.invalid", "sent is required")
 	}
-	if _, err := h.s.station(ctx, m.StationId); err != nil {
+	b, d, err := h.prepare(ctx, m.StationId, m.OcppVersion)
+	if err != nil {
 		return nil, err
 	}
 	sent, err := ocppsec.ParseCall(d, m.Sent.Action, []byte(m.Sent.Payload))

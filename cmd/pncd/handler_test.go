@@ -32,13 +32,15 @@ import (
 	"github.com/pncpki/pncpki/policies"
 )
 
-func TestServeHealthAndCRL(t *testing.T) {
+// newDir is an initialised data directory with its OCSP responder.
+func newDir(t *testing.T) (*datadir.Dir, *ocsp.Responder, *prometheus.Registry) {
+	t.Helper()
 	ctx := context.Background()
 	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { d.Close() })
 	if err := d.Init(ctx, datadir.InitConfig{}); err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +49,12 @@ func TestServeHealthAndCRL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d, resp, reg
+}
+
+func TestServeHealthAndCRL(t *testing.T) {
+	ctx := context.Background()
+	d, resp, reg := newDir(t)
 	tokenKey, err := auth.LoadOrCreateKey(d.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -210,20 +218,7 @@ func TestReadyzRedis(t *testing.T) {
 	if url == "" {
 		t.Skip("SKIP: PNCPKI_TEST_REDIS not set (a Redis URL); .ci/run sets it")
 	}
-	ctx := context.Background()
-	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.Init(ctx, datadir.InitConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	resp, err := ocsp.New(ctx, ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, resp, reg := newDir(t)
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
