@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +21,10 @@ import (
 // DB is a store.Store on PostgreSQL.
 type DB struct {
 	pool *pgxpool.Pool
+
+	puts             chan *putRequest
+	closing, stopped chan struct{}
+	closeOnce        sync.Once
 }
 
 var _ store.Store = (*DB)(nil)
@@ -35,17 +40,23 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	db := &DB{pool: pool}
+	db := &DB{pool: pool, puts: make(chan *putRequest, 4*maxPutBatch), closing: make(chan struct{}), stopped: make(chan struct{})}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
+	go db.committer()
 	return db, nil
 }
 
-// Close closes the connection pool.
+// Close stops the committer (a batch in flight finishes) and closes the
+// connection pool.
 func (db *DB) Close() error {
-	db.pool.Close()
+	db.closeOnce.Do(func() {
+		close(db.closing)
+		<-db.stopped
+		db.pool.Close()
+	})
 	return nil
 }
 
@@ -225,7 +236,7 @@ const (
 )
 
 // appendAudit chains entries after the log's head inside tx, holding the
-// audit lock until tx ends.
+// audit lock until tx ends; the inserts go in one round trip.
 func appendAudit(ctx context.Context, tx pgx.Tx, entries ...*store.AuditEntry) error {
 	if len(entries) == 0 {
 		return nil
@@ -239,13 +250,15 @@ func appendAudit(ctx context.Context, tx pgx.Tx, entries ...*store.AuditEntry) e
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("audit head: %w", err)
 	}
+	b := &pgx.Batch{}
 	for _, e := range entries {
 		store.Chain(e, seq, prev)
-		if _, err := tx.Exec(ctx, `INSERT INTO audit(seq, time, actor, action, object, detail, prev_hash, hash) VALUES($1,$2,$3,$4,$5,$6,$7,$8)`,
-			e.Seq, e.Time, e.Actor, e.Action, e.Object, e.Detail, e.PrevHash, e.Hash); err != nil {
-			return fmt.Errorf("append audit: %w", err)
-		}
+		b.Queue(`INSERT INTO audit(seq, time, actor, action, object, detail, prev_hash, hash) VALUES($1,$2,$3,$4,$5,$6,$7,$8)`,
+			e.Seq, e.Time, e.Actor, e.Action, e.Object, e.Detail, e.PrevHash, e.Hash)
 		seq, prev = e.Seq, e.Hash
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("append audit: %w", err)
 	}
 	return nil
 }
@@ -385,28 +398,110 @@ func (db *DB) CAs(ctx context.Context) ([]*store.CA, error) {
 // PutCertificate implements store.Store. The insert and its audit entry
 // commit together.
 func (db *DB) PutCertificate(ctx context.Context, c *store.Certificate) error {
-	var dup bool
+	r := &putRequest{c: c, actor: store.ActorFrom(ctx), done: make(chan error, 1)}
+	select {
+	case db.puts <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-db.closing:
+		return errors.New("store closed")
+	}
+	// Once queued, the certificate may be committed even if ctx ends
+	// first; it is then stored but not returned, never the reverse.
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type putRequest struct {
+	c     *store.Certificate
+	actor string
+	done  chan error
+}
+
+// maxPutBatch bounds the certificates committed in one transaction.
+const maxPutBatch = 256
+
+// committer commits queued certificates: whatever arrived while the last
+// transaction ran goes into the next one, with its audit entries, in one
+// round trip each. Every issuance takes the audit lock, so one transaction
+// per certificate would serialise them on the lock and on the commit.
+func (db *DB) committer() {
+	defer close(db.stopped)
+	for {
+		var first *putRequest
+		select {
+		case first = <-db.puts:
+		case <-db.closing:
+			return
+		}
+		batch := []*putRequest{first}
+	collect:
+		for len(batch) < maxPutBatch {
+			select {
+			case r := <-db.puts:
+				batch = append(batch, r)
+			default:
+				break collect
+			}
+		}
+		errs := db.putBatch(batch)
+		for i, r := range batch {
+			r.done <- errs[i]
+		}
+	}
+}
+
+// putBatch stores a batch in one transaction; if that fails as a whole
+// (an unknown issuer aborts it), each certificate is tried on its own so
+// that one bad request fails alone.
+func (db *DB) putBatch(batch []*putRequest) []error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make([]error, len(batch))
 	err := db.writeTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO certificates(issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at)
-			VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (issuer, serial) DO NOTHING`,
-			c.Issuer, c.Serial, c.Profile, c.Tenant, c.CommonName, c.NotBefore, c.NotAfter, c.DER, c.CreatedAt)
-		if err != nil {
+		b := &pgx.Batch{}
+		for _, r := range batch {
+			c := r.c
+			b.Queue(`INSERT INTO certificates(issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at)
+				VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (issuer, serial) DO NOTHING`,
+				c.Issuer, c.Serial, c.Profile, c.Tenant, c.CommonName, c.NotBefore, c.NotAfter, c.DER, c.CreatedAt)
+		}
+		res := tx.SendBatch(ctx, b)
+		var audit []*store.AuditEntry
+		for i, r := range batch {
+			tag, err := res.Exec()
+			if err != nil {
+				res.Close()
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				errs[i] = fmt.Errorf("issuer %s serial %s: %w", r.c.Issuer, r.c.Serial, store.ErrDuplicateSerial)
+				continue
+			}
+			audit = append(audit, store.IssueAudit(r.actor, r.c))
+		}
+		if err := res.Close(); err != nil {
 			return err
 		}
-		if dup = tag.RowsAffected() == 0; dup {
-			return nil
-		}
-		return appendAudit(ctx, tx, store.IssueAudit(store.ActorFrom(ctx), c))
+		return appendAudit(ctx, tx, audit...)
 	})
-	switch {
-	case pgCode(err) == foreignKeyViolation:
-		return fmt.Errorf("issuer %s: %w", c.Issuer, store.ErrNotFound)
-	case err != nil:
-		return fmt.Errorf("store certificate: %w", err)
-	case dup:
-		return fmt.Errorf("issuer %s serial %s: %w", c.Issuer, c.Serial, store.ErrDuplicateSerial)
+	if err == nil {
+		return errs
 	}
-	return nil
+	if len(batch) == 1 {
+		if pgCode(err) == foreignKeyViolation {
+			return []error{fmt.Errorf("issuer %s: %w", batch[0].c.Issuer, store.ErrNotFound)}
+		}
+		return []error{fmt.Errorf("store certificate: %w", err)}
+	}
+	for i, r := range batch {
+		errs[i] = db.putBatch([]*putRequest{r})[0]
+	}
+	return errs
 }
 
 const certCols = `issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at, revoked_at, reason`
