@@ -188,6 +188,7 @@ type Store interface {
 	NextCRLNumber(ctx context.Context, issuer string) (int64, error)
 
 	Stations
+	Contracts
 
 	// RevokeToken records that the API token with this ID (its jti) is no
 	// longer valid; kept until expiresAt, when the token dies anyway.

@@ -153,6 +153,19 @@ var migrations = [][]string{
 			expires_at TIMESTAMPTZ NOT NULL
 		)`,
 	},
+	{
+		`CREATE TABLE contracts (
+			emaid TEXT PRIMARY KEY,
+			tenant TEXT NOT NULL REFERENCES tenants(name),
+			pcid TEXT NOT NULL,
+			is_default BOOLEAN NOT NULL DEFAULT false,
+			valid_until TIMESTAMPTZ,
+			created_at TIMESTAMPTZ NOT NULL,
+			cancelled_at TIMESTAMPTZ
+		)`,
+		`CREATE INDEX contracts_pcid ON contracts(pcid)`,
+		`CREATE INDEX contracts_tenant ON contracts(tenant, emaid)`,
+	},
 }
 
 // migrate applies the missing migrations under an advisory lock, so that

@@ -190,6 +190,19 @@ var migrations = [][]string{
 			expires_at INTEGER NOT NULL
 		)`,
 	},
+	{
+		`CREATE TABLE contracts (
+			emaid TEXT PRIMARY KEY,
+			tenant TEXT NOT NULL REFERENCES tenants(name),
+			pcid TEXT NOT NULL,
+			is_default INTEGER NOT NULL DEFAULT 0,
+			valid_until INTEGER NOT NULL DEFAULT 0,
+			created_at INTEGER NOT NULL,
+			cancelled_at INTEGER NOT NULL DEFAULT 0
+		)`,
+		`CREATE INDEX contracts_pcid ON contracts(pcid)`,
+		`CREATE INDEX contracts_tenant ON contracts(tenant, emaid)`,
+	},
 }
 
 func migrate(db *sql.DB) error {

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"Stations", testStations},
 		{"StationCallsAndCertificates", testStationCalls},
 		{"TokenRevocations", testTokenRevocations},
+		{"Contracts", testContracts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -661,5 +662,61 @@ func testTokenRevocations(t *testing.T, s store.Store) {
 	}
 	if n != 4 {
 		t.Errorf("%d token.revoke audit entries, want 4", n)
+	}
+}
+
+func testContracts(t *testing.T, s store.Store) {
+	ctx := store.WithActor(context.Background(), "emsp")
+	for _, name := range []string{"emsp1", "emsp2"} {
+		if err := s.CreateTenant(ctx, &policies.Tenant{Name: name, Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := &store.Contract{EMAID: "DE8AAC000000001", Tenant: "emsp1", PCID: "WMI00000000000001", Default: true, CreatedAt: t0}
+	b := &store.Contract{EMAID: "DE8AAC000000002", Tenant: "emsp1", PCID: "WMI00000000000001", ValidUntil: t0.Add(365 * 24 * time.Hour), CreatedAt: t0}
+	for _, c := range []*store.Contract{a, b} {
+		if err := s.PutContract(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Contract(ctx, b.EMAID)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(b) {
+		t.Errorf("Contract = %+v %v, want %+v", got, err, b)
+	}
+	// Making b the default takes it from a.
+	b2 := *b
+	b2.Default, b2.CreatedAt = true, t0.Add(time.Hour)
+	if err := s.PutContract(ctx, &b2); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := s.ListContracts(ctx, "", "WMI00000000000001")
+	if len(list) != 2 || list[0].Default || !list[1].Default || !list[1].CreatedAt.Equal(t0) {
+		t.Errorf("after the default moved: %+v %+v", list[0], list[1])
+	}
+	moved := *a
+	moved.Tenant = "emsp2"
+	if err := s.PutContract(ctx, &moved); !errors.Is(err, store.ErrExists) {
+		t.Errorf("another tenant's contract: %v", err)
+	}
+	if err := s.PutContract(ctx, &store.Contract{EMAID: "DE8AAC000000003", Tenant: "nobody", PCID: "X", CreatedAt: t0}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown tenant: %v", err)
+	}
+	c, err := s.CancelContract(ctx, b.EMAID, t0.Add(2*time.Hour))
+	if err != nil || !c.Cancelled() || c.Default {
+		t.Fatalf("CancelContract: %+v %v", c, err)
+	}
+	if c, err := s.CancelContract(ctx, b.EMAID, t0.Add(3*time.Hour)); err != nil || !c.CancelledAt.Equal(t0.Add(2*time.Hour)) {
+		t.Errorf("second cancel: %+v %v", c, err)
+	}
+	if err := s.PutContract(ctx, b); !errors.Is(err, store.ErrExists) {
+		t.Errorf("reviving a cancelled contract: %v", err)
+	}
+	if _, err := s.CancelContract(ctx, "DE8AAC000000009", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("cancel unknown: %v", err)
+	}
+	for tenant, want := range map[string]int{"emsp1": 2, "emsp2": 0, "": 2} {
+		if list, err := s.ListContracts(ctx, tenant, ""); err != nil || len(list) != want {
+			t.Errorf("ListContracts(%q) = %d %v, want %d", tenant, len(list), err, want)
+		}
 	}
 }

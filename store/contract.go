@@ -1,0 +1,51 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Contract binds an eMSP's contract (its EMAID) to a vehicle (its PCID).
+// A PCID may have several contracts; one of them is its default.
+type Contract struct {
+	EMAID  string // normalised, with its check digit
+	Tenant string // the eMSP
+	PCID   string
+	// Default marks the contract a vehicle gets when it does not ask for
+	// one; at most one per PCID.
+	Default bool
+	// ValidUntil ends the contract (zero: open-ended).
+	ValidUntil  time.Time
+	CreatedAt   time.Time
+	CancelledAt time.Time // zero while active
+}
+
+// Cancelled reports whether the contract was cancelled.
+func (c *Contract) Cancelled() bool { return !c.CancelledAt.IsZero() }
+
+// Audit actions of the contract pool.
+const (
+	AuditContractPut    = "contract.put"
+	AuditContractCancel = "contract.cancel"
+)
+
+// ContractAudit records a created or changed contract.
+func ContractAudit(ctx context.Context, c *Contract) *AuditEntry {
+	return &AuditEntry{Actor: ActorFrom(ctx), Action: AuditContractPut, Object: c.EMAID,
+		Detail: detail("tenant", c.Tenant, "pcid", c.PCID, "default", c.Default, "valid_until", c.ValidUntil)}
+}
+
+// Contracts is the contract pool of a store.
+type Contracts interface {
+	// PutContract creates a contract or replaces one of the same tenant
+	// (a contract never moves to another tenant: ErrExists; a cancelled
+	// one is not revived: ErrExists). A default contract takes the
+	// default from the PCID's others in the same transaction.
+	PutContract(ctx context.Context, c *Contract) error
+	Contract(ctx context.Context, emaid string) (*Contract, error)
+	// ListContracts returns the contracts of a tenant and/or a PCID (empty:
+	// any), by EMAID.
+	ListContracts(ctx context.Context, tenant, pcid string) ([]*Contract, error)
+	// CancelContract marks a contract cancelled and returns it.
+	CancelContract(ctx context.Context, emaid string, at time.Time) (*Contract, error)
+}

@@ -1,0 +1,106 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pncpki/pncpki/store"
+)
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// PutContract implements store.Store.
+func (db *DB) PutContract(ctx context.Context, c *store.Contract) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		old, err := scanContract(tx.QueryRow(ctx, `SELECT `+contractCols+` FROM contracts WHERE emaid = $1 FOR UPDATE`, c.EMAID))
+		switch {
+		case err == nil && old.Tenant != c.Tenant:
+			return fmt.Errorf("contract %s belongs to another tenant: %w", c.EMAID, store.ErrExists)
+		case err == nil && old.Cancelled():
+			return fmt.Errorf("contract %s is cancelled: %w", c.EMAID, store.ErrExists)
+		case err == nil:
+			c.CreatedAt = old.CreatedAt
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		if c.Default {
+			if _, err := tx.Exec(ctx, `UPDATE contracts SET is_default = false WHERE pcid = $1 AND emaid <> $2`, c.PCID, c.EMAID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO contracts(emaid, tenant, pcid, is_default, valid_until, created_at) VALUES($1,$2,$3,$4,$5,$6)
+			ON CONFLICT(emaid) DO UPDATE SET pcid = excluded.pcid, is_default = excluded.is_default, valid_until = excluded.valid_until`,
+			c.EMAID, c.Tenant, c.PCID, c.Default, nullTime(c.ValidUntil), c.CreatedAt); err != nil {
+			if pgCode(err) == foreignKeyViolation {
+				return fmt.Errorf("contract %s: tenant %s: %w", c.EMAID, c.Tenant, store.ErrNotFound)
+			}
+			return err
+		}
+		return appendAudit(ctx, tx, store.ContractAudit(ctx, c))
+	})
+}
+
+const contractCols = `emaid, tenant, pcid, is_default, valid_until, created_at, cancelled_at`
+
+func scanContract(row pgx.Row) (*store.Contract, error) {
+	var c store.Contract
+	var until, cancelled *time.Time
+	if err := row.Scan(&c.EMAID, &c.Tenant, &c.PCID, &c.Default, &until, &c.CreatedAt, &cancelled); err != nil {
+		return nil, err
+	}
+	c.CreatedAt = c.CreatedAt.UTC()
+	if until != nil {
+		c.ValidUntil = until.UTC()
+	}
+	if cancelled != nil {
+		c.CancelledAt = cancelled.UTC()
+	}
+	return &c, nil
+}
+
+// Contract implements store.Store.
+func (db *DB) Contract(ctx context.Context, emaid string) (*store.Contract, error) {
+	c, err := scanContract(db.pool.QueryRow(ctx, `SELECT `+contractCols+` FROM contracts WHERE emaid = $1`, emaid))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("contract %s: %w", emaid, store.ErrNotFound)
+	}
+	return c, err
+}
+
+// ListContracts implements store.Store.
+func (db *DB) ListContracts(ctx context.Context, tenant, pcid string) ([]*store.Contract, error) {
+	return queryAll(ctx, db.pool, scanContract, `SELECT `+contractCols+` FROM contracts
+		WHERE ($1 = '' OR tenant = $1) AND ($2 = '' OR pcid = $2) ORDER BY emaid`, tenant, pcid)
+}
+
+// CancelContract implements store.Store.
+func (db *DB) CancelContract(ctx context.Context, emaid string, at time.Time) (*store.Contract, error) {
+	var c *store.Contract
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		c, err = scanContract(tx.QueryRow(ctx, `SELECT `+contractCols+` FROM contracts WHERE emaid = $1 FOR UPDATE`, emaid))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("contract %s: %w", emaid, store.ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		if c.Cancelled() {
+			return nil
+		}
+		c.CancelledAt, c.Default = at.UTC().Truncate(time.Microsecond), false
+		if _, err := tx.Exec(ctx, `UPDATE contracts SET cancelled_at = $1, is_default = false WHERE emaid = $2`, c.CancelledAt, emaid); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, &store.AuditEntry{Actor: store.ActorFrom(ctx), Action: store.AuditContractCancel, Object: emaid, Detail: "{}"})
+	})
+	return c, err
+}

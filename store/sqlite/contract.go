@@ -1,0 +1,107 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pncpki/pncpki/store"
+)
+
+// msOrZero stores a zero time as 0.
+func msOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return ms(t)
+}
+
+func fromMSOrZero(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return fromMS(v)
+}
+
+// PutContract implements store.Store.
+func (db *DB) PutContract(ctx context.Context, c *store.Contract) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		old, err := scanContract(tx.QueryRowContext(ctx, `SELECT `+contractCols+` FROM contracts WHERE emaid = ?`, c.EMAID))
+		switch {
+		case err == nil && old.Tenant != c.Tenant:
+			return fmt.Errorf("contract %s belongs to another tenant: %w", c.EMAID, store.ErrExists)
+		case err == nil && old.Cancelled():
+			return fmt.Errorf("contract %s is cancelled: %w", c.EMAID, store.ErrExists)
+		case err == nil:
+			c.CreatedAt = old.CreatedAt
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if c.Default {
+			if _, err := tx.ExecContext(ctx, `UPDATE contracts SET is_default = 0 WHERE pcid = ? AND emaid <> ?`, c.PCID, c.EMAID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO contracts(emaid, tenant, pcid, is_default, valid_until, created_at) VALUES(?,?,?,?,?,?)
+			ON CONFLICT(emaid) DO UPDATE SET pcid = excluded.pcid, is_default = excluded.is_default, valid_until = excluded.valid_until`,
+			c.EMAID, c.Tenant, c.PCID, c.Default, msOrZero(c.ValidUntil), ms(c.CreatedAt)); err != nil {
+			if isForeignKey(err) {
+				return fmt.Errorf("contract %s: tenant %s: %w", c.EMAID, c.Tenant, store.ErrNotFound)
+			}
+			return err
+		}
+		return db.appendAudit(ctx, tx, store.ContractAudit(ctx, c))
+	})
+}
+
+const contractCols = `emaid, tenant, pcid, is_default, valid_until, created_at, cancelled_at`
+
+func scanContract(row scanner) (*store.Contract, error) {
+	var c store.Contract
+	var until, created, cancelled int64
+	if err := row.Scan(&c.EMAID, &c.Tenant, &c.PCID, &c.Default, &until, &created, &cancelled); err != nil {
+		return nil, err
+	}
+	c.ValidUntil, c.CreatedAt, c.CancelledAt = fromMSOrZero(until), fromMS(created), fromMSOrZero(cancelled)
+	return &c, nil
+}
+
+// Contract implements store.Store.
+func (db *DB) Contract(ctx context.Context, emaid string) (*store.Contract, error) {
+	c, err := scanContract(db.r.QueryRowContext(ctx, `SELECT `+contractCols+` FROM contracts WHERE emaid = ?`, emaid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("contract %s: %w", emaid, store.ErrNotFound)
+	}
+	return c, err
+}
+
+// ListContracts implements store.Store.
+func (db *DB) ListContracts(ctx context.Context, tenant, pcid string) ([]*store.Contract, error) {
+	return queryAll(ctx, db.r, scanContract, `SELECT `+contractCols+` FROM contracts
+		WHERE (? = '' OR tenant = ?) AND (? = '' OR pcid = ?) ORDER BY emaid`, tenant, tenant, pcid, pcid)
+}
+
+// CancelContract implements store.Store.
+func (db *DB) CancelContract(ctx context.Context, emaid string, at time.Time) (*store.Contract, error) {
+	var c *store.Contract
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		c, err = scanContract(tx.QueryRowContext(ctx, `SELECT `+contractCols+` FROM contracts WHERE emaid = ?`, emaid))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("contract %s: %w", emaid, store.ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		if c.Cancelled() {
+			return nil // cancelling twice changes nothing
+		}
+		c.CancelledAt, c.Default = at.UTC().Truncate(time.Millisecond), false
+		if _, err := tx.ExecContext(ctx, `UPDATE contracts SET cancelled_at = ?, is_default = 0 WHERE emaid = ?`, ms(c.CancelledAt), emaid); err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, &store.AuditEntry{Actor: store.ActorFrom(ctx), Action: store.AuditContractCancel, Object: emaid, Detail: "{}"})
+	})
+	return c, err
+}
