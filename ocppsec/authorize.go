@@ -30,13 +30,27 @@ const (
 // against the MO and V2G roots, then each certificate below the root
 // through OCSP. The verdict goes into certificateStatus; the idToken
 // decision stays the CSMS's.
-func (b *Bridge) authorize(ctx context.Context, d Dialect, certPEM string, hashes []OCSPRequestData) (*Result, error) {
+func (b *Bridge) authorize(ctx context.Context, d Dialect, emaid, certPEM string, hashes []OCSPRequestData) (*Result, error) {
 	var status string
 	switch {
 	case certPEM != "":
-		status = b.checkContractChain(ctx, certPEM)
+		var leafCN string
+		status, leafCN = b.checkContractChain(ctx, certPEM)
+		if emaid == "" {
+			emaid = leafCN
+		}
 	case len(hashes) > 0:
 		status = b.checkHashes(ctx, hashes)
+	}
+	// A cancelled contract's certificates are revoked with it: its
+	// verdict is ContractCancelled, which says why.
+	if (status == CertAccepted || status == CertRevoked) && emaid != "" && b.Contracts != nil {
+		cancelled, err := b.Contracts.Cancelled(ctx, emaid)
+		if err != nil {
+			b.log().Error("Authorize: contract status", "emaid", emaid, "err", err)
+		} else if cancelled {
+			status = CertCancelled
+		}
 	}
 	res := &Result{CertificateStatus: status}
 	idStatus := "Unknown" // no certificate data: nothing for pncpki to say
@@ -62,12 +76,19 @@ func has2beStatus(s string) string {
 	return CertRevoked
 }
 
-func (b *Bridge) checkContractChain(ctx context.Context, certPEM string) string {
+// checkContractChain returns the verdict on a contract chain and the
+// leaf's CN (its EMAID).
+func (b *Bridge) checkContractChain(ctx context.Context, certPEM string) (string, string) {
 	chain, err := ParsePEMChain([]byte(certPEM))
 	if err != nil {
 		b.log().Info("Authorize: contract chain unreadable", "err", err)
-		return CertChainErr
+		return CertChainErr, ""
 	}
+	cn := chain[0].Subject.CommonName
+	return b.chainVerdict(ctx, chain), cn
+}
+
+func (b *Bridge) chainVerdict(ctx context.Context, chain []*x509.Certificate) string {
 	// A certificate that names the next as issuer but whose signature does
 	// not verify is a SignatureError, not a chain that fails to build.
 	for i := 0; i+1 < len(chain); i++ {

@@ -59,7 +59,16 @@ type Bridge struct {
 	Policy  Policy
 	Log     *slog.Logger
 	Metrics *Metrics
-	Now     func() time.Time
+	// Contracts, when set, turns Authorize for a cancelled or expired
+	// contract into ContractCancelled.
+	Contracts ContractStatus
+	Now       func() time.Time
+}
+
+// ContractStatus tells whether the contract of an EMAID was cancelled
+// (contract.Pool).
+type ContractStatus interface {
+	Cancelled(ctx context.Context, emaid string) (bool, error)
 }
 
 // Call is a request pncpki wants sent to a station.
@@ -138,14 +147,18 @@ func (b *Bridge) Handle(ctx context.Context, stationID string, d Dialect, action
 		return b.certificateStatus(ctx, d, OCSPRequestData{HashAlgorithm: o.HashAlgorithm, IssuerNameHash: o.IssuerNameHash,
 			IssuerKeyHash: o.IssuerKeyHash, SerialNumber: o.SerialNumber, ResponderURL: o.ResponderURL})
 	case *AuthorizeRequest:
-		return b.authorize(ctx, d, r.Certificate, r.ISO15118CertificateHashData)
+		emaid := ""
+		if r.IDToken.Type == "eMAID" {
+			emaid = r.IDToken.IDToken
+		}
+		return b.authorize(ctx, d, emaid, r.Certificate, r.ISO15118CertificateHashData)
 	case *Has2beAuthorizeRequest:
 		hashes := make([]OCSPRequestData, len(r.ISO15118CertificateHashData))
 		for i, o := range r.ISO15118CertificateHashData {
 			hashes[i] = OCSPRequestData{HashAlgorithm: o.HashAlgorithm, IssuerNameHash: o.IssuerNameHash,
 				IssuerKeyHash: o.IssuerKeyHash, SerialNumber: o.SerialNumber, ResponderURL: o.ResponderURL}
 		}
-		return b.authorize(ctx, d, "", hashes)
+		return b.authorize(ctx, d, r.IDToken.IDToken, "", hashes)
 	case *Get15118EVCertificateRequest, *Has2beGet15118EVCertificateRequest:
 		return b.get15118EVCertificate(d)
 	case *GetCertificateChainStatusRequest:

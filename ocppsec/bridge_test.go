@@ -22,6 +22,7 @@ import (
 	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/pncpki/pncpki/ca"
+	contractpool "github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
@@ -569,6 +570,48 @@ func TestHashDataMatchesOCSPCertID(t *testing.T) {
 		upper.SerialNumber = "00" + upper.SerialNumber
 		if !got.Same(upper) {
 			t.Errorf("%s: Same ignores neither case nor leading zeros", alg)
+		}
+	}
+}
+
+// TestAuthorizeContractCancelled: cancelling a contract in the pool
+// revokes its certificate and Authorize answers ContractCancelled.
+func TestAuthorizeContractCancelled(t *testing.T) {
+	e := newBridgeEnv(t)
+	ctx := context.Background()
+	if err := e.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DEABC"}}); err != nil {
+		t.Fatal(err)
+	}
+	pool := &contractpool.Pool{Store: e.d.Store, CA: e.d.CA}
+	e.b.Contracts = pool
+	if _, err := pool.Put(ctx, "emsp1", store.Contract{EMAID: "DEABCC123456788", PCID: "WMI00000000000001"}); err != nil {
+		t.Fatal(err)
+	}
+	chain := contract(t, e)
+	h, _ := HashDataOf(chain[0], chain[1], "SHA256")
+	byHash := AuthorizeRequest{IDToken: IdToken{IDToken: "DEABCC123456788", Type: "eMAID"}, ISO15118CertificateHashData: []OCSPRequestData{{
+		HashAlgorithm: "SHA256", IssuerNameHash: h.IssuerNameHash, IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber, ResponderURL: "http://127.0.0.1:1/"}}}
+	byChain := AuthorizeRequest{IDToken: IdToken{IDToken: "x", Type: "ISO14443"}, Certificate: EncodePEMChain(chain...)}
+	authorize := func(p AuthorizeRequest) string {
+		res, err := e.b.Handle(ctx, "CS-1", OCPP201, "Authorize", mustJSON(t, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.schema(t, OCPP201, "Authorize", true, res.Response)
+		return res.CertificateStatus
+	}
+	if s := authorize(byHash); s != CertAccepted {
+		t.Fatalf("active contract: %s", s)
+	}
+	if _, revoked, err := pool.Cancel(ctx, "emsp1", "DEABCC123456788"); err != nil || len(revoked) != 1 {
+		t.Fatalf("Cancel: %v %d", err, len(revoked))
+	}
+	if err := e.resp.ApplyRevocations(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range map[string]AuthorizeRequest{"hash data": byHash, "chain (EMAID from the certificate)": byChain} {
+		if s := authorize(p); s != CertCancelled {
+			t.Errorf("%s after cancellation: %s, want ContractCancelled", name, s)
 		}
 	}
 }
