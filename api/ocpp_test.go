@@ -343,3 +343,45 @@ func TestClientCertificates(t *testing.T) {
 		t.Errorf("revoked api/client certificate: %d, want 401", got)
 	}
 }
+
+// TestContractService: an eMSP manages its contracts; cancelling one
+// revokes its certificates.
+func TestContractService(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		status, body := e.rest(t, "PUT", "/v1/contracts/de-8aa-c12345678", e.tokens["emsp1"], map[string]any{"pcid": "wmi00000000000001", "default": true})
+		if status != 200 || body["contract"].(map[string]any)["emaid"] != "DE8AAC12345678D" || body["contract"].(map[string]any)["tenant"] != "emsp1" {
+			t.Fatalf("PutContract: %d %v", status, body)
+		}
+		for _, tc := range []struct {
+			token, path string
+			body        map[string]any
+			status      int
+		}{
+			{"cpo1", "/v1/contracts/DE8AAC00000001", map[string]any{"pcid": "WMI00000000000001"}, 403},
+			{"emsp1", "/v1/contracts/NLXYZC00000001", map[string]any{"pcid": "WMI00000000000001"}, 403},
+			{"emsp1", "/v1/contracts/DE8AAC123456789", map[string]any{"pcid": "WMI00000000000001"}, 400},
+			{"emsp1", "/v1/contracts/DE8AAC00000001", map[string]any{"pcid": "x"}, 400},
+		} {
+			if status, body := e.rest(t, "PUT", tc.path, e.tokens[tc.token], tc.body); status != tc.status {
+				t.Errorf("%s PUT %s: %d %v, want %d", tc.token, tc.path, status, body, tc.status)
+			}
+		}
+		if status, _ := e.rest(t, "GET", "/v1/contracts/DE8AAC12345678D", e.tokens["cpo1"], nil); status != 404 {
+			t.Errorf("another tenant's contract: %d", status)
+		}
+		csr := opensslCSRSubject(t, e.dir, "/CN=DE8AAC12345678D/DC=MO")
+		status, body = e.rest(t, "POST", "/v1/certificates", e.tokens["emsp1"], map[string]any{"profile": "iso15118-2/contract", "csr": csr})
+		if status != 200 {
+			t.Fatalf("contract certificate: %d %v", status, body)
+		}
+		serial := body["certificate"].(map[string]any)["serial"].(string)
+		status, body = e.rest(t, "POST", "/v1/contracts/DE8AAC12345678D:cancel", e.tokens["emsp1"], map[string]any{})
+		if revoked, _ := body["revoked"].([]any); status != 200 || len(revoked) != 1 || revoked[0].(map[string]any)["serial"] != serial {
+			t.Fatalf("CancelContract: %d %v", status, body)
+		}
+		status, body = e.rest(t, "GET", "/v1/contracts?pcid=WMI00000000000001", e.tokens["emsp1"], nil)
+		if list, _ := body["contracts"].([]any); status != 200 || len(list) != 1 || list[0].(map[string]any)["cancelledAt"] == nil {
+			t.Errorf("ListContracts: %d %v", status, body)
+		}
+	})
+}

@@ -31,6 +31,9 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 		if status, body := e.rest(t, "PUT", "/v1/stations/CS-1", e.tokens["cpo1"], map[string]any{"ocppVersion": "2.0.1"}); status != 200 {
 			t.Fatalf("setup: %d %v", status, body)
 		}
+		if status, body := e.rest(t, "PUT", "/v1/contracts/DE8AAC12345678D", e.tokens["emsp1"], map[string]any{"pcid": "WMI00000000000001"}); status != 200 {
+			t.Fatalf("setup: %d %v", status, body)
+		}
 		type op struct{ method, path string }
 		var ops []op
 		for path, methods := range doc.Paths {
@@ -45,14 +48,14 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 			if o.method == "post" || o.method == "put" {
 				reqBody = map[string]any{}
 			}
-			path := strings.NewReplacer("{serial}", serial, "{id}", "CS-1", "{station_id}", "CS-1", "{issuer}", "cpo-sub2").Replace(o.path)
+			path := strings.NewReplacer("{serial}", serial, "{id}", "CS-1", "{station_id}", "CS-1", "{issuer}", "cpo-sub2", "{emaid}", "DE8AAC12345678D").Replace(o.path)
 			status, body := e.rest(t, strings.ToUpper(o.method), path, e.tokens["admin"], reqBody)
 			if status == 404 || status == 405 || status >= 500 {
 				t.Errorf("%s %s: HTTP %d %v", o.method, o.path, status, body)
 			}
 		}
-		if len(ops) != 20 {
-			t.Errorf("%d documented operations, want 20", len(ops))
+		if len(ops) != 24 {
+			t.Errorf("%d documented operations, want 24", len(ops))
 		}
 	})
 }

@@ -31,6 +31,7 @@ import (
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
@@ -49,6 +50,8 @@ type Server struct {
 	OCSP *ocsp.Responder
 	// OCPP answers OCPPService; without it the service says so.
 	OCPP *ocppsec.Bridge
+	// Contracts answers ContractService.
+	Contracts *contract.Pool
 	// RateLimit bounds requests per tenant (zero: unlimited).
 	RateLimit RateLimit
 	Metrics   *Metrics
@@ -76,7 +79,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	add(pncpkiv1connect.NewTokenServiceHandler(&tokens{s}, opts))
 	add(pncpkiv1connect.NewAuditServiceHandler(&audit{s}, opts))
 	add(pncpkiv1connect.NewStationServiceHandler(&stations{s}, opts))
-	// Contract services register here when they exist.
+	add(pncpkiv1connect.NewContractServiceHandler(&contracts{s}, opts))
 	add(pncpkiv1connect.NewOCPPServiceHandler(&ocppService{s}, opts))
 	t, err := vanguard.NewTranscoder(services)
 	if err != nil {

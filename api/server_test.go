@@ -27,6 +27,7 @@ import (
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
@@ -85,8 +86,9 @@ func newEnv(t testing.TB, storeURL string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bridge := &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: r}, Anchors: anchors}
-	h, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: r, OCPP: bridge}).Handler()
+	pool := &contract.Pool{Store: d.Store, CA: d.CA}
+	bridge := &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: r}, Anchors: anchors, Contracts: pool}
+	h, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: r, OCPP: bridge, Contracts: pool}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,13 +133,21 @@ func (e *env) rest(t *testing.T, method, path, token string, body any) (int, map
 
 func opensslCSR(t *testing.T, dir, cn string) string {
 	t.Helper()
+	return opensslCSRSubject(t, dir, "/CN="+cn+"/DC=CPO")
+}
+
+// opensslCSRSubject makes a P-256 CSR with openssl for a subject in
+// openssl's /K=V form.
+func opensslCSRSubject(t *testing.T, dir, subj string) string {
+	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("openssl not installed: skipping (.ci/run installs it)")
 	}
-	key, csr := filepath.Join(dir, cn+".key"), filepath.Join(dir, strings.ReplaceAll(cn, "*", "_")+".csr")
+	name := strings.NewReplacer("/", "_", "*", "_", "=", "_").Replace(subj)
+	key, csr := filepath.Join(dir, name+".key"), filepath.Join(dir, name+".csr")
 	for _, args := range [][]string{
 		{"ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key},
-		{"req", "-new", "-key", key, "-subj", "/CN=" + cn + "/DC=CPO", "-out", csr},
+		{"req", "-new", "-key", key, "-subj", subj, "-out", csr},
 	} {
 		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
 			t.Fatalf("openssl: %v %s", err, out)

@@ -493,6 +493,15 @@ func TestStations(t *testing.T) {
 		t.Errorf("show: %s", out)
 	}
 	mustCLI(t, "--data", data, "stations", "delete", "--id", "CS-1")
+	// The contract pool, locally.
+	mustCLI(t, "--data", data, "tenants", "create", "--name", "emsp1", "--kind", "emsp", "--provider-id", "DE-8AA")
+	mustCLI(t, "--data", data, "contracts", "put", "--emaid", "DE8AAC12345678", "--tenant", "emsp1", "--pcid", "WMI00000000000001", "--days", "30")
+	if _, errs, code := cli(t, "--data", data, "contracts", "put", "--emaid", "NLXYZC12345678", "--tenant", "emsp1", "--pcid", "WMI00000000000001"); code == 0 || !strings.Contains(errs, "contract.forbidden") {
+		t.Errorf("foreign EMAID: %d %s", code, errs)
+	}
+	if out := mustCLI(t, "--data", data, "contracts", "cancel", "--emaid", "DE8AAC12345678D"); !strings.Contains(out, "cancelled contract") {
+		t.Errorf("contracts cancel: %s", out)
+	}
 	mustCLI(t, "--data", data, "ca", "create", "--name", "csms-root-2", "--profile", "ocpp/csms-root", "--cn", "Example CSMS Root 2")
 	pemOut := mustCLI(t, "--data", data, "ca", "cross-certify", "--new", "csms-root-2", "--old", "csms-root")
 	certs, err := datadir.ParseCertificates([]byte(pemOut))

@@ -52,6 +52,7 @@ type client struct {
 	tokens      pncpkiv1connect.TokenServiceClient
 	audit       pncpkiv1connect.AuditServiceClient
 	stations    pncpkiv1connect.StationServiceClient
+	contracts   pncpkiv1connect.ContractServiceClient
 }
 
 // maxTokenFile bounds the token file.
@@ -87,6 +88,7 @@ func (a *app) client() (*client, error) {
 		tokens:      pncpkiv1connect.NewTokenServiceClient(h, base),
 		audit:       pncpkiv1connect.NewAuditServiceClient(h, base),
 		stations:    pncpkiv1connect.NewStationServiceClient(h, base),
+		contracts:   pncpkiv1connect.NewContractServiceClient(h, base),
 	}, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/pncpki/pncpki/api"
 	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
 )
 
@@ -36,7 +37,7 @@ func TestRemote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key}).Handler()
+	h, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, Contracts: &contract.Pool{Store: d.Store, CA: d.CA}}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +83,16 @@ func TestRemote(t *testing.T) {
 		t.Errorf("stations list: %s", out)
 	}
 	mustCLI(t, r("stations", "delete", "--id", "CS-1")...)
+	mustCLI(t, r("tenants", "create", "--name", "emsp1", "--kind", "emsp", "--provider-id", "DE-8AA")...)
+	if out := mustCLI(t, r("contracts", "put", "--emaid", "DE-8AA-C12345678", "--tenant", "emsp1", "--pcid", "WMI00000000000001", "--default")...); !strings.Contains(out, "DE8AAC12345678D") {
+		t.Errorf("contracts put: %s", out)
+	}
+	if out := mustCLI(t, r("contracts", "cancel", "--emaid", "DE8AAC12345678D")...); !strings.Contains(out, "0 certificates revoked") {
+		t.Errorf("contracts cancel: %s", out)
+	}
+	if out := mustCLI(t, r("contracts", "list", "--pcid", "WMI00000000000001")...); !strings.Contains(out, "cancelled") {
+		t.Errorf("contracts list: %s", out)
+	}
 	out, errs, code := cli(t, r("token", "create", "--tenant", "cpo1", "--ttl", "1h")...)
 	if code != 0 || !strings.Contains(errs, "token id ") {
 		t.Fatalf("token create: %d %s", code, errs)

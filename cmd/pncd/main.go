@@ -27,6 +27,7 @@ import (
 	"github.com/pncpki/pncpki/api"
 	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
@@ -142,7 +143,12 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, JWKS: jwks, OCSP: resp, OCPP: bridge, RateLimit: rl, Metrics: api.NewMetrics(reg)}).Handler()
+	contracts := &contract.Pool{Store: d.Store, CA: d.CA,
+		Revoked: func(ctx context.Context, r *store.Certificate) {
+			resp.Revoked(context.WithoutCancel(ctx), r.Issuer, r.Serial)
+		}}
+	bridge.Contracts = contracts
+	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, JWKS: jwks, OCSP: resp, OCPP: bridge, Contracts: contracts, RateLimit: rl, Metrics: api.NewMetrics(reg)}).Handler()
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,470 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type Contract struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The EMAID, normalised with its check digit on the way in.
+	Emaid string `protobuf:"bytes,1,opt,name=emaid,proto3" json:"emaid,omitempty"`
+	// The eMSP tenant (operators: their own).
+	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The vehicle's provisioning certificate ID.
+	Pcid          string                 `protobuf:"bytes,3,opt,name=pcid,proto3" json:"pcid,omitempty"`
+	Default       bool                   `protobuf:"varint,4,opt,name=default,proto3" json:"default,omitempty"`
+	ValidUntil    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CancelledAt   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=cancelled_at,json=cancelledAt,proto3" json:"cancelled_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Contract) Reset() {
+	*x = Contract{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Contract) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Contract) ProtoMessage() {}
+
+func (x *Contract) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Contract.ProtoReflect.Descriptor instead.
+func (*Contract) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Contract) GetEmaid() string {
+	if x != nil {
+		return x.Emaid
+	}
+	return ""
+}
+
+func (x *Contract) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *Contract) GetPcid() string {
+	if x != nil {
+		return x.Pcid
+	}
+	return ""
+}
+
+func (x *Contract) GetDefault() bool {
+	if x != nil {
+		return x.Default
+	}
+	return false
+}
+
+func (x *Contract) GetValidUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidUntil
+	}
+	return nil
+}
+
+func (x *Contract) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Contract) GetCancelledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CancelledAt
+	}
+	return nil
+}
+
+type PutContractRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contract      *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutContractRequest) Reset() {
+	*x = PutContractRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutContractRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutContractRequest) ProtoMessage() {}
+
+func (x *PutContractRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutContractRequest.ProtoReflect.Descriptor instead.
+func (*PutContractRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PutContractRequest) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+type PutContractResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contract      *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutContractResponse) Reset() {
+	*x = PutContractResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutContractResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutContractResponse) ProtoMessage() {}
+
+func (x *PutContractResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutContractResponse.ProtoReflect.Descriptor instead.
+func (*PutContractResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PutContractResponse) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+type GetContractRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Emaid         string                 `protobuf:"bytes,1,opt,name=emaid,proto3" json:"emaid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetContractRequest) Reset() {
+	*x = GetContractRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetContractRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetContractRequest) ProtoMessage() {}
+
+func (x *GetContractRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetContractRequest.ProtoReflect.Descriptor instead.
+func (*GetContractRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetContractRequest) GetEmaid() string {
+	if x != nil {
+		return x.Emaid
+	}
+	return ""
+}
+
+type GetContractResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contract      *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetContractResponse) Reset() {
+	*x = GetContractResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetContractResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetContractResponse) ProtoMessage() {}
+
+func (x *GetContractResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetContractResponse.ProtoReflect.Descriptor instead.
+func (*GetContractResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetContractResponse) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+type ListContractsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Pcid          string                 `protobuf:"bytes,2,opt,name=pcid,proto3" json:"pcid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContractsRequest) Reset() {
+	*x = ListContractsRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContractsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContractsRequest) ProtoMessage() {}
+
+func (x *ListContractsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContractsRequest.ProtoReflect.Descriptor instead.
+func (*ListContractsRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListContractsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ListContractsRequest) GetPcid() string {
+	if x != nil {
+		return x.Pcid
+	}
+	return ""
+}
+
+type ListContractsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contracts     []*Contract            `protobuf:"bytes,1,rep,name=contracts,proto3" json:"contracts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContractsResponse) Reset() {
+	*x = ListContractsResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContractsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContractsResponse) ProtoMessage() {}
+
+func (x *ListContractsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContractsResponse.ProtoReflect.Descriptor instead.
+func (*ListContractsResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListContractsResponse) GetContracts() []*Contract {
+	if x != nil {
+		return x.Contracts
+	}
+	return nil
+}
+
+type CancelContractRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Emaid         string                 `protobuf:"bytes,1,opt,name=emaid,proto3" json:"emaid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelContractRequest) Reset() {
+	*x = CancelContractRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelContractRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelContractRequest) ProtoMessage() {}
+
+func (x *CancelContractRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelContractRequest.ProtoReflect.Descriptor instead.
+func (*CancelContractRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CancelContractRequest) GetEmaid() string {
+	if x != nil {
+		return x.Emaid
+	}
+	return ""
+}
+
+type CancelContractResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Contract *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	// The certificates revoked with it.
+	Revoked       []*Certificate `protobuf:"bytes,2,rep,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelContractResponse) Reset() {
+	*x = CancelContractResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelContractResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelContractResponse) ProtoMessage() {}
+
+func (x *CancelContractResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelContractResponse.ProtoReflect.Descriptor instead.
+func (*CancelContractResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CancelContractResponse) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+func (x *CancelContractResponse) GetRevoked() []*Certificate {
+	if x != nil {
+		return x.Revoked
+	}
+	return nil
+}
+
 type Station struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// OCPP identity: the last segment of the station's WebSocket URL.
@@ -45,7 +509,7 @@ type Station struct {
 
 func (x *Station) Reset() {
 	*x = Station{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[0]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -57,7 +521,7 @@ func (x *Station) String() string {
 func (*Station) ProtoMessage() {}
 
 func (x *Station) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[0]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -70,7 +534,7 @@ func (x *Station) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Station.ProtoReflect.Descriptor instead.
 func (*Station) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{0}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Station) GetId() string {
@@ -138,7 +602,7 @@ type PutStationRequest struct {
 
 func (x *PutStationRequest) Reset() {
 	*x = PutStationRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[1]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -150,7 +614,7 @@ func (x *PutStationRequest) String() string {
 func (*PutStationRequest) ProtoMessage() {}
 
 func (x *PutStationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[1]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -163,7 +627,7 @@ func (x *PutStationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStationRequest.ProtoReflect.Descriptor instead.
 func (*PutStationRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{1}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PutStationRequest) GetStation() *Station {
@@ -182,7 +646,7 @@ type PutStationResponse struct {
 
 func (x *PutStationResponse) Reset() {
 	*x = PutStationResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[2]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -194,7 +658,7 @@ func (x *PutStationResponse) String() string {
 func (*PutStationResponse) ProtoMessage() {}
 
 func (x *PutStationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[2]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -207,7 +671,7 @@ func (x *PutStationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStationResponse.ProtoReflect.Descriptor instead.
 func (*PutStationResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{2}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PutStationResponse) GetStation() *Station {
@@ -226,7 +690,7 @@ type GetStationRequest struct {
 
 func (x *GetStationRequest) Reset() {
 	*x = GetStationRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[3]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +702,7 @@ func (x *GetStationRequest) String() string {
 func (*GetStationRequest) ProtoMessage() {}
 
 func (x *GetStationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[3]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +715,7 @@ func (x *GetStationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStationRequest.ProtoReflect.Descriptor instead.
 func (*GetStationRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{3}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetStationRequest) GetId() string {
@@ -274,7 +738,7 @@ type GetStationResponse struct {
 
 func (x *GetStationResponse) Reset() {
 	*x = GetStationResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[4]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -286,7 +750,7 @@ func (x *GetStationResponse) String() string {
 func (*GetStationResponse) ProtoMessage() {}
 
 func (x *GetStationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[4]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -299,7 +763,7 @@ func (x *GetStationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStationResponse.ProtoReflect.Descriptor instead.
 func (*GetStationResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{4}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetStationResponse) GetStation() *Station {
@@ -338,7 +802,7 @@ type InstalledCertificate struct {
 
 func (x *InstalledCertificate) Reset() {
 	*x = InstalledCertificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -350,7 +814,7 @@ func (x *InstalledCertificate) String() string {
 func (*InstalledCertificate) ProtoMessage() {}
 
 func (x *InstalledCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[5]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -363,7 +827,7 @@ func (x *InstalledCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstalledCertificate.ProtoReflect.Descriptor instead.
 func (*InstalledCertificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{5}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *InstalledCertificate) GetType() string {
@@ -420,7 +884,7 @@ type PendingCall struct {
 
 func (x *PendingCall) Reset() {
 	*x = PendingCall{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -432,7 +896,7 @@ func (x *PendingCall) String() string {
 func (*PendingCall) ProtoMessage() {}
 
 func (x *PendingCall) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[6]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -445,7 +909,7 @@ func (x *PendingCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingCall.ProtoReflect.Descriptor instead.
 func (*PendingCall) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{6}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PendingCall) GetId() string {
@@ -485,7 +949,7 @@ type ListStationsRequest struct {
 
 func (x *ListStationsRequest) Reset() {
 	*x = ListStationsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +961,7 @@ func (x *ListStationsRequest) String() string {
 func (*ListStationsRequest) ProtoMessage() {}
 
 func (x *ListStationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +974,7 @@ func (x *ListStationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStationsRequest.ProtoReflect.Descriptor instead.
 func (*ListStationsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{7}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListStationsRequest) GetTenant() string {
@@ -529,7 +993,7 @@ type ListStationsResponse struct {
 
 func (x *ListStationsResponse) Reset() {
 	*x = ListStationsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -541,7 +1005,7 @@ func (x *ListStationsResponse) String() string {
 func (*ListStationsResponse) ProtoMessage() {}
 
 func (x *ListStationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -554,7 +1018,7 @@ func (x *ListStationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStationsResponse.ProtoReflect.Descriptor instead.
 func (*ListStationsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{8}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListStationsResponse) GetStations() []*Station {
@@ -573,7 +1037,7 @@ type DeleteStationRequest struct {
 
 func (x *DeleteStationRequest) Reset() {
 	*x = DeleteStationRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +1049,7 @@ func (x *DeleteStationRequest) String() string {
 func (*DeleteStationRequest) ProtoMessage() {}
 
 func (x *DeleteStationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +1062,7 @@ func (x *DeleteStationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteStationRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{9}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteStationRequest) GetId() string {
@@ -616,7 +1080,7 @@ type DeleteStationResponse struct {
 
 func (x *DeleteStationResponse) Reset() {
 	*x = DeleteStationResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +1092,7 @@ func (x *DeleteStationResponse) String() string {
 func (*DeleteStationResponse) ProtoMessage() {}
 
 func (x *DeleteStationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +1105,7 @@ func (x *DeleteStationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteStationResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{10}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{19}
 }
 
 // OCPPCall is an OCPP request: its action and its JSON payload as text.
@@ -655,7 +1119,7 @@ type OCPPCall struct {
 
 func (x *OCPPCall) Reset() {
 	*x = OCPPCall{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -667,7 +1131,7 @@ func (x *OCPPCall) String() string {
 func (*OCPPCall) ProtoMessage() {}
 
 func (x *OCPPCall) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -680,7 +1144,7 @@ func (x *OCPPCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OCPPCall.ProtoReflect.Descriptor instead.
 func (*OCPPCall) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{11}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *OCPPCall) GetAction() string {
@@ -714,7 +1178,7 @@ type HandleRequestRequest struct {
 
 func (x *HandleRequestRequest) Reset() {
 	*x = HandleRequestRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -726,7 +1190,7 @@ func (x *HandleRequestRequest) String() string {
 func (*HandleRequestRequest) ProtoMessage() {}
 
 func (x *HandleRequestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -739,7 +1203,7 @@ func (x *HandleRequestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleRequestRequest.ProtoReflect.Descriptor instead.
 func (*HandleRequestRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{12}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HandleRequestRequest) GetStationId() string {
@@ -791,7 +1255,7 @@ type HandleRequestResponse struct {
 
 func (x *HandleRequestResponse) Reset() {
 	*x = HandleRequestResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +1267,7 @@ func (x *HandleRequestResponse) String() string {
 func (*HandleRequestResponse) ProtoMessage() {}
 
 func (x *HandleRequestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +1280,7 @@ func (x *HandleRequestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleRequestResponse.ProtoReflect.Descriptor instead.
 func (*HandleRequestResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{13}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HandleRequestResponse) GetPayload() string {
@@ -854,7 +1318,7 @@ type HandleResultRequest struct {
 
 func (x *HandleResultRequest) Reset() {
 	*x = HandleResultRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +1330,7 @@ func (x *HandleResultRequest) String() string {
 func (*HandleResultRequest) ProtoMessage() {}
 
 func (x *HandleResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +1343,7 @@ func (x *HandleResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResultRequest.ProtoReflect.Descriptor instead.
 func (*HandleResultRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{14}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HandleResultRequest) GetStationId() string {
@@ -920,7 +1384,7 @@ type HandleResultResponse struct {
 
 func (x *HandleResultResponse) Reset() {
 	*x = HandleResultResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +1396,7 @@ func (x *HandleResultResponse) String() string {
 func (*HandleResultResponse) ProtoMessage() {}
 
 func (x *HandleResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1409,7 @@ func (x *HandleResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResultResponse.ProtoReflect.Descriptor instead.
 func (*HandleResultResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{15}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HandleResultResponse) GetCalls() []*OCPPCall {
@@ -966,7 +1430,7 @@ type StationCallsRequest struct {
 
 func (x *StationCallsRequest) Reset() {
 	*x = StationCallsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1442,7 @@ func (x *StationCallsRequest) String() string {
 func (*StationCallsRequest) ProtoMessage() {}
 
 func (x *StationCallsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1455,7 @@ func (x *StationCallsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StationCallsRequest.ProtoReflect.Descriptor instead.
 func (*StationCallsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StationCallsRequest) GetStationId() string {
@@ -1017,7 +1481,7 @@ type StationCallsResponse struct {
 
 func (x *StationCallsResponse) Reset() {
 	*x = StationCallsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1493,7 @@ func (x *StationCallsResponse) String() string {
 func (*StationCallsResponse) ProtoMessage() {}
 
 func (x *StationCallsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1506,7 @@ func (x *StationCallsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StationCallsResponse.ProtoReflect.Descriptor instead.
 func (*StationCallsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StationCallsResponse) GetCalls() []*OCPPCall {
@@ -1063,7 +1527,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1539,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1552,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListAuditRequest) GetAfter() int64 {
@@ -1121,7 +1585,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1597,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1610,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{19}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AuditEntry) GetSeq() int64 {
@@ -1214,7 +1678,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1690,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1703,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{20}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -1264,7 +1728,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1276,7 +1740,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1289,7 +1753,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{21}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Tenant) GetName() string {
@@ -1342,7 +1806,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1818,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1831,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{22}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
 }
 
 type ListTenantsResponse struct {
@@ -1379,7 +1843,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1855,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1868,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{23}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -1423,7 +1887,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1899,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1912,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{24}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateTenantRequest) GetTenant() *Tenant {
@@ -1467,7 +1931,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1943,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1956,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{25}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -1515,7 +1979,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1991,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +2004,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{26}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateTokenRequest) GetSubject() string {
@@ -1583,7 +2047,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +2059,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +2072,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{27}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -1645,7 +2109,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +2121,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +2134,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -1695,7 +2159,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1707,7 +2171,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1720,7 +2184,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{38}
 }
 
 type SignCSRRequest struct {
@@ -1740,7 +2204,7 @@ type SignCSRRequest struct {
 
 func (x *SignCSRRequest) Reset() {
 	*x = SignCSRRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +2216,7 @@ func (x *SignCSRRequest) String() string {
 func (*SignCSRRequest) ProtoMessage() {}
 
 func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +2229,7 @@ func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRRequest.ProtoReflect.Descriptor instead.
 func (*SignCSRRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SignCSRRequest) GetProfile() string {
@@ -1814,7 +2278,7 @@ type SignCSRResponse struct {
 
 func (x *SignCSRResponse) Reset() {
 	*x = SignCSRResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1826,7 +2290,7 @@ func (x *SignCSRResponse) String() string {
 func (*SignCSRResponse) ProtoMessage() {}
 
 func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1839,7 +2303,7 @@ func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRResponse.ProtoReflect.Descriptor instead.
 func (*SignCSRResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SignCSRResponse) GetCertificate() *Certificate {
@@ -1875,7 +2339,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +2351,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +2364,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Certificate) GetIssuer() string {
@@ -1990,7 +2454,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2466,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2479,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetCertificateRequest) GetSerial() string {
@@ -2041,7 +2505,7 @@ type GetCertificateResponse struct {
 
 func (x *GetCertificateResponse) Reset() {
 	*x = GetCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2517,7 @@ func (x *GetCertificateResponse) String() string {
 func (*GetCertificateResponse) ProtoMessage() {}
 
 func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2530,7 @@ func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetCertificateResponse) GetCertificate() *Certificate {
@@ -2093,7 +2557,7 @@ type ListCertificatesRequest struct {
 
 func (x *ListCertificatesRequest) Reset() {
 	*x = ListCertificatesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2105,7 +2569,7 @@ func (x *ListCertificatesRequest) String() string {
 func (*ListCertificatesRequest) ProtoMessage() {}
 
 func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2118,7 +2582,7 @@ func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListCertificatesRequest) GetIssuer() string {
@@ -2179,7 +2643,7 @@ type ListCertificatesResponse struct {
 
 func (x *ListCertificatesResponse) Reset() {
 	*x = ListCertificatesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2655,7 @@ func (x *ListCertificatesResponse) String() string {
 func (*ListCertificatesResponse) ProtoMessage() {}
 
 func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2668,7 @@ func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{36}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
@@ -2226,7 +2690,7 @@ type RevokeCertificateRequest struct {
 
 func (x *RevokeCertificateRequest) Reset() {
 	*x = RevokeCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2702,7 @@ func (x *RevokeCertificateRequest) String() string {
 func (*RevokeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2715,7 @@ func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{37}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RevokeCertificateRequest) GetSerial() string {
@@ -2284,7 +2748,7 @@ type RevokeCertificateResponse struct {
 
 func (x *RevokeCertificateResponse) Reset() {
 	*x = RevokeCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2760,7 @@ func (x *RevokeCertificateResponse) String() string {
 func (*RevokeCertificateResponse) ProtoMessage() {}
 
 func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +2773,7 @@ func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{38}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
@@ -2327,7 +2791,7 @@ type ListAuthoritiesRequest struct {
 
 func (x *ListAuthoritiesRequest) Reset() {
 	*x = ListAuthoritiesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2339,7 +2803,7 @@ func (x *ListAuthoritiesRequest) String() string {
 func (*ListAuthoritiesRequest) ProtoMessage() {}
 
 func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2352,7 +2816,7 @@ func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{39}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{48}
 }
 
 type Authority struct {
@@ -2368,7 +2832,7 @@ type Authority struct {
 
 func (x *Authority) Reset() {
 	*x = Authority{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2380,7 +2844,7 @@ func (x *Authority) String() string {
 func (*Authority) ProtoMessage() {}
 
 func (x *Authority) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2393,7 +2857,7 @@ func (x *Authority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authority.ProtoReflect.Descriptor instead.
 func (*Authority) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{40}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Authority) GetName() string {
@@ -2440,7 +2904,7 @@ type ListAuthoritiesResponse struct {
 
 func (x *ListAuthoritiesResponse) Reset() {
 	*x = ListAuthoritiesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2452,7 +2916,7 @@ func (x *ListAuthoritiesResponse) String() string {
 func (*ListAuthoritiesResponse) ProtoMessage() {}
 
 func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2465,7 +2929,7 @@ func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{41}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListAuthoritiesResponse) GetAuthorities() []*Authority {
@@ -2485,7 +2949,7 @@ type GetChainRequest struct {
 
 func (x *GetChainRequest) Reset() {
 	*x = GetChainRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2497,7 +2961,7 @@ func (x *GetChainRequest) String() string {
 func (*GetChainRequest) ProtoMessage() {}
 
 func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2510,7 +2974,7 @@ func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainRequest.ProtoReflect.Descriptor instead.
 func (*GetChainRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{42}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetChainRequest) GetSerial() string {
@@ -2537,7 +3001,7 @@ type GetChainResponse struct {
 
 func (x *GetChainResponse) Reset() {
 	*x = GetChainResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2549,7 +3013,7 @@ func (x *GetChainResponse) String() string {
 func (*GetChainResponse) ProtoMessage() {}
 
 func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2562,7 +3026,7 @@ func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainResponse.ProtoReflect.Descriptor instead.
 func (*GetChainResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{43}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetChainResponse) GetChain() []string {
@@ -2581,7 +3045,7 @@ type GetCRLRequest struct {
 
 func (x *GetCRLRequest) Reset() {
 	*x = GetCRLRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2593,7 +3057,7 @@ func (x *GetCRLRequest) String() string {
 func (*GetCRLRequest) ProtoMessage() {}
 
 func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2606,7 +3070,7 @@ func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLRequest.ProtoReflect.Descriptor instead.
 func (*GetCRLRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{44}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GetCRLRequest) GetIssuer() string {
@@ -2625,7 +3089,7 @@ type GetCRLResponse struct {
 
 func (x *GetCRLResponse) Reset() {
 	*x = GetCRLResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2637,7 +3101,7 @@ func (x *GetCRLResponse) String() string {
 func (*GetCRLResponse) ProtoMessage() {}
 
 func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2650,7 +3114,7 @@ func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLResponse.ProtoReflect.Descriptor instead.
 func (*GetCRLResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{45}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetCRLResponse) GetDer() []byte {
@@ -2670,7 +3134,7 @@ type ListTrustAnchorsRequest struct {
 
 func (x *ListTrustAnchorsRequest) Reset() {
 	*x = ListTrustAnchorsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2682,7 +3146,7 @@ func (x *ListTrustAnchorsRequest) String() string {
 func (*ListTrustAnchorsRequest) ProtoMessage() {}
 
 func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2695,7 +3159,7 @@ func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{46}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListTrustAnchorsRequest) GetUse() string {
@@ -2719,7 +3183,7 @@ type TrustAnchor struct {
 
 func (x *TrustAnchor) Reset() {
 	*x = TrustAnchor{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2731,7 +3195,7 @@ func (x *TrustAnchor) String() string {
 func (*TrustAnchor) ProtoMessage() {}
 
 func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2744,7 +3208,7 @@ func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchor.ProtoReflect.Descriptor instead.
 func (*TrustAnchor) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{47}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *TrustAnchor) GetUse() string {
@@ -2791,7 +3255,7 @@ type ListTrustAnchorsResponse struct {
 
 func (x *ListTrustAnchorsResponse) Reset() {
 	*x = ListTrustAnchorsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2803,7 +3267,7 @@ func (x *ListTrustAnchorsResponse) String() string {
 func (*ListTrustAnchorsResponse) ProtoMessage() {}
 
 func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2816,7 +3280,7 @@ func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsResponse.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{48}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListTrustAnchorsResponse) GetAnchors() []*TrustAnchor {
@@ -2830,7 +3294,35 @@ var File_pncpki_v1_pncpki_proto protoreflect.FileDescriptor
 
 const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\n" +
-	"\x16pncpki/v1/pncpki.proto\x12\tpncpki.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x02\n" +
+	"\x16pncpki/v1/pncpki.proto\x12\tpncpki.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x02\n" +
+	"\bContract\x12\x14\n" +
+	"\x05emaid\x18\x01 \x01(\tR\x05emaid\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04pcid\x18\x03 \x01(\tR\x04pcid\x12\x18\n" +
+	"\adefault\x18\x04 \x01(\bR\adefault\x12;\n" +
+	"\vvalid_until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"validUntil\x129\n" +
+	"\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12=\n" +
+	"\fcancelled_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vcancelledAt\"E\n" +
+	"\x12PutContractRequest\x12/\n" +
+	"\bcontract\x18\x01 \x01(\v2\x13.pncpki.v1.ContractR\bcontract\"F\n" +
+	"\x13PutContractResponse\x12/\n" +
+	"\bcontract\x18\x01 \x01(\v2\x13.pncpki.v1.ContractR\bcontract\"*\n" +
+	"\x12GetContractRequest\x12\x14\n" +
+	"\x05emaid\x18\x01 \x01(\tR\x05emaid\"F\n" +
+	"\x13GetContractResponse\x12/\n" +
+	"\bcontract\x18\x01 \x01(\v2\x13.pncpki.v1.ContractR\bcontract\"B\n" +
+	"\x14ListContractsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04pcid\x18\x02 \x01(\tR\x04pcid\"J\n" +
+	"\x15ListContractsResponse\x121\n" +
+	"\tcontracts\x18\x01 \x03(\v2\x13.pncpki.v1.ContractR\tcontracts\"-\n" +
+	"\x15CancelContractRequest\x12\x14\n" +
+	"\x05emaid\x18\x01 \x01(\tR\x05emaid\"{\n" +
+	"\x16CancelContractResponse\x12/\n" +
+	"\bcontract\x18\x01 \x01(\v2\x13.pncpki.v1.ContractR\bcontract\x120\n" +
+	"\arevoked\x18\x02 \x03(\v2\x16.pncpki.v1.CertificateR\arevoked\"\xa5\x02\n" +
 	"\aStation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12#\n" +
@@ -3046,7 +3538,12 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\n" +
 	"GetStation\x12\x1c.pncpki.v1.GetStationRequest\x1a\x1d.pncpki.v1.GetStationResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/stations/{id}\x12e\n" +
 	"\fListStations\x12\x1e.pncpki.v1.ListStationsRequest\x1a\x1f.pncpki.v1.ListStationsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/stations\x12m\n" +
-	"\rDeleteStation\x12\x1f.pncpki.v1.DeleteStationRequest\x1a .pncpki.v1.DeleteStationResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/stations/{id}2\x80\x03\n" +
+	"\rDeleteStation\x12\x1f.pncpki.v1.DeleteStationRequest\x1a .pncpki.v1.DeleteStationResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/stations/{id}2\xe9\x03\n" +
+	"\x0fContractService\x12~\n" +
+	"\vPutContract\x12\x1d.pncpki.v1.PutContractRequest\x1a\x1e.pncpki.v1.PutContractResponse\"0\x82\xd3\xe4\x93\x02*:\bcontract\x1a\x1e/v1/contracts/{contract.emaid}\x12k\n" +
+	"\vGetContract\x12\x1d.pncpki.v1.GetContractRequest\x1a\x1e.pncpki.v1.GetContractResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/contracts/{emaid}\x12i\n" +
+	"\rListContracts\x12\x1f.pncpki.v1.ListContractsRequest\x1a .pncpki.v1.ListContractsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/contracts\x12~\n" +
+	"\x0eCancelContract\x12 .pncpki.v1.CancelContractRequest\x1a!.pncpki.v1.CancelContractResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/contracts/{emaid}:cancel2\x80\x03\n" +
 	"\vOCPPService\x12}\n" +
 	"\rHandleRequest\x12\x1f.pncpki.v1.HandleRequestRequest\x1a .pncpki.v1.HandleRequestResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/ocpp/{station_id}/requests\x12y\n" +
 	"\fHandleResult\x12\x1e.pncpki.v1.HandleResultRequest\x1a\x1f.pncpki.v1.HandleResultResponse\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/ocpp/{station_id}/results\x12w\n" +
@@ -3064,138 +3561,164 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
-	(*Station)(nil),                   // 0: pncpki.v1.Station
-	(*PutStationRequest)(nil),         // 1: pncpki.v1.PutStationRequest
-	(*PutStationResponse)(nil),        // 2: pncpki.v1.PutStationResponse
-	(*GetStationRequest)(nil),         // 3: pncpki.v1.GetStationRequest
-	(*GetStationResponse)(nil),        // 4: pncpki.v1.GetStationResponse
-	(*InstalledCertificate)(nil),      // 5: pncpki.v1.InstalledCertificate
-	(*PendingCall)(nil),               // 6: pncpki.v1.PendingCall
-	(*ListStationsRequest)(nil),       // 7: pncpki.v1.ListStationsRequest
-	(*ListStationsResponse)(nil),      // 8: pncpki.v1.ListStationsResponse
-	(*DeleteStationRequest)(nil),      // 9: pncpki.v1.DeleteStationRequest
-	(*DeleteStationResponse)(nil),     // 10: pncpki.v1.DeleteStationResponse
-	(*OCPPCall)(nil),                  // 11: pncpki.v1.OCPPCall
-	(*HandleRequestRequest)(nil),      // 12: pncpki.v1.HandleRequestRequest
-	(*HandleRequestResponse)(nil),     // 13: pncpki.v1.HandleRequestResponse
-	(*HandleResultRequest)(nil),       // 14: pncpki.v1.HandleResultRequest
-	(*HandleResultResponse)(nil),      // 15: pncpki.v1.HandleResultResponse
-	(*StationCallsRequest)(nil),       // 16: pncpki.v1.StationCallsRequest
-	(*StationCallsResponse)(nil),      // 17: pncpki.v1.StationCallsResponse
-	(*ListAuditRequest)(nil),          // 18: pncpki.v1.ListAuditRequest
-	(*AuditEntry)(nil),                // 19: pncpki.v1.AuditEntry
-	(*ListAuditResponse)(nil),         // 20: pncpki.v1.ListAuditResponse
-	(*Tenant)(nil),                    // 21: pncpki.v1.Tenant
-	(*ListTenantsRequest)(nil),        // 22: pncpki.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),       // 23: pncpki.v1.ListTenantsResponse
-	(*CreateTenantRequest)(nil),       // 24: pncpki.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),      // 25: pncpki.v1.CreateTenantResponse
-	(*CreateTokenRequest)(nil),        // 26: pncpki.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),       // 27: pncpki.v1.CreateTokenResponse
-	(*RevokeTokenRequest)(nil),        // 28: pncpki.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),       // 29: pncpki.v1.RevokeTokenResponse
-	(*SignCSRRequest)(nil),            // 30: pncpki.v1.SignCSRRequest
-	(*SignCSRResponse)(nil),           // 31: pncpki.v1.SignCSRResponse
-	(*Certificate)(nil),               // 32: pncpki.v1.Certificate
-	(*GetCertificateRequest)(nil),     // 33: pncpki.v1.GetCertificateRequest
-	(*GetCertificateResponse)(nil),    // 34: pncpki.v1.GetCertificateResponse
-	(*ListCertificatesRequest)(nil),   // 35: pncpki.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),  // 36: pncpki.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),  // 37: pncpki.v1.RevokeCertificateRequest
-	(*RevokeCertificateResponse)(nil), // 38: pncpki.v1.RevokeCertificateResponse
-	(*ListAuthoritiesRequest)(nil),    // 39: pncpki.v1.ListAuthoritiesRequest
-	(*Authority)(nil),                 // 40: pncpki.v1.Authority
-	(*ListAuthoritiesResponse)(nil),   // 41: pncpki.v1.ListAuthoritiesResponse
-	(*GetChainRequest)(nil),           // 42: pncpki.v1.GetChainRequest
-	(*GetChainResponse)(nil),          // 43: pncpki.v1.GetChainResponse
-	(*GetCRLRequest)(nil),             // 44: pncpki.v1.GetCRLRequest
-	(*GetCRLResponse)(nil),            // 45: pncpki.v1.GetCRLResponse
-	(*ListTrustAnchorsRequest)(nil),   // 46: pncpki.v1.ListTrustAnchorsRequest
-	(*TrustAnchor)(nil),               // 47: pncpki.v1.TrustAnchor
-	(*ListTrustAnchorsResponse)(nil),  // 48: pncpki.v1.ListTrustAnchorsResponse
-	(*timestamppb.Timestamp)(nil),     // 49: google.protobuf.Timestamp
+	(*Contract)(nil),                  // 0: pncpki.v1.Contract
+	(*PutContractRequest)(nil),        // 1: pncpki.v1.PutContractRequest
+	(*PutContractResponse)(nil),       // 2: pncpki.v1.PutContractResponse
+	(*GetContractRequest)(nil),        // 3: pncpki.v1.GetContractRequest
+	(*GetContractResponse)(nil),       // 4: pncpki.v1.GetContractResponse
+	(*ListContractsRequest)(nil),      // 5: pncpki.v1.ListContractsRequest
+	(*ListContractsResponse)(nil),     // 6: pncpki.v1.ListContractsResponse
+	(*CancelContractRequest)(nil),     // 7: pncpki.v1.CancelContractRequest
+	(*CancelContractResponse)(nil),    // 8: pncpki.v1.CancelContractResponse
+	(*Station)(nil),                   // 9: pncpki.v1.Station
+	(*PutStationRequest)(nil),         // 10: pncpki.v1.PutStationRequest
+	(*PutStationResponse)(nil),        // 11: pncpki.v1.PutStationResponse
+	(*GetStationRequest)(nil),         // 12: pncpki.v1.GetStationRequest
+	(*GetStationResponse)(nil),        // 13: pncpki.v1.GetStationResponse
+	(*InstalledCertificate)(nil),      // 14: pncpki.v1.InstalledCertificate
+	(*PendingCall)(nil),               // 15: pncpki.v1.PendingCall
+	(*ListStationsRequest)(nil),       // 16: pncpki.v1.ListStationsRequest
+	(*ListStationsResponse)(nil),      // 17: pncpki.v1.ListStationsResponse
+	(*DeleteStationRequest)(nil),      // 18: pncpki.v1.DeleteStationRequest
+	(*DeleteStationResponse)(nil),     // 19: pncpki.v1.DeleteStationResponse
+	(*OCPPCall)(nil),                  // 20: pncpki.v1.OCPPCall
+	(*HandleRequestRequest)(nil),      // 21: pncpki.v1.HandleRequestRequest
+	(*HandleRequestResponse)(nil),     // 22: pncpki.v1.HandleRequestResponse
+	(*HandleResultRequest)(nil),       // 23: pncpki.v1.HandleResultRequest
+	(*HandleResultResponse)(nil),      // 24: pncpki.v1.HandleResultResponse
+	(*StationCallsRequest)(nil),       // 25: pncpki.v1.StationCallsRequest
+	(*StationCallsResponse)(nil),      // 26: pncpki.v1.StationCallsResponse
+	(*ListAuditRequest)(nil),          // 27: pncpki.v1.ListAuditRequest
+	(*AuditEntry)(nil),                // 28: pncpki.v1.AuditEntry
+	(*ListAuditResponse)(nil),         // 29: pncpki.v1.ListAuditResponse
+	(*Tenant)(nil),                    // 30: pncpki.v1.Tenant
+	(*ListTenantsRequest)(nil),        // 31: pncpki.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),       // 32: pncpki.v1.ListTenantsResponse
+	(*CreateTenantRequest)(nil),       // 33: pncpki.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),      // 34: pncpki.v1.CreateTenantResponse
+	(*CreateTokenRequest)(nil),        // 35: pncpki.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),       // 36: pncpki.v1.CreateTokenResponse
+	(*RevokeTokenRequest)(nil),        // 37: pncpki.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),       // 38: pncpki.v1.RevokeTokenResponse
+	(*SignCSRRequest)(nil),            // 39: pncpki.v1.SignCSRRequest
+	(*SignCSRResponse)(nil),           // 40: pncpki.v1.SignCSRResponse
+	(*Certificate)(nil),               // 41: pncpki.v1.Certificate
+	(*GetCertificateRequest)(nil),     // 42: pncpki.v1.GetCertificateRequest
+	(*GetCertificateResponse)(nil),    // 43: pncpki.v1.GetCertificateResponse
+	(*ListCertificatesRequest)(nil),   // 44: pncpki.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),  // 45: pncpki.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),  // 46: pncpki.v1.RevokeCertificateRequest
+	(*RevokeCertificateResponse)(nil), // 47: pncpki.v1.RevokeCertificateResponse
+	(*ListAuthoritiesRequest)(nil),    // 48: pncpki.v1.ListAuthoritiesRequest
+	(*Authority)(nil),                 // 49: pncpki.v1.Authority
+	(*ListAuthoritiesResponse)(nil),   // 50: pncpki.v1.ListAuthoritiesResponse
+	(*GetChainRequest)(nil),           // 51: pncpki.v1.GetChainRequest
+	(*GetChainResponse)(nil),          // 52: pncpki.v1.GetChainResponse
+	(*GetCRLRequest)(nil),             // 53: pncpki.v1.GetCRLRequest
+	(*GetCRLResponse)(nil),            // 54: pncpki.v1.GetCRLResponse
+	(*ListTrustAnchorsRequest)(nil),   // 55: pncpki.v1.ListTrustAnchorsRequest
+	(*TrustAnchor)(nil),               // 56: pncpki.v1.TrustAnchor
+	(*ListTrustAnchorsResponse)(nil),  // 57: pncpki.v1.ListTrustAnchorsResponse
+	(*timestamppb.Timestamp)(nil),     // 58: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	49, // 0: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
-	49, // 1: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 2: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
-	0,  // 3: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
-	0,  // 4: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
-	5,  // 5: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
-	6,  // 6: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
-	49, // 7: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
-	49, // 8: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
-	0,  // 9: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
-	11, // 10: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
-	11, // 11: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
-	11, // 12: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
-	11, // 13: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
-	49, // 14: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	19, // 15: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
-	21, // 16: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
-	21, // 17: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
-	21, // 18: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	49, // 19: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	49, // 20: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	32, // 21: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	49, // 22: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	49, // 23: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	49, // 24: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
-	32, // 25: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	49, // 26: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
-	32, // 27: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	32, // 28: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	49, // 29: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	40, // 30: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	49, // 31: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
-	47, // 32: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
-	30, // 33: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	33, // 34: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	35, // 35: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	37, // 36: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	42, // 37: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
-	44, // 38: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
-	39, // 39: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	46, // 40: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
-	22, // 41: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	24, // 42: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	26, // 43: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	28, // 44: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
-	18, // 45: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	1,  // 46: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	3,  // 47: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	7,  // 48: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	9,  // 49: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	12, // 50: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	14, // 51: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	16, // 52: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	31, // 53: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	34, // 54: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	36, // 55: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	38, // 56: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	43, // 57: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
-	45, // 58: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
-	41, // 59: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	48, // 60: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
-	23, // 61: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	25, // 62: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	27, // 63: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	29, // 64: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
-	20, // 65: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	2,  // 66: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	4,  // 67: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	8,  // 68: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	10, // 69: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	13, // 70: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	15, // 71: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	17, // 72: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	53, // [53:73] is the sub-list for method output_type
-	33, // [33:53] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	58, // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
+	58, // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
+	58, // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
+	0,  // 3: pncpki.v1.PutContractRequest.contract:type_name -> pncpki.v1.Contract
+	0,  // 4: pncpki.v1.PutContractResponse.contract:type_name -> pncpki.v1.Contract
+	0,  // 5: pncpki.v1.GetContractResponse.contract:type_name -> pncpki.v1.Contract
+	0,  // 6: pncpki.v1.ListContractsResponse.contracts:type_name -> pncpki.v1.Contract
+	0,  // 7: pncpki.v1.CancelContractResponse.contract:type_name -> pncpki.v1.Contract
+	41, // 8: pncpki.v1.CancelContractResponse.revoked:type_name -> pncpki.v1.Certificate
+	58, // 9: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
+	58, // 10: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
+	9,  // 11: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
+	9,  // 12: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
+	9,  // 13: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
+	14, // 14: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
+	15, // 15: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
+	58, // 16: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
+	58, // 17: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
+	9,  // 18: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
+	20, // 19: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
+	20, // 20: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
+	20, // 21: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
+	20, // 22: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
+	58, // 23: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	28, // 24: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
+	30, // 25: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
+	30, // 26: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
+	30, // 27: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
+	58, // 28: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	58, // 29: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	41, // 30: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
+	58, // 31: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	58, // 32: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	58, // 33: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	41, // 34: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	58, // 35: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
+	41, // 36: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	41, // 37: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	58, // 38: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	49, // 39: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	58, // 40: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	56, // 41: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	39, // 42: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	42, // 43: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	44, // 44: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	46, // 45: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	51, // 46: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	53, // 47: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	48, // 48: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	55, // 49: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	31, // 50: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	33, // 51: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	35, // 52: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	37, // 53: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
+	27, // 54: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	10, // 55: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	12, // 56: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	16, // 57: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	18, // 58: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	1,  // 59: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
+	3,  // 60: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
+	5,  // 61: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
+	7,  // 62: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
+	21, // 63: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	23, // 64: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	25, // 65: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	40, // 66: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	43, // 67: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	45, // 68: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	47, // 69: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	52, // 70: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	54, // 71: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	50, // 72: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	57, // 73: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	32, // 74: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	34, // 75: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	36, // 76: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	38, // 77: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
+	29, // 78: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	11, // 79: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	13, // 80: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	17, // 81: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	19, // 82: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	2,  // 83: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
+	4,  // 84: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
+	6,  // 85: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
+	8,  // 86: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
+	22, // 87: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	24, // 88: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	26, // 89: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	66, // [66:90] is the sub-list for method output_type
+	42, // [42:66] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -3203,16 +3726,16 @@ func file_pncpki_v1_pncpki_proto_init() {
 	if File_pncpki_v1_pncpki_proto != nil {
 		return
 	}
-	file_pncpki_v1_pncpki_proto_msgTypes[35].OneofWrappers = []any{}
+	file_pncpki_v1_pncpki_proto_msgTypes[44].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   49,
+			NumMessages:   58,
 			NumExtensions: 0,
-			NumServices:   7,
+			NumServices:   8,
 		},
 		GoTypes:           file_pncpki_v1_pncpki_proto_goTypes,
 		DependencyIndexes: file_pncpki_v1_pncpki_proto_depIdxs,

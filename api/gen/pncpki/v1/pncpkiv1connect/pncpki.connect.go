@@ -36,6 +36,8 @@ const (
 	AuditServiceName = "pncpki.v1.AuditService"
 	// StationServiceName is the fully-qualified name of the StationService service.
 	StationServiceName = "pncpki.v1.StationService"
+	// ContractServiceName is the fully-qualified name of the ContractService service.
+	ContractServiceName = "pncpki.v1.ContractService"
 	// OCPPServiceName is the fully-qualified name of the OCPPService service.
 	OCPPServiceName = "pncpki.v1.OCPPService"
 )
@@ -98,6 +100,18 @@ const (
 	// StationServiceDeleteStationProcedure is the fully-qualified name of the StationService's
 	// DeleteStation RPC.
 	StationServiceDeleteStationProcedure = "/pncpki.v1.StationService/DeleteStation"
+	// ContractServicePutContractProcedure is the fully-qualified name of the ContractService's
+	// PutContract RPC.
+	ContractServicePutContractProcedure = "/pncpki.v1.ContractService/PutContract"
+	// ContractServiceGetContractProcedure is the fully-qualified name of the ContractService's
+	// GetContract RPC.
+	ContractServiceGetContractProcedure = "/pncpki.v1.ContractService/GetContract"
+	// ContractServiceListContractsProcedure is the fully-qualified name of the ContractService's
+	// ListContracts RPC.
+	ContractServiceListContractsProcedure = "/pncpki.v1.ContractService/ListContracts"
+	// ContractServiceCancelContractProcedure is the fully-qualified name of the ContractService's
+	// CancelContract RPC.
+	ContractServiceCancelContractProcedure = "/pncpki.v1.ContractService/CancelContract"
 	// OCPPServiceHandleRequestProcedure is the fully-qualified name of the OCPPService's HandleRequest
 	// RPC.
 	OCPPServiceHandleRequestProcedure = "/pncpki.v1.OCPPService/HandleRequest"
@@ -829,6 +843,158 @@ func (UnimplementedStationServiceHandler) ListStations(context.Context, *connect
 
 func (UnimplementedStationServiceHandler) DeleteStation(context.Context, *connect.Request[v1.DeleteStationRequest]) (*connect.Response[v1.DeleteStationResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.StationService.DeleteStation is not implemented"))
+}
+
+// ContractServiceClient is a client for the pncpki.v1.ContractService service.
+type ContractServiceClient interface {
+	PutContract(context.Context, *connect.Request[v1.PutContractRequest]) (*connect.Response[v1.PutContractResponse], error)
+	GetContract(context.Context, *connect.Request[v1.GetContractRequest]) (*connect.Response[v1.GetContractResponse], error)
+	ListContracts(context.Context, *connect.Request[v1.ListContractsRequest]) (*connect.Response[v1.ListContractsResponse], error)
+	// CancelContract ends a contract and revokes its certificates; Authorize
+	// then answers ContractCancelled for it.
+	CancelContract(context.Context, *connect.Request[v1.CancelContractRequest]) (*connect.Response[v1.CancelContractResponse], error)
+}
+
+// NewContractServiceClient constructs a client for the pncpki.v1.ContractService service. By
+// default, it uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses,
+// and sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the
+// connect.WithGRPC() or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewContractServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) ContractServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	contractServiceMethods := v1.File_pncpki_v1_pncpki_proto.Services().ByName("ContractService").Methods()
+	return &contractServiceClient{
+		putContract: connect.NewClient[v1.PutContractRequest, v1.PutContractResponse](
+			httpClient,
+			baseURL+ContractServicePutContractProcedure,
+			connect.WithSchema(contractServiceMethods.ByName("PutContract")),
+			connect.WithClientOptions(opts...),
+		),
+		getContract: connect.NewClient[v1.GetContractRequest, v1.GetContractResponse](
+			httpClient,
+			baseURL+ContractServiceGetContractProcedure,
+			connect.WithSchema(contractServiceMethods.ByName("GetContract")),
+			connect.WithClientOptions(opts...),
+		),
+		listContracts: connect.NewClient[v1.ListContractsRequest, v1.ListContractsResponse](
+			httpClient,
+			baseURL+ContractServiceListContractsProcedure,
+			connect.WithSchema(contractServiceMethods.ByName("ListContracts")),
+			connect.WithClientOptions(opts...),
+		),
+		cancelContract: connect.NewClient[v1.CancelContractRequest, v1.CancelContractResponse](
+			httpClient,
+			baseURL+ContractServiceCancelContractProcedure,
+			connect.WithSchema(contractServiceMethods.ByName("CancelContract")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// contractServiceClient implements ContractServiceClient.
+type contractServiceClient struct {
+	putContract    *connect.Client[v1.PutContractRequest, v1.PutContractResponse]
+	getContract    *connect.Client[v1.GetContractRequest, v1.GetContractResponse]
+	listContracts  *connect.Client[v1.ListContractsRequest, v1.ListContractsResponse]
+	cancelContract *connect.Client[v1.CancelContractRequest, v1.CancelContractResponse]
+}
+
+// PutContract calls pncpki.v1.ContractService.PutContract.
+func (c *contractServiceClient) PutContract(ctx context.Context, req *connect.Request[v1.PutContractRequest]) (*connect.Response[v1.PutContractResponse], error) {
+	return c.putContract.CallUnary(ctx, req)
+}
+
+// GetContract calls pncpki.v1.ContractService.GetContract.
+func (c *contractServiceClient) GetContract(ctx context.Context, req *connect.Request[v1.GetContractRequest]) (*connect.Response[v1.GetContractResponse], error) {
+	return c.getContract.CallUnary(ctx, req)
+}
+
+// ListContracts calls pncpki.v1.ContractService.ListContracts.
+func (c *contractServiceClient) ListContracts(ctx context.Context, req *connect.Request[v1.ListContractsRequest]) (*connect.Response[v1.ListContractsResponse], error) {
+	return c.listContracts.CallUnary(ctx, req)
+}
+
+// CancelContract calls pncpki.v1.ContractService.CancelContract.
+func (c *contractServiceClient) CancelContract(ctx context.Context, req *connect.Request[v1.CancelContractRequest]) (*connect.Response[v1.CancelContractResponse], error) {
+	return c.cancelContract.CallUnary(ctx, req)
+}
+
+// ContractServiceHandler is an implementation of the pncpki.v1.ContractService service.
+type ContractServiceHandler interface {
+	PutContract(context.Context, *connect.Request[v1.PutContractRequest]) (*connect.Response[v1.PutContractResponse], error)
+	GetContract(context.Context, *connect.Request[v1.GetContractRequest]) (*connect.Response[v1.GetContractResponse], error)
+	ListContracts(context.Context, *connect.Request[v1.ListContractsRequest]) (*connect.Response[v1.ListContractsResponse], error)
+	// CancelContract ends a contract and revokes its certificates; Authorize
+	// then answers ContractCancelled for it.
+	CancelContract(context.Context, *connect.Request[v1.CancelContractRequest]) (*connect.Response[v1.CancelContractResponse], error)
+}
+
+// NewContractServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewContractServiceHandler(svc ContractServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	contractServiceMethods := v1.File_pncpki_v1_pncpki_proto.Services().ByName("ContractService").Methods()
+	contractServicePutContractHandler := connect.NewUnaryHandler(
+		ContractServicePutContractProcedure,
+		svc.PutContract,
+		connect.WithSchema(contractServiceMethods.ByName("PutContract")),
+		connect.WithHandlerOptions(opts...),
+	)
+	contractServiceGetContractHandler := connect.NewUnaryHandler(
+		ContractServiceGetContractProcedure,
+		svc.GetContract,
+		connect.WithSchema(contractServiceMethods.ByName("GetContract")),
+		connect.WithHandlerOptions(opts...),
+	)
+	contractServiceListContractsHandler := connect.NewUnaryHandler(
+		ContractServiceListContractsProcedure,
+		svc.ListContracts,
+		connect.WithSchema(contractServiceMethods.ByName("ListContracts")),
+		connect.WithHandlerOptions(opts...),
+	)
+	contractServiceCancelContractHandler := connect.NewUnaryHandler(
+		ContractServiceCancelContractProcedure,
+		svc.CancelContract,
+		connect.WithSchema(contractServiceMethods.ByName("CancelContract")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/pncpki.v1.ContractService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case ContractServicePutContractProcedure:
+			contractServicePutContractHandler.ServeHTTP(w, r)
+		case ContractServiceGetContractProcedure:
+			contractServiceGetContractHandler.ServeHTTP(w, r)
+		case ContractServiceListContractsProcedure:
+			contractServiceListContractsHandler.ServeHTTP(w, r)
+		case ContractServiceCancelContractProcedure:
+			contractServiceCancelContractHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedContractServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedContractServiceHandler struct{}
+
+func (UnimplementedContractServiceHandler) PutContract(context.Context, *connect.Request[v1.PutContractRequest]) (*connect.Response[v1.PutContractResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ContractService.PutContract is not implemented"))
+}
+
+func (UnimplementedContractServiceHandler) GetContract(context.Context, *connect.Request[v1.GetContractRequest]) (*connect.Response[v1.GetContractResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ContractService.GetContract is not implemented"))
+}
+
+func (UnimplementedContractServiceHandler) ListContracts(context.Context, *connect.Request[v1.ListContractsRequest]) (*connect.Response[v1.ListContractsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ContractService.ListContracts is not implemented"))
+}
+
+func (UnimplementedContractServiceHandler) CancelContract(context.Context, *connect.Request[v1.CancelContractRequest]) (*connect.Response[v1.CancelContractResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ContractService.CancelContract is not implemented"))
 }
 
 // OCPPServiceClient is a client for the pncpki.v1.OCPPService service.
