@@ -93,17 +93,19 @@ var ErrNotHandled = errors.New("ocppsec: action not handled by pncpki")
 
 // Reason codes of statusInfo (at most 20 characters each).
 const (
-	ReasonUnknownStation  = "UnknownStation"
-	ReasonWrongStation    = "NotThisStation"
-	ReasonInvalidCSR      = "InvalidCSR"
-	ReasonPolicy          = "PolicyDenied"
-	ReasonUnsupported     = "UnsupportedType"
-	ReasonInternal        = "InternalError"
-	ReasonOCSPFailed      = "OCSPFailed"
-	ReasonUnknownIssuer   = "UnknownIssuer"
-	ReasonNoContractSvc   = "NoContractService"
-	ReasonCombinedRefused = "CombinedRefused"
-	ReasonUnknownRoot     = "UnknownRoot"
+	ReasonUnknownStation    = "UnknownStation"
+	ReasonWrongStation      = "NotThisStation"
+	ReasonInvalidCSR        = "InvalidCSR"
+	ReasonPolicy            = "PolicyDenied"
+	ReasonUnsupported       = "UnsupportedType"
+	ReasonInternal          = "InternalError"
+	ReasonOCSPFailed        = "OCSPFailed"
+	ReasonUnknownIssuer     = "UnknownIssuer"
+	ReasonNoContractSvc     = "NoContractService"
+	ReasonCombinedRefused   = "CombinedRefused"
+	ReasonUnknownRoot       = "UnknownRoot"
+	ReasonUnsupportedSchema = "UnsupportedSchema"
+	ReasonInvalidEXI        = "InvalidEXIRequest"
 )
 
 func (b *Bridge) now() time.Time {
@@ -159,8 +161,10 @@ func (b *Bridge) Handle(ctx context.Context, stationID string, d Dialect, action
 				IssuerKeyHash: o.IssuerKeyHash, SerialNumber: o.SerialNumber, ResponderURL: o.ResponderURL}
 		}
 		return b.authorize(ctx, d, r.IDToken.IDToken, "", hashes)
-	case *Get15118EVCertificateRequest, *Has2beGet15118EVCertificateRequest:
-		return b.get15118EVCertificate(d)
+	case *Get15118EVCertificateRequest:
+		return b.get15118EVCertificate(d, r.ISO15118SchemaVersion, r.EXIRequest)
+	case *Has2beGet15118EVCertificateRequest:
+		return b.get15118EVCertificate(d, r.SchemaVersion, r.EXIRequest)
 	case *GetCertificateChainStatusRequest:
 		return b.chainStatus(ctx, r)
 	case *DataTransfer16:
@@ -343,14 +347,27 @@ func (b *Bridge) certificateStatus(ctx context.Context, d Dialect, o OCSPRequest
 	return &Result{Response: &GetCertificateStatusResponse{Status: "Accepted", OCSPResult: result}}, nil
 }
 
-// get15118EVCertificate answers Failed: contract certificate installation
-// is the contract service's, which is not part of this build.
-func (b *Bridge) get15118EVCertificate(d Dialect) (*Result, error) {
-	const info = "contract certificate installation is not available in this pncpki: no contract service"
-	if d == Has2be {
-		return &Result{Response: &Has2beGet15118EVCertificateResponse{Status: "Failed"}}, nil
+// ISO15118v2Schema is the iso15118SchemaVersion of ISO 15118-2 requests.
+const ISO15118v2Schema = "urn:iso:15118:2:2013:MsgDef"
+
+// get15118EVCertificate checks the request (schema version, base64) and
+// answers Failed: contract certificate installation needs the EXI codec
+// of the contract service, which is not part of this build yet.
+func (b *Bridge) get15118EVCertificate(d Dialect, schema, exiRequest string) (*Result, error) {
+	fail := func(reason, format string, args ...any) (*Result, error) {
+		b.log().Warn("Get15118EVCertificate failed", "reason", reason, "detail", fmt.Sprintf(format, args...))
+		if d == Has2be {
+			return &Result{Response: &Has2beGet15118EVCertificateResponse{Status: "Failed"}}, nil
+		}
+		return &Result{Response: &Get15118EVCertificateResponse{Status: "Failed", StatusInfo: statusInfo(reason, format, args...)}}, nil
 	}
-	return &Result{Response: &Get15118EVCertificateResponse{Status: "Failed", StatusInfo: statusInfo(ReasonNoContractSvc, info)}}, nil
+	if schema != "" && schema != ISO15118v2Schema { // has.to.be may leave it out
+		return fail(ReasonUnsupportedSchema, "iso15118SchemaVersion %q is not supported; pncpki speaks %s", schema, ISO15118v2Schema)
+	}
+	if _, err := base64.StdEncoding.DecodeString(exiRequest); err != nil || exiRequest == "" {
+		return fail(ReasonInvalidEXI, "exiRequest is not base64: %v", err)
+	}
+	return fail(ReasonNoContractSvc, "contract certificate installation is not available in this pncpki yet")
 }
 
 // dataTransfer unwraps the 1.6 Plug and Charge variants: the OCA one

@@ -533,14 +533,27 @@ func TestDataTransferVariants(t *testing.T) {
 
 func TestGet15118EVCertificateFails(t *testing.T) {
 	e := newBridgeEnv(t)
-	req := Get15118EVCertificateRequest{ISO15118SchemaVersion: "urn:iso:15118:2:2013:MsgDef", Action: "Install", EXIRequest: "gAI="}
-	res, err := e.b.Handle(context.Background(), "CS-1", OCPP201, "Get15118EVCertificate", mustJSON(t, req))
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		schema, exi, reason string
+	}{
+		{ISO15118v2Schema, "gAI=", ReasonNoContractSvc},
+		{"urn:iso:std:iso:15118:-20:CommonMessages", "gAI=", ReasonUnsupportedSchema},
+		{ISO15118v2Schema, "not base64!", ReasonInvalidEXI},
+	} {
+		req := Get15118EVCertificateRequest{ISO15118SchemaVersion: tc.schema, Action: "Install", EXIRequest: tc.exi}
+		res, err := e.b.Handle(context.Background(), "CS-1", OCPP201, "Get15118EVCertificate", mustJSON(t, req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.schema(t, OCPP201, "Get15118EVCertificate", true, res.Response)
+		if r := res.Response.(*Get15118EVCertificateResponse); r.Status != "Failed" || r.StatusInfo.ReasonCode != tc.reason {
+			t.Errorf("%s %q: %+v %+v, want %s", tc.schema, tc.exi, r, r.StatusInfo, tc.reason)
+		}
 	}
-	e.schema(t, OCPP201, "Get15118EVCertificate", true, res.Response)
-	if r := res.Response.(*Get15118EVCertificateResponse); r.Status != "Failed" || r.StatusInfo.ReasonCode != ReasonNoContractSvc {
-		t.Errorf("%+v", r)
+	// Over the 2.0.1 limit the schema check refuses it before anything else.
+	req := Get15118EVCertificateRequest{ISO15118SchemaVersion: ISO15118v2Schema, Action: "Install", EXIRequest: strings.Repeat("A", 5604)}
+	if _, err := e.b.Handle(context.Background(), "CS-1", OCPP201, "Get15118EVCertificate", mustJSON(t, req)); err == nil {
+		t.Error("an exiRequest over 5,600 characters was accepted in 2.0.1")
 	}
 }
 
