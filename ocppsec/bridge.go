@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pncpki/pncpki/ca"
@@ -43,6 +44,12 @@ type Policy struct {
 	// RenewalWindow is how long before expiry a station is asked for a new
 	// CSR (default 30 days).
 	RenewalWindow time.Duration
+	// SignLimit bounds the SignCertificate requests a station may make per
+	// SignWindow on one replica (default 20 per hour): a station needs a
+	// few a year, and each one that passes costs a signature and a stored
+	// certificate.
+	SignLimit  int
+	SignWindow time.Duration
 	// AdditionalRootCertificateCheck is the stations' setting of that
 	// name: a station that holds a CSMS root accepts a new one only signed
 	// by it, so root sync sends the rollover certificate instead.
@@ -63,6 +70,43 @@ type Bridge struct {
 	// contract into ContractCancelled.
 	Contracts ContractStatus
 	Now       func() time.Time
+
+	signMu    sync.Mutex
+	signCount map[string][]time.Time // station -> recent SignCertificate times
+}
+
+// maxTrackedStations bounds the rate limiter's memory; past it, it starts
+// over.
+const maxTrackedStations = 100_000
+
+// allowSign counts a SignCertificate of a station and says whether it is
+// within the limit.
+func (b *Bridge) allowSign(stationID string) bool {
+	limit, window := b.Policy.SignLimit, b.Policy.SignWindow
+	if limit <= 0 {
+		limit = 20
+	}
+	if window <= 0 {
+		window = time.Hour
+	}
+	now := b.now()
+	b.signMu.Lock()
+	defer b.signMu.Unlock()
+	if b.signCount == nil || len(b.signCount) >= maxTrackedStations {
+		b.signCount = map[string][]time.Time{}
+	}
+	recent := b.signCount[stationID][:0]
+	for _, t := range b.signCount[stationID] {
+		if now.Sub(t) < window {
+			recent = append(recent, t)
+		}
+	}
+	if len(recent) >= limit {
+		b.signCount[stationID] = recent
+		return false
+	}
+	b.signCount[stationID] = append(recent, now)
+	return true
 }
 
 // ContractStatus tells whether the contract of an EMAID was cancelled
@@ -105,6 +149,7 @@ const (
 	ReasonCombinedRefused   = "CombinedRefused"
 	ReasonUnknownRoot       = "UnknownRoot"
 	ReasonUnsupportedSchema = "UnsupportedSchema"
+	ReasonRateLimited       = "RateLimited"
 	ReasonInvalidEXI        = "InvalidEXIRequest"
 )
 
@@ -197,6 +242,9 @@ func (b *Bridge) signCertificate(ctx context.Context, stationID string, d Dialec
 		return reject(ReasonUnknownStation, "station %q is not registered", stationID)
 	} else if err != nil {
 		return nil, err
+	}
+	if !b.allowSign(stationID) {
+		return reject(ReasonRateLimited, "too many SignCertificate requests from this station; try again later")
 	}
 	var profile string
 	switch use {

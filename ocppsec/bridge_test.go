@@ -628,3 +628,34 @@ func TestAuthorizeContractCancelled(t *testing.T) {
 		}
 	}
 }
+
+func TestSignCertificateRateLimit(t *testing.T) {
+	e := newBridgeEnv(t)
+	e.b.Policy.SignLimit, e.b.Policy.SignWindow = 2, time.Hour
+	now := time.Now()
+	e.b.Now = func() time.Time { return now }
+	sign := func(station, cn, org string) string {
+		req := SignCertificateRequest{CSR: csrPEM(t, cn, org), CertificateType: "V2GCertificate"}
+		res, err := e.b.Handle(context.Background(), station, OCPP201, "SignCertificate", mustJSON(t, req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := res.Response.(*SignCertificateResponse)
+		if r.StatusInfo != nil {
+			return r.StatusInfo.ReasonCode
+		}
+		return r.Status
+	}
+	for i, want := range []string{"Accepted", "Accepted", ReasonRateLimited} {
+		if got := sign("CS-1", "DEABCE0001", "Example CPO"); got != want {
+			t.Errorf("request %d: %s, want %s", i+1, got, want)
+		}
+	}
+	if got := sign("CS-2", "DEXYZE0001", "Other CPO"); got != "Accepted" {
+		t.Errorf("another station: %s", got)
+	}
+	now = now.Add(time.Hour + time.Second)
+	if got := sign("CS-1", "DEABCE0001", "Example CPO"); got != "Accepted" {
+		t.Errorf("after the window: %s", got)
+	}
+}

@@ -32,6 +32,8 @@ type ocppFlags struct {
 	cnIdentity                bool
 	manage, deleteRoots       bool
 	rootCheck, tlsFailOpen    bool
+	signLimit                 int
+	signWindow                time.Duration
 	renewWindow, renewEvery   time.Duration
 }
 
@@ -52,6 +54,8 @@ func (f *ocppFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.manage, "ocpp-manage", true, "the proxy syncs a registered station's roots after an accepted BootNotification and sends renewal triggers")
 	fs.BoolVar(&f.rootCheck, "ocpp-additional-root-check", false, "stations check a new CSMS root against the old one (OCPP AdditionalRootCertificateCheck): root sync sends rollover certificates ('pncctl ca cross-certify')")
 	fs.BoolVar(&f.deleteRoots, "ocpp-delete-unknown-roots", false, "root sync also deletes V2G, MO and OEM roots that are not trust anchors here (CSMS and manufacturer roots are never deleted)")
+	fs.IntVar(&f.signLimit, "ocpp-sign-limit", 20, "SignCertificate requests a station may make per --ocpp-sign-window on one replica; more are Rejected (RateLimited)")
+	fs.DurationVar(&f.signWindow, "ocpp-sign-window", time.Hour, "the window of --ocpp-sign-limit")
 	fs.DurationVar(&f.renewWindow, "ocpp-renewal-window", ocppsec.DefaultRenewalWindow, "ask a station for a new CSR when a certificate of it expires within this")
 	fs.DurationVar(&f.renewEvery, "ocpp-renewal-check", 24*time.Hour, "how often the proxy checks a connected station's certificates for renewal")
 }
@@ -69,7 +73,8 @@ func (f *ocppFlags) bridge(d *datadir.Dir, resp *ocsp.Responder, reg prometheus.
 	}
 	return &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: resp}, Anchors: anchors, Log: log, Metrics: ocppsec.NewMetrics(reg),
 		Policy: ocppsec.Policy{AuthorizeFailOpen: f.failOpen, InvalidateRevoked: f.invalidate, StationCNIdentity: f.cnIdentity,
-			DeleteUnknownRoots: f.deleteRoots, RenewalWindow: f.renewWindow, AdditionalRootCertificateCheck: f.rootCheck, StationTLSFailOpen: f.tlsFailOpen}}, nil
+			DeleteUnknownRoots: f.deleteRoots, RenewalWindow: f.renewWindow, AdditionalRootCertificateCheck: f.rootCheck, StationTLSFailOpen: f.tlsFailOpen,
+			SignLimit: f.signLimit, SignWindow: f.signWindow}}, nil
 }
 
 // serve starts the proxy when --ocpp-listen is set; errors end pncd.
