@@ -217,7 +217,7 @@ func (h *ocppService) HandleResult(ctx context.Context, req *connect.Request[pnc
 	if err != nil {
 		return nil, ocppError(err)
 	}
-	follow, err := b.HandleResult(ctx, m.StationId, d, sent, []byte(m.Payload))
+	follow, err := b.HandleResult(ctx, m.StationId, d, sent, "", []byte(m.Payload))
 	if err != nil {
 		return nil, ocppError(err)
 	}

@@ -459,20 +459,44 @@ const (
 )
 
 // HandleResult consumes a station's answer to a call pncpki sent (sent is
-// that call, as returned in Result.Calls), records what the station now
-// holds, and returns the calls that follow from the answer (the
-// InstallCertificate and DeleteCertificate requests of a root sync). A
-// station that rejects its CertificateSigned is recorded in the audit log
-// and logged as an error, not sent the chain again: its own retry
-// (CertSigningWaitMinimum, CertSigningRepeatTimes) sends a new CSR.
-func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, sent Call, payload []byte) ([]Call, error) {
+// that call, as returned in Result.Calls; callID its message ID when the
+// store keeps it as pending, else ""), records in one store transaction
+// what the station now holds and that the call is answered, and returns
+// the calls that follow from the answer (the InstallCertificate and
+// DeleteCertificate requests of a root sync). A station that rejects its
+// CertificateSigned is recorded in the audit log and logged as an error,
+// not sent the chain again: its own retry (CertSigningWaitMinimum,
+// CertSigningRepeatTimes) sends a new CSR.
+func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, sent Call, callID string, payload []byte) ([]Call, error) {
+	var r store.StationCallResult
+	follow, err := b.resultOf(stationID, d, sent, payload, &r)
+	if err != nil {
+		return nil, err
+	}
+	return follow, b.Store.FinishStationCall(ctx, stationID, callID, r)
+}
+
+// CallFailed records a CALLERROR a station answered a call with.
+func (b *Bridge) CallFailed(ctx context.Context, stationID string, sent Call, callID, code, description string) error {
+	b.log().Error("station answered a pncpki call with a CALLERROR", "station", stationID, "action", sent.Action, "code", code, "description", description)
+	var r store.StationCallResult
+	if sent.Action == "CertificateSigned" || sent.Action == "DataTransfer" {
+		r.Audit = append(r.Audit, b.certificateResult(stationID, "CallError "+code, description))
+	}
+	return b.Store.FinishStationCall(ctx, stationID, callID, r)
+}
+
+// resultOf reads an answer into the changes it makes (r) and the calls
+// that follow.
+func (b *Bridge) resultOf(stationID string, d Dialect, sent Call, payload []byte, r *store.StationCallResult) ([]Call, error) {
 	if dt, ok := sent.Payload.(*DataTransfer16); ok {
 		var outer DataTransfer16Response
 		if err := Decode(OCPP16, payload, &outer); err != nil {
 			return nil, err
 		}
 		if outer.Status != "Accepted" {
-			return nil, b.recordCertificateResult(ctx, stationID, "DataTransfer "+outer.Status, dt.MessageID)
+			r.Audit = append(r.Audit, b.certificateResult(stationID, "DataTransfer "+outer.Status, dt.MessageID))
+			return nil, nil
 		}
 		d = OCPP201
 		if dt.VendorID == VendorHas2be {
@@ -492,27 +516,30 @@ func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, 
 	if err := Decode(d, payload, resp); err != nil {
 		return nil, err
 	}
+	now := b.now().UTC()
 	status := reflect.ValueOf(resp).Elem().FieldByName("Status").String()
-	switch r := resp.(type) {
+	switch resp := resp.(type) {
 	case *CertificateSignedResponse, *CertificateSigned16Response:
 		reason := ""
-		if r, ok := r.(*CertificateSignedResponse); ok && r.StatusInfo != nil {
-			reason = r.StatusInfo.ReasonCode + " " + r.StatusInfo.AdditionalInfo
+		if resp, ok := resp.(*CertificateSignedResponse); ok && resp.StatusInfo != nil {
+			reason = resp.StatusInfo.ReasonCode + " " + resp.StatusInfo.AdditionalInfo
 		}
 		if status == "Accepted" {
-			b.recordSigned(ctx, stationID, sent)
+			if c, ok := signedCertificate(sent, now); ok {
+				r.Installed = append(r.Installed, c)
+			}
 		}
-		return nil, b.recordCertificateResult(ctx, stationID, status, reason)
+		r.Audit = append(r.Audit, b.certificateResult(stationID, status, reason))
 	case *GetInstalledCertificateIdsResponse:
 		req, ok := sent.Payload.(*GetInstalledCertificateIdsRequest)
 		if !ok {
 			return nil, nil
 		}
 		var have []installed
-		for _, c := range r.CertificateHashDataChain {
+		for _, c := range resp.CertificateHashDataChain {
 			have = append(have, installed{c.CertificateType, c.CertificateHashData})
 		}
-		b.recordInstalled(ctx, stationID, req.CertificateType, have)
+		r.ReplaceTypes, r.Installed = req.CertificateType, installedRecords(have, now)
 		return b.rootSyncFollowUp(d, req.CertificateType, have), nil
 	case *GetInstalledCertificateIds16Response:
 		req, ok := sent.Payload.(*GetInstalledCertificateIds16)
@@ -520,72 +547,63 @@ func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, 
 			return nil, nil
 		}
 		var have []installed
-		for _, h := range r.CertificateHashData {
+		for _, h := range resp.CertificateHashData {
 			have = append(have, installed{req.CertificateType, CertificateHashData{HashAlgorithm: h.HashAlgorithm,
 				IssuerNameHash: h.IssuerNameHash, IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber}})
 		}
-		b.recordInstalled(ctx, stationID, []string{req.CertificateType}, have)
+		r.ReplaceTypes, r.Installed = []string{req.CertificateType}, installedRecords(have, now)
 		return b.rootSyncFollowUp(d, []string{req.CertificateType}, have), nil
 	case *InstallCertificateResponse, *InstallCertificate16Response, *DeleteCertificateResponse, *DeleteCertificate16Response:
 		level := slog.LevelInfo
 		if status != "Accepted" {
 			level = slog.LevelWarn
 		} else {
-			b.recordInstallOrDelete(ctx, stationID, sent)
+			installOrDelete(sent, now, r)
 		}
-		b.log().Log(ctx, level, "station answered "+sent.Action, "station", stationID, "status", status)
+		b.log().Log(context.Background(), level, "station answered "+sent.Action, "station", stationID, "status", status)
 	}
 	return nil, nil
 }
 
 // installedOf turns hash data into what the store keeps: lowercase hex,
 // the serial without leading zeros.
-func installedOf(typ string, h CertificateHashData) store.InstalledCertificate {
+func installedOf(typ string, h CertificateHashData, seen time.Time) store.InstalledCertificate {
 	return store.InstalledCertificate{Type: typ, HashAlgorithm: h.HashAlgorithm, IssuerNameHash: strings.ToLower(h.IssuerNameHash),
-		IssuerKeyHash: strings.ToLower(h.IssuerKeyHash), SerialNumber: trimZeros(strings.ToLower(h.SerialNumber))}
+		IssuerKeyHash: strings.ToLower(h.IssuerKeyHash), SerialNumber: trimZeros(strings.ToLower(h.SerialNumber)), SeenAt: seen}
 }
 
-// The station registry's record of installed certificates is bookkeeping:
-// failing to write it is logged, not returned, so that the station's
-// answer is still consumed.
-func (b *Bridge) recordInstalled(ctx context.Context, stationID string, types []string, have []installed) {
-	certs := make([]store.InstalledCertificate, 0, len(have))
+func installedRecords(have []installed, now time.Time) []store.InstalledCertificate {
+	out := make([]store.InstalledCertificate, 0, len(have))
 	for _, h := range have {
-		c := installedOf(h.typ, h.hash)
-		c.SeenAt = b.now().UTC()
-		certs = append(certs, c)
+		out = append(out, installedOf(h.typ, h.hash, now))
 	}
-	if err := b.Store.SetInstalledCertificates(ctx, stationID, types, certs); err != nil {
-		b.log().Error("record installed certificates", "station", stationID, "err", err)
-	}
+	return out
 }
 
-func (b *Bridge) recordInstallOrDelete(ctx context.Context, stationID string, sent Call) {
-	var err error
+func installOrDelete(sent Call, now time.Time, r *store.StationCallResult) {
 	switch p := sent.Payload.(type) {
 	case *InstallCertificateRequest:
-		err = b.addInstalled(ctx, stationID, p.CertificateType, p.Certificate)
+		if c, ok := chainRecord(p.CertificateType, p.Certificate, now); ok {
+			r.Installed = append(r.Installed, c)
+		}
 	case *InstallCertificate16:
-		err = b.addInstalled(ctx, stationID, p.CertificateType, p.Certificate)
+		if c, ok := chainRecord(p.CertificateType, p.Certificate, now); ok {
+			r.Installed = append(r.Installed, c)
+		}
 	case *DeleteCertificateRequest:
-		c := installedOf("", p.CertificateHashData)
-		err = b.Store.RemoveInstalledCertificate(ctx, stationID, c.IssuerKeyHash, c.SerialNumber)
+		r.Removed = append(r.Removed, installedOf("", p.CertificateHashData, now))
 	case *DeleteCertificate16:
 		h := p.CertificateHashData
-		c := installedOf("", CertificateHashData{IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber})
-		err = b.Store.RemoveInstalledCertificate(ctx, stationID, c.IssuerKeyHash, c.SerialNumber)
-	}
-	if err != nil {
-		b.log().Error("record installed certificates", "station", stationID, "err", err)
+		r.Removed = append(r.Removed, installedOf("", CertificateHashData{IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber}, now))
 	}
 }
 
-// addInstalled records the first certificate of a PEM chain, issued by the
-// second (or by itself).
-func (b *Bridge) addInstalled(ctx context.Context, stationID, typ, chainPEM string) error {
+// chainRecord is the record of the first certificate of a PEM chain,
+// issued by the second (or by itself).
+func chainRecord(typ, chainPEM string, now time.Time) (store.InstalledCertificate, bool) {
 	chain, err := ParsePEMChain([]byte(chainPEM))
 	if err != nil {
-		return err
+		return store.InstalledCertificate{}, false
 	}
 	issuer := chain[0]
 	if len(chain) > 1 {
@@ -593,15 +611,13 @@ func (b *Bridge) addInstalled(ctx context.Context, stationID, typ, chainPEM stri
 	}
 	h, err := HashDataOf(chain[0], issuer, "SHA256")
 	if err != nil {
-		return err
+		return store.InstalledCertificate{}, false
 	}
-	c := installedOf(typ, h)
-	c.SeenAt = b.now().UTC()
-	return b.Store.AddInstalledCertificate(ctx, stationID, c)
+	return installedOf(typ, h, now), true
 }
 
-// recordSigned records the certificate a station accepted.
-func (b *Bridge) recordSigned(ctx context.Context, stationID string, sent Call) {
+// signedCertificate is the record of the certificate a station accepted.
+func signedCertificate(sent Call, now time.Time) (store.InstalledCertificate, bool) {
 	var chain, typ string
 	switch p := sent.Payload.(type) {
 	case *CertificateSignedRequest:
@@ -611,17 +627,17 @@ func (b *Bridge) recordSigned(ctx context.Context, stationID string, sent Call) 
 	case *Has2beCertificateSignedRequest:
 		chain, typ = p.Cert, p.TypeOfCertificate
 	default:
-		return
+		return store.InstalledCertificate{}, false
 	}
 	if typ == "V2GCertificate" {
 		typ = "V2GCertificateChain" // OCPP's GetCertificateIdUse name for it
 	}
-	if err := b.addInstalled(ctx, stationID, typ, chain); err != nil {
-		b.log().Error("record installed certificates", "station", stationID, "err", err)
-	}
+	return chainRecord(typ, chain, now)
 }
 
-func (b *Bridge) recordCertificateResult(ctx context.Context, stationID, status, reason string) error {
+// certificateResult is the audit entry of a station's verdict on the
+// certificate pncpki sent; a rejection is also logged and counted.
+func (b *Bridge) certificateResult(stationID, status, reason string) *store.AuditEntry {
 	action := AuditCertificateInstalled
 	if status != "Accepted" {
 		action = AuditCertificateRefused
@@ -629,5 +645,5 @@ func (b *Bridge) recordCertificateResult(ctx context.Context, stationID, status,
 		b.log().Error("station rejected its new certificate", "station", stationID, "status", status, "reason", reason)
 	}
 	detail, _ := json.Marshal(map[string]string{"status": status, "reason": reason})
-	return b.Store.AppendAudit(ctx, &store.AuditEntry{Actor: "station:" + stationID, Action: action, Object: stationID, Detail: string(detail)})
+	return &store.AuditEntry{Actor: "station:" + stationID, Action: action, Object: stationID, Detail: string(detail)}
 }

@@ -194,7 +194,7 @@ func TestSignCertificate(t *testing.T) {
 			if tt.d == OCPP16 || tt.d == Has2be {
 				resp = &CertificateSigned16Response{Status: "Rejected"}
 			}
-			if _, err := e.b.HandleResult(ctx, tt.station, tt.d, res.Calls[0], mustJSON(t, resp)); err != nil {
+			if _, err := e.b.HandleResult(ctx, tt.station, tt.d, res.Calls[0], "", mustJSON(t, resp)); err != nil {
 				t.Fatal(err)
 			}
 			log, _ := e.d.Store.AuditLog(ctx, 0, 1000)
@@ -517,7 +517,7 @@ func TestDataTransferVariants(t *testing.T) {
 			t.Errorf("%s: inner CertificateSigned: %v", tt.vendor, err)
 		}
 		ans := DataTransfer16Response{Status: "Accepted", Data: `{"status":"Accepted"}`}
-		if _, err := e.b.HandleResult(ctx, "CS-2", OCPP16, res.Calls[0], mustJSON(t, ans)); err != nil {
+		if _, err := e.b.HandleResult(ctx, "CS-2", OCPP16, res.Calls[0], "", mustJSON(t, ans)); err != nil {
 			t.Fatal(err)
 		}
 	}

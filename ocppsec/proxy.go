@@ -225,13 +225,13 @@ func (p *Proxy) remember(ctx context.Context, station string, d Dialect, id stri
 	}
 }
 
-// answered takes the call a station answered; false when it is not
-// pncpki's.
+// answered returns the call a station answered; false when it is not
+// pncpki's (or was answered already). Bridge.HandleResult marks it answered.
 func (p *Proxy) answered(ctx context.Context, station, id string) (Call, bool) {
 	if !strings.HasPrefix(id, messageIDPrefix) {
 		return Call{}, false // the CSMS's: no need to ask the store
 	}
-	sc, err := p.Bridge.Store.TakeStationCall(ctx, station, id)
+	sc, err := p.Bridge.Store.StationCall(ctx, station, id)
 	if err != nil {
 		return Call{}, false
 	}
@@ -383,7 +383,7 @@ func (s *session) fromStation(ctx context.Context, data []byte) {
 		s.call(ctx, f, data)
 	default:
 		if sent, ok := s.p.answered(ctx, s.id, f.ID); ok {
-			s.result(ctx, sent, f)
+			s.result(ctx, sent, f.ID, f)
 			return
 		}
 		s.toUpstream(data)
@@ -470,17 +470,20 @@ func (s *session) authorizeOf(f *Frame) (*authzPending, bool) {
 }
 
 // result consumes a station's answer to a call pncpki sent.
-func (s *session) result(ctx context.Context, sent Call, f *Frame) {
+func (s *session) result(ctx context.Context, sent Call, id string, f *Frame) {
 	if f.Type == TypeCallError {
-		s.p.log().Error("station answered a pncpki call with a CALLERROR", "station", s.id, "action", sent.Action, "code", f.ErrorCode, "description", f.Description)
-		if err := s.p.Bridge.recordCertificateResult(ctx, s.id, "CallError "+f.ErrorCode, f.Description); err != nil {
-			s.p.log().Error("audit", "err", err)
+		if err := s.p.Bridge.CallFailed(ctx, s.id, sent, id, f.ErrorCode, f.Description); err != nil {
+			s.p.log().Error("record a station's CALLERROR", "station", s.id, "err", err)
 		}
 		return
 	}
-	follow, err := s.p.Bridge.HandleResult(ctx, s.id, s.d, sent, f.Payload)
+	follow, err := s.p.Bridge.HandleResult(ctx, s.id, s.d, sent, id, f.Payload)
 	if err != nil {
+		// An answer that cannot be read is not worth sending the call again.
 		s.p.log().Error("station's answer to a pncpki call", "station", s.id, "action", sent.Action, "err", err)
+		if err := s.p.Bridge.Store.FinishStationCall(ctx, s.id, id, store.StationCallResult{}); err != nil {
+			s.p.log().Error("finish a station call", "station", s.id, "err", err)
+		}
 	}
 	s.originate(ctx, follow)
 }

@@ -29,7 +29,7 @@ func TestRootSync(t *testing.T) {
 		{CertificateType: "V2GRootCertificate", CertificateHashData: v2gHash},
 		{CertificateType: "MORootCertificate", CertificateHashData: foreignHash},
 	}}
-	follow, err := e.b.HandleResult(ctx, "CS-1", OCPP201, calls[0], mustJSON(t, answer))
+	follow, err := e.b.HandleResult(ctx, "CS-1", OCPP201, calls[0], "", mustJSON(t, answer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestRootSync(t *testing.T) {
 		t.Errorf("follow-up %v", got)
 	}
 	e.b.Policy.DeleteUnknownRoots = true
-	follow, _ = e.b.HandleResult(ctx, "CS-1", OCPP201, calls[0], mustJSON(t, answer))
+	follow, _ = e.b.HandleResult(ctx, "CS-1", OCPP201, calls[0], "", mustJSON(t, answer))
 	deletes := 0
 	for _, c := range follow {
 		if d, ok := c.Payload.(*DeleteCertificateRequest); ok {
@@ -77,7 +77,7 @@ func TestRootSync(t *testing.T) {
 	for _, c := range calls16 {
 		e.schema(t, OCPP16, "GetInstalledCertificateIds", false, c.Payload)
 	}
-	follow, err = e.b.HandleResult(ctx, "CS-2", OCPP16, calls16[0], []byte(`{"status":"NotFound"}`))
+	follow, err = e.b.HandleResult(ctx, "CS-2", OCPP16, calls16[0], "", []byte(`{"status":"NotFound"}`))
 	if err != nil || len(follow) != 1 {
 		t.Fatalf("1.6 follow-up %v %+v", err, follow)
 	}
@@ -164,7 +164,7 @@ func TestRootRollover(t *testing.T) {
 		{CertificateType: "CSMSRootCertificate", CertificateHashData: oldHash}}})
 	install := func() *x509.Certificate {
 		t.Helper()
-		follow, err := e.b.HandleResult(ctx, "CS-1", OCPP201, sent, answer)
+		follow, err := e.b.HandleResult(ctx, "CS-1", OCPP201, sent, "", answer)
 		if err != nil || len(follow) != 1 {
 			t.Fatalf("follow-up %v %+v", err, follow)
 		}
@@ -185,7 +185,7 @@ func TestRootRollover(t *testing.T) {
 	}
 	// A station that holds no CSMS root yet gets the roots themselves.
 	answer = []byte(`{"status":"NotFound"}`)
-	follow, _ := e.b.HandleResult(ctx, "CS-1", OCPP201, sent, answer)
+	follow, _ := e.b.HandleResult(ctx, "CS-1", OCPP201, sent, "", answer)
 	for _, f := range follow {
 		certs, _ := ParsePEMChain([]byte(f.Payload.(*InstallCertificateRequest).Certificate))
 		if IsRoot(certs[0]) != nil {

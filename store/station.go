@@ -71,6 +71,18 @@ type InstalledCertificate struct {
 	SeenAt         time.Time
 }
 
+// StationCallResult is what a station's answer to a call changes.
+type StationCallResult struct {
+	// ReplaceTypes are the certificate types whose records Installed
+	// replaces (a GetInstalledCertificateIds answer); others are kept.
+	ReplaceTypes []string
+	Installed    []InstalledCertificate
+	// Removed are certificates the station no longer holds, by issuer key
+	// hash and serial number.
+	Removed []InstalledCertificate
+	Audit   []*AuditEntry
+}
+
 // Stations is the station registry of a store.
 type Stations interface {
 	// PutStation registers a station or replaces its registration; a
@@ -85,18 +97,15 @@ type Stations interface {
 	// PutStationCall records an unanswered call (at most MaxStationCalls
 	// per station, the oldest dropped).
 	PutStationCall(ctx context.Context, c *StationCall) error
-	// TakeStationCall removes the call answered and returns it
-	// (ErrNotFound when it is not pncpki's or was taken already).
-	TakeStationCall(ctx context.Context, station, id string) (*StationCall, error)
+	// StationCall returns one unanswered call (ErrNotFound when it is not
+	// pncpki's or was answered already).
+	StationCall(ctx context.Context, station, id string) (*StationCall, error)
 	// StationCalls returns a station's unanswered calls, oldest first.
 	StationCalls(ctx context.Context, station string) ([]*StationCall, error)
-
-	// SetInstalledCertificates replaces what a station holds of the given
-	// types with certs.
-	SetInstalledCertificates(ctx context.Context, station string, types []string, certs []InstalledCertificate) error
-	// AddInstalledCertificate records one more certificate a station holds.
-	AddInstalledCertificate(ctx context.Context, station string, c InstalledCertificate) error
-	// RemoveInstalledCertificate forgets one, by issuer key hash and serial.
-	RemoveInstalledCertificate(ctx context.Context, station, issuerKeyHash, serial string) error
+	// FinishStationCall records, in one transaction, what a station's
+	// answer changed: the call (id; "" for a call the store did not keep)
+	// is no longer pending, the station's installed certificates change as
+	// r says, and r's audit entries are appended.
+	FinishStationCall(ctx context.Context, station, id string, r StationCallResult) error
 	InstalledCertificates(ctx context.Context, station string) ([]InstalledCertificate, error)
 }

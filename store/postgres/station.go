@@ -106,9 +106,9 @@ func scanStationCall(row pgx.Row) (*store.StationCall, error) {
 	return &c, nil
 }
 
-// TakeStationCall implements store.Store.
-func (db *DB) TakeStationCall(ctx context.Context, station, id string) (*store.StationCall, error) {
-	c, err := scanStationCall(db.pool.QueryRow(ctx, `DELETE FROM station_calls WHERE station = $1 AND id = $2 RETURNING `+stationCallCols, station, id))
+// StationCall implements store.Store.
+func (db *DB) StationCall(ctx context.Context, station, id string) (*store.StationCall, error) {
+	c, err := scanStationCall(db.pool.QueryRow(ctx, `SELECT `+stationCallCols+` FROM station_calls WHERE station = $1 AND id = $2`, station, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("call %s of station %s: %w", id, station, store.ErrNotFound)
 	}
@@ -120,41 +120,33 @@ func (db *DB) StationCalls(ctx context.Context, station string) ([]*store.Statio
 	return queryAll(ctx, db.pool, scanStationCall, `SELECT `+stationCallCols+` FROM station_calls WHERE station = $1 ORDER BY seq`, station)
 }
 
-// SetInstalledCertificates implements store.Store.
-func (db *DB) SetInstalledCertificates(ctx context.Context, station string, types []string, certs []store.InstalledCertificate) error {
+// FinishStationCall implements store.Store.
+func (db *DB) FinishStationCall(ctx context.Context, station, id string, r store.StationCallResult) error {
 	return db.writeTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM station_certificates WHERE station = $1 AND type = ANY($2)`, station, nonNil(types)); err != nil {
+		b := &pgx.Batch{}
+		if id != "" {
+			b.Queue(`DELETE FROM station_calls WHERE station = $1 AND id = $2`, station, id)
+		}
+		if len(r.ReplaceTypes) > 0 {
+			b.Queue(`DELETE FROM station_certificates WHERE station = $1 AND type = ANY($2)`, station, r.ReplaceTypes)
+		}
+		for _, c := range r.Removed {
+			b.Queue(`DELETE FROM station_certificates WHERE station = $1 AND issuer_key_hash = $2 AND serial_number = $3`, station, c.IssuerKeyHash, c.SerialNumber)
+		}
+		for _, c := range r.Installed {
+			b.Queue(`INSERT INTO station_certificates(station, type, hash_algorithm, issuer_name_hash, issuer_key_hash, serial_number, seen_at)
+				VALUES($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (station, type, issuer_key_hash, serial_number)
+				DO UPDATE SET hash_algorithm = excluded.hash_algorithm, issuer_name_hash = excluded.issuer_name_hash, seen_at = excluded.seen_at`,
+				station, c.Type, c.HashAlgorithm, c.IssuerNameHash, c.IssuerKeyHash, c.SerialNumber, c.SeenAt)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			if pgCode(err) == foreignKeyViolation {
+				return fmt.Errorf("station %s: %w", station, store.ErrNotFound)
+			}
 			return err
 		}
-		for _, c := range certs {
-			if err := addInstalled(ctx, tx, station, c); err != nil {
-				return err
-			}
-		}
-		return nil
+		return appendAudit(ctx, tx, r.Audit...)
 	})
-}
-
-func addInstalled(ctx context.Context, tx pgx.Tx, station string, c store.InstalledCertificate) error {
-	_, err := tx.Exec(ctx, `INSERT INTO station_certificates(station, type, hash_algorithm, issuer_name_hash, issuer_key_hash, serial_number, seen_at)
-		VALUES($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (station, type, issuer_key_hash, serial_number)
-		DO UPDATE SET hash_algorithm = excluded.hash_algorithm, issuer_name_hash = excluded.issuer_name_hash, seen_at = excluded.seen_at`,
-		station, c.Type, c.HashAlgorithm, c.IssuerNameHash, c.IssuerKeyHash, c.SerialNumber, c.SeenAt)
-	if pgCode(err) == foreignKeyViolation {
-		return fmt.Errorf("station %s: %w", station, store.ErrNotFound)
-	}
-	return err
-}
-
-// AddInstalledCertificate implements store.Store.
-func (db *DB) AddInstalledCertificate(ctx context.Context, station string, c store.InstalledCertificate) error {
-	return db.writeTx(ctx, func(tx pgx.Tx) error { return addInstalled(ctx, tx, station, c) })
-}
-
-// RemoveInstalledCertificate implements store.Store.
-func (db *DB) RemoveInstalledCertificate(ctx context.Context, station, issuerKeyHash, serial string) error {
-	_, err := db.pool.Exec(ctx, `DELETE FROM station_certificates WHERE station = $1 AND issuer_key_hash = $2 AND serial_number = $3`, station, issuerKeyHash, serial)
-	return err
 }
 
 // InstalledCertificates implements store.Store.

@@ -96,20 +96,12 @@ func (db *DB) PutStationCall(ctx context.Context, c *store.StationCall) error {
 	})
 }
 
-// TakeStationCall implements store.Store.
-func (db *DB) TakeStationCall(ctx context.Context, station, id string) (*store.StationCall, error) {
-	var c *store.StationCall
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		c, err = scanStationCall(tx.QueryRowContext(ctx, `SELECT `+stationCallCols+` FROM station_calls WHERE station = ? AND id = ?`, station, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("call %s of station %s: %w", id, station, store.ErrNotFound)
-		} else if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM station_calls WHERE station = ? AND id = ?`, station, id)
-		return err
-	})
+// StationCall implements store.Store.
+func (db *DB) StationCall(ctx context.Context, station, id string) (*store.StationCall, error) {
+	c, err := scanStationCall(db.r.QueryRowContext(ctx, `SELECT `+stationCallCols+` FROM station_calls WHERE station = ? AND id = ?`, station, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("call %s of station %s: %w", id, station, store.ErrNotFound)
+	}
 	return c, err
 }
 
@@ -130,43 +122,36 @@ func (db *DB) StationCalls(ctx context.Context, station string) ([]*store.Statio
 	return queryAll(ctx, db.r, scanStationCall, `SELECT `+stationCallCols+` FROM station_calls WHERE station = ? ORDER BY seq`, station)
 }
 
-// SetInstalledCertificates implements store.Store.
-func (db *DB) SetInstalledCertificates(ctx context.Context, station string, types []string, certs []store.InstalledCertificate) error {
+// FinishStationCall implements store.Store.
+func (db *DB) FinishStationCall(ctx context.Context, station, id string, r store.StationCallResult) error {
 	return db.writeTx(ctx, func(tx *sql.Tx) error {
-		for _, t := range types {
+		if id != "" {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM station_calls WHERE station = ? AND id = ?`, station, id); err != nil {
+				return err
+			}
+		}
+		for _, t := range r.ReplaceTypes {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM station_certificates WHERE station = ? AND type = ?`, station, t); err != nil {
 				return err
 			}
 		}
-		for _, c := range certs {
-			if err := addInstalled(ctx, tx, station, c); err != nil {
+		for _, c := range r.Removed {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM station_certificates WHERE station = ? AND issuer_key_hash = ? AND serial_number = ?`,
+				station, c.IssuerKeyHash, c.SerialNumber); err != nil {
 				return err
 			}
 		}
-		return nil
-	})
-}
-
-func addInstalled(ctx context.Context, tx *sql.Tx, station string, c store.InstalledCertificate) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO station_certificates(station, type, hash_algorithm, issuer_name_hash, issuer_key_hash, serial_number, seen_at)
-		VALUES(?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET hash_algorithm = excluded.hash_algorithm, issuer_name_hash = excluded.issuer_name_hash, seen_at = excluded.seen_at`,
-		station, c.Type, c.HashAlgorithm, c.IssuerNameHash, c.IssuerKeyHash, c.SerialNumber, ms(c.SeenAt))
-	if isForeignKey(err) {
-		return fmt.Errorf("station %s: %w", station, store.ErrNotFound)
-	}
-	return err
-}
-
-// AddInstalledCertificate implements store.Store.
-func (db *DB) AddInstalledCertificate(ctx context.Context, station string, c store.InstalledCertificate) error {
-	return db.writeTx(ctx, func(tx *sql.Tx) error { return addInstalled(ctx, tx, station, c) })
-}
-
-// RemoveInstalledCertificate implements store.Store.
-func (db *DB) RemoveInstalledCertificate(ctx context.Context, station, issuerKeyHash, serial string) error {
-	return db.writeTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM station_certificates WHERE station = ? AND issuer_key_hash = ? AND serial_number = ?`, station, issuerKeyHash, serial)
-		return err
+		for _, c := range r.Installed {
+			_, err := tx.ExecContext(ctx, `INSERT INTO station_certificates(station, type, hash_algorithm, issuer_name_hash, issuer_key_hash, serial_number, seen_at)
+				VALUES(?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET hash_algorithm = excluded.hash_algorithm, issuer_name_hash = excluded.issuer_name_hash, seen_at = excluded.seen_at`,
+				station, c.Type, c.HashAlgorithm, c.IssuerNameHash, c.IssuerKeyHash, c.SerialNumber, ms(c.SeenAt))
+			if isForeignKey(err) {
+				return fmt.Errorf("station %s: %w", station, store.ErrNotFound)
+			} else if err != nil {
+				return err
+			}
+		}
+		return db.appendAudit(ctx, tx, r.Audit...)
 	})
 }
 

@@ -594,29 +594,36 @@ func testStationCalls(t *testing.T, s store.Store) {
 	if err != nil || len(calls) != store.MaxStationCalls || calls[0].ID != "id-03" || string(calls[0].Payload) != `{"n":3}` || !calls[0].Created.Equal(t0.Add(3*time.Second)) {
 		t.Fatalf("StationCalls: %v, %d calls, first %+v", err, len(calls), calls[0])
 	}
-	c, err := s.TakeStationCall(ctx, "CS-1", "id-05")
+	c, err := s.StationCall(ctx, "CS-1", "id-05")
 	if err != nil || c.Action != "CertificateSigned" || c.Dialect != "2.0.1" {
-		t.Fatalf("TakeStationCall: %v %+v", err, c)
-	}
-	if _, err := s.TakeStationCall(ctx, "CS-1", "id-05"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("second take: %v", err)
+		t.Fatalf("StationCall: %v %+v", err, c)
 	}
 
+	actx := store.WithActor(ctx, "station:CS-1")
 	root := store.InstalledCertificate{Type: "V2GRootCertificate", HashAlgorithm: "SHA256", IssuerNameHash: "aa", IssuerKeyHash: "bb", SerialNumber: "1", SeenAt: t0}
 	mo := store.InstalledCertificate{Type: "MORootCertificate", HashAlgorithm: "SHA256", IssuerNameHash: "cc", IssuerKeyHash: "dd", SerialNumber: "2", SeenAt: t0}
-	if err := s.SetInstalledCertificates(ctx, "CS-1", []string{"V2GRootCertificate", "MORootCertificate"}, []store.InstalledCertificate{root, mo}); err != nil {
+	if err := s.FinishStationCall(actx, "CS-1", "id-05", store.StationCallResult{ReplaceTypes: []string{"V2GRootCertificate", "MORootCertificate"},
+		Installed: []store.InstalledCertificate{root, mo}, Audit: []*store.AuditEntry{{Actor: "station:CS-1", Action: "station.test", Object: "CS-1", Detail: "{}"}}}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.StationCall(ctx, "CS-1", "id-05"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("finished call still pending: %v", err)
 	}
 	other := root
 	other.SerialNumber, other.SeenAt = "3", t0.Add(time.Hour)
-	if err := s.AddInstalledCertificate(ctx, "CS-1", other); err != nil {
+	if err := s.FinishStationCall(actx, "CS-1", "", store.StationCallResult{Installed: []store.InstalledCertificate{other}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetInstalledCertificates(ctx, "CS-1", []string{"MORootCertificate"}, nil); err != nil {
+	// Replacing a type with nothing, and removing one certificate.
+	if err := s.FinishStationCall(actx, "CS-1", "id-06", store.StationCallResult{ReplaceTypes: []string{"MORootCertificate"},
+		Removed: []store.InstalledCertificate{{IssuerKeyHash: "bb", SerialNumber: "1"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RemoveInstalledCertificate(ctx, "CS-1", "bb", "1"); err != nil {
-		t.Fatal(err)
+	if log, _ := s.AuditLog(ctx, 0, 1000); log[len(log)-1].Action != "station.test" {
+		t.Errorf("audit entry of a finished call missing: %+v", log[len(log)-1])
+	}
+	if err := s.FinishStationCall(actx, "CS-9", "", store.StationCallResult{Installed: []store.InstalledCertificate{other}}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("certificates of an unknown station: %v", err)
 	}
 	got, err := s.InstalledCertificates(ctx, "CS-1")
 	if err != nil || len(got) != 1 || fmt.Sprint(got[0]) != fmt.Sprint(other) {
