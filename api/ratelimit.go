@@ -76,6 +76,11 @@ const maxCachedTokens = 10_000
 
 // verify checks a token, from the cache when it was verified before and
 // has not expired since.
+// VerifyToken checks a bearer token as the API does (pncd's key or the
+// JWKS, revocations, the verified-token cache), for other endpoints on the
+// same server (EST).
+func (s *Server) VerifyToken(token string) (*auth.Claims, error) { return s.verify(token) }
+
 func (s *Server) verify(token string) (*auth.Claims, error) {
 	now := s.Now()
 	h := sha256.Sum256([]byte(token))

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 
 	"github.com/pncpki/pncpki/api"
 	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/api/est"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
@@ -148,10 +150,12 @@ func run(args []string) error {
 			resp.Revoked(context.WithoutCancel(ctx), r.Issuer, r.Serial)
 		}}
 	bridge.Contracts = contracts
-	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, JWKS: jwks, OCSP: resp, OCPP: bridge, Contracts: contracts, RateLimit: rl, Metrics: api.NewMetrics(reg)}).Handler()
+	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: key, JWKS: jwks, OCSP: resp, OCPP: bridge, Contracts: contracts, RateLimit: rl, Metrics: api.NewMetrics(reg)}
+	apiHandler, err := apiServer.Handler()
 	if err != nil {
 		return err
 	}
+	estServer := &est.Server{CA: d.CA, Store: d.Store, Verify: apiServer.VerifyToken, Log: log}
 
 	ln, err := net.Listen("tcp", *st.listen)
 	if err != nil {
@@ -164,7 +168,7 @@ func run(args []string) error {
 	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
 		Protocols:         protocols,
-		Handler:           newHandler(d, resp, apiHandler, rdb, reg, log),
+		Handler:           newHandler(d, resp, apiHandler, rdb, reg, log, estServer, strings.Split(*st.estPrefixes, ",")),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -262,7 +266,7 @@ func writeAdminToken(ctx context.Context, d *datadir.Dir, key *auth.Key, log *sl
 // (PNCPKI_<NAME>) or the --config file.
 type settings struct {
 	data, listen, org, publicURL, storeURL, configFile, tlsCert, tlsKey, redisURL *string
-	tokenKeyType, jwksURL, jwksIssuer, jwksAudience                               *string
+	tokenKeyType, jwksURL, jwksIssuer, jwksAudience, estPrefixes                  *string
 	ocspCAKey, clientAuth                                                         *bool
 	cacheMB, presignRate, apiRate                                                 *int
 	presignEvery                                                                  *time.Duration
@@ -288,6 +292,7 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.apiRate = fs.Int("api-rate", 1200, "API requests per minute per tenant (0: unlimited); shared through Redis when --redis is set")
 	s.redisURL = fs.String("redis", "", "Redis URL (redis://host:6379/0) of the shared OCSP tier and revocation fan-out")
 	s.clientAuth = fs.Bool("tls-client-auth", false, "also accept API client certificates (profile api/client, issued under the CSMS root) instead of bearer tokens; needs --tls-cert")
+	s.estPrefixes = fs.String("est-prefixes", est.DefaultPrefix, "comma-separated base paths of the EST endpoints ({prefix}/{cpo|mo|oem|cps}/cacerts|simpleenroll|simplereenroll[/ISO15118-2]), e.g. /.well-known/est,/est")
 	s.tokenKeyType = fs.String("token-key-type", auth.KeyECDSA, "type of the token key created on first start: ecdsa (ES256) or ed25519 (EdDSA); an existing key keeps its type")
 	s.jwksURL = fs.String("jwks-url", "", "JWK set URL of an external identity provider whose tokens (ES256 or EdDSA, with kid, tenant and role claims) are accepted too")
 	s.jwksIssuer = fs.String("jwks-issuer", "", "the iss of that provider's tokens")

@@ -1,0 +1,273 @@
+// Package est serves certificate enrollment over EST (RFC 7030) the way the
+// Open Plug&Charge protocols use it: per CA label (cpo, mo, oem, cps) and
+// ISO 15118 version, PKCS#10 in as base64 DER, certs-only PKCS#7 out as
+// base64 DER. Existing CSMS clients find pncpki at the paths they already
+// call, under configurable prefixes.
+package est
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+// DefaultPrefix is RFC 7030's.
+const DefaultPrefix = "/.well-known/est"
+
+// Labels maps the CA labels of the EST paths to the profile enrolled there.
+var Labels = map[string]string{
+	"cpo": policies.ISO2SECC,
+	"mo":  policies.ISO2Contract,
+	"oem": policies.ISO2OEMProv,
+	"cps": policies.ISO2CPSLeaf,
+}
+
+// MaxBody bounds a request: a base64 CSR of at most ca.MaxCSRSize.
+const MaxBody = ca.MaxCSRSize*4/3 + 1024
+
+// Server serves EST for the CA service.
+type Server struct {
+	CA    *ca.Service
+	Store store.Store
+	// Verify checks a bearer token (the API's token verification).
+	Verify func(token string) (*auth.Claims, error)
+	Log    *slog.Logger
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// Mount adds the EST routes under prefix to r: {prefix}/{ca}/cacerts,
+// .../simpleenroll and .../simplereenroll, each also with the ISO 15118
+// version segment (and, for cacerts, the algorithm segment) that OPCP and
+// OPNC clients send.
+func (s *Server) Mount(r chi.Router, prefix string) {
+	prefix = "/" + strings.Trim(prefix, "/")
+	for _, p := range []string{"/{ca}/cacerts", "/{ca}/cacerts/{iso}", "/{ca}/cacerts/{iso}/{alg}", "/{ca}/cacerts/{iso}/{alg}/"} {
+		r.Get(prefix+p, s.cacerts)
+	}
+	for _, p := range []string{"/{ca}/simpleenroll", "/{ca}/simpleenroll/{iso}"} {
+		r.Post(prefix+p, s.enroll(false))
+	}
+	for _, p := range []string{"/{ca}/simplereenroll", "/{ca}/simplereenroll/{iso}"} {
+		r.Post(prefix+p, s.enroll(true))
+	}
+}
+
+func httpError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "%s: %s\n", code, msg)
+}
+
+// profile reads the CA label and the ISO 15118 version of a request.
+func profile(r *http.Request) (*policies.Profile, int, string) {
+	name, ok := Labels[strings.ToLower(chi.URLParam(r, "ca"))]
+	if !ok {
+		return nil, http.StatusNotFound, "unknown CA label " + chi.URLParam(r, "ca") + " (cpo, mo, oem or cps)"
+	}
+	if iso := chi.URLParam(r, "iso"); iso != "" && !strings.EqualFold(iso, "ISO15118-2") {
+		return nil, http.StatusNotFound, "ISO 15118 version " + iso + " is not supported (ISO15118-2)"
+	}
+	if alg := chi.URLParam(r, "alg"); alg != "" && !strings.EqualFold(alg, "secp256r1") {
+		return nil, http.StatusNotFound, "algorithm " + alg + " is not supported (secp256r1)"
+	}
+	p, _ := policies.Lookup(name)
+	return p, 0, ""
+}
+
+// issuerChain is the chain of the CA issuing p, root last.
+func (s *Server) issuerChain(p *policies.Profile) ([]*x509.Certificate, error) {
+	var found []*ca.Authority
+	for _, a := range s.CA.Authorities() {
+		for _, ip := range p.Issuers {
+			if a.Profile.Name == ip {
+				found = append(found, a)
+			}
+		}
+	}
+	if len(found) != 1 {
+		return nil, fmt.Errorf("%d CAs issue %s", len(found), p.Name)
+	}
+	return found[0].Chain, nil
+}
+
+func (s *Server) cacerts(w http.ResponseWriter, r *http.Request) {
+	p, status, msg := profile(r)
+	if p == nil {
+		httpError(w, status, "est.not_found", msg)
+		return
+	}
+	chain, err := s.issuerChain(p)
+	if err != nil {
+		httpError(w, http.StatusNotFound, "est.no_ca", err.Error())
+		return
+	}
+	writePKCS7(w, http.StatusOK, chain)
+}
+
+// enroll serves simpleenroll and, with reenroll, simplereenroll (the
+// client authenticates with its current certificate or a token; the new
+// certificate keeps the current one's subject).
+func (s *Server) enroll(reenroll bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, status, msg := profile(r)
+		if p == nil {
+			httpError(w, status, "est.not_found", msg)
+			return
+		}
+		tenant, current, status, err := s.authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pncpki"`)
+			httpError(w, status, "est.unauthorized", err.Error())
+			return
+		}
+		if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), "application/pkcs10") {
+			httpError(w, http.StatusUnsupportedMediaType, "est.content_type", "want Content-Type application/pkcs10")
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+		if err != nil {
+			httpError(w, http.StatusRequestEntityTooLarge, "est.too_large", err.Error())
+			return
+		}
+		der, err := base64.StdEncoding.DecodeString(string(bytes.Join(bytes.Fields(body), nil)))
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "est.base64", "the body is not base64 DER: "+err.Error())
+			return
+		}
+		if reenroll {
+			if current == nil {
+				httpError(w, http.StatusUnauthorized, "est.unauthorized", "simplereenroll needs the current certificate as TLS client certificate")
+				return
+			}
+			// The subject pncpki issues adds to the CSR's (the profile's
+			// DC, the tenant's O), so the identity compared is the CN.
+			csr, err := x509.ParseCertificateRequest(der)
+			if err != nil || csr.Subject.CommonName != current.Subject.CommonName {
+				httpError(w, http.StatusBadRequest, "est.reenroll_subject", "a re-enrollment CSR carries the current certificate's CN")
+				return
+			}
+		}
+		iss, err := s.CA.Issue(store.WithActor(r.Context(), "est:"+tenant), ca.Request{Profile: p.Name, CSR: der, Tenant: tenant})
+		if err != nil {
+			status := http.StatusBadRequest
+			switch code := ca.CodeOf(err); {
+			case code == ca.CodePolicyDenied:
+				status = http.StatusForbidden
+			case code == "":
+				s.log().Error("EST enrollment", "err", err)
+				httpError(w, http.StatusInternalServerError, "internal", "the certificate could not be issued")
+				return
+			}
+			httpError(w, status, ca.CodeOf(err), err.Error())
+			return
+		}
+		writePKCS7(w, http.StatusOK, []*x509.Certificate{iss.Cert()})
+	}
+}
+
+// authenticate accepts a bearer token, or a TLS client certificate that
+// pncpki issued and has not revoked (it acts for its tenant). The
+// certificate is returned for simplereenroll.
+func (s *Server) authenticate(r *http.Request) (tenant string, current *x509.Certificate, status int, err error) {
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		c, err := s.Verify(tok)
+		if err != nil {
+			return "", nil, http.StatusUnauthorized, err
+		}
+		if c.Role == auth.RoleAdmin {
+			return "", nil, 0, nil
+		}
+		return c.Tenant, nil, 0, nil
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		cert := r.TLS.PeerCertificates[0]
+		rec, err := s.record(r.Context(), cert)
+		if err != nil {
+			return "", nil, http.StatusUnauthorized, err
+		}
+		return rec.Tenant, cert, 0, nil
+	}
+	return "", nil, http.StatusUnauthorized, errors.New("a bearer token or a client certificate is required")
+}
+
+// record finds a client certificate among pncpki's own, unrevoked and
+// unexpired.
+func (s *Server) record(ctx context.Context, cert *x509.Certificate) (*store.Certificate, error) {
+	recs, err := s.Store.Certificates(ctx, store.Filter{Serial: ca.SerialHex(cert.SerialNumber)})
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		if bytes.Equal(rec.DER, cert.Raw) {
+			if rec.Revoked() {
+				return nil, errors.New("the client certificate is revoked")
+			}
+			return rec, nil
+		}
+	}
+	return nil, errors.New("the client certificate was not issued here")
+}
+
+// PKCS7 encodes certificates as a degenerate, certs-only CMS SignedData
+// (RFC 5652 section 5, no signers), as EST returns them.
+func PKCS7(certs []*x509.Certificate) ([]byte, error) {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // ContentInfo
+		b.AddASN1ObjectIdentifier([]int{1, 2, 840, 113549, 1, 7, 2}) // signedData
+		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // SignedData
+				b.AddASN1Int64(1)
+				b.AddASN1(cbasn1.SET, func(*cryptobyte.Builder) {}) // digestAlgorithms
+				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					b.AddASN1ObjectIdentifier([]int{1, 2, 840, 113549, 1, 7, 1}) // data
+				})
+				b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+					for _, c := range certs {
+						b.AddBytes(c.Raw)
+					}
+				})
+				b.AddASN1(cbasn1.SET, func(*cryptobyte.Builder) {}) // signerInfos
+			})
+		})
+	})
+	return b.Bytes()
+}
+
+func writePKCS7(w http.ResponseWriter, status int, certs []*x509.Certificate) {
+	der, err := PKCS7(certs)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkcs7-mime; smime-type=certs-only")
+	w.Header().Set("Content-Transfer-Encoding", "base64")
+	w.WriteHeader(status)
+	enc := base64.StdEncoding.EncodeToString(der)
+	for len(enc) > 64 { // RFC 7030 clients accept folded base64
+		io.WriteString(w, enc[:64]+"\n")
+		enc = enc[64:]
+	}
+	io.WriteString(w, enc+"\n")
+}

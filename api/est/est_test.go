@@ -1,0 +1,196 @@
+package est
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/policies"
+)
+
+type estEnv struct {
+	srv   *httptest.Server
+	token string
+	dir   string
+}
+
+func newEnv(t *testing.T) *estEnv {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("SKIP: openssl not installed (.ci/run installs it)")
+	}
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Init(ctx, datadir.InitConfig{Organization: "Test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Store.CreateTenant(ctx, &policies.Tenant{Name: "cpo1", Kind: policies.TenantCPO, OperatorIDs: []string{"DEABC"}}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{CA: d.CA, Store: d.Store, Verify: func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) }}
+	r := chi.NewRouter()
+	s.Mount(r, DefaultPrefix)
+	s.Mount(r, "/est") // a deployed client's base path
+	srv := httptest.NewUnstartedServer(r)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	tok, _ := key.Mint("csms", "cpo1", auth.RoleOperator, time.Hour, time.Now())
+	return &estEnv{srv: srv, token: tok, dir: t.TempDir()}
+}
+
+// certsOf parses a base64 PKCS#7 answer with openssl, as a client would.
+func (e *estEnv) certsOf(t *testing.T, body []byte) []*x509.Certificate {
+	t.Helper()
+	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(body)), ""))
+	if err != nil {
+		t.Fatalf("not base64: %v", err)
+	}
+	f := filepath.Join(e.dir, "resp.p7")
+	os.WriteFile(f, der, 0o644)
+	out, err := exec.Command("openssl", "pkcs7", "-inform", "DER", "-in", f, "-print_certs").CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl pkcs7: %v\n%s", err, out)
+	}
+	var certs []*x509.Certificate
+	rest := out
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, c)
+	}
+	return certs
+}
+
+func (e *estEnv) do(t *testing.T, method, path, token, ctype string, body []byte, client *http.Client) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(string(body)))
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if client == nil {
+		client = e.srv.Client()
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, data
+}
+
+func csr(t *testing.T, k *ecdsa.PrivateKey, cn string) []byte {
+	t.Helper()
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(base64.StdEncoding.EncodeToString(der))
+}
+
+func TestEST(t *testing.T) {
+	e := newEnv(t)
+	for _, path := range []string{"/.well-known/est/cpo/cacerts", "/.well-known/est/cpo/cacerts/ISO15118-2",
+		"/.well-known/est/cpo/cacerts/ISO15118-2/secp256r1/", "/est/cpo/cacerts"} {
+		status, body := e.do(t, "GET", path, "", "", nil, nil)
+		if status != 200 {
+			t.Fatalf("%s: %d %s", path, status, body)
+		}
+		certs := e.certsOf(t, body)
+		if len(certs) != 3 || certs[0].Subject.CommonName != "Test CPO Sub-CA 2" || !certs[2].IsCA {
+			t.Errorf("%s: %d certificates", path, len(certs))
+		}
+	}
+	// Enrollment of a SECC leaf with the CSMS's token.
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	status, body := e.do(t, "POST", "/.well-known/est/cpo/simpleenroll/ISO15118-2", e.token, "application/pkcs10", csr(t, k, "DE*ABC*E1"), nil)
+	if status != 200 {
+		t.Fatalf("simpleenroll: %d %s", status, body)
+	}
+	leaf := e.certsOf(t, body)[0]
+	p, _ := policies.Lookup(policies.ISO2SECC)
+	if vs := p.Check(leaf, policies.SECCBoth); len(vs) > 0 || leaf.Subject.CommonName != "DE*ABC*E1" {
+		t.Errorf("enrolled certificate: %v", vs)
+	}
+
+	// Re-enrollment authenticated by that certificate.
+	withCert := func(cert *x509.Certificate, key *ecdsa.PrivateKey) *http.Client {
+		tr := e.srv.Client().Transport.(*http.Transport).Clone()
+		tr.TLSClientConfig.Certificates = []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}}
+		return &http.Client{Transport: tr}
+	}
+	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	status, body = e.do(t, "POST", "/.well-known/est/cpo/simplereenroll/ISO15118-2", "", "application/pkcs10", csr(t, k2, "DE*ABC*E1"), withCert(leaf, k))
+	if status != 200 {
+		t.Fatalf("simplereenroll: %d %s", status, body)
+	}
+	if renewed := e.certsOf(t, body)[0]; renewed.SerialNumber.Cmp(leaf.SerialNumber) == 0 || renewed.Subject.CommonName != "DE*ABC*E1" {
+		t.Errorf("re-enrolled certificate %v", renewed.Subject)
+	}
+
+	big := make([]byte, MaxBody+10)
+	for i := range big {
+		big[i] = 'A'
+	}
+	for _, tc := range []struct {
+		name, path, token, ctype string
+		body                     []byte
+		client                   *http.Client
+		want                     int
+	}{
+		{"no credentials", "/.well-known/est/cpo/simpleenroll/ISO15118-2", "", "application/pkcs10", []byte("AAAA"), nil, 401},
+		{"bad token", "/.well-known/est/cpo/simpleenroll", "garbage", "application/pkcs10", csr(t, k, "DE*ABC*E1"), nil, 401},
+		{"wrong content type", "/.well-known/est/cpo/simpleenroll", e.token, "application/json", csr(t, k, "DE*ABC*E1"), nil, 415},
+		{"bad base64", "/.well-known/est/cpo/simpleenroll", e.token, "application/pkcs10", []byte("%%%"), nil, 400},
+		{"not a CSR", "/.well-known/est/cpo/simpleenroll", e.token, "application/pkcs10", []byte("AAAA"), nil, 400},
+		{"another CPO's EVSEID", "/.well-known/est/cpo/simpleenroll", e.token, "application/pkcs10", csr(t, k, "DE*XYZ*E1"), nil, 403},
+		{"oversize", "/.well-known/est/cpo/simpleenroll", e.token, "application/pkcs10", big, nil, 413},
+		{"unknown CA label", "/.well-known/est/xyz/simpleenroll", e.token, "application/pkcs10", csr(t, k, "DE*ABC*E1"), nil, 404},
+		{"ISO 15118-20", "/.well-known/est/cpo/simpleenroll/ISO15118-20", e.token, "application/pkcs10", csr(t, k, "DE*ABC*E1"), nil, 404},
+		{"reenroll without a certificate", "/.well-known/est/cpo/simplereenroll", e.token, "application/pkcs10", csr(t, k, "DE*ABC*E1"), nil, 401},
+		{"reenroll with another subject", "/.well-known/est/cpo/simplereenroll", "", "application/pkcs10", csr(t, k2, "DE*ABC*E2"), withCert(leaf, k), 400},
+	} {
+		if status, body := e.do(t, "POST", tc.path, tc.token, tc.ctype, tc.body, tc.client); status != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, status, body, tc.want)
+		}
+	}
+}
