@@ -155,3 +155,22 @@ func TestParseJWKSRefusesJunk(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseJWKS: an identity provider's key set is outside input; the
+// parser never panics and keeps only well-formed P-256 and Ed25519 keys.
+func FuzzParseJWKS(f *testing.F) {
+	f.Add([]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"EC","crv":"P-256","kid":"b","x":"AA","y":"AA","use":"sig","alg":"ES256"}]}`))
+	f.Add([]byte(`{"keys":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		keys, err := ParseJWKS(data)
+		if err != nil {
+			return
+		}
+		for kid, k := range keys {
+			if kid == "" || k.pub == nil || (k.method.Alg() != "ES256" && k.method.Alg() != "EdDSA") {
+				t.Fatalf("kept %q: %+v", kid, k)
+			}
+		}
+	})
+}
