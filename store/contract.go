@@ -49,3 +49,38 @@ type Contracts interface {
 	// CancelContract marks a contract cancelled and returns it.
 	CancelContract(ctx context.Context, emaid string, at time.Time) (*Contract, error)
 }
+
+// ProvisioningCertificate is a vehicle's OEM provisioning certificate,
+// registered by its OEM under the vehicle's PCID (the provisioning
+// certificate pool): the contract service checks installation requests
+// against it.
+type ProvisioningCertificate struct {
+	PCID      string
+	Tenant    string // the OEM
+	DER       []byte // the leaf
+	Chain     []byte // its sub-CAs, DER concatenated (may be empty)
+	CreatedAt time.Time
+}
+
+// Audit actions of the provisioning certificate pool.
+const (
+	AuditProvisioningPut    = "provisioning.put"
+	AuditProvisioningDelete = "provisioning.delete"
+)
+
+// ProvisioningCertificates is the provisioning certificate pool of a store.
+type ProvisioningCertificates interface {
+	// PutProvisioningCertificate registers or replaces the certificate of
+	// a PCID; a PCID of another OEM is refused (ErrExists).
+	PutProvisioningCertificate(ctx context.Context, p *ProvisioningCertificate) error
+	ProvisioningCertificate(ctx context.Context, pcid string) (*ProvisioningCertificate, error)
+	// ListProvisioningCertificates returns a tenant's (all: ""), by PCID.
+	ListProvisioningCertificates(ctx context.Context, tenant string) ([]*ProvisioningCertificate, error)
+	DeleteProvisioningCertificate(ctx context.Context, pcid string) error
+}
+
+// ProvisioningAudit records a registered or removed provisioning
+// certificate (by fingerprint).
+func ProvisioningAudit(ctx context.Context, action, pcid, tenant string, der []byte) *AuditEntry {
+	return &AuditEntry{Actor: ActorFrom(ctx), Action: action, Object: pcid, Detail: detail("tenant", tenant, "certificate_sha256", fingerprint(der))}
+}

@@ -104,3 +104,63 @@ func (db *DB) CancelContract(ctx context.Context, emaid string, at time.Time) (*
 	})
 	return c, err
 }
+
+// PutProvisioningCertificate implements store.Store.
+func (db *DB) PutProvisioningCertificate(ctx context.Context, p *store.ProvisioningCertificate) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		var tenant string
+		err := tx.QueryRow(ctx, `SELECT tenant FROM provisioning_certificates WHERE pcid = $1 FOR UPDATE`, p.PCID).Scan(&tenant)
+		switch {
+		case err == nil && tenant != p.Tenant:
+			return fmt.Errorf("PCID %s belongs to another tenant: %w", p.PCID, store.ErrExists)
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO provisioning_certificates(pcid, tenant, der, chain, created_at) VALUES($1,$2,$3,$4,$5)
+			ON CONFLICT(pcid) DO UPDATE SET der = excluded.der, chain = excluded.chain, created_at = excluded.created_at`,
+			p.PCID, p.Tenant, p.DER, append([]byte{}, p.Chain...), p.CreatedAt); err != nil {
+			if pgCode(err) == foreignKeyViolation {
+				return fmt.Errorf("PCID %s: tenant %s: %w", p.PCID, p.Tenant, store.ErrNotFound)
+			}
+			return err
+		}
+		return appendAudit(ctx, tx, store.ProvisioningAudit(ctx, store.AuditProvisioningPut, p.PCID, p.Tenant, p.DER))
+	})
+}
+
+func scanProvisioning(row pgx.Row) (*store.ProvisioningCertificate, error) {
+	var p store.ProvisioningCertificate
+	if err := row.Scan(&p.PCID, &p.Tenant, &p.DER, &p.Chain, &p.CreatedAt); err != nil {
+		return nil, err
+	}
+	p.CreatedAt = p.CreatedAt.UTC()
+	return &p, nil
+}
+
+// ProvisioningCertificate implements store.Store.
+func (db *DB) ProvisioningCertificate(ctx context.Context, pcid string) (*store.ProvisioningCertificate, error) {
+	p, err := scanProvisioning(db.pool.QueryRow(ctx, `SELECT pcid, tenant, der, chain, created_at FROM provisioning_certificates WHERE pcid = $1`, pcid))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("PCID %s: %w", pcid, store.ErrNotFound)
+	}
+	return p, err
+}
+
+// ListProvisioningCertificates implements store.Store.
+func (db *DB) ListProvisioningCertificates(ctx context.Context, tenant string) ([]*store.ProvisioningCertificate, error) {
+	return queryAll(ctx, db.pool, scanProvisioning, `SELECT pcid, tenant, der, chain, created_at FROM provisioning_certificates
+		WHERE $1 = '' OR tenant = $1 ORDER BY pcid`, tenant)
+}
+
+// DeleteProvisioningCertificate implements store.Store.
+func (db *DB) DeleteProvisioningCertificate(ctx context.Context, pcid string) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		var tenant string
+		if err := tx.QueryRow(ctx, `DELETE FROM provisioning_certificates WHERE pcid = $1 RETURNING tenant`, pcid).Scan(&tenant); errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("PCID %s: %w", pcid, store.ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, store.ProvisioningAudit(ctx, store.AuditProvisioningDelete, pcid, tenant, nil))
+	})
+}

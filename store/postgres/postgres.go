@@ -166,6 +166,16 @@ var migrations = [][]string{
 		`CREATE INDEX contracts_pcid ON contracts(pcid)`,
 		`CREATE INDEX contracts_tenant ON contracts(tenant, emaid)`,
 	},
+	{
+		`CREATE TABLE provisioning_certificates (
+			pcid TEXT PRIMARY KEY,
+			tenant TEXT NOT NULL REFERENCES tenants(name),
+			der BYTEA NOT NULL,
+			chain BYTEA NOT NULL,
+			created_at TIMESTAMPTZ NOT NULL
+		)`,
+		`CREATE INDEX provisioning_tenant ON provisioning_certificates(tenant, pcid)`,
+	},
 }
 
 // migrate applies the missing migrations under an advisory lock, so that

@@ -105,3 +105,64 @@ func (db *DB) CancelContract(ctx context.Context, emaid string, at time.Time) (*
 	})
 	return c, err
 }
+
+// PutProvisioningCertificate implements store.Store.
+func (db *DB) PutProvisioningCertificate(ctx context.Context, p *store.ProvisioningCertificate) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		var tenant string
+		err := tx.QueryRowContext(ctx, `SELECT tenant FROM provisioning_certificates WHERE pcid = ?`, p.PCID).Scan(&tenant)
+		switch {
+		case err == nil && tenant != p.Tenant:
+			return fmt.Errorf("PCID %s belongs to another tenant: %w", p.PCID, store.ErrExists)
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO provisioning_certificates(pcid, tenant, der, chain, created_at) VALUES(?,?,?,?,?)
+			ON CONFLICT(pcid) DO UPDATE SET der = excluded.der, chain = excluded.chain, created_at = excluded.created_at`,
+			p.PCID, p.Tenant, p.DER, append([]byte{}, p.Chain...), ms(p.CreatedAt)); err != nil {
+			if isForeignKey(err) {
+				return fmt.Errorf("PCID %s: tenant %s: %w", p.PCID, p.Tenant, store.ErrNotFound)
+			}
+			return err
+		}
+		return db.appendAudit(ctx, tx, store.ProvisioningAudit(ctx, store.AuditProvisioningPut, p.PCID, p.Tenant, p.DER))
+	})
+}
+
+func scanProvisioning(row scanner) (*store.ProvisioningCertificate, error) {
+	var p store.ProvisioningCertificate
+	var created int64
+	if err := row.Scan(&p.PCID, &p.Tenant, &p.DER, &p.Chain, &created); err != nil {
+		return nil, err
+	}
+	p.CreatedAt = fromMS(created)
+	return &p, nil
+}
+
+// ProvisioningCertificate implements store.Store.
+func (db *DB) ProvisioningCertificate(ctx context.Context, pcid string) (*store.ProvisioningCertificate, error) {
+	p, err := scanProvisioning(db.r.QueryRowContext(ctx, `SELECT pcid, tenant, der, chain, created_at FROM provisioning_certificates WHERE pcid = ?`, pcid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("PCID %s: %w", pcid, store.ErrNotFound)
+	}
+	return p, err
+}
+
+// ListProvisioningCertificates implements store.Store.
+func (db *DB) ListProvisioningCertificates(ctx context.Context, tenant string) ([]*store.ProvisioningCertificate, error) {
+	return queryAll(ctx, db.r, scanProvisioning, `SELECT pcid, tenant, der, chain, created_at FROM provisioning_certificates
+		WHERE ? = '' OR tenant = ? ORDER BY pcid`, tenant, tenant)
+}
+
+// DeleteProvisioningCertificate implements store.Store.
+func (db *DB) DeleteProvisioningCertificate(ctx context.Context, pcid string) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		var tenant string
+		if err := tx.QueryRowContext(ctx, `DELETE FROM provisioning_certificates WHERE pcid = ? RETURNING tenant`, pcid).Scan(&tenant); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("PCID %s: %w", pcid, store.ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, store.ProvisioningAudit(ctx, store.AuditProvisioningDelete, pcid, tenant, nil))
+	})
+}

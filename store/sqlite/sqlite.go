@@ -203,6 +203,16 @@ var migrations = [][]string{
 		`CREATE INDEX contracts_pcid ON contracts(pcid)`,
 		`CREATE INDEX contracts_tenant ON contracts(tenant, emaid)`,
 	},
+	{
+		`CREATE TABLE provisioning_certificates (
+			pcid TEXT PRIMARY KEY,
+			tenant TEXT NOT NULL REFERENCES tenants(name),
+			der BLOB NOT NULL,
+			chain BLOB NOT NULL,
+			created_at INTEGER NOT NULL
+		)`,
+		`CREATE INDEX provisioning_tenant ON provisioning_certificates(tenant, pcid)`,
+	},
 }
 
 func migrate(db *sql.DB) error {

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"StationCallsAndCertificates", testStationCalls},
 		{"TokenRevocations", testTokenRevocations},
 		{"Contracts", testContracts},
+		{"ProvisioningCertificates", testProvisioning},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -725,5 +726,59 @@ func testContracts(t *testing.T, s store.Store) {
 		if list, err := s.ListContracts(ctx, tenant, ""); err != nil || len(list) != want {
 			t.Errorf("ListContracts(%q) = %d %v, want %d", tenant, len(list), err, want)
 		}
+	}
+}
+
+func testProvisioning(t *testing.T, s store.Store) {
+	ctx := store.WithActor(context.Background(), "oem")
+	for _, name := range []string{"oem1", "oem2"} {
+		if err := s.CreateTenant(ctx, &policies.Tenant{Name: name, Kind: policies.TenantOEM}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &store.ProvisioningCertificate{PCID: "WMI00000000000001", Tenant: "oem1", DER: []byte("leaf"), Chain: []byte("subs"), CreatedAt: t0}
+	if err := s.PutProvisioningCertificate(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ProvisioningCertificate(ctx, p.PCID)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(p) {
+		t.Errorf("ProvisioningCertificate = %+v %v, want %+v", got, err, p)
+	}
+	p2 := *p
+	p2.DER, p2.CreatedAt = []byte("renewed"), t0.Add(time.Hour)
+	if err := s.PutProvisioningCertificate(ctx, &p2); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ProvisioningCertificate(ctx, p.PCID); string(got.DER) != "renewed" {
+		t.Errorf("after replace: %s", got.DER)
+	}
+	other := p2
+	other.Tenant = "oem2"
+	if err := s.PutProvisioningCertificate(ctx, &other); !errors.Is(err, store.ErrExists) {
+		t.Errorf("another OEM's PCID: %v", err)
+	}
+	if err := s.PutProvisioningCertificate(ctx, &store.ProvisioningCertificate{PCID: "X", Tenant: "nobody", DER: []byte("x"), CreatedAt: t0}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown tenant: %v", err)
+	}
+	for tenant, want := range map[string]int{"": 1, "oem1": 1, "oem2": 0} {
+		if list, err := s.ListProvisioningCertificates(ctx, tenant); err != nil || len(list) != want {
+			t.Errorf("List(%q) = %d %v", tenant, len(list), err)
+		}
+	}
+	if err := s.DeleteProvisioningCertificate(ctx, p.PCID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteProvisioningCertificate(ctx, p.PCID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+	log, _ := s.AuditLog(ctx, 0, 1000)
+	n := 0
+	for _, e := range log {
+		if e.Action == store.AuditProvisioningPut || e.Action == store.AuditProvisioningDelete {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d provisioning audit entries, want 3", n)
 	}
 }
