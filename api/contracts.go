@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -11,6 +14,8 @@ import (
 	"github.com/pncpki/pncpki/api/auth"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/ocppsec"
+	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -51,15 +56,16 @@ func contractError(err error) error {
 	return newError(c, pe.Code, pe)
 }
 
-func (h *contracts) pool() (*contract.Pool, error) {
-	if h.s.Contracts == nil {
+// contractPool is the server's pool, or the error that says there is none.
+func (s *Server) contractPool() (*contract.Pool, error) {
+	if s.Contracts == nil {
 		return nil, newError(connect.CodeUnimplemented, "contract.disabled", errors.New("contract.disabled: this server has no contract pool"))
 	}
-	return h.s.Contracts, nil
+	return s.Contracts, nil
 }
 
 func (h *contracts) PutContract(ctx context.Context, req *connect.Request[pncpkiv1.PutContractRequest]) (*connect.Response[pncpkiv1.PutContractResponse], error) {
-	p, err := h.pool()
+	p, err := h.s.contractPool()
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +85,7 @@ func (h *contracts) PutContract(ctx context.Context, req *connect.Request[pncpki
 }
 
 func (h *contracts) GetContract(ctx context.Context, req *connect.Request[pncpkiv1.GetContractRequest]) (*connect.Response[pncpkiv1.GetContractResponse], error) {
-	p, err := h.pool()
+	p, err := h.s.contractPool()
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +116,7 @@ func (h *contracts) ListContracts(ctx context.Context, req *connect.Request[pncp
 }
 
 func (h *contracts) CancelContract(ctx context.Context, req *connect.Request[pncpkiv1.CancelContractRequest]) (*connect.Response[pncpkiv1.CancelContractResponse], error) {
-	p, err := h.pool()
+	p, err := h.s.contractPool()
 	if err != nil {
 		return nil, err
 	}
@@ -126,4 +132,87 @@ func (h *contracts) CancelContract(ctx context.Context, req *connect.Request[pnc
 		resp.Revoked = append(resp.Revoked, toProto(r, h.s.Now()))
 	}
 	return connect.NewResponse(resp), nil
+}
+
+type provisioning struct{ s *Server }
+
+func provisioningProto(p *store.ProvisioningCertificate) *pncpkiv1.ProvisioningCertificate {
+	out := &pncpkiv1.ProvisioningCertificate{Pcid: p.PCID, Tenant: p.Tenant, CreatedAt: timestamppb.New(p.CreatedAt),
+		Pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.DER}))}
+	if certs, err := x509.ParseCertificates(p.Chain); err == nil {
+		for _, c := range certs {
+			out.Pem += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+		}
+	}
+	return out
+}
+
+// oemRoots are the OEM trust anchors a provisioning chain must lead to;
+// nil (no check) when none are configured.
+func (h *provisioning) oemRoots() *x509.CertPool {
+	if h.s.OCPP == nil || len(h.s.OCPP.Anchors[ocppsec.UseOEM]) == 0 {
+		return nil
+	}
+	return h.s.OCPP.Anchors.Pool(ocppsec.UseOEM)
+}
+
+func (h *provisioning) PutProvisioningCertificate(ctx context.Context, req *connect.Request[pncpkiv1.PutProvisioningCertificateRequest]) (*connect.Response[pncpkiv1.PutProvisioningCertificateResponse], error) {
+	pool, err := h.s.contractPool()
+	if err != nil {
+		return nil, err
+	}
+	certs, err := ocppsec.ParsePEMChain([]byte(req.Msg.Pem))
+	if err != nil {
+		return nil, invalid("contract.invalid", "pem: %v", err)
+	}
+	if pcid, err := policies.NormalizePCID(req.Msg.Pcid); err != nil || pcid != strings.ToUpper(certs[0].Subject.CommonName) {
+		return nil, invalid("contract.invalid", "the path's PCID %q is not the certificate's CN %q", req.Msg.Pcid, certs[0].Subject.CommonName)
+	}
+	rec, err := pool.PutProvisioning(ctx, actingTenant(ctx), req.Msg.Tenant, certs, h.oemRoots())
+	if err != nil {
+		return nil, contractError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.PutProvisioningCertificateResponse{Certificate: provisioningProto(rec)}), nil
+}
+
+func (h *provisioning) GetProvisioningCertificate(ctx context.Context, req *connect.Request[pncpkiv1.GetProvisioningCertificateRequest]) (*connect.Response[pncpkiv1.GetProvisioningCertificateResponse], error) {
+	pool, err := h.s.contractPool()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := pool.GetProvisioning(ctx, actingTenant(ctx), req.Msg.Pcid)
+	if err != nil {
+		return nil, contractError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.GetProvisioningCertificateResponse{Certificate: provisioningProto(rec)}), nil
+}
+
+func (h *provisioning) ListProvisioningCertificates(ctx context.Context, req *connect.Request[pncpkiv1.ListProvisioningCertificatesRequest]) (*connect.Response[pncpkiv1.ListProvisioningCertificatesResponse], error) {
+	tenant := req.Msg.Tenant
+	if t := actingTenant(ctx); t != "" {
+		if tenant != "" && tenant != t {
+			return nil, forbidden("a token of tenant %s cannot list tenant %s", t, tenant)
+		}
+		tenant = t
+	}
+	list, err := h.s.Store.ListProvisioningCertificates(ctx, tenant)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	resp := &pncpkiv1.ListProvisioningCertificatesResponse{}
+	for _, p := range list {
+		resp.Certificates = append(resp.Certificates, provisioningProto(p))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (h *provisioning) DeleteProvisioningCertificate(ctx context.Context, req *connect.Request[pncpkiv1.DeleteProvisioningCertificateRequest]) (*connect.Response[pncpkiv1.DeleteProvisioningCertificateResponse], error) {
+	pool, err := h.s.contractPool()
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.DeleteProvisioning(ctx, actingTenant(ctx), req.Msg.Pcid); err != nil {
+		return nil, contractError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.DeleteProvisioningCertificateResponse{}), nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/testcerts"
 )
 
 // TestOCPPService drives the bridge as a CSMS would: register a station,
@@ -384,4 +385,47 @@ func TestContractService(t *testing.T) {
 			t.Errorf("ListContracts: %d %v", status, body)
 		}
 	})
+}
+
+// provisioningPEM is testcerts' OEM provisioning certificate with its
+// sub-CAs, PEM, and its PCID.
+func provisioningPEM(t *testing.T) (string, string) {
+	t.Helper()
+	pki, err := testcerts.Generate(1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ocppsec.EncodePEMChain(append([]*x509.Certificate{pki.Get("oem-prov").Cert}, pki.Chain("oem-prov")[:2]...)...), testcerts.PCID
+}
+
+func TestProvisioningService(t *testing.T) {
+	e := newEnv(t, "")
+	provPEM, pcid := provisioningPEM(t)
+	for _, tc := range []struct {
+		token, path string
+		body        map[string]any
+		status      int
+	}{
+		{"emsp1", "/v1/provisioning-certificates/" + pcid, map[string]any{"pem": provPEM}, 403}, // not an OEM
+		{"oem1", "/v1/provisioning-certificates/WMI00000000000009", map[string]any{"pem": provPEM}, 400},
+		{"oem1", "/v1/provisioning-certificates/" + pcid, map[string]any{"pem": "garbage"}, 400},
+		{"oem1", "/v1/provisioning-certificates/" + pcid, map[string]any{"pem": provPEM}, 200},
+	} {
+		if status, body := e.rest(t, "PUT", tc.path, e.tokens[tc.token], tc.body); status != tc.status {
+			t.Errorf("%s PUT %s: %d %v, want %d", tc.token, tc.path, status, body, tc.status)
+		}
+	}
+	status, body := e.rest(t, "GET", "/v1/provisioning-certificates/"+pcid, e.tokens["oem1"], nil)
+	if status != 200 || !strings.Contains(body["certificate"].(map[string]any)["pem"].(string), "BEGIN CERTIFICATE") {
+		t.Errorf("Get: %d %v", status, body)
+	}
+	if status, _ := e.rest(t, "GET", "/v1/provisioning-certificates/"+pcid, e.tokens["cpo1"], nil); status != 404 {
+		t.Errorf("another tenant: %d", status)
+	}
+	if status, body := e.rest(t, "GET", "/v1/provisioning-certificates", e.tokens["admin"], nil); status != 200 || len(body["certificates"].([]any)) != 1 {
+		t.Errorf("List: %d %v", status, body)
+	}
+	if status, _ := e.rest(t, "DELETE", "/v1/provisioning-certificates/"+pcid, e.tokens["oem1"], nil); status != 200 {
+		t.Errorf("Delete: %d", status)
+	}
 }

@@ -34,6 +34,10 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 		if status, body := e.rest(t, "PUT", "/v1/contracts/DE8AAC12345678D", e.tokens["emsp1"], map[string]any{"pcid": "WMI00000000000001"}); status != 200 {
 			t.Fatalf("setup: %d %v", status, body)
 		}
+		provPEM, pcid := provisioningPEM(t)
+		if status, body := e.rest(t, "PUT", "/v1/provisioning-certificates/"+pcid, e.tokens["oem1"], map[string]any{"pem": provPEM}); status != 200 {
+			t.Fatalf("setup: %d %v", status, body)
+		}
 		type op struct{ method, path string }
 		var ops []op
 		for path, methods := range doc.Paths {
@@ -48,14 +52,14 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 			if o.method == "post" || o.method == "put" {
 				reqBody = map[string]any{}
 			}
-			path := strings.NewReplacer("{serial}", serial, "{id}", "CS-1", "{station_id}", "CS-1", "{issuer}", "cpo-sub2", "{emaid}", "DE8AAC12345678D").Replace(o.path)
+			path := strings.NewReplacer("{serial}", serial, "{id}", "CS-1", "{station_id}", "CS-1", "{issuer}", "cpo-sub2", "{emaid}", "DE8AAC12345678D", "{pcid}", pcid).Replace(o.path)
 			status, body := e.rest(t, strings.ToUpper(o.method), path, e.tokens["admin"], reqBody)
 			if status == 404 || status == 405 || status >= 500 {
 				t.Errorf("%s %s: HTTP %d %v", o.method, o.path, status, body)
 			}
 		}
-		if len(ops) != 24 {
-			t.Errorf("%d documented operations, want 24", len(ops))
+		if len(ops) != 28 {
+			t.Errorf("%d documented operations, want 28", len(ops))
 		}
 	})
 }

@@ -80,6 +80,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	add(pncpkiv1connect.NewAuditServiceHandler(&audit{s}, opts))
 	add(pncpkiv1connect.NewStationServiceHandler(&stations{s}, opts))
 	add(pncpkiv1connect.NewContractServiceHandler(&contracts{s}, opts))
+	add(pncpkiv1connect.NewProvisioningServiceHandler(&provisioning{s}, opts))
 	add(pncpkiv1connect.NewOCPPServiceHandler(&ocppService{s}, opts))
 	t, err := vanguard.NewTranscoder(services)
 	if err != nil {

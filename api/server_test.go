@@ -68,6 +68,7 @@ func newEnv(t testing.TB, storeURL string) *env {
 		{Name: "cpo1", Kind: policies.TenantCPO, OperatorIDs: []string{"DE*ABC"}},
 		{Name: "cpo2", Kind: policies.TenantCPO, OperatorIDs: []string{"DE*XYZ"}},
 		{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE-8AA"}},
+		{Name: "oem1", Kind: policies.TenantOEM},
 	} {
 		tn.Normalize()
 		if err := d.Store.CreateTenant(ctx, tn); err != nil {
@@ -98,7 +99,7 @@ func newEnv(t testing.TB, storeURL string) *env {
 	t.Cleanup(srv.Close)
 	e := &env{d: d, key: key, r: r, srv: srv, dir: dir, tokens: map[string]string{}}
 	now := time.Now()
-	for name, tr := range map[string][2]string{"admin": {"", auth.RoleAdmin}, "cpo1": {"cpo1", auth.RoleOperator}, "cpo2": {"cpo2", auth.RoleOperator}, "emsp1": {"emsp1", auth.RoleOperator}} {
+	for name, tr := range map[string][2]string{"admin": {"", auth.RoleAdmin}, "cpo1": {"cpo1", auth.RoleOperator}, "cpo2": {"cpo2", auth.RoleOperator}, "emsp1": {"emsp1", auth.RoleOperator}, "oem1": {"oem1", auth.RoleOperator}} {
 		tok, err := key.Mint(name, tr[0], tr[1], time.Hour, now)
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/testcerts"
 )
 
 func newPool(t *testing.T) (*Pool, *datadir.Dir) {
@@ -117,5 +120,63 @@ func TestPool(t *testing.T) {
 	}
 	if cancelled, err := p.Cancelled(ctx, "NLXYZC00000001"); cancelled || err != nil {
 		t.Errorf("foreign EMAID: %v %v", cancelled, err)
+	}
+}
+
+func TestProvisioningPool(t *testing.T) {
+	p, d := newPool(t)
+	ctx := context.Background()
+	for _, name := range []string{"oem1", "oem2"} {
+		if err := d.Store.CreateTenant(ctx, &policies.Tenant{Name: name, Kind: policies.TenantOEM}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pki, err := testcerts.Generate(1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov := pki.Get("oem-prov").Cert
+	chain := append([]*x509.Certificate{prov}, pki.Chain("oem-prov")[:2]...)
+	roots := x509.NewCertPool()
+	roots.AddCert(pki.Root("oem-prov").Cert)
+	rec, err := p.PutProvisioning(ctx, "oem1", "", chain, roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.PCID != testcerts.PCID || rec.Tenant != "oem1" {
+		t.Errorf("registered %+v", rec)
+	}
+	if got, err := p.GetProvisioning(ctx, "oem1", strings.ToLower(testcerts.PCID)); err != nil || !bytes.Equal(got.DER, prov.Raw) {
+		t.Errorf("Get: %v", err)
+	}
+	other := x509.NewCertPool()
+	other.AddCert(pki.Get("v2g-root").Cert)
+	for _, tc := range []struct {
+		tenant string
+		certs  []*x509.Certificate
+		roots  *x509.CertPool
+		code   string
+	}{
+		{"oem2", chain, roots, CodeForbidden},                                        // another OEM's PCID
+		{"emsp1", chain, roots, CodeForbidden},                                       // not an OEM
+		{"oem1", []*x509.Certificate{pki.Get("secc").Cert}, nil, CodeInvalid},        // not a provisioning certificate
+		{"oem1", chain, other, CodeInvalid},                                          // not under an OEM root
+		{"oem1", nil, nil, CodeInvalid},                                              // nothing
+		{"oem1", append(chain, pki.Root("oem-prov").Cert, prov), roots, CodeInvalid}, // too long a chain
+	} {
+		_, err := p.PutProvisioning(ctx, tc.tenant, "", tc.certs, tc.roots)
+		var pe *Error
+		if !errors.As(err, &pe) || pe.Code != tc.code {
+			t.Errorf("%s with %d certificates: %v, want %s", tc.tenant, len(tc.certs), err, tc.code)
+		}
+	}
+	if err := p.DeleteProvisioning(ctx, "oem2", testcerts.PCID); err == nil {
+		t.Error("oem2 deleted oem1's certificate")
+	}
+	if err := p.DeleteProvisioning(ctx, "oem1", testcerts.PCID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.GetProvisioning(ctx, "", testcerts.PCID); err == nil {
+		t.Error("deleted certificate still there")
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -157,5 +159,139 @@ func contractOf(p *pncpkiv1.Contract) *store.Contract {
 	if p.CancelledAt != nil {
 		c.CancelledAt = p.CancelledAt.AsTime()
 	}
+	return c
+}
+
+func (a *app) provisioningCmd() *cobra.Command {
+	c := &cobra.Command{Use: "provisioning", Short: "The provisioning certificate pool: OEM provisioning certificates by PCID"}
+	var file, tenant string
+	put := &cobra.Command{
+		Use: "put", Short: "Register a provisioning certificate (PEM file: the certificate, then up to two sub-CAs)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			data, err := readBounded(file, 64<<10)
+			if err != nil {
+				return err
+			}
+			certs, err := ocppsec.ParsePEMChain(data)
+			if err != nil {
+				return err
+			}
+			var pcid string
+			if a.server != "" {
+				cl, err := a.client()
+				if err != nil {
+					return err
+				}
+				resp, err := cl.provisioning.PutProvisioningCertificate(cmd.Context(), call(cl, &pncpkiv1.PutProvisioningCertificateRequest{
+					Pcid: certs[0].Subject.CommonName, Pem: string(data), Tenant: tenant}))
+				if err != nil {
+					return err
+				}
+				pcid = resp.Msg.Certificate.Pcid
+			} else {
+				d, err := a.open(cmd.Context(), false)
+				if err != nil {
+					return err
+				}
+				defer d.Close()
+				anchors, err := ocppsec.AnchorsFrom(cmd.Context(), d.CA, d.Store, "")
+				if err != nil {
+					return err
+				}
+				var roots *x509.CertPool
+				if len(anchors[ocppsec.UseOEM]) > 0 {
+					roots = anchors.Pool(ocppsec.UseOEM)
+				}
+				rec, err := (&contract.Pool{Store: d.Store, CA: d.CA}).PutProvisioning(cmd.Context(), "", tenant, certs, roots)
+				if err != nil {
+					return err
+				}
+				pcid = rec.PCID
+			}
+			fmt.Fprintf(a.out, "provisioning certificate of %s registered for %s\n", pcid, tenant)
+			return nil
+		},
+	}
+	put.Flags().StringVar(&file, "cert", "", "PEM file, - for stdin")
+	put.Flags().StringVar(&tenant, "tenant", "", "the OEM tenant")
+	put.MarkFlagRequired("cert")
+	put.MarkFlagRequired("tenant")
+	var listTenant string
+	list := &cobra.Command{
+		Use: "list", Short: "List registered provisioning certificates",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rows [][]string
+			add := func(pcid, tenant string, der []byte) {
+				subject, notAfter := "-", "-"
+				if c, err := x509.ParseCertificate(der); err == nil {
+					subject, notAfter = c.Subject.String(), c.NotAfter.Format("2006-01-02")
+				}
+				rows = append(rows, []string{pcid, tenant, subject, notAfter})
+			}
+			if a.server != "" {
+				cl, err := a.client()
+				if err != nil {
+					return err
+				}
+				resp, err := cl.provisioning.ListProvisioningCertificates(cmd.Context(), call(cl, &pncpkiv1.ListProvisioningCertificatesRequest{Tenant: listTenant}))
+				if err != nil {
+					return err
+				}
+				for _, p := range resp.Msg.Certificates {
+					certs, _ := ocppsec.ParsePEMChain([]byte(p.Pem))
+					var der []byte
+					if len(certs) > 0 {
+						der = certs[0].Raw
+					}
+					add(p.Pcid, p.Tenant, der)
+				}
+			} else {
+				d, err := a.open(cmd.Context(), false)
+				if err != nil {
+					return err
+				}
+				defer d.Close()
+				recs, err := d.Store.ListProvisioningCertificates(cmd.Context(), listTenant)
+				if err != nil {
+					return err
+				}
+				for _, p := range recs {
+					add(p.PCID, p.Tenant, p.DER)
+				}
+			}
+			a.table("PCID\tTENANT\tSUBJECT\tNOT AFTER", rows)
+			return nil
+		},
+	}
+	list.Flags().StringVar(&listTenant, "tenant", "", "only this OEM's")
+	var pcid string
+	del := &cobra.Command{
+		Use: "delete", Short: "Remove the provisioning certificate of a PCID",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.server != "" {
+				cl, err := a.client()
+				if err != nil {
+					return err
+				}
+				if _, err := cl.provisioning.DeleteProvisioningCertificate(cmd.Context(), call(cl, &pncpkiv1.DeleteProvisioningCertificateRequest{Pcid: pcid})); err != nil {
+					return err
+				}
+			} else {
+				d, err := a.open(cmd.Context(), false)
+				if err != nil {
+					return err
+				}
+				defer d.Close()
+				if err := (&contract.Pool{Store: d.Store, CA: d.CA}).DeleteProvisioning(cmd.Context(), "", pcid); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(a.out, "removed the provisioning certificate of %s\n", pcid)
+			return nil
+		},
+	}
+	del.Flags().StringVar(&pcid, "pcid", "", "the vehicle's PCID")
+	del.MarkFlagRequired("pcid")
+	c.AddCommand(remote(put), remote(list), remote(del))
 	return c
 }

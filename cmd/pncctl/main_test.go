@@ -502,6 +502,26 @@ func TestStations(t *testing.T) {
 	if out := mustCLI(t, "--data", data, "contracts", "cancel", "--emaid", "DE8AAC12345678D"); !strings.Contains(out, "cancelled contract") {
 		t.Errorf("contracts cancel: %s", out)
 	}
+	// The provisioning certificate pool, with testpki's OEM chain.
+	pkiDir := filepath.Join(t.TempDir(), "pki")
+	mustCLI(t, "testpki", "--out", pkiDir)
+	mustCLI(t, "--data", data, "tenants", "create", "--name", "oem1", "--kind", "oem")
+	provFile := filepath.Join(t.TempDir(), "prov.pem")
+	var chainPEM []byte
+	for _, n := range []string{"oem-prov", "oem-sub2", "oem-sub1"} {
+		b, err := os.ReadFile(filepath.Join(pkiDir, "certs", n+".pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		chainPEM = append(chainPEM, b...)
+	}
+	os.WriteFile(provFile, chainPEM, 0o644)
+	if out := mustCLI(t, "--data", data, "provisioning", "put", "--cert", provFile, "--tenant", "oem1"); !strings.Contains(out, "registered for oem1") {
+		t.Errorf("provisioning put: %s", out)
+	}
+	if out := mustCLI(t, "--data", data, "provisioning", "list"); !strings.Contains(out, "oem1") {
+		t.Errorf("provisioning list: %s", out)
+	}
 	mustCLI(t, "--data", data, "ca", "create", "--name", "csms-root-2", "--profile", "ocpp/csms-root", "--cn", "Example CSMS Root 2")
 	pemOut := mustCLI(t, "--data", data, "ca", "cross-certify", "--new", "csms-root-2", "--old", "csms-root")
 	certs, err := datadir.ParseCertificates([]byte(pemOut))

@@ -45,14 +45,15 @@ func (a *app) checkRemote(cmd *cobra.Command) error {
 
 // client is the API of a remote pncd.
 type client struct {
-	token       string
-	certs       pncpkiv1connect.CertificateServiceClient
-	authorities pncpkiv1connect.AuthorityServiceClient
-	tenants     pncpkiv1connect.TenantServiceClient
-	tokens      pncpkiv1connect.TokenServiceClient
-	audit       pncpkiv1connect.AuditServiceClient
-	stations    pncpkiv1connect.StationServiceClient
-	contracts   pncpkiv1connect.ContractServiceClient
+	token        string
+	certs        pncpkiv1connect.CertificateServiceClient
+	authorities  pncpkiv1connect.AuthorityServiceClient
+	tenants      pncpkiv1connect.TenantServiceClient
+	tokens       pncpkiv1connect.TokenServiceClient
+	audit        pncpkiv1connect.AuditServiceClient
+	stations     pncpkiv1connect.StationServiceClient
+	contracts    pncpkiv1connect.ContractServiceClient
+	provisioning pncpkiv1connect.ProvisioningServiceClient
 }
 
 // maxTokenFile bounds the token file.
@@ -81,14 +82,15 @@ func (a *app) client() (*client, error) {
 	h := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}}
 	base := strings.TrimSuffix(a.server, "/")
 	return &client{
-		token:       strings.TrimSpace(string(tok)),
-		certs:       pncpkiv1connect.NewCertificateServiceClient(h, base),
-		authorities: pncpkiv1connect.NewAuthorityServiceClient(h, base),
-		tenants:     pncpkiv1connect.NewTenantServiceClient(h, base),
-		tokens:      pncpkiv1connect.NewTokenServiceClient(h, base),
-		audit:       pncpkiv1connect.NewAuditServiceClient(h, base),
-		stations:    pncpkiv1connect.NewStationServiceClient(h, base),
-		contracts:   pncpkiv1connect.NewContractServiceClient(h, base),
+		token:        strings.TrimSpace(string(tok)),
+		certs:        pncpkiv1connect.NewCertificateServiceClient(h, base),
+		authorities:  pncpkiv1connect.NewAuthorityServiceClient(h, base),
+		tenants:      pncpkiv1connect.NewTenantServiceClient(h, base),
+		tokens:       pncpkiv1connect.NewTokenServiceClient(h, base),
+		audit:        pncpkiv1connect.NewAuditServiceClient(h, base),
+		stations:     pncpkiv1connect.NewStationServiceClient(h, base),
+		contracts:    pncpkiv1connect.NewContractServiceClient(h, base),
+		provisioning: pncpkiv1connect.NewProvisioningServiceClient(h, base),
 	}, nil
 }
 

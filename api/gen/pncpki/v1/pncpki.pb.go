@@ -490,6 +490,439 @@ func (x *CancelContractResponse) GetRevoked() []*Certificate {
 	return nil
 }
 
+type ProvisioningCertificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Pcid  string                 `protobuf:"bytes,1,opt,name=pcid,proto3" json:"pcid,omitempty"`
+	// The OEM tenant (operators: their own).
+	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The provisioning certificate and its sub-CAs, PEM, leaf first.
+	Pem           string                 `protobuf:"bytes,3,opt,name=pem,proto3" json:"pem,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvisioningCertificate) Reset() {
+	*x = ProvisioningCertificate{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvisioningCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvisioningCertificate) ProtoMessage() {}
+
+func (x *ProvisioningCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvisioningCertificate.ProtoReflect.Descriptor instead.
+func (*ProvisioningCertificate) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ProvisioningCertificate) GetPcid() string {
+	if x != nil {
+		return x.Pcid
+	}
+	return ""
+}
+
+func (x *ProvisioningCertificate) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ProvisioningCertificate) GetPem() string {
+	if x != nil {
+		return x.Pem
+	}
+	return ""
+}
+
+func (x *ProvisioningCertificate) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+type PutProvisioningCertificateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Must be the certificate's CN.
+	Pcid string `protobuf:"bytes,1,opt,name=pcid,proto3" json:"pcid,omitempty"`
+	// The provisioning certificate and up to two sub-CAs, PEM, leaf first.
+	Pem string `protobuf:"bytes,2,opt,name=pem,proto3" json:"pem,omitempty"`
+	// Administrators: the OEM tenant.
+	Tenant        string `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutProvisioningCertificateRequest) Reset() {
+	*x = PutProvisioningCertificateRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutProvisioningCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutProvisioningCertificateRequest) ProtoMessage() {}
+
+func (x *PutProvisioningCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutProvisioningCertificateRequest.ProtoReflect.Descriptor instead.
+func (*PutProvisioningCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PutProvisioningCertificateRequest) GetPcid() string {
+	if x != nil {
+		return x.Pcid
+	}
+	return ""
+}
+
+func (x *PutProvisioningCertificateRequest) GetPem() string {
+	if x != nil {
+		return x.Pem
+	}
+	return ""
+}
+
+func (x *PutProvisioningCertificateRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type PutProvisioningCertificateResponse struct {
+	state         protoimpl.MessageState   `protogen:"open.v1"`
+	Certificate   *ProvisioningCertificate `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutProvisioningCertificateResponse) Reset() {
+	*x = PutProvisioningCertificateResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutProvisioningCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutProvisioningCertificateResponse) ProtoMessage() {}
+
+func (x *PutProvisioningCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutProvisioningCertificateResponse.ProtoReflect.Descriptor instead.
+func (*PutProvisioningCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PutProvisioningCertificateResponse) GetCertificate() *ProvisioningCertificate {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+type GetProvisioningCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pcid          string                 `protobuf:"bytes,1,opt,name=pcid,proto3" json:"pcid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProvisioningCertificateRequest) Reset() {
+	*x = GetProvisioningCertificateRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProvisioningCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProvisioningCertificateRequest) ProtoMessage() {}
+
+func (x *GetProvisioningCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProvisioningCertificateRequest.ProtoReflect.Descriptor instead.
+func (*GetProvisioningCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetProvisioningCertificateRequest) GetPcid() string {
+	if x != nil {
+		return x.Pcid
+	}
+	return ""
+}
+
+type GetProvisioningCertificateResponse struct {
+	state         protoimpl.MessageState   `protogen:"open.v1"`
+	Certificate   *ProvisioningCertificate `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProvisioningCertificateResponse) Reset() {
+	*x = GetProvisioningCertificateResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProvisioningCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProvisioningCertificateResponse) ProtoMessage() {}
+
+func (x *GetProvisioningCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProvisioningCertificateResponse.ProtoReflect.Descriptor instead.
+func (*GetProvisioningCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetProvisioningCertificateResponse) GetCertificate() *ProvisioningCertificate {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+type ListProvisioningCertificatesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProvisioningCertificatesRequest) Reset() {
+	*x = ListProvisioningCertificatesRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProvisioningCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProvisioningCertificatesRequest) ProtoMessage() {}
+
+func (x *ListProvisioningCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProvisioningCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*ListProvisioningCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListProvisioningCertificatesRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type ListProvisioningCertificatesResponse struct {
+	state         protoimpl.MessageState     `protogen:"open.v1"`
+	Certificates  []*ProvisioningCertificate `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProvisioningCertificatesResponse) Reset() {
+	*x = ListProvisioningCertificatesResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProvisioningCertificatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProvisioningCertificatesResponse) ProtoMessage() {}
+
+func (x *ListProvisioningCertificatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProvisioningCertificatesResponse.ProtoReflect.Descriptor instead.
+func (*ListProvisioningCertificatesResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListProvisioningCertificatesResponse) GetCertificates() []*ProvisioningCertificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+type DeleteProvisioningCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pcid          string                 `protobuf:"bytes,1,opt,name=pcid,proto3" json:"pcid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteProvisioningCertificateRequest) Reset() {
+	*x = DeleteProvisioningCertificateRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteProvisioningCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteProvisioningCertificateRequest) ProtoMessage() {}
+
+func (x *DeleteProvisioningCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteProvisioningCertificateRequest.ProtoReflect.Descriptor instead.
+func (*DeleteProvisioningCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DeleteProvisioningCertificateRequest) GetPcid() string {
+	if x != nil {
+		return x.Pcid
+	}
+	return ""
+}
+
+type DeleteProvisioningCertificateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteProvisioningCertificateResponse) Reset() {
+	*x = DeleteProvisioningCertificateResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteProvisioningCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteProvisioningCertificateResponse) ProtoMessage() {}
+
+func (x *DeleteProvisioningCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteProvisioningCertificateResponse.ProtoReflect.Descriptor instead.
+func (*DeleteProvisioningCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
+}
+
 type Station struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// OCPP identity: the last segment of the station's WebSocket URL.
@@ -509,7 +942,7 @@ type Station struct {
 
 func (x *Station) Reset() {
 	*x = Station{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +954,7 @@ func (x *Station) String() string {
 func (*Station) ProtoMessage() {}
 
 func (x *Station) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +967,7 @@ func (x *Station) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Station.ProtoReflect.Descriptor instead.
 func (*Station) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{9}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Station) GetId() string {
@@ -602,7 +1035,7 @@ type PutStationRequest struct {
 
 func (x *PutStationRequest) Reset() {
 	*x = PutStationRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +1047,7 @@ func (x *PutStationRequest) String() string {
 func (*PutStationRequest) ProtoMessage() {}
 
 func (x *PutStationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +1060,7 @@ func (x *PutStationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStationRequest.ProtoReflect.Descriptor instead.
 func (*PutStationRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{10}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PutStationRequest) GetStation() *Station {
@@ -646,7 +1079,7 @@ type PutStationResponse struct {
 
 func (x *PutStationResponse) Reset() {
 	*x = PutStationResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +1091,7 @@ func (x *PutStationResponse) String() string {
 func (*PutStationResponse) ProtoMessage() {}
 
 func (x *PutStationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +1104,7 @@ func (x *PutStationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStationResponse.ProtoReflect.Descriptor instead.
 func (*PutStationResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{11}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PutStationResponse) GetStation() *Station {
@@ -690,7 +1123,7 @@ type GetStationRequest struct {
 
 func (x *GetStationRequest) Reset() {
 	*x = GetStationRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +1135,7 @@ func (x *GetStationRequest) String() string {
 func (*GetStationRequest) ProtoMessage() {}
 
 func (x *GetStationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +1148,7 @@ func (x *GetStationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStationRequest.ProtoReflect.Descriptor instead.
 func (*GetStationRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{12}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetStationRequest) GetId() string {
@@ -738,7 +1171,7 @@ type GetStationResponse struct {
 
 func (x *GetStationResponse) Reset() {
 	*x = GetStationResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -750,7 +1183,7 @@ func (x *GetStationResponse) String() string {
 func (*GetStationResponse) ProtoMessage() {}
 
 func (x *GetStationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -763,7 +1196,7 @@ func (x *GetStationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStationResponse.ProtoReflect.Descriptor instead.
 func (*GetStationResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{13}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetStationResponse) GetStation() *Station {
@@ -802,7 +1235,7 @@ type InstalledCertificate struct {
 
 func (x *InstalledCertificate) Reset() {
 	*x = InstalledCertificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +1247,7 @@ func (x *InstalledCertificate) String() string {
 func (*InstalledCertificate) ProtoMessage() {}
 
 func (x *InstalledCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +1260,7 @@ func (x *InstalledCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstalledCertificate.ProtoReflect.Descriptor instead.
 func (*InstalledCertificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{14}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *InstalledCertificate) GetType() string {
@@ -884,7 +1317,7 @@ type PendingCall struct {
 
 func (x *PendingCall) Reset() {
 	*x = PendingCall{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1329,7 @@ func (x *PendingCall) String() string {
 func (*PendingCall) ProtoMessage() {}
 
 func (x *PendingCall) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1342,7 @@ func (x *PendingCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingCall.ProtoReflect.Descriptor instead.
 func (*PendingCall) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{15}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PendingCall) GetId() string {
@@ -949,7 +1382,7 @@ type ListStationsRequest struct {
 
 func (x *ListStationsRequest) Reset() {
 	*x = ListStationsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -961,7 +1394,7 @@ func (x *ListStationsRequest) String() string {
 func (*ListStationsRequest) ProtoMessage() {}
 
 func (x *ListStationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -974,7 +1407,7 @@ func (x *ListStationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStationsRequest.ProtoReflect.Descriptor instead.
 func (*ListStationsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListStationsRequest) GetTenant() string {
@@ -993,7 +1426,7 @@ type ListStationsResponse struct {
 
 func (x *ListStationsResponse) Reset() {
 	*x = ListStationsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1438,7 @@ func (x *ListStationsResponse) String() string {
 func (*ListStationsResponse) ProtoMessage() {}
 
 func (x *ListStationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1451,7 @@ func (x *ListStationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStationsResponse.ProtoReflect.Descriptor instead.
 func (*ListStationsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListStationsResponse) GetStations() []*Station {
@@ -1037,7 +1470,7 @@ type DeleteStationRequest struct {
 
 func (x *DeleteStationRequest) Reset() {
 	*x = DeleteStationRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1482,7 @@ func (x *DeleteStationRequest) String() string {
 func (*DeleteStationRequest) ProtoMessage() {}
 
 func (x *DeleteStationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1495,7 @@ func (x *DeleteStationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteStationRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeleteStationRequest) GetId() string {
@@ -1080,7 +1513,7 @@ type DeleteStationResponse struct {
 
 func (x *DeleteStationResponse) Reset() {
 	*x = DeleteStationResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1525,7 @@ func (x *DeleteStationResponse) String() string {
 func (*DeleteStationResponse) ProtoMessage() {}
 
 func (x *DeleteStationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1538,7 @@ func (x *DeleteStationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteStationResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{19}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
 }
 
 // OCPPCall is an OCPP request: its action and its JSON payload as text.
@@ -1119,7 +1552,7 @@ type OCPPCall struct {
 
 func (x *OCPPCall) Reset() {
 	*x = OCPPCall{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1131,7 +1564,7 @@ func (x *OCPPCall) String() string {
 func (*OCPPCall) ProtoMessage() {}
 
 func (x *OCPPCall) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1144,7 +1577,7 @@ func (x *OCPPCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OCPPCall.ProtoReflect.Descriptor instead.
 func (*OCPPCall) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{20}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *OCPPCall) GetAction() string {
@@ -1178,7 +1611,7 @@ type HandleRequestRequest struct {
 
 func (x *HandleRequestRequest) Reset() {
 	*x = HandleRequestRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1623,7 @@ func (x *HandleRequestRequest) String() string {
 func (*HandleRequestRequest) ProtoMessage() {}
 
 func (x *HandleRequestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1636,7 @@ func (x *HandleRequestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleRequestRequest.ProtoReflect.Descriptor instead.
 func (*HandleRequestRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{21}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HandleRequestRequest) GetStationId() string {
@@ -1255,7 +1688,7 @@ type HandleRequestResponse struct {
 
 func (x *HandleRequestResponse) Reset() {
 	*x = HandleRequestResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1267,7 +1700,7 @@ func (x *HandleRequestResponse) String() string {
 func (*HandleRequestResponse) ProtoMessage() {}
 
 func (x *HandleRequestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1280,7 +1713,7 @@ func (x *HandleRequestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleRequestResponse.ProtoReflect.Descriptor instead.
 func (*HandleRequestResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{22}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HandleRequestResponse) GetPayload() string {
@@ -1318,7 +1751,7 @@ type HandleResultRequest struct {
 
 func (x *HandleResultRequest) Reset() {
 	*x = HandleResultRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1763,7 @@ func (x *HandleResultRequest) String() string {
 func (*HandleResultRequest) ProtoMessage() {}
 
 func (x *HandleResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1776,7 @@ func (x *HandleResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResultRequest.ProtoReflect.Descriptor instead.
 func (*HandleResultRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{23}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *HandleResultRequest) GetStationId() string {
@@ -1384,7 +1817,7 @@ type HandleResultResponse struct {
 
 func (x *HandleResultResponse) Reset() {
 	*x = HandleResultResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1829,7 @@ func (x *HandleResultResponse) String() string {
 func (*HandleResultResponse) ProtoMessage() {}
 
 func (x *HandleResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1842,7 @@ func (x *HandleResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResultResponse.ProtoReflect.Descriptor instead.
 func (*HandleResultResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{24}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *HandleResultResponse) GetCalls() []*OCPPCall {
@@ -1430,7 +1863,7 @@ type StationCallsRequest struct {
 
 func (x *StationCallsRequest) Reset() {
 	*x = StationCallsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1875,7 @@ func (x *StationCallsRequest) String() string {
 func (*StationCallsRequest) ProtoMessage() {}
 
 func (x *StationCallsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1888,7 @@ func (x *StationCallsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StationCallsRequest.ProtoReflect.Descriptor instead.
 func (*StationCallsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{25}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StationCallsRequest) GetStationId() string {
@@ -1481,7 +1914,7 @@ type StationCallsResponse struct {
 
 func (x *StationCallsResponse) Reset() {
 	*x = StationCallsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1926,7 @@ func (x *StationCallsResponse) String() string {
 func (*StationCallsResponse) ProtoMessage() {}
 
 func (x *StationCallsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1939,7 @@ func (x *StationCallsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StationCallsResponse.ProtoReflect.Descriptor instead.
 func (*StationCallsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{26}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StationCallsResponse) GetCalls() []*OCPPCall {
@@ -1527,7 +1960,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1972,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1985,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{27}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListAuditRequest) GetAfter() int64 {
@@ -1585,7 +2018,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +2030,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +2043,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AuditEntry) GetSeq() int64 {
@@ -1678,7 +2111,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +2123,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +2136,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -1728,7 +2161,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +2173,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +2186,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Tenant) GetName() string {
@@ -1806,7 +2239,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +2251,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +2264,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{40}
 }
 
 type ListTenantsResponse struct {
@@ -1843,7 +2276,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +2288,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +2301,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -1887,7 +2320,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1899,7 +2332,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1912,7 +2345,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CreateTenantRequest) GetTenant() *Tenant {
@@ -1931,7 +2364,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1943,7 +2376,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1956,7 +2389,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -1979,7 +2412,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1991,7 +2424,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2004,7 +2437,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CreateTokenRequest) GetSubject() string {
@@ -2047,7 +2480,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +2492,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +2505,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{36}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -2109,7 +2542,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2554,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2567,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{37}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -2159,7 +2592,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2171,7 +2604,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2184,7 +2617,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{38}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{47}
 }
 
 type SignCSRRequest struct {
@@ -2204,7 +2637,7 @@ type SignCSRRequest struct {
 
 func (x *SignCSRRequest) Reset() {
 	*x = SignCSRRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2649,7 @@ func (x *SignCSRRequest) String() string {
 func (*SignCSRRequest) ProtoMessage() {}
 
 func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2662,7 @@ func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRRequest.ProtoReflect.Descriptor instead.
 func (*SignCSRRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{39}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SignCSRRequest) GetProfile() string {
@@ -2278,7 +2711,7 @@ type SignCSRResponse struct {
 
 func (x *SignCSRResponse) Reset() {
 	*x = SignCSRResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2290,7 +2723,7 @@ func (x *SignCSRResponse) String() string {
 func (*SignCSRResponse) ProtoMessage() {}
 
 func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2303,7 +2736,7 @@ func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRResponse.ProtoReflect.Descriptor instead.
 func (*SignCSRResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{40}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SignCSRResponse) GetCertificate() *Certificate {
@@ -2339,7 +2772,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2784,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2797,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{41}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Certificate) GetIssuer() string {
@@ -2454,7 +2887,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2466,7 +2899,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2479,7 +2912,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{42}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetCertificateRequest) GetSerial() string {
@@ -2505,7 +2938,7 @@ type GetCertificateResponse struct {
 
 func (x *GetCertificateResponse) Reset() {
 	*x = GetCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2517,7 +2950,7 @@ func (x *GetCertificateResponse) String() string {
 func (*GetCertificateResponse) ProtoMessage() {}
 
 func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2530,7 +2963,7 @@ func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{43}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetCertificateResponse) GetCertificate() *Certificate {
@@ -2557,7 +2990,7 @@ type ListCertificatesRequest struct {
 
 func (x *ListCertificatesRequest) Reset() {
 	*x = ListCertificatesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2569,7 +3002,7 @@ func (x *ListCertificatesRequest) String() string {
 func (*ListCertificatesRequest) ProtoMessage() {}
 
 func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2582,7 +3015,7 @@ func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{44}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListCertificatesRequest) GetIssuer() string {
@@ -2643,7 +3076,7 @@ type ListCertificatesResponse struct {
 
 func (x *ListCertificatesResponse) Reset() {
 	*x = ListCertificatesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +3088,7 @@ func (x *ListCertificatesResponse) String() string {
 func (*ListCertificatesResponse) ProtoMessage() {}
 
 func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +3101,7 @@ func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{45}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
@@ -2690,7 +3123,7 @@ type RevokeCertificateRequest struct {
 
 func (x *RevokeCertificateRequest) Reset() {
 	*x = RevokeCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2702,7 +3135,7 @@ func (x *RevokeCertificateRequest) String() string {
 func (*RevokeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2715,7 +3148,7 @@ func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{46}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RevokeCertificateRequest) GetSerial() string {
@@ -2748,7 +3181,7 @@ type RevokeCertificateResponse struct {
 
 func (x *RevokeCertificateResponse) Reset() {
 	*x = RevokeCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +3193,7 @@ func (x *RevokeCertificateResponse) String() string {
 func (*RevokeCertificateResponse) ProtoMessage() {}
 
 func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +3206,7 @@ func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{47}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
@@ -2791,7 +3224,7 @@ type ListAuthoritiesRequest struct {
 
 func (x *ListAuthoritiesRequest) Reset() {
 	*x = ListAuthoritiesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2803,7 +3236,7 @@ func (x *ListAuthoritiesRequest) String() string {
 func (*ListAuthoritiesRequest) ProtoMessage() {}
 
 func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2816,7 +3249,7 @@ func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{48}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{57}
 }
 
 type Authority struct {
@@ -2832,7 +3265,7 @@ type Authority struct {
 
 func (x *Authority) Reset() {
 	*x = Authority{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2844,7 +3277,7 @@ func (x *Authority) String() string {
 func (*Authority) ProtoMessage() {}
 
 func (x *Authority) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2857,7 +3290,7 @@ func (x *Authority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authority.ProtoReflect.Descriptor instead.
 func (*Authority) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{49}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Authority) GetName() string {
@@ -2904,7 +3337,7 @@ type ListAuthoritiesResponse struct {
 
 func (x *ListAuthoritiesResponse) Reset() {
 	*x = ListAuthoritiesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2916,7 +3349,7 @@ func (x *ListAuthoritiesResponse) String() string {
 func (*ListAuthoritiesResponse) ProtoMessage() {}
 
 func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2929,7 +3362,7 @@ func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{50}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListAuthoritiesResponse) GetAuthorities() []*Authority {
@@ -2949,7 +3382,7 @@ type GetChainRequest struct {
 
 func (x *GetChainRequest) Reset() {
 	*x = GetChainRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2961,7 +3394,7 @@ func (x *GetChainRequest) String() string {
 func (*GetChainRequest) ProtoMessage() {}
 
 func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2974,7 +3407,7 @@ func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainRequest.ProtoReflect.Descriptor instead.
 func (*GetChainRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{51}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *GetChainRequest) GetSerial() string {
@@ -3001,7 +3434,7 @@ type GetChainResponse struct {
 
 func (x *GetChainResponse) Reset() {
 	*x = GetChainResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3446,7 @@ func (x *GetChainResponse) String() string {
 func (*GetChainResponse) ProtoMessage() {}
 
 func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3459,7 @@ func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainResponse.ProtoReflect.Descriptor instead.
 func (*GetChainResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{52}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *GetChainResponse) GetChain() []string {
@@ -3045,7 +3478,7 @@ type GetCRLRequest struct {
 
 func (x *GetCRLRequest) Reset() {
 	*x = GetCRLRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3057,7 +3490,7 @@ func (x *GetCRLRequest) String() string {
 func (*GetCRLRequest) ProtoMessage() {}
 
 func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3070,7 +3503,7 @@ func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLRequest.ProtoReflect.Descriptor instead.
 func (*GetCRLRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{53}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GetCRLRequest) GetIssuer() string {
@@ -3089,7 +3522,7 @@ type GetCRLResponse struct {
 
 func (x *GetCRLResponse) Reset() {
 	*x = GetCRLResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3101,7 +3534,7 @@ func (x *GetCRLResponse) String() string {
 func (*GetCRLResponse) ProtoMessage() {}
 
 func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3114,7 +3547,7 @@ func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLResponse.ProtoReflect.Descriptor instead.
 func (*GetCRLResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{54}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *GetCRLResponse) GetDer() []byte {
@@ -3134,7 +3567,7 @@ type ListTrustAnchorsRequest struct {
 
 func (x *ListTrustAnchorsRequest) Reset() {
 	*x = ListTrustAnchorsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3146,7 +3579,7 @@ func (x *ListTrustAnchorsRequest) String() string {
 func (*ListTrustAnchorsRequest) ProtoMessage() {}
 
 func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3159,7 +3592,7 @@ func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{55}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListTrustAnchorsRequest) GetUse() string {
@@ -3183,7 +3616,7 @@ type TrustAnchor struct {
 
 func (x *TrustAnchor) Reset() {
 	*x = TrustAnchor{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3195,7 +3628,7 @@ func (x *TrustAnchor) String() string {
 func (*TrustAnchor) ProtoMessage() {}
 
 func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3208,7 +3641,7 @@ func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchor.ProtoReflect.Descriptor instead.
 func (*TrustAnchor) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{56}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *TrustAnchor) GetUse() string {
@@ -3255,7 +3688,7 @@ type ListTrustAnchorsResponse struct {
 
 func (x *ListTrustAnchorsResponse) Reset() {
 	*x = ListTrustAnchorsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3267,7 +3700,7 @@ func (x *ListTrustAnchorsResponse) String() string {
 func (*ListTrustAnchorsResponse) ProtoMessage() {}
 
 func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3280,7 +3713,7 @@ func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsResponse.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{57}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListTrustAnchorsResponse) GetAnchors() []*TrustAnchor {
@@ -3322,7 +3755,30 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x05emaid\x18\x01 \x01(\tR\x05emaid\"{\n" +
 	"\x16CancelContractResponse\x12/\n" +
 	"\bcontract\x18\x01 \x01(\v2\x13.pncpki.v1.ContractR\bcontract\x120\n" +
-	"\arevoked\x18\x02 \x03(\v2\x16.pncpki.v1.CertificateR\arevoked\"\xa5\x02\n" +
+	"\arevoked\x18\x02 \x03(\v2\x16.pncpki.v1.CertificateR\arevoked\"\x92\x01\n" +
+	"\x17ProvisioningCertificate\x12\x12\n" +
+	"\x04pcid\x18\x01 \x01(\tR\x04pcid\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x10\n" +
+	"\x03pem\x18\x03 \x01(\tR\x03pem\x129\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"a\n" +
+	"!PutProvisioningCertificateRequest\x12\x12\n" +
+	"\x04pcid\x18\x01 \x01(\tR\x04pcid\x12\x10\n" +
+	"\x03pem\x18\x02 \x01(\tR\x03pem\x12\x16\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\"j\n" +
+	"\"PutProvisioningCertificateResponse\x12D\n" +
+	"\vcertificate\x18\x01 \x01(\v2\".pncpki.v1.ProvisioningCertificateR\vcertificate\"7\n" +
+	"!GetProvisioningCertificateRequest\x12\x12\n" +
+	"\x04pcid\x18\x01 \x01(\tR\x04pcid\"j\n" +
+	"\"GetProvisioningCertificateResponse\x12D\n" +
+	"\vcertificate\x18\x01 \x01(\v2\".pncpki.v1.ProvisioningCertificateR\vcertificate\"=\n" +
+	"#ListProvisioningCertificatesRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"n\n" +
+	"$ListProvisioningCertificatesResponse\x12F\n" +
+	"\fcertificates\x18\x01 \x03(\v2\".pncpki.v1.ProvisioningCertificateR\fcertificates\":\n" +
+	"$DeleteProvisioningCertificateRequest\x12\x12\n" +
+	"\x04pcid\x18\x01 \x01(\tR\x04pcid\"'\n" +
+	"%DeleteProvisioningCertificateResponse\"\xa5\x02\n" +
 	"\aStation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12#\n" +
@@ -3543,7 +3999,12 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\vPutContract\x12\x1d.pncpki.v1.PutContractRequest\x1a\x1e.pncpki.v1.PutContractResponse\"0\x82\xd3\xe4\x93\x02*:\bcontract\x1a\x1e/v1/contracts/{contract.emaid}\x12k\n" +
 	"\vGetContract\x12\x1d.pncpki.v1.GetContractRequest\x1a\x1e.pncpki.v1.GetContractResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/contracts/{emaid}\x12i\n" +
 	"\rListContracts\x12\x1f.pncpki.v1.ListContractsRequest\x1a .pncpki.v1.ListContractsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/contracts\x12~\n" +
-	"\x0eCancelContract\x12 .pncpki.v1.CancelContractRequest\x1a!.pncpki.v1.CancelContractResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/contracts/{emaid}:cancel2\x80\x03\n" +
+	"\x0eCancelContract\x12 .pncpki.v1.CancelContractRequest\x1a!.pncpki.v1.CancelContractResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/contracts/{emaid}:cancel2\xc8\x05\n" +
+	"\x13ProvisioningService\x12\xaa\x01\n" +
+	"\x1aPutProvisioningCertificate\x12,.pncpki.v1.PutProvisioningCertificateRequest\x1a-.pncpki.v1.PutProvisioningCertificateResponse\"/\x82\xd3\xe4\x93\x02):\x01*\x1a$/v1/provisioning-certificates/{pcid}\x12\xa7\x01\n" +
+	"\x1aGetProvisioningCertificate\x12,.pncpki.v1.GetProvisioningCertificateRequest\x1a-.pncpki.v1.GetProvisioningCertificateResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/provisioning-certificates/{pcid}\x12\xa6\x01\n" +
+	"\x1cListProvisioningCertificates\x12..pncpki.v1.ListProvisioningCertificatesRequest\x1a/.pncpki.v1.ListProvisioningCertificatesResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/provisioning-certificates\x12\xb0\x01\n" +
+	"\x1dDeleteProvisioningCertificate\x12/.pncpki.v1.DeleteProvisioningCertificateRequest\x1a0.pncpki.v1.DeleteProvisioningCertificateResponse\",\x82\xd3\xe4\x93\x02&*$/v1/provisioning-certificates/{pcid}2\x80\x03\n" +
 	"\vOCPPService\x12}\n" +
 	"\rHandleRequest\x12\x1f.pncpki.v1.HandleRequestRequest\x1a .pncpki.v1.HandleRequestResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/ocpp/{station_id}/requests\x12y\n" +
 	"\fHandleResult\x12\x1e.pncpki.v1.HandleResultRequest\x1a\x1f.pncpki.v1.HandleResultResponse\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/ocpp/{station_id}/results\x12w\n" +
@@ -3561,164 +4022,185 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
-	(*Contract)(nil),                  // 0: pncpki.v1.Contract
-	(*PutContractRequest)(nil),        // 1: pncpki.v1.PutContractRequest
-	(*PutContractResponse)(nil),       // 2: pncpki.v1.PutContractResponse
-	(*GetContractRequest)(nil),        // 3: pncpki.v1.GetContractRequest
-	(*GetContractResponse)(nil),       // 4: pncpki.v1.GetContractResponse
-	(*ListContractsRequest)(nil),      // 5: pncpki.v1.ListContractsRequest
-	(*ListContractsResponse)(nil),     // 6: pncpki.v1.ListContractsResponse
-	(*CancelContractRequest)(nil),     // 7: pncpki.v1.CancelContractRequest
-	(*CancelContractResponse)(nil),    // 8: pncpki.v1.CancelContractResponse
-	(*Station)(nil),                   // 9: pncpki.v1.Station
-	(*PutStationRequest)(nil),         // 10: pncpki.v1.PutStationRequest
-	(*PutStationResponse)(nil),        // 11: pncpki.v1.PutStationResponse
-	(*GetStationRequest)(nil),         // 12: pncpki.v1.GetStationRequest
-	(*GetStationResponse)(nil),        // 13: pncpki.v1.GetStationResponse
-	(*InstalledCertificate)(nil),      // 14: pncpki.v1.InstalledCertificate
-	(*PendingCall)(nil),               // 15: pncpki.v1.PendingCall
-	(*ListStationsRequest)(nil),       // 16: pncpki.v1.ListStationsRequest
-	(*ListStationsResponse)(nil),      // 17: pncpki.v1.ListStationsResponse
-	(*DeleteStationRequest)(nil),      // 18: pncpki.v1.DeleteStationRequest
-	(*DeleteStationResponse)(nil),     // 19: pncpki.v1.DeleteStationResponse
-	(*OCPPCall)(nil),                  // 20: pncpki.v1.OCPPCall
-	(*HandleRequestRequest)(nil),      // 21: pncpki.v1.HandleRequestRequest
-	(*HandleRequestResponse)(nil),     // 22: pncpki.v1.HandleRequestResponse
-	(*HandleResultRequest)(nil),       // 23: pncpki.v1.HandleResultRequest
-	(*HandleResultResponse)(nil),      // 24: pncpki.v1.HandleResultResponse
-	(*StationCallsRequest)(nil),       // 25: pncpki.v1.StationCallsRequest
-	(*StationCallsResponse)(nil),      // 26: pncpki.v1.StationCallsResponse
-	(*ListAuditRequest)(nil),          // 27: pncpki.v1.ListAuditRequest
-	(*AuditEntry)(nil),                // 28: pncpki.v1.AuditEntry
-	(*ListAuditResponse)(nil),         // 29: pncpki.v1.ListAuditResponse
-	(*Tenant)(nil),                    // 30: pncpki.v1.Tenant
-	(*ListTenantsRequest)(nil),        // 31: pncpki.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),       // 32: pncpki.v1.ListTenantsResponse
-	(*CreateTenantRequest)(nil),       // 33: pncpki.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),      // 34: pncpki.v1.CreateTenantResponse
-	(*CreateTokenRequest)(nil),        // 35: pncpki.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),       // 36: pncpki.v1.CreateTokenResponse
-	(*RevokeTokenRequest)(nil),        // 37: pncpki.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),       // 38: pncpki.v1.RevokeTokenResponse
-	(*SignCSRRequest)(nil),            // 39: pncpki.v1.SignCSRRequest
-	(*SignCSRResponse)(nil),           // 40: pncpki.v1.SignCSRResponse
-	(*Certificate)(nil),               // 41: pncpki.v1.Certificate
-	(*GetCertificateRequest)(nil),     // 42: pncpki.v1.GetCertificateRequest
-	(*GetCertificateResponse)(nil),    // 43: pncpki.v1.GetCertificateResponse
-	(*ListCertificatesRequest)(nil),   // 44: pncpki.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),  // 45: pncpki.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),  // 46: pncpki.v1.RevokeCertificateRequest
-	(*RevokeCertificateResponse)(nil), // 47: pncpki.v1.RevokeCertificateResponse
-	(*ListAuthoritiesRequest)(nil),    // 48: pncpki.v1.ListAuthoritiesRequest
-	(*Authority)(nil),                 // 49: pncpki.v1.Authority
-	(*ListAuthoritiesResponse)(nil),   // 50: pncpki.v1.ListAuthoritiesResponse
-	(*GetChainRequest)(nil),           // 51: pncpki.v1.GetChainRequest
-	(*GetChainResponse)(nil),          // 52: pncpki.v1.GetChainResponse
-	(*GetCRLRequest)(nil),             // 53: pncpki.v1.GetCRLRequest
-	(*GetCRLResponse)(nil),            // 54: pncpki.v1.GetCRLResponse
-	(*ListTrustAnchorsRequest)(nil),   // 55: pncpki.v1.ListTrustAnchorsRequest
-	(*TrustAnchor)(nil),               // 56: pncpki.v1.TrustAnchor
-	(*ListTrustAnchorsResponse)(nil),  // 57: pncpki.v1.ListTrustAnchorsResponse
-	(*timestamppb.Timestamp)(nil),     // 58: google.protobuf.Timestamp
+	(*Contract)(nil),                              // 0: pncpki.v1.Contract
+	(*PutContractRequest)(nil),                    // 1: pncpki.v1.PutContractRequest
+	(*PutContractResponse)(nil),                   // 2: pncpki.v1.PutContractResponse
+	(*GetContractRequest)(nil),                    // 3: pncpki.v1.GetContractRequest
+	(*GetContractResponse)(nil),                   // 4: pncpki.v1.GetContractResponse
+	(*ListContractsRequest)(nil),                  // 5: pncpki.v1.ListContractsRequest
+	(*ListContractsResponse)(nil),                 // 6: pncpki.v1.ListContractsResponse
+	(*CancelContractRequest)(nil),                 // 7: pncpki.v1.CancelContractRequest
+	(*CancelContractResponse)(nil),                // 8: pncpki.v1.CancelContractResponse
+	(*ProvisioningCertificate)(nil),               // 9: pncpki.v1.ProvisioningCertificate
+	(*PutProvisioningCertificateRequest)(nil),     // 10: pncpki.v1.PutProvisioningCertificateRequest
+	(*PutProvisioningCertificateResponse)(nil),    // 11: pncpki.v1.PutProvisioningCertificateResponse
+	(*GetProvisioningCertificateRequest)(nil),     // 12: pncpki.v1.GetProvisioningCertificateRequest
+	(*GetProvisioningCertificateResponse)(nil),    // 13: pncpki.v1.GetProvisioningCertificateResponse
+	(*ListProvisioningCertificatesRequest)(nil),   // 14: pncpki.v1.ListProvisioningCertificatesRequest
+	(*ListProvisioningCertificatesResponse)(nil),  // 15: pncpki.v1.ListProvisioningCertificatesResponse
+	(*DeleteProvisioningCertificateRequest)(nil),  // 16: pncpki.v1.DeleteProvisioningCertificateRequest
+	(*DeleteProvisioningCertificateResponse)(nil), // 17: pncpki.v1.DeleteProvisioningCertificateResponse
+	(*Station)(nil),                               // 18: pncpki.v1.Station
+	(*PutStationRequest)(nil),                     // 19: pncpki.v1.PutStationRequest
+	(*PutStationResponse)(nil),                    // 20: pncpki.v1.PutStationResponse
+	(*GetStationRequest)(nil),                     // 21: pncpki.v1.GetStationRequest
+	(*GetStationResponse)(nil),                    // 22: pncpki.v1.GetStationResponse
+	(*InstalledCertificate)(nil),                  // 23: pncpki.v1.InstalledCertificate
+	(*PendingCall)(nil),                           // 24: pncpki.v1.PendingCall
+	(*ListStationsRequest)(nil),                   // 25: pncpki.v1.ListStationsRequest
+	(*ListStationsResponse)(nil),                  // 26: pncpki.v1.ListStationsResponse
+	(*DeleteStationRequest)(nil),                  // 27: pncpki.v1.DeleteStationRequest
+	(*DeleteStationResponse)(nil),                 // 28: pncpki.v1.DeleteStationResponse
+	(*OCPPCall)(nil),                              // 29: pncpki.v1.OCPPCall
+	(*HandleRequestRequest)(nil),                  // 30: pncpki.v1.HandleRequestRequest
+	(*HandleRequestResponse)(nil),                 // 31: pncpki.v1.HandleRequestResponse
+	(*HandleResultRequest)(nil),                   // 32: pncpki.v1.HandleResultRequest
+	(*HandleResultResponse)(nil),                  // 33: pncpki.v1.HandleResultResponse
+	(*StationCallsRequest)(nil),                   // 34: pncpki.v1.StationCallsRequest
+	(*StationCallsResponse)(nil),                  // 35: pncpki.v1.StationCallsResponse
+	(*ListAuditRequest)(nil),                      // 36: pncpki.v1.ListAuditRequest
+	(*AuditEntry)(nil),                            // 37: pncpki.v1.AuditEntry
+	(*ListAuditResponse)(nil),                     // 38: pncpki.v1.ListAuditResponse
+	(*Tenant)(nil),                                // 39: pncpki.v1.Tenant
+	(*ListTenantsRequest)(nil),                    // 40: pncpki.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),                   // 41: pncpki.v1.ListTenantsResponse
+	(*CreateTenantRequest)(nil),                   // 42: pncpki.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),                  // 43: pncpki.v1.CreateTenantResponse
+	(*CreateTokenRequest)(nil),                    // 44: pncpki.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),                   // 45: pncpki.v1.CreateTokenResponse
+	(*RevokeTokenRequest)(nil),                    // 46: pncpki.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),                   // 47: pncpki.v1.RevokeTokenResponse
+	(*SignCSRRequest)(nil),                        // 48: pncpki.v1.SignCSRRequest
+	(*SignCSRResponse)(nil),                       // 49: pncpki.v1.SignCSRResponse
+	(*Certificate)(nil),                           // 50: pncpki.v1.Certificate
+	(*GetCertificateRequest)(nil),                 // 51: pncpki.v1.GetCertificateRequest
+	(*GetCertificateResponse)(nil),                // 52: pncpki.v1.GetCertificateResponse
+	(*ListCertificatesRequest)(nil),               // 53: pncpki.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),              // 54: pncpki.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),              // 55: pncpki.v1.RevokeCertificateRequest
+	(*RevokeCertificateResponse)(nil),             // 56: pncpki.v1.RevokeCertificateResponse
+	(*ListAuthoritiesRequest)(nil),                // 57: pncpki.v1.ListAuthoritiesRequest
+	(*Authority)(nil),                             // 58: pncpki.v1.Authority
+	(*ListAuthoritiesResponse)(nil),               // 59: pncpki.v1.ListAuthoritiesResponse
+	(*GetChainRequest)(nil),                       // 60: pncpki.v1.GetChainRequest
+	(*GetChainResponse)(nil),                      // 61: pncpki.v1.GetChainResponse
+	(*GetCRLRequest)(nil),                         // 62: pncpki.v1.GetCRLRequest
+	(*GetCRLResponse)(nil),                        // 63: pncpki.v1.GetCRLResponse
+	(*ListTrustAnchorsRequest)(nil),               // 64: pncpki.v1.ListTrustAnchorsRequest
+	(*TrustAnchor)(nil),                           // 65: pncpki.v1.TrustAnchor
+	(*ListTrustAnchorsResponse)(nil),              // 66: pncpki.v1.ListTrustAnchorsResponse
+	(*timestamppb.Timestamp)(nil),                 // 67: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	58, // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
-	58, // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
-	58, // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
+	67, // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
+	67, // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
+	67, // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: pncpki.v1.PutContractRequest.contract:type_name -> pncpki.v1.Contract
 	0,  // 4: pncpki.v1.PutContractResponse.contract:type_name -> pncpki.v1.Contract
 	0,  // 5: pncpki.v1.GetContractResponse.contract:type_name -> pncpki.v1.Contract
 	0,  // 6: pncpki.v1.ListContractsResponse.contracts:type_name -> pncpki.v1.Contract
 	0,  // 7: pncpki.v1.CancelContractResponse.contract:type_name -> pncpki.v1.Contract
-	41, // 8: pncpki.v1.CancelContractResponse.revoked:type_name -> pncpki.v1.Certificate
-	58, // 9: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
-	58, // 10: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 11: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
-	9,  // 12: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
-	9,  // 13: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
-	14, // 14: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
-	15, // 15: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
-	58, // 16: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
-	58, // 17: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
-	9,  // 18: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
-	20, // 19: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
-	20, // 20: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
-	20, // 21: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
-	20, // 22: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
-	58, // 23: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	28, // 24: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
-	30, // 25: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
-	30, // 26: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
-	30, // 27: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	58, // 28: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	58, // 29: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	41, // 30: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	58, // 31: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	58, // 32: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	58, // 33: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
-	41, // 34: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	58, // 35: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
-	41, // 36: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	41, // 37: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	58, // 38: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	49, // 39: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	58, // 40: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
-	56, // 41: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
-	39, // 42: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	42, // 43: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	44, // 44: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	46, // 45: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	51, // 46: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
-	53, // 47: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
-	48, // 48: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	55, // 49: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
-	31, // 50: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	33, // 51: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	35, // 52: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	37, // 53: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
-	27, // 54: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	10, // 55: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	12, // 56: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	16, // 57: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	18, // 58: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	1,  // 59: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
-	3,  // 60: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
-	5,  // 61: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
-	7,  // 62: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
-	21, // 63: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	23, // 64: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	25, // 65: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	40, // 66: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	43, // 67: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	45, // 68: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	47, // 69: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	52, // 70: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
-	54, // 71: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
-	50, // 72: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	57, // 73: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
-	32, // 74: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	34, // 75: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	36, // 76: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	38, // 77: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
-	29, // 78: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	11, // 79: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	13, // 80: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	17, // 81: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	19, // 82: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	2,  // 83: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
-	4,  // 84: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
-	6,  // 85: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
-	8,  // 86: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
-	22, // 87: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	24, // 88: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	26, // 89: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	66, // [66:90] is the sub-list for method output_type
-	42, // [42:66] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	50, // 8: pncpki.v1.CancelContractResponse.revoked:type_name -> pncpki.v1.Certificate
+	67, // 9: pncpki.v1.ProvisioningCertificate.created_at:type_name -> google.protobuf.Timestamp
+	9,  // 10: pncpki.v1.PutProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
+	9,  // 11: pncpki.v1.GetProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
+	9,  // 12: pncpki.v1.ListProvisioningCertificatesResponse.certificates:type_name -> pncpki.v1.ProvisioningCertificate
+	67, // 13: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
+	67, // 14: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
+	18, // 15: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
+	18, // 16: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
+	18, // 17: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
+	23, // 18: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
+	24, // 19: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
+	67, // 20: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
+	67, // 21: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
+	18, // 22: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
+	29, // 23: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
+	29, // 24: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
+	29, // 25: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
+	29, // 26: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
+	67, // 27: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	37, // 28: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
+	39, // 29: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
+	39, // 30: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
+	39, // 31: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
+	67, // 32: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	67, // 33: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	50, // 34: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
+	67, // 35: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	67, // 36: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	67, // 37: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	50, // 38: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	67, // 39: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
+	50, // 40: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	50, // 41: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	67, // 42: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	58, // 43: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	67, // 44: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	65, // 45: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	48, // 46: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	51, // 47: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	53, // 48: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	55, // 49: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	60, // 50: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	62, // 51: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	57, // 52: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	64, // 53: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	40, // 54: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	42, // 55: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	44, // 56: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	46, // 57: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
+	36, // 58: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	19, // 59: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	21, // 60: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	25, // 61: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	27, // 62: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	1,  // 63: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
+	3,  // 64: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
+	5,  // 65: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
+	7,  // 66: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
+	10, // 67: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
+	12, // 68: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
+	14, // 69: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
+	16, // 70: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
+	30, // 71: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	32, // 72: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	34, // 73: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	49, // 74: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	52, // 75: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	54, // 76: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	56, // 77: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	61, // 78: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	63, // 79: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	59, // 80: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	66, // 81: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	41, // 82: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	43, // 83: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	45, // 84: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	47, // 85: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
+	38, // 86: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	20, // 87: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	22, // 88: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	26, // 89: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	28, // 90: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	2,  // 91: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
+	4,  // 92: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
+	6,  // 93: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
+	8,  // 94: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
+	11, // 95: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
+	13, // 96: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
+	15, // 97: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
+	17, // 98: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
+	31, // 99: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	33, // 100: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	35, // 101: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	74, // [74:102] is the sub-list for method output_type
+	46, // [46:74] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -3726,16 +4208,16 @@ func file_pncpki_v1_pncpki_proto_init() {
 	if File_pncpki_v1_pncpki_proto != nil {
 		return
 	}
-	file_pncpki_v1_pncpki_proto_msgTypes[44].OneofWrappers = []any{}
+	file_pncpki_v1_pncpki_proto_msgTypes[53].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   58,
+			NumMessages:   67,
 			NumExtensions: 0,
-			NumServices:   8,
+			NumServices:   9,
 		},
 		GoTypes:           file_pncpki_v1_pncpki_proto_goTypes,
 		DependencyIndexes: file_pncpki_v1_pncpki_proto_depIdxs,

@@ -38,6 +38,8 @@ const (
 	StationServiceName = "pncpki.v1.StationService"
 	// ContractServiceName is the fully-qualified name of the ContractService service.
 	ContractServiceName = "pncpki.v1.ContractService"
+	// ProvisioningServiceName is the fully-qualified name of the ProvisioningService service.
+	ProvisioningServiceName = "pncpki.v1.ProvisioningService"
 	// OCPPServiceName is the fully-qualified name of the OCPPService service.
 	OCPPServiceName = "pncpki.v1.OCPPService"
 )
@@ -112,6 +114,18 @@ const (
 	// ContractServiceCancelContractProcedure is the fully-qualified name of the ContractService's
 	// CancelContract RPC.
 	ContractServiceCancelContractProcedure = "/pncpki.v1.ContractService/CancelContract"
+	// ProvisioningServicePutProvisioningCertificateProcedure is the fully-qualified name of the
+	// ProvisioningService's PutProvisioningCertificate RPC.
+	ProvisioningServicePutProvisioningCertificateProcedure = "/pncpki.v1.ProvisioningService/PutProvisioningCertificate"
+	// ProvisioningServiceGetProvisioningCertificateProcedure is the fully-qualified name of the
+	// ProvisioningService's GetProvisioningCertificate RPC.
+	ProvisioningServiceGetProvisioningCertificateProcedure = "/pncpki.v1.ProvisioningService/GetProvisioningCertificate"
+	// ProvisioningServiceListProvisioningCertificatesProcedure is the fully-qualified name of the
+	// ProvisioningService's ListProvisioningCertificates RPC.
+	ProvisioningServiceListProvisioningCertificatesProcedure = "/pncpki.v1.ProvisioningService/ListProvisioningCertificates"
+	// ProvisioningServiceDeleteProvisioningCertificateProcedure is the fully-qualified name of the
+	// ProvisioningService's DeleteProvisioningCertificate RPC.
+	ProvisioningServiceDeleteProvisioningCertificateProcedure = "/pncpki.v1.ProvisioningService/DeleteProvisioningCertificate"
 	// OCPPServiceHandleRequestProcedure is the fully-qualified name of the OCPPService's HandleRequest
 	// RPC.
 	OCPPServiceHandleRequestProcedure = "/pncpki.v1.OCPPService/HandleRequest"
@@ -995,6 +1009,154 @@ func (UnimplementedContractServiceHandler) ListContracts(context.Context, *conne
 
 func (UnimplementedContractServiceHandler) CancelContract(context.Context, *connect.Request[v1.CancelContractRequest]) (*connect.Response[v1.CancelContractResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ContractService.CancelContract is not implemented"))
+}
+
+// ProvisioningServiceClient is a client for the pncpki.v1.ProvisioningService service.
+type ProvisioningServiceClient interface {
+	PutProvisioningCertificate(context.Context, *connect.Request[v1.PutProvisioningCertificateRequest]) (*connect.Response[v1.PutProvisioningCertificateResponse], error)
+	GetProvisioningCertificate(context.Context, *connect.Request[v1.GetProvisioningCertificateRequest]) (*connect.Response[v1.GetProvisioningCertificateResponse], error)
+	ListProvisioningCertificates(context.Context, *connect.Request[v1.ListProvisioningCertificatesRequest]) (*connect.Response[v1.ListProvisioningCertificatesResponse], error)
+	DeleteProvisioningCertificate(context.Context, *connect.Request[v1.DeleteProvisioningCertificateRequest]) (*connect.Response[v1.DeleteProvisioningCertificateResponse], error)
+}
+
+// NewProvisioningServiceClient constructs a client for the pncpki.v1.ProvisioningService service.
+// By default, it uses the Connect protocol with the binary Protobuf Codec, asks for gzipped
+// responses, and sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the
+// connect.WithGRPC() or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewProvisioningServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) ProvisioningServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	provisioningServiceMethods := v1.File_pncpki_v1_pncpki_proto.Services().ByName("ProvisioningService").Methods()
+	return &provisioningServiceClient{
+		putProvisioningCertificate: connect.NewClient[v1.PutProvisioningCertificateRequest, v1.PutProvisioningCertificateResponse](
+			httpClient,
+			baseURL+ProvisioningServicePutProvisioningCertificateProcedure,
+			connect.WithSchema(provisioningServiceMethods.ByName("PutProvisioningCertificate")),
+			connect.WithClientOptions(opts...),
+		),
+		getProvisioningCertificate: connect.NewClient[v1.GetProvisioningCertificateRequest, v1.GetProvisioningCertificateResponse](
+			httpClient,
+			baseURL+ProvisioningServiceGetProvisioningCertificateProcedure,
+			connect.WithSchema(provisioningServiceMethods.ByName("GetProvisioningCertificate")),
+			connect.WithClientOptions(opts...),
+		),
+		listProvisioningCertificates: connect.NewClient[v1.ListProvisioningCertificatesRequest, v1.ListProvisioningCertificatesResponse](
+			httpClient,
+			baseURL+ProvisioningServiceListProvisioningCertificatesProcedure,
+			connect.WithSchema(provisioningServiceMethods.ByName("ListProvisioningCertificates")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteProvisioningCertificate: connect.NewClient[v1.DeleteProvisioningCertificateRequest, v1.DeleteProvisioningCertificateResponse](
+			httpClient,
+			baseURL+ProvisioningServiceDeleteProvisioningCertificateProcedure,
+			connect.WithSchema(provisioningServiceMethods.ByName("DeleteProvisioningCertificate")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// provisioningServiceClient implements ProvisioningServiceClient.
+type provisioningServiceClient struct {
+	putProvisioningCertificate    *connect.Client[v1.PutProvisioningCertificateRequest, v1.PutProvisioningCertificateResponse]
+	getProvisioningCertificate    *connect.Client[v1.GetProvisioningCertificateRequest, v1.GetProvisioningCertificateResponse]
+	listProvisioningCertificates  *connect.Client[v1.ListProvisioningCertificatesRequest, v1.ListProvisioningCertificatesResponse]
+	deleteProvisioningCertificate *connect.Client[v1.DeleteProvisioningCertificateRequest, v1.DeleteProvisioningCertificateResponse]
+}
+
+// PutProvisioningCertificate calls pncpki.v1.ProvisioningService.PutProvisioningCertificate.
+func (c *provisioningServiceClient) PutProvisioningCertificate(ctx context.Context, req *connect.Request[v1.PutProvisioningCertificateRequest]) (*connect.Response[v1.PutProvisioningCertificateResponse], error) {
+	return c.putProvisioningCertificate.CallUnary(ctx, req)
+}
+
+// GetProvisioningCertificate calls pncpki.v1.ProvisioningService.GetProvisioningCertificate.
+func (c *provisioningServiceClient) GetProvisioningCertificate(ctx context.Context, req *connect.Request[v1.GetProvisioningCertificateRequest]) (*connect.Response[v1.GetProvisioningCertificateResponse], error) {
+	return c.getProvisioningCertificate.CallUnary(ctx, req)
+}
+
+// ListProvisioningCertificates calls pncpki.v1.ProvisioningService.ListProvisioningCertificates.
+func (c *provisioningServiceClient) ListProvisioningCertificates(ctx context.Context, req *connect.Request[v1.ListProvisioningCertificatesRequest]) (*connect.Response[v1.ListProvisioningCertificatesResponse], error) {
+	return c.listProvisioningCertificates.CallUnary(ctx, req)
+}
+
+// DeleteProvisioningCertificate calls pncpki.v1.ProvisioningService.DeleteProvisioningCertificate.
+func (c *provisioningServiceClient) DeleteProvisioningCertificate(ctx context.Context, req *connect.Request[v1.DeleteProvisioningCertificateRequest]) (*connect.Response[v1.DeleteProvisioningCertificateResponse], error) {
+	return c.deleteProvisioningCertificate.CallUnary(ctx, req)
+}
+
+// ProvisioningServiceHandler is an implementation of the pncpki.v1.ProvisioningService service.
+type ProvisioningServiceHandler interface {
+	PutProvisioningCertificate(context.Context, *connect.Request[v1.PutProvisioningCertificateRequest]) (*connect.Response[v1.PutProvisioningCertificateResponse], error)
+	GetProvisioningCertificate(context.Context, *connect.Request[v1.GetProvisioningCertificateRequest]) (*connect.Response[v1.GetProvisioningCertificateResponse], error)
+	ListProvisioningCertificates(context.Context, *connect.Request[v1.ListProvisioningCertificatesRequest]) (*connect.Response[v1.ListProvisioningCertificatesResponse], error)
+	DeleteProvisioningCertificate(context.Context, *connect.Request[v1.DeleteProvisioningCertificateRequest]) (*connect.Response[v1.DeleteProvisioningCertificateResponse], error)
+}
+
+// NewProvisioningServiceHandler builds an HTTP handler from the service implementation. It returns
+// the path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewProvisioningServiceHandler(svc ProvisioningServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	provisioningServiceMethods := v1.File_pncpki_v1_pncpki_proto.Services().ByName("ProvisioningService").Methods()
+	provisioningServicePutProvisioningCertificateHandler := connect.NewUnaryHandler(
+		ProvisioningServicePutProvisioningCertificateProcedure,
+		svc.PutProvisioningCertificate,
+		connect.WithSchema(provisioningServiceMethods.ByName("PutProvisioningCertificate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	provisioningServiceGetProvisioningCertificateHandler := connect.NewUnaryHandler(
+		ProvisioningServiceGetProvisioningCertificateProcedure,
+		svc.GetProvisioningCertificate,
+		connect.WithSchema(provisioningServiceMethods.ByName("GetProvisioningCertificate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	provisioningServiceListProvisioningCertificatesHandler := connect.NewUnaryHandler(
+		ProvisioningServiceListProvisioningCertificatesProcedure,
+		svc.ListProvisioningCertificates,
+		connect.WithSchema(provisioningServiceMethods.ByName("ListProvisioningCertificates")),
+		connect.WithHandlerOptions(opts...),
+	)
+	provisioningServiceDeleteProvisioningCertificateHandler := connect.NewUnaryHandler(
+		ProvisioningServiceDeleteProvisioningCertificateProcedure,
+		svc.DeleteProvisioningCertificate,
+		connect.WithSchema(provisioningServiceMethods.ByName("DeleteProvisioningCertificate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/pncpki.v1.ProvisioningService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case ProvisioningServicePutProvisioningCertificateProcedure:
+			provisioningServicePutProvisioningCertificateHandler.ServeHTTP(w, r)
+		case ProvisioningServiceGetProvisioningCertificateProcedure:
+			provisioningServiceGetProvisioningCertificateHandler.ServeHTTP(w, r)
+		case ProvisioningServiceListProvisioningCertificatesProcedure:
+			provisioningServiceListProvisioningCertificatesHandler.ServeHTTP(w, r)
+		case ProvisioningServiceDeleteProvisioningCertificateProcedure:
+			provisioningServiceDeleteProvisioningCertificateHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedProvisioningServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedProvisioningServiceHandler struct{}
+
+func (UnimplementedProvisioningServiceHandler) PutProvisioningCertificate(context.Context, *connect.Request[v1.PutProvisioningCertificateRequest]) (*connect.Response[v1.PutProvisioningCertificateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ProvisioningService.PutProvisioningCertificate is not implemented"))
+}
+
+func (UnimplementedProvisioningServiceHandler) GetProvisioningCertificate(context.Context, *connect.Request[v1.GetProvisioningCertificateRequest]) (*connect.Response[v1.GetProvisioningCertificateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ProvisioningService.GetProvisioningCertificate is not implemented"))
+}
+
+func (UnimplementedProvisioningServiceHandler) ListProvisioningCertificates(context.Context, *connect.Request[v1.ListProvisioningCertificatesRequest]) (*connect.Response[v1.ListProvisioningCertificatesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ProvisioningService.ListProvisioningCertificates is not implemented"))
+}
+
+func (UnimplementedProvisioningServiceHandler) DeleteProvisioningCertificate(context.Context, *connect.Request[v1.DeleteProvisioningCertificateRequest]) (*connect.Response[v1.DeleteProvisioningCertificateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ProvisioningService.DeleteProvisioningCertificate is not implemented"))
 }
 
 // OCPPServiceClient is a client for the pncpki.v1.OCPPService service.
