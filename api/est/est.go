@@ -10,6 +10,8 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -47,7 +49,10 @@ type Server struct {
 	Store store.Store
 	// Verify checks a bearer token (the API's token verification).
 	Verify func(token string) (*auth.Claims, error)
-	Log    *slog.Logger
+	// Revoked, when set, hears about revocations made here (to tell the
+	// OCSP responders at once).
+	Revoked func(ctx context.Context, rec *store.Certificate)
+	Log     *slog.Logger
 }
 
 func (s *Server) log() *slog.Logger {
@@ -80,20 +85,100 @@ func httpError(w http.ResponseWriter, status int, code, msg string) {
 	fmt.Fprintf(w, "%s: %s\n", code, msg)
 }
 
-// profile reads the CA label and the ISO 15118 version of a request.
+// profile reads the CA label and the ISO 15118 version of a request: from
+// the path (RFC 7030, OPCP) or, in the OPNC form, from the caDomain,
+// iso15118Version and algorithm query parameters.
 func profile(r *http.Request) (*policies.Profile, int, string) {
-	name, ok := Labels[strings.ToLower(chi.URLParam(r, "ca"))]
-	if !ok {
-		return nil, http.StatusNotFound, "unknown CA label " + chi.URLParam(r, "ca") + " (cpo, mo, oem or cps)"
+	label, iso, alg := chi.URLParam(r, "ca"), chi.URLParam(r, "iso"), chi.URLParam(r, "alg")
+	if label == "" {
+		q := r.URL.Query()
+		label, iso, alg = q.Get("caDomain"), q.Get("iso15118Version"), q.Get("algorithm")
+		if label == "emsp" {
+			label = "mo"
+		}
 	}
-	if iso := chi.URLParam(r, "iso"); iso != "" && !strings.EqualFold(iso, "ISO15118-2") {
+	name, ok := Labels[strings.ToLower(label)]
+	if !ok {
+		return nil, http.StatusNotFound, "unknown CA label " + label + " (cpo, mo/emsp, oem or cps)"
+	}
+	if iso != "" && !strings.EqualFold(iso, "ISO15118-2") {
 		return nil, http.StatusNotFound, "ISO 15118 version " + iso + " is not supported (ISO15118-2)"
 	}
-	if alg := chi.URLParam(r, "alg"); alg != "" && !strings.EqualFold(alg, "secp256r1") {
+	if alg != "" && !strings.EqualFold(alg, "secp256r1") {
 		return nil, http.StatusNotFound, "algorithm " + alg + " is not supported (secp256r1)"
 	}
 	p, _ := policies.Lookup(name)
 	return p, 0, ""
+}
+
+// MountOPNC adds the OPNC PKI API under prefix (e.g. /opnc/v1/pki):
+// GET /est/cacerts and POST /est/simpleenroll with the CA domain in the
+// query, and POST /pki/revokeCertificate.
+func (s *Server) MountOPNC(r chi.Router, prefix string) {
+	prefix = "/" + strings.Trim(prefix, "/")
+	r.Get(prefix+"/est/cacerts", s.cacerts)
+	r.Post(prefix+"/est/simpleenroll", s.enroll(false))
+	r.Post(prefix+"/pki/revokeCertificate", s.revoke)
+}
+
+// opncReasons are the revocation reasons of OPNC's revokeCertificate.
+var opncReasons = map[string]bool{"privilegeWithdrawn": true, "affiliationChanged": true, "superseded": true,
+	"unspecified": true, "keyCompromise": true, "aACompromise": true, "cessationOfOperation": true}
+
+// revoke serves OPNC's revokeCertificate: a subscriber revokes only its
+// own certificates (administrators any), named by the certificate itself
+// (base64 of its PEM).
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	tenant, _, status, err := s.authenticate(r)
+	if err != nil {
+		httpError(w, status, "est.unauthorized", err.Error())
+		return
+	}
+	var req struct {
+		Certificate      string `json:"certificate"`
+		RevocationReason string `json:"revocationReason"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		httpError(w, http.StatusBadRequest, "request.invalid", "want {certificate, revocationReason}: "+err.Error())
+		return
+	}
+	if !opncReasons[req.RevocationReason] {
+		httpError(w, http.StatusBadRequest, ca.CodeBadReason, "revocationReason "+req.RevocationReason+" is not an OPNC reason")
+		return
+	}
+	pemText, err := base64.StdEncoding.DecodeString(req.Certificate)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "request.invalid", "certificate is not base64")
+		return
+	}
+	block, _ := pem.Decode(pemText)
+	if block == nil || block.Type != "CERTIFICATE" {
+		httpError(w, http.StatusBadRequest, "request.invalid", "certificate is not a base64 PEM certificate")
+		return
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "request.invalid", "certificate: "+err.Error())
+		return
+	}
+	rec, err := s.issued(r.Context(), cert)
+	if err != nil || tenant != "" && rec.Tenant != tenant {
+		// Another subscriber's certificate is as good as unknown.
+		httpError(w, http.StatusForbidden, "auth.forbidden", "not a certificate of yours")
+		return
+	}
+	reason, _ := ca.ParseReason(req.RevocationReason)
+	revoked, err := s.CA.Revoke(store.WithActor(r.Context(), "opnc:"+tenant), rec.Issuer, rec.Serial, reason)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, ca.CodeOf(err), err.Error())
+		return
+	}
+	if s.Revoked != nil {
+		s.Revoked(r.Context(), revoked)
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // issuerChain is the chain of the CA issuing p, root last.
@@ -212,22 +297,27 @@ func (s *Server) authenticate(r *http.Request) (tenant string, current *x509.Cer
 	return "", nil, http.StatusUnauthorized, errors.New("a bearer token or a client certificate is required")
 }
 
-// record finds a client certificate among pncpki's own, unrevoked and
-// unexpired.
+// record finds a client certificate among pncpki's own and unrevoked.
 func (s *Server) record(ctx context.Context, cert *x509.Certificate) (*store.Certificate, error) {
+	rec, err := s.issued(ctx, cert)
+	if err == nil && rec.Revoked() {
+		return nil, errors.New("the client certificate is revoked")
+	}
+	return rec, err
+}
+
+// issued finds a certificate among pncpki's own.
+func (s *Server) issued(ctx context.Context, cert *x509.Certificate) (*store.Certificate, error) {
 	recs, err := s.Store.Certificates(ctx, store.Filter{Serial: ca.SerialHex(cert.SerialNumber)})
 	if err != nil {
 		return nil, err
 	}
 	for _, rec := range recs {
 		if bytes.Equal(rec.DER, cert.Raw) {
-			if rec.Revoked() {
-				return nil, errors.New("the client certificate is revoked")
-			}
 			return rec, nil
 		}
 	}
-	return nil, errors.New("the client certificate was not issued here")
+	return nil, errors.New("the certificate was not issued here")
 }
 
 // PKCS7 encodes certificates as a degenerate, certs-only CMS SignedData

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/ca"
@@ -31,7 +33,9 @@ import (
 type estEnv struct {
 	srv   *httptest.Server
 	token string
+	other string // a token of another CPO
 	dir   string
+	d     *datadir.Dir
 }
 
 func newEnv(t *testing.T) *estEnv {
@@ -48,8 +52,13 @@ func newEnv(t *testing.T) *estEnv {
 	if err := d.Init(ctx, datadir.InitConfig{Organization: "Test"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Store.CreateTenant(ctx, &policies.Tenant{Name: "cpo1", Kind: policies.TenantCPO, OperatorIDs: []string{"DEABC"}}); err != nil {
-		t.Fatal(err)
+	for _, tn := range []*policies.Tenant{
+		{Name: "cpo1", Kind: policies.TenantCPO, OperatorIDs: []string{"DEABC"}},
+		{Name: "cpo2", Kind: policies.TenantCPO, OperatorIDs: []string{"DEXYZ"}},
+	} {
+		if err := d.Store.CreateTenant(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
 	}
 	key, err := auth.LoadOrCreateKey(d.Path)
 	if err != nil {
@@ -59,12 +68,14 @@ func newEnv(t *testing.T) *estEnv {
 	r := chi.NewRouter()
 	s.Mount(r, DefaultPrefix)
 	s.Mount(r, "/est") // a deployed client's base path
+	s.MountOPNC(r, "/opnc/v1/pki")
 	srv := httptest.NewUnstartedServer(r)
 	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	tok, _ := key.Mint("csms", "cpo1", auth.RoleOperator, time.Hour, time.Now())
-	return &estEnv{srv: srv, token: tok, dir: t.TempDir()}
+	other, _ := key.Mint("csms2", "cpo2", auth.RoleOperator, time.Hour, time.Now())
+	return &estEnv{srv: srv, token: tok, other: other, dir: t.TempDir(), d: d}
 }
 
 // certsOf parses a base64 PKCS#7 answer with openssl, as a client would.
@@ -193,4 +204,84 @@ func TestEST(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", tc.name, status, body, tc.want)
 		}
 	}
+}
+
+// TestOPNC: the OPNC PKI API shapes: EST with the CA domain in the query,
+// and revokeCertificate with its request body checked against OPNC's
+// OpenAPI document.
+func TestOPNC(t *testing.T) {
+	e := newEnv(t)
+	status, body := e.do(t, "GET", "/opnc/v1/pki/est/cacerts?caDomain=cpo&iso15118Version=ISO15118-2", "", "", nil, nil)
+	if status != 200 || len(e.certsOf(t, body)) != 3 {
+		t.Fatalf("OPNC cacerts: %d %s", status, body)
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	status, body = e.do(t, "POST", "/opnc/v1/pki/est/simpleenroll?caDomain=cpo&iso15118Version=ISO15118-2", e.token, "application/pkcs10", csr(t, k, "DE*ABC*E1"), nil)
+	if status != 200 {
+		t.Fatalf("OPNC simpleenroll: %d %s", status, body)
+	}
+	leaf := e.certsOf(t, body)[0]
+	if status, _ := e.do(t, "POST", "/opnc/v1/pki/est/simpleenroll?caDomain=veh", e.token, "application/pkcs10", csr(t, k, "DE*ABC*E1"), nil); status != 404 {
+		t.Errorf("caDomain veh: %d", status)
+	}
+
+	sch := opncSchema(t, "pki.api.consolidated.v1.json", "revokeCertificateReq.v1")
+	req := func(reason string) []byte {
+		b, _ := json.Marshal(map[string]string{"certificate": base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})),
+			"revocationReason": reason})
+		return b
+	}
+	inst, _ := jsonschema.UnmarshalJSON(strings.NewReader(string(req("keyCompromise"))))
+	if err := sch.Validate(inst); err != nil {
+		t.Fatalf("our request body does not fit OPNC's schema: %v", err)
+	}
+	for _, tc := range []struct {
+		name, token string
+		body        []byte
+		want        int
+	}{
+		{"no credentials", "", req("keyCompromise"), 401},
+		{"another CPO's certificate", e.other, req("keyCompromise"), 403},
+		{"not an OPNC reason", e.token, req("certificateHold"), 400},
+		{"not JSON", e.token, []byte("{"), 400},
+		{"unknown field", e.token, []byte(`{"certificate":"x","revocationReason":"unspecified","extra":1}`), 400},
+		{"not base64", e.token, []byte(`{"certificate":"%%%","revocationReason":"unspecified"}`), 400},
+		{"revoked", e.token, req("keyCompromise"), 200},
+		{"revoked twice", e.token, req("keyCompromise"), 400},
+	} {
+		if status, body := e.do(t, "POST", "/opnc/v1/pki/pki/revokeCertificate", tc.token, "application/json", tc.body, nil); status != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, status, body, tc.want)
+		}
+	}
+	rec, err := e.d.Store.Certificate(context.Background(), "cpo-sub2", ca.SerialHex(leaf.SerialNumber))
+	if err != nil || !rec.Revoked() || rec.Reason != 1 {
+		t.Errorf("stored record after revokeCertificate: revoked %v reason %d, %v", rec.Revoked(), rec.Reason, err)
+	}
+}
+
+// opncSchema compiles one component schema of an OPNC OpenAPI document
+// from ../shared/spec (never copied into the repository).
+func opncSchema(t *testing.T, file, name string) *jsonschema.Schema {
+	t.Helper()
+	dir := os.Getenv("PNCPKI_SPEC")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "spec")
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "opnc", "consolidated", file))
+	if err != nil {
+		t.Skipf("SKIP: OPNC OpenAPI documents not found (set PNCPKI_SPEC): %v", err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("file:///"+file, doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("file:///" + file + "#/components/schemas/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sch
 }

@@ -23,13 +23,16 @@ import (
 
 // newHandler routes pncd's endpoints: health, CRLs, OCSP and metrics. The
 // API shares this router.
-func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, rdb *redis.Client, reg *prometheus.Registry, log *slog.Logger, estServer *est.Server, estPrefixes []string) http.Handler {
+func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, rdb *redis.Client, reg *prometheus.Registry, log *slog.Logger, estServer *est.Server, estPrefixes []string, opncPrefix string) http.Handler {
 	r := chi.NewRouter()
 	if estServer != nil {
 		for _, p := range estPrefixes {
 			if p = strings.TrimSpace(p); p != "" {
 				estServer.Mount(r, p)
 			}
+		}
+		if opncPrefix != "" {
+			estServer.MountOPNC(r, opncPrefix)
 		}
 	}
 	// The API: REST under /v1, gRPC/Connect under the service names, with a

@@ -155,7 +155,10 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	estServer := &est.Server{CA: d.CA, Store: d.Store, Verify: apiServer.VerifyToken, Log: log}
+	estServer := &est.Server{CA: d.CA, Store: d.Store, Verify: apiServer.VerifyToken, Log: log,
+		Revoked: func(ctx context.Context, r *store.Certificate) {
+			resp.Revoked(context.WithoutCancel(ctx), r.Issuer, r.Serial)
+		}}
 
 	ln, err := net.Listen("tcp", *st.listen)
 	if err != nil {
@@ -168,7 +171,7 @@ func run(args []string) error {
 	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
 		Protocols:         protocols,
-		Handler:           newHandler(d, resp, apiHandler, rdb, reg, log, estServer, strings.Split(*st.estPrefixes, ",")),
+		Handler:           newHandler(d, resp, apiHandler, rdb, reg, log, estServer, strings.Split(*st.estPrefixes, ","), *st.opncPrefix),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -266,7 +269,7 @@ func writeAdminToken(ctx context.Context, d *datadir.Dir, key *auth.Key, log *sl
 // (PNCPKI_<NAME>) or the --config file.
 type settings struct {
 	data, listen, org, publicURL, storeURL, configFile, tlsCert, tlsKey, redisURL *string
-	tokenKeyType, jwksURL, jwksIssuer, jwksAudience, estPrefixes                  *string
+	tokenKeyType, jwksURL, jwksIssuer, jwksAudience, estPrefixes, opncPrefix      *string
 	ocspCAKey, clientAuth                                                         *bool
 	cacheMB, presignRate, apiRate                                                 *int
 	presignEvery                                                                  *time.Duration
@@ -293,6 +296,7 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.redisURL = fs.String("redis", "", "Redis URL (redis://host:6379/0) of the shared OCSP tier and revocation fan-out")
 	s.clientAuth = fs.Bool("tls-client-auth", false, "also accept API client certificates (profile api/client, issued under the CSMS root) instead of bearer tokens; needs --tls-cert")
 	s.estPrefixes = fs.String("est-prefixes", est.DefaultPrefix, "comma-separated base paths of the EST endpoints ({prefix}/{cpo|mo|oem|cps}/cacerts|simpleenroll|simplereenroll[/ISO15118-2]), e.g. /.well-known/est,/est")
+	s.opncPrefix = fs.String("opnc-pki-prefix", "/opnc/v1/pki", "base path of the OPNC PKI API (GET /est/cacerts and POST /est/simpleenroll with ?caDomain=, POST /pki/revokeCertificate); empty: not served")
 	s.tokenKeyType = fs.String("token-key-type", auth.KeyECDSA, "type of the token key created on first start: ecdsa (ES256) or ed25519 (EdDSA); an existing key keeps its type")
 	s.jwksURL = fs.String("jwks-url", "", "JWK set URL of an external identity provider whose tokens (ES256 or EdDSA, with kid, tenant and role claims) are accepted too")
 	s.jwksIssuer = fs.String("jwks-issuer", "", "the iss of that provider's tokens")
