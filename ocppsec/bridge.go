@@ -495,18 +495,34 @@ func (b *Bridge) resultOf(stationID string, d Dialect, sent Call, payload []byte
 			return nil, err
 		}
 		if outer.Status != "Accepted" {
-			r.Audit = append(r.Audit, b.certificateResult(stationID, "DataTransfer "+outer.Status, dt.MessageID))
+			if dt.MessageID == "CertificateSigned" {
+				r.Audit = append(r.Audit, b.certificateResult(stationID, "DataTransfer "+outer.Status, dt.MessageID))
+			} else {
+				b.log().Info("station declined a Plug and Charge DataTransfer", "station", stationID, "message", dt.MessageID, "status", outer.Status)
+			}
 			return nil, nil
 		}
-		d = OCPP201
+		inner := OCPP201
 		if dt.VendorID == VendorHas2be {
-			d = Has2be
+			inner = Has2be
 		}
-		inner, err := ParseCall(d, dt.MessageID, []byte(dt.Data))
+		call, err := ParseCall(inner, dt.MessageID, []byte(dt.Data))
 		if err != nil {
 			return nil, err
 		}
-		sent, payload = inner, []byte(outer.Data)
+		follow, err := b.resultOf(stationID, inner, call, []byte(outer.Data), r)
+		if err != nil {
+			return nil, err
+		}
+		// What follows goes to the station the same way.
+		for i, c := range follow {
+			data, err := json.Marshal(c.Payload)
+			if err != nil {
+				return nil, err
+			}
+			follow[i] = Call{"DataTransfer", &DataTransfer16{VendorID: dt.VendorID, MessageID: c.Action, Data: string(data)}}
+		}
+		return follow, nil
 	}
 	m, ok := Lookup(d, sent.Action)
 	if !ok {

@@ -2,6 +2,7 @@ package ocppsec
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"slices"
 )
 
@@ -43,6 +44,11 @@ func (b *Bridge) RootSyncCalls(d Dialect) []Call {
 		for _, n := range names {
 			calls = append(calls, Call{"GetInstalledCertificateIds", &GetInstalledCertificateIds16{CertificateType: n}})
 		}
+		// The Plug and Charge roots of a 1.6 station go through the OCA
+		// DataTransfer variant with 2.0.1 payloads; a station without Plug
+		// and Charge answers UnknownVendorId, which ends the matter.
+		data, _ := json.Marshal(GetInstalledCertificateIdsRequest{CertificateType: []string{string(UseMO), string(UseV2G)}})
+		calls = append(calls, Call{"DataTransfer", &DataTransfer16{VendorID: VendorOCA, MessageID: "GetInstalledCertificateIds", Data: string(data)}})
 		return calls
 	}
 	if len(names) == 0 {

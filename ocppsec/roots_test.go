@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,13 +70,45 @@ func TestRootSync(t *testing.T) {
 		t.Errorf("%d deletes, want 1", deletes)
 	}
 
-	// OCPP 1.6: one request per type, CentralSystemRootCertificate.
+	// OCPP 1.6: one request per type, CentralSystemRootCertificate; the
+	// Plug and Charge roots through the OCA DataTransfer.
 	calls16 := e.b.RootSyncCalls(OCPP16)
-	if len(calls16) != 2 {
+	if len(calls16) != 3 || calls16[2].Action != "DataTransfer" {
 		t.Fatalf("1.6 sync calls %+v", calls16)
 	}
 	for _, c := range calls16 {
-		e.schema(t, OCPP16, "GetInstalledCertificateIds", false, c.Payload)
+		e.schema(t, OCPP16, c.Action, false, c.Payload)
+	}
+	pnc := calls16[2].Payload.(*DataTransfer16)
+	var inner GetInstalledCertificateIdsRequest
+	if err := Decode(OCPP201, []byte(pnc.Data), &inner); err != nil || pnc.VendorID != VendorOCA {
+		t.Fatalf("PnC root sync: %v %+v", err, pnc)
+	}
+	follow, err = e.b.HandleResult(ctx, "CS-2", OCPP16, calls16[2], "", mustJSON(t, DataTransfer16Response{Status: "Accepted", Data: `{"status":"NotFound"}`}))
+	if err != nil || len(follow) != 2 {
+		t.Fatalf("PnC follow-up %v %+v", err, follow)
+	}
+	var pncTypes []string
+	for _, c := range follow {
+		e.schema(t, OCPP16, "DataTransfer", false, c.Payload)
+		dt := c.Payload.(*DataTransfer16)
+		var install InstallCertificateRequest
+		if dt.VendorID != VendorOCA || dt.MessageID != "InstallCertificate" || Decode(OCPP201, []byte(dt.Data), &install) != nil {
+			t.Fatalf("PnC install %+v", dt)
+		}
+		pncTypes = append(pncTypes, install.CertificateType)
+	}
+	slices.Sort(pncTypes)
+	if fmt.Sprint(pncTypes) != "[MORootCertificate V2GRootCertificate]" {
+		t.Errorf("PnC installs %v", pncTypes)
+	}
+	// A 1.6 station without Plug and Charge: nothing follows, nothing is
+	// taken for a refused certificate.
+	before, _ := e.d.Store.AuditLog(ctx, 0, 1000)
+	follow, err = e.b.HandleResult(ctx, "CS-2", OCPP16, calls16[2], "", mustJSON(t, DataTransfer16Response{Status: "UnknownVendorId"}))
+	after, _ := e.d.Store.AuditLog(ctx, 0, 1000)
+	if err != nil || len(follow) != 0 || len(after) != len(before) {
+		t.Errorf("UnknownVendorId: %v %+v, %d new audit entries", err, follow, len(after)-len(before))
 	}
 	follow, err = e.b.HandleResult(ctx, "CS-2", OCPP16, calls16[0], "", []byte(`{"status":"NotFound"}`))
 	if err != nil || len(follow) != 1 {
