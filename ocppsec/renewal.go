@@ -2,6 +2,7 @@ package ocppsec
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/pncpki/pncpki/policies"
@@ -16,7 +17,8 @@ const DefaultRenewalWindow = 30 * 24 * time.Hour
 // CSR for each of its certificates that expires within the renewal window
 // (OCPP 2.0.1 TriggerMessage SignV2GCertificate /
 // SignChargingStationCertificate; 1.6 ExtendedTriggerMessage
-// SignChargePointCertificate). A certificate already followed by a newer one
+// SignChargePointCertificate and, for Plug and Charge, TriggerMessage
+// SignV2GCertificate in the OCA DataTransfer). A certificate already followed by a newer one
 // for the same name does not count.
 func (b *Bridge) RenewalCalls(ctx context.Context, st *store.Station, d Dialect) ([]Call, error) {
 	window := b.Policy.RenewalWindow
@@ -44,14 +46,12 @@ func (b *Bridge) RenewalCalls(ctx context.Context, st *store.Station, d Dialect)
 	if err != nil {
 		return nil, err
 	}
-	if d == OCPP16 {
-		if renewStation {
-			calls = append(calls, Call{"ExtendedTriggerMessage", &ExtendedTriggerMessage16{RequestedMessage: "SignChargePointCertificate"}})
-		}
-		return calls, nil
-	}
 	if renewStation {
-		calls = append(calls, Call{"TriggerMessage", &TriggerMessageRequest{RequestedMessage: "SignChargingStationCertificate"}})
+		if d == OCPP16 {
+			calls = append(calls, Call{"ExtendedTriggerMessage", &ExtendedTriggerMessage16{RequestedMessage: "SignChargePointCertificate"}})
+		} else {
+			calls = append(calls, Call{"TriggerMessage", &TriggerMessageRequest{RequestedMessage: "SignChargingStationCertificate"}})
+		}
 	}
 	seccNames := map[string]bool{}
 	for _, x := range append(append([]string(nil), st.EVSEIDs...), st.SECCIDs...) {
@@ -62,7 +62,13 @@ func (b *Bridge) RenewalCalls(ctx context.Context, st *store.Station, d Dialect)
 		return nil, err
 	}
 	if renewSECC {
-		calls = append(calls, Call{"TriggerMessage", &TriggerMessageRequest{RequestedMessage: "SignV2GCertificate"}})
+		trigger := &TriggerMessageRequest{RequestedMessage: "SignV2GCertificate"}
+		if d == OCPP16 { // 1.6 Plug and Charge: the OCA DataTransfer
+			data, _ := json.Marshal(trigger)
+			calls = append(calls, Call{"DataTransfer", &DataTransfer16{VendorID: VendorOCA, MessageID: "TriggerMessage", Data: string(data)}})
+		} else {
+			calls = append(calls, Call{"TriggerMessage", trigger})
+		}
 	}
 	return calls, nil
 }

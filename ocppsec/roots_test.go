@@ -156,10 +156,15 @@ func TestRenewalCalls(t *testing.T) {
 		t.Errorf("2.0.1 renewal %v", got)
 	}
 	calls, _ = e.b.RenewalCalls(ctx, st, OCPP16)
-	if len(calls) != 1 || calls[0].Payload.(*ExtendedTriggerMessage16).RequestedMessage != "SignChargePointCertificate" {
-		t.Errorf("1.6 renewal %+v", calls)
+	if len(calls) != 2 || calls[0].Payload.(*ExtendedTriggerMessage16).RequestedMessage != "SignChargePointCertificate" {
+		t.Fatalf("1.6 renewal %+v", calls)
 	}
 	e.schema(t, OCPP16, "ExtendedTriggerMessage", false, calls[0].Payload)
+	e.schema(t, OCPP16, "DataTransfer", false, calls[1].Payload)
+	var trigger TriggerMessageRequest
+	if dt := calls[1].Payload.(*DataTransfer16); dt.MessageID != "TriggerMessage" || Decode(OCPP201, []byte(dt.Data), &trigger) != nil || trigger.RequestedMessage != "SignV2GCertificate" {
+		t.Errorf("1.6 Plug and Charge renewal %+v", calls[1].Payload)
+	}
 }
 
 // TestRootRollover: a station with AdditionalRootCertificateCheck that
