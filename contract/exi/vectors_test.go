@@ -1,0 +1,174 @@
+package exi_test
+
+import (
+	"bytes"
+		"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pncpki/pncpki/contract/exi"
+)
+
+// specDir is where the specification data is: PNCPKI_SPEC or ../shared/spec
+// beside the repository.
+func specDir(t testing.TB) string {
+	dir := os.Getenv("PNCPKI_SPEC")
+	if dir == "" {
+		dir = "../../../shared/spec"
+	}
+	if _, err := os.Stat(filepath.Join(dir, "exi-vectors")); err != nil {
+		t.Skipf("SKIP: EXI vectors not found in %s (set PNCPKI_SPEC): %v", dir, err)
+	}
+	return dir
+}
+
+func readVectors(t testing.TB, name string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(specDir(t), "exi-vectors", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func unhex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.ToLower(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type oracle struct {
+	Vectors []struct {
+		Name      string         `json:"name"`
+		EXIHex    string         `json:"exi_hex"`
+		Decoded   map[string]any `json:"decoded"`
+		Signature struct {
+			SignedInfoHex string `json:"signed_info_exi_hex"`
+			NotUsed       string `json:"NOT_USED_signed_info_exi_hex_if_encoded_with_iso2_exiFragment_grammar"`
+		} `json:"signature"`
+		Fragments []struct {
+			Element string `json:"element"`
+			EXIHex  string `json:"exi_hex"`
+		} `json:"fragments"`
+	} `json:"vectors"`
+}
+
+// roundTrip decodes a stream and checks that encoding gives it back.
+func roundTrip(t *testing.T, name string, stream []byte) *exi.Element {
+	t.Helper()
+	el, err := exi.ISO2.Decode(stream)
+	if err != nil {
+		t.Fatalf("%s: decode: %v", name, err)
+	}
+	out, err := exi.ISO2.Encode(el)
+	if err != nil {
+		t.Fatalf("%s: encode: %v", name, err)
+	}
+	if !bytes.Equal(out, stream) {
+		t.Fatalf("%s: re-encoded stream differs:\n got %x\nwant %x", name, out, stream)
+	}
+	return el
+}
+
+func fragmentRoundTrip(t *testing.T, s *exi.Schema, name string, stream []byte) []*exi.Element {
+	t.Helper()
+	els, err := s.DecodeFragment(stream)
+	if err != nil {
+		t.Fatalf("%s: decode fragment: %v", name, err)
+	}
+	out, err := s.EncodeFragment(els...)
+	if err != nil {
+		t.Fatalf("%s: encode fragment: %v", name, err)
+	}
+	if !bytes.Equal(out, stream) {
+		t.Fatalf("%s: re-encoded fragment differs:\n got %x\nwant %x", name, out, stream)
+	}
+	return els
+}
+
+func TestOracleVectors(t *testing.T) {
+	var o oracle
+	readVectors(t, "iso15118-2_oracle-libcbv2g.json", &o)
+	if len(o.Vectors) != 4 {
+		t.Fatalf("%d vectors", len(o.Vectors))
+	}
+	for _, v := range o.Vectors {
+		t.Run(v.Name, func(t *testing.T) {
+			el := roundTrip(t, v.Name, unhex(t, v.EXIHex))
+			body := el.Child("Body").Child(v.Name)
+			if body == nil {
+				t.Fatalf("no %s in the body", v.Name)
+			}
+			if got, want := el.Child("Header").Child("SessionID").Value, v.Decoded["Header"].(map[string]any)["SessionID"].(string); !strings.EqualFold(got, want) {
+				t.Errorf("SessionID %s, want %s", got, want)
+			}
+			if v.Signature.SignedInfoHex != "" {
+				si := fragmentRoundTrip(t, exi.XMLDSig, "SignedInfo", unhex(t, v.Signature.SignedInfoHex))
+				if len(si) != 1 || si[0].Name.Local != "SignedInfo" {
+					t.Fatalf("SignedInfo fragment holds %v", si)
+				}
+				// The same SignedInfo in the MsgDef fragment grammar.
+				fragmentRoundTrip(t, exi.ISO2, "SignedInfo (MsgDef grammar)", unhex(t, v.Signature.NotUsed))
+			}
+			for _, f := range v.Fragments {
+				els := fragmentRoundTrip(t, exi.ISO2, f.Element, unhex(t, f.EXIHex))
+				if len(els) != 1 || els[0].Name.Local != f.Element {
+					t.Fatalf("fragment %s holds %v", f.Element, els)
+				}
+			}
+		})
+	}
+}
+
+func TestThesimmermonVector(t *testing.T) {
+	var v struct {
+		Vectors []struct {
+			Name   string `json:"name"`
+			Hex    string `json:"exi_hex"`
+		} `json:"vectors"`
+	}
+	readVectors(t, "iso15118-2_CertificateInstallationReq_thesimmermon-libcbv2g.json", &v)
+	for _, x := range v.Vectors {
+		el := roundTrip(t, x.Name, unhex(t, x.Hex))
+		req := el.Child("Body").Child("CertificateInstallationReq")
+		if id, _ := req.Attr("Id"); id != "id1" {
+			t.Errorf("%s: Id %q", x.Name, id)
+		}
+		if strings.HasSuffix(x.Name, "_signed") {
+			serial := el.Child("Header").Child("Signature")
+			_ = serial
+		}
+	}
+}
+
+func TestRiseV2GFragments(t *testing.T) {
+	var v struct {
+		Variants map[string]struct {
+			References []struct {
+				ID      string `json:"id"`
+				Element string `json:"element"`
+				EXIHex  string `json:"exi_hex"`
+			} `json:"references"`
+			SignedInfo struct {
+				EXIHex string `json:"exi_hex"`
+			} `json:"signed_info"`
+		} `json:"variants"`
+	}
+	readVectors(t, "iso15118-2_CertificateInstallationRes_signature_rise-v2g.json", &v)
+	conf := v.Variants["msgbody_namespace"]
+	for _, r := range conf.References {
+		els := fragmentRoundTrip(t, exi.ISO2, r.Element, unhex(t, r.EXIHex))
+		if id, _ := els[0].Attr("Id"); id != r.ID {
+			t.Errorf("%s: Id %q, want %q", r.Element, id, r.ID)
+		}
+	}
+	fragmentRoundTrip(t, exi.XMLDSig, "SignedInfo", unhex(t, conf.SignedInfo.EXIHex))
+}
