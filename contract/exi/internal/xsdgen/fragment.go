@@ -1,7 +1,6 @@
 package xsdgen
 
 import (
-
 	"github.com/pncpki/pncpki/contract/exi"
 )
 
