@@ -607,6 +607,13 @@ func (b *Builder) template(p *policies.Profile, issuer *Authority, pub crypto.Pu
 	if err != nil {
 		return nil, refuse(CodeCSRMalformed, "public key: %v", err)
 	}
+	if p.MaxDER > 0 {
+		// Size-bound certificates (ISO 15118) take RFC 5280's second
+		// method, 0100 and the low 60 bits of the SHA-1: 12 bytes less
+		// in the SKI and in every child's AKI.
+		ski = append([]byte(nil), ski[len(ski)-8:]...)
+		ski[0] = 0x40 | ski[0]&0x0f
+	}
 	if validity.IsZero() {
 		validity = p.DefaultValidity
 	}
@@ -644,7 +651,9 @@ func (b *Builder) template(p *policies.Profile, issuer *Authority, pub crypto.Pu
 		signerPub = issuer.Signer.Public()
 		if b.PublicURL != "" && !p.OCSPNoCheck {
 			t.OCSPServer = []string{b.PublicURL + "/ocsp"}
-			t.CRLDistributionPoints = []string{b.PublicURL + "/crl/" + issuer.Name + ".crl"}
+			if !p.OCSPOnly {
+				t.CRLDistributionPoints = []string{b.PublicURL + "/crl/" + issuer.Name + ".crl"}
+			}
 		}
 	}
 	if p.OCSPNoCheck {

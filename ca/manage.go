@@ -273,6 +273,13 @@ func (s *Service) checkCACert(ctx context.Context, profile, keyURI string, der [
 // already holds (no CSR): used for the CPS leaf and test PKIs. The same
 // lint and store rules apply as for Issue.
 func (s *Service) IssueForKey(ctx context.Context, profile, issuerName string, pub crypto.PublicKey, subj policies.Subject, validity policies.Period) (*Issued, error) {
+	return s.IssueForKeyAs(ctx, "", profile, issuerName, pub, subj, validity)
+}
+
+// IssueForKeyAs is IssueForKey for a tenant, recorded as the certificate's
+// owner: the contract service issues an eMSP's contract certificates for
+// keys it generates itself.
+func (s *Service) IssueForKeyAs(ctx context.Context, tenant, profile, issuerName string, pub crypto.PublicKey, subj policies.Subject, validity policies.Period) (*Issued, error) {
 	p, err := policies.Lookup(profile)
 	if err != nil {
 		return nil, &Error{Code: CodeProfileUnknown, Message: err.Error()}
@@ -281,5 +288,5 @@ func (s *Service) IssueForKey(ctx context.Context, profile, issuerName string, p
 	if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, p, issuer, pub, subj, validity, "")
+	return s.issue(ctx, p, issuer, pub, subj, validity, tenant)
 }

@@ -136,3 +136,10 @@ func WriteKeyFile(path string, key crypto.Signer) error {
 	}
 	return f.Close()
 }
+
+// LoadSigner returns the signer of a key URI through the service's key
+// managers (file or PKCS#11): for keys that sign outside the CAs, such as
+// the CPS leaf's.
+func (s *Service) LoadSigner(ctx context.Context, keyURI string) (crypto.Signer, error) {
+	return s.signers.Load(ctx, keyURI)
+}

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pncpki/pncpki/contract/exi"
 )
 
 // TestSignaturesOfVectors verifies the CPS signatures and reference digests
@@ -139,5 +142,118 @@ func readJSON(t *testing.T, path string, v any) {
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVectorSignaturesThroughCodec checks the signatures of the vectors
+// the way the installer does, from the decoded messages: the thesimmermon
+// request (signed by a CharIN QA OEM provisioning certificate), the four
+// oracle messages, and the RISE-V2G response, whose SignedInfo pncpki's
+// own signer rebuilds byte for byte.
+func TestVectorSignaturesThroughCodec(t *testing.T) {
+	dir := filepath.Join(specDir(t), "exi-vectors")
+	var sim struct {
+		Vectors []struct {
+			Name string `json:"name"`
+			Hex  string `json:"exi_hex"`
+		} `json:"vectors"`
+	}
+	readJSON(t, filepath.Join(dir, "iso15118-2_CertificateInstallationReq_thesimmermon-libcbv2g.json"), &sim)
+	for _, v := range sim.Vectors {
+		if !strings.HasSuffix(v.Name, "_signed") {
+			continue
+		}
+		doc, err := exi.ISO2.Decode(unhex(t, v.Hex))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := doc.Child("Body")
+		leaf, err := parseCertValue(body.Child("CertificateInstallationReq").Child("OEMProvisioningCert").Val())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := verifySignature(doc.Child("Header").Child("Signature"), body, leaf.PublicKey.(*ecdsa.PublicKey), "id1"); err != nil {
+			t.Errorf("thesimmermon request: %v", err)
+		}
+	}
+
+	var oracle struct {
+		Vectors []struct {
+			Name      string `json:"name"`
+			Hex       string `json:"exi_hex"`
+			Signature struct {
+				CertPEM string `json:"signer_certificate_pem"`
+			} `json:"signature"`
+			Fragments []struct {
+				ID string `json:"Id"`
+			} `json:"fragments"`
+		} `json:"vectors"`
+	}
+	readJSON(t, filepath.Join(dir, "iso15118-2_oracle-libcbv2g.json"), &oracle)
+	for _, v := range oracle.Vectors {
+		doc, err := exi.ISO2.Decode(unhex(t, v.Hex))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := pem.Decode([]byte(v.Signature.CertPEM))
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, f := range v.Fragments {
+			ids = append(ids, f.ID)
+		}
+		if err := verifySignature(doc.Child("Header").Child("Signature"), doc.Child("Body"), cert.PublicKey.(*ecdsa.PublicKey), ids...); err != nil {
+			t.Errorf("oracle %s: %v", v.Name, err)
+		}
+		// The ResponseCode is not signed; a signed value is.
+		if rc := doc.Child("Body").Children[0].Child("ResponseCode"); rc != nil {
+			rc.Value = "FAILED"
+			if err := verifySignature(doc.Child("Header").Child("Signature"), doc.Child("Body"), cert.PublicKey.(*ecdsa.PublicKey), ids...); err != nil {
+				t.Errorf("oracle %s: %v after changing the unsigned ResponseCode", v.Name, err)
+			}
+		}
+		signedElements(doc.Child("Body"))["id1"].Children[0].Value = base64.StdEncoding.EncodeToString([]byte("changed"))
+		if err := verifySignature(doc.Child("Header").Child("Signature"), doc.Child("Body"), cert.PublicKey.(*ecdsa.PublicKey), ids...); err == nil {
+			t.Errorf("oracle %s: verifies after a signed value changed", v.Name)
+		}
+	}
+
+	var rise struct {
+		Keys struct {
+			Pub string `json:"signing_public_key_hex"`
+		} `json:"keys"`
+		Variants map[string]struct {
+			References []struct {
+				ID     string `json:"id"`
+				EXIHex string `json:"exi_hex"`
+			} `json:"references"`
+			SignedInfo struct {
+				EXIHex string   `json:"exi_hex"`
+				Order  []string `json:"reference_order"`
+			} `json:"signed_info"`
+		} `json:"variants"`
+	}
+	readJSON(t, filepath.Join(dir, "iso15118-2_CertificateInstallationRes_signature_rise-v2g.json"), &rise)
+	v := rise.Variants["msgbody_namespace"]
+	byID := map[string]*exi.Element{}
+	for _, r := range v.References {
+		els, err := exi.ISO2.DecodeFragment(unhex(t, r.EXIHex))
+		if err != nil {
+			t.Fatal(err)
+		}
+		byID[r.ID] = els[0]
+	}
+	var ordered []*exi.Element
+	for _, uri := range v.SignedInfo.Order {
+		ordered = append(ordered, byID[strings.TrimPrefix(uri, "#")])
+	}
+	_, got, err := signedInfo(ordered...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := unhex(t, v.SignedInfo.EXIHex); !bytes.Equal(got, want) {
+		t.Fatalf("SignedInfo differs from RISE-V2G's:\n got %x\nwant %x", got, want)
 	}
 }

@@ -139,6 +139,11 @@ type Profile struct {
 	// id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1) and neither AIA nor CRL
 	// distribution point.
 	OCSPNoCheck bool
+	// OCSPOnly leaves the CRL distribution point out: the certificate's
+	// status is learned by OCSP (its AIA). The certificates of an ISO
+	// 15118-2 installation response use it, as six of them and the
+	// signature must fit OCPP 2.0.1's 5,600 base64 characters.
+	OCSPOnly bool
 }
 
 // IsCA reports whether certificates of this profile are CAs.
@@ -172,6 +177,13 @@ const (
 	caKU    = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
 	iso2Max = 800 // [V2G2-010]; XSD certificateType maxLength 800
 )
+
+// ocspOnly marks a profile OCSPOnly: the sub-CAs whose certificates
+// travel in every ISO 15118-2 installation response.
+func ocspOnly(p *Profile) *Profile {
+	p.OCSPOnly = true
+	return p
+}
 
 // Validity limits. ISO 15118-2 Annex F gives the root lifetime (40 years,
 // [V2G2-011]); the sub-CA and leaf limits below follow the ecosystem
@@ -212,20 +224,20 @@ var profiles = []*Profile{
 		TenantKinds: []TenantKind{TenantCPO},
 	},
 	// CPS hierarchy, below the V2G root: it signs installation responses.
-	iso2CA(ISO2CPSSub1, "CPS Sub-CA 1", "V2G", RoleSubCA, 1, []string{ISO2V2GRoot}, fourYears, fourYears),
-	iso2CA(ISO2CPSSub2, "CPS Sub-CA 2", "V2G", RoleSubCA, 0, []string{ISO2CPSSub1}, twoYears, Period{Years: 1}),
+	ocspOnly(iso2CA(ISO2CPSSub1, "CPS Sub-CA 1", "V2G", RoleSubCA, 1, []string{ISO2V2GRoot}, fourYears, fourYears)),
+	ocspOnly(iso2CA(ISO2CPSSub2, "CPS Sub-CA 2", "V2G", RoleSubCA, 0, []string{ISO2CPSSub1}, twoYears, Period{Years: 1})),
 	{
 		Name: ISO2CPSLeaf, Title: "CPS leaf (signs contract provisioning data)", Standard: "ISO 15118-2 Annex F",
 		Role: RoleLeaf, PathLen: -1, Issuers: []string{ISO2CPSSub2},
 		KeyUsage: x509.KeyUsageDigitalSignature,
-		Keys:     KeyP256, DC: "CPS", CN: CNAny, MaxDER: iso2Max,
+		Keys:     KeyP256, DC: "CPS", CN: CNAny, MaxDER: iso2Max, OCSPOnly: true,
 		MaxValidity: twoYears, DefaultValidity: Period{Years: 1},
 	},
 	// MO hierarchy: contract certificates. MO Sub-CA 1 may also sit below a
 	// V2G root.
 	iso2CA(ISO2MORoot, "MO root CA", "MO", RoleRoot, 2, nil, fortyYears, fortyYears),
-	iso2CA(ISO2MOSub1, "MO Sub-CA 1", "MO", RoleSubCA, 1, []string{ISO2MORoot, ISO2V2GRoot}, fourYears, fourYears),
-	iso2CA(ISO2MOSub2, "MO Sub-CA 2", "MO", RoleSubCA, 0, []string{ISO2MOSub1}, twoYears, Period{Years: 1}),
+	ocspOnly(iso2CA(ISO2MOSub1, "MO Sub-CA 1", "MO", RoleSubCA, 1, []string{ISO2MORoot, ISO2V2GRoot}, fourYears, fourYears)),
+	ocspOnly(iso2CA(ISO2MOSub2, "MO Sub-CA 2", "MO", RoleSubCA, 0, []string{ISO2MOSub1}, twoYears, Period{Years: 1})),
 	{
 		Name: ISO2Contract, Title: "Contract certificate (CN = EMAID)", Standard: "ISO 15118-2 Annex F",
 		Role: RoleLeaf, PathLen: -1, Issuers: []string{ISO2MOSub2},
@@ -234,7 +246,7 @@ var profiles = []*Profile{
 		// Annex F. keyEncipherment, which some test PKIs add, is not valid
 		// for an EC key (RFC 5480 section 3) and is left out.
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment | x509.KeyUsageKeyAgreement,
-		Keys:     KeyP256, DC: "MO", CN: CNEMAID, MaxDER: iso2Max,
+		Keys:     KeyP256, DC: "MO", CN: CNEMAID, MaxDER: iso2Max, OCSPOnly: true,
 		MinValidity: Period{Days: 28}, MaxValidity: twoYears, DefaultValidity: Period{Years: 1},
 		TenantKinds: []TenantKind{TenantEMSP},
 	},

@@ -71,6 +71,9 @@ func (e *Element) Child(local string) *Element {
 // All returns the children with the given local name.
 func (e *Element) All(local string) []*Element {
 	var out []*Element
+	if e == nil {
+		return nil
+	}
 	for _, c := range e.Children {
 		if c.Name.Local == local {
 			out = append(out, c)
@@ -79,8 +82,19 @@ func (e *Element) All(local string) []*Element {
 	return out
 }
 
+// Val returns the element's value, or "" for a nil element.
+func (e *Element) Val() string {
+	if e == nil {
+		return ""
+	}
+	return e.Value
+}
+
 // Attr returns the value of the attribute with the given local name.
 func (e *Element) Attr(local string) (string, bool) {
+	if e == nil {
+		return "", false
+	}
 	for _, a := range e.Attrs {
 		if a.Name.Local == local {
 			return a.Value, true
@@ -102,6 +116,12 @@ func Text(local, value string) *Element {
 // WithAttr adds an attribute and returns e.
 func (e *Element) WithAttr(local, value string) *Element {
 	e.Attrs = append(e.Attrs, Attr{Name: QName{Local: local}, Value: value})
+	return e
+}
+
+// WithAttrNS adds a namespace-qualified attribute and returns e.
+func (e *Element) WithAttrNS(space, local, value string) *Element {
+	e.Attrs = append(e.Attrs, Attr{Name: QName{Space: space, Local: local}, Value: value})
 	return e
 }
 
@@ -212,8 +232,12 @@ func (e *encoder) element(gi int32, el *Element) error {
 			for i := range st.Prods {
 				q := &st.Prods[i]
 				if q.Event == EventAT && attrs[ai].Name.matches(e.s.Names[q.Name]) {
+					if p != nil {
+						// Relaxed fragment grammars list every attribute of
+						// the schema: Id exists in several namespaces.
+						return e.fail(fmt.Errorf("attribute %s is ambiguous here: give its namespace", attrs[ai].Name.Local))
+					}
 					code, p = i, q
-					break
 				}
 			}
 		case !valueDone && hasCH(st) && (el.Value != "" || !canEnd(st)):

@@ -3,9 +3,9 @@ package exi_test
 import (
 	"bytes"
 	"encoding/base64"
-	"fmt"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"

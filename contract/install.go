@@ -1,0 +1,603 @@
+package contract
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract/exi"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+// Action is what a Get15118EVCertificate asks for.
+type Action string
+
+// Actions of OCPP's CertificateActionEnumType.
+const (
+	ActionInstall Action = "Install"
+	ActionUpdate  Action = "Update"
+)
+
+// ISO 15118-2 ResponseCodes of a failed installation or update.
+const (
+	ResponseOK                 = "OK"
+	ResponseFailed             = "FAILED"
+	ResponseSignatureError     = "FAILED_SignatureError"
+	ResponseCertChainError     = "FAILED_CertChainError"
+	ResponseCertificateExpired = "FAILED_CertificateExpired"
+	ResponseCertificateRevoked = "FAILED_CertificateRevoked"
+	ResponseNoCertificate      = "FAILED_NoCertificateAvailable"
+	ResponseContractCanceled   = "FAILED_ContractCanceled"
+)
+
+// Reasons of a failed installation: OCPP statusInfo reason codes (at most
+// 20 characters), one per cause so that an operator can tell them apart.
+const (
+	ReasonInvalidEXI    = "InvalidEXIRequest"
+	ReasonWrongMessage  = "WrongMessage"
+	ReasonSignature     = "SignatureError"
+	ReasonCertChain     = "CertChainError"
+	ReasonExpired       = "CertificateExpired"
+	ReasonRevoked       = "CertificateRevoked"
+	ReasonUnknownPCID   = "UnknownPCID"
+	ReasonNoContract    = "NoContract"
+	ReasonCancelled     = "ContractCancelled"
+	ReasonNoRoot        = "NoAcceptableRoot"
+	ReasonTooLarge      = "ResponseTooLarge"
+	ReasonNotConfigured = "NoCPSConfigured"
+)
+
+// InstallError is a refused installation or update: the ResponseCode a
+// station gives the vehicle and the reason for OCPP's statusInfo.
+type InstallError struct {
+	ResponseCode string
+	Reason       string
+	Message      string
+	Err          error
+}
+
+func (e *InstallError) Error() string {
+	s := e.Reason + " (" + e.ResponseCode + "): " + e.Message
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *InstallError) Unwrap() error { return e.Err }
+
+func refuse(code, reason string, err error, format string, args ...any) *InstallError {
+	return &InstallError{ResponseCode: code, Reason: reason, Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// ErrRevoked is what Installer.CheckOEM returns for a revoked certificate.
+var ErrRevoked = errors.New("certificate revoked")
+
+// CPS is a certificate provisioning service identity: the key that signs
+// installation responses and its chain, leaf first and up to the root
+// (the root itself is not sent).
+type CPS struct {
+	Signer crypto.Signer
+	Chain  []*x509.Certificate
+}
+
+// Installer answers ISO 15118-2 CertificateInstallationReq and
+// CertificateUpdateReq: it checks the vehicle's request, issues a contract
+// certificate for the vehicle's contract, encrypts the new key for the
+// vehicle and returns the CertificateInstallationRes/UpdateRes signed by
+// the CPS.
+type Installer struct {
+	Pool *Pool
+	// CPS lists the CPS identities; the one whose root the vehicle lists
+	// is used.
+	CPS []CPS
+	// OEMRoots returns the vehicle OEM roots and the OEM sub-CAs known
+	// without a registered provisioning certificate.
+	OEMRoots func(ctx context.Context) (roots, intermediates []*x509.Certificate, err error)
+	// CheckOEM, when set, checks the revocation status of an OEM
+	// provisioning certificate; ErrRevoked refuses it, other errors are
+	// logged and the request goes on (an unreachable OEM responder must not
+	// stop charging).
+	CheckOEM func(ctx context.Context, leaf, issuer *x509.Certificate) error
+	// Window is how long the same request gets the same answer (default
+	// two minutes): a station retrying gets no second contract certificate.
+	Window time.Duration
+	Now    func() time.Time
+	Rand   io.Reader
+	Log    *slog.Logger
+
+	mu    sync.Mutex
+	cache map[[32]byte]*cached
+	order [][32]byte
+}
+
+type cached struct {
+	res *Response
+	at  time.Time
+}
+
+// maxCached bounds the idempotency cache.
+const maxCached = 10000
+
+// Response is a successful installation or update.
+type Response struct {
+	EXI      []byte
+	EMAID    string
+	Contract *store.Certificate
+	// Repeated says the answer is the one given to the same request a
+	// moment ago.
+	Repeated bool
+	Timings  Timings
+}
+
+// Timings is where an installation spent its time.
+type Timings struct {
+	Decode, Verify, KeyGen, Issue, Encrypt, Sign, Encode time.Duration
+}
+
+func (in *Installer) now() time.Time {
+	if in.Now != nil {
+		return in.Now()
+	}
+	return time.Now()
+}
+
+func (in *Installer) rand() io.Reader {
+	if in.Rand != nil {
+		return in.Rand
+	}
+	return rand.Reader
+}
+
+func (in *Installer) log() *slog.Logger {
+	if in.Log != nil {
+		return in.Log
+	}
+	return slog.Default()
+}
+
+// request is what Handle learned from a valid request.
+type request struct {
+	sessionID string
+	roots     []rootID
+	contract  *store.Contract
+	recipient *ecdsa.PublicKey // whose key the new contract key is encrypted for
+	key       [32]byte         // idempotency key
+}
+
+// Handle answers an EXI-encoded request (without V2GTP header). maxBase64
+// is the size limit of the response in base64 characters (the OCPP
+// version's exiResponse limit; 0: none). Refusals are *InstallError.
+func (in *Installer) Handle(ctx context.Context, action Action, exiRequest []byte, maxBase64 int) (*Response, error) {
+	var tm Timings
+	t := time.Now()
+	doc, err := exi.ISO2.Decode(exiRequest)
+	if err != nil {
+		return nil, refuse(ResponseFailed, ReasonInvalidEXI, err, "not an ISO 15118-2 message")
+	}
+	tm.Decode = time.Since(t)
+	if len(in.CPS) == 0 {
+		return nil, refuse(ResponseFailed, ReasonNotConfigured, nil, "this pncpki has no CPS key to sign installation responses")
+	}
+	t = time.Now()
+	var req *request
+	switch action {
+	case ActionInstall:
+		req, err = in.checkInstall(ctx, doc)
+	case ActionUpdate:
+		req, err = in.checkUpdate(ctx, doc)
+	default:
+		return nil, refuse(ResponseFailed, ReasonWrongMessage, nil, "action %q: want Install or Update", action)
+	}
+	if err != nil {
+		return nil, err
+	}
+	tm.Verify = time.Since(t)
+	if res := in.repeated(req.key); res != nil {
+		return res, nil
+	}
+	res, err := in.respond(ctx, action, req, &tm, maxBase64)
+	if err != nil {
+		return nil, err
+	}
+	res.Timings = tm
+	in.remember(req.key, res)
+	return res, nil
+}
+
+// checkInstall verifies a CertificateInstallationReq: the OEM provisioning
+// certificate, its chain and status, the signature, and the contract of
+// its PCID.
+func (in *Installer) checkInstall(ctx context.Context, doc *exi.Element) (*request, error) {
+	body := doc.Child("Body")
+	msg := body.Child("CertificateInstallationReq")
+	if msg == nil {
+		return nil, refuse(ResponseFailed, ReasonWrongMessage, nil, "the action is Install but the body is not a CertificateInstallationReq")
+	}
+	leaf, err := parseCertValue(msg.Child("OEMProvisioningCert").Val())
+	if err != nil {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "OEM provisioning certificate")
+	}
+	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, nil, "the OEM provisioning certificate has no P-256 key")
+	}
+	id, _ := msg.Attr("Id")
+	sig := doc.Child("Header").Child("Signature")
+	if err := verifySignature(sig, body, pub, id); err != nil {
+		return nil, refuse(ResponseSignatureError, ReasonSignature, err, "request signature")
+	}
+	pcid, err := policies.NormalizePCID(leaf.Subject.CommonName)
+	if err != nil {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "PCID of the OEM provisioning certificate")
+	}
+	if err := in.checkOEM(ctx, pcid, leaf); err != nil {
+		return nil, err
+	}
+	c, err := in.contractFor(ctx, pcid)
+	if err != nil {
+		return nil, err
+	}
+	return &request{
+		sessionID: doc.Child("Header").Child("SessionID").Val(),
+		roots:     rootIDs(msg.Child("ListOfRootCertificateIDs")),
+		contract:  c,
+		recipient: pub,
+		key:       idempotencyKey(leaf.Raw, sig),
+	}, nil
+}
+
+func idempotencyKey(cert []byte, sig *exi.Element) [32]byte {
+	h := sha256.New()
+	h.Write(cert)
+	h.Write([]byte(sig.Child("SignatureValue").Val()))
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// checkOEM verifies the provisioning certificate's chain to an OEM root,
+// with the sub-CAs registered with it (provisioning pool) or known as OEM
+// sub-CAs, and its revocation status.
+func (in *Installer) checkOEM(ctx context.Context, pcid string, leaf *x509.Certificate) error {
+	now := in.now()
+	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return refuse(ResponseCertificateExpired, ReasonExpired, nil, "the OEM provisioning certificate is valid %s to %s",
+			leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	var roots, inter []*x509.Certificate
+	if in.OEMRoots != nil {
+		var err error
+		if roots, inter, err = in.OEMRoots(ctx); err != nil {
+			return err
+		}
+	}
+	reg, err := in.Pool.Store.ProvisioningCertificate(ctx, pcid)
+	switch {
+	case err == nil:
+		if !slices.Equal(reg.DER, leaf.Raw) {
+			return refuse(ResponseCertChainError, ReasonCertChain, nil, "PCID %s is registered with another provisioning certificate", pcid)
+		}
+		cs, err := x509.ParseCertificates(reg.Chain)
+		if err != nil {
+			return fmt.Errorf("registered chain of %s: %w", pcid, err)
+		}
+		inter = append(inter, cs...)
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	rootPool, interPool := x509.NewCertPool(), x509.NewCertPool()
+	for _, r := range roots {
+		rootPool.AddCert(r)
+	}
+	for _, c := range inter {
+		interPool.AddCert(c)
+	}
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: rootPool, Intermediates: interPool, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return refuse(ResponseCertChainError, ReasonCertChain, err, "the OEM provisioning certificate does not lead to a known OEM root")
+	}
+	if in.CheckOEM != nil && len(chains[0]) > 1 {
+		if err := in.CheckOEM(ctx, leaf, chains[0][1]); errors.Is(err, ErrRevoked) {
+			return refuse(ResponseCertificateRevoked, ReasonRevoked, nil, "the OEM provisioning certificate of %s is revoked", pcid)
+		} else if err != nil {
+			in.log().Warn("OEM provisioning certificate status unknown; going on", "pcid", pcid, "err", err)
+		}
+	}
+	return nil
+}
+
+// contractFor picks the contract of a vehicle: its default contract, or
+// its only one.
+func (in *Installer) contractFor(ctx context.Context, pcid string) (*store.Contract, error) {
+	cs, err := in.Pool.Store.ListContracts(ctx, "", pcid)
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, refuse(ResponseNoCertificate, ReasonUnknownPCID, nil, "no contract is bound to PCID %s", pcid)
+	}
+	now := in.now()
+	var live []*store.Contract
+	cancelled := 0
+	for _, c := range cs {
+		switch {
+		case c.Cancelled():
+			cancelled++
+		case c.ValidUntil.IsZero() || now.Before(c.ValidUntil):
+			live = append(live, c)
+		}
+	}
+	for _, c := range live {
+		if c.Default {
+			return c, nil
+		}
+	}
+	switch {
+	case len(live) == 1:
+		return live[0], nil
+	case len(live) > 1:
+		return nil, refuse(ResponseNoCertificate, ReasonNoContract, nil, "PCID %s has %d contracts and none is the default", pcid, len(live))
+	case cancelled == len(cs):
+		return nil, refuse(ResponseContractCanceled, ReasonCancelled, nil, "the contracts of PCID %s are cancelled", pcid)
+	}
+	return nil, refuse(ResponseNoCertificate, ReasonNoContract, nil, "the contracts of PCID %s have ended", pcid)
+}
+
+// checkUpdate verifies a CertificateUpdateReq: the current contract chain
+// must be one pncpki issued for an active contract, and the request must
+// be signed with its key.
+func (in *Installer) checkUpdate(ctx context.Context, doc *exi.Element) (*request, error) {
+	body := doc.Child("Body")
+	msg := body.Child("CertificateUpdateReq")
+	if msg == nil {
+		return nil, refuse(ResponseFailed, ReasonWrongMessage, nil, "the action is Update but the body is not a CertificateUpdateReq")
+	}
+	chain, err := parseChain(msg.Child("ContractSignatureCertChain"))
+	if err != nil {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "contract certificate chain")
+	}
+	leaf := chain[0]
+	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, nil, "the contract certificate has no P-256 key")
+	}
+	id, _ := msg.Attr("Id")
+	sig := doc.Child("Header").Child("Signature")
+	if err := verifySignature(sig, body, pub, id); err != nil {
+		return nil, refuse(ResponseSignatureError, ReasonSignature, err, "request signature")
+	}
+	emaid, err := policies.ParseEMAID(msg.Child("eMAID").Val())
+	if err != nil {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "eMAID")
+	}
+	if cn, err := policies.ParseEMAID(leaf.Subject.CommonName); err != nil || cn.String() != emaid.String() {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "the contract certificate is not for eMAID %s", emaid)
+	}
+	// The certificate must be one of ours: known to the store, under a
+	// MO sub-CA pncpki runs, and not revoked.
+	var issuer *ca.Authority
+	for _, a := range in.Pool.CA.Authorities() {
+		if a.Profile.Name == policies.ISO2MOSub2 && leaf.CheckSignatureFrom(a.Cert) == nil {
+			issuer = a
+		}
+	}
+	if issuer == nil {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, nil, "the contract certificate was not issued by a MO sub-CA of this pncpki")
+	}
+	rec, err := in.Pool.Store.Certificate(ctx, issuer.Name, ca.SerialHex(leaf.SerialNumber))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, nil, "unknown contract certificate")
+	} else if err != nil {
+		return nil, err
+	}
+	c, err := in.Pool.Store.Contract(ctx, emaid.String())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, refuse(ResponseNoCertificate, ReasonNoContract, nil, "no contract %s", emaid)
+	case err != nil:
+		return nil, err
+	case c.Cancelled():
+		return nil, refuse(ResponseContractCanceled, ReasonCancelled, nil, "contract %s is cancelled", emaid)
+	case rec.Revoked():
+		return nil, refuse(ResponseCertificateRevoked, ReasonRevoked, nil, "the contract certificate is revoked")
+	case !c.ValidUntil.IsZero() && !in.now().Before(c.ValidUntil):
+		return nil, refuse(ResponseNoCertificate, ReasonNoContract, nil, "contract %s has ended", emaid)
+	}
+	return &request{
+		sessionID: doc.Child("Header").Child("SessionID").Val(),
+		roots:     rootIDs(msg.Child("ListOfRootCertificateIDs")),
+		contract:  c,
+		recipient: pub,
+		key:       idempotencyKey(leaf.Raw, sig),
+	}, nil
+}
+
+// chooseCPS picks the CPS identity whose root the vehicle lists.
+func (in *Installer) chooseCPS(roots []rootID) (*CPS, error) {
+	for i := range in.CPS {
+		c := &in.CPS[i]
+		if top := c.Chain[len(c.Chain)-1]; listed(roots, top) {
+			return c, nil
+		}
+	}
+	return nil, refuse(ResponseNoCertificate, ReasonNoRoot, nil, "the vehicle lists none of the V2G roots of this pncpki's CPS")
+}
+
+// chooseMO picks the MO sub-CA 2 for a contract certificate: one whose root
+// the vehicle lists; when the vehicle lists no MO root this pncpki knows
+// (many list only V2G roots), any MO sub-CA 2.
+func (in *Installer) chooseMO(roots []rootID) (*ca.Authority, error) {
+	var fallback *ca.Authority
+	knownListed := false
+	for _, a := range in.Pool.CA.Authorities() {
+		if a.Profile.Name != policies.ISO2MOSub2 || a.Signer == nil {
+			continue
+		}
+		root := a.Chain[len(a.Chain)-1]
+		if listed(roots, root) {
+			return a, nil
+		}
+		fallback = a
+	}
+	for _, a := range in.Pool.CA.Authorities() {
+		if a.Profile.Name == policies.ISO2MORoot && listed(roots, a.Cert) {
+			knownListed = true
+		}
+	}
+	if fallback == nil || knownListed {
+		return nil, refuse(ResponseNoCertificate, ReasonNoRoot, nil, "no MO sub-CA of this pncpki leads to a root the vehicle lists")
+	}
+	return fallback, nil
+}
+
+func listed(roots []rootID, c *x509.Certificate) bool {
+	for _, r := range roots {
+		if r.names(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// respond issues the contract certificate and builds the signed response.
+func (in *Installer) respond(ctx context.Context, action Action, req *request, tm *Timings, maxBase64 int) (*Response, error) {
+	cps, err := in.chooseCPS(req.roots)
+	if err != nil {
+		return nil, err
+	}
+	mo, err := in.chooseMO(req.roots)
+	if err != nil {
+		return nil, err
+	}
+	validity := policies.Period{Years: 1}
+	if !req.contract.ValidUntil.IsZero() {
+		days := int(req.contract.ValidUntil.Sub(in.now()).Hours() / 24)
+		if days < 28 {
+			return nil, refuse(ResponseNoCertificate, ReasonNoContract, nil, "contract %s ends in %d days, before a contract certificate's minimum of 28", req.contract.EMAID, days)
+		}
+		validity = policies.Period{Days: min(days, 365)}
+	}
+
+	t := time.Now()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), in.rand())
+	if err != nil {
+		return nil, err
+	}
+	defer clear(key.D.Bits())
+	tm.KeyGen = time.Since(t)
+
+	t = time.Now()
+	org := ""
+	if len(mo.Cert.Subject.Organization) > 0 {
+		org = mo.Cert.Subject.Organization[0]
+	}
+	issued, err := in.Pool.CA.IssueForKeyAs(ctx, req.contract.Tenant, policies.ISO2Contract, mo.Name, &key.PublicKey,
+		policies.Subject{CommonName: req.contract.EMAID, Organization: org}, validity)
+	if err != nil {
+		return nil, fmt.Errorf("issue contract certificate: %w", err)
+	}
+	tm.Issue = time.Since(t)
+
+	t = time.Now()
+	encrypted, dhPublic, err := EncryptPrivateKey(in.rand(), key, req.recipient)
+	if err != nil {
+		return nil, err
+	}
+	tm.Encrypt = time.Since(t)
+
+	t = time.Now()
+	moChain := append([]*x509.Certificate{issued.Cert()}, issued.Chain[:len(issued.Chain)-1]...)
+	signed := []*exi.Element{
+		certChain("ContractSignatureCertChain", "id1", moChain),
+		exi.Text("ContractSignatureEncryptedPrivateKey", base64.StdEncoding.EncodeToString(encrypted)).WithAttr("Id", "id2"),
+		exi.Text("DHpublickey", base64.StdEncoding.EncodeToString(dhPublic)).WithAttr("Id", "id3"),
+		// eMAID is signed in the relaxed fragment grammar, which knows
+		// Id in three namespaces: this one is EMAIDType's.
+		exi.Text("eMAID", req.contract.EMAID).WithAttrNS(nsDataTypes, "Id", "id4"),
+	}
+	sig, err := signature(cps.Signer, signed...)
+	if err != nil {
+		return nil, err
+	}
+	tm.Sign = time.Since(t)
+
+	t = time.Now()
+	name := "CertificateInstallationRes"
+	if action == ActionUpdate {
+		name = "CertificateUpdateRes"
+	}
+	body := exi.New(name, exi.Text("ResponseCode", ResponseOK), certChain("SAProvisioningCertificateChain", "", cps.Chain[:len(cps.Chain)-1]))
+	body.Children = append(body.Children, signed...)
+	doc := exi.New("V2G_Message",
+		exi.New("Header", exi.Text("SessionID", req.sessionID), sig),
+		exi.New("Body", body))
+	out, err := exi.ISO2.Encode(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", name, err)
+	}
+	tm.Encode = time.Since(t)
+	if n := base64.StdEncoding.EncodedLen(len(out)); maxBase64 > 0 && n > maxBase64 {
+		// Nothing may be half done: the certificate nobody will receive
+		// is revoked before the refusal.
+		if _, rerr := in.Pool.CA.Revoke(ctx, issued.Record.Issuer, issued.Record.Serial, reasonCessationOfOperation); rerr != nil {
+			return nil, fmt.Errorf("revoke the undeliverable contract certificate: %w", rerr)
+		}
+		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
+	}
+	return &Response{EXI: out, EMAID: req.contract.EMAID, Contract: issued.Record}, nil
+}
+
+func (in *Installer) repeated(k [32]byte) *Response {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	c := in.cache[k]
+	if c == nil || in.now().Sub(c.at) > in.window() {
+		return nil
+	}
+	r := *c.res
+	r.Repeated = true
+	return &r
+}
+
+func (in *Installer) window() time.Duration {
+	if in.Window > 0 {
+		return in.Window
+	}
+	return 2 * time.Minute
+}
+
+func (in *Installer) remember(k [32]byte, res *Response) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.cache == nil {
+		in.cache = map[[32]byte]*cached{}
+	}
+	now := in.now()
+	// Drop what is too old or over the bound, oldest first.
+	for len(in.order) > 0 {
+		c := in.cache[in.order[0]]
+		if c != nil && len(in.order) < maxCached && now.Sub(c.at) <= in.window() {
+			break
+		}
+		delete(in.cache, in.order[0])
+		in.order = in.order[1:]
+	}
+	in.cache[k] = &cached{res: res, at: now}
+	in.order = append(in.order, k)
+}

@@ -1,0 +1,359 @@
+package contract
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract/exi"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/testcerts"
+	"github.com/pncpki/pncpki/testcerts/zlinttest"
+)
+
+// installEnv is a pncpki with its demo hierarchy and CPS, an eMSP with a
+// contract for the test vehicle, and the vehicle from testcerts.
+type installEnv struct {
+	in  *Installer
+	d   *datadir.Dir
+	oem *testcerts.PKI
+	ev  *EV
+}
+
+func newInstallEnv(t testing.TB) *installEnv { return newInstallEnvOrg(t, "Test") }
+
+func newInstallEnvOrg(t testing.TB, org string) *installEnv {
+	t.Helper()
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Init(ctx, datadir.InitConfig{Organization: org}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range []*policies.Tenant{
+		{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}},
+		{Name: "oem1", Kind: policies.TenantOEM},
+	} {
+		if err := d.Store.CreateTenant(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oem, err := testcerts.Generate(1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := &Pool{Store: d.Store, CA: d.CA}
+	if _, err := pool.Put(ctx, "emsp1", store.Contract{EMAID: emaidA, PCID: testcerts.PCID, Default: true}); err != nil {
+		t.Fatal(err)
+	}
+	cps, err := LoadCPS(ctx, d.CA, "softkms:path="+datadir.CPSLeafKey, filepath.Join(d.Path, "cps-leaf.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &Installer{
+		Pool: pool,
+		CPS:  []CPS{cps},
+		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
+			return []*x509.Certificate{oem.Get("oem-root").Cert}, []*x509.Certificate{oem.Get("oem-sub1").Cert, oem.Get("oem-sub2").Cert}, nil
+		},
+	}
+	v2g, _ := d.CA.Authority("v2g-root")
+	mo, _ := d.CA.Authority("mo-root")
+	ev := &EV{
+		ProvisioningCert: oem.Get("oem-prov").Cert,
+		ProvisioningKey:  oem.Get("oem-prov").Key,
+		Roots:            []*x509.Certificate{v2g.Cert, mo.Cert},
+	}
+	return &installEnv{in: in, d: d, oem: oem, ev: ev}
+}
+
+func needOpenSSL(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("SKIP: openssl not installed (.ci/run installs it)")
+	}
+}
+
+// checkContractChain lints the contract chain (ours and zlint) and has
+// openssl verify it to the MO root.
+func checkContractChain(t *testing.T, d *datadir.Dir, got *Installed) {
+	t.Helper()
+	leaf := got.ContractChain[0]
+	p, _ := policies.Lookup(policies.ISO2Contract)
+	if vs := p.Check(leaf, policies.SECCBoth); len(vs) > 0 {
+		t.Errorf("contract certificate: %v", vs)
+	}
+	for _, c := range got.ContractChain {
+		zlinttest.Check(t, c.Subject.CommonName, c.Raw)
+	}
+	needOpenSSL(t)
+	dir := t.TempDir()
+	mo, _ := d.CA.Authority("mo-root")
+	write := func(name string, certs ...*x509.Certificate) string {
+		var b strings.Builder
+		for _, c := range certs {
+			b.WriteString(pemCert(c))
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	out, err := exec.Command("openssl", "verify", "-x509_strict", "-CAfile", write("root.pem", mo.Cert),
+		"-untrusted", write("sub.pem", got.ContractChain[1:]...), write("leaf.pem", leaf)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OK") {
+		t.Fatalf("openssl verify: %v\n%s", err, out)
+	}
+}
+
+func TestInstallAndUpdate(t *testing.T) {
+	e := newInstallEnv(t)
+	ctx := context.Background()
+	req, err := e.ev.InstallationRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.in.Handle(ctx, ActionInstall, req, 5600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.ev.ReadResponse(res.EXI, e.ev.ProvisioningKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.EMAID != emaidA || res.EMAID != emaidA {
+		t.Errorf("eMAID %s", got.EMAID)
+	}
+	// Stored before it was returned, owned by the eMSP.
+	rec, err := e.d.Store.Certificate(ctx, res.Contract.Issuer, res.Contract.Serial)
+	if err != nil || rec.Tenant != "emsp1" || rec.Profile != policies.ISO2Contract {
+		t.Fatalf("stored contract certificate: %+v, %v", rec, err)
+	}
+	checkContractChain(t, e.d, got)
+
+	// A retry of the same request gets the same answer, not a second
+	// certificate.
+	again, err := e.in.Handle(ctx, ActionInstall, req, 5600)
+	if err != nil || !again.Repeated || string(again.EXI) != string(res.EXI) {
+		t.Fatalf("retry: repeated=%v err=%v", again != nil && again.Repeated, err)
+	}
+	if n := countContracts(t, e.d); n != 1 {
+		t.Fatalf("%d contract certificates after a retry", n)
+	}
+
+	// Update: signed with the installed contract key, the new key
+	// encrypted for it.
+	upd, err := e.ev.UpdateRequest(got.ContractChain, got.ContractKey, got.EMAID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ures, err := e.in.Handle(ctx, ActionUpdate, upd, 5600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := exi.ISO2.Decode(ures.EXI)
+	if doc.Child("Body").Child("CertificateUpdateRes") == nil {
+		t.Fatal("no CertificateUpdateRes")
+	}
+	got2, err := e.ev.ReadResponse(ures.EXI, got.ContractKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got2.ContractChain[0].SerialNumber.Cmp(got.ContractChain[0].SerialNumber) == 0 {
+		t.Fatal("update returned the old certificate")
+	}
+	checkContractChain(t, e.d, got2)
+	if n := countContracts(t, e.d); n != 2 {
+		t.Fatalf("%d contract certificates after the update", n)
+	}
+}
+
+func countContracts(t *testing.T, d *datadir.Dir) int {
+	recs, err := d.Store.Certificates(context.Background(), store.Filter{Profile: policies.ISO2Contract})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(recs)
+}
+
+func TestInstallRefusals(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		mutate func(t *testing.T, e *installEnv) []byte
+		code   string
+		reason string
+	}{
+		{"garbage", func(*testing.T, *installEnv) []byte { return []byte("not exi") }, ResponseFailed, ReasonInvalidEXI},
+		{"truncated", func(t *testing.T, e *installEnv) []byte {
+			r, _ := e.ev.InstallationRequest()
+			return r[:len(r)/2]
+		}, ResponseFailed, ReasonInvalidEXI},
+		{"tampered signature", func(t *testing.T, e *installEnv) []byte {
+			r, _ := e.ev.InstallationRequest()
+			doc, _ := exi.ISO2.Decode(r)
+			sv := doc.Child("Header").Child("Signature").Child("SignatureValue")
+			sv.Value = "A" + sv.Value[1:]
+			out, _ := exi.ISO2.Encode(doc)
+			return out
+		}, ResponseSignatureError, ReasonSignature},
+		{"signed by another key", func(t *testing.T, e *installEnv) []byte {
+			e.ev.ProvisioningKey = e.oem.Get("oem-sub2").Key
+			r, _ := e.ev.InstallationRequest()
+			return r
+		}, ResponseSignatureError, ReasonSignature},
+		{"unknown PCID", func(t *testing.T, e *installEnv) []byte {
+			// A vehicle of another PCID: a provisioning certificate of the
+			// same OEM for another CN.
+			other := issueProv(t, e, "WMIPNCTEST0000099")
+			e.ev.ProvisioningCert, e.ev.ProvisioningKey = other.Cert, other.Key
+			r, _ := e.ev.InstallationRequest()
+			return r
+		}, ResponseNoCertificate, ReasonUnknownPCID},
+		{"cancelled contract", func(t *testing.T, e *installEnv) []byte {
+			if _, _, err := e.in.Pool.Cancel(ctx, "emsp1", emaidA); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := e.ev.InstallationRequest()
+			return r
+		}, ResponseContractCanceled, ReasonCancelled},
+		{"expired contract", func(t *testing.T, e *installEnv) []byte {
+			e.in.Now = func() time.Time { return time.Now() } // contract below ends in the past
+			if _, err := e.in.Pool.Put(ctx, "emsp1", store.Contract{EMAID: emaidA, PCID: testcerts.PCID, Default: true, ValidUntil: time.Now().Add(-time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := e.ev.InstallationRequest()
+			return r
+		}, ResponseNoCertificate, ReasonNoContract},
+		{"unknown OEM root", func(t *testing.T, e *installEnv) []byte {
+			e.in.OEMRoots = nil
+			r, _ := e.ev.InstallationRequest()
+			return r
+		}, ResponseCertChainError, ReasonCertChain},
+		{"expired OEM certificate", func(t *testing.T, e *installEnv) []byte {
+			e.in.Now = func() time.Time { return time.Now().AddDate(50, 0, 0) }
+			r, _ := e.ev.InstallationRequest()
+			return r
+		}, ResponseCertificateExpired, ReasonExpired},
+		{"revoked OEM certificate", func(t *testing.T, e *installEnv) []byte {
+			e.in.CheckOEM = func(_ context.Context, leaf, issuer *x509.Certificate) error {
+				if leaf.CheckSignatureFrom(issuer) != nil {
+					t.Error("CheckOEM got the wrong issuer")
+				}
+				return ErrRevoked
+			}
+			r, _ := e.ev.InstallationRequest()
+			return r
+		}, ResponseCertificateRevoked, ReasonRevoked},
+		{"no acceptable root", func(t *testing.T, e *installEnv) []byte {
+			e.ev.Roots = []*x509.Certificate{e.oem.Get("v2g-root").Cert}
+			r, _ := e.ev.InstallationRequest()
+			return r
+		}, ResponseNoCertificate, ReasonNoRoot},
+		{"update body for install", func(t *testing.T, e *installEnv) []byte {
+			r, _ := e.ev.UpdateRequest([]*x509.Certificate{e.oem.Get("contract").Cert}, e.oem.Get("contract").Key, "DE8AAC12345678D")
+			return r
+		}, ResponseFailed, ReasonWrongMessage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newInstallEnv(t)
+			in := tt.mutate(t, e)
+			before := countContracts(t, e.d)
+			res, err := e.in.Handle(ctx, ActionInstall, in, 5600)
+			var ie *InstallError
+			if !errors.As(err, &ie) {
+				t.Fatalf("got %v, %v; want an InstallError", res, err)
+			}
+			if ie.ResponseCode != tt.code || ie.Reason != tt.reason {
+				t.Fatalf("got %s/%s (%v), want %s/%s", ie.ResponseCode, ie.Reason, err, tt.code, tt.reason)
+			}
+			if n := countContracts(t, e.d); n != before {
+				t.Fatalf("a refusal stored %d certificates", n-before)
+			}
+		})
+	}
+}
+
+// issueProv makes another provisioning certificate under the test OEM.
+func issueProv(t *testing.T, e *installEnv, pcid string) *testcerts.Entry {
+	t.Helper()
+	sub := e.oem.Get("oem-sub2")
+	key := testcerts.Key(99, pcid)
+	tmpl := *e.oem.Get("oem-prov").Cert
+	tmpl.Subject.CommonName = pcid
+	tmpl.Subject.ExtraNames = nil
+	tmpl.RawSubject = nil
+	tmpl.SerialNumber = big.NewInt(0).Lsh(big.NewInt(1), 70)
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, sub.Cert, &key.PublicKey, sub.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testcerts.Entry{Cert: c, Key: key}
+}
+
+func pemCert(c *x509.Certificate) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+}
+
+// TestLargestResponseFits builds the largest response of the default
+// hierarchy (pncd's default organization, a 15-character EMAID, a vehicle
+// listing 20 roots) and checks it fits OCPP 2.0.1's exiResponse with room
+// for the two bytes an ECDSA signature's DER may grow by in each of the
+// six certificates.
+func TestLargestResponseFits(t *testing.T) {
+	e := newInstallEnvOrg(t, "pncpki demo")
+	for len(e.ev.Roots) < 20 {
+		e.ev.Roots = append(e.ev.Roots, e.oem.Get("v2g-root").Cert)
+	}
+	req, err := e.ev.InstallationRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.in.Handle(context.Background(), ActionInstall, req, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := base64.StdEncoding.EncodedLen(len(res.EXI) + 6*2)
+	t.Logf("response: %d bytes, %d base64 characters; worst case %d of 5600", len(res.EXI), base64.StdEncoding.EncodedLen(len(res.EXI)), worst)
+	if worst > 5600 {
+		t.Fatalf("the largest response takes %d base64 characters, over OCPP 2.0.1's 5600", worst)
+	}
+}
+
+// A response over the limit is refused, and the contract certificate
+// nobody will receive is revoked.
+func TestResponseTooLarge(t *testing.T) {
+	e := newInstallEnv(t)
+	req, _ := e.ev.InstallationRequest()
+	_, err := e.in.Handle(context.Background(), ActionInstall, req, 4000)
+	var ie *InstallError
+	if !errors.As(err, &ie) || ie.Reason != ReasonTooLarge {
+		t.Fatalf("got %v, want %s", err, ReasonTooLarge)
+	}
+	recs, _ := e.d.Store.Certificates(context.Background(), store.Filter{Profile: policies.ISO2Contract})
+	if len(recs) != 1 || !recs[0].Revoked() {
+		t.Fatalf("the undeliverable certificate: %+v", recs)
+	}
+}
