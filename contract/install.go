@@ -138,6 +138,9 @@ type Response struct {
 	EXI      []byte
 	EMAID    string
 	Contract *store.Certificate
+	// ContractChain and CPSChain are the chains in the response, leaf
+	// first (has.to.be's OCPP 1.6 extension repeats them in JSON).
+	ContractChain, CPSChain []*x509.Certificate
 	// Repeated says the answer is the one given to the same request a
 	// moment ago.
 	Repeated bool
@@ -194,6 +197,12 @@ func (in *Installer) Handle(ctx context.Context, action Action, exiRequest []byt
 		return nil, refuse(ResponseFailed, ReasonNotConfigured, nil, "this pncpki has no CPS key to sign installation responses")
 	}
 	t = time.Now()
+	if action == "" {
+		action = ActionInstall
+		if doc.Child("Body").Child("CertificateUpdateReq") != nil {
+			action = ActionUpdate
+		}
+	}
 	var req *request
 	switch action {
 	case ActionInstall:
@@ -560,7 +569,7 @@ func (in *Installer) respond(ctx context.Context, action Action, req *request, t
 		}
 		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
 	}
-	return &Response{EXI: out, EMAID: req.contract.EMAID, Contract: issued.Record}, nil
+	return &Response{EXI: out, EMAID: req.contract.EMAID, Contract: issued.Record, ContractChain: moChain, CPSChain: cps.Chain[:len(cps.Chain)-1]}, nil
 }
 
 func (in *Installer) repeated(k [32]byte) *Response {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
@@ -69,6 +70,9 @@ type Bridge struct {
 	// Contracts, when set, turns Authorize for a cancelled or expired
 	// contract into ContractCancelled.
 	Contracts ContractStatus
+	// Installer, when set, answers Get15118EVCertificate
+	// (contract.Installer); without it the bridge says NoContractService.
+	Installer Installer
 	Now       func() time.Time
 
 	signMu    sync.Mutex
@@ -113,6 +117,12 @@ func (b *Bridge) allowSign(stationID string) bool {
 // (contract.Pool).
 type ContractStatus interface {
 	Cancelled(ctx context.Context, emaid string) (bool, error)
+}
+
+// Installer installs and updates contract certificates for ISO 15118-2
+// requests (contract.Installer). An empty action means the body decides.
+type Installer interface {
+	Handle(ctx context.Context, action contract.Action, exiRequest []byte, maxBase64 int) (*contract.Response, error)
 }
 
 // Call is a request pncpki wants sent to a station.
@@ -207,9 +217,9 @@ func (b *Bridge) Handle(ctx context.Context, stationID string, d Dialect, action
 		}
 		return b.authorize(ctx, d, r.IDToken.IDToken, "", hashes)
 	case *Get15118EVCertificateRequest:
-		return b.get15118EVCertificate(d, r.ISO15118SchemaVersion, r.EXIRequest)
+		return b.get15118EVCertificate(ctx, d, r.ISO15118SchemaVersion, contract.Action(r.Action), r.EXIRequest)
 	case *Has2beGet15118EVCertificateRequest:
-		return b.get15118EVCertificate(d, r.SchemaVersion, r.EXIRequest)
+		return b.get15118EVCertificate(ctx, d, r.SchemaVersion, "", r.EXIRequest)
 	case *GetCertificateChainStatusRequest:
 		return b.chainStatus(ctx, r)
 	case *DataTransfer16:
@@ -398,10 +408,11 @@ func (b *Bridge) certificateStatus(ctx context.Context, d Dialect, o OCSPRequest
 // ISO15118v2Schema is the iso15118SchemaVersion of ISO 15118-2 requests.
 const ISO15118v2Schema = "urn:iso:15118:2:2013:MsgDef"
 
-// get15118EVCertificate checks the request (schema version, base64) and
-// answers Failed: contract certificate installation needs the EXI codec
-// of the contract service, which is not part of this build yet.
-func (b *Bridge) get15118EVCertificate(d Dialect, schema, exiRequest string) (*Result, error) {
+// get15118EVCertificate hands a vehicle's certificate installation or
+// update request to the contract service and returns its answer, or Failed
+// with the reason (the ISO 15118-2 ResponseCode for the vehicle is in
+// additionalInfo).
+func (b *Bridge) get15118EVCertificate(ctx context.Context, d Dialect, schema string, action contract.Action, exiRequest string) (*Result, error) {
 	fail := func(reason, format string, args ...any) (*Result, error) {
 		b.log().Warn("Get15118EVCertificate failed", "reason", reason, "detail", fmt.Sprintf(format, args...))
 		if d == Has2be {
@@ -412,10 +423,43 @@ func (b *Bridge) get15118EVCertificate(d Dialect, schema, exiRequest string) (*R
 	if schema != "" && schema != ISO15118v2Schema { // has.to.be may leave it out
 		return fail(ReasonUnsupportedSchema, "iso15118SchemaVersion %q is not supported; pncpki speaks %s", schema, ISO15118v2Schema)
 	}
-	if _, err := base64.StdEncoding.DecodeString(exiRequest); err != nil || exiRequest == "" {
+	req, err := base64.StdEncoding.DecodeString(exiRequest)
+	if err != nil || exiRequest == "" {
 		return fail(ReasonInvalidEXI, "exiRequest is not base64: %v", err)
 	}
-	return fail(ReasonNoContractSvc, "contract certificate installation is not available in this pncpki yet")
+	if b.Installer == nil {
+		return fail(ReasonNoContractSvc, "this pncpki runs no contract service (no CPS key)")
+	}
+	limit := 5600 // exiResponse in 2.0.1, the 1.6 Plug and Charge profile and has.to.be
+	if d == OCPP21 {
+		limit = 17000
+	}
+	res, err := b.Installer.Handle(ctx, action, req, limit)
+	var ie *contract.InstallError
+	if errors.As(err, &ie) {
+		return fail(ie.Reason, "ResponseCode %s: %s", ie.ResponseCode, ie.Error())
+	} else if err != nil {
+		return fail(ReasonInternal, "%v", err)
+	}
+	out := base64.StdEncoding.EncodeToString(res.EXI)
+	b.log().Info("contract certificate installed", "emaid", res.EMAID, "action", string(action), "serial", res.Contract.Serial, "repeated", res.Repeated)
+	if d == Has2be {
+		return &Result{Response: &Has2beGet15118EVCertificateResponse{Status: "Accepted", EXIResponse: out,
+			ContractSignatureCertificateChain: has2beChain(res.ContractChain),
+			SAProvisioningCertificateChain:    has2beChain(res.CPSChain)}}, nil
+	}
+	return &Result{Response: &Get15118EVCertificateResponse{Status: "Accepted", EXIResponse: out}}, nil
+}
+
+func has2beChain(chain []*x509.Certificate) *Has2beCertificateChain {
+	if len(chain) == 0 {
+		return nil
+	}
+	c := &Has2beCertificateChain{Certificate: base64.StdEncoding.EncodeToString(chain[0].Raw)}
+	for _, s := range chain[1:] {
+		c.ChildCertificate = append(c.ChildCertificate, base64.StdEncoding.EncodeToString(s.Raw))
+	}
+	return c
 }
 
 // dataTransfer unwraps the 1.6 Plug and Charge variants: the OCA one

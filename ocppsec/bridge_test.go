@@ -340,9 +340,9 @@ func TestHandleInvalidPayloads(t *testing.T) {
 	}
 }
 
-// contract issues a contract certificate under mo-sub2 and returns the
+// issueContractChain issues a contract certificate under mo-sub2 and returns the
 // chain leaf first, without the root.
-func contract(t *testing.T, e *bridgeEnv) []*x509.Certificate {
+func issueContractChain(t *testing.T, e *bridgeEnv) []*x509.Certificate {
 	t.Helper()
 	iss, err := e.d.CA.Issue(context.Background(), ca.Request{Profile: policies.ISO2Contract, CSR: []byte(csrPEM(t, "DEABCC123456788", ""))})
 	if err != nil {
@@ -354,7 +354,7 @@ func contract(t *testing.T, e *bridgeEnv) []*x509.Certificate {
 func TestAuthorizeAndCertificateStatus(t *testing.T) {
 	e := newBridgeEnv(t)
 	ctx := context.Background()
-	chain := contract(t, e)
+	chain := issueContractChain(t, e)
 	hashData := func(c, issuer *x509.Certificate) OCSPRequestData {
 		h, err := HashDataOf(c, issuer, "SHA256")
 		if err != nil {
@@ -411,7 +411,7 @@ func TestAuthorizeAndCertificateStatus(t *testing.T) {
 	checkOCSP(t, res.Response.(*GetCertificateStatusResponse).OCSPResult, chain, xocsp.Revoked)
 
 	// The other verdicts.
-	fresh := contract(t, e)
+	fresh := issueContractChain(t, e)
 	tamperedPEM := "-----BEGIN CERTIFICATE-----\n" + base64.StdEncoding.EncodeToString(flipSignature(fresh[0].Raw)) + "\n-----END CERTIFICATE-----\n"
 	cases := map[string]struct {
 		chain string
@@ -464,7 +464,7 @@ func flipSignature(der []byte) []byte {
 func chainFromOtherPKI(t *testing.T) []*x509.Certificate {
 	t.Helper()
 	other := newBridgeEnv(t)
-	return contract(t, other)
+	return issueContractChain(t, other)
 }
 
 func checkOCSP(t *testing.T, b64 string, chain []*x509.Certificate, want int) {
@@ -559,7 +559,7 @@ func TestGet15118EVCertificateFails(t *testing.T) {
 
 func TestHashDataMatchesOCSPCertID(t *testing.T) {
 	e := newBridgeEnv(t)
-	chain := contract(t, e)
+	chain := issueContractChain(t, e)
 	for _, alg := range []string{"SHA256", "SHA384", "SHA512"} {
 		h, _ := HashAlgorithmOf(alg)
 		der, err := xocsp.CreateRequest(chain[0], chain[1], &xocsp.RequestOptions{Hash: h})
@@ -600,7 +600,7 @@ func TestAuthorizeContractCancelled(t *testing.T) {
 	if _, err := pool.Put(ctx, "emsp1", store.Contract{EMAID: "DEABCC123456788", PCID: "WMI00000000000001"}); err != nil {
 		t.Fatal(err)
 	}
-	chain := contract(t, e)
+	chain := issueContractChain(t, e)
 	h, _ := HashDataOf(chain[0], chain[1], "SHA256")
 	byHash := AuthorizeRequest{IDToken: IdToken{IDToken: "DEABCC123456788", Type: "eMAID"}, ISO15118CertificateHashData: []OCSPRequestData{{
 		HashAlgorithm: "SHA256", IssuerNameHash: h.IssuerNameHash, IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber, ResponderURL: "http://127.0.0.1:1/"}}}

@@ -230,7 +230,7 @@ func TestProxyOCPP201(t *testing.T) {
 
 	// GetCertificateStatus returns a real OCSP response; Authorize turns
 	// CertificateRevoked after a revocation.
-	chain := contract(t, e.bridgeEnv)
+	chain := issueContractChain(t, e.bridgeEnv)
 	h, _ := HashDataOf(chain[0], chain[1], "SHA256")
 	ocspData := types.OCSPRequestDataType{HashAlgorithm: types.SHA256, IssuerNameHash: h.IssuerNameHash, IssuerKeyHash: h.IssuerKeyHash,
 		SerialNumber: h.SerialNumber, ResponderURL: "http://127.0.0.1:1/ocsp"}
@@ -412,7 +412,7 @@ func TestProxyOCPP16(t *testing.T) {
 
 	// Authorize in a DataTransfer goes to the central system and comes
 	// back with the certificate verdict.
-	chain := contract(t, e.bridgeEnv)
+	chain := issueContractChain(t, e.bridgeEnv)
 	h, _ := HashDataOf(chain[0], chain[1], "SHA256")
 	authz := AuthorizeRequest{IDToken: IdToken{IDToken: "DEABCC123456788", Type: "eMAID"}, ISO15118CertificateHashData: []OCSPRequestData{{
 		HashAlgorithm: "SHA256", IssuerNameHash: h.IssuerNameHash, IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber, ResponderURL: "http://127.0.0.1:1/"}}}

@@ -150,6 +150,9 @@ func run(args []string) error {
 			resp.Revoked(context.WithoutCancel(ctx), r.Issuer, r.Serial)
 		}}
 	bridge.Contracts = contracts
+	if bridge.Installer, err = st.installer(ctx, d, contracts, bridge, log); err != nil {
+		return err
+	}
 	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: key, JWKS: jwks, OCSP: resp, OCPP: bridge, Contracts: contracts, RateLimit: rl, Metrics: api.NewMetrics(reg)}
 	apiHandler, err := apiServer.Handler()
 	if err != nil {
@@ -270,6 +273,7 @@ func writeAdminToken(ctx context.Context, d *datadir.Dir, key *auth.Key, log *sl
 type settings struct {
 	data, listen, org, publicURL, storeURL, configFile, tlsCert, tlsKey, redisURL *string
 	tokenKeyType, jwksURL, jwksIssuer, jwksAudience, estPrefixes, opncPrefix      *string
+	cpsKey, cpsCert                                                               *string
 	ocspCAKey, clientAuth                                                         *bool
 	cacheMB, presignRate, apiRate                                                 *int
 	presignEvery                                                                  *time.Duration
@@ -301,6 +305,8 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.jwksURL = fs.String("jwks-url", "", "JWK set URL of an external identity provider whose tokens (ES256 or EdDSA, with kid, tenant and role claims) are accepted too")
 	s.jwksIssuer = fs.String("jwks-issuer", "", "the iss of that provider's tokens")
 	s.jwksAudience = fs.String("jwks-audience", auth.Audience, "the aud that provider's tokens must carry")
+	s.cpsKey = fs.String("cps-key", "", "key URI of the CPS leaf that signs ISO 15118-2 installation responses (softkms:path=FILE or pkcs11:...; default: the one first start made, "+datadir.CPSLeafKey+")")
+	s.cpsCert = fs.String("cps-cert", "", "PEM certificate of --cps-key (default: cps-leaf.pem in the data directory)")
 	s.oc.register(fs)
 	return s
 }

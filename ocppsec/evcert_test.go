@@ -1,0 +1,163 @@
+package ocppsec
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/testcerts"
+)
+
+const evEMAID = "DE8AAC12345678D"
+
+// withInstaller gives the bridge a contract service with the datadir's CPS,
+// an eMSP contract for the testcerts vehicle, and the testcerts OEM roots.
+func withInstaller(t *testing.T, e *bridgeEnv) *contract.EV {
+	t.Helper()
+	ctx := context.Background()
+	if err := e.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}}); err != nil {
+		t.Fatal(err)
+	}
+	pool := &contract.Pool{Store: e.d.Store, CA: e.d.CA}
+	if _, err := pool.Put(ctx, "emsp1", store.Contract{EMAID: evEMAID, PCID: testcerts.PCID, Default: true}); err != nil {
+		t.Fatal(err)
+	}
+	oem, err := testcerts.Generate(7, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, err := contract.LoadCPS(ctx, e.d.CA, "softkms:path="+datadir.CPSLeafKey, filepath.Join(e.d.Path, "cps-leaf.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.b.Contracts = pool
+	e.b.Installer = &contract.Installer{Pool: pool, CPS: []contract.CPS{cps},
+		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
+			return []*x509.Certificate{oem.Get("oem-root").Cert}, oem.Chain("oem-prov")[:2], nil
+		}}
+	v2g, _ := e.d.CA.Authority("v2g-root")
+	mo, _ := e.d.CA.Authority("mo-root")
+	return &contract.EV{ProvisioningCert: oem.Get("oem-prov").Cert, ProvisioningKey: oem.Get("oem-prov").Key,
+		Roots: []*x509.Certificate{v2g.Cert, mo.Cert}}
+}
+
+// TestGet15118EVCertificate plays the vehicle through the bridge in every
+// OCPP flavour: 2.0.1 Install and Update, 2.1, the OCPP 1.6 Plug and Charge
+// DataTransfer and has.to.be's variant; each answer validates against its
+// official schema and the vehicle can use it.
+func TestGet15118EVCertificate(t *testing.T) {
+	e := newBridgeEnv(t)
+	ev := withInstaller(t, e)
+	ctx := context.Background()
+	install, err := ev.InstallationRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exiReq := base64.StdEncoding.EncodeToString(install)
+
+	// OCPP 2.0.1 and 2.1.
+	var installed *contract.Installed
+	for _, d := range []Dialect{OCPP201, OCPP21} {
+		req := Get15118EVCertificateRequest{ISO15118SchemaVersion: ISO15118v2Schema, Action: "Install", EXIRequest: exiReq}
+		res, err := e.b.Handle(ctx, "CS-1", d, "Get15118EVCertificate", mustJSON(t, req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.schema(t, d, "Get15118EVCertificate", true, res.Response)
+		r := res.Response.(*Get15118EVCertificateResponse)
+		if r.Status != "Accepted" {
+			t.Fatalf("%s: %+v %+v", d, r, r.StatusInfo)
+		}
+		if installed, err = readEXI(ev, r.EXIResponse, ev.ProvisioningKey); err != nil {
+			t.Fatalf("%s: %v", d, err)
+		}
+	}
+
+	// Update with the installed contract.
+	upd, err := ev.UpdateRequest(installed.ContractChain, installed.ContractKey, installed.EMAID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := Get15118EVCertificateRequest{ISO15118SchemaVersion: ISO15118v2Schema, Action: "Update", EXIRequest: base64.StdEncoding.EncodeToString(upd)}
+	res, err := e.b.Handle(ctx, "CS-1", OCPP201, "Get15118EVCertificate", mustJSON(t, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.Response.(*Get15118EVCertificateResponse)
+	if r.Status != "Accepted" {
+		t.Fatalf("update: %+v %+v", r, r.StatusInfo)
+	}
+	if _, err := readEXI(ev, r.EXIResponse, installed.ContractKey); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+
+	// OCPP 1.6: the OCA DataTransfer (2.0.1 payload) and has.to.be's.
+	for _, tt := range []struct {
+		vendor string
+		inner  any
+	}{
+		{VendorOCA, Get15118EVCertificateRequest{ISO15118SchemaVersion: ISO15118v2Schema, Action: "Install", EXIRequest: exiReq}},
+		{VendorHas2be, Has2beGet15118EVCertificateRequest{SchemaVersion: ISO15118v2Schema, EXIRequest: exiReq}},
+	} {
+		dt := DataTransfer16{VendorID: tt.vendor, MessageID: "Get15118EVCertificate", Data: string(mustJSON(t, tt.inner))}
+		res, err := e.b.Handle(ctx, "CS-2", OCPP16, "DataTransfer", mustJSON(t, dt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.schema(t, OCPP16, "DataTransfer", true, res.Response)
+		out := res.Response.(*DataTransfer16Response)
+		var inner struct {
+			Status      string `json:"status"`
+			EXIResponse string `json:"exiResponse"`
+		}
+		if err := json.Unmarshal([]byte(out.Data), &inner); err != nil || out.Status != "Accepted" || inner.Status != "Accepted" {
+			t.Fatalf("%s: %+v (%v)", tt.vendor, out, err)
+		}
+		d := OCPP201
+		if tt.vendor == VendorHas2be {
+			d = Has2be
+		}
+		m, _ := Lookup(d, "Get15118EVCertificate")
+		v := newValue(m.Response)
+		json.Unmarshal([]byte(out.Data), v)
+		e.schema(t, d, "Get15118EVCertificate", true, v)
+		if _, err := readEXI(ev, inner.EXIResponse, ev.ProvisioningKey); err != nil {
+			t.Fatalf("%s: %v", tt.vendor, err)
+		}
+	}
+
+	// A cancelled contract: Failed with its own reason and the vehicle's
+	// ResponseCode in additionalInfo; Authorize says ContractCancelled.
+	if _, _, err := e.b.Contracts.(*contract.Pool).Cancel(ctx, "emsp1", evEMAID); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := ev.InstallationRequest() // ECDSA signs anew: not the cached answer
+	req = Get15118EVCertificateRequest{ISO15118SchemaVersion: ISO15118v2Schema, Action: "Install", EXIRequest: base64.StdEncoding.EncodeToString(again)}
+	res, err = e.b.Handle(ctx, "CS-1", OCPP201, "Get15118EVCertificate", mustJSON(t, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.schema(t, OCPP201, "Get15118EVCertificate", true, res.Response)
+	r = res.Response.(*Get15118EVCertificateResponse)
+	if r.Status != "Failed" || r.StatusInfo.ReasonCode != contract.ReasonCancelled || !strings.Contains(r.StatusInfo.AdditionalInfo, contract.ResponseContractCanceled) {
+		t.Fatalf("cancelled: %+v %+v", r, r.StatusInfo)
+	}
+}
+
+func readEXI(ev *contract.EV, b64 string, key *ecdsa.PrivateKey) (*contract.Installed, error) {
+	b, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, err
+	}
+	return ev.ReadResponse(b, key)
+}
