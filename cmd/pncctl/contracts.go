@@ -147,7 +147,7 @@ func (a *app) contractsCmd() *cobra.Command {
 	}
 	cancel.Flags().StringVar(&emaid, "emaid", "", "the contract's EMAID")
 	cancel.MarkFlagRequired("emaid")
-	c.AddCommand(remote(put), remote(list), remote(cancel))
+	c.AddCommand(remote(put), remote(list), remote(cancel), a.simulateEVCmd())
 	return c
 }
 

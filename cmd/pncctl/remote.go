@@ -54,6 +54,7 @@ type client struct {
 	stations     pncpkiv1connect.StationServiceClient
 	contracts    pncpkiv1connect.ContractServiceClient
 	provisioning pncpkiv1connect.ProvisioningServiceClient
+	ocpp         pncpkiv1connect.OCPPServiceClient
 }
 
 // maxTokenFile bounds the token file.
@@ -91,6 +92,7 @@ func (a *app) client() (*client, error) {
 		stations:     pncpkiv1connect.NewStationServiceClient(h, base),
 		contracts:    pncpkiv1connect.NewContractServiceClient(h, base),
 		provisioning: pncpkiv1connect.NewProvisioningServiceClient(h, base),
+		ocpp:         pncpkiv1connect.NewOCPPServiceClient(h, base),
 	}, nil
 }
 

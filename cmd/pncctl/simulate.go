@@ -1,0 +1,222 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocppsec"
+	"github.com/pncpki/pncpki/policies"
+)
+
+// simulateEVCmd plays the vehicle against a running pncd, through the
+// OCPP API as a CSMS would forward it.
+func (a *app) simulateEVCmd() *cobra.Command {
+	var pcid, oemCert, oemKey, roots, station, version, contractCert, contractKey, save string
+	var update bool
+	c := &cobra.Command{
+		Use:   "simulate-ev",
+		Short: "Play a vehicle against a running pncd (--server): build and sign a CertificateInstallationReq (or UpdateReq), send it through Get15118EVCertificate, verify and decrypt the answer, and print a report",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.server == "" {
+				return errors.New("simulate-ev talks to a running pncd: give --server and --token-file")
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			ev := &contract.EV{}
+			var recipient *ecdsa.PrivateKey
+			var req []byte
+			action := "Install"
+			if ev.Roots, err = a.evRoots(cmd, cl, roots); err != nil {
+				return err
+			}
+			if update {
+				action = "Update"
+				chain, key, err := readCertAndKey(contractCert, contractKey)
+				if err != nil {
+					return fmt.Errorf("contract: %w", err)
+				}
+				recipient = key
+				if req, err = ev.UpdateRequest(chain, key, chain[0].Subject.CommonName); err != nil {
+					return err
+				}
+			} else {
+				chain, key, err := readCertAndKey(oemCert, oemKey)
+				if err != nil {
+					return fmt.Errorf("OEM provisioning: %w", err)
+				}
+				if pcid != "" {
+					want, err1 := policies.NormalizePCID(pcid)
+					got, err2 := policies.NormalizePCID(chain[0].Subject.CommonName)
+					if err := errors.Join(err1, err2); err != nil || want != got {
+						return fmt.Errorf("--pcid %s is not the PCID of %s (%s): %v", pcid, oemCert, chain[0].Subject.CommonName, err)
+					}
+				}
+				ev.ProvisioningCert, ev.ProvisioningKey, recipient = chain[0], key, key
+				if req, err = ev.InstallationRequest(); err != nil {
+					return err
+				}
+			}
+			b64 := base64.StdEncoding.EncodeToString(req)
+			fmt.Fprintf(a.out, "request    Certificate%sReq, %d bytes of EXI (%d base64 characters), %d roots listed\n",
+				map[string]string{"Install": "Installation", "Update": "Update"}[action], len(req), len(b64), len(ev.Roots))
+			payload, _ := json.Marshal(ocppsec.Get15118EVCertificateRequest{ISO15118SchemaVersion: ocppsec.ISO15118v2Schema, Action: action, EXIRequest: b64})
+			start := time.Now()
+			resp, err := cl.ocpp.HandleRequest(cmd.Context(), call(cl, &pncpkiv1.HandleRequestRequest{
+				StationId: station, OcppVersion: version, Action: "Get15118EVCertificate", Payload: string(payload)}))
+			if err != nil {
+				return err
+			}
+			took := time.Since(start)
+			var out ocppsec.Get15118EVCertificateResponse
+			if err := json.Unmarshal([]byte(resp.Msg.Payload), &out); err != nil {
+				return fmt.Errorf("response payload: %w", err)
+			}
+			if out.Status != "Accepted" {
+				info := ""
+				if out.StatusInfo != nil {
+					info = out.StatusInfo.ReasonCode + ": " + out.StatusInfo.AdditionalInfo
+				}
+				fmt.Fprintf(a.out, "response   %s in %s: %s\n", out.Status, took.Round(time.Microsecond), info)
+				return exitError{code: 1}
+			}
+			limit := 5600
+			if version == "2.1" {
+				limit = 17000
+			}
+			exiRes, err := base64.StdEncoding.DecodeString(out.EXIResponse)
+			if err != nil {
+				return fmt.Errorf("exiResponse: %w", err)
+			}
+			fmt.Fprintf(a.out, "response   Accepted in %s, %d bytes of EXI (%d of %d base64 characters)\n", took.Round(time.Microsecond), len(exiRes), len(out.EXIResponse), limit)
+			got, err := ev.ReadResponse(exiRes, recipient)
+			if err != nil {
+				fmt.Fprintf(a.out, "check      FAILED: %v\n", err)
+				return exitError{code: 1}
+			}
+			names := make([]string, len(got.CPSChain))
+			for i, c := range got.CPSChain {
+				names[i] = c.Subject.CommonName
+			}
+			leaf := got.ContractChain[0]
+			fmt.Fprintf(a.out, "CPS chain  %s: verified to a listed root\n", strings.Join(names, " <- "))
+			fmt.Fprintf(a.out, "signature  the CPS signature over the four signed elements is valid\n")
+			fmt.Fprintf(a.out, "contract   eMAID %s, serial %s, valid %s to %s, issued by %s\n", got.EMAID, ca.SerialHex(leaf.SerialNumber),
+				leaf.NotBefore.UTC().Format(time.DateOnly), leaf.NotAfter.UTC().Format(time.DateOnly), leaf.Issuer.CommonName)
+			fmt.Fprintf(a.out, "key        decrypted; it is the contract certificate's key\n")
+			if save != "" {
+				if err := os.MkdirAll(save, 0o700); err != nil {
+					return err
+				}
+				var b strings.Builder
+				for _, c := range got.ContractChain {
+					b.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+				}
+				certFile, keyFile := filepath.Join(save, "contract.pem"), filepath.Join(save, "contract.key")
+				os.Remove(keyFile) // WriteKeyFile never overwrites
+				if err := os.WriteFile(certFile, []byte(b.String()), 0o644); err != nil {
+					return err
+				}
+				if err := ca.WriteKeyFile(keyFile, got.ContractKey); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "saved      %s and %s (for --update)\n", certFile, keyFile)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&pcid, "pcid", "", "the vehicle's PCID (checked against the provisioning certificate)")
+	f.StringVar(&oemCert, "oem-cert", "", "PEM OEM provisioning certificate of the vehicle")
+	f.StringVar(&oemKey, "oem-key", "", "PEM private key of --oem-cert")
+	f.StringVar(&roots, "roots", "", "PEM roots the vehicle lists in ListOfRootCertificateIDs (default: the server's V2G and MO trust anchors)")
+	f.StringVar(&station, "station", "", "a station of the token's CPO the request comes through")
+	f.StringVar(&version, "ocpp-version", "2.0.1", "OCPP version of the request: 2.0.1 or 2.1")
+	f.BoolVar(&update, "update", false, "send a CertificateUpdateReq with --contract-cert/--contract-key instead")
+	f.StringVar(&contractCert, "contract-cert", "", "PEM contract certificate chain for --update")
+	f.StringVar(&contractKey, "contract-key", "", "PEM contract key for --update")
+	f.StringVar(&save, "save", "", "directory to write the installed contract certificate chain and key to (the key with mode 0600)")
+	c.MarkFlagRequired("station")
+	return remote(c)
+}
+
+// evRoots returns the roots the simulated vehicle lists: a PEM file, or the
+// server's V2G and MO trust anchors.
+func (a *app) evRoots(cmd *cobra.Command, cl *client, file string) ([]*x509.Certificate, error) {
+	if file != "" {
+		data, err := readBounded(file, 1<<20)
+		if err != nil {
+			return nil, err
+		}
+		return datadir.ParseCertificates(data)
+	}
+	resp, err := cl.authorities.ListTrustAnchors(cmd.Context(), call(cl, &pncpkiv1.ListTrustAnchorsRequest{}))
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for _, an := range resp.Msg.Anchors {
+		if an.Use != string(ocppsec.UseV2G) && an.Use != string(ocppsec.UseMO) {
+			continue
+		}
+		cs, err := datadir.ParseCertificates([]byte(an.Pem))
+		if err != nil {
+			return nil, fmt.Errorf("trust anchor %s: %w", an.Subject, err)
+		}
+		out = append(out, cs...)
+	}
+	if len(out) > 20 {
+		out = out[:20] // ListOfRootCertificateIDs holds 20
+	}
+	return out, nil
+}
+
+// readCertAndKey reads a PEM certificate chain and its EC private key.
+func readCertAndKey(certFile, keyFile string) ([]*x509.Certificate, *ecdsa.PrivateKey, error) {
+	if certFile == "" || keyFile == "" {
+		return nil, nil, errors.New("give the certificate and the key")
+	}
+	data, err := readBounded(certFile, 1<<20)
+	if err != nil {
+		return nil, nil, err
+	}
+	chain, err := datadir.ParseCertificates(data)
+	if err != nil || len(chain) == 0 {
+		return nil, nil, fmt.Errorf("%s: no certificate (%v)", certFile, err)
+	}
+	kb, err := readBounded(keyFile, 1<<16)
+	if err != nil {
+		return nil, nil, err
+	}
+	blk, _ := pem.Decode(kb)
+	if blk == nil {
+		return nil, nil, fmt.Errorf("%s: no PEM key", keyFile)
+	}
+	var key any
+	if key, err = x509.ParsePKCS8PrivateKey(blk.Bytes); err != nil {
+		if key, err = x509.ParseECPrivateKey(blk.Bytes); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", keyFile, err)
+		}
+	}
+	ec, ok := key.(*ecdsa.PrivateKey)
+	if !ok || !ec.PublicKey.Equal(chain[0].PublicKey) {
+		return nil, nil, fmt.Errorf("%s is not the P-256 key of %s", keyFile, certFile)
+	}
+	return chain, ec, nil
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pncpki/pncpki/api"
+	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocppsec"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/testcerts"
+)
+
+// TestSimulateEV runs pncctl contracts simulate-ev against a pncd API
+// (real TLS, real store) as a CPO's CSMS would forward the vehicle:
+// installation, then an update with the saved contract, then the
+// installation again after the contract was cancelled.
+func TestSimulateEV(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := datadir.Open(ctx, filepath.Join(dir, "data"), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Init(ctx, datadir.InitConfig{Organization: "Sim"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range []*policies.Tenant{
+		{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}},
+		{Name: "cpo1", Kind: policies.TenantCPO, OperatorIDs: []string{"DEABC"}},
+	} {
+		if err := d.Store.CreateTenant(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	if err := d.Store.PutStation(ctx, &store.Station{ID: "CS-1", Tenant: "cpo1", SerialNumber: "SN-1", OCPPVersion: "2.0.1", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	pool := &contract.Pool{Store: d.Store, CA: d.CA}
+	if _, err := pool.Put(ctx, "emsp1", store.Contract{EMAID: "DE8AAC12345678D", PCID: testcerts.PCID, Default: true}); err != nil {
+		t.Fatal(err)
+	}
+	oem, err := testcerts.Generate(3, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, err := contract.LoadCPS(ctx, d.CA, "softkms:path="+datadir.CPSLeafKey, filepath.Join(d.Path, "cps-leaf.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors, err := ocppsec.AnchorsFrom(ctx, d.CA, d.Store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bridge := &ocppsec.Bridge{CA: d.CA, Store: d.Store, Anchors: anchors, Contracts: pool,
+		Installer: &contract.Installer{Pool: pool, CPS: []contract.CPS{cps},
+			OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
+				return []*x509.Certificate{oem.Get("oem-root").Cert}, oem.Chain("oem-prov")[:2], nil
+			}}}
+	key, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCPP: bridge, Contracts: pool}).Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(h)
+	defer srv.Close()
+	caFile := filepath.Join(dir, "server-ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
+	tok, _ := key.Mint("csms", "cpo1", auth.RoleOperator, time.Hour, time.Now())
+	tokFile := filepath.Join(dir, "cpo.token")
+	os.WriteFile(tokFile, []byte(tok), 0o600)
+	prov := oem.Get("oem-prov")
+	certFile, keyFile := filepath.Join(dir, "oem.pem"), filepath.Join(dir, "oem.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: prov.Cert.Raw}), 0o644)
+	if err := ca.WriteKeyFile(keyFile, prov.Key); err != nil {
+		t.Fatal(err)
+	}
+	saved := filepath.Join(dir, "ev")
+	r := func(args ...string) []string {
+		return append([]string{"--server", srv.URL, "--server-ca", caFile, "--token-file", tokFile, "contracts", "simulate-ev", "--station", "CS-1"}, args...)
+	}
+	out := mustCLI(t, r("--pcid", testcerts.PCID, "--oem-cert", certFile, "--oem-key", keyFile, "--save", saved)...)
+	for _, want := range []string{"response   Accepted", "of 5600 base64", "eMAID DE8AAC12345678D", "key        decrypted", "saved"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("install report lacks %q:\n%s", want, out)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(saved, "contract.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("saved contract key: %v %v", fi, err)
+	}
+	out = mustCLI(t, r("--update", "--contract-cert", filepath.Join(saved, "contract.pem"), "--contract-key", filepath.Join(saved, "contract.key"))...)
+	if !strings.Contains(out, "CertificateUpdateReq") || !strings.Contains(out, "key        decrypted") {
+		t.Errorf("update report:\n%s", out)
+	}
+	// A PCID that is not the certificate's is refused before anything is sent.
+	if _, errs, code := cli(t, r("--pcid", "WMIOTHER000000001", "--oem-cert", certFile, "--oem-key", keyFile)...); code == 0 || !strings.Contains(errs, "is not the PCID") {
+		t.Errorf("wrong --pcid: exit %d %s", code, errs)
+	}
+	if _, _, err := pool.Cancel(ctx, "emsp1", "DE8AAC12345678D"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := cli(t, r("--oem-cert", certFile, "--oem-key", keyFile)...)
+	if code != 1 || !strings.Contains(out, "ContractCancelled") || !strings.Contains(out, "FAILED_ContractCanceled") {
+		t.Errorf("cancelled contract: exit %d\n%s", code, out)
+	}
+}
+
+// TestEXIDecodeEncode turns a request into JSON and back, byte for byte,
+// and reads hex as well as base64.
+func TestEXIDecodeEncode(t *testing.T) {
+	oem, err := testcerts.Generate(3, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &contract.EV{ProvisioningCert: oem.Get("oem-prov").Cert, ProvisioningKey: oem.Get("oem-prov").Key, Roots: []*x509.Certificate{oem.Get("v2g-root").Cert}}
+	req, err := ev.InstallationRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "req.b64")
+	os.WriteFile(in, []byte(base64.StdEncoding.EncodeToString(req)+"\n"), 0o644)
+	js := mustCLI(t, "exi", "decode", in)
+	if !strings.Contains(js, `"CertificateInstallationReq"`) || !strings.Contains(js, `"@Id": "id1"`) {
+		t.Fatalf("decode:\n%s", js)
+	}
+	jf := filepath.Join(dir, "req.json")
+	os.WriteFile(jf, []byte(js), 0o644)
+	if got := strings.TrimSpace(mustCLI(t, "exi", "encode", jf)); got != base64.StdEncoding.EncodeToString(req) {
+		t.Fatalf("encode gave another stream")
+	}
+	if got := strings.TrimSpace(mustCLI(t, "exi", "encode", "--format", "hex", jf)); !strings.HasPrefix(got, "8098") {
+		t.Errorf("hex: %s", got)
+	}
+	if _, errs, code := cli(t, "exi", "decode", jf); code == 0 || !strings.Contains(errs, "exi:") {
+		t.Errorf("decoding JSON as EXI: exit %d %s", code, errs)
+	}
+}
