@@ -2,6 +2,7 @@ package contract
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
@@ -356,4 +357,129 @@ func TestResponseTooLarge(t *testing.T) {
 	if len(recs) != 1 || !recs[0].Revoked() {
 		t.Fatalf("the undeliverable certificate: %+v", recs)
 	}
+}
+
+func TestUpdateRefusals(t *testing.T) {
+	ctx := context.Background()
+	// installed returns an installed contract to update from.
+	installed := func(t *testing.T, e *installEnv) *Installed {
+		req, _ := e.ev.InstallationRequest()
+		res, err := e.in.Handle(ctx, ActionInstall, req, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.ev.ReadResponse(res.EXI, e.ev.ProvisioningKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	tests := []struct {
+		name   string
+		mutate func(t *testing.T, e *installEnv, got *Installed) []byte
+		code   string
+		reason string
+	}{
+		{"install body for update", func(t *testing.T, e *installEnv, got *Installed) []byte {
+			r, _ := e.ev.InstallationRequest()
+			return r
+		}, ResponseFailed, ReasonWrongMessage},
+		{"wrong namespace", func(t *testing.T, e *installEnv, got *Installed) []byte {
+			r, _ := exi.XMLDSig.EncodeFragment(exi.New("SignedInfo",
+				exi.New("CanonicalizationMethod").WithAttr("Algorithm", algCanonicalEXI),
+				exi.New("SignatureMethod").WithAttr("Algorithm", algECDSASHA256)))
+			return r
+		}, ResponseFailed, ReasonInvalidEXI},
+		{"signed with the provisioning key", func(t *testing.T, e *installEnv, got *Installed) []byte {
+			r, _ := e.ev.UpdateRequest(got.ContractChain, e.ev.ProvisioningKey, got.EMAID)
+			return r
+		}, ResponseSignatureError, ReasonSignature},
+		{"contract of another eMSP", func(t *testing.T, e *installEnv, got *Installed) []byte {
+			if err := e.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp2", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8BB"}}); err != nil {
+				t.Fatal(err)
+			}
+			other, err := e.in.Pool.Put(ctx, "emsp2", store.Contract{EMAID: "DE8BBC12345678", PCID: "WMIPNCTEST0000002"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, _ := e.ev.UpdateRequest(got.ContractChain, got.ContractKey, other.EMAID)
+			return r
+		}, ResponseCertChainError, ReasonCertChain},
+		{"contract certificate of another PKI", func(t *testing.T, e *installEnv, got *Installed) []byte {
+			c := e.oem.Get("contract")
+			r, _ := e.ev.UpdateRequest(append([]*x509.Certificate{c.Cert}, e.oem.Chain("contract")...), c.Key, c.Cert.Subject.CommonName)
+			return r
+		}, ResponseCertChainError, ReasonCertChain},
+		{"revoked contract certificate", func(t *testing.T, e *installEnv, got *Installed) []byte {
+			leaf := got.ContractChain[0]
+			for _, a := range e.d.CA.Authorities() {
+				if leaf.CheckSignatureFrom(a.Cert) == nil {
+					if _, err := e.d.CA.Revoke(ctx, a.Name, ca.SerialHex(leaf.SerialNumber), 1); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			r, _ := e.ev.UpdateRequest(got.ContractChain, got.ContractKey, got.EMAID)
+			return r
+		}, ResponseCertificateRevoked, ReasonRevoked},
+		{"cancelled contract", func(t *testing.T, e *installEnv, got *Installed) []byte {
+			if _, _, err := e.in.Pool.Cancel(ctx, "emsp1", got.EMAID); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := e.ev.UpdateRequest(got.ContractChain, got.ContractKey, got.EMAID)
+			return r
+		}, ResponseContractCanceled, ReasonCancelled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newInstallEnv(t)
+			got := installed(t, e)
+			in := tt.mutate(t, e, got)
+			before := countContracts(t, e.d)
+			res, err := e.in.Handle(ctx, ActionUpdate, in, 5600)
+			var ie *InstallError
+			if !errors.As(err, &ie) {
+				t.Fatalf("got %v, %v; want an InstallError", res, err)
+			}
+			if ie.ResponseCode != tt.code || ie.Reason != tt.reason {
+				t.Fatalf("got %s/%s (%v), want %s/%s", ie.ResponseCode, ie.Reason, err, tt.code, tt.reason)
+			}
+			if n := countContracts(t, e.d); n != before {
+				t.Fatalf("a refusal stored %d certificates", n-before)
+			}
+		})
+	}
+}
+
+// FuzzHandle feeds the installer arbitrary requests: nothing may panic,
+// and whatever it accepts must be a response the vehicle can use.
+func FuzzHandle(f *testing.F) {
+	e := newInstallEnv(f)
+	req, err := e.ev.InstallationRequest()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(req)
+	f.Add(req[:len(req)-3])
+	f.Add([]byte{0x80})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		res, err := e.in.Handle(context.Background(), "", in, 5600)
+		if err != nil {
+			var ie *InstallError
+			if !errors.As(err, &ie) {
+				t.Fatalf("not an InstallError: %v", err)
+			}
+			return
+		}
+		// The SessionID is not signed and may be anything: check the
+		// answer's CPS signature rather than the whole vehicle view.
+		doc, err := exi.ISO2.Decode(res.EXI)
+		if err != nil {
+			t.Fatalf("accepted request, undecodable answer: %v", err)
+		}
+		pub := e.in.CPS[0].Chain[0].PublicKey.(*ecdsa.PublicKey)
+		if err := verifySignature(doc.Child("Header").Child("Signature"), doc.Child("Body"), pub, "id1", "id2", "id3", "id4"); err != nil {
+			t.Fatalf("accepted request, bad answer signature: %v", err)
+		}
+	})
 }
