@@ -34,6 +34,7 @@ import (
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 	"github.com/pncpki/pncpki/store/postgres/pgtest"
+	"github.com/pncpki/pncpki/testcerts"
 )
 
 type env struct {
@@ -43,6 +44,9 @@ type env struct {
 	srv    *httptest.Server
 	tokens map[string]string
 	dir    string
+	// installer is the contract service; its OEM root is oem's.
+	installer *contract.Installer
+	oem       *testcerts.PKI
 }
 
 // eachStore runs fn on an environment with the SQLite store, and with the
@@ -88,7 +92,19 @@ func newEnv(t testing.TB, storeURL string) *env {
 		t.Fatal(err)
 	}
 	pool := &contract.Pool{Store: d.Store, CA: d.CA}
-	bridge := &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: r}, Anchors: anchors, Contracts: pool}
+	oem, err := testcerts.Generate(5, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, err := contract.LoadCPS(ctx, d.CA, "softkms:path="+datadir.CPSLeafKey, filepath.Join(d.Path, "cps-leaf.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	installer := &contract.Installer{Pool: pool, CPS: []contract.CPS{cps},
+		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
+			return []*x509.Certificate{oem.Get("oem-root").Cert}, oem.Chain("oem-prov")[:2], nil
+		}}
+	bridge := &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: r}, Anchors: anchors, Contracts: pool, Installer: installer}
 	h, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: r, OCPP: bridge, Contracts: pool}).Handler()
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +113,7 @@ func newEnv(t testing.TB, storeURL string) *env {
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	e := &env{d: d, key: key, r: r, srv: srv, dir: dir, tokens: map[string]string{}}
+	e := &env{d: d, key: key, r: r, srv: srv, dir: dir, tokens: map[string]string{}, installer: installer, oem: oem}
 	now := time.Now()
 	for name, tr := range map[string][2]string{"admin": {"", auth.RoleAdmin}, "cpo1": {"cpo1", auth.RoleOperator}, "cpo2": {"cpo2", auth.RoleOperator}, "emsp1": {"emsp1", auth.RoleOperator}, "oem1": {"oem1", auth.RoleOperator}} {
 		tok, err := key.Mint(name, tr[0], tr[1], time.Hour, now)

@@ -115,10 +115,13 @@ type Installer struct {
 	CheckOEM func(ctx context.Context, leaf, issuer *x509.Certificate) error
 	// Window is how long the same request gets the same answer (default
 	// two minutes): a station retrying gets no second contract certificate.
-	Window time.Duration
-	Now    func() time.Time
-	Rand   io.Reader
-	Log    *slog.Logger
+	Window  time.Duration
+	Now     func() time.Time
+	Rand    io.Reader
+	Log     *slog.Logger
+	Metrics *Metrics
+
+	chains chainCache
 
 	mu    sync.Mutex
 	cache map[[32]byte]*cached
@@ -184,8 +187,26 @@ type request struct {
 
 // Handle answers an EXI-encoded request (without V2GTP header). maxBase64
 // is the size limit of the response in base64 characters (the OCPP
-// version's exiResponse limit; 0: none). Refusals are *InstallError.
+// version's exiResponse limit; 0: none). An empty action takes the one
+// the body names. Refusals are *InstallError.
 func (in *Installer) Handle(ctx context.Context, action Action, exiRequest []byte, maxBase64 int) (*Response, error) {
+	res, err := in.handle(ctx, &action, exiRequest, maxBase64)
+	var ie *InstallError
+	switch {
+	case errors.As(err, &ie):
+		in.Metrics.result(action, ie.Reason)
+	case err != nil:
+		in.Metrics.result(action, "error")
+	case res.Repeated:
+		in.Metrics.result(action, "repeated")
+	default:
+		in.Metrics.result(action, ResponseOK)
+		in.Metrics.observe(res.Timings)
+	}
+	return res, err
+}
+
+func (in *Installer) handle(ctx context.Context, action *Action, exiRequest []byte, maxBase64 int) (*Response, error) {
 	var tm Timings
 	t := time.Now()
 	doc, err := exi.ISO2.Decode(exiRequest)
@@ -197,20 +218,20 @@ func (in *Installer) Handle(ctx context.Context, action Action, exiRequest []byt
 		return nil, refuse(ResponseFailed, ReasonNotConfigured, nil, "this pncpki has no CPS key to sign installation responses")
 	}
 	t = time.Now()
-	if action == "" {
-		action = ActionInstall
+	if *action == "" {
+		*action = ActionInstall
 		if doc.Child("Body").Child("CertificateUpdateReq") != nil {
-			action = ActionUpdate
+			*action = ActionUpdate
 		}
 	}
 	var req *request
-	switch action {
+	switch *action {
 	case ActionInstall:
 		req, err = in.checkInstall(ctx, doc)
 	case ActionUpdate:
 		req, err = in.checkUpdate(ctx, doc)
 	default:
-		return nil, refuse(ResponseFailed, ReasonWrongMessage, nil, "action %q: want Install or Update", action)
+		return nil, refuse(ResponseFailed, ReasonWrongMessage, nil, "action %q: want Install or Update", *action)
 	}
 	if err != nil {
 		return nil, err
@@ -219,7 +240,7 @@ func (in *Installer) Handle(ctx context.Context, action Action, exiRequest []byt
 	if res := in.repeated(req.key); res != nil {
 		return res, nil
 	}
-	res, err := in.respond(ctx, action, req, &tm, maxBase64)
+	res, err := in.respond(ctx, *action, req, &tm, maxBase64)
 	if err != nil {
 		return nil, err
 	}
@@ -309,20 +330,12 @@ func (in *Installer) checkOEM(ctx context.Context, pcid string, leaf *x509.Certi
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	rootPool, interPool := x509.NewCertPool(), x509.NewCertPool()
-	for _, r := range roots {
-		rootPool.AddCert(r)
-	}
-	for _, c := range inter {
-		interPool.AddCert(c)
-	}
-	chains, err := leaf.Verify(x509.VerifyOptions{Roots: rootPool, Intermediates: interPool, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	issuer, err := in.chains.verify(leaf, roots, inter, now)
 	if err != nil {
 		return refuse(ResponseCertChainError, ReasonCertChain, err, "the OEM provisioning certificate does not lead to a known OEM root")
 	}
-	if in.CheckOEM != nil && len(chains[0]) > 1 {
-		if err := in.CheckOEM(ctx, leaf, chains[0][1]); errors.Is(err, ErrRevoked) {
+	if in.CheckOEM != nil {
+		if err := in.CheckOEM(ctx, leaf, issuer); errors.Is(err, ErrRevoked) {
 			return refuse(ResponseCertificateRevoked, ReasonRevoked, nil, "the OEM provisioning certificate of %s is revoked", pcid)
 		} else if err != nil {
 			in.log().Warn("OEM provisioning certificate status unknown; going on", "pcid", pcid, "err", err)

@@ -483,3 +483,31 @@ func FuzzHandle(f *testing.F) {
 		}
 	})
 }
+
+// The verified-chain cache never outlives the trust: a root removed from
+// the anchors refuses the next request of a vehicle whose sub-CAs were
+// verified a moment ago.
+func TestChainCacheFollowsAnchors(t *testing.T) {
+	e := newInstallEnv(t)
+	ctx := context.Background()
+	req, _ := e.ev.InstallationRequest()
+	if _, err := e.in.Handle(ctx, ActionInstall, req, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.in.chains.m); n != 1 {
+		t.Fatalf("%d cached chains, want 1", n)
+	}
+	other, err := testcerts.Generate(2, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.in.OEMRoots = func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
+		return []*x509.Certificate{other.Get("oem-root").Cert}, e.oem.Chain("oem-prov")[:2], nil
+	}
+	req, _ = e.ev.InstallationRequest()
+	_, err = e.in.Handle(ctx, ActionInstall, req, 0)
+	var ie *InstallError
+	if !errors.As(err, &ie) || ie.Reason != ReasonCertChain {
+		t.Fatalf("after the root left the anchors: %v", err)
+	}
+}

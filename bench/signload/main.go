@@ -40,7 +40,10 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "pncd", "pncd or step")
+	mode := flag.String("mode", "pncd", "pncd, step or ev (Get15118EVCertificate through the OCPP API)")
+	station := flag.String("station", "CS-1", "ev: the station the requests come through")
+	seed := flag.Uint64("seed", 1, "ev: testcerts seed of the simulated vehicle")
+	setup := flag.String("setup", "", "ev: write the vehicle's OEM root and provisioning chain to this directory, print its PCID and exit")
 	url := flag.String("url", "", "endpoint: https://host:port/v1/certificates or https://host:port/1.0/sign")
 	token := flag.String("token", "", "pncd: bearer token")
 	profile := flag.String("profile", "iso15118-2/secc", "pncd: certificate profile")
@@ -54,6 +57,10 @@ func main() {
 	maxRate := flag.Int("prepare", 4000, "step: tokens prepared per second of warm-up and timed phase")
 	pid := flag.Int("pid", 0, "server process, for CPU time")
 	flag.Parse()
+	if *setup != "" {
+		evSetup(*setup, *seed)
+		return
+	}
 
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: *cn}}
@@ -69,6 +76,10 @@ func main() {
 	csr := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 
 	var next func() (body []byte, header http.Header, ok bool)
+	check := func([]byte) error { return nil }
+	var s0 map[string]float64
+	var ok0 float64
+	stagesBefore, stagesAfter := func() {}, func() {}
 	switch *mode {
 	case "pncd":
 		body, _ := json.Marshal(map[string]string{"profile": *profile, "csr": csr})
@@ -85,6 +96,21 @@ func main() {
 			}
 			return bodies[n], h, true
 		}
+	case "ev":
+		base := strings.TrimSuffix(*url, "/pncpki.v1.OCPPService/HandleRequest")
+		bodies := evBodies(base, *token, *station, *seed, int(float64(*maxRate)*(dur.Seconds()+warm.Seconds())))
+		var i atomic.Int64
+		h := http.Header{"Content-Type": {"application/json"}, "Connect-Protocol-Version": {"1"}, "Authorization": {"Bearer " + *token}}
+		next = func() ([]byte, http.Header, bool) {
+			n := i.Add(1) - 1
+			if n >= int64(len(bodies)) {
+				return nil, nil, false
+			}
+			return bodies[n], h, true
+		}
+		check = evCheck
+		stagesBefore = func() { s0, ok0 = stageMetrics(base) }
+		stagesAfter = func() { s1, ok1 := stageMetrics(base); defer printStages(s0, ok0, s1, ok1) }
 	default:
 		log.Fatalf("-mode %q", *mode)
 	}
@@ -124,6 +150,11 @@ func main() {
 					firstErr.CompareAndSwap(nil, fmt.Sprintf("HTTP %d %s", resp.StatusCode, msg))
 					continue
 				}
+				if err := check(msg); err != nil {
+					fails.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
 				if timed.Load() {
 					mine = append(mine, time.Since(t0))
 				}
@@ -135,6 +166,7 @@ func main() {
 	}
 	time.Sleep(*warm)
 	c0 := cpuTime(*pid)
+	stagesBefore()
 	start := time.Now()
 	timed.Store(true)
 	wg.Wait()
@@ -153,6 +185,7 @@ func main() {
 	}
 	errText, _ := firstErr.Load().(string)
 	fmt.Printf("%d %.0f %s %s %s %d %q\n", len(lat), float64(len(lat))/elapsed.Seconds(), pct(50), pct(99), cpu, fails.Load(), errText)
+	stagesAfter()
 }
 
 // stepBodies prepares n /1.0/sign bodies, each with its own one-time

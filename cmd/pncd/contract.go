@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocppsec"
@@ -19,7 +21,7 @@ import (
 // needs a CPS key: the one first start made, or --cps-key/--cps-cert.
 // Without one (a hierarchy imported without CPS) Get15118EVCertificate
 // answers NoContractService and pncd says so at start.
-func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract.Pool, b *ocppsec.Bridge, log *slog.Logger) (ocppsec.Installer, error) {
+func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract.Pool, b *ocppsec.Bridge, reg prometheus.Registerer, log *slog.Logger) (ocppsec.Installer, error) {
 	keyURI, certFile := *s.cpsKey, *s.cpsCert
 	explicit := keyURI != "" || certFile != ""
 	if keyURI == "" {
@@ -40,9 +42,10 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 	}
 	log.Info("contract service ready", "cps", cps.Chain[0].Subject.CommonName, "oem roots", len(b.Anchors[ocppsec.UseOEM]))
 	return &contract.Installer{
-		Pool: pool,
-		CPS:  []contract.CPS{cps},
-		Log:  log,
+		Pool:    pool,
+		CPS:     []contract.CPS{cps},
+		Log:     log,
+		Metrics: contract.NewMetrics(reg),
 		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
 			return b.Anchors[ocppsec.UseOEM], nil, nil
 		},

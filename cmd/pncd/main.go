@@ -150,7 +150,7 @@ func run(args []string) error {
 			resp.Revoked(context.WithoutCancel(ctx), r.Issuer, r.Serial)
 		}}
 	bridge.Contracts = contracts
-	if bridge.Installer, err = st.installer(ctx, d, contracts, bridge, log); err != nil {
+	if bridge.Installer, err = st.installer(ctx, d, contracts, bridge, reg, log); err != nil {
 		return err
 	}
 	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: key, JWKS: jwks, OCSP: resp, OCPP: bridge, Contracts: contracts, RateLimit: rl, Metrics: api.NewMetrics(reg)}

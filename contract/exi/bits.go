@@ -14,24 +14,39 @@ type writer struct {
 }
 
 func (w *writer) writeBits(v uint64, n uint8) {
-	for i := int(n) - 1; i >= 0; i-- {
+	for n > 0 {
 		if w.nbit == 0 {
 			w.buf = append(w.buf, 0)
 		}
-		if v>>uint(i)&1 == 1 {
-			w.buf[len(w.buf)-1] |= 0x80 >> w.nbit
-		}
-		w.nbit = (w.nbit + 1) & 7
+		free := 8 - uint8(w.nbit)
+		take := min(free, n)
+		bits := byte(v>>(n-take)) & (1<<take - 1)
+		w.buf[len(w.buf)-1] |= bits << (free - take)
+		w.nbit = (w.nbit + uint(take)) & 7
+		n -= take
 	}
 }
 
-// writeByte writes 8 bits; aligned writes take the fast path.
+// writeByte writes 8 bits: the high bits finish the last byte, the low
+// ones start the next.
 func (w *writer) writeByte(b byte) {
 	if w.nbit == 0 {
 		w.buf = append(w.buf, b)
 		return
 	}
-	w.writeBits(uint64(b), 8)
+	w.buf[len(w.buf)-1] |= b >> w.nbit
+	w.buf = append(w.buf, b<<(8-w.nbit))
+}
+
+// writeBytes writes bytes as 8 bits each (binary values).
+func (w *writer) writeBytes(p []byte) {
+	if w.nbit == 0 {
+		w.buf = append(w.buf, p...)
+		return
+	}
+	for _, b := range p {
+		w.writeByte(b)
+	}
 }
 
 // writeUnsigned writes an EXI Unsigned Integer: 7-bit groups, least
@@ -75,25 +90,44 @@ func (r *reader) readBits(n uint8) (uint64, error) {
 		return 0, errTruncated
 	}
 	var v uint64
-	for i := uint8(0); i < n; i++ {
-		b := r.buf[r.pos>>3] >> (7 - r.pos&7) & 1
-		v = v<<1 | uint64(b)
-		r.pos++
+	for n > 0 {
+		off := uint8(r.pos & 7)
+		take := min(8-off, n)
+		b := r.buf[r.pos>>3] >> (8 - off - take) & (1<<take - 1)
+		v = v<<take | uint64(b)
+		r.pos += uint(take)
+		n -= take
 	}
 	return v, nil
 }
 
 func (r *reader) readByte() (byte, error) {
-	if r.pos&7 == 0 {
-		if r.remaining() < 8 {
-			return 0, errTruncated
-		}
-		b := r.buf[r.pos>>3]
-		r.pos += 8
-		return b, nil
+	if r.remaining() < 8 {
+		return 0, errTruncated
 	}
-	v, err := r.readBits(8)
-	return byte(v), err
+	i, off := r.pos>>3, r.pos&7
+	r.pos += 8
+	if off == 0 {
+		return r.buf[i], nil
+	}
+	return r.buf[i]<<off | r.buf[i+1]>>(8-off), nil
+}
+
+// readBytes fills p with 8-bit bytes (binary values).
+func (r *reader) readBytes(p []byte) error {
+	if uint(len(p))*8 > r.remaining() {
+		return errTruncated
+	}
+	if r.pos&7 == 0 {
+		i := r.pos >> 3
+		copy(p, r.buf[i:])
+		r.pos += uint(len(p)) * 8
+		return nil
+	}
+	for k := range p {
+		p[k], _ = r.readByte()
+	}
+	return nil
 }
 
 // readUnsigned reads an Unsigned Integer that must fit in 63 bits.

@@ -81,9 +81,7 @@ func (t *SimpleType) encodeValue(w *writer, s string) error {
 			return err
 		}
 		w.writeUnsigned(uint64(len(b)))
-		for _, c := range b {
-			w.writeByte(c)
-		}
+		w.writeBytes(b)
 	case KindBoolean:
 		switch s {
 		case "true", "1":
@@ -179,10 +177,8 @@ func (t *SimpleType) decodeValue(r *reader) (string, error) {
 			return "", errTruncated
 		}
 		b := make([]byte, n)
-		for i := range b {
-			if b[i], err = r.readByte(); err != nil {
-				return "", err
-			}
+		if err := r.readBytes(b); err != nil {
+			return "", err
 		}
 		if err := t.checkLen(len(b)); err != nil {
 			return "", err

@@ -70,7 +70,7 @@ func scanContract(row scanner) (*store.Contract, error) {
 
 // Contract implements store.Store.
 func (db *DB) Contract(ctx context.Context, emaid string) (*store.Contract, error) {
-	c, err := scanContract(db.r.QueryRowContext(ctx, `SELECT `+contractCols+` FROM contracts WHERE emaid = ?`, emaid))
+	c, err := scanContract(db.queryRow(ctx, `SELECT `+contractCols+` FROM contracts WHERE emaid = ?`, emaid))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("contract %s: %w", emaid, store.ErrNotFound)
 	}
@@ -79,7 +79,7 @@ func (db *DB) Contract(ctx context.Context, emaid string) (*store.Contract, erro
 
 // ListContracts implements store.Store.
 func (db *DB) ListContracts(ctx context.Context, tenant, pcid string) ([]*store.Contract, error) {
-	return queryAll(ctx, db.r, scanContract, `SELECT `+contractCols+` FROM contracts
+	return queryAll(ctx, db, scanContract, `SELECT `+contractCols+` FROM contracts
 		WHERE (? = '' OR tenant = ?) AND (? = '' OR pcid = ?) ORDER BY emaid`, tenant, tenant, pcid, pcid)
 }
 
@@ -141,7 +141,7 @@ func scanProvisioning(row scanner) (*store.ProvisioningCertificate, error) {
 
 // ProvisioningCertificate implements store.Store.
 func (db *DB) ProvisioningCertificate(ctx context.Context, pcid string) (*store.ProvisioningCertificate, error) {
-	p, err := scanProvisioning(db.r.QueryRowContext(ctx, `SELECT pcid, tenant, der, chain, created_at FROM provisioning_certificates WHERE pcid = ?`, pcid))
+	p, err := scanProvisioning(db.queryRow(ctx, `SELECT pcid, tenant, der, chain, created_at FROM provisioning_certificates WHERE pcid = ?`, pcid))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("PCID %s: %w", pcid, store.ErrNotFound)
 	}
@@ -150,7 +150,7 @@ func (db *DB) ProvisioningCertificate(ctx context.Context, pcid string) (*store.
 
 // ListProvisioningCertificates implements store.Store.
 func (db *DB) ListProvisioningCertificates(ctx context.Context, tenant string) ([]*store.ProvisioningCertificate, error) {
-	return queryAll(ctx, db.r, scanProvisioning, `SELECT pcid, tenant, der, chain, created_at FROM provisioning_certificates
+	return queryAll(ctx, db, scanProvisioning, `SELECT pcid, tenant, der, chain, created_at FROM provisioning_certificates
 		WHERE ? = '' OR tenant = ? ORDER BY pcid`, tenant, tenant)
 }
 

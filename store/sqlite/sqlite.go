@@ -33,6 +33,9 @@ var CommitDelay = 2 * time.Millisecond
 // DB is a store.Store on SQLite.
 type DB struct {
 	w, r *sql.DB // w has one connection: SQLite has one writer
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 	// insert and insertAudit are prepared once on w's only connection, so
 	// the committer does not parse SQL per batch.
 	insert, insertAudit *sql.Stmt
@@ -246,7 +249,48 @@ func migrate(db *sql.DB) error {
 func (db *DB) Close() error {
 	db.closed.Do(func() { close(db.done) })
 	db.wg.Wait()
-	return errors.Join(db.insert.Close(), db.insertAudit.Close(), db.w.Close(), db.r.Close())
+	db.stmtMu.Lock()
+	errs := []error{db.insert.Close(), db.insertAudit.Close()}
+	for _, s := range db.stmts {
+		errs = append(errs, s.Close())
+	}
+	db.stmts = nil
+	db.stmtMu.Unlock()
+	return errors.Join(append(errs, db.w.Close(), db.r.Close())...)
+}
+
+// maxStmts bounds the prepared statement cache: the queries are constant
+// or built from a few optional filters.
+const maxStmts = 256
+
+// prepared returns the reader pool's prepared statement for q, preparing
+// it once: modernc's SQLite takes longer to prepare the point lookups of
+// the OCPP and contract paths than to run them. Past maxStmts it returns
+// nil and the caller queries unprepared.
+func (db *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if s, ok := db.stmts[q]; ok || len(db.stmts) >= maxStmts {
+		return s, nil
+	}
+	s, err := db.r.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if db.stmts == nil {
+		db.stmts = map[string]*sql.Stmt{}
+	}
+	db.stmts[q] = s
+	return s, nil
+}
+
+// queryRow is QueryRowContext on a cached prepared statement.
+func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if s, err := db.prepared(ctx, q); err == nil && s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	// Unprepared; a preparation error comes back from Scan.
+	return db.r.QueryRowContext(ctx, q, args...)
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -273,8 +317,14 @@ func isUnique(err error) bool {
 type scanner interface{ Scan(...any) error }
 
 // queryAll runs a query and scans every row with scan.
-func queryAll[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
+func queryAll[T any](ctx context.Context, db *DB, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	var rows *sql.Rows
+	stmt, err := db.prepared(ctx, q)
+	if err == nil && stmt != nil {
+		rows, err = stmt.QueryContext(ctx, args...)
+	} else {
+		rows, err = db.r.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +385,7 @@ func (db *DB) AppendAudit(ctx context.Context, entries ...*store.AuditEntry) err
 // AuditLog implements store.Store.
 func (db *DB) AuditLog(ctx context.Context, after int64, limit int) ([]*store.AuditEntry, error) {
 	limit = store.PageLimit(limit)
-	return queryAll(ctx, db.r, func(row scanner) (*store.AuditEntry, error) {
+	return queryAll(ctx, db, func(row scanner) (*store.AuditEntry, error) {
 		var e store.AuditEntry
 		var us int64
 		if err := row.Scan(&e.Seq, &us, &e.Actor, &e.Action, &e.Object, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
@@ -376,7 +426,7 @@ func scanTenant(row scanner) (*policies.Tenant, error) {
 
 // Tenant implements store.Store.
 func (db *DB) Tenant(ctx context.Context, name string) (*policies.Tenant, error) {
-	t, err := scanTenant(db.r.QueryRowContext(ctx, `SELECT `+tenantCols+` FROM tenants WHERE name = ?`, name))
+	t, err := scanTenant(db.queryRow(ctx, `SELECT `+tenantCols+` FROM tenants WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("tenant %s: %w", name, store.ErrNotFound)
 	}
@@ -385,7 +435,7 @@ func (db *DB) Tenant(ctx context.Context, name string) (*policies.Tenant, error)
 
 // Tenants implements store.Store.
 func (db *DB) Tenants(ctx context.Context) ([]*policies.Tenant, error) {
-	return queryAll(ctx, db.r, scanTenant, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
+	return queryAll(ctx, db, scanTenant, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
 }
 
 // CreateCA implements store.Store.
@@ -431,7 +481,7 @@ func scanCA(row scanner) (*store.CA, error) {
 
 // CA implements store.Store.
 func (db *DB) CA(ctx context.Context, name string) (*store.CA, error) {
-	ca, err := scanCA(db.r.QueryRowContext(ctx, `SELECT `+caCols+` FROM cas WHERE name = ?`, name))
+	ca, err := scanCA(db.queryRow(ctx, `SELECT `+caCols+` FROM cas WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("CA %s: %w", name, store.ErrNotFound)
 	}
@@ -440,7 +490,7 @@ func (db *DB) CA(ctx context.Context, name string) (*store.CA, error) {
 
 // CAs implements store.Store.
 func (db *DB) CAs(ctx context.Context) ([]*store.CA, error) {
-	return queryAll(ctx, db.r, scanCA, `SELECT `+caCols+` FROM cas ORDER BY created_at, name`)
+	return queryAll(ctx, db, scanCA, `SELECT `+caCols+` FROM cas ORDER BY created_at, name`)
 }
 
 // PutCertificate implements store.Store. The row is handed to the
@@ -556,7 +606,7 @@ func scanCert(row scanner) (*store.Certificate, error) {
 
 // Certificate implements store.Store.
 func (db *DB) Certificate(ctx context.Context, issuer, serial string) (*store.Certificate, error) {
-	c, err := scanCert(db.r.QueryRowContext(ctx, `SELECT `+certCols+` FROM certificates WHERE issuer = ? AND serial = ?`, issuer, serial))
+	c, err := scanCert(db.queryRow(ctx, `SELECT `+certCols+` FROM certificates WHERE issuer = ? AND serial = ?`, issuer, serial))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("certificate %s/%s: %w", issuer, serial, store.ErrNotFound)
 	}
@@ -567,7 +617,7 @@ func (db *DB) Certificate(ctx context.Context, issuer, serial string) (*store.Ce
 func (db *DB) Certificates(ctx context.Context, f store.Filter) ([]*store.Certificate, error) {
 	where, args := f.Where(func(int) string { return "?" }, func(t time.Time) any { return ms(t) })
 	args = append(args, store.PageLimit(f.Limit), max(f.Offset, 0))
-	return queryAll(ctx, db.r, scanCert, `SELECT `+certCols+` FROM certificates`+where+` ORDER BY created_at DESC, issuer, serial LIMIT ? OFFSET ?`, args...)
+	return queryAll(ctx, db, scanCert, `SELECT `+certCols+` FROM certificates`+where+` ORDER BY created_at DESC, issuer, serial LIMIT ? OFFSET ?`, args...)
 }
 
 // Revoke implements store.Store.
@@ -601,14 +651,14 @@ func (db *DB) Revoke(ctx context.Context, issuer, serial string, reason int, at 
 
 // Revoked implements store.Store.
 func (db *DB) Revoked(ctx context.Context, issuer string, notAfterFrom time.Time) ([]*store.Certificate, error) {
-	return queryAll(ctx, db.r, scanCert, `SELECT `+certCols+` FROM certificates WHERE issuer = ? AND revoked_at IS NOT NULL AND not_after >= ? ORDER BY revoked_at, serial`,
+	return queryAll(ctx, db, scanCert, `SELECT `+certCols+` FROM certificates WHERE issuer = ? AND revoked_at IS NOT NULL AND not_after >= ? ORDER BY revoked_at, serial`,
 		issuer, ms(notAfterFrom))
 }
 
 // Live implements store.Store.
 func (db *DB) Live(ctx context.Context, issuer string, at time.Time, after string, limit int) ([]store.CertStatus, error) {
 	limit = store.PageLimit(limit)
-	return queryAll(ctx, db.r, func(row scanner) (store.CertStatus, error) {
+	return queryAll(ctx, db, func(row scanner) (store.CertStatus, error) {
 		var c store.CertStatus
 		var na int64
 		var revoked sql.NullInt64
@@ -627,7 +677,7 @@ func (db *DB) Live(ctx context.Context, issuer string, at time.Time, after strin
 // Revocations implements store.Store.
 func (db *DB) Revocations(ctx context.Context, after int64, limit int) ([]store.Revocation, error) {
 	limit = store.PageLimit(limit)
-	return queryAll(ctx, db.r, func(row scanner) (store.Revocation, error) {
+	return queryAll(ctx, db, func(row scanner) (store.Revocation, error) {
 		var r store.Revocation
 		return r, row.Scan(&r.Seq, &r.Issuer, &r.Serial)
 	}, `SELECT revocation_seq, issuer, serial FROM certificates WHERE revocation_seq > ? ORDER BY revocation_seq LIMIT ?`, after, limit)
@@ -636,7 +686,7 @@ func (db *DB) Revocations(ctx context.Context, after int64, limit int) ([]store.
 // RevocationCursor implements store.Store.
 func (db *DB) RevocationCursor(ctx context.Context) (int64, error) {
 	var n int64
-	err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(revocation_seq), 0) FROM certificates WHERE revocation_seq IS NOT NULL`).Scan(&n)
+	err := db.queryRow(ctx, `SELECT COALESCE(MAX(revocation_seq), 0) FROM certificates WHERE revocation_seq IS NOT NULL`).Scan(&n)
 	return n, err
 }
 
@@ -666,7 +716,7 @@ func (db *DB) RevokeToken(ctx context.Context, id string, expiresAt time.Time) e
 
 // RevokedTokens implements store.Store.
 func (db *DB) RevokedTokens(ctx context.Context, at time.Time) ([]string, error) {
-	return queryAll(ctx, db.r, func(row scanner) (string, error) {
+	return queryAll(ctx, db, func(row scanner) (string, error) {
 		var id string
 		return id, row.Scan(&id)
 	}, `SELECT id FROM token_revocations WHERE expires_at > ?`, ms(at))

@@ -50,7 +50,7 @@ func scanStation(row scanner) (*store.Station, error) {
 
 // Station implements store.Store.
 func (db *DB) Station(ctx context.Context, id string) (*store.Station, error) {
-	s, err := scanStation(db.r.QueryRowContext(ctx, `SELECT `+stationCols+` FROM stations WHERE id = ?`, id))
+	s, err := scanStation(db.queryRow(ctx, `SELECT `+stationCols+` FROM stations WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("station %s: %w", id, store.ErrNotFound)
 	}
@@ -60,9 +60,9 @@ func (db *DB) Station(ctx context.Context, id string) (*store.Station, error) {
 // ListStations implements store.Store.
 func (db *DB) ListStations(ctx context.Context, tenant string) ([]*store.Station, error) {
 	if tenant == "" {
-		return queryAll(ctx, db.r, scanStation, `SELECT `+stationCols+` FROM stations ORDER BY id`)
+		return queryAll(ctx, db, scanStation, `SELECT `+stationCols+` FROM stations ORDER BY id`)
 	}
-	return queryAll(ctx, db.r, scanStation, `SELECT `+stationCols+` FROM stations WHERE tenant = ? ORDER BY id`, tenant)
+	return queryAll(ctx, db, scanStation, `SELECT `+stationCols+` FROM stations WHERE tenant = ? ORDER BY id`, tenant)
 }
 
 // DeleteStation implements store.Store.
@@ -98,7 +98,7 @@ func (db *DB) PutStationCall(ctx context.Context, c *store.StationCall) error {
 
 // StationCall implements store.Store.
 func (db *DB) StationCall(ctx context.Context, station, id string) (*store.StationCall, error) {
-	c, err := scanStationCall(db.r.QueryRowContext(ctx, `SELECT `+stationCallCols+` FROM station_calls WHERE station = ? AND id = ?`, station, id))
+	c, err := scanStationCall(db.queryRow(ctx, `SELECT `+stationCallCols+` FROM station_calls WHERE station = ? AND id = ?`, station, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("call %s of station %s: %w", id, station, store.ErrNotFound)
 	}
@@ -119,7 +119,7 @@ func scanStationCall(row scanner) (*store.StationCall, error) {
 
 // StationCalls implements store.Store.
 func (db *DB) StationCalls(ctx context.Context, station string) ([]*store.StationCall, error) {
-	return queryAll(ctx, db.r, scanStationCall, `SELECT `+stationCallCols+` FROM station_calls WHERE station = ? ORDER BY seq`, station)
+	return queryAll(ctx, db, scanStationCall, `SELECT `+stationCallCols+` FROM station_calls WHERE station = ? ORDER BY seq`, station)
 }
 
 // FinishStationCall implements store.Store.
@@ -157,7 +157,7 @@ func (db *DB) FinishStationCall(ctx context.Context, station, id string, r store
 
 // InstalledCertificates implements store.Store.
 func (db *DB) InstalledCertificates(ctx context.Context, station string) ([]store.InstalledCertificate, error) {
-	return queryAll(ctx, db.r, func(row scanner) (store.InstalledCertificate, error) {
+	return queryAll(ctx, db, func(row scanner) (store.InstalledCertificate, error) {
 		var c store.InstalledCertificate
 		var seen int64
 		err := row.Scan(&c.Type, &c.HashAlgorithm, &c.IssuerNameHash, &c.IssuerKeyHash, &c.SerialNumber, &seen)

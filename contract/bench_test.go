@@ -1,0 +1,99 @@
+package contract
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkInstall runs Get15118EVCertificate's work in process: every
+// request a new vehicle signature (no idempotent answers), on as many
+// goroutines as CPUs, with the durable SQLite store. It reports the mean
+// of each stage; BenchmarkPublicKeyOps gives the public-key operations
+// they contain.
+func BenchmarkInstall(b *testing.B) {
+	e := newInstallEnv(b)
+	e.in.Window = time.Nanosecond // every request is new: no cached answers
+	reqs := make([][]byte, 256)
+	for i := range reqs {
+		r, err := e.ev.InstallationRequest()
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs[i] = r
+	}
+	var mu sync.Mutex
+	var sum Timings
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var local Timings
+		for pb.Next() {
+			res, err := e.in.Handle(context.Background(), ActionInstall, reqs[next.Add(1)%int64(len(reqs))], 5600)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			t := res.Timings
+			local.Decode += t.Decode
+			local.Verify += t.Verify
+			local.KeyGen += t.KeyGen
+			local.Issue += t.Issue
+			local.Encrypt += t.Encrypt
+			local.Sign += t.Sign
+			local.Encode += t.Encode
+		}
+		mu.Lock()
+		sum.Decode += local.Decode
+		sum.Verify += local.Verify
+		sum.KeyGen += local.KeyGen
+		sum.Issue += local.Issue
+		sum.Encrypt += local.Encrypt
+		sum.Sign += local.Sign
+		sum.Encode += local.Encode
+		mu.Unlock()
+	})
+	for _, s := range sum.Stages() {
+		b.ReportMetric(float64(s.D.Microseconds())/float64(b.N), s.Name+"-us")
+	}
+}
+
+// BenchmarkPublicKeyOps measures the public-key operations of an
+// installation: the verify stage holds four ECDSA verifications (the
+// request and the three certificates of the OEM chain), keygen one key
+// generation, issue and sign one ECDSA signature each, and encrypt a key
+// generation and an ECDH.
+func BenchmarkPublicKeyOps(b *testing.B) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	d := sha256.Sum256([]byte("x"))
+	sig, _ := ecdsa.SignASN1(rand.Reader, k, d[:])
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			ecdsa.VerifyASN1(&k.PublicKey, d[:], sig)
+		}
+	})
+	b.Run("sign", func(b *testing.B) {
+		for b.Loop() {
+			ecdsa.SignASN1(rand.Reader, k, d[:])
+		}
+	})
+	b.Run("keygen", func(b *testing.B) {
+		for b.Loop() {
+			ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		}
+	})
+	peer, _ := ecdh.P256().GenerateKey(rand.Reader)
+	b.Run("ecdh", func(b *testing.B) {
+		for b.Loop() {
+			eph, _ := ecdh.P256().GenerateKey(rand.Reader)
+			eph.ECDH(peer.PublicKey())
+		}
+	})
+}
