@@ -84,3 +84,35 @@ type ProvisioningCertificates interface {
 func ProvisioningAudit(ctx context.Context, action, pcid, tenant string, der []byte) *AuditEntry {
 	return &AuditEntry{Actor: ActorFrom(ctx), Action: action, Object: pcid, Detail: detail("tenant", tenant, "certificate_sha256", fingerprint(der))}
 }
+
+// OEMSubCA is a vehicle OEM's sub-CA certificate registered by the OEM, so
+// that installation requests, which carry only the provisioning leaf,
+// chain to the OEM's root without a provisioning certificate registered
+// per vehicle.
+type OEMSubCA struct {
+	SHA256    string // hex fingerprint of DER, the key
+	Tenant    string // the OEM
+	DER       []byte
+	CreatedAt time.Time
+}
+
+// Audit actions of the OEM sub-CA registry.
+const (
+	AuditOEMSubCAPut    = "oem_subca.put"
+	AuditOEMSubCADelete = "oem_subca.delete"
+)
+
+// OEMSubCAs is the OEM sub-CA registry of a store.
+type OEMSubCAs interface {
+	// PutOEMSubCA registers a sub-CA (again: nothing changes); one of
+	// another tenant is refused (ErrExists).
+	PutOEMSubCA(ctx context.Context, c *OEMSubCA) error
+	// OEMSubCAs returns a tenant's sub-CAs (all: ""), by fingerprint.
+	OEMSubCAs(ctx context.Context, tenant string) ([]*OEMSubCA, error)
+	DeleteOEMSubCA(ctx context.Context, sha256 string) error
+}
+
+// OEMSubCAAudit records a registered or removed OEM sub-CA.
+func OEMSubCAAudit(ctx context.Context, action string, c *OEMSubCA) *AuditEntry {
+	return &AuditEntry{Actor: ActorFrom(ctx), Action: action, Object: c.SHA256, Detail: detail("tenant", c.Tenant)}
+}

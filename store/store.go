@@ -190,6 +190,7 @@ type Store interface {
 	Stations
 	Contracts
 	ProvisioningCertificates
+	OEMSubCAs
 
 	// RevokeToken records that the API token with this ID (its jti) is no
 	// longer valid; kept until expiresAt, when the token dies anyway.

@@ -3,7 +3,6 @@ package exi
 import (
 	"fmt"
 	"math/big"
-	"math/bits"
 )
 
 // writer appends bits most significant first, as EXI's bit-packed
@@ -173,12 +172,4 @@ func (r *reader) readBigUnsigned(maxBits int) (*big.Int, error) {
 		return nil, fmt.Errorf("integer longer than %d bits", maxBits)
 	}
 	return v, nil
-}
-
-// codeBits is the width of an event code choosing among n values.
-func codeBits(n int) uint8 {
-	if n <= 1 {
-		return 0
-	}
-	return uint8(bits.Len(uint(n - 1)))
 }

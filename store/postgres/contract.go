@@ -164,3 +164,52 @@ func (db *DB) DeleteProvisioningCertificate(ctx context.Context, pcid string) er
 		return appendAudit(ctx, tx, store.ProvisioningAudit(ctx, store.AuditProvisioningDelete, pcid, tenant, nil))
 	})
 }
+
+// PutOEMSubCA implements store.Store.
+func (db *DB) PutOEMSubCA(ctx context.Context, c *store.OEMSubCA) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		var tenant string
+		err := tx.QueryRow(ctx, `SELECT tenant FROM oem_sub_cas WHERE sha256 = $1 FOR UPDATE`, c.SHA256).Scan(&tenant)
+		switch {
+		case err == nil && tenant != c.Tenant:
+			return fmt.Errorf("sub-CA %s belongs to another tenant: %w", c.SHA256, store.ErrExists)
+		case err == nil:
+			return nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO oem_sub_cas(sha256, tenant, der, created_at) VALUES($1,$2,$3,$4) ON CONFLICT(sha256) DO NOTHING`,
+			c.SHA256, c.Tenant, c.DER, c.CreatedAt); err != nil {
+			if pgCode(err) == foreignKeyViolation {
+				return fmt.Errorf("tenant %s: %w", c.Tenant, store.ErrNotFound)
+			}
+			return err
+		}
+		return appendAudit(ctx, tx, store.OEMSubCAAudit(ctx, store.AuditOEMSubCAPut, c))
+	})
+}
+
+// OEMSubCAs implements store.Store.
+func (db *DB) OEMSubCAs(ctx context.Context, tenant string) ([]*store.OEMSubCA, error) {
+	return queryAll(ctx, db.pool, func(row pgx.Row) (*store.OEMSubCA, error) {
+		var c store.OEMSubCA
+		if err := row.Scan(&c.SHA256, &c.Tenant, &c.DER, &c.CreatedAt); err != nil {
+			return nil, err
+		}
+		c.CreatedAt = c.CreatedAt.UTC()
+		return &c, nil
+	}, `SELECT sha256, tenant, der, created_at FROM oem_sub_cas WHERE $1 = '' OR tenant = $1 ORDER BY sha256`, tenant)
+}
+
+// DeleteOEMSubCA implements store.Store.
+func (db *DB) DeleteOEMSubCA(ctx context.Context, sha256 string) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		c := &store.OEMSubCA{SHA256: sha256}
+		if err := tx.QueryRow(ctx, `DELETE FROM oem_sub_cas WHERE sha256 = $1 RETURNING tenant`, sha256).Scan(&c.Tenant); errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("sub-CA %s: %w", sha256, store.ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, store.OEMSubCAAudit(ctx, store.AuditOEMSubCADelete, c))
+	})
+}

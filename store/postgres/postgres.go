@@ -176,6 +176,14 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX provisioning_tenant ON provisioning_certificates(tenant, pcid)`,
 	},
+	{
+		`CREATE TABLE oem_sub_cas (
+			sha256 TEXT PRIMARY KEY,
+			tenant TEXT NOT NULL REFERENCES tenants(name),
+			der BYTEA NOT NULL,
+			created_at TIMESTAMPTZ NOT NULL
+		)`,
+	},
 }
 
 // migrate applies the missing migrations under an advisory lock, so that

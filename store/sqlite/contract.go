@@ -166,3 +166,53 @@ func (db *DB) DeleteProvisioningCertificate(ctx context.Context, pcid string) er
 		return db.appendAudit(ctx, tx, store.ProvisioningAudit(ctx, store.AuditProvisioningDelete, pcid, tenant, nil))
 	})
 }
+
+// PutOEMSubCA implements store.Store.
+func (db *DB) PutOEMSubCA(ctx context.Context, c *store.OEMSubCA) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		var tenant string
+		err := tx.QueryRowContext(ctx, `SELECT tenant FROM oem_sub_cas WHERE sha256 = ?`, c.SHA256).Scan(&tenant)
+		switch {
+		case err == nil && tenant != c.Tenant:
+			return fmt.Errorf("sub-CA %s belongs to another tenant: %w", c.SHA256, store.ErrExists)
+		case err == nil:
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO oem_sub_cas(sha256, tenant, der, created_at) VALUES(?,?,?,?)`,
+			c.SHA256, c.Tenant, c.DER, ms(c.CreatedAt)); err != nil {
+			if isForeignKey(err) {
+				return fmt.Errorf("tenant %s: %w", c.Tenant, store.ErrNotFound)
+			}
+			return err
+		}
+		return db.appendAudit(ctx, tx, store.OEMSubCAAudit(ctx, store.AuditOEMSubCAPut, c))
+	})
+}
+
+// OEMSubCAs implements store.Store.
+func (db *DB) OEMSubCAs(ctx context.Context, tenant string) ([]*store.OEMSubCA, error) {
+	return queryAll(ctx, db, func(row scanner) (*store.OEMSubCA, error) {
+		var c store.OEMSubCA
+		var created int64
+		if err := row.Scan(&c.SHA256, &c.Tenant, &c.DER, &created); err != nil {
+			return nil, err
+		}
+		c.CreatedAt = fromMS(created)
+		return &c, nil
+	}, `SELECT sha256, tenant, der, created_at FROM oem_sub_cas WHERE ? = '' OR tenant = ? ORDER BY sha256`, tenant, tenant)
+}
+
+// DeleteOEMSubCA implements store.Store.
+func (db *DB) DeleteOEMSubCA(ctx context.Context, sha256 string) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		c := &store.OEMSubCA{SHA256: sha256}
+		if err := tx.QueryRowContext(ctx, `DELETE FROM oem_sub_cas WHERE sha256 = ? RETURNING tenant`, sha256).Scan(&c.Tenant); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sub-CA %s: %w", sha256, store.ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, store.OEMSubCAAudit(ctx, store.AuditOEMSubCADelete, c))
+	})
+}

@@ -216,6 +216,14 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX provisioning_tenant ON provisioning_certificates(tenant, pcid)`,
 	},
+	{
+		`CREATE TABLE oem_sub_cas (
+			sha256 TEXT PRIMARY KEY,
+			tenant TEXT NOT NULL REFERENCES tenants(name),
+			der BLOB NOT NULL,
+			created_at INTEGER NOT NULL
+		)`,
+	},
 }
 
 func migrate(db *sql.DB) error {

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"TokenRevocations", testTokenRevocations},
 		{"Contracts", testContracts},
 		{"ProvisioningCertificates", testProvisioning},
+		{"OEMSubCAs", testOEMSubCAs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -780,5 +781,52 @@ func testProvisioning(t *testing.T, s store.Store) {
 	}
 	if n != 3 {
 		t.Errorf("%d provisioning audit entries, want 3", n)
+	}
+}
+
+func testOEMSubCAs(t *testing.T, s store.Store) {
+	ctx := store.WithActor(context.Background(), "oem")
+	for _, name := range []string{"oem1", "oem2"} {
+		if err := s.CreateTenant(ctx, &policies.Tenant{Name: name, Kind: policies.TenantOEM}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &store.OEMSubCA{SHA256: "ab01", Tenant: "oem1", DER: []byte("sub-ca"), CreatedAt: t0}
+	if err := s.PutOEMSubCA(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutOEMSubCA(ctx, c); err != nil { // again: nothing changes
+		t.Fatal(err)
+	}
+	other := *c
+	other.Tenant = "oem2"
+	if err := s.PutOEMSubCA(ctx, &other); !errors.Is(err, store.ErrExists) {
+		t.Errorf("another OEM's sub-CA: %v", err)
+	}
+	if err := s.PutOEMSubCA(ctx, &store.OEMSubCA{SHA256: "cd02", Tenant: "nobody", DER: []byte("x"), CreatedAt: t0}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown tenant: %v", err)
+	}
+	list, err := s.OEMSubCAs(ctx, "")
+	if err != nil || len(list) != 1 || fmt.Sprint(list[0]) != fmt.Sprint(c) {
+		t.Errorf("OEMSubCAs = %+v %v, want %+v", list, err, c)
+	}
+	if list, _ := s.OEMSubCAs(ctx, "oem2"); len(list) != 0 {
+		t.Errorf("oem2 sees %d", len(list))
+	}
+	if err := s.DeleteOEMSubCA(ctx, c.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteOEMSubCA(ctx, c.SHA256); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+	log, _ := s.AuditLog(ctx, 0, 1000)
+	n := 0
+	for _, e := range log {
+		if e.Action == store.AuditOEMSubCAPut || e.Action == store.AuditOEMSubCADelete {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d sub-CA audit entries, want 2", n)
 	}
 }
