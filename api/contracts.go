@@ -216,3 +216,62 @@ func (h *provisioning) DeleteProvisioningCertificate(ctx context.Context, req *c
 	}
 	return connect.NewResponse(&pncpkiv1.DeleteProvisioningCertificateResponse{}), nil
 }
+
+func oemSubCAProto(c *store.OEMSubCA) *pncpkiv1.OEMSubCA {
+	out := &pncpkiv1.OEMSubCA{Sha256: c.SHA256, Tenant: c.Tenant, CreatedAt: timestamppb.New(c.CreatedAt),
+		Pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))}
+	if cert, err := x509.ParseCertificate(c.DER); err == nil {
+		out.Subject = cert.Subject.String()
+	}
+	return out
+}
+
+func (h *provisioning) RegisterOEMSubCA(ctx context.Context, req *connect.Request[pncpkiv1.RegisterOEMSubCARequest]) (*connect.Response[pncpkiv1.RegisterOEMSubCAResponse], error) {
+	pool, err := h.s.contractPool()
+	if err != nil {
+		return nil, err
+	}
+	certs, err := ocppsec.ParsePEMChain([]byte(req.Msg.Pem))
+	if err != nil || len(certs) != 1 {
+		return nil, invalid("contract.invalid", "pem: want one certificate (%v)", err)
+	}
+	var roots []*x509.Certificate
+	if h.s.OCPP != nil {
+		roots = h.s.OCPP.Anchors[ocppsec.UseOEM]
+	}
+	rec, err := pool.PutOEMSubCA(ctx, actingTenant(ctx), req.Msg.Tenant, certs[0], roots)
+	if err != nil {
+		return nil, contractError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.RegisterOEMSubCAResponse{SubCa: oemSubCAProto(rec)}), nil
+}
+
+func (h *provisioning) ListOEMSubCAs(ctx context.Context, req *connect.Request[pncpkiv1.ListOEMSubCAsRequest]) (*connect.Response[pncpkiv1.ListOEMSubCAsResponse], error) {
+	tenant := req.Msg.Tenant
+	if t := actingTenant(ctx); t != "" {
+		if tenant != "" && tenant != t {
+			return nil, forbidden("a token of tenant %s cannot list tenant %s", t, tenant)
+		}
+		tenant = t
+	}
+	list, err := h.s.Store.OEMSubCAs(ctx, tenant)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	resp := &pncpkiv1.ListOEMSubCAsResponse{}
+	for _, c := range list {
+		resp.SubCas = append(resp.SubCas, oemSubCAProto(c))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (h *provisioning) DeleteOEMSubCA(ctx context.Context, req *connect.Request[pncpkiv1.DeleteOEMSubCARequest]) (*connect.Response[pncpkiv1.DeleteOEMSubCAResponse], error) {
+	pool, err := h.s.contractPool()
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.DeleteOEMSubCA(ctx, actingTenant(ctx), req.Msg.Sha256); err != nil {
+		return nil, contractError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.DeleteOEMSubCAResponse{}), nil
+}

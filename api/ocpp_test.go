@@ -429,3 +429,34 @@ func TestProvisioningService(t *testing.T) {
 		t.Errorf("Delete: %d", status)
 	}
 }
+
+// OEM sub-CAs: an OEM registers, lists and removes its own; other tenants
+// cannot.
+func TestOEMSubCAs(t *testing.T) {
+	e := newEnv(t, "")
+	subCA := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.oem.Get("oem-sub1").Cert.Raw}))
+	if status, body := e.rest(t, "POST", "/v1/oem-sub-cas", e.tokens["cpo1"], map[string]any{"pem": subCA}); status != 403 {
+		t.Errorf("a CPO registers an OEM sub-CA: %d %v", status, body)
+	}
+	leaf := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.oem.Get("oem-prov").Cert.Raw}))
+	if status, body := e.rest(t, "POST", "/v1/oem-sub-cas", e.tokens["oem1"], map[string]any{"pem": leaf}); status != 400 {
+		t.Errorf("a leaf as a sub-CA: %d %v", status, body)
+	}
+	status, body := e.rest(t, "POST", "/v1/oem-sub-cas", e.tokens["oem1"], map[string]any{"pem": subCA})
+	if status != 200 {
+		t.Fatalf("register: %d %v", status, body)
+	}
+	fp := body["subCa"].(map[string]any)["sha256"].(string)
+	if status, body := e.rest(t, "GET", "/v1/oem-sub-cas", e.tokens["oem1"], nil); status != 200 || len(body["subCas"].([]any)) != 1 {
+		t.Errorf("list: %d %v", status, body)
+	}
+	if status, body := e.rest(t, "GET", "/v1/oem-sub-cas", e.tokens["emsp1"], nil); status != 200 || body["subCas"] != nil {
+		t.Errorf("another tenant's list: %d %v", status, body)
+	}
+	if status, _ := e.rest(t, "DELETE", "/v1/oem-sub-cas/"+fp, e.tokens["emsp1"], nil); status != 404 {
+		t.Errorf("another tenant deletes: %d", status)
+	}
+	if status, body := e.rest(t, "DELETE", "/v1/oem-sub-cas/"+fp, e.tokens["oem1"], nil); status != 200 {
+		t.Errorf("delete: %d %v", status, body)
+	}
+}

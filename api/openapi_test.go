@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"sort"
 	"strings"
@@ -38,6 +39,12 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 		if status, body := e.rest(t, "PUT", "/v1/provisioning-certificates/"+pcid, e.tokens["oem1"], map[string]any{"pem": provPEM}); status != 200 {
 			t.Fatalf("setup: %d %v", status, body)
 		}
+		subCA := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.oem.Get("oem-sub1").Cert.Raw}))
+		status, body = e.rest(t, "POST", "/v1/oem-sub-cas", e.tokens["oem1"], map[string]any{"pem": subCA})
+		if status != 200 {
+			t.Fatalf("setup: %d %v", status, body)
+		}
+		fingerprint := body["subCa"].(map[string]any)["sha256"].(string)
 		type op struct{ method, path string }
 		var ops []op
 		for path, methods := range doc.Paths {
@@ -52,14 +59,14 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 			if o.method == "post" || o.method == "put" {
 				reqBody = map[string]any{}
 			}
-			path := strings.NewReplacer("{serial}", serial, "{id}", "CS-1", "{station_id}", "CS-1", "{issuer}", "cpo-sub2", "{emaid}", "DE8AAC12345678D", "{pcid}", pcid).Replace(o.path)
+			path := strings.NewReplacer("{serial}", serial, "{id}", "CS-1", "{station_id}", "CS-1", "{issuer}", "cpo-sub2", "{emaid}", "DE8AAC12345678D", "{pcid}", pcid, "{sha256}", fingerprint).Replace(o.path)
 			status, body := e.rest(t, strings.ToUpper(o.method), path, e.tokens["admin"], reqBody)
 			if status == 404 || status == 405 || status >= 500 {
 				t.Errorf("%s %s: HTTP %d %v", o.method, o.path, status, body)
 			}
 		}
-		if len(ops) != 28 {
-			t.Errorf("%d documented operations, want 28", len(ops))
+		if len(ops) != 31 {
+			t.Errorf("%d documented operations, want 31", len(ops))
 		}
 	})
 }

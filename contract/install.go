@@ -123,6 +123,10 @@ type Installer struct {
 
 	chains chainCache
 
+	subMu   sync.Mutex
+	subCAs  []*x509.Certificate
+	subRead time.Time
+
 	mu    sync.Mutex
 	cache map[[32]byte]*cached
 	order [][32]byte
@@ -291,6 +295,24 @@ func (in *Installer) checkInstall(ctx context.Context, doc *exi.Element) (*reque
 	}, nil
 }
 
+// subCATTL is how long the registered OEM sub-CAs are read once for all
+// requests: a new registration counts within this.
+const subCATTL = 10 * time.Second
+
+// registeredSubCAs returns the OEM sub-CAs registered in the store.
+func (in *Installer) registeredSubCAs(ctx context.Context) ([]*x509.Certificate, error) {
+	in.subMu.Lock()
+	defer in.subMu.Unlock()
+	if now := time.Now(); in.subCAs == nil || now.Sub(in.subRead) > subCATTL {
+		list, err := in.Pool.OEMSubCAs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		in.subCAs, in.subRead = list, now
+	}
+	return in.subCAs, nil
+}
+
 func idempotencyKey(cert []byte, sig *exi.Element) [32]byte {
 	h := sha256.New()
 	h.Write(cert)
@@ -316,6 +338,11 @@ func (in *Installer) checkOEM(ctx context.Context, pcid string, leaf *x509.Certi
 			return err
 		}
 	}
+	registered, err := in.registeredSubCAs(ctx)
+	if err != nil {
+		return err
+	}
+	inter = append(slices.Clip(inter), registered...)
 	reg, err := in.Pool.Store.ProvisioningCertificate(ctx, pcid)
 	switch {
 	case err == nil:

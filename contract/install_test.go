@@ -511,3 +511,44 @@ func TestChainCacheFollowsAnchors(t *testing.T) {
 		t.Fatalf("after the root left the anchors: %v", err)
 	}
 }
+
+// An OEM that registered its sub-CAs needs no provisioning certificate
+// per vehicle: the request's leaf chains through them.
+func TestInstallWithRegisteredSubCAs(t *testing.T) {
+	e := newInstallEnv(t)
+	ctx := context.Background()
+	root := e.oem.Get("oem-root").Cert
+	e.in.OEMRoots = func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
+		return []*x509.Certificate{root}, nil, nil
+	}
+	req, _ := e.ev.InstallationRequest()
+	var ie *InstallError
+	if _, err := e.in.Handle(ctx, ActionInstall, req, 0); !errors.As(err, &ie) || ie.Reason != ReasonCertChain {
+		t.Fatalf("without sub-CAs: %v", err)
+	}
+	roots := []*x509.Certificate{root}
+	// Sub-CA 2 before Sub-CA 1 does not chain yet.
+	if _, err := e.in.Pool.PutOEMSubCA(ctx, "oem1", "", e.oem.Get("oem-sub2").Cert, roots); err == nil {
+		t.Fatal("Sub-CA 2 registered before its issuer")
+	}
+	for _, n := range []string{"oem-sub1", "oem-sub2"} {
+		if _, err := e.in.Pool.PutOEMSubCA(ctx, "oem1", "", e.oem.Get(n).Cert, roots); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+	}
+	if _, err := e.in.Pool.PutOEMSubCA(ctx, "emsp1", "", e.oem.Get("oem-sub1").Cert, roots); err == nil {
+		t.Error("an eMSP registered an OEM sub-CA")
+	}
+	if _, err := e.in.Pool.PutOEMSubCA(ctx, "oem1", "", e.oem.Get("cps-leaf").Cert, roots); err == nil {
+		t.Error("a CPS leaf registered as an OEM sub-CA")
+	}
+	e.in.subCAs = nil // read the registry now, not after its TTL
+	req, _ = e.ev.InstallationRequest()
+	res, err := e.in.Handle(ctx, ActionInstall, req, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ev.ReadResponse(res.EXI, e.ev.ProvisioningKey); err != nil {
+		t.Fatal(err)
+	}
+}

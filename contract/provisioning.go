@@ -2,9 +2,12 @@ package contract
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pncpki/pncpki/policies"
@@ -24,20 +27,9 @@ func (p *Pool) PutProvisioning(ctx context.Context, actingTenant, owner string, 
 	if len(certs) == 0 || len(certs) > 1+MaxProvisioningChain {
 		return nil, &Error{Code: CodeInvalid, Message: fmt.Sprintf("send the provisioning certificate and at most %d sub-CAs", MaxProvisioningChain)}
 	}
-	if actingTenant != "" {
-		if owner != "" && owner != actingTenant {
-			return nil, &Error{Code: CodeForbidden, Message: fmt.Sprintf("tenant %s cannot register certificates of tenant %s", actingTenant, owner)}
-		}
-		owner = actingTenant
-	}
-	t, err := p.Store.Tenant(ctx, owner)
-	if errors.Is(err, store.ErrNotFound) || owner == "" {
-		return nil, &Error{Code: CodeInvalid, Message: "no OEM tenant " + owner}
-	} else if err != nil {
+	owner, err := p.oemOwner(ctx, actingTenant, owner)
+	if err != nil {
 		return nil, err
-	}
-	if t.Kind != policies.TenantOEM {
-		return nil, &Error{Code: CodeForbidden, Message: fmt.Sprintf("tenant %s is a %s, not an OEM", t.Name, t.Kind)}
 	}
 	leaf := certs[0]
 	prof, _ := policies.Lookup(policies.ISO2OEMProv)
@@ -92,4 +84,102 @@ func (p *Pool) DeleteProvisioning(ctx context.Context, actingTenant, pcid string
 		return err
 	}
 	return p.Store.DeleteProvisioningCertificate(ctx, rec.PCID)
+}
+
+// PutOEMSubCA registers an OEM sub-CA certificate of tenant (an OEM; ""
+// for an administrator acting for owner). It must fit the OEM Sub-CA 1 or
+// 2 profile and, with OEM roots given, lead to one of them through the
+// sub-CAs registered before; then installation requests of the OEM's
+// vehicles verify without a provisioning certificate registered per PCID.
+func (p *Pool) PutOEMSubCA(ctx context.Context, actingTenant, owner string, cert *x509.Certificate, oemRoots []*x509.Certificate) (*store.OEMSubCA, error) {
+	owner, err := p.oemOwner(ctx, actingTenant, owner)
+	if err != nil {
+		return nil, err
+	}
+	fits := false
+	for _, name := range []string{policies.ISO2OEMSub1, policies.ISO2OEMSub2} {
+		prof, _ := policies.Lookup(name)
+		if len(prof.Check(cert, policies.SECCBoth)) == 0 {
+			fits = true
+		}
+	}
+	if !fits {
+		return nil, &Error{Code: CodeInvalid, Message: "not an OEM Sub-CA 1 or 2 certificate"}
+	}
+	if len(oemRoots) > 0 {
+		known, err := p.OEMSubCAs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool(oemRoots), Intermediates: pool(known), CurrentTime: p.now(),
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			return nil, &Error{Code: CodeInvalid, Message: "the sub-CA does not lead to an OEM root", Err: err}
+		}
+	}
+	sum := sha256.Sum256(cert.Raw)
+	rec := &store.OEMSubCA{SHA256: hex.EncodeToString(sum[:]), Tenant: owner, DER: cert.Raw, CreatedAt: p.now().UTC().Truncate(time.Millisecond)}
+	if err := p.Store.PutOEMSubCA(ctx, rec); errors.Is(err, store.ErrExists) {
+		return nil, &Error{Code: CodeForbidden, Message: "the sub-CA is another OEM's"}
+	} else if err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// ListOEMSubCAs returns the registered sub-CAs a tenant may see ("": all).
+func (p *Pool) ListOEMSubCAs(ctx context.Context, actingTenant string) ([]*store.OEMSubCA, error) {
+	return p.Store.OEMSubCAs(ctx, actingTenant)
+}
+
+// DeleteOEMSubCA removes a registered sub-CA by its SHA-256 fingerprint.
+func (p *Pool) DeleteOEMSubCA(ctx context.Context, actingTenant, fingerprint string) error {
+	list, err := p.Store.OEMSubCAs(ctx, actingTenant)
+	if err != nil {
+		return err
+	}
+	for _, c := range list {
+		if c.SHA256 == strings.ToLower(fingerprint) {
+			return p.Store.DeleteOEMSubCA(ctx, c.SHA256)
+		}
+	}
+	return &Error{Code: CodeNotFound, Message: "no sub-CA " + fingerprint}
+}
+
+// OEMSubCAs returns every registered OEM sub-CA, parsed: the installer's
+// intermediates.
+func (p *Pool) OEMSubCAs(ctx context.Context) ([]*x509.Certificate, error) {
+	list, err := p.Store.OEMSubCAs(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*x509.Certificate, 0, len(list))
+	for _, c := range list {
+		cert, err := x509.ParseCertificate(c.DER)
+		if err != nil {
+			return nil, fmt.Errorf("OEM sub-CA %s: %w", c.SHA256, err)
+		}
+		out = append(out, cert)
+	}
+	return out, nil
+}
+
+// oemOwner resolves who registers: the acting OEM, or owner for an
+// administrator; the owner must be an OEM tenant.
+func (p *Pool) oemOwner(ctx context.Context, actingTenant, owner string) (string, error) {
+	if actingTenant != "" {
+		if owner != "" && owner != actingTenant {
+			return "", &Error{Code: CodeForbidden, Message: fmt.Sprintf("tenant %s cannot register certificates of tenant %s", actingTenant, owner)}
+		}
+		owner = actingTenant
+	}
+	t, err := p.Store.Tenant(ctx, owner)
+	if errors.Is(err, store.ErrNotFound) || owner == "" {
+		return "", &Error{Code: CodeInvalid, Message: "no OEM tenant " + owner}
+	} else if err != nil {
+		return "", err
+	}
+	if t.Kind != policies.TenantOEM {
+		return "", &Error{Code: CodeForbidden, Message: fmt.Sprintf("tenant %s is a %s, not an OEM", t.Name, t.Kind)}
+	}
+	return owner, nil
 }

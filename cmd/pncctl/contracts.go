@@ -292,6 +292,139 @@ func (a *app) provisioningCmd() *cobra.Command {
 	}
 	del.Flags().StringVar(&pcid, "pcid", "", "the vehicle's PCID")
 	del.MarkFlagRequired("pcid")
+	c.AddCommand(remote(put), remote(list), remote(del), a.subCACmd())
+	return c
+}
+
+// subCACmd manages the OEM sub-CA registry.
+func (a *app) subCACmd() *cobra.Command {
+	c := &cobra.Command{Use: "subca", Short: "OEM sub-CAs: registered once, they let every vehicle of the OEM install without a provisioning certificate per PCID"}
+	var file, tenant string
+	put := &cobra.Command{
+		Use: "put", Short: "Register an OEM Sub-CA 1 or 2 certificate (register Sub-CA 1 first when there are OEM trust anchors)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			data, err := readBounded(file, 64<<10)
+			if err != nil {
+				return err
+			}
+			certs, err := ocppsec.ParsePEMChain(data)
+			if err != nil {
+				return err
+			}
+			if len(certs) != 1 {
+				return fmt.Errorf("%s holds %d certificates: register one sub-CA at a time", file, len(certs))
+			}
+			var fp string
+			if a.server != "" {
+				cl, err := a.client()
+				if err != nil {
+					return err
+				}
+				resp, err := cl.provisioning.RegisterOEMSubCA(cmd.Context(), call(cl, &pncpkiv1.RegisterOEMSubCARequest{Pem: string(data), Tenant: tenant}))
+				if err != nil {
+					return err
+				}
+				fp = resp.Msg.SubCa.Sha256
+			} else {
+				d, err := a.open(cmd.Context(), false)
+				if err != nil {
+					return err
+				}
+				defer d.Close()
+				anchors, err := ocppsec.AnchorsFrom(cmd.Context(), d.CA, d.Store, "")
+				if err != nil {
+					return err
+				}
+				rec, err := (&contract.Pool{Store: d.Store, CA: d.CA}).PutOEMSubCA(cmd.Context(), "", tenant, certs[0], anchors[ocppsec.UseOEM])
+				if err != nil {
+					return err
+				}
+				fp = rec.SHA256
+			}
+			fmt.Fprintf(a.out, "OEM sub-CA %s (%s) registered for %s\n", certs[0].Subject, fp, tenant)
+			return nil
+		},
+	}
+	put.Flags().StringVar(&file, "cert", "", "PEM file of the sub-CA, - for stdin")
+	put.Flags().StringVar(&tenant, "tenant", "", "the OEM tenant")
+	put.MarkFlagRequired("cert")
+	put.MarkFlagRequired("tenant")
+	var listTenant string
+	list := &cobra.Command{
+		Use: "list", Short: "List registered OEM sub-CAs",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rows [][]string
+			add := func(fp, tenant string, der []byte) {
+				subject, notAfter := "-", "-"
+				if c, err := x509.ParseCertificate(der); err == nil {
+					subject, notAfter = c.Subject.String(), c.NotAfter.Format("2006-01-02")
+				}
+				rows = append(rows, []string{fp, tenant, subject, notAfter})
+			}
+			if a.server != "" {
+				cl, err := a.client()
+				if err != nil {
+					return err
+				}
+				resp, err := cl.provisioning.ListOEMSubCAs(cmd.Context(), call(cl, &pncpkiv1.ListOEMSubCAsRequest{Tenant: listTenant}))
+				if err != nil {
+					return err
+				}
+				for _, s := range resp.Msg.SubCas {
+					certs, _ := ocppsec.ParsePEMChain([]byte(s.Pem))
+					var der []byte
+					if len(certs) > 0 {
+						der = certs[0].Raw
+					}
+					add(s.Sha256, s.Tenant, der)
+				}
+			} else {
+				d, err := a.open(cmd.Context(), false)
+				if err != nil {
+					return err
+				}
+				defer d.Close()
+				recs, err := d.Store.OEMSubCAs(cmd.Context(), listTenant)
+				if err != nil {
+					return err
+				}
+				for _, s := range recs {
+					add(s.SHA256, s.Tenant, s.DER)
+				}
+			}
+			a.table("SHA256\tTENANT\tSUBJECT\tNOT AFTER", rows)
+			return nil
+		},
+	}
+	list.Flags().StringVar(&listTenant, "tenant", "", "only this OEM's")
+	var fp string
+	del := &cobra.Command{
+		Use: "delete", Short: "Remove a registered OEM sub-CA",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.server != "" {
+				cl, err := a.client()
+				if err != nil {
+					return err
+				}
+				if _, err := cl.provisioning.DeleteOEMSubCA(cmd.Context(), call(cl, &pncpkiv1.DeleteOEMSubCARequest{Sha256: fp})); err != nil {
+					return err
+				}
+			} else {
+				d, err := a.open(cmd.Context(), false)
+				if err != nil {
+					return err
+				}
+				defer d.Close()
+				if err := (&contract.Pool{Store: d.Store, CA: d.CA}).DeleteOEMSubCA(cmd.Context(), "", fp); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(a.out, "removed OEM sub-CA %s\n", fp)
+			return nil
+		},
+	}
+	del.Flags().StringVar(&fp, "sha256", "", "the sub-CA's SHA-256 fingerprint (from list)")
+	del.MarkFlagRequired("sha256")
 	c.AddCommand(remote(put), remote(list), remote(del))
 	return c
 }

@@ -126,6 +126,15 @@ const (
 	// ProvisioningServiceDeleteProvisioningCertificateProcedure is the fully-qualified name of the
 	// ProvisioningService's DeleteProvisioningCertificate RPC.
 	ProvisioningServiceDeleteProvisioningCertificateProcedure = "/pncpki.v1.ProvisioningService/DeleteProvisioningCertificate"
+	// ProvisioningServiceRegisterOEMSubCAProcedure is the fully-qualified name of the
+	// ProvisioningService's RegisterOEMSubCA RPC.
+	ProvisioningServiceRegisterOEMSubCAProcedure = "/pncpki.v1.ProvisioningService/RegisterOEMSubCA"
+	// ProvisioningServiceListOEMSubCAsProcedure is the fully-qualified name of the
+	// ProvisioningService's ListOEMSubCAs RPC.
+	ProvisioningServiceListOEMSubCAsProcedure = "/pncpki.v1.ProvisioningService/ListOEMSubCAs"
+	// ProvisioningServiceDeleteOEMSubCAProcedure is the fully-qualified name of the
+	// ProvisioningService's DeleteOEMSubCA RPC.
+	ProvisioningServiceDeleteOEMSubCAProcedure = "/pncpki.v1.ProvisioningService/DeleteOEMSubCA"
 	// OCPPServiceHandleRequestProcedure is the fully-qualified name of the OCPPService's HandleRequest
 	// RPC.
 	OCPPServiceHandleRequestProcedure = "/pncpki.v1.OCPPService/HandleRequest"
@@ -1017,6 +1026,12 @@ type ProvisioningServiceClient interface {
 	GetProvisioningCertificate(context.Context, *connect.Request[v1.GetProvisioningCertificateRequest]) (*connect.Response[v1.GetProvisioningCertificateResponse], error)
 	ListProvisioningCertificates(context.Context, *connect.Request[v1.ListProvisioningCertificatesRequest]) (*connect.Response[v1.ListProvisioningCertificatesResponse], error)
 	DeleteProvisioningCertificate(context.Context, *connect.Request[v1.DeleteProvisioningCertificateRequest]) (*connect.Response[v1.DeleteProvisioningCertificateResponse], error)
+	// RegisterOEMSubCA registers an OEM's sub-CA certificate: installation
+	// requests of its vehicles then verify without a provisioning
+	// certificate registered per PCID.
+	RegisterOEMSubCA(context.Context, *connect.Request[v1.RegisterOEMSubCARequest]) (*connect.Response[v1.RegisterOEMSubCAResponse], error)
+	ListOEMSubCAs(context.Context, *connect.Request[v1.ListOEMSubCAsRequest]) (*connect.Response[v1.ListOEMSubCAsResponse], error)
+	DeleteOEMSubCA(context.Context, *connect.Request[v1.DeleteOEMSubCARequest]) (*connect.Response[v1.DeleteOEMSubCAResponse], error)
 }
 
 // NewProvisioningServiceClient constructs a client for the pncpki.v1.ProvisioningService service.
@@ -1054,6 +1069,24 @@ func NewProvisioningServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(provisioningServiceMethods.ByName("DeleteProvisioningCertificate")),
 			connect.WithClientOptions(opts...),
 		),
+		registerOEMSubCA: connect.NewClient[v1.RegisterOEMSubCARequest, v1.RegisterOEMSubCAResponse](
+			httpClient,
+			baseURL+ProvisioningServiceRegisterOEMSubCAProcedure,
+			connect.WithSchema(provisioningServiceMethods.ByName("RegisterOEMSubCA")),
+			connect.WithClientOptions(opts...),
+		),
+		listOEMSubCAs: connect.NewClient[v1.ListOEMSubCAsRequest, v1.ListOEMSubCAsResponse](
+			httpClient,
+			baseURL+ProvisioningServiceListOEMSubCAsProcedure,
+			connect.WithSchema(provisioningServiceMethods.ByName("ListOEMSubCAs")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteOEMSubCA: connect.NewClient[v1.DeleteOEMSubCARequest, v1.DeleteOEMSubCAResponse](
+			httpClient,
+			baseURL+ProvisioningServiceDeleteOEMSubCAProcedure,
+			connect.WithSchema(provisioningServiceMethods.ByName("DeleteOEMSubCA")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -1063,6 +1096,9 @@ type provisioningServiceClient struct {
 	getProvisioningCertificate    *connect.Client[v1.GetProvisioningCertificateRequest, v1.GetProvisioningCertificateResponse]
 	listProvisioningCertificates  *connect.Client[v1.ListProvisioningCertificatesRequest, v1.ListProvisioningCertificatesResponse]
 	deleteProvisioningCertificate *connect.Client[v1.DeleteProvisioningCertificateRequest, v1.DeleteProvisioningCertificateResponse]
+	registerOEMSubCA              *connect.Client[v1.RegisterOEMSubCARequest, v1.RegisterOEMSubCAResponse]
+	listOEMSubCAs                 *connect.Client[v1.ListOEMSubCAsRequest, v1.ListOEMSubCAsResponse]
+	deleteOEMSubCA                *connect.Client[v1.DeleteOEMSubCARequest, v1.DeleteOEMSubCAResponse]
 }
 
 // PutProvisioningCertificate calls pncpki.v1.ProvisioningService.PutProvisioningCertificate.
@@ -1085,12 +1121,33 @@ func (c *provisioningServiceClient) DeleteProvisioningCertificate(ctx context.Co
 	return c.deleteProvisioningCertificate.CallUnary(ctx, req)
 }
 
+// RegisterOEMSubCA calls pncpki.v1.ProvisioningService.RegisterOEMSubCA.
+func (c *provisioningServiceClient) RegisterOEMSubCA(ctx context.Context, req *connect.Request[v1.RegisterOEMSubCARequest]) (*connect.Response[v1.RegisterOEMSubCAResponse], error) {
+	return c.registerOEMSubCA.CallUnary(ctx, req)
+}
+
+// ListOEMSubCAs calls pncpki.v1.ProvisioningService.ListOEMSubCAs.
+func (c *provisioningServiceClient) ListOEMSubCAs(ctx context.Context, req *connect.Request[v1.ListOEMSubCAsRequest]) (*connect.Response[v1.ListOEMSubCAsResponse], error) {
+	return c.listOEMSubCAs.CallUnary(ctx, req)
+}
+
+// DeleteOEMSubCA calls pncpki.v1.ProvisioningService.DeleteOEMSubCA.
+func (c *provisioningServiceClient) DeleteOEMSubCA(ctx context.Context, req *connect.Request[v1.DeleteOEMSubCARequest]) (*connect.Response[v1.DeleteOEMSubCAResponse], error) {
+	return c.deleteOEMSubCA.CallUnary(ctx, req)
+}
+
 // ProvisioningServiceHandler is an implementation of the pncpki.v1.ProvisioningService service.
 type ProvisioningServiceHandler interface {
 	PutProvisioningCertificate(context.Context, *connect.Request[v1.PutProvisioningCertificateRequest]) (*connect.Response[v1.PutProvisioningCertificateResponse], error)
 	GetProvisioningCertificate(context.Context, *connect.Request[v1.GetProvisioningCertificateRequest]) (*connect.Response[v1.GetProvisioningCertificateResponse], error)
 	ListProvisioningCertificates(context.Context, *connect.Request[v1.ListProvisioningCertificatesRequest]) (*connect.Response[v1.ListProvisioningCertificatesResponse], error)
 	DeleteProvisioningCertificate(context.Context, *connect.Request[v1.DeleteProvisioningCertificateRequest]) (*connect.Response[v1.DeleteProvisioningCertificateResponse], error)
+	// RegisterOEMSubCA registers an OEM's sub-CA certificate: installation
+	// requests of its vehicles then verify without a provisioning
+	// certificate registered per PCID.
+	RegisterOEMSubCA(context.Context, *connect.Request[v1.RegisterOEMSubCARequest]) (*connect.Response[v1.RegisterOEMSubCAResponse], error)
+	ListOEMSubCAs(context.Context, *connect.Request[v1.ListOEMSubCAsRequest]) (*connect.Response[v1.ListOEMSubCAsResponse], error)
+	DeleteOEMSubCA(context.Context, *connect.Request[v1.DeleteOEMSubCARequest]) (*connect.Response[v1.DeleteOEMSubCAResponse], error)
 }
 
 // NewProvisioningServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -1124,6 +1181,24 @@ func NewProvisioningServiceHandler(svc ProvisioningServiceHandler, opts ...conne
 		connect.WithSchema(provisioningServiceMethods.ByName("DeleteProvisioningCertificate")),
 		connect.WithHandlerOptions(opts...),
 	)
+	provisioningServiceRegisterOEMSubCAHandler := connect.NewUnaryHandler(
+		ProvisioningServiceRegisterOEMSubCAProcedure,
+		svc.RegisterOEMSubCA,
+		connect.WithSchema(provisioningServiceMethods.ByName("RegisterOEMSubCA")),
+		connect.WithHandlerOptions(opts...),
+	)
+	provisioningServiceListOEMSubCAsHandler := connect.NewUnaryHandler(
+		ProvisioningServiceListOEMSubCAsProcedure,
+		svc.ListOEMSubCAs,
+		connect.WithSchema(provisioningServiceMethods.ByName("ListOEMSubCAs")),
+		connect.WithHandlerOptions(opts...),
+	)
+	provisioningServiceDeleteOEMSubCAHandler := connect.NewUnaryHandler(
+		ProvisioningServiceDeleteOEMSubCAProcedure,
+		svc.DeleteOEMSubCA,
+		connect.WithSchema(provisioningServiceMethods.ByName("DeleteOEMSubCA")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pncpki.v1.ProvisioningService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProvisioningServicePutProvisioningCertificateProcedure:
@@ -1134,6 +1209,12 @@ func NewProvisioningServiceHandler(svc ProvisioningServiceHandler, opts ...conne
 			provisioningServiceListProvisioningCertificatesHandler.ServeHTTP(w, r)
 		case ProvisioningServiceDeleteProvisioningCertificateProcedure:
 			provisioningServiceDeleteProvisioningCertificateHandler.ServeHTTP(w, r)
+		case ProvisioningServiceRegisterOEMSubCAProcedure:
+			provisioningServiceRegisterOEMSubCAHandler.ServeHTTP(w, r)
+		case ProvisioningServiceListOEMSubCAsProcedure:
+			provisioningServiceListOEMSubCAsHandler.ServeHTTP(w, r)
+		case ProvisioningServiceDeleteOEMSubCAProcedure:
+			provisioningServiceDeleteOEMSubCAHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1157,6 +1238,18 @@ func (UnimplementedProvisioningServiceHandler) ListProvisioningCertificates(cont
 
 func (UnimplementedProvisioningServiceHandler) DeleteProvisioningCertificate(context.Context, *connect.Request[v1.DeleteProvisioningCertificateRequest]) (*connect.Response[v1.DeleteProvisioningCertificateResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ProvisioningService.DeleteProvisioningCertificate is not implemented"))
+}
+
+func (UnimplementedProvisioningServiceHandler) RegisterOEMSubCA(context.Context, *connect.Request[v1.RegisterOEMSubCARequest]) (*connect.Response[v1.RegisterOEMSubCAResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ProvisioningService.RegisterOEMSubCA is not implemented"))
+}
+
+func (UnimplementedProvisioningServiceHandler) ListOEMSubCAs(context.Context, *connect.Request[v1.ListOEMSubCAsRequest]) (*connect.Response[v1.ListOEMSubCAsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ProvisioningService.ListOEMSubCAs is not implemented"))
+}
+
+func (UnimplementedProvisioningServiceHandler) DeleteOEMSubCA(context.Context, *connect.Request[v1.DeleteOEMSubCARequest]) (*connect.Response[v1.DeleteOEMSubCAResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ProvisioningService.DeleteOEMSubCA is not implemented"))
 }
 
 // OCPPServiceClient is a client for the pncpki.v1.OCPPService service.
