@@ -275,3 +275,64 @@ func (h *provisioning) DeleteOEMSubCA(ctx context.Context, req *connect.Request[
 	}
 	return connect.NewResponse(&pncpkiv1.DeleteOEMSubCAResponse{}), nil
 }
+
+func depositProto(d *store.ContractDeposit) *pncpkiv1.ContractDeposit {
+	out := &pncpkiv1.ContractDeposit{Pcid: d.PCID, Tenant: d.Tenant, Emaid: d.EMAID, EncryptedKey: d.EncryptedKey,
+		DhPublicKey: d.DHPublicKey, CreatedAt: timestamppb.New(d.CreatedAt)}
+	if certs, err := x509.ParseCertificates(d.Chain); err == nil {
+		for _, c := range certs {
+			out.ChainPem += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+		}
+	}
+	return out
+}
+
+func (h *contracts) PutContractDeposit(ctx context.Context, req *connect.Request[pncpkiv1.PutContractDepositRequest]) (*connect.Response[pncpkiv1.PutContractDepositResponse], error) {
+	pool, err := h.s.contractPool()
+	if err != nil {
+		return nil, err
+	}
+	chain, err := ocppsec.ParsePEMChain([]byte(req.Msg.ChainPem))
+	if err != nil {
+		return nil, invalid("contract.invalid", "chainPem: %v", err)
+	}
+	var moRoots []*x509.Certificate
+	if h.s.OCPP != nil {
+		moRoots = h.s.OCPP.Anchors[ocppsec.UseMO]
+	}
+	d, err := pool.PutDeposit(ctx, actingTenant(ctx), req.Msg.Tenant, req.Msg.Pcid, chain, req.Msg.EncryptedKey, req.Msg.DhPublicKey, moRoots)
+	if err != nil {
+		return nil, contractError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.PutContractDepositResponse{Deposit: depositProto(d)}), nil
+}
+
+func (h *contracts) ListContractDeposits(ctx context.Context, req *connect.Request[pncpkiv1.ListContractDepositsRequest]) (*connect.Response[pncpkiv1.ListContractDepositsResponse], error) {
+	tenant := req.Msg.Tenant
+	if t := actingTenant(ctx); t != "" {
+		if tenant != "" && tenant != t {
+			return nil, forbidden("a token of tenant %s cannot list tenant %s", t, tenant)
+		}
+		tenant = t
+	}
+	list, err := h.s.Store.ListContractDeposits(ctx, tenant)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	resp := &pncpkiv1.ListContractDepositsResponse{}
+	for _, d := range list {
+		resp.Deposits = append(resp.Deposits, depositProto(d))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (h *contracts) DeleteContractDeposit(ctx context.Context, req *connect.Request[pncpkiv1.DeleteContractDepositRequest]) (*connect.Response[pncpkiv1.DeleteContractDepositResponse], error) {
+	pool, err := h.s.contractPool()
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.DeleteDeposit(ctx, actingTenant(ctx), req.Msg.Pcid); err != nil {
+		return nil, contractError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.DeleteContractDepositResponse{}), nil
+}

@@ -1,6 +1,10 @@
 package api_test
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"os"
@@ -8,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/policies"
 )
 
@@ -45,6 +51,27 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 			t.Fatalf("setup: %d %v", status, body)
 		}
 		fingerprint := body["subCa"].(map[string]any)["sha256"].(string)
+		if err := e.d.Store.CreateTenant(context.Background(), &policies.Tenant{Name: "emsp-own", Kind: policies.TenantEMSP, ProviderIDs: []string{"DEPNC"}}); err != nil {
+			t.Fatal(err)
+		}
+		// The eMSP's own MO root is a trust anchor here.
+		if err := e.bridge.Anchors.Add(ocppsec.UseMO, e.oem.Get("mo-root").Cert); err != nil {
+			t.Fatal(err)
+		}
+		c := e.oem.Get("contract")
+		enc, dh, err := contract.EncryptPrivateKey(rand.Reader, c.Key, e.oem.Get("oem-prov").Cert.PublicKey.(*ecdsa.PublicKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		chainPEM := ""
+		for _, cert := range append([]*x509.Certificate{c.Cert}, e.oem.Chain("contract")[:2]...) {
+			chainPEM += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))
+		}
+		status, body = e.rest(t, "PUT", "/v1/contract-deposits/"+pcid, e.tokens["admin"], map[string]any{"chainPem": chainPEM,
+			"encryptedKey": enc, "dhPublicKey": dh, "tenant": "emsp-own"})
+		if status != 200 {
+			t.Fatalf("setup deposit: %d %v", status, body)
+		}
 		type op struct{ method, path string }
 		var ops []op
 		for path, methods := range doc.Paths {
@@ -65,8 +92,8 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 				t.Errorf("%s %s: HTTP %d %v", o.method, o.path, status, body)
 			}
 		}
-		if len(ops) != 31 {
-			t.Errorf("%d documented operations, want 31", len(ops))
+		if len(ops) != 34 {
+			t.Errorf("%d documented operations, want 34", len(ops))
 		}
 	})
 }

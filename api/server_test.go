@@ -47,6 +47,7 @@ type env struct {
 	// installer is the contract service; its OEM root is oem's.
 	installer *contract.Installer
 	oem       *testcerts.PKI
+	bridge    *ocppsec.Bridge
 }
 
 // eachStore runs fn on an environment with the SQLite store, and with the
@@ -113,7 +114,7 @@ func newEnv(t testing.TB, storeURL string) *env {
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	e := &env{d: d, key: key, r: r, srv: srv, dir: dir, tokens: map[string]string{}, installer: installer, oem: oem}
+	e := &env{d: d, key: key, r: r, srv: srv, dir: dir, tokens: map[string]string{}, installer: installer, oem: oem, bridge: bridge}
 	now := time.Now()
 	for name, tr := range map[string][2]string{"admin": {"", auth.RoleAdmin}, "cpo1": {"cpo1", auth.RoleOperator}, "cpo2": {"cpo2", auth.RoleOperator}, "emsp1": {"emsp1", auth.RoleOperator}, "oem1": {"oem1", auth.RoleOperator}} {
 		tok, err := key.Mint(name, tr[0], tr[1], time.Hour, now)

@@ -185,8 +185,9 @@ type request struct {
 	sessionID string
 	roots     []rootID
 	contract  *store.Contract
-	recipient *ecdsa.PublicKey // whose key the new contract key is encrypted for
-	key       [32]byte         // idempotency key
+	deposit   *store.ContractDeposit // an eMSP's own signed contract data, used as it is
+	recipient *ecdsa.PublicKey       // whose key the new contract key is encrypted for
+	key       [32]byte               // idempotency key
 }
 
 // Handle answers an EXI-encoded request (without V2GTP header). maxBase64
@@ -282,17 +283,22 @@ func (in *Installer) checkInstall(ctx context.Context, doc *exi.Element) (*reque
 	if err := in.checkOEM(ctx, pcid, leaf); err != nil {
 		return nil, err
 	}
-	c, err := in.contractFor(ctx, pcid)
-	if err != nil {
-		return nil, err
-	}
-	return &request{
+	r := &request{
 		sessionID: doc.Child("Header").Child("SessionID").Val(),
 		roots:     rootIDs(msg.Child("ListOfRootCertificateIDs")),
-		contract:  c,
 		recipient: pub,
 		key:       idempotencyKey(leaf.Raw, sig),
-	}, nil
+	}
+	// An eMSP's deposit for the vehicle comes first: it was made for it.
+	if r.deposit, err = in.Pool.Store.ContractDeposit(ctx, pcid); err == nil {
+		return r, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if r.contract, err = in.contractFor(ctx, pcid); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // subCATTL is how long the registered OEM sub-CAs are read once for all
@@ -524,12 +530,78 @@ func listed(roots []rootID, c *x509.Certificate) bool {
 	return false
 }
 
-// respond issues the contract certificate and builds the signed response.
+// contractData is what the vehicle receives for its contract: the chain,
+// the key encrypted for it, the DH public key and the EMAID, and the
+// record of a certificate pncpki issued (nil for a deposit).
+type contractData struct {
+	chain             []*x509.Certificate
+	encrypted, dhPubl []byte
+	emaid             string
+	record            *store.Certificate
+}
+
+// respond gets the contract data (issued now, or deposited by an eMSP with
+// its own MO PKI) and builds the signed response.
 func (in *Installer) respond(ctx context.Context, action Action, req *request, tm *Timings, maxBase64 int) (*Response, error) {
 	cps, err := in.chooseCPS(req.roots)
 	if err != nil {
 		return nil, err
 	}
+	var data *contractData
+	if req.deposit != nil {
+		data, err = depositData(req.deposit)
+	} else {
+		data, err = in.issue(ctx, req, tm)
+	}
+	if err != nil {
+		return nil, err
+	}
+	t := time.Now()
+	signed := []*exi.Element{
+		certChain("ContractSignatureCertChain", "id1", data.chain),
+		exi.Text("ContractSignatureEncryptedPrivateKey", base64.StdEncoding.EncodeToString(data.encrypted)).WithAttr("Id", "id2"),
+		exi.Text("DHpublickey", base64.StdEncoding.EncodeToString(data.dhPubl)).WithAttr("Id", "id3"),
+		// eMAID is signed in the relaxed fragment grammar, which knows
+		// Id in three namespaces: this one is EMAIDType's.
+		exi.Text("eMAID", data.emaid).WithAttrNS(nsDataTypes, "Id", "id4"),
+	}
+	sig, err := signature(cps.Signer, signed...)
+	if err != nil {
+		return nil, err
+	}
+	tm.Sign = time.Since(t)
+
+	t = time.Now()
+	name := "CertificateInstallationRes"
+	if action == ActionUpdate {
+		name = "CertificateUpdateRes"
+	}
+	body := exi.New(name, exi.Text("ResponseCode", ResponseOK), certChain("SAProvisioningCertificateChain", "", cps.Chain[:len(cps.Chain)-1]))
+	body.Children = append(body.Children, signed...)
+	doc := exi.New("V2G_Message",
+		exi.New("Header", exi.Text("SessionID", req.sessionID), sig),
+		exi.New("Body", body))
+	out, err := exi.ISO2.Encode(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", name, err)
+	}
+	tm.Encode = time.Since(t)
+	if n := base64.StdEncoding.EncodedLen(len(out)); maxBase64 > 0 && n > maxBase64 {
+		// Nothing may be half done: a certificate nobody will receive is
+		// revoked before the refusal.
+		if data.record != nil {
+			if _, rerr := in.Pool.CA.Revoke(ctx, data.record.Issuer, data.record.Serial, reasonCessationOfOperation); rerr != nil {
+				return nil, fmt.Errorf("revoke the undeliverable contract certificate: %w", rerr)
+			}
+		}
+		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
+	}
+	return &Response{EXI: out, EMAID: data.emaid, Contract: data.record, ContractChain: data.chain, CPSChain: cps.Chain[:len(cps.Chain)-1]}, nil
+}
+
+// issue makes the contract data: a new key, its certificate from an MO
+// Sub-CA 2 the vehicle accepts, the key encrypted for the vehicle.
+func (in *Installer) issue(ctx context.Context, req *request, tm *Timings) (*contractData, error) {
 	mo, err := in.chooseMO(req.roots)
 	if err != nil {
 		return nil, err
@@ -572,47 +644,17 @@ func (in *Installer) respond(ctx context.Context, action Action, req *request, t
 		return nil, err
 	}
 	tm.Encrypt = time.Since(t)
+	return &contractData{chain: append([]*x509.Certificate{issued.Cert()}, issued.Chain[:len(issued.Chain)-1]...),
+		encrypted: encrypted, dhPubl: dhPublic, emaid: req.contract.EMAID, record: issued.Record}, nil
+}
 
-	t = time.Now()
-	moChain := append([]*x509.Certificate{issued.Cert()}, issued.Chain[:len(issued.Chain)-1]...)
-	signed := []*exi.Element{
-		certChain("ContractSignatureCertChain", "id1", moChain),
-		exi.Text("ContractSignatureEncryptedPrivateKey", base64.StdEncoding.EncodeToString(encrypted)).WithAttr("Id", "id2"),
-		exi.Text("DHpublickey", base64.StdEncoding.EncodeToString(dhPublic)).WithAttr("Id", "id3"),
-		// eMAID is signed in the relaxed fragment grammar, which knows
-		// Id in three namespaces: this one is EMAIDType's.
-		exi.Text("eMAID", req.contract.EMAID).WithAttrNS(nsDataTypes, "Id", "id4"),
+// depositData is the contract data an eMSP deposited.
+func depositData(d *store.ContractDeposit) (*contractData, error) {
+	chain, err := x509.ParseCertificates(d.Chain)
+	if err != nil || len(chain) == 0 {
+		return nil, fmt.Errorf("deposit for %s: %v", d.PCID, err)
 	}
-	sig, err := signature(cps.Signer, signed...)
-	if err != nil {
-		return nil, err
-	}
-	tm.Sign = time.Since(t)
-
-	t = time.Now()
-	name := "CertificateInstallationRes"
-	if action == ActionUpdate {
-		name = "CertificateUpdateRes"
-	}
-	body := exi.New(name, exi.Text("ResponseCode", ResponseOK), certChain("SAProvisioningCertificateChain", "", cps.Chain[:len(cps.Chain)-1]))
-	body.Children = append(body.Children, signed...)
-	doc := exi.New("V2G_Message",
-		exi.New("Header", exi.Text("SessionID", req.sessionID), sig),
-		exi.New("Body", body))
-	out, err := exi.ISO2.Encode(doc)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", name, err)
-	}
-	tm.Encode = time.Since(t)
-	if n := base64.StdEncoding.EncodedLen(len(out)); maxBase64 > 0 && n > maxBase64 {
-		// Nothing may be half done: the certificate nobody will receive
-		// is revoked before the refusal.
-		if _, rerr := in.Pool.CA.Revoke(ctx, issued.Record.Issuer, issued.Record.Serial, reasonCessationOfOperation); rerr != nil {
-			return nil, fmt.Errorf("revoke the undeliverable contract certificate: %w", rerr)
-		}
-		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
-	}
-	return &Response{EXI: out, EMAID: req.contract.EMAID, Contract: issued.Record, ContractChain: moChain, CPSChain: cps.Chain[:len(cps.Chain)-1]}, nil
+	return &contractData{chain: chain, encrypted: d.EncryptedKey, dhPubl: d.DHPublicKey, emaid: d.EMAID}, nil
 }
 
 func (in *Installer) repeated(k [32]byte) *Response {

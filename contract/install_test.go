@@ -552,3 +552,60 @@ func TestInstallWithRegisteredSubCAs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An eMSP with its own MO PKI deposits signed contract data for a vehicle;
+// pncpki only signs and packages it, and the vehicle decrypts the key the
+// eMSP made for it.
+func TestInstallFromDeposit(t *testing.T) {
+	e := newInstallEnv(t)
+	ctx := context.Background()
+	if err := e.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp-own", Kind: policies.TenantEMSP, ProviderIDs: []string{"DEPNC"}}); err != nil {
+		t.Fatal(err)
+	}
+	// The eMSP's own PKI is testcerts' MO hierarchy.
+	c := e.oem.Get("contract")
+	chain := append([]*x509.Certificate{c.Cert}, e.oem.Chain("contract")[:2]...)
+	enc, dh, err := EncryptPrivateKey(rand.Reader, c.Key, e.ev.ProvisioningCert.PublicKey.(*ecdsa.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	moRoots := []*x509.Certificate{e.oem.Get("mo-root").Cert}
+	// Refusals: not the eMSP's EMAID, a CPO, bad sizes, a foreign MO root.
+	if _, err := e.in.Pool.PutDeposit(ctx, "emsp1", "", testcerts.PCID, chain, enc, dh, moRoots); err == nil {
+		t.Error("emsp1 deposited a contract under another provider ID")
+	}
+	if _, err := e.in.Pool.PutDeposit(ctx, "emsp-own", "", testcerts.PCID, chain, enc[:40], dh, moRoots); err == nil {
+		t.Error("a 40-byte encrypted key was accepted")
+	}
+	if _, err := e.in.Pool.PutDeposit(ctx, "emsp-own", "", testcerts.PCID, chain, enc, dh[:33], moRoots); err == nil {
+		t.Error("a compressed DH key was accepted")
+	}
+	if _, err := e.in.Pool.PutDeposit(ctx, "emsp-own", "", testcerts.PCID, chain, enc, dh, []*x509.Certificate{e.oem.Get("v2g-root").Cert}); err == nil {
+		t.Error("a chain to another root was accepted")
+	}
+	if _, err := e.in.Pool.PutDeposit(ctx, "emsp-own", "", testcerts.PCID, chain, enc, dh, moRoots); err != nil {
+		t.Fatal(err)
+	}
+	before := countContracts(t, e.d)
+	req, _ := e.ev.InstallationRequest()
+	res, err := e.in.Handle(ctx, ActionInstall, req, 5600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Contract != nil || countContracts(t, e.d) != before {
+		t.Error("a contract certificate was issued for a deposit")
+	}
+	got, err := e.ev.ReadResponse(res.EXI, e.ev.ProvisioningKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.EMAID != testcerts.EMAID || !got.ContractKey.Equal(c.Key) {
+		t.Errorf("installed %s, key matches %v", got.EMAID, got.ContractKey.Equal(c.Key))
+	}
+	if err := e.in.Pool.DeleteDeposit(ctx, "emsp1", testcerts.PCID); err == nil {
+		t.Error("another eMSP deleted the deposit")
+	}
+	if err := e.in.Pool.DeleteDeposit(ctx, "emsp-own", testcerts.PCID); err != nil {
+		t.Fatal(err)
+	}
+}

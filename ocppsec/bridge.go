@@ -442,7 +442,7 @@ func (b *Bridge) get15118EVCertificate(ctx context.Context, d Dialect, schema st
 		return fail(ReasonInternal, "%v", err)
 	}
 	out := base64.StdEncoding.EncodeToString(res.EXI)
-	b.log().Debug("contract certificate installed", "emaid", res.EMAID, "action", string(action), "serial", res.Contract.Serial, "repeated", res.Repeated)
+	b.log().Debug("contract certificate installed", "emaid", res.EMAID, "action", string(action), "issued", res.Contract != nil, "repeated", res.Repeated)
 	if d == Has2be {
 		return &Result{Response: &Has2beGet15118EVCertificateResponse{Status: "Accepted", EXIResponse: out,
 			ContractSignatureCertificateChain: has2beChain(res.ContractChain),

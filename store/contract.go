@@ -116,3 +116,37 @@ type OEMSubCAs interface {
 func OEMSubCAAudit(ctx context.Context, action string, c *OEMSubCA) *AuditEntry {
 	return &AuditEntry{Actor: ActorFrom(ctx), Action: action, Object: c.SHA256, Detail: detail("tenant", c.Tenant)}
 }
+
+// ContractDeposit is signed contract data an eMSP with its own MO PKI
+// deposits for a vehicle: pncpki only signs and packages it as the CPS.
+type ContractDeposit struct {
+	PCID         string
+	Tenant       string // the eMSP
+	EMAID        string
+	Chain        []byte // the contract certificate and its sub-CAs, DER concatenated, leaf first
+	EncryptedKey []byte // ContractSignatureEncryptedPrivateKey (IV and ciphertext)
+	DHPublicKey  []byte // DHpublickey, uncompressed point
+	CreatedAt    time.Time
+}
+
+// Audit actions of contract deposits.
+const (
+	AuditDepositPut    = "contract_deposit.put"
+	AuditDepositDelete = "contract_deposit.delete"
+)
+
+// ContractDeposits holds the deposits of a store, one per PCID.
+type ContractDeposits interface {
+	// PutContractDeposit stores or replaces the deposit of a PCID; one of
+	// another tenant is refused (ErrExists).
+	PutContractDeposit(ctx context.Context, d *ContractDeposit) error
+	ContractDeposit(ctx context.Context, pcid string) (*ContractDeposit, error)
+	// ListContractDeposits returns a tenant's (all: ""), by PCID.
+	ListContractDeposits(ctx context.Context, tenant string) ([]*ContractDeposit, error)
+	DeleteContractDeposit(ctx context.Context, pcid string) error
+}
+
+// DepositAudit records a stored or removed deposit.
+func DepositAudit(ctx context.Context, action string, d *ContractDeposit) *AuditEntry {
+	return &AuditEntry{Actor: ActorFrom(ctx), Action: action, Object: d.PCID, Detail: detail("tenant", d.Tenant, "emaid", d.EMAID)}
+}

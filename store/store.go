@@ -191,6 +191,7 @@ type Store interface {
 	Contracts
 	ProvisioningCertificates
 	OEMSubCAs
+	ContractDeposits
 
 	// RevokeToken records that the API token with this ID (its jti) is no
 	// longer valid; kept until expiresAt, when the token dies anyway.

@@ -2,6 +2,9 @@ package main
 
 import (
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -147,7 +150,7 @@ func (a *app) contractsCmd() *cobra.Command {
 	}
 	cancel.Flags().StringVar(&emaid, "emaid", "", "the contract's EMAID")
 	cancel.MarkFlagRequired("emaid")
-	c.AddCommand(remote(put), remote(list), remote(cancel), a.simulateEVCmd())
+	c.AddCommand(remote(put), remote(list), remote(cancel), a.simulateEVCmd(), a.depositCmd())
 	return c
 }
 
@@ -427,4 +430,146 @@ func (a *app) subCACmd() *cobra.Command {
 	del.MarkFlagRequired("sha256")
 	c.AddCommand(remote(put), remote(list), remote(del))
 	return c
+}
+
+// depositCmd manages the signed contract data eMSPs with their own MO PKI
+// deposit for vehicles.
+func (a *app) depositCmd() *cobra.Command {
+	c := &cobra.Command{Use: "deposit", Short: "Signed contract data of eMSPs with their own MO PKI: pncpki answers the vehicle with it as the CPS"}
+	var pcid, chainFile, encKey, dhKey, tenant, anchorsDir string
+	put := &cobra.Command{
+		Use: "put", Short: "Deposit a vehicle's contract chain, encrypted key and DH public key",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			data, err := readBounded(chainFile, 64<<10)
+			if err != nil {
+				return err
+			}
+			chain, err := ocppsec.ParsePEMChain(data)
+			if err != nil {
+				return err
+			}
+			enc, err1 := hexOrBase64(encKey)
+			dh, err2 := hexOrBase64(dhKey)
+			if err := errors.Join(err1, err2); err != nil {
+				return err
+			}
+			var emaid string
+			if a.server != "" {
+				cl, err := a.client()
+				if err != nil {
+					return err
+				}
+				resp, err := cl.contracts.PutContractDeposit(cmd.Context(), call(cl, &pncpkiv1.PutContractDepositRequest{
+					Pcid: pcid, ChainPem: string(data), EncryptedKey: enc, DhPublicKey: dh, Tenant: tenant}))
+				if err != nil {
+					return err
+				}
+				emaid = resp.Msg.Deposit.Emaid
+			} else {
+				d, err := a.open(cmd.Context(), false)
+				if err != nil {
+					return err
+				}
+				defer d.Close()
+				anchors, err := ocppsec.AnchorsFrom(cmd.Context(), d.CA, d.Store, anchorsDir)
+				if err != nil {
+					return err
+				}
+				dep, err := (&contract.Pool{Store: d.Store, CA: d.CA}).PutDeposit(cmd.Context(), "", tenant, pcid, chain, enc, dh, anchors[ocppsec.UseMO])
+				if err != nil {
+					return err
+				}
+				emaid = dep.EMAID
+			}
+			fmt.Fprintf(a.out, "contract data of %s deposited for %s by %s\n", emaid, pcid, tenant)
+			return nil
+		},
+	}
+	put.Flags().StringVar(&pcid, "pcid", "", "the vehicle's PCID")
+	put.Flags().StringVar(&chainFile, "chain", "", "PEM file: the contract certificate, then up to two sub-CAs")
+	put.Flags().StringVar(&encKey, "encrypted-key", "", "ContractSignatureEncryptedPrivateKey, 48 bytes in hex or base64")
+	put.Flags().StringVar(&dhKey, "dh-public-key", "", "DHpublickey, 65 bytes in hex or base64")
+	put.Flags().StringVar(&tenant, "tenant", "", "the eMSP tenant")
+	put.Flags().StringVar(&anchorsDir, "trust-anchors", "", "pncd's --trust-anchors directory: the chain must lead to an MO root there or of the data directory")
+	for _, f := range []string{"pcid", "chain", "encrypted-key", "dh-public-key", "tenant"} {
+		put.MarkFlagRequired(f)
+	}
+	var listTenant string
+	list := &cobra.Command{
+		Use: "list", Short: "List deposits",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rows [][]string
+			if a.server != "" {
+				cl, err := a.client()
+				if err != nil {
+					return err
+				}
+				resp, err := cl.contracts.ListContractDeposits(cmd.Context(), call(cl, &pncpkiv1.ListContractDepositsRequest{Tenant: listTenant}))
+				if err != nil {
+					return err
+				}
+				for _, d := range resp.Msg.Deposits {
+					rows = append(rows, []string{d.Pcid, d.Emaid, d.Tenant, d.CreatedAt.AsTime().Format(time.RFC3339)})
+				}
+			} else {
+				d, err := a.open(cmd.Context(), false)
+				if err != nil {
+					return err
+				}
+				defer d.Close()
+				deps, err := d.Store.ListContractDeposits(cmd.Context(), listTenant)
+				if err != nil {
+					return err
+				}
+				for _, dep := range deps {
+					rows = append(rows, []string{dep.PCID, dep.EMAID, dep.Tenant, dep.CreatedAt.Format(time.RFC3339)})
+				}
+			}
+			a.table("PCID\tEMAID\tTENANT\tDEPOSITED", rows)
+			return nil
+		},
+	}
+	list.Flags().StringVar(&listTenant, "tenant", "", "only this eMSP's")
+	var delPCID string
+	del := &cobra.Command{
+		Use: "delete", Short: "Remove the deposit of a PCID",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.server != "" {
+				cl, err := a.client()
+				if err != nil {
+					return err
+				}
+				if _, err := cl.contracts.DeleteContractDeposit(cmd.Context(), call(cl, &pncpkiv1.DeleteContractDepositRequest{Pcid: delPCID})); err != nil {
+					return err
+				}
+			} else {
+				d, err := a.open(cmd.Context(), false)
+				if err != nil {
+					return err
+				}
+				defer d.Close()
+				if err := (&contract.Pool{Store: d.Store, CA: d.CA}).DeleteDeposit(cmd.Context(), "", delPCID); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(a.out, "removed the deposit for %s\n", delPCID)
+			return nil
+		},
+	}
+	del.Flags().StringVar(&delPCID, "pcid", "", "the vehicle's PCID")
+	del.MarkFlagRequired("pcid")
+	c.AddCommand(remote(put), remote(list), remote(del))
+	return c
+}
+
+// hexOrBase64 decodes a value given in hex or standard base64.
+func hexOrBase64(s string) ([]byte, error) {
+	if b, err := hex.DecodeString(s); err == nil {
+		return b, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is neither hex nor base64", s)
+	}
+	return b, nil
 }

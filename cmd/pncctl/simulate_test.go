@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"net/http/httptest"
 	"os"
@@ -152,4 +155,56 @@ func TestEXIDecodeEncode(t *testing.T) {
 	if _, errs, code := cli(t, "exi", "decode", jf); code == 0 || !strings.Contains(errs, "exi:") {
 		t.Errorf("decoding JSON as EXI: exit %d %s", code, errs)
 	}
+}
+
+// TestDepositCommands: an external MO's contract data is deposited,
+// listed and removed with pncctl.
+func TestDepositCommands(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	mustCLI(t, "--data", data, "init")
+	mustCLI(t, "--data", data, "tenants", "create", "--name", "emsp-own", "--kind", "emsp", "--provider-id", "DE*PNC")
+	pki, err := testcerts.Generate(4, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pki.Get("contract")
+	var chain strings.Builder
+	for _, cert := range append([]*x509.Certificate{c.Cert}, pki.Chain("contract")[:2]...) {
+		chain.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))
+	}
+	chainFile := filepath.Join(dir, "chain.pem")
+	os.WriteFile(chainFile, []byte(chain.String()), 0o644)
+	enc, dh, err := contract.EncryptPrivateKey(rand.Reader, c.Key, pki.Get("oem-prov").Cert.PublicKey.(*ecdsa.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := []string{"--data", data, "contracts", "deposit", "put", "--pcid", testcerts.PCID, "--chain", chainFile, "--tenant", "emsp-own",
+		"--encrypted-key", hex.EncodeToString(enc), "--dh-public-key", base64.StdEncoding.EncodeToString(dh)}
+	// The data directory's own MO root is an anchor: a foreign chain is
+	// refused until its root is imported.
+	if _, errs, code := cli(t, put...); code == 0 || !strings.Contains(errs, "MO root") {
+		t.Fatalf("foreign MO chain: exit %d %s", code, errs)
+	}
+	anchors := filepath.Join(dir, "anchors")
+	os.MkdirAll(filepath.Join(anchors, "MORootCertificate"), 0o755)
+	writePEMFile(t, filepath.Join(anchors, "MORootCertificate"), "mo-root.pem", pki.Get("mo-root").Cert)
+	if out := mustCLI(t, append(put, "--trust-anchors", anchors)...); !strings.Contains(out, testcerts.EMAID) {
+		t.Errorf("put: %s", out)
+	}
+	if out := mustCLI(t, "--data", data, "contracts", "deposit", "list"); !strings.Contains(out, testcerts.PCID) || !strings.Contains(out, "emsp-own") {
+		t.Errorf("list: %s", out)
+	}
+	mustCLI(t, "--data", data, "contracts", "deposit", "delete", "--pcid", testcerts.PCID)
+	if out := mustCLI(t, "--data", data, "contracts", "deposit", "list"); strings.Contains(out, testcerts.PCID) {
+		t.Errorf("after delete: %s", out)
+	}
+}
+
+func writePEMFile(t *testing.T, dir, name string, c *x509.Certificate) string {
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

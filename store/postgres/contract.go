@@ -213,3 +213,65 @@ func (db *DB) DeleteOEMSubCA(ctx context.Context, sha256 string) error {
 		return appendAudit(ctx, tx, store.OEMSubCAAudit(ctx, store.AuditOEMSubCADelete, c))
 	})
 }
+
+const depositCols = `pcid, tenant, emaid, chain, encrypted_key, dh_public_key, created_at`
+
+func scanDeposit(row pgx.Row) (*store.ContractDeposit, error) {
+	var d store.ContractDeposit
+	if err := row.Scan(&d.PCID, &d.Tenant, &d.EMAID, &d.Chain, &d.EncryptedKey, &d.DHPublicKey, &d.CreatedAt); err != nil {
+		return nil, err
+	}
+	d.CreatedAt = d.CreatedAt.UTC()
+	return &d, nil
+}
+
+// PutContractDeposit implements store.Store.
+func (db *DB) PutContractDeposit(ctx context.Context, d *store.ContractDeposit) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		var tenant string
+		err := tx.QueryRow(ctx, `SELECT tenant FROM contract_deposits WHERE pcid = $1 FOR UPDATE`, d.PCID).Scan(&tenant)
+		switch {
+		case err == nil && tenant != d.Tenant:
+			return fmt.Errorf("PCID %s has a deposit of another tenant: %w", d.PCID, store.ErrExists)
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO contract_deposits(`+depositCols+`) VALUES($1,$2,$3,$4,$5,$6,$7)
+			ON CONFLICT(pcid) DO UPDATE SET emaid = excluded.emaid, chain = excluded.chain, encrypted_key = excluded.encrypted_key,
+			dh_public_key = excluded.dh_public_key, created_at = excluded.created_at`,
+			d.PCID, d.Tenant, d.EMAID, d.Chain, d.EncryptedKey, d.DHPublicKey, d.CreatedAt); err != nil {
+			if pgCode(err) == foreignKeyViolation {
+				return fmt.Errorf("tenant %s: %w", d.Tenant, store.ErrNotFound)
+			}
+			return err
+		}
+		return appendAudit(ctx, tx, store.DepositAudit(ctx, store.AuditDepositPut, d))
+	})
+}
+
+// ContractDeposit implements store.Store.
+func (db *DB) ContractDeposit(ctx context.Context, pcid string) (*store.ContractDeposit, error) {
+	d, err := scanDeposit(db.pool.QueryRow(ctx, `SELECT `+depositCols+` FROM contract_deposits WHERE pcid = $1`, pcid))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("deposit for %s: %w", pcid, store.ErrNotFound)
+	}
+	return d, err
+}
+
+// ListContractDeposits implements store.Store.
+func (db *DB) ListContractDeposits(ctx context.Context, tenant string) ([]*store.ContractDeposit, error) {
+	return queryAll(ctx, db.pool, scanDeposit, `SELECT `+depositCols+` FROM contract_deposits WHERE $1 = '' OR tenant = $1 ORDER BY pcid`, tenant)
+}
+
+// DeleteContractDeposit implements store.Store.
+func (db *DB) DeleteContractDeposit(ctx context.Context, pcid string) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		d := &store.ContractDeposit{PCID: pcid}
+		if err := tx.QueryRow(ctx, `DELETE FROM contract_deposits WHERE pcid = $1 RETURNING tenant, emaid`, pcid).Scan(&d.Tenant, &d.EMAID); errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("deposit for %s: %w", pcid, store.ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, store.DepositAudit(ctx, store.AuditDepositDelete, d))
+	})
+}

@@ -184,6 +184,18 @@ var migrations = [][]string{
 			created_at TIMESTAMPTZ NOT NULL
 		)`,
 	},
+	{
+		`CREATE TABLE contract_deposits (
+			pcid TEXT PRIMARY KEY,
+			tenant TEXT NOT NULL REFERENCES tenants(name),
+			emaid TEXT NOT NULL,
+			chain BYTEA NOT NULL,
+			encrypted_key BYTEA NOT NULL,
+			dh_public_key BYTEA NOT NULL,
+			created_at TIMESTAMPTZ NOT NULL
+		)`,
+		`CREATE INDEX contract_deposits_tenant ON contract_deposits(tenant, pcid)`,
+	},
 }
 
 // migrate applies the missing migrations under an advisory lock, so that

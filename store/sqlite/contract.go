@@ -216,3 +216,66 @@ func (db *DB) DeleteOEMSubCA(ctx context.Context, sha256 string) error {
 		return db.appendAudit(ctx, tx, store.OEMSubCAAudit(ctx, store.AuditOEMSubCADelete, c))
 	})
 }
+
+const depositCols = `pcid, tenant, emaid, chain, encrypted_key, dh_public_key, created_at`
+
+func scanDeposit(row scanner) (*store.ContractDeposit, error) {
+	var d store.ContractDeposit
+	var created int64
+	if err := row.Scan(&d.PCID, &d.Tenant, &d.EMAID, &d.Chain, &d.EncryptedKey, &d.DHPublicKey, &created); err != nil {
+		return nil, err
+	}
+	d.CreatedAt = fromMS(created)
+	return &d, nil
+}
+
+// PutContractDeposit implements store.Store.
+func (db *DB) PutContractDeposit(ctx context.Context, d *store.ContractDeposit) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		var tenant string
+		err := tx.QueryRowContext(ctx, `SELECT tenant FROM contract_deposits WHERE pcid = ?`, d.PCID).Scan(&tenant)
+		switch {
+		case err == nil && tenant != d.Tenant:
+			return fmt.Errorf("PCID %s has a deposit of another tenant: %w", d.PCID, store.ErrExists)
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO contract_deposits(`+depositCols+`) VALUES(?,?,?,?,?,?,?)
+			ON CONFLICT(pcid) DO UPDATE SET emaid = excluded.emaid, chain = excluded.chain, encrypted_key = excluded.encrypted_key,
+			dh_public_key = excluded.dh_public_key, created_at = excluded.created_at`,
+			d.PCID, d.Tenant, d.EMAID, d.Chain, d.EncryptedKey, d.DHPublicKey, ms(d.CreatedAt)); err != nil {
+			if isForeignKey(err) {
+				return fmt.Errorf("tenant %s: %w", d.Tenant, store.ErrNotFound)
+			}
+			return err
+		}
+		return db.appendAudit(ctx, tx, store.DepositAudit(ctx, store.AuditDepositPut, d))
+	})
+}
+
+// ContractDeposit implements store.Store.
+func (db *DB) ContractDeposit(ctx context.Context, pcid string) (*store.ContractDeposit, error) {
+	d, err := scanDeposit(db.queryRow(ctx, `SELECT `+depositCols+` FROM contract_deposits WHERE pcid = ?`, pcid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("deposit for %s: %w", pcid, store.ErrNotFound)
+	}
+	return d, err
+}
+
+// ListContractDeposits implements store.Store.
+func (db *DB) ListContractDeposits(ctx context.Context, tenant string) ([]*store.ContractDeposit, error) {
+	return queryAll(ctx, db, scanDeposit, `SELECT `+depositCols+` FROM contract_deposits WHERE ? = '' OR tenant = ? ORDER BY pcid`, tenant, tenant)
+}
+
+// DeleteContractDeposit implements store.Store.
+func (db *DB) DeleteContractDeposit(ctx context.Context, pcid string) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		d := &store.ContractDeposit{PCID: pcid}
+		if err := tx.QueryRowContext(ctx, `DELETE FROM contract_deposits WHERE pcid = ? RETURNING tenant, emaid`, pcid).Scan(&d.Tenant, &d.EMAID); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("deposit for %s: %w", pcid, store.ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, store.DepositAudit(ctx, store.AuditDepositDelete, d))
+	})
+}

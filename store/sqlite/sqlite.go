@@ -224,6 +224,18 @@ var migrations = [][]string{
 			created_at INTEGER NOT NULL
 		)`,
 	},
+	{
+		`CREATE TABLE contract_deposits (
+			pcid TEXT PRIMARY KEY,
+			tenant TEXT NOT NULL REFERENCES tenants(name),
+			emaid TEXT NOT NULL,
+			chain BLOB NOT NULL,
+			encrypted_key BLOB NOT NULL,
+			dh_public_key BLOB NOT NULL,
+			created_at INTEGER NOT NULL
+		)`,
+		`CREATE INDEX contract_deposits_tenant ON contract_deposits(tenant, pcid)`,
+	},
 }
 
 func migrate(db *sql.DB) error {

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"Contracts", testContracts},
 		{"ProvisioningCertificates", testProvisioning},
 		{"OEMSubCAs", testOEMSubCAs},
+		{"ContractDeposits", testDeposits},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -828,5 +829,50 @@ func testOEMSubCAs(t *testing.T, s store.Store) {
 	}
 	if n != 2 {
 		t.Errorf("%d sub-CA audit entries, want 2", n)
+	}
+}
+
+func testDeposits(t *testing.T, s store.Store) {
+	ctx := store.WithActor(context.Background(), "emsp")
+	for _, name := range []string{"emsp1", "emsp2"} {
+		if err := s.CreateTenant(ctx, &policies.Tenant{Name: name, Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &store.ContractDeposit{PCID: "WMI00000000000001", Tenant: "emsp1", EMAID: "DE8AAC12345678D", Chain: []byte("chain"),
+		EncryptedKey: []byte("key"), DHPublicKey: []byte("dh"), CreatedAt: t0}
+	if err := s.PutContractDeposit(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ContractDeposit(ctx, d.PCID)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(d) {
+		t.Errorf("ContractDeposit = %+v %v, want %+v", got, err, d)
+	}
+	d2 := *d
+	d2.EncryptedKey = []byte("new key")
+	if err := s.PutContractDeposit(ctx, &d2); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ContractDeposit(ctx, d.PCID); string(got.EncryptedKey) != "new key" {
+		t.Errorf("after replace: %s", got.EncryptedKey)
+	}
+	other := d2
+	other.Tenant = "emsp2"
+	if err := s.PutContractDeposit(ctx, &other); !errors.Is(err, store.ErrExists) {
+		t.Errorf("another eMSP's deposit: %v", err)
+	}
+	for tenant, want := range map[string]int{"": 1, "emsp1": 1, "emsp2": 0} {
+		if list, err := s.ListContractDeposits(ctx, tenant); err != nil || len(list) != want {
+			t.Errorf("List(%q) = %d %v", tenant, len(list), err)
+		}
+	}
+	if err := s.DeleteContractDeposit(ctx, d.PCID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ContractDeposit(ctx, d.PCID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after delete: %v", err)
+	}
+	if err := s.DeleteContractDeposit(ctx, d.PCID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second delete: %v", err)
 	}
 }

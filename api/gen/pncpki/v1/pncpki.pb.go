@@ -843,6 +843,392 @@ func (x *ListProvisioningCertificatesResponse) GetCertificates() []*Provisioning
 	return nil
 }
 
+// ContractDeposit is an eMSP's signed contract data for one vehicle.
+type ContractDeposit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Pcid  string                 `protobuf:"bytes,1,opt,name=pcid,proto3" json:"pcid,omitempty"`
+	// The eMSP tenant.
+	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Emaid  string `protobuf:"bytes,3,opt,name=emaid,proto3" json:"emaid,omitempty"`
+	// The contract certificate and up to two sub-CAs, PEM, leaf first.
+	ChainPem string `protobuf:"bytes,4,opt,name=chain_pem,json=chainPem,proto3" json:"chain_pem,omitempty"`
+	// ContractSignatureEncryptedPrivateKey: 48 bytes (IV and ciphertext).
+	EncryptedKey []byte `protobuf:"bytes,5,opt,name=encrypted_key,json=encryptedKey,proto3" json:"encrypted_key,omitempty"`
+	// DHpublickey: 65 bytes, an uncompressed P-256 point.
+	DhPublicKey   []byte                 `protobuf:"bytes,6,opt,name=dh_public_key,json=dhPublicKey,proto3" json:"dh_public_key,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContractDeposit) Reset() {
+	*x = ContractDeposit{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContractDeposit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContractDeposit) ProtoMessage() {}
+
+func (x *ContractDeposit) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContractDeposit.ProtoReflect.Descriptor instead.
+func (*ContractDeposit) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ContractDeposit) GetPcid() string {
+	if x != nil {
+		return x.Pcid
+	}
+	return ""
+}
+
+func (x *ContractDeposit) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ContractDeposit) GetEmaid() string {
+	if x != nil {
+		return x.Emaid
+	}
+	return ""
+}
+
+func (x *ContractDeposit) GetChainPem() string {
+	if x != nil {
+		return x.ChainPem
+	}
+	return ""
+}
+
+func (x *ContractDeposit) GetEncryptedKey() []byte {
+	if x != nil {
+		return x.EncryptedKey
+	}
+	return nil
+}
+
+func (x *ContractDeposit) GetDhPublicKey() []byte {
+	if x != nil {
+		return x.DhPublicKey
+	}
+	return nil
+}
+
+func (x *ContractDeposit) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+type PutContractDepositRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Pcid         string                 `protobuf:"bytes,1,opt,name=pcid,proto3" json:"pcid,omitempty"`
+	ChainPem     string                 `protobuf:"bytes,2,opt,name=chain_pem,json=chainPem,proto3" json:"chain_pem,omitempty"`
+	EncryptedKey []byte                 `protobuf:"bytes,3,opt,name=encrypted_key,json=encryptedKey,proto3" json:"encrypted_key,omitempty"`
+	DhPublicKey  []byte                 `protobuf:"bytes,4,opt,name=dh_public_key,json=dhPublicKey,proto3" json:"dh_public_key,omitempty"`
+	// Administrators: the eMSP tenant.
+	Tenant        string `protobuf:"bytes,5,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutContractDepositRequest) Reset() {
+	*x = PutContractDepositRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutContractDepositRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutContractDepositRequest) ProtoMessage() {}
+
+func (x *PutContractDepositRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutContractDepositRequest.ProtoReflect.Descriptor instead.
+func (*PutContractDepositRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PutContractDepositRequest) GetPcid() string {
+	if x != nil {
+		return x.Pcid
+	}
+	return ""
+}
+
+func (x *PutContractDepositRequest) GetChainPem() string {
+	if x != nil {
+		return x.ChainPem
+	}
+	return ""
+}
+
+func (x *PutContractDepositRequest) GetEncryptedKey() []byte {
+	if x != nil {
+		return x.EncryptedKey
+	}
+	return nil
+}
+
+func (x *PutContractDepositRequest) GetDhPublicKey() []byte {
+	if x != nil {
+		return x.DhPublicKey
+	}
+	return nil
+}
+
+func (x *PutContractDepositRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type PutContractDepositResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deposit       *ContractDeposit       `protobuf:"bytes,1,opt,name=deposit,proto3" json:"deposit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutContractDepositResponse) Reset() {
+	*x = PutContractDepositResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutContractDepositResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutContractDepositResponse) ProtoMessage() {}
+
+func (x *PutContractDepositResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutContractDepositResponse.ProtoReflect.Descriptor instead.
+func (*PutContractDepositResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PutContractDepositResponse) GetDeposit() *ContractDeposit {
+	if x != nil {
+		return x.Deposit
+	}
+	return nil
+}
+
+type ListContractDepositsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContractDepositsRequest) Reset() {
+	*x = ListContractDepositsRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContractDepositsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContractDepositsRequest) ProtoMessage() {}
+
+func (x *ListContractDepositsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContractDepositsRequest.ProtoReflect.Descriptor instead.
+func (*ListContractDepositsRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListContractDepositsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type ListContractDepositsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deposits      []*ContractDeposit     `protobuf:"bytes,1,rep,name=deposits,proto3" json:"deposits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContractDepositsResponse) Reset() {
+	*x = ListContractDepositsResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContractDepositsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContractDepositsResponse) ProtoMessage() {}
+
+func (x *ListContractDepositsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContractDepositsResponse.ProtoReflect.Descriptor instead.
+func (*ListContractDepositsResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListContractDepositsResponse) GetDeposits() []*ContractDeposit {
+	if x != nil {
+		return x.Deposits
+	}
+	return nil
+}
+
+type DeleteContractDepositRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pcid          string                 `protobuf:"bytes,1,opt,name=pcid,proto3" json:"pcid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteContractDepositRequest) Reset() {
+	*x = DeleteContractDepositRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteContractDepositRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteContractDepositRequest) ProtoMessage() {}
+
+func (x *DeleteContractDepositRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteContractDepositRequest.ProtoReflect.Descriptor instead.
+func (*DeleteContractDepositRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DeleteContractDepositRequest) GetPcid() string {
+	if x != nil {
+		return x.Pcid
+	}
+	return ""
+}
+
+type DeleteContractDepositResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteContractDepositResponse) Reset() {
+	*x = DeleteContractDepositResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteContractDepositResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteContractDepositResponse) ProtoMessage() {}
+
+func (x *DeleteContractDepositResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteContractDepositResponse.ProtoReflect.Descriptor instead.
+func (*DeleteContractDepositResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{22}
+}
+
 // OEMSubCA is a registered OEM sub-CA.
 type OEMSubCA struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -859,7 +1245,7 @@ type OEMSubCA struct {
 
 func (x *OEMSubCA) Reset() {
 	*x = OEMSubCA{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1257,7 @@ func (x *OEMSubCA) String() string {
 func (*OEMSubCA) ProtoMessage() {}
 
 func (x *OEMSubCA) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1270,7 @@ func (x *OEMSubCA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OEMSubCA.ProtoReflect.Descriptor instead.
 func (*OEMSubCA) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *OEMSubCA) GetSha256() string {
@@ -934,7 +1320,7 @@ type RegisterOEMSubCARequest struct {
 
 func (x *RegisterOEMSubCARequest) Reset() {
 	*x = RegisterOEMSubCARequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1332,7 @@ func (x *RegisterOEMSubCARequest) String() string {
 func (*RegisterOEMSubCARequest) ProtoMessage() {}
 
 func (x *RegisterOEMSubCARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1345,7 @@ func (x *RegisterOEMSubCARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterOEMSubCARequest.ProtoReflect.Descriptor instead.
 func (*RegisterOEMSubCARequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RegisterOEMSubCARequest) GetPem() string {
@@ -985,7 +1371,7 @@ type RegisterOEMSubCAResponse struct {
 
 func (x *RegisterOEMSubCAResponse) Reset() {
 	*x = RegisterOEMSubCAResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1383,7 @@ func (x *RegisterOEMSubCAResponse) String() string {
 func (*RegisterOEMSubCAResponse) ProtoMessage() {}
 
 func (x *RegisterOEMSubCAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1396,7 @@ func (x *RegisterOEMSubCAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterOEMSubCAResponse.ProtoReflect.Descriptor instead.
 func (*RegisterOEMSubCAResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RegisterOEMSubCAResponse) GetSubCa() *OEMSubCA {
@@ -1029,7 +1415,7 @@ type ListOEMSubCAsRequest struct {
 
 func (x *ListOEMSubCAsRequest) Reset() {
 	*x = ListOEMSubCAsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1427,7 @@ func (x *ListOEMSubCAsRequest) String() string {
 func (*ListOEMSubCAsRequest) ProtoMessage() {}
 
 func (x *ListOEMSubCAsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1440,7 @@ func (x *ListOEMSubCAsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOEMSubCAsRequest.ProtoReflect.Descriptor instead.
 func (*ListOEMSubCAsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{19}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListOEMSubCAsRequest) GetTenant() string {
@@ -1073,7 +1459,7 @@ type ListOEMSubCAsResponse struct {
 
 func (x *ListOEMSubCAsResponse) Reset() {
 	*x = ListOEMSubCAsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1471,7 @@ func (x *ListOEMSubCAsResponse) String() string {
 func (*ListOEMSubCAsResponse) ProtoMessage() {}
 
 func (x *ListOEMSubCAsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1484,7 @@ func (x *ListOEMSubCAsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOEMSubCAsResponse.ProtoReflect.Descriptor instead.
 func (*ListOEMSubCAsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{20}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListOEMSubCAsResponse) GetSubCas() []*OEMSubCA {
@@ -1117,7 +1503,7 @@ type DeleteOEMSubCARequest struct {
 
 func (x *DeleteOEMSubCARequest) Reset() {
 	*x = DeleteOEMSubCARequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1515,7 @@ func (x *DeleteOEMSubCARequest) String() string {
 func (*DeleteOEMSubCARequest) ProtoMessage() {}
 
 func (x *DeleteOEMSubCARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1528,7 @@ func (x *DeleteOEMSubCARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOEMSubCARequest.ProtoReflect.Descriptor instead.
 func (*DeleteOEMSubCARequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{21}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeleteOEMSubCARequest) GetSha256() string {
@@ -1160,7 +1546,7 @@ type DeleteOEMSubCAResponse struct {
 
 func (x *DeleteOEMSubCAResponse) Reset() {
 	*x = DeleteOEMSubCAResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1558,7 @@ func (x *DeleteOEMSubCAResponse) String() string {
 func (*DeleteOEMSubCAResponse) ProtoMessage() {}
 
 func (x *DeleteOEMSubCAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1571,7 @@ func (x *DeleteOEMSubCAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOEMSubCAResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOEMSubCAResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{22}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
 }
 
 type DeleteProvisioningCertificateRequest struct {
@@ -1197,7 +1583,7 @@ type DeleteProvisioningCertificateRequest struct {
 
 func (x *DeleteProvisioningCertificateRequest) Reset() {
 	*x = DeleteProvisioningCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1595,7 @@ func (x *DeleteProvisioningCertificateRequest) String() string {
 func (*DeleteProvisioningCertificateRequest) ProtoMessage() {}
 
 func (x *DeleteProvisioningCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1608,7 @@ func (x *DeleteProvisioningCertificateRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use DeleteProvisioningCertificateRequest.ProtoReflect.Descriptor instead.
 func (*DeleteProvisioningCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{23}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeleteProvisioningCertificateRequest) GetPcid() string {
@@ -1240,7 +1626,7 @@ type DeleteProvisioningCertificateResponse struct {
 
 func (x *DeleteProvisioningCertificateResponse) Reset() {
 	*x = DeleteProvisioningCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1638,7 @@ func (x *DeleteProvisioningCertificateResponse) String() string {
 func (*DeleteProvisioningCertificateResponse) ProtoMessage() {}
 
 func (x *DeleteProvisioningCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1651,7 @@ func (x *DeleteProvisioningCertificateResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use DeleteProvisioningCertificateResponse.ProtoReflect.Descriptor instead.
 func (*DeleteProvisioningCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{24}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
 }
 
 type Station struct {
@@ -1287,7 +1673,7 @@ type Station struct {
 
 func (x *Station) Reset() {
 	*x = Station{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1685,7 @@ func (x *Station) String() string {
 func (*Station) ProtoMessage() {}
 
 func (x *Station) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1698,7 @@ func (x *Station) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Station.ProtoReflect.Descriptor instead.
 func (*Station) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{25}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Station) GetId() string {
@@ -1380,7 +1766,7 @@ type PutStationRequest struct {
 
 func (x *PutStationRequest) Reset() {
 	*x = PutStationRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1778,7 @@ func (x *PutStationRequest) String() string {
 func (*PutStationRequest) ProtoMessage() {}
 
 func (x *PutStationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1791,7 @@ func (x *PutStationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStationRequest.ProtoReflect.Descriptor instead.
 func (*PutStationRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{26}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PutStationRequest) GetStation() *Station {
@@ -1424,7 +1810,7 @@ type PutStationResponse struct {
 
 func (x *PutStationResponse) Reset() {
 	*x = PutStationResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1822,7 @@ func (x *PutStationResponse) String() string {
 func (*PutStationResponse) ProtoMessage() {}
 
 func (x *PutStationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1835,7 @@ func (x *PutStationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStationResponse.ProtoReflect.Descriptor instead.
 func (*PutStationResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{27}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PutStationResponse) GetStation() *Station {
@@ -1468,7 +1854,7 @@ type GetStationRequest struct {
 
 func (x *GetStationRequest) Reset() {
 	*x = GetStationRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1480,7 +1866,7 @@ func (x *GetStationRequest) String() string {
 func (*GetStationRequest) ProtoMessage() {}
 
 func (x *GetStationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1493,7 +1879,7 @@ func (x *GetStationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStationRequest.ProtoReflect.Descriptor instead.
 func (*GetStationRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetStationRequest) GetId() string {
@@ -1516,7 +1902,7 @@ type GetStationResponse struct {
 
 func (x *GetStationResponse) Reset() {
 	*x = GetStationResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1914,7 @@ func (x *GetStationResponse) String() string {
 func (*GetStationResponse) ProtoMessage() {}
 
 func (x *GetStationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1927,7 @@ func (x *GetStationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStationResponse.ProtoReflect.Descriptor instead.
 func (*GetStationResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetStationResponse) GetStation() *Station {
@@ -1580,7 +1966,7 @@ type InstalledCertificate struct {
 
 func (x *InstalledCertificate) Reset() {
 	*x = InstalledCertificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1978,7 @@ func (x *InstalledCertificate) String() string {
 func (*InstalledCertificate) ProtoMessage() {}
 
 func (x *InstalledCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1991,7 @@ func (x *InstalledCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstalledCertificate.ProtoReflect.Descriptor instead.
 func (*InstalledCertificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *InstalledCertificate) GetType() string {
@@ -1662,7 +2048,7 @@ type PendingCall struct {
 
 func (x *PendingCall) Reset() {
 	*x = PendingCall{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1674,7 +2060,7 @@ func (x *PendingCall) String() string {
 func (*PendingCall) ProtoMessage() {}
 
 func (x *PendingCall) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1687,7 +2073,7 @@ func (x *PendingCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingCall.ProtoReflect.Descriptor instead.
 func (*PendingCall) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PendingCall) GetId() string {
@@ -1727,7 +2113,7 @@ type ListStationsRequest struct {
 
 func (x *ListStationsRequest) Reset() {
 	*x = ListStationsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1739,7 +2125,7 @@ func (x *ListStationsRequest) String() string {
 func (*ListStationsRequest) ProtoMessage() {}
 
 func (x *ListStationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1752,7 +2138,7 @@ func (x *ListStationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStationsRequest.ProtoReflect.Descriptor instead.
 func (*ListStationsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListStationsRequest) GetTenant() string {
@@ -1771,7 +2157,7 @@ type ListStationsResponse struct {
 
 func (x *ListStationsResponse) Reset() {
 	*x = ListStationsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1783,7 +2169,7 @@ func (x *ListStationsResponse) String() string {
 func (*ListStationsResponse) ProtoMessage() {}
 
 func (x *ListStationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1796,7 +2182,7 @@ func (x *ListStationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStationsResponse.ProtoReflect.Descriptor instead.
 func (*ListStationsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListStationsResponse) GetStations() []*Station {
@@ -1815,7 +2201,7 @@ type DeleteStationRequest struct {
 
 func (x *DeleteStationRequest) Reset() {
 	*x = DeleteStationRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +2213,7 @@ func (x *DeleteStationRequest) String() string {
 func (*DeleteStationRequest) ProtoMessage() {}
 
 func (x *DeleteStationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +2226,7 @@ func (x *DeleteStationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteStationRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeleteStationRequest) GetId() string {
@@ -1858,7 +2244,7 @@ type DeleteStationResponse struct {
 
 func (x *DeleteStationResponse) Reset() {
 	*x = DeleteStationResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1870,7 +2256,7 @@ func (x *DeleteStationResponse) String() string {
 func (*DeleteStationResponse) ProtoMessage() {}
 
 func (x *DeleteStationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1883,7 +2269,7 @@ func (x *DeleteStationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteStationResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{42}
 }
 
 // OCPPCall is an OCPP request: its action and its JSON payload as text.
@@ -1897,7 +2283,7 @@ type OCPPCall struct {
 
 func (x *OCPPCall) Reset() {
 	*x = OCPPCall{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +2295,7 @@ func (x *OCPPCall) String() string {
 func (*OCPPCall) ProtoMessage() {}
 
 func (x *OCPPCall) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +2308,7 @@ func (x *OCPPCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OCPPCall.ProtoReflect.Descriptor instead.
 func (*OCPPCall) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{36}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *OCPPCall) GetAction() string {
@@ -1956,7 +2342,7 @@ type HandleRequestRequest struct {
 
 func (x *HandleRequestRequest) Reset() {
 	*x = HandleRequestRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2354,7 @@ func (x *HandleRequestRequest) String() string {
 func (*HandleRequestRequest) ProtoMessage() {}
 
 func (x *HandleRequestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2367,7 @@ func (x *HandleRequestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleRequestRequest.ProtoReflect.Descriptor instead.
 func (*HandleRequestRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{37}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *HandleRequestRequest) GetStationId() string {
@@ -2033,7 +2419,7 @@ type HandleRequestResponse struct {
 
 func (x *HandleRequestResponse) Reset() {
 	*x = HandleRequestResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2045,7 +2431,7 @@ func (x *HandleRequestResponse) String() string {
 func (*HandleRequestResponse) ProtoMessage() {}
 
 func (x *HandleRequestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2058,7 +2444,7 @@ func (x *HandleRequestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleRequestResponse.ProtoReflect.Descriptor instead.
 func (*HandleRequestResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{38}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *HandleRequestResponse) GetPayload() string {
@@ -2096,7 +2482,7 @@ type HandleResultRequest struct {
 
 func (x *HandleResultRequest) Reset() {
 	*x = HandleResultRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2108,7 +2494,7 @@ func (x *HandleResultRequest) String() string {
 func (*HandleResultRequest) ProtoMessage() {}
 
 func (x *HandleResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2121,7 +2507,7 @@ func (x *HandleResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResultRequest.ProtoReflect.Descriptor instead.
 func (*HandleResultRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{39}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *HandleResultRequest) GetStationId() string {
@@ -2162,7 +2548,7 @@ type HandleResultResponse struct {
 
 func (x *HandleResultResponse) Reset() {
 	*x = HandleResultResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2174,7 +2560,7 @@ func (x *HandleResultResponse) String() string {
 func (*HandleResultResponse) ProtoMessage() {}
 
 func (x *HandleResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2187,7 +2573,7 @@ func (x *HandleResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResultResponse.ProtoReflect.Descriptor instead.
 func (*HandleResultResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{40}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *HandleResultResponse) GetCalls() []*OCPPCall {
@@ -2208,7 +2594,7 @@ type StationCallsRequest struct {
 
 func (x *StationCallsRequest) Reset() {
 	*x = StationCallsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2220,7 +2606,7 @@ func (x *StationCallsRequest) String() string {
 func (*StationCallsRequest) ProtoMessage() {}
 
 func (x *StationCallsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2233,7 +2619,7 @@ func (x *StationCallsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StationCallsRequest.ProtoReflect.Descriptor instead.
 func (*StationCallsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{41}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *StationCallsRequest) GetStationId() string {
@@ -2259,7 +2645,7 @@ type StationCallsResponse struct {
 
 func (x *StationCallsResponse) Reset() {
 	*x = StationCallsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2271,7 +2657,7 @@ func (x *StationCallsResponse) String() string {
 func (*StationCallsResponse) ProtoMessage() {}
 
 func (x *StationCallsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2284,7 +2670,7 @@ func (x *StationCallsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StationCallsResponse.ProtoReflect.Descriptor instead.
 func (*StationCallsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{42}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *StationCallsResponse) GetCalls() []*OCPPCall {
@@ -2305,7 +2691,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2317,7 +2703,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2330,7 +2716,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{43}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListAuditRequest) GetAfter() int64 {
@@ -2363,7 +2749,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2375,7 +2761,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2388,7 +2774,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{44}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AuditEntry) GetSeq() int64 {
@@ -2456,7 +2842,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2468,7 +2854,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2481,7 +2867,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{45}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -2506,7 +2892,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2518,7 +2904,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2531,7 +2917,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{46}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Tenant) GetName() string {
@@ -2584,7 +2970,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2596,7 +2982,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2609,7 +2995,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{47}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{54}
 }
 
 type ListTenantsResponse struct {
@@ -2621,7 +3007,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2633,7 +3019,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2646,7 +3032,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{48}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -2665,7 +3051,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2677,7 +3063,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2690,7 +3076,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{49}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CreateTenantRequest) GetTenant() *Tenant {
@@ -2709,7 +3095,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2721,7 +3107,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2734,7 +3120,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{50}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -2757,7 +3143,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2769,7 +3155,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2782,7 +3168,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{51}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CreateTokenRequest) GetSubject() string {
@@ -2825,7 +3211,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2837,7 +3223,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2850,7 +3236,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{52}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -2887,7 +3273,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2899,7 +3285,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2912,7 +3298,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{53}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -2937,7 +3323,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2949,7 +3335,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2962,7 +3348,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{54}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{61}
 }
 
 type SignCSRRequest struct {
@@ -2982,7 +3368,7 @@ type SignCSRRequest struct {
 
 func (x *SignCSRRequest) Reset() {
 	*x = SignCSRRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +3380,7 @@ func (x *SignCSRRequest) String() string {
 func (*SignCSRRequest) ProtoMessage() {}
 
 func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +3393,7 @@ func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRRequest.ProtoReflect.Descriptor instead.
 func (*SignCSRRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{55}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SignCSRRequest) GetProfile() string {
@@ -3056,7 +3442,7 @@ type SignCSRResponse struct {
 
 func (x *SignCSRResponse) Reset() {
 	*x = SignCSRResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3068,7 +3454,7 @@ func (x *SignCSRResponse) String() string {
 func (*SignCSRResponse) ProtoMessage() {}
 
 func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3081,7 +3467,7 @@ func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRResponse.ProtoReflect.Descriptor instead.
 func (*SignCSRResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{56}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SignCSRResponse) GetCertificate() *Certificate {
@@ -3117,7 +3503,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3129,7 +3515,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3142,7 +3528,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{57}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *Certificate) GetIssuer() string {
@@ -3232,7 +3618,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3630,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3643,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{58}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GetCertificateRequest) GetSerial() string {
@@ -3283,7 +3669,7 @@ type GetCertificateResponse struct {
 
 func (x *GetCertificateResponse) Reset() {
 	*x = GetCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3295,7 +3681,7 @@ func (x *GetCertificateResponse) String() string {
 func (*GetCertificateResponse) ProtoMessage() {}
 
 func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3308,7 +3694,7 @@ func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{59}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *GetCertificateResponse) GetCertificate() *Certificate {
@@ -3335,7 +3721,7 @@ type ListCertificatesRequest struct {
 
 func (x *ListCertificatesRequest) Reset() {
 	*x = ListCertificatesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3347,7 +3733,7 @@ func (x *ListCertificatesRequest) String() string {
 func (*ListCertificatesRequest) ProtoMessage() {}
 
 func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3360,7 +3746,7 @@ func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{60}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListCertificatesRequest) GetIssuer() string {
@@ -3421,7 +3807,7 @@ type ListCertificatesResponse struct {
 
 func (x *ListCertificatesResponse) Reset() {
 	*x = ListCertificatesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3433,7 +3819,7 @@ func (x *ListCertificatesResponse) String() string {
 func (*ListCertificatesResponse) ProtoMessage() {}
 
 func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3446,7 +3832,7 @@ func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{61}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
@@ -3468,7 +3854,7 @@ type RevokeCertificateRequest struct {
 
 func (x *RevokeCertificateRequest) Reset() {
 	*x = RevokeCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3480,7 +3866,7 @@ func (x *RevokeCertificateRequest) String() string {
 func (*RevokeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3493,7 +3879,7 @@ func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{62}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *RevokeCertificateRequest) GetSerial() string {
@@ -3526,7 +3912,7 @@ type RevokeCertificateResponse struct {
 
 func (x *RevokeCertificateResponse) Reset() {
 	*x = RevokeCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3538,7 +3924,7 @@ func (x *RevokeCertificateResponse) String() string {
 func (*RevokeCertificateResponse) ProtoMessage() {}
 
 func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3551,7 +3937,7 @@ func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{63}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
@@ -3569,7 +3955,7 @@ type ListAuthoritiesRequest struct {
 
 func (x *ListAuthoritiesRequest) Reset() {
 	*x = ListAuthoritiesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3581,7 +3967,7 @@ func (x *ListAuthoritiesRequest) String() string {
 func (*ListAuthoritiesRequest) ProtoMessage() {}
 
 func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3594,7 +3980,7 @@ func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{64}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{71}
 }
 
 type Authority struct {
@@ -3610,7 +3996,7 @@ type Authority struct {
 
 func (x *Authority) Reset() {
 	*x = Authority{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3622,7 +4008,7 @@ func (x *Authority) String() string {
 func (*Authority) ProtoMessage() {}
 
 func (x *Authority) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3635,7 +4021,7 @@ func (x *Authority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authority.ProtoReflect.Descriptor instead.
 func (*Authority) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{65}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *Authority) GetName() string {
@@ -3682,7 +4068,7 @@ type ListAuthoritiesResponse struct {
 
 func (x *ListAuthoritiesResponse) Reset() {
 	*x = ListAuthoritiesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3694,7 +4080,7 @@ func (x *ListAuthoritiesResponse) String() string {
 func (*ListAuthoritiesResponse) ProtoMessage() {}
 
 func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3707,7 +4093,7 @@ func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{66}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListAuthoritiesResponse) GetAuthorities() []*Authority {
@@ -3727,7 +4113,7 @@ type GetChainRequest struct {
 
 func (x *GetChainRequest) Reset() {
 	*x = GetChainRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3739,7 +4125,7 @@ func (x *GetChainRequest) String() string {
 func (*GetChainRequest) ProtoMessage() {}
 
 func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3752,7 +4138,7 @@ func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainRequest.ProtoReflect.Descriptor instead.
 func (*GetChainRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{67}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *GetChainRequest) GetSerial() string {
@@ -3779,7 +4165,7 @@ type GetChainResponse struct {
 
 func (x *GetChainResponse) Reset() {
 	*x = GetChainResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3791,7 +4177,7 @@ func (x *GetChainResponse) String() string {
 func (*GetChainResponse) ProtoMessage() {}
 
 func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3804,7 +4190,7 @@ func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainResponse.ProtoReflect.Descriptor instead.
 func (*GetChainResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{68}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *GetChainResponse) GetChain() []string {
@@ -3823,7 +4209,7 @@ type GetCRLRequest struct {
 
 func (x *GetCRLRequest) Reset() {
 	*x = GetCRLRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3835,7 +4221,7 @@ func (x *GetCRLRequest) String() string {
 func (*GetCRLRequest) ProtoMessage() {}
 
 func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3848,7 +4234,7 @@ func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLRequest.ProtoReflect.Descriptor instead.
 func (*GetCRLRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{69}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *GetCRLRequest) GetIssuer() string {
@@ -3867,7 +4253,7 @@ type GetCRLResponse struct {
 
 func (x *GetCRLResponse) Reset() {
 	*x = GetCRLResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3879,7 +4265,7 @@ func (x *GetCRLResponse) String() string {
 func (*GetCRLResponse) ProtoMessage() {}
 
 func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3892,7 +4278,7 @@ func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLResponse.ProtoReflect.Descriptor instead.
 func (*GetCRLResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{70}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *GetCRLResponse) GetDer() []byte {
@@ -3912,7 +4298,7 @@ type ListTrustAnchorsRequest struct {
 
 func (x *ListTrustAnchorsRequest) Reset() {
 	*x = ListTrustAnchorsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3924,7 +4310,7 @@ func (x *ListTrustAnchorsRequest) String() string {
 func (*ListTrustAnchorsRequest) ProtoMessage() {}
 
 func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3937,7 +4323,7 @@ func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{71}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ListTrustAnchorsRequest) GetUse() string {
@@ -3961,7 +4347,7 @@ type TrustAnchor struct {
 
 func (x *TrustAnchor) Reset() {
 	*x = TrustAnchor{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3973,7 +4359,7 @@ func (x *TrustAnchor) String() string {
 func (*TrustAnchor) ProtoMessage() {}
 
 func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3986,7 +4372,7 @@ func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchor.ProtoReflect.Descriptor instead.
 func (*TrustAnchor) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{72}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *TrustAnchor) GetUse() string {
@@ -4033,7 +4419,7 @@ type ListTrustAnchorsResponse struct {
 
 func (x *ListTrustAnchorsResponse) Reset() {
 	*x = ListTrustAnchorsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4045,7 +4431,7 @@ func (x *ListTrustAnchorsResponse) String() string {
 func (*ListTrustAnchorsResponse) ProtoMessage() {}
 
 func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4058,7 +4444,7 @@ func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsResponse.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{73}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ListTrustAnchorsResponse) GetAnchors() []*TrustAnchor {
@@ -4120,7 +4506,31 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"#ListProvisioningCertificatesRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"n\n" +
 	"$ListProvisioningCertificatesResponse\x12F\n" +
-	"\fcertificates\x18\x01 \x03(\v2\".pncpki.v1.ProvisioningCertificateR\fcertificates\"\xa1\x01\n" +
+	"\fcertificates\x18\x01 \x03(\v2\".pncpki.v1.ProvisioningCertificateR\fcertificates\"\xf4\x01\n" +
+	"\x0fContractDeposit\x12\x12\n" +
+	"\x04pcid\x18\x01 \x01(\tR\x04pcid\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05emaid\x18\x03 \x01(\tR\x05emaid\x12\x1b\n" +
+	"\tchain_pem\x18\x04 \x01(\tR\bchainPem\x12#\n" +
+	"\rencrypted_key\x18\x05 \x01(\fR\fencryptedKey\x12\"\n" +
+	"\rdh_public_key\x18\x06 \x01(\fR\vdhPublicKey\x129\n" +
+	"\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xad\x01\n" +
+	"\x19PutContractDepositRequest\x12\x12\n" +
+	"\x04pcid\x18\x01 \x01(\tR\x04pcid\x12\x1b\n" +
+	"\tchain_pem\x18\x02 \x01(\tR\bchainPem\x12#\n" +
+	"\rencrypted_key\x18\x03 \x01(\fR\fencryptedKey\x12\"\n" +
+	"\rdh_public_key\x18\x04 \x01(\fR\vdhPublicKey\x12\x16\n" +
+	"\x06tenant\x18\x05 \x01(\tR\x06tenant\"R\n" +
+	"\x1aPutContractDepositResponse\x124\n" +
+	"\adeposit\x18\x01 \x01(\v2\x1a.pncpki.v1.ContractDepositR\adeposit\"5\n" +
+	"\x1bListContractDepositsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"V\n" +
+	"\x1cListContractDepositsResponse\x126\n" +
+	"\bdeposits\x18\x01 \x03(\v2\x1a.pncpki.v1.ContractDepositR\bdeposits\"2\n" +
+	"\x1cDeleteContractDepositRequest\x12\x12\n" +
+	"\x04pcid\x18\x01 \x01(\tR\x04pcid\"\x1f\n" +
+	"\x1dDeleteContractDepositResponse\"\xa1\x01\n" +
 	"\bOEMSubCA\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\tR\x06sha256\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x18\n" +
@@ -4358,12 +4768,15 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\n" +
 	"GetStation\x12\x1c.pncpki.v1.GetStationRequest\x1a\x1d.pncpki.v1.GetStationResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/stations/{id}\x12e\n" +
 	"\fListStations\x12\x1e.pncpki.v1.ListStationsRequest\x1a\x1f.pncpki.v1.ListStationsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/stations\x12m\n" +
-	"\rDeleteStation\x12\x1f.pncpki.v1.DeleteStationRequest\x1a .pncpki.v1.DeleteStationResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/stations/{id}2\xe9\x03\n" +
+	"\rDeleteStation\x12\x1f.pncpki.v1.DeleteStationRequest\x1a .pncpki.v1.DeleteStationResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/stations/{id}2\x92\a\n" +
 	"\x0fContractService\x12~\n" +
 	"\vPutContract\x12\x1d.pncpki.v1.PutContractRequest\x1a\x1e.pncpki.v1.PutContractResponse\"0\x82\xd3\xe4\x93\x02*:\bcontract\x1a\x1e/v1/contracts/{contract.emaid}\x12k\n" +
 	"\vGetContract\x12\x1d.pncpki.v1.GetContractRequest\x1a\x1e.pncpki.v1.GetContractResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/contracts/{emaid}\x12i\n" +
 	"\rListContracts\x12\x1f.pncpki.v1.ListContractsRequest\x1a .pncpki.v1.ListContractsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/contracts\x12~\n" +
-	"\x0eCancelContract\x12 .pncpki.v1.CancelContractRequest\x1a!.pncpki.v1.CancelContractResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/contracts/{emaid}:cancel2\xa7\b\n" +
+	"\x0eCancelContract\x12 .pncpki.v1.CancelContractRequest\x1a!.pncpki.v1.CancelContractResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/contracts/{emaid}:cancel\x12\x8a\x01\n" +
+	"\x12PutContractDeposit\x12$.pncpki.v1.PutContractDepositRequest\x1a%.pncpki.v1.PutContractDepositResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\x1a\x1c/v1/contract-deposits/{pcid}\x12\x86\x01\n" +
+	"\x14ListContractDeposits\x12&.pncpki.v1.ListContractDepositsRequest\x1a'.pncpki.v1.ListContractDepositsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/contract-deposits\x12\x90\x01\n" +
+	"\x15DeleteContractDeposit\x12'.pncpki.v1.DeleteContractDepositRequest\x1a(.pncpki.v1.DeleteContractDepositResponse\"$\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/contract-deposits/{pcid}2\xa7\b\n" +
 	"\x13ProvisioningService\x12\xaa\x01\n" +
 	"\x1aPutProvisioningCertificate\x12,.pncpki.v1.PutProvisioningCertificateRequest\x1a-.pncpki.v1.PutProvisioningCertificateResponse\"/\x82\xd3\xe4\x93\x02):\x01*\x1a$/v1/provisioning-certificates/{pcid}\x12\xa7\x01\n" +
 	"\x1aGetProvisioningCertificate\x12,.pncpki.v1.GetProvisioningCertificateRequest\x1a-.pncpki.v1.GetProvisioningCertificateResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/provisioning-certificates/{pcid}\x12\xa6\x01\n" +
@@ -4389,7 +4802,7 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*Contract)(nil),                              // 0: pncpki.v1.Contract
 	(*PutContractRequest)(nil),                    // 1: pncpki.v1.PutContractRequest
@@ -4407,183 +4820,199 @@ var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*GetProvisioningCertificateResponse)(nil),    // 13: pncpki.v1.GetProvisioningCertificateResponse
 	(*ListProvisioningCertificatesRequest)(nil),   // 14: pncpki.v1.ListProvisioningCertificatesRequest
 	(*ListProvisioningCertificatesResponse)(nil),  // 15: pncpki.v1.ListProvisioningCertificatesResponse
-	(*OEMSubCA)(nil),                              // 16: pncpki.v1.OEMSubCA
-	(*RegisterOEMSubCARequest)(nil),               // 17: pncpki.v1.RegisterOEMSubCARequest
-	(*RegisterOEMSubCAResponse)(nil),              // 18: pncpki.v1.RegisterOEMSubCAResponse
-	(*ListOEMSubCAsRequest)(nil),                  // 19: pncpki.v1.ListOEMSubCAsRequest
-	(*ListOEMSubCAsResponse)(nil),                 // 20: pncpki.v1.ListOEMSubCAsResponse
-	(*DeleteOEMSubCARequest)(nil),                 // 21: pncpki.v1.DeleteOEMSubCARequest
-	(*DeleteOEMSubCAResponse)(nil),                // 22: pncpki.v1.DeleteOEMSubCAResponse
-	(*DeleteProvisioningCertificateRequest)(nil),  // 23: pncpki.v1.DeleteProvisioningCertificateRequest
-	(*DeleteProvisioningCertificateResponse)(nil), // 24: pncpki.v1.DeleteProvisioningCertificateResponse
-	(*Station)(nil),                               // 25: pncpki.v1.Station
-	(*PutStationRequest)(nil),                     // 26: pncpki.v1.PutStationRequest
-	(*PutStationResponse)(nil),                    // 27: pncpki.v1.PutStationResponse
-	(*GetStationRequest)(nil),                     // 28: pncpki.v1.GetStationRequest
-	(*GetStationResponse)(nil),                    // 29: pncpki.v1.GetStationResponse
-	(*InstalledCertificate)(nil),                  // 30: pncpki.v1.InstalledCertificate
-	(*PendingCall)(nil),                           // 31: pncpki.v1.PendingCall
-	(*ListStationsRequest)(nil),                   // 32: pncpki.v1.ListStationsRequest
-	(*ListStationsResponse)(nil),                  // 33: pncpki.v1.ListStationsResponse
-	(*DeleteStationRequest)(nil),                  // 34: pncpki.v1.DeleteStationRequest
-	(*DeleteStationResponse)(nil),                 // 35: pncpki.v1.DeleteStationResponse
-	(*OCPPCall)(nil),                              // 36: pncpki.v1.OCPPCall
-	(*HandleRequestRequest)(nil),                  // 37: pncpki.v1.HandleRequestRequest
-	(*HandleRequestResponse)(nil),                 // 38: pncpki.v1.HandleRequestResponse
-	(*HandleResultRequest)(nil),                   // 39: pncpki.v1.HandleResultRequest
-	(*HandleResultResponse)(nil),                  // 40: pncpki.v1.HandleResultResponse
-	(*StationCallsRequest)(nil),                   // 41: pncpki.v1.StationCallsRequest
-	(*StationCallsResponse)(nil),                  // 42: pncpki.v1.StationCallsResponse
-	(*ListAuditRequest)(nil),                      // 43: pncpki.v1.ListAuditRequest
-	(*AuditEntry)(nil),                            // 44: pncpki.v1.AuditEntry
-	(*ListAuditResponse)(nil),                     // 45: pncpki.v1.ListAuditResponse
-	(*Tenant)(nil),                                // 46: pncpki.v1.Tenant
-	(*ListTenantsRequest)(nil),                    // 47: pncpki.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),                   // 48: pncpki.v1.ListTenantsResponse
-	(*CreateTenantRequest)(nil),                   // 49: pncpki.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),                  // 50: pncpki.v1.CreateTenantResponse
-	(*CreateTokenRequest)(nil),                    // 51: pncpki.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),                   // 52: pncpki.v1.CreateTokenResponse
-	(*RevokeTokenRequest)(nil),                    // 53: pncpki.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),                   // 54: pncpki.v1.RevokeTokenResponse
-	(*SignCSRRequest)(nil),                        // 55: pncpki.v1.SignCSRRequest
-	(*SignCSRResponse)(nil),                       // 56: pncpki.v1.SignCSRResponse
-	(*Certificate)(nil),                           // 57: pncpki.v1.Certificate
-	(*GetCertificateRequest)(nil),                 // 58: pncpki.v1.GetCertificateRequest
-	(*GetCertificateResponse)(nil),                // 59: pncpki.v1.GetCertificateResponse
-	(*ListCertificatesRequest)(nil),               // 60: pncpki.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),              // 61: pncpki.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),              // 62: pncpki.v1.RevokeCertificateRequest
-	(*RevokeCertificateResponse)(nil),             // 63: pncpki.v1.RevokeCertificateResponse
-	(*ListAuthoritiesRequest)(nil),                // 64: pncpki.v1.ListAuthoritiesRequest
-	(*Authority)(nil),                             // 65: pncpki.v1.Authority
-	(*ListAuthoritiesResponse)(nil),               // 66: pncpki.v1.ListAuthoritiesResponse
-	(*GetChainRequest)(nil),                       // 67: pncpki.v1.GetChainRequest
-	(*GetChainResponse)(nil),                      // 68: pncpki.v1.GetChainResponse
-	(*GetCRLRequest)(nil),                         // 69: pncpki.v1.GetCRLRequest
-	(*GetCRLResponse)(nil),                        // 70: pncpki.v1.GetCRLResponse
-	(*ListTrustAnchorsRequest)(nil),               // 71: pncpki.v1.ListTrustAnchorsRequest
-	(*TrustAnchor)(nil),                           // 72: pncpki.v1.TrustAnchor
-	(*ListTrustAnchorsResponse)(nil),              // 73: pncpki.v1.ListTrustAnchorsResponse
-	(*timestamppb.Timestamp)(nil),                 // 74: google.protobuf.Timestamp
+	(*ContractDeposit)(nil),                       // 16: pncpki.v1.ContractDeposit
+	(*PutContractDepositRequest)(nil),             // 17: pncpki.v1.PutContractDepositRequest
+	(*PutContractDepositResponse)(nil),            // 18: pncpki.v1.PutContractDepositResponse
+	(*ListContractDepositsRequest)(nil),           // 19: pncpki.v1.ListContractDepositsRequest
+	(*ListContractDepositsResponse)(nil),          // 20: pncpki.v1.ListContractDepositsResponse
+	(*DeleteContractDepositRequest)(nil),          // 21: pncpki.v1.DeleteContractDepositRequest
+	(*DeleteContractDepositResponse)(nil),         // 22: pncpki.v1.DeleteContractDepositResponse
+	(*OEMSubCA)(nil),                              // 23: pncpki.v1.OEMSubCA
+	(*RegisterOEMSubCARequest)(nil),               // 24: pncpki.v1.RegisterOEMSubCARequest
+	(*RegisterOEMSubCAResponse)(nil),              // 25: pncpki.v1.RegisterOEMSubCAResponse
+	(*ListOEMSubCAsRequest)(nil),                  // 26: pncpki.v1.ListOEMSubCAsRequest
+	(*ListOEMSubCAsResponse)(nil),                 // 27: pncpki.v1.ListOEMSubCAsResponse
+	(*DeleteOEMSubCARequest)(nil),                 // 28: pncpki.v1.DeleteOEMSubCARequest
+	(*DeleteOEMSubCAResponse)(nil),                // 29: pncpki.v1.DeleteOEMSubCAResponse
+	(*DeleteProvisioningCertificateRequest)(nil),  // 30: pncpki.v1.DeleteProvisioningCertificateRequest
+	(*DeleteProvisioningCertificateResponse)(nil), // 31: pncpki.v1.DeleteProvisioningCertificateResponse
+	(*Station)(nil),                               // 32: pncpki.v1.Station
+	(*PutStationRequest)(nil),                     // 33: pncpki.v1.PutStationRequest
+	(*PutStationResponse)(nil),                    // 34: pncpki.v1.PutStationResponse
+	(*GetStationRequest)(nil),                     // 35: pncpki.v1.GetStationRequest
+	(*GetStationResponse)(nil),                    // 36: pncpki.v1.GetStationResponse
+	(*InstalledCertificate)(nil),                  // 37: pncpki.v1.InstalledCertificate
+	(*PendingCall)(nil),                           // 38: pncpki.v1.PendingCall
+	(*ListStationsRequest)(nil),                   // 39: pncpki.v1.ListStationsRequest
+	(*ListStationsResponse)(nil),                  // 40: pncpki.v1.ListStationsResponse
+	(*DeleteStationRequest)(nil),                  // 41: pncpki.v1.DeleteStationRequest
+	(*DeleteStationResponse)(nil),                 // 42: pncpki.v1.DeleteStationResponse
+	(*OCPPCall)(nil),                              // 43: pncpki.v1.OCPPCall
+	(*HandleRequestRequest)(nil),                  // 44: pncpki.v1.HandleRequestRequest
+	(*HandleRequestResponse)(nil),                 // 45: pncpki.v1.HandleRequestResponse
+	(*HandleResultRequest)(nil),                   // 46: pncpki.v1.HandleResultRequest
+	(*HandleResultResponse)(nil),                  // 47: pncpki.v1.HandleResultResponse
+	(*StationCallsRequest)(nil),                   // 48: pncpki.v1.StationCallsRequest
+	(*StationCallsResponse)(nil),                  // 49: pncpki.v1.StationCallsResponse
+	(*ListAuditRequest)(nil),                      // 50: pncpki.v1.ListAuditRequest
+	(*AuditEntry)(nil),                            // 51: pncpki.v1.AuditEntry
+	(*ListAuditResponse)(nil),                     // 52: pncpki.v1.ListAuditResponse
+	(*Tenant)(nil),                                // 53: pncpki.v1.Tenant
+	(*ListTenantsRequest)(nil),                    // 54: pncpki.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),                   // 55: pncpki.v1.ListTenantsResponse
+	(*CreateTenantRequest)(nil),                   // 56: pncpki.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),                  // 57: pncpki.v1.CreateTenantResponse
+	(*CreateTokenRequest)(nil),                    // 58: pncpki.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),                   // 59: pncpki.v1.CreateTokenResponse
+	(*RevokeTokenRequest)(nil),                    // 60: pncpki.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),                   // 61: pncpki.v1.RevokeTokenResponse
+	(*SignCSRRequest)(nil),                        // 62: pncpki.v1.SignCSRRequest
+	(*SignCSRResponse)(nil),                       // 63: pncpki.v1.SignCSRResponse
+	(*Certificate)(nil),                           // 64: pncpki.v1.Certificate
+	(*GetCertificateRequest)(nil),                 // 65: pncpki.v1.GetCertificateRequest
+	(*GetCertificateResponse)(nil),                // 66: pncpki.v1.GetCertificateResponse
+	(*ListCertificatesRequest)(nil),               // 67: pncpki.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),              // 68: pncpki.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),              // 69: pncpki.v1.RevokeCertificateRequest
+	(*RevokeCertificateResponse)(nil),             // 70: pncpki.v1.RevokeCertificateResponse
+	(*ListAuthoritiesRequest)(nil),                // 71: pncpki.v1.ListAuthoritiesRequest
+	(*Authority)(nil),                             // 72: pncpki.v1.Authority
+	(*ListAuthoritiesResponse)(nil),               // 73: pncpki.v1.ListAuthoritiesResponse
+	(*GetChainRequest)(nil),                       // 74: pncpki.v1.GetChainRequest
+	(*GetChainResponse)(nil),                      // 75: pncpki.v1.GetChainResponse
+	(*GetCRLRequest)(nil),                         // 76: pncpki.v1.GetCRLRequest
+	(*GetCRLResponse)(nil),                        // 77: pncpki.v1.GetCRLResponse
+	(*ListTrustAnchorsRequest)(nil),               // 78: pncpki.v1.ListTrustAnchorsRequest
+	(*TrustAnchor)(nil),                           // 79: pncpki.v1.TrustAnchor
+	(*ListTrustAnchorsResponse)(nil),              // 80: pncpki.v1.ListTrustAnchorsResponse
+	(*timestamppb.Timestamp)(nil),                 // 81: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	74, // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
-	74, // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
-	74, // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
+	81, // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
+	81, // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
+	81, // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: pncpki.v1.PutContractRequest.contract:type_name -> pncpki.v1.Contract
 	0,  // 4: pncpki.v1.PutContractResponse.contract:type_name -> pncpki.v1.Contract
 	0,  // 5: pncpki.v1.GetContractResponse.contract:type_name -> pncpki.v1.Contract
 	0,  // 6: pncpki.v1.ListContractsResponse.contracts:type_name -> pncpki.v1.Contract
 	0,  // 7: pncpki.v1.CancelContractResponse.contract:type_name -> pncpki.v1.Contract
-	57, // 8: pncpki.v1.CancelContractResponse.revoked:type_name -> pncpki.v1.Certificate
-	74, // 9: pncpki.v1.ProvisioningCertificate.created_at:type_name -> google.protobuf.Timestamp
+	64, // 8: pncpki.v1.CancelContractResponse.revoked:type_name -> pncpki.v1.Certificate
+	81, // 9: pncpki.v1.ProvisioningCertificate.created_at:type_name -> google.protobuf.Timestamp
 	9,  // 10: pncpki.v1.PutProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
 	9,  // 11: pncpki.v1.GetProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
 	9,  // 12: pncpki.v1.ListProvisioningCertificatesResponse.certificates:type_name -> pncpki.v1.ProvisioningCertificate
-	74, // 13: pncpki.v1.OEMSubCA.created_at:type_name -> google.protobuf.Timestamp
-	16, // 14: pncpki.v1.RegisterOEMSubCAResponse.sub_ca:type_name -> pncpki.v1.OEMSubCA
-	16, // 15: pncpki.v1.ListOEMSubCAsResponse.sub_cas:type_name -> pncpki.v1.OEMSubCA
-	74, // 16: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
-	74, // 17: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
-	25, // 18: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
-	25, // 19: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
-	25, // 20: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
-	30, // 21: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
-	31, // 22: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
-	74, // 23: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
-	74, // 24: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
-	25, // 25: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
-	36, // 26: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
-	36, // 27: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
-	36, // 28: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
-	36, // 29: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
-	74, // 30: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	44, // 31: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
-	46, // 32: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
-	46, // 33: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
-	46, // 34: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	74, // 35: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	74, // 36: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	57, // 37: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	74, // 38: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	74, // 39: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	74, // 40: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
-	57, // 41: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	74, // 42: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
-	57, // 43: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	57, // 44: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	74, // 45: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	65, // 46: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	74, // 47: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
-	72, // 48: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
-	55, // 49: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	58, // 50: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	60, // 51: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	62, // 52: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	67, // 53: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
-	69, // 54: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
-	64, // 55: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	71, // 56: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
-	47, // 57: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	49, // 58: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	51, // 59: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	53, // 60: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
-	43, // 61: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	26, // 62: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	28, // 63: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	32, // 64: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	34, // 65: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	1,  // 66: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
-	3,  // 67: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
-	5,  // 68: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
-	7,  // 69: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
-	10, // 70: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
-	12, // 71: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
-	14, // 72: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
-	23, // 73: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
-	17, // 74: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
-	19, // 75: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
-	21, // 76: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
-	37, // 77: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	39, // 78: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	41, // 79: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	56, // 80: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	59, // 81: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	61, // 82: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	63, // 83: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	68, // 84: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
-	70, // 85: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
-	66, // 86: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	73, // 87: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
-	48, // 88: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	50, // 89: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	52, // 90: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	54, // 91: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
-	45, // 92: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	27, // 93: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	29, // 94: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	33, // 95: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	35, // 96: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	2,  // 97: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
-	4,  // 98: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
-	6,  // 99: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
-	8,  // 100: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
-	11, // 101: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
-	13, // 102: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
-	15, // 103: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
-	24, // 104: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
-	18, // 105: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
-	20, // 106: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
-	22, // 107: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
-	38, // 108: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	40, // 109: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	42, // 110: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	80, // [80:111] is the sub-list for method output_type
-	49, // [49:80] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	81, // 13: pncpki.v1.ContractDeposit.created_at:type_name -> google.protobuf.Timestamp
+	16, // 14: pncpki.v1.PutContractDepositResponse.deposit:type_name -> pncpki.v1.ContractDeposit
+	16, // 15: pncpki.v1.ListContractDepositsResponse.deposits:type_name -> pncpki.v1.ContractDeposit
+	81, // 16: pncpki.v1.OEMSubCA.created_at:type_name -> google.protobuf.Timestamp
+	23, // 17: pncpki.v1.RegisterOEMSubCAResponse.sub_ca:type_name -> pncpki.v1.OEMSubCA
+	23, // 18: pncpki.v1.ListOEMSubCAsResponse.sub_cas:type_name -> pncpki.v1.OEMSubCA
+	81, // 19: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
+	81, // 20: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
+	32, // 21: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
+	32, // 22: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
+	32, // 23: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
+	37, // 24: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
+	38, // 25: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
+	81, // 26: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
+	81, // 27: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
+	32, // 28: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
+	43, // 29: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
+	43, // 30: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
+	43, // 31: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
+	43, // 32: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
+	81, // 33: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	51, // 34: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
+	53, // 35: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
+	53, // 36: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
+	53, // 37: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
+	81, // 38: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	81, // 39: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	64, // 40: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
+	81, // 41: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	81, // 42: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	81, // 43: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	64, // 44: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	81, // 45: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
+	64, // 46: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	64, // 47: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	81, // 48: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	72, // 49: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	81, // 50: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	79, // 51: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	62, // 52: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	65, // 53: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	67, // 54: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	69, // 55: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	74, // 56: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	76, // 57: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	71, // 58: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	78, // 59: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	54, // 60: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	56, // 61: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	58, // 62: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	60, // 63: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
+	50, // 64: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	33, // 65: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	35, // 66: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	39, // 67: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	41, // 68: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	1,  // 69: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
+	3,  // 70: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
+	5,  // 71: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
+	7,  // 72: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
+	17, // 73: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
+	19, // 74: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
+	21, // 75: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
+	10, // 76: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
+	12, // 77: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
+	14, // 78: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
+	30, // 79: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
+	24, // 80: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
+	26, // 81: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
+	28, // 82: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
+	44, // 83: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	46, // 84: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	48, // 85: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	63, // 86: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	66, // 87: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	68, // 88: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	70, // 89: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	75, // 90: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	77, // 91: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	73, // 92: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	80, // 93: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	55, // 94: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	57, // 95: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	59, // 96: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	61, // 97: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
+	52, // 98: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	34, // 99: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	36, // 100: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	40, // 101: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	42, // 102: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	2,  // 103: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
+	4,  // 104: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
+	6,  // 105: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
+	8,  // 106: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
+	18, // 107: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
+	20, // 108: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
+	22, // 109: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
+	11, // 110: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
+	13, // 111: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
+	15, // 112: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
+	31, // 113: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
+	25, // 114: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
+	27, // 115: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
+	29, // 116: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
+	45, // 117: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	47, // 118: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	49, // 119: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	86, // [86:120] is the sub-list for method output_type
+	52, // [52:86] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -4591,14 +5020,14 @@ func file_pncpki_v1_pncpki_proto_init() {
 	if File_pncpki_v1_pncpki_proto != nil {
 		return
 	}
-	file_pncpki_v1_pncpki_proto_msgTypes[60].OneofWrappers = []any{}
+	file_pncpki_v1_pncpki_proto_msgTypes[67].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   74,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   9,
 		},

@@ -114,6 +114,15 @@ const (
 	// ContractServiceCancelContractProcedure is the fully-qualified name of the ContractService's
 	// CancelContract RPC.
 	ContractServiceCancelContractProcedure = "/pncpki.v1.ContractService/CancelContract"
+	// ContractServicePutContractDepositProcedure is the fully-qualified name of the ContractService's
+	// PutContractDeposit RPC.
+	ContractServicePutContractDepositProcedure = "/pncpki.v1.ContractService/PutContractDeposit"
+	// ContractServiceListContractDepositsProcedure is the fully-qualified name of the ContractService's
+	// ListContractDeposits RPC.
+	ContractServiceListContractDepositsProcedure = "/pncpki.v1.ContractService/ListContractDeposits"
+	// ContractServiceDeleteContractDepositProcedure is the fully-qualified name of the
+	// ContractService's DeleteContractDeposit RPC.
+	ContractServiceDeleteContractDepositProcedure = "/pncpki.v1.ContractService/DeleteContractDeposit"
 	// ProvisioningServicePutProvisioningCertificateProcedure is the fully-qualified name of the
 	// ProvisioningService's PutProvisioningCertificate RPC.
 	ProvisioningServicePutProvisioningCertificateProcedure = "/pncpki.v1.ProvisioningService/PutProvisioningCertificate"
@@ -876,6 +885,12 @@ type ContractServiceClient interface {
 	// CancelContract ends a contract and revokes its certificates; Authorize
 	// then answers ContractCancelled for it.
 	CancelContract(context.Context, *connect.Request[v1.CancelContractRequest]) (*connect.Response[v1.CancelContractResponse], error)
+	// PutContractDeposit stores the signed contract data of an eMSP that
+	// runs its own MO PKI for one vehicle: pncpki answers that vehicle's
+	// installation request with it, acting only as the CPS.
+	PutContractDeposit(context.Context, *connect.Request[v1.PutContractDepositRequest]) (*connect.Response[v1.PutContractDepositResponse], error)
+	ListContractDeposits(context.Context, *connect.Request[v1.ListContractDepositsRequest]) (*connect.Response[v1.ListContractDepositsResponse], error)
+	DeleteContractDeposit(context.Context, *connect.Request[v1.DeleteContractDepositRequest]) (*connect.Response[v1.DeleteContractDepositResponse], error)
 }
 
 // NewContractServiceClient constructs a client for the pncpki.v1.ContractService service. By
@@ -913,15 +928,36 @@ func NewContractServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(contractServiceMethods.ByName("CancelContract")),
 			connect.WithClientOptions(opts...),
 		),
+		putContractDeposit: connect.NewClient[v1.PutContractDepositRequest, v1.PutContractDepositResponse](
+			httpClient,
+			baseURL+ContractServicePutContractDepositProcedure,
+			connect.WithSchema(contractServiceMethods.ByName("PutContractDeposit")),
+			connect.WithClientOptions(opts...),
+		),
+		listContractDeposits: connect.NewClient[v1.ListContractDepositsRequest, v1.ListContractDepositsResponse](
+			httpClient,
+			baseURL+ContractServiceListContractDepositsProcedure,
+			connect.WithSchema(contractServiceMethods.ByName("ListContractDeposits")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteContractDeposit: connect.NewClient[v1.DeleteContractDepositRequest, v1.DeleteContractDepositResponse](
+			httpClient,
+			baseURL+ContractServiceDeleteContractDepositProcedure,
+			connect.WithSchema(contractServiceMethods.ByName("DeleteContractDeposit")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // contractServiceClient implements ContractServiceClient.
 type contractServiceClient struct {
-	putContract    *connect.Client[v1.PutContractRequest, v1.PutContractResponse]
-	getContract    *connect.Client[v1.GetContractRequest, v1.GetContractResponse]
-	listContracts  *connect.Client[v1.ListContractsRequest, v1.ListContractsResponse]
-	cancelContract *connect.Client[v1.CancelContractRequest, v1.CancelContractResponse]
+	putContract           *connect.Client[v1.PutContractRequest, v1.PutContractResponse]
+	getContract           *connect.Client[v1.GetContractRequest, v1.GetContractResponse]
+	listContracts         *connect.Client[v1.ListContractsRequest, v1.ListContractsResponse]
+	cancelContract        *connect.Client[v1.CancelContractRequest, v1.CancelContractResponse]
+	putContractDeposit    *connect.Client[v1.PutContractDepositRequest, v1.PutContractDepositResponse]
+	listContractDeposits  *connect.Client[v1.ListContractDepositsRequest, v1.ListContractDepositsResponse]
+	deleteContractDeposit *connect.Client[v1.DeleteContractDepositRequest, v1.DeleteContractDepositResponse]
 }
 
 // PutContract calls pncpki.v1.ContractService.PutContract.
@@ -944,6 +980,21 @@ func (c *contractServiceClient) CancelContract(ctx context.Context, req *connect
 	return c.cancelContract.CallUnary(ctx, req)
 }
 
+// PutContractDeposit calls pncpki.v1.ContractService.PutContractDeposit.
+func (c *contractServiceClient) PutContractDeposit(ctx context.Context, req *connect.Request[v1.PutContractDepositRequest]) (*connect.Response[v1.PutContractDepositResponse], error) {
+	return c.putContractDeposit.CallUnary(ctx, req)
+}
+
+// ListContractDeposits calls pncpki.v1.ContractService.ListContractDeposits.
+func (c *contractServiceClient) ListContractDeposits(ctx context.Context, req *connect.Request[v1.ListContractDepositsRequest]) (*connect.Response[v1.ListContractDepositsResponse], error) {
+	return c.listContractDeposits.CallUnary(ctx, req)
+}
+
+// DeleteContractDeposit calls pncpki.v1.ContractService.DeleteContractDeposit.
+func (c *contractServiceClient) DeleteContractDeposit(ctx context.Context, req *connect.Request[v1.DeleteContractDepositRequest]) (*connect.Response[v1.DeleteContractDepositResponse], error) {
+	return c.deleteContractDeposit.CallUnary(ctx, req)
+}
+
 // ContractServiceHandler is an implementation of the pncpki.v1.ContractService service.
 type ContractServiceHandler interface {
 	PutContract(context.Context, *connect.Request[v1.PutContractRequest]) (*connect.Response[v1.PutContractResponse], error)
@@ -952,6 +1003,12 @@ type ContractServiceHandler interface {
 	// CancelContract ends a contract and revokes its certificates; Authorize
 	// then answers ContractCancelled for it.
 	CancelContract(context.Context, *connect.Request[v1.CancelContractRequest]) (*connect.Response[v1.CancelContractResponse], error)
+	// PutContractDeposit stores the signed contract data of an eMSP that
+	// runs its own MO PKI for one vehicle: pncpki answers that vehicle's
+	// installation request with it, acting only as the CPS.
+	PutContractDeposit(context.Context, *connect.Request[v1.PutContractDepositRequest]) (*connect.Response[v1.PutContractDepositResponse], error)
+	ListContractDeposits(context.Context, *connect.Request[v1.ListContractDepositsRequest]) (*connect.Response[v1.ListContractDepositsResponse], error)
+	DeleteContractDeposit(context.Context, *connect.Request[v1.DeleteContractDepositRequest]) (*connect.Response[v1.DeleteContractDepositResponse], error)
 }
 
 // NewContractServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -985,6 +1042,24 @@ func NewContractServiceHandler(svc ContractServiceHandler, opts ...connect.Handl
 		connect.WithSchema(contractServiceMethods.ByName("CancelContract")),
 		connect.WithHandlerOptions(opts...),
 	)
+	contractServicePutContractDepositHandler := connect.NewUnaryHandler(
+		ContractServicePutContractDepositProcedure,
+		svc.PutContractDeposit,
+		connect.WithSchema(contractServiceMethods.ByName("PutContractDeposit")),
+		connect.WithHandlerOptions(opts...),
+	)
+	contractServiceListContractDepositsHandler := connect.NewUnaryHandler(
+		ContractServiceListContractDepositsProcedure,
+		svc.ListContractDeposits,
+		connect.WithSchema(contractServiceMethods.ByName("ListContractDeposits")),
+		connect.WithHandlerOptions(opts...),
+	)
+	contractServiceDeleteContractDepositHandler := connect.NewUnaryHandler(
+		ContractServiceDeleteContractDepositProcedure,
+		svc.DeleteContractDeposit,
+		connect.WithSchema(contractServiceMethods.ByName("DeleteContractDeposit")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pncpki.v1.ContractService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ContractServicePutContractProcedure:
@@ -995,6 +1070,12 @@ func NewContractServiceHandler(svc ContractServiceHandler, opts ...connect.Handl
 			contractServiceListContractsHandler.ServeHTTP(w, r)
 		case ContractServiceCancelContractProcedure:
 			contractServiceCancelContractHandler.ServeHTTP(w, r)
+		case ContractServicePutContractDepositProcedure:
+			contractServicePutContractDepositHandler.ServeHTTP(w, r)
+		case ContractServiceListContractDepositsProcedure:
+			contractServiceListContractDepositsHandler.ServeHTTP(w, r)
+		case ContractServiceDeleteContractDepositProcedure:
+			contractServiceDeleteContractDepositHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1018,6 +1099,18 @@ func (UnimplementedContractServiceHandler) ListContracts(context.Context, *conne
 
 func (UnimplementedContractServiceHandler) CancelContract(context.Context, *connect.Request[v1.CancelContractRequest]) (*connect.Response[v1.CancelContractResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ContractService.CancelContract is not implemented"))
+}
+
+func (UnimplementedContractServiceHandler) PutContractDeposit(context.Context, *connect.Request[v1.PutContractDepositRequest]) (*connect.Response[v1.PutContractDepositResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ContractService.PutContractDeposit is not implemented"))
+}
+
+func (UnimplementedContractServiceHandler) ListContractDeposits(context.Context, *connect.Request[v1.ListContractDepositsRequest]) (*connect.Response[v1.ListContractDepositsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ContractService.ListContractDeposits is not implemented"))
+}
+
+func (UnimplementedContractServiceHandler) DeleteContractDeposit(context.Context, *connect.Request[v1.DeleteContractDepositRequest]) (*connect.Response[v1.DeleteContractDepositResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ContractService.DeleteContractDeposit is not implemented"))
 }
 
 // ProvisioningServiceClient is a client for the pncpki.v1.ProvisioningService service.

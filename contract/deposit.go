@@ -1,0 +1,96 @@
+package contract
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+// PutDeposit stores the signed contract data of an eMSP that runs its own
+// MO PKI, for one vehicle: the contract certificate chain (leaf first, at
+// most two sub-CAs), the contract key encrypted for the vehicle and the
+// ephemeral DH public key. pncpki then answers that vehicle's installation
+// request with it, only signing and packaging as the CPS. The contract
+// certificate must fit the contract profile with an EMAID under the eMSP's
+// provider IDs and, with MO roots given, lead to one of them.
+func (p *Pool) PutDeposit(ctx context.Context, actingTenant, owner, pcid string, chain []*x509.Certificate, encryptedKey, dhPublic []byte, moRoots []*x509.Certificate) (*store.ContractDeposit, error) {
+	if actingTenant != "" {
+		if owner != "" && owner != actingTenant {
+			return nil, &Error{Code: CodeForbidden, Message: fmt.Sprintf("tenant %s cannot deposit for tenant %s", actingTenant, owner)}
+		}
+		owner = actingTenant
+	}
+	pcid, err := policies.NormalizePCID(pcid)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "PCID", Err: err}
+	}
+	if len(chain) == 0 || len(chain) > 3 {
+		return nil, &Error{Code: CodeInvalid, Message: "send the contract certificate and at most two sub-CAs"}
+	}
+	if len(encryptedKey) != EncryptedKeySize {
+		return nil, &Error{Code: CodeInvalid, Message: fmt.Sprintf("the encrypted contract key has %d bytes, want %d", len(encryptedKey), EncryptedKeySize)}
+	}
+	if _, err := ecdh.P256().NewPublicKey(dhPublic); err != nil || len(dhPublic) != DHPublicKeySize {
+		return nil, &Error{Code: CodeInvalid, Message: "the DH public key is not an uncompressed P-256 point", Err: err}
+	}
+	leaf := chain[0]
+	prof, _ := policies.Lookup(policies.ISO2Contract)
+	if vs := prof.Check(leaf, policies.SECCBoth); len(vs) > 0 {
+		return nil, &Error{Code: CodeInvalid, Message: "not a contract certificate: " + vs.Error()}
+	}
+	emaid, err := policies.ParseEMAID(leaf.Subject.CommonName)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "EMAID of the contract certificate", Err: err}
+	}
+	t, err := p.Store.Tenant(ctx, owner)
+	if errors.Is(err, store.ErrNotFound) || owner == "" {
+		return nil, &Error{Code: CodeInvalid, Message: "no eMSP tenant " + owner}
+	} else if err != nil {
+		return nil, err
+	}
+	if t.Kind != policies.TenantEMSP {
+		return nil, &Error{Code: CodeForbidden, Message: fmt.Sprintf("tenant %s is a %s, not an eMSP", t.Name, t.Kind)}
+	}
+	if err := t.Permit(prof, policies.Subject{CommonName: emaid.String()}); err != nil {
+		return nil, &Error{Code: CodeForbidden, Message: "tenant policy refuses", Err: err}
+	}
+	if len(moRoots) > 0 {
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool(moRoots), Intermediates: pool(chain[1:]), CurrentTime: p.now(),
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			return nil, &Error{Code: CodeInvalid, Message: "the contract chain does not lead to an MO root", Err: err}
+		}
+	}
+	var der []byte
+	for _, c := range chain {
+		der = append(der, c.Raw...)
+	}
+	d := &store.ContractDeposit{PCID: pcid, Tenant: owner, EMAID: emaid.String(), Chain: der,
+		EncryptedKey: encryptedKey, DHPublicKey: dhPublic, CreatedAt: p.now().UTC().Truncate(time.Millisecond)}
+	if err := p.Store.PutContractDeposit(ctx, d); errors.Is(err, store.ErrExists) {
+		return nil, &Error{Code: CodeForbidden, Message: "PCID " + pcid + " has another eMSP's deposit"}
+	} else if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// DeleteDeposit removes the deposit of a PCID the tenant may see ("": any).
+func (p *Pool) DeleteDeposit(ctx context.Context, actingTenant, pcid string) error {
+	n, err := policies.NormalizePCID(pcid)
+	if err != nil {
+		return &Error{Code: CodeInvalid, Message: "PCID", Err: err}
+	}
+	d, err := p.Store.ContractDeposit(ctx, n)
+	if errors.Is(err, store.ErrNotFound) || err == nil && actingTenant != "" && d.Tenant != actingTenant {
+		return &Error{Code: CodeNotFound, Message: "no deposit for " + n}
+	} else if err != nil {
+		return err
+	}
+	return p.Store.DeleteContractDeposit(ctx, n)
+}
