@@ -213,8 +213,11 @@ func verifyOpenSSL(t *testing.T, e *bridgeEnv, chain []*x509.Certificate, profil
 		t.Skip("SKIP: openssl not installed (.ci/run installs it)")
 	}
 	root := "v2g-root"
-	if profile == policies.OCPPChargingStation {
+	switch profile {
+	case policies.OCPPChargingStation:
 		root = "csms-root"
+	case policies.ISO2Contract:
+		root = "mo-root"
 	}
 	a, err := e.d.CA.Authority(root)
 	if err != nil {

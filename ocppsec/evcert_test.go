@@ -16,6 +16,7 @@ import (
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 	"github.com/pncpki/pncpki/testcerts"
+	"github.com/pncpki/pncpki/testcerts/zlinttest"
 )
 
 const evEMAID = "DE8AAC12345678D"
@@ -82,6 +83,7 @@ func TestGet15118EVCertificate(t *testing.T) {
 			t.Fatalf("%s: %v", d, err)
 		}
 	}
+	checkContractChain(t, e, installed.ContractChain)
 
 	// Update with the installed contract.
 	upd, err := ev.UpdateRequest(installed.ContractChain, installed.ContractKey, installed.EMAID)
@@ -97,9 +99,11 @@ func TestGet15118EVCertificate(t *testing.T) {
 	if r.Status != "Accepted" {
 		t.Fatalf("update: %+v %+v", r, r.StatusInfo)
 	}
-	if _, err := readEXI(ev, r.EXIResponse, installed.ContractKey); err != nil {
+	updated, err := readEXI(ev, r.EXIResponse, installed.ContractKey)
+	if err != nil {
 		t.Fatalf("update: %v", err)
 	}
+	checkContractChain(t, e, updated.ContractChain)
 
 	// OCPP 1.6: the OCA DataTransfer (2.0.1 payload) and has.to.be's.
 	for _, tt := range []struct {
@@ -152,6 +156,20 @@ func TestGet15118EVCertificate(t *testing.T) {
 	if r.Status != "Failed" || r.StatusInfo.ReasonCode != contract.ReasonCancelled || !strings.Contains(r.StatusInfo.AdditionalInfo, contract.ResponseContractCanceled) {
 		t.Fatalf("cancelled: %+v %+v", r, r.StatusInfo)
 	}
+}
+
+// checkContractChain lints an installed contract chain (ours and zlint)
+// and verifies it with openssl to the MO root.
+func checkContractChain(t *testing.T, e *bridgeEnv, chain []*x509.Certificate) {
+	t.Helper()
+	p, _ := policies.Lookup(policies.ISO2Contract)
+	if vs := p.Check(chain[0], policies.SECCBoth); len(vs) > 0 {
+		t.Errorf("contract certificate: %v", vs)
+	}
+	for _, c := range chain {
+		zlinttest.Check(t, c.Subject.CommonName, c.Raw)
+	}
+	verifyOpenSSL(t, e, chain, policies.ISO2Contract)
 }
 
 func readEXI(ev *contract.EV, b64 string, key *ecdsa.PrivateKey) (*contract.Installed, error) {
