@@ -144,10 +144,13 @@ const maxCached = 10000
 type Response struct {
 	EXI      []byte
 	EMAID    string
+	PCID     string // the vehicle's, for installations
 	Contract *store.Certificate
 	// ContractChain and CPSChain are the chains in the response, leaf
-	// first (has.to.be's OCPP 1.6 extension repeats them in JSON).
+	// first (has.to.be's OCPP 1.6 extension repeats them in JSON), and
+	// CPSRoot the V2G root of the CPS chain.
 	ContractChain, CPSChain []*x509.Certificate
+	CPSRoot                 *x509.Certificate
 	// Repeated says the answer is the one given to the same request a
 	// moment ago.
 	Repeated bool
@@ -186,8 +189,9 @@ type request struct {
 	roots     []rootID
 	contract  *store.Contract
 	deposit   *store.ContractDeposit // an eMSP's own signed contract data, used as it is
-	recipient *ecdsa.PublicKey       // whose key the new contract key is encrypted for
-	key       [32]byte               // idempotency key
+	pcid      string
+	recipient *ecdsa.PublicKey // whose key the new contract key is encrypted for
+	key       [32]byte         // idempotency key
 }
 
 // Handle answers an EXI-encoded request (without V2GTP header). maxBase64
@@ -286,6 +290,7 @@ func (in *Installer) checkInstall(ctx context.Context, doc *exi.Element) (*reque
 	r := &request{
 		sessionID: doc.Child("Header").Child("SessionID").Val(),
 		roots:     rootIDs(msg.Child("ListOfRootCertificateIDs")),
+		pcid:      pcid,
 		recipient: pub,
 		key:       idempotencyKey(leaf.Raw, sig),
 	}
@@ -477,6 +482,7 @@ func (in *Installer) checkUpdate(ctx context.Context, doc *exi.Element) (*reques
 	return &request{
 		sessionID: doc.Child("Header").Child("SessionID").Val(),
 		roots:     rootIDs(msg.Child("ListOfRootCertificateIDs")),
+		pcid:      c.PCID,
 		contract:  c,
 		recipient: pub,
 		key:       idempotencyKey(leaf.Raw, sig),
@@ -596,7 +602,8 @@ func (in *Installer) respond(ctx context.Context, action Action, req *request, t
 		}
 		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
 	}
-	return &Response{EXI: out, EMAID: data.emaid, Contract: data.record, ContractChain: data.chain, CPSChain: cps.Chain[:len(cps.Chain)-1]}, nil
+	return &Response{EXI: out, EMAID: data.emaid, PCID: req.pcid, Contract: data.record, ContractChain: data.chain,
+		CPSChain: cps.Chain[:len(cps.Chain)-1], CPSRoot: cps.Chain[len(cps.Chain)-1]}, nil
 }
 
 // issue makes the contract data: a new key, its certificate from an MO

@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/pncpki/pncpki/api/est"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocsp"
@@ -23,17 +22,10 @@ import (
 
 // newHandler routes pncd's endpoints: health, CRLs, OCSP and metrics. The
 // API shares this router.
-func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, rdb *redis.Client, reg *prometheus.Registry, log *slog.Logger, estServer *est.Server, estPrefixes []string, opncPrefix string) http.Handler {
+func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, rdb *redis.Client, reg *prometheus.Registry, log *slog.Logger, mount func(chi.Router)) http.Handler {
 	r := chi.NewRouter()
-	if estServer != nil {
-		for _, p := range estPrefixes {
-			if p = strings.TrimSpace(p); p != "" {
-				estServer.Mount(r, p)
-			}
-		}
-		if opncPrefix != "" {
-			estServer.MountOPNC(r, opncPrefix)
-		}
+	if mount != nil {
+		mount(r) // EST and the Open Plug&Charge interfaces
 	}
 	// The API: REST under /v1, gRPC/Connect under the service names, with a
 	// request ID and an access log line per call.

@@ -63,7 +63,7 @@ func TestServeHealthAndCRL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewTLSServer(newHandler(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler), nil, nil, ""))
+	srv := httptest.NewTLSServer(newHandler(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler), nil))
 	defer srv.Close()
 	c := srv.Client()
 
@@ -230,7 +230,7 @@ func TestReadyzRedis(t *testing.T) {
 		o := *opt
 		o.Addr = tc.addr
 		rdb := redis.NewClient(&o)
-		srv := httptest.NewServer(newHandler(d, resp, http.NotFoundHandler(), rdb, reg, slog.New(slog.DiscardHandler), nil, nil, ""))
+		srv := httptest.NewServer(newHandler(d, resp, http.NotFoundHandler(), rdb, reg, slog.New(slog.DiscardHandler), nil))
 		r, err := http.Get(srv.URL + "/readyz")
 		if err != nil {
 			t.Fatal(err)

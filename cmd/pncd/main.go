@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -28,6 +29,7 @@ import (
 	"github.com/pncpki/pncpki/api"
 	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/api/est"
+	"github.com/pncpki/pncpki/api/opnc"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
@@ -162,6 +164,26 @@ func run(args []string) error {
 		Revoked: func(ctx context.Context, r *store.Certificate) {
 			resp.Revoked(context.WithoutCancel(ctx), r.Issuer, r.Serial)
 		}}
+	opncServer := &opnc.Server{Verify: apiServer.VerifyToken, Log: log, Anchors: func() ocppsec.Anchors { return bridge.Anchors }}
+	if bridge.Installer != nil {
+		opncServer.Installer = bridge.Installer
+	}
+	mount := func(r chi.Router) {
+		for _, p := range strings.Split(*st.estPrefixes, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				estServer.Mount(r, p)
+			}
+		}
+		if *st.opncPrefix != "" {
+			estServer.MountOPNC(r, *st.opncPrefix)
+		}
+		if *st.opncPools != "" {
+			opncServer.Mount(r, *st.opncPools)
+		}
+		if *st.opcpPrefix != "" {
+			opncServer.MountOPCP(r, *st.opcpPrefix)
+		}
+	}
 
 	ln, err := net.Listen("tcp", *st.listen)
 	if err != nil {
@@ -174,7 +196,7 @@ func run(args []string) error {
 	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
 		Protocols:         protocols,
-		Handler:           newHandler(d, resp, apiHandler, rdb, reg, log, estServer, strings.Split(*st.estPrefixes, ","), *st.opncPrefix),
+		Handler:           newHandler(d, resp, apiHandler, rdb, reg, log, mount),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -273,7 +295,7 @@ func writeAdminToken(ctx context.Context, d *datadir.Dir, key *auth.Key, log *sl
 type settings struct {
 	data, listen, org, publicURL, storeURL, configFile, tlsCert, tlsKey, redisURL *string
 	tokenKeyType, jwksURL, jwksIssuer, jwksAudience, estPrefixes, opncPrefix      *string
-	cpsKey, cpsCert                                                               *string
+	cpsKey, cpsCert, opncPools, opcpPrefix                                        *string
 	ocspCAKey, clientAuth                                                         *bool
 	cacheMB, presignRate, apiRate                                                 *int
 	presignEvery                                                                  *time.Duration
@@ -301,6 +323,8 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.clientAuth = fs.Bool("tls-client-auth", false, "also accept API client certificates (profile api/client, issued under the CSMS root) instead of bearer tokens; needs --tls-cert")
 	s.estPrefixes = fs.String("est-prefixes", est.DefaultPrefix, "comma-separated base paths of the EST endpoints ({prefix}/{cpo|mo|oem|cps}/cacerts|simpleenroll|simplereenroll[/ISO15118-2]), e.g. /.well-known/est,/est")
 	s.opncPrefix = fs.String("opnc-pki-prefix", "/opnc/v1/pki", "base path of the OPNC PKI API (GET /est/cacerts and POST /est/simpleenroll with ?caDomain=, POST /pki/revokeCertificate); empty: not served")
+	s.opncPools = fs.String("opnc-prefix", opnc.DefaultPrefix, "base path of the OPNC pool APIs: POST {prefix}/ccp/signedcontractdata, GET {prefix}/rcp/rootcertificates[/{id}]; empty: not served")
+	s.opcpPrefix = fs.String("opcp-prefix", opnc.DefaultOPCPPrefix, "base path of the OPCP 1.0 pool APIs (Hubject's shapes): POST {prefix}/v1/ccp/signedContractData, GET {prefix}/v1/root/rootCerts[/{id}]; empty: not served")
 	s.tokenKeyType = fs.String("token-key-type", auth.KeyECDSA, "type of the token key created on first start: ecdsa (ES256) or ed25519 (EdDSA); an existing key keeps its type")
 	s.jwksURL = fs.String("jwks-url", "", "JWK set URL of an external identity provider whose tokens (ES256 or EdDSA, with kid, tenant and role claims) are accepted too")
 	s.jwksIssuer = fs.String("jwks-issuer", "", "the iss of that provider's tokens")
