@@ -192,6 +192,7 @@ type Store interface {
 	ProvisioningCertificates
 	OEMSubCAs
 	ContractDeposits
+	OAuthClients
 
 	// RevokeToken records that the API token with this ID (its jti) is no
 	// longer valid; kept until expiresAt, when the token dies anyway.

@@ -46,6 +46,9 @@ const Leeway = 30 * time.Second
 type Claims struct {
 	Tenant string `json:"tenant"`
 	Role   string `json:"role"`
+	// Party is the Open Plug&Charge party role of tokens from the OAuth2
+	// endpoint (CPO, MO, OEM); informative, access follows the tenant.
+	Party string `json:"party,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -118,6 +121,11 @@ func (k *Key) Algorithm() string { return k.method.Alg() }
 
 // Mint issues a token for tenant with role, valid for ttl.
 func (k *Key) Mint(subject, tenant, role string, ttl time.Duration, now time.Time) (string, error) {
+	return k.MintParty(subject, tenant, role, "", ttl, now)
+}
+
+// MintParty is Mint with an Open Plug&Charge party role claim.
+func (k *Key) MintParty(subject, tenant, role, party string, ttl time.Duration, now time.Time) (string, error) {
 	if subject == "" || len(subject) > 128 {
 		return "", errors.New("subject: want 1..128 characters")
 	}
@@ -132,7 +140,7 @@ func (k *Key) Mint(subject, tenant, role string, ttl time.Duration, now time.Tim
 	}
 	id := make([]byte, 16)
 	rand.Read(id)
-	c := Claims{Tenant: tenant, Role: role, RegisteredClaims: jwt.RegisteredClaims{
+	c := Claims{Tenant: tenant, Role: role, Party: party, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: Issuer, Subject: subject, Audience: jwt.ClaimStrings{Audience},
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 		ID: hex.EncodeToString(id),

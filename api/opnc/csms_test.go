@@ -1,6 +1,7 @@
 package opnc
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,13 +19,15 @@ import (
 
 	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/api/est"
+	"github.com/pncpki/pncpki/api/oauth"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocppsec"
 )
 
-// TestCSMSClient plays a CSMS that knows only a base URL and a token and
-// calls pncpki the way MaEVe's OPCP providers call a hosted ecosystem:
+// TestCSMSClient plays a CSMS that knows only a base URL and its client
+// credentials: it fetches a token from the OAuth2 endpoint and calls
+// pncpki the way MaEVe's OPCP providers call a hosted ecosystem:
 // EST for the SECC certificate and the CPO chain, the OPCP root pool, and
 // OPCP signed contract data for a vehicle's request, which the vehicle
 // then verifies and decrypts.
@@ -42,12 +45,28 @@ func TestCSMSClient(t *testing.T) {
 	r := chi.NewRouter()
 	(&est.Server{CA: e.d.CA, Store: e.d.Store, Verify: verify}).Mount(r, est.DefaultPrefix)
 	e.server.MountOPCP(r, DefaultOPCPPrefix)
+	r.Handle(oauth.Path, &oauth.Server{Store: e.d.Store, Key: key})
 	e.srv.Config.Handler = r
+
+	// The CSMS's only settings: the base URL and its client credentials.
+	secret, err := oauth.CreateClient(context.Background(), e.d.Store, "csms", "cpo1", auth.RoleOperator, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, _ := json.Marshal(map[string]string{"client_id": "csms", "client_secret": secret, "audience": e.srv.URL, "grant_type": "client_credentials"})
+	status, out := e.do(t, "POST", oauth.Path, "application/json", creds, "")
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if status != 200 || json.Unmarshal(out, &tok) != nil || tok.AccessToken == "" {
+		t.Fatalf("token: %d %s", status, out)
+	}
+	e.token = tok.AccessToken
 
 	// EST: simpleenroll and cacerts with the ISO 15118 version segment.
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: ca.Name("DE*ABC*E1", "", "", "CPO")}, k)
-	status, out := e.do(t, "POST", "/.well-known/est/cpo/simpleenroll/ISO15118-2", "application/pkcs10", []byte(base64.StdEncoding.EncodeToString(der)), e.token)
+	status, out = e.do(t, "POST", "/.well-known/est/cpo/simpleenroll/ISO15118-2", "application/pkcs10", []byte(base64.StdEncoding.EncodeToString(der)), e.token)
 	if status != 200 {
 		t.Fatalf("simpleenroll: %d %s", status, out)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/pncpki/pncpki/api"
 	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/api/est"
+	"github.com/pncpki/pncpki/api/oauth"
 	"github.com/pncpki/pncpki/api/opnc"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
@@ -183,6 +184,7 @@ func run(args []string) error {
 		if *st.opcpPrefix != "" {
 			opncServer.MountOPCP(r, *st.opcpPrefix)
 		}
+		r.Handle(oauth.Path, &oauth.Server{Store: d.Store, Key: key, Log: log})
 	}
 
 	ln, err := net.Listen("tcp", *st.listen)

@@ -196,6 +196,16 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX contract_deposits_tenant ON contract_deposits(tenant, pcid)`,
 	},
+	{
+		`CREATE TABLE oauth_clients (
+			id TEXT PRIMARY KEY,
+			tenant TEXT NOT NULL DEFAULT '',
+			role TEXT NOT NULL,
+			secret_sha256 BYTEA NOT NULL,
+			created_at TIMESTAMPTZ NOT NULL,
+			revoked_at TIMESTAMPTZ
+		)`,
+	},
 }
 
 // migrate applies the missing migrations under an advisory lock, so that

@@ -236,6 +236,16 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX contract_deposits_tenant ON contract_deposits(tenant, pcid)`,
 	},
+	{
+		`CREATE TABLE oauth_clients (
+			id TEXT PRIMARY KEY,
+			tenant TEXT NOT NULL DEFAULT '',
+			role TEXT NOT NULL,
+			secret_sha256 BLOB NOT NULL,
+			created_at INTEGER NOT NULL,
+			revoked_at INTEGER NOT NULL DEFAULT 0
+		)`,
+	},
 }
 
 func migrate(db *sql.DB) error {

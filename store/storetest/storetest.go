@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"ProvisioningCertificates", testProvisioning},
 		{"OEMSubCAs", testOEMSubCAs},
 		{"ContractDeposits", testDeposits},
+		{"OAuthClients", testOAuthClients},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -874,5 +875,38 @@ func testDeposits(t *testing.T, s store.Store) {
 	}
 	if err := s.DeleteContractDeposit(ctx, d.PCID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("second delete: %v", err)
+	}
+}
+
+func testOAuthClients(t *testing.T, s store.Store) {
+	ctx := store.WithActor(context.Background(), "admin")
+	if err := s.CreateTenant(ctx, &policies.Tenant{Name: "cpo1", Kind: policies.TenantCPO, OperatorIDs: []string{"DEABC"}}); err != nil {
+		t.Fatal(err)
+	}
+	c := &store.OAuthClient{ID: "csms-1", Tenant: "cpo1", Role: "operator", SecretSHA256: []byte("hash"), CreatedAt: t0}
+	if err := s.CreateOAuthClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateOAuthClient(ctx, c); !errors.Is(err, store.ErrExists) {
+		t.Errorf("same ID again: %v", err)
+	}
+	got, err := s.OAuthClient(ctx, c.ID)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(c) {
+		t.Errorf("OAuthClient = %+v %v, want %+v", got, err, c)
+	}
+	if _, err := s.OAuthClient(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown: %v", err)
+	}
+	if list, err := s.ListOAuthClients(ctx, "cpo1"); err != nil || len(list) != 1 {
+		t.Errorf("list: %d %v", len(list), err)
+	}
+	if err := s.RevokeOAuthClient(ctx, c.ID, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.OAuthClient(ctx, c.ID); !got.RevokedAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("revoked at %v", got.RevokedAt)
+	}
+	if err := s.RevokeOAuthClient(ctx, "nope", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoke unknown: %v", err)
 	}
 }
