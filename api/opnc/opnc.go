@@ -6,6 +6,9 @@
 //	POST {prefix}/ccp/signedcontractdata             signed contract data for a CertificateInstallationReq
 //	GET  {prefix}/rcp/rootcertificates[?pkiType=]    the root certificate pool (pncpki's trust anchors)
 //	GET  {prefix}/rcp/rootcertificates/{id}          one root
+//	PUT  {prefix}/pcp/provisioningcertificates       an OEM uploads a provisioning certificate chain
+//	GET|DELETE {prefix}/pcp/provisioningcertificates/{pcid}
+//	GET  {prefix}/pcp/lookupvehicle/{pcid}           whether pncpki knows a vehicle
 //
 // and Hubject's OPCP 1.0 (MountOPCP), whose shapes differ:
 //
@@ -58,7 +61,9 @@ type Server struct {
 	Installer Installer
 	// Anchors returns the trust anchors of the root certificate pool.
 	Anchors func() ocppsec.Anchors
-	Log     *slog.Logger
+	// Pool holds the provisioning certificate pool; nil leaves PCP out.
+	Pool *contract.Pool
+	Log  *slog.Logger
 }
 
 // DefaultPrefix is where pncd mounts the OPNC pools.
@@ -70,6 +75,9 @@ func (s *Server) Mount(r chi.Router, prefix string) {
 	r.Post(prefix+"/ccp/signedcontractdata", s.authed(s.signedContractData))
 	r.Get(prefix+"/rcp/rootcertificates", s.authed(s.rootCertificates))
 	r.Get(prefix+"/rcp/rootcertificates/{id}", s.authed(s.rootCertificate))
+	if s.Pool != nil {
+		s.mountPCP(r, prefix)
+	}
 }
 
 // DefaultOPCPPrefix is where pncd mounts the OPCP pools.
@@ -141,8 +149,7 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 // install reads a signed contract data request (the same in OPNC and
 // OPCP) and runs the installation; it answers the refusals itself.
 func (s *Server) install(w http.ResponseWriter, r *http.Request) (*contract.Response, bool) {
-	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		s.writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+	if !jsonBody(w, r, s) {
 		return nil, false
 	}
 	var req struct {
@@ -150,15 +157,7 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) (*contract.Resp
 		XSDMsgDefNamespace         string `json:"xsdMsgDefNamespace"`
 		Metadata                   string `json:"metadata"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.writeError(w, http.StatusRequestEntityTooLarge, "the body is larger than %d bytes", MaxBody)
-			return nil, false
-		}
-		s.writeError(w, http.StatusBadRequest, "want {certificateInstallationReq, xsdMsgDefNamespace}: %v", err)
+	if !s.decode(w, r, &req) {
 		return nil, false
 	}
 	if req.XSDMsgDefNamespace != ocppsec.ISO15118v2Schema {

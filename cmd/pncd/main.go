@@ -165,7 +165,7 @@ func run(args []string) error {
 		Revoked: func(ctx context.Context, r *store.Certificate) {
 			resp.Revoked(context.WithoutCancel(ctx), r.Issuer, r.Serial)
 		}}
-	opncServer := &opnc.Server{Verify: apiServer.VerifyToken, Log: log, Anchors: func() ocppsec.Anchors { return bridge.Anchors }}
+	opncServer := &opnc.Server{Verify: apiServer.VerifyToken, Log: log, Pool: contracts, Anchors: func() ocppsec.Anchors { return bridge.Anchors }}
 	if bridge.Installer != nil {
 		opncServer.Installer = bridge.Installer
 	}
