@@ -90,6 +90,7 @@ type Filter struct {
 	Serial         string
 	Profile        string
 	Tenant         string
+	CommonName     string // exact: an EMAID finds its contract certificates
 	Revoked        *bool
 	ExpiringBefore time.Time
 	Limit          int // at most MaxPage; 0 means MaxPage. Newest first.
@@ -119,7 +120,7 @@ func (f Filter) Where(placeholder func(i int) string, timeArg func(time.Time) an
 		args = append(args, v)
 		conds = append(conds, cond+placeholder(len(args)))
 	}
-	for _, c := range []struct{ col, v string }{{"issuer", f.Issuer}, {"serial", f.Serial}, {"profile", f.Profile}, {"tenant", f.Tenant}} {
+	for _, c := range []struct{ col, v string }{{"issuer", f.Issuer}, {"serial", f.Serial}, {"profile", f.Profile}, {"tenant", f.Tenant}, {"common_name", f.CommonName}} {
 		if c.v != "" {
 			add(c.col+" = ", c.v)
 		}

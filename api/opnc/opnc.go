@@ -4,6 +4,9 @@
 // OPNC (Mount):
 //
 //	POST {prefix}/ccp/signedcontractdata             signed contract data for a CertificateInstallationReq
+//	GET  {prefix}/ccp/contractData/{emaid|pcid}/{id} an eMSP's contracts by EMAID or by vehicle
+//	DELETE {prefix}/ccp/signedcontractdata/{emaid}   end a contract (its certificates are revoked)
+//	POST {prefix}/ccp/signedcontractdata/{emaid}/{pcid}/setdefault
 //	GET  {prefix}/rcp/rootcertificates[?pkiType=]    the root certificate pool (pncpki's trust anchors)
 //	GET  {prefix}/rcp/rootcertificates/{id}          one root
 //	PUT  {prefix}/pcp/provisioningcertificates       an OEM uploads a provisioning certificate chain
@@ -61,7 +64,8 @@ type Server struct {
 	Installer Installer
 	// Anchors returns the trust anchors of the root certificate pool.
 	Anchors func() ocppsec.Anchors
-	// Pool holds the provisioning certificate pool; nil leaves PCP out.
+	// Pool holds the contract and provisioning certificate pools; nil
+	// leaves their routes out.
 	Pool *contract.Pool
 	Log  *slog.Logger
 }
@@ -77,6 +81,7 @@ func (s *Server) Mount(r chi.Router, prefix string) {
 	r.Get(prefix+"/rcp/rootcertificates/{id}", s.authed(s.rootCertificate))
 	if s.Pool != nil {
 		s.mountPCP(r, prefix)
+		s.mountCCP(r, prefix)
 	}
 }
 

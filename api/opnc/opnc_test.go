@@ -33,6 +33,7 @@ type env struct {
 	server *Server
 	token  string
 	oem    string // a token of OEM tenant oem1
+	emsp   string // a token of eMSP tenant emsp1
 	pki    *testcerts.PKI
 	ev     *contract.EV
 	d      *datadir.Dir
@@ -97,7 +98,8 @@ func newEnv(t *testing.T) *env {
 	mo, _ := d.CA.Authority("mo-root")
 	ev := &contract.EV{ProvisioningCert: oem.Get("oem-prov").Cert, ProvisioningKey: oem.Get("oem-prov").Key, Roots: []*x509.Certificate{v2g.Cert, mo.Cert}}
 	oemTok, _ := key.Mint("oem-backend", "oem1", auth.RoleOperator, time.Hour, time.Now())
-	return &env{srv: srv, server: s, token: tok, oem: oemTok, pki: oem, ev: ev, d: d}
+	emspTok, _ := key.Mint("emsp-backend", "emsp1", auth.RoleOperator, time.Hour, time.Now())
+	return &env{srv: srv, server: s, token: tok, oem: oemTok, emsp: emspTok, pki: oem, ev: ev, d: d}
 }
 
 func (e *env) do(t *testing.T, method, path, contentType string, body []byte, token string) (int, []byte) {

@@ -205,6 +205,8 @@ var migrations = [][]string{
 			created_at TIMESTAMPTZ NOT NULL,
 			revoked_at TIMESTAMPTZ
 		)`,
+	}, {
+		`CREATE INDEX certificates_common_name ON certificates(common_name)`,
 	},
 }
 

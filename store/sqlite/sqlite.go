@@ -245,6 +245,8 @@ var migrations = [][]string{
 			created_at INTEGER NOT NULL,
 			revoked_at INTEGER NOT NULL DEFAULT 0
 		)`,
+	}, {
+		`CREATE INDEX certificates_common_name ON certificates(common_name)`,
 	},
 }
 
