@@ -59,6 +59,7 @@ const (
 	ReasonNoRoot        = "NoAcceptableRoot"
 	ReasonTooLarge      = "ResponseTooLarge"
 	ReasonNotConfigured = "NoCPSConfigured"
+	ReasonUpstream      = "UpstreamFailed"
 )
 
 // InstallError is a refused installation or update: the ResponseCode a
@@ -113,6 +114,11 @@ type Installer struct {
 	// logged and the request goes on (an unreachable OEM responder must not
 	// stop charging).
 	CheckOEM func(ctx context.Context, leaf, issuer *x509.Certificate) error
+	// Upstream, when set, answers the installation requests of vehicles
+	// whose contract pncpki does not hold (no contract and no deposit for
+	// the PCID): an ecosystem's contract certificate pool, whose answer is
+	// passed on as it is (package upstream).
+	Upstream func(ctx context.Context, exiRequest []byte) (exiResponse []byte, emaid string, err error)
 	// Window is how long the same request gets the same answer (default
 	// two minutes): a station retrying gets no second contract certificate.
 	Window  time.Duration
@@ -152,9 +158,9 @@ type Response struct {
 	ContractChain, CPSChain []*x509.Certificate
 	CPSRoot                 *x509.Certificate
 	// Repeated says the answer is the one given to the same request a
-	// moment ago.
-	Repeated bool
-	Timings  Timings
+	// moment ago; Upstream that it comes from the ecosystem.
+	Repeated, Upstream bool
+	Timings            Timings
 }
 
 // Timings is where an installation spent its time.
@@ -208,6 +214,8 @@ func (in *Installer) Handle(ctx context.Context, action Action, exiRequest []byt
 		in.Metrics.result(action, "error")
 	case res.Repeated:
 		in.Metrics.result(action, "repeated")
+	case res.Upstream:
+		in.Metrics.result(action, "upstream")
 	default:
 		in.Metrics.result(action, ResponseOK)
 		in.Metrics.observe(res.Timings)
@@ -237,6 +245,10 @@ func (in *Installer) handle(ctx context.Context, action *Action, exiRequest []by
 	switch *action {
 	case ActionInstall:
 		req, err = in.checkInstall(ctx, doc)
+		var ie *InstallError
+		if in.Upstream != nil && errors.As(err, &ie) && ie.Reason == ReasonUnknownPCID {
+			return in.fromUpstream(ctx, exiRequest, ie, maxBase64)
+		}
 	case ActionUpdate:
 		req, err = in.checkUpdate(ctx, doc)
 	default:
@@ -662,6 +674,32 @@ func depositData(d *store.ContractDeposit) (*contractData, error) {
 		return nil, fmt.Errorf("deposit for %s: %v", d.PCID, err)
 	}
 	return &contractData{chain: chain, encrypted: d.EncryptedKey, dhPubl: d.DHPublicKey, emaid: d.EMAID}, nil
+}
+
+// fromUpstream passes a request whose vehicle pncpki knows no contract of
+// to the ecosystem; its answer is used as it is, within the size limit.
+func (in *Installer) fromUpstream(ctx context.Context, exiRequest []byte, unknown *InstallError, maxBase64 int) (*Response, error) {
+	res, emaid, err := in.Upstream(ctx, exiRequest)
+	var se interface{ NotFound() bool }
+	switch {
+	case errors.As(err, &se) && se.NotFound():
+		return nil, unknown
+	case err != nil:
+		return nil, refuse(ResponseNoCertificate, ReasonUpstream, err, "the ecosystem's contract pool did not answer")
+	}
+	if _, err := exi.ISO2.Decode(res); err != nil {
+		return nil, refuse(ResponseFailed, ReasonUpstream, err, "the ecosystem answered with no ISO 15118-2 message")
+	}
+	if n := base64.StdEncoding.EncodedLen(len(res)); maxBase64 > 0 && n > maxBase64 {
+		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the ecosystem's response is %d base64 characters, over the limit of %d", n, maxBase64)
+	}
+	out := &Response{EXI: res, EMAID: emaid, Upstream: true}
+	if doc, err := exi.ISO2.Decode(exiRequest); err == nil {
+		if leaf, err := parseCertValue(doc.Child("Body").Child("CertificateInstallationReq").Child("OEMProvisioningCert").Val()); err == nil {
+			out.PCID, _ = policies.NormalizePCID(leaf.Subject.CommonName)
+		}
+	}
+	return out, nil
 }
 
 func (in *Installer) repeated(k [32]byte) *Response {

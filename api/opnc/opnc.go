@@ -204,14 +204,17 @@ func (s *Server) signedContractData(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	fp := sha256.Sum256(res.CPSRoot.Raw)
-	writeJSON(w, http.StatusOK, map[string]any{"signedContractDataCollection": []map[string]any{{
-		"certificateInstallationRes":       base64.StdEncoding.EncodeToString(res.EXI),
-		"emaid":                            res.EMAID,
-		"pcid":                             res.PCID,
-		"xsdMsgDefNamespace":               ocppsec.ISO15118v2Schema,
-		"cpsV2GRootCertificateFingerprint": hex.EncodeToString(fp[:]),
-	}}})
+	data := map[string]any{
+		"certificateInstallationRes": base64.StdEncoding.EncodeToString(res.EXI),
+		"emaid":                      res.EMAID,
+		"pcid":                       res.PCID,
+		"xsdMsgDefNamespace":         ocppsec.ISO15118v2Schema,
+	}
+	if res.CPSRoot != nil { // not known for an ecosystem's answer
+		fp := sha256.Sum256(res.CPSRoot.Raw)
+		data["cpsV2GRootCertificateFingerprint"] = hex.EncodeToString(fp[:])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"signedContractDataCollection": []map[string]any{data}})
 }
 
 // opcpSignedContractData answers OPCP's getSignedContractData.

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,6 +19,7 @@ import (
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
+	"github.com/pncpki/pncpki/upstream"
 )
 
 // installer builds the contract service behind Get15118EVCertificate. It
@@ -40,8 +45,7 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 	if err != nil {
 		return nil, fmt.Errorf("CPS: %w", err)
 	}
-	log.Info("contract service ready", "cps", cps.Chain[0].Subject.CommonName, "oem roots", len(b.Anchors[ocppsec.UseOEM]))
-	return &contract.Installer{
+	in := &contract.Installer{
 		Pool:    pool,
 		CPS:     []contract.CPS{cps},
 		Log:     log,
@@ -62,5 +66,49 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 			}
 			return nil
 		},
-	}, nil
+	}
+	if *s.upURL != "" {
+		up, err := s.upstream()
+		if err != nil {
+			return nil, err
+		}
+		in.Upstream = up.SignedContractData
+		// The ecosystem's roots join the trust anchors before pncd serves.
+		roots, err := up.Roots(ctx)
+		if err != nil {
+			log.Warn("upstream root pool not read; going on with the local anchors", "upstream", *s.upURL, "err", err)
+		}
+		for _, u := range ocppsec.Uses {
+			for _, c := range roots[u] {
+				if err := b.Anchors.Add(u, c); err != nil {
+					log.Warn("upstream root refused", "subject", c.Subject.String(), "err", err)
+				}
+			}
+		}
+		log.Info("upstream ecosystem", "url", *s.upURL, "protocol", *s.upProtocol, "roots", len(roots[ocppsec.UseV2G])+len(roots[ocppsec.UseMO])+len(roots[ocppsec.UseOEM]))
+	}
+	log.Info("contract service ready", "cps", cps.Chain[0].Subject.CommonName, "oem roots", len(b.Anchors[ocppsec.UseOEM]))
+	return in, nil
+}
+
+// upstream builds the client of --upstream-url.
+func (s *settings) upstream() (*upstream.Client, error) {
+	if *s.upProtocol != upstream.OPNC && *s.upProtocol != upstream.OPCP {
+		return nil, fmt.Errorf("--upstream-protocol %q: want opnc or opcp", *s.upProtocol)
+	}
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if *s.upCA != "" {
+		data, err := os.ReadFile(*s.upCA)
+		if err != nil {
+			return nil, fmt.Errorf("--upstream-ca: %w", err)
+		}
+		p := x509.NewCertPool()
+		if !p.AppendCertsFromPEM(data) {
+			return nil, fmt.Errorf("--upstream-ca %s: no PEM certificate", *s.upCA)
+		}
+		tlsConf.RootCAs = p
+	}
+	return &upstream.Client{BaseURL: strings.TrimSuffix(*s.upURL, "/"), Protocol: *s.upProtocol, TokenURL: *s.upTokenURL,
+		ClientID: *s.upClientID, ClientSecret: *s.upSecret,
+		HTTP: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf}}}, nil
 }

@@ -298,6 +298,7 @@ type settings struct {
 	data, listen, org, publicURL, storeURL, configFile, tlsCert, tlsKey, redisURL *string
 	tokenKeyType, jwksURL, jwksIssuer, jwksAudience, estPrefixes, opncPrefix      *string
 	cpsKey, cpsCert, opncPools, opcpPrefix                                        *string
+	upURL, upProtocol, upTokenURL, upClientID, upSecret, upCA                     *string
 	ocspCAKey, clientAuth                                                         *bool
 	cacheMB, presignRate, apiRate                                                 *int
 	presignEvery                                                                  *time.Duration
@@ -326,6 +327,12 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.estPrefixes = fs.String("est-prefixes", est.DefaultPrefix, "comma-separated base paths of the EST endpoints ({prefix}/{cpo|mo|oem|cps}/cacerts|simpleenroll|simplereenroll[/ISO15118-2]), e.g. /.well-known/est,/est")
 	s.opncPrefix = fs.String("opnc-pki-prefix", "/opnc/v1/pki", "base path of the OPNC PKI API (GET /est/cacerts and POST /est/simpleenroll with ?caDomain=, POST /pki/revokeCertificate); empty: not served")
 	s.opncPools = fs.String("opnc-prefix", opnc.DefaultPrefix, "base path of the OPNC pool APIs: POST {prefix}/ccp/signedcontractdata, GET {prefix}/rcp/rootcertificates[/{id}]; empty: not served")
+	s.upURL = fs.String("upstream-url", "", "base URL of a Plug and Charge ecosystem's Open Plug&Charge pools (OPNC: before /ccp and /rcp; OPCP: before /v1): contract data for vehicles without a contract here, and its root pool at start")
+	s.upProtocol = fs.String("upstream-protocol", "opnc", "the upstream's protocol: opnc or opcp")
+	s.upTokenURL = fs.String("upstream-token-url", "", "the upstream's OAuth2 token endpoint (client credentials)")
+	s.upClientID = fs.String("upstream-client-id", "", "client ID at the upstream")
+	s.upSecret = fs.String("upstream-client-secret", "", "client secret at the upstream (better in PNCPKI_UPSTREAM_CLIENT_SECRET than on the command line)")
+	s.upCA = fs.String("upstream-ca", "", "PEM file of the CAs of the upstream's TLS certificate (default: the system roots)")
 	s.opcpPrefix = fs.String("opcp-prefix", opnc.DefaultOPCPPrefix, "base path of the OPCP 1.0 pool APIs (Hubject's shapes): POST {prefix}/v1/ccp/signedContractData, GET {prefix}/v1/root/rootCerts[/{id}]; empty: not served")
 	s.tokenKeyType = fs.String("token-key-type", auth.KeyECDSA, "type of the token key created on first start: ecdsa (ES256) or ed25519 (EdDSA); an existing key keeps its type")
 	s.jwksURL = fs.String("jwks-url", "", "JWK set URL of an external identity provider whose tokens (ES256 or EdDSA, with kid, tenant and role claims) are accepted too")

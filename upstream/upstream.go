@@ -1,0 +1,237 @@
+// Package upstream is pncpki's client of a Plug and Charge ecosystem that
+// speaks the Open Plug&Charge protocols (OPNC or OPCP): pncpki fetches
+// signed contract data there for vehicles whose contract is held
+// elsewhere, and takes the ecosystem's root certificate pool into its
+// trust anchors. It logs in with OAuth2 client credentials.
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pncpki/pncpki/ocppsec"
+)
+
+// Protocols an upstream may speak.
+const (
+	OPNC = "opnc"
+	OPCP = "opcp"
+)
+
+// maxAnswer bounds what pncpki reads from the upstream.
+const maxAnswer = 1 << 20
+
+// Client talks to one upstream ecosystem.
+type Client struct {
+	// BaseURL is the ecosystem's base: for OPNC the one before /ccp and
+	// /rcp (e.g. https://eco.example/opnc/v1), for OPCP the one before
+	// /v1/ccp and /v1/root.
+	BaseURL  string
+	Protocol string
+	// TokenURL, ClientID and ClientSecret are the OAuth2 client
+	// credentials; an empty TokenURL sends no token.
+	TokenURL, ClientID, ClientSecret string
+	HTTP                             *http.Client
+
+	mu      sync.Mutex
+	token   string
+	expires time.Time
+}
+
+func (c *Client) http() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return &http.Client{Timeout: 15 * time.Second}
+}
+
+// Token returns a valid access token, fetching one when the last is
+// about to expire.
+func (c *Client) Token(ctx context.Context) (string, error) {
+	if c.TokenURL == "" {
+		return "", nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token != "" && time.Until(c.expires) > time.Minute {
+		return c.token, nil
+	}
+	body, _ := json.Marshal(map[string]string{"client_id": c.ClientID, "client_secret": c.ClientSecret, "audience": c.BaseURL, "grant_type": "client_credentials"})
+	var res struct {
+		AccessToken string  `json:"access_token"`
+		ExpiresIn   float64 `json:"expires_in"`
+	}
+	if err := c.do(ctx, http.MethodPost, c.TokenURL, "", body, &res); err != nil {
+		return "", fmt.Errorf("upstream token: %w", err)
+	}
+	if res.AccessToken == "" {
+		return "", errors.New("upstream token: no access_token in the answer")
+	}
+	c.token, c.expires = res.AccessToken, time.Now().Add(time.Duration(res.ExpiresIn)*time.Second)
+	return c.token, nil
+}
+
+// do sends a JSON request and decodes a JSON answer into out.
+func (c *Client) do(ctx context.Context, method, url, token string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		return err
+	}
+	if len(data) > maxAnswer {
+		return fmt.Errorf("%s: answer over %d bytes", url, maxAnswer)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return &StatusError{Status: resp.StatusCode, Body: strings.TrimSpace(string(data[:min(len(data), 300)]))}
+	}
+	return json.Unmarshal(data, out)
+}
+
+// StatusError is an upstream's non-200 answer.
+type StatusError struct {
+	Status int
+	Body   string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("upstream answered HTTP %d: %s", e.Status, e.Body) }
+
+// NotFound says the upstream does not know what was asked for.
+func (e *StatusError) NotFound() bool { return e.Status == http.StatusNotFound }
+
+// SignedContractData asks the ecosystem's contract certificate pool for
+// the answer to a vehicle's CertificateInstallationReq (EXI) and returns
+// the CertificateInstallationRes (EXI) and its EMAID.
+func (c *Client) SignedContractData(ctx context.Context, exiRequest []byte) ([]byte, string, error) {
+	tok, err := c.Token(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	body, _ := json.Marshal(map[string]string{"certificateInstallationReq": base64.StdEncoding.EncodeToString(exiRequest), "xsdMsgDefNamespace": ocppsec.ISO15118v2Schema})
+	var res, emaid string
+	switch c.Protocol {
+	case OPCP:
+		var out struct {
+			CCPResponse struct {
+				EmaidContent []struct {
+					MessageDef struct {
+						Res   string `json:"certificateInstallationRes"`
+						EMAID string `json:"emaid"`
+					} `json:"messageDef"`
+				} `json:"emaidContent"`
+			} `json:"CCPResponse"`
+		}
+		if err := c.do(ctx, http.MethodPost, c.BaseURL+"/v1/ccp/signedContractData", tok, body, &out); err != nil {
+			return nil, "", err
+		}
+		if len(out.CCPResponse.EmaidContent) == 0 {
+			return nil, "", errors.New("upstream: no signed contract data")
+		}
+		res, emaid = out.CCPResponse.EmaidContent[0].MessageDef.Res, out.CCPResponse.EmaidContent[0].MessageDef.EMAID
+	default:
+		var out struct {
+			Collection []struct {
+				Res   string `json:"certificateInstallationRes"`
+				EMAID string `json:"emaid"`
+			} `json:"signedContractDataCollection"`
+		}
+		if err := c.do(ctx, http.MethodPost, c.BaseURL+"/ccp/signedcontractdata", tok, body, &out); err != nil {
+			return nil, "", err
+		}
+		if len(out.Collection) == 0 {
+			return nil, "", errors.New("upstream: no signed contract data")
+		}
+		res, emaid = out.Collection[0].Res, out.Collection[0].EMAID
+	}
+	exiRes, err := base64.StdEncoding.DecodeString(res)
+	if err != nil || len(exiRes) == 0 {
+		return nil, "", fmt.Errorf("upstream: certificateInstallationRes is not base64: %v", err)
+	}
+	return exiRes, emaid, nil
+}
+
+// Roots returns the ecosystem's root certificate pool by trust anchor use.
+func (c *Client) Roots(ctx context.Context) (ocppsec.Anchors, error) {
+	tok, err := c.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	type root struct {
+		CACertificate string   `json:"caCertificate"`
+		RootType      string   `json:"rootType"`     // OPCP
+		RootTypeList  []string `json:"rootTypeList"` // OPNC
+	}
+	var roots []root
+	switch c.Protocol {
+	case OPCP:
+		var out struct {
+			Collection struct {
+				Roots []root `json:"rootCertificates"`
+			} `json:"RootCertificateCollection"`
+		}
+		if err := c.do(ctx, http.MethodGet, c.BaseURL+"/v1/root/rootCerts", tok, nil, &out); err != nil {
+			return nil, err
+		}
+		roots = out.Collection.Roots
+	default:
+		var out struct {
+			Roots []root `json:"rootCertificateCollection"`
+		}
+		if err := c.do(ctx, http.MethodGet, c.BaseURL+"/rcp/rootcertificates", tok, nil, &out); err != nil {
+			return nil, err
+		}
+		roots = out.Roots
+	}
+	uses := map[string]ocppsec.Use{"V2G": ocppsec.UseV2G, "MO": ocppsec.UseMO, "eMSP": ocppsec.UseMO, "OEM": ocppsec.UseOEM}
+	a := ocppsec.Anchors{}
+	for _, r := range roots {
+		der, err := base64.StdEncoding.DecodeString(r.CACertificate)
+		if err != nil {
+			return nil, fmt.Errorf("upstream root: %w", err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("upstream root: %w", err)
+		}
+		types := r.RootTypeList
+		if r.RootType != "" {
+			types = append(types, r.RootType)
+		}
+		for _, t := range types {
+			if u, ok := uses[t]; ok {
+				if err := a.Add(u, cert); err != nil {
+					return nil, fmt.Errorf("upstream root %s: %w", cert.Subject, err)
+				}
+			}
+		}
+	}
+	return a, nil
+}

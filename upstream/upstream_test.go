@@ -1,0 +1,156 @@
+package upstream_test
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/api/oauth"
+	"github.com/pncpki/pncpki/api/opnc"
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocppsec"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/testcerts"
+	"github.com/pncpki/pncpki/upstream"
+)
+
+// pki is a pncpki with its data directory, contract service and anchors.
+type pki struct {
+	d         *datadir.Dir
+	installer *contract.Installer
+	anchors   ocppsec.Anchors
+}
+
+func newPKI(t *testing.T, org string, oem *testcerts.PKI) *pki {
+	t.Helper()
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Init(ctx, datadir.InitConfig{Organization: org}); err != nil {
+		t.Fatal(err)
+	}
+	anchors, err := ocppsec.AnchorsFrom(ctx, d.CA, d.Store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := anchors.Add(ocppsec.UseOEM, oem.Get("oem-root").Cert); err != nil {
+		t.Fatal(err)
+	}
+	cps, err := contract.LoadCPS(ctx, d.CA, "softkms:path="+datadir.CPSLeafKey, filepath.Join(d.Path, "cps-leaf.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &contract.Installer{Pool: &contract.Pool{Store: d.Store, CA: d.CA}, CPS: []contract.CPS{cps},
+		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
+			return anchors[ocppsec.UseOEM], oem.Chain("oem-prov")[:2], nil
+		}}
+	return &pki{d: d, installer: in, anchors: anchors}
+}
+
+// TestEcosystemFallback: a pncpki that holds no contract for a vehicle
+// gets the signed contract data from an ecosystem (a second pncpki on
+// loopback, over OPNC and over OPCP, logged in with client credentials)
+// and passes it on; the vehicle verifies and decrypts it. The
+// ecosystem's root pool comes along.
+func TestEcosystemFallback(t *testing.T) {
+	ctx := context.Background()
+	oem, err := testcerts.Generate(11, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eco := newPKI(t, "Eco", oem)
+	if err := eco.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := eco.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "cpo-x", Kind: policies.TenantCPO, OperatorIDs: []string{"DEXYZ"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eco.installer.Pool.Put(ctx, "emsp1", store.Contract{EMAID: "DE8AAC12345678", PCID: testcerts.PCID, Default: true}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := auth.LoadOrCreateKey(eco.d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := oauth.CreateClient(ctx, eco.d.Store, "local-pncpki", "cpo-x", auth.RoleOperator, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &opnc.Server{Verify: func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) },
+		Installer: eco.installer, Anchors: func() ocppsec.Anchors { return eco.anchors }}
+	r := chi.NewRouter()
+	srv.Mount(r, opnc.DefaultPrefix)
+	srv.MountOPCP(r, opnc.DefaultOPCPPrefix)
+	r.Handle(oauth.Path, &oauth.Server{Store: eco.d.Store, Key: key})
+	ts := httptest.NewTLSServer(r)
+	defer ts.Close()
+
+	local := newPKI(t, "Local", oem)
+	v2g, _ := eco.d.CA.Authority("v2g-root")
+	mo, _ := eco.d.CA.Authority("mo-root")
+	ev := &contract.EV{ProvisioningCert: oem.Get("oem-prov").Cert, ProvisioningKey: oem.Get("oem-prov").Key, Roots: []*x509.Certificate{v2g.Cert, mo.Cert}}
+	for _, tt := range []struct{ protocol, base string }{{upstream.OPNC, ts.URL + opnc.DefaultPrefix}, {upstream.OPCP, ts.URL + opnc.DefaultOPCPPrefix}} {
+		t.Run(tt.protocol, func(t *testing.T) {
+			c := &upstream.Client{BaseURL: tt.base, Protocol: tt.protocol, TokenURL: ts.URL + oauth.Path,
+				ClientID: "local-pncpki", ClientSecret: secret, HTTP: ts.Client()}
+			local.installer.Upstream = c.SignedContractData
+			req, _ := ev.InstallationRequest()
+			res, err := local.installer.Handle(ctx, contract.ActionInstall, req, 5600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Upstream || res.PCID != testcerts.PCID {
+				t.Errorf("upstream %v, PCID %q", res.Upstream, res.PCID)
+			}
+			got, err := ev.ReadResponse(res.EXI, ev.ProvisioningKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.EMAID != res.EMAID {
+				t.Errorf("eMAID %s, answer says %s", got.EMAID, res.EMAID)
+			}
+			// Nothing was issued locally.
+			if recs, _ := local.d.Store.Certificates(ctx, store.Filter{Profile: policies.ISO2Contract}); len(recs) != 0 {
+				t.Errorf("%d local contract certificates", len(recs))
+			}
+			// The ecosystem's root pool.
+			roots, err := c.Roots(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(roots[ocppsec.UseV2G]) != 1 || !roots[ocppsec.UseV2G][0].Equal(v2g.Cert) || len(roots[ocppsec.UseMO]) != 1 || len(roots[ocppsec.UseOEM]) != 1 {
+				t.Errorf("roots: %d V2G, %d MO, %d OEM", len(roots[ocppsec.UseV2G]), len(roots[ocppsec.UseMO]), len(roots[ocppsec.UseOEM]))
+			}
+		})
+	}
+
+	// A vehicle whose contract the ecosystem ended: the local refusal.
+	if _, _, err := eco.installer.Pool.Cancel(ctx, "emsp1", "DE8AAC12345678"); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := ev.InstallationRequest()
+	_, err = local.installer.Handle(ctx, contract.ActionInstall, req, 5600)
+	var ie *contract.InstallError
+	if !errors.As(err, &ie) || ie.Reason != contract.ReasonUnknownPCID {
+		t.Fatalf("a vehicle the ecosystem has no contract for: %v", err)
+	}
+	// An ecosystem that does not answer.
+	local.installer.Upstream = (&upstream.Client{BaseURL: "https://127.0.0.1:1", Protocol: upstream.OPNC}).SignedContractData
+	_, err = local.installer.Handle(ctx, contract.ActionInstall, req, 5600)
+	if !errors.As(err, &ie) || ie.Reason != contract.ReasonUpstream {
+		t.Fatalf("an unreachable ecosystem: %v", err)
+	}
+}
