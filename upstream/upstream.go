@@ -122,7 +122,9 @@ type StatusError struct {
 	Body   string
 }
 
-func (e *StatusError) Error() string { return fmt.Sprintf("upstream answered HTTP %d: %s", e.Status, e.Body) }
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("upstream answered HTTP %d: %s", e.Status, e.Body)
+}
 
 // NotFound says the upstream does not know what was asked for.
 func (e *StatusError) NotFound() bool { return e.Status == http.StatusNotFound }
