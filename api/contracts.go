@@ -150,10 +150,10 @@ func provisioningProto(p *store.ProvisioningCertificate) *pncpkiv1.ProvisioningC
 // oemRoots are the OEM trust anchors a provisioning chain must lead to;
 // nil (no check) when none are configured.
 func (h *provisioning) oemRoots() *x509.CertPool {
-	if h.s.OCPP == nil || len(h.s.OCPP.Anchors[ocppsec.UseOEM]) == 0 {
+	if h.s.OCPP == nil || len(h.s.OCPP.TrustAnchors()[ocppsec.UseOEM]) == 0 {
 		return nil
 	}
-	return h.s.OCPP.Anchors.Pool(ocppsec.UseOEM)
+	return h.s.OCPP.TrustAnchors().Pool(ocppsec.UseOEM)
 }
 
 func (h *provisioning) PutProvisioningCertificate(ctx context.Context, req *connect.Request[pncpkiv1.PutProvisioningCertificateRequest]) (*connect.Response[pncpkiv1.PutProvisioningCertificateResponse], error) {
@@ -237,7 +237,7 @@ func (h *provisioning) RegisterOEMSubCA(ctx context.Context, req *connect.Reques
 	}
 	var roots []*x509.Certificate
 	if h.s.OCPP != nil {
-		roots = h.s.OCPP.Anchors[ocppsec.UseOEM]
+		roots = h.s.OCPP.TrustAnchors()[ocppsec.UseOEM]
 	}
 	rec, err := pool.PutOEMSubCA(ctx, actingTenant(ctx), req.Msg.Tenant, certs[0], roots)
 	if err != nil {
@@ -298,7 +298,7 @@ func (h *contracts) PutContractDeposit(ctx context.Context, req *connect.Request
 	}
 	var moRoots []*x509.Certificate
 	if h.s.OCPP != nil {
-		moRoots = h.s.OCPP.Anchors[ocppsec.UseMO]
+		moRoots = h.s.OCPP.TrustAnchors()[ocppsec.UseMO]
 	}
 	d, err := pool.PutDeposit(ctx, actingTenant(ctx), req.Msg.Tenant, req.Msg.Pcid, chain, req.Msg.EncryptedKey, req.Msg.DhPublicKey, moRoots)
 	if err != nil {

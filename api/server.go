@@ -411,7 +411,7 @@ func (h *certificates) GetCRL(ctx context.Context, req *connect.Request[pncpkiv1
 func (h *authorities) ListTrustAnchors(ctx context.Context, req *connect.Request[pncpkiv1.ListTrustAnchorsRequest]) (*connect.Response[pncpkiv1.ListTrustAnchorsResponse], error) {
 	var anchors ocppsec.Anchors
 	if h.s.OCPP != nil {
-		anchors = h.s.OCPP.Anchors
+		anchors = h.s.OCPP.TrustAnchors()
 	} else {
 		var err error
 		if anchors, err = ocppsec.AnchorsFrom(ctx, h.s.CA, h.s.Store, ""); err != nil {

@@ -49,7 +49,26 @@ type Pool struct {
 	// Revoked, when set, hears about every certificate revoked because
 	// its contract was cancelled (e.g. to tell the OCSP responders).
 	Revoked func(ctx context.Context, rec *store.Certificate)
+	// Changed, when set, hears about every contract created, changed or
+	// cancelled after the store has it (e.g. to publish events).
+	Changed func(ctx context.Context, change Change, c *store.Contract)
 	Now     func() time.Time
+}
+
+// Change is what happened to a contract.
+type Change string
+
+// Contract changes.
+const (
+	ContractCreated Change = "created"
+	ContractUpdated Change = "updated"
+	ContractDeleted Change = "deleted"
+)
+
+func (p *Pool) changed(ctx context.Context, change Change, c *store.Contract) {
+	if p.Changed != nil {
+		p.Changed(ctx, change, c)
+	}
 }
 
 func (p *Pool) now() time.Time {
@@ -92,11 +111,16 @@ func (p *Pool) Put(ctx context.Context, actingTenant string, c store.Contract) (
 		return nil, &Error{Code: CodeForbidden, Message: "tenant policy refuses", Err: err}
 	}
 	c.CreatedAt = p.now().UTC().Truncate(time.Millisecond)
+	change := ContractCreated
+	if _, err := p.Store.Contract(ctx, c.EMAID); err == nil {
+		change = ContractUpdated
+	}
 	if err := p.Store.PutContract(ctx, &c); errors.Is(err, store.ErrExists) {
 		return nil, &Error{Code: CodeForbidden, Message: "contract " + c.EMAID + " is another tenant's or cancelled"}
 	} else if err != nil {
 		return nil, err
 	}
+	p.changed(ctx, change, &c)
 	return &c, nil
 }
 
@@ -126,9 +150,10 @@ func (p *Pool) Cancel(ctx context.Context, actingTenant, emaid string) (*store.C
 	if c, err = p.Store.CancelContract(ctx, c.EMAID, p.now()); err != nil {
 		return nil, nil, err
 	}
+	p.changed(ctx, ContractDeleted, c)
 	var revoked []*store.Certificate
 	for offset := 0; ; offset += store.MaxPage {
-		page, err := p.Store.Certificates(ctx, store.Filter{Profile: policies.ISO2Contract, Limit: store.MaxPage, Offset: offset})
+		page, err := p.Store.Certificates(ctx, store.Filter{Profile: policies.ISO2Contract, CommonName: c.EMAID, Limit: store.MaxPage, Offset: offset})
 		if err != nil {
 			return c, revoked, err
 		}

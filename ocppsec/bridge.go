@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pncpki/pncpki/ca"
@@ -60,9 +61,11 @@ type Policy struct {
 // Bridge answers the certificate messages of charging stations. It is the
 // one implementation behind the API's OCPPService and the OCPP-J proxy.
 type Bridge struct {
-	CA      *ca.Service
-	Store   store.Store
-	OCSP    *ocsp.Client
+	CA    *ca.Service
+	Store store.Store
+	OCSP  *ocsp.Client
+	// Anchors are the configured trust anchors; read the ones in force
+	// with TrustAnchors, which adds those stored at run time.
 	Anchors Anchors
 	Policy  Policy
 	Log     *slog.Logger
@@ -77,6 +80,9 @@ type Bridge struct {
 
 	signMu    sync.Mutex
 	signCount map[string][]time.Time // station -> recent SignCertificate times
+
+	anchorsMu sync.Mutex              // serializes trust anchor changes
+	live      atomic.Pointer[Anchors] // Anchors plus the stored anchors; nil: Anchors alone
 }
 
 // maxTrackedStations bounds the rate limiter's memory; past it, it starts

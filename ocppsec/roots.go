@@ -73,7 +73,7 @@ func (b *Bridge) rootSyncFollowUp(d Dialect, asked []string, have []installed) [
 		if !ok {
 			continue
 		}
-		want := b.Anchors[u]
+		want := b.TrustAnchors()[u]
 		for _, root := range want {
 			if !slices.ContainsFunc(have, func(h installed) bool { return h.typ == typ && sameRoot(root, h.hash) }) {
 				cert := root
@@ -119,9 +119,10 @@ func (b *Bridge) rollover(root *x509.Certificate, typ string, have []installed) 
 	if !slices.ContainsFunc(have, func(h installed) bool { return h.typ == typ }) {
 		return root
 	}
-	for _, x := range b.Anchors[UseCSMSRollover] {
-		if b.Anchors.rolloverOf(x) == root {
-			if signer := b.Anchors.rolloverSigner(x); signer != nil && holds(signer) {
+	anchors := b.TrustAnchors()
+	for _, x := range anchors[UseCSMSRollover] {
+		if anchors.rolloverOf(x) == root {
+			if signer := anchors.rolloverSigner(x); signer != nil && holds(signer) {
 				return x
 			}
 		}

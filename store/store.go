@@ -194,6 +194,8 @@ type Store interface {
 	OEMSubCAs
 	ContractDeposits
 	OAuthClients
+	TrustAnchors
+	EventEndpoints
 
 	// RevokeToken records that the API token with this ID (its jti) is no
 	// longer valid; kept until expiresAt, when the token dies anyway.

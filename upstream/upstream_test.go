@@ -154,3 +154,93 @@ func TestEcosystemFallback(t *testing.T) {
 		t.Fatalf("an unreachable ecosystem: %v", err)
 	}
 }
+
+// TestRootSync: the local trust anchors follow an ecosystem's root pool:
+// a root its operator adds arrives with the next sync, one it removes
+// leaves; the local administrator's own additions stay.
+func TestRootSync(t *testing.T) {
+	ctx := store.WithActor(context.Background(), "test")
+	oem, err := testcerts.Generate(11, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eco := newPKI(t, "Eco", oem)
+	ecoBridge := &ocppsec.Bridge{Store: eco.d.Store, Anchors: eco.anchors}
+	if err := ecoBridge.RefreshAnchors(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key, err := auth.LoadOrCreateKey(eco.d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &opnc.Server{Verify: func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) }, Anchors: ecoBridge.TrustAnchors, Roots: ecoBridge}
+	r := chi.NewRouter()
+	srv.Mount(r, opnc.DefaultPrefix)
+	r.Handle(oauth.Path, &oauth.Server{Store: eco.d.Store, Key: key})
+	ts := httptest.NewTLSServer(r)
+	defer ts.Close()
+	secret, err := oauth.CreateClient(ctx, eco.d.Store, "local-pncpki", "", auth.RoleAdmin, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &upstream.Client{BaseURL: ts.URL + opnc.DefaultPrefix, Protocol: upstream.OPNC, TokenURL: ts.URL + oauth.Path,
+		ClientID: "local-pncpki", ClientSecret: secret, HTTP: ts.Client()}
+
+	local := newPKI(t, "Local", oem)
+	b := &ocppsec.Bridge{Store: local.d.Store, Anchors: local.anchors}
+	if err := b.RefreshAnchors(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mine, err := testcerts.Generate(12, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddTrustAnchor(ctx, ocppsec.UseMO, mine.Get("mo-root").Cert, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	sync := func() (int, int) {
+		t.Helper()
+		roots, err := c.Roots(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		added, removed, err := b.SyncAnchors(ctx, c.BaseURL, roots)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return added, removed
+	}
+	// The ecosystem's V2G and MO roots; its OEM root is configured here
+	// already.
+	if added, removed := sync(); added != 2 || removed != 0 {
+		t.Errorf("first sync: +%d -%d, want +2", added, removed)
+	}
+	if added, removed := sync(); added != 0 || removed != 0 {
+		t.Errorf("unchanged pool: +%d -%d", added, removed)
+	}
+	extra := mine.Get("v2g-root").Cert
+	if err := ecoBridge.AddTrustAnchor(ctx, ocppsec.UseV2G, extra, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if added, _ := sync(); added != 1 || !slicesContain(b.TrustAnchors()[ocppsec.UseV2G], extra) {
+		t.Errorf("added root: +%d", added)
+	}
+	if err := ecoBridge.RemoveTrustAnchor(ctx, ocppsec.UseV2G, ocppsec.Fingerprint(extra)); err != nil {
+		t.Fatal(err)
+	}
+	if _, removed := sync(); removed != 1 || slicesContain(b.TrustAnchors()[ocppsec.UseV2G], extra) {
+		t.Errorf("removed root: -%d", removed)
+	}
+	if !slicesContain(b.TrustAnchors()[ocppsec.UseMO], mine.Get("mo-root").Cert) {
+		t.Error("the local administrator's root went with the sync")
+	}
+}
+
+func slicesContain(cs []*x509.Certificate, c *x509.Certificate) bool {
+	for _, x := range cs {
+		if x.Equal(c) {
+			return true
+		}
+	}
+	return false
+}

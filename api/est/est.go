@@ -236,9 +236,9 @@ func (s *Server) enroll(reenroll bool) http.HandlerFunc {
 			httpError(w, http.StatusRequestEntityTooLarge, "est.too_large", err.Error())
 			return
 		}
-		der, err := base64.StdEncoding.DecodeString(string(bytes.Join(bytes.Fields(body), nil)))
+		der, err := csrBody(body)
 		if err != nil {
-			httpError(w, http.StatusBadRequest, "est.base64", "the body is not base64 DER: "+err.Error())
+			httpError(w, http.StatusBadRequest, "est.base64", err.Error())
 			return
 		}
 		if reenroll {
@@ -360,4 +360,22 @@ func writePKCS7(w http.ResponseWriter, status int, certs []*x509.Certificate) {
 		enc = enc[64:]
 	}
 	io.WriteString(w, enc+"\n")
+}
+
+// csrBody reads the CSR of an enrollment: base64 DER as RFC 7030 sends it,
+// or the PEM text itself, as CSMSs that pass on the station's
+// SignCertificateRequest CSR do (CitrineOS).
+func csrBody(body []byte) ([]byte, error) {
+	if t := bytes.TrimSpace(body); bytes.HasPrefix(t, []byte("-----BEGIN")) {
+		b, rest := pem.Decode(t)
+		if b == nil || (b.Type != "CERTIFICATE REQUEST" && b.Type != "NEW CERTIFICATE REQUEST") || len(bytes.TrimSpace(rest)) > 0 {
+			return nil, errors.New("the body is not one PEM certificate request")
+		}
+		return b.Bytes, nil
+	}
+	der, err := base64.StdEncoding.DecodeString(string(bytes.Join(bytes.Fields(body), nil)))
+	if err != nil {
+		return nil, fmt.Errorf("the body is not base64 DER: %w", err)
+	}
+	return der, nil
 }

@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,4 +170,96 @@ func pkcs7Certs(t *testing.T, b64 []byte) []*x509.Certificate {
 // opcpSchema compiles a component of an OPCP OpenAPI document.
 func opcpSchema(t *testing.T, file, ref string) *jsonschemaSchema {
 	return specSchema(t, filepath.Join("opcp", "OPCP-1.0.0", "reference"), file, ref)
+}
+
+// TestCitrineOSClient plays CitrineOS's Hubject client, which takes one
+// base URL for everything (pncd with --est-prefixes including
+// /opcp/.well-known): a form-encoded client-credentials token request with
+// the base URL as audience, the station's PEM CSR to
+// {base}/.well-known/cpo/simpleenroll, the chain from .../cacerts, the
+// root pool from {base}/v1/root/rootCerts and signed contract data from
+// {base}/v1/ccp/signedContractData.
+func TestCitrineOSClient(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("SKIP: openssl not installed (.ci/run installs it)")
+	}
+	e := newEnv(t)
+	key, err := auth.LoadOrCreateKey(e.d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) }
+	r := chi.NewRouter()
+	estServer := &est.Server{CA: e.d.CA, Store: e.d.Store, Verify: verify}
+	estServer.Mount(r, est.DefaultPrefix)
+	estServer.Mount(r, "/opcp/.well-known")
+	e.server.MountOPCP(r, DefaultOPCPPrefix)
+	r.Handle(oauth.Path, &oauth.Server{Store: e.d.Store, Key: key})
+	e.srv.Config.Handler = r
+	base := e.srv.URL + "/opcp"
+
+	secret, err := oauth.CreateClient(context.Background(), e.d.Store, "citrineos", "cpo1", auth.RoleOperator, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"citrineos"}, "client_secret": {secret}, "audience": {base}}
+	status, out := e.do(t, "POST", oauth.Path, "application/x-www-form-urlencoded", []byte(form.Encode()), "")
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+	}
+	if status != 200 || json.Unmarshal(out, &tok) != nil || tok.AccessToken == "" || tok.ExpiresIn <= 60 {
+		t.Fatalf("token: %d %s", status, out)
+	}
+
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: ca.Name("DE*ABC*E2", "", "", "CPO")}, k)
+	csrPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+	status, out = e.do(t, "POST", "/opcp/.well-known/cpo/simpleenroll", "application/pkcs10", csrPEM, tok.AccessToken)
+	if status != 200 {
+		t.Fatalf("simpleenroll: %d %s", status, out)
+	}
+	if leaf := pkcs7Certs(t, out); len(leaf) != 1 || leaf[0].Subject.CommonName != "DE*ABC*E2" {
+		t.Fatalf("enrolled %v", leaf)
+	}
+	if status, out := e.do(t, "GET", "/opcp/.well-known/cpo/cacerts", "", nil, tok.AccessToken); status != 200 || len(pkcs7Certs(t, out)) < 2 {
+		t.Fatalf("cacerts: %d %s", status, out)
+	}
+	for _, bad := range [][]byte{[]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), append(csrPEM, csrPEM...)} {
+		if status, out := e.do(t, "POST", "/opcp/.well-known/cpo/simpleenroll", "application/pkcs10", bad, tok.AccessToken); status != 400 {
+			t.Errorf("bad PEM body: %d %s", status, out)
+		}
+	}
+
+	status, out = e.do(t, "GET", "/opcp/v1/root/rootCerts", "", nil, tok.AccessToken)
+	var roots struct {
+		Collection struct {
+			Roots []struct {
+				CACertificate string `json:"caCertificate"`
+			} `json:"rootCertificates"`
+		} `json:"RootCertificateCollection"`
+	}
+	if status != 200 || json.Unmarshal(out, &roots) != nil || len(roots.Collection.Roots) == 0 {
+		t.Fatalf("rootCerts: %d %s", status, out)
+	}
+
+	exiReq, _ := e.ev.InstallationRequest()
+	body, _ := json.Marshal(map[string]string{"certificateInstallationReq": base64.StdEncoding.EncodeToString(exiReq), "xsdMsgDefNamespace": ocppsec.ISO15118v2Schema})
+	status, out = e.do(t, "POST", "/opcp/v1/ccp/signedContractData", "application/json", body, tok.AccessToken)
+	var ccp struct {
+		CCPResponse struct {
+			EmaidContent []struct {
+				MessageDef struct {
+					Res string `json:"certificateInstallationRes"`
+				} `json:"messageDef"`
+			} `json:"emaidContent"`
+		} `json:"CCPResponse"`
+	}
+	if status != 200 || json.Unmarshal(out, &ccp) != nil || len(ccp.CCPResponse.EmaidContent) != 1 {
+		t.Fatalf("signedContractData: %d %s", status, out)
+	}
+	exiRes, _ := base64.StdEncoding.DecodeString(ccp.CCPResponse.EmaidContent[0].MessageDef.Res)
+	if _, err := e.ev.ReadResponse(exiRes, e.ev.ProvisioningKey); err != nil {
+		t.Fatal(err)
+	}
 }

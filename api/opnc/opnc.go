@@ -9,14 +9,18 @@
 //	POST {prefix}/ccp/signedcontractdata/{emaid}/{pcid}/setdefault
 //	GET  {prefix}/rcp/rootcertificates[?pkiType=]    the root certificate pool (pncpki's trust anchors)
 //	GET  {prefix}/rcp/rootcertificates/{id}          one root
+//	PUT  {prefix}/rcp/rootcertificates               add a root (administrators)
+//	DELETE {prefix}/rcp/rootcertificates/{id}        remove a root added at run time
 //	PUT  {prefix}/pcp/provisioningcertificates       an OEM uploads a provisioning certificate chain
 //	GET|DELETE {prefix}/pcp/provisioningcertificates/{pcid}
 //	GET  {prefix}/pcp/lookupvehicle/{pcid}           whether pncpki knows a vehicle
+//	POST|GET {prefix}/event/endpoints, GET|PUT|DELETE {prefix}/event/endpoints/{id}
+//	                                                 webhook subscriptions (package webhook delivers)
 //
 // and Hubject's OPCP 1.0 (MountOPCP), whose shapes differ:
 //
 //	POST {prefix}/v1/ccp/signedContractData
-//	GET  {prefix}/v1/root/rootCerts[/{id}]
+//	GET|PUT {prefix}/v1/root/rootCerts, GET|DELETE {prefix}/v1/root/rootCerts/{id}
 //
 // Bodies follow the OpenAPI documents; errors are their error object
 // ({errorMessages, traceId}). Callers authenticate with a bearer token of
@@ -45,6 +49,7 @@ import (
 	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/ocppsec"
+	"github.com/pncpki/pncpki/webhook"
 )
 
 // MaxBody bounds request bodies: an OCPP 2.1 exiRequest is at most 11,000
@@ -64,6 +69,11 @@ type Server struct {
 	Installer Installer
 	// Anchors returns the trust anchors of the root certificate pool.
 	Anchors func() ocppsec.Anchors
+	// Events publishes OPNC events and keeps the endpoints; nil answers
+	// the event API with 503.
+	Events *webhook.Dispatcher
+	// Roots changes the root pool (administrators only); nil answers 503.
+	Roots RootPool
 	// Pool holds the contract and provisioning certificate pools; nil
 	// leaves their routes out.
 	Pool *contract.Pool
@@ -79,6 +89,9 @@ func (s *Server) Mount(r chi.Router, prefix string) {
 	r.Post(prefix+"/ccp/signedcontractdata", s.authed(s.signedContractData))
 	r.Get(prefix+"/rcp/rootcertificates", s.authed(s.rootCertificates))
 	r.Get(prefix+"/rcp/rootcertificates/{id}", s.authed(s.rootCertificate))
+	r.Put(prefix+"/rcp/rootcertificates", s.authed(s.putRoot))
+	r.Delete(prefix+"/rcp/rootcertificates/{id}", s.authed(s.deleteRoot))
+	s.mountEvents(r, prefix)
 	if s.Pool != nil {
 		s.mountPCP(r, prefix)
 		s.mountCCP(r, prefix)
@@ -94,6 +107,8 @@ func (s *Server) MountOPCP(r chi.Router, prefix string) {
 	r.Post(prefix+"/v1/ccp/signedContractData", s.authed(s.opcpSignedContractData))
 	r.Get(prefix+"/v1/root/rootCerts", s.authed(s.opcpRootCerts))
 	r.Get(prefix+"/v1/root/rootCerts/{id}", s.authed(s.opcpRootCert))
+	r.Put(prefix+"/v1/root/rootCerts", s.authed(s.putRoot))
+	r.Delete(prefix+"/v1/root/rootCerts/{id}", s.authed(s.deleteRoot))
 }
 
 func (s *Server) log() *slog.Logger {

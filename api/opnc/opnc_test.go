@@ -26,6 +26,7 @@ import (
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 	"github.com/pncpki/pncpki/testcerts"
+	"github.com/pncpki/pncpki/webhook"
 )
 
 type env struct {
@@ -34,6 +35,9 @@ type env struct {
 	token  string
 	oem    string // a token of OEM tenant oem1
 	emsp   string // a token of eMSP tenant emsp1
+	admin  string
+	bridge *ocppsec.Bridge
+	pool   *contract.Pool
 	pki    *testcerts.PKI
 	ev     *contract.EV
 	d      *datadir.Dir
@@ -80,17 +84,32 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bridge := &ocppsec.Bridge{Store: d.Store, Anchors: anchors}
+	if err := bridge.RefreshAnchors(ctx); err != nil {
+		t.Fatal(err)
+	}
+	events := webhook.NewDispatcher(d.Store, nil, nil)
+	events.Backoff = 10 * time.Millisecond
+	runCtx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	go events.Run(runCtx, 2)
+	pool.Changed = func(ctx context.Context, change contract.Change, c *store.Contract) {
+		events.ContractChanged(ctx, string(change), c)
+	}
 	s := &Server{
 		Verify:  func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) },
-		Anchors: func() ocppsec.Anchors { return anchors },
+		Anchors: bridge.TrustAnchors,
+		Roots:   bridge,
+		Events:  events,
 		Pool:    pool,
 		Installer: &contract.Installer{Pool: pool, CPS: []contract.CPS{cps},
 			OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
-				return anchors[ocppsec.UseOEM], oem.Chain("oem-prov")[:2], nil
+				return bridge.TrustAnchors()[ocppsec.UseOEM], oem.Chain("oem-prov")[:2], nil
 			}},
 	}
 	r := chi.NewRouter()
 	s.Mount(r, DefaultPrefix)
+	s.MountOPCP(r, DefaultOPCPPrefix)
 	srv := httptest.NewTLSServer(r)
 	t.Cleanup(srv.Close)
 	tok, _ := key.Mint("csms", "cpo1", auth.RoleOperator, time.Hour, time.Now())
@@ -99,7 +118,8 @@ func newEnv(t *testing.T) *env {
 	ev := &contract.EV{ProvisioningCert: oem.Get("oem-prov").Cert, ProvisioningKey: oem.Get("oem-prov").Key, Roots: []*x509.Certificate{v2g.Cert, mo.Cert}}
 	oemTok, _ := key.Mint("oem-backend", "oem1", auth.RoleOperator, time.Hour, time.Now())
 	emspTok, _ := key.Mint("emsp-backend", "emsp1", auth.RoleOperator, time.Hour, time.Now())
-	return &env{srv: srv, server: s, token: tok, oem: oemTok, emsp: emspTok, pki: oem, ev: ev, d: d}
+	adminTok, _ := key.Mint("root-pool-operator", "", auth.RoleAdmin, time.Hour, time.Now())
+	return &env{srv: srv, server: s, token: tok, oem: oemTok, emsp: emspTok, admin: adminTok, bridge: bridge, pool: pool, pki: oem, ev: ev, d: d}
 }
 
 func (e *env) do(t *testing.T, method, path, contentType string, body []byte, token string) (int, []byte) {

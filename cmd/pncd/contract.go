@@ -51,7 +51,7 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 		Log:     log,
 		Metrics: contract.NewMetrics(reg),
 		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
-			return b.Anchors[ocppsec.UseOEM], nil, nil
+			return b.TrustAnchors()[ocppsec.UseOEM], nil, nil
 		},
 		CheckOEM: func(ctx context.Context, leaf, issuer *x509.Certificate) error {
 			if len(leaf.OCSPServer) == 0 {
@@ -73,21 +73,23 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 			return nil, err
 		}
 		in.Upstream = up.SignedContractData
-		// The ecosystem's roots join the trust anchors before pncd serves.
-		roots, err := up.Roots(ctx)
-		if err != nil {
-			log.Warn("upstream root pool not read; going on with the local anchors", "upstream", *s.upURL, "err", err)
-		}
-		for _, u := range ocppsec.Uses {
-			for _, c := range roots[u] {
-				if err := b.Anchors.Add(u, c); err != nil {
-					log.Warn("upstream root refused", "subject", c.Subject.String(), "err", err)
+		// The ecosystem's roots join the trust anchors before pncd
+		// serves, and follow its pool while it runs.
+		syncRoots(ctx, up, b, log)
+		go func() {
+			t := time.NewTicker(*s.upRootSync)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					syncRoots(ctx, up, b, log)
 				}
 			}
-		}
-		log.Info("upstream ecosystem", "url", *s.upURL, "protocol", *s.upProtocol, "roots", len(roots[ocppsec.UseV2G])+len(roots[ocppsec.UseMO])+len(roots[ocppsec.UseOEM]))
+		}()
 	}
-	log.Info("contract service ready", "cps", cps.Chain[0].Subject.CommonName, "oem roots", len(b.Anchors[ocppsec.UseOEM]))
+	log.Info("contract service ready", "cps", cps.Chain[0].Subject.CommonName, "oem roots", len(b.TrustAnchors()[ocppsec.UseOEM]))
 	return in, nil
 }
 
@@ -111,4 +113,21 @@ func (s *settings) upstream() (*upstream.Client, error) {
 	return &upstream.Client{BaseURL: strings.TrimSuffix(*s.upURL, "/"), Protocol: *s.upProtocol, TokenURL: *s.upTokenURL,
 		ClientID: *s.upClientID, ClientSecret: *s.upSecret,
 		HTTP: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf}}}, nil
+}
+
+// syncRoots makes the trust anchors from the upstream's root pool follow
+// it; a failure keeps the anchors as they are.
+func syncRoots(ctx context.Context, up *upstream.Client, b *ocppsec.Bridge, log *slog.Logger) {
+	roots, err := up.Roots(ctx)
+	if err != nil {
+		log.Warn("upstream root pool not read; the trust anchors stay as they are", "upstream", up.BaseURL, "err", err)
+		return
+	}
+	added, removed, err := b.SyncAnchors(ctx, up.BaseURL, roots)
+	if err != nil {
+		log.Error("upstream root pool not stored", "upstream", up.BaseURL, "err", err)
+		return
+	}
+	log.Info("upstream root pool synced", "upstream", up.BaseURL, "protocol", up.Protocol, "roots",
+		len(roots[ocppsec.UseV2G])+len(roots[ocppsec.UseMO])+len(roots[ocppsec.UseOEM]), "added", added, "removed", removed)
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/webhook"
 )
 
 func main() {
@@ -126,7 +127,6 @@ func run(args []string) error {
 		return err
 	}
 	go resp.Run(ctx)
-	go refresh(ctx, d, resp, log)
 
 	key, err := auth.LoadOrCreateKey(d.Path, *st.tokenKeyType)
 	if err != nil {
@@ -148,11 +148,17 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	go refresh(ctx, d, resp, bridge, log)
 	contracts := &contract.Pool{Store: d.Store, CA: d.CA,
 		Revoked: func(ctx context.Context, r *store.Certificate) {
 			resp.Revoked(context.WithoutCancel(ctx), r.Issuer, r.Serial)
 		}}
 	bridge.Contracts = contracts
+	events := webhook.NewDispatcher(d.Store, reg, log)
+	go events.Run(ctx, 4)
+	contracts.Changed = func(ctx context.Context, change contract.Change, c *store.Contract) {
+		events.ContractChanged(ctx, string(change), c)
+	}
 	if bridge.Installer, err = st.installer(ctx, d, contracts, bridge, reg, log); err != nil {
 		return err
 	}
@@ -165,7 +171,7 @@ func run(args []string) error {
 		Revoked: func(ctx context.Context, r *store.Certificate) {
 			resp.Revoked(context.WithoutCancel(ctx), r.Issuer, r.Serial)
 		}}
-	opncServer := &opnc.Server{Verify: apiServer.VerifyToken, Log: log, Pool: contracts, Anchors: func() ocppsec.Anchors { return bridge.Anchors }}
+	opncServer := &opnc.Server{Verify: apiServer.VerifyToken, Log: log, Pool: contracts, Anchors: bridge.TrustAnchors, Roots: bridge, Events: events}
 	if bridge.Installer != nil {
 		opncServer.Installer = bridge.Installer
 	}
@@ -248,9 +254,10 @@ func run(args []string) error {
 	return nil
 }
 
-// refresh picks up CAs that pncctl added to the data directory and rotates
-// delegated OCSP responder certificates that are due.
-func refresh(ctx context.Context, d *datadir.Dir, resp *ocsp.Responder, log *slog.Logger) {
+// refresh picks up CAs that pncctl added to the data directory, rotates
+// delegated OCSP responder certificates that are due and reloads the trust
+// anchors other replicas changed.
+func refresh(ctx context.Context, d *datadir.Dir, resp *ocsp.Responder, b *ocppsec.Bridge, log *slog.Logger) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -265,6 +272,9 @@ func refresh(ctx context.Context, d *datadir.Dir, resp *ocsp.Responder, log *slo
 		}
 		if err := resp.Reload(ctx); err != nil {
 			log.Error("reload OCSP signers", "err", err)
+		}
+		if err := b.RefreshAnchors(ctx); err != nil {
+			log.Error("reload trust anchors", "err", err)
 		}
 	}
 }
@@ -299,6 +309,7 @@ type settings struct {
 	tokenKeyType, jwksURL, jwksIssuer, jwksAudience, estPrefixes, opncPrefix      *string
 	cpsKey, cpsCert, opncPools, opcpPrefix                                        *string
 	upURL, upProtocol, upTokenURL, upClientID, upSecret, upCA                     *string
+	upRootSync                                                                    *time.Duration
 	ocspCAKey, clientAuth                                                         *bool
 	cacheMB, presignRate, apiRate                                                 *int
 	presignEvery                                                                  *time.Duration
@@ -327,7 +338,8 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.estPrefixes = fs.String("est-prefixes", est.DefaultPrefix, "comma-separated base paths of the EST endpoints ({prefix}/{cpo|mo|oem|cps}/cacerts|simpleenroll|simplereenroll[/ISO15118-2]), e.g. /.well-known/est,/est")
 	s.opncPrefix = fs.String("opnc-pki-prefix", "/opnc/v1/pki", "base path of the OPNC PKI API (GET /est/cacerts and POST /est/simpleenroll with ?caDomain=, POST /pki/revokeCertificate); empty: not served")
 	s.opncPools = fs.String("opnc-prefix", opnc.DefaultPrefix, "base path of the OPNC pool APIs: POST {prefix}/ccp/signedcontractdata, GET {prefix}/rcp/rootcertificates[/{id}]; empty: not served")
-	s.upURL = fs.String("upstream-url", "", "base URL of a Plug and Charge ecosystem's Open Plug&Charge pools (OPNC: before /ccp and /rcp; OPCP: before /v1): contract data for vehicles without a contract here, and its root pool at start")
+	s.upURL = fs.String("upstream-url", "", "base URL of a Plug and Charge ecosystem's Open Plug&Charge pools (OPNC: before /ccp and /rcp; OPCP: before /v1): contract data for vehicles without a contract here, and its root pool as trust anchors")
+	s.upRootSync = fs.Duration("upstream-root-sync", time.Hour, "how often the trust anchors follow the upstream's root pool (roots it adds are added, roots it drops removed)")
 	s.upProtocol = fs.String("upstream-protocol", "opnc", "the upstream's protocol: opnc or opcp")
 	s.upTokenURL = fs.String("upstream-token-url", "", "the upstream's OAuth2 token endpoint (client credentials)")
 	s.upClientID = fs.String("upstream-client-id", "", "client ID at the upstream")

@@ -71,10 +71,16 @@ func (f *ocppFlags) bridge(d *datadir.Dir, resp *ocsp.Responder, reg prometheus.
 			log.Info("trust anchors", "use", u, "count", n)
 		}
 	}
-	return &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: resp}, Anchors: anchors, Log: log, Metrics: ocppsec.NewMetrics(reg),
+	b := &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: resp}, Anchors: anchors, Log: log, Metrics: ocppsec.NewMetrics(reg),
 		Policy: ocppsec.Policy{AuthorizeFailOpen: f.failOpen, InvalidateRevoked: f.invalidate, StationCNIdentity: f.cnIdentity,
 			DeleteUnknownRoots: f.deleteRoots, RenewalWindow: f.renewWindow, AdditionalRootCertificateCheck: f.rootCheck, StationTLSFailOpen: f.tlsFailOpen,
-			SignLimit: f.signLimit, SignWindow: f.signWindow}}, nil
+			SignLimit: f.signLimit, SignWindow: f.signWindow}}
+	// Roots added at run time (root certificate pool, upstream sync) are
+	// in the store; other replicas' changes are picked up every minute.
+	if err := b.RefreshAnchors(context.Background()); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // serve starts the proxy when --ocpp-listen is set; errors end pncd.

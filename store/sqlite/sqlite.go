@@ -247,6 +247,28 @@ var migrations = [][]string{
 		)`,
 	}, {
 		`CREATE INDEX certificates_common_name ON certificates(common_name)`,
+	}, {
+		`CREATE TABLE trust_anchors (
+			purpose TEXT NOT NULL,
+			sha256 TEXT NOT NULL,
+			der BLOB NOT NULL,
+			source TEXT NOT NULL,
+			added_at INTEGER NOT NULL,
+			PRIMARY KEY (purpose, sha256)
+		)`,
+		`CREATE TABLE event_endpoints (
+			id TEXT PRIMARY KEY,
+			tenant TEXT NOT NULL DEFAULT '',
+			url TEXT NOT NULL,
+			description TEXT NOT NULL DEFAULT '',
+			events TEXT NOT NULL,
+			wmis TEXT NOT NULL DEFAULT '',
+			secret TEXT NOT NULL,
+			enabled INTEGER NOT NULL,
+			created_at INTEGER NOT NULL,
+			updated_at INTEGER NOT NULL
+		)`,
+		`CREATE INDEX event_endpoints_tenant ON event_endpoints(tenant, id)`,
 	},
 }
 

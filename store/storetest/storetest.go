@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"OEMSubCAs", testOEMSubCAs},
 		{"ContractDeposits", testDeposits},
 		{"OAuthClients", testOAuthClients},
+		{"TrustAnchors", testTrustAnchors},
+		{"EventEndpoints", testEventEndpoints},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -909,5 +911,73 @@ func testOAuthClients(t *testing.T, s store.Store) {
 	}
 	if err := s.RevokeOAuthClient(ctx, "nope", t0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("revoke unknown: %v", err)
+	}
+}
+
+func testTrustAnchors(t *testing.T, s store.Store) {
+	ctx := store.WithActor(context.Background(), "admin")
+	a := &store.TrustAnchor{Use: "V2GRootCertificate", SHA256: "ab12", DER: []byte{0x30, 1, 2}, Source: "admin", AddedAt: t0}
+	if err := s.AddTrustAnchor(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddTrustAnchor(ctx, a); !errors.Is(err, store.ErrExists) {
+		t.Errorf("same anchor again: %v", err)
+	}
+	b := *a
+	b.Use = "MORootCertificate" // the same root for another use is another anchor
+	if err := s.AddTrustAnchor(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListTrustAnchors(ctx)
+	if err != nil || len(list) != 2 || fmt.Sprint(list[1]) != fmt.Sprint(a) {
+		t.Fatalf("list = %v %v", list, err)
+	}
+	if err := s.RemoveTrustAnchor(ctx, a.Use, a.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveTrustAnchor(ctx, a.Use, a.SHA256); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second remove: %v", err)
+	}
+	if list, _ := s.ListTrustAnchors(ctx); len(list) != 1 || list[0].Use != b.Use {
+		t.Errorf("after remove: %v", list)
+	}
+}
+
+func testEventEndpoints(t *testing.T, s store.Store) {
+	ctx := store.WithActor(context.Background(), "admin")
+	e := &store.EventEndpoint{ID: "ep-1", Tenant: "oem1", URL: "https://oem.example/hook", Description: "d",
+		Events: []string{"oem.contract.created", "oem.contract.deleted"}, WMIs: []string{"WP0"}, Secret: "s3cret", Enabled: true, CreatedAt: t0, UpdatedAt: t0}
+	if err := s.PutEventEndpoint(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.EventEndpoint(ctx, e.ID)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(e) {
+		t.Errorf("EventEndpoint = %+v %v, want %+v", got, err, e)
+	}
+	e.URL, e.WMIs, e.Enabled, e.UpdatedAt = "https://oem.example/hook2", nil, false, t0.Add(time.Hour)
+	if err := s.PutEventEndpoint(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.EventEndpoint(ctx, e.ID); fmt.Sprint(got) != fmt.Sprint(e) {
+		t.Errorf("after update = %+v, want %+v", got, e)
+	}
+	other := *e
+	other.Tenant = "oem2"
+	if err := s.PutEventEndpoint(ctx, &other); !errors.Is(err, store.ErrExists) {
+		t.Errorf("another tenant's ID: %v", err)
+	}
+	for tenant, want := range map[string]int{"": 1, "oem1": 1, "oem2": 0} {
+		if list, err := s.ListEventEndpoints(ctx, tenant); err != nil || len(list) != want {
+			t.Errorf("List(%q) = %d %v", tenant, len(list), err)
+		}
+	}
+	if err := s.DeleteEventEndpoint(ctx, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EventEndpoint(ctx, e.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after delete: %v", err)
+	}
+	if err := s.DeleteEventEndpoint(ctx, e.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second delete: %v", err)
 	}
 }

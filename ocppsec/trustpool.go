@@ -1,0 +1,169 @@
+package ocppsec
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/pncpki/pncpki/store"
+)
+
+// The trust anchors change while pncd runs: an administrator adds or
+// removes roots of the root certificate pool, and the root sync with an
+// upstream ecosystem follows its pool. Such anchors live in the store; the
+// bridge publishes the configured anchors (Bridge.Anchors) plus the stored
+// ones as one immutable snapshot, so that readers never lock.
+
+// Clone returns a copy that can be changed without touching a.
+func (a Anchors) Clone() Anchors {
+	out := make(Anchors, len(a))
+	for u, cs := range a {
+		out[u] = slices.Clone(cs)
+	}
+	return out
+}
+
+// Fingerprint is the SHA-256 of a certificate's DER, lower-case hex.
+func Fingerprint(c *x509.Certificate) string {
+	h := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(h[:])
+}
+
+// TrustAnchors returns the trust anchors in force. The value is shared:
+// read it, never change it.
+func (b *Bridge) TrustAnchors() Anchors {
+	if p := b.live.Load(); p != nil {
+		return *p
+	}
+	return b.Anchors
+}
+
+// RefreshAnchors publishes the configured anchors plus those in the store;
+// pncd calls it at start and periodically, so that every replica follows
+// the changes another one made. A stored anchor that no longer parses is
+// logged and left out.
+func (b *Bridge) RefreshAnchors(ctx context.Context) error {
+	b.anchorsMu.Lock()
+	defer b.anchorsMu.Unlock()
+	return b.refreshAnchors(ctx)
+}
+
+func (b *Bridge) refreshAnchors(ctx context.Context) error {
+	a := b.Anchors.Clone()
+	stored, err := b.Store.ListTrustAnchors(ctx)
+	if err != nil {
+		return fmt.Errorf("read trust anchors: %w", err)
+	}
+	for _, s := range stored {
+		c, err := x509.ParseCertificate(s.DER)
+		if err == nil {
+			err = a.Add(Use(s.Use), c)
+		}
+		if err != nil {
+			b.log().Warn("stored trust anchor left out", "use", s.Use, "sha256", s.SHA256, "err", err)
+		}
+	}
+	b.live.Store(&a)
+	return nil
+}
+
+// Errors of trust anchor changes.
+var (
+	ErrAnchorExists     = errors.New("already a trust anchor")
+	ErrAnchorNotFound   = errors.New("no such trust anchor")
+	ErrAnchorConfigured = errors.New("the trust anchor is configured (pncpki's own root or a --trust-anchors file); it cannot be removed at run time")
+)
+
+// RootUses are the uses of the root certificate pool that can change at
+// run time; CSMS and manufacturer roots change with the configuration only.
+var RootUses = []Use{UseV2G, UseMO, UseOEM}
+
+// AddTrustAnchor stores c as a trust anchor for u and publishes it.
+// source says who added it ("admin", or an upstream's URL).
+func (b *Bridge) AddTrustAnchor(ctx context.Context, u Use, c *x509.Certificate, source string) error {
+	if !slices.Contains(RootUses, u) {
+		return fmt.Errorf("use %s cannot change at run time", u)
+	}
+	if err := IsRoot(c); err != nil {
+		return err
+	}
+	b.anchorsMu.Lock()
+	defer b.anchorsMu.Unlock()
+	if slices.ContainsFunc(b.TrustAnchors()[u], c.Equal) {
+		return fmt.Errorf("%s: %w", c.Subject, ErrAnchorExists)
+	}
+	err := b.Store.AddTrustAnchor(ctx, &store.TrustAnchor{Use: string(u), SHA256: Fingerprint(c), DER: c.Raw, Source: source, AddedAt: b.now().UTC().Truncate(time.Millisecond)})
+	if errors.Is(err, store.ErrExists) {
+		err = fmt.Errorf("%s: %w", c.Subject, ErrAnchorExists)
+	}
+	if err != nil {
+		return err
+	}
+	return b.refreshAnchors(ctx)
+}
+
+// RemoveTrustAnchor removes a stored anchor of use u by fingerprint.
+func (b *Bridge) RemoveTrustAnchor(ctx context.Context, u Use, fingerprint string) error {
+	b.anchorsMu.Lock()
+	defer b.anchorsMu.Unlock()
+	if slices.ContainsFunc(b.Anchors[u], func(c *x509.Certificate) bool { return Fingerprint(c) == fingerprint }) {
+		return ErrAnchorConfigured
+	}
+	err := b.Store.RemoveTrustAnchor(ctx, string(u), fingerprint)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrAnchorNotFound
+	} else if err != nil {
+		return err
+	}
+	return b.refreshAnchors(ctx)
+}
+
+// SyncAnchors makes the stored anchors from source equal to roots (of the
+// RootUses): new ones are added, ones the source no longer lists removed.
+// Anchors from other sources, and configured ones, stay. It returns how
+// many were added and removed.
+func (b *Bridge) SyncAnchors(ctx context.Context, source string, roots Anchors) (added, removed int, err error) {
+	b.anchorsMu.Lock()
+	defer b.anchorsMu.Unlock()
+	stored, err := b.Store.ListTrustAnchors(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	have := map[string]bool{}
+	for _, s := range stored {
+		if s.Source != source {
+			continue
+		}
+		have[s.Use+" "+s.SHA256] = true
+		if !slices.ContainsFunc(roots[Use(s.Use)], func(c *x509.Certificate) bool { return Fingerprint(c) == s.SHA256 }) {
+			if err := b.Store.RemoveTrustAnchor(ctx, s.Use, s.SHA256); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return added, removed, err
+			}
+			removed++
+		}
+	}
+	current := b.TrustAnchors()
+	for _, u := range RootUses {
+		for _, c := range roots[u] {
+			fp := Fingerprint(c)
+			if have[string(u)+" "+fp] || slices.ContainsFunc(current[u], c.Equal) {
+				continue
+			}
+			if err := IsRoot(c); err != nil {
+				b.log().Warn("upstream root refused", "source", source, "subject", c.Subject.String(), "err", err)
+				continue
+			}
+			err := b.Store.AddTrustAnchor(ctx, &store.TrustAnchor{Use: string(u), SHA256: fp, DER: c.Raw, Source: source, AddedAt: b.now().UTC().Truncate(time.Millisecond)})
+			if err != nil && !errors.Is(err, store.ErrExists) {
+				return added, removed, err
+			}
+			added++
+		}
+	}
+	return added, removed, b.refreshAnchors(ctx)
+}

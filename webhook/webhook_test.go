@@ -1,0 +1,90 @@
+package webhook
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/store/sqlite"
+)
+
+func TestWants(t *testing.T) {
+	oem := &store.EventEndpoint{Tenant: "oem1", Enabled: true, Events: []string{ContractCreated, RootAdded}, WMIs: []string{"WMI"}}
+	admin := &store.EventEndpoint{Enabled: true, Events: []string{ContractCreated}}
+	disabled := &store.EventEndpoint{Tenant: "oem1", Events: []string{ContractCreated}}
+	contract := Event{Type: ContractCreated, PCID: "WMIPNCTEST0000001", Tenant: "emsp1", OEM: "oem1"}
+	tests := []struct {
+		name string
+		e    *store.EventEndpoint
+		ev   Event
+		want bool
+	}{
+		{"the vehicle's OEM", oem, contract, true},
+		{"administrator", admin, contract, true},
+		{"disabled", disabled, contract, false},
+		{"not enabled type", oem, Event{Type: ContractDeleted, PCID: contract.PCID, Tenant: "emsp1", OEM: "oem1"}, false},
+		{"another WMI", oem, Event{Type: ContractCreated, PCID: "ABCPNCTEST0000001", Tenant: "emsp1", OEM: "oem1"}, false},
+		{"another OEM's vehicle", oem, Event{Type: ContractCreated, PCID: contract.PCID, Tenant: "emsp1", OEM: "oem2"}, false},
+		{"unregistered vehicle", oem, Event{Type: ContractCreated, PCID: contract.PCID, Tenant: "emsp1"}, false},
+		{"the contract's eMSP", &store.EventEndpoint{Tenant: "emsp1", Enabled: true, Events: []string{ContractCreated}}, contract, true},
+		{"root event to a tenant", oem, Event{Type: RootAdded}, true},
+	}
+	for _, tt := range tests {
+		if got := Wants(tt.e, tt.ev); got != tt.want {
+			t.Errorf("%s: Wants = %v", tt.name, got)
+		}
+	}
+}
+
+// TestDeliveryGivesUp: an endpoint that keeps failing gets every attempt,
+// then the delivery counts as failed.
+func TestDeliveryGivesUp(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "pncpki.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	ctx := store.WithActor(context.Background(), "test")
+	if err := st.PutEventEndpoint(ctx, &store.EventEndpoint{ID: "e1", URL: srv.URL, Events: []string{RootAdded}, Secret: "s", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDispatcher(st, nil, nil)
+	d.Attempts, d.Backoff = 3, time.Millisecond
+	run, stop := context.WithCancel(ctx)
+	defer stop()
+	go d.Run(run, 1)
+	d.Publish(ctx, Event{Type: RootAdded, Payload: map[string]any{"commonName": "x"}})
+	d.Publish(ctx, Event{Type: RootRevoked}) // nobody subscribed
+	for deadline := time.Now().Add(10 * time.Second); testutil.ToFloat64(d.deliveries.WithLabelValues(RootAdded, "failed")) < 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("not given up after %d calls", calls.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("%d attempts, want 3", n)
+	}
+	if n := testutil.ToFloat64(d.deliveries.WithLabelValues(RootAdded, "delivered")); n != 0 {
+		t.Errorf("%v delivered", n)
+	}
+}
+
+func TestSignature(t *testing.T) {
+	// RFC 4231 test case 2.
+	if got := Signature("Jefe", []byte("what do ya want for nothing?")); got != "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" {
+		t.Errorf("Signature = %s", got)
+	}
+}
