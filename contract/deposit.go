@@ -3,11 +3,14 @@ package contract
 import (
 	"context"
 	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/pncpki/pncpki/contract/exi"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -93,4 +96,58 @@ func (p *Pool) DeleteDeposit(ctx context.Context, actingTenant, pcid string) err
 		return err
 	}
 	return p.Store.DeleteContractDeposit(ctx, n)
+}
+
+// SignedData is the contract data of a signed CertificateInstallationRes
+// another CPS made.
+type SignedData struct {
+	EMAID         string
+	ContractChain []*x509.Certificate // leaf first
+	EncryptedKey  []byte
+	DHPublicKey   []byte
+	CPSChain      []*x509.Certificate
+}
+
+// ParseSignedResponse reads a CertificateInstallationRes (EXI) that an
+// eMSP's CPS signed, as OPNC's contract pool upload carries it, and checks
+// it: ResponseCode OK, a CPS chain that leads to one of v2gRoots, and the
+// CPS signature over the four signed elements.
+func ParseSignedResponse(data []byte, v2gRoots []*x509.Certificate, now time.Time) (*SignedData, error) {
+	doc, err := exi.ISO2.Decode(data)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "not an ISO 15118-2 message", Err: err}
+	}
+	body := doc.Child("Body")
+	res := body.Child("CertificateInstallationRes")
+	if res == nil {
+		return nil, &Error{Code: CodeInvalid, Message: "not a CertificateInstallationRes"}
+	}
+	if rc := res.Child("ResponseCode").Val(); rc != ResponseOK {
+		return nil, &Error{Code: CodeInvalid, Message: "ResponseCode " + rc + ", want OK"}
+	}
+	cps, err := parseChain(res.Child("SAProvisioningCertificateChain"))
+	if err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "SAProvisioningCertificateChain", Err: err}
+	}
+	if _, err := cps[0].Verify(x509.VerifyOptions{Roots: pool(v2gRoots), Intermediates: pool(cps[1:]), CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "the CPS chain does not lead to a V2G root here", Err: err}
+	}
+	pub, ok := cps[0].PublicKey.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, &Error{Code: CodeInvalid, Message: "the CPS certificate has no ECDSA key"}
+	}
+	if err := verifySignature(doc.Child("Header").Child("Signature"), body, pub, "id1", "id2", "id3", "id4"); err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "CPS signature", Err: err}
+	}
+	chain, err := parseChain(res.Child("ContractSignatureCertChain"))
+	if err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "ContractSignatureCertChain", Err: err}
+	}
+	enc, err1 := base64.StdEncoding.DecodeString(res.Child("ContractSignatureEncryptedPrivateKey").Val())
+	dh, err2 := base64.StdEncoding.DecodeString(res.Child("DHpublickey").Val())
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "encrypted key", Err: err}
+	}
+	return &SignedData{EMAID: res.Child("eMAID").Val(), ContractChain: chain, EncryptedKey: enc, DHPublicKey: dh, CPSChain: cps}, nil
 }

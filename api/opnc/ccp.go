@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
@@ -20,6 +21,7 @@ import (
 func (s *Server) mountCCP(r chi.Router, prefix string) {
 	r.Get(prefix+"/ccp/contractData/emaid/{emaid}", s.authed(s.contractDataByEMAID))
 	r.Get(prefix+"/ccp/contractData/pcid/{pcid}", s.authed(s.contractDataByPCID))
+	r.Put(prefix+"/ccp/signedcontractdata", s.authed(s.addSignedContractData))
 	r.Delete(prefix+"/ccp/signedcontractdata/{emaid}", s.authed(s.deleteContract))
 	r.Post(prefix+"/ccp/signedcontractdata/{emaid}/{pcid}/setdefault", s.authed(s.setDefault))
 }
@@ -110,4 +112,64 @@ func (s *Server) setDefault(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// signedDataReq is OPNC's signedContractData, the body of
+// addSignedContractDataV1.
+type signedDataReq struct {
+	CertificateInstallationRes       string `json:"certificateInstallationRes"`
+	EMAID                            string `json:"emaid"`
+	PCID                             string `json:"pcid"`
+	XSDMsgDefNamespace               string `json:"xsdMsgDefNamespace"`
+	MetaData                         string `json:"metaData"`
+	CPSV2GRootCertificateFingerprint string `json:"cpsV2GRootCertificateFingerprint"`
+	CPSRootDistinguishedName         string `json:"cpsRootDistinguishedName"`
+}
+
+// addSignedContractData answers addSignedContractDataV1: an eMSP whose own
+// CPS signed a vehicle's contract data uploads it. pncpki checks the CPS
+// chain (to a V2G root of its pool) and signature and the contract chain
+// (to an MO root, EMAID under the eMSP's provider IDs), and keeps the
+// contract data as the vehicle's deposit: installation requests for that
+// PCID are answered with it, signed by pncpki's CPS.
+func (s *Server) addSignedContractData(w http.ResponseWriter, r *http.Request) {
+	if !jsonBody(w, r, s) {
+		return
+	}
+	var req signedDataReq
+	if !s.decode(w, r, &req) {
+		return
+	}
+	tenant := actingTenant(r)
+	if tenant == "" {
+		s.writeError(w, http.StatusForbidden, "signed contract data is uploaded by the eMSP it belongs to")
+		return
+	}
+	if req.XSDMsgDefNamespace != ocppsec.ISO15118v2Schema {
+		s.writeError(w, http.StatusBadRequest, "xsdMsgDefNamespace %q is not supported; pncpki speaks %s", req.XSDMsgDefNamespace, ocppsec.ISO15118v2Schema)
+		return
+	}
+	exiRes, err := base64.StdEncoding.DecodeString(req.CertificateInstallationRes)
+	if err != nil || len(exiRes) == 0 {
+		s.writeError(w, http.StatusBadRequest, "EXI format is invalid: certificateInstallationRes is not base64")
+		return
+	}
+	anchors := s.Anchors()
+	data, err := contract.ParseSignedResponse(exiRes, anchors[ocppsec.UseV2G], time.Now())
+	if err != nil {
+		s.poolError(w, err)
+		return
+	}
+	want, err1 := policies.ParseEMAID(req.EMAID)
+	got, err2 := policies.ParseEMAID(data.EMAID)
+	if err1 != nil || err2 != nil || want.String() != got.String() {
+		s.writeError(w, http.StatusBadRequest, "emaid %q is not the response's eMAID %q", req.EMAID, data.EMAID)
+		return
+	}
+	if _, err := s.Pool.PutDeposit(r.Context(), tenant, "", req.PCID, data.ContractChain, data.EncryptedKey, data.DHPublicKey, anchors[ocppsec.UseMO]); err != nil {
+		s.poolError(w, err)
+		return
+	}
+	s.log().Info("signed contract data uploaded", "tenant", tenant, "emaid", got.String(), "pcid", req.PCID, "cps", data.CPSChain[0].Subject.CommonName)
+	w.WriteHeader(http.StatusCreated)
 }

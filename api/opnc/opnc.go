@@ -5,6 +5,7 @@
 //
 //	POST {prefix}/ccp/signedcontractdata             signed contract data for a CertificateInstallationReq
 //	GET  {prefix}/ccp/contractData/{emaid|pcid}/{id} an eMSP's contracts by EMAID or by vehicle
+//	PUT  {prefix}/ccp/signedcontractdata             an eMSP uploads contract data its CPS signed
 //	DELETE {prefix}/ccp/signedcontractdata/{emaid}   end a contract (its certificates are revoked)
 //	POST {prefix}/ccp/signedcontractdata/{emaid}/{pcid}/setdefault
 //	GET  {prefix}/rcp/rootcertificates[?pkiType=]    the root certificate pool (pncpki's trust anchors)

@@ -1,0 +1,162 @@
+package opnc
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocppsec"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/testcerts"
+)
+
+// externalResponse is a CertificateInstallationRes that an eMSP with its
+// own MO PKI and CPS (testcerts' hierarchies) signed for the vehicle.
+func externalResponse(t *testing.T, e *env) []byte {
+	t.Helper()
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Init(ctx, datadir.InitConfig{Organization: "eMSP own"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp-own", Kind: policies.TenantEMSP, ProviderIDs: []string{"DEPNC"}}); err != nil {
+		t.Fatal(err)
+	}
+	p := e.pki
+	in := &contract.Installer{Pool: &contract.Pool{Store: d.Store, CA: d.CA},
+		CPS: []contract.CPS{{Signer: p.Get("cps-leaf").Key, Chain: append([]*x509.Certificate{p.Get("cps-leaf").Cert}, p.Chain("cps-leaf")...)}},
+		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
+			return []*x509.Certificate{p.Get("oem-root").Cert}, p.Chain("oem-prov")[:2], nil
+		}}
+	c := p.Get("contract")
+	enc, dh, err := contract.EncryptPrivateKey(rand.Reader, c.Key, e.ev.ProvisioningCert.PublicKey.(*ecdsa.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Pool.PutDeposit(ctx, "emsp-own", "", testcerts.PCID, append([]*x509.Certificate{c.Cert}, p.Chain("contract")[:2]...), enc, dh, nil); err != nil {
+		t.Fatal(err)
+	}
+	ev := *e.ev
+	ev.Roots = []*x509.Certificate{p.Get("v2g-root").Cert, p.Get("mo-root").Cert}
+	req, _ := ev.InstallationRequest()
+	res, err := in.Handle(ctx, contract.ActionInstall, req, 5600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.EXI
+}
+
+// TestSignedContractDataUpload: an eMSP whose CPS signed a vehicle's
+// contract data uploads it; pncpki checks it and answers the vehicle's
+// request with it, signed by its own CPS. A CPO, another eMSP, a foreign
+// V2G root, a wrong EMAID and a broken signature are refused and store
+// nothing.
+func TestSignedContractDataUpload(t *testing.T) {
+	e := newEnv(t)
+	ctx := store.WithActor(context.Background(), "test")
+	signed := externalResponse(t, e)
+	if err := e.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp-own", Kind: policies.TenantEMSP, ProviderIDs: []string{"DEPNC"}}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := auth.LoadOrCreateKey(e.d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, _ := key.Mint("emsp-own-backend", "emsp-own", auth.RoleOperator, time.Hour, time.Now())
+	body := func(res []byte, emaid string) []byte {
+		b, _ := json.Marshal(map[string]string{"certificateInstallationRes": base64.StdEncoding.EncodeToString(res), "emaid": emaid,
+			"pcid": testcerts.PCID, "xsdMsgDefNamespace": ocppsec.ISO15118v2Schema})
+		return b
+	}
+	good := body(signed, testcerts.EMAID)
+	validate(t, schema(t, "ccp.api.consolidated.v1.json", "/components/schemas/signedContractData.v1"), good)
+	path := "/opnc/v1/ccp/signedcontractdata"
+	// The eMSP's V2G root is not in the pool yet.
+	if status, out := e.do(t, "PUT", path, "application/json", good, own); status != 400 {
+		t.Errorf("CPS under an unknown V2G root: %d %s", status, out)
+	}
+	for _, u := range []struct {
+		use  ocppsec.Use
+		name string
+	}{{ocppsec.UseV2G, "v2g-root"}, {ocppsec.UseMO, "mo-root"}} {
+		if err := e.bridge.AddTrustAnchor(ctx, u.use, e.pki.Get(u.name).Cert, "admin"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tampered := append([]byte(nil), signed...)
+	tampered[len(tampered)/2] ^= 0x01
+	refusals := []struct {
+		name, token string
+		body        []byte
+		status      int
+	}{
+		{"a CPO", e.token, good, 403},
+		{"an administrator", e.admin, good, 403},
+		{"another eMSP", e.emsp, good, 403},
+		{"another EMAID", own, body(signed, "DEPNC000000002"), 400},
+		{"tampered", own, body(tampered, testcerts.EMAID), 400},
+		{"not EXI", own, body([]byte("nope"), testcerts.EMAID), 400},
+		{"ISO 15118-20", own, []byte(`{"certificateInstallationRes":"gA==","emaid":"x","pcid":"y","xsdMsgDefNamespace":"urn:iso:15118:20:2022:MsgDef"}`), 400},
+	}
+	for _, tt := range refusals {
+		if status, out := e.do(t, "PUT", path, "application/json", tt.body, tt.token); status != tt.status {
+			t.Errorf("%s: %d %s, want %d", tt.name, status, out, tt.status)
+		}
+	}
+	if list, _ := e.d.Store.ListContractDeposits(ctx, ""); len(list) != 0 {
+		t.Fatalf("%d deposits after refusals", len(list))
+	}
+	if status, out := e.do(t, "PUT", path, "application/json", good, own); status != 201 {
+		t.Fatalf("upload: %d %s", status, out)
+	}
+
+	// The vehicle (trusting pncpki's V2G root and the eMSP's MO root) gets
+	// the uploaded contract, signed by pncpki's CPS.
+	v2g, _ := e.d.CA.Authority("v2g-root")
+	ev := *e.ev
+	ev.Roots = []*x509.Certificate{v2g.Cert, e.pki.Get("mo-root").Cert}
+	exiReq, _ := ev.InstallationRequest()
+	req, _ := json.Marshal(map[string]string{"certificateInstallationReq": base64.StdEncoding.EncodeToString(exiReq), "xsdMsgDefNamespace": ocppsec.ISO15118v2Schema})
+	status, out := e.do(t, "POST", path, "application/json", req, e.token)
+	if status != 200 {
+		t.Fatalf("install: %d %s", status, out)
+	}
+	var res struct {
+		Collection []struct {
+			Res string `json:"certificateInstallationRes"`
+		} `json:"signedContractDataCollection"`
+	}
+	json.Unmarshal(out, &res)
+	exiRes, _ := base64.StdEncoding.DecodeString(res.Collection[0].Res)
+	got, err := ev.ReadResponse(exiRes, ev.ProvisioningKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.EMAID != testcerts.EMAID || !got.ContractKey.Equal(e.pki.Get("contract").Key) || !got.CPSChain[0].Equal(mustCPS(t, e)) {
+		t.Errorf("installed %s from CPS %s", got.EMAID, got.CPSChain[0].Subject)
+	}
+}
+
+func mustCPS(t *testing.T, e *env) *x509.Certificate {
+	t.Helper()
+	recs, err := e.d.Store.Certificates(context.Background(), store.Filter{Profile: policies.ISO2CPSLeaf})
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("no CPS leaf: %v", err)
+	}
+	c, _ := x509.ParseCertificate(recs[0].DER)
+	return c
+}
