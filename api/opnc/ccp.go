@@ -19,8 +19,8 @@ import (
 
 // mountCCP adds the CCP routes besides signedcontractdata.
 func (s *Server) mountCCP(r chi.Router, prefix string) {
-	r.Get(prefix+"/ccp/contractData/emaid/{emaid}", s.authed(s.contractDataByEMAID))
-	r.Get(prefix+"/ccp/contractData/pcid/{pcid}", s.authed(s.contractDataByPCID))
+	r.Get(prefix+"/ccp/contractData/emaid/{emaid}", s.authed(s.contractDataByEMAID(opncContracts)))
+	r.Get(prefix+"/ccp/contractData/pcid/{pcid}", s.authed(s.contractDataByPCID(opncContracts)))
 	r.Put(prefix+"/ccp/signedcontractdata", s.authed(s.addSignedContractData))
 	r.Delete(prefix+"/ccp/signedcontractdata/{emaid}", s.authed(s.deleteContract))
 	r.Post(prefix+"/ccp/signedcontractdata/{emaid}/{pcid}/setdefault", s.authed(s.setDefault))
@@ -40,7 +40,15 @@ func (s *Server) contractData(r *http.Request, c *store.Contract) map[string]any
 	return out
 }
 
-func (s *Server) writeContracts(w http.ResponseWriter, r *http.Request, cs []*store.Contract) {
+// The keys of contract lists in OPNC and OPCP.
+const (
+	opncContracts = "contractDataCollection"
+	opcpContracts = "XMLContracts"
+)
+
+// writeContractsAs answers the live contracts under key (OPNC's
+// contractDataCollection, OPCP's XMLContracts).
+func (s *Server) writeContractsAs(w http.ResponseWriter, r *http.Request, key string, cs []*store.Contract) {
 	list := []map[string]any{}
 	for _, c := range cs {
 		if !c.Cancelled() {
@@ -51,33 +59,39 @@ func (s *Server) writeContracts(w http.ResponseWriter, r *http.Request, cs []*st
 		s.writeError(w, http.StatusNotFound, "no contract")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"contractDataCollection": list})
+	writeJSON(w, http.StatusOK, map[string]any{key: list})
 }
 
 // contractDataByEMAID answers getContractDataByEmaidV1.
-func (s *Server) contractDataByEMAID(w http.ResponseWriter, r *http.Request) {
-	c, err := s.Pool.Get(r.Context(), actingTenant(r), chi.URLParam(r, "emaid"))
-	if err != nil {
-		s.poolError(w, err)
-		return
+// It answers OPCP's lookupContract too, under key.
+func (s *Server) contractDataByEMAID(key string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.Pool.Get(r.Context(), actingTenant(r), chi.URLParam(r, "emaid"))
+		if err != nil {
+			s.poolError(w, err)
+			return
+		}
+		s.writeContractsAs(w, r, key, []*store.Contract{c})
 	}
-	s.writeContracts(w, r, []*store.Contract{c})
 }
 
 // contractDataByPCID answers getContractDataByPcidV1: the vehicle's
 // contracts the caller may see.
-func (s *Server) contractDataByPCID(w http.ResponseWriter, r *http.Request) {
-	pcid, err := policies.NormalizePCID(chi.URLParam(r, "pcid"))
-	if err != nil {
-		s.writeError(w, http.StatusBadRequest, "pcid: %v", err)
-		return
+// It answers OPCP's signedContractData/{pcid} too, under key.
+func (s *Server) contractDataByPCID(key string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		pcid, err := policies.NormalizePCID(chi.URLParam(r, "pcid"))
+		if err != nil {
+			s.writeError(w, http.StatusBadRequest, "pcid: %v", err)
+			return
+		}
+		cs, err := s.Pool.Store.ListContracts(r.Context(), actingTenant(r), pcid)
+		if err != nil {
+			s.writeError(w, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		s.writeContractsAs(w, r, key, cs)
 	}
-	cs, err := s.Pool.Store.ListContracts(r.Context(), actingTenant(r), pcid)
-	if err != nil {
-		s.writeError(w, http.StatusInternalServerError, "%v", err)
-		return
-	}
-	s.writeContracts(w, r, cs)
 }
 
 // deleteContract answers deleteSignedContractDataByEmaidV1: the contract
@@ -140,36 +154,44 @@ func (s *Server) addSignedContractData(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
+	if s.storeSignedData(w, r, req.XSDMsgDefNamespace, req.CertificateInstallationRes, req.EMAID, req.PCID) {
+		w.WriteHeader(http.StatusCreated)
+	}
+}
+
+// storeSignedData checks signed contract data (base64 EXI) and keeps it
+// as the vehicle's deposit; it answers refusals itself.
+func (s *Server) storeSignedData(w http.ResponseWriter, r *http.Request, namespace, b64, emaid, pcid string) bool {
 	tenant := actingTenant(r)
 	if tenant == "" {
 		s.writeError(w, http.StatusForbidden, "signed contract data is uploaded by the eMSP it belongs to")
-		return
+		return false
 	}
-	if req.XSDMsgDefNamespace != ocppsec.ISO15118v2Schema {
-		s.writeError(w, http.StatusBadRequest, "xsdMsgDefNamespace %q is not supported; pncpki speaks %s", req.XSDMsgDefNamespace, ocppsec.ISO15118v2Schema)
-		return
+	if namespace != ocppsec.ISO15118v2Schema {
+		s.writeError(w, http.StatusBadRequest, "xsdMsgDefNamespace %q is not supported; pncpki speaks %s", namespace, ocppsec.ISO15118v2Schema)
+		return false
 	}
-	exiRes, err := base64.StdEncoding.DecodeString(req.CertificateInstallationRes)
+	exiRes, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil || len(exiRes) == 0 {
-		s.writeError(w, http.StatusBadRequest, "EXI format is invalid: certificateInstallationRes is not base64")
-		return
+		s.writeError(w, http.StatusBadRequest, "EXI format is invalid: the signed contract data is not base64")
+		return false
 	}
 	anchors := s.Anchors()
 	data, err := contract.ParseSignedResponse(exiRes, anchors[ocppsec.UseV2G], time.Now())
 	if err != nil {
 		s.poolError(w, err)
-		return
+		return false
 	}
-	want, err1 := policies.ParseEMAID(req.EMAID)
+	want, err1 := policies.ParseEMAID(emaid)
 	got, err2 := policies.ParseEMAID(data.EMAID)
 	if err1 != nil || err2 != nil || want.String() != got.String() {
-		s.writeError(w, http.StatusBadRequest, "emaid %q is not the response's eMAID %q", req.EMAID, data.EMAID)
-		return
+		s.writeError(w, http.StatusBadRequest, "emaid %q is not the response's eMAID %q", emaid, data.EMAID)
+		return false
 	}
-	if _, err := s.Pool.PutDeposit(r.Context(), tenant, "", req.PCID, data.ContractChain, data.EncryptedKey, data.DHPublicKey, anchors[ocppsec.UseMO]); err != nil {
+	if _, err := s.Pool.PutDeposit(r.Context(), tenant, "", pcid, data.ContractChain, data.EncryptedKey, data.DHPublicKey, anchors[ocppsec.UseMO]); err != nil {
 		s.poolError(w, err)
-		return
+		return false
 	}
-	s.log().Info("signed contract data uploaded", "tenant", tenant, "emaid", got.String(), "pcid", req.PCID, "cps", data.CPSChain[0].Subject.CommonName)
-	w.WriteHeader(http.StatusCreated)
+	s.log().Info("signed contract data uploaded", "tenant", tenant, "emaid", got.String(), "pcid", pcid, "cps", data.CPSChain[0].Subject.CommonName)
+	return true
 }

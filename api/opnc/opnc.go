@@ -22,6 +22,9 @@
 //
 //	POST {prefix}/v1/ccp/signedContractData
 //	GET|PUT {prefix}/v1/root/rootCerts, GET|DELETE {prefix}/v1/root/rootCerts/{id}
+//	PUT  {prefix}/v1/ccp/signedContractData, DELETE .../{emaid}, POST .../{pcid}/{emaid}/default
+//	GET  {prefix}/v1/ccp/lookupContract/{emaid}, {prefix}/v1/ccp/signedContractData/{pcid}
+//	PUT  {prefix}/v1/oem/provCerts, GET|DELETE .../{pcid}, GET .../lookupVehicle/{pcid}
 //
 // Bodies follow the OpenAPI documents; errors are their error object
 // ({errorMessages, traceId}). Callers authenticate with a bearer token of
@@ -110,6 +113,9 @@ func (s *Server) MountOPCP(r chi.Router, prefix string) {
 	r.Get(prefix+"/v1/root/rootCerts/{id}", s.authed(s.opcpRootCert))
 	r.Put(prefix+"/v1/root/rootCerts", s.authed(s.putRoot))
 	r.Delete(prefix+"/v1/root/rootCerts/{id}", s.authed(s.deleteRoot))
+	if s.Pool != nil {
+		s.mountOPCPPools(r, prefix)
+	}
 }
 
 func (s *Server) log() *slog.Logger {

@@ -79,29 +79,37 @@ func (s *Server) putProvisioning(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	if req.XSDMsgDefNamespace != ocppsec.ISO15118v2Schema {
-		s.writeError(w, http.StatusBadRequest, "xsdMsgDefNamespace %q is not supported; pncpki speaks %s", req.XSDMsgDefNamespace, ocppsec.ISO15118v2Schema)
-		return
+	if s.storeProvisioning(w, r, req.XSDMsgDefNamespace, req.Chain.Certificate, req.Chain.SubCA2Certificate, req.Chain.SubCA1Certificate) {
+		w.WriteHeader(http.StatusOK)
 	}
-	// Leaf first, then Sub-CA 2 (its issuer) and Sub-CA 1.
+}
+
+// storeProvisioning checks and stores a provisioning certificate chain
+// given as base64 DER, leaf first, then Sub-CA 2 (its issuer) and Sub-CA 1
+// (both optional); it answers refusals itself.
+func (s *Server) storeProvisioning(w http.ResponseWriter, r *http.Request, namespace string, b64 ...string) bool {
+	if namespace != ocppsec.ISO15118v2Schema {
+		s.writeError(w, http.StatusBadRequest, "xsdMsgDefNamespace %q is not supported; pncpki speaks %s", namespace, ocppsec.ISO15118v2Schema)
+		return false
+	}
 	var certs []*x509.Certificate
-	for i, b64 := range []string{req.Chain.Certificate, req.Chain.SubCA2Certificate, req.Chain.SubCA1Certificate} {
-		if b64 == "" {
+	for i, v := range b64 {
+		if v == "" {
 			if i == 0 {
-				s.writeError(w, http.StatusBadRequest, "provisioningCertificateChain.certificate is required")
-				return
+				s.writeError(w, http.StatusBadRequest, "the provisioning certificate is required")
+				return false
 			}
 			continue
 		}
-		der, err := base64.StdEncoding.DecodeString(b64)
+		der, err := base64.StdEncoding.DecodeString(v)
 		if err != nil {
 			s.writeError(w, http.StatusBadRequest, "certificate %d is not base64", i)
-			return
+			return false
 		}
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
 			s.writeError(w, http.StatusBadRequest, "certificate %d: %v", i, err)
-			return
+			return false
 		}
 		certs = append(certs, c)
 	}
@@ -111,9 +119,9 @@ func (s *Server) putProvisioning(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := s.Pool.PutProvisioning(r.Context(), actingTenant(r), "", certs, roots); err != nil {
 		s.poolError(w, err)
-		return
+		return false
 	}
-	w.WriteHeader(http.StatusOK)
+	return true
 }
 
 // getProvisioning answers getProvisioningCertificateV1.
