@@ -203,6 +203,29 @@ func TestEvents(t *testing.T) {
 	}
 }
 
+// TestOPCPWebhookEndpoints: OPCP's webhook endpoints are the same
+// subscriptions under OPCP's paths and schemas.
+func TestOPCPWebhookEndpoints(t *testing.T) {
+	e := newEnv(t)
+	body := []byte(`{"url":"https://oem.example/hook","enabledEvents":["oem.contract.created","root.cert.added"],"status":"enabled"}`)
+	validate(t, opcpSchema(t, "webhooks.v1.json", "/components/schemas/EndpointRequest"), body)
+	status, out := e.do(t, "POST", "/opcp/v1/webhook/endpoints", "application/json", body, e.oem)
+	if status != 201 {
+		t.Fatalf("create: %d %s", status, out)
+	}
+	validate(t, opcpSchema(t, "webhooks.v1.json", "/components/schemas/EndpointResponse"), out)
+	var ep struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(out, &ep)
+	if status, out := e.do(t, "GET", "/opnc/v1/event/endpoints/"+ep.ID, "", nil, e.oem); status != 200 {
+		t.Errorf("the same endpoint under OPNC's path: %d %s", status, out)
+	}
+	if status, _ := e.do(t, "DELETE", "/opcp/v1/webhook/endpoints/"+ep.ID, "", nil, e.oem); status != 200 {
+		t.Errorf("delete: %d", status)
+	}
+}
+
 // TestEventEndpointRefusals: bad subscriptions are refused and stored not.
 func TestEventEndpointRefusals(t *testing.T) {
 	e := newEnv(t)

@@ -25,6 +25,7 @@
 //	PUT  {prefix}/v1/ccp/signedContractData, DELETE .../{emaid}, POST .../{pcid}/{emaid}/default
 //	GET  {prefix}/v1/ccp/lookupContract/{emaid}, {prefix}/v1/ccp/signedContractData/{pcid}
 //	PUT  {prefix}/v1/oem/provCerts, GET|DELETE .../{pcid}, GET .../lookupVehicle/{pcid}
+//	POST|GET {prefix}/v1/webhook/endpoints, GET|PUT|DELETE .../{id} (OPNC's event endpoints)
 //
 // Bodies follow the OpenAPI documents; errors are their error object
 // ({errorMessages, traceId}). Callers authenticate with a bearer token of
@@ -113,6 +114,11 @@ func (s *Server) MountOPCP(r chi.Router, prefix string) {
 	r.Get(prefix+"/v1/root/rootCerts/{id}", s.authed(s.opcpRootCert))
 	r.Put(prefix+"/v1/root/rootCerts", s.authed(s.putRoot))
 	r.Delete(prefix+"/v1/root/rootCerts/{id}", s.authed(s.deleteRoot))
+	r.Post(prefix+"/v1/webhook/endpoints", s.authed(s.createEndpoint))
+	r.Get(prefix+"/v1/webhook/endpoints", s.authed(s.listEndpoints))
+	r.Get(prefix+"/v1/webhook/endpoints/{id}", s.authed(s.getEndpoint))
+	r.Put(prefix+"/v1/webhook/endpoints/{id}", s.authed(s.updateEndpoint))
+	r.Delete(prefix+"/v1/webhook/endpoints/{id}", s.authed(s.deleteEndpoint))
 	if s.Pool != nil {
 		s.mountOPCPPools(r, prefix)
 	}
