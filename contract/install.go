@@ -198,6 +198,7 @@ type request struct {
 	pcid      string
 	recipient *ecdsa.PublicKey // whose key the new contract key is encrypted for
 	key       [32]byte         // idempotency key
+	anyRoot   bool             // no vehicle root list (Prepare): the first CPS will do
 }
 
 // Handle answers an EXI-encoded request (without V2GTP header). maxBase64
@@ -560,10 +561,12 @@ type contractData struct {
 
 // respond gets the contract data (issued now, or deposited by an eMSP with
 // its own MO PKI) and builds the signed response.
-func (in *Installer) respond(ctx context.Context, action Action, req *request, tm *Timings, maxBase64 int) (*Response, error) {
-	cps, err := in.chooseCPS(req.roots)
-	if err != nil {
-		return nil, err
+func (in *Installer) respond(ctx context.Context, action Action, req *request, tm *Timings, maxBase64 int) (res *Response, err error) {
+	cps := &in.CPS[0]
+	if !req.anyRoot {
+		if cps, err = in.chooseCPS(req.roots); err != nil {
+			return nil, err
+		}
 	}
 	var data *contractData
 	if req.deposit != nil {

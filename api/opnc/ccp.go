@@ -1,7 +1,10 @@
 package opnc
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"net/http"
 	"time"
 
@@ -22,6 +25,7 @@ func (s *Server) mountCCP(r chi.Router, prefix string) {
 	r.Get(prefix+"/ccp/contractData/emaid/{emaid}", s.authed(s.contractDataByEMAID(opncContracts)))
 	r.Get(prefix+"/ccp/contractData/pcid/{pcid}", s.authed(s.contractDataByPCID(opncContracts)))
 	r.Put(prefix+"/ccp/signedcontractdata", s.authed(s.addSignedContractData))
+	r.Get(prefix+"/ccp/signedcontractdata/{emaid}/{pcid}", s.authed(s.provideSignedContractData(false)))
 	r.Delete(prefix+"/ccp/signedcontractdata/{emaid}", s.authed(s.deleteContract))
 	r.Post(prefix+"/ccp/signedcontractdata/{emaid}/{pcid}/setdefault", s.authed(s.setDefault))
 }
@@ -194,4 +198,43 @@ func (s *Server) storeSignedData(w http.ResponseWriter, r *http.Request, namespa
 	}
 	s.log().Info("signed contract data uploaded", "tenant", tenant, "emaid", got.String(), "pcid", pcid, "cps", data.CPSChain[0].Subject.CommonName)
 	return true
+}
+
+// provideSignedContractData answers getSignedContractDataByEmaidAndPcidV1
+// (and OPCP's provideSignedContractData): signed contract data for a
+// vehicle without its request, for the OEM that registered the vehicle or
+// the contract's eMSP. Each call issues a new contract certificate.
+func (s *Server) provideSignedContractData(opcp bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if ns := q.Get("xsdMsgDefNamespace"); ns != "" && ns != ocppsec.ISO15118v2Schema {
+			s.writeError(w, http.StatusBadRequest, "xsdMsgDefNamespace %q is not supported; pncpki speaks %s", ns, ocppsec.ISO15118v2Schema)
+			return
+		}
+		if s.Installer == nil {
+			s.writeError(w, http.StatusServiceUnavailable, "this pncpki runs no contract service (no CPS key)")
+			return
+		}
+		res, err := s.Installer.Prepare(r.Context(), actingTenant(r), chi.URLParam(r, "emaid"), chi.URLParam(r, "pcid"),
+			q.Get("sessionID"), q.Get("cpsV2GRootCertificateFingerprint"), 0)
+		var ie *contract.InstallError
+		switch {
+		case errors.As(err, &ie):
+			s.writeError(w, http.StatusServiceUnavailable, "%s: %s", ie.Reason, ie.Message)
+			return
+		case err != nil:
+			s.poolError(w, err)
+			return
+		}
+		exiRes := base64.StdEncoding.EncodeToString(res.EXI)
+		fp := sha256.Sum256(res.CPSRoot.Raw)
+		if opcp { // OPCP's fingerprint pattern is a UUID's: left out
+			writeJSON(w, http.StatusOK, map[string]any{"certificateInstallationRes": exiRes, "xsdMsgDefNamespace": ocppsec.ISO15118v2Schema})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"signedContractDataCollection": []map[string]any{{
+			"certificateInstallationRes": exiRes, "emaid": res.EMAID, "pcid": res.PCID,
+			"xsdMsgDefNamespace": ocppsec.ISO15118v2Schema, "cpsV2GRootCertificateFingerprint": hex.EncodeToString(fp[:]),
+		}}})
+	}
 }

@@ -22,6 +22,7 @@ func (s *Server) mountOPCPPools(r chi.Router, prefix string) {
 	r.Put(prefix+"/v1/ccp/signedContractData", s.authed(s.opcpAddSignedContractData))
 	r.Delete(prefix+"/v1/ccp/signedContractData/{emaid}", s.authed(s.deleteContract))
 	r.Post(prefix+"/v1/ccp/signedContractData/{pcid}/{emaid}/default", s.authed(s.setDefault))
+	r.Get(prefix+"/v1/ccp/provideSignedContractData/{emaid}/{pcid}", s.authed(s.provideSignedContractData(true)))
 	r.Get(prefix+"/v1/ccp/lookupContract/{emaid}", s.authed(s.contractDataByEMAID(opcpContracts)))
 	r.Get(prefix+"/v1/ccp/signedContractData/{pcid}", s.authed(s.contractDataByPCID(opcpContracts)))
 	r.Put(prefix+"/v1/oem/provCerts", s.authed(s.opcpPutProvisioning))

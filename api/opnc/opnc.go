@@ -6,6 +6,7 @@
 //	POST {prefix}/ccp/signedcontractdata             signed contract data for a CertificateInstallationReq
 //	GET  {prefix}/ccp/contractData/{emaid|pcid}/{id} an eMSP's contracts by EMAID or by vehicle
 //	PUT  {prefix}/ccp/signedcontractdata             an eMSP uploads contract data its CPS signed
+//	GET  {prefix}/ccp/signedcontractdata/{emaid}/{pcid} signed contract data without a request (OEM back ends)
 //	DELETE {prefix}/ccp/signedcontractdata/{emaid}   end a contract (its certificates are revoked)
 //	POST {prefix}/ccp/signedcontractdata/{emaid}/{pcid}/setdefault
 //	GET  {prefix}/rcp/rootcertificates[?pkiType=]    the root certificate pool (pncpki's trust anchors)
@@ -24,6 +25,7 @@
 //	GET|PUT {prefix}/v1/root/rootCerts, GET|DELETE {prefix}/v1/root/rootCerts/{id}
 //	PUT  {prefix}/v1/ccp/signedContractData, DELETE .../{emaid}, POST .../{pcid}/{emaid}/default
 //	GET  {prefix}/v1/ccp/lookupContract/{emaid}, {prefix}/v1/ccp/signedContractData/{pcid}
+//	GET  {prefix}/v1/ccp/provideSignedContractData/{emaid}/{pcid}
 //	PUT  {prefix}/v1/oem/provCerts, GET|DELETE .../{pcid}, GET .../lookupVehicle/{pcid}
 //	POST|GET {prefix}/v1/webhook/endpoints, GET|PUT|DELETE .../{id} (OPNC's event endpoints)
 //
@@ -64,6 +66,7 @@ const MaxBody = 64 << 10
 // Installer answers certificate installation requests (contract.Installer).
 type Installer interface {
 	Handle(ctx context.Context, action contract.Action, exiRequest []byte, maxBase64 int) (*contract.Response, error)
+	Prepare(ctx context.Context, actingTenant, emaid, pcid, sessionID, cpsRoot string, maxBase64 int) (*contract.Response, error)
 }
 
 // Server serves the OPNC pool interfaces.

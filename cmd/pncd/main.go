@@ -159,8 +159,12 @@ func run(args []string) error {
 	contracts.Changed = func(ctx context.Context, change contract.Change, c *store.Contract) {
 		events.ContractChanged(ctx, string(change), c)
 	}
-	if bridge.Installer, err = st.installer(ctx, d, contracts, bridge, reg, log); err != nil {
+	installer, err := st.installer(ctx, d, contracts, bridge, reg, log)
+	if err != nil {
 		return err
+	}
+	if installer != nil {
+		bridge.Installer = installer
 	}
 	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: key, JWKS: jwks, OCSP: resp, OCPP: bridge, Contracts: contracts, RateLimit: rl, Metrics: api.NewMetrics(reg)}
 	apiHandler, err := apiServer.Handler()
@@ -172,8 +176,8 @@ func run(args []string) error {
 			resp.Revoked(context.WithoutCancel(ctx), r.Issuer, r.Serial)
 		}}
 	opncServer := &opnc.Server{Verify: apiServer.VerifyToken, Log: log, Pool: contracts, Anchors: bridge.TrustAnchors, Roots: bridge, Events: events}
-	if bridge.Installer != nil {
-		opncServer.Installer = bridge.Installer
+	if installer != nil {
+		opncServer.Installer = installer
 	}
 	mount := func(r chi.Router) {
 		for _, p := range strings.Split(*st.estPrefixes, ",") {

@@ -1,0 +1,101 @@
+package contract
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+// sessionIDPattern is an ISO 15118-2 SessionID: at most 8 bytes, hex.
+var sessionIDPattern = regexp.MustCompile(`^(?:[0-9A-Fa-f]{2}){1,8}$`)
+
+// Prepare makes signed contract data for a vehicle without its request, as
+// OPNC's getSignedContractDataByEmaidAndPcid gives it to OEM back ends that
+// install contracts over the air: the contract of emaid, which must be
+// bound to pcid and live; a new contract certificate; its key encrypted
+// for the provisioning certificate registered for pcid; the response
+// signed by the CPS under the V2G root whose SHA-256 fingerprint (hex) is
+// cpsRoot ("" the first CPS), with sessionID (hex, default "00") in the
+// header. actingTenant ("" an administrator) must be the OEM that
+// registered the vehicle or the contract's eMSP. Every call issues a new
+// contract certificate.
+func (in *Installer) Prepare(ctx context.Context, actingTenant, emaid, pcid, sessionID, cpsRoot string, maxBase64 int) (*Response, error) {
+	if len(in.CPS) == 0 {
+		return nil, refuse(ResponseFailed, ReasonNotConfigured, nil, "this pncpki has no CPS key to sign installation responses")
+	}
+	if sessionID == "" {
+		sessionID = "00"
+	}
+	if !sessionIDPattern.MatchString(sessionID) {
+		return nil, &Error{Code: CodeInvalid, Message: "Invalid SessionID format, make sure the length is maximum 8 bytes and it is represented in HEX binary"}
+	}
+	e, err := policies.ParseEMAID(emaid)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "EMAID", Err: err}
+	}
+	if pcid, err = policies.NormalizePCID(pcid); err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "PCID", Err: err}
+	}
+	c, err := in.Pool.Store.Contract(ctx, e.String())
+	prov, perr := in.Pool.Store.ProvisioningCertificate(ctx, pcid)
+	allowed := actingTenant == "" || err == nil && c.Tenant == actingTenant || perr == nil && prov.Tenant == actingTenant
+	switch {
+	case errors.Is(err, store.ErrNotFound) || err == nil && c.PCID != pcid || !allowed:
+		return nil, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no contract %s for PCID %s", e, pcid)}
+	case err != nil:
+		return nil, err
+	case c.Cancelled() || !c.ValidUntil.IsZero() && !in.now().Before(c.ValidUntil):
+		return nil, &Error{Code: CodeInvalid, Message: "contract " + c.EMAID + " is cancelled or has ended"}
+	}
+	if errors.Is(perr, store.ErrNotFound) {
+		return nil, &Error{Code: CodeNotFound, Message: "no provisioning certificate is registered for PCID " + pcid + ": the key cannot be encrypted for the vehicle"}
+	} else if perr != nil {
+		return nil, perr
+	}
+	leaf, err := x509.ParseCertificate(prov.DER)
+	if err != nil {
+		return nil, fmt.Errorf("provisioning certificate of %s: %w", pcid, err)
+	}
+	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return nil, &Error{Code: CodeInvalid, Message: "the provisioning certificate of " + pcid + " has no P-256 key"}
+	}
+	req := &request{sessionID: strings.ToUpper(sessionID), pcid: pcid, recipient: pub, contract: c, anyRoot: true}
+	if cpsRoot != "" {
+		found := false
+		for _, cps := range in.CPS {
+			root := cps.Chain[len(cps.Chain)-1]
+			if strings.EqualFold(fingerprint(root), strings.ReplaceAll(cpsRoot, ":", "")) {
+				req.roots, req.anyRoot, found = []rootID{{issuer: root.Issuer.String(), serial: root.SerialNumber}}, false, true
+			}
+		}
+		if !found {
+			return nil, &Error{Code: CodeNotFound, Message: "no CPS of this pncpki signs under the V2G root " + cpsRoot}
+		}
+	}
+	var tm Timings
+	t := time.Now()
+	res, err := in.respond(ctx, ActionInstall, req, &tm, maxBase64)
+	if err != nil {
+		return nil, err
+	}
+	tm.Verify = time.Since(t) - tm.KeyGen - tm.Issue - tm.Encrypt - tm.Sign - tm.Encode
+	res.Timings = tm
+	return res, nil
+}
+
+func fingerprint(c *x509.Certificate) string {
+	h := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(h[:])
+}
