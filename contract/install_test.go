@@ -609,3 +609,35 @@ func TestInstallFromDeposit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzParseSignedResponse: an uploaded CertificateInstallationRes is
+// either refused with a contract error or carries contract data whose CPS
+// signature checked out.
+func FuzzParseSignedResponse(f *testing.F) {
+	e := newInstallEnv(f)
+	req, err := e.ev.InstallationRequest()
+	if err != nil {
+		f.Fatal(err)
+	}
+	res, err := e.in.Handle(context.Background(), ActionInstall, req, 5600)
+	if err != nil {
+		f.Fatal(err)
+	}
+	roots := e.ev.Roots
+	f.Add(res.EXI)
+	f.Add(res.EXI[:len(res.EXI)/2])
+	f.Add(req)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		data, err := ParseSignedResponse(in, roots, time.Now())
+		if err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("not a contract error: %v", err)
+			}
+			return
+		}
+		if len(data.ContractChain) == 0 || len(data.CPSChain) == 0 {
+			t.Fatalf("accepted without chains: %+v", data)
+		}
+	})
+}
