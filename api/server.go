@@ -228,8 +228,10 @@ func apiError(err error) error {
 		c = connect.CodePermissionDenied
 	case code == ca.CodeNotFound || code == ca.CodeIssuerUnknown:
 		c = connect.CodeNotFound
-	case code == ca.CodeAlreadyRevoked || code == ca.CodeIssuerMismatch:
+	case code == ca.CodeAlreadyRevoked || code == ca.CodeIssuerMismatch || code == ca.CodeExternalRevoke:
 		c = connect.CodeFailedPrecondition
+	case code == ca.CodeUpstream:
+		c = connect.CodeUnavailable
 	}
 	return newError(c, code, err)
 }

@@ -117,6 +117,9 @@ type Service struct {
 	work chan struct{}
 
 	crls crlCache
+
+	xmu       sync.RWMutex
+	externals map[string]*External // by profile
 }
 
 type cachedTenant struct {
@@ -193,7 +196,7 @@ func (s *Service) Reload(ctx context.Context) error {
 	certs := map[string]*x509.Certificate{}
 	parents := map[string]string{}
 	for _, c := range cas {
-		if c.Pending() {
+		if c.Pending() || c.External() {
 			continue
 		}
 		cert, err := x509.ParseCertificate(c.CertDER)
@@ -404,6 +407,10 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Issued, error) {
 		if err := tenant.Permit(p, subj); err != nil {
 			return nil, &Error{Code: CodePolicyDenied, Message: "tenant policy refuses", Err: err}
 		}
+	}
+	if x := s.external(p.Name); x != nil && req.Issuer == "" {
+		release() // the upstream's answer needs no CPU slot
+		return s.issueExternal(ctx, p, x, csr, subj, req.Tenant)
 	}
 	issuer, err := s.issuerFor(p, req.Issuer)
 	if err != nil {

@@ -91,6 +91,9 @@ func (s *Service) Revoke(ctx context.Context, issuer, serial string, reason int)
 			return nil, refuse(CodeAmbiguousSerial, "serial %s exists under several CAs: name the issuer", serial)
 		}
 	}
+	if rec, err := s.opts.Store.CA(ctx, issuer); err == nil && rec.External() {
+		return nil, refuse(CodeExternalRevoke, "%s/%s was signed by the upstream ecosystem (%s): revoke it there", issuer, serial, strings.TrimPrefix(rec.KeyURI, store.ExternalKeyURI))
+	}
 	c, err := s.opts.Store.Revoke(ctx, issuer, serial, reason, s.opts.Now().UTC().Truncate(time.Second))
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -37,6 +37,16 @@ type CA struct {
 // Pending reports whether the CA still waits for its certificate.
 func (c *CA) Pending() bool { return len(c.CertDER) == 0 }
 
+// ExternalKeyURI prefixes the key URI of an external CA: an upstream
+// ecosystem's CA whose certificates pncpki forwarded CSRs for and
+// recorded. Its key is not pncpki's; the rest of the URI names the
+// upstream.
+const ExternalKeyURI = "external:"
+
+// External reports whether the CA is an upstream's, recorded only as the
+// issuer of the certificates it signed for pncpki's tenants.
+func (c *CA) External() bool { return strings.HasPrefix(c.KeyURI, ExternalKeyURI) }
+
 // Certificate is an issued certificate and its revocation state.
 type Certificate struct {
 	Issuer     string // CA name

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pncpki/pncpki/api/est"
 	"github.com/pncpki/pncpki/ocppsec"
 )
 
@@ -41,11 +42,18 @@ type Client struct {
 	// TokenURL, ClientID and ClientSecret are the OAuth2 client
 	// credentials; an empty TokenURL sends no token.
 	TokenURL, ClientID, ClientSecret string
-	HTTP                             *http.Client
+	// ESTURL is the ecosystem's EST base, before /cpo/simpleenroll (e.g.
+	// https://eco.example/.well-known/est); empty: no enrollment.
+	ESTURL string
+	HTTP   *http.Client
 
 	mu      sync.Mutex
 	token   string
 	expires time.Time
+
+	caMu      sync.Mutex
+	caCerts   []*x509.Certificate
+	caFetched time.Time
 }
 
 func (c *Client) http() *http.Client {
@@ -83,37 +91,46 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 
 // do sends a JSON request and decodes a JSON answer into out.
 func (c *Client) do(ctx context.Context, method, url, token string, body []byte, out any) error {
+	data, err := c.send(ctx, method, url, token, "application/json", body, "application/json")
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, out)
+}
+
+// send makes a request and returns the body of a 200 answer.
+func (c *Client) send(ctx context.Context, method, url, token, contentType string, body []byte, accept string) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(data) > maxAnswer {
-		return fmt.Errorf("%s: answer over %d bytes", url, maxAnswer)
+		return nil, fmt.Errorf("%s: answer over %d bytes", url, maxAnswer)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return &StatusError{Status: resp.StatusCode, Body: strings.TrimSpace(string(data[:min(len(data), 300)]))}
+		return nil, &StatusError{Status: resp.StatusCode, Body: strings.TrimSpace(string(data[:min(len(data), 300)]))}
 	}
-	return json.Unmarshal(data, out)
+	return data, nil
 }
 
 // StatusError is an upstream's non-200 answer.
@@ -236,4 +253,109 @@ func (c *Client) Roots(ctx context.Context) (ocppsec.Anchors, error) {
 		}
 	}
 	return a, nil
+}
+
+// estPath is the EST path of the ecosystem's CPO CA for ISO 15118-2, in
+// the form OPCP documents and pncpki serves.
+const estPath = "/cpo/%s/ISO15118-2"
+
+// caCertsTTL is how long the ecosystem's CA chain is reused.
+const caCertsTTL = time.Hour
+
+// Enroll has the ecosystem's CPO CA sign a SECC CSR (DER) over EST
+// (simpleenroll) and returns the certificate followed by its CA chain
+// from cacerts, leaf first.
+func (c *Client) Enroll(ctx context.Context, csr []byte) ([]*x509.Certificate, error) {
+	if c.ESTURL == "" {
+		return nil, errors.New("no EST URL of the upstream is configured")
+	}
+	tok, err := c.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	body := []byte(base64.StdEncoding.EncodeToString(csr))
+	data, err := c.send(ctx, http.MethodPost, c.ESTURL+fmt.Sprintf(estPath, "simpleenroll"), tok, "application/pkcs10", body, "application/pkcs7-mime")
+	if err != nil {
+		return nil, fmt.Errorf("simpleenroll: %w", err)
+	}
+	issued, err := pkcs7Certs(data)
+	if err != nil {
+		return nil, fmt.Errorf("simpleenroll: %w", err)
+	}
+	var leaf *x509.Certificate
+	for _, x := range issued {
+		if !x.IsCA {
+			leaf = x
+		}
+	}
+	if leaf == nil {
+		return nil, errors.New("simpleenroll: no end-entity certificate in the answer")
+	}
+	cas, err := c.cacerts(ctx, tok, false)
+	if err == nil && chainOf(leaf, cas) == nil {
+		cas, err = c.cacerts(ctx, tok, true) // the ecosystem may have a new sub-CA
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cacerts: %w", err)
+	}
+	chain := chainOf(leaf, append(cas, issued...))
+	if chain == nil {
+		return nil, errors.New("the ecosystem's CA certificates do not include the issuer of its certificate")
+	}
+	return append([]*x509.Certificate{leaf}, chain...), nil
+}
+
+// cacerts returns the ecosystem's CPO CA chain, cached.
+func (c *Client) cacerts(ctx context.Context, tok string, fresh bool) ([]*x509.Certificate, error) {
+	c.caMu.Lock()
+	defer c.caMu.Unlock()
+	if !fresh && c.caCerts != nil && time.Since(c.caFetched) < caCertsTTL {
+		return c.caCerts, nil
+	}
+	data, err := c.send(ctx, http.MethodGet, c.ESTURL+fmt.Sprintf(estPath, "cacerts"), tok, "", nil, "application/pkcs7-mime")
+	if err != nil {
+		return nil, err
+	}
+	certs, err := pkcs7Certs(data)
+	if err != nil {
+		return nil, err
+	}
+	c.caCerts, c.caFetched = certs, time.Now()
+	return certs, nil
+}
+
+// pkcs7Certs reads EST's base64 certs-only PKCS#7.
+func pkcs7Certs(data []byte) ([]*x509.Certificate, error) {
+	der, err := base64.StdEncoding.DecodeString(string(bytes.Join(bytes.Fields(data), nil)))
+	if err != nil {
+		return nil, fmt.Errorf("the answer is not base64: %w", err)
+	}
+	return est.ParsePKCS7(der)
+}
+
+// chainOf orders the CAs above leaf from pool, issuer first; nil when its
+// issuer is not there.
+func chainOf(leaf *x509.Certificate, pool []*x509.Certificate) []*x509.Certificate {
+	var chain []*x509.Certificate
+	for c := leaf; len(chain) < 4; {
+		var next *x509.Certificate
+		for _, p := range pool {
+			if p.IsCA && !p.Equal(c) && bytes.Equal(c.RawIssuer, p.RawSubject) && c.CheckSignatureFrom(p) == nil {
+				next = p
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		chain = append(chain, next)
+		if bytes.Equal(next.RawIssuer, next.RawSubject) {
+			break
+		}
+		c = next
+	}
+	if len(chain) == 0 {
+		return nil
+	}
+	return chain
 }

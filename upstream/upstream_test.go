@@ -2,6 +2,9 @@ package upstream_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"net/http/httptest"
@@ -12,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/api/est"
 	"github.com/pncpki/pncpki/api/oauth"
 	"github.com/pncpki/pncpki/api/opnc"
 	"github.com/pncpki/pncpki/ca"
@@ -243,4 +247,103 @@ func slicesContain(cs []*x509.Certificate, c *x509.Certificate) bool {
 		}
 	}
 	return false
+}
+
+// TestEnrollThroughEcosystem: with an upstream EST configured, a CPO's
+// SECC CSR is checked against the local tenant policy, signed by the
+// ecosystem's CPO CA and recorded locally under the upstream's CA; the
+// local CA cannot revoke it, and a refusal of the ecosystem stores
+// nothing.
+func TestEnrollThroughEcosystem(t *testing.T) {
+	ctx := store.WithActor(context.Background(), "test")
+	oem, err := testcerts.Generate(11, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eco := newPKI(t, "Eco", oem)
+	if err := eco.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "local-cpo", Kind: policies.TenantCPO, OperatorIDs: []string{"DEABC"}}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := auth.LoadOrCreateKey(eco.d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := oauth.CreateClient(ctx, eco.d.Store, "local-pncpki", "local-cpo", auth.RoleOperator, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := chi.NewRouter()
+	(&est.Server{CA: eco.d.CA, Store: eco.d.Store, Verify: func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) }}).Mount(r, est.DefaultPrefix)
+	r.Handle(oauth.Path, &oauth.Server{Store: eco.d.Store, Key: key})
+	ts := httptest.NewTLSServer(r)
+	defer ts.Close()
+
+	local := newPKI(t, "Local", oem)
+	for _, tn := range []*policies.Tenant{
+		{Name: "cpo1", Kind: policies.TenantCPO, OperatorIDs: []string{"DEABC"}},
+		{Name: "cpo2", Kind: policies.TenantCPO, OperatorIDs: []string{"DEXYZ"}},
+	} {
+		if err := local.d.Store.CreateTenant(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &upstream.Client{Protocol: upstream.OPCP, TokenURL: ts.URL + oauth.Path, ClientID: "local-pncpki", ClientSecret: secret,
+		ESTURL: ts.URL + est.DefaultPrefix, HTTP: ts.Client()}
+	local.d.CA.SetExternal(policies.ISO2SECC, &ca.External{Name: "upstream-cpo", URI: c.ESTURL, Enroll: c.Enroll})
+	csr := func(cn string) []byte {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: ca.Name(cn, "", "", "CPO")}, k)
+		return der
+	}
+	iss, err := local.d.CA.Issue(ctx, ca.Request{Profile: policies.ISO2SECC, CSR: csr("DE*ABC*E1"), Tenant: "cpo1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2g, _ := eco.d.CA.Authority("v2g-root")
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(v2g.Cert)
+	for _, x := range iss.Chain {
+		inter.AddCert(x)
+	}
+	if _, err := iss.Cert().Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		t.Errorf("the certificate does not lead to the ecosystem's V2G root: %v", err)
+	}
+	if iss.Record.Issuer != "upstream-cpo" || iss.Record.Tenant != "cpo1" {
+		t.Errorf("recorded as %s/%s for %q", iss.Record.Issuer, iss.Record.Serial, iss.Record.Tenant)
+	}
+	if recs, _ := local.d.Store.Certificates(ctx, store.Filter{Issuer: "upstream-cpo"}); len(recs) != 1 {
+		t.Errorf("%d local records", len(recs))
+	}
+	if rec, err := local.d.Store.CA(ctx, "upstream-cpo"); err != nil || !rec.External() {
+		t.Errorf("upstream CA record %+v %v", rec, err)
+	}
+	if err := local.d.CA.Reload(ctx); err != nil {
+		t.Errorf("reload with the upstream's CA recorded: %v", err)
+	}
+	if _, err := local.d.CA.Revoke(ctx, iss.Record.Issuer, iss.Record.Serial, 0); ca.CodeOf(err) != ca.CodeExternalRevoke {
+		t.Errorf("local revocation of the ecosystem's certificate: %v", err)
+	}
+	ecoCount := func() int {
+		recs, _ := eco.d.Store.Certificates(ctx, store.Filter{Profile: policies.ISO2SECC})
+		return len(recs)
+	}
+	before := ecoCount()
+	// The local policy refuses before anything is forwarded.
+	if _, err := local.d.CA.Issue(ctx, ca.Request{Profile: policies.ISO2SECC, CSR: csr("DE*XYZ*E1"), Tenant: "cpo1"}); ca.CodeOf(err) != ca.CodePolicyDenied {
+		t.Errorf("another operator's EVSE: %v", err)
+	}
+	// The ecosystem refuses what its client may not have.
+	if _, err := local.d.CA.Issue(ctx, ca.Request{Profile: policies.ISO2SECC, CSR: csr("DE*XYZ*E1"), Tenant: "cpo2"}); ca.CodeOf(err) != ca.CodeUpstream {
+		t.Errorf("refused by the ecosystem: %v", err)
+	}
+	if ecoCount() != before {
+		t.Error("the ecosystem issued for a refused request")
+	}
+	if recs, _ := local.d.Store.Certificates(ctx, store.Filter{Issuer: "upstream-cpo"}); len(recs) != 1 {
+		t.Errorf("%d local records after refusals", len(recs))
+	}
+	// Other profiles stay local.
+	if _, err := local.d.CA.IssueForKey(ctx, policies.ISO2CPSLeaf, "cps-sub2", iss.Cert().PublicKey, policies.Subject{CommonName: "Local CPS 2"}, policies.Period{}); err != nil {
+		t.Errorf("local issuance: %v", err)
+	}
 }

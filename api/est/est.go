@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -378,4 +379,44 @@ func csrBody(body []byte) ([]byte, error) {
 		return nil, fmt.Errorf("the body is not base64 DER: %w", err)
 	}
 	return der, nil
+}
+
+// MaxPKCS7Certs bounds the certificates read from one PKCS#7.
+const MaxPKCS7Certs = 16
+
+// ParsePKCS7 reads the certificates of a certs-only CMS SignedData (DER),
+// as an EST server returns them; their order is the sender's.
+func ParsePKCS7(der []byte) ([]*x509.Certificate, error) {
+	in := cryptobyte.String(der)
+	var ci, content, sd, certs cryptobyte.String
+	var oid asn1.ObjectIdentifier
+	if !in.ReadASN1(&ci, cbasn1.SEQUENCE) || !in.Empty() ||
+		!ci.ReadASN1ObjectIdentifier(&oid) || !oid.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}) ||
+		!ci.ReadASN1(&content, cbasn1.Tag(0).Constructed().ContextSpecific()) ||
+		!content.ReadASN1(&sd, cbasn1.SEQUENCE) {
+		return nil, errors.New("not a CMS SignedData")
+	}
+	var version int64
+	if !sd.ReadASN1Integer(&version) || !sd.SkipASN1(cbasn1.SET) || !sd.SkipASN1(cbasn1.SEQUENCE) {
+		return nil, errors.New("malformed SignedData")
+	}
+	if !sd.ReadASN1(&certs, cbasn1.Tag(0).Constructed().ContextSpecific()) {
+		return nil, errors.New("the SignedData carries no certificates")
+	}
+	var out []*x509.Certificate
+	for !certs.Empty() {
+		var raw cryptobyte.String
+		if !certs.ReadASN1Element(&raw, cbasn1.SEQUENCE) {
+			return nil, errors.New("malformed certificate set")
+		}
+		if len(out) == MaxPKCS7Certs {
+			return nil, fmt.Errorf("more than %d certificates", MaxPKCS7Certs)
+		}
+		c, err := x509.ParseCertificate(raw)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", len(out), err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }

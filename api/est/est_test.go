@@ -28,6 +28,7 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/testcerts"
 )
 
 type estEnv struct {
@@ -284,4 +285,57 @@ func opncSchema(t *testing.T, file, name string) *jsonschema.Schema {
 		t.Fatal(err)
 	}
 	return sch
+}
+
+// FuzzParsePKCS7: a PKCS#7 from an upstream either parses into
+// certificates that encode back to the same bytes, or is refused.
+func FuzzParsePKCS7(f *testing.F) {
+	pki, err := testcerts.Generate(1, time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _ := PKCS7(append([]*x509.Certificate{pki.Get("secc").Cert}, pki.Chain("secc")...))
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte{0x30, 0x00})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		certs, err := ParsePKCS7(in)
+		if err != nil {
+			return
+		}
+		again, err := PKCS7(certs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParsePKCS7(again)
+		if err != nil || len(back) != len(certs) {
+			t.Fatalf("re-encoded PKCS#7 does not parse: %v", err)
+		}
+	})
+}
+
+func TestParsePKCS7(t *testing.T) {
+	pki, err := testcerts.Generate(1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := append([]*x509.Certificate{pki.Get("secc").Cert}, pki.Chain("secc")...)
+	der, err := PKCS7(chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParsePKCS7(der)
+	if err != nil || len(got) != len(chain) {
+		t.Fatalf("%d certificates, %v", len(got), err)
+	}
+	for i := range chain {
+		if !got[i].Equal(chain[i]) {
+			t.Errorf("certificate %d differs", i)
+		}
+	}
+	for _, bad := range [][]byte{nil, {0x30, 0x00}, der[:len(der)-1], append(der, 0)} {
+		if _, err := ParsePKCS7(bad); err == nil {
+			t.Errorf("accepted %x", bad)
+		}
+	}
 }

@@ -114,7 +114,10 @@ func (a *app) listCAs(ctx context.Context, d *datadir.Dir, output string) error 
 		r := row{Name: c.Name, Profile: c.Profile, Parent: c.Parent, Status: "active", Key: redactURI(c.KeyURI)}
 		if c.Pending() {
 			r.Status = "pending"
-		} else if cert, err := x509.ParseCertificate(c.CertDER); err == nil {
+		} else if c.External() {
+			r.Status = "external"
+		}
+		if cert, err := x509.ParseCertificate(c.CertDER); !c.Pending() && err == nil {
 			r.Subject, r.NotAfter = cert.Subject.CommonName, cert.NotAfter
 		}
 		rows = append(rows, r)

@@ -36,6 +36,7 @@ import (
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
+	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 	"github.com/pncpki/pncpki/webhook"
 )
@@ -159,6 +160,15 @@ func run(args []string) error {
 	contracts.Changed = func(ctx context.Context, change contract.Change, c *store.Contract) {
 		events.ContractChanged(ctx, string(change), c)
 	}
+	if *st.upEST != "" {
+		up, err := st.upstream()
+		if err != nil {
+			return err
+		}
+		up.ESTURL = strings.TrimSuffix(*st.upEST, "/")
+		d.CA.SetExternal(policies.ISO2SECC, &ca.External{Name: UpstreamCA, URI: up.ESTURL, Enroll: up.Enroll})
+		log.Info("SECC certificates are signed by the upstream ecosystem", "est", up.ESTURL, "recorded_as", UpstreamCA)
+	}
 	installer, err := st.installer(ctx, d, contracts, bridge, reg, log)
 	if err != nil {
 		return err
@@ -258,6 +268,10 @@ func run(args []string) error {
 	return nil
 }
 
+// UpstreamCA is the name SECC certificates that the upstream ecosystem
+// signed are recorded under.
+const UpstreamCA = "upstream-cpo"
+
 // refresh picks up CAs that pncctl added to the data directory, rotates
 // delegated OCSP responder certificates that are due and reloads the trust
 // anchors other replicas changed.
@@ -314,6 +328,7 @@ type settings struct {
 	cpsKey, cpsCert, opncPools, opcpPrefix                                        *string
 	upURL, upProtocol, upTokenURL, upClientID, upSecret, upCA                     *string
 	upRootSync                                                                    *time.Duration
+	upEST                                                                         *string
 	ocspCAKey, clientAuth                                                         *bool
 	cacheMB, presignRate, apiRate                                                 *int
 	presignEvery                                                                  *time.Duration
@@ -343,6 +358,7 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.opncPrefix = fs.String("opnc-pki-prefix", "/opnc/v1/pki", "base path of the OPNC PKI API (GET /est/cacerts and POST /est/simpleenroll with ?caDomain=, POST /pki/revokeCertificate); empty: not served")
 	s.opncPools = fs.String("opnc-prefix", opnc.DefaultPrefix, "base path of the OPNC pool APIs: POST {prefix}/ccp/signedcontractdata, GET {prefix}/rcp/rootcertificates[/{id}]; empty: not served")
 	s.upURL = fs.String("upstream-url", "", "base URL of a Plug and Charge ecosystem's Open Plug&Charge pools (OPNC: before /ccp and /rcp; OPCP: before /v1): contract data for vehicles without a contract here, and its root pool as trust anchors")
+	s.upEST = fs.String("upstream-est-url", "", "EST base of the upstream ecosystem (before /cpo/simpleenroll, e.g. https://eco.example/.well-known/est): SECC certificates are then signed by the ecosystem's CPO CA, with the --upstream-* credentials")
 	s.upRootSync = fs.Duration("upstream-root-sync", time.Hour, "how often the trust anchors follow the upstream's root pool (roots it adds are added, roots it drops removed)")
 	s.upProtocol = fs.String("upstream-protocol", "opnc", "the upstream's protocol: opnc or opcp")
 	s.upTokenURL = fs.String("upstream-token-url", "", "the upstream's OAuth2 token endpoint (client credentials)")
