@@ -151,3 +151,22 @@ func ParseSignedResponse(data []byte, v2gRoots []*x509.Certificate, now time.Tim
 	}
 	return &SignedData{EMAID: res.Child("eMAID").Val(), ContractChain: chain, EncryptedKey: enc, DHPublicKey: dh, CPSChain: cps}, nil
 }
+
+// DeleteDepositOf removes the deposit holding the contract data of emaid
+// that the tenant may see ("": any).
+func (p *Pool) DeleteDepositOf(ctx context.Context, actingTenant, emaid string) error {
+	e, err := policies.ParseEMAID(emaid)
+	if err != nil {
+		return &Error{Code: CodeInvalid, Message: "EMAID", Err: err}
+	}
+	ds, err := p.Store.ListContractDeposits(ctx, actingTenant)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if d.EMAID == e.String() {
+			return p.Store.DeleteContractDeposit(ctx, d.PCID)
+		}
+	}
+	return &Error{Code: CodeNotFound, Message: "no contract or deposit " + e.String()}
+}

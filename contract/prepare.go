@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
@@ -31,13 +30,7 @@ var sessionIDPattern = regexp.MustCompile(`^(?:[0-9A-Fa-f]{2}){1,8}$`)
 // registered the vehicle or the contract's eMSP. Every call issues a new
 // contract certificate.
 func (in *Installer) Prepare(ctx context.Context, actingTenant, emaid, pcid, sessionID, cpsRoot string, maxBase64 int) (*Response, error) {
-	if len(in.CPS) == 0 {
-		return nil, refuse(ResponseFailed, ReasonNotConfigured, nil, "this pncpki has no CPS key to sign installation responses")
-	}
-	if sessionID == "" {
-		sessionID = "00"
-	}
-	if !sessionIDPattern.MatchString(sessionID) {
+	if sessionID != "" && !sessionIDPattern.MatchString(sessionID) {
 		return nil, &Error{Code: CodeInvalid, Message: "Invalid SessionID format, make sure the length is maximum 8 bytes and it is represented in HEX binary"}
 	}
 	e, err := policies.ParseEMAID(emaid)
@@ -55,8 +48,6 @@ func (in *Installer) Prepare(ctx context.Context, actingTenant, emaid, pcid, ses
 		return nil, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no contract %s for PCID %s", e, pcid)}
 	case err != nil:
 		return nil, err
-	case c.Cancelled() || !c.ValidUntil.IsZero() && !in.now().Before(c.ValidUntil):
-		return nil, &Error{Code: CodeInvalid, Message: "contract " + c.EMAID + " is cancelled or has ended"}
 	}
 	if errors.Is(perr, store.ErrNotFound) {
 		return nil, &Error{Code: CodeNotFound, Message: "no provisioning certificate is registered for PCID " + pcid + ": the key cannot be encrypted for the vehicle"}
@@ -67,11 +58,32 @@ func (in *Installer) Prepare(ctx context.Context, actingTenant, emaid, pcid, ses
 	if err != nil {
 		return nil, fmt.Errorf("provisioning certificate of %s: %w", pcid, err)
 	}
-	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
-	if !ok || pub.Curve != elliptic.P256() {
-		return nil, &Error{Code: CodeInvalid, Message: "the provisioning certificate of " + pcid + " has no P-256 key"}
+	return in.PrepareFor(ctx, c, leaf, sessionID, cpsRoot, maxBase64)
+}
+
+// PrepareFor is Prepare for a contract the caller found and the vehicle's
+// provisioning certificate it holds (e.g. from an ecosystem's pool).
+func (in *Installer) PrepareFor(ctx context.Context, c *store.Contract, provisioning *x509.Certificate, sessionID, cpsRoot string, maxBase64 int) (*Response, error) {
+	if len(in.CPS) == 0 {
+		return nil, refuse(ResponseFailed, ReasonNotConfigured, nil, "this pncpki has no CPS key to sign installation responses")
 	}
-	req := &request{sessionID: strings.ToUpper(sessionID), pcid: pcid, recipient: pub, contract: c, anyRoot: true}
+	if c.Cancelled() || !c.ValidUntil.IsZero() && !in.now().Before(c.ValidUntil) {
+		return nil, &Error{Code: CodeInvalid, Message: "contract " + c.EMAID + " is cancelled or has ended"}
+	}
+	if sessionID == "" {
+		sessionID = "00"
+	}
+	if !sessionIDPattern.MatchString(sessionID) {
+		return nil, &Error{Code: CodeInvalid, Message: "Invalid SessionID format, make sure the length is maximum 8 bytes and it is represented in HEX binary"}
+	}
+	if pcid, err := policies.NormalizePCID(provisioning.Subject.CommonName); err != nil || pcid != c.PCID {
+		return nil, &Error{Code: CodeInvalid, Message: fmt.Sprintf("the provisioning certificate is not PCID %s's", c.PCID)}
+	}
+	pub, ok := provisioning.PublicKey.(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return nil, &Error{Code: CodeInvalid, Message: "the provisioning certificate of " + c.PCID + " has no P-256 key"}
+	}
+	req := &request{sessionID: strings.ToUpper(sessionID), pcid: c.PCID, recipient: pub, contract: c, anyRoot: true}
 	if cpsRoot != "" {
 		found := false
 		for _, cps := range in.CPS {
@@ -85,12 +97,10 @@ func (in *Installer) Prepare(ctx context.Context, actingTenant, emaid, pcid, ses
 		}
 	}
 	var tm Timings
-	t := time.Now()
 	res, err := in.respond(ctx, ActionInstall, req, &tm, maxBase64)
 	if err != nil {
 		return nil, err
 	}
-	tm.Verify = time.Since(t) - tm.KeyGen - tm.Issue - tm.Encrypt - tm.Sign - tm.Encode
 	res.Timings = tm
 	return res, nil
 }

@@ -98,7 +98,7 @@ func (c *Client) do(ctx context.Context, method, url, token string, body []byte,
 	return json.Unmarshal(data, out)
 }
 
-// send makes a request and returns the body of a 200 answer.
+// send makes a request and returns the body of a 2xx answer.
 func (c *Client) send(ctx context.Context, method, url, token, contentType string, body []byte, accept string) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
@@ -127,7 +127,7 @@ func (c *Client) send(ctx context.Context, method, url, token, contentType strin
 	if len(data) > maxAnswer {
 		return nil, fmt.Errorf("%s: answer over %d bytes", url, maxAnswer)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		return nil, &StatusError{Status: resp.StatusCode, Body: strings.TrimSpace(string(data[:min(len(data), 300)]))}
 	}
 	return data, nil

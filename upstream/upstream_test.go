@@ -347,3 +347,106 @@ func TestEnrollThroughEcosystem(t *testing.T) {
 		t.Errorf("local issuance: %v", err)
 	}
 }
+
+// TestPushContracts: pncpki's eMSP contracts appear in the ecosystem's
+// contract pool (over OPNC and OPCP): a new contract is packaged for the
+// provisioning certificate the ecosystem holds and uploaded, and the
+// ecosystem then answers the vehicle with it; a cancelled contract is
+// deleted there.
+func TestPushContracts(t *testing.T) {
+	ctx := store.WithActor(context.Background(), "test")
+	oem, err := testcerts.Generate(11, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eco := newPKI(t, "Eco", oem)
+	local := newPKI(t, "Local", oem)
+	for _, tn := range []*policies.Tenant{
+		{Name: "local-emsp", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}},
+		{Name: "oem-eco", Kind: policies.TenantOEM},
+	} {
+		if err := eco.d.Store.CreateTenant(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := eco.installer.Pool.PutProvisioning(ctx, "oem-eco", "", []*x509.Certificate{oem.Get("oem-prov").Cert}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The ecosystem's operator admitted pncpki's V2G and MO roots.
+	ecoBridge := &ocppsec.Bridge{Store: eco.d.Store, Anchors: eco.anchors}
+	for _, name := range []string{"v2g-root", "mo-root"} {
+		a, _ := local.d.CA.Authority(name)
+		u := ocppsec.UseV2G
+		if name == "mo-root" {
+			u = ocppsec.UseMO
+		}
+		if err := ecoBridge.AddTrustAnchor(ctx, u, a.Cert, "admin"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := auth.LoadOrCreateKey(eco.d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := oauth.CreateClient(ctx, eco.d.Store, "local-pncpki", "local-emsp", auth.RoleOperator, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &opnc.Server{Verify: func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) },
+		Installer: eco.installer, Pool: eco.installer.Pool, Anchors: ecoBridge.TrustAnchors, Roots: ecoBridge}
+	r := chi.NewRouter()
+	srv.Mount(r, opnc.DefaultPrefix)
+	srv.MountOPCP(r, opnc.DefaultOPCPPrefix)
+	r.Handle(oauth.Path, &oauth.Server{Store: eco.d.Store, Key: key})
+	ts := httptest.NewTLSServer(r)
+	defer ts.Close()
+
+	if err := local.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}}); err != nil {
+		t.Fatal(err)
+	}
+	ecoV2G, _ := eco.d.CA.Authority("v2g-root")
+	localMO, _ := local.d.CA.Authority("mo-root")
+	ev := &contract.EV{ProvisioningCert: oem.Get("oem-prov").Cert, ProvisioningKey: oem.Get("oem-prov").Key, Roots: []*x509.Certificate{ecoV2G.Cert, localMO.Cert}}
+	for _, tt := range []struct{ protocol, base, emaid string }{
+		{upstream.OPNC, ts.URL + opnc.DefaultPrefix, "DE8AAC00000001"},
+		{upstream.OPCP, ts.URL + opnc.DefaultOPCPPrefix, "DE8AAC00000002"},
+	} {
+		t.Run(tt.protocol, func(t *testing.T) {
+			c := &upstream.Client{BaseURL: tt.base, Protocol: tt.protocol, TokenURL: ts.URL + oauth.Path, ClientID: "local-pncpki", ClientSecret: secret, HTTP: ts.Client()}
+			pusher := upstream.NewPusher(c, local.installer, nil, nil)
+			pusher.Backoff = 10 * time.Millisecond
+			local.installer.Pool.Changed = pusher.Changed
+			created, err := local.installer.Pool.Put(ctx, "emsp1", store.Contract{EMAID: tt.emaid, PCID: testcerts.PCID, Default: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pusher.Wait()
+			d, err := eco.d.Store.ContractDeposit(ctx, testcerts.PCID)
+			if err != nil || d.EMAID != created.EMAID || d.Tenant != "local-emsp" {
+				t.Fatalf("ecosystem deposit %+v %v", d, err)
+			}
+			req, _ := ev.InstallationRequest()
+			res, err := eco.installer.Handle(ctx, contract.ActionInstall, req, 5600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ev.ReadResponse(res.EXI, ev.ProvisioningKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.EMAID != created.EMAID {
+				t.Errorf("the vehicle got %s", got.EMAID)
+			}
+			if recs, _ := local.d.Store.Certificates(ctx, store.Filter{Profile: policies.ISO2Contract, CommonName: created.EMAID}); len(recs) != 1 {
+				t.Errorf("%d local contract certificates for %s", len(recs), created.EMAID)
+			}
+			if _, _, err := local.installer.Pool.Cancel(ctx, "emsp1", created.EMAID); err != nil {
+				t.Fatal(err)
+			}
+			pusher.Wait()
+			if _, err := eco.d.Store.ContractDeposit(ctx, testcerts.PCID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("the cancelled contract is still in the ecosystem: %v", err)
+			}
+		})
+	}
+}

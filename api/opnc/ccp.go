@@ -100,8 +100,15 @@ func (s *Server) contractDataByPCID(key string) http.HandlerFunc {
 
 // deleteContract answers deleteSignedContractDataByEmaidV1: the contract
 // ends and its certificates are revoked.
+// Signed contract data an eMSP uploaded is a deposit: it is removed.
 func (s *Server) deleteContract(w http.ResponseWriter, r *http.Request) {
-	if _, _, err := s.Pool.Cancel(r.Context(), actingTenant(r), chi.URLParam(r, "emaid")); err != nil {
+	tenant, emaid := actingTenant(r), chi.URLParam(r, "emaid")
+	_, _, err := s.Pool.Cancel(r.Context(), tenant, emaid)
+	var pe *contract.Error
+	if errors.As(err, &pe) && pe.Code == contract.CodeNotFound {
+		err = s.Pool.DeleteDepositOf(r.Context(), tenant, emaid)
+	}
+	if err != nil {
 		s.poolError(w, err)
 		return
 	}

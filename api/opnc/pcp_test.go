@@ -43,6 +43,10 @@ func TestProvisioningPool(t *testing.T) {
 	if status, _ := e.do(t, "GET", path+"/"+testcerts.PCID, "", nil, e.token); status != 404 {
 		t.Errorf("a CPO reads the OEM's certificate: %d", status)
 	}
+	// eMSPs read it: they encrypt contract keys for the vehicle.
+	if status, out := e.do(t, "GET", path+"/"+testcerts.PCID, "", nil, e.emsp); status != 200 || !strings.Contains(string(out), b64("oem-prov")) {
+		t.Errorf("an eMSP reads the vehicle's certificate: %d %s", status, out)
+	}
 	if status, _ := e.do(t, "GET", "/opnc/v1/pcp/lookupvehicle/"+testcerts.PCID, "", nil, e.token); status != 200 {
 		t.Errorf("lookupvehicle: %d", status)
 	}

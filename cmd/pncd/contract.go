@@ -19,6 +19,7 @@ import (
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
+	"github.com/pncpki/pncpki/store"
 	"github.com/pncpki/pncpki/upstream"
 )
 
@@ -73,6 +74,17 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 			return nil, err
 		}
 		in.Upstream = up.SignedContractData
+		if *s.upPush {
+			pusher := upstream.NewPusher(up, in, reg, log)
+			changed := pool.Changed
+			pool.Changed = func(ctx context.Context, change contract.Change, c *store.Contract) {
+				if changed != nil {
+					changed(ctx, change, c)
+				}
+				pusher.Changed(ctx, change, c)
+			}
+			log.Info("eMSP contracts are pushed to the upstream's contract pool", "upstream", up.BaseURL)
+		}
 		// The ecosystem's roots join the trust anchors before pncd
 		// serves, and follow its pool while it runs.
 		syncRoots(ctx, up, b, log)

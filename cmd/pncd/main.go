@@ -329,6 +329,7 @@ type settings struct {
 	upURL, upProtocol, upTokenURL, upClientID, upSecret, upCA                     *string
 	upRootSync                                                                    *time.Duration
 	upEST                                                                         *string
+	upPush                                                                        *bool
 	ocspCAKey, clientAuth                                                         *bool
 	cacheMB, presignRate, apiRate                                                 *int
 	presignEvery                                                                  *time.Duration
@@ -359,6 +360,7 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.opncPools = fs.String("opnc-prefix", opnc.DefaultPrefix, "base path of the OPNC pool APIs: POST {prefix}/ccp/signedcontractdata, GET {prefix}/rcp/rootcertificates[/{id}]; empty: not served")
 	s.upURL = fs.String("upstream-url", "", "base URL of a Plug and Charge ecosystem's Open Plug&Charge pools (OPNC: before /ccp and /rcp; OPCP: before /v1): contract data for vehicles without a contract here, and its root pool as trust anchors")
 	s.upEST = fs.String("upstream-est-url", "", "EST base of the upstream ecosystem (before /cpo/simpleenroll, e.g. https://eco.example/.well-known/est): SECC certificates are then signed by the ecosystem's CPO CA, with the --upstream-* credentials")
+	s.upPush = fs.Bool("upstream-push-contracts", false, "push the eMSP contracts pncpki holds to the upstream's contract pool (signed contract data for the vehicle's provisioning certificate, from pncpki's pool or the upstream's); cancelled ones are deleted there")
 	s.upRootSync = fs.Duration("upstream-root-sync", time.Hour, "how often the trust anchors follow the upstream's root pool (roots it adds are added, roots it drops removed)")
 	s.upProtocol = fs.String("upstream-protocol", "opnc", "the upstream's protocol: opnc or opcp")
 	s.upTokenURL = fs.String("upstream-token-url", "", "the upstream's OAuth2 token endpoint (client credentials)")
