@@ -8,6 +8,7 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -358,4 +360,37 @@ func chainOf(leaf *x509.Certificate, pool []*x509.Certificate) []*x509.Certifica
 		return nil
 	}
 	return chain
+}
+
+// TLSConfig is the TLS configuration of the connection to an upstream:
+// caFile (PEM) replaces the system roots when given; certFile and keyFile
+// (PEM) are pncpki's client certificate for ecosystems that authenticate
+// by mTLS.
+func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		data, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("upstream CA: %w", err)
+		}
+		p := x509.NewCertPool()
+		if !p.AppendCertsFromPEM(data) {
+			return nil, fmt.Errorf("upstream CA %s: no PEM certificate", caFile)
+		}
+		conf.RootCAs = p
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("the upstream client certificate and key go together")
+	}
+	if certFile != "" {
+		if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("upstream client key %s: mode %v, want 0600", keyFile, fi.Mode().Perm())
+		}
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("upstream client certificate: %w", err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	return conf, nil
 }

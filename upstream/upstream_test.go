@@ -5,9 +5,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -448,5 +452,75 @@ func TestPushContracts(t *testing.T) {
 				t.Errorf("the cancelled contract is still in the ecosystem: %v", err)
 			}
 		})
+	}
+}
+
+// TestClientCertificate: an ecosystem that authenticates its clients by
+// TLS certificate (mTLS) is reached with --upstream-client-cert/-key; the
+// key file must be private.
+func TestClientCertificate(t *testing.T) {
+	ctx := context.Background()
+	oem, err := testcerts.Generate(11, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eco := newPKI(t, "Eco", oem)
+	key, err := auth.LoadOrCreateKey(eco.d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := oauth.CreateClient(ctx, eco.d.Store, "local-pncpki", "", auth.RoleAdmin, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &opnc.Server{Verify: func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) }, Anchors: func() ocppsec.Anchors { return eco.anchors }}
+	r := chi.NewRouter()
+	srv.Mount(r, opnc.DefaultPrefix)
+	r.Handle(oauth.Path, &oauth.Server{Store: eco.d.Store, Key: key})
+	ts := httptest.NewUnstartedServer(r)
+	clientCAs := x509.NewCertPool()
+	clientCAs.AddCert(oem.Get("csms-root").Cert)
+	ts.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs}
+	ts.StartTLS()
+	defer ts.Close()
+
+	dir := t.TempDir()
+	write := func(name string, data []byte, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caFile := write("eco-ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o644)
+	station := oem.Get("charging-station")
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(station.Key)
+	certFile := write("client.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: station.Cert.Raw}), 0o644)
+	keyFile := write("client.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	client := func(cert, key string) (*upstream.Client, error) {
+		conf, err := upstream.TLSConfig(caFile, cert, key)
+		if err != nil {
+			return nil, err
+		}
+		return &upstream.Client{BaseURL: ts.URL + opnc.DefaultPrefix, Protocol: upstream.OPNC, TokenURL: ts.URL + oauth.Path,
+			ClientID: "local-pncpki", ClientSecret: secret, HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: conf}}}, nil
+	}
+	c, err := client(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if roots, err := c.Roots(ctx); err != nil || len(roots[ocppsec.UseV2G]) != 1 {
+		t.Errorf("with the client certificate: %d V2G roots, %v", len(roots[ocppsec.UseV2G]), err)
+	}
+	c, _ = client("", "")
+	if _, err := c.Roots(ctx); err == nil {
+		t.Error("the ecosystem answered a client without a certificate")
+	}
+	if _, err := client(certFile, ""); err == nil {
+		t.Error("a certificate without its key was accepted")
+	}
+	open := write("open.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o644)
+	if _, err := client(certFile, open); err == nil {
+		t.Error("a world-readable key was accepted")
 	}
 }

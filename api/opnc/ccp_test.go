@@ -4,10 +4,17 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-chi/chi/v5"
+
+	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/api/est"
 	"github.com/pncpki/pncpki/ocppsec"
+	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 	"github.com/pncpki/pncpki/testcerts"
 )
@@ -68,5 +75,50 @@ func TestContractPool(t *testing.T) {
 	}
 	if status, _ := e.do(t, "GET", "/opnc/v1/ccp/contractData/emaid/"+c.EMAID, "", nil, e.emsp); status != 404 {
 		t.Errorf("the ended contract is still found: %d", status)
+	}
+}
+
+// TestAnotherEMSPsContract: an eMSP can neither end another eMSP's
+// contract in the pool nor revoke its contract certificate through OPNC's
+// revokeCertificate; the owner can.
+func TestAnotherEMSPsContract(t *testing.T) {
+	e := newEnv(t)
+	ctx := store.WithActor(context.Background(), "test")
+	exiReq, _ := e.ev.InstallationRequest()
+	body, _ := json.Marshal(map[string]string{"certificateInstallationReq": base64.StdEncoding.EncodeToString(exiReq), "xsdMsgDefNamespace": ocppsec.ISO15118v2Schema})
+	if status, out := e.do(t, "POST", "/opnc/v1/ccp/signedcontractdata", "application/json", body, e.token); status != 200 {
+		t.Fatalf("install: %d %s", status, out)
+	}
+	c, _ := e.pool.Get(ctx, "", "DE8AAC12345678")
+	recs, err := e.d.Store.Certificates(ctx, store.Filter{Profile: policies.ISO2Contract, CommonName: c.EMAID})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("%d contract certificates, %v", len(recs), err)
+	}
+	if err := e.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp2", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE9BB"}}); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := auth.LoadOrCreateKey(e.d.Path)
+	other, _ := key.Mint("emsp2-backend", "emsp2", auth.RoleOperator, time.Hour, time.Now())
+	r := chi.NewRouter()
+	e.server.Mount(r, DefaultPrefix)
+	(&est.Server{CA: e.d.CA, Store: e.d.Store, Verify: e.server.Verify}).MountOPNC(r, DefaultPrefix+"/pki")
+	e.srv.Config.Handler = r
+
+	if status, _ := e.do(t, "DELETE", "/opnc/v1/ccp/signedcontractdata/"+c.EMAID, "", nil, other); status != 404 {
+		t.Errorf("another eMSP ends the contract: %d", status)
+	}
+	revoke, _ := json.Marshal(map[string]string{"certificate": base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: recs[0].DER})),
+		"revocationReason": "privilegeWithdrawn"})
+	if status, out := e.do(t, "POST", "/opnc/v1/pki/pki/revokeCertificate", "application/json", revoke, other); status != 403 {
+		t.Errorf("another eMSP revokes the contract certificate: %d %s", status, out)
+	}
+	if cancelled, _ := e.pool.Cancelled(ctx, c.EMAID); cancelled {
+		t.Fatal("the contract was ended")
+	}
+	if rec, _ := e.d.Store.Certificate(ctx, recs[0].Issuer, recs[0].Serial); rec.Revoked() {
+		t.Fatal("the contract certificate was revoked")
+	}
+	if status, out := e.do(t, "POST", "/opnc/v1/pki/pki/revokeCertificate", "application/json", revoke, e.emsp); status != 200 {
+		t.Errorf("the owner revokes: %d %s", status, out)
 	}
 }

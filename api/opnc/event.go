@@ -285,7 +285,42 @@ func (s *Server) publishRoot(ctx context.Context, typ string, c *x509.Certificat
 		return
 	}
 	root := rootJSON(c, u)
-	payload := map[string]any{"rootCertificateId": root["rootCertificateId"], "distinguishedName": root["distinguishedName"],
+	payload := map[string]any{"rootCertificateId": root["rootCertificateId"], "distinguishedName": eventDN(c),
 		"commonName": root["commonName"], "rootType": opcpRootType[u], "rootSerialNumber": strings.ToLower(c.SerialNumber.Text(16))}
 	s.Events.Publish(context.WithoutCancel(ctx), webhook.Event{Type: typ, Payload: payload})
+}
+
+// eventDN is a root's subject in the order OPNC's webhook payload pattern
+// wants (CN, DC, O, OU, C), its characters limited to the pattern's.
+func eventDN(c *x509.Certificate) string {
+	clean := func(v string) string {
+		return strings.Map(func(r rune) rune {
+			if r == ' ' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+				return r
+			}
+			return -1
+		}, v)
+	}
+	var parts []string
+	add := func(k string, vs []string) {
+		if len(vs) > 0 && clean(vs[0]) != "" {
+			parts = append(parts, k+"="+clean(vs[0]))
+		}
+	}
+	add("CN", []string{c.Subject.CommonName})
+	var dc []string
+	for _, n := range c.Subject.Names {
+		if n.Type.Equal(oidDC) {
+			if v, ok := n.Value.(string); ok {
+				dc = append(dc, v)
+			}
+		}
+	}
+	add("DC", dc)
+	add("O", c.Subject.Organization)
+	add("OU", c.Subject.OrganizationalUnit)
+	if len(c.Subject.Country) > 0 && len(c.Subject.Country[0]) == 2 {
+		parts = append(parts, "C="+strings.ToUpper(c.Subject.Country[0]))
+	}
+	return strings.Join(parts, ", ")
 }

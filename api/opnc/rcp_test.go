@@ -55,7 +55,10 @@ func TestRootPoolChanges(t *testing.T) {
 	if status, out := e.do(t, "GET", path+"/"+id, "", nil, e.token); status != 200 || !strings.Contains(string(out), b64) {
 		t.Errorf("the added root: %d %s", status, out)
 	}
-	if got := recv.next(t); got["eventType"] != "root.cert.added" || got["payload"].(map[string]any)["rootCertificateId"] != id {
+	rootSchema := webhookSchema(t, "/customer.defined.root.event.webhook.path")
+	got := recv.next(t)
+	validate(t, rootSchema, []byte(got["raw"].(string)))
+	if got["eventType"] != "root.cert.added" || got["payload"].(map[string]any)["rootCertificateId"] != id {
 		t.Errorf("event %v", got)
 	}
 	// Another replica on the same store.
@@ -112,7 +115,9 @@ func TestRootPoolChanges(t *testing.T) {
 	if status, out := e.do(t, "DELETE", path+"/"+id, "", nil, e.admin); status != 200 {
 		t.Fatalf("remove: %d %s", status, out)
 	}
-	if got := recv.next(t); got["eventType"] != "root.cert.revoked" {
+	got = recv.next(t)
+	validate(t, rootSchema, []byte(got["raw"].(string)))
+	if got["eventType"] != "root.cert.revoked" {
 		t.Errorf("event %v", got)
 	}
 	if status, _ := e.do(t, "GET", path+"/"+id, "", nil, e.token); status != 404 {

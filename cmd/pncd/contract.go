@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -110,17 +109,9 @@ func (s *settings) upstream() (*upstream.Client, error) {
 	if *s.upProtocol != upstream.OPNC && *s.upProtocol != upstream.OPCP {
 		return nil, fmt.Errorf("--upstream-protocol %q: want opnc or opcp", *s.upProtocol)
 	}
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if *s.upCA != "" {
-		data, err := os.ReadFile(*s.upCA)
-		if err != nil {
-			return nil, fmt.Errorf("--upstream-ca: %w", err)
-		}
-		p := x509.NewCertPool()
-		if !p.AppendCertsFromPEM(data) {
-			return nil, fmt.Errorf("--upstream-ca %s: no PEM certificate", *s.upCA)
-		}
-		tlsConf.RootCAs = p
+	tlsConf, err := upstream.TLSConfig(*s.upCA, *s.upCert, *s.upKey)
+	if err != nil {
+		return nil, err
 	}
 	return &upstream.Client{BaseURL: strings.TrimSuffix(*s.upURL, "/"), Protocol: *s.upProtocol, TokenURL: *s.upTokenURL,
 		ClientID: *s.upClientID, ClientSecret: *s.upSecret,

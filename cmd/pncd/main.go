@@ -328,7 +328,7 @@ type settings struct {
 	cpsKey, cpsCert, opncPools, opcpPrefix                                        *string
 	upURL, upProtocol, upTokenURL, upClientID, upSecret, upCA                     *string
 	upRootSync                                                                    *time.Duration
-	upEST                                                                         *string
+	upEST, upCert, upKey                                                          *string
 	upPush                                                                        *bool
 	ocspCAKey, clientAuth                                                         *bool
 	cacheMB, presignRate, apiRate                                                 *int
@@ -359,6 +359,8 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.opncPrefix = fs.String("opnc-pki-prefix", "/opnc/v1/pki", "base path of the OPNC PKI API (GET /est/cacerts and POST /est/simpleenroll with ?caDomain=, POST /pki/revokeCertificate); empty: not served")
 	s.opncPools = fs.String("opnc-prefix", opnc.DefaultPrefix, "base path of the OPNC pool APIs: POST {prefix}/ccp/signedcontractdata, GET {prefix}/rcp/rootcertificates[/{id}]; empty: not served")
 	s.upURL = fs.String("upstream-url", "", "base URL of a Plug and Charge ecosystem's Open Plug&Charge pools (OPNC: before /ccp and /rcp; OPCP: before /v1): contract data for vehicles without a contract here, and its root pool as trust anchors")
+	s.upCert = fs.String("upstream-client-cert", "", "PEM certificate (chain) pncpki presents to the upstream over TLS (mTLS), with --upstream-client-key; besides or instead of client credentials")
+	s.upKey = fs.String("upstream-client-key", "", "PEM private key of --upstream-client-cert (mode 0600)")
 	s.upEST = fs.String("upstream-est-url", "", "EST base of the upstream ecosystem (before /cpo/simpleenroll, e.g. https://eco.example/.well-known/est): SECC certificates are then signed by the ecosystem's CPO CA, with the --upstream-* credentials")
 	s.upPush = fs.Bool("upstream-push-contracts", false, "push the eMSP contracts pncpki holds to the upstream's contract pool (signed contract data for the vehicle's provisioning certificate, from pncpki's pool or the upstream's); cancelled ones are deleted there")
 	s.upRootSync = fs.Duration("upstream-root-sync", time.Hour, "how often the trust anchors follow the upstream's root pool (roots it adds are added, roots it drops removed)")
