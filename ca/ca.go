@@ -677,7 +677,10 @@ func (b *Builder) sign(p *policies.Profile, t, parent *x509.Certificate, signer 
 	if vs := p.Check(t, b.SECCForms); len(vs) > 0 {
 		return nil, &Error{Code: CodeLint, Message: "certificate would break " + p.Name, Violations: vs}
 	}
-	der, err := x509.CreateCertificate(b.sigRand(), t, parent, t.PublicKey, signer)
+	der, err := createCertificate(b.sigRand(), t, parent, signer)
+	if errors.Is(err, errNoFastPath) {
+		der, err = x509.CreateCertificate(b.sigRand(), t, parent, t.PublicKey, signer)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}

@@ -1,0 +1,99 @@
+package ca_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/testcerts"
+)
+
+// TestTBSMatchesCreateCertificate: for every profile of the test PKI (and
+// a server certificate with IP addresses, a root, an RSA-free P-384
+// issuer), the certificates pncpki encodes itself are byte for byte what
+// x509.CreateCertificate makes of the same template with the same
+// deterministic signature.
+func TestTBSMatchesCreateCertificate(t *testing.T) {
+	pki, err := testcerts.Generate(3, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &ca.Builder{Now: time.Now, Rand: rand.Reader, PublicURL: "http://pki.example.com"}
+	compare := func(t *testing.T, tmpl, parent *x509.Certificate, signer *ecdsa.PrivateKey) {
+		t.Helper()
+		fast, err := ca.CreateFast(nil, tmpl, parent, signer)
+		if err != nil {
+			t.Fatalf("fast path: %v", err)
+		}
+		want, err := x509.CreateCertificate(nil, tmpl, parent, tmpl.PublicKey, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fast, want) {
+			got, _ := x509.ParseCertificate(fast)
+			exp, _ := x509.ParseCertificate(want)
+			t.Fatalf("DER differs\n got %x\nwant %x", got.RawTBSCertificate, exp.RawTBSCertificate)
+		}
+		c, err := x509.ParseCertificate(fast)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CheckSignatureFrom(parent); err != nil && parent != tmpl {
+			t.Fatalf("signature: %v", err)
+		}
+	}
+	for _, e := range pki.Entries {
+		t.Run(e.Name, func(t *testing.T) {
+			subj := policies.Subject{CommonName: e.Cert.Subject.CommonName, DNSNames: e.Cert.DNSNames, IPAddresses: e.Cert.IPAddresses}
+			if len(e.Cert.Subject.Organization) > 0 {
+				subj.Organization = e.Cert.Subject.Organization[0]
+			}
+			if e.Parent == "" {
+				tmpl, err := b.Template(e.Profile, nil, e.Key.Public(), subj, policies.Period{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				compare(t, tmpl, tmpl, e.Key)
+				return
+			}
+			p := pki.Get(e.Parent)
+			issuer := &ca.Authority{Name: p.Name, Profile: p.Profile, Cert: p.Cert, Signer: p.Key}
+			tmpl, err := b.Template(e.Profile, issuer, e.Key.Public(), subj, policies.Period{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			compare(t, tmpl, p.Cert, p.Key)
+		})
+	}
+	t.Run("server with IP addresses", func(t *testing.T) {
+		p := pki.Get("csms-root")
+		prof, _ := policies.Lookup(policies.OCPPCSMSServer)
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl, err := b.Template(prof, &ca.Authority{Name: p.Name, Profile: p.Profile, Cert: p.Cert, Signer: p.Key}, k.Public(),
+			policies.Subject{CommonName: "csms.example.com", DNSNames: []string{"csms.example.com", "b.example.com"},
+				IPAddresses: []net.IP{net.ParseIP("192.0.2.1"), net.ParseIP("2001:db8::1")}}, policies.Period{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		compare(t, tmpl, p.Cert, p.Key)
+	})
+	t.Run("not on the fast path", func(t *testing.T) {
+		p := pki.Get("csms-root")
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: p.Cert.SerialNumber, SubjectKeyId: []byte{1}, BasicConstraintsValid: true,
+			PublicKey: k.Public(), SignatureAlgorithm: x509.ECDSAWithSHA256, EmailAddresses: []string{"a@example.com"}}
+		if _, err := ca.CreateFast(nil, tmpl, p.Cert, p.Key); err == nil {
+			t.Error("a template with e-mail addresses took the fast path")
+		}
+		if _, err := ca.CreateFast(nil, tmpl, p.Cert, k); err == nil {
+			t.Error("a key that is not the issuer's took the fast path")
+		}
+	})
+}
