@@ -5,13 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Certificates are signed by x509.CreateCertificate, which verifies every
@@ -49,64 +50,32 @@ var extKeyUsageOIDs = map[x509.ExtKeyUsage]asn1.ObjectIdentifier{
 	x509.ExtKeyUsageOCSPSigning: {1, 3, 6, 1, 5, 5, 7, 3, 9},
 }
 
-// The ASN.1 shapes of RFC 5280, as crypto/x509 marshals them.
-type (
-	tbsCertificate struct {
-		Version            int `asn1:"optional,explicit,default:0,tag:0"`
-		SerialNumber       *big.Int
-		SignatureAlgorithm pkix.AlgorithmIdentifier
-		Issuer             asn1.RawValue
-		Validity           struct{ NotBefore, NotAfter time.Time }
-		Subject            asn1.RawValue
-		PublicKey          asn1.RawValue
-		Extensions         []pkix.Extension `asn1:"omitempty,optional,explicit,tag:3"`
-	}
-	certificate struct {
-		TBS                asn1.RawValue
-		SignatureAlgorithm pkix.AlgorithmIdentifier
-		Signature          asn1.BitString
-	}
-	basicConstraints struct {
-		IsCA       bool `asn1:"optional"`
-		MaxPathLen int  `asn1:"optional,default:-1"`
-	}
-	authorityKeyID struct {
-		ID []byte `asn1:"optional,tag:0"`
-	}
-	accessDescription struct {
-		Method   asn1.ObjectIdentifier
-		Location asn1.RawValue
-	}
-	distributionPoint struct {
-		Name struct {
-			FullName []asn1.RawValue `asn1:"optional,tag:0"`
-		} `asn1:"optional,tag:0"`
-	}
-)
-
 // createCertificate is x509.CreateCertificate for the templates of this
 // package signed by an in-process ECDSA key, without the verification of
-// its own signature. It answers errNoFastPath for anything else.
+// its own signature, and encoded with cryptobyte rather than the
+// reflection of encoding/asn1 (which cost as much as the signature). It
+// answers errNoFastPath for anything else.
 func createCertificate(rand io.Reader, t, parent *x509.Certificate, signer crypto.Signer) ([]byte, error) {
 	key, ok := signer.(*ecdsa.PrivateKey)
 	if !ok || parent.PublicKey != nil && !key.PublicKey.Equal(parent.PublicKey) {
 		return nil, errNoFastPath
 	}
-	var sigAlg pkix.AlgorithmIdentifier
+	var sigAlg asn1.ObjectIdentifier
 	var hash crypto.Hash
 	switch {
 	case key.Curve == elliptic.P256() && t.SignatureAlgorithm == x509.ECDSAWithSHA256:
-		sigAlg, hash = pkix.AlgorithmIdentifier{Algorithm: oidSigECDSAWithSHA256}, crypto.SHA256
+		sigAlg, hash = oidSigECDSAWithSHA256, crypto.SHA256
 	case key.Curve == elliptic.P384() && t.SignatureAlgorithm == x509.ECDSAWithSHA384:
-		sigAlg, hash = pkix.AlgorithmIdentifier{Algorithm: oidSigECDSAWithSHA384}, crypto.SHA384
+		sigAlg, hash = oidSigECDSAWithSHA384, crypto.SHA384
 	default:
 		return nil, errNoFastPath
 	}
 	if t.SerialNumber == nil || t.SerialNumber.Sign() <= 0 || !t.BasicConstraintsValid || len(t.SubjectKeyId) == 0 ||
-		len(t.EmailAddresses) > 0 || len(t.URIs) > 0 || len(t.IssuingCertificateURL) > 0 || len(t.UnknownExtKeyUsage) > 0 ||
-		len(t.PolicyIdentifiers) > 0 || len(t.Policies) > 0 || len(t.PermittedDNSDomains) > 0 || len(t.ExcludedDNSDomains) > 0 ||
-		len(t.PermittedIPRanges) > 0 || len(t.ExcludedIPRanges) > 0 || len(t.PermittedEmailAddresses) > 0 ||
-		len(t.ExcludedEmailAddresses) > 0 || len(t.PermittedURIDomains) > 0 || len(t.ExcludedURIDomains) > 0 ||
+		len(t.RawSubject) > 0 || len(t.EmailAddresses) > 0 || len(t.URIs) > 0 || len(t.IssuingCertificateURL) > 0 ||
+		len(t.UnknownExtKeyUsage) > 0 || len(t.PolicyIdentifiers) > 0 || len(t.Policies) > 0 ||
+		len(t.PermittedDNSDomains) > 0 || len(t.ExcludedDNSDomains) > 0 || len(t.PermittedIPRanges) > 0 ||
+		len(t.ExcludedIPRanges) > 0 || len(t.PermittedEmailAddresses) > 0 || len(t.ExcludedEmailAddresses) > 0 ||
+		len(t.PermittedURIDomains) > 0 || len(t.ExcludedURIDomains) > 0 ||
 		!t.IsCA && (t.MaxPathLen > 0 || t.MaxPathLenZero) {
 		return nil, errNoFastPath
 	}
@@ -122,24 +91,30 @@ func createCertificate(rand io.Reader, t, parent *x509.Certificate, signer crypt
 	if parent == t {
 		issuer = subject
 	}
-	if len(subject) == 2 || len(issuer) == 0 || len(t.RawSubject) > 0 {
+	if len(subject) == 2 || len(issuer) == 0 {
 		return nil, errNoFastPath // empty subject: critical SAN rules; unparsed parent
 	}
 	aki := t.AuthorityKeyId
 	if string(issuer) != string(subject) && len(parent.SubjectKeyId) > 0 {
 		aki = parent.SubjectKeyId
 	}
-	exts, err := extensions(t, aki)
-	if err != nil {
-		return nil, err
-	}
-	tbs, err := asn1.Marshal(tbsCertificate{
-		Version: 2, SerialNumber: t.SerialNumber, SignatureAlgorithm: sigAlg,
-		Issuer: asn1.RawValue{FullBytes: issuer}, Subject: asn1.RawValue{FullBytes: subject},
-		Validity:   struct{ NotBefore, NotAfter time.Time }{t.NotBefore.UTC(), t.NotAfter.UTC()},
-		PublicKey:  asn1.RawValue{FullBytes: spki},
-		Extensions: exts,
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) { b.AddASN1Int64(2) })
+		b.AddASN1BigInt(t.SerialNumber)
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(sigAlg) })
+		b.AddBytes(issuer)
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			addTime(b, t.NotBefore.UTC())
+			addTime(b, t.NotAfter.UTC())
+		})
+		b.AddBytes(subject)
+		b.AddBytes(spki)
+		b.AddASN1(cbasn1.Tag(3).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { addExtensions(b, t, aki) })
+		})
 	})
+	tbs, err := b.Bytes()
 	if err != nil {
 		return nil, err
 	}
@@ -147,17 +122,35 @@ func createCertificate(rand io.Reader, t, parent *x509.Certificate, signer crypt
 	if err != nil {
 		return nil, err
 	}
-	return asn1.Marshal(certificate{TBS: asn1.RawValue{FullBytes: tbs}, SignatureAlgorithm: sigAlg,
-		Signature: asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}})
+	var c cryptobyte.Builder
+	c.AddASN1(cbasn1.SEQUENCE, func(c *cryptobyte.Builder) {
+		c.AddBytes(tbs)
+		c.AddASN1(cbasn1.SEQUENCE, func(c *cryptobyte.Builder) { c.AddASN1ObjectIdentifier(sigAlg) })
+		c.AddASN1BitString(sig)
+	})
+	return c.Bytes()
 }
 
-// extensions are the extensions of t in crypto/x509's order.
-func extensions(t *x509.Certificate, aki []byte) ([]pkix.Extension, error) {
-	var out []pkix.Extension
-	add := func(id asn1.ObjectIdentifier, critical bool, v any) error {
-		b, err := asn1.Marshal(v)
-		out = append(out, pkix.Extension{Id: id, Critical: critical, Value: b})
-		return err
+// addTime writes a validity time as encoding/asn1 does: UTCTime for the
+// years 1950 to 2049, GeneralizedTime otherwise (RFC 5280 4.1.2.5).
+func addTime(b *cryptobyte.Builder, t time.Time) {
+	if y := t.Year(); y >= 1950 && y < 2050 {
+		b.AddASN1UTCTime(t)
+	} else {
+		b.AddASN1GeneralizedTime(t)
+	}
+}
+
+// addExtensions writes the extensions of t in crypto/x509's order.
+func addExtensions(b *cryptobyte.Builder, t *x509.Certificate, aki []byte) {
+	ext := func(id asn1.ObjectIdentifier, critical bool, value func(*cryptobyte.Builder)) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1ObjectIdentifier(id)
+			if critical {
+				b.AddASN1Boolean(true)
+			}
+			b.AddASN1(cbasn1.OCTET_STRING, value)
+		})
 	}
 	if t.KeyUsage != 0 {
 		a := [2]byte{reverseBits(byte(t.KeyUsage)), reverseBits(byte(t.KeyUsage >> 8))}
@@ -165,81 +158,105 @@ func extensions(t *x509.Certificate, aki []byte) ([]pkix.Extension, error) {
 		if a[1] != 0 {
 			bits = a[:2]
 		}
-		if err := add(oidExtKeyUsage, true, asn1.BitString{Bytes: bits, BitLength: bitLength(bits)}); err != nil {
-			return nil, err
-		}
+		ext(oidExtKeyUsage, true, func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.BIT_STRING, func(b *cryptobyte.Builder) {
+				b.AddUint8(uint8(8*len(bits) - bitLength(bits)))
+				b.AddBytes(bits)
+			})
+		})
 	}
 	if len(t.ExtKeyUsage) > 0 {
-		oids := make([]asn1.ObjectIdentifier, len(t.ExtKeyUsage))
-		for i, u := range t.ExtKeyUsage {
-			if oids[i] = extKeyUsageOIDs[u]; oids[i] == nil {
-				return nil, errNoFastPath
-			}
-		}
-		if err := add(oidExtExtendedKeyUsage, false, oids); err != nil {
-			return nil, err
-		}
+		ext(oidExtExtendedKeyUsage, false, func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				for _, u := range t.ExtKeyUsage {
+					oid, ok := extKeyUsageOIDs[u]
+					if !ok {
+						b.SetError(errNoFastPath)
+						return
+					}
+					b.AddASN1ObjectIdentifier(oid)
+				}
+			})
+		})
 	}
 	maxPathLen := t.MaxPathLen
 	if maxPathLen == 0 && !t.MaxPathLenZero {
 		maxPathLen = -1
 	}
-	if err := add(oidExtBasicConstraints, true, basicConstraints{t.IsCA, maxPathLen}); err != nil {
-		return nil, err
-	}
-	if err := add(oidExtSubjectKeyID, false, t.SubjectKeyId); err != nil {
-		return nil, err
-	}
+	ext(oidExtBasicConstraints, true, func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			if t.IsCA {
+				b.AddASN1Boolean(true)
+			}
+			if maxPathLen >= 0 {
+				b.AddASN1Int64(int64(maxPathLen))
+			}
+		})
+	})
+	ext(oidExtSubjectKeyID, false, func(b *cryptobyte.Builder) { b.AddASN1OctetString(t.SubjectKeyId) })
 	if len(aki) > 0 {
-		if err := add(oidExtAuthorityKeyID, false, authorityKeyID{aki}); err != nil {
-			return nil, err
-		}
+		ext(oidExtAuthorityKeyID, false, func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				b.AddASN1(cbasn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(aki) })
+			})
+		})
+	}
+	uri := func(b *cryptobyte.Builder, u string) {
+		b.AddASN1(cbasn1.Tag(6).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(u)) })
 	}
 	if len(t.OCSPServer) > 0 {
-		var ads []accessDescription
-		for _, u := range t.OCSPServer {
-			ads = append(ads, accessDescription{oidAIAOCSP, asn1.RawValue{Tag: 6, Class: 2, Bytes: []byte(u)}})
-		}
-		if err := add(oidExtAIA, false, ads); err != nil {
-			return nil, err
-		}
+		ext(oidExtAIA, false, func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				for _, u := range t.OCSPServer {
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						b.AddASN1ObjectIdentifier(oidAIAOCSP)
+						uri(b, u)
+					})
+				}
+			})
+		})
 	}
 	if len(t.DNSNames) > 0 || len(t.IPAddresses) > 0 {
-		var names []asn1.RawValue
-		for _, n := range t.DNSNames {
-			names = append(names, asn1.RawValue{Tag: 2, Class: 2, Bytes: []byte(n)})
-		}
-		for _, ip := range t.IPAddresses {
-			if ip4 := ip.To4(); ip4 != nil {
-				ip = ip4
-			} else if len(ip) != net.IPv6len {
-				return nil, errNoFastPath
-			}
-			names = append(names, asn1.RawValue{Tag: 7, Class: 2, Bytes: ip})
-		}
-		if err := add(oidExtSAN, false, names); err != nil {
-			return nil, err
-		}
+		ext(oidExtSAN, false, func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				for _, n := range t.DNSNames {
+					b.AddASN1(cbasn1.Tag(2).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(n)) })
+				}
+				for _, ip := range t.IPAddresses {
+					if ip4 := ip.To4(); ip4 != nil {
+						ip = ip4
+					} else if len(ip) != net.IPv6len {
+						b.SetError(errNoFastPath)
+						return
+					}
+					b.AddASN1(cbasn1.Tag(7).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(ip) })
+				}
+			})
+		})
 	}
 	if len(t.CRLDistributionPoints) > 0 {
-		var dps []distributionPoint
-		for _, u := range t.CRLDistributionPoints {
-			var dp distributionPoint
-			dp.Name.FullName = []asn1.RawValue{{Tag: 6, Class: 2, Bytes: []byte(u)}}
-			dps = append(dps, dp)
-		}
-		if err := add(oidExtCRLDP, false, dps); err != nil {
-			return nil, err
-		}
+		ext(oidExtCRLDP, false, func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				for _, u := range t.CRLDistributionPoints {
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+							b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) { uri(b, u) })
+						})
+					})
+				}
+			})
+		})
 	}
 	for _, e := range t.ExtraExtensions {
-		for _, x := range out {
-			if x.Id.Equal(e.Id) {
-				return nil, errNoFastPath // crypto/x509 would leave its own out
+		for _, id := range []asn1.ObjectIdentifier{oidExtKeyUsage, oidExtExtendedKeyUsage, oidExtBasicConstraints, oidExtSubjectKeyID,
+			oidExtAuthorityKeyID, oidExtAIA, oidExtSAN, oidExtCRLDP} {
+			if id.Equal(e.Id) {
+				b.SetError(errNoFastPath) // crypto/x509 would leave its own out
+				return
 			}
 		}
+		ext(e.Id, e.Critical, func(b *cryptobyte.Builder) { b.AddBytes(e.Value) })
 	}
-	return append(out, t.ExtraExtensions...), nil
 }
 
 func reverseBits(b byte) byte {
