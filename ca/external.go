@@ -33,6 +33,27 @@ type External struct {
 	// Enroll forwards a CSR (DER) and returns the certificate, leaf
 	// first, and its CAs up to (not necessarily including) the root.
 	Enroll func(ctx context.Context, csr []byte) ([]*x509.Certificate, error)
+	// CACerts returns the upstream's CA chain for the profile, issuer
+	// first (EST cacerts answers with it); nil: the chain of the last
+	// enrollment is not known before one.
+	CACerts func(ctx context.Context) ([]*x509.Certificate, error)
+}
+
+// ExternalCACerts returns the upstream's CA chain of a profile whose
+// certificates an upstream signs; ok is false for pncpki's own profiles.
+func (s *Service) ExternalCACerts(ctx context.Context, profile string) (chain []*x509.Certificate, ok bool, err error) {
+	x := s.external(profile)
+	if x == nil {
+		return nil, false, nil
+	}
+	if x.CACerts == nil {
+		return nil, true, refuse(CodeUpstream, "the upstream's CA chain is not known")
+	}
+	chain, err = x.CACerts(ctx)
+	if err != nil {
+		return nil, true, &Error{Code: CodeUpstream, Message: "the upstream's CA chain", Err: err}
+	}
+	return chain, true, nil
 }
 
 // SetExternal has the certificates of profile signed by x (nil: by

@@ -307,6 +307,36 @@ func (c *Client) Enroll(ctx context.Context, csr []byte) ([]*x509.Certificate, e
 	return append([]*x509.Certificate{leaf}, chain...), nil
 }
 
+// CACerts returns the ecosystem's CPO CA chain from EST cacerts (cached
+// for an hour), issuer first.
+func (c *Client) CACerts(ctx context.Context) ([]*x509.Certificate, error) {
+	tok, err := c.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := c.cacerts(ctx, tok, false)
+	if err != nil {
+		return nil, err
+	}
+	// Issuer first: the CA that issues end-entity certificates, then up.
+	for _, x := range certs {
+		if chain := chainOf(x, certs); x.IsCA && !isIssuerOfAny(x, certs) {
+			return append([]*x509.Certificate{x}, chain...), nil
+		}
+	}
+	return certs, nil
+}
+
+// isIssuerOfAny says whether c signed another certificate of certs.
+func isIssuerOfAny(c *x509.Certificate, certs []*x509.Certificate) bool {
+	for _, x := range certs {
+		if !x.Equal(c) && bytes.Equal(x.RawIssuer, c.RawSubject) && x.CheckSignatureFrom(c) == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // cacerts returns the ecosystem's CPO CA chain, cached.
 func (c *Client) cacerts(ctx context.Context, tok string, fresh bool) ([]*x509.Certificate, error) {
 	c.caMu.Lock()

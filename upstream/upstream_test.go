@@ -293,7 +293,7 @@ func TestEnrollThroughEcosystem(t *testing.T) {
 	}
 	c := &upstream.Client{Protocol: upstream.OPCP, TokenURL: ts.URL + oauth.Path, ClientID: "local-pncpki", ClientSecret: secret,
 		ESTURL: ts.URL + est.DefaultPrefix, HTTP: ts.Client()}
-	local.d.CA.SetExternal(policies.ISO2SECC, &ca.External{Name: "upstream-cpo", URI: c.ESTURL, Enroll: c.Enroll})
+	local.d.CA.SetExternal(policies.ISO2SECC, &ca.External{Name: "upstream-cpo", URI: c.ESTURL, Enroll: c.Enroll, CACerts: c.CACerts})
 	csr := func(cn string) []byte {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: ca.Name(cn, "", "", "CPO")}, k)
@@ -311,6 +311,14 @@ func TestEnrollThroughEcosystem(t *testing.T) {
 	}
 	if _, err := iss.Cert().Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		t.Errorf("the certificate does not lead to the ecosystem's V2G root: %v", err)
+	}
+	// EST cacerts of pncpki answers with the ecosystem's chain.
+	chain, ok, err := local.d.CA.ExternalCACerts(ctx, policies.ISO2SECC)
+	if !ok || err != nil || len(chain) < 2 || iss.Cert().CheckSignatureFrom(chain[0]) != nil {
+		t.Errorf("upstream CA chain: %d certificates, %v %v", len(chain), ok, err)
+	}
+	if _, ok, _ := local.d.CA.ExternalCACerts(ctx, policies.ISO2Contract); ok {
+		t.Error("a local profile reported as external")
 	}
 	if iss.Record.Issuer != "upstream-cpo" || iss.Record.Tenant != "cpo1" {
 		t.Errorf("recorded as %s/%s for %q", iss.Record.Issuer, iss.Record.Serial, iss.Record.Tenant)

@@ -183,7 +183,11 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // issuerChain is the chain of the CA issuing p, root last.
-func (s *Server) issuerChain(p *policies.Profile) ([]*x509.Certificate, error) {
+func (s *Server) issuerChain(ctx context.Context, p *policies.Profile) ([]*x509.Certificate, error) {
+	// Certificates an upstream ecosystem signs come with its chain.
+	if chain, ok, err := s.CA.ExternalCACerts(ctx, p.Name); ok {
+		return chain, err
+	}
 	var found []*ca.Authority
 	for _, a := range s.CA.Authorities() {
 		for _, ip := range p.Issuers {
@@ -204,7 +208,7 @@ func (s *Server) cacerts(w http.ResponseWriter, r *http.Request) {
 		httpError(w, status, "est.not_found", msg)
 		return
 	}
-	chain, err := s.issuerChain(p)
+	chain, err := s.issuerChain(r.Context(), p)
 	if err != nil {
 		httpError(w, http.StatusNotFound, "est.no_ca", err.Error())
 		return

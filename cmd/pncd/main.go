@@ -166,7 +166,7 @@ func run(args []string) error {
 			return err
 		}
 		up.ESTURL = strings.TrimSuffix(*st.upEST, "/")
-		d.CA.SetExternal(policies.ISO2SECC, &ca.External{Name: UpstreamCA, URI: up.ESTURL, Enroll: up.Enroll})
+		d.CA.SetExternal(policies.ISO2SECC, &ca.External{Name: UpstreamCA, URI: up.ESTURL, Enroll: up.Enroll, CACerts: up.CACerts})
 		log.Info("SECC certificates are signed by the upstream ecosystem", "est", up.ESTURL, "recorded_as", UpstreamCA)
 	}
 	installer, err := st.installer(ctx, d, contracts, bridge, reg, log)
