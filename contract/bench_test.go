@@ -41,23 +41,10 @@ func BenchmarkInstall(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			t := res.Timings
-			local.Decode += t.Decode
-			local.Verify += t.Verify
-			local.KeyGen += t.KeyGen
-			local.Issue += t.Issue
-			local.Encrypt += t.Encrypt
-			local.Sign += t.Sign
-			local.Encode += t.Encode
+			local.Add(res.Timings)
 		}
 		mu.Lock()
-		sum.Decode += local.Decode
-		sum.Verify += local.Verify
-		sum.KeyGen += local.KeyGen
-		sum.Issue += local.Issue
-		sum.Encrypt += local.Encrypt
-		sum.Sign += local.Sign
-		sum.Encode += local.Encode
+		sum.Add(local)
 		mu.Unlock()
 	})
 	for _, s := range sum.Stages() {

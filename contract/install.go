@@ -165,7 +165,19 @@ type Response struct {
 
 // Timings is where an installation spent its time.
 type Timings struct {
-	Decode, Verify, KeyGen, Issue, Encrypt, Sign, Encode time.Duration
+	Decode, Verify, KeyGen, Issue, Store, Encrypt, Sign, Encode time.Duration
+}
+
+// Add adds o to t (for means over many installations).
+func (t *Timings) Add(o Timings) {
+	t.Decode += o.Decode
+	t.Verify += o.Verify
+	t.KeyGen += o.KeyGen
+	t.Issue += o.Issue
+	t.Store += o.Store
+	t.Encrypt += o.Encrypt
+	t.Sign += o.Sign
+	t.Encode += o.Encode
 }
 
 func (in *Installer) now() time.Time {
@@ -658,7 +670,8 @@ func (in *Installer) issue(ctx context.Context, req *request, tm *Timings) (*con
 	if err != nil {
 		return nil, fmt.Errorf("issue contract certificate: %w", err)
 	}
-	tm.Issue = time.Since(t)
+	tm.Store = issued.Stored
+	tm.Issue = time.Since(t) - issued.Stored
 
 	t = time.Now()
 	encrypted, dhPublic, err := EncryptPrivateKey(in.rand(), key, req.recipient)

@@ -166,7 +166,7 @@ func printStages(s0 map[string]float64, ok0 float64, s1 map[string]float64, ok1 
 		return
 	}
 	var parts []string
-	for _, name := range []string{"decode", "verify", "keygen", "issue", "encrypt", "sign", "encode"} {
+	for _, name := range []string{"decode", "verify", "keygen", "issue", "store", "encrypt", "sign", "encode"} {
 		parts = append(parts, fmt.Sprintf("%s=%.0f", name, (s1[name]-s0[name])/n*1e6))
 	}
 	fmt.Println("stages " + strings.Join(parts, " "))
