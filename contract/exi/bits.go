@@ -3,6 +3,7 @@ package exi
 import (
 	"fmt"
 	"math/big"
+	"slices"
 )
 
 // writer appends bits most significant first, as EXI's bit-packed
@@ -43,8 +44,13 @@ func (w *writer) writeBytes(p []byte) {
 		w.buf = append(w.buf, p...)
 		return
 	}
-	for _, b := range p {
-		w.writeByte(b)
+	// Unaligned: each byte straddles two, shifted by the bits in use.
+	shift := w.nbit
+	last := len(w.buf) - 1
+	w.buf = slices.Grow(w.buf, len(p))[:len(w.buf)+len(p)]
+	for i, b := range p {
+		w.buf[last+i] |= b >> shift
+		w.buf[last+i+1] = b << (8 - shift)
 	}
 }
 
