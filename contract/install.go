@@ -121,7 +121,10 @@ type Installer struct {
 	Upstream func(ctx context.Context, exiRequest []byte) (exiResponse []byte, emaid string, err error)
 	// Window is how long the same request gets the same answer (default
 	// two minutes): a station retrying gets no second contract certificate.
-	Window  time.Duration
+	Window time.Duration
+	// Shared, when set, keeps the answers for every replica too (Redis);
+	// the process keeps its own in any case.
+	Shared  Answers
 	Now     func() time.Time
 	Rand    io.Reader
 	Log     *slog.Logger
@@ -274,12 +277,27 @@ func (in *Installer) handle(ctx context.Context, action *Action, exiRequest []by
 	if res := in.repeated(req.key); res != nil {
 		return res, nil
 	}
+	if in.Shared != nil {
+		kept, err := in.Shared.Get(ctx, req.key)
+		if err != nil {
+			in.log().Warn("shared answers not read; answering anew", "err", err)
+		} else if kept != nil {
+			in.remember(req.key, kept)
+			kept.Repeated = true
+			return kept, nil
+		}
+	}
 	res, err := in.respond(ctx, *action, req, &tm, maxBase64)
 	if err != nil {
 		return nil, err
 	}
 	res.Timings = tm
 	in.remember(req.key, res)
+	if in.Shared != nil {
+		if err := in.Shared.Put(ctx, req.key, res, in.window()); err != nil {
+			in.log().Warn("answer not shared with the other replicas", "err", err)
+		}
+	}
 	return res, nil
 }
 

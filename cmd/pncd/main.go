@@ -175,6 +175,9 @@ func run(args []string) error {
 	}
 	if installer != nil {
 		bridge.Installer = installer
+		if rdb != nil { // replicas share their answers to retried requests
+			installer.Shared = &contract.RedisAnswers{Client: rdb}
+		}
 	}
 	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: key, JWKS: jwks, OCSP: resp, OCPP: bridge, Contracts: contracts, RateLimit: rl, Metrics: api.NewMetrics(reg)}
 	apiHandler, err := apiServer.Handler()
