@@ -99,8 +99,8 @@ func (s *Server) contractDataByPCID(key string) http.HandlerFunc {
 }
 
 // deleteContract answers deleteSignedContractDataByEmaidV1: the contract
-// ends and its certificates are revoked.
-// Signed contract data an eMSP uploaded is a deposit: it is removed.
+// ends and its certificates are revoked; signed contract data an eMSP
+// uploaded (a deposit) is removed.
 func (s *Server) deleteContract(w http.ResponseWriter, r *http.Request) {
 	tenant, emaid := actingTenant(r), chi.URLParam(r, "emaid")
 	_, _, err := s.Pool.Cancel(r.Context(), tenant, emaid)
