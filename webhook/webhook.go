@@ -90,6 +90,8 @@ type delivery struct {
 	endpoint *store.EventEndpoint
 	body     []byte
 	typ      string
+	attempt  int           // attempts made
+	pause    time.Duration // before the next one
 }
 
 // QueueSize bounds the deliveries waiting.
@@ -216,33 +218,42 @@ func (d *Dispatcher) payload(ev Event) ([]byte, error) {
 	return json.Marshal(body)
 }
 
+// deliver makes one attempt; a failed one is queued again after its
+// pause, so that an endpoint that does not answer holds no worker.
 func (d *Dispatcher) deliver(ctx context.Context, dl delivery) {
-	attempts, pause := d.Attempts, d.Backoff
+	attempts := d.Attempts
 	if attempts <= 0 {
 		attempts = 6
 	}
-	if pause <= 0 {
-		pause = time.Second
-	}
-	var err error
-	for i := range attempts {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				d.deliveries.WithLabelValues(dl.typ, "dropped").Inc()
-				return
-			case <-time.After(pause):
-			}
-			pause *= 2
+	if dl.pause <= 0 {
+		if dl.pause = d.Backoff; dl.pause <= 0 {
+			dl.pause = time.Second
 		}
-		if err = d.post(ctx, dl); err == nil {
-			d.deliveries.WithLabelValues(dl.typ, "delivered").Inc()
-			return
-		}
-		d.log().Info("webhook delivery failed; retrying", "endpoint", dl.endpoint.ID, "type", dl.typ, "attempt", i+1, "err", err)
 	}
-	d.deliveries.WithLabelValues(dl.typ, "failed").Inc()
-	d.log().Warn("webhook not delivered", "endpoint", dl.endpoint.ID, "type", dl.typ, "attempts", attempts, "err", err)
+	err := d.post(ctx, dl)
+	dl.attempt++
+	switch {
+	case err == nil:
+		d.deliveries.WithLabelValues(dl.typ, "delivered").Inc()
+		return
+	case dl.attempt >= attempts:
+		d.deliveries.WithLabelValues(dl.typ, "failed").Inc()
+		d.log().Warn("webhook not delivered", "endpoint", dl.endpoint.ID, "type", dl.typ, "attempts", dl.attempt, "err", err)
+		return
+	}
+	d.log().Info("webhook delivery failed; retrying", "endpoint", dl.endpoint.ID, "type", dl.typ, "attempt", dl.attempt, "in", dl.pause, "err", err)
+	next := dl
+	next.pause *= 2
+	time.AfterFunc(dl.pause, func() {
+		select {
+		case <-ctx.Done():
+			d.deliveries.WithLabelValues(dl.typ, "dropped").Inc()
+		case d.queue <- next:
+		default:
+			d.deliveries.WithLabelValues(dl.typ, "dropped").Inc()
+			d.log().Warn("webhook queue full; retry dropped", "type", dl.typ, "endpoint", dl.endpoint.ID)
+		}
+	})
 }
 
 func (d *Dispatcher) post(ctx context.Context, dl delivery) error {

@@ -44,7 +44,8 @@ func TestWants(t *testing.T) {
 }
 
 // TestDeliveryGivesUp: an endpoint that keeps failing gets every attempt,
-// then the delivery counts as failed.
+// then the delivery counts as failed; meanwhile it holds up no other
+// endpoint's delivery, even with a single worker.
 func TestDeliveryGivesUp(t *testing.T) {
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "pncpki.db"))
 	if err != nil {
@@ -52,33 +53,42 @@ func TestDeliveryGivesUp(t *testing.T) {
 	}
 	defer st.Close()
 	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		w.WriteHeader(http.StatusInternalServerError)
 	}))
-	defer srv.Close()
+	defer dead.Close()
+	alive := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer alive.Close()
 	ctx := store.WithActor(context.Background(), "test")
-	if err := st.PutEventEndpoint(ctx, &store.EventEndpoint{ID: "e1", URL: srv.URL, Events: []string{RootAdded}, Secret: "s", Enabled: true}); err != nil {
-		t.Fatal(err)
+	for id, u := range map[string]string{"a-dead": dead.URL, "b-alive": alive.URL} {
+		if err := st.PutEventEndpoint(ctx, &store.EventEndpoint{ID: id, URL: u, Events: []string{RootAdded}, Secret: "s", Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	d := NewDispatcher(st, nil, nil)
-	d.Attempts, d.Backoff = 3, time.Millisecond
+	d.Attempts, d.Backoff = 3, 200*time.Millisecond
 	run, stop := context.WithCancel(ctx)
 	defer stop()
 	go d.Run(run, 1)
 	d.Publish(ctx, Event{Type: RootAdded, Payload: map[string]any{"commonName": "x"}})
 	d.Publish(ctx, Event{Type: RootRevoked}) // nobody subscribed
-	for deadline := time.Now().Add(10 * time.Second); testutil.ToFloat64(d.deliveries.WithLabelValues(RootAdded, "failed")) < 1; {
-		if time.Now().After(deadline) {
-			t.Fatalf("not given up after %d calls", calls.Load())
+	wait := func(result string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); testutil.ToFloat64(d.deliveries.WithLabelValues(RootAdded, result)) < 1; {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s delivery after %d calls to the dead endpoint", result, calls.Load())
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
+	wait("delivered")
+	if n := calls.Load(); n >= 3 {
+		t.Errorf("the live endpoint waited for all %d attempts at the dead one", n)
+	}
+	wait("failed")
 	if n := calls.Load(); n != 3 {
 		t.Errorf("%d attempts, want 3", n)
-	}
-	if n := testutil.ToFloat64(d.deliveries.WithLabelValues(RootAdded, "delivered")); n != 0 {
-		t.Errorf("%v delivered", n)
 	}
 }
 
