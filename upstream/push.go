@@ -21,42 +21,59 @@ import (
 )
 
 // ProvisioningCertificate reads a vehicle's OEM provisioning certificate
-// from the ecosystem's provisioning certificate pool.
-func (c *Client) ProvisioningCertificate(ctx context.Context, pcid string) (*x509.Certificate, error) {
+// and the sub-CAs that came with it from the ecosystem's provisioning
+// certificate pool.
+func (c *Client) ProvisioningCertificate(ctx context.Context, pcid string) (*x509.Certificate, []*x509.Certificate, error) {
 	tok, err := c.Token(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var b64 string
+	var b64 []string // leaf first
 	switch c.Protocol {
 	case OPCP:
 		var out struct {
 			OEMMessage struct {
-				VehicleCertificate string `json:"vehicleCertificate"`
+				Vehicle string `json:"vehicleCertificate"`
+				Sub2    string `json:"subCA2Certificate"`
+				Sub1    string `json:"subCA1Certificate"`
 			} `json:"OEMMessage"`
 		}
 		if err := c.do(ctx, http.MethodGet, c.BaseURL+"/v1/oem/provCerts/"+url.PathEscape(pcid), tok, nil, &out); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		b64 = out.OEMMessage.VehicleCertificate
+		b64 = []string{out.OEMMessage.Vehicle, out.OEMMessage.Sub2, out.OEMMessage.Sub1}
 	default:
 		var out struct {
 			Cert struct {
 				Chain struct {
-					Certificate string `json:"certificate"`
+					Leaf string `json:"certificate"`
+					Sub2 string `json:"subCa2Certificate"`
+					Sub1 string `json:"subCa1Certificate"`
 				} `json:"provisioningCertificateChain"`
 			} `json:"provisioningCertificate"`
 		}
 		if err := c.do(ctx, http.MethodGet, c.BaseURL+"/pcp/provisioningcertificates/"+url.PathEscape(pcid), tok, nil, &out); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		b64 = out.Cert.Chain.Certificate
+		ch := out.Cert.Chain
+		b64 = []string{ch.Leaf, ch.Sub2, ch.Sub1}
 	}
-	der, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, fmt.Errorf("provisioning certificate of %s: not base64", pcid)
+	var certs []*x509.Certificate
+	for i, v := range b64 {
+		if v == "" && i > 0 {
+			continue
+		}
+		der, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("provisioning certificate chain of %s: not base64", pcid)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, nil, fmt.Errorf("provisioning certificate chain of %s: %w", pcid, err)
+		}
+		certs = append(certs, cert)
 	}
-	return x509.ParseCertificate(der)
+	return certs[0], certs[1:], nil
 }
 
 // PutSignedContractData uploads signed contract data (a
@@ -208,15 +225,35 @@ func (p *Pusher) push(ctx context.Context, change contract.Change, c *store.Cont
 }
 
 // provisioning finds the vehicle's provisioning certificate: registered
-// here, else in the ecosystem's pool.
+// here, else in the ecosystem's pool; one from the ecosystem must lead to
+// an OEM root pncpki trusts, for the contract key is encrypted for it.
 func (p *Pusher) provisioning(ctx context.Context, pcid string) (*x509.Certificate, error) {
 	if rec, err := p.Installer.Pool.Store.ProvisioningCertificate(ctx, pcid); err == nil {
 		return x509.ParseCertificate(rec.DER)
 	}
-	prov, err := p.Client.ProvisioningCertificate(ctx, pcid)
+	leaf, subs, err := p.Client.ProvisioningCertificate(ctx, pcid)
 	var se *StatusError
 	if errors.As(err, &se) && se.NotFound() {
 		return nil, fmt.Errorf("%w: neither pncpki nor the ecosystem knows the provisioning certificate of %s", errNotPushable, pcid)
+	} else if err != nil {
+		return nil, err
 	}
-	return prov, err
+	if p.Installer.OEMRoots == nil {
+		return nil, fmt.Errorf("%w: no OEM roots to check the ecosystem's provisioning certificate of %s against", errNotPushable, pcid)
+	}
+	roots, inter, err := p.Installer.OEMRoots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rp, ip := x509.NewCertPool(), x509.NewCertPool()
+	for _, c := range roots {
+		rp.AddCert(c)
+	}
+	for _, c := range append(inter, subs...) {
+		ip.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: rp, Intermediates: ip, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return nil, fmt.Errorf("%w: the ecosystem's provisioning certificate of %s leads to no OEM root pncpki trusts: %v", errNotPushable, pcid, err)
+	}
+	return leaf, nil
 }

@@ -461,6 +461,29 @@ func TestPushContracts(t *testing.T) {
 			}
 		})
 	}
+
+	// A provisioning certificate of an OEM pncpki does not trust gets no
+	// contract key encrypted for it.
+	foreign, err := testcerts.Generate(12, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eco.installer.Pool.DeleteProvisioning(ctx, "", testcerts.PCID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eco.installer.Pool.PutProvisioning(ctx, "oem-eco", "", []*x509.Certificate{foreign.Get("oem-prov").Cert}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := &upstream.Client{BaseURL: ts.URL + opnc.DefaultPrefix, Protocol: upstream.OPNC, TokenURL: ts.URL + oauth.Path, ClientID: "local-pncpki", ClientSecret: secret, HTTP: ts.Client()}
+	pusher := upstream.NewPusher(c, local.installer, nil, nil)
+	local.installer.Pool.Changed = pusher.Changed
+	if _, err := local.installer.Pool.Put(ctx, "emsp1", store.Contract{EMAID: "DE8AAC00000003", PCID: testcerts.PCID, Default: true}); err != nil {
+		t.Fatal(err)
+	}
+	pusher.Wait()
+	if d, err := eco.d.Store.ContractDeposit(ctx, testcerts.PCID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("pushed for an untrusted provisioning certificate: %+v %v", d, err)
+	}
 }
 
 // TestClientCertificate: an ecosystem that authenticates its clients by
