@@ -224,13 +224,6 @@ func (a *app) provisioningCmd() *cobra.Command {
 		Use: "list", Short: "List registered provisioning certificates",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var rows [][]string
-			add := func(pcid, tenant string, der []byte) {
-				subject, notAfter := "-", "-"
-				if c, err := x509.ParseCertificate(der); err == nil {
-					subject, notAfter = c.Subject.String(), c.NotAfter.Format("2006-01-02")
-				}
-				rows = append(rows, []string{pcid, tenant, subject, notAfter})
-			}
 			if a.server != "" {
 				cl, err := a.client()
 				if err != nil {
@@ -241,12 +234,7 @@ func (a *app) provisioningCmd() *cobra.Command {
 					return err
 				}
 				for _, p := range resp.Msg.Certificates {
-					certs, _ := ocppsec.ParsePEMChain([]byte(p.Pem))
-					var der []byte
-					if len(certs) > 0 {
-						der = certs[0].Raw
-					}
-					add(p.Pcid, p.Tenant, der)
+					rows = append(rows, certRow(p.Pcid, p.Tenant, leafDER(p.Pem)))
 				}
 			} else {
 				d, err := a.open(cmd.Context(), false)
@@ -259,7 +247,7 @@ func (a *app) provisioningCmd() *cobra.Command {
 					return err
 				}
 				for _, p := range recs {
-					add(p.PCID, p.Tenant, p.DER)
+					rows = append(rows, certRow(p.PCID, p.Tenant, p.DER))
 				}
 			}
 			a.table("PCID\tTENANT\tSUBJECT\tNOT AFTER", rows)
@@ -357,13 +345,6 @@ func (a *app) subCACmd() *cobra.Command {
 		Use: "list", Short: "List registered OEM sub-CAs",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var rows [][]string
-			add := func(fp, tenant string, der []byte) {
-				subject, notAfter := "-", "-"
-				if c, err := x509.ParseCertificate(der); err == nil {
-					subject, notAfter = c.Subject.String(), c.NotAfter.Format("2006-01-02")
-				}
-				rows = append(rows, []string{fp, tenant, subject, notAfter})
-			}
 			if a.server != "" {
 				cl, err := a.client()
 				if err != nil {
@@ -374,12 +355,7 @@ func (a *app) subCACmd() *cobra.Command {
 					return err
 				}
 				for _, s := range resp.Msg.SubCas {
-					certs, _ := ocppsec.ParsePEMChain([]byte(s.Pem))
-					var der []byte
-					if len(certs) > 0 {
-						der = certs[0].Raw
-					}
-					add(s.Sha256, s.Tenant, der)
+					rows = append(rows, certRow(s.Sha256, s.Tenant, leafDER(s.Pem)))
 				}
 			} else {
 				d, err := a.open(cmd.Context(), false)
@@ -392,7 +368,7 @@ func (a *app) subCACmd() *cobra.Command {
 					return err
 				}
 				for _, s := range recs {
-					add(s.SHA256, s.Tenant, s.DER)
+					rows = append(rows, certRow(s.SHA256, s.Tenant, s.DER))
 				}
 			}
 			a.table("SHA256\tTENANT\tSUBJECT\tNOT AFTER", rows)
@@ -572,4 +548,24 @@ func hexOrBase64(s string) ([]byte, error) {
 		return nil, fmt.Errorf("%q is neither hex nor base64", s)
 	}
 	return b, nil
+}
+
+// certRow is a list row of a registered certificate: its key (PCID or
+// fingerprint), tenant, subject and end, "-" for what does not parse.
+func certRow(key, tenant string, der []byte) []string {
+	subject, notAfter := "-", "-"
+	if c, err := x509.ParseCertificate(der); err == nil {
+		subject, notAfter = c.Subject.String(), c.NotAfter.Format("2006-01-02")
+	}
+	return []string{key, tenant, subject, notAfter}
+}
+
+// leafDER is the first certificate of a PEM chain as the API returns it
+// (nil when there is none).
+func leafDER(pemText string) []byte {
+	certs, _ := ocppsec.ParsePEMChain([]byte(pemText))
+	if len(certs) == 0 {
+		return nil
+	}
+	return certs[0].Raw
 }
