@@ -68,6 +68,42 @@ func newPKI(t *testing.T, org string, oem *testcerts.PKI) *pki {
 	return &pki{d: d, installer: in, anchors: anchors}
 }
 
+// ecosystem is a pncpki playing the upstream on loopback over TLS: the
+// routes mount adds, its token endpoint, and the OAuth client
+// "local-pncpki" of tenant with role.
+type ecosystem struct {
+	ts     *httptest.Server
+	secret string
+}
+
+// serveEcosystem starts it; tlsConf (nil: httptest's) configures the
+// server side, e.g. for client certificates.
+func serveEcosystem(t *testing.T, p *pki, tenant, role string, tlsConf *tls.Config, mount func(r chi.Router, verify func(string) (*auth.Claims, error))) *ecosystem {
+	t.Helper()
+	key, err := auth.LoadOrCreateKey(p.d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := oauth.CreateClient(store.WithActor(context.Background(), "test"), p.d.Store, "local-pncpki", tenant, role, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := chi.NewRouter()
+	mount(r, func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) })
+	r.Handle(oauth.Path, &oauth.Server{Store: p.d.Store, Key: key})
+	ts := httptest.NewUnstartedServer(r)
+	ts.TLS = tlsConf
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	return &ecosystem{ts: ts, secret: secret}
+}
+
+// client is an upstream client of the ecosystem's routes under path.
+func (e *ecosystem) client(protocol, path string) *upstream.Client {
+	return &upstream.Client{BaseURL: e.ts.URL + path, Protocol: protocol, TokenURL: e.ts.URL + oauth.Path,
+		ClientID: "local-pncpki", ClientSecret: e.secret, HTTP: e.ts.Client()}
+}
+
 // TestEcosystemFallback: a pncpki that holds no contract for a vehicle
 // gets the signed contract data from an ecosystem (a second pncpki on
 // loopback, over OPNC and over OPCP, logged in with client credentials)
@@ -89,31 +125,19 @@ func TestEcosystemFallback(t *testing.T) {
 	if _, err := eco.installer.Pool.Put(ctx, "emsp1", store.Contract{EMAID: "DE8AAC12345678", PCID: testcerts.PCID, Default: true}); err != nil {
 		t.Fatal(err)
 	}
-	key, err := auth.LoadOrCreateKey(eco.d.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := oauth.CreateClient(ctx, eco.d.Store, "local-pncpki", "cpo-x", auth.RoleOperator, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &opnc.Server{Verify: func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) },
-		Installer: eco.installer, Anchors: func() ocppsec.Anchors { return eco.anchors }}
-	r := chi.NewRouter()
-	srv.Mount(r, opnc.DefaultPrefix)
-	srv.MountOPCP(r, opnc.DefaultOPCPPrefix)
-	r.Handle(oauth.Path, &oauth.Server{Store: eco.d.Store, Key: key})
-	ts := httptest.NewTLSServer(r)
-	defer ts.Close()
+	es := serveEcosystem(t, eco, "cpo-x", auth.RoleOperator, nil, func(r chi.Router, verify func(string) (*auth.Claims, error)) {
+		srv := &opnc.Server{Verify: verify, Installer: eco.installer, Anchors: func() ocppsec.Anchors { return eco.anchors }}
+		srv.Mount(r, opnc.DefaultPrefix)
+		srv.MountOPCP(r, opnc.DefaultOPCPPrefix)
+	})
 
 	local := newPKI(t, "Local", oem)
 	v2g, _ := eco.d.CA.Authority("v2g-root")
 	mo, _ := eco.d.CA.Authority("mo-root")
 	ev := &contract.EV{ProvisioningCert: oem.Get("oem-prov").Cert, ProvisioningKey: oem.Get("oem-prov").Key, Roots: []*x509.Certificate{v2g.Cert, mo.Cert}}
-	for _, tt := range []struct{ protocol, base string }{{upstream.OPNC, ts.URL + opnc.DefaultPrefix}, {upstream.OPCP, ts.URL + opnc.DefaultOPCPPrefix}} {
+	for _, tt := range []struct{ protocol, path string }{{upstream.OPNC, opnc.DefaultPrefix}, {upstream.OPCP, opnc.DefaultOPCPPrefix}} {
 		t.Run(tt.protocol, func(t *testing.T) {
-			c := &upstream.Client{BaseURL: tt.base, Protocol: tt.protocol, TokenURL: ts.URL + oauth.Path,
-				ClientID: "local-pncpki", ClientSecret: secret, HTTP: ts.Client()}
+			c := es.client(tt.protocol, tt.path)
 			local.installer.Upstream = c.SignedContractData
 			req, _ := ev.InstallationRequest()
 			res, err := local.installer.Handle(ctx, contract.ActionInstall, req, 5600)
@@ -177,22 +201,10 @@ func TestRootSync(t *testing.T) {
 	if err := ecoBridge.RefreshAnchors(ctx); err != nil {
 		t.Fatal(err)
 	}
-	key, err := auth.LoadOrCreateKey(eco.d.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &opnc.Server{Verify: func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) }, Anchors: ecoBridge.TrustAnchors, Roots: ecoBridge}
-	r := chi.NewRouter()
-	srv.Mount(r, opnc.DefaultPrefix)
-	r.Handle(oauth.Path, &oauth.Server{Store: eco.d.Store, Key: key})
-	ts := httptest.NewTLSServer(r)
-	defer ts.Close()
-	secret, err := oauth.CreateClient(ctx, eco.d.Store, "local-pncpki", "", auth.RoleAdmin, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &upstream.Client{BaseURL: ts.URL + opnc.DefaultPrefix, Protocol: upstream.OPNC, TokenURL: ts.URL + oauth.Path,
-		ClientID: "local-pncpki", ClientSecret: secret, HTTP: ts.Client()}
+	es := serveEcosystem(t, eco, "", auth.RoleAdmin, nil, func(r chi.Router, verify func(string) (*auth.Claims, error)) {
+		(&opnc.Server{Verify: verify, Anchors: ecoBridge.TrustAnchors, Roots: ecoBridge}).Mount(r, opnc.DefaultPrefix)
+	})
+	c := es.client(upstream.OPNC, opnc.DefaultPrefix)
 
 	local := newPKI(t, "Local", oem)
 	b := &ocppsec.Bridge{Store: local.d.Store, Anchors: local.anchors}
@@ -268,19 +280,9 @@ func TestEnrollThroughEcosystem(t *testing.T) {
 	if err := eco.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "local-cpo", Kind: policies.TenantCPO, OperatorIDs: []string{"DEABC"}}); err != nil {
 		t.Fatal(err)
 	}
-	key, err := auth.LoadOrCreateKey(eco.d.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := oauth.CreateClient(ctx, eco.d.Store, "local-pncpki", "local-cpo", auth.RoleOperator, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := chi.NewRouter()
-	(&est.Server{CA: eco.d.CA, Store: eco.d.Store, Verify: func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) }}).Mount(r, est.DefaultPrefix)
-	r.Handle(oauth.Path, &oauth.Server{Store: eco.d.Store, Key: key})
-	ts := httptest.NewTLSServer(r)
-	defer ts.Close()
+	es := serveEcosystem(t, eco, "local-cpo", auth.RoleOperator, nil, func(r chi.Router, verify func(string) (*auth.Claims, error)) {
+		(&est.Server{CA: eco.d.CA, Store: eco.d.Store, Verify: verify}).Mount(r, est.DefaultPrefix)
+	})
 
 	local := newPKI(t, "Local", oem)
 	for _, tn := range []*policies.Tenant{
@@ -291,8 +293,8 @@ func TestEnrollThroughEcosystem(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := &upstream.Client{Protocol: upstream.OPCP, TokenURL: ts.URL + oauth.Path, ClientID: "local-pncpki", ClientSecret: secret,
-		ESTURL: ts.URL + est.DefaultPrefix, HTTP: ts.Client()}
+	c := es.client(upstream.OPCP, "")
+	c.ESTURL = es.ts.URL + est.DefaultPrefix
 	local.d.CA.SetExternal(policies.ISO2SECC, &ca.External{Name: "upstream-cpo", URI: c.ESTURL, Enroll: c.Enroll, CACerts: c.CACerts})
 	csr := func(cn string) []byte {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -396,22 +398,11 @@ func TestPushContracts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	key, err := auth.LoadOrCreateKey(eco.d.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := oauth.CreateClient(ctx, eco.d.Store, "local-pncpki", "local-emsp", auth.RoleOperator, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &opnc.Server{Verify: func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) },
-		Installer: eco.installer, Pool: eco.installer.Pool, Anchors: ecoBridge.TrustAnchors, Roots: ecoBridge}
-	r := chi.NewRouter()
-	srv.Mount(r, opnc.DefaultPrefix)
-	srv.MountOPCP(r, opnc.DefaultOPCPPrefix)
-	r.Handle(oauth.Path, &oauth.Server{Store: eco.d.Store, Key: key})
-	ts := httptest.NewTLSServer(r)
-	defer ts.Close()
+	es := serveEcosystem(t, eco, "local-emsp", auth.RoleOperator, nil, func(r chi.Router, verify func(string) (*auth.Claims, error)) {
+		srv := &opnc.Server{Verify: verify, Installer: eco.installer, Pool: eco.installer.Pool, Anchors: ecoBridge.TrustAnchors, Roots: ecoBridge}
+		srv.Mount(r, opnc.DefaultPrefix)
+		srv.MountOPCP(r, opnc.DefaultOPCPPrefix)
+	})
 
 	if err := local.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}}); err != nil {
 		t.Fatal(err)
@@ -419,12 +410,12 @@ func TestPushContracts(t *testing.T) {
 	ecoV2G, _ := eco.d.CA.Authority("v2g-root")
 	localMO, _ := local.d.CA.Authority("mo-root")
 	ev := &contract.EV{ProvisioningCert: oem.Get("oem-prov").Cert, ProvisioningKey: oem.Get("oem-prov").Key, Roots: []*x509.Certificate{ecoV2G.Cert, localMO.Cert}}
-	for _, tt := range []struct{ protocol, base, emaid string }{
-		{upstream.OPNC, ts.URL + opnc.DefaultPrefix, "DE8AAC00000001"},
-		{upstream.OPCP, ts.URL + opnc.DefaultOPCPPrefix, "DE8AAC00000002"},
+	for _, tt := range []struct{ protocol, path, emaid string }{
+		{upstream.OPNC, opnc.DefaultPrefix, "DE8AAC00000001"},
+		{upstream.OPCP, opnc.DefaultOPCPPrefix, "DE8AAC00000002"},
 	} {
 		t.Run(tt.protocol, func(t *testing.T) {
-			c := &upstream.Client{BaseURL: tt.base, Protocol: tt.protocol, TokenURL: ts.URL + oauth.Path, ClientID: "local-pncpki", ClientSecret: secret, HTTP: ts.Client()}
+			c := es.client(tt.protocol, tt.path)
 			pusher := upstream.NewPusher(c, local.installer, nil, nil)
 			pusher.Backoff = 10 * time.Millisecond
 			local.installer.Pool.Changed = pusher.Changed
@@ -474,8 +465,7 @@ func TestPushContracts(t *testing.T) {
 	if _, err := eco.installer.Pool.PutProvisioning(ctx, "oem-eco", "", []*x509.Certificate{foreign.Get("oem-prov").Cert}, nil); err != nil {
 		t.Fatal(err)
 	}
-	c := &upstream.Client{BaseURL: ts.URL + opnc.DefaultPrefix, Protocol: upstream.OPNC, TokenURL: ts.URL + oauth.Path, ClientID: "local-pncpki", ClientSecret: secret, HTTP: ts.Client()}
-	pusher := upstream.NewPusher(c, local.installer, nil, nil)
+	pusher := upstream.NewPusher(es.client(upstream.OPNC, opnc.DefaultPrefix), local.installer, nil, nil)
 	local.installer.Pool.Changed = pusher.Changed
 	if _, err := local.installer.Pool.Put(ctx, "emsp1", store.Contract{EMAID: "DE8AAC00000003", PCID: testcerts.PCID, Default: true}); err != nil {
 		t.Fatal(err)
@@ -496,24 +486,13 @@ func TestClientCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	eco := newPKI(t, "Eco", oem)
-	key, err := auth.LoadOrCreateKey(eco.d.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := oauth.CreateClient(ctx, eco.d.Store, "local-pncpki", "", auth.RoleAdmin, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &opnc.Server{Verify: func(tok string) (*auth.Claims, error) { return key.Verify(tok, time.Now()) }, Anchors: func() ocppsec.Anchors { return eco.anchors }}
-	r := chi.NewRouter()
-	srv.Mount(r, opnc.DefaultPrefix)
-	r.Handle(oauth.Path, &oauth.Server{Store: eco.d.Store, Key: key})
-	ts := httptest.NewUnstartedServer(r)
 	clientCAs := x509.NewCertPool()
 	clientCAs.AddCert(oem.Get("csms-root").Cert)
-	ts.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs}
-	ts.StartTLS()
-	defer ts.Close()
+	es := serveEcosystem(t, eco, "", auth.RoleAdmin, &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs},
+		func(r chi.Router, verify func(string) (*auth.Claims, error)) {
+			(&opnc.Server{Verify: verify, Anchors: func() ocppsec.Anchors { return eco.anchors }}).Mount(r, opnc.DefaultPrefix)
+		})
+	ts := es.ts
 
 	dir := t.TempDir()
 	write := func(name string, data []byte, mode os.FileMode) string {
@@ -533,8 +512,9 @@ func TestClientCertificate(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return &upstream.Client{BaseURL: ts.URL + opnc.DefaultPrefix, Protocol: upstream.OPNC, TokenURL: ts.URL + oauth.Path,
-			ClientID: "local-pncpki", ClientSecret: secret, HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: conf}}}, nil
+		c := es.client(upstream.OPNC, opnc.DefaultPrefix)
+		c.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: conf}}
+		return c, nil
 	}
 	c, err := client(certFile, keyFile)
 	if err != nil {
