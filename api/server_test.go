@@ -19,7 +19,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/redis/go-redis/v9"
 	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/pncpki/pncpki/api"
@@ -29,6 +28,7 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/internal/redistest"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
@@ -530,13 +530,7 @@ func TestRateLimitPerTenant(t *testing.T) {
 		run(t, srv, srv, e.tokens["cpo1"], e.tokens["cpo2"])
 	})
 	t.Run("two replicas sharing Redis", func(t *testing.T) {
-		u := os.Getenv("PNCPKI_TEST_REDIS")
-		if u == "" {
-			t.Skip("PNCPKI_TEST_REDIS not set: skipping (.ci/run sets it)")
-		}
-		opt, _ := redis.ParseURL(u)
-		rdb := redis.NewClient(opt)
-		defer rdb.Close()
+		rdb := redistest.Client(t)
 		// Tenants of their own, so counters of earlier runs do not count.
 		var toks []string
 		for i := range 2 {

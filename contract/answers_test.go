@@ -5,26 +5,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/pncpki/pncpki/internal/redistest"
 )
 
 // TestSharedAnswers: two replicas keep their answers in Redis; a retry
 // that reaches the other replica gets the same answer and no second
 // contract certificate.
 func TestSharedAnswers(t *testing.T) {
-	u := os.Getenv("PNCPKI_TEST_REDIS")
-	if u == "" {
-		t.Skip("PNCPKI_TEST_REDIS not set: skipping Redis tests (.ci/run sets it)")
-	}
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	rdb := redistest.Client(t)
 	var p [8]byte
 	rand.Read(p[:])
 	prefix := "pncpki-test:" + hex.EncodeToString(p[:]) + ":"

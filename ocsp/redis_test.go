@@ -3,7 +3,6 @@ package ocsp_test
 import (
 	"context"
 	"crypto"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,27 +13,12 @@ import (
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/internal/redistest"
 	"github.com/pncpki/pncpki/ocsp"
 )
 
 // testRedis connects to PNCPKI_TEST_REDIS, or skips.
-func testRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	u := os.Getenv("PNCPKI_TEST_REDIS")
-	if u == "" {
-		t.Skip("PNCPKI_TEST_REDIS not set: skipping Redis tests (.ci/run sets it)")
-	}
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("Redis at %s: %v", u, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func testRedis(t *testing.T) *redis.Client { return redistest.Client(t) }
 
 // replica is a second responder on the same data directory (same SQLite
 // file and keys), as another pncd process would be.
