@@ -87,18 +87,7 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 		// The ecosystem's roots join the trust anchors before pncd
 		// serves, and follow its pool while it runs.
 		syncRoots(ctx, up, b, log)
-		go func() {
-			t := time.NewTicker(*s.upRootSync)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					syncRoots(ctx, up, b, log)
-				}
-			}
-		}()
+		go every(ctx, *s.upRootSync, func() { syncRoots(ctx, up, b, log) })
 	}
 	log.Info("contract service ready", "cps", cps.Chain[0].Subject.CommonName, "oem roots", len(b.TrustAnchors()[ocppsec.UseOEM]))
 	return in, nil

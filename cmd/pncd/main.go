@@ -279,23 +279,30 @@ const UpstreamCA = "upstream-cpo"
 // delegated OCSP responder certificates that are due and reloads the trust
 // anchors other replicas changed.
 func refresh(ctx context.Context, d *datadir.Dir, resp *ocsp.Responder, b *ocppsec.Bridge, log *slog.Logger) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, time.Minute, func() {
 		if err := d.CA.Reload(ctx); err != nil {
 			log.Error("reload CAs", "err", err)
-			continue
+			return
 		}
 		if err := resp.Reload(ctx); err != nil {
 			log.Error("reload OCSP signers", "err", err)
 		}
 		if err := b.RefreshAnchors(ctx); err != nil {
 			log.Error("reload trust anchors", "err", err)
+		}
+	})
+}
+
+// every runs fn each period until ctx ends.
+func every(ctx context.Context, period time.Duration, fn func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
 		}
 	}
 }
