@@ -86,6 +86,9 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 		}
 		// The ecosystem's roots join the trust anchors before pncd
 		// serves, and follow its pool while it runs.
+		if *s.upRootSync <= 0 {
+			return nil, fmt.Errorf("--upstream-root-sync %s: want a positive duration", *s.upRootSync)
+		}
 		syncRoots(ctx, up, b, log)
 		go every(ctx, *s.upRootSync, func() { syncRoots(ctx, up, b, log) })
 	}
