@@ -112,8 +112,10 @@ func (p *Pool) Put(ctx context.Context, actingTenant string, c store.Contract) (
 	}
 	c.CreatedAt = p.now().UTC().Truncate(time.Millisecond)
 	change := ContractCreated
-	if _, err := p.Store.Contract(ctx, c.EMAID); err == nil {
-		change = ContractUpdated
+	if p.Changed != nil { // only a listener needs to know which
+		if _, err := p.Store.Contract(ctx, c.EMAID); err == nil {
+			change = ContractUpdated
+		}
 	}
 	if err := p.Store.PutContract(ctx, &c); errors.Is(err, store.ErrExists) {
 		return nil, &Error{Code: CodeForbidden, Message: "contract " + c.EMAID + " is another tenant's or cancelled"}
