@@ -97,7 +97,7 @@ func (b *Bridge) AddTrustAnchor(ctx context.Context, u Use, c *x509.Certificate,
 	if slices.ContainsFunc(b.TrustAnchors()[u], c.Equal) {
 		return fmt.Errorf("%s: %w", c.Subject, ErrAnchorExists)
 	}
-	err := b.Store.AddTrustAnchor(ctx, &store.TrustAnchor{Use: string(u), SHA256: Fingerprint(c), DER: c.Raw, Source: source, AddedAt: b.now().UTC().Truncate(time.Millisecond)})
+	err := b.storeAnchor(ctx, u, c, source)
 	if errors.Is(err, store.ErrExists) {
 		err = fmt.Errorf("%s: %w", c.Subject, ErrAnchorExists)
 	}
@@ -134,12 +134,10 @@ func (b *Bridge) SyncAnchors(ctx context.Context, source string, roots Anchors) 
 	if err != nil {
 		return 0, 0, err
 	}
-	have := map[string]bool{}
 	for _, s := range stored {
 		if s.Source != source {
 			continue
 		}
-		have[s.Use+" "+s.SHA256] = true
 		if !slices.ContainsFunc(roots[Use(s.Use)], func(c *x509.Certificate) bool { return Fingerprint(c) == s.SHA256 }) {
 			if err := b.Store.RemoveTrustAnchor(ctx, s.Use, s.SHA256); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return added, removed, err
@@ -147,18 +145,17 @@ func (b *Bridge) SyncAnchors(ctx context.Context, source string, roots Anchors) 
 			removed++
 		}
 	}
-	current := b.TrustAnchors()
+	current := b.TrustAnchors() // holds this source's stored anchors too
 	for _, u := range RootUses {
 		for _, c := range roots[u] {
-			fp := Fingerprint(c)
-			if have[string(u)+" "+fp] || slices.ContainsFunc(current[u], c.Equal) {
+			if slices.ContainsFunc(current[u], c.Equal) {
 				continue
 			}
 			if err := IsRoot(c); err != nil {
 				b.log().Warn("upstream root refused", "source", source, "subject", c.Subject.String(), "err", err)
 				continue
 			}
-			err := b.Store.AddTrustAnchor(ctx, &store.TrustAnchor{Use: string(u), SHA256: fp, DER: c.Raw, Source: source, AddedAt: b.now().UTC().Truncate(time.Millisecond)})
+			err := b.storeAnchor(ctx, u, c, source)
 			if err != nil && !errors.Is(err, store.ErrExists) {
 				return added, removed, err
 			}
@@ -166,4 +163,10 @@ func (b *Bridge) SyncAnchors(ctx context.Context, source string, roots Anchors) 
 		}
 	}
 	return added, removed, b.refreshAnchors(ctx)
+}
+
+// storeAnchor records c as a stored anchor of use u from source.
+func (b *Bridge) storeAnchor(ctx context.Context, u Use, c *x509.Certificate, source string) error {
+	return b.Store.AddTrustAnchor(ctx, &store.TrustAnchor{Use: string(u), SHA256: Fingerprint(c), DER: c.Raw, Source: source,
+		AddedAt: b.now().UTC().Truncate(time.Millisecond)})
 }
