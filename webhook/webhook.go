@@ -16,7 +16,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -29,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pncpki/pncpki/store"
@@ -201,14 +201,9 @@ func (d *Dispatcher) Publish(ctx context.Context, ev Event) {
 
 // payload is OPNC's webhook body.
 func (d *Dispatcher) payload(ev Event) ([]byte, error) {
-	var id [16]byte
-	rand.Read(id[:])
-	id[6] = id[6]&0x0f | 0x40
-	id[8] = id[8]&0x3f | 0x80
-	h := hex.EncodeToString(id[:])
 	body := map[string]any{
 		"timestamp": d.now().UTC().Format(time.RFC3339),
-		"eventId":   h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:],
+		"eventId":   uuid.NewString(),
 		"eventType": ev.Type,
 		"payload":   ev.Payload,
 	}

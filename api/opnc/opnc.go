@@ -36,7 +36,6 @@ package opnc
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
@@ -52,6 +51,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 
 	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/contract"
@@ -150,18 +150,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // traceID is a random UUID (version 4).
-func traceID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return uuid(b[:])
-}
-
-func uuid(b []byte) string {
-	h := hex.EncodeToString(b[:16])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
+func traceID() string { return uuid.NewString() }
 
 type claimsKey struct{}
 
@@ -310,10 +299,11 @@ var pkiTypes = map[string]ocppsec.Use{"v2g": ocppsec.UseV2G, "emsp": ocppsec.Use
 // so that it stays the same across restarts and replicas.
 func rootID(c *x509.Certificate) string {
 	h := sha256.Sum256(c.Raw)
-	b := h[:16]
-	b[6] = b[6]&0x0f | 0x80 // version 8: application-defined (RFC 9562)
-	b[8] = b[8]&0x3f | 0x80
-	return uuid(b)
+	var id uuid.UUID
+	copy(id[:], h[:16])
+	id[6] = id[6]&0x0f | 0x80 // version 8: application-defined (RFC 9562)
+	id[8] = id[8]&0x3f | 0x80
+	return id.String()
 }
 
 // rootJSON is a root in OPNC's rootCertificate shape.
