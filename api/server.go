@@ -10,9 +10,7 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -426,8 +424,7 @@ func (h *authorities) ListTrustAnchors(ctx context.Context, req *connect.Request
 			continue
 		}
 		for _, c := range anchors[u] {
-			sum := sha256.Sum256(c.Raw)
-			resp.Anchors = append(resp.Anchors, &pncpkiv1.TrustAnchor{Use: string(u), Subject: c.Subject.String(), Sha256: hex.EncodeToString(sum[:]),
+			resp.Anchors = append(resp.Anchors, &pncpkiv1.TrustAnchor{Use: string(u), Subject: c.Subject.String(), Sha256: ca.Fingerprint(c),
 				NotAfter: timestamppb.New(c.NotAfter), Pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))})
 		}
 	}

@@ -13,9 +13,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -557,6 +559,13 @@ func RandomSerial(r io.Reader) (*big.Int, error) {
 	b[0] &= 0x7f
 	b[0] |= 0x40 // keep the full length so the serial never shrinks below 64 bits
 	return new(big.Int).SetBytes(b), nil
+}
+
+// Fingerprint is the SHA-256 of a certificate's DER in lower-case hex,
+// the form pncpki stores and shows fingerprints in.
+func Fingerprint(c *x509.Certificate) string {
+	h := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(h[:])
 }
 
 // SerialHex is the store's form of a serial: lower-case hex, no leading

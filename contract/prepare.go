@@ -4,14 +4,13 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -88,7 +87,7 @@ func (in *Installer) PrepareFor(ctx context.Context, c *store.Contract, provisio
 		found := false
 		for _, cps := range in.CPS {
 			root := cps.Chain[len(cps.Chain)-1]
-			if strings.EqualFold(fingerprint(root), strings.ReplaceAll(cpsRoot, ":", "")) {
+			if strings.EqualFold(ca.Fingerprint(root), strings.ReplaceAll(cpsRoot, ":", "")) {
 				req.roots, req.anyRoot, found = []rootID{{issuer: root.Issuer.String(), serial: root.SerialNumber}}, false, true
 			}
 		}
@@ -103,9 +102,4 @@ func (in *Installer) PrepareFor(ctx context.Context, c *store.Contract, provisio
 	}
 	res.Timings = tm
 	return res, nil
-}
-
-func fingerprint(c *x509.Certificate) string {
-	h := sha256.Sum256(c.Raw)
-	return hex.EncodeToString(h[:])
 }

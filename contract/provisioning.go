@@ -2,14 +2,13 @@ package contract
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -116,8 +115,7 @@ func (p *Pool) PutOEMSubCA(ctx context.Context, actingTenant, owner string, cert
 			return nil, &Error{Code: CodeInvalid, Message: "the sub-CA does not lead to an OEM root", Err: err}
 		}
 	}
-	sum := sha256.Sum256(cert.Raw)
-	rec := &store.OEMSubCA{SHA256: hex.EncodeToString(sum[:]), Tenant: owner, DER: cert.Raw, CreatedAt: p.now().UTC().Truncate(time.Millisecond)}
+	rec := &store.OEMSubCA{SHA256: ca.Fingerprint(cert), Tenant: owner, DER: cert.Raw, CreatedAt: p.now().UTC().Truncate(time.Millisecond)}
 	if err := p.Store.PutOEMSubCA(ctx, rec); errors.Is(err, store.ErrExists) {
 		return nil, &Error{Code: CodeForbidden, Message: "the sub-CA is another OEM's"}
 	} else if err != nil {

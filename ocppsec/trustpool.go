@@ -2,14 +2,13 @@ package ocppsec
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -26,12 +25,6 @@ func (a Anchors) Clone() Anchors {
 		out[u] = slices.Clone(cs)
 	}
 	return out
-}
-
-// Fingerprint is the SHA-256 of a certificate's DER, lower-case hex.
-func Fingerprint(c *x509.Certificate) string {
-	h := sha256.Sum256(c.Raw)
-	return hex.EncodeToString(h[:])
 }
 
 // TrustAnchors returns the trust anchors in force. The value is shared:
@@ -111,7 +104,7 @@ func (b *Bridge) AddTrustAnchor(ctx context.Context, u Use, c *x509.Certificate,
 func (b *Bridge) RemoveTrustAnchor(ctx context.Context, u Use, fingerprint string) error {
 	b.anchorsMu.Lock()
 	defer b.anchorsMu.Unlock()
-	if slices.ContainsFunc(b.Anchors[u], func(c *x509.Certificate) bool { return Fingerprint(c) == fingerprint }) {
+	if slices.ContainsFunc(b.Anchors[u], func(c *x509.Certificate) bool { return ca.Fingerprint(c) == fingerprint }) {
 		return ErrAnchorConfigured
 	}
 	err := b.Store.RemoveTrustAnchor(ctx, string(u), fingerprint)
@@ -138,7 +131,7 @@ func (b *Bridge) SyncAnchors(ctx context.Context, source string, roots Anchors) 
 		if s.Source != source {
 			continue
 		}
-		if !slices.ContainsFunc(roots[Use(s.Use)], func(c *x509.Certificate) bool { return Fingerprint(c) == s.SHA256 }) {
+		if !slices.ContainsFunc(roots[Use(s.Use)], func(c *x509.Certificate) bool { return ca.Fingerprint(c) == s.SHA256 }) {
 			if err := b.Store.RemoveTrustAnchor(ctx, s.Use, s.SHA256); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return added, removed, err
 			}
@@ -167,6 +160,6 @@ func (b *Bridge) SyncAnchors(ctx context.Context, source string, roots Anchors) 
 
 // storeAnchor records c as a stored anchor of use u from source.
 func (b *Bridge) storeAnchor(ctx context.Context, u Use, c *x509.Certificate, source string) error {
-	return b.Store.AddTrustAnchor(ctx, &store.TrustAnchor{Use: string(u), SHA256: Fingerprint(c), DER: c.Raw, Source: source,
+	return b.Store.AddTrustAnchor(ctx, &store.TrustAnchor{Use: string(u), SHA256: ca.Fingerprint(c), DER: c.Raw, Source: source,
 		AddedAt: b.now().UTC().Truncate(time.Millisecond)})
 }

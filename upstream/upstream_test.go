@@ -245,7 +245,7 @@ func TestRootSync(t *testing.T) {
 	if added, _ := sync(); added != 1 || !slicesContain(b.TrustAnchors()[ocppsec.UseV2G], extra) {
 		t.Errorf("added root: +%d", added)
 	}
-	if err := ecoBridge.RemoveTrustAnchor(ctx, ocppsec.UseV2G, ocppsec.Fingerprint(extra)); err != nil {
+	if err := ecoBridge.RemoveTrustAnchor(ctx, ocppsec.UseV2G, ca.Fingerprint(extra)); err != nil {
 		t.Fatal(err)
 	}
 	if _, removed := sync(); removed != 1 || slicesContain(b.TrustAnchors()[ocppsec.UseV2G], extra) {

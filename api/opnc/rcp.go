@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/ocppsec"
 )
 
@@ -109,7 +110,7 @@ func (s *Server) putRoot(w http.ResponseWriter, r *http.Request) {
 			return
 		default:
 			added++
-			s.log().Info("root added to the pool", "use", u, "subject", c.Subject.String(), "sha256", ocppsec.Fingerprint(c))
+			s.log().Info("root added to the pool", "use", u, "subject", c.Subject.String(), "sha256", ca.Fingerprint(c))
 			s.publishRoot(r.Context(), EventRootAdded, c, u)
 		}
 	}
@@ -129,7 +130,7 @@ func (s *Server) deleteRoot(w http.ResponseWriter, r *http.Request) {
 			if rootID(c) != id {
 				continue
 			}
-			switch err := s.Roots.RemoveTrustAnchor(r.Context(), u, ocppsec.Fingerprint(c)); {
+			switch err := s.Roots.RemoveTrustAnchor(r.Context(), u, ca.Fingerprint(c)); {
 			case errors.Is(err, ocppsec.ErrAnchorConfigured):
 				s.writeError(w, http.StatusBadRequest, "%v", err)
 				return
@@ -137,7 +138,7 @@ func (s *Server) deleteRoot(w http.ResponseWriter, r *http.Request) {
 				s.writeError(w, http.StatusInternalServerError, "%v", err)
 				return
 			}
-			s.log().Info("root removed from the pool", "use", u, "subject", c.Subject.String(), "sha256", ocppsec.Fingerprint(c))
+			s.log().Info("root removed from the pool", "use", u, "subject", c.Subject.String(), "sha256", ca.Fingerprint(c))
 			s.publishRoot(r.Context(), EventRootRevoked, c, u)
 			w.WriteHeader(http.StatusOK)
 			return
