@@ -26,7 +26,7 @@ import (
 // needs a CPS key: the one first start made, or --cps-key/--cps-cert.
 // Without one (a hierarchy imported without CPS) Get15118EVCertificate
 // answers NoContractService and pncd says so at start.
-func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract.Pool, b *ocppsec.Bridge, reg prometheus.Registerer, log *slog.Logger) (*contract.Installer, error) {
+func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract.Pool, b *ocppsec.Bridge, up *upstream.Client, reg prometheus.Registerer, log *slog.Logger) (*contract.Installer, error) {
 	keyURI, certFile := *s.cpsKey, *s.cpsCert
 	explicit := keyURI != "" || certFile != ""
 	if keyURI == "" {
@@ -67,11 +67,7 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 			return nil
 		},
 	}
-	if *s.upURL != "" {
-		up, err := s.upstream()
-		if err != nil {
-			return nil, err
-		}
+	if up != nil && up.BaseURL != "" {
 		in.Upstream = up.SignedContractData
 		if *s.upPush {
 			pusher := upstream.NewPusher(up, in, reg, log)

@@ -38,6 +38,7 @@ import (
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/upstream"
 	"github.com/pncpki/pncpki/webhook"
 )
 
@@ -160,16 +161,20 @@ func run(args []string) error {
 	contracts.Changed = func(ctx context.Context, change contract.Change, c *store.Contract) {
 		events.ContractChanged(ctx, string(change), c)
 	}
-	if *st.upEST != "" {
-		up, err := st.upstream()
-		if err != nil {
+	// One client of the upstream ecosystem (and one token) serves EST,
+	// contract data, root sync and contract pushes.
+	var up *upstream.Client
+	if *st.upURL != "" || *st.upEST != "" {
+		if up, err = st.upstream(); err != nil {
 			return err
 		}
+	}
+	if *st.upEST != "" {
 		up.ESTURL = strings.TrimSuffix(*st.upEST, "/")
 		d.CA.SetExternal(policies.ISO2SECC, &ca.External{Name: UpstreamCA, URI: up.ESTURL, Enroll: up.Enroll, CACerts: up.CACerts})
 		log.Info("SECC certificates are signed by the upstream ecosystem", "est", up.ESTURL, "recorded_as", UpstreamCA)
 	}
-	installer, err := st.installer(ctx, d, contracts, bridge, reg, log)
+	installer, err := st.installer(ctx, d, contracts, bridge, up, reg, log)
 	if err != nil {
 		return err
 	}
