@@ -132,9 +132,12 @@ func requestLog(next http.Handler, log *slog.Logger) http.Handler {
 		}
 		w.Header().Set("X-Request-ID", id)
 		start := time.Now()
+		// The path as called: the REST transcoder rewrites r.URL to its
+		// RPC route.
+		path := r.URL.Path
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		log.Info("api", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		log.Info("api", "request_id", id, "method", r.Method, "path", path, "status", rec.status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
 	})
 }

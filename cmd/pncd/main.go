@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -42,7 +43,17 @@ import (
 	"github.com/pncpki/pncpki/webhook"
 )
 
+// defaultGCPercent is pncd's GOGC unless the environment sets one. pncd's
+// live heap is small (tens of MB) and every call allocates, so Go's
+// default of 100 collects several times a second under load: 400 cut the
+// server CPU per issued certificate by about 15% in bench/api.sh for
+// about 12 MB more resident memory.
+const defaultGCPercent = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	if err := run(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
 		return
 	} else if err != nil {
