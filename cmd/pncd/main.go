@@ -247,6 +247,13 @@ func run(args []string) error {
 	log.Info("pncd listening", "addr", ln.Addr().String(), "data", d.Path, "public_url", d.Config.PublicURL,
 		"healthz", "http://"+ln.Addr().String()+"/healthz", "crl", "http://"+ln.Addr().String()+"/crl/{issuer}.crl",
 		"ocsp", "http://"+ln.Addr().String()+"/ocsp", "api", "http://"+ln.Addr().String()+"/v1", "token_key", auth.KeyFile(d.Path))
+	if *st.pprofListen != "" {
+		pln, err := net.Listen("tcp", *st.pprofListen)
+		if err != nil {
+			return fmt.Errorf("--pprof-listen: %w", err)
+		}
+		defer servePprof(pln, log).Close()
+	}
 	errc := make(chan error, 2)
 	ocppSrv, err := st.oc.serve(bridge, log, errc)
 	if err != nil {
@@ -351,7 +358,7 @@ func writeAdminToken(ctx context.Context, d *datadir.Dir, key *auth.Key, log *sl
 type settings struct {
 	data, listen, org, publicURL, storeURL, configFile, tlsCert, tlsKey, redisURL *string
 	tokenKeyType, jwksURL, jwksIssuer, jwksAudience, estPrefixes, opncPrefix      *string
-	cpsKey, cpsCert, opncPools, opcpPrefix                                        *string
+	cpsKey, cpsCert, opncPools, opcpPrefix, pprofListen                           *string
 	upURL, upProtocol, upTokenURL, upClientID, upSecret, upCA                     *string
 	upRootSync                                                                    *time.Duration
 	upEST, upCert, upKey                                                          *string
@@ -375,6 +382,7 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.configFile = fs.String("config", os.Getenv("PNCPKI_CONFIG"), "YAML file of settings, keys are flag names; the command line and then PNCPKI_* variables take precedence")
 	s.cacheMB = fs.Int("ocsp-cache-mb", 64, "bound of the in-process OCSP response cache, in MiB")
 	s.presignEvery = fs.Duration("ocsp-presign-interval", 5*time.Minute, "how often every live certificate's OCSP responses are checked and pre-signed (negative: never)")
+	s.pprofListen = fs.String("pprof-listen", "", "address of Go's profiler endpoints /debug/pprof/ on a listener of their own (e.g. 127.0.0.1:6060; empty: off); keep it on loopback")
 	s.presignRate = fs.Int("ocsp-presign-rate", 200, "pre-signed OCSP responses per second at most, so refreshes are spread out")
 	s.tlsCert = fs.String("tls-cert", "", "PEM certificate (chain) to serve HTTPS with; with --tls-key")
 	s.tlsKey = fs.String("tls-key", "", "PEM private key of --tls-cert (mode 0600)")
