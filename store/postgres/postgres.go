@@ -229,6 +229,12 @@ var migrations = [][]string{
 			updated_at TIMESTAMPTZ NOT NULL
 		)`,
 		`CREATE INDEX event_endpoints_tenant ON event_endpoints(tenant, id)`,
+	}, {
+		// The primary key leads with the serial, so that it also serves
+		// lookups by serial alone: the separate serial index was a second
+		// random B-tree insert for every issued certificate.
+		`ALTER TABLE certificates DROP CONSTRAINT certificates_pkey, ADD PRIMARY KEY (serial, issuer)`,
+		`DROP INDEX certificates_serial`,
 	},
 }
 
@@ -544,7 +550,7 @@ func (db *DB) putBatch(batch []*putRequest) []error {
 		for _, r := range batch {
 			c := r.c
 			b.Queue(`INSERT INTO certificates(issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at)
-				VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (issuer, serial) DO NOTHING`,
+				VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (serial, issuer) DO NOTHING`,
 				c.Issuer, c.Serial, c.Profile, c.Tenant, c.CommonName, c.NotBefore, c.NotAfter, c.DER, c.CreatedAt)
 		}
 		res := tx.SendBatch(ctx, b)

@@ -272,6 +272,32 @@ var migrations = [][]string{
 			updated_at INTEGER NOT NULL
 		)`,
 		`CREATE INDEX event_endpoints_tenant ON event_endpoints(tenant, id)`,
+	}, {
+		// The primary key leads with the serial, so that it also serves
+		// lookups by serial alone: the separate serial index was a second
+		// random B-tree insert for every issued certificate.
+		`CREATE TABLE certificates_v2 (
+			issuer TEXT NOT NULL REFERENCES cas(name),
+			serial TEXT NOT NULL,
+			profile TEXT NOT NULL,
+			tenant TEXT NOT NULL DEFAULT '',
+			common_name TEXT NOT NULL DEFAULT '',
+			not_before INTEGER NOT NULL,
+			not_after INTEGER NOT NULL,
+			der BLOB NOT NULL,
+			created_at INTEGER NOT NULL,
+			revoked_at INTEGER,
+			reason INTEGER NOT NULL DEFAULT 0,
+			revocation_seq INTEGER,
+			PRIMARY KEY (serial, issuer)
+		)`,
+		`INSERT INTO certificates_v2 SELECT ` + certCols + `, revocation_seq FROM certificates ORDER BY rowid`,
+		`DROP TABLE certificates`,
+		`ALTER TABLE certificates_v2 RENAME TO certificates`,
+		`CREATE INDEX certificates_tenant ON certificates(tenant, created_at)`,
+		`CREATE INDEX certificates_not_after ON certificates(not_after)`,
+		`CREATE INDEX certificates_revocation_seq ON certificates(revocation_seq) WHERE revocation_seq IS NOT NULL`,
+		`CREATE INDEX certificates_common_name ON certificates(common_name)`,
 	},
 }
 
@@ -616,7 +642,7 @@ func (db *DB) committer() {
 }
 
 const insertCert = `INSERT INTO certificates(issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at)
-	VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(issuer, serial) DO NOTHING`
+	VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(serial, issuer) DO NOTHING`
 
 func (db *DB) commit(batch []*putReq) {
 	errs := make([]error, len(batch))
