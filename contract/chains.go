@@ -110,3 +110,33 @@ func (cc *chainCache) known(c *x509.Certificate, roots []*x509.Certificate, now 
 	}
 	return slices.ContainsFunc(roots, func(r *x509.Certificate) bool { return sha256.Sum256(r.Raw) == e.root })
 }
+
+// parsedChains keeps parsed certificate lists by the SHA-256 of their DER:
+// the chain registered with a provisioning certificate is the OEM's, the
+// same for every vehicle, and parsing it on each request cost more than
+// hashing it. The certificates are shared and never changed.
+type parsedChains struct {
+	mu sync.Mutex
+	m  map[[32]byte][]*x509.Certificate
+}
+
+func (p *parsedChains) parse(der []byte) ([]*x509.Certificate, error) {
+	k := sha256.Sum256(der)
+	p.mu.Lock()
+	cs, ok := p.m[k]
+	p.mu.Unlock()
+	if ok {
+		return cs, nil
+	}
+	cs, err := x509.ParseCertificates(der)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if p.m == nil || len(p.m) >= maxChainsCache {
+		p.m = map[[32]byte][]*x509.Certificate{}
+	}
+	p.m[k] = cs
+	p.mu.Unlock()
+	return cs, nil
+}

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -131,6 +132,7 @@ type Installer struct {
 	Metrics *Metrics
 
 	chains chainCache
+	parsed parsedChains
 
 	subMu   sync.Mutex
 	subCAs  []*x509.Certificate
@@ -141,9 +143,16 @@ type Installer struct {
 	order [][32]byte
 }
 
+// cached is a remembered answer. The contract certificate is kept as the
+// DER of its store record, not parsed: thousands of parsed certificates
+// are pointers the garbage collector walks on every cycle, which under
+// load stalled installations for tens of milliseconds.
 type cached struct {
-	res *Response
-	at  time.Time
+	res Response
+	// leafInRecord: res.ContractChain lacks its leaf, which is the
+	// certificate of res.Contract.
+	leafInRecord bool
+	at           time.Time
 }
 
 // maxCached bounds the idempotency cache.
@@ -403,7 +412,7 @@ func (in *Installer) checkOEM(ctx context.Context, pcid string, leaf *x509.Certi
 		if !slices.Equal(reg.DER, leaf.Raw) {
 			return refuse(ResponseCertChainError, ReasonCertChain, nil, "PCID %s is registered with another provisioning certificate", pcid)
 		}
-		cs, err := x509.ParseCertificates(reg.Chain)
+		cs, err := in.parsed.parse(reg.Chain)
 		if err != nil {
 			return fmt.Errorf("registered chain of %s: %w", pcid, err)
 		}
@@ -610,8 +619,8 @@ func (in *Installer) respond(ctx context.Context, action Action, req *request, t
 	t := time.Now()
 	signed := []*exi.Element{
 		certChain("ContractSignatureCertChain", "id1", data.chain),
-		exi.Text("ContractSignatureEncryptedPrivateKey", base64.StdEncoding.EncodeToString(data.encrypted)).WithAttr("Id", "id2"),
-		exi.Text("DHpublickey", base64.StdEncoding.EncodeToString(data.dhPubl)).WithAttr("Id", "id3"),
+		exi.Binary("ContractSignatureEncryptedPrivateKey", data.encrypted).WithAttr("Id", "id2"),
+		exi.Binary("DHpublickey", data.dhPubl).WithAttr("Id", "id3"),
 		// eMAID is signed in the relaxed fragment grammar, which knows
 		// Id in three namespaces: this one is EMAIDType's.
 		exi.Text("eMAID", data.emaid).WithAttrNS(nsDataTypes, "Id", "id4"),
@@ -743,7 +752,14 @@ func (in *Installer) repeated(k [32]byte) *Response {
 	if c == nil || in.now().Sub(c.at) > in.window() {
 		return nil
 	}
-	r := *c.res
+	r := c.res
+	if c.leafInRecord {
+		leaf, err := x509.ParseCertificate(r.Contract.DER)
+		if err != nil {
+			return nil // stored by us, so never; answering anew is safe
+		}
+		r.ContractChain = append([]*x509.Certificate{leaf}, r.ContractChain...)
+	}
 	r.Repeated = true
 	return &r
 }
@@ -771,6 +787,12 @@ func (in *Installer) remember(k [32]byte, res *Response) {
 		delete(in.cache, in.order[0])
 		in.order = in.order[1:]
 	}
-	in.cache[k] = &cached{res: res, at: now}
+	c := &cached{res: *res, at: now}
+	if res.Contract != nil && len(res.ContractChain) > 0 && bytes.Equal(res.ContractChain[0].Raw, res.Contract.DER) {
+		// The sub-CAs are the CA's own certificates, shared; a copy of
+		// the slice, as its array would keep the leaf.
+		c.res.ContractChain, c.leafInRecord = slices.Clone(res.ContractChain[1:]), true
+	}
+	in.cache[k] = c
 	in.order = append(in.order, k)
 }

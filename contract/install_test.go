@@ -155,6 +155,14 @@ func TestInstallAndUpdate(t *testing.T) {
 	if err != nil || !again.Repeated || string(again.EXI) != string(res.EXI) {
 		t.Fatalf("retry: repeated=%v err=%v", again != nil && again.Repeated, err)
 	}
+	if again.Contract == nil || again.Contract.Serial != res.Contract.Serial || len(again.ContractChain) != len(res.ContractChain) {
+		t.Fatalf("retry: contract %+v, chain of %d, want %d", again.Contract, len(again.ContractChain), len(res.ContractChain))
+	}
+	for i, c := range again.ContractChain {
+		if !c.Equal(res.ContractChain[i]) {
+			t.Errorf("retry: chain certificate %d differs", i)
+		}
+	}
 	if n := countContracts(t, e.d); n != 1 {
 		t.Fatalf("%d contract certificates after a retry", n)
 	}

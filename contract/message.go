@@ -27,14 +27,14 @@ const nsDataTypes = "urn:iso:15118:2:2013:MsgDataTypes"
 // certChain is a CertificateChainType element: the leaf and up to four
 // sub-CAs (the XSD's limit), leaf first, root left out.
 func certChain(name, id string, chain []*x509.Certificate) *exi.Element {
-	e := exi.New(name, exi.Text("Certificate", base64.StdEncoding.EncodeToString(chain[0].Raw)))
+	e := exi.New(name, exi.Binary("Certificate", chain[0].Raw))
 	if id != "" {
 		e.WithAttr("Id", id)
 	}
 	if len(chain) > 1 {
 		sub := exi.New("SubCertificates")
 		for _, c := range chain[1:] {
-			sub.Children = append(sub.Children, exi.Text("Certificate", base64.StdEncoding.EncodeToString(c.Raw)))
+			sub.Children = append(sub.Children, exi.Binary("Certificate", c.Raw))
 		}
 		e.Children = append(e.Children, sub)
 	}
@@ -104,7 +104,7 @@ func signedInfo(elems ...*exi.Element) (*exi.Element, []byte, error) {
 		si.Children = append(si.Children, exi.New("Reference",
 			exi.New("Transforms", exi.New("Transform").WithAttr("Algorithm", algCanonicalEXI)),
 			exi.New("DigestMethod").WithAttr("Algorithm", algSHA256),
-			exi.Text("DigestValue", base64.StdEncoding.EncodeToString(Digest(frag))),
+			exi.Binary("DigestValue", Digest(frag)),
 		).WithAttr("URI", "#"+id))
 	}
 	b, err := exi.XMLDSig.EncodeFragment(si)
@@ -124,7 +124,7 @@ func signature(signer crypto.Signer, elems ...*exi.Element) (*exi.Element, error
 	if err != nil {
 		return nil, err
 	}
-	return exi.New("Signature", si, exi.Text("SignatureValue", base64.StdEncoding.EncodeToString(sig))), nil
+	return exi.New("Signature", si, exi.Binary("SignatureValue", sig)), nil
 }
 
 // verifySignature checks a header Signature: its algorithms, that it

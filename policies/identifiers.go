@@ -52,12 +52,16 @@ func NormalizeProviderID(s string) (string, error) {
 	return normalizePartyID("provider ID", s, '-')
 }
 
+// stripSeparators removes the separators of party IDs and EMAIDs; one for
+// all calls, as a Replacer builds its tables on first use.
+var stripSeparators = strings.NewReplacer("*", "", "-", "")
+
 func normalizePartyID(kind, s string, _ byte) (string, error) {
 	if len(s) > maxIdentifierInput {
 		return "", idErr(kind, s[:16]+"...", "longer than %d characters", maxIdentifierInput)
 	}
 	u := strings.ToUpper(strings.TrimSpace(s))
-	u = strings.NewReplacer("*", "", "-", "").Replace(u)
+	u = stripSeparators.Replace(u)
 	if len(u) != 5 {
 		return "", idErr(kind, s, "want country code and three characters, e.g. DE*ABC")
 	}
@@ -228,7 +232,7 @@ func ParseEMAID(s string) (EMAID, error) {
 	if len(s) > maxIdentifierInput {
 		return EMAID{}, idErr(kind, s[:16]+"...", "longer than %d characters", maxIdentifierInput)
 	}
-	u := strings.ToUpper(strings.NewReplacer("-", "", "*", "").Replace(s))
+	u := strings.ToUpper(stripSeparators.Replace(s))
 	if len(u) != 14 && len(u) != 15 {
 		return EMAID{}, idErr(kind, s, "want 14 or 15 characters without separators, got %d", len(u))
 	}

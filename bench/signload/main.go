@@ -5,7 +5,8 @@
 // (utime+stime of -pid from /proc) and failures. It drives pncd's
 // POST /v1/certificates (a bearer token) and step-ca's POST /1.0/sign (a
 // one-time JWK provisioner token per request, minted here from the
-// provisioner key in step-ca's ca.json).
+// provisioner key in step-ca's ca.json). With -rate it offers a fixed
+// load instead, to measure latency at a given rate.
 package main
 
 import (
@@ -56,6 +57,7 @@ func main() {
 	warm := flag.Duration("warmup", 3*time.Second, "untimed warm-up")
 	maxRate := flag.Int("prepare", 4000, "step: tokens prepared per second of warm-up and timed phase")
 	pid := flag.Int("pid", 0, "server process, for CPU time")
+	rate := flag.Int("rate", 0, "open loop: start this many requests per second on a fixed schedule, on up to -c connections, latency counted from the scheduled start (0: closed loop, -c clients back to back)")
 	flag.Parse()
 	if *setup != "" {
 		evSetup(*setup, *seed)
@@ -122,47 +124,92 @@ func main() {
 	var lat []time.Duration
 	var fails atomic.Int64
 	var firstErr atomic.Value
+	fail := func(err string) {
+		fails.Add(1)
+		firstErr.CompareAndSwap(nil, err)
+	}
+	// send makes one request and reports whether it got a good answer.
+	send := func(body []byte, h http.Header) bool {
+		req, _ := http.NewRequest(http.MethodPost, *url, bytes.NewReader(body))
+		req.Header = h.Clone()
+		resp, err := client.Do(req)
+		if err != nil {
+			fail(err.Error())
+			return false
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			fail(fmt.Sprintf("HTTP %d %s", resp.StatusCode, msg))
+			return false
+		}
+		if err := check(msg); err != nil {
+			fail(err.Error())
+			return false
+		}
+		return true
+	}
 	stop := time.Now().Add(*warm + *dur)
 	var wg sync.WaitGroup
-	for range *conns {
-		wg.Add(1)
+	if *rate > 0 {
+		// Open loop: requests start on a fixed schedule whatever the
+		// answers do, and latency counts from the scheduled start, so a
+		// slow answer cannot hide the requests it held up.
+		due := make(chan time.Time, *rate*int((*warm+*dur).Seconds()+1))
 		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for time.Now().Before(stop) {
-				body, h, ok := next()
-				if !ok {
-					break
+			defer close(due)
+			t0 := time.Now()
+			for i := 0; ; i++ {
+				at := t0.Add(time.Duration(i) * time.Second / time.Duration(*rate))
+				if at.After(stop) {
+					return
 				}
-				req, _ := http.NewRequest(http.MethodPost, *url, bytes.NewReader(body))
-				req.Header = h.Clone()
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					fails.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				msg, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode/100 != 2 {
-					fails.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("HTTP %d %s", resp.StatusCode, msg))
-					continue
-				}
-				if err := check(msg); err != nil {
-					fails.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				if timed.Load() {
-					mine = append(mine, time.Since(t0))
-				}
+				time.Sleep(time.Until(at))
+				due <- at
 			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
 		}()
+		for range *conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var mine []time.Duration
+				for at := range due {
+					body, h, ok := next()
+					if !ok {
+						break
+					}
+					counted := timed.Load()
+					if send(body, h) && counted {
+						mine = append(mine, time.Since(at))
+					}
+				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			}()
+		}
+	} else {
+		for range *conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var mine []time.Duration
+				for time.Now().Before(stop) {
+					body, h, ok := next()
+					if !ok {
+						break
+					}
+					t0 := time.Now()
+					counted := timed.Load()
+					if send(body, h) && counted {
+						mine = append(mine, time.Since(t0))
+					}
+				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			}()
+		}
 	}
 	time.Sleep(*warm)
 	c0 := cpuTime(*pid)

@@ -2,6 +2,7 @@ package exi
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,9 +14,13 @@ import (
 // values.go). An Element built by hand may leave Name.Space empty: the
 // grammar knows the namespace of every name it allows.
 type Element struct {
-	Name     QName
-	Attrs    []Attr
-	Value    string
+	Name  QName
+	Attrs []Attr
+	Value string
+	// Bytes, when not nil, is the value of a base64Binary or hexBinary
+	// element as bytes, used instead of Value when encoding: certificates
+	// need no round trip through base64 text.
+	Bytes    []byte
 	Children []*Element
 }
 
@@ -87,6 +92,9 @@ func (e *Element) Val() string {
 	if e == nil {
 		return ""
 	}
+	if e.Value == "" && e.Bytes != nil {
+		return base64.StdEncoding.EncodeToString(e.Bytes)
+	}
 	return e.Value
 }
 
@@ -111,6 +119,12 @@ func New(local string, children ...*Element) *Element {
 // Text returns an element with a local name and a simple value.
 func Text(local, value string) *Element {
 	return &Element{Name: QName{Local: local}, Value: value}
+}
+
+// Binary returns an element with a local name and a base64Binary or
+// hexBinary value given as bytes.
+func Binary(local string, value []byte) *Element {
+	return &Element{Name: QName{Local: local}, Bytes: value}
 }
 
 // WithAttr adds an attribute and returns e.
@@ -162,6 +176,7 @@ func (s stack) String() string {
 // elements.
 func (s *Schema) Encode(root *Element) ([]byte, error) {
 	e := encoder{s: s}
+	e.w.buf = make([]byte, 0, sizeHint(root))
 	e.w.writeBits(header, 8)
 	if err := e.root(&s.Document, root); err != nil {
 		return nil, err
@@ -173,6 +188,7 @@ func (s *Schema) Encode(root *Element) ([]byte, error) {
 // fragment grammar: what ISO 15118-2 digests and signs.
 func (s *Schema) EncodeFragment(elems ...*Element) ([]byte, error) {
 	e := encoder{s: s}
+	e.w.buf = make([]byte, 0, sizeHint(elems...))
 	e.w.writeBits(header, 8)
 	for _, el := range elems {
 		if err := e.root(&s.Fragment, el); err != nil {
@@ -181,6 +197,24 @@ func (s *Schema) EncodeFragment(elems ...*Element) ([]byte, error) {
 	}
 	e.w.writeBits(uint64(len(s.Fragment.Roots)+1), s.Fragment.Bits) // ED
 	return e.w.buf, nil
+}
+
+// sizeHint is about what elems encode to, so that the output is allocated
+// once: the values' bytes and a few bytes per element for event codes and
+// lengths.
+func sizeHint(elems ...*Element) int {
+	n := 1
+	for _, el := range elems {
+		if el == nil {
+			continue
+		}
+		n += 4 + len(el.Value) + len(el.Bytes)
+		for _, a := range el.Attrs {
+			n += 2 + len(a.Value)
+		}
+		n += sizeHint(el.Children...)
+	}
+	return n
 }
 
 type encoder struct {
@@ -213,13 +247,16 @@ func (e *encoder) element(gi int32, el *Element) error {
 		return e.fail(errors.New("elements nested too deep"))
 	}
 	g := &e.s.Grammars[gi]
-	attrs := slices.Clone(el.Attrs)
-	slices.SortStableFunc(attrs, func(a, b Attr) int {
-		if c := strings.Compare(a.Name.Local, b.Name.Local); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name.Space, b.Name.Space)
-	})
+	attrs := el.Attrs
+	if len(attrs) > 1 { // sorted copy; el is the caller's
+		attrs = slices.Clone(attrs)
+		slices.SortStableFunc(attrs, func(a, b Attr) int {
+			if c := strings.Compare(a.Name.Local, b.Name.Local); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Name.Space, b.Name.Space)
+		})
+	}
 	ai, ci, valueDone := 0, 0, false
 	state := int32(0)
 	for {
@@ -240,7 +277,7 @@ func (e *encoder) element(gi int32, el *Element) error {
 					code, p = i, q
 				}
 			}
-		case !valueDone && hasCH(st) && (el.Value != "" || !canEnd(st)):
+		case !valueDone && hasCH(st) && (el.Value != "" || el.Bytes != nil || !canEnd(st)):
 			for i := range st.Prods {
 				if st.Prods[i].Event == EventCH {
 					code, p = i, &st.Prods[i]
@@ -274,7 +311,14 @@ func (e *encoder) element(gi int32, el *Element) error {
 			}
 			ai++
 		case EventCH:
-			if err := e.s.Types[p.Type].encodeValue(&e.w, el.Value); err != nil {
+			t := e.s.Types[p.Type]
+			var err error
+			if el.Bytes != nil {
+				err = t.encodeBinary(&e.w, el.Bytes)
+			} else {
+				err = t.encodeValue(&e.w, el.Value)
+			}
+			if err != nil {
 				return e.fail(err)
 			}
 			valueDone = true
@@ -284,7 +328,7 @@ func (e *encoder) element(gi int32, el *Element) error {
 			}
 			ci++
 		case EventEE:
-			if el.Value != "" && !valueDone {
+			if (el.Value != "" || el.Bytes != nil) && !valueDone {
 				return e.fail(fmt.Errorf("%s has no text content", g.Name))
 			}
 			e.stack = e.stack[:len(e.stack)-1]

@@ -266,3 +266,38 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestBinaryValues: a value given as bytes encodes exactly as the same
+// value in base64 text, reads back through Val, and is refused where the
+// schema wants text.
+func TestBinaryValues(t *testing.T) {
+	cert := bytes.Repeat([]byte{0x30, 0x82}, 300)
+	build := func(c *exi.Element) *exi.Element {
+		return exi.New("V2G_Message",
+			exi.New("Header", exi.Text("SessionID", "0102030405060708")),
+			exi.New("Body", exi.New("CertificateInstallationReq", c, exi.New("ListOfRootCertificateIDs",
+				exi.New("RootCertificateID", exi.Text("X509IssuerName", "CN=R"), exi.Text("X509SerialNumber", "1")))).WithAttr("Id", "id1")))
+	}
+	text, err := exi.ISO2.Encode(build(exi.Text("OEMProvisioningCert", base64.StdEncoding.EncodeToString(cert))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := exi.Binary("OEMProvisioningCert", cert)
+	got, err := exi.ISO2.Encode(build(bin))
+	if err != nil || !bytes.Equal(got, text) {
+		t.Fatalf("bytes encode to %x, %v; text to %x", got, err, text)
+	}
+	if bin.Val() != base64.StdEncoding.EncodeToString(cert) {
+		t.Error("Val of a binary element is not its base64")
+	}
+	if _, err := exi.ISO2.Encode(exi.New("V2G_Message",
+		exi.New("Header", exi.Binary("SessionID", []byte{1})), exi.New("Body"))); err != nil {
+		t.Errorf("hexBinary SessionID as bytes: %v", err)
+	}
+	if _, err := exi.ISO2.EncodeFragment(exi.Binary("eMAID", []byte("DE8AAC12345678"))); err == nil {
+		t.Error("a string value given as bytes was encoded")
+	}
+	if _, err := exi.ISO2.Encode(build(exi.Binary("OEMProvisioningCert", make([]byte, 801)))); err == nil {
+		t.Error("a certificate over its 800-byte maxLength was encoded")
+	}
+}

@@ -50,6 +50,19 @@ func (t *SimpleType) checkRange(v *big.Int) error {
 }
 
 // encodeValue writes the lexical value s as type t.
+// encodeBinary writes a base64Binary or hexBinary value given as bytes.
+func (t *SimpleType) encodeBinary(w *writer, b []byte) error {
+	if t.Kind != KindBase64 && t.Kind != KindHex {
+		return fmt.Errorf("%s value given as bytes", t.Name)
+	}
+	if err := t.checkLen(len(b)); err != nil {
+		return err
+	}
+	w.writeUnsigned(uint64(len(b)))
+	w.writeBytes(b)
+	return nil
+}
+
 func (t *SimpleType) encodeValue(w *writer, s string) error {
 	switch t.Kind {
 	case KindString:
@@ -77,11 +90,7 @@ func (t *SimpleType) encodeValue(w *writer, s string) error {
 		if err != nil {
 			return fmt.Errorf("%s value: %w", t.Name, err)
 		}
-		if err := t.checkLen(len(b)); err != nil {
-			return err
-		}
-		w.writeUnsigned(uint64(len(b)))
-		w.writeBytes(b)
+		return t.encodeBinary(w, b)
 	case KindBoolean:
 		switch s {
 		case "true", "1":
