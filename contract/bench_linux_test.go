@@ -1,0 +1,53 @@
+package contract
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkInstallStages gives what each stage of an installation costs:
+// one installation at a time on a goroutine locked to its thread, every
+// stage measured in that thread's CPU time. Wall time per stage
+// (BenchmarkInstall) also counts waiting for the other goroutines, the
+// committer and GC, and the wake-up after the commit. The store stage is
+// the commit's wall time, one commit per installation here.
+func BenchmarkInstallStages(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newInstallEnv(b)
+	e.in.Window = time.Nanosecond
+	e.in.StageClock = threadCPU
+	reqs := make([][]byte, 64)
+	for i := range reqs {
+		r, err := e.ev.InstallationRequest()
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs[i] = r
+	}
+	var sum Timings
+	i := 0
+	for b.Loop() {
+		res, err := e.in.Handle(context.Background(), ActionInstall, reqs[i%len(reqs)], 5600)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sum.Add(res.Timings)
+		i++
+	}
+	for _, s := range sum.Stages() {
+		b.ReportMetric(float64(s.D.Nanoseconds())/1000/float64(b.N), s.Name+"-us")
+	}
+}
+
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		panic(err)
+	}
+	return time.Duration(ts.Nano())
+}
