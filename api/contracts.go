@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -138,10 +137,10 @@ type provisioning struct{ s *Server }
 
 func provisioningProto(p *store.ProvisioningCertificate) *pncpkiv1.ProvisioningCertificate {
 	out := &pncpkiv1.ProvisioningCertificate{Pcid: p.PCID, Tenant: p.Tenant, CreatedAt: timestamppb.New(p.CreatedAt),
-		Pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.DER}))}
+		Pem: certPEM(p.DER)}
 	if certs, err := x509.ParseCertificates(p.Chain); err == nil {
 		for _, c := range certs {
-			out.Pem += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+			out.Pem += certPEM(c.Raw)
 		}
 	}
 	return out
@@ -219,7 +218,7 @@ func (h *provisioning) DeleteProvisioningCertificate(ctx context.Context, req *c
 
 func oemSubCAProto(c *store.OEMSubCA) *pncpkiv1.OEMSubCA {
 	out := &pncpkiv1.OEMSubCA{Sha256: c.SHA256, Tenant: c.Tenant, CreatedAt: timestamppb.New(c.CreatedAt),
-		Pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))}
+		Pem: certPEM(c.DER)}
 	if cert, err := x509.ParseCertificate(c.DER); err == nil {
 		out.Subject = cert.Subject.String()
 	}
@@ -281,7 +280,7 @@ func depositProto(d *store.ContractDeposit) *pncpkiv1.ContractDeposit {
 		DhPublicKey: d.DHPublicKey, CreatedAt: timestamppb.New(d.CreatedAt)}
 	if certs, err := x509.ParseCertificates(d.Chain); err == nil {
 		for _, c := range certs {
-			out.ChainPem += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+			out.ChainPem += certPEM(c.Raw)
 		}
 	}
 	return out

@@ -98,7 +98,12 @@ func createCertificate(rand io.Reader, t, parent *x509.Certificate, signer crypt
 	if string(issuer) != string(subject) && len(parent.SubjectKeyId) > 0 {
 		aki = parent.SubjectKeyId
 	}
-	var b cryptobyte.Builder
+	// Sized for the whole certificate, so that neither builder grows.
+	size := 512 + len(issuer) + len(subject) + len(spki)
+	for _, e := range t.ExtraExtensions {
+		size += len(e.Value) + 16
+	}
+	b := cryptobyte.NewBuilder(make([]byte, 0, size))
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) { b.AddASN1Int64(2) })
 		b.AddASN1BigInt(t.SerialNumber)
@@ -122,7 +127,7 @@ func createCertificate(rand io.Reader, t, parent *x509.Certificate, signer crypt
 	if err != nil {
 		return nil, err
 	}
-	var c cryptobyte.Builder
+	c := cryptobyte.NewBuilder(make([]byte, 0, len(tbs)+len(sig)+32))
 	c.AddASN1(cbasn1.SEQUENCE, func(c *cryptobyte.Builder) {
 		c.AddBytes(tbs)
 		c.AddASN1(cbasn1.SEQUENCE, func(c *cryptobyte.Builder) { c.AddASN1ObjectIdentifier(sigAlg) })
