@@ -312,9 +312,14 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	}
 	der := data
 	if trimmed := bytes.TrimSpace(data); bytes.HasPrefix(trimmed, []byte("-----BEGIN")) {
-		block, _ := pem.Decode(trimmed)
+		block, rest := pem.Decode(trimmed)
 		if block == nil {
 			return nil, refuse(CodeCSRMalformed, "PEM block cannot be decoded")
+		}
+		if len(bytes.TrimSpace(rest)) > 0 {
+			// One request per call: a second block or anything else
+			// after it would be silently ignored.
+			return nil, refuse(CodeCSRMalformed, "data after the CSR's PEM block")
 		}
 		if block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST" {
 			return nil, refuse(CodeCSRMalformed, "PEM block is %q, want CERTIFICATE REQUEST", block.Type)

@@ -261,6 +261,8 @@ func TestRefusals(t *testing.T) {
 		{"root profile", policies.ISO2V2GRoot, "", good, ca.CodeProfileNotIssue},
 		{"garbage", policies.ISO2SECC, "cpo1", []byte("not a CSR"), ca.CodeCSRMalformed},
 		{"PEM of the wrong type", policies.ISO2SECC, "cpo1", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes}), ca.CodeCSRMalformed},
+		{"two CSRs in one PEM", policies.ISO2SECC, "cpo1", append(append([]byte{}, good...), good...), ca.CodeCSRMalformed},
+		{"data after the PEM block", policies.ISO2SECC, "cpo1", append(append([]byte{}, good...), "trailing"...), ca.CodeCSRMalformed},
 		{"oversized", policies.ISO2SECC, "cpo1", oversized, ca.CodeCSRTooLarge},
 		{"16384-bit RSA key", policies.OCPPChargingStation, "cpo1", hugeRSA, ca.CodeCSRProfile},
 	} {
