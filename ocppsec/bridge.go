@@ -76,7 +76,12 @@ type Bridge struct {
 	// Installer, when set, answers Get15118EVCertificate
 	// (contract.Installer); without it the bridge says NoContractService.
 	Installer Installer
-	Now       func() time.Time
+	// AnchorChanged, when set, hears of every trust anchor added or
+	// removed at run time, whoever changed it (an administrator or the
+	// upstream root sync): pncd announces them as root pool events. It is
+	// called after the change is stored and in force.
+	AnchorChanged func(ctx context.Context, u Use, c *x509.Certificate, added bool)
+	Now           func() time.Time
 
 	signMu    sync.Mutex
 	signCount map[string][]time.Time // station -> recent SignCertificate times

@@ -85,35 +85,39 @@ func (b *Bridge) AddTrustAnchor(ctx context.Context, u Use, c *x509.Certificate,
 	if err := IsRoot(c); err != nil {
 		return err
 	}
-	b.anchorsMu.Lock()
-	defer b.anchorsMu.Unlock()
-	if slices.ContainsFunc(b.TrustAnchors()[u], c.Equal) {
-		return fmt.Errorf("%s: %w", c.Subject, ErrAnchorExists)
-	}
-	err := b.storeAnchor(ctx, u, c, source)
-	if errors.Is(err, store.ErrExists) {
-		err = fmt.Errorf("%s: %w", c.Subject, ErrAnchorExists)
-	}
-	if err != nil {
+	return b.changeAnchors(ctx, func(note func(Use, *x509.Certificate, bool)) error {
+		if slices.ContainsFunc(b.TrustAnchors()[u], c.Equal) {
+			return fmt.Errorf("%s: %w", c.Subject, ErrAnchorExists)
+		}
+		err := b.storeAnchor(ctx, u, c, source)
+		if errors.Is(err, store.ErrExists) {
+			err = fmt.Errorf("%s: %w", c.Subject, ErrAnchorExists)
+		}
+		if err == nil {
+			note(u, c, true)
+		}
 		return err
-	}
-	return b.refreshAnchors(ctx)
+	})
 }
 
 // RemoveTrustAnchor removes a stored anchor of use u by fingerprint.
 func (b *Bridge) RemoveTrustAnchor(ctx context.Context, u Use, fingerprint string) error {
-	b.anchorsMu.Lock()
-	defer b.anchorsMu.Unlock()
-	if slices.ContainsFunc(b.Anchors[u], func(c *x509.Certificate) bool { return ca.Fingerprint(c) == fingerprint }) {
-		return ErrAnchorConfigured
-	}
-	err := b.Store.RemoveTrustAnchor(ctx, string(u), fingerprint)
-	if errors.Is(err, store.ErrNotFound) {
-		return ErrAnchorNotFound
-	} else if err != nil {
-		return err
-	}
-	return b.refreshAnchors(ctx)
+	return b.changeAnchors(ctx, func(note func(Use, *x509.Certificate, bool)) error {
+		if slices.ContainsFunc(b.Anchors[u], func(c *x509.Certificate) bool { return ca.Fingerprint(c) == fingerprint }) {
+			return ErrAnchorConfigured
+		}
+		i := slices.IndexFunc(b.TrustAnchors()[u], func(c *x509.Certificate) bool { return ca.Fingerprint(c) == fingerprint })
+		err := b.Store.RemoveTrustAnchor(ctx, string(u), fingerprint)
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrAnchorNotFound
+		} else if err != nil {
+			return err
+		}
+		if i >= 0 { // else stored but unparseable: nothing was in force
+			note(u, b.TrustAnchors()[u][i], false)
+		}
+		return nil
+	})
 }
 
 // SyncAnchors makes the stored anchors from source equal to roots (of the
@@ -121,41 +125,76 @@ func (b *Bridge) RemoveTrustAnchor(ctx context.Context, u Use, fingerprint strin
 // Anchors from other sources, and configured ones, stay. It returns how
 // many were added and removed.
 func (b *Bridge) SyncAnchors(ctx context.Context, source string, roots Anchors) (added, removed int, err error) {
-	b.anchorsMu.Lock()
-	defer b.anchorsMu.Unlock()
-	stored, err := b.Store.ListTrustAnchors(ctx)
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, s := range stored {
-		if s.Source != source {
-			continue
+	err = b.changeAnchors(ctx, func(note func(Use, *x509.Certificate, bool)) error {
+		stored, err := b.Store.ListTrustAnchors(ctx)
+		if err != nil {
+			return err
 		}
-		if !slices.ContainsFunc(roots[Use(s.Use)], func(c *x509.Certificate) bool { return ca.Fingerprint(c) == s.SHA256 }) {
-			if err := b.Store.RemoveTrustAnchor(ctx, s.Use, s.SHA256); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return added, removed, err
-			}
-			removed++
-		}
-	}
-	current := b.TrustAnchors() // holds this source's stored anchors too
-	for _, u := range RootUses {
-		for _, c := range roots[u] {
-			if slices.ContainsFunc(current[u], c.Equal) {
+		for _, s := range stored {
+			if s.Source != source {
 				continue
 			}
-			if err := IsRoot(c); err != nil {
-				b.log().Warn("upstream root refused", "source", source, "subject", c.Subject.String(), "err", err)
-				continue
+			if !slices.ContainsFunc(roots[Use(s.Use)], func(c *x509.Certificate) bool { return ca.Fingerprint(c) == s.SHA256 }) {
+				if err := b.Store.RemoveTrustAnchor(ctx, s.Use, s.SHA256); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				removed++
+				if c, err := x509.ParseCertificate(s.DER); err == nil {
+					note(Use(s.Use), c, false)
+				}
 			}
-			err := b.storeAnchor(ctx, u, c, source)
-			if err != nil && !errors.Is(err, store.ErrExists) {
-				return added, removed, err
+		}
+		current := b.TrustAnchors() // holds this source's stored anchors too
+		for _, u := range RootUses {
+			for _, c := range roots[u] {
+				if slices.ContainsFunc(current[u], c.Equal) {
+					continue
+				}
+				if err := IsRoot(c); err != nil {
+					b.log().Warn("upstream root refused", "source", source, "subject", c.Subject.String(), "err", err)
+					continue
+				}
+				err := b.storeAnchor(ctx, u, c, source)
+				if err != nil && !errors.Is(err, store.ErrExists) {
+					return err
+				}
+				added++
+				note(u, c, true)
 			}
-			added++
+		}
+		return nil
+	})
+	return added, removed, err
+}
+
+// changeAnchors runs change under the anchors' lock, publishes the new
+// snapshot when change succeeded, and then, unlocked, tells AnchorChanged
+// of what change noted.
+func (b *Bridge) changeAnchors(ctx context.Context, change func(note func(Use, *x509.Certificate, bool)) error) error {
+	type event struct {
+		u     Use
+		c     *x509.Certificate
+		added bool
+	}
+	var events []event
+	err := func() error {
+		b.anchorsMu.Lock()
+		defer b.anchorsMu.Unlock()
+		err := change(func(u Use, c *x509.Certificate, added bool) { events = append(events, event{u, c, added}) })
+		if len(events) > 0 || err == nil {
+			// What was stored before a failure is in force too.
+			if rerr := b.refreshAnchors(ctx); err == nil {
+				err = rerr
+			}
+		}
+		return err
+	}()
+	if b.AnchorChanged != nil {
+		for _, e := range events {
+			b.AnchorChanged(ctx, e.u, e.c, e.added)
 		}
 	}
-	return added, removed, b.refreshAnchors(ctx)
+	return err
 }
 
 // storeAnchor records c as a stored anchor of use u from source.

@@ -9,10 +9,13 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,6 +214,11 @@ func TestRootSync(t *testing.T) {
 	if err := b.RefreshAnchors(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Every change is announced, whoever made it (root pool events).
+	var heard []string
+	b.AnchorChanged = func(_ context.Context, u ocppsec.Use, c *x509.Certificate, added bool) {
+		heard = append(heard, fmt.Sprintf("%s %s %v", u, c.Subject.CommonName, added))
+	}
 	mine, err := testcerts.Generate(12, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -253,6 +261,17 @@ func TestRootSync(t *testing.T) {
 	}
 	if !slicesContain(b.TrustAnchors()[ocppsec.UseMO], mine.Get("mo-root").Cert) {
 		t.Error("the local administrator's root went with the sync")
+	}
+	name := func(p *testcerts.PKI, n string) string { return p.Get(n).Cert.Subject.CommonName }
+	want := []string{
+		"MORootCertificate " + name(mine, "mo-root") + " true",
+		"V2GRootCertificate " + eco.anchors[ocppsec.UseV2G][0].Subject.CommonName + " true",
+		"MORootCertificate " + eco.anchors[ocppsec.UseMO][0].Subject.CommonName + " true",
+		"V2GRootCertificate " + name(mine, "v2g-root") + " true",
+		"V2GRootCertificate " + name(mine, "v2g-root") + " false",
+	}
+	if !slices.Equal(heard, want) {
+		t.Errorf("announced:\n%s\nwant:\n%s", strings.Join(heard, "\n"), strings.Join(want, "\n"))
 	}
 }
 

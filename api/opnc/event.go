@@ -279,15 +279,25 @@ func newSecret() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// publishRoot announces a root pool change.
-func (s *Server) publishRoot(ctx context.Context, typ string, c *x509.Certificate, u ocppsec.Use) {
-	if s.Events == nil {
-		return
+// RootEvents returns what announces a root added to or removed from the
+// pool, as root.cert.added or root.cert.revoked through events. pncd sets
+// it as the bridge's AnchorChanged, so that the roots the upstream sync
+// changes are announced as well as the administrators' changes.
+func RootEvents(events *webhook.Dispatcher) func(ctx context.Context, u ocppsec.Use, c *x509.Certificate, added bool) {
+	return func(ctx context.Context, u ocppsec.Use, c *x509.Certificate, added bool) {
+		typ := EventRootRevoked
+		if added {
+			typ = EventRootAdded
+		}
+		events.Publish(context.WithoutCancel(ctx), webhook.Event{Type: typ, Payload: rootPayload(u, c)})
 	}
+}
+
+// rootPayload is the payload of a root pool event.
+func rootPayload(u ocppsec.Use, c *x509.Certificate) map[string]any {
 	root := rootJSON(c, u)
-	payload := map[string]any{"rootCertificateId": root["rootCertificateId"], "distinguishedName": eventDN(c),
+	return map[string]any{"rootCertificateId": root["rootCertificateId"], "distinguishedName": eventDN(c),
 		"commonName": root["commonName"], "rootType": opcpRootType[u], "rootSerialNumber": strings.ToLower(c.SerialNumber.Text(16))}
-	s.Events.Publish(context.WithoutCancel(ctx), webhook.Event{Type: typ, Payload: payload})
 }
 
 // eventDN is a root's subject in the order OPNC's webhook payload pattern

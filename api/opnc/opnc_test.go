@@ -107,6 +107,7 @@ func newEnv(t *testing.T) *env {
 				return bridge.TrustAnchors()[ocppsec.UseOEM], oem.Chain("oem-prov")[:2], nil
 			}},
 	}
+	bridge.AnchorChanged = RootEvents(events)
 	r := chi.NewRouter()
 	s.Mount(r, DefaultPrefix)
 	s.MountOPCP(r, DefaultOPCPPrefix)

@@ -111,7 +111,6 @@ func (s *Server) putRoot(w http.ResponseWriter, r *http.Request) {
 		default:
 			added++
 			s.log().Info("root added to the pool", "use", u, "subject", c.Subject.String(), "sha256", ca.Fingerprint(c))
-			s.publishRoot(r.Context(), EventRootAdded, c, u)
 		}
 	}
 	writeJSON(w, http.StatusOK, rootJSON(c, uses[0]))
@@ -139,7 +138,6 @@ func (s *Server) deleteRoot(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			s.log().Info("root removed from the pool", "use", u, "subject", c.Subject.String(), "sha256", ca.Fingerprint(c))
-			s.publishRoot(r.Context(), EventRootRevoked, c, u)
 			w.WriteHeader(http.StatusOK)
 			return
 		}

@@ -169,6 +169,7 @@ func run(args []string) error {
 	bridge.Contracts = contracts
 	events := webhook.NewDispatcher(d.Store, reg, log)
 	go events.Run(ctx, 4)
+	bridge.AnchorChanged = opnc.RootEvents(events)
 	contracts.Changed = func(ctx context.Context, change contract.Change, c *store.Contract) {
 		events.ContractChanged(ctx, string(change), c)
 	}
