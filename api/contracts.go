@@ -179,7 +179,7 @@ func (h *provisioning) GetProvisioningCertificate(ctx context.Context, req *conn
 	if err != nil {
 		return nil, err
 	}
-	rec, err := pool.GetProvisioning(ctx, actingTenant(ctx), req.Msg.Pcid)
+	rec, err := pool.ReadProvisioning(ctx, actingTenant(ctx), req.Msg.Pcid)
 	if err != nil {
 		return nil, contractError(err)
 	}

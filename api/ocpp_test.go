@@ -422,6 +422,14 @@ func TestProvisioningService(t *testing.T) {
 	if status, _ := e.rest(t, "GET", "/v1/provisioning-certificates/"+pcid, e.tokens["cpo1"], nil); status != 404 {
 		t.Errorf("another tenant: %d", status)
 	}
+	// eMSPs encrypt contract keys for vehicles: they read every one, as
+	// over OPNC and OPCP, but change none.
+	if status, body := e.rest(t, "GET", "/v1/provisioning-certificates/"+pcid, e.tokens["emsp1"], nil); status != 200 {
+		t.Errorf("an eMSP reads a provisioning certificate: %d %v", status, body)
+	}
+	if status, _ := e.rest(t, "DELETE", "/v1/provisioning-certificates/"+pcid, e.tokens["emsp1"], nil); status != 403 && status != 404 {
+		t.Errorf("an eMSP deletes a provisioning certificate: %d", status)
+	}
 	if status, body := e.rest(t, "GET", "/v1/provisioning-certificates", e.tokens["admin"], nil); status != 200 || len(body["certificates"].([]any)) != 1 {
 		t.Errorf("List: %d %v", status, body)
 	}

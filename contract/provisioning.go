@@ -76,6 +76,19 @@ func (p *Pool) GetProvisioning(ctx context.Context, actingTenant, pcid string) (
 	return rec, err
 }
 
+// ReadProvisioning is GetProvisioning for reading: an OEM sees its own
+// vehicles' certificates, administrators and eMSPs every vehicle's (an
+// eMSP encrypts contract keys for them; the certificate is public). Every
+// API that reads provisioning certificates applies this rule.
+func (p *Pool) ReadProvisioning(ctx context.Context, actingTenant, pcid string) (*store.ProvisioningCertificate, error) {
+	if actingTenant != "" {
+		if t, err := p.Store.Tenant(ctx, actingTenant); err == nil && t.Kind == policies.TenantEMSP {
+			actingTenant = ""
+		}
+	}
+	return p.GetProvisioning(ctx, actingTenant, pcid)
+}
+
 // DeleteProvisioning removes the provisioning certificate of a PCID.
 func (p *Pool) DeleteProvisioning(ctx context.Context, actingTenant, pcid string) error {
 	rec, err := p.GetProvisioning(ctx, actingTenant, pcid)

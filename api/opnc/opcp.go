@@ -92,7 +92,7 @@ func (s *Server) opcpPutProvisioning(w http.ResponseWriter, r *http.Request) {
 
 // opcpGetProvisioning answers OPCP's GET provCerts/{pcid}.
 func (s *Server) opcpGetProvisioning(w http.ResponseWriter, r *http.Request) {
-	rec, err := s.Pool.GetProvisioning(r.Context(), s.provisioningReader(r), chi.URLParam(r, "pcid"))
+	rec, err := s.Pool.ReadProvisioning(r.Context(), actingTenant(r), chi.URLParam(r, "pcid"))
 	if err != nil {
 		s.poolError(w, err)
 		return

@@ -15,7 +15,6 @@ import (
 	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/ocppsec"
-	"github.com/pncpki/pncpki/policies"
 )
 
 // The provisioning certificate pool (PCP) in OPNC's shape, over the
@@ -28,20 +27,6 @@ func (s *Server) mountPCP(r chi.Router, prefix string) {
 	r.Get(prefix+"/pcp/provisioningcertificates/{pcid}", s.authed(s.getProvisioning))
 	r.Delete(prefix+"/pcp/provisioningcertificates/{pcid}", s.authed(s.deleteProvisioning))
 	r.Get(prefix+"/pcp/lookupvehicle/{pcid}", s.authed(s.lookupVehicle))
-}
-
-// provisioningReader is whose view applies to reading a provisioning
-// certificate: the OEM's own, every vehicle's for administrators and for
-// eMSPs, which encrypt contract keys for them (the certificate is public).
-func (s *Server) provisioningReader(r *http.Request) string {
-	tenant := actingTenant(r)
-	if tenant == "" {
-		return ""
-	}
-	if t, err := s.Pool.Store.Tenant(r.Context(), tenant); err == nil && t.Kind == policies.TenantEMSP {
-		return ""
-	}
-	return tenant
 }
 
 // actingTenant is the tenant a request acts for ("" for an administrator).
@@ -141,7 +126,7 @@ func (s *Server) storeProvisioning(w http.ResponseWriter, r *http.Request, names
 
 // getProvisioning answers getProvisioningCertificateV1.
 func (s *Server) getProvisioning(w http.ResponseWriter, r *http.Request) {
-	rec, err := s.Pool.GetProvisioning(r.Context(), s.provisioningReader(r), chi.URLParam(r, "pcid"))
+	rec, err := s.Pool.ReadProvisioning(r.Context(), actingTenant(r), chi.URLParam(r, "pcid"))
 	if err != nil {
 		s.poolError(w, err)
 		return
