@@ -101,7 +101,7 @@ func (b *Bridge) chainVerdict(ctx context.Context, chain []*x509.Certificate) st
 		inter.AddCert(c)
 	}
 	verified, err := chain[0].Verify(x509.VerifyOptions{
-		Roots: b.TrustAnchors().Pool(UseMO, UseV2G), Intermediates: inter, CurrentTime: b.now(),
+		Roots: b.contractRootPool(), Intermediates: inter, CurrentTime: b.now(),
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	})
 	if err != nil {

@@ -86,8 +86,8 @@ type Bridge struct {
 	signMu    sync.Mutex
 	signCount map[string][]time.Time // station -> recent SignCertificate times
 
-	anchorsMu sync.Mutex              // serializes trust anchor changes
-	live      atomic.Pointer[Anchors] // Anchors plus the stored anchors; nil: Anchors alone
+	anchorsMu sync.Mutex                     // serializes trust anchor changes
+	live      atomic.Pointer[anchorSnapshot] // nil: Anchors alone
 }
 
 // maxTrackedStations bounds the rate limiter's memory; past it, it starts

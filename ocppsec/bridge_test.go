@@ -662,3 +662,45 @@ func TestSignCertificateRateLimit(t *testing.T) {
 		t.Errorf("after the window: %s", got)
 	}
 }
+
+// TestAuthorizeFollowsAnchorChanges: Authorize trusts an MO root as soon as
+// it is added at run time, and no longer once it is removed.
+func TestAuthorizeFollowsAnchorChanges(t *testing.T) {
+	e := newBridgeEnv(t)
+	ctx := store.WithActor(context.Background(), "test")
+	chain := issueContractChain(t, e)
+	mo, err := e.d.CA.Authority("mo-root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	moRoot := mo.Cert
+	e.b.Anchors = e.b.Anchors.Clone()
+	e.b.Anchors[UseMO] = nil // pncpki's own MO root, configured no more
+	if err := e.b.RefreshAnchors(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req := mustJSON(t, AuthorizeRequest{IDToken: IdToken{IDToken: "DEABCC123456788", Type: "eMAID"}, Certificate: EncodePEMChain(chain...)})
+	authorize := func() string {
+		t.Helper()
+		res, err := e.b.Handle(ctx, "CS-1", OCPP201, "Authorize", req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.CertificateStatus
+	}
+	if s := authorize(); s != CertChainErr {
+		t.Fatalf("without its MO root: %s, want %s", s, CertChainErr)
+	}
+	if err := e.b.AddTrustAnchor(ctx, UseMO, moRoot, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if s := authorize(); s != CertAccepted {
+		t.Fatalf("MO root added: %s, want Accepted", s)
+	}
+	if err := e.b.RemoveTrustAnchor(ctx, UseMO, ca.Fingerprint(moRoot)); err != nil {
+		t.Fatal(err)
+	}
+	if s := authorize(); s != CertChainErr {
+		t.Fatalf("MO root removed: %s, want %s", s, CertChainErr)
+	}
+}

@@ -27,13 +27,30 @@ func (a Anchors) Clone() Anchors {
 	return out
 }
 
+// anchorSnapshot is the trust anchors in force: the configured ones plus
+// the stored ones, and their MO and V2G roots as a pool for Authorize,
+// built once per change rather than per call.
+type anchorSnapshot struct {
+	anchors       Anchors
+	contractRoots *x509.CertPool
+}
+
 // TrustAnchors returns the trust anchors in force. The value is shared:
 // read it, never change it.
 func (b *Bridge) TrustAnchors() Anchors {
 	if p := b.live.Load(); p != nil {
-		return *p
+		return p.anchors
 	}
 	return b.Anchors
+}
+
+// contractRootPool returns the MO and V2G trust anchors in force as a
+// pool.
+func (b *Bridge) contractRootPool() *x509.CertPool {
+	if p := b.live.Load(); p != nil {
+		return p.contractRoots
+	}
+	return b.Anchors.Pool(UseMO, UseV2G)
 }
 
 // RefreshAnchors publishes the configured anchors plus those in the store;
@@ -61,7 +78,7 @@ func (b *Bridge) refreshAnchors(ctx context.Context) error {
 			b.log().Warn("stored trust anchor left out", "use", s.Use, "sha256", s.SHA256, "err", err)
 		}
 	}
-	b.live.Store(&a)
+	b.live.Store(&anchorSnapshot{anchors: a, contractRoots: a.Pool(UseMO, UseV2G)})
 	return nil
 }
 
