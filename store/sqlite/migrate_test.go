@@ -13,33 +13,50 @@ import (
 	"github.com/pncpki/pncpki/store"
 )
 
-// TestMigrateFromV1: a database made by the first schema opens, keeps its
-// rows, and its new revocations enter the feed.
-func TestMigrateFromV1(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "v1.db")
+// openAt makes a database as the first version migrations left it, with
+// the rows that inserts add, and opens it, which migrates the rest.
+func openAt(t *testing.T, version int, inserts ...string) *DB {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "old.db")
 	raw, err := sql.Open("sqlite", "file:"+p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, _ := raw.Begin()
-	for _, s := range migrations[0] {
-		if _, err := tx.Exec(s); err != nil {
-			t.Fatal(err)
+	tx, err := raw.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stmts []string
+	for _, m := range migrations[:version] {
+		stmts = append(stmts, m...)
+	}
+	stmts = append(stmts, fmt.Sprintf(`PRAGMA user_version = %d`, version))
+	for _, q := range append(stmts, inserts...) {
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	tx.Exec(`PRAGMA user_version = 1`)
-	tx.Exec(`INSERT INTO cas(name, profile, key_uri, created_at) VALUES('a', 'iso15118-2/cpo-sub2', 'softkms:path=a.key', 0)`)
-	tx.Exec(`INSERT INTO certificates(issuer, serial, profile, not_before, not_after, der, created_at) VALUES('a', '01', 'iso15118-2/secc', 0, 99999999999999, x'00', 0)`)
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()
-
 	db, err := Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+const (
+	insertOldCA   = `INSERT INTO cas(name, profile, key_uri, created_at) VALUES('a', 'iso15118-2/cpo-sub2', 'softkms:path=a.key', 0)`
+	insertOldCert = `INSERT INTO certificates(issuer, serial, profile, not_before, not_after, der, created_at) VALUES('a', '01', 'iso15118-2/secc', 0, 99999999999999, x'00', 0)`
+)
+
+// TestMigrateFromV1: a database made by the first schema opens, keeps its
+// rows, and its new revocations enter the feed.
+func TestMigrateFromV1(t *testing.T) {
+	db := openAt(t, 1, insertOldCA, insertOldCert)
 	ctx := context.Background()
 	if _, err := db.Certificate(ctx, "a", "01"); err != nil {
 		t.Fatal(err)
@@ -57,33 +74,8 @@ func TestMigrateFromV1(t *testing.T) {
 // (serial, issuer) key keeps every row and revocation, and a lookup by
 // serial alone still uses an index.
 func TestMigrateCertificatesKey(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "v.db")
-	raw, err := sql.Open("sqlite", "file:"+p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, _ := raw.Begin()
-	for _, m := range migrations[:len(migrations)-1] {
-		for _, s := range m {
-			if _, err := tx.Exec(s); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations)-1))
-	tx.Exec(`INSERT INTO cas(name, profile, key_uri, created_at) VALUES('a', 'iso15118-2/cpo-sub2', 'softkms:path=a.key', 0)`)
-	tx.Exec(`INSERT INTO certificates(issuer, serial, profile, not_before, not_after, der, created_at) VALUES('a', '01', 'iso15118-2/secc', 0, 99999999999999, x'00', 0)`)
-	tx.Exec(`INSERT INTO certificates(issuer, serial, profile, not_before, not_after, der, created_at, revoked_at, reason, revocation_seq) VALUES('a', '02', 'iso15118-2/secc', 0, 99999999999999, x'00', 0, 5, 1, 1)`)
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	raw.Close()
-
-	db, err := Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openAt(t, len(migrations)-1, insertOldCA, insertOldCert,
+		`INSERT INTO certificates(issuer, serial, profile, not_before, not_after, der, created_at, revoked_at, reason, revocation_seq) VALUES('a', '02', 'iso15118-2/secc', 0, 99999999999999, x'00', 0, 5, 1, 1)`)
 	ctx := context.Background()
 	if c, err := db.Certificate(ctx, "a", "01"); err != nil || !c.RevokedAt.IsZero() {
 		t.Fatalf("01 after migration: %+v, %v", c, err)
