@@ -150,7 +150,12 @@ func main() {
 		return true
 	}
 	stop := time.Now().Add(*warm + *dur)
-	var wg sync.WaitGroup
+	// start waits for a request's turn and returns when its latency counts
+	// from; false when the run is over. Closed loop: at once.
+	start := func() (time.Time, bool) {
+		now := time.Now()
+		return now, now.Before(stop)
+	}
 	if *rate > 0 {
 		// Open loop: requests start on a fixed schedule whatever the
 		// answers do, and latency counts from the scheduled start, so a
@@ -168,56 +173,43 @@ func main() {
 				due <- at
 			}
 		}()
-		for range *conns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var mine []time.Duration
-				for at := range due {
-					body, h, ok := next()
-					if !ok {
-						break
-					}
-					counted := timed.Load()
-					if send(body, h) && counted {
-						mine = append(mine, time.Since(at))
-					}
-				}
-				mu.Lock()
-				lat = append(lat, mine...)
-				mu.Unlock()
-			}()
+		start = func() (time.Time, bool) {
+			at, ok := <-due
+			return at, ok
 		}
-	} else {
-		for range *conns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var mine []time.Duration
-				for time.Now().Before(stop) {
-					body, h, ok := next()
-					if !ok {
-						break
-					}
-					t0 := time.Now()
-					counted := timed.Load()
-					if send(body, h) && counted {
-						mine = append(mine, time.Since(t0))
-					}
+	}
+	var wg sync.WaitGroup
+	for range *conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for {
+				at, ok := start()
+				if !ok {
+					break
 				}
-				mu.Lock()
-				lat = append(lat, mine...)
-				mu.Unlock()
-			}()
-		}
+				body, h, ok := next()
+				if !ok {
+					break
+				}
+				counted := timed.Load()
+				if send(body, h) && counted {
+					mine = append(mine, time.Since(at))
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
 	}
 	time.Sleep(*warm)
 	c0 := cpuTime(*pid)
 	stagesBefore()
-	start := time.Now()
+	t0 := time.Now()
 	timed.Store(true)
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed := time.Since(t0)
 	c1 := cpuTime(*pid)
 	slices.Sort(lat)
 	pct := func(p float64) string {
