@@ -21,14 +21,7 @@ func BenchmarkInstallStages(b *testing.B) {
 	e := newInstallEnv(b)
 	e.in.Window = time.Nanosecond
 	e.in.StageClock = threadCPU
-	reqs := make([][]byte, 64)
-	for i := range reqs {
-		r, err := e.ev.InstallationRequest()
-		if err != nil {
-			b.Fatal(err)
-		}
-		reqs[i] = r
-	}
+	reqs := installRequests(b, e, 64)
 	var sum Timings
 	i := 0
 	for b.Loop() {
@@ -39,9 +32,7 @@ func BenchmarkInstallStages(b *testing.B) {
 		sum.Add(res.Timings)
 		i++
 	}
-	for _, s := range sum.Stages() {
-		b.ReportMetric(float64(s.D.Nanoseconds())/1000/float64(b.N), s.Name+"-us")
-	}
+	reportStages(b, sum)
 }
 
 func threadCPU() time.Duration {

@@ -21,14 +21,7 @@ import (
 func BenchmarkInstall(b *testing.B) {
 	e := newInstallEnv(b)
 	e.in.Window = time.Nanosecond // every request is new: no cached answers
-	reqs := make([][]byte, 256)
-	for i := range reqs {
-		r, err := e.ev.InstallationRequest()
-		if err != nil {
-			b.Fatal(err)
-		}
-		reqs[i] = r
-	}
+	reqs := installRequests(b, e, 256)
 	var mu sync.Mutex
 	var sum Timings
 	var next atomic.Int64
@@ -47,8 +40,27 @@ func BenchmarkInstall(b *testing.B) {
 		sum.Add(local)
 		mu.Unlock()
 	})
+	reportStages(b, sum)
+}
+
+// installRequests are n installation requests of e's vehicle, each with a
+// signature of its own.
+func installRequests(b *testing.B, e *installEnv, n int) [][]byte {
+	reqs := make([][]byte, n)
+	for i := range reqs {
+		r, err := e.ev.InstallationRequest()
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs[i] = r
+	}
+	return reqs
+}
+
+// reportStages reports the mean of each stage of sum over b.N.
+func reportStages(b *testing.B, sum Timings) {
 	for _, s := range sum.Stages() {
-		b.ReportMetric(float64(s.D.Microseconds())/float64(b.N), s.Name+"-us")
+		b.ReportMetric(float64(s.D.Nanoseconds())/1000/float64(b.N), s.Name+"-us")
 	}
 }
 
