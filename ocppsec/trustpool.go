@@ -120,10 +120,11 @@ func (b *Bridge) AddTrustAnchor(ctx context.Context, u Use, c *x509.Certificate,
 // RemoveTrustAnchor removes a stored anchor of use u by fingerprint.
 func (b *Bridge) RemoveTrustAnchor(ctx context.Context, u Use, fingerprint string) error {
 	return b.changeAnchors(ctx, func(note func(Use, *x509.Certificate, bool)) error {
-		if slices.ContainsFunc(b.Anchors[u], func(c *x509.Certificate) bool { return ca.Fingerprint(c) == fingerprint }) {
+		named := func(c *x509.Certificate) bool { return ca.Fingerprint(c) == fingerprint }
+		if slices.ContainsFunc(b.Anchors[u], named) {
 			return ErrAnchorConfigured
 		}
-		i := slices.IndexFunc(b.TrustAnchors()[u], func(c *x509.Certificate) bool { return ca.Fingerprint(c) == fingerprint })
+		i := slices.IndexFunc(b.TrustAnchors()[u], named)
 		err := b.Store.RemoveTrustAnchor(ctx, string(u), fingerprint)
 		if errors.Is(err, store.ErrNotFound) {
 			return ErrAnchorNotFound

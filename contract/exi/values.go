@@ -49,7 +49,6 @@ func (t *SimpleType) checkRange(v *big.Int) error {
 	return nil
 }
 
-// encodeValue writes the lexical value s as type t.
 // encodeBinary writes a base64Binary or hexBinary value given as bytes.
 func (t *SimpleType) encodeBinary(w *writer, b []byte) error {
 	if t.Kind != KindBase64 && t.Kind != KindHex {
@@ -63,6 +62,7 @@ func (t *SimpleType) encodeBinary(w *writer, b []byte) error {
 	return nil
 }
 
+// encodeValue writes the lexical value s as type t.
 func (t *SimpleType) encodeValue(w *writer, s string) error {
 	switch t.Kind {
 	case KindString:
