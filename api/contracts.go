@@ -12,6 +12,7 @@ import (
 
 	"github.com/pncpki/pncpki/api/auth"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/policies"
@@ -137,11 +138,9 @@ type provisioning struct{ s *Server }
 
 func provisioningProto(p *store.ProvisioningCertificate) *pncpkiv1.ProvisioningCertificate {
 	out := &pncpkiv1.ProvisioningCertificate{Pcid: p.PCID, Tenant: p.Tenant, CreatedAt: timestamppb.New(p.CreatedAt),
-		Pem: certPEM(p.DER)}
+		Pem: ca.CertificatePEM(p.DER)}
 	if certs, err := x509.ParseCertificates(p.Chain); err == nil {
-		for _, c := range certs {
-			out.Pem += certPEM(c.Raw)
-		}
+		out.Pem += ocppsec.EncodePEMChain(certs...)
 	}
 	return out
 }
@@ -218,7 +217,7 @@ func (h *provisioning) DeleteProvisioningCertificate(ctx context.Context, req *c
 
 func oemSubCAProto(c *store.OEMSubCA) *pncpkiv1.OEMSubCA {
 	out := &pncpkiv1.OEMSubCA{Sha256: c.SHA256, Tenant: c.Tenant, CreatedAt: timestamppb.New(c.CreatedAt),
-		Pem: certPEM(c.DER)}
+		Pem: ca.CertificatePEM(c.DER)}
 	if cert, err := x509.ParseCertificate(c.DER); err == nil {
 		out.Subject = cert.Subject.String()
 	}
@@ -279,9 +278,7 @@ func depositProto(d *store.ContractDeposit) *pncpkiv1.ContractDeposit {
 	out := &pncpkiv1.ContractDeposit{Pcid: d.PCID, Tenant: d.Tenant, Emaid: d.EMAID, EncryptedKey: d.EncryptedKey,
 		DhPublicKey: d.DHPublicKey, CreatedAt: timestamppb.New(d.CreatedAt)}
 	if certs, err := x509.ParseCertificates(d.Chain); err == nil {
-		for _, c := range certs {
-			out.ChainPem += certPEM(c.Raw)
-		}
+		out.ChainPem = ocppsec.EncodePEMChain(certs...)
 	}
 	return out
 }

@@ -268,7 +268,7 @@ func (h *certificates) SignCSR(ctx context.Context, req *connect.Request[pncpkiv
 	h.s.Metrics.issuance(req.Msg.Profile, "issued", time.Since(start))
 	resp := &pncpkiv1.SignCSRResponse{Certificate: toProto(iss.Record, h.s.Now())}
 	for _, c := range iss.Chain {
-		resp.Chain = append(resp.Chain, certPEM(c.Raw))
+		resp.Chain = append(resp.Chain, ca.CertificatePEM(c.Raw))
 	}
 	return connect.NewResponse(resp), nil
 }
@@ -364,7 +364,7 @@ func (h *authorities) ListAuthorities(ctx context.Context, _ *connect.Request[pn
 	for _, a := range h.s.CA.Authorities() {
 		pa := &pncpkiv1.Authority{Name: a.Name, Profile: a.Profile.Name, Subject: a.Cert.Subject.String(), NotAfter: timestamppb.New(a.Cert.NotAfter)}
 		for _, c := range a.Chain {
-			pa.Chain = append(pa.Chain, certPEM(c.Raw))
+			pa.Chain = append(pa.Chain, ca.CertificatePEM(c.Raw))
 		}
 		resp.Authorities = append(resp.Authorities, pa)
 	}
@@ -375,7 +375,7 @@ func toProto(c *store.Certificate, now time.Time) *pncpkiv1.Certificate {
 	p := &pncpkiv1.Certificate{
 		Issuer: c.Issuer, Serial: strings.ToUpper(c.Serial), Profile: c.Profile, Tenant: c.Tenant, CommonName: c.CommonName,
 		NotBefore: timestamppb.New(c.NotBefore), NotAfter: timestamppb.New(c.NotAfter), Status: c.Status(now),
-		Pem: certPEM(c.DER),
+		Pem: ca.CertificatePEM(c.DER),
 	}
 	if c.Revoked() {
 		p.RevokedAt, p.RevocationReason = timestamppb.New(c.RevokedAt), ca.ReasonName(c.Reason)
@@ -392,9 +392,9 @@ func (h *certificates) GetChain(ctx context.Context, req *connect.Request[pncpki
 	if err != nil {
 		return nil, apiError(err)
 	}
-	resp := &pncpkiv1.GetChainResponse{Chain: []string{certPEM(c.DER)}}
+	resp := &pncpkiv1.GetChainResponse{Chain: []string{ca.CertificatePEM(c.DER)}}
 	for _, x := range a.Chain {
-		resp.Chain = append(resp.Chain, certPEM(x.Raw))
+		resp.Chain = append(resp.Chain, ca.CertificatePEM(x.Raw))
 	}
 	return connect.NewResponse(resp), nil
 }
@@ -424,7 +424,7 @@ func (h *authorities) ListTrustAnchors(ctx context.Context, req *connect.Request
 		}
 		for _, c := range anchors[u] {
 			resp.Anchors = append(resp.Anchors, &pncpkiv1.TrustAnchor{Use: string(u), Subject: c.Subject.String(), Sha256: ca.Fingerprint(c),
-				NotAfter: timestamppb.New(c.NotAfter), Pem: certPEM(c.Raw)})
+				NotAfter: timestamppb.New(c.NotAfter), Pem: ca.CertificatePEM(c.Raw)})
 		}
 	}
 	return connect.NewResponse(resp), nil

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/policies"
@@ -206,9 +207,9 @@ func ParsePEMChain(data []byte) ([]*x509.Certificate, error) {
 
 // EncodePEMChain encodes certificates as concatenated PEM.
 func EncodePEMChain(certs ...*x509.Certificate) string {
-	var b bytes.Buffer
+	var b strings.Builder
 	for _, c := range certs {
-		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+		b.WriteString(ca.CertificatePEM(c.Raw))
 	}
 	return b.String()
 }

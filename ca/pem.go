@@ -1,15 +1,16 @@
-package api
+package ca
 
 import (
 	"encoding/base64"
 	"strings"
 )
 
-// certPEM is a CERTIFICATE PEM block, the same text as pem.EncodeToMemory
-// makes, in two allocations of the right size: the standard encoder grows
-// its buffer and allocates a 1 KiB base64 encoder per call, which was a
-// fifth of all that a SignCSR call allocated (its certificate and chain).
-func certPEM(der []byte) string {
+// CertificatePEM is der as a CERTIFICATE PEM block, the same text as
+// pem.EncodeToMemory makes, in two allocations of the right size: the
+// standard encoder grows its buffer and allocates a 1 KiB base64 encoder
+// per call, which was a fifth of all that a SignCSR call allocated (its
+// certificate and chain).
+func CertificatePEM(der []byte) string {
 	const begin, end = "-----BEGIN CERTIFICATE-----\n", "-----END CERTIFICATE-----\n"
 	enc := make([]byte, base64.StdEncoding.EncodedLen(len(der)))
 	base64.StdEncoding.Encode(enc, der)
