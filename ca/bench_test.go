@@ -49,7 +49,7 @@ func BenchmarkCreateCertificate(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			serial, _ := ca.RandomSerial(rand.Reader)
+			serial, _ := ca.NewSerial(now, rand.Reader)
 			t := &x509.Certificate{
 				SerialNumber: serial, Subject: ca.Name("DE*ABC*E1", "Example CPO", "", "CPO"),
 				NotBefore: now, NotAfter: now.Add(60 * 24 * time.Hour),
@@ -85,7 +85,7 @@ func BenchmarkPureCrypto(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		serial, _ := ca.RandomSerial(rand.Reader)
+		serial, _ := ca.NewSerial(now, rand.Reader)
 		t := &x509.Certificate{
 			SerialNumber: serial, Subject: ca.Name("DE*ABC*E1", "Example CPO", "", "CPO"),
 			NotBefore: now, NotAfter: now.Add(60 * 24 * time.Hour),

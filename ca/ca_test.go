@@ -481,3 +481,36 @@ func patchDER(csrDER, old, new []byte) []byte {
 	}
 	return out
 }
+
+// TestNewSerial checks the serial layout: always 16 octets and positive,
+// the issuance millisecond in front (so serials sort by time), 80 bits of
+// randomness behind it.
+func TestNewSerial(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	seen := map[string]bool{}
+	var prev *big.Int
+	for i := range 1000 {
+		now := t0.Add(time.Duration(i/10) * time.Millisecond)
+		s, err := ca.NewSerial(now, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := s.Bytes()
+		if len(b) != 16 || b[0]>>6 != 1 {
+			t.Fatalf("serial %x: want 16 octets starting with the bits 01", b)
+		}
+		if ms := new(big.Int).Rsh(s, 80).Int64() &^ (1 << 46); ms != now.UnixMilli() {
+			t.Fatalf("serial %x carries millisecond %d, want %d", b, ms, now.UnixMilli())
+		}
+		if i%10 == 0 && prev != nil && s.Cmp(prev) <= 0 {
+			t.Fatalf("serial %x of a later millisecond sorts before %x", b, prev.Bytes())
+		}
+		if seen[s.String()] {
+			t.Fatalf("serial %x repeated", b)
+		}
+		seen[s.String()], prev = true, s
+	}
+	if _, err := ca.NewSerial(t0, bytes.NewReader(make([]byte, 9))); err == nil {
+		t.Error("NewSerial accepted 72 bits of randomness")
+	}
+}

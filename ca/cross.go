@@ -30,11 +30,11 @@ func (s *Service) CrossCertify(ctx context.Context, newName, oldName string) (*I
 	if bytes.Equal(nw.Cert.RawSubjectPublicKeyInfo, old.Cert.RawSubjectPublicKeyInfo) {
 		return nil, refuse(CodeBadRequest, "%s and %s have the same key", newName, oldName)
 	}
-	serial, err := RandomSerial(s.b.Rand)
+	now := s.b.Now().UTC()
+	serial, err := NewSerial(now, s.b.Rand)
 	if err != nil {
 		return nil, err
 	}
-	now := s.b.Now().UTC()
 	c := nw.Cert
 	t := &x509.Certificate{
 		SerialNumber: serial, RawSubject: c.RawSubject, Subject: c.Subject,

@@ -280,6 +280,19 @@ func (s *Service) IssueForKey(ctx context.Context, profile, issuerName string, p
 // owner: the contract service issues an eMSP's contract certificates for
 // keys it generates itself.
 func (s *Service) IssueForKeyAs(ctx context.Context, tenant, profile, issuerName string, pub crypto.PublicKey, subj policies.Subject, validity policies.Period) (*Issued, error) {
+	x, err := s.SignForKeyAs(tenant, profile, issuerName, pub, subj, validity)
+	if err != nil {
+		return nil, err
+	}
+	return x.Record(ctx)
+}
+
+// SignForKeyAs is the first half of IssueForKeyAs: it builds, lints and
+// signs the certificate; Record stores it. In between, the caller may build
+// its answer around the DER while the store commits (an installation
+// response is encrypted and signed meanwhile), but nothing may leave the
+// process before Record has succeeded.
+func (s *Service) SignForKeyAs(tenant, profile, issuerName string, pub crypto.PublicKey, subj policies.Subject, validity policies.Period) (*Signed, error) {
 	p, err := policies.Lookup(profile)
 	if err != nil {
 		return nil, &Error{Code: CodeProfileUnknown, Message: err.Error()}
@@ -288,5 +301,27 @@ func (s *Service) IssueForKeyAs(ctx context.Context, tenant, profile, issuerName
 	if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, p, issuer, pub, subj, validity, tenant)
+	t, der, err := s.b.certify(p, issuer, nil, pub, subj, validity)
+	if err != nil {
+		return nil, err
+	}
+	return &Signed{DER: der, Chain: issuer.Chain, s: s, p: p, issuer: issuer, t: t, cn: subj.CommonName, tenant: tenant}, nil
+}
+
+// Signed is a certificate signed but not yet stored (SignForKeyAs).
+type Signed struct {
+	// DER is the certificate, Chain its issuer's chain, root last.
+	DER   []byte
+	Chain []*x509.Certificate
+
+	s          *Service
+	p          *policies.Profile
+	issuer     *Authority
+	t          *x509.Certificate
+	cn, tenant string
+}
+
+// Record stores the certificate and returns it, as Issue does.
+func (x *Signed) Record(ctx context.Context) (*Issued, error) {
+	return x.s.record(ctx, x.p, x.issuer, x.t, x.DER, x.cn, x.tenant)
 }

@@ -79,11 +79,11 @@ func createCertificate(rand io.Reader, t, parent *x509.Certificate, signer crypt
 		!t.IsCA && (t.MaxPathLen > 0 || t.MaxPathLenZero) {
 		return nil, errNoFastPath
 	}
-	spki, err := x509.MarshalPKIXPublicKey(t.PublicKey)
+	spki, err := marshalSPKI(t.PublicKey)
 	if err != nil {
 		return nil, err
 	}
-	subject, err := asn1.Marshal(t.Subject.ToRDNSequence())
+	subject, err := marshalName(t.Subject)
 	if err != nil {
 		return nil, err
 	}

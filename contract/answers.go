@@ -63,10 +63,8 @@ func (a *RedisAnswers) Get(ctx context.Context, k [32]byte) (*Response, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("kept answer: %w", err)
 	}
-	res := &Response{EXI: s.EXI, EMAID: s.EMAID, PCID: s.PCID, Contract: s.Contract}
-	if res.ContractChain, err = parseAll(s.ContractChain); err == nil {
-		res.CPSChain, err = parseAll(s.CPSChain)
-	}
+	res := &Response{EXI: s.EXI, EMAID: s.EMAID, PCID: s.PCID, Contract: s.Contract, ContractChain: s.ContractChain}
+	res.CPSChain, err = parseAll(s.CPSChain)
 	if err == nil && len(s.CPSRoot) > 0 {
 		res.CPSRoot, err = x509.ParseCertificate(s.CPSRoot)
 	}
@@ -79,7 +77,7 @@ func (a *RedisAnswers) Get(ctx context.Context, k [32]byte) (*Response, error) {
 // Put implements Answers.
 func (a *RedisAnswers) Put(ctx context.Context, k [32]byte, res *Response, ttl time.Duration) error {
 	s := storedAnswer{EXI: res.EXI, EMAID: res.EMAID, PCID: res.PCID, Contract: res.Contract,
-		ContractChain: rawAll(res.ContractChain), CPSChain: rawAll(res.CPSChain)}
+		ContractChain: res.ContractChain, CPSChain: ChainDER(res.CPSChain)}
 	if res.CPSRoot != nil {
 		s.CPSRoot = res.CPSRoot.Raw
 	}
@@ -90,7 +88,8 @@ func (a *RedisAnswers) Put(ctx context.Context, k [32]byte, res *Response, ttl t
 	return a.Client.Set(ctx, a.key(k), data, ttl).Err()
 }
 
-func rawAll(cs []*x509.Certificate) [][]byte {
+// ChainDER is the DER of every certificate of a chain, in order.
+func ChainDER(cs []*x509.Certificate) [][]byte {
 	out := make([][]byte, len(cs))
 	for i, c := range cs {
 		out[i] = c.Raw

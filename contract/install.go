@@ -1,7 +1,6 @@
 package contract
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -148,16 +147,10 @@ type Installer struct {
 	order [][32]byte
 }
 
-// cached is a remembered answer. The contract certificate is kept as the
-// DER of its store record, not parsed: thousands of parsed certificates
-// are pointers the garbage collector walks on every cycle, which under
-// load stalled installations for tens of milliseconds.
+// cached is a remembered answer.
 type cached struct {
 	res Response
-	// leafInRecord: res.ContractChain lacks its leaf, which is the
-	// certificate of res.Contract.
-	leafInRecord bool
-	at           time.Time
+	at  time.Time
 }
 
 // maxCached bounds the idempotency cache.
@@ -169,11 +162,15 @@ type Response struct {
 	EMAID    string
 	PCID     string // the vehicle's, for installations
 	Contract *store.Certificate
-	// ContractChain and CPSChain are the chains in the response, leaf
-	// first (has.to.be's OCPP 1.6 extension repeats them in JSON), and
-	// CPSRoot the V2G root of the CPS chain.
-	ContractChain, CPSChain []*x509.Certificate
-	CPSRoot                 *x509.Certificate
+	// ContractChain (DER) and CPSChain are the chains in the response,
+	// leaf first (has.to.be's OCPP 1.6 extension repeats them in JSON),
+	// and CPSRoot the V2G root of the CPS chain. The contract chain stays
+	// DER: thousands of remembered answers with parsed certificates are
+	// pointers the garbage collector walks on every cycle, which under
+	// load stalled installations for tens of milliseconds.
+	ContractChain [][]byte
+	CPSChain      []*x509.Certificate
+	CPSRoot       *x509.Certificate
 	// Repeated says the answer is the one given to the same request a
 	// moment ago; Upstream that it comes from the ecosystem.
 	Repeated, Upstream bool
@@ -603,18 +600,27 @@ func listed(roots []rootID, c *x509.Certificate) bool {
 	return false
 }
 
-// contractData is what the vehicle receives for its contract: the chain,
-// the key encrypted for it, the DH public key and the EMAID, and the
-// record of a certificate pncpki issued (nil for a deposit).
+// contractData is what the vehicle receives for its contract: the chain
+// (DER, leaf first), the key encrypted for it, the DH public key and the
+// EMAID. For a certificate pncpki issued now, stored says when its record
+// is durable (nil for a deposit).
 type contractData struct {
-	chain             []*x509.Certificate
+	chain             [][]byte
 	encrypted, dhPubl []byte
 	emaid             string
-	record            *store.Certificate
+	stored            <-chan recorded
+}
+
+// recorded is the outcome of storing a contract certificate.
+type recorded struct {
+	issued *ca.Issued
+	err    error
 }
 
 // respond gets the contract data (issued now, or deposited by an eMSP with
-// its own MO PKI) and builds the signed response.
+// its own MO PKI) and builds the signed response. A certificate issued now
+// is stored while the response is encrypted, signed and encoded; the
+// response is returned only once the certificate is stored.
 func (in *Installer) respond(ctx context.Context, action Action, req *request, tm *Timings, maxBase64 int) (res *Response, err error) {
 	cps := &in.CPS[0]
 	if !req.anyRoot {
@@ -631,9 +637,37 @@ func (in *Installer) respond(ctx context.Context, action Action, req *request, t
 	if err != nil {
 		return nil, err
 	}
+	out, err := in.build(action, req, cps, data, tm)
+	var record *store.Certificate
+	if data.stored != nil {
+		r := <-data.stored
+		if r.err != nil {
+			return nil, fmt.Errorf("issue contract certificate: %w", r.err)
+		}
+		record, tm.Store = r.issued.Record, r.issued.Stored
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n := base64.StdEncoding.EncodedLen(len(out)); maxBase64 > 0 && n > maxBase64 {
+		// Nothing may be half done: a certificate nobody will receive is
+		// revoked before the refusal.
+		if record != nil {
+			if _, rerr := in.Pool.CA.Revoke(ctx, record.Issuer, record.Serial, reasonCessationOfOperation); rerr != nil {
+				return nil, fmt.Errorf("revoke the undeliverable contract certificate: %w", rerr)
+			}
+		}
+		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
+	}
+	return &Response{EXI: out, EMAID: data.emaid, PCID: req.pcid, Contract: record, ContractChain: data.chain,
+		CPSChain: cps.Chain[:len(cps.Chain)-1], CPSRoot: cps.Chain[len(cps.Chain)-1]}, nil
+}
+
+// build signs the contract data with the CPS and encodes the response.
+func (in *Installer) build(action Action, req *request, cps *CPS, data *contractData, tm *Timings) ([]byte, error) {
 	t := in.clock()
 	signed := []*exi.Element{
-		certChain("ContractSignatureCertChain", "id1", data.chain),
+		derChain("ContractSignatureCertChain", "id1", data.chain),
 		exi.Binary("ContractSignatureEncryptedPrivateKey", data.encrypted).WithAttr("Id", "id2"),
 		exi.Binary("DHpublickey", data.dhPubl).WithAttr("Id", "id3"),
 		// eMAID is signed in the relaxed fragment grammar, which knows
@@ -661,22 +695,12 @@ func (in *Installer) respond(ctx context.Context, action Action, req *request, t
 		return nil, fmt.Errorf("encode %s: %w", name, err)
 	}
 	tm.Encode = in.clock() - t
-	if n := base64.StdEncoding.EncodedLen(len(out)); maxBase64 > 0 && n > maxBase64 {
-		// Nothing may be half done: a certificate nobody will receive is
-		// revoked before the refusal.
-		if data.record != nil {
-			if _, rerr := in.Pool.CA.Revoke(ctx, data.record.Issuer, data.record.Serial, reasonCessationOfOperation); rerr != nil {
-				return nil, fmt.Errorf("revoke the undeliverable contract certificate: %w", rerr)
-			}
-		}
-		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
-	}
-	return &Response{EXI: out, EMAID: data.emaid, PCID: req.pcid, Contract: data.record, ContractChain: data.chain,
-		CPSChain: cps.Chain[:len(cps.Chain)-1], CPSRoot: cps.Chain[len(cps.Chain)-1]}, nil
+	return out, nil
 }
 
 // issue makes the contract data: a new key, its certificate from an MO
-// Sub-CA 2 the vehicle accepts, the key encrypted for the vehicle.
+// Sub-CA 2 the vehicle accepts (being stored when issue returns), the key
+// encrypted for the vehicle.
 func (in *Installer) issue(ctx context.Context, req *request, tm *Timings) (*contractData, error) {
 	mo, err := in.chooseMO(req.roots)
 	if err != nil {
@@ -707,24 +731,32 @@ func (in *Installer) issue(ctx context.Context, req *request, tm *Timings) (*con
 	if len(mo.Cert.Subject.Organization) > 0 {
 		org = mo.Cert.Subject.Organization[0]
 	}
-	issued, err := in.Pool.CA.IssueForKeyAs(ctx, req.contract.Tenant, policies.ISO2Contract, mo.Name, &key.PublicKey,
+	signed, err := in.Pool.CA.SignForKeyAs(req.contract.Tenant, policies.ISO2Contract, mo.Name, &key.PublicKey,
 		policies.Subject{CommonName: req.contract.EMAID, Organization: org}, validity)
 	if err != nil {
 		return nil, fmt.Errorf("issue contract certificate: %w", err)
 	}
-	tm.Store, tm.Issue = issued.Stored, in.clock()-t
-	if in.StageClock == nil {
-		tm.Issue -= issued.Stored
-	}
+	tm.Issue = in.clock() - t
+	stored := make(chan recorded, 1)
+	go func() {
+		issued, err := signed.Record(ctx)
+		stored <- recorded{issued, err}
+	}()
 
 	t = in.clock()
 	encrypted, dhPublic, err := EncryptPrivateKey(in.rand(), key, req.recipient)
+	tm.Encrypt = in.clock() - t
+	chain := make([][]byte, 0, len(signed.Chain))
+	chain = append(chain, signed.DER)
+	for _, c := range signed.Chain[:len(signed.Chain)-1] {
+		chain = append(chain, c.Raw)
+	}
+	data := &contractData{chain: chain, encrypted: encrypted, dhPubl: dhPublic, emaid: req.contract.EMAID, stored: stored}
 	if err != nil {
+		<-stored // stored and not delivered, as when the caller goes away
 		return nil, err
 	}
-	tm.Encrypt = in.clock() - t
-	return &contractData{chain: append([]*x509.Certificate{issued.Cert()}, issued.Chain[:len(issued.Chain)-1]...),
-		encrypted: encrypted, dhPubl: dhPublic, emaid: req.contract.EMAID, record: issued.Record}, nil
+	return data, nil
 }
 
 // depositData is the contract data an eMSP deposited.
@@ -733,7 +765,11 @@ func depositData(d *store.ContractDeposit) (*contractData, error) {
 	if err != nil || len(chain) == 0 {
 		return nil, fmt.Errorf("deposit for %s: %v", d.PCID, err)
 	}
-	return &contractData{chain: chain, encrypted: d.EncryptedKey, dhPubl: d.DHPublicKey, emaid: d.EMAID}, nil
+	der := make([][]byte, len(chain))
+	for i, c := range chain {
+		der[i] = c.Raw
+	}
+	return &contractData{chain: der, encrypted: d.EncryptedKey, dhPubl: d.DHPublicKey, emaid: d.EMAID}, nil
 }
 
 // fromUpstream passes a request whose vehicle pncpki knows no contract of
@@ -770,13 +806,6 @@ func (in *Installer) repeated(k [32]byte) *Response {
 		return nil
 	}
 	r := c.res
-	if c.leafInRecord {
-		leaf, err := x509.ParseCertificate(r.Contract.DER)
-		if err != nil {
-			return nil // stored by us, so never; answering anew is safe
-		}
-		r.ContractChain = append([]*x509.Certificate{leaf}, r.ContractChain...)
-	}
 	r.Repeated = true
 	return &r
 }
@@ -804,12 +833,6 @@ func (in *Installer) remember(k [32]byte, res *Response) {
 		delete(in.cache, in.order[0])
 		in.order = in.order[1:]
 	}
-	c := &cached{res: *res, at: now}
-	if res.Contract != nil && len(res.ContractChain) > 0 && bytes.Equal(res.ContractChain[0].Raw, res.Contract.DER) {
-		// The sub-CAs are the CA's own certificates, shared; a copy of
-		// the slice, as its array would keep the leaf.
-		c.res.ContractChain, c.leafInRecord = slices.Clone(res.ContractChain[1:]), true
-	}
-	in.cache[k] = c
+	in.cache[k] = &cached{res: *res, at: now}
 	in.order = append(in.order, k)
 }

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -159,7 +160,7 @@ func TestInstallAndUpdate(t *testing.T) {
 		t.Fatalf("retry: contract %+v, chain of %d, want %d", again.Contract, len(again.ContractChain), len(res.ContractChain))
 	}
 	for i, c := range again.ContractChain {
-		if !c.Equal(res.ContractChain[i]) {
+		if !bytes.Equal(c, res.ContractChain[i]) {
 			t.Errorf("retry: chain certificate %d differs", i)
 		}
 	}

@@ -27,14 +27,19 @@ const nsDataTypes = "urn:iso:15118:2:2013:MsgDataTypes"
 // certChain is a CertificateChainType element: the leaf and up to four
 // sub-CAs (the XSD's limit), leaf first, root left out.
 func certChain(name, id string, chain []*x509.Certificate) *exi.Element {
-	e := exi.New(name, exi.Binary("Certificate", chain[0].Raw))
+	return derChain(name, id, ChainDER(chain))
+}
+
+// derChain is certChain for certificates in DER.
+func derChain(name, id string, chain [][]byte) *exi.Element {
+	e := exi.New(name, exi.Binary("Certificate", chain[0]))
 	if id != "" {
 		e.WithAttr("Id", id)
 	}
 	if len(chain) > 1 {
 		sub := exi.New("SubCertificates")
 		for _, c := range chain[1:] {
-			sub.Children = append(sub.Children, exi.Binary("Certificate", c.Raw))
+			sub.Children = append(sub.Children, exi.Binary("Certificate", c))
 		}
 		e.Children = append(e.Children, sub)
 	}

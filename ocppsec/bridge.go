@@ -457,18 +457,18 @@ func (b *Bridge) get15118EVCertificate(ctx context.Context, d Dialect, schema st
 	if d == Has2be {
 		return &Result{Response: &Has2beGet15118EVCertificateResponse{Status: "Accepted", EXIResponse: out,
 			ContractSignatureCertificateChain: has2beChain(res.ContractChain),
-			SAProvisioningCertificateChain:    has2beChain(res.CPSChain)}}, nil
+			SAProvisioningCertificateChain:    has2beChain(contract.ChainDER(res.CPSChain))}}, nil
 	}
 	return &Result{Response: &Get15118EVCertificateResponse{Status: "Accepted", EXIResponse: out}}, nil
 }
 
-func has2beChain(chain []*x509.Certificate) *Has2beCertificateChain {
+func has2beChain(chain [][]byte) *Has2beCertificateChain {
 	if len(chain) == 0 {
 		return nil
 	}
-	c := &Has2beCertificateChain{Certificate: base64.StdEncoding.EncodeToString(chain[0].Raw)}
+	c := &Has2beCertificateChain{Certificate: base64.StdEncoding.EncodeToString(chain[0])}
 	for _, s := range chain[1:] {
-		c.ChildCertificate = append(c.ChildCertificate, base64.StdEncoding.EncodeToString(s.Raw))
+		c.ChildCertificate = append(c.ChildCertificate, base64.StdEncoding.EncodeToString(s))
 	}
 	return c
 }
