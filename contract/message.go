@@ -100,9 +100,11 @@ func signedInfo(elems ...*exi.Element) (*exi.Element, []byte, error) {
 	si := exi.New("SignedInfo",
 		exi.New("CanonicalizationMethod").WithAttr("Algorithm", algCanonicalEXI),
 		exi.New("SignatureMethod").WithAttr("Algorithm", algECDSASHA256))
+	var frag []byte // one buffer for every element's fragment
 	for _, e := range elems {
 		id, _ := e.Attr("Id")
-		frag, err := exi.ISO2.EncodeFragment(e)
+		var err error
+		frag, err = exi.ISO2.AppendFragment(frag[:0], e)
 		if err != nil {
 			return nil, nil, fmt.Errorf("encode %s for its digest: %w", e.Name.Local, err)
 		}
@@ -153,6 +155,7 @@ func verifySignature(sig, body *exi.Element, pub *ecdsa.PublicKey, want ...strin
 	}
 	elems := signedElements(body)
 	covered := map[string]bool{}
+	var frag []byte
 	for _, ref := range si.All("Reference") {
 		uri, _ := ref.Attr("URI")
 		id, ok := strings.CutPrefix(uri, "#")
@@ -163,8 +166,8 @@ func verifySignature(sig, body *exi.Element, pub *ecdsa.PublicKey, want ...strin
 		if a, _ := ref.Child("DigestMethod").Attr("Algorithm"); a != algSHA256 {
 			return fmt.Errorf("digest method %q, want %s", a, algSHA256)
 		}
-		frag, err := exi.ISO2.EncodeFragment(el)
-		if err != nil {
+		var err error
+		if frag, err = exi.ISO2.AppendFragment(frag[:0], el); err != nil {
 			return fmt.Errorf("encode %s: %w", el.Name.Local, err)
 		}
 		got, err := base64.StdEncoding.DecodeString(ref.Child("DigestValue").Val())

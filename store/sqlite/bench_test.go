@@ -14,6 +14,11 @@ import (
 	"github.com/pncpki/pncpki/store"
 )
 
+// BenchmarkPutCertificate measures the durable group commit of issued
+// certificates (16 concurrent issuers, 620-byte DER, audit entry included)
+// in CPU time per certificate, with random serials and with serials that
+// lead with the time as ca.NewSerial makes them: the latter append to the
+// serial index instead of dirtying a random page of it per certificate.
 func BenchmarkPutCertificate(b *testing.B) {
 	for _, ordered := range []bool{false, true} {
 		name := "random"
@@ -41,7 +46,7 @@ func BenchmarkPutCertificate(b *testing.B) {
 				for pb.Next() {
 					s := make([]byte, 16)
 					rand.Read(s)
-					if ordered {
+					if ordered { // microseconds and a counter: ordered as ca.NewSerial's
 						binary.BigEndian.PutUint64(s, uint64(time.Now().UnixMicro())<<8|uint64(seq.Add(1)&0xff))
 					}
 					s[0] = s[0]&0x3f | 0x40
