@@ -465,8 +465,8 @@ func (s *Service) record(ctx context.Context, p *policies.Profile, issuer *Autho
 	}
 	t0 := time.Now()
 	if err := s.opts.Store.PutCertificate(ctx, rec); err != nil {
-		// A serial clash is astronomically unlikely with 80 random bits per millisecond;
-		// the certificate is discarded, never returned.
+		// A serial clash is astronomically unlikely with 80 random bits
+		// per millisecond; the certificate is discarded, never returned.
 		return nil, fmt.Errorf("record certificate: %w", err)
 	}
 	return &Issued{Record: rec, Chain: issuer.Chain, Stored: time.Since(t0)}, nil

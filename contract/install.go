@@ -765,11 +765,7 @@ func depositData(d *store.ContractDeposit) (*contractData, error) {
 	if err != nil || len(chain) == 0 {
 		return nil, fmt.Errorf("deposit for %s: %v", d.PCID, err)
 	}
-	der := make([][]byte, len(chain))
-	for i, c := range chain {
-		der[i] = c.Raw
-	}
-	return &contractData{chain: der, encrypted: d.EncryptedKey, dhPubl: d.DHPublicKey, emaid: d.EMAID}, nil
+	return &contractData{chain: ChainDER(chain), encrypted: d.EncryptedKey, dhPubl: d.DHPublicKey, emaid: d.EMAID}, nil
 }
 
 // fromUpstream passes a request whose vehicle pncpki knows no contract of
