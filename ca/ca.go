@@ -426,12 +426,12 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, der, err := s.b.certify(p, issuer, nil, csr.PublicKey, subj, req.Validity)
+	x, err := s.sign(p, issuer, csr.PublicKey, subj, req.Validity, req.Tenant)
 	if err != nil {
 		return nil, err
 	}
 	release() // waiting for the store needs no CPU slot
-	return s.record(ctx, p, issuer, t, der, subj.CommonName, req.Tenant)
+	return x.Record(ctx)
 }
 
 // admit waits for a CPU slot; release is safe to call more than once.
@@ -447,11 +447,40 @@ func (s *Service) admit(ctx context.Context) (release func(), err error) {
 
 // issue certifies pub, records the certificate and returns it.
 func (s *Service) issue(ctx context.Context, p *policies.Profile, issuer *Authority, pub crypto.PublicKey, subj policies.Subject, validity policies.Period, tenant string) (*Issued, error) {
+	x, err := s.sign(p, issuer, pub, subj, validity, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return x.Record(ctx)
+}
+
+// sign builds, lints and signs the certificate of pub for tenant; Record
+// stores it.
+func (s *Service) sign(p *policies.Profile, issuer *Authority, pub crypto.PublicKey, subj policies.Subject, validity policies.Period, tenant string) (*Signed, error) {
 	t, der, err := s.b.certify(p, issuer, nil, pub, subj, validity)
 	if err != nil {
 		return nil, err
 	}
-	return s.record(ctx, p, issuer, t, der, subj.CommonName, tenant)
+	return &Signed{DER: der, Chain: issuer.Chain, s: s, p: p, issuer: issuer, t: t, cn: subj.CommonName, tenant: tenant}, nil
+}
+
+// Signed is a certificate signed but not yet stored (SignForKeyAs, and
+// every issuance on its way to the store).
+type Signed struct {
+	// DER is the certificate, Chain its issuer's chain, root last.
+	DER   []byte
+	Chain []*x509.Certificate
+
+	s          *Service
+	p          *policies.Profile
+	issuer     *Authority
+	t          *x509.Certificate
+	cn, tenant string
+}
+
+// Record stores the certificate and returns it, as Issue does.
+func (x *Signed) Record(ctx context.Context) (*Issued, error) {
+	return x.s.record(ctx, x.p, x.issuer, x.t, x.DER, x.cn, x.tenant)
 }
 
 // record stores an issued certificate, described by its template t (whose

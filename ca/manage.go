@@ -301,27 +301,5 @@ func (s *Service) SignForKeyAs(tenant, profile, issuerName string, pub crypto.Pu
 	if err != nil {
 		return nil, err
 	}
-	t, der, err := s.b.certify(p, issuer, nil, pub, subj, validity)
-	if err != nil {
-		return nil, err
-	}
-	return &Signed{DER: der, Chain: issuer.Chain, s: s, p: p, issuer: issuer, t: t, cn: subj.CommonName, tenant: tenant}, nil
-}
-
-// Signed is a certificate signed but not yet stored (SignForKeyAs).
-type Signed struct {
-	// DER is the certificate, Chain its issuer's chain, root last.
-	DER   []byte
-	Chain []*x509.Certificate
-
-	s          *Service
-	p          *policies.Profile
-	issuer     *Authority
-	t          *x509.Certificate
-	cn, tenant string
-}
-
-// Record stores the certificate and returns it, as Issue does.
-func (x *Signed) Record(ctx context.Context) (*Issued, error) {
-	return x.s.record(ctx, x.p, x.issuer, x.t, x.DER, x.cn, x.tenant)
+	return s.sign(p, issuer, pub, subj, validity, tenant)
 }

@@ -746,17 +746,12 @@ func (in *Installer) issue(ctx context.Context, req *request, tm *Timings) (*con
 	t = in.clock()
 	encrypted, dhPublic, err := EncryptPrivateKey(in.rand(), key, req.recipient)
 	tm.Encrypt = in.clock() - t
-	chain := make([][]byte, 0, len(signed.Chain))
-	chain = append(chain, signed.DER)
-	for _, c := range signed.Chain[:len(signed.Chain)-1] {
-		chain = append(chain, c.Raw)
-	}
-	data := &contractData{chain: chain, encrypted: encrypted, dhPubl: dhPublic, emaid: req.contract.EMAID, stored: stored}
 	if err != nil {
 		<-stored // stored and not delivered, as when the caller goes away
 		return nil, err
 	}
-	return data, nil
+	chain := append([][]byte{signed.DER}, ChainDER(signed.Chain[:len(signed.Chain)-1])...)
+	return &contractData{chain: chain, encrypted: encrypted, dhPubl: dhPublic, emaid: req.contract.EMAID, stored: stored}, nil
 }
 
 // depositData is the contract data an eMSP deposited.

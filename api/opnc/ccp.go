@@ -1,15 +1,14 @@
 package opnc
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/policies"
@@ -234,14 +233,13 @@ func (s *Server) provideSignedContractData(opcp bool) http.HandlerFunc {
 			return
 		}
 		exiRes := base64.StdEncoding.EncodeToString(res.EXI)
-		fp := sha256.Sum256(res.CPSRoot.Raw)
 		if opcp { // OPCP's fingerprint pattern is a UUID's: left out
 			writeJSON(w, http.StatusOK, map[string]any{"certificateInstallationRes": exiRes, "xsdMsgDefNamespace": ocppsec.ISO15118v2Schema})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"signedContractDataCollection": []map[string]any{{
 			"certificateInstallationRes": exiRes, "emaid": res.EMAID, "pcid": res.PCID,
-			"xsdMsgDefNamespace": ocppsec.ISO15118v2Schema, "cpsV2GRootCertificateFingerprint": hex.EncodeToString(fp[:]),
+			"xsdMsgDefNamespace": ocppsec.ISO15118v2Schema, "cpsV2GRootCertificateFingerprint": ca.Fingerprint(res.CPSRoot),
 		}}})
 	}
 }

@@ -54,6 +54,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/webhook"
@@ -231,8 +232,7 @@ func (s *Server) signedContractData(w http.ResponseWriter, r *http.Request) {
 		"xsdMsgDefNamespace":         ocppsec.ISO15118v2Schema,
 	}
 	if res.CPSRoot != nil { // not known for an ecosystem's answer
-		fp := sha256.Sum256(res.CPSRoot.Raw)
-		data["cpsV2GRootCertificateFingerprint"] = hex.EncodeToString(fp[:])
+		data["cpsV2GRootCertificateFingerprint"] = ca.Fingerprint(res.CPSRoot)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"signedContractDataCollection": []map[string]any{data}})
 }
@@ -308,7 +308,6 @@ func rootID(c *x509.Certificate) string {
 
 // rootJSON is a root in OPNC's rootCertificate shape.
 func rootJSON(c *x509.Certificate, u ocppsec.Use) map[string]any {
-	fp := sha256.Sum256(c.Raw)
 	ski := c.SubjectKeyId
 	if len(ski) == 0 {
 		h := sha1.Sum(c.RawSubjectPublicKeyInfo)
@@ -325,7 +324,7 @@ func rootJSON(c *x509.Certificate, u ocppsec.Use) map[string]any {
 		"rootIssuerSerialNumber":     strings.ToUpper(c.SerialNumber.Text(16)),
 		"validFrom":                  c.NotBefore.UTC().Format(time.RFC3339),
 		"validTo":                    c.NotAfter.UTC().Format(time.RFC3339),
-		"fingerprint":                strings.ToUpper(hex.EncodeToString(fp[:])),
+		"fingerprint":                strings.ToUpper(ca.Fingerprint(c)),
 	}
 	if len(c.Subject.Organization) > 0 {
 		out["organizationName"] = c.Subject.Organization[0]
