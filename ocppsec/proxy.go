@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 	xocsp "golang.org/x/crypto/ocsp"
 
+	"github.com/pncpki/pncpki/internal/periodic"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -523,16 +524,7 @@ func (s *session) renewals(ctx context.Context) {
 	if every <= 0 {
 		every = 24 * time.Hour
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.manage(ctx, false)
-		}
-	}
+	periodic.Every(ctx, every, func() { s.manage(ctx, false) })
 }
 
 // fromUpstream forwards one frame from the CSMS, joining Authorize answers

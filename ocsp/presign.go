@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pncpki/pncpki/internal/periodic"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -42,18 +43,11 @@ func (r *Responder) Run(ctx context.Context) {
 // RevocationPoll: the way revocations reach this responder when Redis is
 // not configured or down, and a backstop when it is.
 func (r *Responder) followRevocations(ctx context.Context) {
-	t := time.NewTicker(r.opts.RevocationPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	periodic.Every(ctx, r.opts.RevocationPoll, func() {
 		if err := r.ApplyRevocations(ctx); err != nil && ctx.Err() == nil {
 			r.log.Error("reading the revocation feed", "err", err)
 		}
-	}
+	})
 }
 
 // ApplyRevocations drops cached answers for every revocation recorded in

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/internal/periodic"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/store"
@@ -86,7 +87,7 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 			return nil, fmt.Errorf("--upstream-root-sync %s: want a positive duration", *s.upRootSync)
 		}
 		syncRoots(ctx, up, b, log)
-		go every(ctx, *s.upRootSync, func() { syncRoots(ctx, up, b, log) })
+		go periodic.Every(ctx, *s.upRootSync, func() { syncRoots(ctx, up, b, log) })
 	}
 	log.Info("contract service ready", "cps", cps.Chain[0].Subject.CommonName, "oem roots", len(b.TrustAnchors()[ocppsec.UseOEM]))
 	return in, nil

@@ -35,6 +35,7 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/internal/periodic"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
@@ -303,7 +304,7 @@ const UpstreamCA = "upstream-cpo"
 // delegated OCSP responder certificates that are due and reloads the trust
 // anchors other replicas changed.
 func refresh(ctx context.Context, d *datadir.Dir, resp *ocsp.Responder, b *ocppsec.Bridge, log *slog.Logger) {
-	every(ctx, time.Minute, func() {
+	periodic.Every(ctx, time.Minute, func() {
 		if err := d.CA.Reload(ctx); err != nil {
 			log.Error("reload CAs", "err", err)
 			return
@@ -315,20 +316,6 @@ func refresh(ctx context.Context, d *datadir.Dir, resp *ocsp.Responder, b *ocpps
 			log.Error("reload trust anchors", "err", err)
 		}
 	})
-}
-
-// every runs fn each period until ctx ends.
-func every(ctx context.Context, period time.Duration, fn func()) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fn()
-		}
-	}
 }
 
 // AdminTokenFile is where the first start leaves an administrator token.
