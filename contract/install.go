@@ -406,18 +406,10 @@ func (in *Installer) checkOEM(ctx context.Context, pcid string, leaf *x509.Certi
 		return refuse(ResponseCertificateExpired, ReasonExpired, nil, "the OEM provisioning certificate is valid %s to %s",
 			leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
-	var roots, inter []*x509.Certificate
-	if in.OEMRoots != nil {
-		var err error
-		if roots, inter, err = in.OEMRoots(ctx); err != nil {
-			return err
-		}
-	}
-	registered, err := in.registeredSubCAs(ctx)
+	inter, err := in.registeredSubCAs(ctx)
 	if err != nil {
 		return err
 	}
-	inter = append(slices.Clip(inter), registered...)
 	reg, err := in.Pool.Store.ProvisioningCertificate(ctx, pcid)
 	switch {
 	case err == nil:
@@ -428,13 +420,13 @@ func (in *Installer) checkOEM(ctx context.Context, pcid string, leaf *x509.Certi
 		if err != nil {
 			return fmt.Errorf("registered chain of %s: %w", pcid, err)
 		}
-		inter = append(inter, cs...)
+		inter = append(slices.Clip(inter), cs...)
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	issuer, err := in.chains.verify(leaf, roots, inter, now)
+	issuer, err := in.verifyOEM(ctx, leaf, inter, now)
 	if err != nil {
-		return refuse(ResponseCertChainError, ReasonCertChain, err, "the OEM provisioning certificate does not lead to a known OEM root")
+		return err
 	}
 	if in.CheckOEM != nil {
 		if err := in.CheckOEM(ctx, leaf, issuer); errors.Is(err, ErrRevoked) {
@@ -444,6 +436,32 @@ func (in *Installer) checkOEM(ctx context.Context, pcid string, leaf *x509.Certi
 		}
 	}
 	return nil
+}
+
+// VerifyOEMChain checks that an OEM provisioning certificate found outside
+// pncpki (in an ecosystem's pool), with the sub-CAs that came with it,
+// leads to an OEM root as a vehicle's own would have to. A chain that
+// does not is refused with an *InstallError; other errors are OEMRoots'.
+func (in *Installer) VerifyOEMChain(ctx context.Context, leaf *x509.Certificate, subs []*x509.Certificate) error {
+	_, err := in.verifyOEM(ctx, leaf, subs, in.now())
+	return err
+}
+
+// verifyOEM verifies leaf to an OEM root of OEMRoots, with OEMRoots' sub-CAs
+// and extra as intermediates, and returns its issuer.
+func (in *Installer) verifyOEM(ctx context.Context, leaf *x509.Certificate, extra []*x509.Certificate, now time.Time) (*x509.Certificate, error) {
+	var roots, inter []*x509.Certificate
+	if in.OEMRoots != nil {
+		var err error
+		if roots, inter, err = in.OEMRoots(ctx); err != nil {
+			return nil, err
+		}
+	}
+	issuer, err := in.chains.verify(leaf, roots, append(slices.Clip(inter), extra...), now)
+	if err != nil {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "the OEM provisioning certificate does not lead to a known OEM root")
+	}
+	return issuer, nil
 }
 
 // contractFor picks the contract of a vehicle: its default contract, or

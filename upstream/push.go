@@ -241,19 +241,11 @@ func (p *Pusher) provisioning(ctx context.Context, pcid string) (*x509.Certifica
 	if p.Installer.OEMRoots == nil {
 		return nil, fmt.Errorf("%w: no OEM roots to check the ecosystem's provisioning certificate of %s against", errNotPushable, pcid)
 	}
-	roots, inter, err := p.Installer.OEMRoots(ctx)
-	if err != nil {
+	var ie *contract.InstallError
+	if err := p.Installer.VerifyOEMChain(ctx, leaf, subs); errors.As(err, &ie) {
+		return nil, fmt.Errorf("%w: the ecosystem's provisioning certificate of %s leads to no OEM root pncpki trusts: %v", errNotPushable, pcid, ie.Err)
+	} else if err != nil {
 		return nil, err
-	}
-	rp, ip := x509.NewCertPool(), x509.NewCertPool()
-	for _, c := range roots {
-		rp.AddCert(c)
-	}
-	for _, c := range append(inter, subs...) {
-		ip.AddCert(c)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: rp, Intermediates: ip, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return nil, fmt.Errorf("%w: the ecosystem's provisioning certificate of %s leads to no OEM root pncpki trusts: %v", errNotPushable, pcid, err)
 	}
 	return leaf, nil
 }
