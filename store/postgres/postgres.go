@@ -16,15 +16,16 @@ import (
 
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/store/groupcommit"
 )
 
 // DB is a store.Store on PostgreSQL.
 type DB struct {
 	pool *pgxpool.Pool
 
-	puts             chan *putRequest
-	closing, stopped chan struct{}
-	closeOnce        sync.Once
+	puts      *groupcommit.Queue[*putRequest]
+	stopped   chan struct{}
+	closeOnce sync.Once
 }
 
 var _ store.Store = (*DB)(nil)
@@ -40,7 +41,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	db := &DB{pool: pool, puts: make(chan *putRequest, 4*maxPutBatch), closing: make(chan struct{}), stopped: make(chan struct{})}
+	db := &DB{pool: pool, puts: groupcommit.NewQueue[*putRequest](maxPutBatch, CommitDelay), stopped: make(chan struct{})}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
@@ -49,11 +50,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return db, nil
 }
 
-// Close stops the committer (a batch in flight finishes) and closes the
-// connection pool.
+// Close stops the committer (the certificates queued are committed first)
+// and closes the connection pool.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
-		close(db.closing)
+		db.puts.Close()
 		<-db.stopped
 		db.pool.Close()
 	})
@@ -482,12 +483,8 @@ func (db *DB) CAs(ctx context.Context) ([]*store.CA, error) {
 // commit together.
 func (db *DB) PutCertificate(ctx context.Context, c *store.Certificate) error {
 	r := &putRequest{c: c, actor: store.ActorFrom(ctx), done: make(chan error, 1)}
-	select {
-	case db.puts <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-db.closing:
-		return errors.New("store closed")
+	if err := db.puts.Put(ctx, r); err != nil {
+		return err
 	}
 	// Once queued, the certificate may be committed even if ctx ends
 	// first; it is then stored but not returned, never the reverse.
@@ -508,28 +505,22 @@ type putRequest struct {
 // maxPutBatch bounds the certificates committed in one transaction.
 const maxPutBatch = 256
 
-// committer commits queued certificates: whatever arrived while the last
-// transaction ran goes into the next one, with its audit entries, in one
-// round trip each. Every issuance takes the audit lock, so one transaction
-// per certificate would serialise them on the lock and on the commit.
+// CommitDelay is the longest the committer holds a certificate for others
+// to join its transaction; one that comes alone is not held (groupcommit).
+// Every issuance takes the audit lock, so one transaction per certificate
+// would serialise them on the lock and on the commit; what queues while a
+// transaction runs joins the next one in any case.
+var CommitDelay = time.Millisecond
+
+// committer commits queued certificates in batches, with their audit
+// entries, until Close.
 func (db *DB) committer() {
 	defer close(db.stopped)
+	var batch []*putRequest
 	for {
-		var first *putRequest
-		select {
-		case first = <-db.puts:
-		case <-db.closing:
+		var ok bool
+		if batch, ok = db.puts.Next(batch); !ok {
 			return
-		}
-		batch := []*putRequest{first}
-	collect:
-		for len(batch) < maxPutBatch {
-			select {
-			case r := <-db.puts:
-				batch = append(batch, r)
-			default:
-				break collect
-			}
 		}
 		errs := db.putBatch(batch)
 		for i, r := range batch {
