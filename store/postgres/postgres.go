@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +25,8 @@ type DB struct {
 	pool *pgxpool.Pool
 
 	puts      *groupcommit.Queue[*putRequest]
+	head      auditHead    // the committer's only
+	fallbacks atomic.Int64 // batches putPipelined could not store
 	stopped   chan struct{}
 	closeOnce sync.Once
 }
@@ -522,11 +525,89 @@ func (db *DB) committer() {
 		if batch, ok = db.puts.Next(batch); !ok {
 			return
 		}
-		errs := db.putBatch(batch)
+		var errs []error
+		if err := db.putPipelined(batch); err == nil {
+			errs = make([]error, len(batch))
+		} else {
+			// A duplicate serial, an unknown issuer, an audit head that
+			// moved, or a lost connection: the careful path sorts it out.
+			db.head = auditHead{}
+			db.fallbacks.Add(1)
+			errs = db.putBatch(batch)
+		}
 		for i, r := range batch {
 			r.done <- errs[i]
 		}
 	}
+}
+
+// auditHead is the committer's copy of the audit log's last entry, so that
+// it can chain a batch's entries without reading the head inside the
+// transaction.
+type auditHead struct {
+	seq   int64
+	hash  []byte
+	known bool
+}
+
+const (
+	insertCertsUnnest = `INSERT INTO certificates(issuer, serial, profile, tenant, common_name, not_before, not_after, der, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::bytea[], $9::timestamptz[])`
+	insertAuditUnnest = `INSERT INTO audit(seq, time, actor, action, object, detail, prev_hash, hash)
+		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[])`
+)
+
+// putPipelined stores a batch and its audit entries in one round trip:
+// the audit lock, one insert of all certificates and one of all entries,
+// chained from the cached head, in one implicit transaction. It fails as a
+// whole, storing nothing, if a serial is taken, an issuer is unknown, or
+// another writer appended to the audit log since the head was read (the
+// first entry's sequence number is then taken). The committer then falls
+// back to putBatch. Under load this is a third of the round trips and
+// statements a batch takes there, which PostgreSQL's CPU and the issuing
+// clients' latency both feel.
+func (db *DB) putPipelined(batch []*putRequest) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if !db.head.known {
+		h := auditHead{known: true}
+		err := db.pool.QueryRow(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&h.seq, &h.hash)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("audit head: %w", err)
+		}
+		db.head = h
+	}
+	n := len(batch)
+	var (
+		issuer, serial, profile, tenant, cn = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		notBefore, notAfter, created        = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+		der                                 = make([][]byte, n)
+
+		seqs                          = make([]int64, n)
+		times                         = make([]time.Time, n)
+		actor, action, object, detail = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		prevHash, hash                = make([][]byte, n), make([][]byte, n)
+	)
+	seq, prev := db.head.seq, db.head.hash
+	for i, r := range batch {
+		c := r.c
+		issuer[i], serial[i], profile[i], tenant[i], cn[i] = c.Issuer, c.Serial, c.Profile, c.Tenant, c.CommonName
+		notBefore[i], notAfter[i], der[i], created[i] = c.NotBefore, c.NotAfter, c.DER, c.CreatedAt
+		e := store.IssueAudit(r.actor, c)
+		store.Chain(e, seq, prev)
+		seqs[i], times[i], actor[i], action[i], object[i], detail[i] = e.Seq, e.Time, e.Actor, e.Action, e.Object, e.Detail
+		prevHash[i], hash[i] = e.PrevHash, e.Hash
+		seq, prev = e.Seq, e.Hash
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, lockAudit)
+	b.Queue(insertCertsUnnest, issuer, serial, profile, tenant, cn, notBefore, notAfter, der, created)
+	b.Queue(insertAuditUnnest, seqs, times, actor, action, object, detail, prevHash, hash)
+	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	db.head = auditHead{seq: seq, hash: prev, known: true}
+	return nil
 }
 
 // putBatch stores a batch in one transaction; if that fails as a whole
