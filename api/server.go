@@ -266,10 +266,7 @@ func (h *certificates) SignCSR(ctx context.Context, req *connect.Request[pncpkiv
 		return nil, apiError(err)
 	}
 	h.s.Metrics.issuance(req.Msg.Profile, "issued", time.Since(start))
-	resp := &pncpkiv1.SignCSRResponse{Certificate: toProto(iss.Record, h.s.Now())}
-	for _, c := range iss.Chain {
-		resp.Chain = append(resp.Chain, ca.CertificatePEM(c.Raw))
-	}
+	resp := &pncpkiv1.SignCSRResponse{Certificate: toProto(iss.Record, h.s.Now()), Chain: iss.ChainPEM}
 	return connect.NewResponse(resp), nil
 }
 
@@ -362,11 +359,8 @@ type authorities struct{ s *Server }
 func (h *authorities) ListAuthorities(ctx context.Context, _ *connect.Request[pncpkiv1.ListAuthoritiesRequest]) (*connect.Response[pncpkiv1.ListAuthoritiesResponse], error) {
 	resp := &pncpkiv1.ListAuthoritiesResponse{}
 	for _, a := range h.s.CA.Authorities() {
-		pa := &pncpkiv1.Authority{Name: a.Name, Profile: a.Profile.Name, Subject: a.Cert.Subject.String(), NotAfter: timestamppb.New(a.Cert.NotAfter)}
-		for _, c := range a.Chain {
-			pa.Chain = append(pa.Chain, ca.CertificatePEM(c.Raw))
-		}
-		resp.Authorities = append(resp.Authorities, pa)
+		resp.Authorities = append(resp.Authorities, &pncpkiv1.Authority{Name: a.Name, Profile: a.Profile.Name,
+			Subject: a.Cert.Subject.String(), NotAfter: timestamppb.New(a.Cert.NotAfter), Chain: a.ChainPEM})
 	}
 	return connect.NewResponse(resp), nil
 }
@@ -392,10 +386,7 @@ func (h *certificates) GetChain(ctx context.Context, req *connect.Request[pncpki
 	if err != nil {
 		return nil, apiError(err)
 	}
-	resp := &pncpkiv1.GetChainResponse{Chain: []string{ca.CertificatePEM(c.DER)}}
-	for _, x := range a.Chain {
-		resp.Chain = append(resp.Chain, ca.CertificatePEM(x.Raw))
-	}
+	resp := &pncpkiv1.GetChainResponse{Chain: append([]string{ca.CertificatePEM(c.DER)}, a.ChainPEM...)}
 	return connect.NewResponse(resp), nil
 }
 

@@ -48,6 +48,9 @@ type Authority struct {
 	// Chain is Cert followed by its issuers, as far as the store knows
 	// them, root last.
 	Chain []*x509.Certificate
+	// ChainPEM is Chain in PEM, encoded once: every issuance answers
+	// with it.
+	ChainPEM []string
 }
 
 // Options configure a Service.
@@ -233,6 +236,7 @@ func (s *Service) Reload(ctx context.Context) error {
 		for parent, seen := parents[c.Name], 0; parent != "" && certs[parent] != nil && seen < 8; parent, seen = parents[parent], seen+1 {
 			a.Chain = append(a.Chain, certs[parent])
 		}
+		a.ChainPEM = chainPEM(a.Chain)
 		s.auths[c.Name] = a
 	}
 	s.byProfile = map[string][]*Authority{}
@@ -357,8 +361,10 @@ type Request struct {
 // Issued is a stored certificate with its issuer chain.
 type Issued struct {
 	Record *store.Certificate
-	// Chain is the issuing CA's certificate and its issuers, root last.
-	Chain []*x509.Certificate
+	// Chain is the issuing CA's certificate and its issuers, root last,
+	// and ChainPEM the same in PEM.
+	Chain    []*x509.Certificate
+	ChainPEM []string
 	// Stored is how long the durable store took (the wait for the group
 	// commit included), for stage timings.
 	Stored time.Duration
@@ -498,7 +504,16 @@ func (s *Service) record(ctx context.Context, p *policies.Profile, issuer *Autho
 		// per millisecond; the certificate is discarded, never returned.
 		return nil, fmt.Errorf("record certificate: %w", err)
 	}
-	return &Issued{Record: rec, Chain: issuer.Chain, Stored: time.Since(t0)}, nil
+	return &Issued{Record: rec, Chain: issuer.Chain, ChainPEM: issuer.ChainPEM, Stored: time.Since(t0)}, nil
+}
+
+// chainPEM encodes each certificate of chain in PEM.
+func chainPEM(chain []*x509.Certificate) []string {
+	pems := make([]string, len(chain))
+	for i, c := range chain {
+		pems[i] = CertificatePEM(c.Raw)
+	}
+	return pems
 }
 
 // Certify builds the certificate of profile p for pub, lints it and signs

@@ -107,7 +107,7 @@ func (s *Service) issueExternal(ctx context.Context, p *policies.Profile, x *Ext
 	if err := s.opts.Store.PutCertificate(ctx, rec); err != nil {
 		return nil, fmt.Errorf("record certificate: %w", err)
 	}
-	is := &Issued{Record: rec, Chain: certs[1:]}
+	is := &Issued{Record: rec, Chain: certs[1:], ChainPEM: chainPEM(certs[1:])}
 	is.once.Do(func() { is.cert = leaf })
 	return is, nil
 }

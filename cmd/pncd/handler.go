@@ -137,8 +137,9 @@ func requestLog(next http.Handler, log *slog.Logger) http.Handler {
 		path := r.URL.Path
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		log.Info("api", "request_id", id, "method", r.Method, "path", path, "status", rec.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
+		log.LogAttrs(r.Context(), slog.LevelInfo, "api", slog.String("request_id", id), slog.String("method", r.Method),
+			slog.String("path", path), slog.Int("status", rec.status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000), slog.String("remote", r.RemoteAddr))
 	})
 }
 
