@@ -39,9 +39,9 @@ type DB struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
-	// insert and insertAudit are prepared once on w's only connection, so
+	// The committer's statements are prepared once on w's only connection, so
 	// the committer does not parse SQL per batch.
-	insert, insertAudit *sql.Stmt
+	insert, insertAudit, auditHead *sql.Stmt
 
 	puts *groupcommit.Queue[*putReq]
 	wg   sync.WaitGroup
@@ -77,19 +77,15 @@ func Open(path string) (*DB, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(8)
-	insert, err := w.Prepare(insertCert)
-	if err != nil {
-		w.Close()
-		r.Close()
-		return nil, err
+	var stmts [3]*sql.Stmt
+	for i, q := range []string{insertCert, insertAuditSQL, auditHeadSQL} {
+		if stmts[i], err = w.Prepare(q); err != nil {
+			w.Close()
+			r.Close()
+			return nil, err
+		}
 	}
-	insertAudit, err := w.Prepare(insertAuditSQL)
-	if err != nil {
-		w.Close()
-		r.Close()
-		return nil, err
-	}
-	db := &DB{w: w, r: r, insert: insert, insertAudit: insertAudit, puts: groupcommit.NewQueue[*putReq](maxBatch, CommitDelay)}
+	db := &DB{w: w, r: r, insert: stmts[0], insertAudit: stmts[1], auditHead: stmts[2], puts: groupcommit.NewQueue[*putReq](maxBatch, CommitDelay)}
 	db.wg.Add(1)
 	go db.committer()
 	return db, nil
@@ -331,7 +327,7 @@ func (db *DB) Close() error {
 	db.puts.Close()
 	db.wg.Wait()
 	db.stmtMu.Lock()
-	errs := []error{db.insert.Close(), db.insertAudit.Close()}
+	errs := []error{db.insert.Close(), db.insertAudit.Close(), db.auditHead.Close()}
 	for _, s := range db.stmts {
 		errs = append(errs, s.Close())
 	}
@@ -434,7 +430,10 @@ func (db *DB) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-const insertAuditSQL = `INSERT INTO audit(seq, time, actor, action, object, detail, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?)`
+const (
+	insertAuditSQL = `INSERT INTO audit(seq, time, actor, action, object, detail, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?)`
+	auditHeadSQL   = `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`
+)
 
 // appendAudit chains entries after the log's head inside tx.
 func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, entries ...*store.AuditEntry) error {
@@ -443,7 +442,7 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, entries ...*store.Aud
 	}
 	var seq int64
 	var prev []byte
-	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	err := tx.StmtContext(ctx, db.auditHead).QueryRowContext(ctx).Scan(&seq, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("audit head: %w", err)
 	}
