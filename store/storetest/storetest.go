@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"DuplicateSerial", testDuplicateSerial},
 		{"UnknownIssuer", testUnknownIssuer},
 		{"ConcurrentPuts", testConcurrentPuts},
+		{"BatchedPuts", testBatchedPuts},
 		{"FilterAndPaging", testFilter},
 		{"Revoke", testRevoke},
 		{"CRLNumbers", testCRLNumbers},
@@ -441,6 +442,77 @@ func testRevocationFeed(t *testing.T, s store.Store) {
 	}
 	if rest, _ := s.Revocations(ctx, cursor, 10); len(rest) != 0 {
 		t.Errorf("after the cursor: %v", rest)
+	}
+}
+
+// testBatchedPuts issues in rounds of concurrent distinct certificates, so
+// that batches form (the stores then insert several rows per statement),
+// with an unknown issuer and a duplicate among the later rounds: every
+// good certificate is stored and audited once, in an unbroken chain.
+func testBatchedPuts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustCA(t, s, "a")
+	const rounds, each = 4, 40
+	var stored int
+	for round := range rounds {
+		var wg sync.WaitGroup
+		errs := make([]error, each)
+		for i := range each {
+			wg.Go(func() {
+				c := cert("a", fmt.Sprintf("%02x%02x", round, i))
+				switch {
+				case round >= 2 && i == each/2:
+					c.Issuer = "ghost"
+				case round == 3 && i == each/2+1:
+					c.Serial = "0000" // round 0 stored it
+				}
+				errs[i] = s.PutCertificate(ctx, c)
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			switch {
+			case round >= 2 && i == each/2:
+				if !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("round %d: unknown issuer: %v, want ErrNotFound", round, err)
+				}
+			case round == 3 && i == each/2+1:
+				if !errors.Is(err, store.ErrDuplicateSerial) {
+					t.Errorf("round %d: duplicate: %v, want ErrDuplicateSerial", round, err)
+				}
+			case err != nil:
+				t.Errorf("round %d, certificate %d: %v", round, i, err)
+			default:
+				stored++
+			}
+		}
+	}
+	all, err := s.Certificates(ctx, store.Filter{Issuer: "a", Limit: 1000})
+	if err != nil || len(all) != stored {
+		t.Errorf("Certificates = %d, %v; want %d", len(all), err, stored)
+	}
+	var seq int64
+	var prev []byte
+	var issued int
+	for {
+		page, err := s.AuditLog(ctx, seq, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq, prev, err = store.VerifyAudit(seq, prev, page); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			if e.Action == store.AuditCertificateIssue {
+				issued++
+			}
+		}
+		if len(page) < 50 {
+			break
+		}
+	}
+	if issued != stored {
+		t.Errorf("%d issuances audited, %d stored", issued, stored)
 	}
 }
 
