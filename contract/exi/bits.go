@@ -1,6 +1,7 @@
 package exi
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/big"
 	"slices"
@@ -45,12 +46,21 @@ func (w *writer) writeBytes(p []byte) {
 		return
 	}
 	// Unaligned: each byte straddles two, shifted by the bits in use.
+	// Certificates are most of what is written, so eight bytes go at a
+	// time: their 64 bits finish one byte of dst and fill the next eight.
 	shift := w.nbit
-	last := len(w.buf) - 1
-	w.buf = slices.Grow(w.buf, len(p))[:len(w.buf)+len(p)]
-	for i, b := range p {
-		w.buf[last+i] |= b >> shift
-		w.buf[last+i+1] = b << (8 - shift)
+	n := len(w.buf)
+	w.buf = slices.Grow(w.buf, len(p))[:n+len(p)]
+	dst := w.buf[n-1:]
+	i := 0
+	for ; i+8 <= len(p); i += 8 {
+		v := binary.BigEndian.Uint64(p[i:])
+		dst[i] |= byte(v >> (56 + shift))
+		binary.BigEndian.PutUint64(dst[i+1:], v<<(8-shift))
+	}
+	for ; i < len(p); i++ {
+		dst[i] |= p[i] >> shift
+		dst[i+1] = p[i] << (8 - shift)
 	}
 }
 
@@ -129,9 +139,19 @@ func (r *reader) readBytes(p []byte) error {
 		r.pos += uint(len(p)) * 8
 		return nil
 	}
-	for k := range p {
-		p[k], _ = r.readByte()
+	// Unaligned: byte k of p is the low bits of one byte of the stream
+	// and the high bits of the next; eight at a time, as writeBytes.
+	shift := r.pos & 7
+	src := r.buf[r.pos>>3:]
+	k := 0
+	for ; k+8 <= len(p); k += 8 {
+		v := binary.BigEndian.Uint64(src[k:])<<shift | uint64(src[k+8])>>(8-shift)
+		binary.BigEndian.PutUint64(p[k:], v)
 	}
+	for ; k < len(p); k++ {
+		p[k] = src[k]<<shift | src[k+1]>>(8-shift)
+	}
+	r.pos += uint(len(p)) * 8
 	return nil
 }
 
