@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -96,23 +97,52 @@ func signedElements(body *exi.Element) map[string]*exi.Element {
 // 15118-2 Annex J says: every element is digested as its own EXI fragment;
 // SignedInfo is returned with its EXI in the XML Signature fragment
 // grammar, which is what gets signed.
+//
+// The tree is made in a few blocks (elements, their child lists,
+// attributes, digests) rather than element by element: signing is on the
+// installation's critical path, and these were most of its allocations.
 func signedInfo(elems ...*exi.Element) (*exi.Element, []byte, error) {
-	si := exi.New("SignedInfo",
-		exi.New("CanonicalizationMethod").WithAttr("Algorithm", algCanonicalEXI),
-		exi.New("SignatureMethod").WithAttr("Algorithm", algECDSASHA256))
+	const perRef = 5 // Reference, Transforms, Transform, DigestMethod, DigestValue
+	n := len(elems)
+	block := make([]exi.Element, 3+perRef*n)
+	kids := make([]*exi.Element, 2+n+3*n+n) // SignedInfo's, then per Reference 3 and per Transforms 1
+	attrs := make([]exi.Attr, 2+3*n)
+	digests := make([]byte, 0, sha256.Size*n)
+
+	si, canon, method := &block[0], &block[1], &block[2]
+	attrs[0] = exi.Attr{Name: exi.QName{Local: "Algorithm"}, Value: algCanonicalEXI}
+	attrs[1] = exi.Attr{Name: exi.QName{Local: "Algorithm"}, Value: algECDSASHA256}
+	*canon = exi.Element{Name: exi.QName{Local: "CanonicalizationMethod"}, Attrs: attrs[0:1:1]}
+	*method = exi.Element{Name: exi.QName{Local: "SignatureMethod"}, Attrs: attrs[1:2:2]}
+	kids[0], kids[1] = canon, method
+	*si = exi.Element{Name: exi.QName{Local: "SignedInfo"}, Children: kids[0 : 2+n : 2+n]}
+	refKids := kids[2+n:]
+
 	var frag []byte // one buffer for every element's fragment
-	for _, e := range elems {
+	for i, e := range elems {
 		id, _ := e.Attr("Id")
 		var err error
 		frag, err = exi.ISO2.AppendFragment(frag[:0], e)
 		if err != nil {
 			return nil, nil, fmt.Errorf("encode %s for its digest: %w", e.Name.Local, err)
 		}
-		si.Children = append(si.Children, exi.New("Reference",
-			exi.New("Transforms", exi.New("Transform").WithAttr("Algorithm", algCanonicalEXI)),
-			exi.New("DigestMethod").WithAttr("Algorithm", algSHA256),
-			exi.Binary("DigestValue", Digest(frag)),
-		).WithAttr("URI", "#"+id))
+		d := sha256.Sum256(frag)
+		digests = append(digests, d[:]...)
+
+		b := block[3+perRef*i:]
+		ref, transforms, transform, digestMethod, digestValue := &b[0], &b[1], &b[2], &b[3], &b[4]
+		a := attrs[2+3*i:]
+		a[0] = exi.Attr{Name: exi.QName{Local: "Algorithm"}, Value: algCanonicalEXI}
+		a[1] = exi.Attr{Name: exi.QName{Local: "Algorithm"}, Value: algSHA256}
+		a[2] = exi.Attr{Name: exi.QName{Local: "URI"}, Value: "#" + id}
+		k := refKids[4*i:]
+		k[0], k[1], k[2], k[3] = transforms, digestMethod, digestValue, transform
+		*transform = exi.Element{Name: exi.QName{Local: "Transform"}, Attrs: a[0:1:1]}
+		*transforms = exi.Element{Name: exi.QName{Local: "Transforms"}, Children: k[3:4:4]}
+		*digestMethod = exi.Element{Name: exi.QName{Local: "DigestMethod"}, Attrs: a[1:2:2]}
+		*digestValue = exi.Element{Name: exi.QName{Local: "DigestValue"}, Bytes: digests[len(digests)-sha256.Size:]}
+		*ref = exi.Element{Name: exi.QName{Local: "Reference"}, Attrs: a[2:3:3], Children: k[0:3:3]}
+		si.Children[2+i] = ref
 	}
 	b, err := exi.XMLDSig.EncodeFragment(si)
 	if err != nil {
