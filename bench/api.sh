@@ -8,6 +8,9 @@
 #
 #   bench/api.sh [duration]        # default 15s; PostgreSQL from PNCPKI_TEST_POSTGRES
 #                                  # or postgres://postgres@127.0.0.1:5432/test
+#   RUNS=3 bench/api.sh            # the three servers and the pure crypto, three
+#                                  # times in turn: on a machine whose speed drifts,
+#                                  # each run's ratios compare like with like
 # step-ca and the step CLI are built once into ~/.cache/pncpki-bench/step-bin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +25,8 @@ mkdir -p "$STEPBIN"
 [ -x "$STEPBIN/step-ca" ] || CGO_ENABLED=0 GOBIN="$STEPBIN" go install github.com/smallstep/certificates/cmd/step-ca@v0.30.2
 [ -x "$STEPBIN/step" ] || CGO_ENABLED=0 GOBIN="$STEPBIN" go install github.com/smallstep/cli/cmd/step@v0.30.2
 
-crypto_ns=$(go test -run '^$' -bench 'BenchmarkPureCrypto$' -benchtime 2s ./ca/ | awk '/^BenchmarkPureCrypto/ {print $3}')
+RUNS=${RUNS:-1}
+go test -c -o "$W/ca.test" ./ca/
 rows=()
 declare -A rate
 
@@ -31,7 +35,7 @@ row() { # row NAME "reqs rps p50 p99 cpu fails err"
   rate[$name]=$rps
   local vs="-"
   [ "$cpu" != "-" ] && vs=$(awk -v c="$cpu" -v p="$crypto_ns" 'BEGIN {printf "%.2fx", c * 1000 / p}')
-  rows+=("$(printf '%-20s %10s %10s %10s %12s %10s %s' "$name" "$rps" "$p50" "$p99" "$cpu" "$vs" "$([ "$fails" != 0 ] && echo "($fails failed: $err)")")")
+  rows+=("$(printf '%-24s %10s %10s %10s %12s %10s %s' "$name" "$rps" "$p50" "$p99" "$cpu" "$vs" "$([ "$fails" != 0 ] && echo "($fails failed: $err)")")")
 }
 
 pncd() { # pncd NAME STORE_URL
@@ -54,35 +58,39 @@ pncd() { # pncd NAME STORE_URL
   kill $pid; wait $pid 2>/dev/null || true
 }
 
-stepca() {
-  local S="$W/step" port=$((20000 + RANDOM % 20000))
+stepca() { # stepca NAME
+  local name=$1 S="$W/step-$RANDOM" port=$((20000 + RANDOM % 20000))
   mkdir -p "$S"; echo "bench-password" >"$S/pw"
   STEPPATH="$S" "$STEPBIN/step" ca init --name "bench CA" --dns 127.0.0.1 --address "127.0.0.1:$port" \
     --provisioner bench --password-file "$S/pw" --deployment-type standalone >/dev/null 2>&1
   STEPPATH="$S" "$STEPBIN/step-ca" --password-file "$S/pw" "$S/config/ca.json" >"$S/step-ca.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -sk -o /dev/null "https://127.0.0.1:$port/health" && break; sleep 0.1; done
-  row "step-ca v0.30.2" "$("$W/signload" -mode step -url "https://127.0.0.1:$port/1.0/sign" -cn bench.example \
+  row "$name" "$("$W/signload" -mode step -url "https://127.0.0.1:$port/1.0/sign" -cn bench.example \
     -ca-config "$S/config/ca.json" -password-file "$S/pw" -root "$S/certs/root_ca.crt" -c $CONN -d "$DUR" -pid $pid)"
   kill $pid; wait $pid 2>/dev/null || true
 }
 
-stepca
-pncd "pncd SQLite" ""
-schema="bench_$(date +%s)"
-if psql "$PG" -qc "CREATE SCHEMA $schema" 2>/dev/null; then
-  pncd "pncd PostgreSQL" "${PG}&search_path=$schema"
-  psql "$PG" -qc "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true
-else
-  rows+=("pncd PostgreSQL      (no PostgreSQL at $PG)")
-fi
+for run in $(seq "$RUNS"); do
+  tag=""; [ "$RUNS" -gt 1 ] && tag=" run $run"
+  crypto_ns=$(cd ca && "$W/ca.test" -test.run '^$' -test.bench 'BenchmarkPureCrypto$' -test.benchtime 2s | awk '/^BenchmarkPureCrypto/ {print $3}')
+  rows+=("$(printf 'run %d: pure crypto (CSR check + signing), in process: %.0f us per certificate' "$run" "$(awk -v p="$crypto_ns" 'BEGIN {print p / 1000}')")")
+  stepca "step-ca v0.30.2$tag"
+  pncd "pncd SQLite$tag" ""
+  schema="bench_$(date +%s)"
+  if psql "$PG" -qc "CREATE SCHEMA $schema" 2>/dev/null; then
+    pncd "pncd PostgreSQL$tag" "${PG}&search_path=$schema"
+    psql "$PG" -qc "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true
+  else
+    rows+=("pncd PostgreSQL      (no PostgreSQL at $PG)")
+  fi
+  for n in "pncd SQLite$tag" "pncd PostgreSQL$tag"; do
+    [ -n "${rate[$n]:-}" ] && [ -n "${rate[step-ca v0.30.2$tag]:-}" ] &&
+      rows+=("$(awk -v a="${rate[$n]}" -v b="${rate[step-ca v0.30.2$tag]}" -v n="$n" 'BEGIN {printf "%s / step-ca: %.2fx (target >= 2.5x)", n, a / b}')")
+  done
+done
 
 echo
-printf 'pure crypto (CSR check + signing), in process: %.0f us per certificate\n' "$(awk -v p="$crypto_ns" 'BEGIN {print p / 1000}')"
-printf '%-20s %10s %10s %10s %12s %10s\n' "SignCSR over HTTPS" "certs/s" "p50" "p99" "CPU us/cert" "vs crypto"
+printf '%-24s %10s %10s %10s %12s %10s\n' "SignCSR over HTTPS" "certs/s" "p50" "p99" "CPU us/cert" "vs crypto"
 printf '%s\n' "${rows[@]}"
-for n in "pncd SQLite" "pncd PostgreSQL"; do
-  [ -n "${rate[$n]:-}" ] && [ -n "${rate[step-ca v0.30.2]:-}" ] &&
-    awk -v a="${rate[$n]}" -v b="${rate[step-ca v0.30.2]}" -v n="$n" 'BEGIN {printf "%s / step-ca: %.2fx (target >= 2.5x)\n", n, a / b}'
-done
 echo "CPU target: pncd at most 1.5x the pure crypto"
