@@ -102,6 +102,32 @@ func VerifyAudit(seq int64, prev []byte, entries []*AuditEntry) (int64, []byte, 
 	return seq, prev, nil
 }
 
+// WalkAudit reads s's whole audit log, page entries at a time, checks
+// every link with VerifyAudit and hands each entry to visit (which may be
+// nil). It returns the last sequence number and hash.
+func WalkAudit(ctx context.Context, s Store, page int, visit func(*AuditEntry)) (int64, []byte, error) {
+	page = PageLimit(page) // the stores' own bound: a shorter page ends the log
+	var seq int64
+	var prev []byte
+	for {
+		entries, err := s.AuditLog(ctx, seq, page)
+		if err != nil {
+			return seq, prev, err
+		}
+		if seq, prev, err = VerifyAudit(seq, prev, entries); err != nil {
+			return seq, prev, err
+		}
+		if visit != nil {
+			for _, e := range entries {
+				visit(e)
+			}
+		}
+		if len(entries) < page {
+			return seq, prev, nil
+		}
+	}
+}
+
 func detail(kv ...any) string {
 	m := map[string]any{}
 	for i := 0; i+1 < len(kv); i += 2 {

@@ -62,19 +62,9 @@ func (a *app) auditCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			var seq int64
-			var prev []byte
-			for {
-				page, err := d.Store.AuditLog(cmd.Context(), seq, store.MaxPage)
-				if err != nil {
-					return err
-				}
-				if seq, prev, err = store.VerifyAudit(seq, prev, page); err != nil {
-					return err
-				}
-				if len(page) < store.MaxPage {
-					break
-				}
+			seq, prev, err := store.WalkAudit(cmd.Context(), d.Store, store.MaxPage, nil)
+			if err != nil {
+				return err
 			}
 			fmt.Fprintf(a.out, "audit chain intact: %d entries, head %s\n", seq, hex.EncodeToString(prev))
 			return nil
