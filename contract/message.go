@@ -126,8 +126,7 @@ func signedInfo(elems ...*exi.Element) (*exi.Element, []byte, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("encode %s for its digest: %w", e.Name.Local, err)
 		}
-		d := sha256.Sum256(frag)
-		digests = append(digests, d[:]...)
+		digests = append(digests, Digest(frag)...)
 
 		b := block[3+perRef*i:]
 		ref, transforms, transform, digestMethod, digestValue := &b[0], &b[1], &b[2], &b[3], &b[4]
