@@ -725,7 +725,7 @@ func (b *Builder) template(p *policies.Profile, issuer *Authority, pub crypto.Pu
 		}
 		t.AuthorityKeyId = issuer.Cert.SubjectKeyId
 		signerPub = issuer.Signer.Public()
-		if b.PublicURL != "" && !p.OCSPNoCheck {
+		if b.PublicURL != "" && !p.OCSPNoCheck && !p.Offline {
 			t.OCSPServer = []string{b.PublicURL + "/ocsp"}
 			if !p.OCSPOnly {
 				t.CRLDistributionPoints = []string{b.PublicURL + "/crl/" + issuer.Name + ".crl"}

@@ -303,3 +303,28 @@ func (s *Service) SignForKeyAs(tenant, profile, issuerName string, pub crypto.Pu
 	}
 	return s.sign(p, issuer, pub, subj, validity, tenant)
 }
+
+// MaxDER is the largest DER encoding the certificate that SignForKeyAs
+// would sign for these arguments can have: every byte but the signature's
+// is encoded as it will be, and the ECDSA signature counted at its longest
+// (it is up to two bytes shorter). An installation answer is measured with
+// it before its contract certificate exists.
+func (s *Service) MaxDER(profile, issuerName string, pub crypto.PublicKey, subj policies.Subject, validity policies.Period) (int, error) {
+	p, err := policies.Lookup(profile)
+	if err != nil {
+		return 0, &Error{Code: CodeProfileUnknown, Message: err.Error()}
+	}
+	issuer, err := s.issuerFor(p, issuerName)
+	if err != nil {
+		return 0, err
+	}
+	t, err := s.b.template(p, issuer, pub, subj, validity)
+	if err != nil {
+		return 0, err
+	}
+	n, err := maxCertificateDER(t, issuer.Cert)
+	if err != nil {
+		return 0, fmt.Errorf("size of a %s certificate from %s: %w", profile, issuer.Name, err)
+	}
+	return n, nil
+}

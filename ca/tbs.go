@@ -60,16 +60,83 @@ func createCertificate(rand io.Reader, t, parent *x509.Certificate, signer crypt
 	if !ok || parent.PublicKey != nil && !key.PublicKey.Equal(parent.PublicKey) {
 		return nil, errNoFastPath
 	}
-	var sigAlg asn1.ObjectIdentifier
-	var hash crypto.Hash
-	switch {
-	case key.Curve == elliptic.P256() && t.SignatureAlgorithm == x509.ECDSAWithSHA256:
-		sigAlg, hash = oidSigECDSAWithSHA256, crypto.SHA256
-	case key.Curve == elliptic.P384() && t.SignatureAlgorithm == x509.ECDSAWithSHA384:
-		sigAlg, hash = oidSigECDSAWithSHA384, crypto.SHA384
-	default:
+	sigAlg, hash, err := ecdsaSigAlg(t.SignatureAlgorithm)
+	if err != nil || key.Curve != sigCurve[t.SignatureAlgorithm] {
 		return nil, errNoFastPath
 	}
+	tbs, err := encodeTBS(t, parent, sigAlg)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := crypto.SignMessage(key, rand, tbs, hash)
+	if err != nil {
+		return nil, err
+	}
+	c := cryptobyte.NewBuilder(make([]byte, 0, len(tbs)+len(sig)+32))
+	c.AddASN1(cbasn1.SEQUENCE, func(c *cryptobyte.Builder) {
+		c.AddBytes(tbs)
+		c.AddASN1(cbasn1.SEQUENCE, func(c *cryptobyte.Builder) { c.AddASN1ObjectIdentifier(sigAlg) })
+		c.AddASN1BitString(sig)
+	})
+	return c.Bytes()
+}
+
+// sigCurve is the curve of the issuer key each fast-path algorithm takes.
+var sigCurve = map[x509.SignatureAlgorithm]elliptic.Curve{
+	x509.ECDSAWithSHA256: elliptic.P256(),
+	x509.ECDSAWithSHA384: elliptic.P384(),
+}
+
+// ecdsaSigAlg returns the OID and hash of the fast path's signature
+// algorithms.
+func ecdsaSigAlg(a x509.SignatureAlgorithm) (asn1.ObjectIdentifier, crypto.Hash, error) {
+	switch a {
+	case x509.ECDSAWithSHA256:
+		return oidSigECDSAWithSHA256, crypto.SHA256, nil
+	case x509.ECDSAWithSHA384:
+		return oidSigECDSAWithSHA384, crypto.SHA384, nil
+	}
+	return nil, 0, errNoFastPath
+}
+
+// maxCertificateDER is the largest DER encoding a certificate of template
+// t signed by parent can have: the TBS as it will be encoded, and an
+// ECDSA signature at its longest (both integers 33 or 49 bytes).
+func maxCertificateDER(t, parent *x509.Certificate) (int, error) {
+	sigAlg, _, err := ecdsaSigAlg(t.SignatureAlgorithm)
+	if err != nil {
+		return 0, err
+	}
+	tbs, err := encodeTBS(t, parent, sigAlg)
+	if err != nil {
+		return 0, err
+	}
+	n := sigCurve[t.SignatureAlgorithm].Params().BitSize/8 + 1
+	sig := derLen(2 * derLen(n))
+	// The algorithm identifier is a SEQUENCE around the OID's DER.
+	oid, err := asn1.Marshal(sigAlg)
+	if err != nil {
+		return 0, err
+	}
+	return derLen(len(tbs) + derLen(len(oid)) + derLen(1+sig)), nil
+}
+
+// derLen is the length of a DER TLV whose value is n bytes long.
+func derLen(n int) int {
+	switch {
+	case n < 0x80:
+		return 2 + n
+	case n < 0x100:
+		return 3 + n
+	case n < 0x10000:
+		return 4 + n
+	}
+	return 5 + n
+}
+
+// encodeTBS encodes the TBSCertificate of t signed by parent with sigAlg,
+// in exactly the bytes x509.CreateCertificate gives it.
+func encodeTBS(t, parent *x509.Certificate, sigAlg asn1.ObjectIdentifier) ([]byte, error) {
 	if t.SerialNumber == nil || t.SerialNumber.Sign() <= 0 || !t.BasicConstraintsValid || len(t.SubjectKeyId) == 0 ||
 		len(t.RawSubject) > 0 || len(t.EmailAddresses) > 0 || len(t.URIs) > 0 || len(t.IssuingCertificateURL) > 0 ||
 		len(t.UnknownExtKeyUsage) > 0 || len(t.PolicyIdentifiers) > 0 || len(t.Policies) > 0 ||
@@ -119,21 +186,7 @@ func createCertificate(rand io.Reader, t, parent *x509.Certificate, signer crypt
 			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { addExtensions(b, t, aki) })
 		})
 	})
-	tbs, err := b.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	sig, err := crypto.SignMessage(key, rand, tbs, hash)
-	if err != nil {
-		return nil, err
-	}
-	c := cryptobyte.NewBuilder(make([]byte, 0, len(tbs)+len(sig)+32))
-	c.AddASN1(cbasn1.SEQUENCE, func(c *cryptobyte.Builder) {
-		c.AddBytes(tbs)
-		c.AddASN1(cbasn1.SEQUENCE, func(c *cryptobyte.Builder) { c.AddASN1ObjectIdentifier(sigAlg) })
-		c.AddASN1BitString(sig)
-	})
-	return c.Bytes()
+	return b.Bytes()
 }
 
 // addTime writes a validity time as encoding/asn1 does: UTCTime for the

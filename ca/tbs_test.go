@@ -97,3 +97,47 @@ func TestTBSMatchesCreateCertificate(t *testing.T) {
 		}
 	})
 }
+
+// TestMaxDER: the size MaxDER gives before signing is never below the
+// certificate's and only as far above it as the signature came out
+// shorter than its longest; in a few hundred signatures some reach it.
+func TestMaxDER(t *testing.T) {
+	e := newEnv(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		profile, issuer string
+		subj            policies.Subject
+	}{
+		{policies.ISO2Contract, "mo-sub2", policies.Subject{CommonName: "DE8AAC12345678D"}},
+		{policies.ISO2Contract, "mo-sub2", policies.Subject{CommonName: "DE8AAC12345678D", Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE"}},
+		{policies.ISO2CPOSub2, "cpo-sub1", policies.Subject{CommonName: "CPO Sub-CA 2", Organization: "Example CPO"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.profile+"/"+tc.subj.CommonName, func(t *testing.T) {
+			max, err := e.svc.MaxDER(tc.profile, tc.issuer, &key.PublicKey, tc.subj, policies.Period{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reached := false
+			for range 300 {
+				s, err := e.svc.SignForKeyAs("", tc.profile, tc.issuer, &key.PublicKey, tc.subj, policies.Period{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(s.DER) > max {
+					t.Fatalf("certificate of %d bytes, over the bound of %d", len(s.DER), max)
+				}
+				if max-len(s.DER) > 8 {
+					t.Fatalf("certificate of %d bytes, %d under the bound", len(s.DER), max-len(s.DER))
+				}
+				reached = reached || len(s.DER) == max
+			}
+			if !reached {
+				t.Fatalf("no certificate reached the bound of %d bytes", max)
+			}
+		})
+	}
+}

@@ -69,6 +69,9 @@ type InstallError struct {
 	Reason       string
 	Message      string
 	Err          error
+	// Answer is the failure answer for the vehicle (FailureAnswer, EXI):
+	// Installer.Handle fills it in.
+	Answer []byte
 }
 
 func (e *InstallError) Error() string {
@@ -137,6 +140,7 @@ type Installer struct {
 
 	chains chainCache
 	parsed parsedChains
+	bounds sync.Map // boundKey -> int: answerBound's sizes
 
 	subMu   sync.Mutex
 	subCAs  []*x509.Certificate
@@ -246,6 +250,9 @@ func (in *Installer) Handle(ctx context.Context, action Action, exiRequest []byt
 	var ie *InstallError
 	switch {
 	case errors.As(err, &ie):
+		if ie.Answer == nil {
+			ie.Answer, _ = FailureFor(action, ie.ResponseCode, exiRequest)
+		}
 		in.Metrics.result(action, ie.Reason)
 	case err != nil:
 		in.Metrics.result(action, "error")
@@ -648,9 +655,11 @@ func (in *Installer) respond(ctx context.Context, action Action, req *request, t
 	}
 	var data *contractData
 	if req.deposit != nil {
-		data, err = depositData(req.deposit)
+		if data, err = depositData(req.deposit); err == nil {
+			err = in.fits(action, req, cps, data.chain, data.emaid, maxBase64)
+		}
 	} else {
-		data, err = in.issue(ctx, req, tm)
+		data, err = in.issue(ctx, action, req, cps, tm, maxBase64)
 	}
 	if err != nil {
 		return nil, err
@@ -668,8 +677,9 @@ func (in *Installer) respond(ctx context.Context, action Action, req *request, t
 		return nil, err
 	}
 	if n := base64.StdEncoding.EncodedLen(len(out)); maxBase64 > 0 && n > maxBase64 {
-		// Nothing may be half done: a certificate nobody will receive is
-		// revoked before the refusal.
+		// The size was known before signing, so this is a defect of
+		// answerBound; still nothing may be half done: a certificate
+		// nobody will receive is revoked before the refusal.
 		if record != nil {
 			if _, rerr := in.Pool.CA.Revoke(ctx, record.Issuer, record.Serial, reasonCessationOfOperation); rerr != nil {
 				return nil, fmt.Errorf("revoke the undeliverable contract certificate: %w", rerr)
@@ -684,14 +694,7 @@ func (in *Installer) respond(ctx context.Context, action Action, req *request, t
 // build signs the contract data with the CPS and encodes the response.
 func (in *Installer) build(action Action, req *request, cps *CPS, data *contractData, tm *Timings) ([]byte, error) {
 	t := in.clock()
-	signed := []*exi.Element{
-		derChain("ContractSignatureCertChain", "id1", data.chain),
-		exi.Binary("ContractSignatureEncryptedPrivateKey", data.encrypted).WithAttr("Id", "id2"),
-		exi.Binary("DHpublickey", data.dhPubl).WithAttr("Id", "id3"),
-		// eMAID is signed in the relaxed fragment grammar, which knows
-		// Id in three namespaces: this one is EMAIDType's.
-		exi.Text("eMAID", data.emaid).WithAttrNS(nsDataTypes, "Id", "id4"),
-	}
+	signed := signedParts(data.chain, data.encrypted, data.dhPubl, data.emaid)
 	sig, err := signature(cps.Signer, signed...)
 	if err != nil {
 		return nil, err
@@ -699,27 +702,19 @@ func (in *Installer) build(action Action, req *request, cps *CPS, data *contract
 	tm.Sign = in.clock() - t
 
 	t = in.clock()
-	name := "CertificateInstallationRes"
-	if action == ActionUpdate {
-		name = "CertificateUpdateRes"
-	}
-	body := exi.New(name, exi.Text("ResponseCode", ResponseOK), certChain("SAProvisioningCertificateChain", "", cps.Chain[:len(cps.Chain)-1]))
-	body.Children = append(body.Children, signed...)
-	doc := exi.New("V2G_Message",
-		exi.New("Header", exi.Text("SessionID", req.sessionID), sig),
-		exi.New("Body", body))
-	out, err := exi.ISO2.Encode(doc)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", name, err)
-	}
+	out, err := encodeAnswer(action, ResponseOK, req.sessionID, ChainDER(cps.Chain[:len(cps.Chain)-1]), signed, sig)
 	tm.Encode = in.clock() - t
-	return out, nil
+	return out, err
 }
 
 // issue makes the contract data: a new key, its certificate from an MO
 // Sub-CA 2 the vehicle accepts (being stored when issue returns), the key
 // encrypted for the vehicle.
-func (in *Installer) issue(ctx context.Context, req *request, tm *Timings) (*contractData, error) {
+//
+// The answer's size is known before anything is signed: a vehicle whose
+// answer would exceed maxBase64 gets ResponseTooLarge, and no certificate
+// is issued, stored or revoked for it.
+func (in *Installer) issue(ctx context.Context, action Action, req *request, cps *CPS, tm *Timings, maxBase64 int) (*contractData, error) {
 	mo, err := in.chooseMO(req.roots)
 	if err != nil {
 		return nil, err
@@ -744,13 +739,21 @@ func (in *Installer) issue(ctx context.Context, req *request, tm *Timings) (*con
 	defer clear(key.D.Bits())
 	tm.KeyGen = in.clock() - t
 
-	t = in.clock()
-	org := ""
-	if len(mo.Cert.Subject.Organization) > 0 {
-		org = mo.Cert.Subject.Organization[0]
+	// CN and DC are all a contract certificate's subject needs ([V2G2-108]):
+	// the eMSP's organization is in the issuer's name right beside it.
+	subject := policies.Subject{CommonName: req.contract.EMAID}
+	if maxBase64 > 0 {
+		n, err := in.answerBound(action, req, cps, mo, &key.PublicKey, subject, validity)
+		if err != nil {
+			return nil, err
+		}
+		if b := base64.StdEncoding.EncodedLen(n); b > maxBase64 {
+			return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response would be up to %d base64 characters, over the limit of %d; nothing was issued", b, maxBase64)
+		}
 	}
-	signed, err := in.Pool.CA.SignForKeyAs(req.contract.Tenant, policies.ISO2Contract, mo.Name, &key.PublicKey,
-		policies.Subject{CommonName: req.contract.EMAID, Organization: org}, validity)
+
+	t = in.clock()
+	signed, err := in.Pool.CA.SignForKeyAs(req.contract.Tenant, policies.ISO2Contract, mo.Name, &key.PublicKey, subject, validity)
 	if err != nil {
 		return nil, fmt.Errorf("issue contract certificate: %w", err)
 	}

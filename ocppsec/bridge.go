@@ -424,22 +424,32 @@ const ISO15118v2Schema = "urn:iso:15118:2:2013:MsgDef"
 // with the reason (the ISO 15118-2 ResponseCode for the vehicle is in
 // additionalInfo).
 func (b *Bridge) get15118EVCertificate(ctx context.Context, d Dialect, schema string, action contract.Action, exiRequest string) (*Result, error) {
-	fail := func(reason, format string, args ...any) (*Result, error) {
+	// Every failure carries an answer the station can hand the vehicle
+	// (ISO 15118-2 has a ResponseCode for each): an empty exiResponse is
+	// what strict OCPP libraries refuse as a missing field, and the
+	// vehicle would never learn why.
+	var reqEXI []byte
+	fail := func(answer []byte, reason, format string, args ...any) (*Result, error) {
 		b.log().Warn("Get15118EVCertificate failed", "reason", reason, "detail", fmt.Sprintf(format, args...))
-		if d == Has2be {
-			return &Result{Response: &Has2beGet15118EVCertificateResponse{Status: "Failed"}}, nil
+		if answer == nil {
+			answer, _ = contract.FailureFor(action, contract.ResponseFailed, reqEXI)
 		}
-		return &Result{Response: &Get15118EVCertificateResponse{Status: "Failed", StatusInfo: statusInfo(reason, format, args...)}}, nil
+		out := base64.StdEncoding.EncodeToString(answer)
+		if d == Has2be {
+			return &Result{Response: &Has2beGet15118EVCertificateResponse{Status: "Failed", EXIResponse: out}}, nil
+		}
+		return &Result{Response: &Get15118EVCertificateResponse{Status: "Failed", EXIResponse: out, StatusInfo: statusInfo(reason, format, args...)}}, nil
 	}
 	if schema != "" && schema != ISO15118v2Schema { // has.to.be may leave it out
-		return fail(ReasonUnsupportedSchema, "iso15118SchemaVersion %q is not supported; pncpki speaks %s", schema, ISO15118v2Schema)
+		return fail(nil, ReasonUnsupportedSchema, "iso15118SchemaVersion %q is not supported; pncpki speaks %s", schema, ISO15118v2Schema)
 	}
 	req, err := base64.StdEncoding.DecodeString(exiRequest)
 	if err != nil || exiRequest == "" {
-		return fail(ReasonInvalidEXI, "exiRequest is not base64: %v", err)
+		return fail(nil, ReasonInvalidEXI, "exiRequest is not base64: %v", err)
 	}
+	reqEXI = req
 	if b.Installer == nil {
-		return fail(ReasonNoContractSvc, "this pncpki runs no contract service (no CPS key)")
+		return fail(nil, ReasonNoContractSvc, "this pncpki runs no contract service (no CPS key)")
 	}
 	limit := 5600 // exiResponse in 2.0.1, the 1.6 Plug and Charge profile and has.to.be
 	if d == OCPP21 {
@@ -448,9 +458,9 @@ func (b *Bridge) get15118EVCertificate(ctx context.Context, d Dialect, schema st
 	res, err := b.Installer.Handle(ctx, action, req, limit)
 	var ie *contract.InstallError
 	if errors.As(err, &ie) {
-		return fail(ie.Reason, "ResponseCode %s: %s", ie.ResponseCode, ie.Error())
+		return fail(ie.Answer, ie.Reason, "ResponseCode %s: %s", ie.ResponseCode, ie.Error())
 	} else if err != nil {
-		return fail(ReasonInternal, "%v", err)
+		return fail(nil, ReasonInternal, "%v", err)
 	}
 	out := base64.StdEncoding.EncodeToString(res.EXI)
 	b.log().Debug("contract certificate installed", "emaid", res.EMAID, "action", string(action), "issued", res.Contract != nil, "repeated", res.Repeated)

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/policies"
@@ -36,7 +38,7 @@ func (r *Responder) delegated(ctx context.Context, a *ca.Authority) (*ResponseSi
 		return nil, err
 	}
 	iss, err := r.opts.CA.IssueForKey(ctx, policies.OCSPResponder, a.Name, key.Public(),
-		policies.Subject{CommonName: a.Cert.Subject.CommonName + " OCSP Responder"}, policies.Period{})
+		policies.Subject{CommonName: responderCN(a.Cert.Subject.CommonName)}, policies.Period{})
 	if err != nil {
 		return nil, fmt.Errorf("issue OCSP responder certificate for %s: %w", a.Name, err)
 	}
@@ -87,4 +89,21 @@ func (r *Responder) loadDelegated(a *ca.Authority, certPath string) (*ResponseSi
 		return nil, err
 	}
 	return NewResponseSigner(a.Cert, cert, signer)
+}
+
+// responderCN names a CA's delegated responder after the CA, shortening
+// the CA's name so that the whole stays within a CN's 64 characters.
+func responderCN(caCN string) string {
+	const suffix = " OCSP Responder"
+	if len(caCN)+len(suffix) > 64 {
+		caCN = caCN[:64-len(suffix)]
+		for !utf8.ValidString(caCN) {
+			caCN = caCN[:len(caCN)-1]
+		}
+		caCN = strings.TrimRight(caCN, " ")
+	}
+	if caCN == "" {
+		return strings.TrimSpace(suffix)
+	}
+	return caCN + suffix
 }

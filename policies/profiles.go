@@ -140,10 +140,24 @@ type Profile struct {
 	// distribution point.
 	OCSPNoCheck bool
 	// OCSPOnly leaves the CRL distribution point out: the certificate's
-	// status is learned by OCSP (its AIA). The certificates of an ISO
-	// 15118-2 installation response use it, as six of them and the
-	// signature must fit OCPP 2.0.1's 5,600 base64 characters.
+	// status is learned by OCSP (its AIA). The MO chain and the contract
+	// certificate of an ISO 15118-2 installation answer use it, as six
+	// certificates and the signature must fit OCPP 2.0.1's 5,600 base64
+	// characters; a station checks them with OCSP (Authorize with
+	// iso15118CertificateHashData, GetCertificateStatus).
 	OCSPOnly bool
+	// Offline leaves AIA and CRL distribution point out. The CPS chain
+	// uses it: only the vehicle checks it, during the installation, and
+	// ISO 15118-2 gives the vehicle no way to reach a responder or a CRL
+	// then, so the URL would be bytes of every answer that no one reads.
+	Offline bool
+}
+
+// offline marks a profile Offline: the CPS sub-CAs, whose certificates
+// travel in every installation answer and are checked only by vehicles.
+func offline(p *Profile) *Profile {
+	p.Offline = true
+	return p
 }
 
 // IsCA reports whether certificates of this profile are CAs.
@@ -224,13 +238,13 @@ var profiles = []*Profile{
 		TenantKinds: []TenantKind{TenantCPO},
 	},
 	// CPS hierarchy, below the V2G root: it signs installation responses.
-	ocspOnly(iso2CA(ISO2CPSSub1, "CPS Sub-CA 1", "V2G", RoleSubCA, 1, []string{ISO2V2GRoot}, fourYears, fourYears)),
-	ocspOnly(iso2CA(ISO2CPSSub2, "CPS Sub-CA 2", "V2G", RoleSubCA, 0, []string{ISO2CPSSub1}, twoYears, Period{Years: 1})),
+	offline(iso2CA(ISO2CPSSub1, "CPS Sub-CA 1", "V2G", RoleSubCA, 1, []string{ISO2V2GRoot}, fourYears, fourYears)),
+	offline(iso2CA(ISO2CPSSub2, "CPS Sub-CA 2", "V2G", RoleSubCA, 0, []string{ISO2CPSSub1}, twoYears, Period{Years: 1})),
 	{
 		Name: ISO2CPSLeaf, Title: "CPS leaf (signs contract provisioning data)", Standard: "ISO 15118-2 Annex F",
 		Role: RoleLeaf, PathLen: -1, Issuers: []string{ISO2CPSSub2},
 		KeyUsage: x509.KeyUsageDigitalSignature,
-		Keys:     KeyP256, DC: "CPS", CN: CNAny, MaxDER: iso2Max, OCSPOnly: true,
+		Keys:     KeyP256, DC: "CPS", CN: CNAny, MaxDER: iso2Max, Offline: true,
 		MaxValidity: twoYears, DefaultValidity: Period{Years: 1},
 	},
 	// MO hierarchy: contract certificates. MO Sub-CA 1 may also sit below a

@@ -148,7 +148,7 @@ func TestEST(t *testing.T) {
 			t.Fatalf("%s: %d %s", path, status, body)
 		}
 		certs := e.certsOf(t, body)
-		if len(certs) != 3 || certs[0].Subject.CommonName != "Test CPO Sub-CA 2" || !certs[2].IsCA {
+		if len(certs) != 3 || certs[0].Subject.CommonName != "CPO Sub-CA 2" || !certs[2].IsCA {
 			t.Errorf("%s: %d certificates", path, len(certs))
 		}
 	}

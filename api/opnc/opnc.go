@@ -47,6 +47,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -202,6 +203,11 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) (*contract.Resp
 	res, err := s.Installer.Handle(r.Context(), contract.ActionInstall, exiReq, 0)
 	var ie *contract.InstallError
 	switch {
+	case errors.As(err, &ie) && alwaysReturnEXI(r) && ie.Answer != nil:
+		// OPNC and OPCP's alwaysReturnEXI (default true): the vehicle's
+		// answer with its failure ResponseCode, for the CPO to pass on.
+		s.log().Info("installation refused; answering with EXI", "reason", ie.Reason, "response_code", ie.ResponseCode, "detail", ie.Message)
+		return &contract.Response{EXI: ie.Answer}, true
 	case errors.As(err, &ie):
 		status := http.StatusBadRequest
 		switch ie.Reason {
@@ -396,4 +402,11 @@ func (s *Server) rootCertificate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.writeError(w, http.StatusNotFound, "no root certificate %s", id)
+}
+
+// alwaysReturnEXI reads the alwaysReturnEXI header of OPNC's and OPCP's
+// signed contract data requests: true unless it says false.
+func alwaysReturnEXI(r *http.Request) bool {
+	v, err := strconv.ParseBool(r.Header.Get("alwaysReturnEXI"))
+	return err != nil || v
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/contract/exi"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/policies"
@@ -125,7 +126,16 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) do(t *testing.T, method, path, contentType string, body []byte, token string) (int, []byte) {
 	t.Helper()
+	return e.doWith(t, method, path, contentType, body, token, nil)
+}
+
+// doWith is do with more request headers.
+func (e *env) doWith(t *testing.T, method, path, contentType string, body []byte, token string, header map[string]string) (int, []byte) {
+	t.Helper()
 	req, _ := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -261,11 +271,46 @@ func TestSignedContractDataRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, out := e.do(t, "POST", "/opnc/v1/ccp/signedcontractdata", tt.contentType, tt.body, tt.token)
+			status, out := e.doWith(t, "POST", "/opnc/v1/ccp/signedcontractdata", tt.contentType, tt.body, tt.token, map[string]string{"alwaysReturnEXI": "false"})
 			if status != tt.status {
 				t.Fatalf("HTTP %d, want %d: %s", status, tt.status, out)
 			}
 			validate(t, errSchema, out)
+		})
+	}
+	// alwaysReturnEXI, true by default: the refusals the vehicle can be
+	// told of come as an answer with their ResponseCode.
+	for _, tt := range []struct {
+		name, header string
+		body         []byte
+		code         string
+	}{
+		{"not EXI", "", js(base64.StdEncoding.EncodeToString([]byte("garbage")), ocppsec.ISO15118v2Schema), contract.ResponseFailed},
+		{"unknown vehicle", "", js(base64.StdEncoding.EncodeToString(strangerReq), ocppsec.ISO15118v2Schema), contract.ResponseCertChainError},
+		{"unknown vehicle, alwaysReturnEXI true", "true", js(base64.StdEncoding.EncodeToString(strangerReq), ocppsec.ISO15118v2Schema), contract.ResponseCertChainError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := map[string]string{}
+			if tt.header != "" {
+				h["alwaysReturnEXI"] = tt.header
+			}
+			status, out := e.doWith(t, "POST", "/opnc/v1/ccp/signedcontractdata", "application/json", tt.body, e.token, h)
+			var res struct {
+				Collection []struct {
+					Res string `json:"certificateInstallationRes"`
+				} `json:"signedContractDataCollection"`
+			}
+			if status != 200 || json.Unmarshal(out, &res) != nil || len(res.Collection) != 1 {
+				t.Fatalf("HTTP %d: %s", status, out)
+			}
+			der, _ := base64.StdEncoding.DecodeString(res.Collection[0].Res)
+			doc, err := exi.ISO2.Decode(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := doc.Child("Body").Child("CertificateInstallationRes").Child("ResponseCode").Val(); got != tt.code {
+				t.Fatalf("ResponseCode %s, want %s", got, tt.code)
+			}
 		})
 	}
 	recs, _ := e.d.Store.Certificates(context.Background(), store.Filter{Profile: policies.ISO2Contract})

@@ -88,11 +88,14 @@ func (d *Dir) Initialized(ctx context.Context) (bool, error) {
 
 // InitConfig names the default hierarchy.
 type InitConfig struct {
-	Organization string // O of every CA, and the CN prefix
+	Organization string // O of every CA
 	Country      string // optional C
 }
 
-// DefaultHierarchy lists the CAs that Init creates, parents first.
+// DefaultHierarchy lists the CAs that Init creates, parents first. A CA's
+// CN is its title alone: the organization is in O already, and every byte
+// of a name counts four times in a certificate of an installation answer
+// (CN and O of subject and issuer) against OCPP's exiResponse limit.
 var DefaultHierarchy = []struct{ Name, Profile, Parent, Title string }{
 	{"v2g-root", policies.ISO2V2GRoot, "", "V2G Root CA"},
 	{"cpo-sub1", policies.ISO2CPOSub1, "v2g-root", "CPO Sub-CA 1"},
@@ -104,6 +107,9 @@ var DefaultHierarchy = []struct{ Name, Profile, Parent, Title string }{
 	{"mo-sub2", policies.ISO2MOSub2, "mo-sub1", "MO Sub-CA 2"},
 	{"csms-root", policies.OCPPCSMSRoot, "", "Charging Station CA"},
 }
+
+// CPSLeafCN is the CN of the CPS leaf Init issues.
+const CPSLeafCN = "CPS Leaf"
 
 // CPSLeafKey is where Init puts the CPS leaf key, relative to the data
 // directory: the contract service signs installation responses with it.
@@ -118,7 +124,7 @@ func (d *Dir) Init(ctx context.Context, cfg InitConfig) error {
 	for _, h := range DefaultHierarchy {
 		if _, err := d.CA.CreateCA(ctx, ca.CAConfig{
 			Name: h.Name, Profile: h.Profile, Parent: h.Parent,
-			CommonName: cfg.Organization + " " + h.Title, Organization: cfg.Organization, Country: cfg.Country,
+			CommonName: h.Title, Organization: cfg.Organization, Country: cfg.Country,
 		}); err != nil {
 			return fmt.Errorf("create %s: %w", h.Name, err)
 		}
@@ -127,8 +133,10 @@ func (d *Dir) Init(ctx context.Context, cfg InitConfig) error {
 	if err != nil {
 		return err
 	}
+	// The leaf's organization and country are its issuer's, named right
+	// beside its subject: it travels in every installation answer.
 	iss, err := d.CA.IssueForKey(ctx, policies.ISO2CPSLeaf, "cps-sub2", key.Public(),
-		policies.Subject{CommonName: cfg.Organization + " CPS Leaf", Organization: cfg.Organization, Country: cfg.Country}, policies.Period{})
+		policies.Subject{CommonName: CPSLeafCN}, policies.Period{})
 	if err != nil {
 		return fmt.Errorf("issue CPS leaf: %w", err)
 	}
