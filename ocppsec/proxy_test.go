@@ -25,6 +25,8 @@ import (
 	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/contract/exi"
 	"github.com/pncpki/pncpki/policies"
 )
 
@@ -270,6 +272,42 @@ func TestProxyOCPP201(t *testing.T) {
 	}
 	if handler.authorizes.Load() != 3 || handler.leaked.Load() != 0 {
 		t.Errorf("CSMS saw %d Authorize (want 3) and %d certificate messages (want 0)", handler.authorizes.Load(), handler.leaked.Load())
+	}
+
+	// A refused installation: ocpp-go takes the CallResult (Failed with an
+	// exiResponse, never an empty one), and the answer tells the vehicle
+	// why in its ResponseCode.
+	ev := withInstaller(t, e.bridgeEnv)
+	ev.ProvisioningCert = issueContractChain(t, e.bridgeEnv)[0] // not the key the request is signed with
+	for _, tc := range []struct {
+		name string
+		exi  func() string
+		code string
+	}{
+		{"signed with another key", func() string {
+			r, err := ev.InstallationRequest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return base64.StdEncoding.EncodeToString(r)
+		}, contract.ResponseSignatureError},
+		{"not EXI", func() string { return base64.StdEncoding.EncodeToString([]byte("garbage")) }, contract.ResponseFailed},
+	} {
+		resp, err := cs.Get15118EVCertificate(ISO15118v2Schema, iso15118.CertificateActionInstall, tc.exi())
+		if err != nil {
+			t.Fatalf("%s: ocpp-go refused the answer: %v", tc.name, err)
+		}
+		if resp.Status != types.Certificate15118EVStatusFailed || resp.ExiResponse == "" {
+			t.Fatalf("%s: %+v", tc.name, resp)
+		}
+		der, _ := base64.StdEncoding.DecodeString(resp.ExiResponse)
+		doc, err := exi.ISO2.Decode(der)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := doc.Child("Body").Child("CertificateInstallationRes").Child("ResponseCode").Val(); got != tc.code {
+			t.Errorf("%s: ResponseCode %s, want %s", tc.name, got, tc.code)
+		}
 	}
 }
 
