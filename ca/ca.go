@@ -75,6 +75,11 @@ type Options struct {
 	// (default 1 second): a change to a tenant's identifiers applies to
 	// issuance within this time.
 	TenantTTL time.Duration
+	// CheckHierarchy, when set, sees every CA about to be created or
+	// imported beside the CAs there already, before anything is stored
+	// or recorded; an error refuses it. pncctl checks with it that every
+	// installation answer of the hierarchy still fits (contract.Budget).
+	CheckHierarchy func(ctx context.Context, planned *Authority, all []*Authority) error
 }
 
 // Builder builds certificates from profiles, lints them and signs them. It
@@ -759,3 +764,6 @@ func (b *Builder) sign(p *policies.Profile, t, parent *x509.Certificate, signer 
 	}
 	return der, nil
 }
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.opts.Now() }

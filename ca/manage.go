@@ -85,17 +85,22 @@ func (s *Service) CreateCA(ctx context.Context, cfg CAConfig) (*Authority, error
 		return nil, err
 	}
 	var cert *x509.Certificate
+	var signed *Signed
 	if parent == nil {
 		cert, err = s.b.Certify(p, nil, signer, signer.Public(), subj, cfg.Validity)
-	} else {
-		var iss *Issued
-		iss, err = s.issue(ctx, p, parent, signer.Public(), subj, cfg.Validity, "")
-		if iss != nil {
-			cert = iss.Cert()
-		}
+	} else if signed, err = s.sign(p, parent, signer.Public(), subj, cfg.Validity, ""); err == nil {
+		cert, err = x509.ParseCertificate(signed.DER)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if err := s.checkHierarchy(ctx, cfg.Name, p, cert, signer, parent); err != nil {
+		return nil, err
+	}
+	if signed != nil {
+		if _, err := signed.Record(ctx); err != nil {
+			return nil, err
+		}
 	}
 	rec := &store.CA{Name: cfg.Name, Profile: p.Name, CertDER: cert.Raw, KeyURI: cfg.KeyURI, CreatedAt: s.opts.Now().UTC()}
 	if parent != nil {
@@ -156,6 +161,9 @@ func (s *Service) ImportCACertificate(ctx context.Context, name string, der []by
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkImport(ctx, name, rec.Profile, rec.KeyURI, rec.Parent, cert); err != nil {
+		return nil, err
+	}
 	if err := s.opts.Store.SetCACertificate(ctx, name, cert.Raw); err != nil {
 		return nil, err
 	}
@@ -211,6 +219,9 @@ func (s *Service) ImportCA(ctx context.Context, name, profile, keyURI, parent st
 			return nil, refuse(CodeBadRequest, "CA certificate is not signed by %s: %v", parent, err)
 		}
 	}
+	if err := s.checkImport(ctx, name, profile, keyURI, parent, cert); err != nil {
+		return nil, err
+	}
 	if err := s.opts.Store.CreateCA(ctx, &store.CA{Name: name, Profile: profile, Parent: parent, CertDER: cert.Raw, KeyURI: keyURI, CreatedAt: s.opts.Now().UTC()}); err != nil {
 		return nil, err
 	}
@@ -218,6 +229,41 @@ func (s *Service) ImportCA(ctx context.Context, name, profile, keyURI, parent st
 		return nil, err
 	}
 	return s.Authority(name)
+}
+
+// checkHierarchy hands a CA about to be stored to Options.CheckHierarchy:
+// an Authority as Reload will make it, beside the ones there are.
+func (s *Service) checkHierarchy(ctx context.Context, name string, p *policies.Profile, cert *x509.Certificate, signer crypto.Signer, parent *Authority) error {
+	if s.opts.CheckHierarchy == nil {
+		return nil
+	}
+	a := &Authority{Name: name, Profile: p, Cert: cert, Signer: signer, Chain: []*x509.Certificate{cert}}
+	if parent != nil {
+		a.Chain = append(a.Chain, parent.Chain...)
+	}
+	return s.opts.CheckHierarchy(ctx, a, s.Authorities())
+}
+
+// checkImport is checkHierarchy for an imported CA certificate.
+func (s *Service) checkImport(ctx context.Context, name, profile, keyURI, parent string, cert *x509.Certificate) error {
+	if s.opts.CheckHierarchy == nil {
+		return nil
+	}
+	p, err := policies.Lookup(profile)
+	if err != nil {
+		return err
+	}
+	signer, err := s.signers.Load(ctx, keyURI)
+	if err != nil {
+		return err
+	}
+	var pa *Authority
+	if parent != "" {
+		if pa, err = s.Authority(parent); err != nil {
+			return err
+		}
+	}
+	return s.checkHierarchy(ctx, name, p, cert, signer, pa)
 }
 
 // pendingFor finds the pending CA whose key a certificate certifies.
@@ -317,6 +363,16 @@ func (s *Service) MaxDER(profile, issuerName string, pub crypto.PublicKey, subj 
 	issuer, err := s.issuerFor(p, issuerName)
 	if err != nil {
 		return 0, err
+	}
+	return s.MaxDERFrom(issuer, profile, pub, subj, validity)
+}
+
+// MaxDERFrom is MaxDER for an issuer given as an Authority, which may be
+// one not stored yet (the planned CA of Options.CheckHierarchy).
+func (s *Service) MaxDERFrom(issuer *Authority, profile string, pub crypto.PublicKey, subj policies.Subject, validity policies.Period) (int, error) {
+	p, err := policies.Lookup(profile)
+	if err != nil {
+		return 0, &Error{Code: CodeProfileUnknown, Message: err.Error()}
 	}
 	t, err := s.b.template(p, issuer, pub, subj, validity)
 	if err != nil {

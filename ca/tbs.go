@@ -111,8 +111,7 @@ func maxCertificateDER(t, parent *x509.Certificate) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := sigCurve[t.SignatureAlgorithm].Params().BitSize/8 + 1
-	sig := derLen(2 * derLen(n))
+	sig := maxECDSASignature(sigCurve[t.SignatureAlgorithm])
 	// The algorithm identifier is a SEQUENCE around the OID's DER.
 	oid, err := asn1.Marshal(sigAlg)
 	if err != nil {
@@ -336,4 +335,35 @@ func bitLength(b []byte) int {
 		}
 	}
 	return 0
+}
+
+// LongestSize is the size of c's DER with the longest ECDSA signature its
+// algorithm can have: what c's size may be when another signature of the
+// same content is made. Sizes compared across signings (installation
+// answer budgets) use it, so that they do not move with the signatures'
+// random lengths. Certificates not signed with ECDSA keep their size.
+func LongestSize(c *x509.Certificate) int {
+	curve := sigCurve[c.SignatureAlgorithm]
+	if c.SignatureAlgorithm == x509.ECDSAWithSHA512 {
+		curve = elliptic.P521()
+	}
+	in := cryptobyte.String(c.Raw)
+	var cert, tbs, alg cryptobyte.String
+	if curve == nil || !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !cert.ReadASN1Element(&tbs, cbasn1.SEQUENCE) ||
+		!cert.ReadASN1Element(&alg, cbasn1.SEQUENCE) {
+		return len(c.Raw)
+	}
+	return derLen(len(tbs) + len(alg) + derLen(1+maxECDSASignature(curve)))
+}
+
+// maxECDSASignature is the longest DER ECDSA-Sig-Value on curve: two
+// integers as long as the group order, each with a 0 byte before a high
+// bit when the order fills its bytes.
+func maxECDSASignature(curve elliptic.Curve) int {
+	bits := curve.Params().N.BitLen()
+	n := (bits + 7) / 8
+	if bits%8 == 0 {
+		n++
+	}
+	return derLen(2 * derLen(n))
 }

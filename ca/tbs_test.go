@@ -141,3 +141,37 @@ func TestMaxDER(t *testing.T) {
 		})
 	}
 }
+
+// TestLongestSize: a certificate counted with its longest signature is
+// as long as the longest of many signings of the same template.
+func TestLongestSize(t *testing.T) {
+	pki, err := testcerts.Generate(3, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, curve := range []elliptic.Curve{elliptic.P256(), elliptic.P384()} {
+		key, _ := ecdsa.GenerateKey(curve, rand.Reader)
+		parent := pki.Get("mo-sub2").Cert
+		tmpl := *pki.Get("contract").Cert
+		tmpl.SignatureAlgorithm = map[elliptic.Curve]x509.SignatureAlgorithm{elliptic.P256(): x509.ECDSAWithSHA256, elliptic.P384(): x509.ECDSAWithSHA384}[curve]
+		parentCopy := *parent
+		parentCopy.PublicKey = nil
+		longest, want := 0, 0
+		for range 300 {
+			der, err := x509.CreateCertificate(rand.Reader, &tmpl, &parentCopy, tmpl.PublicKey, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := x509.ParseCertificate(der)
+			longest = max(longest, len(der))
+			if n := ca.LongestSize(c); want == 0 {
+				want = n
+			} else if n != want {
+				t.Fatalf("%s: LongestSize %d, earlier %d", curve.Params().Name, n, want)
+			}
+		}
+		if longest != want {
+			t.Errorf("%s: LongestSize %d, longest signing %d", curve.Params().Name, want, longest)
+		}
+	}
+}

@@ -137,8 +137,8 @@ func (in *Installer) answerBound(action Action, req *request, cps *CPS, mo *ca.A
 	if err != nil {
 		return 0, err
 	}
-	n, err := AnswerSize(action, derLens(ChainDER(cps.Chain[:len(cps.Chain)-1])),
-		append([]int{leaf}, derLens(ChainDER(mo.Chain[:len(mo.Chain)-1]))...), k.emaid, k.session)
+	n, err := AnswerSize(action, derLens(ChainDER(WithoutRoot(cps.Chain))),
+		append([]int{leaf}, derLens(ChainDER(WithoutRoot(mo.Chain)))...), k.emaid, k.session)
 	if err != nil {
 		return 0, err
 	}
@@ -152,7 +152,7 @@ func (in *Installer) fits(action Action, req *request, cps *CPS, chain [][]byte,
 	if maxBase64 <= 0 {
 		return nil
 	}
-	n, err := AnswerSize(action, derLens(ChainDER(cps.Chain[:len(cps.Chain)-1])), derLens(chain), len(emaid), len(req.sessionID)/2)
+	n, err := AnswerSize(action, derLens(ChainDER(WithoutRoot(cps.Chain))), derLens(chain), len(emaid), len(req.sessionID)/2)
 	if err != nil {
 		return err
 	}

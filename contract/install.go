@@ -688,7 +688,7 @@ func (in *Installer) respond(ctx context.Context, action Action, req *request, t
 		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
 	}
 	return &Response{EXI: out, EMAID: data.emaid, PCID: req.pcid, Contract: record, ContractChain: data.chain,
-		CPSChain: cps.Chain[:len(cps.Chain)-1], CPSRoot: cps.Chain[len(cps.Chain)-1]}, nil
+		CPSChain: WithoutRoot(cps.Chain), CPSRoot: cps.Chain[len(cps.Chain)-1]}, nil
 }
 
 // build signs the contract data with the CPS and encodes the response.
@@ -702,7 +702,7 @@ func (in *Installer) build(action Action, req *request, cps *CPS, data *contract
 	tm.Sign = in.clock() - t
 
 	t = in.clock()
-	out, err := encodeAnswer(action, ResponseOK, req.sessionID, ChainDER(cps.Chain[:len(cps.Chain)-1]), signed, sig)
+	out, err := encodeAnswer(action, ResponseOK, req.sessionID, ChainDER(WithoutRoot(cps.Chain)), signed, sig)
 	tm.Encode = in.clock() - t
 	return out, err
 }
@@ -771,7 +771,7 @@ func (in *Installer) issue(ctx context.Context, action Action, req *request, cps
 		<-stored // stored and not delivered, as when the caller goes away
 		return nil, err
 	}
-	chain := append([][]byte{signed.DER}, ChainDER(signed.Chain[:len(signed.Chain)-1])...)
+	chain := append([][]byte{signed.DER}, ChainDER(WithoutRoot(signed.Chain))...)
 	return &contractData{chain: chain, encrypted: encrypted, dhPubl: dhPublic, emaid: req.contract.EMAID, stored: stored}, nil
 }
 

@@ -33,14 +33,22 @@ The profile is detected from the certificate when not given.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if publicURL != "" {
+				cfg, err := datadir.ReadConfig(a.data)
+				if err != nil {
+					return err
+				}
+				cfg.PublicURL = publicURL
+				if err := cfg.Validate(); err != nil {
+					return fmt.Errorf("--public-url: %w", err)
+				}
 				if err := os.MkdirAll(a.data, 0o700); err != nil {
 					return err
 				}
-				if err := datadir.WriteConfig(a.data, datadir.Config{PublicURL: publicURL}); err != nil {
-					return fmt.Errorf("--public-url: %w", err)
+				if err := datadir.WriteConfig(a.data, cfg); err != nil {
+					return err
 				}
 			}
-			d, err := a.open(ctx, true)
+			d, err := a.openPlanned(ctx, true)
 			if err != nil {
 				return err
 			}
@@ -59,7 +67,11 @@ The profile is detected from the certificate when not given.`,
 				if done {
 					return fmt.Errorf("%s already has CAs; use 'pncctl ca create' or 'init --import' to add more", d.Path)
 				}
-				if err := d.Init(ctx, datadir.InitConfig{Organization: org, Country: country}); err != nil {
+				cfg := datadir.InitConfig{Organization: org, Country: country}
+				if err := dryRun(ctx, d.Config.PublicURL, cfg, d.Config.EXILimit()); err != nil {
+					return fmt.Errorf("init refused: %w", err)
+				}
+				if err := d.Init(ctx, cfg); err != nil {
 					return err
 				}
 			}
@@ -70,6 +82,7 @@ The profile is detected from the certificate when not given.`,
 	c.Flags().StringVar(&country, "country", "", "country (C) of the created CAs, e.g. DE")
 	c.Flags().StringVar(&publicURL, "public-url", "", "base URL relying parties reach pncd at; issued certificates carry {url}/ocsp and {url}/crl/{ca}.crl (default "+datadir.DefaultPublicURL+")")
 	c.Flags().StringArrayVar(&imports, "import", nil, "import an existing CA: name=N,cert=FILE,key=URI[,parent=P][,profile=PROFILE]")
+	a.exiLimitFlag(c)
 	return c
 }
 
@@ -175,7 +188,7 @@ func (a *app) caCmd() *cobra.Command {
 	create := &cobra.Command{
 		Use: "create", Short: "Create a root or a sub-CA signed by a CA held here",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := a.open(cmd.Context(), true)
+			d, err := a.openPlanned(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -193,6 +206,7 @@ func (a *app) caCmd() *cobra.Command {
 	caFlags(create, &cfg)
 	create.Flags().StringVar(&cfg.Parent, "parent", "", "issuing CA (empty for a root, or to pick the only possible one)")
 	create.Flags().IntVar(&days, "days", 0, "validity in days (default: the profile's)")
+	a.exiLimitFlag(create)
 
 	var csrCfg ca.CAConfig
 	var out string
@@ -232,7 +246,7 @@ ecosystem, vehicles trust only its V2G roots. The CA is stored as pending;
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			d, err := a.open(ctx, false)
+			d, err := a.openPlanned(ctx, false)
 			if err != nil {
 				return err
 			}
@@ -247,6 +261,7 @@ ecosystem, vehicles trust only its V2G roots. The CA is stored as pending;
 			return a.listCAs(ctx, d, "table")
 		},
 	}
+	a.exiLimitFlag(imp)
 	var newRoot, oldRoot string
 	cross := &cobra.Command{
 		Use:   "cross-certify",

@@ -150,7 +150,7 @@ func (a *app) contractsCmd() *cobra.Command {
 	}
 	cancel.Flags().StringVar(&emaid, "emaid", "", "the contract's EMAID")
 	cancel.MarkFlagRequired("emaid")
-	c.AddCommand(remote(put), remote(list), remote(cancel), a.simulateEVCmd(), a.depositCmd())
+	c.AddCommand(remote(put), remote(list), remote(cancel), a.simulateEVCmd(), a.depositCmd(), a.budgetCmd())
 	return c
 }
 

@@ -59,6 +59,10 @@ type app struct {
 	data      string
 	storeURL  string
 	seccForms string
+	// exiLimit is --exi-limit of the setup commands (budget.go); with it
+	// set, open checks every CA created or imported against the
+	// hierarchy's planned exiResponse limit.
+	exiLimit int
 	// Remote mode (remote.go).
 	server, tokenFile, serverCA string
 	out, errw                   io.Writer
@@ -109,6 +113,11 @@ func (a *app) forms() (policies.SECCForms, error) {
 // open opens the data directory; it refuses one that was never initialised
 // unless allowEmpty.
 func (a *app) open(ctx context.Context, allowEmpty bool) (*datadir.Dir, error) {
+	return a.openWith(ctx, allowEmpty, ca.Options{})
+}
+
+// openWith is open with more CA service options.
+func (a *app) openWith(ctx context.Context, allowEmpty bool, opts ca.Options) (*datadir.Dir, error) {
 	forms, err := a.forms()
 	if err != nil {
 		return nil, err
@@ -118,7 +127,24 @@ func (a *app) open(ctx context.Context, allowEmpty bool) (*datadir.Dir, error) {
 			return nil, fmt.Errorf("data directory %s: %w (run 'pncctl init' first)", a.data, err)
 		}
 	}
-	return datadir.OpenWith(ctx, a.data, a.storeURL, ca.Options{SECCForms: forms})
+	opts.SECCForms = forms
+	return datadir.OpenWith(ctx, a.data, a.storeURL, opts)
+}
+
+// openPlanned is open for the setup commands: every CA they create or
+// import is checked against the planned exiResponse limit first.
+func (a *app) openPlanned(ctx context.Context, allowEmpty bool) (*datadir.Dir, error) {
+	limit, err := a.planLimit()
+	if err != nil {
+		return nil, err
+	}
+	var svc *ca.Service
+	d, err := a.openWith(ctx, allowEmpty, ca.Options{CheckHierarchy: checkHierarchy(&svc, limit)})
+	if err != nil {
+		return nil, err
+	}
+	svc = d.CA
+	return d, nil
 }
 
 func (a *app) table(header string, rows [][]string) {

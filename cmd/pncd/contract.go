@@ -90,7 +90,31 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 		go periodic.Every(ctx, *s.upRootSync, func() { syncRoots(ctx, up, b, log) })
 	}
 	log.Info("contract service ready", "cps", cps.Chain[0].Subject.CommonName, "oem roots", len(b.TrustAnchors()[ocppsec.UseOEM]))
+	warnBudget(d, in, log)
 	return in, nil
+}
+
+// warnBudget logs a warning for every CPS chain and MO Sub-CA 2
+// combination whose largest installation answer exceeds the data
+// directory's planned exiResponse limit: vehicles given it get
+// ResponseTooLarge on stations without a larger limit of their own.
+func warnBudget(d *datadir.Dir, in *contract.Installer, log *slog.Logger) {
+	var cps []contract.SizedChain
+	for _, c := range in.CPS {
+		cps = append(cps, contract.SizeChain(c.Chain))
+	}
+	combs, err := contract.Budget(d.CA, d.CA.Authorities(), cps)
+	if err != nil {
+		log.Warn("installation answer sizes not known", "err", err)
+		return
+	}
+	limit := d.Config.EXILimit()
+	for _, c := range combs {
+		if over := c.Over(limit); over > 0 {
+			log.Warn("installation answers of this CPS and MO Sub-CA 2 exceed the exiResponse limit: only stations with a larger limit get them",
+				"cps", c.CPS, "mo", c.MO, "base64", c.Base64, "limit", limit, "over", over)
+		}
+	}
 }
 
 // upstream builds the client of --upstream-url.

@@ -16,6 +16,27 @@ type Config struct {
 	// PublicURL is the base URL relying parties reach pncd at: issued
 	// certificates carry PublicURL/ocsp (AIA) and PublicURL/crl/{ca}.crl.
 	PublicURL string `json:"public_url"`
+	// EXIResponseLimit is the exiResponse limit, in base64 characters,
+	// the hierarchy is planned for (pncctl --exi-limit): setup refuses a
+	// CA whose installation answers would exceed it, and pncd applies it
+	// to OCPP 2.0.1 and 1.6 stations that have no limit of their own.
+	// 0 is OCPP 2.0.1's 5,600.
+	EXIResponseLimit int `json:"exi_response_limit,omitempty"`
+}
+
+// Limits of EXIResponseLimit: OCPP 2.0.1's schema is the floor no station
+// is below, 2.1's exiResponse maximum the ceiling.
+const (
+	MinEXIResponseLimit = 5600
+	MaxEXIResponseLimit = 17000
+)
+
+// EXILimit is the planned exiResponse limit (EXIResponseLimit or 5,600).
+func (c Config) EXILimit() int {
+	if c.EXIResponseLimit == 0 {
+		return MinEXIResponseLimit
+	}
+	return c.EXIResponseLimit
 }
 
 // DefaultPublicURL matches pncd's default listen address, so a demo works
@@ -45,6 +66,9 @@ func (c *Config) Validate() error {
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("public URL %q: want http(s)://host[:port][/path]", c.PublicURL)
+	}
+	if n := c.EXIResponseLimit; n != 0 && (n < MinEXIResponseLimit || n > MaxEXIResponseLimit) {
+		return fmt.Errorf("exiResponse limit %d: want %d to %d base64 characters", n, MinEXIResponseLimit, MaxEXIResponseLimit)
 	}
 	return nil
 }
