@@ -481,6 +481,9 @@ type Signed struct {
 	// DER is the certificate, Chain its issuer's chain, root last.
 	DER   []byte
 	Chain []*x509.Certificate
+	// Installation, set before Record, goes into the issuance's audit
+	// entry (a contract certificate made for a vehicle's installation).
+	Installation *store.Installation
 
 	s          *Service
 	p          *policies.Profile
@@ -491,17 +494,17 @@ type Signed struct {
 
 // Record stores the certificate and returns it, as Issue does.
 func (x *Signed) Record(ctx context.Context) (*Issued, error) {
-	return x.s.record(ctx, x.p, x.issuer, x.t, x.DER, x.cn, x.tenant)
+	return x.s.record(ctx, x.p, x.issuer, x.t, x.DER, x.cn, x.tenant, x.Installation)
 }
 
 // record stores an issued certificate, described by its template t (whose
 // times are whole seconds, as encoded; its subject is in ExtraNames, so the
 // common name comes separately) and its DER; only then is it returned.
-func (s *Service) record(ctx context.Context, p *policies.Profile, issuer *Authority, t *x509.Certificate, der []byte, cn, tenant string) (*Issued, error) {
+func (s *Service) record(ctx context.Context, p *policies.Profile, issuer *Authority, t *x509.Certificate, der []byte, cn, tenant string, inst *store.Installation) (*Issued, error) {
 	rec := &store.Certificate{
 		Issuer: issuer.Name, Serial: SerialHex(t.SerialNumber), Profile: p.Name, Tenant: tenant,
 		CommonName: cn, NotBefore: t.NotBefore, NotAfter: t.NotAfter,
-		DER: der, CreatedAt: s.opts.Now().UTC(),
+		DER: der, CreatedAt: s.opts.Now().UTC(), Installation: inst,
 	}
 	t0 := time.Now()
 	if err := s.opts.Store.PutCertificate(ctx, rec); err != nil {

@@ -50,5 +50,5 @@ func (s *Service) CrossCertify(ctx context.Context, newName, oldName string) (*I
 	if err != nil {
 		return nil, fmt.Errorf("cross-certify %s by %s: %w", newName, oldName, err)
 	}
-	return s.record(ctx, nw.Profile, old, t, der, c.Subject.CommonName, "")
+	return s.record(ctx, nw.Profile, old, t, der, c.Subject.CommonName, "", nil)
 }

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract/exi"
 	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
 )
 
 // The sizes of an answer's fixed-length parts ([V2G2-815..819]; Annex J).
@@ -188,4 +190,18 @@ func FailureFor(action Action, code string, exiRequest []byte) ([]byte, error) {
 		action = ActionInstall
 	}
 	return FailureAnswer(action, code, session, emaid)
+}
+
+type installationKey struct{}
+
+// ForStation returns ctx saying which station an installation is for and
+// where its exiResponse limit comes from; the audit entry of the contract
+// certificate issued for it names both, with the limit.
+func ForStation(ctx context.Context, station, limitSource string) context.Context {
+	return context.WithValue(ctx, installationKey{}, store.Installation{Station: station, LimitSource: limitSource})
+}
+
+func installationFrom(ctx context.Context) store.Installation {
+	inst, _ := ctx.Value(installationKey{}).(store.Installation)
+	return inst
 }

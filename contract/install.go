@@ -758,6 +758,9 @@ func (in *Installer) issue(ctx context.Context, action Action, req *request, cps
 		return nil, fmt.Errorf("issue contract certificate: %w", err)
 	}
 	tm.Issue = in.clock() - t
+	inst := installationFrom(ctx)
+	inst.EXIResponseLimit = maxBase64
+	signed.Installation = &inst
 	stored := make(chan recorded, 1)
 	go func() {
 		issued, err := signed.Record(ctx)

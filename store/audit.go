@@ -171,13 +171,14 @@ type issueDetail struct {
 	Profile     string    `json:"profile"`
 	Tenant      string    `json:"tenant"`
 	CommonName  string    `json:"common_name"`
-	NotAfter    time.Time `json:"not_after"`
-	Fingerprint string    `json:"certificate_sha256"`
+	NotAfter     time.Time     `json:"not_after"`
+	Fingerprint  string        `json:"certificate_sha256"`
+	Installation *Installation `json:"installation,omitempty"`
 }
 
 // IssueAudit records an issued certificate.
 func IssueAudit(actor string, c *Certificate) *AuditEntry {
-	b, _ := json.Marshal(issueDetail{c.Profile, c.Tenant, c.CommonName, c.NotAfter, fingerprint(c.DER)})
+	b, _ := json.Marshal(issueDetail{c.Profile, c.Tenant, c.CommonName, c.NotAfter, fingerprint(c.DER), c.Installation})
 	return &AuditEntry{Actor: actor, Action: AuditCertificateIssue, Object: c.Issuer + "/" + c.Serial, Detail: string(b)}
 }
 

@@ -22,6 +22,11 @@ type Station struct {
 	SECCIDs []string
 	// OCPPVersion is "1.6", "2.0.1" or "2.1".
 	OCPPVersion string
+	// EXIResponseLimit is the longest exiResponse (base64 characters) the
+	// station takes: registered by its operator or reported by the
+	// station (OCPPCommCtrlr.FieldLength); 0 leaves the default of its
+	// OCPP version or of the data directory.
+	EXIResponseLimit int
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
@@ -35,7 +40,7 @@ const (
 // StationAudit records a registered or changed station.
 func StationAudit(ctx context.Context, s *Station) *AuditEntry {
 	return &AuditEntry{Actor: ActorFrom(ctx), Action: AuditStationPut, Object: s.ID,
-		Detail: detail("tenant", s.Tenant, "serial_number", s.SerialNumber, "evse_ids", s.EVSEIDs, "secc_ids", s.SECCIDs, "ocpp_version", s.OCPPVersion)}
+		Detail: detail("tenant", s.Tenant, "serial_number", s.SerialNumber, "evse_ids", s.EVSEIDs, "secc_ids", s.SECCIDs, "ocpp_version", s.OCPPVersion, "exi_response_limit", s.EXIResponseLimit)}
 }
 
 // StationDeleteAudit records a removed station.

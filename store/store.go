@@ -60,6 +60,20 @@ type Certificate struct {
 	CreatedAt  time.Time
 	RevokedAt  time.Time // zero while not revoked
 	Reason     int       // RFC 5280 CRLReason, valid when RevokedAt is set
+	// Installation, for a contract certificate issued for a vehicle's
+	// installation or update, goes into the issuance's audit entry; it is
+	// not kept with the certificate.
+	Installation *Installation
+}
+
+// Installation is what the audit entry of a contract certificate says of
+// the installation it was issued for: the station that asked, and the
+// exiResponse limit its answer was measured against and where that limit
+// came from (the station's own, the data directory's, the OCPP version's).
+type Installation struct {
+	Station          string `json:"station,omitempty"`
+	EXIResponseLimit int    `json:"exi_response_limit"`
+	LimitSource      string `json:"limit_source,omitempty"`
 }
 
 // Revoked reports whether the certificate has been revoked.

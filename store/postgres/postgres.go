@@ -239,6 +239,10 @@ var migrations = [][]string{
 		// random B-tree insert for every issued certificate.
 		`ALTER TABLE certificates DROP CONSTRAINT certificates_pkey, ADD PRIMARY KEY (serial, issuer)`,
 		`DROP INDEX certificates_serial`,
+	}, {
+		// A station's own exiResponse limit (base64 characters, 0: its
+		// OCPP version's), registered or reported through FieldLength.
+		`ALTER TABLE stations ADD COLUMN exi_response_limit INTEGER NOT NULL DEFAULT 0`,
 	},
 }
 

@@ -21,11 +21,12 @@ func (db *DB) PutStation(ctx context.Context, s *store.Station) error {
 		case err != nil && !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO stations(id, tenant, serial_number, evse_ids, secc_ids, ocpp_version, created_at, updated_at)
-			VALUES($1,$2,$3,$4,$5,$6,$7,$8)
+		if _, err := tx.Exec(ctx, `INSERT INTO stations(id, tenant, serial_number, evse_ids, secc_ids, ocpp_version, exi_response_limit, created_at, updated_at)
+			VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)
 			ON CONFLICT(id) DO UPDATE SET serial_number = excluded.serial_number, evse_ids = excluded.evse_ids,
-				secc_ids = excluded.secc_ids, ocpp_version = excluded.ocpp_version, updated_at = excluded.updated_at`,
-			s.ID, s.Tenant, s.SerialNumber, nonNil(s.EVSEIDs), nonNil(s.SECCIDs), s.OCPPVersion, s.CreatedAt, s.UpdatedAt); err != nil {
+				secc_ids = excluded.secc_ids, ocpp_version = excluded.ocpp_version, exi_response_limit = excluded.exi_response_limit,
+				updated_at = excluded.updated_at`,
+			s.ID, s.Tenant, s.SerialNumber, nonNil(s.EVSEIDs), nonNil(s.SECCIDs), s.OCPPVersion, s.EXIResponseLimit, s.CreatedAt, s.UpdatedAt); err != nil {
 			if pgCode(err) == foreignKeyViolation {
 				return fmt.Errorf("station %s: tenant %s: %w", s.ID, s.Tenant, store.ErrNotFound)
 			}
@@ -35,11 +36,11 @@ func (db *DB) PutStation(ctx context.Context, s *store.Station) error {
 	})
 }
 
-const stationCols = `id, tenant, serial_number, evse_ids, secc_ids, ocpp_version, created_at, updated_at`
+const stationCols = `id, tenant, serial_number, evse_ids, secc_ids, ocpp_version, exi_response_limit, created_at, updated_at`
 
 func scanStation(row pgx.Row) (*store.Station, error) {
 	var s store.Station
-	if err := row.Scan(&s.ID, &s.Tenant, &s.SerialNumber, &s.EVSEIDs, &s.SECCIDs, &s.OCPPVersion, &s.CreatedAt, &s.UpdatedAt); err != nil {
+	if err := row.Scan(&s.ID, &s.Tenant, &s.SerialNumber, &s.EVSEIDs, &s.SECCIDs, &s.OCPPVersion, &s.EXIResponseLimit, &s.CreatedAt, &s.UpdatedAt); err != nil {
 		return nil, err
 	}
 	s.EVSEIDs, s.SECCIDs = nilIfEmpty(s.EVSEIDs), nilIfEmpty(s.SECCIDs)

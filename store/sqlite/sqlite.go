@@ -293,6 +293,11 @@ var migrations = [][]string{
 		`CREATE INDEX certificates_revocation_seq ON certificates(revocation_seq) WHERE revocation_seq IS NOT NULL`,
 		`CREATE INDEX certificates_common_name ON certificates(common_name)`,
 	},
+	{
+		// A station's own exiResponse limit (base64 characters, 0: its
+		// OCPP version's), registered or reported through FieldLength.
+		`ALTER TABLE stations ADD COLUMN exi_response_limit INTEGER NOT NULL DEFAULT 0`,
+	},
 }
 
 func migrate(db *sql.DB) error {

@@ -20,11 +20,12 @@ func (db *DB) PutStation(ctx context.Context, s *store.Station) error {
 		case err != nil && !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO stations(id, tenant, serial_number, evse_ids, secc_ids, ocpp_version, created_at, updated_at)
-			VALUES(?,?,?,?,?,?,?,?)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO stations(id, tenant, serial_number, evse_ids, secc_ids, ocpp_version, exi_response_limit, created_at, updated_at)
+			VALUES(?,?,?,?,?,?,?,?,?)
 			ON CONFLICT(id) DO UPDATE SET serial_number = excluded.serial_number, evse_ids = excluded.evse_ids,
-				secc_ids = excluded.secc_ids, ocpp_version = excluded.ocpp_version, updated_at = excluded.updated_at`,
-			s.ID, s.Tenant, s.SerialNumber, join(s.EVSEIDs), join(s.SECCIDs), s.OCPPVersion, ms(s.CreatedAt), ms(s.UpdatedAt)); err != nil {
+				secc_ids = excluded.secc_ids, ocpp_version = excluded.ocpp_version, exi_response_limit = excluded.exi_response_limit,
+				updated_at = excluded.updated_at`,
+			s.ID, s.Tenant, s.SerialNumber, join(s.EVSEIDs), join(s.SECCIDs), s.OCPPVersion, s.EXIResponseLimit, ms(s.CreatedAt), ms(s.UpdatedAt)); err != nil {
 			if isForeignKey(err) {
 				return fmt.Errorf("station %s: tenant %s: %w", s.ID, s.Tenant, store.ErrNotFound)
 			}
@@ -34,13 +35,13 @@ func (db *DB) PutStation(ctx context.Context, s *store.Station) error {
 	})
 }
 
-const stationCols = `id, tenant, serial_number, evse_ids, secc_ids, ocpp_version, created_at, updated_at`
+const stationCols = `id, tenant, serial_number, evse_ids, secc_ids, ocpp_version, exi_response_limit, created_at, updated_at`
 
 func scanStation(row scanner) (*store.Station, error) {
 	var s store.Station
 	var evses, seccs string
 	var created, updated int64
-	if err := row.Scan(&s.ID, &s.Tenant, &s.SerialNumber, &evses, &seccs, &s.OCPPVersion, &created, &updated); err != nil {
+	if err := row.Scan(&s.ID, &s.Tenant, &s.SerialNumber, &evses, &seccs, &s.OCPPVersion, &s.EXIResponseLimit, &created, &updated); err != nil {
 		return nil, err
 	}
 	s.EVSEIDs, s.SECCIDs = split(evses), split(seccs)

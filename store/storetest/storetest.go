@@ -567,7 +567,7 @@ func testStations(t *testing.T, s store.Store) {
 		}
 	}
 	in := &store.Station{ID: "CS-0001", Tenant: "cpo1", SerialNumber: "SN0001", EVSEIDs: []string{"DEABCE0001", "DEABCE0002"},
-		SECCIDs: []string{"DEABCS0001A"}, OCPPVersion: "2.0.1", CreatedAt: t0, UpdatedAt: t0}
+		SECCIDs: []string{"DEABCS0001A"}, OCPPVersion: "2.0.1", EXIResponseLimit: 7500, CreatedAt: t0, UpdatedAt: t0}
 	if err := s.PutStation(ctx, in); err != nil {
 		t.Fatal(err)
 	}
@@ -580,12 +580,12 @@ func testStations(t *testing.T, s store.Store) {
 	}
 	// Updating keeps the creation time; moving to another tenant is refused.
 	up := *in
-	up.EVSEIDs, up.OCPPVersion, up.CreatedAt, up.UpdatedAt = nil, "2.1", t0.Add(time.Hour), t0.Add(time.Hour)
+	up.EVSEIDs, up.OCPPVersion, up.EXIResponseLimit, up.CreatedAt, up.UpdatedAt = nil, "2.1", 0, t0.Add(time.Hour), t0.Add(time.Hour)
 	if err := s.PutStation(ctx, &up); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.Station(ctx, "CS-0001")
-	if got.EVSEIDs != nil || got.OCPPVersion != "2.1" || !got.CreatedAt.Equal(t0) || !got.UpdatedAt.Equal(t0.Add(time.Hour)) {
+	if got.EVSEIDs != nil || got.OCPPVersion != "2.1" || got.EXIResponseLimit != 0 || !got.CreatedAt.Equal(t0) || !got.UpdatedAt.Equal(t0.Add(time.Hour)) {
 		t.Errorf("after update: %+v", got)
 	}
 	moved := up
