@@ -20,7 +20,7 @@ type stations struct{ s *Server }
 
 func stationProto(st *store.Station) *pncpkiv1.Station {
 	return &pncpkiv1.Station{Id: st.ID, Tenant: st.Tenant, SerialNumber: st.SerialNumber, EvseIds: st.EVSEIDs, SeccIds: st.SECCIDs,
-		OcppVersion: st.OCPPVersion, CreatedAt: timestamppb.New(st.CreatedAt), UpdatedAt: timestamppb.New(st.UpdatedAt)}
+		OcppVersion: st.OCPPVersion, ExiResponseLimit: int32(st.EXIResponseLimit), CreatedAt: timestamppb.New(st.CreatedAt), UpdatedAt: timestamppb.New(st.UpdatedAt)}
 }
 
 func invalid(code, format string, args ...any) error {
@@ -55,7 +55,7 @@ func (h *stations) PutStation(ctx context.Context, req *connect.Request[pncpkiv1
 	}
 	now := h.s.Now().UTC()
 	st := &store.Station{ID: in.Id, Tenant: in.Tenant, SerialNumber: in.SerialNumber, EVSEIDs: in.EvseIds, SECCIDs: in.SeccIds,
-		OCPPVersion: in.OcppVersion, CreatedAt: now, UpdatedAt: now}
+		OCPPVersion: in.OcppVersion, EXIResponseLimit: int(in.ExiResponseLimit), CreatedAt: now, UpdatedAt: now}
 	if err := ocppsec.NormalizeStation(st); err != nil {
 		return nil, invalid("station.invalid", "%v", err)
 	}

@@ -52,6 +52,11 @@ type Policy struct {
 	// certificate.
 	SignLimit  int
 	SignWindow time.Duration
+	// EXIResponseLimit replaces OCPP 2.0.1's 5,600 base64 characters as
+	// the exiResponse limit of 2.0.1 and 1.6 stations that have no limit
+	// of their own (the data directory's planned limit, --exi-limit);
+	// 2.1 stations take 17,000 by their schema. 0: 5,600.
+	EXIResponseLimit int
 	// AdditionalRootCertificateCheck is the stations' setting of that
 	// name: a station that holds a CSMS root accepts a new one only signed
 	// by it, so root sync sends the rollover certificate instead.
@@ -228,9 +233,9 @@ func (b *Bridge) Handle(ctx context.Context, stationID string, d Dialect, action
 		}
 		return b.authorize(ctx, d, r.IDToken.IDToken, "", hashes)
 	case *Get15118EVCertificateRequest:
-		return b.get15118EVCertificate(ctx, d, r.ISO15118SchemaVersion, contract.Action(r.Action), r.EXIRequest)
+		return b.get15118EVCertificate(ctx, stationID, d, r.ISO15118SchemaVersion, contract.Action(r.Action), r.EXIRequest)
 	case *Has2beGet15118EVCertificateRequest:
-		return b.get15118EVCertificate(ctx, d, r.SchemaVersion, "", r.EXIRequest)
+		return b.get15118EVCertificate(ctx, stationID, d, r.SchemaVersion, "", r.EXIRequest)
 	case *GetCertificateChainStatusRequest:
 		return b.chainStatus(ctx, r)
 	case *DataTransfer16:
@@ -423,7 +428,36 @@ const ISO15118v2Schema = "urn:iso:15118:2:2013:MsgDef"
 // update request to the contract service and returns its answer, or Failed
 // with the reason (the ISO 15118-2 ResponseCode for the vehicle is in
 // additionalInfo).
-func (b *Bridge) get15118EVCertificate(ctx context.Context, d Dialect, schema string, action contract.Action, exiRequest string) (*Result, error) {
+// Sources of an installation's exiResponse limit, as its log line and
+// audit entry name them.
+const (
+	LimitStation = "station"    // the station's own (registered, or reported by FieldLength)
+	LimitConfig  = "config"     // the data directory's planned limit
+	LimitOCPP201 = "ocpp-2.0.1" // OCPP 2.0.1's schema (also the 1.6 Plug and Charge profiles')
+	LimitOCPP21  = "ocpp-2.1"   // the least a 2.1 station accepts
+)
+
+// exiLimit is the exiResponse limit of a station's answers, and where it
+// comes from: the station's own when it has one, else its OCPP version's
+// (for 2.0.1 and 1.6 the data directory's planned limit when set).
+func (b *Bridge) exiLimit(ctx context.Context, stationID string, d Dialect) (int, string) {
+	if stationID != "" && b.Store != nil {
+		if st, err := b.Store.Station(ctx, stationID); err == nil && st.EXIResponseLimit > 0 {
+			return st.EXIResponseLimit, LimitStation
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			b.log().Warn("station registry not read; the OCPP version's exiResponse limit applies", "station", stationID, "err", err)
+		}
+	}
+	switch {
+	case d == OCPP21:
+		return contract.LimitOCPP21, LimitOCPP21
+	case b.Policy.EXIResponseLimit > 0:
+		return b.Policy.EXIResponseLimit, LimitConfig
+	}
+	return contract.LimitOCPP201, LimitOCPP201
+}
+
+func (b *Bridge) get15118EVCertificate(ctx context.Context, stationID string, d Dialect, schema string, action contract.Action, exiRequest string) (*Result, error) {
 	// Every failure carries an answer the station can hand the vehicle
 	// (ISO 15118-2 has a ResponseCode for each): an empty exiResponse is
 	// what strict OCPP libraries refuse as a missing field, and the
@@ -451,19 +485,17 @@ func (b *Bridge) get15118EVCertificate(ctx context.Context, d Dialect, schema st
 	if b.Installer == nil {
 		return fail(nil, ReasonNoContractSvc, "this pncpki runs no contract service (no CPS key)")
 	}
-	limit := 5600 // exiResponse in 2.0.1, the 1.6 Plug and Charge profile and has.to.be
-	if d == OCPP21 {
-		limit = 17000
-	}
-	res, err := b.Installer.Handle(ctx, action, req, limit)
+	limit, source := b.exiLimit(ctx, stationID, d)
+	res, err := b.Installer.Handle(contract.ForStation(ctx, stationID, source), action, req, limit)
 	var ie *contract.InstallError
 	if errors.As(err, &ie) {
-		return fail(ie.Answer, ie.Reason, "ResponseCode %s: %s", ie.ResponseCode, ie.Error())
+		return fail(ie.Answer, ie.Reason, "ResponseCode %s: %s (exiResponse limit %d from %s)", ie.ResponseCode, ie.Error(), limit, source)
 	} else if err != nil {
 		return fail(nil, ReasonInternal, "%v", err)
 	}
 	out := base64.StdEncoding.EncodeToString(res.EXI)
-	b.log().Debug("contract certificate installed", "emaid", res.EMAID, "action", string(action), "issued", res.Contract != nil, "repeated", res.Repeated)
+	b.log().Info("contract certificate installed", "station", stationID, "emaid", res.EMAID, "action", string(action), "issued", res.Contract != nil,
+		"repeated", res.Repeated, "base64", len(out), "exi_limit", limit, "exi_limit_source", source)
 	if d == Has2be {
 		return &Result{Response: &Has2beGet15118EVCertificateResponse{Status: "Accepted", EXIResponse: out,
 			ContractSignatureCertificateChain: has2beChain(res.ContractChain),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -11,6 +12,10 @@ import (
 // MaxStationID bounds a station identity (OCPP 2.0.1 Part 4: at most 48
 // characters, URL path safe).
 const MaxStationID = 48
+
+// MinEXIResponseLimit is the smallest exiResponse limit a station may
+// have: no installation answer is shorter.
+const MinEXIResponseLimit = 1000
 
 // NormalizeStation checks a station registration and brings its
 // identifiers to the compact form the bridge compares with.
@@ -33,6 +38,9 @@ func NormalizeStation(s *store.Station) error {
 	case "1.6", "2.0.1", "2.1":
 	default:
 		return fmt.Errorf("station %s: ocpp version %q: want 1.6, 2.0.1 or 2.1", s.ID, s.OCPPVersion)
+	}
+	if n := s.EXIResponseLimit; n != 0 && (n < MinEXIResponseLimit || n > contract.LimitOCPP21) {
+		return fmt.Errorf("station %s: exiResponse limit %d: want %d to %d base64 characters, or 0 for its OCPP version's", s.ID, n, MinEXIResponseLimit, contract.LimitOCPP21)
 	}
 	if len(s.EVSEIDs)+len(s.SECCIDs) > 256 {
 		return fmt.Errorf("station %s: more than 256 EVSEIDs and SECC IDs", s.ID)

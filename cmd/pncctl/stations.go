@@ -29,11 +29,10 @@ func (a *app) stationsCmd() *cobra.Command {
 					return err
 				}
 				if _, err := c.stations.PutStation(cmd.Context(), call(c, &pncpkiv1.PutStationRequest{Station: &pncpkiv1.Station{Id: st.ID, Tenant: st.Tenant,
-					SerialNumber: st.SerialNumber, EvseIds: st.EVSEIDs, SeccIds: st.SECCIDs, OcppVersion: st.OCPPVersion}})); err != nil {
+					SerialNumber: st.SerialNumber, EvseIds: st.EVSEIDs, SeccIds: st.SECCIDs, OcppVersion: st.OCPPVersion, ExiResponseLimit: int32(st.EXIResponseLimit)}})); err != nil {
 					return err
 				}
-				fmt.Fprintf(a.out, "station %s of %s: serial %s, EVSEIDs %s, SECC IDs %s, OCPP %s\n", st.ID, st.Tenant, dash(st.SerialNumber),
-					dash(strings.Join(st.EVSEIDs, ",")), dash(strings.Join(st.SECCIDs, ",")), st.OCPPVersion)
+				a.printStation(&st)
 				return nil
 			}
 			d, err := a.open(cmd.Context(), false)
@@ -47,8 +46,7 @@ func (a *app) stationsCmd() *cobra.Command {
 			if err := d.Store.PutStation(cmd.Context(), &st); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "station %s of %s: serial %s, EVSEIDs %s, SECC IDs %s, OCPP %s\n", st.ID, st.Tenant, dash(st.SerialNumber),
-				dash(strings.Join(st.EVSEIDs, ",")), dash(strings.Join(st.SECCIDs, ",")), st.OCPPVersion)
+			a.printStation(&st)
 			return nil
 		},
 	}
@@ -58,6 +56,7 @@ func (a *app) stationsCmd() *cobra.Command {
 	put.Flags().StringSliceVar(&st.EVSEIDs, "evse-id", nil, "EVSEIDs of its EVSEs, e.g. DE*ABC*E0001")
 	put.Flags().StringSliceVar(&st.SECCIDs, "secc-id", nil, "SECC IDs of its SECCs")
 	put.Flags().StringVar(&st.OCPPVersion, "ocpp", "2.0.1", "OCPP version: 1.6, 2.0.1 or 2.1")
+	put.Flags().IntVar(&st.EXIResponseLimit, "exi-response-limit", 0, "longest exiResponse (base64 characters) the station takes, e.g. 7500 (default: its OCPP version's, or what it reports)")
 	put.MarkFlagRequired("id")
 	put.MarkFlagRequired("tenant")
 	var tenant, output string
@@ -76,10 +75,10 @@ func (a *app) stationsCmd() *cobra.Command {
 			}
 			var rows [][]string
 			for _, s := range list {
-				rows = append(rows, []string{s.ID, s.Tenant, dash(s.SerialNumber), s.OCPPVersion,
+				rows = append(rows, []string{s.ID, s.Tenant, dash(s.SerialNumber), s.OCPPVersion, exiLimitText(s.EXIResponseLimit),
 					dash(strings.Join(append(append([]string(nil), s.EVSEIDs...), s.SECCIDs...), ","))})
 			}
-			a.table("ID\tTENANT\tSERIAL\tOCPP\tEVSEIDS / SECC IDS", rows)
+			a.table("ID\tTENANT\tSERIAL\tOCPP\tEXI LIMIT\tEVSEIDS / SECC IDS", rows)
 			return nil
 		},
 	}
@@ -106,8 +105,7 @@ func (a *app) stationsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "station %s of %s, serial %s, OCPP %s, EVSEIDs %s, SECC IDs %s\n", st.ID, st.Tenant, dash(st.SerialNumber), st.OCPPVersion,
-				dash(strings.Join(st.EVSEIDs, ",")), dash(strings.Join(st.SECCIDs, ",")))
+			a.printStation(st)
 			var rows [][]string
 			for _, c := range held {
 				rows = append(rows, []string{c.Type, c.SerialNumber, c.IssuerKeyHash, c.SeenAt.Format(time.RFC3339)})
@@ -176,7 +174,22 @@ func (a *app) listStations(cmd *cobra.Command, tenant string) ([]*store.Station,
 	var out []*store.Station
 	for _, s := range resp.Msg.Stations {
 		out = append(out, &store.Station{ID: s.Id, Tenant: s.Tenant, SerialNumber: s.SerialNumber, EVSEIDs: s.EvseIds, SECCIDs: s.SeccIds,
-			OCPPVersion: s.OcppVersion, CreatedAt: s.CreatedAt.AsTime(), UpdatedAt: s.UpdatedAt.AsTime()})
+			OCPPVersion: s.OcppVersion, EXIResponseLimit: int(s.ExiResponseLimit), CreatedAt: s.CreatedAt.AsTime(), UpdatedAt: s.UpdatedAt.AsTime()})
 	}
 	return out, nil
+}
+
+// printStation prints a station's registration on one line.
+func (a *app) printStation(st *store.Station) {
+	fmt.Fprintf(a.out, "station %s of %s: serial %s, EVSEIDs %s, SECC IDs %s, OCPP %s, exiResponse limit %s\n", st.ID, st.Tenant, dash(st.SerialNumber),
+		dash(strings.Join(st.EVSEIDs, ",")), dash(strings.Join(st.SECCIDs, ",")), st.OCPPVersion, exiLimitText(st.EXIResponseLimit))
+}
+
+// exiLimitText shows a station's exiResponse limit; 0 is its OCPP
+// version's.
+func exiLimitText(n int) string {
+	if n == 0 {
+		return "default"
+	}
+	return fmt.Sprint(n)
 }

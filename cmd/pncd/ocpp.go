@@ -74,7 +74,7 @@ func (f *ocppFlags) bridge(d *datadir.Dir, resp *ocsp.Responder, reg prometheus.
 	b := &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: resp}, Anchors: anchors, Log: log, Metrics: ocppsec.NewMetrics(reg),
 		Policy: ocppsec.Policy{AuthorizeFailOpen: f.failOpen, InvalidateRevoked: f.invalidate, StationCNIdentity: f.cnIdentity,
 			DeleteUnknownRoots: f.deleteRoots, RenewalWindow: f.renewWindow, AdditionalRootCertificateCheck: f.rootCheck, StationTLSFailOpen: f.tlsFailOpen,
-			SignLimit: f.signLimit, SignWindow: f.signWindow}}
+			SignLimit: f.signLimit, SignWindow: f.signWindow, EXIResponseLimit: d.Config.EXIResponseLimit}}
 	// Roots added at run time (root certificate pool, upstream sync) are
 	// in the store; other replicas' changes are picked up every minute.
 	if err := b.RefreshAnchors(context.Background()); err != nil {

@@ -1664,11 +1664,15 @@ type Station struct {
 	EvseIds      []string `protobuf:"bytes,4,rep,name=evse_ids,json=evseIds,proto3" json:"evse_ids,omitempty"`
 	SeccIds      []string `protobuf:"bytes,5,rep,name=secc_ids,json=seccIds,proto3" json:"secc_ids,omitempty"`
 	// "1.6", "2.0.1" or "2.1".
-	OcppVersion   string                 `protobuf:"bytes,6,opt,name=ocpp_version,json=ocppVersion,proto3" json:"ocpp_version,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	OcppVersion string                 `protobuf:"bytes,6,opt,name=ocpp_version,json=ocppVersion,proto3" json:"ocpp_version,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The longest exiResponse (base64 characters) the station takes: set
+	// here or reported by the station (OCPPCommCtrlr.FieldLength); 0 leaves
+	// its OCPP version's default.
+	ExiResponseLimit int32 `protobuf:"varint,9,opt,name=exi_response_limit,json=exiResponseLimit,proto3" json:"exi_response_limit,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Station) Reset() {
@@ -1755,6 +1759,13 @@ func (x *Station) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Station) GetExiResponseLimit() int32 {
+	if x != nil {
+		return x.ExiResponseLimit
+	}
+	return 0
 }
 
 type PutStationRequest struct {
@@ -4552,7 +4563,7 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x16DeleteOEMSubCAResponse\":\n" +
 	"$DeleteProvisioningCertificateRequest\x12\x12\n" +
 	"\x04pcid\x18\x01 \x01(\tR\x04pcid\"'\n" +
-	"%DeleteProvisioningCertificateResponse\"\xa5\x02\n" +
+	"%DeleteProvisioningCertificateResponse\"\xd3\x02\n" +
 	"\aStation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12#\n" +
@@ -4563,7 +4574,8 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"A\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12,\n" +
+	"\x12exi_response_limit\x18\t \x01(\x05R\x10exiResponseLimit\"A\n" +
 	"\x11PutStationRequest\x12,\n" +
 	"\astation\x18\x01 \x01(\v2\x12.pncpki.v1.StationR\astation\"B\n" +
 	"\x12PutStationResponse\x12,\n" +
