@@ -123,14 +123,29 @@ func TestOCPPService(t *testing.T) {
 				t.Errorf("%s: %d %v, want %d %s", tc.name, status, body, tc.status, tc.code)
 			}
 		}
-		// Root sync: StationCalls starts it, HandleResult gives the installs.
+		// Root sync: StationCalls starts it, HandleResult gives the
+		// installs; the station is also asked for its exiResponse limit.
 		status, body = e.rest(t, "POST", "/v1/ocpp/CS-1/calls", e.tokens["cpo1"], map[string]any{})
-		if status != 200 || len(body["calls"].([]any)) != 1 {
+		if status != 200 || len(body["calls"].([]any)) != 2 {
 			t.Fatalf("StationCalls: %d %v", status, body)
 		}
 		sync := body["calls"].([]any)[0].(map[string]any)
 		if sync["action"] != "GetInstalledCertificateIds" {
 			t.Fatalf("StationCalls: %v", sync)
+		}
+		if fieldLength := body["calls"].([]any)[1].(map[string]any); fieldLength["action"] != "GetVariables" {
+			t.Fatalf("StationCalls: %v", fieldLength)
+		} else {
+			status, body = e.rest(t, "POST", "/v1/ocpp/CS-1/results", e.tokens["cpo1"], map[string]any{"ocppVersion": "2.0.1", "sent": fieldLength,
+				"payload": `{"getVariableResult":[{"attributeStatus":"Accepted","attributeValue":"7500","component":{"name":"OCPPCommCtrlr"},` +
+					`"variable":{"name":"FieldLength","instance":"Get15118EVCertificateResponse.exiResponse"}}]}`})
+			if status != 200 {
+				t.Fatalf("GetVariables result: %d %v", status, body)
+			}
+			status, body = e.rest(t, "GET", "/v1/stations/CS-1", e.tokens["cpo1"], nil)
+			if st, _ := body["station"].(map[string]any); status != 200 || st["exiResponseLimit"] != float64(7500) {
+				t.Fatalf("the reported limit is not in the registry: %d %v", status, body)
+			}
 		}
 		status, body = e.rest(t, "POST", "/v1/ocpp/CS-1/results", e.tokens["cpo1"], map[string]any{
 			"ocppVersion": "2.0.1", "sent": sync, "payload": `{"status":"NotFound"}`})

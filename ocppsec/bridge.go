@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -565,12 +566,44 @@ const (
 // not sent the chain again: its own retry (CertSigningWaitMinimum,
 // CertSigningRepeatTimes) sends a new CSR.
 func (b *Bridge) HandleResult(ctx context.Context, stationID string, d Dialect, sent Call, callID string, payload []byte) ([]Call, error) {
-	var r store.StationCallResult
+	r := callResult{StationCallResult: &store.StationCallResult{}}
 	follow, err := b.resultOf(stationID, d, sent, payload, &r)
 	if err != nil {
 		return nil, err
 	}
-	return follow, b.Store.FinishStationCall(ctx, stationID, callID, r)
+	if err := b.Store.FinishStationCall(ctx, stationID, callID, *r.StationCallResult); err != nil {
+		return nil, err
+	}
+	if r.exiLimit > 0 {
+		if err := b.reportedLimit(ctx, stationID, r.exiLimit); err != nil {
+			return nil, err
+		}
+	}
+	return follow, nil
+}
+
+// callResult is what an answer to a pncpki call changes: the store's
+// part, and the exiResponse limit the station reported (0: none).
+type callResult struct {
+	*store.StationCallResult
+	exiLimit int
+}
+
+// reportedLimit records the exiResponse limit a station reported as its
+// own in the registry (audited as a station change), within the limits a
+// station may have.
+func (b *Bridge) reportedLimit(ctx context.Context, stationID string, limit int) error {
+	limit = min(max(limit, MinEXIResponseLimit), contract.LimitOCPP21)
+	st, err := b.Store.Station(ctx, stationID)
+	if err != nil {
+		return err
+	}
+	if st.EXIResponseLimit == limit {
+		return nil
+	}
+	b.log().Info("station reported its exiResponse limit", "station", stationID, "limit", limit, "was", st.EXIResponseLimit)
+	st.EXIResponseLimit, st.UpdatedAt = limit, b.now().UTC()
+	return b.Store.PutStation(ctx, st)
 }
 
 // CallFailed records a CALLERROR a station answered a call with.
@@ -585,7 +618,7 @@ func (b *Bridge) CallFailed(ctx context.Context, stationID string, sent Call, ca
 
 // resultOf reads an answer into the changes it makes (r) and the calls
 // that follow.
-func (b *Bridge) resultOf(stationID string, d Dialect, sent Call, payload []byte, r *store.StationCallResult) ([]Call, error) {
+func (b *Bridge) resultOf(stationID string, d Dialect, sent Call, payload []byte, r *callResult) ([]Call, error) {
 	if dt, ok := sent.Payload.(*DataTransfer16); ok {
 		var outer DataTransfer16Response
 		if err := Decode(OCPP16, payload, &outer); err != nil {
@@ -666,12 +699,25 @@ func (b *Bridge) resultOf(stationID string, d Dialect, sent Call, payload []byte
 		}
 		r.ReplaceTypes, r.Installed = []string{req.CertificateType}, installedRecords(have, now)
 		return b.rootSyncFollowUp(d, []string{req.CertificateType}, have), nil
+	case *GetVariablesResponse:
+		for _, v := range resp.GetVariableResult {
+			if v.Component.Name != FieldLengthVariable.Component.Name || v.Variable != FieldLengthVariable.Variable {
+				continue
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(v.AttributeValue))
+			if v.AttributeStatus != "Accepted" || err != nil || n <= 0 {
+				b.log().Info("station reports no exiResponse limit; its OCPP version's applies", "station", stationID,
+					"status", v.AttributeStatus, "value", v.AttributeValue)
+				continue
+			}
+			r.exiLimit = n
+		}
 	case *InstallCertificateResponse, *InstallCertificate16Response, *DeleteCertificateResponse, *DeleteCertificate16Response:
 		level := slog.LevelInfo
 		if status != "Accepted" {
 			level = slog.LevelWarn
 		} else {
-			installOrDelete(sent, now, r)
+			installOrDelete(sent, now, r.StationCallResult)
 		}
 		b.log().Log(context.Background(), level, "station answered "+sent.Action, "station", stationID, "status", status)
 	}

@@ -37,14 +37,20 @@ type bridgeEnv struct {
 }
 
 func newBridgeEnv(t *testing.T) *bridgeEnv {
+	return newBridgeEnvWith(t, datadir.InitConfig{Organization: "Test"}, "")
+}
+
+// newBridgeEnvWith is newBridgeEnv with the hierarchy named by cfg under
+// publicURL ("" pncd's default).
+func newBridgeEnvWith(t *testing.T, cfg datadir.InitConfig, publicURL string) *bridgeEnv {
 	t.Helper()
 	ctx := context.Background()
-	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
+	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{PublicURL: publicURL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	if err := d.Init(ctx, datadir.InitConfig{Organization: "Test"}); err != nil {
+	if err := d.Init(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	for _, tn := range []*policies.Tenant{

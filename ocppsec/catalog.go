@@ -29,6 +29,7 @@ var messages2 = []Message{
 	msg("Authorize", true, AuthorizeRequest{}, AuthorizeResponse{}),
 	msg("TriggerMessage", false, TriggerMessageRequest{}, TriggerMessageResponse{}),
 	msg("SecurityEventNotification", true, SecurityEventNotificationRequest{}, SecurityEventNotificationResponse{}),
+	msg("GetVariables", false, GetVariablesRequest{}, GetVariablesResponse{}),
 }
 
 var catalog = map[Dialect][]Message{

@@ -48,6 +48,8 @@ var enums = map[string]map[Dialect][]string{
 	"CertificateStatus":       {"": {"Good", "Revoked", "Unknown", "Failed"}},
 	"DataTransferStatus":      {"": {"Accepted", "Rejected", "UnknownMessageId", "UnknownVendorId"}},
 	"MessageFormat":           {"": {"ASCII", "HTML", "URI", "UTF8"}},
+	"Attribute":               {"": {"Actual", "Target", "MinSet", "MaxSet"}},
+	"GetVariableStatus":       {"": {"Accepted", "Rejected", "UnknownComponent", "UnknownVariable", "NotSupportedAttributeType"}},
 }
 
 // EnumValues returns the values of enumeration name in dialect d.

@@ -261,3 +261,58 @@ type GetCertificateChainStatusResponse struct {
 	CustomData        *CustomData         `json:"customData,omitempty"`
 	CertificateStatus []CertificateStatus `json:"certificateStatus" ocpp:"req,items=1:4"`
 }
+
+// GetVariablesRequest reads variables of a station's device model: pncpki
+// asks for the longest exiResponse a station takes (FieldLengthVariable).
+type GetVariablesRequest struct {
+	CustomData      *CustomData       `json:"customData,omitempty"`
+	GetVariableData []GetVariableData `json:"getVariableData" ocpp:"req,items=1:"`
+}
+
+// GetVariableData names one variable to read.
+type GetVariableData struct {
+	CustomData    *CustomData `json:"customData,omitempty"`
+	AttributeType string      `json:"attributeType,omitempty" ocpp:"enum=Attribute"`
+	Component     Component   `json:"component" ocpp:"req"`
+	Variable      Variable    `json:"variable" ocpp:"req"`
+}
+
+// Component is a device model component.
+type Component struct {
+	CustomData *CustomData `json:"customData,omitempty"`
+	EVSE       *EVSE       `json:"evse,omitempty"`
+	Name       string      `json:"name" ocpp:"req,max=50"`
+	Instance   string      `json:"instance,omitempty" ocpp:"max=50"`
+}
+
+// Variable is a variable of a component.
+type Variable struct {
+	CustomData *CustomData `json:"customData,omitempty"`
+	Name       string      `json:"name" ocpp:"req,max=50"`
+	Instance   string      `json:"instance,omitempty" ocpp:"max=50"`
+}
+
+// GetVariablesResponse holds a result per variable asked for.
+type GetVariablesResponse struct {
+	CustomData        *CustomData         `json:"customData,omitempty"`
+	GetVariableResult []GetVariableResult `json:"getVariableResult" ocpp:"req,items=1:"`
+}
+
+// GetVariableResult is one variable's value, or why there is none.
+type GetVariableResult struct {
+	CustomData          *CustomData `json:"customData,omitempty"`
+	AttributeStatus     string      `json:"attributeStatus" ocpp:"req,enum=GetVariableStatus"`
+	AttributeStatusInfo *StatusInfo `json:"attributeStatusInfo,omitempty"`
+	AttributeType       string      `json:"attributeType,omitempty" ocpp:"enum=Attribute"`
+	AttributeValue      string      `json:"attributeValue,omitempty" ocpp:"max=2500"`
+	Component           Component   `json:"component" ocpp:"req"`
+	Variable            Variable    `json:"variable" ocpp:"req"`
+}
+
+// FieldLengthVariable is the device model variable in which a station
+// says how long a field of a message may be; its instance names the
+// field. OCPP 2.0.1 and 2.1 both have it.
+var FieldLengthVariable = GetVariableData{
+	Component: Component{Name: "OCPPCommCtrlr"},
+	Variable:  Variable{Name: "FieldLength", Instance: "Get15118EVCertificateResponse.exiResponse"},
+}

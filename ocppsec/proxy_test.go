@@ -3,6 +3,7 @@ package ocppsec
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -27,7 +28,9 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/contract/exi"
+	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
 )
 
 func freePort(t *testing.T) int {
@@ -309,6 +312,142 @@ func TestProxyOCPP201(t *testing.T) {
 			t.Errorf("%s: ResponseCode %s, want %s", tc.name, got, tc.code)
 		}
 	}
+}
+
+// fieldLengthStation is an ocpp-go station that reports its exiResponse
+// limit through OCPPCommCtrlr.FieldLength, or that it has none (0).
+type fieldLengthStation struct {
+	limit int
+	asked chan struct{}
+}
+
+func (s *fieldLengthStation) OnGetBaseReport(*provisioning.GetBaseReportRequest) (*provisioning.GetBaseReportResponse, error) {
+	return nil, errors.New("not supported")
+}
+func (s *fieldLengthStation) OnGetReport(*provisioning.GetReportRequest) (*provisioning.GetReportResponse, error) {
+	return nil, errors.New("not supported")
+}
+func (s *fieldLengthStation) OnReset(*provisioning.ResetRequest) (*provisioning.ResetResponse, error) {
+	return nil, errors.New("not supported")
+}
+func (s *fieldLengthStation) OnSetNetworkProfile(*provisioning.SetNetworkProfileRequest) (*provisioning.SetNetworkProfileResponse, error) {
+	return nil, errors.New("not supported")
+}
+func (s *fieldLengthStation) OnSetVariables(*provisioning.SetVariablesRequest) (*provisioning.SetVariablesResponse, error) {
+	return nil, errors.New("not supported")
+}
+func (s *fieldLengthStation) OnGetVariables(r *provisioning.GetVariablesRequest) (*provisioning.GetVariablesResponse, error) {
+	defer func() { s.asked <- struct{}{} }()
+	var out []provisioning.GetVariableResult
+	for _, v := range r.GetVariableData {
+		res := provisioning.GetVariableResult{AttributeStatus: provisioning.GetVariableStatusUnknownVariable, Component: v.Component, Variable: v.Variable}
+		if s.limit > 0 && v.Component.Name == "OCPPCommCtrlr" && v.Variable.Name == "FieldLength" && v.Variable.Instance == "Get15118EVCertificateResponse.exiResponse" {
+			res.AttributeStatus, res.AttributeValue = provisioning.GetVariableStatusAccepted, fmt.Sprint(s.limit)
+		}
+		out = append(out, res)
+	}
+	return provisioning.NewGetVariablesResponse(out), nil
+}
+
+// TestProxyStationEXILimit: under a hierarchy whose answers exceed 5,600
+// characters (a 64-character organization and a public https URL), a
+// station that reports a FieldLength of 7,500 after its accepted boot gets
+// its installation; one that reports none keeps OCPP 2.0.1's 5,600 and
+// gets ResponseTooLarge, with no certificate issued.
+func TestProxyStationEXILimit(t *testing.T) {
+	port := freePort(t)
+	handler := &csms201{}
+	csms := ocpp2.NewCSMS(nil, nil)
+	csms.SetProvisioningHandler(handler)
+	csms.SetAvailabilityHandler(handler)
+	csms.SetAuthorizationHandler(handler)
+	csms.SetSecurityHandler(handler)
+	csms.SetISO15118Handler(handler)
+	go csms.Start(port, "/ocpp/{ws}")
+	t.Cleanup(csms.Stop)
+	waitListening(t, port)
+	org := strings.Repeat("Stadtwerke Musterstadt ", 3)[:64]
+	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: org, Country: "DE"}, "https://pki.stadtwerke-musterstadt.example")
+	p := &Proxy{Bridge: e.b, Upstream: fmt.Sprintf("ws://127.0.0.1:%d/ocpp", port), Manage: true}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	ev := withInstaller(t, e)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	if err := e.d.Store.PutStation(ctx, &store.Station{ID: "CS-3", Tenant: "cpo1", OCPPVersion: "2.0.1", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	install := func(station string) *Get15118EVCertificateResponse {
+		t.Helper()
+		req, err := ev.InstallationRequest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.b.Handle(ctx, station, OCPP201, "Get15118EVCertificate", mustJSON(t, Get15118EVCertificateRequest{
+			ISO15118SchemaVersion: ISO15118v2Schema, Action: "Install", EXIRequest: base64.StdEncoding.EncodeToString(req)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Response.(*Get15118EVCertificateResponse)
+	}
+	for _, tc := range []struct {
+		station string
+		reports int
+	}{{"CS-1", 7500}, {"CS-3", 0}} {
+		st := &fieldLengthStation{limit: tc.reports, asked: make(chan struct{}, 1)}
+		cs := ocpp2.NewChargingStation(tc.station, nil, nil)
+		cs.SetProvisioningHandler(st)
+		cs.SetSecurityHandler(&station201{signed: make(chan *security.CertificateSignedRequest, 4)})
+		cs.SetISO15118Handler(&station201{installed: make(chan *iso15118.InstallCertificateRequest, 16)})
+		if err := cs.Start("ws" + strings.TrimPrefix(srv.URL, "http") + "/ocpp"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cs.Stop)
+		if boot, err := cs.BootNotification(provisioning.BootReasonPowerUp, "model", "vendor"); err != nil || boot.Status != provisioning.RegistrationStatusAccepted {
+			t.Fatalf("%s BootNotification: %v", tc.station, err)
+		}
+		select {
+		case <-st.asked:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s was not asked for its FieldLength", tc.station)
+		}
+		waitFor(t, func() bool {
+			got, err := e.d.Store.Station(ctx, tc.station)
+			return err == nil && got.EXIResponseLimit == tc.reports
+		})
+	}
+
+	before := countCerts(t, e)
+	if r := install("CS-3"); r.Status != "Failed" || r.StatusInfo == nil || r.StatusInfo.ReasonCode != contract.ReasonTooLarge {
+		t.Fatalf("CS-3, no limit reported: %+v", r)
+	}
+	if after := countCerts(t, e); after != before {
+		t.Fatalf("a size refusal stored %d certificates", after-before)
+	}
+	r := install("CS-1")
+	if r.Status != "Accepted" || len(r.EXIResponse) <= 5600 || len(r.EXIResponse) > 7500 {
+		t.Fatalf("CS-1, limit 7500: status %s, %d characters", r.Status, len(r.EXIResponse))
+	}
+	t.Logf("CS-1 installation: %d base64 characters", len(r.EXIResponse))
+	// The audit entry of the contract certificate names the station and
+	// the limit that applied.
+	log, err := e.d.Store.AuditLog(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := log[len(log)-1]
+	if last.Action != store.AuditCertificateIssue || !strings.Contains(last.Detail, `"station":"CS-1","exi_response_limit":7500,"limit_source":"station"`) {
+		t.Errorf("audit entry of the installation: %s %s", last.Action, last.Detail)
+	}
+}
+
+func countCerts(t *testing.T, e *bridgeEnv) int {
+	t.Helper()
+	recs, err := e.d.Store.Certificates(context.Background(), store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(recs)
 }
 
 func waitFor(t *testing.T, cond func() bool) {

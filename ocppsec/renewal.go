@@ -96,9 +96,15 @@ func (b *Bridge) latestByName(ctx context.Context, tenant, profile string, norma
 }
 
 // StationCalls returns what a station speaking d should be sent now: the
-// start of a root sync and any renewal triggers.
+// start of a root sync, the question for its exiResponse limit (2.0.1 and
+// 2.1) and any renewal triggers.
 func (b *Bridge) StationCalls(ctx context.Context, st *store.Station, d Dialect) ([]Call, error) {
 	calls := b.RootSyncCalls(d)
+	if d == OCPP201 || d == OCPP21 {
+		// The longest exiResponse it takes: the station's own limit
+		// replaces its OCPP version's for its installation answers.
+		calls = append(calls, Call{"GetVariables", &GetVariablesRequest{GetVariableData: []GetVariableData{FieldLengthVariable}}})
+	}
 	renew, err := b.RenewalCalls(ctx, st, d)
 	if err != nil {
 		return nil, err

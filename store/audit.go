@@ -168,9 +168,9 @@ func CACertificateAudit(ctx context.Context, name string, der []byte) *AuditEntr
 // issueDetail is IssueAudit's detail; a struct marshals faster than a map
 // on the issuance path.
 type issueDetail struct {
-	Profile     string    `json:"profile"`
-	Tenant      string    `json:"tenant"`
-	CommonName  string    `json:"common_name"`
+	Profile      string        `json:"profile"`
+	Tenant       string        `json:"tenant"`
+	CommonName   string        `json:"common_name"`
 	NotAfter     time.Time     `json:"not_after"`
 	Fingerprint  string        `json:"certificate_sha256"`
 	Installation *Installation `json:"installation,omitempty"`

@@ -27,8 +27,8 @@ type Station struct {
 	// station (OCPPCommCtrlr.FieldLength); 0 leaves the default of its
 	// OCPP version or of the data directory.
 	EXIResponseLimit int
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // Audit actions of the station registry and the OCPP bridge.
