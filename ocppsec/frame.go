@@ -109,7 +109,7 @@ func ParseFrame(d Dialect, data []byte) (*Frame, error) {
 		}
 		f.Details = parts[4]
 	default:
-		return bad(f.ID, "MessageTypeNotSupported", "message type %d", f.Type)
+		return bad(f.ID, MessageTypeError(d), "message type %d", f.Type)
 	}
 	return &f, nil
 }

@@ -32,6 +32,7 @@ func TestParseFrame(t *testing.T) {
 		{"result extra", `[3,"7",{},{}]`, OCPP201, "FormatViolation", "7"},
 		{"error code number", `[4,"7",5,"x",{}]`, OCPP201, "FormatViolation", "7"},
 		{"type 5", `[5,"7","A",{}]`, OCPP201, "MessageTypeNotSupported", "7"},
+		{"1.6 type 5", `[5,"7","A",{}]`, OCPP16, "ProtocolError", "7"},
 		{"oversize", big, OCPP201, "FormatViolation", ""},
 	}
 	for _, tt := range tests {

@@ -160,7 +160,7 @@ func TestProxyRawFrames(t *testing.T) {
 		{"schema violation", `[2,"b3","SignCertificate",{"csr":"` + strings.Repeat("A", 5501) + `"}]`, "b3", CodePropertyConstraint},
 		{"missing property", `[2,"b4","SignCertificate",{}]`, "b4", CodeOccurrenceViolation},
 		{"2.0.1 field in 1.6", `[2,"b5","SignCertificate",{"csr":"x","certificateType":"V2GCertificate"}]`, "b5", CodeOccurrenceViolation},
-		{"unknown message type", `[7,"b6","SignCertificate",{}]`, "b6", "MessageTypeNotSupported"},
+		{"unknown message type", `[7,"b6","SignCertificate",{}]`, "b6", "ProtocolError"},
 		{"oversize frame", big, "b7", "FormationViolation"},
 		{"CSR for another CPO's station", `[2,"b8","DataTransfer",` + string(mustJSON(t, DataTransfer16{VendorID: VendorOCA, MessageID: "SignCertificate",
 			Data: string(mustJSON(t, SignCertificateRequest{CSR: csrPEM(t, "DEABCE0001", "Example CPO"), CertificateType: "V2GCertificate"}))})) + `]`, "b8", ""},

@@ -63,6 +63,16 @@ func FormatViolation(d Dialect) string {
 	return CodeFormatViolation
 }
 
+// MessageTypeError is the CALLERROR code for a frame of an unknown message
+// type: 2.0.1 and 2.1 have MessageTypeNotSupported; OCPP-J 1.6 has no such
+// code, and a message type outside 2, 3 and 4 breaks its protocol.
+func MessageTypeError(d Dialect) string {
+	if d == OCPP16 || d == Has2be {
+		return "ProtocolError"
+	}
+	return "MessageTypeNotSupported"
+}
+
 func violation(code, path, format string, args ...any) *ValidationError {
 	return &ValidationError{Code: code, Path: path, Reason: fmt.Sprintf(format, args...)}
 }

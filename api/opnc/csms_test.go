@@ -97,6 +97,21 @@ func TestCSMSClient(t *testing.T) {
 	if err := json.Unmarshal(out, &roots); err != nil || len(roots.Collection.Roots) != 3 {
 		t.Fatalf("%v %s", err, out)
 	}
+	// rootType filters, in either case; an unknown one is refused.
+	for _, tc := range []struct{ query, want string }{{"V2G", "V2G"}, {"mo", "MO"}, {"OEM", "OEM"}} {
+		status, out := e.do(t, "GET", "/opcp/v1/root/rootCerts?rootType="+tc.query, "", nil, e.token)
+		var got struct {
+			Collection struct {
+				Roots []map[string]any `json:"rootCertificates"`
+			} `json:"RootCertificateCollection"`
+		}
+		if err := json.Unmarshal(out, &got); status != 200 || err != nil || len(got.Collection.Roots) != 1 || got.Collection.Roots[0]["rootType"] != tc.want {
+			t.Errorf("rootType=%s: %d %s", tc.query, status, out)
+		}
+	}
+	if status, out := e.do(t, "GET", "/opcp/v1/root/rootCerts?rootType=CSMS", "", nil, e.token); status != 400 {
+		t.Errorf("rootType=CSMS: %d %s", status, out)
+	}
 	for _, root := range roots.Collection.Roots {
 		b, _ := base64.StdEncoding.DecodeString(root["caCertificate"].(string))
 		if _, err := x509.ParseCertificate(b); err != nil {

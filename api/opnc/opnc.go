@@ -261,12 +261,19 @@ func (s *Server) opcpSignedContractData(w http.ResponseWriter, r *http.Request) 
 // opcpRootType is OPCP's rootType of a trust anchor use.
 var opcpRootType = map[ocppsec.Use]string{ocppsec.UseV2G: "V2G", ocppsec.UseMO: "MO", ocppsec.UseOEM: "OEM"}
 
+// opcpRootTypes maps OPCP's rootType filter (the spec spells it in lower
+// case; pncpki takes any case) to the trust anchor use.
+var opcpRootTypes = map[string]ocppsec.Use{"v2g": ocppsec.UseV2G, "mo": ocppsec.UseMO, "oem": ocppsec.UseOEM}
+
 // opcpRoots lists the root pool in OPCP's RootCertV2 shape: OPNC's fields
-// with rootType instead of rootTypeList.
-func (s *Server) opcpRoots() []map[string]any {
+// with rootType instead of rootTypeList; with uses, only those.
+func (s *Server) opcpRoots(uses ...ocppsec.Use) []map[string]any {
+	if len(uses) == 0 {
+		uses = []ocppsec.Use{ocppsec.UseV2G, ocppsec.UseMO, ocppsec.UseOEM}
+	}
 	anchors := s.Anchors()
 	var out []map[string]any
-	for _, u := range []ocppsec.Use{ocppsec.UseV2G, ocppsec.UseMO, ocppsec.UseOEM} {
+	for _, u := range uses {
 		for _, c := range anchors[u] {
 			root := rootJSON(c, u)
 			delete(root, "rootTypeList")
@@ -279,7 +286,16 @@ func (s *Server) opcpRoots() []map[string]any {
 
 // opcpRootCerts answers OPCP's getAllRootCerts.
 func (s *Server) opcpRootCerts(w http.ResponseWriter, r *http.Request) {
-	list := s.opcpRoots()
+	var uses []ocppsec.Use
+	if t := r.URL.Query().Get("rootType"); t != "" {
+		u, ok := opcpRootTypes[strings.ToLower(t)]
+		if !ok {
+			s.writeError(w, http.StatusBadRequest, "rootType %q: want v2g, mo or oem", t)
+			return
+		}
+		uses = []ocppsec.Use{u}
+	}
+	list := s.opcpRoots(uses...)
 	if list == nil {
 		list = []map[string]any{}
 	}

@@ -13,7 +13,8 @@ import (
 // object with one key per element in document order. An element without
 // attributes or children is its value (a string); otherwise an object
 // whose "@name" keys are attributes, "#text" its value, and other keys its
-// children, a run of children with the same name becoming an array.
+// children, a run of children with the same name becoming an array. An
+// attribute in another namespace than its element's is "@{namespace}name".
 // Values stay strings, so 160-bit serial numbers survive.
 
 // JSON returns the JSON form of elements.
@@ -73,7 +74,7 @@ func writeContent(b *bytes.Buffer, e *Element) {
 	writeChildren(&inner, e.Children)
 	b.WriteByte('{')
 	for _, a := range e.Attrs {
-		writeString(b, "@"+a.Name.Local)
+		writeString(b, "@"+a.Name.clark(e.Name.Space))
 		b.WriteByte(':')
 		writeString(b, a.Value)
 		b.WriteByte(',')
@@ -90,6 +91,27 @@ func writeContent(b *bytes.Buffer, e *Element) {
 		b.Truncate(b.Len() - 1)
 	}
 	b.WriteByte('}')
+}
+
+// clark is an attribute's name in the JSON form: its local name, with
+// "{namespace}" before it when that is not its element's (elemSpace), as
+// relaxed fragment grammars know some attributes (Id) in several
+// namespaces: eMAID's Id is MsgDataTypes'.
+func (n QName) clark(elemSpace string) string {
+	if n.Space == "" || n.Space == elemSpace {
+		return n.Local
+	}
+	return "{" + n.Space + "}" + n.Local
+}
+
+// parseClark reads what clark writes.
+func parseClark(s string) QName {
+	if rest, ok := strings.CutPrefix(s, "{"); ok {
+		if ns, local, ok := strings.Cut(rest, "}"); ok {
+			return QName{Space: ns, Local: local}
+		}
+	}
+	return QName{Local: s}
 }
 
 // ParseJSON reads the JSON form back into elements, in order.
@@ -134,7 +156,7 @@ func parseMembers(dec *json.Decoder, e *Element, depth int) error {
 			if err != nil {
 				return fmt.Errorf("exi json: attribute %s: %w", key, err)
 			}
-			e.Attrs = append(e.Attrs, Attr{Name: QName{Local: key[1:]}, Value: v})
+			e.Attrs = append(e.Attrs, Attr{Name: parseClark(key[1:]), Value: v})
 		case key == "#text":
 			v, err := scalar(tok)
 			if err != nil {
