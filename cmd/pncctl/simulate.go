@@ -77,15 +77,30 @@ func (a *app) simulateEVCmd() *cobra.Command {
 			fmt.Fprintf(a.out, "request    Certificate%sReq, %d bytes of EXI (%d base64 characters), %d roots listed\n",
 				map[string]string{"Install": "Installation", "Update": "Update"}[action], len(req), len(b64), len(ev.Roots))
 			payload, _ := json.Marshal(ocppsec.Get15118EVCertificateRequest{ISO15118SchemaVersion: ocppsec.ISO15118v2Schema, Action: action, EXIRequest: b64})
+			ocppAction := "Get15118EVCertificate"
+			if version == "1.6" {
+				// The OCA's Plug and Charge profile: the 2.0.1 message
+				// inside a DataTransfer.
+				ocppAction = "DataTransfer"
+				payload, _ = json.Marshal(ocppsec.DataTransfer16{VendorID: ocppsec.VendorOCA, MessageID: "Get15118EVCertificate", Data: string(payload)})
+			}
 			start := time.Now()
 			resp, err := cl.ocpp.HandleRequest(cmd.Context(), call(cl, &pncpkiv1.HandleRequestRequest{
-				StationId: station, OcppVersion: version, Action: "Get15118EVCertificate", Payload: string(payload)}))
+				StationId: station, OcppVersion: version, Action: ocppAction, Payload: string(payload)}))
 			if err != nil {
 				return err
 			}
 			took := time.Since(start)
+			answer := resp.Msg.Payload
+			if version == "1.6" {
+				var dt ocppsec.DataTransfer16Response
+				if err := json.Unmarshal([]byte(answer), &dt); err != nil || dt.Status != "Accepted" {
+					return fmt.Errorf("DataTransfer answer: %s %v", dt.Status, err)
+				}
+				answer = dt.Data
+			}
 			var out ocppsec.Get15118EVCertificateResponse
-			if err := json.Unmarshal([]byte(resp.Msg.Payload), &out); err != nil {
+			if err := json.Unmarshal([]byte(answer), &out); err != nil {
 				return fmt.Errorf("response payload: %w", err)
 			}
 			if out.Status != "Accepted" {
@@ -96,15 +111,11 @@ func (a *app) simulateEVCmd() *cobra.Command {
 				fmt.Fprintf(a.out, "response   %s in %s: %s\n", out.Status, took.Round(time.Microsecond), info)
 				return exitError{code: 1}
 			}
-			limit := 5600
-			if version == "2.1" {
-				limit = 17000
-			}
 			exiRes, err := base64.StdEncoding.DecodeString(out.EXIResponse)
 			if err != nil {
 				return fmt.Errorf("exiResponse: %w", err)
 			}
-			fmt.Fprintf(a.out, "response   Accepted in %s, %d bytes of EXI (%d of %d base64 characters)\n", took.Round(time.Microsecond), len(exiRes), len(out.EXIResponse), limit)
+			fmt.Fprintf(a.out, "response   Accepted in %s, %d bytes of EXI (%d base64 characters)\n", took.Round(time.Microsecond), len(exiRes), len(out.EXIResponse))
 			got, err := ev.ReadResponse(exiRes, recipient)
 			if err != nil {
 				fmt.Fprintf(a.out, "check      FAILED: %v\n", err)
@@ -147,7 +158,7 @@ func (a *app) simulateEVCmd() *cobra.Command {
 	f.StringVar(&oemKey, "oem-key", "", "PEM private key of --oem-cert")
 	f.StringVar(&roots, "roots", "", "PEM roots the vehicle lists in ListOfRootCertificateIDs (default: the server's V2G and MO trust anchors)")
 	f.StringVar(&station, "station", "", "a station of the token's CPO the request comes through")
-	f.StringVar(&version, "ocpp-version", "2.0.1", "OCPP version of the request: 2.0.1 or 2.1")
+	f.StringVar(&version, "ocpp-version", "2.0.1", "OCPP version of the request: 2.0.1, 2.1, or 1.6 (the OCA's Plug and Charge DataTransfer)")
 	f.BoolVar(&update, "update", false, "send a CertificateUpdateReq with --contract-cert/--contract-key instead")
 	f.StringVar(&contractCert, "contract-cert", "", "PEM contract certificate chain for --update")
 	f.StringVar(&contractKey, "contract-key", "", "PEM contract key for --update")

@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,18 +29,20 @@ import (
 )
 
 // TestSimulateEV runs pncctl contracts simulate-ev against a pncd API
-// (real TLS, real store) as a CPO's CSMS would forward the vehicle:
-// installation, then an update with the saved contract, then the
+// (real TLS, real store) as a CPO's CSMS would forward the vehicle, under
+// a real operator's hierarchy (a 35-character organization, a country, a
+// public https URL): installation and update over OCPP 2.0.1 and over the
+// 1.6 Plug and Charge DataTransfer, each within 5,600 characters, then the
 // installation again after the contract was cancelled.
 func TestSimulateEV(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	d, err := datadir.Open(ctx, filepath.Join(dir, "data"), ca.Options{})
+	d, err := datadir.Open(ctx, filepath.Join(dir, "data"), ca.Options{PublicURL: "https://pki.stadtwerke-musterstadt.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if err := d.Init(ctx, datadir.InitConfig{Organization: "Sim"}); err != nil {
+	if err := d.Init(ctx, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tn := range []*policies.Tenant{
@@ -99,18 +103,34 @@ func TestSimulateEV(t *testing.T) {
 	r := func(args ...string) []string {
 		return append([]string{"--server", srv.URL, "--server-ca", caFile, "--token-file", tokFile, "contracts", "simulate-ev", "--station", "CS-1"}, args...)
 	}
-	out := mustCLI(t, r("--pcid", testcerts.PCID, "--oem-cert", certFile, "--oem-key", keyFile, "--save", saved)...)
-	for _, want := range []string{"response   Accepted", "of 5600 base64", "eMAID DE8AAC12345678D", "key        decrypted", "saved"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("install report lacks %q:\n%s", want, out)
+	size := regexp.MustCompile(`response   Accepted in \S+, \d+ bytes of EXI \((\d+) base64 characters\)`)
+	fits := func(name, out string) {
+		t.Helper()
+		m := size.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("%s: no accepted answer:\n%s", name, out)
 		}
+		if n, _ := strconv.Atoi(m[1]); n > 5600 {
+			t.Errorf("%s: %d base64 characters, over 5600", name, n)
+		}
+		t.Logf("%s: %s base64 characters", name, m[1])
 	}
-	if fi, err := os.Stat(filepath.Join(saved, "contract.key")); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("saved contract key: %v %v", fi, err)
-	}
-	out = mustCLI(t, r("--update", "--contract-cert", filepath.Join(saved, "contract.pem"), "--contract-key", filepath.Join(saved, "contract.key"))...)
-	if !strings.Contains(out, "CertificateUpdateReq") || !strings.Contains(out, "key        decrypted") {
-		t.Errorf("update report:\n%s", out)
+	for _, version := range []string{"2.0.1", "1.6"} {
+		out := mustCLI(t, r("--ocpp-version", version, "--pcid", testcerts.PCID, "--oem-cert", certFile, "--oem-key", keyFile, "--save", saved)...)
+		for _, want := range []string{"eMAID DE8AAC12345678D", "key        decrypted", "saved"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s install report lacks %q:\n%s", version, want, out)
+			}
+		}
+		fits(version+" installation", out)
+		if fi, err := os.Stat(filepath.Join(saved, "contract.key")); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("saved contract key: %v %v", fi, err)
+		}
+		out = mustCLI(t, r("--ocpp-version", version, "--update", "--contract-cert", filepath.Join(saved, "contract.pem"), "--contract-key", filepath.Join(saved, "contract.key"))...)
+		if !strings.Contains(out, "CertificateUpdateReq") || !strings.Contains(out, "key        decrypted") {
+			t.Errorf("%s update report:\n%s", version, out)
+		}
+		fits(version+" update", out)
 	}
 	// A PCID that is not the certificate's is refused before anything is sent.
 	if _, errs, code := cli(t, r("--pcid", "WMIOTHER000000001", "--oem-cert", certFile, "--oem-key", keyFile)...); code == 0 || !strings.Contains(errs, "is not the PCID") {
