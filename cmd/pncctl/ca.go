@@ -53,6 +53,9 @@ The profile is detected from the certificate when not given.`,
 				return err
 			}
 			defer d.Close()
+			if w := d.Config.HTTPSWarning(); w != "" {
+				fmt.Fprintln(a.errw, "warning:", w)
+			}
 			if len(imports) > 0 {
 				for _, spec := range imports {
 					if err := importCA(ctx, d, spec); err != nil {

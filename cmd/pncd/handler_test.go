@@ -30,6 +30,8 @@ import (
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/testcerts/zlinttest"
 )
 
 // newDir is an initialised data directory with its OCSP responder.
@@ -241,5 +243,60 @@ func TestReadyzRedis(t *testing.T) {
 		}
 		srv.Close()
 		rdb.Close()
+	}
+}
+
+// TestFirstStartLongOrganization: pncd's first start with an organization
+// of 64 characters, a country and a public https URL creates its
+// hierarchy and the OCSP responders of every CA, and every certificate it
+// issued for itself fits its profile (pncpki's linter and zlint).
+func TestFirstStartLongOrganization(t *testing.T) {
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{PublicURL: "https://pki.stadtwerke-musterstadt.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	org := strings.Repeat("Stadtwerke Musterstadt Energie GmbH ", 2)[:64]
+	if err := d.Init(ctx, datadir.InitConfig{Organization: org, Country: "DE"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ocsp.New(ctx, ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, Registerer: prometheus.NewRegistry()}); err != nil {
+		t.Fatal(err)
+	}
+	certs, err := d.Store.Certificates(ctx, store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	responders := 0
+	for _, rec := range certs {
+		c, err := x509.ParseCertificate(rec.DER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := policies.Lookup(rec.Profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vs := p.Check(c, policies.SECCBoth); len(vs) > 0 {
+			t.Errorf("%s %q: %v", rec.Profile, c.Subject.CommonName, vs)
+		}
+		findings, err := zlinttest.Findings(rec.DER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range findings {
+			// An https CRL distribution point is the operator's choice of
+			// public URL, which pncpki warns of (datadir.HTTPSWarning).
+			if !strings.HasPrefix(f, "w_distribution_point_missing_ldap_or_uri:") {
+				t.Errorf("%s %q: zlint %s", rec.Profile, c.Subject.CommonName, f)
+			}
+		}
+		if rec.Profile == policies.OCSPResponder {
+			responders++
+		}
+	}
+	if want := len(d.CA.Authorities()); responders != want {
+		t.Errorf("%d OCSP responder certificates, want one for each of %d CAs", responders, want)
 	}
 }

@@ -117,6 +117,9 @@ func run(args []string) error {
 			return err
 		}
 	}
+	if w := d.Config.HTTPSWarning(); w != "" {
+		log.Warn(w)
+	}
 	for _, a := range d.CA.Authorities() {
 		log.Info("CA loaded", "name", a.Name, "profile", a.Profile.Name, "subject", a.Cert.Subject.CommonName, "not_after", a.Cert.NotAfter)
 	}

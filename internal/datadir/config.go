@@ -39,6 +39,20 @@ func (c Config) EXILimit() int {
 	return c.EXIResponseLimit
 }
 
+// HTTPSWarning is what pncd and pncctl say of an https public URL, empty
+// for an http one. Issued certificates carry it in their CRL distribution
+// points and OCSP URLs, and relying parties are expected to fetch status
+// over plain HTTP: RFC 5280 4.2.1.13 names HTTP and LDAP URIs for CRLs
+// (zlint warns otherwise: w_distribution_point_missing_ldap_or_uri), and
+// a station may be unable to check the TLS certificate of the server that
+// tells it whether certificates are revoked.
+func (c Config) HTTPSWarning() string {
+	if !strings.HasPrefix(strings.ToLower(c.PublicURL), "https://") {
+		return ""
+	}
+	return "the public URL " + c.PublicURL + " is https: relying parties fetch CRLs and OCSP answers over plain http (RFC 5280 4.2.1.13); make pncd reachable over http at that host and prefer an http public URL"
+}
+
 // DefaultPublicURL matches pncd's default listen address, so a demo works
 // out of the box; production sets its own with --public-url.
 const DefaultPublicURL = "http://127.0.0.1:8080"
