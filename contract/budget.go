@@ -68,9 +68,18 @@ func WithoutRoot(chain []*x509.Certificate) []*x509.Certificate {
 	return chain
 }
 
-// SizeChain sizes a chain of certificates held (leaf first); the root is
-// left out.
-func SizeChain(chain []*x509.Certificate, names ...string) SizedChain {
+// SizeCPS sizes the chain of a CPS identity (leaf first, as pncd's
+// --cps-cert holds it); the root is left out.
+func SizeCPS(chain []*x509.Certificate) SizedChain {
+	if len(chain) == 0 {
+		return nil
+	}
+	return sizeChain(chain, fmt.Sprintf("CPS leaf %q", chain[0].Subject.CommonName))
+}
+
+// sizeChain sizes a chain of certificates held (leaf first), each named
+// by names or else by its CN; the root is left out.
+func sizeChain(chain []*x509.Certificate, names ...string) SizedChain {
 	chain = WithoutRoot(chain)
 	out := make(SizedChain, len(chain))
 	for i, c := range chain {
@@ -93,7 +102,7 @@ func caChain(a *ca.Authority, auths []*ca.Authority) SizedChain {
 			}
 		}
 	}
-	return SizeChain(a.Chain, names...)
+	return sizeChain(a.Chain, names...)
 }
 
 // CPSChains are the CPS chains of the authorities auths (ones of svc, and

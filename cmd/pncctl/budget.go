@@ -100,13 +100,14 @@ func checkHierarchy(svc **ca.Service, limit int) func(context.Context, *ca.Autho
 // budgetCmd is 'pncctl contracts budget'.
 func (a *app) budgetCmd() *cobra.Command {
 	var output string
+	var cpsCerts []string
 	c := &cobra.Command{
 		Use:   "budget",
 		Short: "Print the largest installation answer of every CPS chain and MO Sub-CA 2 combination, against each OCPP version's exiResponse limit",
 		Long: `budget sizes the largest ISO 15118-2 CertificateInstallationRes or
 CertificateUpdateRes a vehicle can get from this hierarchy: for every CPS
 chain (each live CPS leaf, or the largest leaf a CPS Sub-CA 2 without one
-can issue) and every MO Sub-CA 2, with the longest eMAID, SessionID,
+can issue, and each --cps-cert) and every MO Sub-CA 2, with the longest eMAID, SessionID,
 validity and signatures. A station receives it base64-encoded in
 exiResponse: at most 5,600 characters on OCPP 2.0.1 and 1.6 (or the limit
 planned with --exi-limit, or one a station reports), 17,000 on 2.1.`,
@@ -120,7 +121,18 @@ planned with --exi-limit, or one a station reports), 17,000 on 2.1.`,
 				return err
 			}
 			defer d.Close()
-			combs, err := budget(ctx, d.CA, d.CA.Authorities())
+			cps, err := contract.CPSChains(ctx, d.CA, d.CA.Authorities(), datadir.CPSLeafCN)
+			if err != nil {
+				return err
+			}
+			for _, f := range cpsCerts {
+				chain, err := datadir.ReadCertificates(f)
+				if err != nil {
+					return fmt.Errorf("--cps-cert: %w", err)
+				}
+				cps = append(cps, contract.SizeCPS(chain))
+			}
+			combs, err := contract.Budget(d.CA, d.CA.Authorities(), cps)
 			if err != nil {
 				return err
 			}
@@ -152,6 +164,10 @@ planned with --exi-limit, or one a station reports), 17,000 on 2.1.`,
 				}
 				return a.json(rows)
 			}
+			if len(combs) == 0 {
+				fmt.Fprintln(a.errw, "no combination: the hierarchy has no CPS Sub-CA 2 or no MO Sub-CA 2 that can issue")
+				return nil
+			}
 			var t [][]string
 			for _, c := range combs {
 				r := []string{c.CPS, c.MO, fmt.Sprint(c.Bytes), fmt.Sprint(c.Base64)}
@@ -169,12 +185,10 @@ planned with --exi-limit, or one a station reports), 17,000 on 2.1.`,
 				t = append(t, append(r, strings.Join(certs, ", ")))
 			}
 			a.table(fmt.Sprintf("CPS\tMO\tEXI BYTES\tBASE64\t2.0.1 (%d)\t1.6 (%d)\t2.1 (%d)\tCERTIFICATES (BYTES)", planned, planned, contract.LimitOCPP21), t)
-			if len(combs) == 0 {
-				fmt.Fprintln(a.errw, "no combination: the hierarchy has no CPS Sub-CA 2 or no MO Sub-CA 2 that can issue")
-			}
 			return nil
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	c.Flags().StringArrayVar(&cpsCerts, "cps-cert", nil, "PEM chain (leaf first) of a CPS whose leaf this data directory did not issue, as pncd's --cps-cert; repeatable")
 	return c
 }

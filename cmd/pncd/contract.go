@@ -101,7 +101,7 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 func warnBudget(d *datadir.Dir, in *contract.Installer, log *slog.Logger) {
 	var cps []contract.SizedChain
 	for _, c := range in.CPS {
-		cps = append(cps, contract.SizeChain(c.Chain))
+		cps = append(cps, contract.SizeCPS(c.Chain))
 	}
 	combs, err := contract.Budget(d.CA, d.CA.Authorities(), cps)
 	if err != nil {
