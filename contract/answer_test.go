@@ -161,3 +161,42 @@ func TestFailureAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestBudgetBoundsAnswers: the budget of a hierarchy is never below an
+// answer it gives, and above it only by what the contract certificate's
+// shorter signature and eMAID and the real SessionID leave out.
+func TestBudgetBoundsAnswers(t *testing.T) {
+	e := newInstallEnvWith(t, realistic, realisticURL)
+	ctx := context.Background()
+	var cps []SizedChain
+	for _, c := range e.in.CPS {
+		cps = append(cps, SizeCPS(c.Chain))
+	}
+	combs, err := Budget(e.d.CA, e.d.CA.Authorities(), cps)
+	if err != nil || len(combs) != 1 {
+		t.Fatalf("budget: %v %+v", err, combs)
+	}
+	worst := combs[0].Base64
+	for range 20 {
+		req, err := e.ev.InstallationRequest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.in.Handle(ctx, ActionInstall, req, worst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := base64.StdEncoding.EncodedLen(len(res.EXI))
+		if n > worst || worst-n > 24 {
+			t.Fatalf("answer of %d characters, budget %d", n, worst)
+		}
+	}
+	// CheckBudget refuses a limit one below the worst case and passes the
+	// worst case itself.
+	if err := CheckBudget(combs, worst-1); err == nil {
+		t.Error("CheckBudget passed a limit below the worst case")
+	}
+	if err := CheckBudget(combs, worst); err != nil {
+		t.Error(err)
+	}
+}
