@@ -340,3 +340,29 @@ func TestJSONRoundTripFragments(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseJSON: the JSON form pncctl exi encode reads never panics, and
+// what it parses prints back to JSON that parses to the same form.
+func FuzzParseJSON(f *testing.F) {
+	f.Add([]byte(`{"eMAID":{"@{urn:iso:15118:2:2013:MsgDataTypes}Id":"id4","#text":"DE8AAC12345678D"}}`))
+	f.Add([]byte(`{"V2G_Message":{"Header":{"SessionID":"00"},"Body":{"A":[{"@Id":"x"},"y"]}}}`))
+	f.Add([]byte(`{"a":{"@{}b":"c","@{x":"d"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		els, err := exi.ParseJSON(data)
+		if err != nil {
+			return
+		}
+		js, err := exi.JSON(els...)
+		if err != nil {
+			return // values JSON cannot hold, such as invalid UTF-8
+		}
+		again, err := exi.ParseJSON(js)
+		if err != nil {
+			t.Fatalf("what JSON printed does not parse: %v\n%s", err, js)
+		}
+		js2, err := exi.JSON(again...)
+		if err != nil || !bytes.Equal(js, js2) {
+			t.Fatalf("JSON form changed on a second round: %v\n%s\n%s", err, js, js2)
+		}
+	})
+}
