@@ -2,13 +2,16 @@ package contract
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pncpki/pncpki/contract/exi"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/testcerts"
 )
 
 func countCertificates(t *testing.T, d *datadir.Dir) int {
@@ -198,5 +201,27 @@ func TestBudgetBoundsAnswers(t *testing.T) {
 	}
 	if err := CheckBudget(combs, worst); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestWithoutRoot: a chain loses its last certificate only when that is a
+// root; an imported sub-CA chain whose root pncpki lacks keeps them all.
+func TestWithoutRoot(t *testing.T) {
+	pki, err := testcerts.Generate(1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub2, sub1, root := pki.Get("mo-sub2").Cert, pki.Get("mo-sub1").Cert, pki.Get("mo-root").Cert
+	for _, tc := range []struct {
+		chain []*x509.Certificate
+		want  int
+	}{
+		{[]*x509.Certificate{sub2, sub1, root}, 2},
+		{[]*x509.Certificate{sub2, sub1}, 2},
+		{[]*x509.Certificate{root}, 1},
+	} {
+		if got := WithoutRoot(tc.chain); len(got) != tc.want {
+			t.Errorf("WithoutRoot of %d certificates kept %d, want %d", len(tc.chain), len(got), tc.want)
+		}
 	}
 }

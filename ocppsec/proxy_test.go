@@ -132,9 +132,9 @@ func newProxyEnv(t *testing.T, csmsPort int) *proxyEnv {
 	return &proxyEnv{bridgeEnv: e, proxy: p, proxyURL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ocpp"}
 }
 
-// TestProxyOCPP201 runs a real OCPP 2.0.1 charging station and CSMS
-// (ocpp-go) through the proxy.
-func TestProxyOCPP201(t *testing.T) {
+// startCSMS201 runs an ocpp-go CSMS on a free port until the test ends.
+func startCSMS201(t *testing.T) (*csms201, int) {
+	t.Helper()
 	port := freePort(t)
 	handler := &csms201{}
 	csms := ocpp2.NewCSMS(nil, nil)
@@ -146,6 +146,13 @@ func TestProxyOCPP201(t *testing.T) {
 	go csms.Start(port, "/ocpp/{ws}")
 	t.Cleanup(csms.Stop)
 	waitListening(t, port)
+	return handler, port
+}
+
+// TestProxyOCPP201 runs a real OCPP 2.0.1 charging station and CSMS
+// (ocpp-go) through the proxy.
+func TestProxyOCPP201(t *testing.T) {
+	handler, port := startCSMS201(t)
 	e := newProxyEnv(t, port)
 
 	e.proxy.Manage = true
@@ -355,17 +362,7 @@ func (s *fieldLengthStation) OnGetVariables(r *provisioning.GetVariablesRequest)
 // its installation; one that reports none keeps OCPP 2.0.1's 5,600 and
 // gets ResponseTooLarge, with no certificate issued.
 func TestProxyStationEXILimit(t *testing.T) {
-	port := freePort(t)
-	handler := &csms201{}
-	csms := ocpp2.NewCSMS(nil, nil)
-	csms.SetProvisioningHandler(handler)
-	csms.SetAvailabilityHandler(handler)
-	csms.SetAuthorizationHandler(handler)
-	csms.SetSecurityHandler(handler)
-	csms.SetISO15118Handler(handler)
-	go csms.Start(port, "/ocpp/{ws}")
-	t.Cleanup(csms.Stop)
-	waitListening(t, port)
+	_, port := startCSMS201(t)
 	org := strings.Repeat("Stadtwerke Musterstadt ", 3)[:64]
 	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: org, Country: "DE"}, "https://pki.stadtwerke-musterstadt.example")
 	p := &Proxy{Bridge: e.b, Upstream: fmt.Sprintf("ws://127.0.0.1:%d/ocpp", port), Manage: true}
