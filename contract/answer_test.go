@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -222,6 +223,47 @@ func TestWithoutRoot(t *testing.T) {
 	} {
 		if got := WithoutRoot(tc.chain); len(got) != tc.want {
 			t.Errorf("WithoutRoot of %d certificates kept %d, want %d", len(tc.chain), len(got), tc.want)
+		}
+	}
+}
+
+// TestUpstreamRefusalPassedOn: an ecosystem that answers a refusal with an
+// answer for the vehicle (alwaysReturnEXI) has it passed on as the
+// refusal's, with its ResponseCode; one that answers another message is
+// refused as FAILED.
+func TestUpstreamRefusalPassedOn(t *testing.T) {
+	e := newInstallEnv(t)
+	ctx := context.Background()
+	stranger := issueProv(t, e, "WMIPNCTEST0000009")
+	ev := *e.ev
+	ev.ProvisioningCert, ev.ProvisioningKey = stranger.Cert, stranger.Key
+	req, err := ev.InstallationRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusal, err := FailureAnswer(ActionInstall, ResponseNoCertificate, "00", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notAnAnswer, _ := exi.ISO2.Encode(exi.New("V2G_Message", exi.New("Header", exi.Text("SessionID", "00")),
+		exi.New("Body", exi.New("SessionStopRes", exi.Text("ResponseCode", ResponseOK)))))
+	for _, tc := range []struct {
+		name   string
+		answer []byte
+		code   string
+	}{
+		{"refusal for the vehicle", refusal, ResponseNoCertificate},
+		{"another message", notAnAnswer, ResponseFailed},
+	} {
+		e.in.Upstream = func(context.Context, []byte) ([]byte, string, error) { return tc.answer, "", nil }
+		_, err := e.in.Handle(ctx, ActionInstall, req, 5600)
+		var ie *InstallError
+		if !errors.As(err, &ie) || ie.Reason != ReasonUpstream || ie.ResponseCode != tc.code {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		doc, err := exi.ISO2.Decode(ie.Answer)
+		if err != nil || doc.Child("Body").Child("CertificateInstallationRes").Child("ResponseCode").Val() != tc.code {
+			t.Errorf("%s: the vehicle's answer: %v", tc.name, err)
 		}
 	}
 }

@@ -798,8 +798,20 @@ func (in *Installer) fromUpstream(ctx context.Context, exiRequest []byte, unknow
 	case err != nil:
 		return nil, refuse(ResponseNoCertificate, ReasonUpstream, err, "the ecosystem's contract pool did not answer")
 	}
-	if _, err := exi.ISO2.Decode(res); err != nil {
+	doc, err := exi.ISO2.Decode(res)
+	if err != nil {
 		return nil, refuse(ResponseFailed, ReasonUpstream, err, "the ecosystem answered with no ISO 15118-2 message")
+	}
+	switch code := doc.Child("Body").Child("CertificateInstallationRes").Child("ResponseCode").Val(); code {
+	case ResponseOK:
+	case "":
+		return nil, refuse(ResponseFailed, ReasonUpstream, nil, "the ecosystem answered with no CertificateInstallationRes")
+	default:
+		// An ecosystem that answers refusals for the vehicle too: its
+		// answer is passed on as the refusal's.
+		ie := refuse(code, ReasonUpstream, nil, "the ecosystem answered ResponseCode %q", code)
+		ie.Answer = res
+		return nil, ie
 	}
 	if n := base64.StdEncoding.EncodedLen(len(res)); maxBase64 > 0 && n > maxBase64 {
 		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the ecosystem's response is %d base64 characters, over the limit of %d", n, maxBase64)

@@ -93,7 +93,12 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 
 // do sends a JSON request and decodes a JSON answer into out.
 func (c *Client) do(ctx context.Context, method, url, token string, body []byte, out any) error {
-	data, err := c.send(ctx, method, url, token, "application/json", body, "application/json")
+	return c.doWith(ctx, method, url, token, body, out, nil)
+}
+
+// doWith is do with more request headers.
+func (c *Client) doWith(ctx context.Context, method, url, token string, body []byte, out any, header http.Header) error {
+	data, err := c.sendWith(ctx, method, url, token, "application/json", body, "application/json", header)
 	if err != nil {
 		return err
 	}
@@ -102,6 +107,11 @@ func (c *Client) do(ctx context.Context, method, url, token string, body []byte,
 
 // send makes a request and returns the body of a 2xx answer.
 func (c *Client) send(ctx context.Context, method, url, token, contentType string, body []byte, accept string) ([]byte, error) {
+	return c.sendWith(ctx, method, url, token, contentType, body, accept, nil)
+}
+
+// sendWith is send with more request headers.
+func (c *Client) sendWith(ctx context.Context, method, url, token, contentType string, body []byte, accept string, header http.Header) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -112,6 +122,9 @@ func (c *Client) send(ctx context.Context, method, url, token, contentType strin
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	req.Header.Set("Accept", accept)
 	if token != "" {
@@ -157,6 +170,11 @@ func (c *Client) SignedContractData(ctx context.Context, exiRequest []byte) ([]b
 		return nil, "", err
 	}
 	body, _ := json.Marshal(map[string]string{"certificateInstallationReq": base64.StdEncoding.EncodeToString(exiRequest), "xsdMsgDefNamespace": ocppsec.ISO15118v2Schema})
+	// A refusal comes as a status, not as an answer for the vehicle
+	// (alwaysReturnEXI defaults to true): pncpki decides what the vehicle
+	// is told, and a vehicle the ecosystem does not know may still have a
+	// contract here.
+	header := http.Header{"alwaysReturnEXI": {"false"}}
 	var res, emaid string
 	switch c.Protocol {
 	case OPCP:
@@ -170,7 +188,7 @@ func (c *Client) SignedContractData(ctx context.Context, exiRequest []byte) ([]b
 				} `json:"emaidContent"`
 			} `json:"CCPResponse"`
 		}
-		if err := c.do(ctx, http.MethodPost, c.BaseURL+"/v1/ccp/signedContractData", tok, body, &out); err != nil {
+		if err := c.doWith(ctx, http.MethodPost, c.BaseURL+"/v1/ccp/signedContractData", tok, body, &out, header); err != nil {
 			return nil, "", err
 		}
 		if len(out.CCPResponse.EmaidContent) == 0 {
@@ -184,7 +202,7 @@ func (c *Client) SignedContractData(ctx context.Context, exiRequest []byte) ([]b
 				EMAID string `json:"emaid"`
 			} `json:"signedContractDataCollection"`
 		}
-		if err := c.do(ctx, http.MethodPost, c.BaseURL+"/ccp/signedcontractdata", tok, body, &out); err != nil {
+		if err := c.doWith(ctx, http.MethodPost, c.BaseURL+"/ccp/signedcontractdata", tok, body, &out, header); err != nil {
 			return nil, "", err
 		}
 		if len(out.Collection) == 0 {
