@@ -27,7 +27,7 @@ func budget(ctx context.Context, svc *ca.Service, auths []*ca.Authority) ([]cont
 
 // exiLimitFlag adds --exi-limit to a setup command.
 func (a *app) exiLimitFlag(c *cobra.Command) {
-	c.Flags().IntVar(&a.exiLimit, "exi-limit", 0, fmt.Sprintf("exiResponse limit (base64 characters) to plan the hierarchy for, saved in DIR/config.json (default: the saved one, else %d); every installation answer must fit it", datadir.MinEXIResponseLimit))
+	c.Flags().IntVar(&a.exiLimit, "exi-limit", 0, fmt.Sprintf("exiResponse limit (base64 characters) to plan the hierarchy for, saved in DIR/config.json (default: the saved one, else %d); every installation answer must fit it", datadir.DefaultEXIResponseLimit))
 }
 
 // planLimit is the exiResponse limit a setup command checks the hierarchy

@@ -32,30 +32,44 @@ With --import, it adds existing CAs instead; repeat the flag, parents first:
 The profile is detected from the certificate when not given.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			// The settings are written only once the hierarchy is known to
+			// fit them: a refused init leaves them as they were.
+			settings, err := datadir.ReadConfig(a.data)
+			if err != nil {
+				return err
+			}
 			if publicURL != "" {
-				cfg, err := datadir.ReadConfig(a.data)
-				if err != nil {
-					return err
-				}
-				cfg.PublicURL = publicURL
-				if err := cfg.Validate(); err != nil {
+				settings.PublicURL = publicURL
+				if err := settings.Validate(); err != nil {
 					return fmt.Errorf("--public-url: %w", err)
 				}
-				if err := os.MkdirAll(a.data, 0o700); err != nil {
-					return err
+			}
+			if a.exiLimit != 0 {
+				settings.EXIResponseLimit = a.exiLimit
+				if err := settings.Validate(); err != nil {
+					return fmt.Errorf("--exi-limit: %w", err)
 				}
-				if err := datadir.WriteConfig(a.data, cfg); err != nil {
-					return err
+			}
+			if w := settings.HTTPSWarning(); w != "" {
+				fmt.Fprintln(a.errw, "warning:", w)
+			}
+			hierarchy := datadir.InitConfig{Organization: org, Country: country}
+			if len(imports) == 0 {
+				if err := dryRun(ctx, settings.PublicURL, hierarchy, settings.EXILimit()); err != nil {
+					return fmt.Errorf("init refused: %w", err)
 				}
+			}
+			if err := os.MkdirAll(a.data, 0o700); err != nil {
+				return err
+			}
+			if err := datadir.WriteConfig(a.data, settings); err != nil {
+				return err
 			}
 			d, err := a.openPlanned(ctx, true)
 			if err != nil {
 				return err
 			}
 			defer d.Close()
-			if w := d.Config.HTTPSWarning(); w != "" {
-				fmt.Fprintln(a.errw, "warning:", w)
-			}
 			if len(imports) > 0 {
 				for _, spec := range imports {
 					if err := importCA(ctx, d, spec); err != nil {
@@ -70,11 +84,7 @@ The profile is detected from the certificate when not given.`,
 				if done {
 					return fmt.Errorf("%s already has CAs; use 'pncctl ca create' or 'init --import' to add more", d.Path)
 				}
-				cfg := datadir.InitConfig{Organization: org, Country: country}
-				if err := dryRun(ctx, d.Config.PublicURL, cfg, d.Config.EXILimit()); err != nil {
-					return fmt.Errorf("init refused: %w", err)
-				}
-				if err := d.Init(ctx, cfg); err != nil {
+				if err := d.Init(ctx, hierarchy); err != nil {
 					return err
 				}
 			}

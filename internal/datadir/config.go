@@ -24,17 +24,20 @@ type Config struct {
 	EXIResponseLimit int `json:"exi_response_limit,omitempty"`
 }
 
-// Limits of EXIResponseLimit: OCPP 2.0.1's schema is the floor no station
-// is below, 2.1's exiResponse maximum the ceiling.
+// EXIResponseLimit's default, OCPP 2.0.1's schema limit, and its bounds:
+// no installation answer is shorter than 1,000 characters (stations that
+// take less than the schema's exist: they report it in FieldLength), and
+// 2.1's exiResponse maximum is the ceiling.
 const (
-	MinEXIResponseLimit = 5600
-	MaxEXIResponseLimit = 17000
+	DefaultEXIResponseLimit = 5600
+	MinEXIResponseLimit     = 1000
+	MaxEXIResponseLimit     = 17000
 )
 
 // EXILimit is the planned exiResponse limit (EXIResponseLimit or 5,600).
 func (c Config) EXILimit() int {
 	if c.EXIResponseLimit == 0 {
-		return MinEXIResponseLimit
+		return DefaultEXIResponseLimit
 	}
 	return c.EXIResponseLimit
 }
