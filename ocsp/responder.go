@@ -409,8 +409,13 @@ func (r *Responder) status(ctx context.Context, issuer string, serial *big.Int) 
 }
 
 func (r *Responder) sign(is *issuer, h crypto.Hash, serial *big.Int, st certStatus, nonce []byte, now time.Time) (*entry, error) {
-	// thisUpdate a little in the past absorbs relying parties' clock skew.
+	// thisUpdate a little in the past absorbs relying parties' clock skew,
+	// but not before a revocation the answer reports: a status cannot be
+	// known to be correct before it came about.
 	this := now.Add(-time.Minute).UTC().Truncate(time.Second)
+	if st.status == Revoked && st.revokedAt.After(this) {
+		this = st.revokedAt.UTC().Truncate(time.Second)
+	}
 	next := this.Add(r.validity(st.profile))
 	r.mu.RLock()
 	signer := is.signer

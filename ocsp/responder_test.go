@@ -173,6 +173,9 @@ func TestStatusesAndHashes(t *testing.T) {
 			if tt.want == xocsp.Revoked && resp.RevocationReason != xocsp.KeyCompromise {
 				t.Errorf("reason %d", resp.RevocationReason)
 			}
+			if tt.want == xocsp.Revoked && resp.ThisUpdate.Before(resp.RevokedAt.Truncate(time.Second)) {
+				t.Errorf("thisUpdate %s before the revocation at %s", resp.ThisUpdate, resp.RevokedAt)
+			}
 			if resp.Certificate == nil || !slices.Contains(resp.Certificate.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
 				t.Errorf("response not signed by a delegated OCSP responder")
 			}
