@@ -31,6 +31,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pncpki/pncpki/internal/egress"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -62,6 +63,24 @@ type Event struct {
 	Payload map[string]any
 }
 
+// CheckURL says why an endpoint URL may not be registered ("" when it
+// may): what the egress policy refuses, and more than 2,048 characters.
+func (d *Dispatcher) CheckURL(s string) string {
+	if s == "" {
+		return "url is required"
+	}
+	if len(s) > MaxURL {
+		return "url is longer than 2048 characters"
+	}
+	if err := d.Egress.CheckURL(s); err != nil {
+		return "url: " + err.Error()
+	}
+	return ""
+}
+
+// MaxURL bounds an endpoint URL.
+const MaxURL = 2048
+
 // Signature is the hex HMAC-SHA256 of body under secret, as a receiver
 // recomputes it.
 func Signature(secret string, body []byte) string {
@@ -72,8 +91,11 @@ func Signature(secret string, body []byte) string {
 
 // Dispatcher publishes events to the subscribed endpoints.
 type Dispatcher struct {
-	Store  store.Store
-	Client *http.Client // default: 10 s timeout
+	Store store.Store
+	// Egress is what endpoint URLs may reach, checked when an endpoint
+	// is registered (CheckURL) and at every connection; nil allows public
+	// addresses only.
+	Egress *egress.Policy
 	// Attempts per delivery (default 6) and the first pause between
 	// them (default 1 s), doubled each time.
 	Attempts int
@@ -84,6 +106,7 @@ type Dispatcher struct {
 	once       sync.Once
 	queue      chan delivery
 	deliveries *prometheus.CounterVec
+	client     *http.Client
 }
 
 type delivery struct {
@@ -98,9 +121,9 @@ type delivery struct {
 const QueueSize = 10_000
 
 // NewDispatcher returns a dispatcher whose counters are registered in reg
-// (nil: not registered).
-func NewDispatcher(st store.Store, reg prometheus.Registerer, log *slog.Logger) *Dispatcher {
-	d := &Dispatcher{Store: st, Log: log}
+// (nil: not registered) and whose deliveries reach what policy allows.
+func NewDispatcher(st store.Store, reg prometheus.Registerer, log *slog.Logger, policy *egress.Policy) *Dispatcher {
+	d := &Dispatcher{Store: st, Log: log, Egress: policy}
 	d.init()
 	if reg != nil {
 		reg.MustRegister(d.deliveries)
@@ -111,6 +134,7 @@ func NewDispatcher(st store.Store, reg prometheus.Registerer, log *slog.Logger) 
 func (d *Dispatcher) init() {
 	d.once.Do(func() {
 		d.queue = make(chan delivery, QueueSize)
+		d.client = d.Egress.Client(10 * time.Second)
 		if d.deliveries == nil {
 			d.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pncpki_webhook_deliveries_total",
 				Help: "Webhook deliveries by event type and result (delivered, failed after every attempt, dropped)."}, []string{"type", "result"})
@@ -260,11 +284,8 @@ func (d *Dispatcher) post(ctx context.Context, dl delivery) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("payload-signature", sig)
 	req.Header.Set("X-Operator-Signature", sig)
-	c := d.Client
-	if c == nil {
-		c = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := c.Do(req)
+	d.init()
+	resp, err := d.client.Do(req)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,10 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/pncpki/pncpki/internal/egress"
 	"github.com/pncpki/pncpki/store"
 	"github.com/pncpki/pncpki/store/sqlite"
 )
@@ -66,7 +69,7 @@ func TestDeliveryGivesUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d := NewDispatcher(st, nil, nil)
+	d := NewDispatcher(st, nil, nil, &egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	d.Attempts, d.Backoff = 3, 200*time.Millisecond
 	run, stop := context.WithCancel(ctx)
 	defer stop()
@@ -96,5 +99,45 @@ func TestSignature(t *testing.T) {
 	// RFC 4231 test case 2.
 	if got := Signature("Jefe", []byte("what do ya want for nothing?")); got != "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" {
 		t.Errorf("Signature = %s", got)
+	}
+}
+
+// TestDeliveryGuards: an endpoint that redirects (307 would repeat the
+// signed POST, 302 turn it into a GET) is not followed: the target, which
+// was never checked, gets nothing, and the delivery fails. That a name is
+// checked with the addresses it resolves to is internal/egress's test.
+func TestDeliveryGuards(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "pncpki.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var reached atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
+	defer target.Close()
+	ctx := store.WithActor(context.Background(), "test")
+	for _, code := range []int{http.StatusTemporaryRedirect, http.StatusFound} {
+		redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL+"/latest/meta-data/", code)
+		}))
+		defer redirect.Close()
+		if err := st.PutEventEndpoint(ctx, &store.EventEndpoint{ID: fmt.Sprint("r", code), URL: redirect.URL, Events: []string{RootAdded}, Secret: "s", Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := NewDispatcher(st, nil, nil, &egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	d.Attempts, d.Backoff = 1, time.Millisecond
+	run, stop := context.WithCancel(ctx)
+	defer stop()
+	go d.Run(run, 2)
+	d.Publish(ctx, Event{Type: RootAdded, Payload: map[string]any{"commonName": "x"}})
+	for deadline := time.Now().Add(10 * time.Second); testutil.ToFloat64(d.deliveries.WithLabelValues(RootAdded, "failed")) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v deliveries failed, want 2", testutil.ToFloat64(d.deliveries.WithLabelValues(RootAdded, "failed")))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("the redirects' target got %d requests", n)
 	}
 }

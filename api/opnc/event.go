@@ -7,9 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -34,7 +32,6 @@ const (
 // Limits of an endpoint.
 const (
 	maxEndpointsPerTenant = 20
-	maxURL                = 2048
 	maxDescription        = 500
 	maxWMIs               = 100
 )
@@ -61,8 +58,9 @@ type endpointReq struct {
 	URL           string          `json:"url"`
 }
 
-// check validates a request into e.
-func (req *endpointReq) check(e *store.EventEndpoint) string {
+// check validates a request into e; its URL must be one dispatcher may
+// reach.
+func (req *endpointReq) check(e *store.EventEndpoint, dispatcher *webhook.Dispatcher) string {
 	if req.APIVersion != "" && req.APIVersion != "v1" {
 		return "apiVersion: pncpki renders events as v1"
 	}
@@ -104,35 +102,11 @@ func (req *endpointReq) check(e *store.EventEndpoint) string {
 	default:
 		return "status: want enabled or disabled"
 	}
-	if msg := checkHookURL(req.URL); msg != "" {
+	if msg := dispatcher.CheckURL(req.URL); msg != "" {
 		return msg
 	}
 	e.URL, e.Description, e.Events, e.WMIs = req.URL, req.Description, slices.Compact(slices.Sorted(slices.Values(events))), req.WMI
 	return ""
-}
-
-// checkHookURL wants an https URL; plain http only to a loopback host
-// (a receiver on the same machine).
-func checkHookURL(s string) string {
-	if s == "" {
-		return "url is required"
-	}
-	if len(s) > maxURL {
-		return "url is longer than 2048 characters"
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return "url is not an absolute URL"
-	}
-	switch u.Scheme {
-	case "https":
-		return ""
-	case "http":
-		if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || ip != nil && ip.IsLoopback() {
-			return ""
-		}
-	}
-	return "url: webhooks go over https (http only to loopback)"
 }
 
 // endpointJSON is endpointRes; the secret only when it was just made.
@@ -173,7 +147,7 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) {
 	tenant := actingTenant(r)
 	now := time.Now().UTC().Truncate(time.Second)
 	e := &store.EventEndpoint{ID: traceID(), Tenant: tenant, Secret: newSecret(), CreatedAt: now, UpdatedAt: now}
-	if msg := req.check(e); msg != "" {
+	if msg := req.check(e, s.Events); msg != "" {
 		s.writeError(w, http.StatusBadRequest, "%s", msg)
 		return
 	}
@@ -247,7 +221,7 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	if msg := req.check(e); msg != "" {
+	if msg := req.check(e, s.Events); msg != "" {
 		s.writeError(w, http.StatusBadRequest, "%s", msg)
 		return
 	}

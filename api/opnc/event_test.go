@@ -246,6 +246,16 @@ func TestEventEndpointRefusals(t *testing.T) {
 		{"metadata", "application/json", e.oem, `{"url":"https://x.example/h",` + ok + `,"metadata":{"a":"b"}}`, 400},
 		{"unknown field", "application/json", e.oem, `{"url":"https://x.example/h",` + ok + `,"x":1}`, 400},
 		{"oversize", "application/json", e.oem, `{"url":"https://x.example/` + strings.Repeat("a", MaxBody) + `",` + ok + `}`, 413},
+		// Addresses a tenant's endpoint may not reach (the test allows
+		// only 127.0.0.0/8, where its receivers listen).
+		{"cloud metadata", "application/json", e.oem, `{"url":"https://169.254.169.254/latest/meta-data/",` + ok + `}`, 400},
+		{"private network", "application/json", e.oem, `{"url":"https://10.0.0.1:8443/",` + ok + `}`, 400},
+		{"IPv6 loopback", "application/json", e.oem, `{"url":"https://[::1]:6379/",` + ok + `}`, 400},
+		{"IPv4-mapped link-local", "application/json", e.oem, `{"url":"https://[::ffff:169.254.169.254]/",` + ok + `}`, 400},
+		{"IPv6 unique local", "application/json", e.oem, `{"url":"https://[fd00::1]/",` + ok + `}`, 400},
+		{"multicast", "application/json", e.oem, `{"url":"https://224.0.0.1/",` + ok + `}`, 400},
+		{"unspecified", "application/json", e.oem, `{"url":"https://0.0.0.0/",` + ok + `}`, 400},
+		{"credentials in the URL", "application/json", e.oem, `{"url":"https://user:pass@x.example/h",` + ok + `}`, 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/contract/exi"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/internal/egress"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
@@ -89,7 +91,7 @@ func newEnv(t *testing.T) *env {
 	if err := bridge.RefreshAnchors(ctx); err != nil {
 		t.Fatal(err)
 	}
-	events := webhook.NewDispatcher(d.Store, nil, nil)
+	events := webhook.NewDispatcher(d.Store, nil, nil, &egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	events.Backoff = 10 * time.Millisecond
 	runCtx, stop := context.WithCancel(ctx)
 	t.Cleanup(stop)

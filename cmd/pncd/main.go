@@ -35,6 +35,7 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/internal/egress"
 	"github.com/pncpki/pncpki/internal/periodic"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
@@ -161,17 +162,25 @@ func run(args []string) error {
 	if rdb != nil {
 		rl.Redis = rdb
 	}
+	allowed, err := egress.ParseNetworks(*st.egressAllow)
+	if err != nil {
+		return fmt.Errorf("--egress-allow: %w", err)
+	}
+	// Webhook endpoints and the OCSP responder URLs stations send are
+	// tenants' URLs: they reach public addresses and the allowed networks.
+	policy := &egress.Policy{Allow: allowed}
 	bridge, err := st.oc.bridge(d, resp, reg, log)
 	if err != nil {
 		return err
 	}
+	bridge.OCSP.HTTP = policy.Client(5 * time.Second)
 	go refresh(ctx, d, resp, bridge, log)
 	contracts := &contract.Pool{Store: d.Store, CA: d.CA,
 		Revoked: func(ctx context.Context, r *store.Certificate) {
 			resp.Revoked(context.WithoutCancel(ctx), r.Issuer, r.Serial)
 		}}
 	bridge.Contracts = contracts
-	events := webhook.NewDispatcher(d.Store, reg, log)
+	events := webhook.NewDispatcher(d.Store, reg, log, policy)
 	go events.Run(ctx, 4)
 	bridge.AnchorChanged = opnc.RootEvents(events)
 	contracts.Changed = func(ctx context.Context, change contract.Change, c *store.Contract) {
@@ -349,7 +358,7 @@ func writeAdminToken(ctx context.Context, d *datadir.Dir, key *auth.Key, log *sl
 type settings struct {
 	data, listen, org, publicURL, storeURL, configFile, tlsCert, tlsKey, redisURL *string
 	tokenKeyType, jwksURL, jwksIssuer, jwksAudience, estPrefixes, opncPrefix      *string
-	cpsKey, cpsCert, opncPools, opcpPrefix, pprofListen                           *string
+	cpsKey, cpsCert, opncPools, opcpPrefix, pprofListen, egressAllow              *string
 	upURL, upProtocol, upTokenURL, upClientID, upSecret, upCA                     *string
 	upRootSync                                                                    *time.Duration
 	upEST, upCert, upKey                                                          *string
@@ -401,6 +410,7 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.jwksAudience = fs.String("jwks-audience", auth.Audience, "the aud that provider's tokens must carry")
 	s.cpsKey = fs.String("cps-key", "", "key URI of the CPS leaf that signs ISO 15118-2 installation responses (softkms:path=FILE or pkcs11:...; default: the one first start made, "+datadir.CPSLeafKey+")")
 	s.cpsCert = fs.String("cps-cert", "", "PEM certificate of --cps-key (default: cps-leaf.pem in the data directory)")
+	s.egressAllow = fs.String("egress-allow", "", "comma-separated networks (CIDR) that tenant-set URLs (webhook endpoints, OCSP responder URLs from stations and vehicles) may reach although they are not public, e.g. 10.20.0.0/16; loopback, private, link-local and other non-public addresses are refused otherwise")
 	s.oc.register(fs)
 	return s
 }
