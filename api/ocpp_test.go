@@ -308,7 +308,7 @@ func TestClientCertificates(t *testing.T) {
 			subj.Organization = []string{org}
 		}
 		der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: subj}, k)
-		iss, err := e.d.CA.Issue(ctx, ca.Request{Profile: profile, Tenant: tenant, CSR: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})})
+		iss, err := e.d.CA.Issue(ctx, ca.Request{Profile: profile, Tenant: tenant, CSR: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), Admin: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,12 +319,16 @@ func TestClientCertificates(t *testing.T) {
 	root, _ := e.d.CA.Authority("csms-root")
 	pool := x509.NewCertPool()
 	pool.AddCert(root.Cert)
-	h, err := (&api.Server{CA: e.d.CA, Store: e.d.Store, Key: e.key}).Handler()
+	if d := cpo1.Leaf.NotAfter.Sub(cpo1.Leaf.NotBefore); d > 31*24*time.Hour {
+		t.Errorf("api/client certificate valid %v, want at most 30 days", d)
+	}
+	s := &api.Server{CA: e.d.CA, Store: e.d.Store, Key: e.key}
+	h, err := s.Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(h)
-	srv.TLS = &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pool}
+	srv.TLS = &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pool, VerifyConnection: s.VerifyConnection}
 	srv.StartTLS()
 	defer srv.Close()
 	get := func(cert *tls.Certificate, path string) int {
@@ -335,7 +339,7 @@ func TestClientCertificates(t *testing.T) {
 		}
 		resp, err := (&http.Client{Transport: tr}).Get(srv.URL + path)
 		if err != nil {
-			t.Fatal(err)
+			return -1 // refused by the TLS layer
 		}
 		resp.Body.Close()
 		return resp.StatusCode
@@ -355,8 +359,21 @@ func TestClientCertificates(t *testing.T) {
 	if _, err := e.d.CA.Revoke(ctx, "csms-root", ca.SerialHex(cpo1.Leaf.SerialNumber), 1); err != nil {
 		t.Fatal(err)
 	}
-	if got := get(&cpo1, "/v1/certificates"); got != 401 {
-		t.Errorf("revoked api/client certificate: %d, want 401", got)
+	if got := get(&cpo1, "/v1/certificates"); got != -1 {
+		t.Errorf("revoked api/client certificate: %d, want refused in the TLS handshake", got)
+	}
+	// Only administrators issue api/client: an operator's own request is
+	// refused, and a certificate longer than the bound too.
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "minted"}}, k)
+	csr := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+	for _, tok := range []string{"cpo1", "emsp1", "oem1"} {
+		if status, body := e.rest(t, "POST", "/v1/certificates", e.tokens[tok], map[string]any{"profile": policies.APIClient, "csr": csr}); status != 403 {
+			t.Errorf("%s minting an api/client certificate: %d %v", tok, status, body)
+		}
+	}
+	if status, body := e.rest(t, "POST", "/v1/certificates", e.tokens["admin"], map[string]any{"profile": policies.APIClient, "csr": csr, "tenant": "cpo1", "validityDays": 365}); status != 400 {
+		t.Errorf("api/client for a year: %d %v", status, body)
 	}
 }
 

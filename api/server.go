@@ -10,6 +10,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -150,6 +151,30 @@ func (s *Server) certificateClaims(ctx context.Context, cert *x509.Certificate) 
 	return nil, errors.New("client certificate not issued by this pncpki")
 }
 
+// VerifyConnection is tls.Config.VerifyConnection for pncd's API port: a
+// client certificate that this pncpki issued and has revoked is refused in
+// the handshake, whatever route it is for (certificateClaims checks the
+// status again for each call, as a long-lived connection outlives a
+// revocation).
+func (s *Server) VerifyConnection(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return nil
+	}
+	cert := cs.PeerCertificates[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	recs, err := s.Store.Certificates(ctx, store.Filter{Serial: ca.SerialHex(cert.SerialNumber)})
+	if err != nil {
+		return fmt.Errorf("client certificate status: %w", err)
+	}
+	for _, r := range recs {
+		if bytes.Equal(r.DER, cert.Raw) && r.Revoked() {
+			return fmt.Errorf("client certificate %s/%s is revoked", r.Issuer, r.Serial)
+		}
+	}
+	return nil
+}
+
 func claimsFrom(ctx context.Context) *auth.Claims {
 	c, _ := ctx.Value(claimsKey{}).(*auth.Claims)
 	return c
@@ -254,7 +279,7 @@ func (h *certificates) SignCSR(ctx context.Context, req *connect.Request[pncpkiv
 	}
 	start := time.Now()
 	iss, err := h.s.CA.Issue(ctx, ca.Request{Profile: req.Msg.Profile, CSR: []byte(req.Msg.Csr), Tenant: tenant, Issuer: req.Msg.Issuer,
-		Validity: policies.Period{Days: int(req.Msg.ValidityDays)}})
+		Validity: policies.Period{Days: int(req.Msg.ValidityDays)}, Admin: c.Role == auth.RoleAdmin})
 	if err != nil {
 		result := "refused"
 		if ca.CodeOf(err) == "" {

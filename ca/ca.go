@@ -75,6 +75,9 @@ type Options struct {
 	// (default 1 second): a change to a tenant's identifiers applies to
 	// issuance within this time.
 	TenantTTL time.Duration
+	// MaxValidity replaces the maximum validity of the profiles it names
+	// (Builder.MaxValidity): the data directory's api_client_days.
+	MaxValidity map[string]policies.Period
 	// CheckHierarchy, when set, sees every CA about to be created or
 	// imported beside the CAs there already, before anything is stored
 	// or recorded; an error refuses it. pncctl checks with it that every
@@ -94,6 +97,9 @@ type Builder struct {
 	// issued certificates point to PublicURL/ocsp (AIA) and to
 	// PublicURL/crl/{issuer}.crl (CRL distribution point).
 	PublicURL string
+	// MaxValidity replaces the maximum validity of the profiles it names
+	// (and their default, when that is longer): an operator's bound.
+	MaxValidity map[string]policies.Period
 }
 
 // sigRand is the randomness for signatures: crypto/rand normally, nil
@@ -177,8 +183,9 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		opts.TenantTTL = time.Second
 	}
 	s := &Service{
-		opts:    opts,
-		b:       Builder{Now: opts.Now, Rand: opts.Rand, SECCForms: opts.SECCForms, Backdate: opts.Backdate, PublicURL: strings.TrimSuffix(opts.PublicURL, "/")},
+		opts: opts,
+		b: Builder{Now: opts.Now, Rand: opts.Rand, SECCForms: opts.SECCForms, Backdate: opts.Backdate, PublicURL: strings.TrimSuffix(opts.PublicURL, "/"),
+			MaxValidity: opts.MaxValidity},
 		signers: Signers{BaseDir: opts.DataDir},
 		auths:   map[string]*Authority{},
 		tenants: map[string]cachedTenant{},
@@ -361,6 +368,9 @@ type Request struct {
 	// Validity overrides the profile default (still capped by the profile
 	// maximum and the issuer's notAfter).
 	Validity policies.Period
+	// Admin says an administrator asks (for Tenant, when set): only then
+	// are AdminOnly profiles (api/client) issued.
+	Admin bool
 }
 
 // Issued is a stored certificate with its issuer chain.
@@ -401,6 +411,10 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Issued, error) {
 	}
 	if p.Role == policies.RoleRoot {
 		return nil, refuse(CodeProfileNotIssue, "%s is self-signed: create it with 'pncctl init' or 'pncctl ca create'", p.Name)
+	}
+	if p.AdminOnly && !req.Admin {
+		return nil, &Error{Code: CodePolicyDenied, Message: p.Name + " certificates are issued by administrators only",
+			Err: &policies.PolicyError{Code: policies.CodeProfileNotAllowed, Tenant: req.Tenant, Profile: p.Name, Detail: "only an administrator issues this profile"}}
 	}
 	release, err := s.admit(ctx)
 	if err != nil {
@@ -699,13 +713,20 @@ func (b *Builder) template(p *policies.Profile, issuer *Authority, pub crypto.Pu
 		ski = append([]byte(nil), ski[len(ski)-8:]...)
 		ski[0] = 0x40 | ski[0]&0x0f
 	}
-	if validity.IsZero() {
-		validity = p.DefaultValidity
-	}
 	notBefore := issued.UTC().Truncate(time.Second).Add(-b.Backdate)
+	maxValidity, defValidity := p.MaxValidity, p.DefaultValidity
+	if m, ok := b.MaxValidity[p.Name]; ok {
+		maxValidity = m
+		if defValidity.AddTo(notBefore).After(m.AddTo(notBefore)) {
+			defValidity = m
+		}
+	}
+	if validity.IsZero() {
+		validity = defValidity
+	}
 	notAfter := validity.AddTo(notBefore)
-	if !p.MaxValidity.IsZero() && notAfter.After(p.MaxValidity.AddTo(notBefore)) {
-		return nil, refuse(CodeBadRequest, "validity %s exceeds the %s maximum %s", validity, p.Name, p.MaxValidity)
+	if !maxValidity.IsZero() && notAfter.After(maxValidity.AddTo(notBefore)) {
+		return nil, refuse(CodeBadRequest, "validity %s exceeds the %s maximum %s", validity, p.Name, maxValidity)
 	}
 	t := &x509.Certificate{
 		SerialNumber:          serial,

@@ -514,3 +514,37 @@ func TestNewSerial(t *testing.T) {
 		t.Error("NewSerial accepted 72 bits of randomness")
 	}
 }
+
+// TestAPIClientRules: api/client certificates are an administrator's to
+// issue, for 30 days unless the operator's bound (Options.MaxValidity,
+// the data directory's api_client_days) says otherwise.
+func TestAPIClientRules(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	csr := csrFor(t, p256(t), pkix.Name{CommonName: "csms-backend"})
+	if _, err := e.svc.Issue(ctx, ca.Request{Profile: policies.APIClient, CSR: csr, Tenant: "cpo1"}); err == nil {
+		t.Fatal("a tenant's own api/client request was issued")
+	}
+	iss, err := e.svc.Issue(ctx, ca.Request{Profile: policies.APIClient, CSR: csr, Tenant: "cpo1", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := iss.Cert().NotAfter.Sub(iss.Cert().NotBefore); d != 30*24*time.Hour {
+		t.Errorf("default lifetime %v, want 30 days", d)
+	}
+	if _, err := e.svc.Issue(ctx, ca.Request{Profile: policies.APIClient, CSR: csr, Tenant: "cpo1", Admin: true, Validity: policies.Period{Days: 31}}); err == nil {
+		t.Error("31 days issued over the 30-day bound")
+	}
+	svc, err := ca.New(ctx, ca.Options{Store: e.st, DataDir: e.dir, MaxValidity: map[string]policies.Period{policies.APIClient: {Days: 7}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	iss, err = svc.Issue(ctx, ca.Request{Profile: policies.APIClient, CSR: csr, Tenant: "cpo1", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := iss.Cert().NotAfter.Sub(iss.Cert().NotBefore); d != 7*24*time.Hour {
+		t.Errorf("bounded lifetime %v, want 7 days", d)
+	}
+}

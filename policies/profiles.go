@@ -134,6 +134,10 @@ type Profile struct {
 
 	// TenantKinds lists who may request this profile from a CA besides admins.
 	TenantKinds []TenantKind
+	// AdminOnly profiles are issued by administrators only, to a tenant
+	// as their owner (a credential that acts for the tenant): no tenant
+	// requests one itself.
+	AdminOnly bool
 
 	// OCSPNoCheck marks delegated OCSP responder certificates: they carry
 	// id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1) and neither AIA nor CRL
@@ -303,13 +307,14 @@ var profiles = []*Profile{
 	{
 		// pncpki's own: a back end (CSMS, eMSP, OEM) calling pncd's API
 		// with mutual TLS instead of a bearer token. The tenant it is
-		// issued to is the tenant it acts for.
+		// issued to is the tenant it acts for; as a credential it is an
+		// administrator's to give, and short-lived (the data directory's
+		// api_client_days may shorten or lengthen it up to a year).
 		Name: APIClient, Title: "pncpki API client certificate (mutual TLS)", Standard: "pncpki",
 		Role: RoleLeaf, PathLen: -1, Issuers: []string{OCPPCSMSRoot},
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		Keys: KeyOCPP, CN: CNAny,
-		MaxValidity: Period{Years: 2}, DefaultValidity: Period{Years: 1},
-		TenantKinds: []TenantKind{TenantCPO, TenantEMSP, TenantOEM},
+		Keys: KeyOCPP, CN: CNAny, AdminOnly: true,
+		MaxValidity: Period{Days: 30}, DefaultValidity: Period{Days: 30},
 	},
 }
 

@@ -122,7 +122,7 @@ func (t *Tenant) Permit(p *Profile, s Subject) error {
 	if t.Kind == TenantAdmin {
 		return nil
 	}
-	if !slices.Contains(p.TenantKinds, t.Kind) {
+	if !p.AdminOnly && !slices.Contains(p.TenantKinds, t.Kind) {
 		return deny(CodeProfileNotAllowed, "a %s tenant cannot receive this profile", t.Kind)
 	}
 	switch p.CN {

@@ -55,7 +55,8 @@ func (a *app) issueCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			req.CSR, req.Validity.Days = csr, days
+			// pncctl on the data directory is its administrator.
+			req.CSR, req.Validity.Days, req.Admin = csr, days, true
 			iss, err := d.CA.Issue(cmd.Context(), req)
 			if err != nil {
 				return err

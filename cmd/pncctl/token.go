@@ -11,6 +11,7 @@ import (
 
 	"github.com/pncpki/pncpki/api/auth"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
+	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -74,6 +75,7 @@ func (a *app) tokenCmd() *cobra.Command {
 	create.Flags().StringVar(&subject, "subject", "", "who holds the token, for the audit log (default TENANT-ROLE)")
 	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "lifetime, at most a year")
 	var id, tokenFile string
+	var withCerts bool
 	revoke := &cobra.Command{
 		Use:   "revoke",
 		Short: "Revoke a token before it expires (by --id, or the token itself with --file); pncd refuses it within 5 s",
@@ -91,7 +93,21 @@ func (a *app) tokenCmd() *cobra.Command {
 					return err
 				}
 				fmt.Fprintf(a.out, "revoked token %s\n", id)
-				return nil
+				if tenant == "" {
+					return nil
+				}
+				resp, err := c.certs.ListCertificates(ctx, call(c, &pncpkiv1.ListCertificatesRequest{Profile: policies.APIClient, Tenant: tenant, Revoked: new(bool)}))
+				if err != nil {
+					return err
+				}
+				var live []clientCert
+				for _, cert := range resp.Msg.Certificates {
+					live = append(live, clientCert{cert.Issuer, cert.Serial})
+				}
+				return a.clientCerts(tenant, live, withCerts, func(cc clientCert) error {
+					_, err := c.certs.RevokeCertificate(ctx, call(c, &pncpkiv1.RevokeCertificateRequest{Issuer: cc.issuer, Serial: cc.serial, Reason: "privilegeWithdrawn"}))
+					return err
+				})
 			}
 			d, err := a.open(ctx, false)
 			if err != nil {
@@ -121,11 +137,58 @@ func (a *app) tokenCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(a.out, "revoked token %s\n", id)
-			return nil
+			if tenant == "" {
+				return nil
+			}
+			recs, err := d.Store.Certificates(ctx, store.Filter{Profile: policies.APIClient, Tenant: tenant, Revoked: new(bool)})
+			if err != nil {
+				return err
+			}
+			var live []clientCert
+			for _, r := range recs {
+				live = append(live, clientCert{r.Issuer, r.Serial})
+			}
+			return a.clientCerts(tenant, live, withCerts, func(cc clientCert) error {
+				_, err := d.CA.Revoke(ctx, cc.issuer, cc.serial, reasonPrivilegeWithdrawn)
+				return err
+			})
 		},
 	}
 	revoke.Flags().StringVar(&id, "id", "", "the token's id (jti)")
 	revoke.Flags().StringVar(&tokenFile, "file", "", "a file holding the token to revoke")
+	revoke.Flags().StringVar(&tenant, "tenant", "", "the tenant the token acted for: its API client certificates, which act for it as well, are listed")
+	revoke.Flags().BoolVar(&withCerts, "client-certificates", false, "with --tenant, revoke the tenant's API client certificates too (reason privilegeWithdrawn)")
 	c.AddCommand(remote(create), remote(revoke))
 	return c
+}
+
+// reasonPrivilegeWithdrawn is RFC 5280's CRLReason for a credential taken
+// back.
+const reasonPrivilegeWithdrawn = 9
+
+// clientCert names an API client certificate.
+type clientCert struct{ issuer, serial string }
+
+// clientCerts offers to revoke a tenant's live API client certificates
+// along with its token: it lists them, and revokes them with revoke when
+// the administrator asked for it.
+func (a *app) clientCerts(tenant string, live []clientCert, doRevoke bool, revoke func(clientCert) error) error {
+	if len(live) == 0 {
+		fmt.Fprintf(a.out, "tenant %s has no live API client certificate\n", tenant)
+		return nil
+	}
+	if !doRevoke {
+		fmt.Fprintf(a.out, "tenant %s has %d live API client certificates, which act for it as a token does; revoke them with --client-certificates:\n", tenant, len(live))
+		for _, c := range live {
+			fmt.Fprintf(a.out, "  %s/%s\n", c.issuer, c.serial)
+		}
+		return nil
+	}
+	for _, c := range live {
+		if err := revoke(c); err != nil {
+			return fmt.Errorf("revoke client certificate %s/%s: %w", c.issuer, c.serial, err)
+		}
+		fmt.Fprintf(a.out, "revoked API client certificate %s/%s\n", c.issuer, c.serial)
+	}
+	return nil
 }

@@ -282,6 +282,7 @@ func run(args []string) error {
 			// under the CSMS root; without one, a bearer token is needed.
 			srv.TLSConfig.ClientAuth = tls.VerifyClientCertIfGiven
 			srv.TLSConfig.ClientCAs = bridge.Anchors.Pool(ocppsec.UseCSMS)
+			srv.TLSConfig.VerifyConnection = apiServer.VerifyConnection
 		}
 		go func() { errc <- srv.ServeTLS(ln, *st.tlsCert, *st.tlsKey) }()
 	case *st.clientAuth:

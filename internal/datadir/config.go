@@ -22,6 +22,10 @@ type Config struct {
 	// to OCPP 2.0.1 and 1.6 stations that have no limit of their own.
 	// 0 is OCPP 2.0.1's 5,600.
 	EXIResponseLimit int `json:"exi_response_limit,omitempty"`
+	// APIClientDays bounds the lifetime of api/client certificates (a
+	// credential that acts for a tenant), 1 to 365; 0 is the profile's
+	// 30 days.
+	APIClientDays int `json:"api_client_days,omitempty"`
 }
 
 // EXIResponseLimit's default, OCPP 2.0.1's schema limit, and its bounds:
@@ -83,6 +87,9 @@ func (c *Config) Validate() error {
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("public URL %q: want http(s)://host[:port][/path]", c.PublicURL)
+	}
+	if n := c.APIClientDays; n < 0 || n > 365 {
+		return fmt.Errorf("api_client_days %d: want 1 to 365, or 0 for 30", n)
 	}
 	if n := c.EXIResponseLimit; n != 0 && (n < MinEXIResponseLimit || n > MaxEXIResponseLimit) {
 		return fmt.Errorf("exiResponse limit %d: want %d to %d base64 characters", n, MinEXIResponseLimit, MaxEXIResponseLimit)

@@ -56,6 +56,9 @@ func OpenWith(ctx context.Context, path, storeURL string, opts ca.Options) (*Dir
 	if opts.PublicURL == "" {
 		opts.PublicURL = cfg.PublicURL
 	}
+	if cfg.APIClientDays > 0 && opts.MaxValidity == nil {
+		opts.MaxValidity = map[string]policies.Period{policies.APIClient: {Days: cfg.APIClientDays}}
+	}
 	var st store.Store
 	switch {
 	case storeURL == "":
