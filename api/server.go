@@ -101,8 +101,71 @@ func (s *Server) Handler() (http.Handler, error) {
 			// the configured CAs: authenticate() looks it up.
 			r = r.WithContext(context.WithValue(r.Context(), clientCertKey{}, r.TLS.VerifiedChains[0][0]))
 		}
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			rw := &restWriter{ResponseWriter: w}
+			t.ServeHTTP(rw, r)
+			rw.finish()
+			return
+		}
 		t.ServeHTTP(w, r)
 	})), nil
+}
+
+// restWriter holds back a REST answer with a server error status, so that
+// the request errors vanguard reports as Unknown (a malformed body of a
+// route with path parameters, an unknown query parameter) go out as the
+// 400 they are. pncpki's handlers answer with codes of their own, never
+// Unknown.
+type restWriter struct {
+	http.ResponseWriter
+	status int
+	held   bytes.Buffer
+}
+
+func (w *restWriter) WriteHeader(code int) {
+	if code >= 500 && w.status == 0 {
+		w.status = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *restWriter) Write(b []byte) (int, error) {
+	if w.status != 0 {
+		if w.held.Len()+len(b) > 64<<10 {
+			return 0, errors.New("error answer too large")
+		}
+		return w.held.Write(b)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush passes flushes on unless an error answer is held.
+func (w *restWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && w.status == 0 {
+		f.Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (w *restWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// finish sends what was held: a request error as 400 request.invalid,
+// anything else as it was.
+func (w *restWriter) finish() {
+	if w.status == 0 {
+		return
+	}
+	var st struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(w.held.Bytes(), &st) == nil && st.Code == int(connect.CodeUnknown) {
+		writeError(w.ResponseWriter, http.StatusBadRequest, connect.CodeInvalidArgument, "request.invalid", st.Message)
+		return
+	}
+	w.ResponseWriter.WriteHeader(w.status)
+	w.ResponseWriter.Write(w.held.Bytes())
 }
 
 // writeError writes the REST error shape (google.rpc.Status with an

@@ -534,3 +534,45 @@ func TestRateLimitPerTenant(t *testing.T) {
 		run(t, newServer(rl), newServer(rl), toks[0], toks[1])
 	})
 }
+
+// TestMalformedRESTRequests: a malformed body on a route with a path
+// parameter and an unknown query parameter are the client's mistakes: 400
+// with request.invalid, never 500, and nothing changes.
+func TestMalformedRESTRequests(t *testing.T) {
+	e := newEnv(t, "")
+	before, _ := e.d.Store.ListStations(context.Background(), "")
+	for _, tc := range []struct{ method, path, body string }{
+		{"PUT", "/v1/stations/CS-9", "{bad"},
+		{"PUT", "/v1/contracts/DE8AAC12345678", "{bad"},
+		{"PUT", "/v1/provisioning-certificates/WMI00000000000001", "{bad"},
+		{"PUT", "/v1/contract-deposits/WMI00000000000001", "{bad"},
+		{"POST", "/v1/certificates/abc:revoke", "{bad"},
+		{"POST", "/v1/contracts/DE8AAC12345678:cancel", "{bad"},
+		{"POST", "/v1/ocpp/CS-1/requests", "{bad"},
+		{"POST", "/v1/certificates", "{bad"},
+		{"GET", "/v1/certificates?foo=bar", ""},
+		{"GET", "/v1/stations?pageSize=x", ""},
+	} {
+		req, _ := http.NewRequest(tc.method, e.srv.URL+tc.path, strings.NewReader(tc.body))
+		if tc.body == "" {
+			req.Body = nil
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+e.tokens["admin"])
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Message string `json:"message"`
+		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.HasPrefix(body.Message, "request.invalid") && !strings.HasPrefix(body.Message, "unmarshal") {
+			t.Errorf("%s %s: %d %q, want 400 request.invalid", tc.method, tc.path, resp.StatusCode, body.Message)
+		}
+	}
+	if after, _ := e.d.Store.ListStations(context.Background(), ""); len(after) != len(before) {
+		t.Errorf("%d stations after malformed requests, %d before", len(after), len(before))
+	}
+}
