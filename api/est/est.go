@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
@@ -80,6 +81,15 @@ func (s *Server) Mount(r chi.Router, prefix string) {
 	}
 }
 
+// opncError answers an OPNC PKI call (revokeCertificate) in OPNC's error
+// shape, {errorMessages, traceId}, as the rest of OPNC answers; the message
+// starts with pncpki's stable code.
+func opncError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"errorMessages": []string{code + ": " + msg}, "traceId": uuid.NewString()})
+}
+
 func httpError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(status)
@@ -132,7 +142,7 @@ var opncReasons = map[string]bool{"privilegeWithdrawn": true, "affiliationChange
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	tenant, _, status, err := s.authenticate(r)
 	if err != nil {
-		httpError(w, status, "est.unauthorized", err.Error())
+		opncError(w, status, "est.unauthorized", err.Error())
 		return
 	}
 	var req struct {
@@ -142,38 +152,38 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		httpError(w, http.StatusBadRequest, "request.invalid", "want {certificate, revocationReason}: "+err.Error())
+		opncError(w, http.StatusBadRequest, "request.invalid", "want {certificate, revocationReason}: "+err.Error())
 		return
 	}
 	if !opncReasons[req.RevocationReason] {
-		httpError(w, http.StatusBadRequest, ca.CodeBadReason, "revocationReason "+req.RevocationReason+" is not an OPNC reason")
+		opncError(w, http.StatusBadRequest, ca.CodeBadReason, "revocationReason "+req.RevocationReason+" is not an OPNC reason")
 		return
 	}
 	pemText, err := base64.StdEncoding.DecodeString(req.Certificate)
 	if err != nil {
-		httpError(w, http.StatusBadRequest, "request.invalid", "certificate is not base64")
+		opncError(w, http.StatusBadRequest, "request.invalid", "certificate is not base64")
 		return
 	}
 	block, _ := pem.Decode(pemText)
 	if block == nil || block.Type != "CERTIFICATE" {
-		httpError(w, http.StatusBadRequest, "request.invalid", "certificate is not a base64 PEM certificate")
+		opncError(w, http.StatusBadRequest, "request.invalid", "certificate is not a base64 PEM certificate")
 		return
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		httpError(w, http.StatusBadRequest, "request.invalid", "certificate: "+err.Error())
+		opncError(w, http.StatusBadRequest, "request.invalid", "certificate: "+err.Error())
 		return
 	}
 	rec, err := s.issued(r.Context(), cert)
 	if err != nil || tenant != "" && rec.Tenant != tenant {
 		// Another subscriber's certificate is as good as unknown.
-		httpError(w, http.StatusForbidden, "auth.forbidden", "not a certificate of yours")
+		opncError(w, http.StatusForbidden, "auth.forbidden", "not a certificate of yours")
 		return
 	}
 	reason, _ := ca.ParseReason(req.RevocationReason)
 	revoked, err := s.CA.Revoke(store.WithActor(r.Context(), "opnc:"+tenant), rec.Issuer, rec.Serial, reason)
 	if err != nil {
-		httpError(w, http.StatusBadRequest, ca.CodeOf(err), err.Error())
+		opncError(w, http.StatusBadRequest, ca.CodeOf(err), err.Error())
 		return
 	}
 	if s.Revoked != nil {

@@ -250,8 +250,17 @@ func TestOPNC(t *testing.T) {
 		{"revoked", e.token, req("keyCompromise"), 200},
 		{"revoked twice", e.token, req("keyCompromise"), 400},
 	} {
-		if status, body := e.do(t, "POST", "/opnc/v1/pki/pki/revokeCertificate", tc.token, "application/json", tc.body, nil); status != tc.want {
+		status, body := e.do(t, "POST", "/opnc/v1/pki/pki/revokeCertificate", tc.token, "application/json", tc.body, nil)
+		if status != tc.want {
 			t.Errorf("%s: %d %s, want %d", tc.name, status, body, tc.want)
+		}
+		// Refusals in OPNC's error shape, as the rest of OPNC answers.
+		var oe struct {
+			Messages []string `json:"errorMessages"`
+			TraceID  string   `json:"traceId"`
+		}
+		if status != 200 && (json.Unmarshal(body, &oe) != nil || len(oe.Messages) != 1 || oe.TraceID == "") {
+			t.Errorf("%s: not {errorMessages, traceId}: %s", tc.name, body)
 		}
 	}
 	rec, err := e.d.Store.Certificate(context.Background(), "cpo-sub2", ca.SerialHex(leaf.SerialNumber))
