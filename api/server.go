@@ -15,8 +15,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -304,7 +306,13 @@ func apiError(err error) error {
 	code := ca.CodeOf(err)
 	c := connect.CodeInternal
 	switch {
+	case store.Unavailable(err):
+		logCause(err, "store unavailable")
+		e := newError(connect.CodeUnavailable, "store.unavailable", errors.New("store.unavailable: the store does not answer; retry shortly"))
+		e.Meta().Set("Retry-After", "5")
+		return e
 	case code == "":
+		logCause(err, "internal error")
 		return newError(connect.CodeInternal, "internal", errors.New("internal: the request could not be completed"))
 	case strings.HasPrefix(code, "csr.") || code == ca.CodeProfileUnknown || code == ca.CodeProfileNotIssue ||
 		code == ca.CodeBadRequest || code == ca.CodeBadReason || code == ca.CodeTenantUnknown || code == ca.CodeIssuerAmbiguous:
@@ -319,6 +327,31 @@ func apiError(err error) error {
 		c = connect.CodeUnavailable
 	}
 	return newError(c, code, err)
+}
+
+// causeLog rate-limits logCause: during an outage every request fails
+// the same way, and one line a second says why.
+var causeLog struct {
+	sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// logCause logs the cause of a server error (5xx), which the answer does
+// not show the client, at most once a second with the number of the
+// others since.
+func logCause(err error, what string) {
+	causeLog.Lock()
+	now := time.Now()
+	if now.Sub(causeLog.last) < time.Second {
+		causeLog.suppressed++
+		causeLog.Unlock()
+		return
+	}
+	n := causeLog.suppressed
+	causeLog.last, causeLog.suppressed = now, 0
+	causeLog.Unlock()
+	slog.Error("API answered a server error: "+what, "err", err, "suppressed_since_last", n)
 }
 
 func forbidden(format string, args ...any) error {

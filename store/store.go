@@ -7,7 +7,10 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pncpki/pncpki/policies"
@@ -228,4 +231,16 @@ type Store interface {
 	RevokedTokens(ctx context.Context, at time.Time) ([]string, error)
 
 	Close() error
+}
+
+// Unavailable reports whether err says the store cannot be reached (a
+// refused, reset or timed-out connection), rather than that a request was
+// wrong: the API answers 503 for it, so that clients retry.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF)
 }
