@@ -12,6 +12,7 @@ type Metrics struct {
 	issued   *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	authFail *prometheus.CounterVec
+	fallback prometheus.Counter
 }
 
 // NewMetrics registers the API metrics with reg.
@@ -23,9 +24,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time to issue and store a certificate, by profile.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"profile"}),
 		authFail: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pncpki_api_auth_failures_total",
 			Help: "Refused API calls by reason (unauthenticated, forbidden)."}, []string{"reason"}),
+		fallback: prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_api_rate_limit_redis_errors_total",
+			Help: "Rate limiter calls Redis did not answer; the replica then counts alone for 5 s."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.issued, m.latency, m.authFail)
+		reg.MustRegister(m.issued, m.latency, m.authFail, m.fallback)
 	}
 	return m
 }
@@ -43,5 +46,11 @@ func (m *Metrics) issuance(profile, result string, d time.Duration) {
 func (m *Metrics) refused(reason string) {
 	if m != nil {
 		m.authFail.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) rateFallback() {
+	if m != nil {
+		m.fallback.Inc()
 	}
 }

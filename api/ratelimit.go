@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/sha256"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -37,7 +38,8 @@ func (s *Server) limit(next http.Handler) http.Handler {
 		writeError(w, http.StatusTooManyRequests, connect.CodeResourceExhausted, "rate.limited", "too many requests for this tenant; retry after the window")
 	})}
 	if s.RateLimit.Redis != nil {
-		opts = append(opts, httprate.WithLimitCounter(&redisCounter{c: s.RateLimit.Redis}))
+		opts = append(opts, httprate.WithLimitCounter(&fallbackCounter{shared: &redisCounter{c: s.RateLimit.Redis},
+			local: httprate.NewLocalLimitCounter(s.RateLimit.Window), metrics: s.Metrics}))
 	}
 	rl := httprate.NewRateLimiter(s.RateLimit.Requests, s.RateLimit.Window, opts...)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -205,4 +207,69 @@ func (r *redisCounter) Get(key string, cur, prev time.Time) (int, int, error) {
 		return i
 	}
 	return n(vals[0]), n(vals[1]), nil
+}
+
+// fallbackCounter counts in Redis while it answers, and in the replica's
+// own memory while it does not: a Redis outage makes the budget per
+// replica for a while, never refuses service. It leaves Redis alone for
+// redisPause after a failure.
+type fallbackCounter struct {
+	shared  httprate.LimitCounter
+	local   httprate.LimitCounter
+	metrics *Metrics
+
+	mu      sync.Mutex
+	downTil time.Time
+	logged  time.Time
+}
+
+const redisPause = 5 * time.Second
+
+func (f *fallbackCounter) Config(limit int, window time.Duration) {
+	f.shared.Config(limit, window)
+	f.local.Config(limit, window)
+}
+
+// useShared says whether Redis is worth asking now.
+func (f *fallbackCounter) useShared() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return time.Now().After(f.downTil)
+}
+
+// failed notes a Redis failure: counted, logged at most once per pause.
+func (f *fallbackCounter) failed(err error) {
+	f.metrics.rateFallback()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	f.downTil = now.Add(redisPause)
+	if now.Sub(f.logged) > redisPause {
+		f.logged = now
+		slog.Warn("rate limiter: Redis does not answer; counting per replica", "err", err, "retry_in", redisPause)
+	}
+}
+
+func (f *fallbackCounter) Increment(key string, w time.Time) error { return f.IncrementBy(key, w, 1) }
+
+func (f *fallbackCounter) IncrementBy(key string, w time.Time, n int) error {
+	if f.useShared() {
+		err := f.shared.IncrementBy(key, w, n)
+		if err == nil {
+			return nil
+		}
+		f.failed(err)
+	}
+	return f.local.IncrementBy(key, w, n)
+}
+
+func (f *fallbackCounter) Get(key string, cur, prev time.Time) (int, int, error) {
+	if f.useShared() {
+		a, b, err := f.shared.Get(key, cur, prev)
+		if err == nil {
+			return a, b, nil
+		}
+		f.failed(err)
+	}
+	return f.local.Get(key, cur, prev)
 }

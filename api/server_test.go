@@ -19,6 +19,8 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/pncpki/pncpki/api"
@@ -532,6 +534,29 @@ func TestRateLimitPerTenant(t *testing.T) {
 		}
 		rl := api.RateLimit{Requests: 5, Window: time.Hour, Redis: rdb}
 		run(t, newServer(rl), newServer(rl), toks[0], toks[1])
+	})
+	t.Run("Redis gone", func(t *testing.T) {
+		// Redis does not answer: each replica counts alone, and the API
+		// keeps answering (it refused every call with 428 before).
+		dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
+		defer dead.Close()
+		reg := prometheus.NewRegistry()
+		h, err := (&api.Server{CA: e.d.CA, Store: e.d.Store, Key: e.key, Metrics: api.NewMetrics(reg),
+			RateLimit: api.RateLimit{Requests: 5, Window: time.Hour, Redis: dead}}).Handler()
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewTLSServer(h)
+		defer srv.Close()
+		run(t, srv, srv, e.tokens["cpo1"], e.tokens["cpo2"])
+		mfs, _ := reg.Gather()
+		counted := false
+		for _, mf := range mfs {
+			counted = counted || mf.GetName() == "pncpki_api_rate_limit_redis_errors_total" && mf.GetMetric()[0].GetCounter().GetValue() > 0
+		}
+		if !counted {
+			t.Error("the Redis failures were not counted")
+		}
 	})
 }
 

@@ -196,14 +196,64 @@ func Announce(ctx context.Context, c redis.UniversalClient, prefix, issuer, seri
 	return nil
 }
 
-// Revoked drops this responder's cached answers for a certificate and, with
-// Redis, announces the revocation to every replica.
+// Revoked drops this responder's cached answers for a certificate and,
+// with Redis, announces the revocation to every replica in the
+// background: the revocation is durable already, and the store's
+// revocation feed reaches every replica when Redis does not, so a slow or
+// absent Redis never holds up the revocation's answer (it took seconds
+// each while Redis was down).
 func (r *Responder) Revoked(ctx context.Context, issuer, serialHex string) error {
 	r.Invalidate(issuer, serialHex)
-	if r.redis == nil {
-		return nil
+	if !r.redisUsable() {
+		return nil // no Redis, or down: the revocation feed carries it
 	}
-	return Announce(ctx, r.redis.c, r.redis.prefix, issuer, serialHex)
+	go func() {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
+		defer cancel()
+		if err := Announce(actx, r.redis.c, r.redis.prefix, issuer, serialHex); err != nil {
+			r.redisDown(err)
+		}
+	}()
+	return nil
+}
+
+// announceTimeout bounds a background announcement.
+const announceTimeout = 2 * time.Second
+
+// crlLater has issuer's CRL signed again, off the path that receives
+// announcements: a burst of revocations of one CA makes one new CRL, and
+// the cache updates behind it are not held up by signing.
+func (r *Responder) crlLater(ctx context.Context, issuer string) {
+	r.crlMu.Lock()
+	defer r.crlMu.Unlock()
+	if r.crlDirty == nil {
+		r.crlDirty = map[string]bool{}
+	}
+	r.crlDirty[issuer] = true
+	if r.crlRunning {
+		return
+	}
+	r.crlRunning = true
+	go func() {
+		for {
+			r.crlMu.Lock()
+			var next string
+			for is := range r.crlDirty {
+				next = is
+				break
+			}
+			if next == "" {
+				r.crlRunning = false
+				r.crlMu.Unlock()
+				return
+			}
+			delete(r.crlDirty, next)
+			r.crlMu.Unlock()
+			if _, err := r.opts.CA.CurrentCRL(ctx, next); err != nil {
+				r.log.Error("CRL after announced revocation", "ca", next, "err", err)
+			}
+		}
+	}()
 }
 
 // subscribe applies announced revocations until ctx ends.
@@ -247,9 +297,7 @@ func (r *Responder) subscribe(ctx context.Context) {
 			}
 			r.Invalidate(issuer, serial)
 			r.redis.pubsub.Inc()
-			if _, err := r.opts.CA.CurrentCRL(ctx, issuer); err != nil {
-				r.log.Error("CRL after announced revocation", "ca", issuer, "err", err)
-			}
+			r.crlLater(ctx, issuer)
 			if r.opts.OnRevoked != nil {
 				r.opts.OnRevoked(issuer, serial)
 			}

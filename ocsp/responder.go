@@ -96,6 +96,10 @@ type Responder struct {
 	metrics      *metrics
 	cacheControl []string // for responses with more than MaxAge left
 	redis        *redisTier
+
+	crlMu      sync.Mutex
+	crlDirty   map[string]bool // issuers whose CRL crlLater signs again
+	crlRunning bool
 	feedMu       sync.Mutex
 	feedCursor   int64 // last revocation applied from the store's feed
 }

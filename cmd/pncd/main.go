@@ -135,6 +135,7 @@ func run(args []string) error {
 		if err != nil {
 			return fmt.Errorf("--redis: %w", err)
 		}
+		redis.SetLogger(redisLog{log}) // its own lines, as JSON like the rest
 		rdb = redis.NewClient(opt)
 		defer rdb.Close()
 		ocspOpts.Redis = rdb
@@ -414,4 +415,12 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.egressAllow = fs.String("egress-allow", "", "comma-separated networks (CIDR) that tenant-set URLs (webhook endpoints, OCSP responder URLs from stations and vehicles) may reach although they are not public, e.g. 10.20.0.0/16; loopback, private, link-local and other non-public addresses are refused otherwise")
 	s.oc.register(fs)
 	return s
+}
+
+// redisLog routes go-redis's own messages (reconnects during an outage)
+// into pncd's JSON log instead of plain lines on stderr.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
