@@ -12,6 +12,7 @@ import (
 
 	"github.com/pncpki/pncpki/api/auth"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/store"
 )
@@ -59,13 +60,22 @@ func (h *stations) PutStation(ctx context.Context, req *connect.Request[pncpkiv1
 	if err := ocppsec.NormalizeStation(st); err != nil {
 		return nil, invalid("station.invalid", "%v", err)
 	}
+	tenant, err := h.s.Store.Tenant(ctx, st.Tenant)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalid("tenant.unknown", "no tenant %q", st.Tenant)
+	} else if err != nil {
+		return nil, apiError(err)
+	}
+	if err := ocppsec.CheckOwnership(st, tenant); err != nil {
+		return nil, newError(connect.CodePermissionDenied, ca.CodePolicyDenied, fmt.Errorf("%s: %w", ca.CodePolicyDenied, err))
+	}
 	if old, err := h.s.station(ctx, st.ID); err == nil {
 		st.CreatedAt = old.CreatedAt
 	}
 	if err := h.s.Store.PutStation(ctx, st); errors.Is(err, store.ErrExists) {
-		// Another tenant's station: the same answer as for any conflict,
-		// without naming the tenant.
-		return nil, newError(connect.CodeAlreadyExists, "station.exists", fmt.Errorf("station.exists: station %q is registered to another tenant", st.ID))
+		// Another tenant's station: answered as GET answers it, as if
+		// it did not exist, so that its ID is not revealed.
+		return nil, newError(connect.CodeNotFound, "station.not_found", fmt.Errorf("station.not_found: no station %q", st.ID))
 	} else if errors.Is(err, store.ErrNotFound) {
 		return nil, invalid("tenant.unknown", "no tenant %q", st.Tenant)
 	} else if err != nil {

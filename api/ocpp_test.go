@@ -46,8 +46,15 @@ func TestOCPPService(t *testing.T) {
 		if status, body := e.rest(t, "GET", "/v1/stations/CS-1", e.tokens["cpo2"], nil); status != 404 {
 			t.Errorf("cpo2 GetStation: %d %v", status, body)
 		}
-		if status, body := e.rest(t, "PUT", "/v1/stations/CS-1", e.tokens["cpo2"], station); status != 409 {
-			t.Errorf("cpo2 PutStation: %d %v", status, body)
+		// Taking it with cpo2's own identifiers is answered as GET is, as
+		// if the ID were free: a 409 told cpo2 it exists.
+		if status, body := e.rest(t, "PUT", "/v1/stations/CS-1", e.tokens["cpo2"], map[string]any{"evseIds": []string{"DE*XYZ*E1"}, "ocppVersion": "2.0.1"}); status != 404 {
+			t.Errorf("cpo2 PutStation of cpo1's ID: %d %v", status, body)
+		}
+		// Registering another operator's EVSEID is refused, as issuing
+		// an SECC certificate for it is.
+		if status, body := e.rest(t, "PUT", "/v1/stations/CS-9", e.tokens["cpo2"], station); status != 403 {
+			t.Errorf("cpo2 registering cpo1's EVSEID: %d %v", status, body)
 		}
 		if status, body := e.rest(t, "PUT", "/v1/stations/CS-2", e.tokens["cpo1"], map[string]any{"ocppVersion": "3.0"}); status != 400 {
 			t.Errorf("bad version: %d %v", status, body)

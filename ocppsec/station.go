@@ -61,3 +61,14 @@ func NormalizeStation(s *store.Station) error {
 	}
 	return nil
 }
+
+// CheckOwnership refuses a station whose EVSEIDs or SECC IDs are under
+// operator IDs that are not its tenant's.
+func CheckOwnership(s *store.Station, t *policies.Tenant) error {
+	for _, name := range append(append([]string(nil), s.EVSEIDs...), s.SECCIDs...) {
+		if err := t.OwnsSECCName(name); err != nil {
+			return fmt.Errorf("station %s: %w", s.ID, err)
+		}
+	}
+	return nil
+}

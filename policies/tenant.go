@@ -125,6 +125,12 @@ func (t *Tenant) Permit(p *Profile, s Subject) error {
 	if !p.AdminOnly && !slices.Contains(p.TenantKinds, t.Kind) {
 		return deny(CodeProfileNotAllowed, "a %s tenant cannot receive this profile", t.Kind)
 	}
+	// An organization in the subject is the tenant's own: a CPO must not
+	// get a certificate that names another one. (A tenant registered
+	// without an organization has nothing to bind to.)
+	if s.Organization != "" && t.Organization != "" && s.Organization != t.Organization {
+		return deny(CodeOrganization, "organization %q is not the tenant's %q", s.Organization, t.Organization)
+	}
 	switch p.CN {
 	case CNSECC:
 		op, err := SECCOperatorID(s.CommonName, SECCBoth)
@@ -143,9 +149,10 @@ func (t *Tenant) Permit(p *Profile, s Subject) error {
 			return deny(CodeIdentifierNotOwned, "provider ID %s of %q is not one of the tenant's (%s)", e.ProviderID(), s.CommonName, strings.Join(t.ProviderIDs, ", "))
 		}
 	case CNStationSerial:
-		// A00.FR.405: the CSMS checks O against the CPO's organization.
-		if t.Organization != "" && s.Organization != t.Organization {
-			return deny(CodeOrganization, "organization %q is not the tenant's %q", s.Organization, t.Organization)
+		// A00.FR.405: the CSMS checks O against the CPO's organization,
+		// so a station certificate must carry it.
+		if t.Organization != "" && s.Organization == "" {
+			return deny(CodeOrganization, "organization missing; the tenant's is %q", t.Organization)
 		}
 	case CNFQDN:
 		if len(t.DNSDomains) == 0 {
@@ -204,4 +211,21 @@ func reason(err error) string {
 		return ie.Reason
 	}
 	return err.Error()
+}
+
+// OwnsSECCName reports whether an EVSEID or SECC ID of a station belongs
+// to the tenant: its operator ID is one of the tenant's. A station's
+// registration is checked as an SECC certificate's issuance is.
+func (t *Tenant) OwnsSECCName(name string) error {
+	if t.Kind == TenantAdmin {
+		return nil
+	}
+	op, err := SECCOperatorID(name, SECCBoth)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(t.OperatorIDs, op) {
+		return &PolicyError{Code: CodeIdentifierNotOwned, Tenant: t.Name, Profile: "station", Detail: fmt.Sprintf("operator ID %s of %q is not one of the tenant's (%s)", op, name, strings.Join(t.OperatorIDs, ", "))}
+	}
+	return nil
 }

@@ -40,6 +40,13 @@ func (a *app) stationsCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
+			tenant, err := d.Store.Tenant(cmd.Context(), st.Tenant)
+			if err != nil {
+				return fmt.Errorf("tenant %s: %w", st.Tenant, err)
+			}
+			if err := ocppsec.CheckOwnership(&st, tenant); err != nil {
+				return err
+			}
 			if old, err := d.Store.Station(cmd.Context(), st.ID); err == nil {
 				st.CreatedAt = old.CreatedAt
 			}
