@@ -100,8 +100,8 @@ type Responder struct {
 	crlMu      sync.Mutex
 	crlDirty   map[string]bool // issuers whose CRL crlLater signs again
 	crlRunning bool
-	feedMu       sync.Mutex
-	feedCursor   int64 // last revocation applied from the store's feed
+	feedMu     sync.Mutex
+	feedCursor int64 // last revocation applied from the store's feed
 }
 
 type issuer struct {
