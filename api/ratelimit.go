@@ -29,21 +29,25 @@ type RateLimit struct {
 	Redis redis.UniversalClient
 }
 
-// limit wraps next with the rate limiter.
-func (s *Server) limit(next http.Handler) http.Handler {
+// Limit wraps next with the tenant's request budget: the API's own, so
+// that one budget covers every door that issues or reads (the API, EST,
+// the Open Plug&Charge interfaces), not one each.
+func (s *Server) Limit(next http.Handler) http.Handler {
 	if s.RateLimit.Requests <= 0 {
 		return next
 	}
-	opts := []httprate.Option{httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusTooManyRequests, connect.CodeResourceExhausted, "rate.limited", "too many requests for this tenant; retry after the window")
-	})}
-	if s.RateLimit.Redis != nil {
-		opts = append(opts, httprate.WithLimitCounter(&fallbackCounter{shared: &redisCounter{c: s.RateLimit.Redis},
-			local: httprate.NewLocalLimitCounter(s.RateLimit.Window), metrics: s.Metrics}))
-	}
-	rl := httprate.NewRateLimiter(s.RateLimit.Requests, s.RateLimit.Window, opts...)
+	s.limiterOnce.Do(func() {
+		opts := []httprate.Option{httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusTooManyRequests, connect.CodeResourceExhausted, "rate.limited", "too many requests for this tenant; retry after the window")
+		})}
+		if s.RateLimit.Redis != nil {
+			opts = append(opts, httprate.WithLimitCounter(&fallbackCounter{shared: &redisCounter{c: s.RateLimit.Redis},
+				local: httprate.NewLocalLimitCounter(s.RateLimit.Window), metrics: s.Metrics}))
+		}
+		s.limiter = httprate.NewRateLimiter(s.RateLimit.Requests, s.RateLimit.Window, opts...)
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rl.RespondOnLimit(w, r, s.rateKey(r)) {
+		if s.limiter.RespondOnLimit(w, r, s.rateKey(r)) {
 			return
 		}
 		next.ServeHTTP(w, r)

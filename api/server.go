@@ -23,6 +23,7 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/vanguard"
+	"github.com/go-chi/httprate"
 	"github.com/golang-jwt/jwt/v5"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -59,6 +60,8 @@ type Server struct {
 
 	tokens      tokenCache
 	revocations revocations
+	limiterOnce sync.Once
+	limiter     *httprate.RateLimiter
 }
 
 // Handler returns the API handler: Connect/gRPC paths
@@ -86,7 +89,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// vanguard answers a GET with a body as an unknown (500) error; it
 		// is the client's mistake.
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.ContentLength > 0 || len(r.TransferEncoding) > 0) {

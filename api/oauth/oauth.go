@@ -15,10 +15,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pncpki/pncpki/api/auth"
@@ -41,6 +44,54 @@ type Server struct {
 	Key   *auth.Key
 	Now   func() time.Time
 	Log   *slog.Logger
+
+	failures failures
+}
+
+// Failed client authentications are throttled per client ID and per
+// address: past MaxFailures within FailureWindow, either one answers 429
+// until the window passes, so that secrets cannot be guessed at speed.
+const (
+	MaxFailures   = 10
+	FailureWindow = time.Minute
+)
+
+// failures counts failed authentications by key ("id:..." and "ip:...")
+// in fixed windows.
+type failures struct {
+	mu     sync.Mutex
+	window time.Time
+	counts map[string]int
+}
+
+// blocked reports whether any of keys has failed too often in the
+// current window.
+func (f *failures) blocked(now time.Time, keys ...string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.roll(now)
+	for _, k := range keys {
+		if f.counts[k] >= MaxFailures {
+			return true
+		}
+	}
+	return false
+}
+
+// add counts a failure against each of keys.
+func (f *failures) add(now time.Time, keys ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.roll(now)
+	for _, k := range keys {
+		f.counts[k]++
+	}
+}
+
+func (f *failures) roll(now time.Time) {
+	if w := now.Truncate(FailureWindow); !w.Equal(f.window) || f.counts == nil || len(f.counts) > 100_000 {
+		f.window, f.counts = w, map[string]int{}
+	}
 }
 
 func (s *Server) now() time.Time {
@@ -144,8 +195,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported")
 		return
 	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	keys := []string{"id:" + req.ClientID, "ip:" + host}
+	if s.failures.blocked(s.now(), keys...) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(FailureWindow/time.Second)))
+		oauthError(w, http.StatusTooManyRequests, "slow_down", "too many failed authentications for this client or address; retry after a minute")
+		return
+	}
 	c, err := s.authenticate(r.Context(), req.ClientID, req.ClientSecret)
 	if err != nil {
+		s.failures.add(s.now(), keys...)
 		s.log().Info("OAuth token refused", "client_id", req.ClientID, "reason", err)
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client, wrong secret or revoked client")
 		return

@@ -150,3 +150,50 @@ func TestTokenEndpoint(t *testing.T) {
 		t.Errorf("revoked client: HTTP %d", status)
 	}
 }
+
+// TestFailedAuthenticationsThrottled: after MaxFailures wrong secrets a
+// client ID is answered 429 (even with the right secret) until the window
+// passes, and so is the address the guesses came from for other IDs.
+func TestFailedAuthenticationsThrottled(t *testing.T) {
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	key, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := CreateClient(ctx, d.Store, "admin-backend", "", auth.RoleAdmin, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 7, 10, 0, 5, 0, time.UTC)
+	srv := httptest.NewServer(&Server{Store: d.Store, Key: key, Now: func() time.Time { return now }})
+	defer srv.Close()
+	post := func(id, sec string) int {
+		body := `{"client_id":"` + id + `","client_secret":"` + sec + `","grant_type":"client_credentials"}`
+		resp, err := http.Post(srv.URL, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range MaxFailures {
+		if s := post("admin-backend", "wrong"); s != 401 {
+			t.Fatalf("guess %d: HTTP %d", i+1, s)
+		}
+	}
+	if s := post("admin-backend", secret); s != 429 {
+		t.Errorf("the right secret after %d wrong ones: HTTP %d, want 429", MaxFailures, s)
+	}
+	if s := post("another-client", "wrong"); s != 429 {
+		t.Errorf("another ID from the same address: HTTP %d, want 429", s)
+	}
+	now = now.Add(FailureWindow)
+	if s := post("admin-backend", secret); s != 200 {
+		t.Errorf("after the window: HTTP %d", s)
+	}
+}

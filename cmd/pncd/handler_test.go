@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,8 +27,12 @@ import (
 
 	"github.com/pncpki/pncpki/api"
 	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/api/est"
+	"github.com/pncpki/pncpki/api/oauth"
+	"github.com/pncpki/pncpki/api/opnc"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
@@ -298,5 +303,65 @@ func TestFirstStartLongOrganization(t *testing.T) {
 	}
 	if want := len(d.CA.Authorities()); responders != want {
 		t.Errorf("%d OCSP responder certificates, want one for each of %d CAs", responders, want)
+	}
+}
+
+// TestOneBudgetAcrossDoors: once a tenant spent its API budget on /v1,
+// EST and the Open Plug&Charge interfaces refuse it too (429), as pncd
+// mounts them; another tenant is not affected.
+func TestOneBudgetAcrossDoors(t *testing.T) {
+	ctx := context.Background()
+	d, resp, reg := newDir(t)
+	for _, tn := range []*policies.Tenant{
+		{Name: "cpo1", Kind: policies.TenantCPO, OperatorIDs: []string{"DEABC"}},
+		{Name: "cpo2", Kind: policies.TenantCPO, OperatorIDs: []string{"DEXYZ"}},
+	} {
+		if err := d.Store.CreateTenant(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp, Metrics: api.NewMetrics(reg),
+		RateLimit: api.RateLimit{Requests: 3, Window: time.Hour}}
+	apiHandler, err := apiServer.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("pncd", flag.ContinueOnError)
+	st := defineFlags(fs)
+	mount := st.mounts(apiServer, &est.Server{CA: d.CA, Store: d.Store, Verify: apiServer.VerifyToken},
+		&opnc.Server{Verify: apiServer.VerifyToken, Anchors: func() ocppsec.Anchors { return nil }}, &oauth.Server{Store: d.Store, Key: key})
+	srv := httptest.NewTLSServer(newHandler(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler), mount))
+	defer srv.Close()
+	tok := map[string]string{}
+	for _, tn := range []string{"cpo1", "cpo2"} {
+		tok[tn], _ = key.Mint(tn, tn, auth.RoleOperator, time.Hour, time.Now())
+	}
+	get := func(tenant, path string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok[tenant])
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 3 {
+		if s := get("cpo1", "/v1/authorities"); s != 200 {
+			t.Fatalf("API call %d: HTTP %d", i+1, s)
+		}
+	}
+	for _, path := range []string{"/.well-known/est/cpo/cacerts", "/opnc/v1/rcp/rootcertificates", "/opcp/v1/root/rootCerts"} {
+		if s := get("cpo1", path); s != 429 {
+			t.Errorf("%s after the budget is spent: HTTP %d, want 429", path, s)
+		}
+		if s := get("cpo2", path); s == 429 {
+			t.Errorf("%s of another tenant: 429", path)
+		}
 	}
 }

@@ -223,23 +223,7 @@ func run(args []string) error {
 	if installer != nil {
 		opncServer.Installer = installer
 	}
-	mount := func(r chi.Router) {
-		for _, p := range strings.Split(*st.estPrefixes, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				estServer.Mount(r, p)
-			}
-		}
-		if *st.opncPrefix != "" {
-			estServer.MountOPNC(r, *st.opncPrefix)
-		}
-		if *st.opncPools != "" {
-			opncServer.Mount(r, *st.opncPools)
-		}
-		if *st.opcpPrefix != "" {
-			opncServer.MountOPCP(r, *st.opcpPrefix)
-		}
-		r.Handle(oauth.Path, &oauth.Server{Store: d.Store, Key: key, Log: log})
-	}
+	mount := st.mounts(apiServer, estServer, opncServer, &oauth.Server{Store: d.Store, Key: key, Log: log})
 
 	ln, err := net.Listen("tcp", *st.listen)
 	if err != nil {
@@ -423,4 +407,30 @@ type redisLog struct{ log *slog.Logger }
 
 func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+// mounts adds EST, the Open Plug&Charge interfaces and the OAuth token
+// endpoint to pncd's router. EST and Open Plug&Charge draw on the tenant's
+// one API budget (api.Server.Limit): a tenant whose budget is spent cannot
+// go on issuing or reading through another door. The token endpoint
+// throttles failed authentications itself.
+func (st *settings) mounts(apiServer *api.Server, estServer *est.Server, opncServer *opnc.Server, tokens *oauth.Server) func(chi.Router) {
+	return func(r chi.Router) {
+		r.Handle(oauth.Path, tokens)
+		r = r.With(func(next http.Handler) http.Handler { return apiServer.Limit(next) })
+		for _, p := range strings.Split(*st.estPrefixes, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				estServer.Mount(r, p)
+			}
+		}
+		if *st.opncPrefix != "" {
+			estServer.MountOPNC(r, *st.opncPrefix)
+		}
+		if *st.opncPools != "" {
+			opncServer.Mount(r, *st.opncPools)
+		}
+		if *st.opcpPrefix != "" {
+			opncServer.MountOPCP(r, *st.opcpPrefix)
+		}
+	}
 }
