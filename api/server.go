@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -70,10 +71,12 @@ func (s *Server) Handler() (http.Handler, error) {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
-	// No gzip: responses are small, and between vanguard and the Connect
-	// handler compression was the largest cost of a REST call after the
-	// cryptography.
-	opts := connect.WithHandlerOptions(connect.WithInterceptors(s.authenticate()), connect.WithCompression("gzip", nil, nil))
+	// Responses are not compressed: they are small, and between vanguard
+	// and the Connect handler compression was the largest cost of a REST
+	// call after the cryptography. Compressed requests are read (gzip
+	// stays registered; refusing them answered 501 with an empty list of
+	// supported encodings).
+	opts := connect.WithHandlerOptions(connect.WithInterceptors(s.authenticate()), connect.WithCompressMinBytes(math.MaxInt32))
 	var services []*vanguard.Service
 	add := func(path string, h http.Handler) { services = append(services, vanguard.NewService(path, h)) }
 	add(pncpkiv1connect.NewCertificateServiceHandler(&certificates{s}, opts))
@@ -128,7 +131,8 @@ type restWriter struct {
 }
 
 func (w *restWriter) WriteHeader(code int) {
-	if code >= 500 && w.status == 0 {
+	json := strings.HasPrefix(w.Header().Get("Content-Type"), "application/json")
+	if w.status == 0 && (code >= 500 || code >= 400 && !json) {
 		w.status = code
 		return
 	}
@@ -167,6 +171,18 @@ func (w *restWriter) finish() {
 	}
 	if json.Unmarshal(w.held.Bytes(), &st) == nil && st.Code == int(connect.CodeUnknown) {
 		writeError(w.ResponseWriter, http.StatusBadRequest, connect.CodeInvalidArgument, "request.invalid", st.Message)
+		return
+	}
+	// vanguard's own plain-text refusals, in the API's JSON shape.
+	switch msg := strings.TrimSpace(w.held.String()); w.status {
+	case http.StatusNotFound:
+		writeError(w.ResponseWriter, w.status, connect.CodeNotFound, "route.not_found", "no such route: "+msg)
+		return
+	case http.StatusUnsupportedMediaType:
+		writeError(w.ResponseWriter, w.status, connect.CodeInvalidArgument, "request.unsupported_media_type", "send application/json: "+msg)
+		return
+	case http.StatusMethodNotAllowed:
+		writeError(w.ResponseWriter, w.status, connect.CodeUnimplemented, "route.method_not_allowed", msg)
 		return
 	}
 	w.ResponseWriter.WriteHeader(w.status)

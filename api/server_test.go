@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
@@ -599,5 +600,52 @@ func TestMalformedRESTRequests(t *testing.T) {
 	}
 	if after, _ := e.d.Store.ListStations(context.Background(), ""); len(after) != len(before) {
 		t.Errorf("%d stations after malformed requests, %d before", len(after), len(before))
+	}
+}
+
+// TestRESTRefusalsAreJSON: vanguard's plain-text refusals (no route, a
+// body that is not JSON) come in the API's JSON error shape, and a
+// gzip-compressed Connect request is read.
+func TestRESTRefusalsAreJSON(t *testing.T) {
+	e := newEnv(t, "")
+	do := func(method, path, contentType string, body io.Reader, header map[string]string) (*http.Response, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, e.srv.URL+path, body)
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		req.Header.Set("Authorization", "Bearer "+e.tokens["admin"])
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp, out
+	}
+	for _, tc := range []struct {
+		method, path, contentType string
+		status                    int
+	}{
+		{"GET", "/v1/no-such-route", "", 404},
+		{"POST", "/v1/certificates", "text/plain", 415},
+	} {
+		resp, out := do(tc.method, tc.path, tc.contentType, strings.NewReader(map[bool]string{true: "x"}[tc.method == "POST"]), nil)
+		if resp.StatusCode != tc.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || out["message"] == nil {
+			t.Errorf("%s %s: %d %s %v", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), out)
+		}
+	}
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write([]byte(`{}`))
+	w.Close()
+	resp, out := do("POST", "/pncpki.v1.AuthorityService/ListAuthorities", "application/json", &gz,
+		map[string]string{"Content-Encoding": "gzip", "Connect-Protocol-Version": "1"})
+	if resp.StatusCode != 200 || out["authorities"] == nil {
+		t.Errorf("gzip Connect request: %d %v", resp.StatusCode, out)
 	}
 }

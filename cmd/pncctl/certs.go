@@ -209,9 +209,23 @@ func (a *app) certsCmd() *cobra.Command {
 			if expiring > 0 {
 				f.ExpiringBefore = now.Add(expiring)
 			}
-			cs, err := a.listCertificates(cmd, f)
-			if err != nil {
-				return err
+			if f.Limit <= 0 {
+				return fmt.Errorf("--limit %d: want a positive number", f.Limit)
+			}
+			// The store answers at most store.MaxPage a call: ask page by
+			// page until --limit or the end.
+			var cs []*store.Certificate
+			for page := f; len(cs) < f.Limit; {
+				page.Limit = min(f.Limit-len(cs), store.MaxPage)
+				got, err := a.listCertificates(cmd, page)
+				if err != nil {
+					return err
+				}
+				cs = append(cs, got...)
+				if len(got) < page.Limit {
+					break
+				}
+				page.Offset += len(got)
 			}
 			if output == "json" {
 				out := make([]certJSON, len(cs))
@@ -234,7 +248,7 @@ func (a *app) certsCmd() *cobra.Command {
 	list.Flags().StringVar(&f.Tenant, "tenant", "", "only this tenant")
 	list.Flags().StringVar(&revoked, "revoked", "", "true or false")
 	list.Flags().DurationVar(&expiring, "expiring-within", 0, "only certificates expiring within this duration, e.g. 720h")
-	list.Flags().IntVar(&f.Limit, "limit", store.MaxPage, "page size")
+	list.Flags().IntVar(&f.Limit, "limit", store.MaxPage, "at most this many, newest first (fetched in pages of 1,000)")
 	list.Flags().IntVar(&f.Offset, "offset", 0, "skip this many")
 	remote(list)
 

@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/pncpki/pncpki/ca"
@@ -59,4 +65,40 @@ func liveClientCerts(t *testing.T, data string) int {
 		t.Fatal(err)
 	}
 	return len(recs)
+}
+
+// TestCertsListLimit: --limit past the store's page of 1,000 pages
+// through, rather than stopping at 1,000.
+func TestCertsListLimit(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	mustCLI(t, "--data", data, "init")
+	d, err := datadir.Open(context.Background(), data, ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1100
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			_, err := d.CA.IssueForKey(context.Background(), policies.ISO2SECC, "cpo-sub2", &key.PublicKey, policies.Subject{CommonName: fmt.Sprintf("DE*ABC*E%d", i+1)}, policies.Period{})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close()
+	var all []certJSON
+	if err := json.Unmarshal([]byte(mustCLI(t, "--data", data, "certs", "list", "--profile", policies.ISO2SECC, "--limit", "5000", "-o", "json")), &all); err != nil || len(all) != n {
+		t.Fatalf("--limit 5000: %d certificates, want %d (%v)", len(all), n, err)
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, "--data", data, "certs", "list", "--limit", "1050", "-o", "json")), &all); err != nil || len(all) != 1050 {
+		t.Fatalf("--limit 1050: %d certificates (%v)", len(all), err)
+	}
 }
