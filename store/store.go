@@ -211,6 +211,9 @@ type Store interface {
 	AppendAudit(ctx context.Context, entries ...*AuditEntry) error
 	// AuditLog returns up to limit entries after sequence number after.
 	AuditLog(ctx context.Context, after int64, limit int) ([]*AuditEntry, error)
+	// AuditHead returns the last entry's sequence number and hash (0 and
+	// nil for an empty log).
+	AuditHead(ctx context.Context) (int64, []byte, error)
 	// NextCRLNumber increments and returns the CRL number of an issuer; it
 	// never returns the same number twice for the same issuer.
 	NextCRLNumber(ctx context.Context, issuer string) (int64, error)

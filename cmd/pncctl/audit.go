@@ -2,13 +2,16 @@ package main
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
-	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/store/checkpoint"
 )
 
 func (a *app) auditCmd() *cobra.Command {
@@ -53,24 +56,84 @@ func (a *app) auditCmd() *cobra.Command {
 	list.Flags().Int64Var(&after, "after", 0, "start after this sequence number")
 	list.Flags().IntVar(&limit, "limit", 100, "entries to show")
 	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	var external string
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Check every hash of the audit chain; exit 1 on the first broken link",
+		Short: "Check the audit chain: every hash, every signed checkpoint, every revocation against its certificate; exit 1 on the first failure",
+		Long: `verify walks the whole audit chain and checks every link, every checkpoint in
+it (signed by the audit key, and naming the hash the chain has), and that
+each revoked certificate is still revoked in the store. With --checkpoint
+FILE (a checkpoint kept outside the database: 'pncctl audit checkpoint
+--out FILE', or a line of pncd's log), it also checks that the chain still
+holds that entry with that hash, so that entries cut from its end or
+rewritten with every hash recomputed are found.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := a.open(cmd.Context(), false)
+			ctx := cmd.Context()
+			d, err := a.open(ctx, false)
 			if err != nil {
 				return err
 			}
 			defer d.Close()
-			seq, prev, err := store.WalkAudit(cmd.Context(), d.Store, store.MaxPage, nil)
+			signer, err := d.AuditSigner(ctx)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "audit chain intact: %d entries, head %s\n", seq, hex.EncodeToString(prev))
+			var ext *checkpoint.Checkpoint
+			if external != "" {
+				data, err := readBounded(external, 64<<10)
+				if err != nil {
+					return err
+				}
+				ext = new(checkpoint.Checkpoint)
+				if err := json.Unmarshal(data, ext); err != nil {
+					return fmt.Errorf("--checkpoint %s: %w", external, err)
+				}
+			}
+			r, err := checkpoint.Verify(ctx, d.Store, signer.Public(), ext)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "audit chain intact: %d entries, %d signed checkpoints, covered up to entry %d, %d revocations match their certificates\n",
+				r.Entries, r.Checkpoints, r.Covered, r.Revocations)
+			if r.Covered < r.Entries {
+				fmt.Fprintf(a.out, "entries %d to %d are after the last checkpoint: 'pncctl audit checkpoint' covers them\n", r.Covered+1, r.Entries)
+			}
 			return nil
 		},
 	}
-	c.AddCommand(remote(list), verify)
+	verify.Flags().StringVar(&external, "checkpoint", "", "a checkpoint (JSON) kept outside the database, to detect truncation")
+	var out string
+	take := &cobra.Command{
+		Use:   "checkpoint",
+		Short: "Sign the head of the audit chain with the audit key, append the checkpoint to the chain and print it (keep a copy outside the database)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			d, err := a.open(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			signer, err := d.AuditSigner(ctx)
+			if err != nil {
+				return err
+			}
+			c, err := checkpoint.Take(ctx, d.Store, signer, time.Now())
+			if err != nil {
+				return err
+			}
+			data, err := json.MarshalIndent(c, "", "  ")
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				return os.WriteFile(out, append(data, '\n'), 0o644)
+			}
+			fmt.Fprintln(a.out, string(data))
+			return nil
+		},
+	}
+	take.Flags().StringVar(&out, "out", "", "write the checkpoint to this file instead of stdout")
+	c.AddCommand(remote(list), verify, take)
 	return c
 }
 

@@ -41,6 +41,7 @@ import (
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/store/checkpoint"
 	"github.com/pncpki/pncpki/upstream"
 	"github.com/pncpki/pncpki/webhook"
 )
@@ -121,6 +122,25 @@ func run(args []string) error {
 	if w := d.Config.HTTPSWarning(); w != "" {
 		log.Warn(w)
 	}
+	auditKey, err := d.AuditSigner(ctx)
+	if err != nil {
+		return err
+	}
+	// Signed checkpoints of the audit chain: at every interval and at a
+	// clean shutdown; each is logged whole, so the log is a copy outside
+	// the database ('pncctl audit verify --checkpoint').
+	takeCheckpoint := func(ctx context.Context) {
+		c, err := checkpoint.Take(ctx, d.Store, auditKey, time.Now())
+		if err != nil {
+			log.Error("audit checkpoint not taken", "err", err)
+			return
+		}
+		log.Info("audit checkpoint", "checkpoint", c)
+	}
+	if *st.auditEvery > 0 {
+		go periodic.Every(ctx, *st.auditEvery, func() { takeCheckpoint(ctx) })
+	}
+	defer takeCheckpoint(store.WithActor(context.Background(), "pncd"))
 	for _, a := range d.CA.Authorities() {
 		log.Info("CA loaded", "name", a.Name, "profile", a.Profile.Name, "subject", a.Cert.Subject.CommonName, "not_after", a.Cert.NotAfter)
 	}
@@ -351,7 +371,7 @@ type settings struct {
 	upPush                                                                        *bool
 	ocspCAKey, clientAuth                                                         *bool
 	cacheMB, presignRate, apiRate                                                 *int
-	presignEvery                                                                  *time.Duration
+	presignEvery, auditEvery                                                      *time.Duration
 	oc                                                                            ocppFlags
 }
 
@@ -396,6 +416,7 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.jwksAudience = fs.String("jwks-audience", auth.Audience, "the aud that provider's tokens must carry")
 	s.cpsKey = fs.String("cps-key", "", "key URI of the CPS leaf that signs ISO 15118-2 installation responses (softkms:path=FILE or pkcs11:...; default: the one first start made, "+datadir.CPSLeafKey+")")
 	s.cpsCert = fs.String("cps-cert", "", "PEM certificate of --cps-key (default: cps-leaf.pem in the data directory)")
+	s.auditEvery = fs.Duration("audit-checkpoint-interval", time.Hour, "how often the head of the audit chain is signed with the audit key (config.json audit_key, default keys/audit.key) into a checkpoint, also taken at every clean shutdown (0: only then)")
 	s.egressAllow = fs.String("egress-allow", "", "comma-separated networks (CIDR) that tenant-set URLs (webhook endpoints, OCSP responder URLs from stations and vehicles) may reach although they are not public, e.g. 10.20.0.0/16; loopback, private, link-local and other non-public addresses are refused otherwise")
 	s.oc.register(fs)
 	return s

@@ -26,7 +26,14 @@ type Config struct {
 	// credential that acts for a tenant), 1 to 365; 0 is the profile's
 	// 30 days.
 	APIClientDays int `json:"api_client_days,omitempty"`
+	// AuditKey is the key URI (softkms: or pkcs11:) of the key that signs
+	// audit checkpoints; empty is DefaultAuditKey, made on first use.
+	AuditKey string `json:"audit_key,omitempty"`
 }
+
+// DefaultAuditKey is the audit checkpoint key's file, relative to the
+// data directory.
+const DefaultAuditKey = "softkms:path=keys/audit.key"
 
 // EXIResponseLimit's default, OCPP 2.0.1's schema limit, and its bounds:
 // no installation answer is shorter than 1,000 characters (stations that

@@ -10,6 +10,7 @@ package datadir
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"os"
@@ -144,4 +145,24 @@ func (d *Dir) Init(ctx context.Context, cfg InitConfig) error {
 		return fmt.Errorf("issue CPS leaf: %w", err)
 	}
 	return writeCert(filepath.Join(d.Path, "cps-leaf.pem"), iss.Cert().Raw)
+}
+
+// AuditSigner returns the key that signs audit checkpoints: the configured
+// one, or DefaultAuditKey, which is made (P-256, mode 0600) the first time
+// it is needed. It is not a CA key: whoever holds the database alone
+// cannot forge a checkpoint.
+func (d *Dir) AuditSigner(ctx context.Context) (crypto.Signer, error) {
+	uri := d.Config.AuditKey
+	if uri == "" {
+		uri = DefaultAuditKey
+		path := ca.FilePath(uri, d.Path)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return ca.GenerateKeyFile(path)
+		}
+	}
+	signer, err := d.CA.LoadSigner(ctx, uri)
+	if err != nil {
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	return signer, nil
 }

@@ -481,6 +481,17 @@ func (db *DB) AuditLog(ctx context.Context, after int64, limit int) ([]*store.Au
 	}, `SELECT seq, time, actor, action, object, detail, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 }
 
+// AuditHead implements store.Store.
+func (db *DB) AuditHead(ctx context.Context) (int64, []byte, error) {
+	var seq int64
+	var hash []byte
+	err := db.queryRow(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil
+	}
+	return seq, hash, err
+}
+
 // CreateTenant implements store.Store.
 func (db *DB) CreateTenant(ctx context.Context, t *policies.Tenant) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
