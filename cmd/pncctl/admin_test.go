@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -100,5 +101,31 @@ func TestCertsListLimit(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(mustCLI(t, "--data", data, "certs", "list", "--limit", "1050", "-o", "json")), &all); err != nil || len(all) != 1050 {
 		t.Fatalf("--limit 1050: %d certificates (%v)", len(all), err)
+	}
+}
+
+// TestAuditCheckpointCommands: a checkpoint taken and kept in a file
+// verifies; after the log's end was cut, verify with that file fails.
+func TestAuditCheckpointCommands(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	mustCLI(t, "--data", data, "init")
+	kept := filepath.Join(dir, "checkpoint.json")
+	mustCLI(t, "--data", data, "audit", "checkpoint", "--out", kept)
+	mustCLI(t, "--data", data, "tenants", "create", "--name", "late", "--kind", "emsp", "--provider-id", "DE8AA")
+	out := mustCLI(t, "--data", data, "audit", "verify", "--checkpoint", kept)
+	if !strings.Contains(out, "1 signed checkpoints") || !strings.Contains(out, "after the last checkpoint") {
+		t.Fatalf("verify:\n%s", out)
+	}
+	raw, err := sql.Open("sqlite", filepath.Join(data, "pncpki.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`DELETE FROM audit WHERE seq > 3`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	if _, errs, code := cli(t, "--data", data, "audit", "verify", "--checkpoint", kept); code == 0 || !strings.Contains(errs, "cut from its end") {
+		t.Fatalf("verify of a cut log: exit %d %s", code, errs)
 	}
 }
