@@ -22,7 +22,7 @@ func testRedis(t *testing.T) *redis.Client { return redistest.Client(t) }
 
 // replica is a second responder on the same data directory (same SQLite
 // file and keys), as another pncd process would be.
-func replica(t *testing.T, e *env, opts ocsp.Options) *ocsp.Responder {
+func replica(t testing.TB, e *env, opts ocsp.Options) *ocsp.Responder {
 	t.Helper()
 	d, err := datadir.Open(context.Background(), e.d.Path, ca.Options{})
 	if err != nil {
