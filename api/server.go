@@ -348,27 +348,31 @@ func apiError(err error) error {
 	return newError(c, code, err)
 }
 
-// causeLog rate-limits logCause: during an outage every request fails
-// the same way, and one line a second says why.
+// causeLog rate-limits logCause per kind of error: during an outage every
+// request fails the same way, and one line a second says why; another kind
+// of failure meanwhile gets its own line.
 var causeLog struct {
 	sync.Mutex
-	last       time.Time
-	suppressed int
+	last       map[string]time.Time
+	suppressed map[string]int
 }
 
 // logCause logs the cause of a server error (5xx), which the answer does
-// not show the client, at most once a second with the number of the
-// others since.
+// not show the client, at most once a second for each kind (what), with
+// the number of the others since.
 func logCause(err error, what string) {
 	causeLog.Lock()
+	if causeLog.last == nil {
+		causeLog.last, causeLog.suppressed = map[string]time.Time{}, map[string]int{}
+	}
 	now := time.Now()
-	if now.Sub(causeLog.last) < time.Second {
-		causeLog.suppressed++
+	if now.Sub(causeLog.last[what]) < time.Second {
+		causeLog.suppressed[what]++
 		causeLog.Unlock()
 		return
 	}
-	n := causeLog.suppressed
-	causeLog.last, causeLog.suppressed = now, 0
+	n := causeLog.suppressed[what]
+	causeLog.last[what], causeLog.suppressed[what] = now, 0
 	causeLog.Unlock()
 	slog.Error("API answered a server error: "+what, "err", err, "suppressed_since_last", n)
 }

@@ -244,6 +244,23 @@ func Unavailable(err error) bool {
 		return false
 	}
 	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF)
+	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	// A driver's word that the connection failed before the request was
+	// sent (pgconn: a closed connection).
+	var retry interface{ SafeToRetry() bool }
+	if errors.As(err, &retry) && retry.SafeToRetry() {
+		return true
+	}
+	// A database's own word that it is going away or not there yet
+	// (PostgreSQL's SQLSTATE, which its driver's errors carry): class 08,
+	// connection exception; 57P01 to 57P03, shut down, crashed, starting.
+	var se interface{ SQLState() string }
+	if errors.As(err, &se) {
+		code := se.SQLState()
+		return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03" || code == "53300"
+	}
+	return false
 }
