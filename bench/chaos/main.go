@@ -583,30 +583,20 @@ func (s *suite) killPostgres(pg *postgres) error {
 	defer n.stop()
 	l := newLoader(n)
 	l.allow503 = true
-	for range *cycles {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { l.run(ctx, 8); close(done) }()
-		time.Sleep(*load / 2)
-		if err := pg.kill9(); err != nil {
-			cancel()
-			return fmt.Errorf("kill PostgreSQL: %w", err)
-		}
-		time.Sleep(*load / 2) // load meets the outage
+	err = l.outages(pg.kill9, func() error {
 		// A killed postmaster leaves its backends to notice; give them a
 		// moment before starting again on the same directory.
-		for i := 0; i < 50; i++ {
-			if err := pg.start(); err == nil {
-				break
-			} else if i == 49 {
-				cancel()
-				return err
+		var err error
+		for range 50 {
+			if err = pg.start(); err == nil {
+				return nil
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		time.Sleep(*load / 2) // and recovers without a restart of pncd
-		cancel()
-		<-done
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("PostgreSQL outage: %w", err)
 	}
 	r := &result{name: fmt.Sprintf("PostgreSQL kill -9 x%d", *cycles)}
 	s.results = append(s.results, r)
@@ -624,6 +614,31 @@ func (s *suite) killPostgres(pg *postgres) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return l.check(r)
+}
+
+// outages runs the load through cycles outages of a service: half a load
+// period up, kill, half a period down, restart, half a period up again.
+func (l *loader) outages(kill, restart func() error) error {
+	for range *cycles {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { l.run(ctx, 8); close(done) }()
+		time.Sleep(*load / 2)
+		err := kill()
+		if err == nil {
+			time.Sleep(*load / 2) // the load meets the outage
+			err = restart()
+		}
+		if err == nil {
+			time.Sleep(*load / 2) // and the recovery
+		}
+		cancel()
+		<-done
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // killRedis is scenario (c): Redis killed and started again under load.
@@ -661,22 +676,14 @@ func (s *suite) killRedis() error {
 	}
 	defer n.stop()
 	l := newLoader(n)
-	for range *cycles {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { l.run(ctx, 8); close(done) }()
-		time.Sleep(*load / 2)
-		rds.Process.Signal(syscall.SIGKILL)
-		time.Sleep(*load / 2) // the API and OCSP without Redis
-		if rds, err = startRedis(); err != nil {
-			cancel()
-			return err
-		}
-		time.Sleep(*load / 2)
-		cancel()
-		<-done
+	defer func() { rds.Process.Signal(syscall.SIGKILL) }()
+	err = l.outages(func() error { return rds.Process.Signal(syscall.SIGKILL) }, func() (err error) {
+		rds, err = startRedis()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("Redis outage: %w", err)
 	}
-	defer rds.Process.Signal(syscall.SIGKILL)
 	r := &result{name: fmt.Sprintf("Redis kill -9 x%d", *cycles)}
 	s.results = append(s.results, r)
 	return l.check(r)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"crypto"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
+	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/store"
 	"github.com/pncpki/pncpki/store/checkpoint"
 )
@@ -69,15 +72,11 @@ holds that entry with that hash, so that entries cut from its end or
 rewritten with every hash recomputed are found.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			d, err := a.open(ctx, false)
+			d, signer, err := a.auditKey(ctx)
 			if err != nil {
 				return err
 			}
 			defer d.Close()
-			signer, err := d.AuditSigner(ctx)
-			if err != nil {
-				return err
-			}
 			var ext *checkpoint.Checkpoint
 			if external != "" {
 				data, err := readBounded(external, 64<<10)
@@ -108,15 +107,11 @@ rewritten with every hash recomputed are found.`,
 		Short: "Sign the head of the audit chain with the audit key, append the checkpoint to the chain and print it (keep a copy outside the database)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			d, err := a.open(ctx, false)
+			d, signer, err := a.auditKey(ctx)
 			if err != nil {
 				return err
 			}
 			defer d.Close()
-			signer, err := d.AuditSigner(ctx)
-			if err != nil {
-				return err
-			}
 			c, err := checkpoint.Take(ctx, d.Store, signer, time.Now())
 			if err != nil {
 				return err
@@ -135,6 +130,21 @@ rewritten with every hash recomputed are found.`,
 	take.Flags().StringVar(&out, "out", "", "write the checkpoint to this file instead of stdout")
 	c.AddCommand(remote(list), verify, take)
 	return c
+}
+
+// auditKey opens the data directory and the key that signs its audit
+// checkpoints.
+func (a *app) auditKey(ctx context.Context) (*datadir.Dir, crypto.Signer, error) {
+	d, err := a.open(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	signer, err := d.AuditSigner(ctx)
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return d, signer, nil
 }
 
 // auditLog reads the local store's log or, with --server, the API's.

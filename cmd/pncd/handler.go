@@ -96,7 +96,33 @@ func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, r
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
 	})
-	return r
+	return limitHeaders(r)
+}
+
+// MaxHeaderBytes bounds a request's headers. net/http's own bound is set
+// higher (serverMaxHeaderBytes) because it answers with plain text; this
+// one answers 431 in pncd's JSON error shape.
+const (
+	MaxHeaderBytes       = 16 << 10
+	serverMaxHeaderBytes = 64 << 10
+)
+
+// limitHeaders refuses requests whose headers are larger than
+// MaxHeaderBytes.
+func limitHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := len(r.RequestURI)
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				n += len(k) + len(v) + 4
+			}
+		}
+		if n > MaxHeaderBytes {
+			writeError(w, http.StatusRequestHeaderFieldsTooLarge, "request.headers_too_large", "the request's headers are larger than 16 KiB")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // writeError writes the JSON error shape every pncd endpoint uses.

@@ -365,3 +365,32 @@ func TestOneBudgetAcrossDoors(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadersTooLarge: oversized headers get 431 in pncd's JSON error
+// shape, not net/http's plain text.
+func TestHeadersTooLarge(t *testing.T) {
+	d, resp, reg := newDir(t)
+	key, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiHandler, err := (&api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp, Metrics: api.NewMetrics(reg)}).Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(newHandler(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler), nil))
+	srv.Config.MaxHeaderBytes = serverMaxHeaderBytes
+	srv.Start()
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/authorities", nil)
+	req.Header.Set("X-Padding", strings.Repeat("a", MaxHeaderBytes))
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]string
+	if res.StatusCode != 431 || json.NewDecoder(res.Body).Decode(&out) != nil || out["code"] != "request.headers_too_large" {
+		t.Fatalf("HTTP %d %v", res.StatusCode, out)
+	}
+}

@@ -261,7 +261,7 @@ func run(args []string) error {
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    serverMaxHeaderBytes, // handler.go answers past MaxHeaderBytes
 	}
 	log.Info("pncd listening", "addr", ln.Addr().String(), "data", d.Path, "public_url", d.Config.PublicURL,
 		"healthz", "http://"+ln.Addr().String()+"/healthz", "crl", "http://"+ln.Addr().String()+"/crl/{issuer}.crl",
