@@ -596,7 +596,7 @@ func (s *suite) killPostgres(pg *postgres) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("PostgreSQL outage: %w", err)
+		return fmt.Errorf("outage of PostgreSQL: %w", err)
 	}
 	r := &result{name: fmt.Sprintf("PostgreSQL kill -9 x%d", *cycles)}
 	s.results = append(s.results, r)
@@ -682,7 +682,7 @@ func (s *suite) killRedis() error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("Redis outage: %w", err)
+		return fmt.Errorf("outage of Redis: %w", err)
 	}
 	r := &result{name: fmt.Sprintf("Redis kill -9 x%d", *cycles)}
 	s.results = append(s.results, r)
