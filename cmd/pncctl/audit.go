@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -65,11 +66,12 @@ func (a *app) auditCmd() *cobra.Command {
 		Short: "Check the audit chain: every hash, every signed checkpoint, every revocation against its certificate; exit 1 on the first failure",
 		Long: `verify walks the whole audit chain and checks every link, every checkpoint in
 it (signed by the audit key, and naming the hash the chain has), and that
-each revoked certificate is still revoked in the store. With --checkpoint
-FILE (a checkpoint kept outside the database: 'pncctl audit checkpoint
---out FILE', or a line of pncd's log), it also checks that the chain still
-holds that entry with that hash, so that entries cut from its end or
-rewritten with every hash recomputed are found.`,
+each revoked certificate is still revoked in the store. It also checks that
+the chain still holds the entry of a checkpoint kept outside the database,
+with its hash, so that entries cut from its end are found: the latest one
+pncd or 'pncctl audit checkpoint' kept in the data directory, or
+--checkpoint FILE ('pncctl audit checkpoint --out FILE', or a line of pncd's
+log).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			d, signer, err := a.auditKey(ctx)
@@ -78,6 +80,13 @@ rewritten with every hash recomputed are found.`,
 			}
 			defer d.Close()
 			var ext *checkpoint.Checkpoint
+			if external == "" {
+				// The latest checkpoint pncd or pncctl kept outside the
+				// database, if any.
+				if kept := filepath.Join(d.Path, datadir.CheckpointFile); fileExists(kept) {
+					external = kept
+				}
+			}
 			if external != "" {
 				data, err := readBounded(external, 64<<10)
 				if err != nil {
@@ -100,7 +109,7 @@ rewritten with every hash recomputed are found.`,
 			return nil
 		},
 	}
-	verify.Flags().StringVar(&external, "checkpoint", "", "a checkpoint (JSON) kept outside the database, to detect truncation")
+	verify.Flags().StringVar(&external, "checkpoint", "", "a checkpoint (JSON) kept outside the database, to detect truncation (default: DIR/"+datadir.CheckpointFile+", which pncd and 'audit checkpoint' keep)")
 	var out string
 	take := &cobra.Command{
 		Use:   "checkpoint",
@@ -120,6 +129,9 @@ rewritten with every hash recomputed are found.`,
 			if err != nil {
 				return err
 			}
+			if err := d.WriteCheckpoint(data); err != nil {
+				return err
+			}
 			if out != "" {
 				return os.WriteFile(out, append(data, '\n'), 0o644)
 			}
@@ -130,6 +142,11 @@ rewritten with every hash recomputed are found.`,
 	take.Flags().StringVar(&out, "out", "", "write the checkpoint to this file instead of stdout")
 	c.AddCommand(remote(list), verify, take)
 	return c
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // auditKey opens the data directory and the key that signs its audit

@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -136,6 +137,11 @@ func run(args []string) error {
 			return
 		}
 		log.Info("audit checkpoint", "checkpoint", c)
+		if data, err := json.Marshal(c); err == nil {
+			if err := d.WriteCheckpoint(data); err != nil {
+				log.Error("audit checkpoint not kept in the data directory", "err", err)
+			}
+		}
 	}
 	if *st.auditEvery > 0 {
 		go periodic.Every(ctx, *st.auditEvery, func() { takeCheckpoint(ctx) })

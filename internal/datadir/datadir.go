@@ -166,3 +166,19 @@ func (d *Dir) AuditSigner(ctx context.Context) (crypto.Signer, error) {
 	}
 	return signer, nil
 }
+
+// CheckpointFile is where pncd and pncctl keep the latest audit
+// checkpoint, in the data directory and so outside the database: 'pncctl
+// audit verify' checks the chain against it, so that entries cut from the
+// end of the log are found.
+const CheckpointFile = "audit-checkpoint.json"
+
+// WriteCheckpoint keeps data (a checkpoint's JSON) as the latest one.
+func (d *Dir) WriteCheckpoint(data []byte) error {
+	path := filepath.Join(d.Path, CheckpointFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
