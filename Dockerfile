@@ -8,11 +8,14 @@
 # .ci/build is the build step of both, and CI runs it the same way.
 FROM golang:1.26-bookworm AS build
 ARG CGO_ENABLED=0
+# The version pncd and pncctl report (pncd version, /healthz); the build
+# context has no .git.
+ARG PNCPKI_VERSION=""
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=$CGO_ENABLED .ci/build /out && mkdir -p /data
+RUN CGO_ENABLED=$CGO_ENABLED PNCPKI_VERSION=$PNCPKI_VERSION .ci/build /out && mkdir -p /data
 
 # PKCS#11 variant: Debian slim, unprivileged user, the vendor module mounted in.
 FROM debian:bookworm-slim AS pkcs11
@@ -22,7 +25,9 @@ COPY --from=build /out/pncd /out/pncctl /usr/local/bin/
 USER pncpki
 VOLUME /data
 EXPOSE 8080 9000
-ENTRYPOINT ["pncd", "--data", "/data", "--listen", "0.0.0.0:8080"]
+ENV PNCPKI_DATA=/data PNCPKI_LISTEN=0.0.0.0:8080
+HEALTHCHECK --interval=30s --timeout=5s CMD ["pncd", "healthcheck"]
+ENTRYPOINT ["pncd"]
 
 # Default: static binary, no shell, non-root (uid 65532).
 FROM gcr.io/distroless/static-debian12:nonroot AS static
@@ -32,4 +37,7 @@ COPY --from=build --chown=65532:65532 /data /data
 # PNCPKI_STORE, the SQLite store.
 VOLUME /data
 EXPOSE 8080 9000
-ENTRYPOINT ["pncd", "--data", "/data", "--listen", "0.0.0.0:8080"]
+# Settings through the environment (PNCPKI_*), which flags override.
+ENV PNCPKI_DATA=/data PNCPKI_LISTEN=0.0.0.0:8080
+HEALTHCHECK --interval=30s --timeout=5s CMD ["pncd", "healthcheck"]
+ENTRYPOINT ["pncd"]

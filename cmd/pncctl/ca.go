@@ -6,13 +6,17 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/pncpki/pncpki/api/auth"
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/cmd/internal/firstrun"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/store/sqlite"
 )
 
 func (a *app) initCmd() *cobra.Command {
@@ -71,8 +75,12 @@ The profile is detected from the certificate when not given.`,
 			}
 			defer d.Close()
 			if len(imports) > 0 {
+				if err := dryImport(ctx, d, settings, imports); err != nil {
+					// All or nothing: a refused CA leaves none imported.
+					return fmt.Errorf("init --import refused, nothing imported: %w", err)
+				}
 				for _, spec := range imports {
-					if err := importCA(ctx, d, spec); err != nil {
+					if err := importCA(ctx, d.CA, spec); err != nil {
 						return err
 					}
 				}
@@ -88,6 +96,9 @@ The profile is detected from the certificate when not given.`,
 					return err
 				}
 			}
+			if err := a.adminToken(ctx, d); err != nil {
+				return err
+			}
 			return a.listCAs(ctx, d, "table")
 		},
 	}
@@ -99,7 +110,62 @@ The profile is detected from the certificate when not given.`,
 	return c
 }
 
-func importCA(ctx context.Context, d *datadir.Dir, spec string) error {
+// adminToken leaves an administrator token in a new data directory, as
+// pncd's first start does, unless one is there already.
+func (a *app) adminToken(ctx context.Context, d *datadir.Dir) error {
+	if _, err := os.Stat(filepath.Join(d.Path, firstrun.AdminTokenFile)); err == nil {
+		return nil
+	}
+	key, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		return fmt.Errorf("token key: %w", err)
+	}
+	path, err := firstrun.WriteAdminToken(ctx, d, key)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.errw, "administrator token (30 days) in %s\n", path)
+	return nil
+}
+
+// dryImport imports every --import into a temporary store first, beside
+// copies of the CAs d holds already, with d's keys and planned
+// exiResponse limit, so that init imports all of them or none.
+func dryImport(ctx context.Context, d *datadir.Dir, settings datadir.Config, imports []string) error {
+	tmp, err := os.MkdirTemp("", "pncctl-import-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	st, err := sqlite.Open(filepath.Join(tmp, "pncpki.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cas, err := d.Store.CAs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cas {
+		if err := st.CreateCA(ctx, c); err != nil {
+			return fmt.Errorf("copy CA %s: %w", c.Name, err)
+		}
+	}
+	var svc *ca.Service
+	if svc, err = ca.New(ctx, ca.Options{Store: st, DataDir: d.Path, PublicURL: settings.PublicURL,
+		CheckHierarchy: checkHierarchy(&svc, settings.EXILimit())}); err != nil {
+		return err
+	}
+	defer svc.Close()
+	for _, spec := range imports {
+		if err := importCA(ctx, svc, spec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func importCA(ctx context.Context, svc *ca.Service, spec string) error {
 	kv := map[string]string{}
 	for _, part := range strings.Split(spec, ",") {
 		k, v, ok := strings.Cut(part, "=")
@@ -117,8 +183,10 @@ func importCA(ctx context.Context, d *datadir.Dir, spec string) error {
 	if err != nil {
 		return err
 	}
-	_, err = d.CA.ImportCA(ctx, kv["name"], kv["profile"], kv["key"], kv["parent"], certs[0].Raw)
-	return err
+	if _, err = svc.ImportCA(ctx, kv["name"], kv["profile"], kv["key"], kv["parent"], certs[0].Raw); err != nil {
+		return fmt.Errorf("--import %s: %w", kv["name"], err)
+	}
+	return nil
 }
 
 func (a *app) listCAs(ctx context.Context, d *datadir.Dir, output string) error {

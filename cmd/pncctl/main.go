@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/buildinfo"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
@@ -87,14 +88,14 @@ func newRoot(out, errw io.Writer) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.SetErr(errw)
-	root.PersistentFlags().StringVar(&a.data, "data", "./pncd-data", "data directory (SQLite store and file keys)")
+	root.PersistentFlags().StringVar(&a.data, "data", envOr("PNCPKI_DATA", "./pncd-data"), "data directory (SQLite store and file keys) (default $PNCPKI_DATA, else ./pncd-data)")
 	root.PersistentFlags().StringVar(&a.storeURL, "store", os.Getenv("PNCPKI_STORE"), "PostgreSQL URL of the store (default $PNCPKI_STORE; empty: SQLite in the data directory)")
 	root.PersistentFlags().StringVar(&a.seccForms, "secc-cn", "both", "SECC leaf CN forms accepted: both, secc-id or evseid")
 	root.PersistentFlags().StringVar(&a.server, "server", os.Getenv("PNCPKI_SERVER"), "URL of a pncd to work on through its API instead of a local data directory (default $PNCPKI_SERVER)")
 	root.PersistentFlags().StringVar(&a.tokenFile, "token-file", os.Getenv("PNCPKI_TOKEN_FILE"), "file holding the API token for --server (default $PNCPKI_TOKEN_FILE)")
 	root.PersistentFlags().StringVar(&a.serverCA, "server-ca", "", "PEM CAs to verify --server's TLS certificate with (default: the system roots)")
 	root.AddCommand(a.initCmd(), a.caCmd(), a.issueCmd(), a.revokeCmd(), a.certsCmd(), a.crlCmd(),
-		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.tenantsCmd(), a.stationsCmd(), a.contractsCmd(), a.provisioningCmd(), a.exiCmd(), a.oauthCmd(), a.ocspCmd(), a.auditCmd(), a.tokenCmd())
+		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.versionCmd(), a.tenantsCmd(), a.stationsCmd(), a.contractsCmd(), a.provisioningCmd(), a.exiCmd(), a.oauthCmd(), a.ocspCmd(), a.auditCmd(), a.tokenCmd())
 	return root
 }
 
@@ -169,4 +170,21 @@ func checkOutput(o string, allowed ...string) error {
 		}
 	}
 	return fmt.Errorf("-o %q: want one of %s", o, strings.Join(allowed, ", "))
+}
+
+// envOr is the environment variable name, or def when it is unset or
+// empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (a *app) versionCmd() *cobra.Command {
+	return &cobra.Command{Use: "version", Short: "Print the version of pncctl",
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintln(a.out, buildinfo.Read())
+			return nil
+		}}
 }

@@ -276,7 +276,11 @@ func TestImportAndOutsideRoot(t *testing.T) {
 	if _, errs, code := cli(t, "--data", data, "init", "--import", spec("v2g-root", "", ""), "--import", spec("cps-sub1", "v2g-root", "")); code == 0 || !strings.Contains(errs, "name the profile") {
 		t.Fatalf("ambiguous import: exit %d %s", code, errs)
 	}
-	out := mustCLI(t, "--data", data, "init",
+	// All or nothing: the refused init imported not even the root.
+	if out := mustCLI(t, "--data", data, "ca", "list"); strings.Contains(out, "v2g-root") {
+		t.Fatalf("a refused init --import left CAs:\n%s", out)
+	}
+	out := mustCLI(t, "--data", data, "init", "--import", spec("v2g-root", "", ""),
 		"--import", spec("cpo-sub1", "v2g-root", "iso15118-2/cpo-sub1"),
 		"--import", spec("cpo-sub2", "cpo-sub1", ""))
 	for _, name := range []string{"v2g-root", "cpo-sub1", "cpo-sub2"} {

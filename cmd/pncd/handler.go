@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/buildinfo"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocsp"
 )
@@ -43,7 +44,7 @@ func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, r
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"status":"ok"}` + "\n"))
+		json.NewEncoder(w).Encode(map[string]string{"status": "ok", "version": buildinfo.Read().Version})
 	})
 	// Ready: the store answers, at least one CA is loaded, and Redis
 	// answers when it is configured.

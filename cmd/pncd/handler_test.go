@@ -87,7 +87,8 @@ func TestServeHealthAndCRL(t *testing.T) {
 		}
 		return body
 	}
-	if body := get("/healthz", 200); string(body) != "{\"status\":\"ok\"}\n" {
+	var health map[string]string
+	if body := get("/healthz", 200); json.Unmarshal(body, &health) != nil || health["status"] != "ok" || health["version"] == "" {
 		t.Errorf("healthz = %q", body)
 	}
 	if body := get("/readyz", 200); string(body) != "{\"status\":\"ready\"}\n" {

@@ -12,12 +12,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -34,7 +35,9 @@ import (
 	"github.com/pncpki/pncpki/api/oauth"
 	"github.com/pncpki/pncpki/api/opnc"
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/cmd/internal/firstrun"
 	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/internal/buildinfo"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/internal/egress"
 	"github.com/pncpki/pncpki/internal/periodic"
@@ -72,17 +75,41 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// Words pncd knows come first; their flags follow them. Any other
+	// word is refused rather than ignored (it used to start a server).
+	command := ""
+	if fs.NArg() > 0 {
+		command = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("unexpected argument %q after %s", fs.Arg(0), command)
+		}
+	}
 	if err := applyConfig(fs, *st.configFile); err != nil {
 		return err
 	}
+	switch command {
+	case "":
+	case "version":
+		fmt.Println(buildinfo.Read())
+		return nil
+	case "healthcheck":
+		return healthcheck(*st.listen)
+	default:
+		return fmt.Errorf("unknown command %q: pncd [flags], pncd version, pncd healthcheck [--listen ADDR] (see pncd -help)", command)
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	slog.SetDefault(log)
+	log.Info("pncd starting", "version", buildinfo.Read().Version, "revision", buildinfo.Read().Revision)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx = store.WithActor(ctx, "pncd")
 
-	if *st.publicURL != "" {
+	fresh := datadir.Fresh(*st.data)
+	if *st.publicURL != "" || fresh {
 		if err := os.MkdirAll(*st.data, 0o700); err != nil {
 			return err
 		}
@@ -91,6 +118,11 @@ func run(args []string) error {
 			return err
 		}
 		cfg.PublicURL = *st.publicURL
+		if cfg.PublicURL == "" {
+			// The certificates carry it: on a first start it is where
+			// pncd listens, unless --public-url says otherwise.
+			cfg.PublicURL = publicURLOf(*st.listen)
+		}
 		if err := datadir.WriteConfig(*st.data, cfg); err != nil {
 			return fmt.Errorf("--public-url: %w", err)
 		}
@@ -105,7 +137,7 @@ func run(args []string) error {
 		return err
 	}
 	if !done {
-		log.Info("first start: creating the demo CA hierarchy; for production import your own CAs with 'pncctl init --import' instead", "data", d.Path, "organization", *st.org)
+		log.Warn("first start: creating a DEMO CA hierarchy and an administrator token; for production create or import your own CAs with 'pncctl init' instead", "data", d.Path, "organization", *st.org)
 		if err := d.Init(ctx, datadir.InitConfig{Organization: *st.org}); err != nil {
 			return fmt.Errorf("initialise %s: %w", d.Path, err)
 		}
@@ -121,6 +153,9 @@ func run(args []string) error {
 		}
 	}
 	if w := d.Config.HTTPSWarning(); w != "" {
+		log.Warn(w)
+	}
+	if w := listenMismatch(d.Config.PublicURL, *st.listen); w != "" {
 		log.Warn(w)
 	}
 	auditKey, err := d.AuditSigner(ctx)
@@ -153,6 +188,9 @@ func run(args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	bi := buildinfo.Read()
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pncpki_build_info", Help: "1, labelled with the version of this pncd.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.Go}}, func() float64 { return 1 }))
 	var rdb *redis.Client
 	ocspOpts := ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, UseCAKey: *st.ocspCAKey, Logger: log, Registerer: reg,
 		CacheBytes: int64(*st.cacheMB) << 20, PreSignInterval: *st.presignEvery, PreSignRate: *st.presignRate}
@@ -343,22 +381,14 @@ func refresh(ctx context.Context, d *datadir.Dir, resp *ocsp.Responder, b *ocpps
 }
 
 // AdminTokenFile is where the first start leaves an administrator token.
-const AdminTokenFile = "admin.token"
+const AdminTokenFile = firstrun.AdminTokenFile
 
 // writeAdminToken mints a 30-day administrator token on first start, so
 // that the demo can be driven at once; it is written with mode 0600 and
 // audited, and its path (not its value) is logged.
 func writeAdminToken(ctx context.Context, d *datadir.Dir, key *auth.Key, log *slog.Logger) error {
-	tok, err := key.Mint("first-start-admin", "", auth.RoleAdmin, 30*24*time.Hour, time.Now())
+	path, err := firstrun.WriteAdminToken(store.WithActor(ctx, "pncd"), d, key)
 	if err != nil {
-		return err
-	}
-	path := filepath.Join(d.Path, AdminTokenFile)
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		return err
-	}
-	if err := d.Store.AppendAudit(ctx, &store.AuditEntry{Actor: "pncd", Action: "token.create", Object: "first-start-admin",
-		Detail: `{"role":"admin","ttl":"720h0m0s","file":"` + AdminTokenFile + `"}`}); err != nil {
 		return err
 	}
 	log.Info("wrote an administrator token for the demo (valid 30 days); use it as 'Authorization: Bearer $(cat FILE)', mint others with 'pncctl token create'", "file", path)
@@ -460,4 +490,65 @@ func (st *settings) mounts(apiServer *api.Server, estServer *est.Server, opncSer
 			opncServer.MountOPCP(r, *st.opcpPrefix)
 		}
 	}
+}
+
+// publicURLOf is the public URL of a first start: where pncd listens, with
+// an unspecified host taken as the loopback address.
+func publicURLOf(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return datadir.DefaultPublicURL
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// listenMismatch warns when the saved public URL names this host
+// (loopback) but another port than pncd listens on: the certificates would
+// send relying parties where nothing answers. A public name behind a proxy
+// is not compared.
+func listenMismatch(publicURL, listen string) string {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return ""
+	}
+	_, lport, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	ip := net.ParseIP(host)
+	if (host == "localhost" || ip != nil && ip.IsLoopback()) && port != lport {
+		return fmt.Sprintf("the public URL %s, which issued certificates carry, is not where pncd listens (%s): OCSP and CRL requests will not reach it; start with --listen on its port, or set --public-url", publicURL, listen)
+	}
+	return ""
+}
+
+// healthcheck is `pncd healthcheck`: it exits 0 when pncd at listen
+// answers /readyz, as the container's HEALTHCHECK runs it.
+func healthcheck(listen string) error {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/readyz")
+	if err != nil {
+		return fmt.Errorf("not ready: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("not ready: HTTP %d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	fmt.Println("ready")
+	return nil
 }

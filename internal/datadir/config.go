@@ -29,6 +29,12 @@ type Config struct {
 	// AuditKey is the key URI (softkms: or pkcs11:) of the key that signs
 	// audit checkpoints; empty is DefaultAuditKey, made on first use.
 	AuditKey string `json:"audit_key,omitempty"`
+	// Store is the PostgreSQL URL of the store, without its password,
+	// when the directory's store is not its SQLite file: pncd and pncctl
+	// given no store URL use it (the password from PGPASSWORD or
+	// ~/.pgpass), so that a directory on PostgreSQL is not mistaken for an
+	// empty SQLite one.
+	Store string `json:"store,omitempty"`
 }
 
 // DefaultAuditKey is the audit checkpoint key's file, relative to the

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -59,6 +60,15 @@ func OpenWith(ctx context.Context, path, storeURL string, opts ca.Options) (*Dir
 	}
 	if cfg.APIClientDays > 0 && opts.MaxValidity == nil {
 		opts.MaxValidity = map[string]policies.Period{policies.APIClient: {Days: cfg.APIClientDays}}
+	}
+	switch {
+	case storeURL == "" && cfg.Store != "":
+		storeURL = cfg.Store // the directory remembers its store
+	case storeURL != "" && redactStore(storeURL) != cfg.Store:
+		cfg.Store = redactStore(storeURL)
+		if err := WriteConfig(abs, cfg); err != nil {
+			return nil, fmt.Errorf("remember the store: %w", err)
+		}
 	}
 	var st store.Store
 	switch {
@@ -181,4 +191,24 @@ func (d *Dir) WriteCheckpoint(data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// Fresh reports whether path is no data directory yet: missing, or an
+// empty directory (an empty container volume).
+func Fresh(path string) bool {
+	entries, err := os.ReadDir(path)
+	return errors.Is(err, os.ErrNotExist) || err == nil && len(entries) == 0
+}
+
+// redactStore is a store URL without its password, as config.json keeps
+// it.
+func redactStore(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.User(u.User.Username())
+	}
+	return u.String()
 }
