@@ -13,8 +13,8 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
-	"os"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 
