@@ -158,6 +158,18 @@ type cachedCRL struct {
 	der      []byte
 	revoked  string // fingerprint of the revoked serials it lists
 	produced time.Time
+	next     time.Time // its nextUpdate
+}
+
+// CRLTimes returns thisUpdate and nextUpdate of the CRL that CurrentCRL
+// last produced for issuer in this process; ok is false before the first.
+// The lifecycle metrics read it: a CRL that stops being refreshed shows as
+// growing age long before relying parties see it expire.
+func (s *Service) CRLTimes(issuer string) (thisUpdate, nextUpdate time.Time, ok bool) {
+	s.crls.mu.Lock()
+	defer s.crls.mu.Unlock()
+	c, ok := s.crls.entries[issuer]
+	return c.produced, c.next, ok
 }
 
 // CRLRefresh is how old a served CRL may get before CurrentCRL signs a new
@@ -194,6 +206,11 @@ func (s *Service) CurrentCRL(ctx context.Context, issuer string) ([]byte, error)
 	if s.crls.entries == nil {
 		s.crls.entries = map[string]cachedCRL{}
 	}
-	s.crls.entries[issuer] = cachedCRL{der: der, revoked: fp.String(), produced: now}
+	// Times as signed (whole seconds), not as asked.
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return nil, fmt.Errorf("CRL %s: %w", issuer, err)
+	}
+	s.crls.entries[issuer] = cachedCRL{der: der, revoked: fp.String(), produced: crl.ThisUpdate, next: crl.NextUpdate}
 	return der, nil
 }

@@ -192,6 +192,9 @@ func New(ctx context.Context, opts Options) (r *Responder, err error) {
 	if r.metrics, err = newMetrics(opts.Registerer, r.cache); err != nil {
 		return nil, err
 	}
+	if err := register(opts.Registerer, newLifecycle(r)); err != nil {
+		return nil, err
+	}
 	if opts.Redis != nil {
 		if r.opts.RedisPrefix == "" {
 			r.opts.RedisPrefix = DefaultRedisPrefix
