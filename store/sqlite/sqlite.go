@@ -791,3 +791,20 @@ func (db *DB) RevokedTokens(ctx context.Context, at time.Time) ([]string, error)
 		return id, row.Scan(&id)
 	}, `SELECT id FROM token_revocations WHERE expires_at > ?`, ms(at))
 }
+
+// Snapshot writes a consistent copy of the whole database to path (which
+// must not exist) with VACUUM INTO: one read transaction, so it runs while
+// pncd issues and holds exactly what was committed when it began.
+func (db *DB) Snapshot(ctx context.Context, path string) error {
+	if _, err := db.r.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("snapshot to %s: %w", path, err)
+	}
+	return nil
+}
+
+// CountCertificates returns how many certificates the store holds.
+func (db *DB) CountCertificates(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM certificates`).Scan(&n)
+	return n, err
+}
