@@ -137,7 +137,7 @@ func (a *app) restoreCmd() *cobra.Command {
 					m.Created.Format("2006-01-02T15:04:05Z"), dir, m.Certificates, rep.Audit.Entries, rep.Audit.Checkpoints)
 			}
 			if m.Keys {
-				fmt.Fprintf(a.out, "%d key files restored (mode 0600)\n", rep.Keys)
+				fmt.Fprintf(a.out, "%d files of keys/, ocsp/ and admin.token restored (mode 0600)\n", rep.Keys)
 			} else {
 				fmt.Fprintln(a.out, "the backup holds no private keys: put keys/ back (or point config at the HSM) before starting pncd")
 			}

@@ -42,7 +42,7 @@ func TestBackupRestoreCommands(t *testing.T) {
 		t.Errorf("restore without the passphrase: exit %d %s", code, errs)
 	}
 	out := mustCLI(t, "--data", restored, "restore", withKeys, "--passphrase-file", passFile)
-	if !strings.Contains(out, "audit chain intact (") || !strings.Contains(out, "key files restored") {
+	if !strings.Contains(out, "audit chain intact (") || !strings.Contains(out, "admin.token restored") {
 		t.Errorf("restore: %s", out)
 	}
 	if out := mustCLI(t, "--data", restored, "audit", "verify"); !strings.Contains(out, "1 signed checkpoints") {
