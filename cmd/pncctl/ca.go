@@ -201,8 +201,16 @@ func (a *app) listCAs(ctx context.Context, d *datadir.Dir, output string) error 
 		Status   string    `json:"status"`
 		Subject  string    `json:"subject,omitempty"`
 		NotAfter time.Time `json:"not_after,omitzero"`
+		DaysLeft *int      `json:"days_left,omitempty"`
 		Key      string    `json:"key"`
+		// What depends on the CA: the sub-CAs it certified, and the
+		// unexpired, unrevoked certificates it issued, the last of which
+		// ends its duty to answer OCSP and publish CRLs.
+		SubCAs     []string  `json:"sub_cas,omitempty"`
+		Live       int       `json:"live_certificates"`
+		LastExpiry time.Time `json:"last_expiry,omitzero"`
 	}
+	now := time.Now()
 	var rows []row
 	for _, c := range cas {
 		r := row{Name: c.Name, Profile: c.Profile, Parent: c.Parent, Status: "active", Key: redactURI(c.KeyURI)}
@@ -213,21 +221,53 @@ func (a *app) listCAs(ctx context.Context, d *datadir.Dir, output string) error 
 		}
 		if cert, err := x509.ParseCertificate(c.CertDER); !c.Pending() && err == nil {
 			r.Subject, r.NotAfter = cert.Subject.CommonName, cert.NotAfter
+			days := int(cert.NotAfter.Sub(now).Hours() / 24)
+			r.DaysLeft = &days
+		}
+		for _, sub := range cas {
+			if sub.Parent == c.Name {
+				r.SubCAs = append(r.SubCAs, sub.Name)
+			}
+		}
+		for after := ""; ; {
+			page, err := d.Store.Live(ctx, c.Name, now, after, 5000)
+			if err != nil {
+				return fmt.Errorf("certificates of %s: %w", c.Name, err)
+			}
+			for _, s := range page {
+				if s.RevokedAt.IsZero() {
+					r.Live++
+					if s.NotAfter.After(r.LastExpiry) {
+						r.LastExpiry = s.NotAfter
+					}
+				}
+			}
+			if len(page) < 5000 {
+				break
+			}
+			after = page[len(page)-1].Serial
 		}
 		rows = append(rows, r)
 	}
 	if output == "json" {
 		return a.json(rows)
 	}
+	date := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.Format("2006-01-02")
+	}
 	var t [][]string
 	for _, r := range rows {
-		na := "-"
-		if !r.NotAfter.IsZero() {
-			na = r.NotAfter.Format("2006-01-02")
+		left := "-"
+		if r.DaysLeft != nil {
+			left = fmt.Sprintf("%dd", *r.DaysLeft)
 		}
-		t = append(t, []string{r.Name, r.Profile, dash(r.Parent), r.Status, dash(r.Subject), na, r.Key})
+		t = append(t, []string{r.Name, r.Profile, dash(r.Parent), r.Status, dash(r.Subject), date(r.NotAfter), left,
+			dash(strings.Join(r.SubCAs, ",")), fmt.Sprint(r.Live), date(r.LastExpiry), r.Key})
 	}
-	a.table("NAME\tPROFILE\tPARENT\tSTATUS\tSUBJECT CN\tNOT AFTER\tKEY", t)
+	a.table("NAME\tPROFILE\tPARENT\tSTATUS\tSUBJECT CN\tNOT AFTER\tLEFT\tSUB-CAS\tLIVE CERTS\tLAST EXPIRY\tKEY", t)
 	return nil
 }
 
