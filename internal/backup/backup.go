@@ -9,6 +9,7 @@ package backup
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto"
@@ -77,15 +78,15 @@ type Snapshotter interface {
 // Write writes a backup of d to w and returns its manifest.
 func Write(ctx context.Context, d *datadir.Dir, audit crypto.PublicKey, w io.Writer, opts Options) (*Manifest, error) {
 	m := &Manifest{Format: Format, Created: time.Now().UTC().Truncate(time.Second), Store: "postgresql", Keys: opts.Passphrase != "", Files: map[string]string{}}
-	tmp, err := os.MkdirTemp("", "pncpki-backup-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
 
-	// The checkpoint is read before the snapshot, so it never names an
-	// entry the snapshot lacks.
-	plain := map[string][]byte{}
+	// The small entries, in the order they follow the manifest. The
+	// checkpoint is read before the snapshot, so it never names an entry
+	// the snapshot lacks.
+	type entry struct {
+		name string
+		data []byte
+	}
+	var small []entry
 	for _, name := range plainFiles {
 		data, err := os.ReadFile(filepath.Join(d.Path, name))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -94,16 +95,21 @@ func Write(ctx context.Context, d *datadir.Dir, audit crypto.PublicKey, w io.Wri
 		if err != nil {
 			return nil, err
 		}
-		plain[name] = data
+		small = append(small, entry{name, data})
 	}
 	pub, err := x509.MarshalPKIXPublicKey(audit)
 	if err != nil {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}
-	plain[AuditPubName] = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})
+	small = append(small, entry{AuditPubName, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})})
 
 	var dbPath string
 	if s, ok := d.Store.(Snapshotter); ok {
+		tmp, err := os.MkdirTemp("", "pncpki-backup-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
 		m.Store = "sqlite"
 		dbPath = filepath.Join(tmp, DatabaseName)
 		if err := s.Snapshot(ctx, dbPath); err != nil {
@@ -112,59 +118,39 @@ func Write(ctx context.Context, d *datadir.Dir, audit crypto.PublicKey, w io.Wri
 		if m.Certificates, m.AuditSeq, m.AuditHash, err = inspect(ctx, dbPath); err != nil {
 			return nil, err
 		}
-	}
-	var keys []byte
-	if opts.Passphrase != "" {
-		if keys, err = encryptedKeys(d.Path, opts.Passphrase); err != nil {
-			return nil, err
-		}
-	}
-
-	zw := gzip.NewWriter(w)
-	tw := tar.NewWriter(zw)
-	add := func(name string, r io.Reader, size int64) error {
-		h := sha256.New()
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: size, ModTime: m.Created, Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		if _, err := io.Copy(io.MultiWriter(tw, h), r); err != nil {
-			return fmt.Errorf("backup %s: %w", name, err)
-		}
-		m.Files[name] = hex.EncodeToString(h.Sum(nil))
-		return nil
-	}
-	// The manifest must come first but holds the hashes: hash now.
-	for name, data := range plain {
-		m.Files[name] = sum(data)
-	}
-	if keys != nil {
-		m.Files[KeysName] = sum(keys)
-	}
-	if dbPath != "" {
 		if m.Files[DatabaseName], err = sumFile(dbPath); err != nil {
 			return nil, err
 		}
+	}
+	if opts.Passphrase != "" {
+		keys, err := encryptedKeys(d.Path, opts.Passphrase)
+		if err != nil {
+			return nil, err
+		}
+		small = append(small, entry{KeysName, keys})
+	}
+	// The manifest comes first and holds every other entry's hash.
+	for _, e := range small {
+		m.Files[e.name] = sum(e.data)
 	}
 	mdata, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	if err := add(ManifestName, strings.NewReader(string(mdata)), int64(len(mdata))); err != nil {
-		return nil, err
-	}
-	delete(m.Files, ManifestName)
-	for _, name := range plainFiles {
-		if data, ok := plain[name]; ok {
-			if err := add(name, strings.NewReader(string(data)), int64(len(data))); err != nil {
-				return nil, err
-			}
+
+	zw := gzip.NewWriter(w)
+	tw := tar.NewWriter(zw)
+	add := func(name string, r io.Reader, size int64) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: size, ModTime: m.Created, Typeflag: tar.TypeReg}); err != nil {
+			return err
 		}
+		if _, err := io.Copy(tw, r); err != nil {
+			return fmt.Errorf("backup %s: %w", name, err)
+		}
+		return nil
 	}
-	if err := add(AuditPubName, strings.NewReader(string(plain[AuditPubName])), int64(len(plain[AuditPubName]))); err != nil {
-		return nil, err
-	}
-	if keys != nil {
-		if err := add(KeysName, strings.NewReader(string(keys)), int64(len(keys))); err != nil {
+	for _, e := range append([]entry{{ManifestName, mdata}}, small...) {
+		if err := add(e.name, bytes.NewReader(e.data), int64(len(e.data))); err != nil {
 			return nil, err
 		}
 	}
@@ -227,7 +213,7 @@ func encryptedKeys(dir, passphrase string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf strings.Builder
+	var buf bytes.Buffer
 	aw, err := age.Encrypt(&buf, r)
 	if err != nil {
 		return nil, err
@@ -259,7 +245,7 @@ func encryptedKeys(dir, passphrase string) ([]byte, error) {
 	if err := aw.Close(); err != nil {
 		return nil, err
 	}
-	return []byte(buf.String()), nil
+	return buf.Bytes(), nil
 }
 
 // Report is what Restore checked.
