@@ -102,7 +102,8 @@ func run(args []string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	slog.SetDefault(log)
-	log.Info("pncd starting", "version", buildinfo.Read().Version, "revision", buildinfo.Read().Revision)
+	bi := buildinfo.Read()
+	log.Info("pncd starting", "version", bi.Version, "revision", bi.Revision)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -188,7 +189,6 @@ func run(args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	bi := buildinfo.Read()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pncpki_build_info", Help: "1, labelled with the version of this pncd.",
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.Go}}, func() float64 { return 1 }))
 	var rdb *redis.Client
@@ -492,17 +492,26 @@ func (st *settings) mounts(apiServer *api.Server, estServer *est.Server, opncSer
 	}
 }
 
-// publicURLOf is the public URL of a first start: where pncd listens, with
-// an unspecified host taken as the loopback address.
-func publicURLOf(listen string) string {
+// localAddr is the address this host reaches pncd at when it listens on
+// listen: an unspecified host is taken as the loopback address.
+func localAddr(listen string) (string, error) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return datadir.DefaultPublicURL
+		return "", err
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return net.JoinHostPort(host, port), nil
+}
+
+// publicURLOf is the public URL of a first start: where pncd listens.
+func publicURLOf(listen string) string {
+	addr, err := localAddr(listen)
+	if err != nil {
+		return datadir.DefaultPublicURL
+	}
+	return "http://" + addr
 }
 
 // listenMismatch warns when the saved public URL names this host
@@ -532,15 +541,12 @@ func listenMismatch(publicURL, listen string) string {
 // healthcheck is `pncd healthcheck`: it exits 0 when pncd at listen
 // answers /readyz, as the container's HEALTHCHECK runs it.
 func healthcheck(listen string) error {
-	host, port, err := net.SplitHostPort(listen)
+	addr, err := localAddr(listen)
 	if err != nil {
 		return fmt.Errorf("--listen %q: %w", listen, err)
 	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
 	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/readyz")
+	resp, err := c.Get("http://" + addr + "/readyz")
 	if err != nil {
 		return fmt.Errorf("not ready: %w", err)
 	}
