@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/internal/breaker"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -41,8 +42,8 @@ func (s *Server) Limit(next http.Handler) http.Handler {
 			writeError(w, http.StatusTooManyRequests, connect.CodeResourceExhausted, "rate.limited", "too many requests for this tenant; retry after the window")
 		})}
 		if s.RateLimit.Redis != nil {
-			opts = append(opts, httprate.WithLimitCounter(&fallbackCounter{shared: &redisCounter{c: s.RateLimit.Redis},
-				local: httprate.NewLocalLimitCounter(s.RateLimit.Window), metrics: s.Metrics}))
+			opts = append(opts, httprate.WithLimitCounter(newFallbackCounter(&redisCounter{c: s.RateLimit.Redis},
+				httprate.NewLocalLimitCounter(s.RateLimit.Window), s.Metrics)))
 		}
 		s.limiter = httprate.NewRateLimiter(s.RateLimit.Requests, s.RateLimit.Window, opts...)
 	})
@@ -221,35 +222,24 @@ type fallbackCounter struct {
 	shared  httprate.LimitCounter
 	local   httprate.LimitCounter
 	metrics *Metrics
-
-	mu      sync.Mutex
-	downTil time.Time
-	logged  time.Time
+	breaker breaker.Breaker
 }
 
 const redisPause = 5 * time.Second
+
+func newFallbackCounter(shared, local httprate.LimitCounter, m *Metrics) *fallbackCounter {
+	return &fallbackCounter{shared: shared, local: local, metrics: m, breaker: breaker.Breaker{Pause: redisPause, LogEvery: redisPause}}
+}
 
 func (f *fallbackCounter) Config(limit int, window time.Duration) {
 	f.shared.Config(limit, window)
 	f.local.Config(limit, window)
 }
 
-// useShared says whether Redis is worth asking now.
-func (f *fallbackCounter) useShared() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return time.Now().After(f.downTil)
-}
-
 // failed notes a Redis failure: counted, logged at most once per pause.
 func (f *fallbackCounter) failed(err error) {
 	f.metrics.rateFallback()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	now := time.Now()
-	f.downTil = now.Add(redisPause)
-	if now.Sub(f.logged) > redisPause {
-		f.logged = now
+	if f.breaker.Fail() {
 		slog.Warn("rate limiter: Redis does not answer; counting per replica", "err", err, "retry_in", redisPause)
 	}
 }
@@ -257,7 +247,7 @@ func (f *fallbackCounter) failed(err error) {
 func (f *fallbackCounter) Increment(key string, w time.Time) error { return f.IncrementBy(key, w, 1) }
 
 func (f *fallbackCounter) IncrementBy(key string, w time.Time, n int) error {
-	if f.useShared() {
+	if f.breaker.Usable() {
 		err := f.shared.IncrementBy(key, w, n)
 		if err == nil {
 			return nil
@@ -268,7 +258,7 @@ func (f *fallbackCounter) IncrementBy(key string, w time.Time, n int) error {
 }
 
 func (f *fallbackCounter) Get(key string, cur, prev time.Time) (int, int, error) {
-	if f.useShared() {
+	if f.breaker.Usable() {
 		a, b, err := f.shared.Get(key, cur, prev)
 		if err == nil {
 			return a, b, nil

@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pncpki/pncpki/internal/breaker"
 )
 
 // The shared tier: responses in Redis under
@@ -35,15 +37,15 @@ type redisTier struct {
 
 	up         atomic.Bool
 	subscribed atomic.Bool
-	downUntil  atomic.Int64 // unix nanoseconds; Redis is skipped until then
-	lastLog    atomic.Int64 // unix seconds of the last "Redis down" log
+	breaker    breaker.Breaker // Redis is skipped for redisRetry after a failure
 	errors     prometheus.Counter
 	hits       prometheus.Counter
 	pubsub     prometheus.Counter
 }
 
 func newRedisTier(c redis.UniversalClient, prefix string, reg prometheus.Registerer) (*redisTier, error) {
-	rt := &redisTier{c: c, prefix: prefix,
+	// Logged at most once a minute: every request would otherwise log.
+	rt := &redisTier{c: c, prefix: prefix, breaker: breaker.Breaker{Pause: redisRetry, LogEvery: time.Minute},
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_redis_errors_total", Help: "Redis operations that failed; the responder then answers from the store."}),
 		hits:   prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_redis_hits_total", Help: "Responses taken from the shared Redis tier."}),
 		pubsub: prometheus.NewCounter(prometheus.CounterOpts{Name: "pncpki_ocsp_revocations_received_total", Help: "Revocations received through Redis pub/sub."}),
@@ -158,16 +160,13 @@ func (r *Responder) toRedis(ctx context.Context, is *issuer, h crypto.Hash, seri
 const redisRetry = 5 * time.Second
 
 func (r *Responder) redisUsable() bool {
-	return r.redis != nil && time.Now().UnixNano() >= r.redis.downUntil.Load()
+	return r.redis != nil && r.redis.breaker.Usable()
 }
 
 func (r *Responder) redisDown(err error) {
 	r.redis.errors.Inc()
 	r.redis.up.Store(false)
-	r.redis.downUntil.Store(time.Now().Add(redisRetry).UnixNano())
-	// Log at most once a minute: every request would otherwise log.
-	now := time.Now().Unix()
-	if last := r.redis.lastLog.Load(); now-last >= 60 && r.redis.lastLog.CompareAndSwap(last, now) {
+	if r.redis.breaker.Fail() {
 		r.log.Error("Redis unreachable: answering from the store and signing locally", "err", err)
 	}
 }
