@@ -340,7 +340,7 @@ func apiError(err error) error {
 		c = connect.CodePermissionDenied
 	case code == ca.CodeNotFound || code == ca.CodeIssuerUnknown:
 		c = connect.CodeNotFound
-	case code == ca.CodeAlreadyRevoked || code == ca.CodeIssuerMismatch || code == ca.CodeExternalRevoke:
+	case code == ca.CodeAlreadyRevoked || code == ca.CodeIssuerMismatch || code == ca.CodeExternalRevoke || code == ca.CodeCAOffline:
 		c = connect.CodeFailedPrecondition
 	case code == ca.CodeUpstream:
 		c = connect.CodeUnavailable

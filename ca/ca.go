@@ -51,6 +51,18 @@ type Authority struct {
 	// ChainPEM is Chain in PEM, encoded once: every issuance answers
 	// with it.
 	ChainPEM []string
+	// Offline is set when the CA's key file is not in this data
+	// directory (a root kept on an offline machine): the CA's
+	// certificate is known and its imported CRL served, but it signs
+	// nothing here (Signer refuses with CodeCAOffline).
+	Offline bool
+	// IssueFrom is when the CA takes over issuance for its profile
+	// (store.CA.IssueFrom); zero: from its creation.
+	IssueFrom time.Time
+	// Parent names the CA held here that signed this one ("" for a root
+	// or an outside parent); Revoked is set once the parent revoked it.
+	Parent  string
+	Revoked bool
 }
 
 // Options configure a Service.
@@ -222,6 +234,41 @@ func (s *Service) Reload(ctx context.Context) error {
 		}
 		certs[c.Name], parents[c.Name] = cert, c.Parent
 	}
+	// A sub-CA whose certificate came from an outside or offline root
+	// (ca csr, then ca import) has no parent recorded: its signature
+	// names it, if the root is here.
+	for name, cert := range certs {
+		if parents[name] != "" || bytes.Equal(cert.RawIssuer, cert.RawSubject) {
+			continue
+		}
+		for pname, pcert := range certs {
+			if pname != name && bytes.Equal(cert.RawIssuer, pcert.RawSubject) && cert.CheckSignatureFrom(pcert) == nil {
+				parents[name] = pname
+				break
+			}
+		}
+	}
+	// A CA whose certificate its parent revoked issues no more.
+	revoked := map[string]bool{}
+	for name, cert := range certs {
+		if parents[name] == "" {
+			continue
+		}
+		rec, err := s.opts.Store.Certificate(ctx, parents[name], SerialHex(cert.SerialNumber))
+		if err == nil && rec.Revoked() {
+			revoked[name] = true
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("CA %s: revocation status: %w", name, err)
+		}
+	}
+	// So does every CA below it.
+	for name := range certs {
+		for p, seen := parents[name], 0; p != "" && seen < 8; p, seen = parents[p], seen+1 {
+			if revoked[p] {
+				revoked[name] = true
+			}
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range cas {
@@ -234,16 +281,14 @@ func (s *Service) Reload(ctx context.Context) error {
 			return fmt.Errorf("CA %s: %w", c.Name, err)
 		}
 		a := s.auths[c.Name]
-		if a == nil || !bytes.Equal(a.Cert.Raw, cert.Raw) {
-			signer, err := s.signers.Load(ctx, c.KeyURI)
+		if a == nil || !bytes.Equal(a.Cert.Raw, cert.Raw) || a.Offline || keyGone(c.KeyURI, s.opts.DataDir) {
+			signer, offline, err := s.loadCAKey(ctx, c.Name, c.KeyURI, cert)
 			if err != nil {
-				return fmt.Errorf("CA %s: %w", c.Name, err)
+				return err
 			}
-			if !publicKeysEqual(signer.Public(), cert.PublicKey) {
-				return fmt.Errorf("CA %s: key %s does not match its certificate", c.Name, redact(c.KeyURI))
-			}
-			a = &Authority{Name: c.Name, Profile: p, Cert: cert, Signer: signer}
+			a = &Authority{Name: c.Name, Profile: p, Cert: cert, Signer: signer, Offline: offline}
 		}
+		a.IssueFrom, a.Parent, a.Revoked = c.IssueFrom, parents[c.Name], revoked[c.Name]
 		a.Chain = []*x509.Certificate{cert}
 		for parent, seen := parents[c.Name], 0; parent != "" && certs[parent] != nil && seen < 8; parent, seen = parents[parent], seen+1 {
 			a.Chain = append(a.Chain, certs[parent])
@@ -307,17 +352,10 @@ func (s *Service) issuerFor(p *policies.Profile, name string) (*Authority, error
 		found = append(found, s.byProfile[ip]...)
 	}
 	s.mu.RUnlock()
-	switch len(found) {
-	case 0:
+	if len(found) == 0 {
 		return nil, refuse(CodeIssuerUnknown, "no CA can issue %s (needs one of %v)", p.Name, p.Issuers)
-	case 1:
-		return found[0], nil
 	}
-	names := make([]string, len(found))
-	for i, a := range found {
-		names[i] = a.Name
-	}
-	return nil, refuse(CodeIssuerAmbiguous, "several CAs can issue %s (%v): name one", p.Name, names)
+	return pickIssuer(p.Name, found, s.opts.Now())
 }
 
 // ParseCSR parses a PEM or DER CSR of at most MaxCSRSize bytes and verifies
@@ -482,6 +520,12 @@ func (s *Service) issue(ctx context.Context, p *policies.Profile, issuer *Author
 // sign builds, lints and signs the certificate of pub for tenant; Record
 // stores it.
 func (s *Service) sign(p *policies.Profile, issuer *Authority, pub crypto.PublicKey, subj policies.Subject, validity policies.Period, tenant string) (*Signed, error) {
+	if issuer.Offline {
+		return nil, offlineError(issuer.Name)
+	}
+	if issuer.Revoked {
+		return nil, refuse(CodeIssuerUnknown, "CA %s was revoked by %s: it issues no more", issuer.Name, issuer.Parent)
+	}
 	t, der, err := s.b.certify(p, issuer, nil, pub, subj, validity)
 	if err != nil {
 		return nil, err

@@ -27,6 +27,9 @@ func (s *Service) CrossCertify(ctx context.Context, newName, oldName string) (*I
 	if nw.Profile.Role != policies.RoleRoot || old.Profile.Role != policies.RoleRoot || nw.Profile.Name != old.Profile.Name {
 		return nil, refuse(CodeIssuerMismatch, "cross-certification needs two roots of one profile: %s is %s, %s is %s", newName, nw.Profile.Name, oldName, old.Profile.Name)
 	}
+	if old.Offline {
+		return nil, offlineError(oldName)
+	}
 	if bytes.Equal(nw.Cert.RawSubjectPublicKeyInfo, old.Cert.RawSubjectPublicKeyInfo) {
 		return nil, refuse(CodeBadRequest, "%s and %s have the same key", newName, oldName)
 	}

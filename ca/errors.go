@@ -27,6 +27,9 @@ const (
 	CodeAlreadyRevoked  = "certificate.already_revoked"
 	CodeBadReason       = "revocation.reason"
 	CodeBadRequest      = "request.invalid"
+	// CodeCAOffline: the CA's key is not on this machine (an offline
+	// root): it signs with pncctl where the key is.
+	CodeCAOffline = "ca.offline"
 )
 
 // Error is a refusal with a stable code. Violations, when present, list what

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"time"
 
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
@@ -25,6 +26,9 @@ type CAConfig struct {
 	// keys/<name>.key under the data directory.
 	KeyURI   string
 	Validity policies.Period
+	// IssueFrom, when set, is when the new CA takes over issuance from
+	// the CAs of its profile there are (store.CA.IssueFrom): a rollover.
+	IssueFrom time.Time
 }
 
 var caName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -102,7 +106,7 @@ func (s *Service) CreateCA(ctx context.Context, cfg CAConfig) (*Authority, error
 			return nil, err
 		}
 	}
-	rec := &store.CA{Name: cfg.Name, Profile: p.Name, CertDER: cert.Raw, KeyURI: cfg.KeyURI, CreatedAt: s.opts.Now().UTC()}
+	rec := &store.CA{Name: cfg.Name, Profile: p.Name, CertDER: cert.Raw, KeyURI: cfg.KeyURI, CreatedAt: s.opts.Now().UTC(), IssueFrom: cfg.IssueFrom}
 	if parent != nil {
 		rec.Parent = parent.Name
 	}
@@ -133,7 +137,7 @@ func (s *Service) RequestCA(ctx context.Context, cfg CAConfig) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create CSR: %w", err)
 	}
-	rec := &store.CA{Name: cfg.Name, Profile: p.Name, KeyURI: cfg.KeyURI, CreatedAt: s.opts.Now().UTC()}
+	rec := &store.CA{Name: cfg.Name, Profile: p.Name, KeyURI: cfg.KeyURI, CreatedAt: s.opts.Now().UTC(), IssueFrom: cfg.IssueFrom}
 	if err := s.opts.Store.CreateCA(ctx, rec); err != nil {
 		return nil, err
 	}
@@ -166,6 +170,16 @@ func (s *Service) ImportCACertificate(ctx context.Context, name string, der []by
 	}
 	if err := s.opts.Store.SetCACertificate(ctx, name, cert.Raw); err != nil {
 		return nil, err
+	}
+	// Signed by a CA held here, such as an offline root: recorded as a
+	// certificate of it too, so that its imported CRL revokes it here
+	// and OCSP answers for it.
+	if parent := s.signerOf(cert); parent != nil {
+		if err := s.opts.Store.PutCertificate(ctx, &store.Certificate{Issuer: parent.Name, Serial: SerialHex(cert.SerialNumber),
+			Profile: rec.Profile, CommonName: cert.Subject.CommonName, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
+			DER: cert.Raw, CreatedAt: s.opts.Now().UTC()}); err != nil && !errors.Is(err, store.ErrExists) {
+			return nil, fmt.Errorf("record %s as a certificate of %s: %w", name, parent.Name, err)
+		}
 	}
 	if err := s.Reload(ctx); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -114,6 +115,9 @@ func (s *Service) CRL(ctx context.Context, issuer string, validity time.Duration
 	if err != nil {
 		return nil, err
 	}
+	if a.Offline {
+		return nil, offlineError(issuer)
+	}
 	if validity <= 0 {
 		validity = CRLValidity
 	}
@@ -179,10 +183,27 @@ const CRLRefresh = time.Hour
 // CurrentCRL returns an up-to-date CRL for issuer: the cached one while it
 // lists exactly the current revocations and is younger than CRLRefresh,
 // otherwise a newly signed one. A revocation therefore shows in the next
-// CurrentCRL, from any process sharing the store.
+// CurrentCRL, from any process sharing the store. An offline CA's is the
+// CRL imported for it (pncctl crl import).
 func (s *Service) CurrentCRL(ctx context.Context, issuer string) ([]byte, error) {
-	if _, err := s.Authority(issuer); err != nil {
+	a, err := s.Authority(issuer)
+	if err != nil {
 		return nil, err
+	}
+	if a.Offline {
+		crl, err := s.importedCRL(a)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, refuse(CodeCAOffline, "CA %s is offline and no CRL of it was imported (pncctl crl import)", issuer)
+		} else if err != nil {
+			return nil, err
+		}
+		s.crls.mu.Lock()
+		if s.crls.entries == nil {
+			s.crls.entries = map[string]cachedCRL{}
+		}
+		s.crls.entries[issuer] = cachedCRL{der: crl.Raw, produced: crl.ThisUpdate, next: crl.NextUpdate}
+		s.crls.mu.Unlock()
+		return crl.Raw, nil
 	}
 	now := s.opts.Now()
 	revoked, err := s.opts.Store.Revoked(ctx, issuer, now)

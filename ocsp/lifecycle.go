@@ -1,6 +1,7 @@
 package ocsp
 
 import (
+	"crypto/x509"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,12 +40,19 @@ func (l *lifecycle) Describe(ch chan<- *prometheus.Desc) {
 func (l *lifecycle) Collect(ch chan<- prometheus.Metric) {
 	now := l.r.opts.Now()
 	seconds := func(d time.Duration) float64 { return d.Seconds() }
-	l.r.mu.RLock()
-	defer l.r.mu.RUnlock()
-	for name, is := range l.r.byName {
-		ch <- prometheus.MustNewConstMetric(l.caExpiry, prometheus.GaugeValue, seconds(is.cert.NotAfter.Sub(now)), name)
-		if is.signer != nil {
-			ch <- prometheus.MustNewConstMetric(l.responderExpiry, prometheus.GaugeValue, seconds(is.signer.Cert.NotAfter.Sub(now)), name)
+	// Every CA, including offline ones, which have no responder here
+	// unless one was made while their key was.
+	for _, a := range l.r.opts.CA.Authorities() {
+		name := a.Name
+		ch <- prometheus.MustNewConstMetric(l.caExpiry, prometheus.GaugeValue, seconds(a.Cert.NotAfter.Sub(now)), name)
+		var responder *x509.Certificate
+		l.r.mu.RLock()
+		if is := l.r.byName[name]; is != nil && is.signer != nil {
+			responder = is.signer.Cert
+		}
+		l.r.mu.RUnlock()
+		if responder != nil {
+			ch <- prometheus.MustNewConstMetric(l.responderExpiry, prometheus.GaugeValue, seconds(responder.NotAfter.Sub(now)), name)
 		}
 		if this, next, ok := l.r.opts.CA.CRLTimes(name); ok {
 			ch <- prometheus.MustNewConstMetric(l.crlAge, prometheus.GaugeValue, seconds(now.Sub(this)), name)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/periodic"
 	"github.com/pncpki/pncpki/store"
 )
@@ -80,7 +81,12 @@ func (r *Responder) ApplyRevocations(ctx context.Context) error {
 
 func (r *Responder) refreshCRLs(ctx context.Context) {
 	for _, a := range r.opts.CA.Authorities() {
-		if _, err := r.opts.CA.CurrentCRL(ctx, a.Name); err != nil && ctx.Err() == nil {
+		_, err := r.opts.CA.CurrentCRL(ctx, a.Name)
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case ca.CodeOf(err) == ca.CodeCAOffline:
+			r.log.Warn("CRL of an offline CA not served", "ca", a.Name, "err", err)
+		default:
 			r.log.Error("CRL refresh", "ca", a.Name, "err", err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,6 +109,10 @@ type issuer struct {
 	name   string
 	cert   *x509.Certificate
 	signer *ResponseSigner // guarded by Responder.mu
+	// names are name and the CAs with the same subject and key (a sub-CA
+	// renewed with its key): a CertID cannot tell them apart, so the
+	// store is asked under each. Guarded by Responder.mu.
+	names []string
 }
 
 type metrics struct {
@@ -233,7 +238,10 @@ func (r *Responder) Reload(ctx context.Context) error {
 	byName := map[string]*issuer{}
 	for _, a := range r.opts.CA.Authorities() {
 		s, err := r.delegated(ctx, a)
-		if err != nil {
+		if errors.Is(err, errOffline) {
+			r.log.Warn("no OCSP answers for the certificates of an offline CA", "ca", a.Name, "err", err)
+			continue
+		} else if err != nil {
 			return fmt.Errorf("OCSP signer for %s: %w", a.Name, err)
 		}
 		// Keep the issuer of an unchanged CA: cached responses are keyed
@@ -243,7 +251,7 @@ func (r *Responder) Reload(ctx context.Context) error {
 		if is == nil || !bytes.Equal(is.cert.Raw, a.Cert.Raw) {
 			is = &issuer{name: a.Name, cert: a.Cert}
 		}
-		is.signer = s
+		is.signer, is.names = s, []string{a.Name}
 		r.mu.Unlock()
 		byName[a.Name] = is
 		for _, h := range Hashes {
@@ -251,7 +259,18 @@ func (r *Responder) Reload(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			issuers[newIssuerKey(h, nh, kh)] = is
+			k := newIssuerKey(h, nh, kh)
+			if twin := issuers[k]; twin != nil && twin != is {
+				// Renewed with its key: the first keeps answering, and
+				// asks the store under both names.
+				r.mu.Lock()
+				if !slices.Contains(twin.names, a.Name) {
+					twin.names = append(twin.names, a.Name)
+				}
+				r.mu.Unlock()
+				continue
+			}
+			issuers[k] = is
 		}
 	}
 	r.mu.Lock()
@@ -297,6 +316,10 @@ func (r *Responder) Respond(ctx context.Context, req *Request) (*Answer, error) 
 func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 	r.mu.RLock()
 	is := r.issuers[newIssuerKey(req.Hash, req.IssuerNameHash, req.IssuerKeyHash)]
+	var names []string
+	if is != nil {
+		names = is.names
+	}
 	r.mu.RUnlock()
 	if is == nil {
 		r.metrics.unauthorized.Inc()
@@ -304,7 +327,7 @@ func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 	}
 	now := r.opts.Now()
 	if req.Nonce != nil {
-		st, err := r.status(ctx, is.name, req.Serial)
+		st, err := r.status(ctx, names, req.Serial)
 		if err != nil {
 			return nil, err
 		}
@@ -322,7 +345,7 @@ func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 			return e, nil
 		}
 		gen := r.cache.generation()
-		st, err := r.status(ctx, is.name, req.Serial)
+		st, err := r.status(ctx, names, req.Serial)
 		if err != nil {
 			return nil, err
 		}
@@ -342,7 +365,7 @@ func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 			st := certStatus{status: e.Status, reason: e.reason, revokedAt: e.revokedAt}
 			if now.Sub(e.checked) >= r.opts.StatusTTL {
 				var err error
-				if st, err = r.status(ctx, is.name, req.Serial); err != nil {
+				if st, err = r.status(ctx, names, req.Serial); err != nil {
 					return nil, err
 				}
 				e.checked = now
@@ -352,7 +375,7 @@ func (r *Responder) respond(ctx context.Context, req *Request) (*entry, error) {
 				return e, nil
 			}
 		}
-		st, err := r.status(ctx, is.name, req.Serial)
+		st, err := r.status(ctx, names, req.Serial)
 		if err != nil {
 			return nil, err
 		}
@@ -402,8 +425,15 @@ func (s certStatus) same(e *entry) bool {
 	return s.status == e.Status && s.reason == e.reason && s.revokedAt.Equal(e.revokedAt)
 }
 
-func (r *Responder) status(ctx context.Context, issuer string, serial *big.Int) (certStatus, error) {
-	c, err := r.opts.Store.Certificate(ctx, issuer, serial.Text(16))
+func (r *Responder) status(ctx context.Context, names []string, serial *big.Int) (certStatus, error) {
+	var c *store.Certificate
+	err := store.ErrNotFound
+	for _, issuer := range names {
+		if c, err = r.opts.Store.Certificate(ctx, issuer, serial.Text(16)); !errors.Is(err, store.ErrNotFound) {
+			break
+		}
+	}
+	issuer := names[0]
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return certStatus{status: Unknown}, nil

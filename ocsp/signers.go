@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pncpki/pncpki/ca"
@@ -28,9 +29,18 @@ func (r *Responder) delegated(ctx context.Context, a *ca.Authority) (*ResponseSi
 	}
 	dir := filepath.Join(r.opts.DataDir, "ocsp")
 	certPath := filepath.Join(dir, a.Name+".pem")
-	if s, err := r.loadDelegated(a, certPath); err == nil {
+	s, due, err := r.loadDelegated(a, certPath)
+	switch {
+	case err == nil && !due:
 		return s, nil
-	} else if !errors.Is(err, errRotate) && !errors.Is(err, os.ErrNotExist) {
+	case a.Offline && err == nil:
+		// Its CA cannot sign a successor here: the one there is serves
+		// until it expires (pncpki_ocsp_responder_expiry_seconds).
+		r.log.Warn("OCSP responder certificate of an offline CA is due for renewal; sign a new one where the CA's key is", "ca", a.Name, "not_after", s.Cert.NotAfter)
+		return s, nil
+	case a.Offline:
+		return nil, fmt.Errorf("%w: no usable OCSP responder certificate (%v)", errOffline, err)
+	case !errors.Is(err, os.ErrNotExist):
 		r.log.Warn("OCSP responder certificate unusable; issuing a new one", "ca", a.Name, "err", err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -58,37 +68,44 @@ func (r *Responder) delegated(ctx context.Context, a *ca.Authority) (*ResponseSi
 	return NewResponseSigner(a.Cert, iss.Cert(), key)
 }
 
-var errRotate = errors.New("due for rotation")
+// errOffline: a CA whose key is offline has no responder certificate
+// here; its certificates get no OCSP answers.
+var errOffline = errors.New("CA offline")
 
 func delegatedKeyPath(dir, caName string, cert *x509.Certificate) string {
 	return filepath.Join(dir, caName+"-"+hex.EncodeToString(cert.SubjectKeyId)+".key")
 }
 
-func (r *Responder) loadDelegated(a *ca.Authority, certPath string) (*ResponseSigner, error) {
+// loadDelegated loads a CA's delegated responder; due reports that it is
+// past the first two thirds of its life. An expired one is an error.
+func (r *Responder) loadDelegated(a *ca.Authority, certPath string) (s *ResponseSigner, due bool, err error) {
 	data, err := os.ReadFile(certPath)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	b, _ := pem.Decode(data)
 	if b == nil {
-		return nil, fmt.Errorf("%s: no PEM", certPath)
+		return nil, false, fmt.Errorf("%s: no PEM", certPath)
 	}
 	cert, err := x509.ParseCertificate(b.Bytes)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := cert.CheckSignatureFrom(a.Cert); err != nil {
-		return nil, fmt.Errorf("%s is not signed by the current %s certificate: %w", certPath, a.Name, err)
+		return nil, false, fmt.Errorf("%s is not signed by the current %s certificate: %w", certPath, a.Name, err)
+	}
+	now := r.opts.Now()
+	if now.After(cert.NotAfter) {
+		return nil, false, fmt.Errorf("%s expired at %s", certPath, cert.NotAfter.UTC().Format(time.RFC3339))
 	}
 	life := cert.NotAfter.Sub(cert.NotBefore)
-	if r.opts.Now().After(cert.NotBefore.Add(life * 2 / 3)) {
-		return nil, errRotate
-	}
+	due = now.After(cert.NotBefore.Add(life * 2 / 3))
 	signer, err := (&ca.Signers{}).Load(context.Background(), "softkms:path="+delegatedKeyPath(filepath.Dir(certPath), a.Name, cert))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return NewResponseSigner(a.Cert, cert, signer)
+	s, err = NewResponseSigner(a.Cert, cert, signer)
+	return s, due, err
 }
 
 // responderCN names a CA's delegated responder after the CA, shortening

@@ -157,7 +157,16 @@ func TenantAudit(ctx context.Context, t *policies.Tenant) *AuditEntry {
 // CAAudit records a created CA.
 func CAAudit(ctx context.Context, ca *CA) *AuditEntry {
 	return &AuditEntry{Actor: ActorFrom(ctx), Action: AuditCACreate, Object: ca.Name,
-		Detail: detail("profile", ca.Profile, "parent", ca.Parent, "key", redactURI(ca.KeyURI), "pending", ca.Pending(), "certificate_sha256", fingerprint(ca.CertDER))}
+		Detail: detail("profile", ca.Profile, "parent", ca.Parent, "key", redactURI(ca.KeyURI), "pending", ca.Pending(), "certificate_sha256", fingerprint(ca.CertDER), "issue_from", issueFrom(ca.IssueFrom))}
+}
+
+// issueFrom is a CA's switch time for its audit entry: "" when it issues
+// from its creation.
+func issueFrom(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // CACertificateAudit records the certificate installed for a pending CA.

@@ -35,6 +35,11 @@ type CA struct {
 	CertDER   []byte
 	KeyURI    string // softkms:path=... or pkcs11:...
 	CreatedAt time.Time
+	// IssueFrom, when set, is when the CA takes over issuance from the
+	// CAs of its profile that came before it (rollover): pncpki picks it
+	// for its profile from then on, while the older ones keep answering
+	// OCSP and publishing CRLs. Zero: from its creation.
+	IssueFrom time.Time
 }
 
 // Pending reports whether the CA still waits for its certificate.

@@ -74,11 +74,15 @@ pncd or 'pncctl audit checkpoint' kept in the data directory, or
 log).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			d, signer, err := a.auditKey(ctx)
+			d, err := a.open(ctx, false)
 			if err != nil {
 				return err
 			}
 			defer d.Close()
+			pub, err := d.AuditPublicKey(ctx)
+			if err != nil {
+				return err
+			}
 			var ext *checkpoint.Checkpoint
 			if external == "" {
 				// The latest checkpoint pncd or pncctl kept outside the
@@ -97,7 +101,7 @@ log).`,
 					return fmt.Errorf("--checkpoint %s: %w", external, err)
 				}
 			}
-			r, err := checkpoint.Verify(ctx, d.Store, signer.Public(), ext)
+			r, err := checkpoint.Verify(ctx, d.Store, pub, ext)
 			if err != nil {
 				return err
 			}

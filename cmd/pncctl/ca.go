@@ -16,11 +16,12 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/cmd/internal/firstrun"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/store"
 	"github.com/pncpki/pncpki/store/sqlite"
 )
 
 func (a *app) initCmd() *cobra.Command {
-	var org, country, publicURL string
+	var org, country, publicURL, rootDir string
 	var imports []string
 	c := &cobra.Command{
 		Use:   "init",
@@ -33,7 +34,12 @@ under DIR/keys.
 With --import, it adds existing CAs instead; repeat the flag, parents first:
   --import name=cpo-sub2,cert=sub2.pem,key=softkms:path=/secure/sub2.key[,parent=cpo-sub1][,profile=iso15118-2/cpo-sub2]
   --import name=cpo-sub2,cert=sub2.pem,key='pkcs11:token=pki;object=sub2?pin-source=/etc/pin'
-The profile is detected from the certificate when not given.`,
+The profile is detected from the certificate when not given.
+
+With --root-dir, the roots go offline at once: DIR becomes a data directory
+of their own (keys, certificates and what they issued), for the offline
+machine; the data directory keeps their certificates without their keys
+(docs/key-ceremony.md).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			// The settings are written only once the hierarchy is known to
@@ -96,12 +102,18 @@ The profile is detected from the certificate when not given.`,
 					return err
 				}
 			}
+			if rootDir != "" {
+				if err := moveRoots(ctx, d, rootDir, a.errw); err != nil {
+					return fmt.Errorf("--root-dir: %w", err)
+				}
+			}
 			if err := a.adminToken(ctx, d); err != nil {
 				return err
 			}
 			return a.listCAs(ctx, d, "table")
 		},
 	}
+	c.Flags().StringVar(&rootDir, "root-dir", "", "move the roots' keys to this new directory (a removable medium for the offline machine), with a root data directory there")
 	c.Flags().StringVar(&org, "org", "pncpki demo", "organization (O) of the created CAs")
 	c.Flags().StringVar(&country, "country", "", "country (C) of the created CAs, e.g. DE")
 	c.Flags().StringVar(&publicURL, "public-url", "", "base URL relying parties reach pncd at; issued certificates carry {url}/ocsp and {url}/crl/{ca}.crl (default "+datadir.DefaultPublicURL+")")
@@ -211,13 +223,29 @@ func (a *app) listCAs(ctx context.Context, d *datadir.Dir, output string) error 
 		LastExpiry time.Time `json:"last_expiry,omitzero"`
 	}
 	now := time.Now()
+	// A sub-CA imported from an offline or outside root has its parent
+	// from its signature (Authority.Parent), not from the store.
+	parentOf := func(c *store.CA) string {
+		if au, err := d.CA.Authority(c.Name); err == nil && au.Parent != "" {
+			return au.Parent
+		}
+		return c.Parent
+	}
 	var rows []row
 	for _, c := range cas {
-		r := row{Name: c.Name, Profile: c.Profile, Parent: c.Parent, Status: "active", Key: redactURI(c.KeyURI)}
-		if c.Pending() {
+		r := row{Name: c.Name, Profile: c.Profile, Parent: parentOf(c), Status: "active", Key: redactURI(c.KeyURI)}
+		switch au, _ := d.CA.Authority(c.Name); {
+		case c.Pending():
 			r.Status = "pending"
-		} else if c.External() {
+		case c.External():
 			r.Status = "external"
+		case au == nil:
+		case au.Revoked:
+			r.Status = "revoked"
+		case au.Offline:
+			r.Status = "offline"
+		case au.IssueFrom.After(now):
+			r.Status = "from " + au.IssueFrom.Format("2006-01-02T15:04Z")
 		}
 		if cert, err := x509.ParseCertificate(c.CertDER); !c.Pending() && err == nil {
 			r.Subject, r.NotAfter = cert.Subject.CommonName, cert.NotAfter
@@ -225,7 +253,7 @@ func (a *app) listCAs(ctx context.Context, d *datadir.Dir, output string) error 
 			r.DaysLeft = &days
 		}
 		for _, sub := range cas {
-			if sub.Parent == c.Name {
+			if parentOf(sub) == c.Name {
 				r.SubCAs = append(r.SubCAs, sub.Name)
 			}
 		}
@@ -306,6 +334,7 @@ func (a *app) caCmd() *cobra.Command {
 
 	var cfg ca.CAConfig
 	var days int
+	var createFrom string
 	create := &cobra.Command{
 		Use: "create", Short: "Create a root or a sub-CA signed by a CA held here",
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -315,6 +344,11 @@ func (a *app) caCmd() *cobra.Command {
 			}
 			defer d.Close()
 			cfg.Validity.Days = days
+			if createFrom != "" {
+				if cfg.IssueFrom, err = parseWhen(createFrom); err != nil {
+					return fmt.Errorf("--issue-from: %w", err)
+				}
+			}
 			if cfg.Name == "" {
 				cfg.Name = cfg.Profile[strings.LastIndexByte(cfg.Profile, '/')+1:]
 			}
@@ -327,10 +361,11 @@ func (a *app) caCmd() *cobra.Command {
 	caFlags(create, &cfg)
 	create.Flags().StringVar(&cfg.Parent, "parent", "", "issuing CA (empty for a root, or to pick the only possible one)")
 	create.Flags().IntVar(&days, "days", 0, "validity in days (default: the profile's)")
+	create.Flags().StringVar(&createFrom, "issue-from", "", "when the new CA takes over issuance from the CAs of its profile (RFC 3339 time or YYYY-MM-DD; default: at once)")
 	a.exiLimitFlag(create)
 
 	var csrCfg ca.CAConfig
-	var out string
+	var out, csrFrom string
 	csr := &cobra.Command{
 		Use:   "csr",
 		Short: "Create a sub-CA key (or use --key) and a CSR for an outside root to sign",
@@ -343,6 +378,11 @@ ecosystem, vehicles trust only its V2G roots. The CA is stored as pending;
 				return err
 			}
 			defer d.Close()
+			if csrFrom != "" {
+				if csrCfg.IssueFrom, err = parseWhen(csrFrom); err != nil {
+					return fmt.Errorf("--issue-from: %w", err)
+				}
+			}
 			if csrCfg.Name == "" {
 				csrCfg.Name = csrCfg.Profile[strings.LastIndexByte(csrCfg.Profile, '/')+1:]
 			}
@@ -360,6 +400,7 @@ ecosystem, vehicles trust only its V2G roots. The CA is stored as pending;
 	}
 	caFlags(csr, &csrCfg)
 	csr.Flags().StringVar(&out, "out", "", "write the CSR here instead of stdout")
+	csr.Flags().StringVar(&csrFrom, "issue-from", "", "when the CA, once imported, takes over issuance from the CAs of its profile (RFC 3339 time or YYYY-MM-DD; default: at once)")
 
 	imp := &cobra.Command{
 		Use:   "import CERT",
@@ -405,7 +446,7 @@ ecosystem, vehicles trust only its V2G roots. The CA is stored as pending;
 	cross.Flags().StringVar(&oldRoot, "old", "", "the root CA stations hold now")
 	cross.MarkFlagRequired("new")
 	cross.MarkFlagRequired("old")
-	c.AddCommand(list, create, csr, imp, cross)
+	c.AddCommand(list, create, csr, imp, cross, a.caSignCmd(), a.caRenewCmd(), a.caRevokeCmd())
 	return c
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -306,8 +307,11 @@ func (a *app) crlCmd() *cobra.Command {
 	var validity time.Duration
 	c := &cobra.Command{
 		Use:   "crl",
-		Short: "Generate and sign a new CRL (DER) for a CA",
+		Short: "Generate and sign a new CRL (DER) for a CA; 'crl import' takes in an offline CA's",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if issuer == "" {
+				return errors.New("--issuer is required")
+			}
 			d, err := a.open(cmd.Context(), false)
 			if err != nil {
 				return err
@@ -331,7 +335,7 @@ func (a *app) crlCmd() *cobra.Command {
 	c.Flags().StringVar(&issuer, "issuer", "", "CA name (e.g. cpo-sub2), or a profile that only one CA has (e.g. iso15118-2/cpo-sub2)")
 	c.Flags().StringVar(&out, "out", "", "write the CRL here instead of stdout")
 	c.Flags().DurationVar(&validity, "validity", ca.CRLValidity, "time until nextUpdate")
-	c.MarkFlagRequired("issuer")
+	c.AddCommand(a.crlImportCmd())
 	return c
 }
 

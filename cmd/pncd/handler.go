@@ -79,6 +79,11 @@ func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, r
 		case ca.CodeOf(err) == ca.CodeIssuerUnknown:
 			writeError(w, http.StatusNotFound, ca.CodeIssuerUnknown, "no CA named "+issuer)
 			return
+		case ca.CodeOf(err) == ca.CodeCAOffline:
+			// An offline root's CRL is signed where its key is and
+			// imported ('pncctl crl import'); none has been yet.
+			writeError(w, http.StatusNotFound, ca.CodeCAOffline, "no CRL of the offline CA "+issuer+" has been imported")
+			return
 		case err != nil:
 			log.Error("CRL", "issuer", issuer, "err", err)
 			writeError(w, http.StatusInternalServerError, "internal", "cannot produce the CRL")

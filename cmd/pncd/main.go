@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -110,6 +111,15 @@ func run(args []string) error {
 	ctx = store.WithActor(ctx, "pncd")
 
 	fresh := datadir.Fresh(*st.data)
+	// A new PKI only where one is meant to be: the default directory's
+	// first start (go run ./cmd/pncd on a fresh machine) or --init. A
+	// mistyped --data or an unmounted volume must not become a new PKI
+	// with its own root and administrator token.
+	mayCreate := *st.init || fresh && isDefaultData(*st.data)
+	if fresh && !mayCreate {
+		return fmt.Errorf("data directory %s is missing or empty: start pncd with --data naming an existing data directory (is the volume mounted?), "+
+			"create a PKI there first with 'pncctl --data %s init', or pass --init to let pncd create a demo PKI there", *st.data, *st.data)
+	}
 	if *st.publicURL != "" || fresh {
 		if err := os.MkdirAll(*st.data, 0o700); err != nil {
 			return err
@@ -136,6 +146,9 @@ func run(args []string) error {
 	done, err := d.Initialized(ctx)
 	if err != nil {
 		return err
+	}
+	if !done && !mayCreate {
+		return fmt.Errorf("data directory %s has no CAs (its store %s is empty): create them with 'pncctl --data %s init' (or init --import), or pass --init to let pncd create a demo PKI", d.Path, storeName(d.Config.Store), *st.data)
 	}
 	if !done {
 		log.Warn("first start: creating a DEMO CA hierarchy and an administrator token; for production create or import your own CAs with 'pncctl init' instead", "data", d.Path, "organization", *st.org)
@@ -395,6 +408,23 @@ func writeAdminToken(ctx context.Context, d *datadir.Dir, key *auth.Key, log *sl
 	return nil
 }
 
+// defaultData is the data directory pncd uses without --data: the only
+// one whose first start creates a PKI unasked.
+const defaultData = "./pncd-data"
+
+// isDefaultData reports whether dir names the default data directory.
+func isDefaultData(dir string) bool {
+	return filepath.Clean(dir) == filepath.Clean(defaultData)
+}
+
+// storeName names a data directory's store for messages.
+func storeName(store string) string {
+	if store == "" {
+		return "pncpki.db"
+	}
+	return store
+}
+
 // settings are pncd's flags; every one can also come from the environment
 // (PNCPKI_<NAME>) or the --config file.
 type settings struct {
@@ -405,7 +435,7 @@ type settings struct {
 	upRootSync                                                                    *time.Duration
 	upEST, upCert, upKey                                                          *string
 	upPush                                                                        *bool
-	ocspCAKey, clientAuth                                                         *bool
+	ocspCAKey, clientAuth, init                                                   *bool
 	cacheMB, presignRate, apiRate                                                 *int
 	presignEvery, auditEvery                                                      *time.Duration
 	oc                                                                            ocppFlags
@@ -414,7 +444,8 @@ type settings struct {
 // defineFlags defines pncd's flags on fs.
 func defineFlags(fs *flag.FlagSet) *settings {
 	s := &settings{}
-	s.data = fs.String("data", "./pncd-data", "data directory (SQLite store and file keys)")
+	s.data = fs.String("data", defaultData, "data directory (SQLite store and file keys); a missing or empty one other than the default is refused unless --init")
+	s.init = fs.Bool("init", false, "create a demo PKI (and an administrator token) if the data directory has none; without it only the default directory's first start does")
 	s.listen = fs.String("listen", "127.0.0.1:8080", "HTTP listen address")
 	s.org = fs.String("init-org", "pncpki demo", "organization of the CAs created on first start")
 	s.publicURL = fs.String("public-url", "", "base URL relying parties reach pncd at (e.g. http://pki.example.com), saved in the data directory; issued certificates carry {url}/ocsp and {url}/crl/{ca}.crl (default: the saved one, else "+datadir.DefaultPublicURL+")")

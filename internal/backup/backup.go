@@ -41,7 +41,7 @@ const Format = "pncpki-backup/1"
 const (
 	ManifestName = "manifest.json"
 	DatabaseName = "pncpki.db"
-	AuditPubName = "audit-key.pub.pem"
+	AuditPubName = datadir.AuditPublicKeyFile
 	KeysName     = "keys.tar.age"
 )
 
@@ -365,8 +365,12 @@ func unpack(ctx context.Context, r io.Reader, dir, passphrase string) (*Report, 
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Remove(filepath.Join(dir, AuditPubName)); err != nil {
-		return nil, err
+	// Without the private key (a backup without --keys) the public half
+	// stays, and 'audit verify' checks the checkpoints with it.
+	if m.Keys {
+		if err := os.Remove(filepath.Join(dir, AuditPubName)); err != nil {
+			return nil, err
+		}
 	}
 	if m.Store != "sqlite" {
 		return rep, nil

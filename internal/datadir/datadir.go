@@ -11,6 +11,8 @@ package datadir
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/url"
@@ -167,6 +169,11 @@ func (d *Dir) AuditSigner(ctx context.Context) (crypto.Signer, error) {
 		uri = DefaultAuditKey
 		path := ca.FilePath(uri, d.Path)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if _, err := os.Stat(filepath.Join(d.Path, AuditPublicKeyFile)); err == nil {
+				// Restored without its keys: a new key would sign
+				// checkpoints that the old ones do not chain to.
+				return nil, fmt.Errorf("audit key: %s is not here, only its public half (%s): restore the backup with its keys, or configure audit_key", path, AuditPublicKeyFile)
+			}
 			return ca.GenerateKeyFile(path)
 		}
 	}
@@ -175,6 +182,35 @@ func (d *Dir) AuditSigner(ctx context.Context) (crypto.Signer, error) {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}
 	return signer, nil
+}
+
+// AuditPublicKeyFile keeps, in a data directory restored from a backup
+// without keys, the public half of the audit key, so that the restored
+// audit chain can still be verified.
+const AuditPublicKeyFile = "audit-key.pub.pem"
+
+// AuditPublicKey returns the key that audit checkpoints verify with: the
+// audit key's public half, or the one a restore left without the key.
+func (d *Dir) AuditPublicKey(ctx context.Context) (crypto.PublicKey, error) {
+	if d.Config.AuditKey == "" && !fileExists(ca.FilePath(DefaultAuditKey, d.Path)) {
+		if data, err := os.ReadFile(filepath.Join(d.Path, AuditPublicKeyFile)); err == nil {
+			b, _ := pem.Decode(data)
+			if b == nil {
+				return nil, fmt.Errorf("%s: no PEM", AuditPublicKeyFile)
+			}
+			return x509.ParsePKIXPublicKey(b.Bytes)
+		}
+	}
+	signer, err := d.AuditSigner(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return signer.Public(), nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // CheckpointFile is where pncd and pncctl keep the latest audit

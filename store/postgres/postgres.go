@@ -243,6 +243,10 @@ var migrations = [][]string{
 		// A station's own exiResponse limit (base64 characters, 0: its
 		// OCPP version's), registered or reported through FieldLength.
 		`ALTER TABLE stations ADD COLUMN exi_response_limit INTEGER NOT NULL DEFAULT 0`,
+	}, {
+		// When a CA takes over issuance for its profile (rollover); NULL:
+		// from its creation.
+		`ALTER TABLE cas ADD COLUMN issue_from TIMESTAMPTZ`,
 	},
 }
 
@@ -446,8 +450,8 @@ func (db *DB) Tenants(ctx context.Context) ([]*policies.Tenant, error) {
 // CreateCA implements store.Store.
 func (db *DB) CreateCA(ctx context.Context, ca *store.CA) error {
 	err := db.writeTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO cas(name, profile, parent, cert_der, key_uri, created_at) VALUES($1,$2,$3,$4,$5,$6)`,
-			ca.Name, ca.Profile, ca.Parent, ca.CertDER, ca.KeyURI, ca.CreatedAt); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO cas(name, profile, parent, cert_der, key_uri, created_at, issue_from) VALUES($1,$2,$3,$4,$5,$6,$7)`,
+			ca.Name, ca.Profile, ca.Parent, ca.CertDER, ca.KeyURI, ca.CreatedAt, nullTime(ca.IssueFrom)); err != nil {
 			return err
 		}
 		return appendAudit(ctx, tx, store.CAAudit(ctx, ca))
@@ -472,14 +476,18 @@ func (db *DB) SetCACertificate(ctx context.Context, name string, der []byte) err
 	})
 }
 
-const caCols = `name, profile, parent, cert_der, key_uri, created_at`
+const caCols = `name, profile, parent, cert_der, key_uri, created_at, issue_from`
 
 func scanCA(row pgx.Row) (*store.CA, error) {
 	var ca store.CA
-	if err := row.Scan(&ca.Name, &ca.Profile, &ca.Parent, &ca.CertDER, &ca.KeyURI, &ca.CreatedAt); err != nil {
+	var from *time.Time
+	if err := row.Scan(&ca.Name, &ca.Profile, &ca.Parent, &ca.CertDER, &ca.KeyURI, &ca.CreatedAt, &from); err != nil {
 		return nil, err
 	}
 	ca.CreatedAt = ca.CreatedAt.UTC()
+	if from != nil {
+		ca.IssueFrom = from.UTC()
+	}
 	return &ca, nil
 }
 

@@ -298,6 +298,11 @@ var migrations = [][]string{
 		// OCPP version's), registered or reported through FieldLength.
 		`ALTER TABLE stations ADD COLUMN exi_response_limit INTEGER NOT NULL DEFAULT 0`,
 	},
+	{
+		// When a CA takes over issuance for its profile (rollover),
+		// milliseconds since the epoch; 0: from its creation.
+		`ALTER TABLE cas ADD COLUMN issue_from INTEGER NOT NULL DEFAULT 0`,
+	},
 }
 
 func migrate(db *sql.DB) error {
@@ -537,8 +542,8 @@ func (db *DB) Tenants(ctx context.Context) ([]*policies.Tenant, error) {
 // CreateCA implements store.Store.
 func (db *DB) CreateCA(ctx context.Context, ca *store.CA) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO cas(name, profile, parent, cert_der, key_uri, created_at) VALUES(?,?,?,?,?,?)`,
-			ca.Name, ca.Profile, ca.Parent, ca.CertDER, ca.KeyURI, ms(ca.CreatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO cas(name, profile, parent, cert_der, key_uri, created_at, issue_from) VALUES(?,?,?,?,?,?,?)`,
+			ca.Name, ca.Profile, ca.Parent, ca.CertDER, ca.KeyURI, ms(ca.CreatedAt), issueFromMS(ca.IssueFrom)); err != nil {
 			return err
 		}
 		return db.appendAudit(ctx, tx, store.CAAudit(ctx, ca))
@@ -563,16 +568,27 @@ func (db *DB) SetCACertificate(ctx context.Context, name string, der []byte) err
 	})
 }
 
-const caCols = `name, profile, parent, cert_der, key_uri, created_at`
+const caCols = `name, profile, parent, cert_der, key_uri, created_at, issue_from`
 
 func scanCA(row scanner) (*store.CA, error) {
 	var ca store.CA
-	var created int64
-	if err := row.Scan(&ca.Name, &ca.Profile, &ca.Parent, &ca.CertDER, &ca.KeyURI, &created); err != nil {
+	var created, from int64
+	if err := row.Scan(&ca.Name, &ca.Profile, &ca.Parent, &ca.CertDER, &ca.KeyURI, &created, &from); err != nil {
 		return nil, err
 	}
 	ca.CreatedAt = fromMS(created)
+	if from != 0 {
+		ca.IssueFrom = fromMS(from)
+	}
 	return &ca, nil
+}
+
+// issueFromMS stores a zero switch time as 0.
+func issueFromMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return ms(t)
 }
 
 // CA implements store.Store.

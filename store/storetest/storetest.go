@@ -121,13 +121,23 @@ func testCAs(t *testing.T, s store.Store) {
 	if err := s.SetCACertificate(ctx, "missing", []byte{1}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SetCACertificate(missing) = %v", err)
 	}
+	if !got.IssueFrom.IsZero() {
+		t.Errorf("CA without a switch time: IssueFrom %v", got.IssueFrom)
+	}
+	next := &store.CA{Name: "cpo-sub1-b", Profile: policies.ISO2CPOSub1, KeyURI: "pkcs11:token=x;object=z", CreatedAt: t0, IssueFrom: t0.Add(48 * time.Hour)}
+	if err := s.CreateCA(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.CA(ctx, next.Name); err != nil || !got.IssueFrom.Equal(next.IssueFrom) {
+		t.Errorf("IssueFrom = %v, %v; want %v", got.IssueFrom, err, next.IssueFrom)
+	}
 	got, _ = s.CA(ctx, "cpo-sub1")
 	if got.Pending() || string(got.CertDER) != "\x01\x02\x03" {
 		t.Errorf("after SetCACertificate: %+v", got)
 	}
 	mustCA(t, s, "cpo-sub2")
 	cas, err := s.CAs(ctx)
-	if err != nil || len(cas) != 2 {
+	if err != nil || len(cas) != 3 {
 		t.Errorf("CAs = %v, %v", cas, err)
 	}
 	if _, err := s.CA(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
