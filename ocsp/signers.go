@@ -25,6 +25,9 @@ import (
 // of its life, else a newly issued one. With UseCAKey the CA signs itself.
 func (r *Responder) delegated(ctx context.Context, a *ca.Authority) (*ResponseSigner, error) {
 	if r.opts.UseCAKey {
+		if a.Offline {
+			return nil, fmt.Errorf("%w: no CA key to sign with", errOffline)
+		}
 		return NewResponseSigner(a.Cert, a.Cert, a.Signer)
 	}
 	dir := filepath.Join(r.opts.DataDir, "ocsp")

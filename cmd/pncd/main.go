@@ -110,68 +110,11 @@ func run(args []string) error {
 	defer stop()
 	ctx = store.WithActor(ctx, "pncd")
 
-	fresh := datadir.Fresh(*st.data)
-	// A new PKI only where one is meant to be: the default directory's
-	// first start (go run ./cmd/pncd on a fresh machine) or --init. A
-	// mistyped --data or an unmounted volume must not become a new PKI
-	// with its own root and administrator token.
-	mayCreate := *st.init || fresh && isDefaultData(*st.data)
-	if fresh && !mayCreate {
-		return fmt.Errorf("data directory %s is missing or empty: start pncd with --data naming an existing data directory (is the volume mounted?), "+
-			"create a PKI there first with 'pncctl --data %s init', or pass --init to let pncd create a demo PKI there", *st.data, *st.data)
-	}
-	if *st.publicURL != "" || fresh {
-		if err := os.MkdirAll(*st.data, 0o700); err != nil {
-			return err
-		}
-		cfg, err := datadir.ReadConfig(*st.data)
-		if err != nil {
-			return err
-		}
-		cfg.PublicURL = *st.publicURL
-		if cfg.PublicURL == "" {
-			// The certificates carry it: on a first start it is where
-			// pncd listens, unless --public-url says otherwise.
-			cfg.PublicURL = publicURLOf(*st.listen)
-		}
-		if err := datadir.WriteConfig(*st.data, cfg); err != nil {
-			return fmt.Errorf("--public-url: %w", err)
-		}
-	}
-	d, err := datadir.OpenWith(ctx, *st.data, *st.storeURL, ca.Options{})
+	d, err := openData(ctx, st, log)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	done, err := d.Initialized(ctx)
-	if err != nil {
-		return err
-	}
-	if !done && !mayCreate {
-		return fmt.Errorf("data directory %s has no CAs (its store %s is empty): create them with 'pncctl --data %s init' (or init --import), or pass --init to let pncd create a demo PKI", d.Path, storeName(d.Config.Store), *st.data)
-	}
-	if !done {
-		log.Warn("first start: creating a DEMO CA hierarchy and an administrator token; for production create or import your own CAs with 'pncctl init' instead", "data", d.Path, "organization", *st.org)
-		if err := d.Init(ctx, datadir.InitConfig{Organization: *st.org}); err != nil {
-			return fmt.Errorf("initialise %s: %w", d.Path, err)
-		}
-		if err := d.CA.Reload(ctx); err != nil {
-			return err
-		}
-		key, err := auth.LoadOrCreateKey(d.Path, *st.tokenKeyType)
-		if err != nil {
-			return fmt.Errorf("token key: %w", err)
-		}
-		if err := writeAdminToken(ctx, d, key, log); err != nil {
-			return err
-		}
-	}
-	if w := d.Config.HTTPSWarning(); w != "" {
-		log.Warn(w)
-	}
-	if w := listenMismatch(d.Config.PublicURL, *st.listen); w != "" {
-		log.Warn(w)
-	}
 	auditKey, err := d.AuditSigner(ctx)
 	if err != nil {
 		return err
@@ -406,6 +349,92 @@ func writeAdminToken(ctx context.Context, d *datadir.Dir, key *auth.Key, log *sl
 	}
 	log.Info("wrote an administrator token for the demo (valid 30 days); use it as 'Authorization: Bearer $(cat FILE)', mint others with 'pncctl token create'", "file", path)
 	return nil
+}
+
+// openData opens pncd's data directory: it refuses a missing or empty
+// one unless a new PKI is meant to be made there (the default
+// directory's first start, or --init), saves a first start's public URL
+// (--public-url, else where pncd listens) and warns of URLs relying
+// parties may not reach.
+func openData(ctx context.Context, st *settings, log *slog.Logger) (*datadir.Dir, error) {
+	fresh := datadir.Fresh(*st.data)
+	// A new PKI only where one is meant to be: the default directory's
+	// first start (go run ./cmd/pncd on a fresh machine) or --init. A
+	// mistyped --data or an unmounted volume must not become a new PKI
+	// with its own root and administrator token.
+	mayCreate := *st.init || fresh && isDefaultData(*st.data)
+	if fresh && !mayCreate {
+		return nil, fmt.Errorf("data directory %s is missing or empty: start pncd with --data naming an existing data directory (is the volume mounted?), "+
+			"create a PKI there first with 'pncctl --data %s init', or pass --init to let pncd create a demo PKI there", *st.data, *st.data)
+	}
+	if *st.publicURL != "" || fresh {
+		if err := os.MkdirAll(*st.data, 0o700); err != nil {
+			return nil, err
+		}
+		cfg, err := datadir.ReadConfig(*st.data)
+		if err != nil {
+			return nil, err
+		}
+		cfg.PublicURL = *st.publicURL
+		if cfg.PublicURL == "" {
+			// The certificates carry it: on a first start it is where
+			// pncd listens, unless --public-url says otherwise.
+			cfg.PublicURL = publicURLOf(*st.listen)
+		}
+		if err := datadir.WriteConfig(*st.data, cfg); err != nil {
+			return nil, fmt.Errorf("--public-url: %w", err)
+		}
+	}
+	d, err := datadir.OpenWith(ctx, *st.data, *st.storeURL, ca.Options{})
+	if err != nil {
+		return nil, err
+	}
+	d, err = initData(ctx, d, st, mayCreate, log)
+	if err != nil {
+		return nil, err
+	}
+	if w := d.Config.HTTPSWarning(); w != "" {
+		log.Warn(w)
+	}
+	if w := listenMismatch(d.Config.PublicURL, *st.listen); w != "" {
+		log.Warn(w)
+	}
+	return d, nil
+}
+
+// initData creates a demo PKI in an open data directory without CAs
+// where mayCreate allows it, and refuses the directory otherwise. It
+// closes d on failure.
+func initData(ctx context.Context, d *datadir.Dir, st *settings, mayCreate bool, log *slog.Logger) (_ *datadir.Dir, err error) {
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	done, err := d.Initialized(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !done && !mayCreate {
+		return nil, fmt.Errorf("data directory %s has no CAs (its store %s is empty): create them with 'pncctl --data %s init' (or init --import), or pass --init to let pncd create a demo PKI", d.Path, storeName(d.Config.Store), *st.data)
+	}
+	if !done {
+		log.Warn("first start: creating a DEMO CA hierarchy and an administrator token; for production create or import your own CAs with 'pncctl init' instead", "data", d.Path, "organization", *st.org)
+		if err := d.Init(ctx, datadir.InitConfig{Organization: *st.org}); err != nil {
+			return nil, fmt.Errorf("initialise %s: %w", d.Path, err)
+		}
+		if err := d.CA.Reload(ctx); err != nil {
+			return nil, err
+		}
+		key, err := auth.LoadOrCreateKey(d.Path, *st.tokenKeyType)
+		if err != nil {
+			return nil, fmt.Errorf("token key: %w", err)
+		}
+		if err := writeAdminToken(ctx, d, key, log); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // defaultData is the data directory pncd uses without --data: the only
