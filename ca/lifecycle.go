@@ -219,7 +219,8 @@ func (s *Service) signerOf(cert *x509.Certificate) *Authority {
 
 // CertifyCA signs a sub-CA's CSR with a CA held here: what an offline
 // root does on the machine that holds its key, for a sub-CA whose key
-// was made on the online side ('pncctl ca csr'). The certificate has the
+// was made on the online side ('pncctl ca csr'), or for the online
+// side's delegated OCSP responder of the root (ocsp.RequestResponder). The certificate has the
 // CSR's key and subject (CN, O, C) and the profile's extensions, and is
 // recorded as one the issuer issued, so that the issuer's CRL can revoke
 // it. issuer may be empty when only one CA can sign the profile.
@@ -232,8 +233,8 @@ func (s *Service) CertifyCA(ctx context.Context, csrData []byte, profile, issuer
 	if err != nil {
 		return nil, &Error{Code: CodeProfileUnknown, Message: err.Error()}
 	}
-	if !p.IsCA() || p.Role == policies.RoleRoot {
-		return nil, refuse(CodeBadRequest, "%s is not a sub-CA profile", p.Name)
+	if (!p.IsCA() || p.Role == policies.RoleRoot) && p.Name != policies.OCSPResponder {
+		return nil, refuse(CodeBadRequest, "%s is neither a sub-CA profile nor %s", p.Name, policies.OCSPResponder)
 	}
 	if vs := p.CheckKey(csr.PublicKey); len(vs) > 0 {
 		return nil, &Error{Code: CodeCSRProfile, Message: "CSR key does not fit " + p.Name, Violations: vs}

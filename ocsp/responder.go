@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -36,6 +37,11 @@ type Options struct {
 	// UseCAKey signs responses with the CA keys instead of delegated
 	// responder certificates.
 	UseCAKey bool
+	// ResponderValidity is the validity of the delegated responder
+	// certificates this responder issues (default: the profile's, 30
+	// days). Roots about to go offline get the longest, 90 days: a new
+	// one takes a key ceremony.
+	ResponderValidity policies.Period
 	// Validity is nextUpdate - thisUpdate of a response (default 24h).
 	Validity time.Duration
 	// Refresh is the age at which a response is signed again (default

@@ -2,6 +2,7 @@ package ocsp
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -33,15 +34,19 @@ func (r *Responder) delegated(ctx context.Context, a *ca.Authority) (*ResponseSi
 	dir := filepath.Join(r.opts.DataDir, "ocsp")
 	certPath := filepath.Join(dir, a.Name+".pem")
 	s, due, err := r.loadDelegated(a, certPath)
+	// An offline CA cannot sign a successor here, nor may a revoked one:
+	// the responder there is serves until it expires
+	// (pncpki_ocsp_responder_expiry_seconds).
+	cannotSign := a.Offline || a.Revoked
 	switch {
 	case err == nil && !due:
 		return s, nil
-	case a.Offline && err == nil:
-		// Its CA cannot sign a successor here: the one there is serves
-		// until it expires (pncpki_ocsp_responder_expiry_seconds).
-		r.log.Warn("OCSP responder certificate of an offline CA is due for renewal; sign a new one where the CA's key is", "ca", a.Name, "not_after", s.Cert.NotAfter)
+	case cannotSign && err == nil:
+		if a.Offline {
+			r.log.Warn("OCSP responder certificate of an offline CA is due for renewal; sign a new one where the CA's key is (pncctl ocsp responder-csr)", "ca", a.Name, "not_after", s.Cert.NotAfter)
+		}
 		return s, nil
-	case a.Offline:
+	case cannotSign:
 		return nil, fmt.Errorf("%w: no usable OCSP responder certificate (%v)", errOffline, err)
 	case !errors.Is(err, os.ErrNotExist):
 		r.log.Warn("OCSP responder certificate unusable; issuing a new one", "ca", a.Name, "err", err)
@@ -51,7 +56,7 @@ func (r *Responder) delegated(ctx context.Context, a *ca.Authority) (*ResponseSi
 		return nil, err
 	}
 	iss, err := r.opts.CA.IssueForKey(ctx, policies.OCSPResponder, a.Name, key.Public(),
-		policies.Subject{CommonName: responderCN(a.Cert.Subject.CommonName)}, policies.Period{})
+		policies.Subject{CommonName: responderCN(a.Cert.Subject.CommonName)}, r.opts.ResponderValidity)
 	if err != nil {
 		return nil, fmt.Errorf("issue OCSP responder certificate for %s: %w", a.Name, err)
 	}
@@ -71,8 +76,8 @@ func (r *Responder) delegated(ctx context.Context, a *ca.Authority) (*ResponseSi
 	return NewResponseSigner(a.Cert, iss.Cert(), key)
 }
 
-// errOffline: a CA whose key is offline has no responder certificate
-// here; its certificates get no OCSP answers.
+// errOffline: a CA whose key is offline (or that was revoked) has no
+// responder certificate here; its certificates get no OCSP answers.
 var errOffline = errors.New("CA offline")
 
 func delegatedKeyPath(dir, caName string, cert *x509.Certificate) string {
@@ -126,4 +131,61 @@ func responderCN(caCN string) string {
 		return strings.TrimSpace(suffix)
 	}
 	return caCN + suffix
+}
+
+// pendingKeyPath is where RequestResponder keeps the key of a responder
+// whose certificate an offline CA has yet to sign.
+func pendingKeyPath(dataDir, caName string) string {
+	return filepath.Join(dataDir, "ocsp", caName+"-pending.key")
+}
+
+// RequestResponder makes the key of a new delegated responder for an
+// offline CA (DataDir/ocsp, mode 0600) and returns its CSR: the CA signs
+// it where its key is ('pncctl ca sign --profile ocsp/responder'), and
+// ImportResponder installs the certificate. The key never leaves the
+// online side.
+func RequestResponder(dataDir string, a *ca.Authority) ([]byte, error) {
+	path := pendingKeyPath(dataDir, a.Name)
+	os.Remove(path) // a request not completed before is superseded
+	key, err := ca.GenerateKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: ca.Name(responderCN(a.Cert.Subject.CommonName), "", "", ""),
+	}, key)
+}
+
+// ImportResponder installs a delegated responder certificate that CA a
+// signed elsewhere for the key RequestResponder made. Responders pick it
+// up at their next Reload.
+func ImportResponder(dataDir string, a *ca.Authority, cert *x509.Certificate) error {
+	if err := cert.CheckSignatureFrom(a.Cert); err != nil {
+		return fmt.Errorf("the responder certificate is not signed by %s: %w", a.Name, err)
+	}
+	p, err := policies.Lookup(policies.OCSPResponder)
+	if err != nil {
+		return err
+	}
+	if vs := p.Check(cert, policies.SECCBoth); len(vs) > 0 {
+		return fmt.Errorf("the responder certificate does not fit %s: %w", p.Name, vs)
+	}
+	pending := pendingKeyPath(dataDir, a.Name)
+	signer, err := (&ca.Signers{}).Load(context.Background(), "softkms:path="+pending)
+	if err != nil {
+		return fmt.Errorf("the key of the responder request: %w", err)
+	}
+	if !signer.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(cert.PublicKey) {
+		return fmt.Errorf("the responder certificate is not for the key of the pending request (%s)", pending)
+	}
+	dir := filepath.Join(dataDir, "ocsp")
+	if err := os.Rename(pending, delegatedKeyPath(dir, a.Name, cert)); err != nil {
+		return err
+	}
+	certPath := filepath.Join(dir, a.Name+".pem")
+	tmp := certPath + ".tmp"
+	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, certPath)
 }

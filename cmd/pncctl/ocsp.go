@@ -84,6 +84,6 @@ revoked, unknown or any error.`,
 	check.Flags().StringVar(&responderURL, "url", "", "responder URL (default: the certificate's AIA)")
 	check.Flags().StringVarP(&output, "output", "o", "table", "table or json")
 	check.MarkFlagRequired("issuer")
-	c.AddCommand(check)
+	c.AddCommand(check, a.responderCSRCmd(), a.responderImportCmd())
 	return c
 }

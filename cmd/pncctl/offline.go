@@ -25,12 +25,13 @@ import (
 // and the certificates they issued, so that they can revoke them and sign
 // CRLs there), then removes the root keys from d. The OCSP responder
 // certificates of every CA are issued first, while the roots can still
-// sign theirs. PKCS#11 root keys stay in their token; rootDir names them.
+// sign theirs, for the longest the profile allows (90 days): the roots'
+// next ones take a ceremony ('pncctl ocsp responder-csr'). PKCS#11 root keys stay in their token; rootDir names them.
 func moveRoots(ctx context.Context, d *datadir.Dir, rootDir string, out io.Writer) error {
 	if !datadir.Fresh(rootDir) {
 		return fmt.Errorf("--root-dir %s must be new or empty", rootDir)
 	}
-	if _, err := ocsp.New(ctx, ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path}); err != nil {
+	if _, err := ocsp.New(ctx, ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path, ResponderValidity: policies.Period{Days: 90}}); err != nil {
 		return fmt.Errorf("OCSP responders: %w", err)
 	}
 	if err := os.MkdirAll(rootDir, 0o700); err != nil {
@@ -345,4 +346,66 @@ func firstOf(v []string) string {
 		return ""
 	}
 	return v[0]
+}
+
+// responderCSRCmd starts a new delegated OCSP responder for an offline CA.
+func (a *app) responderCSRCmd() *cobra.Command {
+	var name, out string
+	c := &cobra.Command{
+		Use:   "responder-csr",
+		Short: "Make the key of a new OCSP responder for an offline CA and write its CSR, for the CA to sign where its key is",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			au, err := d.CA.Authority(name)
+			if err != nil {
+				return err
+			}
+			der, err := ocsp.RequestResponder(d.Path, au)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.errw, "sign it where %s's key is: pncctl ca sign %s --profile %s --issuer %s --days 90; then pncctl ocsp responder-import CERT\n",
+				name, filepath.Base(out), policies.OCSPResponder, name)
+			return a.writeOut(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+		},
+	}
+	c.Flags().StringVar(&name, "ca", "", "the offline CA")
+	c.Flags().StringVar(&out, "out", "", "write the CSR here instead of stdout")
+	c.MarkFlagRequired("ca")
+	return c
+}
+
+// responderImportCmd installs the responder certificate an offline CA signed.
+func (a *app) responderImportCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "responder-import CERT",
+		Short: "Install the OCSP responder certificate an offline CA signed for 'ocsp responder-csr'; pncd uses it within a minute",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			certs, err := datadir.ReadCertificates(args[0])
+			if err != nil {
+				return err
+			}
+			d, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			au := d.CA.Authorities()
+			for _, c := range au {
+				if certs[0].CheckSignatureFrom(c.Cert) == nil {
+					if err := ocsp.ImportResponder(d.Path, c, certs[0]); err != nil {
+						return err
+					}
+					fmt.Fprintf(a.out, "OCSP responder of %s installed, valid until %s\n", c.Name, certs[0].NotAfter.Format(time.RFC3339))
+					return nil
+				}
+			}
+			return fmt.Errorf("the certificate is not signed by a CA held here")
+		},
+	}
 }

@@ -130,6 +130,30 @@ func TestOfflineRoots(t *testing.T) {
 	if got := ocspStatus(next[0], rootCert(t, usb, "v2g-root")); got != ocsp.Revoked {
 		t.Errorf("revoked sub-CA under the offline root: OCSP %d, want revoked", got)
 	}
+	// A new OCSP responder for the offline root: its key made online, its
+	// certificate signed at the root; a responder opening the data
+	// directory signs with it.
+	rcsr, rcert := filepath.Join(dir, "v2g-root-ocsp.csr"), filepath.Join(dir, "v2g-root-ocsp.pem")
+	mustCLI(t, "--data", on, "ocsp", "responder-csr", "--ca", "v2g-root", "--out", rcsr)
+	mustCLI(t, "--data", usb, "ca", "sign", rcsr, "--profile", "ocsp/responder", "--issuer", "v2g-root", "--days", "90", "--out", rcert)
+	mustCLI(t, "--data", on, "ocsp", "responder-import", rcert)
+	responder, err := datadir.ReadCertificates(rcert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := datadir.Open(ctx, on, ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	local, err := ocsp.New(ctx, ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := (&ocsp.Client{Local: local}).Check(ctx, chain[2], rootCert(t, usb, "v2g-root"), ""); err != nil || !r.Signer.Equal(responder[0]) {
+		t.Errorf("OCSP for CPO Sub-CA 1 not signed by the imported responder: %v", err)
+	}
+
 	var cas []struct{ Name, Status string }
 	json.Unmarshal([]byte(mustCLI(t, "--data", on, "ca", "list", "-o", "json")), &cas)
 	for _, c := range cas {
