@@ -15,12 +15,12 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=$CGO_ENABLED PNCPKI_VERSION=$PNCPKI_VERSION .ci/build /out && mkdir -p /data
+RUN CGO_ENABLED=$CGO_ENABLED PNCPKI_VERSION=$PNCPKI_VERSION .ci/build /out && mkdir -p /data /pki/keys
 
 # PKCS#11 variant: Debian slim, unprivileged user, the vendor module mounted in.
 FROM debian:bookworm-slim AS pkcs11
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 pncpki && mkdir /data && chown pncpki /data
+ && useradd --system --uid 10001 pncpki && mkdir -p /data /pki/keys && chown -R pncpki /data /pki
 COPY --from=build /out/pncd /out/pncctl /usr/local/bin/
 USER pncpki
 VOLUME /data
@@ -33,6 +33,9 @@ ENTRYPOINT ["pncd"]
 FROM gcr.io/distroless/static-debian12:nonroot AS static
 COPY --from=build /out/pncd /out/pncctl /usr/local/bin/
 COPY --from=build --chown=65532:65532 /data /data
+# /pki: where docker-compose.yml's init job writes the shared PKI; a new
+# volume mounted here takes this ownership.
+COPY --from=build --chown=65532:65532 /pki /pki
 # The data directory keeps keys (mode 0600), config.json and, without
 # PNCPKI_STORE, the SQLite store.
 VOLUME /data

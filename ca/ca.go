@@ -63,6 +63,8 @@ type Authority struct {
 	// or an outside parent); Revoked is set once the parent revoked it.
 	Parent  string
 	Revoked bool
+
+	keyURI string // as loaded: another in the store is loaded anew
 }
 
 // Options configure a Service.
@@ -281,12 +283,12 @@ func (s *Service) Reload(ctx context.Context) error {
 			return fmt.Errorf("CA %s: %w", c.Name, err)
 		}
 		a := s.auths[c.Name]
-		if a == nil || !bytes.Equal(a.Cert.Raw, cert.Raw) || a.Offline || keyGone(c.KeyURI, s.opts.DataDir) {
+		if a == nil || !bytes.Equal(a.Cert.Raw, cert.Raw) || a.keyURI != c.KeyURI || a.Offline || keyGone(c.KeyURI, s.opts.DataDir) {
 			signer, offline, err := s.loadCAKey(ctx, c.Name, c.KeyURI, cert)
 			if err != nil {
 				return err
 			}
-			a = &Authority{Name: c.Name, Profile: p, Cert: cert, Signer: signer, Offline: offline}
+			a = &Authority{Name: c.Name, Profile: p, Cert: cert, Signer: signer, Offline: offline, keyURI: c.KeyURI}
 		}
 		a.IssueFrom, a.Parent, a.Revoked = c.IssueFrom, parents[c.Name], revoked[c.Name]
 		a.Chain = []*x509.Certificate{cert}

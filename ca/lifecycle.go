@@ -43,6 +43,9 @@ func offlineError(name string) *Error {
 // start: roots live on an offline machine, and pncd and pncctl run with
 // only the keys they use.
 func (s *Service) loadCAKey(ctx context.Context, name, keyURI string, cert *x509.Certificate) (crypto.Signer, bool, error) {
+	if keyURI == store.OfflineKeyURI {
+		return offlineKey{name: name, pub: cert.PublicKey}, true, nil
+	}
 	signer, err := s.signers.Load(ctx, keyURI)
 	if errors.Is(err, os.ErrNotExist) {
 		return offlineKey{name: name, pub: cert.PublicKey}, true, nil

@@ -18,7 +18,10 @@ type lifecycle struct {
 }
 
 func newLifecycle(r *Responder) *lifecycle {
-	labels := []string{"ca"}
+	// ca_key tells the CAs pncd signs for (online) from those whose
+	// CRLs and responder certificates come from a key ceremony
+	// (offline): their alerts differ.
+	labels := []string{"ca", "ca_key"}
 	return &lifecycle{
 		r:               r,
 		caExpiry:        prometheus.NewDesc("pncpki_ca_expiry_seconds", "Seconds until the CA certificate's notAfter (negative once expired).", labels, nil),
@@ -43,8 +46,11 @@ func (l *lifecycle) Collect(ch chan<- prometheus.Metric) {
 	// Every CA, including offline ones, which have no responder here
 	// unless one was made while their key was.
 	for _, a := range l.r.opts.CA.Authorities() {
-		name := a.Name
-		ch <- prometheus.MustNewConstMetric(l.caExpiry, prometheus.GaugeValue, seconds(a.Cert.NotAfter.Sub(now)), name)
+		name, key := a.Name, "online"
+		if a.Offline {
+			key = "offline"
+		}
+		ch <- prometheus.MustNewConstMetric(l.caExpiry, prometheus.GaugeValue, seconds(a.Cert.NotAfter.Sub(now)), name, key)
 		var responder *x509.Certificate
 		l.r.mu.RLock()
 		if is := l.r.byName[name]; is != nil && is.signer != nil {
@@ -52,11 +58,11 @@ func (l *lifecycle) Collect(ch chan<- prometheus.Metric) {
 		}
 		l.r.mu.RUnlock()
 		if responder != nil {
-			ch <- prometheus.MustNewConstMetric(l.responderExpiry, prometheus.GaugeValue, seconds(responder.NotAfter.Sub(now)), name)
+			ch <- prometheus.MustNewConstMetric(l.responderExpiry, prometheus.GaugeValue, seconds(responder.NotAfter.Sub(now)), name, key)
 		}
 		if this, next, ok := l.r.opts.CA.CRLTimes(name); ok {
-			ch <- prometheus.MustNewConstMetric(l.crlAge, prometheus.GaugeValue, seconds(now.Sub(this)), name)
-			ch <- prometheus.MustNewConstMetric(l.crlNextUpdate, prometheus.GaugeValue, seconds(next.Sub(now)), name)
+			ch <- prometheus.MustNewConstMetric(l.crlAge, prometheus.GaugeValue, seconds(now.Sub(this)), name, key)
+			ch <- prometheus.MustNewConstMetric(l.crlNextUpdate, prometheus.GaugeValue, seconds(next.Sub(now)), name, key)
 		}
 	}
 }

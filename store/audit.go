@@ -33,6 +33,7 @@ const (
 	AuditTenantCreate      = "tenant.create"
 	AuditCACreate          = "ca.create"
 	AuditCACertificate     = "ca.certificate"
+	AuditCAKey             = "ca.key"
 	AuditCertificateIssue  = "certificate.issue"
 	AuditCertificateRevoke = "certificate.revoke"
 	AuditTokenRevoke       = "token.revoke"
@@ -167,6 +168,11 @@ func issueFrom(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// CAKeyAudit records where a CA's key went.
+func CAKeyAudit(ctx context.Context, name, keyURI string) *AuditEntry {
+	return &AuditEntry{Actor: ActorFrom(ctx), Action: AuditCAKey, Object: name, Detail: detail("key", redactURI(keyURI))}
 }
 
 // CACertificateAudit records the certificate installed for a pending CA.

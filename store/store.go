@@ -45,6 +45,11 @@ type CA struct {
 // Pending reports whether the CA still waits for its certificate.
 func (c *CA) Pending() bool { return len(c.CertDER) == 0 }
 
+// OfflineKeyURI is the key URI of a CA whose key is on an offline
+// machine (pncctl init --root-dir): its certificate is here, its key
+// never is.
+const OfflineKeyURI = "offline:"
+
 // ExternalKeyURI prefixes the key URI of an external CA: an upstream
 // ecosystem's CA whose certificates pncpki forwarded CSRs for and
 // recorded. Its key is not pncpki's; the rest of the URI names the
@@ -186,6 +191,9 @@ type Store interface {
 	CreateCA(ctx context.Context, ca *CA) error
 	// SetCACertificate installs the certificate of a pending CA.
 	SetCACertificate(ctx context.Context, name string, der []byte) error
+	// SetCAKey records where a CA's key is now: OfflineKeyURI once it
+	// went to an offline machine.
+	SetCAKey(ctx context.Context, name, keyURI string) error
 	CA(ctx context.Context, name string) (*CA, error)
 	CAs(ctx context.Context) ([]*CA, error)
 

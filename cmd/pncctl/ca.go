@@ -23,6 +23,7 @@ import (
 func (a *app) initCmd() *cobra.Command {
 	var org, country, publicURL, rootDir string
 	var imports []string
+	var existsOK bool
 	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create the CA hierarchy, or import an existing one",
@@ -42,6 +43,21 @@ machine; the data directory keeps their certificates without their keys
 (docs/key-ceremony.md).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if existsOK && !datadir.Fresh(a.data) {
+				d, err := a.open(ctx, false)
+				if err != nil {
+					return err
+				}
+				done, err := d.Initialized(ctx)
+				d.Close()
+				if err != nil {
+					return err
+				}
+				if done {
+					fmt.Fprintf(a.errw, "%s has CAs already; nothing done\n", a.data)
+					return nil
+				}
+			}
 			// The settings are written only once the hierarchy is known to
 			// fit them: a refused init leaves them as they were.
 			settings, err := datadir.ReadConfig(a.data)
@@ -110,9 +126,15 @@ machine; the data directory keeps their certificates without their keys
 			if err := a.adminToken(ctx, d); err != nil {
 				return err
 			}
+			// The audit key too, as pncd's first start makes it: pncd may
+			// find keys/ read-only (shared by replicas).
+			if _, err := d.AuditSigner(ctx); err != nil {
+				return err
+			}
 			return a.listCAs(ctx, d, "table")
 		},
 	}
+	c.Flags().BoolVar(&existsOK, "exists-ok", false, "succeed without doing anything when the data directory has CAs already (a container's init job)")
 	c.Flags().StringVar(&rootDir, "root-dir", "", "move the roots' keys to this new directory (a removable medium for the offline machine), with a root data directory there")
 	c.Flags().StringVar(&org, "org", "pncpki demo", "organization (O) of the created CAs")
 	c.Flags().StringVar(&country, "country", "", "country (C) of the created CAs, e.g. DE")

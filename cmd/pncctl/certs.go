@@ -103,7 +103,7 @@ func readBounded(path string, limit int64) ([]byte, error) {
 }
 
 func (a *app) revokeCmd() *cobra.Command {
-	var serial, reason, issuer, redisURL string
+	var serial, reason, issuer, redisURL, certFile string
 	c := &cobra.Command{
 		Use:   "revoke",
 		Short: "Revoke a certificate (durable before this returns)",
@@ -111,6 +111,18 @@ func (a *app) revokeCmd() *cobra.Command {
 			code, err := ca.ParseReason(reason)
 			if err != nil {
 				return err
+			}
+			switch {
+			case certFile != "" && serial != "":
+				return errors.New("give --serial or --cert, not both")
+			case certFile != "":
+				certs, err := datadir.ReadCertificates(certFile)
+				if err != nil {
+					return err
+				}
+				serial = ca.SerialHex(certs[0].SerialNumber)
+			case serial == "":
+				return errors.New("--serial or --cert is required")
 			}
 			if a.server != "" { // pncd tells its OCSP responders itself
 				c, err := a.client()
@@ -153,10 +165,10 @@ func (a *app) revokeCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&serial, "serial", "", "serial number in hex")
+	c.Flags().StringVar(&certFile, "cert", "", "the certificate to revoke (PEM or DER file), instead of --serial")
 	c.Flags().StringVar(&reason, "reason", "unspecified", "RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise")
 	c.Flags().StringVar(&issuer, "issuer", "", "issuing CA (needed only if the serial exists under several CAs)")
 	c.Flags().StringVar(&redisURL, "redis", os.Getenv("PNCPKI_REDIS"), "Redis URL of the OCSP responders, to announce the revocation at once (default $PNCPKI_REDIS)")
-	c.MarkFlagRequired("serial")
 	return remote(c)
 }
 

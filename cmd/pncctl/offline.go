@@ -23,10 +23,12 @@ import (
 // moveRoots takes the roots of a data directory offline: it makes
 // rootDir a data directory of its own holding the roots (certificate, key
 // and the certificates they issued, so that they can revoke them and sign
-// CRLs there), then removes the root keys from d. The OCSP responder
+// CRLs there), then records the roots' keys as offline in d and removes
+// their files from it. The OCSP responder
 // certificates of every CA are issued first, while the roots can still
 // sign theirs, for the longest the profile allows (90 days): the roots'
-// next ones take a ceremony ('pncctl ocsp responder-csr'). PKCS#11 root keys stay in their token; rootDir names them.
+// next ones take a ceremony ('pncctl ocsp responder-csr'). A PKCS#11
+// root key stays in its token, which goes with the root directory.
 func moveRoots(ctx context.Context, d *datadir.Dir, rootDir string, out io.Writer) error {
 	if !datadir.Fresh(rootDir) {
 		return fmt.Errorf("--root-dir %s must be new or empty", rootDir)
@@ -52,6 +54,7 @@ func moveRoots(ctx context.Context, d *datadir.Dir, rootDir string, out io.Write
 		return err
 	}
 	var moved []string
+	var roots []string
 	for _, c := range cas {
 		p, err := policies.Lookup(c.Profile)
 		if err != nil || p.Role != policies.RoleRoot || c.Pending() || c.External() {
@@ -80,8 +83,14 @@ func moveRoots(ctx context.Context, d *datadir.Dir, rootDir string, out io.Write
 			}
 		}
 		fmt.Fprintf(out, "root %s: key and %d certificates it issued in %s\n", c.Name, len(issued), rootDir)
+		roots = append(roots, c.Name)
 	}
 	// Only now that every root is complete in rootDir do the keys leave d.
+	for _, name := range roots {
+		if err := d.Store.SetCAKey(ctx, name, store.OfflineKeyURI); err != nil {
+			return err
+		}
+	}
 	for _, path := range moved {
 		if err := os.Remove(path); err != nil {
 			return err

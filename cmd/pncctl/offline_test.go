@@ -169,7 +169,7 @@ func TestOfflineRoots(t *testing.T) {
 		t.Errorf("crl of an offline root online: exit %d %s", code, errs)
 	}
 	code, body := get(t, base+"/metrics")
-	if code != 200 || !strings.Contains(string(body), `pncpki_crl_next_update_seconds{ca="v2g-root"}`) {
+	if code != 200 || !strings.Contains(string(body), `pncpki_crl_next_update_seconds{ca="v2g-root",ca_key="offline"}`) {
 		t.Errorf("metrics lack the imported root CRL's next update")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,11 +70,16 @@ func TestDeployFiles(t *testing.T) {
 	}
 	var compose struct {
 		Services map[string]struct {
-			Build       string            `yaml:"build"`
-			Image       string            `yaml:"image"`
-			Command     []string          `yaml:"command"`
-			Environment map[string]string `yaml:"environment"`
-			DependsOn   []string          `yaml:"depends_on"`
+			Build       string                       `yaml:"build"`
+			Image       string                       `yaml:"image"`
+			Entrypoint  []string                     `yaml:"entrypoint"`
+			Command     []string                     `yaml:"command"`
+			Environment map[string]string            `yaml:"environment"`
+			DependsOn   map[string]map[string]string `yaml:"depends_on"`
+			Healthcheck map[string]any               `yaml:"healthcheck"`
+			Ports       []string                     `yaml:"ports"`
+			Volumes     []string                     `yaml:"volumes"`
+			Deploy      struct{ Replicas int }       `yaml:"deploy"`
 		} `yaml:"services"`
 		Volumes map[string]any `yaml:"volumes"`
 	}
@@ -87,13 +93,29 @@ func TestDeployFiles(t *testing.T) {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
 	pncd, ok := compose.Services["pncd"]
-	if !ok || pncd.Build != "." || len(pncd.DependsOn) != 2 {
+	if !ok || pncd.Build != "." || pncd.Deploy.Replicas < 2 {
 		t.Fatalf("compose pncd service: %+v", pncd)
 	}
-	for _, svc := range pncd.DependsOn {
-		if _, ok := compose.Services[svc]; !ok {
-			t.Errorf("pncd depends on %s, which is not a service", svc)
+	// Started once what it needs is healthy, and the PKI made.
+	for svc, want := range map[string]string{"postgres": "service_healthy", "redis": "service_healthy", "init": "service_completed_successfully"} {
+		if got := pncd.DependsOn[svc]["condition"]; got != want {
+			t.Errorf("pncd depends on %s with condition %q, want %q", svc, got, want)
 		}
+		if want == "service_healthy" && compose.Services[svc].Healthcheck == nil {
+			t.Errorf("%s has no healthcheck", svc)
+		}
+	}
+	for _, p := range pncd.Ports {
+		if strings.Contains(p, ":") {
+			t.Errorf("port %q is fixed on the host: replicas would clash", p)
+		}
+	}
+	// The replicas share the init job's keys, read-only, as keys/ of
+	// their data directories (the Dockerfile's /data).
+	initJob := compose.Services["init"]
+	if !slices.Contains(pncd.Volumes, "pki-keys:/data/keys:ro") || !slices.Contains(initJob.Volumes, "pki-keys:/pki/keys") ||
+		!slices.Equal(initJob.Entrypoint, []string{"pncctl"}) || !slices.Contains(initJob.Command, "--exists-ok") {
+		t.Errorf("keys not shared read-only from the init job: pncd %v, init %v %v %v", pncd.Volumes, initJob.Volumes, initJob.Entrypoint, initJob.Command)
 	}
 	if !strings.Contains(pncd.Environment["PNCPKI_STORE"], "@postgres:5432/") || !strings.Contains(pncd.Environment["PNCPKI_REDIS"], "//redis:6379") {
 		t.Errorf("compose environment %v", pncd.Environment)

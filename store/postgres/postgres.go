@@ -476,6 +476,20 @@ func (db *DB) SetCACertificate(ctx context.Context, name string, der []byte) err
 	})
 }
 
+// SetCAKey implements store.Store.
+func (db *DB) SetCAKey(ctx context.Context, name, keyURI string) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE cas SET key_uri = $1 WHERE name = $2`, keyURI, name)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("CA %s: %w", name, store.ErrNotFound)
+		}
+		return appendAudit(ctx, tx, store.CAKeyAudit(ctx, name, keyURI))
+	})
+}
+
 const caCols = `name, profile, parent, cert_der, key_uri, created_at, issue_from`
 
 func scanCA(row pgx.Row) (*store.CA, error) {

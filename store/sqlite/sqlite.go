@@ -568,6 +568,20 @@ func (db *DB) SetCACertificate(ctx context.Context, name string, der []byte) err
 	})
 }
 
+// SetCAKey implements store.Store.
+func (db *DB) SetCAKey(ctx context.Context, name, keyURI string) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE cas SET key_uri = ? WHERE name = ?`, keyURI, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("CA %s: %w", name, store.ErrNotFound)
+		}
+		return db.appendAudit(ctx, tx, store.CAKeyAudit(ctx, name, keyURI))
+	})
+}
+
 const caCols = `name, profile, parent, cert_der, key_uri, created_at, issue_from`
 
 func scanCA(row scanner) (*store.CA, error) {

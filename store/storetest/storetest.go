@@ -118,6 +118,15 @@ func testCAs(t *testing.T, s store.Store) {
 	if err := s.SetCACertificate(ctx, "cpo-sub1", []byte{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.SetCAKey(ctx, "cpo-sub1", store.OfflineKeyURI); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.CA(ctx, "cpo-sub1"); err != nil || got.KeyURI != store.OfflineKeyURI {
+		t.Errorf("after SetCAKey: %+v, %v", got, err)
+	}
+	if err := s.SetCAKey(ctx, "missing", store.OfflineKeyURI); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetCAKey(missing) = %v", err)
+	}
 	if err := s.SetCACertificate(ctx, "missing", []byte{1}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SetCACertificate(missing) = %v", err)
 	}
