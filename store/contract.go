@@ -7,17 +7,18 @@ import (
 
 // Contract binds an eMSP's contract (its EMAID) to a vehicle (its PCID).
 // A PCID may have several contracts; one of them is its default.
+// Its JSON form (pncctl -o json) has the API's snake_case keys.
 type Contract struct {
-	EMAID  string // normalised, with its check digit
-	Tenant string // the eMSP
-	PCID   string
+	EMAID  string `json:"emaid"`  // normalised, with its check digit
+	Tenant string `json:"tenant"` // the eMSP
+	PCID   string `json:"pcid"`
 	// Default marks the contract a vehicle gets when it does not ask for
 	// one; at most one per PCID.
-	Default bool
+	Default bool `json:"default"`
 	// ValidUntil ends the contract (zero: open-ended).
-	ValidUntil  time.Time
-	CreatedAt   time.Time
-	CancelledAt time.Time // zero while active
+	ValidUntil  time.Time `json:"valid_until,omitzero"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+	CancelledAt time.Time `json:"cancelled_at,omitzero"` // zero while active
 }
 
 // Cancelled reports whether the contract was cancelled.

@@ -8,27 +8,28 @@ import (
 // Station is a charging station registered with a CPO tenant. The OCPP
 // bridge checks a station's CSRs against it: a station gets certificates
 // only for itself, under its own tenant.
+// Its JSON form (pncctl -o json) has the API's snake_case keys.
 type Station struct {
 	// ID is the OCPP identity: the last path segment of the station's
 	// WebSocket URL and the Basic auth user name.
-	ID     string
-	Tenant string // owning CPO tenant
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"` // owning CPO tenant
 	// SerialNumber is the charge box serial number, the CN of its OCPP
 	// charging-station certificate (OCPP 2.0.1 A00.FR.405).
-	SerialNumber string
+	SerialNumber string `json:"serial_number,omitempty"`
 	// EVSEIDs and SECCIDs are the identifiers a SECC certificate of this
 	// station may carry as CN (normalised, without separators).
-	EVSEIDs []string
-	SECCIDs []string
+	EVSEIDs []string `json:"evse_ids,omitempty"`
+	SECCIDs []string `json:"secc_ids,omitempty"`
 	// OCPPVersion is "1.6", "2.0.1" or "2.1".
-	OCPPVersion string
+	OCPPVersion string `json:"ocpp_version"`
 	// EXIResponseLimit is the longest exiResponse (base64 characters) the
 	// station takes: registered by its operator or reported by the
 	// station (OCPPCommCtrlr.FieldLength); 0 leaves the default of its
 	// OCPP version or of the data directory.
-	EXIResponseLimit int
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	EXIResponseLimit int       `json:"exi_response_limit,omitempty"`
+	CreatedAt        time.Time `json:"created_at,omitzero"`
+	UpdatedAt        time.Time `json:"updated_at,omitzero"`
 }
 
 // Audit actions of the station registry and the OCPP bridge.

@@ -492,7 +492,9 @@ func TestStations(t *testing.T) {
 	if _, errs, code := cli(t, "--data", data, "stations", "put", "--id", "CS-3", "--tenant", "nobody"); code == 0 || !strings.Contains(errs, "not found") {
 		t.Errorf("unknown tenant: exit %d %s", code, errs)
 	}
-	if out := mustCLI(t, "--data", data, "stations", "list", "-o", "json"); !strings.Contains(out, `"SerialNumber": "SN1"`) {
+	// JSON with the API's snake_case keys.
+	var listed []map[string]any
+	if out := mustCLI(t, "--data", data, "stations", "list", "-o", "json"); json.Unmarshal([]byte(out), &listed) != nil || len(listed) == 0 || listed[0]["serial_number"] != "SN1" {
 		t.Errorf("list: %s", out)
 	}
 	if out := mustCLI(t, "--data", data, "stations", "show", "--id", "CS-1"); !strings.Contains(out, "serial SN1") || !strings.Contains(out, "PENDING CALL") {
