@@ -394,6 +394,7 @@ func (a *app) tenantsCmd() *cobra.Command {
 	create.Flags().StringSliceVar(&t.DNSDomains, "dns-domain", nil, "DNS domains for server certificates")
 	create.MarkFlagRequired("name")
 	create.MarkFlagRequired("kind")
+	var tenantsOut string
 	list := &cobra.Command{
 		Use: "list", Short: "List tenants",
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -405,10 +406,10 @@ func (a *app) tenantsCmd() *cobra.Command {
 			for _, t := range ts {
 				rows = append(rows, []string{t.Name, string(t.Kind), dash(t.Organization), dash(strings.Join(t.OperatorIDs, ",")), dash(strings.Join(t.ProviderIDs, ","))})
 			}
-			a.table("NAME\tKIND\tORGANIZATION\tOPERATOR IDS\tPROVIDER IDS", rows)
-			return nil
+			return a.rows(tenantsOut, "NAME\tKIND\tORGANIZATION\tOPERATOR IDS\tPROVIDER IDS", rows)
 		},
 	}
+	outputFlag(list, &tenantsOut)
 	c.AddCommand(remote(create), remote(list))
 	return c
 }

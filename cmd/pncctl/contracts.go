@@ -219,7 +219,7 @@ func (a *app) provisioningCmd() *cobra.Command {
 	put.Flags().StringVar(&tenant, "tenant", "", "the OEM tenant")
 	put.MarkFlagRequired("cert")
 	put.MarkFlagRequired("tenant")
-	var listTenant string
+	var listTenant, provOut string
 	list := &cobra.Command{
 		Use: "list", Short: "List registered provisioning certificates",
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -250,10 +250,10 @@ func (a *app) provisioningCmd() *cobra.Command {
 					rows = append(rows, certRow(p.PCID, p.Tenant, p.DER))
 				}
 			}
-			a.table("PCID\tTENANT\tSUBJECT\tNOT AFTER", rows)
-			return nil
+			return a.rows(provOut, "PCID\tTENANT\tSUBJECT\tNOT AFTER", rows)
 		},
 	}
+	outputFlag(list, &provOut)
 	list.Flags().StringVar(&listTenant, "tenant", "", "only this OEM's")
 	var pcid string
 	del := &cobra.Command{

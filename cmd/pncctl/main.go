@@ -157,6 +157,47 @@ func (a *app) table(header string, rows [][]string) {
 	tw.Flush()
 }
 
+// rows prints a table, or with output "json" the same rows as objects
+// whose keys are the header's columns in snake_case ("-" is null): the
+// JSON form of the commands whose rows are what they show.
+func (a *app) rows(output, header string, rows [][]string) error {
+	if output != "json" {
+		a.table(header, rows)
+		return nil
+	}
+	cols := strings.Split(header, "\t")
+	for i, c := range cols {
+		cols[i] = strings.ReplaceAll(strings.ToLower(c), " ", "_")
+	}
+	out := make([]map[string]any, 0, len(rows))
+	for _, r := range rows {
+		o := map[string]any{}
+		for i, v := range r {
+			if v == "-" {
+				o[cols[i]] = nil
+			} else {
+				o[cols[i]] = v
+			}
+		}
+		out = append(out, o)
+	}
+	return a.json(out)
+}
+
+// outputFlag adds -o table|json to a command whose rows go through rows.
+func outputFlag(c *cobra.Command, output *string) {
+	c.Flags().StringVarP(output, "output", "o", "table", "table or json")
+	prev := c.PreRunE
+	c.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if prev != nil {
+			if err := prev(cmd, args); err != nil {
+				return err
+			}
+		}
+		return checkOutput(*output, "table", "json")
+	}
+}
+
 func (a *app) json(v any) error {
 	enc := json.NewEncoder(a.out)
 	enc.SetIndent("", "  ")

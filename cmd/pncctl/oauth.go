@@ -41,6 +41,7 @@ func (a *app) oauthCmd() *cobra.Command {
 	create.Flags().StringVar(&tenant, "tenant", "", "the tenant its tokens act for")
 	create.Flags().BoolVar(&admin, "admin", false, "an administrator client (every tenant)")
 	create.MarkFlagRequired("id")
+	var clientsOut string
 	list := &cobra.Command{
 		Use: "list", Short: "List clients",
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -61,10 +62,10 @@ func (a *app) oauthCmd() *cobra.Command {
 				}
 				rows = append(rows, []string{c.ID, c.Tenant, c.Role, c.CreatedAt.Format(time.RFC3339), state})
 			}
-			a.table("ID\tTENANT\tROLE\tCREATED\tSTATE", rows)
-			return nil
+			return a.rows(clientsOut, "ID\tTENANT\tROLE\tCREATED\tSTATE", rows)
 		},
 	}
+	outputFlag(list, &clientsOut)
 	list.Flags().StringVar(&tenant, "tenant", "", "only this tenant's")
 	var revokeID string
 	revoke := &cobra.Command{

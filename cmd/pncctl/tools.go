@@ -155,7 +155,8 @@ func writePKI(dir string, pki *testcerts.PKI) error {
 }
 
 func (a *app) profilesCmd() *cobra.Command {
-	return &cobra.Command{
+	var profilesOut string
+	c := &cobra.Command{
 		Use:   "profiles",
 		Short: "List the certificate profiles with their key points",
 		RunE: func(*cobra.Command, []string) error {
@@ -171,8 +172,9 @@ func (a *app) profilesCmd() *cobra.Command {
 				}
 				rows = append(rows, []string{p.Name, p.Role.String(), p.Keys.String(), dash(p.DC), p.CN.String(), policies.KeyUsageString(p.KeyUsage), path, p.MaxValidity.String(), maxDER})
 			}
-			a.table("PROFILE\tROLE\tKEY\tDC\tCN\tKEY USAGE\tPATHLEN\tMAX VALIDITY\tMAX DER", rows)
-			return nil
+			return a.rows(profilesOut, "PROFILE\tROLE\tKEY\tDC\tCN\tKEY USAGE\tPATHLEN\tMAX VALIDITY\tMAX DER", rows)
 		},
 	}
+	outputFlag(c, &profilesOut)
+	return c
 }
