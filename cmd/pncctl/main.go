@@ -30,12 +30,10 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 func main() {
 	root := newRoot(os.Stdout, os.Stderr)
 	if err := root.Execute(); err != nil {
-		var ee exitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.code)
+		if !errors.As(err, new(exitError)) {
+			printError(os.Stderr, err)
 		}
-		printError(os.Stderr, err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -96,6 +94,7 @@ func newRoot(out, errw io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.serverCA, "server-ca", "", "PEM CAs to verify --server's TLS certificate with (default: the system roots)")
 	root.AddCommand(a.initCmd(), a.caCmd(), a.issueCmd(), a.revokeCmd(), a.certsCmd(), a.crlCmd(),
 		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.versionCmd(), a.tenantsCmd(), a.stationsCmd(), a.contractsCmd(), a.provisioningCmd(), a.exiCmd(), a.oauthCmd(), a.ocspCmd(), a.auditCmd(), a.tokenCmd(), a.backupCmd(), a.restoreCmd())
+	markUsage(root)
 	return root
 }
 

@@ -29,17 +29,11 @@ func cli(t *testing.T, args ...string) (string, string, int) {
 	var out, errw bytes.Buffer
 	root := newRoot(&out, &errw)
 	root.SetArgs(args)
-	code := 0
-	if err := root.Execute(); err != nil {
-		var ee exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		} else {
-			printError(&errw, err)
-			code = 1
-		}
+	err := root.Execute()
+	if err != nil && !errors.As(err, new(exitError)) {
+		printError(&errw, err)
 	}
-	return out.String(), errw.String(), code
+	return out.String(), errw.String(), exitCode(err)
 }
 
 func mustCLI(t *testing.T, args ...string) string {
@@ -410,8 +404,8 @@ func TestOCSPCheck(t *testing.T) {
 		t.Errorf("ocsp check after revoke: exit %d\n%s", code, out)
 	}
 	// Without the data directory, the certificate's AIA is asked: the
-	// default public URL, where no pncd runs in this test.
-	if _, errs, code := cli(t, "--data", filepath.Join(dir, "none"), "ocsp", "check", leaf, "--issuer", issuer); code != 1 || !strings.Contains(errs, "ask 127.0.0.1:8080") {
+	// default public URL, where no pncd runs in this test: unavailable.
+	if _, errs, code := cli(t, "--data", filepath.Join(dir, "none"), "ocsp", "check", leaf, "--issuer", issuer); code != exitUnavailable || !strings.Contains(errs, "ask 127.0.0.1:8080") {
 		t.Errorf("AIA responder: exit %d %s", code, errs)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,6 +42,39 @@ func TestJSONOutput(t *testing.T) {
 		}
 		if tc.key != "" && (len(rows) == 0 || rows[0][tc.key] != tc.want) {
 			t.Errorf("%v: first row %v, want %s=%s", tc.args, rows, tc.key, tc.want)
+		}
+	}
+}
+
+// TestExitCodes: each class of failure has its own exit status.
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pncd-data")
+	mustCLI(t, "--data", data, "init", "--org", "Stadtwerke Musterstadt Energie GmbH")
+	leaf := filepath.Join(dir, "leaf.pem")
+	os.WriteFile(leaf, []byte(mustCLI(t, "--data", data, "issue", "--profile", "iso15118-2/secc", "--csr", writeCSR(t, dir, "DE*SWM*E1*1"))), 0o644)
+	mustCLI(t, "--data", data, "revoke", "--cert", leaf)
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"ca", "list"}, exitOK},
+		{[]string{"lint", leaf, "--profile", "iso15118-2/contract"}, exitRefused},
+		{[]string{"issue", "--profile", "iso15118-2/secc", "--csr", writeCSR(t, dir, "NOT AN EVSEID")}, exitRefused},
+		{[]string{"frobnicate"}, exitUsage},
+		{[]string{"ca", "list", "--no-such-flag"}, exitUsage},
+		{[]string{"issue", "--profile", "iso15118-2/secc"}, exitUsage},
+		{[]string{"certs", "show"}, exitUsage},
+		{[]string{"lint", filepath.Join(dir, "missing.pem")}, exitUsage},
+		{[]string{"certs", "show", "DEADBEEF"}, exitNotFound},
+		{[]string{"revoke", "--serial", "DEADBEEF"}, exitNotFound},
+		{[]string{"crl", "--issuer", "no-such-ca"}, exitNotFound},
+		{[]string{"--store", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2", "certs", "list"}, exitUnavailable},
+		{[]string{"--server", "http://127.0.0.1:1", "--token-file", leaf, "certs", "list"}, exitUnavailable},
+	} {
+		_, errs, code := cli(t, append([]string{"--data", data}, tc.args...)...)
+		if code != tc.want {
+			t.Errorf("pncctl %v: exit %d, want %d\n%s", tc.args, code, tc.want, errs)
 		}
 	}
 }
