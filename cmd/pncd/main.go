@@ -526,14 +526,17 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
-// mounts adds EST, the Open Plug&Charge interfaces and the OAuth token
-// endpoint to pncd's router. EST and Open Plug&Charge draw on the tenant's
+// mounts adds EST, the Open Plug&Charge interfaces, the OAuth token
+// endpoint, and gRPC reflection and health to pncd's router. EST and Open Plug&Charge draw on the tenant's
 // one API budget (api.Server.Limit): a tenant whose budget is spent cannot
 // go on issuing or reading through another door. The token endpoint
 // throttles failed authentications itself.
 func (st *settings) mounts(apiServer *api.Server, estServer *est.Server, opncServer *opnc.Server, tokens *oauth.Server) func(chi.Router) {
 	return func(r chi.Router) {
 		r.Handle(oauth.Path, tokens)
+		for path, h := range apiServer.Introspection() {
+			r.Handle(path+"*", h)
+		}
 		r = r.With(func(next http.Handler) http.Handler { return apiServer.Limit(next) })
 		for _, p := range strings.Split(*st.estPrefixes, ",") {
 			if p = strings.TrimSpace(p); p != "" {

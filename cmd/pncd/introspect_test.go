@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"net/http/httptest"
+	"slices"
+	"testing"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/pncpki/pncpki/api"
+	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/api/est"
+	"github.com/pncpki/pncpki/api/oauth"
+	"github.com/pncpki/pncpki/api/opnc"
+	"github.com/pncpki/pncpki/ocppsec"
+)
+
+// TestGRPCIntrospection: pncd answers gRPC server reflection (so grpcurl
+// lists and calls the API without .proto files) and the gRPC health
+// service, over gRPC on HTTP/2 and without a token.
+func TestGRPCIntrospection(t *testing.T) {
+	ctx := context.Background()
+	d, resp, reg := newDir(t)
+	tokenKey, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: tokenKey, OCSP: resp, Metrics: api.NewMetrics(reg)}
+	apiHandler, err := apiServer.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := defineFlags(flag.NewFlagSet("pncd", flag.ContinueOnError))
+	mount := st.mounts(apiServer, &est.Server{CA: d.CA, Store: d.Store, Verify: apiServer.VerifyToken},
+		&opnc.Server{Verify: apiServer.VerifyToken, Anchors: func() ocppsec.Anchors { return nil }}, &oauth.Server{Store: d.Store, Key: tokenKey})
+	srv := httptest.NewUnstartedServer(newHandler(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler), mount))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+
+	health := grpchealth.NewClient(srv.Client(), srv.URL, connect.WithGRPC())
+	for _, service := range []string{"", api.ServiceNames[0]} {
+		r, err := health.Check(ctx, &grpchealth.CheckRequest{Service: service})
+		if err != nil || r.Status != grpchealth.StatusServing {
+			t.Errorf("health of %q: %v %v", service, r, err)
+		}
+	}
+	if _, err := health.Check(ctx, &grpchealth.CheckRequest{Service: "no.such.Service"}); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Errorf("health of an unknown service: %v", err)
+	}
+
+	stream := grpcreflect.NewClient(srv.Client(), srv.URL, connect.WithGRPC()).NewStream(ctx)
+	defer stream.Close()
+	names, err := stream.ListServices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range api.ServiceNames {
+		if !slices.ContainsFunc(names, func(n protoreflect.FullName) bool { return string(n) == want }) {
+			t.Errorf("reflection lists %v, not %s", names, want)
+		}
+	}
+	files, err := stream.FileContainingSymbol(protoreflect.FullName(api.ServiceNames[0]))
+	if err != nil || len(files) == 0 {
+		t.Errorf("reflection has no descriptor of %s: %v", api.ServiceNames[0], err)
+	}
+}
