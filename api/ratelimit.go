@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/go-chi/httprate"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
@@ -39,7 +38,7 @@ func (s *Server) Limit(next http.Handler) http.Handler {
 	}
 	s.limiterOnce.Do(func() {
 		opts := []httprate.Option{httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, http.StatusTooManyRequests, connect.CodeResourceExhausted, "rate.limited", "too many requests for this tenant; retry after the window")
+			writeError(w, http.StatusTooManyRequests, "rate.limited", "too many requests for this tenant; retry after the window")
 		})}
 		if s.RateLimit.Redis != nil {
 			opts = append(opts, httprate.WithLimitCounter(newFallbackCounter(&redisCounter{c: s.RateLimit.Redis},

@@ -96,11 +96,11 @@ func (s *Server) Handler() (http.Handler, error) {
 		// vanguard answers a GET with a body as an unknown (500) error; it
 		// is the client's mistake.
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.ContentLength > 0 || len(r.TransferEncoding) > 0) {
-			writeError(w, http.StatusBadRequest, connect.CodeInvalidArgument, "request.invalid", "a GET request has no body")
+			writeError(w, http.StatusBadRequest, "request.invalid", "a GET request has no body")
 			return
 		}
 		if r.ContentLength > MaxRequestBody {
-			writeError(w, http.StatusRequestEntityTooLarge, connect.CodeResourceExhausted, "request.too_large", "the body is larger than 256 KiB")
+			writeError(w, http.StatusRequestEntityTooLarge, "request.too_large", "the body is larger than 256 KiB")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBody) // chunked bodies: vanguard answers 429
@@ -119,11 +119,13 @@ func (s *Server) Handler() (http.Handler, error) {
 	})), nil
 }
 
-// restWriter holds back a REST answer with a server error status, so that
-// the request errors vanguard reports as Unknown (a malformed body of a
-// route with path parameters, an unknown query parameter) go out as the
-// 400 they are. pncpki's handlers answer with codes of their own, never
-// Unknown.
+// restWriter holds back every REST error answer and sends it in the
+// API's one error shape, {"code": "stable.code", "message", "details"}:
+// the transcoder writes google.rpc.Status (a numeric gRPC code) or, for
+// its own refusals, plain text. The request errors it reports as Unknown
+// (a malformed body of a route with path parameters, an unknown query
+// parameter) go out as the 400 they are; pncpki's handlers answer with
+// codes of their own, never Unknown.
 type restWriter struct {
 	http.ResponseWriter
 	status int
@@ -131,8 +133,7 @@ type restWriter struct {
 }
 
 func (w *restWriter) WriteHeader(code int) {
-	json := strings.HasPrefix(w.Header().Get("Content-Type"), "application/json")
-	if w.status == 0 && (code >= 500 || code >= 400 && !json) {
+	if w.status == 0 && code >= 400 {
 		w.status = code
 		return
 	}
@@ -159,43 +160,91 @@ func (w *restWriter) Flush() {
 // Unwrap gives http.ResponseController the writer underneath.
 func (w *restWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// finish sends what was held: a request error as 400 request.invalid,
-// anything else as it was.
+// finish sends what was held in the API's error shape.
 func (w *restWriter) finish() {
 	if w.status == 0 {
 		return
 	}
 	var st struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
+		Code    int               `json:"code"`
+		Message string            `json:"message"`
+		Details []json.RawMessage `json:"details"`
 	}
-	if json.Unmarshal(w.held.Bytes(), &st) == nil && st.Code == int(connect.CodeUnknown) {
-		writeError(w.ResponseWriter, http.StatusBadRequest, connect.CodeInvalidArgument, "request.invalid", st.Message)
+	if json.Unmarshal(w.held.Bytes(), &st) == nil && st.Message != "" {
+		if st.Code == int(connect.CodeUnknown) {
+			writeError(w.ResponseWriter, http.StatusBadRequest, "request.invalid", st.Message)
+			return
+		}
+		code := fallbackCodes[connect.Code(st.Code)]
+		for _, d := range st.Details {
+			var info struct {
+				Type   string `json:"@type"`
+				Reason string `json:"reason"`
+			}
+			if json.Unmarshal(d, &info) == nil && strings.HasSuffix(info.Type, "google.rpc.ErrorInfo") && info.Reason != "" {
+				code = info.Reason
+			}
+		}
+		if code == "" {
+			code = "internal"
+		}
+		if !strings.HasPrefix(st.Message, code) {
+			st.Message = code + ": " + st.Message
+		}
+		if len(st.Details) == 0 {
+			st.Details = []json.RawMessage{}
+			if b, err := json.Marshal(errorInfo(code)); err == nil {
+				st.Details = append(st.Details, b)
+			}
+		}
+		writeErrorBody(w.ResponseWriter, w.status, code, st.Message, st.Details)
 		return
 	}
 	// vanguard's own plain-text refusals, in the API's JSON shape.
 	switch msg := strings.TrimSpace(w.held.String()); w.status {
 	case http.StatusNotFound:
-		writeError(w.ResponseWriter, w.status, connect.CodeNotFound, "route.not_found", "no such route: "+msg)
+		writeError(w.ResponseWriter, w.status, "route.not_found", "no such route: "+msg)
 		return
 	case http.StatusUnsupportedMediaType:
-		writeError(w.ResponseWriter, w.status, connect.CodeInvalidArgument, "request.unsupported_media_type", "send application/json: "+msg)
+		writeError(w.ResponseWriter, w.status, "request.unsupported_media_type", "send application/json: "+msg)
 		return
 	case http.StatusMethodNotAllowed:
-		writeError(w.ResponseWriter, w.status, connect.CodeUnimplemented, "route.method_not_allowed", msg)
+		writeError(w.ResponseWriter, w.status, "route.method_not_allowed", msg)
 		return
 	}
 	w.ResponseWriter.WriteHeader(w.status)
 	w.ResponseWriter.Write(w.held.Bytes())
 }
 
-// writeError writes the REST error shape (google.rpc.Status with an
-// ErrorInfo) for refusals made before the transcoder.
-func writeError(w http.ResponseWriter, status int, c connect.Code, code, msg string) {
+// writeError writes the REST error shape for a refusal: the stable code,
+// a message that starts with it, and the code again as a
+// google.rpc.ErrorInfo reason (where gRPC and Connect clients find it).
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeErrorBody(w, status, code, code+": "+msg, []any{errorInfo(code)})
+}
+
+func errorInfo(code string) map[string]string {
+	return map[string]string{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": code, "domain": "pncpki"}
+}
+
+func writeErrorBody(w http.ResponseWriter, status int, code, msg string, details any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"code": int(c), "message": code + ": " + msg, "details": []any{
-		map[string]string{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": code, "domain": "pncpki"}}})
+	json.NewEncoder(w).Encode(map[string]any{"code": code, "message": msg, "details": details})
+}
+
+// fallbackCodes are the stable codes of refusals that carry none of their
+// own (the transcoder's): by gRPC code.
+var fallbackCodes = map[connect.Code]string{
+	connect.CodeInvalidArgument:    "request.invalid",
+	connect.CodeNotFound:           "route.not_found",
+	connect.CodeUnimplemented:      "route.method_not_allowed",
+	connect.CodeUnauthenticated:    "auth.unauthenticated",
+	connect.CodePermissionDenied:   "auth.forbidden",
+	connect.CodeResourceExhausted:  "request.too_large",
+	connect.CodeFailedPrecondition: "request.precondition",
+	connect.CodeUnavailable:        "store.unavailable",
+	connect.CodeInternal:           "internal",
 }
 
 // MaxRequestBody bounds an API request body; a CSR is at most 64 KiB.

@@ -603,9 +603,11 @@ func TestMalformedRESTRequests(t *testing.T) {
 	}
 }
 
-// TestRESTRefusalsAreJSON: vanguard's plain-text refusals (no route, a
-// body that is not JSON) come in the API's JSON error shape, and a
-// gzip-compressed Connect request is read.
+// TestRESTRefusalsAreJSON: every REST refusal, the transcoder's own
+// (no route, wrong method, a body that is not JSON) as much as the
+// handlers', comes in the API's one error shape with its HTTP status:
+// {"code": "stable.code", "message": "stable.code: ...", "details":
+// [ErrorInfo]}. A gzip-compressed Connect request is read.
 func TestRESTRefusalsAreJSON(t *testing.T) {
 	e := newEnv(t, "")
 	do := func(method, path, contentType string, body io.Reader, header map[string]string) (*http.Response, map[string]any) {
@@ -628,16 +630,37 @@ func TestRESTRefusalsAreJSON(t *testing.T) {
 		return resp, out
 	}
 	for _, tc := range []struct {
-		method, path, contentType string
-		status                    int
+		name, method, path, contentType, body, token string
+		status                                       int
+		code                                         string
 	}{
-		{"GET", "/v1/no-such-route", "", 404},
-		{"POST", "/v1/certificates", "text/plain", 415},
+		{"unknown route", "GET", "/v1/no-such-route", "", "", "", 404, "route.not_found"},
+		{"wrong content type", "POST", "/v1/certificates", "text/plain", "x", "", 415, "request.unsupported_media_type"},
+		{"wrong method", "DELETE", "/v1/certificates", "", "", "", 405, "route.method_not_allowed"},
+		{"malformed JSON", "POST", "/v1/certificates", "application/json", `{"profile":`, "", 400, "request.invalid"},
+		{"oversize body", "POST", "/v1/certificates", "application/json", `{"csr":"` + strings.Repeat("A", 300<<10) + `"}`, "", 413, "request.too_large"},
+		{"unknown CA", "GET", "/v1/crls/no-such-ca", "", "", "", 404, ca.CodeIssuerUnknown},
+		{"unknown certificate", "GET", "/v1/certificates/deadbeef", "", "", "", 404, ca.CodeNotFound},
+		{"forbidden", "GET", "/v1/certificates?tenant=cpo1", "", "", e.tokens["cpo2"], 403, ""},
+		{"no token", "GET", "/v1/certificates", "", "", "-", 401, ""},
 	} {
-		resp, out := do(tc.method, tc.path, tc.contentType, strings.NewReader(map[bool]string{true: "x"}[tc.method == "POST"]), nil)
-		if resp.StatusCode != tc.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || out["message"] == nil {
-			t.Errorf("%s %s: %d %s %v", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), out)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			header := map[string]string{}
+			if tc.token != "" {
+				header["Authorization"] = "Bearer " + tc.token
+			}
+			if tc.token == "-" {
+				header["Authorization"] = ""
+			}
+			resp, out := do(tc.method, tc.path, tc.contentType, strings.NewReader(tc.body), header)
+			code, _ := out["code"].(string)
+			msg, _ := out["message"].(string)
+			details, _ := out["details"].([]any)
+			if resp.StatusCode != tc.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
+				!strings.Contains(code, ".") || tc.code != "" && code != tc.code || !strings.HasPrefix(msg, code) || len(details) == 0 {
+				t.Errorf("%s %s: %d %s %v, want %d %s", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), out, tc.status, tc.code)
+			}
+		})
 	}
 	var gz bytes.Buffer
 	w := gzip.NewWriter(&gz)
