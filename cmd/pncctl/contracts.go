@@ -555,7 +555,7 @@ func hexOrBase64(s string) ([]byte, error) {
 func certRow(key, tenant string, der []byte) []string {
 	subject, notAfter := "-", "-"
 	if c, err := x509.ParseCertificate(der); err == nil {
-		subject, notAfter = c.Subject.String(), c.NotAfter.Format("2006-01-02")
+		subject, notAfter = formatDN(c.RawSubject), c.NotAfter.Format("2006-01-02")
 	}
 	return []string{key, tenant, subject, notAfter}
 }

@@ -93,7 +93,7 @@ func newRoot(out, errw io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.tokenFile, "token-file", os.Getenv("PNCPKI_TOKEN_FILE"), "file holding the API token for --server (default $PNCPKI_TOKEN_FILE)")
 	root.PersistentFlags().StringVar(&a.serverCA, "server-ca", "", "PEM CAs to verify --server's TLS certificate with (default: the system roots)")
 	root.AddCommand(a.initCmd(), a.caCmd(), a.issueCmd(), a.revokeCmd(), a.certsCmd(), a.crlCmd(),
-		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.versionCmd(), a.tenantsCmd(), a.stationsCmd(), a.contractsCmd(), a.provisioningCmd(), a.exiCmd(), a.oauthCmd(), a.ocspCmd(), a.auditCmd(), a.tokenCmd(), a.backupCmd(), a.restoreCmd())
+		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.versionCmd(), a.tenantsCmd(), a.stationsCmd(), a.contractsCmd(), a.provisioningCmd(), a.exiCmd(), a.oauthCmd(), a.ocspCmd(), a.auditCmd(), a.tokenCmd(), a.backupCmd(), a.restoreCmd(), a.inspectCmd())
 	markUsage(root)
 	return root
 }

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"context"
+	"crypto"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocsp"
+	"github.com/pncpki/pncpki/policies"
 )
 
 // TestJSONOutput: every list command takes -o json and prints a JSON
@@ -77,4 +84,68 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("pncctl %v: exit %d, want %d\n%s", tc.args, code, tc.want, errs)
 		}
 	}
+}
+
+// TestInspect: inspect tells each kind of file apart and shows it, with
+// names readable (DC=CPO, not an OID) and the certificate's lint result.
+func TestInspect(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pncd-data")
+	mustCLI(t, "--data", data, "init", "--org", "Stadtwerke Musterstadt Energie GmbH", "--country", "DE")
+	csr := writeCSR(t, dir, "DE*SWM*E1*1")
+	leaf := filepath.Join(dir, "leaf.pem")
+	os.WriteFile(leaf, []byte(mustCLI(t, "--data", data, "issue", "--profile", "iso15118-2/secc", "--csr", csr)), 0o644)
+	crl := filepath.Join(dir, "sub2.crl")
+	mustCLI(t, "--data", data, "crl", "--issuer", "cpo-sub2", "--out", crl)
+	certs, err := datadir.ReadCertificates(leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := datadir.Open(context.Background(), data, ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub2, _ := d.CA.Authority("cpo-sub2")
+	d.Close()
+	req, err := ocsp.MarshalRequest(crypto.SHA256, sub2.Cert, certs[0].SerialNumber, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqFile := filepath.Join(dir, "req.der")
+	os.WriteFile(reqFile, req, 0o644)
+	garbage := filepath.Join(dir, "garbage")
+	os.WriteFile(garbage, []byte("not a PKI object"), 0o644)
+	for _, tc := range []struct {
+		file, kind, want string
+	}{
+		{leaf, "certificate", "CN=DE*SWM*E1*1, DC=CPO"},
+		{csr, "csr", "self-signature"},
+		{crl, "crl", "CN=CPO Sub-CA 2, O=Stadtwerke Musterstadt Energie GmbH, C=DE, DC=V2G"},
+		{reqFile, "ocsp_request", strings.ToUpper(ca.SerialHex(certs[0].SerialNumber))},
+	} {
+		out := mustCLI(t, "inspect", tc.file)
+		if !strings.HasPrefix(out, tc.kind+"\n") || !strings.Contains(out, tc.want) {
+			t.Errorf("inspect %s:\n%s", filepath.Base(tc.file), out)
+		}
+		var objs []map[string]any
+		if err := json.Unmarshal([]byte(mustCLI(t, "inspect", tc.file, "-o", "json")), &objs); err != nil || len(objs) != 1 || objs[0]["kind"] != tc.kind {
+			t.Errorf("inspect %s -o json: %v %v", filepath.Base(tc.file), objs, err)
+		}
+	}
+	if out := mustCLI(t, "inspect", leaf); !strings.Contains(out, "iso15118-2/secc, 0 violation(s)") {
+		t.Errorf("inspect shows no lint result:\n%s", out)
+	}
+	if _, errs, code := cli(t, "inspect", garbage); code != exitRefused || !strings.Contains(errs, "neither") {
+		t.Errorf("inspect garbage: exit %d %s", code, errs)
+	}
+}
+
+// FuzzInspect: inspect never panics, whatever the file holds.
+func FuzzInspect(f *testing.F) {
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"))
+	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01})
+	f.Add([]byte("8098"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		inspect(data, policies.SECCBoth)
+	})
 }
