@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pncpki/pncpki/api"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/buildinfo"
 	"github.com/pncpki/pncpki/internal/datadir"
@@ -24,19 +25,34 @@ import (
 // newHandler routes pncd's endpoints: health, CRLs, OCSP and metrics. The
 // API shares this router.
 func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, rdb *redis.Client, reg *prometheus.Registry, log *slog.Logger, mount func(chi.Router)) http.Handler {
+	return limitHeaders(newRoutes(d, resp, apiHandler, rdb, reg, log, mount))
+}
+
+// newRoutes is pncd's router, which the OpenAPI test walks.
+func newRoutes(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, rdb *redis.Client, reg *prometheus.Registry, log *slog.Logger, mount func(chi.Router)) *chi.Mux {
 	r := chi.NewRouter()
 	if mount != nil {
 		mount(r) // EST and the Open Plug&Charge interfaces
 	}
 	// The API: REST under /v1, gRPC/Connect under the service names, with a
 	// request ID and an access log line per call.
-	api := requestLog(apiHandler, log)
-	r.Handle("/v1/*", api)
-	r.Handle("/{service:pncpki\\.v1\\.[A-Za-z]+}/*", api)
+	logged := requestLog(apiHandler, log)
+	r.Handle("/v1/*", logged)
+	r.Handle("/{service:pncpki\\.v1\\.[A-Za-z]+}/*", logged)
 	ocspHandler := resp.Handler("/ocsp")
 	r.Handle("/ocsp", ocspHandler)
 	r.Handle("/ocsp/*", ocspHandler)
 	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		doc, err := api.OpenAPI()
+		if err != nil {
+			log.Error("OpenAPI document", "err", err)
+			writeError(w, http.StatusInternalServerError, "internal", "the OpenAPI document is broken")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(doc)
+	})
 	r.Get("/healthz", func(w http.ResponseWriter, req *http.Request) {
 		if _, err := d.Store.CAs(req.Context()); err != nil {
 			log.Error("health check: store", "err", err)
@@ -102,7 +118,7 @@ func newHandler(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, r
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
 	})
-	return limitHeaders(r)
+	return r
 }
 
 // MaxHeaderBytes bounds a request's headers. net/http's own bound is set

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/pncpki/pncpki/api"
+	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/api/est"
+	"github.com/pncpki/pncpki/api/oauth"
+	"github.com/pncpki/pncpki/api/opnc"
+	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/ocppsec"
+)
+
+type openAPIDoc struct {
+	Paths map[string]map[string]struct {
+		Responses map[string]struct {
+			Content map[string]any `json:"content"`
+		} `json:"responses"`
+	} `json:"paths"`
+}
+
+var pathParam = regexp.MustCompile(`\{[^}]*\}`)
+
+// normalPath makes chi routes and OpenAPI paths comparable: every
+// parameter is {}, and a trailing wildcard is a parameter too.
+func normalPath(p string) string {
+	p = pathParam.ReplaceAllString(p, "{}")
+	if s, ok := strings.CutSuffix(p, "/*"); ok {
+		p = s + "/{}"
+	}
+	return p
+}
+
+// TestOpenAPIRoutes walks pncd's router (every family mounted, the
+// contract pools too) and fails for any route the served /openapi.json
+// does not document, and for any documented path pncd does not route.
+// The /v1 API and its gRPC/Connect paths are transcoded from one proto
+// definition: api's tests hold api/openapi.json to it. Then it asks
+// routes that need no token and checks each answer against the
+// document: a documented status, and the documented media type.
+func TestOpenAPIRoutes(t *testing.T) {
+	d, resp, reg := newDir(t)
+	key, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp, Metrics: api.NewMetrics(reg)}
+	apiHandler, err := apiServer.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := defineFlags(flag.NewFlagSet("pncd", flag.ContinueOnError))
+	mount := st.mounts(apiServer, &est.Server{CA: d.CA, Store: d.Store, Verify: apiServer.VerifyToken},
+		&opnc.Server{Verify: apiServer.VerifyToken, Anchors: func() ocppsec.Anchors { return nil }, Pool: &contract.Pool{}},
+		&oauth.Server{Store: d.Store, Key: key})
+	routes := newRoutes(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler), mount)
+	srv := httptest.NewServer(limitHeaders(routes))
+	defer srv.Close()
+
+	res, err := http.Get(srv.URL + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var doc openAPIDoc
+	if err := json.Unmarshal(body, &doc); err != nil || res.StatusCode != 200 {
+		t.Fatalf("/openapi.json: %d %v", res.StatusCode, err)
+	}
+	documented := map[string][]string{} // normalised path: methods
+	for p, item := range doc.Paths {
+		for m := range item {
+			documented[normalPath(p)] = append(documented[normalPath(p)], strings.ToUpper(m))
+		}
+	}
+	if len(documented) < 60 {
+		t.Errorf("the document has %d paths: the /v1 API's are missing", len(documented))
+	}
+	byRoute := map[string][]string{} // route: methods routed
+	err = chi.Walk(routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		if route != "/v1/*" && !strings.HasPrefix(route, "/{service:pncpki") { // the transcoded API: api/openapi.json
+			byRoute[route] = append(byRoute[route], method)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routed := map[string]bool{}
+	for route, methods := range byRoute {
+		n := normalPath(route)
+		routed[n] = true
+		doc, ok := documented[n]
+		if !ok {
+			t.Errorf("%v %s is not in /openapi.json", methods, route)
+			continue
+		}
+		if slices.Contains(methods, "TRACE") {
+			continue // a handler for every method, which answers those it serves: one documented is enough
+		}
+		for _, m := range methods {
+			if !slices.Contains(doc, m) {
+				t.Errorf("%s %s: /openapi.json documents only %v", m, route, doc)
+			}
+		}
+	}
+	for p := range documented {
+		if !strings.HasPrefix(p, "/v1/") && !routed[p] {
+			t.Errorf("/openapi.json documents %s, which pncd does not route", p)
+		}
+	}
+
+	// Answers against the document.
+	for _, tc := range []struct{ path, spec string }{
+		{"/healthz", "/healthz"}, {"/readyz", "/readyz"}, {"/metrics", "/metrics"}, {"/openapi.json", "/openapi.json"},
+		{"/crl/cpo-sub2.crl", "/crl/{file}"}, {"/crl/nope.crl", "/crl/{file}"},
+		{"/.well-known/est/cpo/cacerts", "/.well-known/est/{ca}/cacerts"},
+		{"/.well-known/est/cpo/cacerts/ISO15118-2", "/.well-known/est/{ca}/cacerts/{iso}"},
+		{"/opnc/v1/rcp/rootcertificates", "/opnc/v1/rcp/rootcertificates"},
+	} {
+		res, err := http.Get(srv.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		responses := doc.Paths[tc.spec]["get"].Responses
+		r, ok := responses[strconv.Itoa(res.StatusCode)]
+		if !ok {
+			r, ok = responses["default"]
+		}
+		if !ok || res.StatusCode >= 300 && r.Content != nil {
+			t.Errorf("GET %s: status %d is not documented for %s", tc.path, res.StatusCode, tc.spec)
+			continue
+		}
+		if res.StatusCode < 300 && len(r.Content) > 0 {
+			mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+			if _, ok := r.Content[mt]; !ok {
+				t.Errorf("GET %s: %s, documented %v", tc.path, mt, r.Content)
+			}
+		}
+	}
+}
