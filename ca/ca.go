@@ -372,13 +372,17 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 		if block == nil {
 			return nil, refuse(CodeCSRMalformed, "PEM block cannot be decoded")
 		}
+		switch block.Type {
+		case "CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST":
+		case "CERTIFICATE":
+			return nil, refuse(CodeCSRMalformed, "this is a certificate, not a CSR (PEM block CERTIFICATE, want CERTIFICATE REQUEST)")
+		default:
+			return nil, refuse(CodeCSRMalformed, "PEM block is %q, want CERTIFICATE REQUEST", block.Type)
+		}
 		if len(bytes.TrimSpace(rest)) > 0 {
 			// One request per call: a second block or anything else
 			// after it would be silently ignored.
 			return nil, refuse(CodeCSRMalformed, "data after the CSR's PEM block")
-		}
-		if block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST" {
-			return nil, refuse(CodeCSRMalformed, "PEM block is %q, want CERTIFICATE REQUEST", block.Type)
 		}
 		der = block.Bytes
 	}

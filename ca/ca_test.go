@@ -548,3 +548,13 @@ func TestAPIClientRules(t *testing.T) {
 		t.Errorf("bounded lifetime %v, want 7 days", d)
 	}
 }
+
+// TestParseCSRCertificate: a certificate chain where a CSR belongs is
+// named for what it is, not as data after the CSR.
+func TestParseCSRCertificate(t *testing.T) {
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{0x30, 0x00}})
+	_, err := ca.ParseCSR(append(append([]byte{}, cert...), cert...))
+	if ca.CodeOf(err) != ca.CodeCSRMalformed || !strings.Contains(err.Error(), "certificate, not a CSR") {
+		t.Errorf("ParseCSR(certificate chain) = %v", err)
+	}
+}

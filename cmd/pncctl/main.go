@@ -64,6 +64,7 @@ type app struct {
 	exiLimit int
 	// Remote mode (remote.go).
 	server, tokenFile, serverCA string
+	quiet                       bool
 	out, errw                   io.Writer
 }
 
@@ -81,6 +82,9 @@ func newRoot(out, errw io.Writer) *cobra.Command {
 				user = "unknown"
 			}
 			cmd.SetContext(store.WithActor(cmd.Context(), "pncctl:"+user))
+			if a.quiet {
+				a.errw = io.Discard // hints and progress; errors still go to stderr
+			}
 			return a.checkRemote(cmd)
 		},
 	}
@@ -91,10 +95,12 @@ func newRoot(out, errw io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.seccForms, "secc-cn", "both", "SECC leaf CN forms accepted: both, secc-id or evseid")
 	root.PersistentFlags().StringVar(&a.server, "server", os.Getenv("PNCPKI_SERVER"), "URL of a pncd to work on through its API instead of a local data directory (default $PNCPKI_SERVER)")
 	root.PersistentFlags().StringVar(&a.tokenFile, "token-file", os.Getenv("PNCPKI_TOKEN_FILE"), "file holding the API token for --server (default $PNCPKI_TOKEN_FILE)")
+	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "print results only: no hints or progress on stderr (errors still are)")
 	root.PersistentFlags().StringVar(&a.serverCA, "server-ca", "", "PEM CAs to verify --server's TLS certificate with (default: the system roots)")
 	root.AddCommand(a.initCmd(), a.caCmd(), a.issueCmd(), a.revokeCmd(), a.certsCmd(), a.crlCmd(),
 		a.lintCmd(), a.testpkiCmd(), a.profilesCmd(), a.versionCmd(), a.tenantsCmd(), a.stationsCmd(), a.contractsCmd(), a.provisioningCmd(), a.exiCmd(), a.oauthCmd(), a.ocspCmd(), a.auditCmd(), a.tokenCmd(), a.backupCmd(), a.restoreCmd(), a.inspectCmd())
 	markUsage(root)
+	a.completions(root)
 	return root
 }
 

@@ -394,12 +394,12 @@ func TestOCSPCheck(t *testing.T) {
 	issuer := filepath.Join(dir, "issuer.pem")
 	os.WriteFile(issuer, datadir.EncodePEM(a.Cert), 0o644)
 	d.Close()
-	out := mustCLI(t, "--data", data, "ocsp", "check", leaf, "--issuer", issuer)
+	out := mustCLI(t, "--data", data, "ocsp", "check", leaf, "--issuer-cert", issuer)
 	if !strings.Contains(out, "good") || !strings.Contains(out, "local") {
 		t.Errorf("ocsp check:\n%s", out)
 	}
 	mustCLI(t, "--data", data, "revoke", "--serial", listed[0].Serial, "--reason", "superseded", "--redis", "")
-	out, _, code := cli(t, "--data", data, "ocsp", "check", leaf, "--issuer", issuer, "-o", "json")
+	out, _, code := cli(t, "--data", data, "ocsp", "check", leaf, "--issuer-cert", issuer, "-o", "json")
 	if code != 1 || !strings.Contains(out, `"status": "revoked"`) || !strings.Contains(out, "superseded") {
 		t.Errorf("ocsp check after revoke: exit %d\n%s", code, out)
 	}
@@ -407,6 +407,11 @@ func TestOCSPCheck(t *testing.T) {
 	// default public URL, where no pncd runs in this test: unavailable.
 	if _, errs, code := cli(t, "--data", filepath.Join(dir, "none"), "ocsp", "check", leaf, "--issuer", issuer); code != exitUnavailable || !strings.Contains(errs, "ask 127.0.0.1:8080") {
 		t.Errorf("AIA responder: exit %d %s", code, errs)
+	}
+	// --url is asked even when the data directory holds the CA (and the
+	// old --issuer spelling still works).
+	if _, errs, code := cli(t, "--data", data, "ocsp", "check", leaf, "--issuer", issuer, "--url", "http://127.0.0.1:1/ocsp"); code != exitUnavailable || !strings.Contains(errs, "127.0.0.1:1") {
+		t.Errorf("--url with the CA here: exit %d %s", code, errs)
 	}
 }
 

@@ -18,9 +18,9 @@ func (a *app) ocspCmd() *cobra.Command {
 	check := &cobra.Command{
 		Use:   "check CERT",
 		Short: "Ask for a certificate's status and print it with the response's times and signer",
-		Long: `check asks the local responder when --data holds the issuing CA (signing with
-the CA key, so nothing is written), otherwise the certificate's AIA OCSP URL
-or --url. The response is verified: signed by the issuer or its delegated
+		Long: `check asks --url when given; otherwise the local responder when --data holds
+the issuing CA (signing with the CA key, so nothing is written), otherwise
+the certificate's AIA OCSP URL. The response is verified: signed by the issuer or its delegated
 responder, about this certificate, fresh. Exit status 0 for good, 1 for
 revoked, unknown or any error.`,
 		Args: cobra.ExactArgs(1),
@@ -34,10 +34,10 @@ revoked, unknown or any error.`,
 			}
 			issuers, err := datadir.ReadCertificates(issuerPath)
 			if err != nil {
-				return fmt.Errorf("--issuer: %w", err)
+				return fmt.Errorf("--issuer-cert: %w", err)
 			}
 			client := &ocsp.Client{}
-			if _, err := os.Stat(a.data); err == nil {
+			if _, err := os.Stat(a.data); err == nil && responderURL == "" {
 				d, err := a.open(cmd.Context(), false)
 				if err != nil {
 					return err
@@ -80,10 +80,13 @@ revoked, unknown or any error.`,
 			return nil
 		},
 	}
-	check.Flags().StringVar(&issuerPath, "issuer", "", "issuer certificate (PEM or DER)")
+	check.Flags().StringVar(&issuerPath, "issuer-cert", "", "issuer certificate file (PEM or DER)")
+	// --issuer is a CA name everywhere else; the old spelling still works.
+	check.Flags().StringVar(&issuerPath, "issuer", "", "")
+	check.Flags().MarkDeprecated("issuer", "use --issuer-cert (a file); --issuer names a CA elsewhere")
 	check.Flags().StringVar(&responderURL, "url", "", "responder URL (default: the certificate's AIA)")
 	check.Flags().StringVarP(&output, "output", "o", "table", "table or json")
-	check.MarkFlagRequired("issuer")
+	check.MarkFlagsOneRequired("issuer-cert", "issuer")
 	c.AddCommand(check, a.responderCSRCmd(), a.responderImportCmd())
 	return c
 }

@@ -149,3 +149,39 @@ func FuzzInspect(f *testing.F) {
 		inspect(data, policies.SECCBoth)
 	})
 }
+
+// TestQuiet: --quiet leaves results on stdout and drops the hints on
+// stderr.
+func TestQuiet(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "pncd-data")
+	out, errs, code := cli(t, "--data", data, "--quiet", "init")
+	if code != 0 || !strings.Contains(out, "v2g-root") || errs != "" {
+		t.Errorf("init --quiet: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if _, errs, _ := cli(t, "--data", filepath.Join(t.TempDir(), "other"), "init"); !strings.Contains(errs, "administrator token") {
+		t.Errorf("init without --quiet gives no hint: %q", errs)
+	}
+}
+
+// TestCompletion: the shell completes profile, CA, tenant and station
+// names.
+func TestCompletion(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "pncd-data")
+	mustCLI(t, "--data", data, "init")
+	mustCLI(t, "--data", data, "tenants", "create", "--name", "swm-cpo", "--kind", "cpo", "--operator-id", "DE*SWM")
+	mustCLI(t, "--data", data, "stations", "put", "--id", "CS-MUSTER-1", "--tenant", "swm-cpo", "--ocpp", "2.0.1")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"issue", "--profile", ""}, "iso15118-2/secc"},
+		{[]string{"crl", "--issuer", ""}, "cpo-sub2"},
+		{[]string{"issue", "--tenant", ""}, "swm-cpo"},
+		{[]string{"stations", "show", "--id", ""}, "CS-MUSTER-1"},
+	} {
+		out := mustCLI(t, append([]string{"--data", data, "__complete"}, tc.args...)...)
+		if !strings.Contains(out, tc.want) {
+			t.Errorf("complete %v:\n%s", tc.args, out)
+		}
+	}
+}

@@ -111,7 +111,11 @@ writes the same files.`,
 			if err != nil {
 				return err
 			}
-			return writePKI(out, pki)
+			if err := writePKI(out, pki); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "test PKI of %d certificates (seed %d) in %s: certs/, chains/, keys/\n", len(pki.Entries), seed, out)
+			return nil
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "output directory")

@@ -22,6 +22,26 @@ func envName(flagName string) string {
 	return "PNCPKI_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// usage prints pncd's words and flags, each flag with the environment
+// variable that sets it too.
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "Usage: pncd [flags] | pncd version | pncd healthcheck [--listen ADDR]\n\n"+
+		"Every flag can also come from its PNCPKI_* variable or the --config file; the command line wins.\n\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		name, help := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s", f.Name)
+		if name != "" {
+			fmt.Fprintf(w, " %s", name)
+		}
+		fmt.Fprintf(w, "   (%s)\n    \t%s", envName(f.Name), strings.ReplaceAll(help, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
 // applyConfig gives every flag not set on the command line its value from
 // the environment, or else from the YAML file (keys are flag names):
 // command line, then environment, then file.

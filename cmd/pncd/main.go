@@ -73,6 +73,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("pncd", flag.ContinueOnError)
 	st := defineFlags(fs)
+	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
