@@ -85,12 +85,19 @@ func (s *Server) Mount(r chi.Router, prefix string) {
 // shape, {errorMessages, traceId}, as the rest of OPNC answers; the message
 // starts with pncpki's stable code.
 func opncError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set(ErrorHeader, code)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{"errorMessages": []string{code + ": " + msg}, "traceId": uuid.NewString()})
 }
 
+// ErrorHeader carries pncpki's stable code of an EST refusal, whose body
+// is text as RFC 7030 has it ("code: message").
+const ErrorHeader = "X-Pncpki-Error"
+
+// httpError answers an EST refusal: text, and the code in ErrorHeader.
 func httpError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set(ErrorHeader, code)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "%s: %s\n", code, msg)

@@ -205,6 +205,17 @@ func TestEST(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", tc.name, status, body, tc.want)
 		}
 	}
+	// A refusal is text, as RFC 7030 has it, and names its stable code in
+	// a header too.
+	res, err := e.srv.Client().Post(e.srv.URL+"/.well-known/est/cpo/simpleenroll/ISO15118-2", "application/pkcs10", strings.NewReader("AAAA"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if code := res.Header.Get(ErrorHeader); !strings.Contains(code, ".") || !strings.HasPrefix(string(text), code+": ") || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
+		t.Errorf("EST refusal: %s %q %q", res.Header.Get("Content-Type"), res.Header.Get(ErrorHeader), text)
+	}
 }
 
 // TestOPNC: the OPNC PKI API shapes: EST with the CA domain in the query,
