@@ -10,23 +10,23 @@ import (
 // Error codes. They are stable: the API maps them to HTTP statuses and OCPP
 // statusInfo reason codes in one place.
 const (
-	CodeCSRTooLarge     = "csr.too_large"
-	CodeCSRMalformed    = "csr.malformed"
-	CodeCSRSignature    = "csr.signature"
-	CodeCSRProfile      = "csr.profile"
-	CodeProfileUnknown  = "profile.unknown"
-	CodeProfileNotIssue = "profile.not_issuable"
-	CodeTenantUnknown   = "tenant.unknown"
-	CodePolicyDenied    = "policy.denied"
-	CodeIssuerUnknown   = "issuer.unknown"
-	CodeIssuerAmbiguous = "issuer.ambiguous"
-	CodeIssuerMismatch  = "issuer.profile_mismatch"
-	CodeLint            = "lint"
-	CodeNotFound        = "certificate.not_found"
-	CodeAmbiguousSerial = "certificate.ambiguous_serial"
-	CodeAlreadyRevoked  = "certificate.already_revoked"
-	CodeBadReason       = "revocation.reason"
-	CodeBadRequest      = "request.invalid"
+	CodeCSRTooLarge     = "csr.too_large"                // the CSR is over 64 KiB
+	CodeCSRMalformed    = "csr.malformed"                // not a CSR: PEM or DER cannot be parsed, or a certificate was sent
+	CodeCSRSignature    = "csr.signature"                // the CSR's self-signature does not verify
+	CodeCSRProfile      = "csr.profile"                  // the CSR breaks the profile (the violations say how)
+	CodeProfileUnknown  = "profile.unknown"              // no such profile
+	CodeProfileNotIssue = "profile.not_issuable"         // a CA or root profile asked for as a leaf
+	CodeTenantUnknown   = "tenant.unknown"               // no such tenant
+	CodePolicyDenied    = "policy.denied"                // the tenant's name policy refuses the subject (violations say how)
+	CodeIssuerUnknown   = "issuer.unknown"               // no CA by that name, or none that can issue the profile now
+	CodeIssuerAmbiguous = "issuer.ambiguous"             // several CAs can issue the profile: name one
+	CodeIssuerMismatch  = "issuer.profile_mismatch"      // the named CA cannot issue the profile
+	CodeLint            = "lint"                         // an issued or imported certificate breaks its profile
+	CodeNotFound        = "certificate.not_found"        // no such certificate (or not the tenant's)
+	CodeAmbiguousSerial = "certificate.ambiguous_serial" // the serial exists under several CAs: name the issuer
+	CodeAlreadyRevoked  = "certificate.already_revoked"  // revoked before
+	CodeBadReason       = "revocation.reason"            // not an RFC 5280 reason
+	CodeBadRequest      = "request.invalid"              // the request is malformed or incomplete
 	// CodeCAOffline: the CA's key is not on this machine (an offline
 	// root): it signs with pncctl where the key is.
 	CodeCAOffline = "ca.offline"

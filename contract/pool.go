@@ -17,10 +17,10 @@ import (
 
 // Error codes of the pool.
 const (
-	CodeInvalid   = "contract.invalid"
-	CodeNotFound  = "contract.not_found"
-	CodeForbidden = "contract.forbidden"
-	CodeCancelled = "contract.cancelled"
+	CodeInvalid   = "contract.invalid"   // a malformed EMAID, PCID or contract
+	CodeNotFound  = "contract.not_found" // no such contract (or not the tenant's)
+	CodeForbidden = "contract.forbidden" // the tenant may not touch this contract
+	CodeCancelled = "contract.cancelled" // the contract was cancelled
 )
 
 // Error is a refused pool operation with a stable code.

@@ -107,10 +107,10 @@ func (e *PolicyError) Error() string {
 
 // Policy error codes.
 const (
-	CodeProfileNotAllowed  = "tenant.profile_not_allowed"
-	CodeIdentifierNotOwned = "tenant.identifier_not_owned"
-	CodeOrganization       = "tenant.organization_mismatch"
-	CodeNameNotAllowed     = "tenant.name_not_allowed"
+	CodeProfileNotAllowed  = "tenant.profile_not_allowed"   // the tenant's kind may not receive this profile
+	CodeIdentifierNotOwned = "tenant.identifier_not_owned"  // an EVSEID, SECC ID, EMAID or PCID outside the tenant's identifiers
+	CodeOrganization       = "tenant.organization_mismatch" // the subject's O is not the tenant's organization
+	CodeNameNotAllowed     = "tenant.name_not_allowed"      // a DNS name or IP address outside the tenant's domains
 )
 
 // Permit decides whether tenant t may receive a certificate of profile p for
