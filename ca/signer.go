@@ -119,6 +119,12 @@ func WriteKeyFile(path string, key crypto.Signer) error {
 	if err != nil {
 		return fmt.Errorf("marshal key: %w", err)
 	}
+	return WriteKeyData(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+// WriteKeyData writes the bytes of a key file (a copy of one, say) as
+// WriteKeyFile does: mode 0600, synced, never over an existing file.
+func WriteKeyData(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
@@ -126,7 +132,7 @@ func WriteKeyFile(path string, key crypto.Signer) error {
 	if err != nil {
 		return fmt.Errorf("write key: %w", err)
 	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
 	}

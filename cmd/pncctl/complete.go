@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/policies"
 )
 
@@ -13,12 +14,18 @@ import (
 // profiles, and from the data directory (when there is one) its CAs,
 // tenants and stations. 'pncctl completion bash' prints the script.
 func (a *app) completions(cmd *cobra.Command) {
-	fromStore := func(list func(context.Context, *app) ([]string, error)) cobra.CompletionFunc {
+	// fromDir completes with names read from the data directory.
+	fromDir := func(list func(context.Context, *datadir.Dir) ([]string, error)) cobra.CompletionFunc {
 		return func(c *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if _, err := os.Stat(a.data); err != nil {
 				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
-			names, err := list(c.Context(), a)
+			d, err := a.open(c.Context(), false)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveError
+			}
+			defer d.Close()
+			names, err := list(c.Context(), d)
 			if err != nil {
 				return nil, cobra.ShellCompDirectiveError
 			}
@@ -33,24 +40,14 @@ func (a *app) completions(cmd *cobra.Command) {
 			}
 			return names, cobra.ShellCompDirectiveNoFileComp
 		},
-		"issuer": fromStore(func(ctx context.Context, a *app) ([]string, error) {
-			d, err := a.open(ctx, false)
-			if err != nil {
-				return nil, err
-			}
-			defer d.Close()
+		"issuer": fromDir(func(_ context.Context, d *datadir.Dir) ([]string, error) {
 			var names []string
 			for _, c := range d.CA.Authorities() {
 				names = append(names, c.Name)
 			}
 			return names, nil
 		}),
-		"tenant": fromStore(func(ctx context.Context, a *app) ([]string, error) {
-			d, err := a.open(ctx, false)
-			if err != nil {
-				return nil, err
-			}
-			defer d.Close()
+		"tenant": fromDir(func(ctx context.Context, d *datadir.Dir) ([]string, error) {
 			ts, err := d.Store.Tenants(ctx)
 			var names []string
 			for _, t := range ts {
@@ -58,12 +55,7 @@ func (a *app) completions(cmd *cobra.Command) {
 			}
 			return names, err
 		}),
-		"station": fromStore(func(ctx context.Context, a *app) ([]string, error) {
-			d, err := a.open(ctx, false)
-			if err != nil {
-				return nil, err
-			}
-			defer d.Close()
+		"station": fromDir(func(ctx context.Context, d *datadir.Dir) ([]string, error) {
 			ss, err := d.Store.ListStations(ctx, "")
 			var names []string
 			for _, s := range ss {

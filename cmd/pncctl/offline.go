@@ -64,7 +64,11 @@ func moveRoots(ctx context.Context, d *datadir.Dir, rootDir string, out io.Write
 		if strings.HasPrefix(keyURI, "softkms:") {
 			src := ca.FilePath(keyURI, d.Path)
 			rel := filepath.Join("keys", c.Name+".key")
-			if err := copyKey(src, filepath.Join(rootDir, rel)); err != nil {
+			data, err := os.ReadFile(src)
+			if err == nil {
+				err = ca.WriteKeyData(filepath.Join(rootDir, rel), data)
+			}
+			if err != nil {
 				return fmt.Errorf("root %s: %w", c.Name, err)
 			}
 			keyURI = "softkms:path=" + rel
@@ -97,30 +101,6 @@ func moveRoots(ctx context.Context, d *datadir.Dir, rootDir string, out io.Write
 		}
 	}
 	return d.CA.Reload(ctx)
-}
-
-// copyKey copies a key file to a new file of mode 0600 and syncs it.
-func copyKey(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // caSignCmd is the offline root's side of a sub-CA: sign its CSR.

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
-	"log/slog"
 	"net/http/httptest"
 	"slices"
 	"testing"
@@ -14,11 +12,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pncpki/pncpki/api"
-	"github.com/pncpki/pncpki/api/auth"
-	"github.com/pncpki/pncpki/api/est"
-	"github.com/pncpki/pncpki/api/oauth"
-	"github.com/pncpki/pncpki/api/opnc"
-	"github.com/pncpki/pncpki/ocppsec"
 )
 
 // TestGRPCIntrospection: pncd answers gRPC server reflection (so grpcurl
@@ -26,20 +19,7 @@ import (
 // service, over gRPC on HTTP/2 and without a token.
 func TestGRPCIntrospection(t *testing.T) {
 	ctx := context.Background()
-	d, resp, reg := newDir(t)
-	tokenKey, err := auth.LoadOrCreateKey(d.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: tokenKey, OCSP: resp, Metrics: api.NewMetrics(reg)}
-	apiHandler, err := apiServer.Handler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := defineFlags(flag.NewFlagSet("pncd", flag.ContinueOnError))
-	mount := st.mounts(apiServer, &est.Server{CA: d.CA, Store: d.Store, Verify: apiServer.VerifyToken},
-		&opnc.Server{Verify: apiServer.VerifyToken, Anchors: func() ocppsec.Anchors { return nil }}, &oauth.Server{Store: d.Store, Key: tokenKey})
-	srv := httptest.NewUnstartedServer(newHandler(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler), mount))
+	srv := httptest.NewUnstartedServer(limitHeaders(allRoutes(t)))
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	defer srv.Close()

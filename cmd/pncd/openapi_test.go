@@ -52,7 +52,10 @@ func normalPath(p string) string {
 // definition: api's tests hold api/openapi.json to it. Then it asks
 // routes that need no token and checks each answer against the
 // document: a documented status, and the documented media type.
-func TestOpenAPIRoutes(t *testing.T) {
+// allRoutes is pncd's router with every family mounted at its default
+// prefix, the contract pools included, on a new data directory.
+func allRoutes(t *testing.T) *chi.Mux {
+	t.Helper()
 	d, resp, reg := newDir(t)
 	key, err := auth.LoadOrCreateKey(d.Path)
 	if err != nil {
@@ -67,7 +70,11 @@ func TestOpenAPIRoutes(t *testing.T) {
 	mount := st.mounts(apiServer, &est.Server{CA: d.CA, Store: d.Store, Verify: apiServer.VerifyToken},
 		&opnc.Server{Verify: apiServer.VerifyToken, Anchors: func() ocppsec.Anchors { return nil }, Pool: &contract.Pool{}},
 		&oauth.Server{Store: d.Store, Key: key})
-	routes := newRoutes(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler), mount)
+	return newRoutes(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler), mount)
+}
+
+func TestOpenAPIRoutes(t *testing.T) {
+	routes := allRoutes(t)
 	srv := httptest.NewServer(limitHeaders(routes))
 	defer srv.Close()
 
