@@ -58,10 +58,10 @@ func (h *tenants) CreateTenant(ctx context.Context, req *connect.Request[pncpkiv
 	t := &policies.Tenant{Name: in.Name, Kind: policies.TenantKind(in.Kind), Organization: in.Organization,
 		OperatorIDs: in.OperatorIds, ProviderIDs: in.ProviderIds, DNSDomains: in.DnsDomains}
 	if err := t.Normalize(); err != nil {
-		return nil, newError(connect.CodeInvalidArgument, "tenant.invalid", fmt.Errorf("tenant.invalid: %w", err))
+		return nil, newError(connect.CodeInvalidArgument, CodeTenantInvalid, fmt.Errorf("tenant.invalid: %w", err))
 	}
 	if err := h.s.Store.CreateTenant(ctx, t); errors.Is(err, store.ErrExists) {
-		return nil, newError(connect.CodeAlreadyExists, "tenant.exists", fmt.Errorf("tenant.exists: %w", err))
+		return nil, newError(connect.CodeAlreadyExists, CodeTenantExists, fmt.Errorf("tenant.exists: %w", err))
 	} else if err != nil {
 		return nil, apiError(err)
 	}

@@ -59,7 +59,7 @@ func contractError(err error) error {
 // contractPool is the server's pool, or the error that says there is none.
 func (s *Server) contractPool() (*contract.Pool, error) {
 	if s.Contracts == nil {
-		return nil, newError(connect.CodeUnimplemented, "contract.disabled", errors.New("contract.disabled: this server has no contract pool"))
+		return nil, newError(connect.CodeUnimplemented, CodeContractDisabled, errors.New("contract.disabled: this server has no contract pool"))
 	}
 	return s.Contracts, nil
 }

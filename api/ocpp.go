@@ -39,7 +39,7 @@ func (s *Server) station(ctx context.Context, id string) (*store.Station, error)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, apiError(err)
 	}
-	return nil, newError(connect.CodeNotFound, "station.not_found", fmt.Errorf("station.not_found: no station %q", id))
+	return nil, newError(connect.CodeNotFound, CodeStationNotFound, fmt.Errorf("station.not_found: no station %q", id))
 }
 
 func (h *stations) PutStation(ctx context.Context, req *connect.Request[pncpkiv1.PutStationRequest]) (*connect.Response[pncpkiv1.PutStationResponse], error) {
@@ -58,7 +58,7 @@ func (h *stations) PutStation(ctx context.Context, req *connect.Request[pncpkiv1
 	st := &store.Station{ID: in.Id, Tenant: in.Tenant, SerialNumber: in.SerialNumber, EVSEIDs: in.EvseIds, SECCIDs: in.SeccIds,
 		OCPPVersion: in.OcppVersion, EXIResponseLimit: int(in.ExiResponseLimit), CreatedAt: now, UpdatedAt: now}
 	if err := ocppsec.NormalizeStation(st); err != nil {
-		return nil, invalid("station.invalid", "%v", err)
+		return nil, invalid(CodeStationInvalid, "%v", err)
 	}
 	tenant, err := h.s.Store.Tenant(ctx, st.Tenant)
 	if errors.Is(err, store.ErrNotFound) {
@@ -75,7 +75,7 @@ func (h *stations) PutStation(ctx context.Context, req *connect.Request[pncpkiv1
 	if err := h.s.Store.PutStation(ctx, st); errors.Is(err, store.ErrExists) {
 		// Another tenant's station: answered as GET answers it, as if
 		// it did not exist, so that its ID is not revealed.
-		return nil, newError(connect.CodeNotFound, "station.not_found", fmt.Errorf("station.not_found: no station %q", st.ID))
+		return nil, newError(connect.CodeNotFound, CodeStationNotFound, fmt.Errorf("station.not_found: no station %q", st.ID))
 	} else if errors.Is(err, store.ErrNotFound) {
 		return nil, invalid("tenant.unknown", "no tenant %q", st.Tenant)
 	} else if err != nil {
@@ -145,7 +145,7 @@ func dialect(version string) (ocppsec.Dialect, error) {
 	case "1.6", "2.0.1", "2.1":
 		return ocppsec.Dialect(version), nil
 	}
-	return "", invalid("ocpp.version", "ocpp_version %q: want 1.6, 2.0.1 or 2.1", version)
+	return "", invalid(CodeOCPPVersion, "ocpp_version %q: want 1.6, 2.0.1 or 2.1", version)
 }
 
 // ocppError turns a payload or frame error into an API error whose code
@@ -156,14 +156,14 @@ func ocppError(err error) error {
 		return invalid("ocpp."+ve.Code, "%v", ve)
 	}
 	if errors.Is(err, ocppsec.ErrNotHandled) {
-		return newError(connect.CodeUnimplemented, "ocpp.NotImplemented", errors.New("ocpp.NotImplemented: pncpki does not answer this action; the CSMS does"))
+		return newError(connect.CodeUnimplemented, CodeNotImplemented, errors.New("ocpp.NotImplemented: pncpki does not answer this action; the CSMS does"))
 	}
 	return apiError(err)
 }
 
 func (h *ocppService) bridge() (*ocppsec.Bridge, error) {
 	if h.s.OCPP == nil {
-		return nil, newError(connect.CodeUnimplemented, "ocpp.disabled", errors.New("ocpp.disabled: this server has no OCPP bridge"))
+		return nil, newError(connect.CodeUnimplemented, CodeOCPPDisabled, errors.New("ocpp.disabled: this server has no OCPP bridge"))
 	}
 	return h.s.OCPP, nil
 }
@@ -204,7 +204,7 @@ func (h *ocppService) HandleRequest(ctx context.Context, req *connect.Request[pn
 	}
 	if m.CsmsResponse != "" && m.Action == "Authorize" {
 		if payload, err = ocppsec.MergeAuthorize(d, []byte(m.CsmsResponse), res.CertificateStatus, b.Policy.InvalidateRevoked); err != nil {
-			return nil, invalid("ocpp.csms_response", "%v", err)
+			return nil, invalid(CodeOCPPCSMSResponse, "%v", err)
 		}
 	}
 	calls, err := callsProto(res.Calls)

@@ -203,13 +203,13 @@ func (w *restWriter) finish() {
 	// vanguard's own plain-text refusals, in the API's JSON shape.
 	switch msg := strings.TrimSpace(w.held.String()); w.status {
 	case http.StatusNotFound:
-		writeError(w.ResponseWriter, w.status, "route.not_found", "no such route: "+msg)
+		writeError(w.ResponseWriter, w.status, CodeRouteNotFound, "no such route: "+msg)
 		return
 	case http.StatusUnsupportedMediaType:
-		writeError(w.ResponseWriter, w.status, "request.unsupported_media_type", "send application/json: "+msg)
+		writeError(w.ResponseWriter, w.status, CodeMediaType, "send application/json: "+msg)
 		return
 	case http.StatusMethodNotAllowed:
-		writeError(w.ResponseWriter, w.status, "route.method_not_allowed", msg)
+		writeError(w.ResponseWriter, w.status, CodeMethodNotAllowed, msg)
 		return
 	}
 	w.ResponseWriter.WriteHeader(w.status)
@@ -236,14 +236,14 @@ func writeErrorBody(w http.ResponseWriter, status int, code, msg string, details
 // fallbackCodes are the stable codes of refusals that carry none of their
 // own (the transcoder's): by gRPC code.
 var fallbackCodes = map[connect.Code]string{
-	connect.CodeInvalidArgument:    "request.invalid",
-	connect.CodeNotFound:           "route.not_found",
-	connect.CodeUnimplemented:      "route.method_not_allowed",
-	connect.CodeUnauthenticated:    "auth.unauthenticated",
-	connect.CodePermissionDenied:   "auth.forbidden",
+	connect.CodeInvalidArgument:    ca.CodeBadRequest,
+	connect.CodeNotFound:           CodeRouteNotFound,
+	connect.CodeUnimplemented:      CodeMethodNotAllowed,
+	connect.CodeUnauthenticated:    CodeAuthInvalid,
+	connect.CodePermissionDenied:   CodeAuthForbidden,
 	connect.CodeResourceExhausted:  "request.too_large",
-	connect.CodeFailedPrecondition: "request.precondition",
-	connect.CodeUnavailable:        "store.unavailable",
+	connect.CodeFailedPrecondition: ca.CodeBadRequest,
+	connect.CodeUnavailable:        CodeStoreUnavailable,
 	connect.CodeInternal:           "internal",
 }
 
@@ -325,20 +325,20 @@ func (s *Server) authenticate() connect.UnaryInterceptorFunc {
 				if err != nil {
 					s.Metrics.refused("unauthenticated")
 					s.denied(ctx, "anonymous", req.Spec().Procedure, err.Error())
-					return nil, newError(connect.CodeUnauthenticated, "auth.invalid", fmt.Errorf("auth.invalid: %w", err))
+					return nil, newError(connect.CodeUnauthenticated, CodeAuthInvalid, fmt.Errorf("auth.invalid: %w", err))
 				}
 				return next(store.WithActor(context.WithValue(ctx, claimsKey{}, c), c.Subject), req)
 			}
 			if !ok || token == "" {
 				s.Metrics.refused("unauthenticated")
 				s.denied(ctx, "anonymous", req.Spec().Procedure, "no bearer token")
-				return nil, newError(connect.CodeUnauthenticated, "auth.missing", errors.New("auth.missing: a bearer token is required"))
+				return nil, newError(connect.CodeUnauthenticated, CodeAuthMissing, errors.New("auth.missing: a bearer token is required"))
 			}
 			c, err := s.verify(token)
 			if err != nil {
 				s.Metrics.refused("unauthenticated")
 				s.denied(ctx, "anonymous", req.Spec().Procedure, err.Error())
-				return nil, newError(connect.CodeUnauthenticated, "auth.invalid", fmt.Errorf("auth.invalid: %w", err))
+				return nil, newError(connect.CodeUnauthenticated, CodeAuthInvalid, fmt.Errorf("auth.invalid: %w", err))
 			}
 			actor := "token:" + c.Subject
 			ctx = store.WithActor(context.WithValue(ctx, claimsKey{}, c), actor)
@@ -376,7 +376,7 @@ func apiError(err error) error {
 	switch {
 	case store.Unavailable(err):
 		logCause(err, "store unavailable")
-		e := newError(connect.CodeUnavailable, "store.unavailable", errors.New("store.unavailable: the store does not answer; retry shortly"))
+		e := newError(connect.CodeUnavailable, CodeStoreUnavailable, errors.New("store.unavailable: the store does not answer; retry shortly"))
 		e.Meta().Set("Retry-After", "5")
 		return e
 	case code == "":
@@ -427,7 +427,7 @@ func logCause(err error, what string) {
 }
 
 func forbidden(format string, args ...any) error {
-	return newError(connect.CodePermissionDenied, "auth.forbidden", fmt.Errorf("auth.forbidden: "+format, args...))
+	return newError(connect.CodePermissionDenied, CodeAuthForbidden, fmt.Errorf("auth.forbidden: "+format, args...))
 }
 
 type certificates struct{ s *Server }

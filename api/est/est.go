@@ -91,6 +91,16 @@ func opncError(w http.ResponseWriter, status int, code, msg string) {
 	json.NewEncoder(w).Encode(map[string]any{"errorMessages": []string{code + ": " + msg}, "traceId": uuid.NewString()})
 }
 
+// Stable codes of EST's own refusals.
+const (
+	CodeBase64       = "est.base64"       // the body is neither base64 DER nor PEM
+	CodeNoCA         = "est.no_ca"        // no CA issues this label's profile here
+	CodeNotFound     = "est.not_found"    // no such CA label or ISO 15118 version
+	CodeTooLarge     = "est.too_large"    // the body is over the limit
+	CodeUnauthorized = "est.unauthorized" // no credentials, or not the ones this operation needs
+	CodeForbidden    = "auth.forbidden"   // the caller may not do this (as the API's api.CodeAuthForbidden)
+)
+
 // ErrorHeader carries pncpki's stable code of an EST refusal, whose body
 // is text as RFC 7030 has it ("code: message").
 const ErrorHeader = "X-Pncpki-Error"
@@ -149,7 +159,7 @@ var opncReasons = map[string]bool{"privilegeWithdrawn": true, "affiliationChange
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	tenant, _, status, err := s.authenticate(r)
 	if err != nil {
-		opncError(w, status, "est.unauthorized", err.Error())
+		opncError(w, status, CodeUnauthorized, err.Error())
 		return
 	}
 	var req struct {
@@ -184,7 +194,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	rec, err := s.issued(r.Context(), cert)
 	if err != nil || tenant != "" && rec.Tenant != tenant {
 		// Another subscriber's certificate is as good as unknown.
-		opncError(w, http.StatusForbidden, "auth.forbidden", "not a certificate of yours")
+		opncError(w, http.StatusForbidden, CodeForbidden, "not a certificate of yours")
 		return
 	}
 	reason, _ := ca.ParseReason(req.RevocationReason)
@@ -222,12 +232,12 @@ func (s *Server) issuerChain(ctx context.Context, p *policies.Profile) ([]*x509.
 func (s *Server) cacerts(w http.ResponseWriter, r *http.Request) {
 	p, status, msg := profile(r)
 	if p == nil {
-		httpError(w, status, "est.not_found", msg)
+		httpError(w, status, CodeNotFound, msg)
 		return
 	}
 	chain, err := s.issuerChain(r.Context(), p)
 	if err != nil {
-		httpError(w, http.StatusNotFound, "est.no_ca", err.Error())
+		httpError(w, http.StatusNotFound, CodeNoCA, err.Error())
 		return
 	}
 	writePKCS7(w, http.StatusOK, chain)
@@ -240,13 +250,13 @@ func (s *Server) enroll(reenroll bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, status, msg := profile(r)
 		if p == nil {
-			httpError(w, status, "est.not_found", msg)
+			httpError(w, status, CodeNotFound, msg)
 			return
 		}
 		tenant, current, status, err := s.authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pncpki"`)
-			httpError(w, status, "est.unauthorized", err.Error())
+			httpError(w, status, CodeUnauthorized, err.Error())
 			return
 		}
 		if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), "application/pkcs10") {
@@ -255,17 +265,17 @@ func (s *Server) enroll(reenroll bool) http.HandlerFunc {
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 		if err != nil {
-			httpError(w, http.StatusRequestEntityTooLarge, "est.too_large", err.Error())
+			httpError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, err.Error())
 			return
 		}
 		der, err := csrBody(body)
 		if err != nil {
-			httpError(w, http.StatusBadRequest, "est.base64", err.Error())
+			httpError(w, http.StatusBadRequest, CodeBase64, err.Error())
 			return
 		}
 		if reenroll {
 			if current == nil {
-				httpError(w, http.StatusUnauthorized, "est.unauthorized", "simplereenroll needs the current certificate as TLS client certificate")
+				httpError(w, http.StatusUnauthorized, CodeUnauthorized, "simplereenroll needs the current certificate as TLS client certificate")
 				return
 			}
 			// The subject pncpki issues adds to the CSR's (the profile's

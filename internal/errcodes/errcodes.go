@@ -80,7 +80,7 @@ func Scan(root string) ([]Code, error) {
 					if !strings.HasPrefix(name.Name, "Code") || i >= len(n.Values) {
 						continue
 					}
-					if code, ok := stringLit(n.Values[i]); ok && codePattern.MatchString(code) {
+					if code, ok := stringLit(n.Values[i]); ok && codePattern.MatchString(code) && !constants[code] {
 						constants[code] = true
 						add(code, strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(comment(n), name.Name+":"), name.Name+" ")), pkg, false)
 					}
