@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pncpki/pncpki/api/auth"
+	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/cmd/internal/firstrun"
 	"github.com/pncpki/pncpki/internal/datadir"
@@ -321,6 +322,25 @@ func (a *app) listCAs(ctx context.Context, d *datadir.Dir, output string) error 
 	return nil
 }
 
+// listRemoteCAs lists the CAs a remote pncd has loaded (what the API
+// shows: no key locations or dependants).
+func (a *app) listRemoteCAs(cmd *cobra.Command, output string) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	resp, err := c.authorities.ListAuthorities(cmd.Context(), call(c, &pncpkiv1.ListAuthoritiesRequest{}))
+	if err != nil {
+		return err
+	}
+	var rows [][]string
+	for _, au := range resp.Msg.Authorities {
+		na := au.NotAfter.AsTime()
+		rows = append(rows, []string{au.Name, au.Profile, dash(au.Subject), na.Format("2006-01-02"), fmt.Sprintf("%dd", int(time.Until(na).Hours()/24))})
+	}
+	return a.rows(output, "NAME\tPROFILE\tSUBJECT\tNOT AFTER\tLEFT", rows)
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -344,6 +364,9 @@ func (a *app) caCmd() *cobra.Command {
 			if err := checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
+			if a.server != "" {
+				return a.listRemoteCAs(cmd, output)
+			}
 			d, err := a.open(cmd.Context(), false)
 			if err != nil {
 				return err
@@ -353,6 +376,7 @@ func (a *app) caCmd() *cobra.Command {
 		},
 	}
 	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	remote(list)
 
 	var cfg ca.CAConfig
 	var days int

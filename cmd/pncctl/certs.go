@@ -319,10 +319,21 @@ func (a *app) crlCmd() *cobra.Command {
 	var validity time.Duration
 	c := &cobra.Command{
 		Use:   "crl",
-		Short: "Generate and sign a new CRL (DER) for a CA; 'crl import' takes in an offline CA's",
+		Short: "Generate and sign a new CRL (DER) for a CA (with --server: fetch its current one); 'crl import' takes in an offline CA's",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if issuer == "" {
-				return errors.New("--issuer is required")
+				return usageError{errors.New("--issuer is required")}
+			}
+			if a.server != "" {
+				c, err := a.client()
+				if err != nil {
+					return err
+				}
+				resp, err := c.certs.GetCRL(cmd.Context(), call(c, &pncpkiv1.GetCRLRequest{Issuer: issuer}))
+				if err != nil {
+					return err
+				}
+				return a.writeOut(out, resp.Msg.Der)
 			}
 			d, err := a.open(cmd.Context(), false)
 			if err != nil {
@@ -348,7 +359,7 @@ func (a *app) crlCmd() *cobra.Command {
 	c.Flags().StringVar(&out, "out", "", "write the CRL here instead of stdout")
 	c.Flags().DurationVar(&validity, "validity", ca.CRLValidity, "time until nextUpdate")
 	c.AddCommand(a.crlImportCmd())
-	return c
+	return remote(c)
 }
 
 func (a *app) tenantsCmd() *cobra.Command {

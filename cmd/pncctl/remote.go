@@ -40,7 +40,7 @@ func (a *app) checkRemote(cmd *cobra.Command) error {
 	if a.server == "" || cmd.Annotations[remoteAnnotation] == "yes" {
 		return nil
 	}
-	return fmt.Errorf("'%s' works on a local data directory only; drop --server", cmd.CommandPath())
+	return usageError{fmt.Errorf("'%s' works on a local data directory only; drop --server", cmd.CommandPath())}
 }
 
 // client is the API of a remote pncd.

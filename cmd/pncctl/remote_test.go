@@ -105,9 +105,20 @@ func TestRemote(t *testing.T) {
 	if out := mustCLI(t, r("audit", "list")...); !strings.Contains(out, "certificate.revoke") || !strings.Contains(out, "token.revoke") {
 		t.Errorf("audit list: %s", out)
 	}
-	// Commands without an API call refuse --server; a bad token is refused by pncd.
-	if _, errs, code := cli(t, r("crl", "--issuer", "cpo-sub2")...); code == 0 || !strings.Contains(errs, "local data directory only") {
-		t.Errorf("crl with --server: %d %s", code, errs)
+	// ca list and crl through the API; the revocation is on the CRL.
+	if out := mustCLI(t, r("ca", "list")...); !strings.Contains(out, "cpo-sub2") || !strings.Contains(out, "iso15118-2/cpo-sub2") {
+		t.Errorf("ca list: %s", out)
+	}
+	crlFile := filepath.Join(dir, "sub2.crl")
+	mustCLI(t, r("crl", "--issuer", "cpo-sub2", "--out", crlFile)...)
+	crlDER, _ := os.ReadFile(crlFile)
+	if crl, err := x509.ParseRevocationList(crlDER); err != nil || len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(certs[0].SerialNumber) != 0 {
+		t.Errorf("crl with --server: %v", err)
+	}
+	// Commands without an API call refuse --server (a usage mistake); a
+	// bad token is refused by pncd.
+	if _, errs, code := cli(t, r("crl", "import", crlFile)...); code != exitUsage || !strings.Contains(errs, "local data directory only") {
+		t.Errorf("crl import with --server: %d %s", code, errs)
 	}
 	os.WriteFile(tokFile, []byte("garbage"), 0o600)
 	if _, errs, code := cli(t, r("tenants", "list")...); code == 0 || !strings.Contains(errs, "unauthenticated") {
