@@ -26,14 +26,14 @@ func (a *app) auditCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List audit entries, oldest first",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := a.checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
 			es, err := a.auditLog(cmd, after, limit)
 			if err != nil {
 				return err
 			}
-			if output == "json" {
+			if structured(output) {
 				type entry struct {
 					Seq    int64     `json:"seq"`
 					Time   time.Time `json:"time"`
@@ -59,7 +59,7 @@ func (a *app) auditCmd() *cobra.Command {
 	}
 	list.Flags().Int64Var(&after, "after", 0, "start after this sequence number")
 	list.Flags().IntVar(&limit, "limit", 100, "entries to show")
-	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	list.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
 	var external string
 	verify := &cobra.Command{
 		Use:   "verify",

@@ -112,7 +112,7 @@ validity and signatures. A station receives it base64-encoded in
 exiResponse: at most 5,600 characters on OCPP 2.0.1 and 1.6 (or the limit
 planned with --exi-limit, or one a station reports), 17,000 on 2.1.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := a.checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -153,7 +153,7 @@ planned with --exi-limit, or one a station reports), 17,000 on 2.1.`,
 				}
 				return out
 			}
-			if output == "json" {
+			if structured(output) {
 				type row struct {
 					contract.Combination
 					Versions []version `json:"versions"`
@@ -188,7 +188,7 @@ planned with --exi-limit, or one a station reports), 17,000 on 2.1.`,
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	c.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
 	c.Flags().StringArrayVar(&cpsCerts, "cps-cert", nil, "PEM chain (leaf first) of a CPS whose leaf this data directory did not issue, as pncd's --cps-cert; repeatable")
 	return c
 }

@@ -300,7 +300,7 @@ func (a *app) listCAs(ctx context.Context, d *datadir.Dir, output string) error 
 		}
 		rows = append(rows, r)
 	}
-	if output == "json" {
+	if structured(output) {
 		return a.json(rows)
 	}
 	date := func(t time.Time) string {
@@ -361,7 +361,7 @@ func (a *app) caCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List the CAs",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := a.checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
 			if a.server != "" {
@@ -375,7 +375,7 @@ func (a *app) caCmd() *cobra.Command {
 			return a.listCAs(cmd.Context(), d, output)
 		},
 	}
-	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	list.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
 	remote(list)
 
 	var cfg ca.CAConfig

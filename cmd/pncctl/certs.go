@@ -207,7 +207,7 @@ func (a *app) certsCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List issued certificates",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := a.checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
 			switch revoked {
@@ -240,7 +240,7 @@ func (a *app) certsCmd() *cobra.Command {
 				}
 				page.Offset += len(got)
 			}
-			if output == "json" {
+			if structured(output) {
 				out := make([]certJSON, len(cs))
 				for i, c := range cs {
 					out[i] = toJSON(c, now, false)
@@ -255,7 +255,7 @@ func (a *app) certsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	list.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
 	list.Flags().StringVar(&f.Issuer, "issuer", "", "only this CA")
 	list.Flags().StringVar(&f.Profile, "profile", "", "only this profile")
 	list.Flags().StringVar(&f.Tenant, "tenant", "", "only this tenant")
@@ -269,7 +269,7 @@ func (a *app) certsCmd() *cobra.Command {
 	show := &cobra.Command{
 		Use: "show SERIAL", Short: "Show one certificate", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(showOut, "table", "json", "pem"); err != nil {
+			if err := a.checkOutput(showOut, "table", "json", "pem"); err != nil {
 				return err
 			}
 			serial, err := ca.NormalizeSerial(args[0])
@@ -296,7 +296,7 @@ func (a *app) certsCmd() *cobra.Command {
 			case "pem":
 				_, err := io.WriteString(a.out, j.PEM)
 				return err
-			case "json":
+			case "json", "yaml":
 				return a.json(j)
 			}
 			rows := [][]string{{"issuer", j.Issuer}, {"serial", j.Serial}, {"profile", j.Profile}, {"tenant", dash(j.Tenant)},
@@ -308,7 +308,7 @@ func (a *app) certsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	show.Flags().StringVarP(&showOut, "output", "o", "table", "table, json or pem")
+	show.Flags().StringVarP(&showOut, "output", "o", "table", "table, json, yaml or pem")
 	show.Flags().StringVar(&showIssuer, "issuer", "", "issuing CA, if the serial is not unique")
 	c.AddCommand(list, show)
 	return c
@@ -420,7 +420,7 @@ func (a *app) tenantsCmd() *cobra.Command {
 			return a.rows(tenantsOut, "NAME\tKIND\tORGANIZATION\tOPERATOR IDS\tPROVIDER IDS", rows)
 		},
 	}
-	outputFlag(list, &tenantsOut)
+	a.outputFlag(list, &tenantsOut)
 	c.AddCommand(remote(create), remote(list))
 	return c
 }

@@ -68,7 +68,7 @@ func (a *app) contractsCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List contracts",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := a.checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
 			var list []*store.Contract
@@ -94,7 +94,7 @@ func (a *app) contractsCmd() *cobra.Command {
 					return err
 				}
 			}
-			if output == "json" {
+			if structured(output) {
 				return a.json(list)
 			}
 			var rows [][]string
@@ -115,7 +115,7 @@ func (a *app) contractsCmd() *cobra.Command {
 	}
 	list.Flags().StringVar(&tenant, "tenant", "", "only this eMSP's contracts")
 	list.Flags().StringVar(&pcid, "pcid", "", "only this vehicle's contracts")
-	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	list.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
 
 	var emaid string
 	cancel := &cobra.Command{
@@ -253,7 +253,7 @@ func (a *app) provisioningCmd() *cobra.Command {
 			return a.rows(provOut, "PCID\tTENANT\tSUBJECT\tNOT AFTER", rows)
 		},
 	}
-	outputFlag(list, &provOut)
+	a.outputFlag(list, &provOut)
 	list.Flags().StringVar(&listTenant, "tenant", "", "only this OEM's")
 	var pcid string
 	del := &cobra.Command{

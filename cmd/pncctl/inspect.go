@@ -49,7 +49,7 @@ func (a *app) inspectCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			if output == "json" {
+			if structured(output) {
 				return a.json(objs)
 			}
 			for i, o := range objs {
@@ -73,7 +73,7 @@ func (a *app) inspectCmd() *cobra.Command {
 			return nil
 		},
 	}
-	outputFlag(c, &output)
+	a.outputFlag(c, &output)
 	return c
 }
 

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/buildinfo"
@@ -64,7 +66,7 @@ type app struct {
 	exiLimit int
 	// Remote mode (remote.go).
 	server, tokenFile, serverCA string
-	quiet                       bool
+	quiet, asYAML               bool
 	out, errw                   io.Writer
 }
 
@@ -166,7 +168,7 @@ func (a *app) table(header string, rows [][]string) {
 // whose keys are the header's columns in snake_case ("-" is null): the
 // JSON form of the commands whose rows are what they show.
 func (a *app) rows(output, header string, rows [][]string) error {
-	if output != "json" {
+	if !structured(output) {
 		a.table(header, rows)
 		return nil
 	}
@@ -190,8 +192,8 @@ func (a *app) rows(output, header string, rows [][]string) error {
 }
 
 // outputFlag adds -o table|json to a command whose rows go through rows.
-func outputFlag(c *cobra.Command, output *string) {
-	c.Flags().StringVarP(output, "output", "o", "table", "table or json")
+func (a *app) outputFlag(c *cobra.Command, output *string) {
+	c.Flags().StringVarP(output, "output", "o", "table", "table, json or yaml")
 	prev := c.PreRunE
 	c.PreRunE = func(cmd *cobra.Command, args []string) error {
 		if prev != nil {
@@ -199,24 +201,44 @@ func outputFlag(c *cobra.Command, output *string) {
 				return err
 			}
 		}
-		return checkOutput(*output, "table", "json")
+		return a.checkOutput(*output, "table", "json")
 	}
 }
 
+// json prints v as JSON, or as YAML with the same keys when -o yaml asked
+// for it (through JSON, so that the json tags name the keys).
 func (a *app) json(v any) error {
+	if a.asYAML {
+		data, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		var tree any
+		if err := json.Unmarshal(data, &tree); err != nil {
+			return err
+		}
+		return yaml.NewEncoder(a.out).Encode(tree)
+	}
 	enc := json.NewEncoder(a.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
-func checkOutput(o string, allowed ...string) error {
-	for _, x := range allowed {
-		if o == x {
-			return nil
-		}
+// checkOutput checks -o against the forms a command prints; wherever JSON
+// is one, YAML (the same keys) is too. a.json then writes the form asked.
+func (a *app) checkOutput(o string, allowed ...string) error {
+	if slices.Contains(allowed, "json") {
+		allowed = append(allowed, "yaml")
 	}
-	return fmt.Errorf("-o %q: want one of %s", o, strings.Join(allowed, ", "))
+	if !slices.Contains(allowed, o) {
+		return usageError{fmt.Errorf("-o %q: want one of %s", o, strings.Join(allowed, ", "))}
+	}
+	a.asYAML = o == "yaml"
+	return nil
 }
+
+// structured reports whether -o asks for JSON or YAML.
+func structured(o string) bool { return o == "json" || o == "yaml" }
 
 // envOr is the environment variable name, or def when it is unset or
 // empty.

@@ -65,7 +65,7 @@ func (a *app) oauthCmd() *cobra.Command {
 			return a.rows(clientsOut, "ID\tTENANT\tROLE\tCREATED\tSTATE", rows)
 		},
 	}
-	outputFlag(list, &clientsOut)
+	a.outputFlag(list, &clientsOut)
 	list.Flags().StringVar(&tenant, "tenant", "", "only this tenant's")
 	var revokeID string
 	revoke := &cobra.Command{

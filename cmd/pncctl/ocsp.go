@@ -25,7 +25,7 @@ responder, about this certificate, fresh. Exit status 0 for good, 1 for
 revoked, unknown or any error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := a.checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
 			certs, err := datadir.ReadCertificates(args[0])
@@ -52,7 +52,7 @@ revoked, unknown or any error.`,
 				return err
 			}
 			status := [...]string{"good", "revoked", "unknown"}[r.Status]
-			if output == "json" {
+			if structured(output) {
 				out := map[string]any{"status": status, "this_update": r.ThisUpdate, "next_update": r.NextUpdate,
 					"produced_at": r.ProducedAt, "signer": r.Signer.Subject.String(), "source": r.Source}
 				if r.Status == ocsp.Revoked {
@@ -85,7 +85,7 @@ revoked, unknown or any error.`,
 	check.Flags().StringVar(&issuerPath, "issuer", "", "")
 	check.Flags().MarkDeprecated("issuer", "use --issuer-cert (a file); --issuer names a CA elsewhere")
 	check.Flags().StringVar(&responderURL, "url", "", "responder URL (default: the certificate's AIA)")
-	check.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	check.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
 	check.MarkFlagsOneRequired("issuer-cert", "issuer")
 	c.AddCommand(check, a.responderCSRCmd(), a.responderImportCmd())
 	return c

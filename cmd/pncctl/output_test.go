@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
@@ -50,6 +53,15 @@ func TestJSONOutput(t *testing.T) {
 		if tc.key != "" && (len(rows) == 0 || rows[0][tc.key] != tc.want) {
 			t.Errorf("%v: first row %v, want %s=%s", tc.args, rows, tc.key, tc.want)
 		}
+		// YAML: the same rows with the same keys.
+		var yrows []map[string]any
+		yout := mustCLI(t, append(append([]string{"--data", data}, tc.args...), "-o", "yaml")...)
+		if err := yaml.Unmarshal([]byte(yout), &yrows); err != nil || len(yrows) != len(rows) || tc.key != "" && fmt.Sprint(yrows[0][tc.key]) != tc.want {
+			t.Errorf("%v -o yaml: %v\n%s", tc.args, err, yout)
+		}
+	}
+	if _, errs, code := cli(t, "--data", data, "tenants", "list", "-o", "xml"); code != exitUsage || !strings.Contains(errs, "yaml") {
+		t.Errorf("-o xml: exit %d %s", code, errs)
 	}
 }
 

@@ -70,14 +70,14 @@ func (a *app) stationsCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List stations",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := a.checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
 			list, err := a.listStations(cmd, tenant)
 			if err != nil {
 				return err
 			}
-			if output == "json" {
+			if structured(output) {
 				return a.json(list)
 			}
 			var rows [][]string
@@ -90,7 +90,7 @@ func (a *app) stationsCmd() *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&tenant, "tenant", "", "only this tenant's stations")
-	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	list.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
 	var showID string
 	show := &cobra.Command{
 		Use: "show", Short: "Show a station with the certificates it holds and pncpki's unanswered calls to it",

@@ -25,7 +25,7 @@ against a profile, detected from the certificate when --profile is not given.
 It exits 0 when all are clean and 1 with the violations otherwise.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "text", "json"); err != nil {
+			if err := a.checkOutput(output, "text", "json"); err != nil {
 				return err
 			}
 			forms, err := a.forms()
@@ -68,7 +68,7 @@ It exits 0 when all are clean and 1 with the violations otherwise.`,
 					results = append(results, result{File: f, Index: i, Subject: formatDN(c.RawSubject), Profile: p.Name, Violations: vs})
 				}
 			}
-			if output == "json" {
+			if structured(output) {
 				if err := a.json(results); err != nil {
 					return err
 				}
@@ -91,7 +91,7 @@ It exits 0 when all are clean and 1 with the violations otherwise.`,
 		},
 	}
 	c.Flags().StringVar(&profile, "profile", "", "profile to check against (default: detect)")
-	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	c.Flags().StringVarP(&output, "output", "o", "text", "text, json or yaml")
 	return c
 }
 
@@ -179,6 +179,6 @@ func (a *app) profilesCmd() *cobra.Command {
 			return a.rows(profilesOut, "PROFILE\tROLE\tKEY\tDC\tCN\tKEY USAGE\tPATHLEN\tMAX VALIDITY\tMAX DER", rows)
 		},
 	}
-	outputFlag(c, &profilesOut)
+	a.outputFlag(c, &profilesOut)
 	return c
 }
