@@ -219,7 +219,7 @@ func oemSubCAProto(c *store.OEMSubCA) *pncpkiv1.OEMSubCA {
 	out := &pncpkiv1.OEMSubCA{Sha256: c.SHA256, Tenant: c.Tenant, CreatedAt: timestamppb.New(c.CreatedAt),
 		Pem: ca.CertificatePEM(c.DER)}
 	if cert, err := x509.ParseCertificate(c.DER); err == nil {
-		out.Subject = cert.Subject.String()
+		out.Subject = ca.FormatName(cert.RawSubject)
 	}
 	return out
 }

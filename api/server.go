@@ -115,7 +115,17 @@ func (s *Server) Handler() (http.Handler, error) {
 			rw.finish()
 			return
 		}
-		t.ServeHTTP(w, r)
+		// A Connect unary call whose client left out
+		// Connect-Protocol-Version (curl, a hand-written client) is still
+		// one: without the header the transcoder would take it for REST
+		// and answer a plain-text 404.
+		if ct := r.Header.Get("Content-Type"); r.Method == http.MethodPost && r.Header.Get("Connect-Protocol-Version") == "" &&
+			(ct == "application/json" || ct == "application/proto") {
+			r.Header.Set("Connect-Protocol-Version", "1")
+		}
+		cw := &connectWriter{ResponseWriter: w}
+		t.ServeHTTP(cw, r)
+		cw.finish()
 	})), nil
 }
 
@@ -214,6 +224,62 @@ func (w *restWriter) finish() {
 	}
 	w.ResponseWriter.WriteHeader(w.status)
 	w.ResponseWriter.Write(w.held.Bytes())
+}
+
+// connectWriter answers the transcoder's plain-text refusals of a
+// Connect/gRPC path (an unknown procedure) as a Connect error, JSON with
+// the stable code at the start of the message, instead of text.
+type connectWriter struct {
+	http.ResponseWriter
+	status int
+	held   bytes.Buffer
+}
+
+func (w *connectWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		w.status = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *connectWriter) Write(b []byte) (int, error) {
+	if w.status != 0 {
+		if w.held.Len()+len(b) > 4<<10 {
+			return len(b), nil // a plain-text refusal is short; the rest is dropped
+		}
+		return w.held.Write(b)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush passes flushes on unless a refusal is held (gRPC streams flush).
+func (w *connectWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && w.status == 0 {
+		f.Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (w *connectWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *connectWriter) finish() {
+	if w.status == 0 {
+		return
+	}
+	code, stable := "unknown", "request.invalid"
+	switch w.status {
+	case http.StatusNotFound:
+		code, stable = "unimplemented", CodeRouteNotFound
+	case http.StatusMethodNotAllowed:
+		code, stable = "unimplemented", CodeMethodNotAllowed
+	case http.StatusUnsupportedMediaType:
+		code, stable = "invalid_argument", CodeMediaType
+	}
+	w.ResponseWriter.Header().Set("Content-Type", "application/json")
+	w.ResponseWriter.WriteHeader(w.status)
+	json.NewEncoder(w.ResponseWriter).Encode(map[string]any{"code": code,
+		"message": stable + ": " + strings.TrimSpace(w.held.String())})
 }
 
 // writeError writes the REST error shape for a refusal: the stable code,
@@ -553,7 +619,7 @@ func (h *authorities) ListAuthorities(ctx context.Context, _ *connect.Request[pn
 	resp := &pncpkiv1.ListAuthoritiesResponse{}
 	for _, a := range h.s.CA.Authorities() {
 		resp.Authorities = append(resp.Authorities, &pncpkiv1.Authority{Name: a.Name, Profile: a.Profile.Name,
-			Subject: a.Cert.Subject.String(), NotAfter: timestamppb.New(a.Cert.NotAfter), Chain: a.ChainPEM})
+			Subject: ca.FormatName(a.Cert.RawSubject), NotAfter: timestamppb.New(a.Cert.NotAfter), Chain: a.ChainPEM})
 	}
 	return connect.NewResponse(resp), nil
 }
@@ -607,7 +673,7 @@ func (h *authorities) ListTrustAnchors(ctx context.Context, req *connect.Request
 			continue
 		}
 		for _, c := range anchors[u] {
-			resp.Anchors = append(resp.Anchors, &pncpkiv1.TrustAnchor{Use: string(u), Subject: c.Subject.String(), Sha256: ca.Fingerprint(c),
+			resp.Anchors = append(resp.Anchors, &pncpkiv1.TrustAnchor{Use: string(u), Subject: ca.FormatName(c.RawSubject), Sha256: ca.Fingerprint(c),
 				NotAfter: timestamppb.New(c.NotAfter), Pem: ca.CertificatePEM(c.Raw)})
 		}
 	}

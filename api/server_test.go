@@ -662,6 +662,15 @@ func TestRESTRefusalsAreJSON(t *testing.T) {
 			}
 		})
 	}
+	// A Connect call without Connect-Protocol-Version is still one; an
+	// unknown procedure is a Connect error in JSON, not text.
+	if resp, out := do("POST", "/pncpki.v1.AuthorityService/ListAuthorities", "application/json", strings.NewReader("{}"), nil); resp.StatusCode != 200 || out["authorities"] == nil {
+		t.Errorf("Connect call without the protocol header: %d %v", resp.StatusCode, out)
+	}
+	if resp, out := do("POST", "/pncpki.v1.AuthorityService/NoSuchProcedure", "application/json", strings.NewReader("{}"), map[string]string{"Connect-Protocol-Version": "1"}); resp.StatusCode != 404 ||
+		out["code"] != "unimplemented" || !strings.HasPrefix(fmt.Sprint(out["message"]), api.CodeRouteNotFound) {
+		t.Errorf("unknown procedure: %d %v", resp.StatusCode, out)
+	}
 	var gz bytes.Buffer
 	w := gzip.NewWriter(&gz)
 	w.Write([]byte(`{}`))

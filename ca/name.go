@@ -7,7 +7,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -94,4 +97,50 @@ func stringTag(s string) cbasn1.Tag {
 		}
 	}
 	return cbasn1.PrintableString
+}
+
+// nameKeywords are the attribute types FormatName writes by keyword;
+// pkix.Name.String knows no DC and writes it as
+// 0.9.2342.19200300.100.1.25=#13..., unreadable in every ISO 15118 name.
+var nameKeywords = map[string]string{
+	"2.5.4.3": "CN", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST",
+	"2.5.4.9": "STREET", "2.5.4.17": "POSTALCODE", "2.5.4.5": "SERIALNUMBER",
+	"0.9.2342.19200300.100.1.25": "DC", "0.9.2342.19200300.100.1.1": "UID",
+}
+
+// FormatName writes a DER name as RFC 4514 does (last RDN first, values
+// escaped), with DC and the other usual attributes by keyword.
+func FormatName(raw []byte) string {
+	var rdns pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(raw, &rdns); err != nil || len(rest) > 0 {
+		return "#" + hex.EncodeToString(raw)
+	}
+	parts := make([]string, 0, len(rdns))
+	for i := len(rdns) - 1; i >= 0; i-- {
+		var atvs []string
+		for _, atv := range rdns[i] {
+			key := nameKeywords[atv.Type.String()]
+			if key == "" {
+				key = atv.Type.String()
+			}
+			atvs = append(atvs, key+"="+escapeDN(fmt.Sprint(atv.Value)))
+		}
+		parts = append(parts, strings.Join(atvs, "+"))
+	}
+	return strings.Join(parts, ",")
+}
+
+// escapeDN escapes an attribute value as RFC 4514 2.4 asks.
+func escapeDN(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case strings.ContainsRune(`,+"\<>;`, r),
+			i == 0 && (r == ' ' || r == '#'),
+			i == len(s)-1 && r == ' ':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -74,3 +74,23 @@ func checkMarshalName(t *testing.T, n pkix.Name) {
 		t.Errorf("%v: %x, %v\nwant %x, %v", n, got, err, want, werr)
 	}
 }
+
+// TestFormatName: RFC 4514 order and escaping, with DC by keyword.
+func TestFormatName(t *testing.T) {
+	for _, tc := range []struct {
+		cn, o, c, dc, want string
+	}{
+		{"CPO Sub-CA 2", "Stadtwerke Musterstadt Energie GmbH", "DE", "V2G", "DC=V2G,C=DE,O=Stadtwerke Musterstadt Energie GmbH,CN=CPO Sub-CA 2"},
+		{"DE*SWM*E1*1", "", "", "CPO", "DC=CPO,CN=DE*SWM*E1*1"},
+		{"Müller, Söhne + Co", "#1 \"Laden\"", "", "", `O=\#1 \"Laden\",CN=Müller\, Söhne \+ Co`},
+	} {
+		n := Name(tc.cn, tc.o, tc.c, tc.dc)
+		der, err := asn1.Marshal(n.ToRDNSequence())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := FormatName(der); got != tc.want {
+			t.Errorf("FormatName = %s, want %s", got, tc.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/store"
@@ -555,7 +556,7 @@ func hexOrBase64(s string) ([]byte, error) {
 func certRow(key, tenant string, der []byte) []string {
 	subject, notAfter := "-", "-"
 	if c, err := x509.ParseCertificate(der); err == nil {
-		subject, notAfter = formatDN(c.RawSubject), c.NotAfter.Format("2006-01-02")
+		subject, notAfter = ca.FormatName(c.RawSubject), c.NotAfter.Format("2006-01-02")
 	}
 	return []string{key, tenant, subject, notAfter}
 }

@@ -7,8 +7,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -139,8 +137,8 @@ func inspect(data []byte, forms policies.SECCForms) ([]*inspected, error) {
 func inspectDER(der []byte, forms policies.SECCForms) (*inspected, error) {
 	if c, err := x509.ParseCertificate(der); err == nil {
 		o := &inspected{Kind: "certificate"}
-		o.add("subject", formatDN(c.RawSubject))
-		o.add("issuer", formatDN(c.RawIssuer))
+		o.add("subject", ca.FormatName(c.RawSubject))
+		o.add("issuer", ca.FormatName(c.RawIssuer))
 		o.add("serial", strings.ToUpper(ca.SerialHex(c.SerialNumber)))
 		o.add("not before", c.NotBefore.UTC().Format(time.RFC3339))
 		o.add("not after", c.NotAfter.UTC().Format(time.RFC3339))
@@ -169,7 +167,7 @@ func inspectDER(der []byte, forms policies.SECCForms) (*inspected, error) {
 	}
 	if r, err := x509.ParseCertificateRequest(der); err == nil {
 		o := &inspected{Kind: "csr"}
-		o.add("subject", formatDN(r.RawSubject))
+		o.add("subject", ca.FormatName(r.RawSubject))
 		o.add("key", keyDescription(r.PublicKey))
 		o.add("signature", r.SignatureAlgorithm.String())
 		sig := "valid"
@@ -182,7 +180,7 @@ func inspectDER(der []byte, forms policies.SECCForms) (*inspected, error) {
 	}
 	if l, err := x509.ParseRevocationList(der); err == nil {
 		o := &inspected{Kind: "crl"}
-		o.add("issuer", formatDN(l.RawIssuer))
+		o.add("issuer", ca.FormatName(l.RawIssuer))
 		if l.Number != nil {
 			o.add("number", l.Number.String())
 		}
@@ -213,7 +211,7 @@ func inspectDER(der []byte, forms policies.SECCForms) (*inspected, error) {
 			o.add("reason", ca.ReasonName(r.RevocationReason))
 		}
 		if r.Certificate != nil {
-			o.add("signer", formatDN(r.Certificate.RawSubject))
+			o.add("signer", ca.FormatName(r.Certificate.RawSubject))
 		}
 		return o, nil
 	}
@@ -229,33 +227,6 @@ func inspectDER(der []byte, forms policies.SECCForms) (*inspected, error) {
 		return o, nil
 	}
 	return nil, errors.New("not a certificate, CSR, CRL or OCSP request or response")
-}
-
-// dnNames are the attribute names formatDN writes instead of OIDs.
-var dnNames = map[string]string{
-	"2.5.4.3": "CN", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST",
-	"2.5.4.5": "serialNumber", "0.9.2342.19200300.100.1.25": "DC", "1.2.840.113549.1.9.1": "emailAddress",
-}
-
-// formatDN writes a DER name in its own order (as RFC 4514 would,
-// reversed) with DC and the usual attributes by name, not as
-// 0.9.2342.19200300.100.1.25=#13... the way pkix.Name.String does.
-func formatDN(raw []byte) string {
-	var rdns pkix.RDNSequence
-	if rest, err := asn1.Unmarshal(raw, &rdns); err != nil || len(rest) > 0 {
-		return hex.EncodeToString(raw)
-	}
-	var parts []string
-	for _, rdn := range rdns {
-		for _, atv := range rdn {
-			name := dnNames[atv.Type.String()]
-			if name == "" {
-				name = atv.Type.String()
-			}
-			parts = append(parts, fmt.Sprintf("%s=%v", name, atv.Value))
-		}
-	}
-	return strings.Join(parts, ", ")
 }
 
 func keyDescription(pub any) string {

@@ -130,9 +130,9 @@ func TestInspect(t *testing.T) {
 	for _, tc := range []struct {
 		file, kind, want string
 	}{
-		{leaf, "certificate", "CN=DE*SWM*E1*1, DC=CPO"},
+		{leaf, "certificate", "DC=CPO,CN=DE*SWM*E1*1"},
 		{csr, "csr", "self-signature"},
-		{crl, "crl", "CN=CPO Sub-CA 2, O=Stadtwerke Musterstadt Energie GmbH, C=DE, DC=V2G"},
+		{crl, "crl", "DC=V2G,C=DE,O=Stadtwerke Musterstadt Energie GmbH,CN=CPO Sub-CA 2"},
 		{reqFile, "ocsp_request", strings.ToUpper(ca.SerialHex(certs[0].SerialNumber))},
 	} {
 		out := mustCLI(t, "inspect", tc.file)

@@ -65,7 +65,7 @@ It exits 0 when all are clean and 1 with the violations otherwise.`,
 					if len(vs) > 0 {
 						bad++
 					}
-					results = append(results, result{File: f, Index: i, Subject: formatDN(c.RawSubject), Profile: p.Name, Violations: vs})
+					results = append(results, result{File: f, Index: i, Subject: ca.FormatName(c.RawSubject), Profile: p.Name, Violations: vs})
 				}
 			}
 			if structured(output) {
