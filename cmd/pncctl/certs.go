@@ -105,16 +105,23 @@ func readBounded(path string, limit int64) ([]byte, error) {
 func (a *app) revokeCmd() *cobra.Command {
 	var serial, reason, issuer, redisURL, certFile string
 	c := &cobra.Command{
-		Use:   "revoke",
-		Short: "Revoke a certificate (durable before this returns)",
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "revoke [SERIAL]",
+		Short: "Revoke a certificate, named by SERIAL (as certs show), --serial or --cert (durable before this returns)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			code, err := ca.ParseReason(reason)
 			if err != nil {
 				return err
 			}
+			if len(args) == 1 {
+				if serial != "" {
+					return usageError{errors.New("give the serial once: as an argument or --serial")}
+				}
+				serial = args[0]
+			}
 			switch {
 			case certFile != "" && serial != "":
-				return errors.New("give --serial or --cert, not both")
+				return usageError{errors.New("give the serial or --cert, not both")}
 			case certFile != "":
 				certs, err := datadir.ReadCertificates(certFile)
 				if err != nil {
@@ -122,7 +129,7 @@ func (a *app) revokeCmd() *cobra.Command {
 				}
 				serial = ca.SerialHex(certs[0].SerialNumber)
 			case serial == "":
-				return errors.New("--serial or --cert is required")
+				return usageError{errors.New("name the certificate: SERIAL, --serial or --cert")}
 			}
 			if a.server != "" { // pncd tells its OCSP responders itself
 				c, err := a.client()

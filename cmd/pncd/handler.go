@@ -53,6 +53,9 @@ func newRoutes(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, rd
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(doc)
 	})
+	page := api.OpenAPIPage()
+	r.Get("/openapi", http.RedirectHandler("/openapi/", http.StatusMovedPermanently).ServeHTTP)
+	r.Get("/openapi/*", page.ServeHTTP)
 	r.Get("/healthz", func(w http.ResponseWriter, req *http.Request) {
 		if _, err := d.Store.CAs(req.Context()); err != nil {
 			log.Error("health check: store", "err", err)

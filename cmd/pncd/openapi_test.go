@@ -138,6 +138,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		{"/.well-known/est/cpo/cacerts", "/.well-known/est/{ca}/cacerts"},
 		{"/.well-known/est/cpo/cacerts/ISO15118-2", "/.well-known/est/{ca}/cacerts/{iso}"},
 		{"/opnc/v1/rcp/rootcertificates", "/opnc/v1/rcp/rootcertificates"},
+		{"/openapi/", "/openapi/{file}"},
 	} {
 		res, err := http.Get(srv.URL + tc.path)
 		if err != nil {
@@ -158,6 +159,22 @@ func TestOpenAPIRoutes(t *testing.T) {
 			if _, ok := r.Content[mt]; !ok {
 				t.Errorf("GET %s: %s, documented %v", tc.path, mt, r.Content)
 			}
+		}
+	}
+
+	// The page renders the document from files pncd holds: nothing from
+	// elsewhere, and no inline script.
+	for _, f := range []string{"/openapi/", "/openapi/app.js", "/openapi/style.css"} {
+		res, err := http.Get(srv.URL + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		csp := res.Header.Get("Content-Security-Policy")
+		if res.StatusCode != 200 || !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") ||
+			regexp.MustCompile(`(src|href)="https?://`).Match(page) || regexp.MustCompile(`<script>`).Match(page) {
+			t.Errorf("GET %s: %d, CSP %q", f, res.StatusCode, csp)
 		}
 	}
 }
