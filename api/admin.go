@@ -88,12 +88,12 @@ func (h *tokens) CreateToken(ctx context.Context, req *connect.Request[pncpkiv1.
 	if err != nil {
 		return nil, newError(connect.CodeInvalidArgument, "request.invalid", fmt.Errorf("request.invalid: %w", err))
 	}
-	if err := h.s.Store.AppendAudit(ctx, &store.AuditEntry{Actor: store.ActorFrom(ctx), Action: "token.create", Object: m.Subject,
-		Detail: fmt.Sprintf(`{"tenant":%q,"role":%q,"ttl":%q}`, m.Tenant, m.Role, ttl)}); err != nil {
-		return nil, apiError(err)
-	}
 	c, err := h.s.Key.Verify(tok, now)
 	if err != nil {
+		return nil, apiError(err)
+	}
+	if err := h.s.Store.AppendAudit(ctx, store.TokenAudit(ctx, m.Subject, store.TokenDetail{ID: c.ID, Tenant: m.Tenant, Role: m.Role,
+		TTL: ttl.String(), ExpiresAt: c.ExpiresAt.Time.UTC()})); err != nil {
 		return nil, apiError(err)
 	}
 	return connect.NewResponse(&pncpkiv1.CreateTokenResponse{Token: tok, ExpiresAt: timestamppb.New(now.Add(ttl)), Id: c.ID}), nil

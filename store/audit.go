@@ -197,6 +197,25 @@ func IssueAudit(actor string, c *Certificate) *AuditEntry {
 	return &AuditEntry{Actor: actor, Action: AuditCertificateIssue, Object: c.Issuer + "/" + c.Serial, Detail: string(b)}
 }
 
+// AuditTokenCreate records a minted API token: tokens are audited, never
+// stored, and 'pncctl token list' reads them back from the log.
+const AuditTokenCreate = "token.create"
+
+// TokenDetail is the detail of a token.create entry.
+type TokenDetail struct {
+	ID        string    `json:"id"`
+	Tenant    string    `json:"tenant"`
+	Role      string    `json:"role"`
+	TTL       string    `json:"ttl"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// TokenAudit records a token minted for subject.
+func TokenAudit(ctx context.Context, subject string, d TokenDetail) *AuditEntry {
+	b, _ := json.Marshal(d)
+	return &AuditEntry{Actor: ActorFrom(ctx), Action: AuditTokenCreate, Object: subject, Detail: string(b)}
+}
+
 // RevokeAudit records a revocation.
 func RevokeAudit(ctx context.Context, issuer, serial string, reason int, at time.Time) *AuditEntry {
 	return &AuditEntry{Actor: ActorFrom(ctx), Action: AuditCertificateRevoke, Object: issuer + "/" + serial,

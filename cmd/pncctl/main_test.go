@@ -463,9 +463,20 @@ func TestTokenCreate(t *testing.T) {
 	if out := mustCLI(t, "--data", data, "audit", "list"); !strings.Contains(out, "token.create") {
 		t.Errorf("token not audited:\n%s", out)
 	}
+	// Listed from the audit log: the init's administrator token and this
+	// one; once revoked, only with --all.
+	if out := mustCLI(t, "--data", data, "token", "list"); !strings.Contains(out, c.ID) || !strings.Contains(out, "first-start-admin") || !strings.Contains(out, "cpo1-operator") {
+		t.Errorf("token list:\n%s", out)
+	}
 	tokFile := filepath.Join(t.TempDir(), "tok")
 	os.WriteFile(tokFile, []byte(tok+"\n"), 0o600)
 	mustCLI(t, "--data", data, "token", "revoke", "--file", tokFile)
+	if out := mustCLI(t, "--data", data, "token", "list"); strings.Contains(out, c.ID) {
+		t.Errorf("token list shows the revoked token:\n%s", out)
+	}
+	if out := mustCLI(t, "--data", data, "token", "list", "--all", "-o", "json"); !strings.Contains(out, `"state": "revoked"`) || !strings.Contains(out, c.ID) {
+		t.Errorf("token list --all:\n%s", out)
+	}
 	d, err := datadir.Open(context.Background(), data, ca.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -58,14 +59,16 @@ func (a *app) tokenCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// Tokens are audited, never stored.
-			if err := d.Store.AppendAudit(context.WithoutCancel(ctx), &store.AuditEntry{Actor: store.ActorFrom(ctx), Action: "token.create", Object: subject,
-				Detail: fmt.Sprintf(`{"tenant":%q,"role":%q,"ttl":%q}`, tenant, role, ttl)}); err != nil {
+			c, err := key.Verify(tok, time.Now())
+			if err != nil {
 				return err
 			}
-			if c, err := key.Verify(tok, time.Now()); err == nil {
-				fmt.Fprintf(a.errw, "token id %s (for 'pncctl token revoke --id'), expires %s\n", c.ID, c.ExpiresAt.Time.UTC().Format(time.RFC3339))
+			// Tokens are audited, never stored.
+			if err := d.Store.AppendAudit(context.WithoutCancel(ctx), store.TokenAudit(ctx, c.Subject, store.TokenDetail{ID: c.ID, Tenant: tenant, Role: role,
+				TTL: ttl.String(), ExpiresAt: c.ExpiresAt.Time.UTC()})); err != nil {
+				return err
 			}
+			fmt.Fprintf(a.errw, "token id %s (for 'pncctl token revoke --id'), expires %s\n", c.ID, c.ExpiresAt.Time.UTC().Format(time.RFC3339))
 			fmt.Fprintln(a.out, tok)
 			return nil
 		},
@@ -158,7 +161,7 @@ func (a *app) tokenCmd() *cobra.Command {
 	revoke.Flags().StringVar(&tokenFile, "file", "", "a file holding the token to revoke")
 	revoke.Flags().StringVar(&tenant, "tenant", "", "the tenant the token acted for: its API client certificates, which act for it as well, are listed")
 	revoke.Flags().BoolVar(&withCerts, "client-certificates", false, "with --tenant, revoke the tenant's API client certificates too (reason privilegeWithdrawn)")
-	c.AddCommand(remote(create), remote(revoke))
+	c.AddCommand(remote(create), remote(revoke), a.tokenListCmd())
 	return c
 }
 
@@ -191,4 +194,63 @@ func (a *app) clientCerts(tenant string, live []clientCert, doRevoke bool, revok
 		fmt.Fprintf(a.out, "revoked API client certificate %s/%s\n", c.issuer, c.serial)
 	}
 	return nil
+}
+
+// tokenListCmd lists the tokens minted, from the audit log: tokens are
+// audited, never stored.
+func (a *app) tokenListCmd() *cobra.Command {
+	var all bool
+	var output string
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List the API tokens minted (from the audit log: ID, holder, tenant, role, expiry, state); valid ones unless --all",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			d, err := a.open(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			type minted struct {
+				when    time.Time
+				subject string
+				detail  store.TokenDetail
+			}
+			var tokens []minted
+			revoked := map[string]bool{}
+			if _, _, err := store.WalkAudit(ctx, d.Store, 0, func(e *store.AuditEntry) {
+				switch e.Action {
+				case store.AuditTokenCreate:
+					var td store.TokenDetail
+					if json.Unmarshal([]byte(e.Detail), &td) == nil && td.ID != "" {
+						tokens = append(tokens, minted{e.Time, e.Object, td})
+					}
+				case store.AuditTokenRevoke:
+					revoked[e.Object] = true
+				}
+			}); err != nil {
+				return err
+			}
+			now := time.Now()
+			var rows [][]string
+			for _, t := range tokens {
+				state := "valid"
+				switch {
+				case revoked[t.detail.ID]:
+					state = "revoked"
+				case now.After(t.detail.ExpiresAt):
+					state = "expired"
+				}
+				if state != "valid" && !all {
+					continue
+				}
+				rows = append(rows, []string{t.detail.ID, t.subject, dash(t.detail.Tenant), t.detail.Role, t.when.UTC().Format(time.RFC3339),
+					t.detail.ExpiresAt.Format(time.RFC3339), state})
+			}
+			return a.rows(output, "ID\tSUBJECT\tTENANT\tROLE\tCREATED\tEXPIRES\tSTATE", rows)
+		},
+	}
+	c.Flags().BoolVar(&all, "all", false, "also the revoked and expired ones")
+	a.outputFlag(c, &output)
+	return c
 }

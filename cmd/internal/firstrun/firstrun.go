@@ -21,7 +21,13 @@ const AdminTokenFile = "admin.token"
 // AdminTokenFile with mode 0600 and audits it under ctx's actor; it returns
 // the file's path (the value is never logged).
 func WriteAdminToken(ctx context.Context, d *datadir.Dir, key *auth.Key) (string, error) {
-	tok, err := key.Mint("first-start-admin", "", auth.RoleAdmin, 30*24*time.Hour, time.Now())
+	const ttl = 30 * 24 * time.Hour
+	now := time.Now()
+	tok, err := key.Mint("first-start-admin", "", auth.RoleAdmin, ttl, now)
+	if err != nil {
+		return "", err
+	}
+	c, err := key.Verify(tok, now)
 	if err != nil {
 		return "", err
 	}
@@ -29,8 +35,8 @@ func WriteAdminToken(ctx context.Context, d *datadir.Dir, key *auth.Key) (string
 	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", err
 	}
-	if err := d.Store.AppendAudit(ctx, &store.AuditEntry{Actor: store.ActorFrom(ctx), Action: "token.create", Object: "first-start-admin",
-		Detail: `{"role":"admin","ttl":"720h0m0s","file":"` + AdminTokenFile + `"}`}); err != nil {
+	if err := d.Store.AppendAudit(ctx, store.TokenAudit(ctx, c.Subject, store.TokenDetail{ID: c.ID, Role: auth.RoleAdmin, TTL: ttl.String(),
+		ExpiresAt: c.ExpiresAt.Time.UTC()})); err != nil {
 		return "", err
 	}
 	return path, nil
