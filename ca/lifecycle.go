@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -111,10 +110,6 @@ func pickIssuer(profile string, found []*Authority, now time.Time) (*Authority, 
 	return nil, refuse(CodeIssuerAmbiguous, "several CAs can issue %s (%v): name one", profile, names)
 }
 
-// ImportedCRLDir holds, in the data directory, the CRLs that offline CAs
-// signed elsewhere (pncctl crl import): CRLDir/{ca}.crl.
-const ImportedCRLDir = "crl"
-
 // MaxCRLSize bounds an imported CRL.
 const MaxCRLSize = 4 << 20
 
@@ -152,7 +147,7 @@ func (s *Service) ImportCRL(ctx context.Context, der []byte) (string, int, error
 	case !crl.NextUpdate.After(s.opts.Now()):
 		return "", 0, refuse(CodeBadRequest, "the CRL of %s expired at %s (nextUpdate)", a.Name, crl.NextUpdate.UTC().Format(time.RFC3339))
 	}
-	if old, err := s.importedCRL(a); err == nil && crl.Number.Cmp(old.Number) <= 0 {
+	if old, err := s.importedCRL(ctx, a); err == nil && crl.Number.Cmp(old.Number) <= 0 {
 		return "", 0, refuse(CodeBadRequest, "the CRL of %s has number %v; the one imported before has %v", a.Name, crl.Number, old.Number)
 	}
 	n := 0
@@ -166,24 +161,24 @@ func (s *Service) ImportCRL(ctx context.Context, der []byte) (string, int, error
 			return "", 0, fmt.Errorf("apply the revocation of %s/%s: %w", a.Name, SerialHex(e.SerialNumber), err)
 		}
 	}
-	path := filepath.Join(s.opts.DataDir, ImportedCRLDir, a.Name+".crl")
-	if err := writeFileAtomic(path, der); err != nil {
-		return "", 0, fmt.Errorf("keep the CRL of %s: %w", a.Name, err)
-	}
 	sum := sha256.Sum256(der)
-	if err := s.opts.Store.AppendAudit(ctx, &store.AuditEntry{Actor: store.ActorFrom(ctx), Action: AuditCRLImport, Object: a.Name,
+	audit := &store.AuditEntry{Actor: store.ActorFrom(ctx), Action: AuditCRLImport, Object: a.Name,
 		Detail: fmt.Sprintf(`{"crl_number":%q,"this_update":%q,"next_update":%q,"entries":%d,"newly_revoked":%d,"crl_sha256":%q}`,
 			crl.Number.String(), crl.ThisUpdate.UTC().Format(time.RFC3339), crl.NextUpdate.UTC().Format(time.RFC3339),
-			len(crl.RevokedCertificateEntries), n, hex.EncodeToString(sum[:]))}); err != nil {
-		return "", 0, err
+			len(crl.RevokedCertificateEntries), n, hex.EncodeToString(sum[:]))}
+	if err := s.opts.Store.PutImportedCRL(ctx, a.Name, der, audit); err != nil {
+		return "", 0, fmt.Errorf("keep the CRL of %s: %w", a.Name, err)
 	}
+	s.crls.mu.Lock()
+	delete(s.crls.entries, a.Name) // served from the store from now on
+	s.crls.mu.Unlock()
 	return a.Name, n, nil
 }
 
 // importedCRL reads the CRL last imported for an offline CA, checking its
-// signature again: the file is outside the store.
-func (s *Service) importedCRL(a *Authority) (*x509.RevocationList, error) {
-	der, err := os.ReadFile(filepath.Join(s.opts.DataDir, ImportedCRLDir, a.Name+".crl"))
+// signature again.
+func (s *Service) importedCRL(ctx context.Context, a *Authority) (*x509.RevocationList, error) {
+	der, err := s.opts.Store.ImportedCRL(ctx, a.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -195,19 +190,6 @@ func (s *Service) importedCRL(a *Authority) (*x509.RevocationList, error) {
 		return nil, fmt.Errorf("imported CRL of %s: %w", a.Name, err)
 	}
 	return crl, nil
-}
-
-// writeFileAtomic replaces path with data (mode 0644), creating its
-// directory.
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // signerOf returns the CA held here that signed cert, or nil.

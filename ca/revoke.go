@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -151,6 +150,34 @@ func (s *Service) CRL(ctx context.Context, issuer string, validity time.Duration
 	return der, nil
 }
 
+// importedCheck is how long an offline CA's imported CRL is served from
+// memory before the store is asked for a newer import (another replica's).
+const importedCheck = time.Minute
+
+// currentImportedCRL is CurrentCRL for an offline CA: its imported CRL.
+func (s *Service) currentImportedCRL(ctx context.Context, a *Authority) ([]byte, error) {
+	now := s.opts.Now()
+	s.crls.mu.Lock()
+	c, ok := s.crls.entries[a.Name]
+	s.crls.mu.Unlock()
+	if ok && now.Sub(c.checked) < importedCheck {
+		return c.der, nil
+	}
+	crl, err := s.importedCRL(ctx, a)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, refuse(CodeCAOffline, "CA %s is offline and no CRL of it was imported (pncctl crl import)", a.Name)
+	} else if err != nil {
+		return nil, err
+	}
+	s.crls.mu.Lock()
+	if s.crls.entries == nil {
+		s.crls.entries = map[string]cachedCRL{}
+	}
+	s.crls.entries[a.Name] = cachedCRL{der: crl.Raw, produced: crl.ThisUpdate, next: crl.NextUpdate, checked: now}
+	s.crls.mu.Unlock()
+	return crl.Raw, nil
+}
+
 // crlCache keeps the last CRL of each issuer so that serving CRLs does not
 // sign (and use up a CRL number) on every request.
 type crlCache struct {
@@ -163,6 +190,7 @@ type cachedCRL struct {
 	revoked  string // fingerprint of the revoked serials it lists
 	produced time.Time
 	next     time.Time // its nextUpdate
+	checked  time.Time // an imported one: when the store was last asked
 }
 
 // CRLTimes returns thisUpdate and nextUpdate of the CRL that CurrentCRL
@@ -191,19 +219,7 @@ func (s *Service) CurrentCRL(ctx context.Context, issuer string) ([]byte, error)
 		return nil, err
 	}
 	if a.Offline {
-		crl, err := s.importedCRL(a)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, refuse(CodeCAOffline, "CA %s is offline and no CRL of it was imported (pncctl crl import)", issuer)
-		} else if err != nil {
-			return nil, err
-		}
-		s.crls.mu.Lock()
-		if s.crls.entries == nil {
-			s.crls.entries = map[string]cachedCRL{}
-		}
-		s.crls.entries[issuer] = cachedCRL{der: crl.Raw, produced: crl.ThisUpdate, next: crl.NextUpdate}
-		s.crls.mu.Unlock()
-		return crl.Raw, nil
+		return s.currentImportedCRL(ctx, a)
 	}
 	now := s.opts.Now()
 	revoked, err := s.opts.Store.Revoked(ctx, issuer, now)

@@ -246,6 +246,14 @@ type Store interface {
 	// RevokedTokens returns the IDs of revoked tokens that expire after at.
 	RevokedTokens(ctx context.Context, at time.Time) ([]string, error)
 
+	// PutImportedCRL keeps der as the current CRL of issuer, an offline
+	// CA that signed it elsewhere (pncctl crl import), with its audit
+	// entry: every replica on the store serves it.
+	PutImportedCRL(ctx context.Context, issuer string, der []byte, audit *AuditEntry) error
+	// ImportedCRL returns the CRL last imported for issuer; ErrNotFound
+	// when there is none.
+	ImportedCRL(ctx context.Context, issuer string) ([]byte, error)
+
 	Close() error
 }
 

@@ -247,6 +247,12 @@ var migrations = [][]string{
 		// When a CA takes over issuance for its profile (rollover); NULL:
 		// from its creation.
 		`ALTER TABLE cas ADD COLUMN issue_from TIMESTAMPTZ`,
+		// The CRLs of offline CAs, signed elsewhere and imported.
+		`CREATE TABLE imported_crls (
+			issuer TEXT PRIMARY KEY REFERENCES cas(name),
+			der BYTEA NOT NULL,
+			imported_at TIMESTAMPTZ NOT NULL
+		)`,
 	},
 }
 
@@ -823,6 +829,27 @@ func (db *DB) RevokeToken(ctx context.Context, id string, expiresAt time.Time) e
 		return appendAudit(ctx, tx, &store.AuditEntry{Actor: store.ActorFrom(ctx), Action: store.AuditTokenRevoke, Object: id,
 			Detail: fmt.Sprintf(`{"expires_at":%q}`, expiresAt.UTC().Format(time.RFC3339))})
 	})
+}
+
+// PutImportedCRL implements store.Store.
+func (db *DB) PutImportedCRL(ctx context.Context, issuer string, der []byte, audit *store.AuditEntry) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO imported_crls(issuer, der, imported_at) VALUES($1,$2,now())
+			ON CONFLICT(issuer) DO UPDATE SET der = excluded.der, imported_at = excluded.imported_at`, issuer, der); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, audit)
+	})
+}
+
+// ImportedCRL implements store.Store.
+func (db *DB) ImportedCRL(ctx context.Context, issuer string) ([]byte, error) {
+	var der []byte
+	err := db.pool.QueryRow(ctx, `SELECT der FROM imported_crls WHERE issuer = $1`, issuer).Scan(&der)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("imported CRL of %s: %w", issuer, store.ErrNotFound)
+	}
+	return der, err
 }
 
 // RevokedTokens implements store.Store.

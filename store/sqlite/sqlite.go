@@ -302,6 +302,12 @@ var migrations = [][]string{
 		// When a CA takes over issuance for its profile (rollover),
 		// milliseconds since the epoch; 0: from its creation.
 		`ALTER TABLE cas ADD COLUMN issue_from INTEGER NOT NULL DEFAULT 0`,
+		// The CRLs of offline CAs, signed elsewhere and imported.
+		`CREATE TABLE imported_crls (
+			issuer TEXT PRIMARY KEY REFERENCES cas(name),
+			der BLOB NOT NULL,
+			imported_at INTEGER NOT NULL
+		)`,
 	},
 }
 
@@ -820,6 +826,27 @@ func (db *DB) RevokedTokens(ctx context.Context, at time.Time) ([]string, error)
 		var id string
 		return id, row.Scan(&id)
 	}, `SELECT id FROM token_revocations WHERE expires_at > ?`, ms(at))
+}
+
+// PutImportedCRL implements store.Store.
+func (db *DB) PutImportedCRL(ctx context.Context, issuer string, der []byte, audit *store.AuditEntry) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO imported_crls(issuer, der, imported_at) VALUES(?,?,?)
+			ON CONFLICT(issuer) DO UPDATE SET der = excluded.der, imported_at = excluded.imported_at`, issuer, der, ms(time.Now())); err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, audit)
+	})
+}
+
+// ImportedCRL implements store.Store.
+func (db *DB) ImportedCRL(ctx context.Context, issuer string) ([]byte, error) {
+	var der []byte
+	err := db.queryRow(ctx, `SELECT der FROM imported_crls WHERE issuer = ?`, issuer).Scan(&der)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("imported CRL of %s: %w", issuer, store.ErrNotFound)
+	}
+	return der, err
 }
 
 // Snapshot writes a consistent copy of the whole database to path (which

@@ -3,6 +3,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"FilterAndPaging", testFilter},
 		{"Revoke", testRevoke},
 		{"CRLNumbers", testCRLNumbers},
+		{"ImportedCRLs", testImportedCRLs},
 		{"LivePaging", testLive},
 		{"RevocationFeed", testRevocationFeed},
 		{"AuditLog", testAudit},
@@ -1048,5 +1050,40 @@ func testEventEndpoints(t *testing.T, s store.Store) {
 	}
 	if err := s.DeleteEventEndpoint(ctx, e.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("second delete: %v", err)
+	}
+}
+
+// testImportedCRLs: an imported CRL replaces the one before, is audited
+// in the same transaction, and belongs to a CA of the store.
+func testImportedCRLs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustCA(t, s, "v2g-root")
+	if _, err := s.ImportedCRL(ctx, "v2g-root"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ImportedCRL before an import: %v", err)
+	}
+	for i, der := range [][]byte{{0x30, 0x01}, {0x30, 0x02}} {
+		audit := &store.AuditEntry{Actor: "tester", Action: "crl.import", Object: "v2g-root", Detail: fmt.Sprintf(`{"n":%d}`, i)}
+		if err := s.PutImportedCRL(ctx, "v2g-root", der, audit); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.ImportedCRL(ctx, "v2g-root"); err != nil || !bytes.Equal(got, der) {
+			t.Errorf("ImportedCRL = %x, %v; want %x", got, err, der)
+		}
+	}
+	if err := s.PutImportedCRL(ctx, "no-such-ca", []byte{0x30}, &store.AuditEntry{Actor: "tester", Action: "crl.import"}); err == nil {
+		t.Error("a CRL of an unknown CA was kept")
+	}
+	entries, err := s.AuditLog(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imports := 0
+	for _, e := range entries {
+		if e.Action == "crl.import" {
+			imports++
+		}
+	}
+	if imports != 2 {
+		t.Errorf("%d crl.import audit entries, want 2", imports)
 	}
 }
