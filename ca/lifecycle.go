@@ -141,7 +141,7 @@ func (s *Service) ImportCRL(ctx context.Context, der []byte) (string, int, error
 	}
 	switch {
 	case a == nil:
-		return "", 0, refuse(CodeIssuerUnknown, "the CRL of %q is not signed by a CA held here", crl.Issuer.String())
+		return "", 0, refuse(CodeIssuerUnknown, "the CRL of %q is not signed by a CA held here", FormatName(crl.RawIssuer))
 	case !a.Offline:
 		return "", 0, refuse(CodeBadRequest, "CA %s is online here: pncd signs its CRLs itself", a.Name)
 	case !crl.NextUpdate.After(s.opts.Now()):

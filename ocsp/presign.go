@@ -85,7 +85,7 @@ func (r *Responder) refreshCRLs(ctx context.Context) {
 		switch {
 		case err == nil || ctx.Err() != nil:
 		case ca.CodeOf(err) == ca.CodeCAOffline:
-			r.log.Warn("CRL of an offline CA not served", "ca", a.Name, "err", err)
+			r.warnHourly("offline-crl/"+a.Name, "CRL of an offline CA not served", "ca", a.Name, "err", err)
 		default:
 			r.log.Error("CRL refresh", "ca", a.Name, "err", err)
 		}

@@ -109,6 +109,28 @@ type Responder struct {
 	crlRunning bool
 	feedMu     sync.Mutex
 	feedCursor int64 // last revocation applied from the store's feed
+
+	warnMu sync.Mutex
+	warned map[string]time.Time // warnHourly's last line by key
+}
+
+// warnHourly logs a warning about a lasting state (an offline CA without
+// an imported CRL, say) at most once an hour per key: Reload and the
+// CRL refresh find it again every few minutes.
+func (r *Responder) warnHourly(key, msg string, args ...any) {
+	now := time.Now()
+	r.warnMu.Lock()
+	if r.warned == nil {
+		r.warned = map[string]time.Time{}
+	}
+	due := now.Sub(r.warned[key]) >= time.Hour // never warned: the zero time
+	if due {
+		r.warned[key] = now
+	}
+	r.warnMu.Unlock()
+	if due {
+		r.log.Warn(msg, args...)
+	}
 }
 
 type issuer struct {
@@ -245,7 +267,7 @@ func (r *Responder) Reload(ctx context.Context) error {
 	for _, a := range r.opts.CA.Authorities() {
 		s, err := r.delegated(ctx, a)
 		if errors.Is(err, errOffline) {
-			r.log.Warn("no OCSP answers for the certificates of an offline CA", "ca", a.Name, "err", err)
+			r.warnHourly("offline-ocsp/"+a.Name, "no OCSP answers for the certificates of an offline CA", "ca", a.Name, "err", err)
 			continue
 		} else if err != nil {
 			return fmt.Errorf("OCSP signer for %s: %w", a.Name, err)

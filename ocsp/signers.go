@@ -43,7 +43,7 @@ func (r *Responder) delegated(ctx context.Context, a *ca.Authority) (*ResponseSi
 		return s, nil
 	case cannotSign && err == nil:
 		if a.Offline {
-			r.log.Warn("OCSP responder certificate of an offline CA is due for renewal; sign a new one where the CA's key is (pncctl ocsp responder-csr)", "ca", a.Name, "not_after", s.Cert.NotAfter)
+			r.warnHourly("offline-responder/"+a.Name, "OCSP responder certificate of an offline CA is due for renewal; sign a new one where the CA's key is (pncctl ocsp responder-csr)", "ca", a.Name, "not_after", s.Cert.NotAfter)
 		}
 		return s, nil
 	case cannotSign:
