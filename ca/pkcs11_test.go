@@ -3,47 +3,18 @@ package ca_test
 import (
 	"context"
 	"crypto/x509"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"go.step.sm/crypto/kms"
 	"go.step.sm/crypto/kms/apiv1"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/softhsmtest"
 	"github.com/pncpki/pncpki/policies"
 )
 
-// softHSM initialises a SoftHSM2 token in a temporary directory and returns
-// the PKCS#11 URI prefix of the token.
-func softHSM(t *testing.T) string {
-	t.Helper()
-	util, err := exec.LookPath("softhsm2-util")
-	if err != nil {
-		t.Skip("softhsm2-util not installed: skipping PKCS#11 test (.ci/run installs softhsm2)")
-	}
-	var module string
-	for _, m := range []string{"/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so", "/usr/lib64/softhsm/libsofthsm2.so"} {
-		if _, err := os.Stat(m); err == nil {
-			module = m
-			break
-		}
-	}
-	if module == "" {
-		t.Skip("libsofthsm2.so not found")
-	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "softhsm2.conf")
-	os.MkdirAll(filepath.Join(dir, "tokens"), 0o700)
-	os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\n"), 0o600)
-	t.Setenv("SOFTHSM2_CONF", conf)
-	out, err := exec.Command(util, "--init-token", "--free", "--label", "pncpki", "--pin", "1234", "--so-pin", "5678").CombinedOutput()
-	if err != nil {
-		t.Fatalf("softhsm2-util: %v\n%s", err, out)
-	}
-	return "pkcs11:module-path=" + module + ";token=pncpki"
-}
+// softHSM is a new SoftHSM2 token's URI prefix.
+func softHSM(t *testing.T) string { return softhsmtest.Token(t) }
 
 // TestPKCS11SoftHSM runs a CPO Sub-CA 2 whose key lives in SoftHSM2: the
 // key is generated on the token, the sub-CA is certified by the file-key

@@ -18,9 +18,15 @@ import (
 	"testing"
 	"time"
 
+	"go.step.sm/crypto/kms"
+	"go.step.sm/crypto/kms/apiv1"
+
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/internal/softhsmtest"
 	"github.com/pncpki/pncpki/ocsp"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
 )
 
 // TestOfflineRoots runs the offline-root flow of docs/key-ceremony.md with
@@ -224,4 +230,85 @@ func waitReady(t *testing.T, base string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("pncd did not become ready")
+}
+
+// TestOfflineRootPKCS11: a root whose key is in an HSM (SoftHSM2) goes
+// offline as a file-key root does: the online store records it as
+// offline:, the root directory keeps its pkcs11: URI and signs with it
+// (its CRL), and the online side issues from its sub-CAs.
+func TestOfflineRootPKCS11(t *testing.T) {
+	token := softhsmtest.Token(t)
+	keyURI := token + ";id=%0a%0b;object=v2g-root-hsm?pin-value=1234"
+	km, err := kms.New(context.Background(), apiv1.Options{Type: apiv1.PKCS11, URI: keyURI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := km.CreateKey(&apiv1.CreateKeyRequest{Name: keyURI, SignatureAlgorithm: apiv1.ECDSAWithSHA256}); err != nil {
+		t.Fatal(err)
+	}
+	km.Close()
+
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := datadir.Open(ctx, filepath.Join(dir, "pncd-data"), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	org := "Stadtwerke Musterstadt Energie GmbH"
+	for _, cfg := range []ca.CAConfig{
+		{Name: "v2g-root", Profile: policies.ISO2V2GRoot, KeyURI: keyURI, CommonName: "V2G Root CA", Organization: org, Country: "DE"},
+		{Name: "cpo-sub1", Profile: policies.ISO2CPOSub1, Parent: "v2g-root", CommonName: "CPO Sub-CA 1", Organization: org, Country: "DE"},
+		{Name: "cpo-sub2", Profile: policies.ISO2CPOSub2, Parent: "cpo-sub1", CommonName: "CPO Sub-CA 2", Organization: org, Country: "DE"},
+	} {
+		if _, err := d.CA.CreateCA(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	usb := filepath.Join(dir, "usb")
+	if err := moveRoots(ctx, d, usb, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := d.Store.CA(ctx, "v2g-root"); err != nil || rec.KeyURI != store.OfflineKeyURI {
+		t.Errorf("online root key %q, %v", rec.KeyURI, err)
+	}
+	if a, err := d.CA.Authority("v2g-root"); err != nil || !a.Offline {
+		t.Errorf("online root not offline: %v", err)
+	}
+	if _, err := d.CA.IssueForKey(ctx, policies.OCSPResponder, "cpo-sub2", mustKey(t).Public(), policies.Subject{CommonName: "x"}, policies.Period{}); err != nil {
+		t.Errorf("the online sub-CA does not issue: %v", err)
+	}
+
+	root, err := datadir.Open(ctx, usb, ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if rec, err := root.Store.CA(ctx, "v2g-root"); err != nil || rec.KeyURI != keyURI {
+		t.Errorf("root directory's key %q, %v", rec.KeyURI, err)
+	}
+	a, err := root.CA.Authority("v2g-root")
+	if err != nil || a.Offline {
+		t.Fatalf("root directory cannot sign with the HSM: %v", err)
+	}
+	der, err := root.CA.CRL(ctx, "v2g-root", 90*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil || crl.CheckSignatureFrom(a.Cert) != nil {
+		t.Errorf("ARL signed in the HSM does not verify: %v", err)
+	}
+	if _, _, err := d.CA.ImportCRL(ctx, der); err != nil {
+		t.Errorf("online import of the HSM-signed ARL: %v", err)
+	}
+}
+
+func mustKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
