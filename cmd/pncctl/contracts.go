@@ -28,31 +28,20 @@ func (a *app) contractsCmd() *cobra.Command {
 			if days > 0 {
 				in.ValidUntil = time.Now().Add(time.Duration(days) * 24 * time.Hour).UTC()
 			}
-			var out *store.Contract
-			if a.server != "" {
-				cl, err := a.client()
-				if err != nil {
-					return err
-				}
-				msg := &pncpkiv1.Contract{Emaid: in.EMAID, Tenant: in.Tenant, Pcid: in.PCID, Default: in.Default}
-				if !in.ValidUntil.IsZero() {
-					msg.ValidUntil = timestamppb.New(in.ValidUntil)
-				}
-				resp, err := cl.contracts.PutContract(cmd.Context(), call(cl, &pncpkiv1.PutContractRequest{Contract: msg}))
-				if err != nil {
-					return err
-				}
-				out = contractOf(resp.Msg.Contract)
-			} else {
-				d, err := a.open(cmd.Context(), false)
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				if out, err = (&contract.Pool{Store: d.Store, CA: d.CA}).Put(cmd.Context(), "", in); err != nil {
-					return err
-				}
+			cl, done, err := a.api(cmd.Context())
+			if err != nil {
+				return err
 			}
+			defer done()
+			msg := &pncpkiv1.Contract{Emaid: in.EMAID, Tenant: in.Tenant, Pcid: in.PCID, Default: in.Default}
+			if !in.ValidUntil.IsZero() {
+				msg.ValidUntil = timestamppb.New(in.ValidUntil)
+			}
+			resp, err := cl.contracts.PutContract(cmd.Context(), call(cl, &pncpkiv1.PutContractRequest{Contract: msg}))
+			if err != nil {
+				return err
+			}
+			out := contractOf(resp.Msg.Contract)
 			fmt.Fprintf(a.out, "contract %s of %s for %s%s\n", out.EMAID, out.Tenant, out.PCID, map[bool]string{true: " (default)"}[out.Default])
 			return nil
 		},
@@ -73,27 +62,17 @@ func (a *app) contractsCmd() *cobra.Command {
 				return err
 			}
 			var list []*store.Contract
-			if a.server != "" {
-				cl, err := a.client()
-				if err != nil {
-					return err
-				}
-				resp, err := cl.contracts.ListContracts(cmd.Context(), call(cl, &pncpkiv1.ListContractsRequest{Tenant: tenant, Pcid: pcid}))
-				if err != nil {
-					return err
-				}
-				for _, p := range resp.Msg.Contracts {
-					list = append(list, contractOf(p))
-				}
-			} else {
-				d, err := a.open(cmd.Context(), false)
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				if list, err = d.Store.ListContracts(cmd.Context(), tenant, pcid); err != nil {
-					return err
-				}
+			cl, done, err := a.api(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			resp, err := cl.contracts.ListContracts(cmd.Context(), call(cl, &pncpkiv1.ListContractsRequest{Tenant: tenant, Pcid: pcid}))
+			if err != nil {
+				return err
+			}
+			for _, p := range resp.Msg.Contracts {
+				list = append(list, contractOf(p))
 			}
 			if structured(output) {
 				return a.json(list)
@@ -123,28 +102,16 @@ func (a *app) contractsCmd() *cobra.Command {
 		Use: "cancel", Short: "Cancel a contract and revoke its certificates (Authorize then answers ContractCancelled)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var n int
-			if a.server != "" {
-				cl, err := a.client()
-				if err != nil {
-					return err
-				}
-				resp, err := cl.contracts.CancelContract(cmd.Context(), call(cl, &pncpkiv1.CancelContractRequest{Emaid: emaid}))
-				if err != nil {
-					return err
-				}
-				n = len(resp.Msg.Revoked)
-			} else {
-				d, err := a.open(cmd.Context(), false)
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				_, revoked, err := (&contract.Pool{Store: d.Store, CA: d.CA}).Cancel(cmd.Context(), "", emaid)
-				if err != nil {
-					return err
-				}
-				n = len(revoked)
+			cl, done, err := a.api(cmd.Context())
+			if err != nil {
+				return err
 			}
+			defer done()
+			resp, err := cl.contracts.CancelContract(cmd.Context(), call(cl, &pncpkiv1.CancelContractRequest{Emaid: emaid}))
+			if err != nil {
+				return err
+			}
+			n = len(resp.Msg.Revoked)
 			fmt.Fprintf(a.out, "cancelled contract %s; %d certificates revoked\n", emaid, n)
 			return nil
 		},

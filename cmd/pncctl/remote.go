@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"time"
@@ -14,8 +16,11 @@ import (
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
+	"github.com/pncpki/pncpki/api"
+	"github.com/pncpki/pncpki/api/auth"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
+	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -81,9 +86,13 @@ func (a *app) client() (*client, error) {
 		tlsConf.RootCAs = pool
 	}
 	h := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}}
-	base := strings.TrimSuffix(a.server, "/")
+	return newClient(h, strings.TrimSuffix(a.server, "/"), strings.TrimSpace(string(tok))), nil
+}
+
+// newClient is the API at base through h, as the holder of token.
+func newClient(h *http.Client, base, token string) *client {
 	return &client{
-		token:        strings.TrimSpace(string(tok)),
+		token:        token,
 		certs:        pncpkiv1connect.NewCertificateServiceClient(h, base),
 		authorities:  pncpkiv1connect.NewAuthorityServiceClient(h, base),
 		tenants:      pncpkiv1connect.NewTenantServiceClient(h, base),
@@ -93,7 +102,7 @@ func (a *app) client() (*client, error) {
 		contracts:    pncpkiv1connect.NewContractServiceClient(h, base),
 		provisioning: pncpkiv1connect.NewProvisioningServiceClient(h, base),
 		ocpp:         pncpkiv1connect.NewOCPPServiceClient(h, base),
-	}, nil
+	}
 }
 
 // call wraps a message with the bearer token.
@@ -115,4 +124,48 @@ func recordOf(p *pncpkiv1.Certificate) *store.Certificate {
 		c.DER = b.Bytes
 	}
 	return c
+}
+
+// api is the API the commands call: the remote pncd's with --server;
+// otherwise the local data directory's, whose handlers serve in this
+// process over an in-memory transport with an administrator token made
+// for this command alone (its subject is the audit actor, pncctl:USER).
+// Both modes thus run the same code, with the same checks and answers.
+// done releases the data directory.
+func (a *app) api(ctx context.Context) (cl *client, done func(), err error) {
+	if a.server != "" {
+		cl, err := a.client()
+		return cl, func() {}, err
+	}
+	d, err := a.open(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	srv := &api.Server{CA: d.CA, Store: d.Store, Key: key, Contracts: &contract.Pool{Store: d.Store, CA: d.CA}}
+	h, err := srv.Handler()
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	tok, err := key.Mint(store.ActorFrom(ctx), "", auth.RoleAdmin, 10*time.Minute, time.Now())
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return newClient(&http.Client{Transport: inProcess{h}}, "http://pncctl.local", tok), func() { d.Close() }, nil
+}
+
+// inProcess is an http.RoundTripper that hands requests to a handler in
+// this process.
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
 }
