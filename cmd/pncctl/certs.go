@@ -380,24 +380,13 @@ func (a *app) tenantsCmd() *cobra.Command {
 			if err := t.Normalize(); err != nil {
 				return err
 			}
-			if a.server != "" {
-				c, err := a.client()
-				if err != nil {
-					return err
-				}
-				if _, err := c.tenants.CreateTenant(cmd.Context(), call(c, &pncpkiv1.CreateTenantRequest{Tenant: &pncpkiv1.Tenant{Name: t.Name, Kind: string(t.Kind),
-					Organization: t.Organization, OperatorIds: t.OperatorIDs, ProviderIds: t.ProviderIDs, DnsDomains: t.DNSDomains}})); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.out, "created tenant %s (%s)\n", t.Name, t.Kind)
-				return nil
-			}
-			d, err := a.open(cmd.Context(), false)
+			c, done, err := a.api(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			if err := d.Store.CreateTenant(cmd.Context(), &t); err != nil {
+			defer done()
+			if _, err := c.tenants.CreateTenant(cmd.Context(), call(c, &pncpkiv1.CreateTenantRequest{Tenant: &pncpkiv1.Tenant{Name: t.Name, Kind: string(t.Kind),
+				Organization: t.Organization, OperatorIds: t.OperatorIDs, ProviderIds: t.ProviderIDs, DnsDomains: t.DNSDomains}})); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "created tenant %s (%s)\n", t.Name, t.Kind)
@@ -433,18 +422,11 @@ func (a *app) tenantsCmd() *cobra.Command {
 }
 
 func (a *app) listTenants(cmd *cobra.Command) ([]*policies.Tenant, error) {
-	if a.server == "" {
-		d, err := a.open(cmd.Context(), false)
-		if err != nil {
-			return nil, err
-		}
-		defer d.Close()
-		return d.Store.Tenants(cmd.Context())
-	}
-	c, err := a.client()
+	c, done, err := a.api(cmd.Context())
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	resp, err := c.tenants.ListTenants(cmd.Context(), call(c, &pncpkiv1.ListTenantsRequest{}))
 	if err != nil {
 		return nil, err

@@ -162,18 +162,11 @@ func (a *app) stationsCmd() *cobra.Command {
 }
 
 func (a *app) listStations(cmd *cobra.Command, tenant string) ([]*store.Station, error) {
-	if a.server == "" {
-		d, err := a.open(cmd.Context(), false)
-		if err != nil {
-			return nil, err
-		}
-		defer d.Close()
-		return d.Store.ListStations(cmd.Context(), tenant)
-	}
-	c, err := a.client()
+	c, done, err := a.api(cmd.Context())
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	resp, err := c.stations.ListStations(cmd.Context(), call(c, &pncpkiv1.ListStationsRequest{Tenant: tenant}))
 	if err != nil {
 		return nil, err
