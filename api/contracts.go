@@ -148,10 +148,11 @@ func provisioningProto(p *store.ProvisioningCertificate) *pncpkiv1.ProvisioningC
 // oemRoots are the OEM trust anchors a provisioning chain must lead to;
 // nil (no check) when none are configured.
 func (h *provisioning) oemRoots() *x509.CertPool {
-	if h.s.OCPP == nil || len(h.s.OCPP.TrustAnchors()[ocppsec.UseOEM]) == 0 {
+	anchors := h.s.trustAnchors()
+	if len(anchors[ocppsec.UseOEM]) == 0 {
 		return nil
 	}
-	return h.s.OCPP.TrustAnchors().Pool(ocppsec.UseOEM)
+	return anchors.Pool(ocppsec.UseOEM)
 }
 
 func (h *provisioning) PutProvisioningCertificate(ctx context.Context, req *connect.Request[pncpkiv1.PutProvisioningCertificateRequest]) (*connect.Response[pncpkiv1.PutProvisioningCertificateResponse], error) {
@@ -233,10 +234,7 @@ func (h *provisioning) RegisterOEMSubCA(ctx context.Context, req *connect.Reques
 	if err != nil || len(certs) != 1 {
 		return nil, invalid("contract.invalid", "pem: want one certificate (%v)", err)
 	}
-	var roots []*x509.Certificate
-	if h.s.OCPP != nil {
-		roots = h.s.OCPP.TrustAnchors()[ocppsec.UseOEM]
-	}
+	roots := h.s.trustAnchors()[ocppsec.UseOEM]
 	rec, err := pool.PutOEMSubCA(ctx, actingTenant(ctx), req.Msg.Tenant, certs[0], roots)
 	if err != nil {
 		return nil, contractError(err)
@@ -292,10 +290,7 @@ func (h *contracts) PutContractDeposit(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, invalid("contract.invalid", "chainPem: %v", err)
 	}
-	var moRoots []*x509.Certificate
-	if h.s.OCPP != nil {
-		moRoots = h.s.OCPP.TrustAnchors()[ocppsec.UseMO]
-	}
+	moRoots := h.s.trustAnchors()[ocppsec.UseMO]
 	d, err := pool.PutDeposit(ctx, actingTenant(ctx), req.Msg.Tenant, req.Msg.Pcid, chain, req.Msg.EncryptedKey, req.Msg.DhPublicKey, moRoots)
 	if err != nil {
 		return nil, contractError(err)

@@ -52,6 +52,10 @@ type Server struct {
 	OCSP *ocsp.Responder
 	// OCPP answers OCPPService; without it the service says so.
 	OCPP *ocppsec.Bridge
+	// Anchors, when set and OCPP is not, are the trust anchors that
+	// provisioning chains, OEM sub-CAs and deposits are checked against
+	// (pncctl's in-process API: the data directory's).
+	Anchors func() ocppsec.Anchors
 	// Contracts answers ContractService.
 	Contracts *contract.Pool
 	// RateLimit bounds requests per tenant (zero: unlimited).
@@ -311,6 +315,18 @@ var fallbackCodes = map[connect.Code]string{
 	connect.CodeFailedPrecondition: ca.CodeBadRequest,
 	connect.CodeUnavailable:        CodeStoreUnavailable,
 	connect.CodeInternal:           "internal",
+}
+
+// trustAnchors are the anchors in force: the OCPP bridge's, else Anchors,
+// else none.
+func (s *Server) trustAnchors() ocppsec.Anchors {
+	switch {
+	case s.OCPP != nil:
+		return s.OCPP.TrustAnchors()
+	case s.Anchors != nil:
+		return s.Anchors()
+	}
+	return nil
 }
 
 // MaxRequestBody bounds an API request body; a CSR is at most 64 KiB.

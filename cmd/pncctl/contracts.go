@@ -13,7 +13,6 @@ import (
 
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/ca"
-	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/store"
 )
@@ -101,7 +100,6 @@ func (a *app) contractsCmd() *cobra.Command {
 	cancel := &cobra.Command{
 		Use: "cancel", Short: "Cancel a contract and revoke its certificates (Authorize then answers ContractCancelled)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var n int
 			cl, done, err := a.api(cmd.Context())
 			if err != nil {
 				return err
@@ -111,8 +109,7 @@ func (a *app) contractsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n = len(resp.Msg.Revoked)
-			fmt.Fprintf(a.out, "cancelled contract %s; %d certificates revoked\n", emaid, n)
+			fmt.Fprintf(a.out, "cancelled contract %s; %d certificates revoked\n", emaid, len(resp.Msg.Revoked))
 			return nil
 		},
 	}
@@ -147,39 +144,17 @@ func (a *app) provisioningCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var pcid string
-			if a.server != "" {
-				cl, err := a.client()
-				if err != nil {
-					return err
-				}
-				resp, err := cl.provisioning.PutProvisioningCertificate(cmd.Context(), call(cl, &pncpkiv1.PutProvisioningCertificateRequest{
-					Pcid: certs[0].Subject.CommonName, Pem: string(data), Tenant: tenant}))
-				if err != nil {
-					return err
-				}
-				pcid = resp.Msg.Certificate.Pcid
-			} else {
-				d, err := a.open(cmd.Context(), false)
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				anchors, err := ocppsec.AnchorsFrom(cmd.Context(), d.CA, d.Store, "")
-				if err != nil {
-					return err
-				}
-				var roots *x509.CertPool
-				if len(anchors[ocppsec.UseOEM]) > 0 {
-					roots = anchors.Pool(ocppsec.UseOEM)
-				}
-				rec, err := (&contract.Pool{Store: d.Store, CA: d.CA}).PutProvisioning(cmd.Context(), "", tenant, certs, roots)
-				if err != nil {
-					return err
-				}
-				pcid = rec.PCID
+			cl, done, err := a.api(cmd.Context())
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(a.out, "provisioning certificate of %s registered for %s\n", pcid, tenant)
+			defer done()
+			resp, err := cl.provisioning.PutProvisioningCertificate(cmd.Context(), call(cl, &pncpkiv1.PutProvisioningCertificateRequest{
+				Pcid: certs[0].Subject.CommonName, Pem: string(data), Tenant: tenant}))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "provisioning certificate of %s registered for %s\n", resp.Msg.Certificate.Pcid, tenant)
 			return nil
 		},
 	}
@@ -192,31 +167,17 @@ func (a *app) provisioningCmd() *cobra.Command {
 		Use: "list", Short: "List registered provisioning certificates",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var rows [][]string
-			if a.server != "" {
-				cl, err := a.client()
-				if err != nil {
-					return err
-				}
-				resp, err := cl.provisioning.ListProvisioningCertificates(cmd.Context(), call(cl, &pncpkiv1.ListProvisioningCertificatesRequest{Tenant: listTenant}))
-				if err != nil {
-					return err
-				}
-				for _, p := range resp.Msg.Certificates {
-					rows = append(rows, certRow(p.Pcid, p.Tenant, leafDER(p.Pem)))
-				}
-			} else {
-				d, err := a.open(cmd.Context(), false)
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				recs, err := d.Store.ListProvisioningCertificates(cmd.Context(), listTenant)
-				if err != nil {
-					return err
-				}
-				for _, p := range recs {
-					rows = append(rows, certRow(p.PCID, p.Tenant, p.DER))
-				}
+			cl, done, err := a.api(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			resp, err := cl.provisioning.ListProvisioningCertificates(cmd.Context(), call(cl, &pncpkiv1.ListProvisioningCertificatesRequest{Tenant: listTenant}))
+			if err != nil {
+				return err
+			}
+			for _, p := range resp.Msg.Certificates {
+				rows = append(rows, certRow(p.Pcid, p.Tenant, leafDER(p.Pem)))
 			}
 			return a.rows(provOut, "PCID\tTENANT\tSUBJECT\tNOT AFTER", rows)
 		},
@@ -227,23 +188,13 @@ func (a *app) provisioningCmd() *cobra.Command {
 	del := &cobra.Command{
 		Use: "delete", Short: "Remove the provisioning certificate of a PCID",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.server != "" {
-				cl, err := a.client()
-				if err != nil {
-					return err
-				}
-				if _, err := cl.provisioning.DeleteProvisioningCertificate(cmd.Context(), call(cl, &pncpkiv1.DeleteProvisioningCertificateRequest{Pcid: pcid})); err != nil {
-					return err
-				}
-			} else {
-				d, err := a.open(cmd.Context(), false)
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				if err := (&contract.Pool{Store: d.Store, CA: d.CA}).DeleteProvisioning(cmd.Context(), "", pcid); err != nil {
-					return err
-				}
+			cl, done, err := a.api(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			if _, err := cl.provisioning.DeleteProvisioningCertificate(cmd.Context(), call(cl, &pncpkiv1.DeleteProvisioningCertificateRequest{Pcid: pcid})); err != nil {
+				return err
 			}
 			fmt.Fprintf(a.out, "removed the provisioning certificate of %s\n", pcid)
 			return nil
@@ -273,33 +224,16 @@ func (a *app) subCACmd() *cobra.Command {
 			if len(certs) != 1 {
 				return fmt.Errorf("%s holds %d certificates: register one sub-CA at a time", file, len(certs))
 			}
-			var fp string
-			if a.server != "" {
-				cl, err := a.client()
-				if err != nil {
-					return err
-				}
-				resp, err := cl.provisioning.RegisterOEMSubCA(cmd.Context(), call(cl, &pncpkiv1.RegisterOEMSubCARequest{Pem: string(data), Tenant: tenant}))
-				if err != nil {
-					return err
-				}
-				fp = resp.Msg.SubCa.Sha256
-			} else {
-				d, err := a.open(cmd.Context(), false)
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				anchors, err := ocppsec.AnchorsFrom(cmd.Context(), d.CA, d.Store, "")
-				if err != nil {
-					return err
-				}
-				rec, err := (&contract.Pool{Store: d.Store, CA: d.CA}).PutOEMSubCA(cmd.Context(), "", tenant, certs[0], anchors[ocppsec.UseOEM])
-				if err != nil {
-					return err
-				}
-				fp = rec.SHA256
+			cl, done, err := a.api(cmd.Context())
+			if err != nil {
+				return err
 			}
+			defer done()
+			resp, err := cl.provisioning.RegisterOEMSubCA(cmd.Context(), call(cl, &pncpkiv1.RegisterOEMSubCARequest{Pem: string(data), Tenant: tenant}))
+			if err != nil {
+				return err
+			}
+			fp := resp.Msg.SubCa.Sha256
 			fmt.Fprintf(a.out, "OEM sub-CA %s (%s) registered for %s\n", certs[0].Subject, fp, tenant)
 			return nil
 		},
@@ -313,31 +247,17 @@ func (a *app) subCACmd() *cobra.Command {
 		Use: "list", Short: "List registered OEM sub-CAs",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var rows [][]string
-			if a.server != "" {
-				cl, err := a.client()
-				if err != nil {
-					return err
-				}
-				resp, err := cl.provisioning.ListOEMSubCAs(cmd.Context(), call(cl, &pncpkiv1.ListOEMSubCAsRequest{Tenant: listTenant}))
-				if err != nil {
-					return err
-				}
-				for _, s := range resp.Msg.SubCas {
-					rows = append(rows, certRow(s.Sha256, s.Tenant, leafDER(s.Pem)))
-				}
-			} else {
-				d, err := a.open(cmd.Context(), false)
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				recs, err := d.Store.OEMSubCAs(cmd.Context(), listTenant)
-				if err != nil {
-					return err
-				}
-				for _, s := range recs {
-					rows = append(rows, certRow(s.SHA256, s.Tenant, s.DER))
-				}
+			cl, done, err := a.api(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			resp, err := cl.provisioning.ListOEMSubCAs(cmd.Context(), call(cl, &pncpkiv1.ListOEMSubCAsRequest{Tenant: listTenant}))
+			if err != nil {
+				return err
+			}
+			for _, s := range resp.Msg.SubCas {
+				rows = append(rows, certRow(s.Sha256, s.Tenant, leafDER(s.Pem)))
 			}
 			a.table("SHA256\tTENANT\tSUBJECT\tNOT AFTER", rows)
 			return nil
@@ -348,23 +268,13 @@ func (a *app) subCACmd() *cobra.Command {
 	del := &cobra.Command{
 		Use: "delete", Short: "Remove a registered OEM sub-CA",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.server != "" {
-				cl, err := a.client()
-				if err != nil {
-					return err
-				}
-				if _, err := cl.provisioning.DeleteOEMSubCA(cmd.Context(), call(cl, &pncpkiv1.DeleteOEMSubCARequest{Sha256: fp})); err != nil {
-					return err
-				}
-			} else {
-				d, err := a.open(cmd.Context(), false)
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				if err := (&contract.Pool{Store: d.Store, CA: d.CA}).DeleteOEMSubCA(cmd.Context(), "", fp); err != nil {
-					return err
-				}
+			cl, done, err := a.api(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			if _, err := cl.provisioning.DeleteOEMSubCA(cmd.Context(), call(cl, &pncpkiv1.DeleteOEMSubCARequest{Sha256: fp})); err != nil {
+				return err
 			}
 			fmt.Fprintf(a.out, "removed OEM sub-CA %s\n", fp)
 			return nil
@@ -388,8 +298,7 @@ func (a *app) depositCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			chain, err := ocppsec.ParsePEMChain(data)
-			if err != nil {
+			if _, err := ocppsec.ParsePEMChain(data); err != nil {
 				return err
 			}
 			enc, err1 := hexOrBase64(encKey)
@@ -397,34 +306,17 @@ func (a *app) depositCmd() *cobra.Command {
 			if err := errors.Join(err1, err2); err != nil {
 				return err
 			}
-			var emaid string
-			if a.server != "" {
-				cl, err := a.client()
-				if err != nil {
-					return err
-				}
-				resp, err := cl.contracts.PutContractDeposit(cmd.Context(), call(cl, &pncpkiv1.PutContractDepositRequest{
-					Pcid: pcid, ChainPem: string(data), EncryptedKey: enc, DhPublicKey: dh, Tenant: tenant}))
-				if err != nil {
-					return err
-				}
-				emaid = resp.Msg.Deposit.Emaid
-			} else {
-				d, err := a.open(cmd.Context(), false)
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				anchors, err := ocppsec.AnchorsFrom(cmd.Context(), d.CA, d.Store, anchorsDir)
-				if err != nil {
-					return err
-				}
-				dep, err := (&contract.Pool{Store: d.Store, CA: d.CA}).PutDeposit(cmd.Context(), "", tenant, pcid, chain, enc, dh, anchors[ocppsec.UseMO])
-				if err != nil {
-					return err
-				}
-				emaid = dep.EMAID
+			cl, done, err := a.apiWith(cmd.Context(), anchorsDir)
+			if err != nil {
+				return err
 			}
+			defer done()
+			resp, err := cl.contracts.PutContractDeposit(cmd.Context(), call(cl, &pncpkiv1.PutContractDepositRequest{
+				Pcid: pcid, ChainPem: string(data), EncryptedKey: enc, DhPublicKey: dh, Tenant: tenant}))
+			if err != nil {
+				return err
+			}
+			emaid := resp.Msg.Deposit.Emaid
 			fmt.Fprintf(a.out, "contract data of %s deposited for %s by %s\n", emaid, pcid, tenant)
 			return nil
 		},
@@ -443,31 +335,17 @@ func (a *app) depositCmd() *cobra.Command {
 		Use: "list", Short: "List deposits",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var rows [][]string
-			if a.server != "" {
-				cl, err := a.client()
-				if err != nil {
-					return err
-				}
-				resp, err := cl.contracts.ListContractDeposits(cmd.Context(), call(cl, &pncpkiv1.ListContractDepositsRequest{Tenant: listTenant}))
-				if err != nil {
-					return err
-				}
-				for _, d := range resp.Msg.Deposits {
-					rows = append(rows, []string{d.Pcid, d.Emaid, d.Tenant, d.CreatedAt.AsTime().Format(time.RFC3339)})
-				}
-			} else {
-				d, err := a.open(cmd.Context(), false)
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				deps, err := d.Store.ListContractDeposits(cmd.Context(), listTenant)
-				if err != nil {
-					return err
-				}
-				for _, dep := range deps {
-					rows = append(rows, []string{dep.PCID, dep.EMAID, dep.Tenant, dep.CreatedAt.Format(time.RFC3339)})
-				}
+			cl, done, err := a.api(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			resp, err := cl.contracts.ListContractDeposits(cmd.Context(), call(cl, &pncpkiv1.ListContractDepositsRequest{Tenant: listTenant}))
+			if err != nil {
+				return err
+			}
+			for _, d := range resp.Msg.Deposits {
+				rows = append(rows, []string{d.Pcid, d.Emaid, d.Tenant, d.CreatedAt.AsTime().Format(time.RFC3339)})
 			}
 			a.table("PCID\tEMAID\tTENANT\tDEPOSITED", rows)
 			return nil
@@ -478,23 +356,13 @@ func (a *app) depositCmd() *cobra.Command {
 	del := &cobra.Command{
 		Use: "delete", Short: "Remove the deposit of a PCID",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.server != "" {
-				cl, err := a.client()
-				if err != nil {
-					return err
-				}
-				if _, err := cl.contracts.DeleteContractDeposit(cmd.Context(), call(cl, &pncpkiv1.DeleteContractDepositRequest{Pcid: delPCID})); err != nil {
-					return err
-				}
-			} else {
-				d, err := a.open(cmd.Context(), false)
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				if err := (&contract.Pool{Store: d.Store, CA: d.CA}).DeleteDeposit(cmd.Context(), "", delPCID); err != nil {
-					return err
-				}
+			cl, done, err := a.api(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			if _, err := cl.contracts.DeleteContractDeposit(cmd.Context(), call(cl, &pncpkiv1.DeleteContractDepositRequest{Pcid: delPCID})); err != nil {
+				return err
 			}
 			fmt.Fprintf(a.out, "removed the deposit for %s\n", delPCID)
 			return nil

@@ -21,6 +21,7 @@ import (
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
 	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -133,6 +134,13 @@ func recordOf(p *pncpkiv1.Certificate) *store.Certificate {
 // Both modes thus run the same code, with the same checks and answers.
 // done releases the data directory.
 func (a *app) api(ctx context.Context) (cl *client, done func(), err error) {
+	return a.apiWith(ctx, "")
+}
+
+// apiWith is api whose local API checks provisioning chains, OEM sub-CAs
+// and deposits against the data directory's trust anchors and those of
+// anchorsDir (pncd's --trust-anchors); a remote pncd uses its own.
+func (a *app) apiWith(ctx context.Context, anchorsDir string) (cl *client, done func(), err error) {
 	if a.server != "" {
 		cl, err := a.client()
 		return cl, func() {}, err
@@ -146,7 +154,13 @@ func (a *app) api(ctx context.Context) (cl *client, done func(), err error) {
 		d.Close()
 		return nil, nil, err
 	}
-	srv := &api.Server{CA: d.CA, Store: d.Store, Key: key, Contracts: &contract.Pool{Store: d.Store, CA: d.CA}}
+	anchors, err := ocppsec.AnchorsFrom(ctx, d.CA, d.Store, anchorsDir)
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	srv := &api.Server{CA: d.CA, Store: d.Store, Key: key, Contracts: &contract.Pool{Store: d.Store, CA: d.CA},
+		Anchors: func() ocppsec.Anchors { return anchors }}
 	h, err := srv.Handler()
 	if err != nil {
 		d.Close()
