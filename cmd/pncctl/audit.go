@@ -168,20 +168,13 @@ func (a *app) auditKey(ctx context.Context) (*datadir.Dir, crypto.Signer, error)
 	return d, signer, nil
 }
 
-// auditLog reads the local store's log or, with --server, the API's.
+// auditLog reads the log through the API (local or --server).
 func (a *app) auditLog(cmd *cobra.Command, after int64, limit int) ([]*store.AuditEntry, error) {
-	if a.server == "" {
-		d, err := a.open(cmd.Context(), false)
-		if err != nil {
-			return nil, err
-		}
-		defer d.Close()
-		return d.Store.AuditLog(cmd.Context(), after, limit)
-	}
-	c, err := a.client()
+	c, done, err := a.api(cmd.Context())
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	resp, err := c.audit.ListAudit(cmd.Context(), call(c, &pncpkiv1.ListAuditRequest{After: after, PageSize: int32(limit)}))
 	if err != nil {
 		return nil, err

@@ -501,7 +501,7 @@ func TestStations(t *testing.T) {
 	if _, errs, code := cli(t, "--data", data, "stations", "put", "--id", "CS-2", "--tenant", "cpo1", "--evse-id", "not an evseid"); code == 0 || !strings.Contains(errs, "EVSEID") {
 		t.Errorf("bad EVSEID: exit %d %s", code, errs)
 	}
-	if _, errs, code := cli(t, "--data", data, "stations", "put", "--id", "CS-3", "--tenant", "nobody"); code == 0 || !strings.Contains(errs, "not found") {
+	if _, errs, code := cli(t, "--data", data, "stations", "put", "--id", "CS-3", "--tenant", "nobody"); code == 0 || !strings.Contains(errs, "tenant.unknown") {
 		t.Errorf("unknown tenant: exit %d %s", code, errs)
 	}
 	// JSON with the API's snake_case keys.

@@ -23,34 +23,13 @@ func (a *app) stationsCmd() *cobra.Command {
 			if err := ocppsec.NormalizeStation(&st); err != nil {
 				return err
 			}
-			if a.server != "" {
-				c, err := a.client()
-				if err != nil {
-					return err
-				}
-				if _, err := c.stations.PutStation(cmd.Context(), call(c, &pncpkiv1.PutStationRequest{Station: &pncpkiv1.Station{Id: st.ID, Tenant: st.Tenant,
-					SerialNumber: st.SerialNumber, EvseIds: st.EVSEIDs, SeccIds: st.SECCIDs, OcppVersion: st.OCPPVersion, ExiResponseLimit: int32(st.EXIResponseLimit)}})); err != nil {
-					return err
-				}
-				a.printStation(&st)
-				return nil
-			}
-			d, err := a.open(cmd.Context(), false)
+			c, done, err := a.api(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			tenant, err := d.Store.Tenant(cmd.Context(), st.Tenant)
-			if err != nil {
-				return fmt.Errorf("tenant %s: %w", st.Tenant, err)
-			}
-			if err := ocppsec.CheckOwnership(&st, tenant); err != nil {
-				return err
-			}
-			if old, err := d.Store.Station(cmd.Context(), st.ID); err == nil {
-				st.CreatedAt = old.CreatedAt
-			}
-			if err := d.Store.PutStation(cmd.Context(), &st); err != nil {
+			defer done()
+			if _, err := c.stations.PutStation(cmd.Context(), call(c, &pncpkiv1.PutStationRequest{Station: &pncpkiv1.Station{Id: st.ID, Tenant: st.Tenant,
+				SerialNumber: st.SerialNumber, EvseIds: st.EVSEIDs, SeccIds: st.SECCIDs, OcppVersion: st.OCPPVersion, ExiResponseLimit: int32(st.EXIResponseLimit)}})); err != nil {
 				return err
 			}
 			a.printStation(&st)
@@ -132,23 +111,12 @@ func (a *app) stationsCmd() *cobra.Command {
 	del := &cobra.Command{
 		Use: "delete", Short: "Remove a station from the registry",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.server != "" {
-				c, err := a.client()
-				if err != nil {
-					return err
-				}
-				if _, err := c.stations.DeleteStation(cmd.Context(), call(c, &pncpkiv1.DeleteStationRequest{Id: id})); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.out, "deleted station %s\n", id)
-				return nil
-			}
-			d, err := a.open(cmd.Context(), false)
+			c, done, err := a.api(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			if err := d.Store.DeleteStation(cmd.Context(), id); err != nil {
+			defer done()
+			if _, err := c.stations.DeleteStation(cmd.Context(), call(c, &pncpkiv1.DeleteStationRequest{Id: id})); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "deleted station %s\n", id)

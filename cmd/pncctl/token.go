@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -28,48 +27,17 @@ func (a *app) tokenCmd() *cobra.Command {
 			if subject == "" {
 				subject = tenant + "-" + role
 			}
-			if a.server != "" {
-				c, err := a.client()
-				if err != nil {
-					return err
-				}
-				resp, err := c.tokens.CreateToken(ctx, call(c, &pncpkiv1.CreateTokenRequest{Subject: subject, Tenant: tenant, Role: role, TtlSeconds: int64(ttl / time.Second)}))
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(a.errw, "token id %s (for 'pncctl token revoke --id'), expires %s\n", resp.Msg.Id, resp.Msg.ExpiresAt.AsTime().UTC().Format(time.RFC3339))
-				fmt.Fprintln(a.out, resp.Msg.Token)
-				return nil
-			}
-			d, err := a.open(ctx, false)
+			c, done, err := a.api(ctx)
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			if tenant != "" {
-				if _, err := d.Store.Tenant(ctx, tenant); err != nil {
-					return fmt.Errorf("--tenant: %w", err)
-				}
-			}
-			key, err := auth.LoadOrCreateKey(d.Path)
+			defer done()
+			resp, err := c.tokens.CreateToken(ctx, call(c, &pncpkiv1.CreateTokenRequest{Subject: subject, Tenant: tenant, Role: role, TtlSeconds: int64(ttl / time.Second)}))
 			if err != nil {
 				return err
 			}
-			tok, err := key.Mint(subject, tenant, role, ttl, time.Now())
-			if err != nil {
-				return err
-			}
-			c, err := key.Verify(tok, time.Now())
-			if err != nil {
-				return err
-			}
-			// Tokens are audited, never stored.
-			if err := d.Store.AppendAudit(context.WithoutCancel(ctx), store.TokenAudit(ctx, c.Subject, store.TokenDetail{ID: c.ID, Tenant: tenant, Role: role,
-				TTL: ttl.String(), ExpiresAt: c.ExpiresAt.Time.UTC()})); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.errw, "token id %s (for 'pncctl token revoke --id'), expires %s\n", c.ID, c.ExpiresAt.Time.UTC().Format(time.RFC3339))
-			fmt.Fprintln(a.out, tok)
+			fmt.Fprintf(a.errw, "token id %s (for 'pncctl token revoke --id'), expires %s\n", resp.Msg.Id, resp.Msg.ExpiresAt.AsTime().UTC().Format(time.RFC3339))
+			fmt.Fprintln(a.out, resp.Msg.Token)
 			return nil
 		},
 	}
