@@ -1,7 +1,7 @@
 package main
 
 import (
-	"crypto/x509"
+	"bytes"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -23,7 +23,7 @@ import (
 )
 
 func (a *app) issueCmd() *cobra.Command {
-	var req ca.Request
+	var req struct{ Profile, Tenant, Issuer string }
 	var csrPath string
 	var chain bool
 	var days int
@@ -35,39 +35,26 @@ func (a *app) issueCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.server != "" {
-				c, err := a.client()
-				if err != nil {
-					return err
-				}
-				resp, err := c.certs.SignCSR(cmd.Context(), call(c, &pncpkiv1.SignCSRRequest{Profile: req.Profile, Csr: string(csr), Tenant: req.Tenant,
-					Issuer: req.Issuer, ValidityDays: int32(days)}))
-				if err != nil {
-					return err
-				}
-				fmt.Fprint(a.out, resp.Msg.Certificate.Pem)
-				if chain {
-					fmt.Fprint(a.out, strings.Join(resp.Msg.Chain, ""))
-				}
-				return nil
+			// The API carries the CSR as text: a DER one goes as PEM.
+			if !bytes.Contains(csr, []byte("-----BEGIN")) {
+				csr = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})
 			}
-			d, err := a.open(cmd.Context(), false)
+			// Locally, pncctl acts as the data directory's administrator.
+			c, done, err := a.api(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			// pncctl on the data directory is its administrator.
-			req.CSR, req.Validity.Days, req.Admin = csr, days, true
-			iss, err := d.CA.Issue(cmd.Context(), req)
+			defer done()
+			resp, err := c.certs.SignCSR(cmd.Context(), call(c, &pncpkiv1.SignCSRRequest{Profile: req.Profile, Csr: string(csr), Tenant: req.Tenant,
+				Issuer: req.Issuer, ValidityDays: int32(days)}))
 			if err != nil {
 				return err
 			}
-			certs := []*x509.Certificate{iss.Cert()}
+			fmt.Fprint(a.out, resp.Msg.Certificate.Pem)
 			if chain {
-				certs = append(certs, iss.Chain...)
+				fmt.Fprint(a.out, strings.Join(resp.Msg.Chain, ""))
 			}
-			_, err = a.out.Write(datadir.EncodePEM(certs...))
-			return err
+			return nil
 		},
 	}
 	c.Flags().StringVar(&req.Profile, "profile", "", "certificate profile, e.g. iso15118-2/secc (see 'pncctl profiles')")
@@ -131,29 +118,20 @@ func (a *app) revokeCmd() *cobra.Command {
 			case serial == "":
 				return usageError{errors.New("name the certificate: SERIAL, --serial or --cert")}
 			}
-			if a.server != "" { // pncd tells its OCSP responders itself
-				c, err := a.client()
-				if err != nil {
-					return err
-				}
-				resp, err := c.certs.RevokeCertificate(cmd.Context(), call(c, &pncpkiv1.RevokeCertificateRequest{Serial: serial, Issuer: issuer, Reason: ca.ReasonName(code)}))
-				if err != nil {
-					return err
-				}
-				r := resp.Msg.Certificate
-				fmt.Fprintf(a.out, "revoked %s/%s (%s) at %s\n", r.Issuer, r.Serial, r.RevocationReason, r.RevokedAt.AsTime().Format(time.RFC3339))
-				return nil
-			}
-			d, err := a.open(cmd.Context(), false)
+			c, done, err := a.api(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			rec, err := d.CA.Revoke(cmd.Context(), issuer, serial, code)
+			defer done()
+			resp, err := c.certs.RevokeCertificate(cmd.Context(), call(c, &pncpkiv1.RevokeCertificateRequest{Serial: serial, Issuer: issuer, Reason: ca.ReasonName(code)}))
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "revoked %s/%s (%s) at %s\n", rec.Issuer, strings.ToUpper(rec.Serial), ca.ReasonName(rec.Reason), rec.RevokedAt.Format(time.RFC3339))
+			r := resp.Msg.Certificate
+			fmt.Fprintf(a.out, "revoked %s/%s (%s) at %s\n", r.Issuer, r.Serial, r.RevocationReason, r.RevokedAt.AsTime().Format(time.RFC3339))
+			if a.server != "" {
+				return nil // pncd tells its OCSP responders itself
+			}
 			if redisURL == "" {
 				fmt.Fprintf(a.out, "OCSP responders on this store answer revoked within their revocation poll (default 500 ms); --redis tells them at once\n")
 				return nil
@@ -164,7 +142,7 @@ func (a *app) revokeCmd() *cobra.Command {
 			}
 			rdb := redis.NewClient(opt)
 			defer rdb.Close()
-			if err := ocsp.Announce(cmd.Context(), rdb, ocsp.DefaultRedisPrefix, rec.Issuer, rec.Serial); err != nil {
+			if err := ocsp.Announce(cmd.Context(), rdb, ocsp.DefaultRedisPrefix, r.Issuer, strings.ToLower(r.Serial)); err != nil {
 				return fmt.Errorf("revocation stored, but %w; responders will answer revoked within their revocation poll", err)
 			}
 			fmt.Fprintf(a.out, "announced to OCSP responders through Redis\n")
