@@ -257,26 +257,16 @@ func (a *app) certsCmd() *cobra.Command {
 			if err := a.checkOutput(showOut, "table", "json", "pem"); err != nil {
 				return err
 			}
-			serial, err := ca.NormalizeSerial(args[0])
+			c, done, err := a.api(cmd.Context())
 			if err != nil {
 				return err
 			}
-			d, err := a.open(cmd.Context(), false)
+			defer done()
+			resp, err := c.certs.GetCertificate(cmd.Context(), call(c, &pncpkiv1.GetCertificateRequest{Serial: args[0], Issuer: showIssuer}))
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			cs, err := d.Store.Certificates(cmd.Context(), store.Filter{Serial: serial, Issuer: showIssuer})
-			if err != nil {
-				return err
-			}
-			switch {
-			case len(cs) == 0:
-				return &ca.Error{Code: ca.CodeNotFound, Message: "no certificate with serial " + serial}
-			case len(cs) > 1:
-				return &ca.Error{Code: ca.CodeAmbiguousSerial, Message: "serial exists under several CAs: use --issuer"}
-			}
-			j := toJSON(cs[0], time.Now(), true)
+			j := toJSON(recordOf(resp.Msg.Certificate), time.Now(), true)
 			switch showOut {
 			case "pem":
 				_, err := io.WriteString(a.out, j.PEM)
@@ -295,7 +285,7 @@ func (a *app) certsCmd() *cobra.Command {
 	}
 	show.Flags().StringVarP(&showOut, "output", "o", "table", "table, json, yaml or pem")
 	show.Flags().StringVar(&showIssuer, "issuer", "", "issuing CA, if the serial is not unique")
-	c.AddCommand(list, show)
+	c.AddCommand(list, remote(show))
 	return c
 }
 
@@ -438,20 +428,13 @@ func caByNameOrProfile(d *datadir.Dir, s string) (string, error) {
 	return names[0], nil
 }
 
-// listCertificates lists from the local store or, with --server, the API.
+// listCertificates lists through the API (local or --server).
 func (a *app) listCertificates(cmd *cobra.Command, f store.Filter) ([]*store.Certificate, error) {
-	if a.server == "" {
-		d, err := a.open(cmd.Context(), false)
-		if err != nil {
-			return nil, err
-		}
-		defer d.Close()
-		return d.Store.Certificates(cmd.Context(), f)
-	}
-	c, err := a.client()
+	c, done, err := a.api(cmd.Context())
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	req := &pncpkiv1.ListCertificatesRequest{Issuer: f.Issuer, Profile: f.Profile, Tenant: f.Tenant, PageSize: int32(f.Limit), Offset: int32(f.Offset), Revoked: f.Revoked}
 	if !f.ExpiringBefore.IsZero() {
 		req.ExpiringBefore = timestamppb.New(f.ExpiringBefore)
@@ -463,9 +446,6 @@ func (a *app) listCertificates(cmd *cobra.Command, f store.Filter) ([]*store.Cer
 	out := make([]*store.Certificate, len(resp.Msg.Certificates))
 	for i, p := range resp.Msg.Certificates {
 		out[i] = recordOf(p)
-		if p.RevocationReason != "" {
-			out[i].Reason, _ = ca.ParseReason(p.RevocationReason)
-		}
 	}
 	return out, nil
 }

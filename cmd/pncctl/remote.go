@@ -20,6 +20,7 @@ import (
 	"github.com/pncpki/pncpki/api/auth"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/store"
@@ -123,6 +124,9 @@ func recordOf(p *pncpkiv1.Certificate) *store.Certificate {
 	}
 	if b, _ := pem.Decode([]byte(p.Pem)); b != nil {
 		c.DER = b.Bytes
+	}
+	if p.RevocationReason != "" {
+		c.Reason, _ = ca.ParseReason(p.RevocationReason)
 	}
 	return c
 }
