@@ -132,13 +132,7 @@ func (s *Service) ImportCRL(ctx context.Context, der []byte) (string, int, error
 	if err != nil {
 		return "", 0, refuse(CodeBadRequest, "parse CRL: %v", err)
 	}
-	var a *Authority
-	for _, c := range s.Authorities() {
-		if bytes.Equal(c.Cert.RawSubject, crl.RawIssuer) && crl.CheckSignatureFrom(c.Cert) == nil {
-			a = c
-			break
-		}
-	}
+	a := s.SignedBy(crl.RawIssuer, crl.CheckSignatureFrom)
 	switch {
 	case a == nil:
 		return "", 0, refuse(CodeIssuerUnknown, "the CRL of %q is not signed by a CA held here", FormatName(crl.RawIssuer))
@@ -192,10 +186,12 @@ func (s *Service) importedCRL(ctx context.Context, a *Authority) (*x509.Revocati
 	return crl, nil
 }
 
-// signerOf returns the CA held here that signed cert, or nil.
-func (s *Service) signerOf(cert *x509.Certificate) *Authority {
+// SignedBy returns the CA held here whose subject is issuer and whose
+// certificate verifies a signature (a certificate's or a CRL's
+// CheckSignatureFrom), or nil.
+func (s *Service) SignedBy(issuer []byte, verify func(*x509.Certificate) error) *Authority {
 	for _, a := range s.Authorities() {
-		if bytes.Equal(cert.RawIssuer, a.Cert.RawSubject) && cert.CheckSignatureFrom(a.Cert) == nil {
+		if bytes.Equal(issuer, a.Cert.RawSubject) && verify(a.Cert) == nil {
 			return a
 		}
 	}

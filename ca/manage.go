@@ -174,7 +174,7 @@ func (s *Service) ImportCACertificate(ctx context.Context, name string, der []by
 	// Signed by a CA held here, such as an offline root: recorded as a
 	// certificate of it too, so that its imported CRL revokes it here
 	// and OCSP answers for it.
-	if parent := s.signerOf(cert); parent != nil {
+	if parent := s.SignedBy(cert.RawIssuer, cert.CheckSignatureFrom); parent != nil {
 		if err := s.opts.Store.PutCertificate(ctx, &store.Certificate{Issuer: parent.Name, Serial: SerialHex(cert.SerialNumber),
 			Profile: rec.Profile, CommonName: cert.Subject.CommonName, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
 			DER: cert.Raw, CreatedAt: s.opts.Now().UTC()}); err != nil && !errors.Is(err, store.ErrExists) {

@@ -65,11 +65,7 @@ func (r *Responder) delegated(ctx context.Context, a *ca.Authority) (*ResponseSi
 	if err := ca.WriteKeyFile(delegatedKeyPath(dir, a.Name, iss.Cert()), key); err != nil {
 		return nil, err
 	}
-	tmp := certPath + ".tmp"
-	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.Cert().Raw}), 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, certPath); err != nil {
+	if err := writeResponderCert(certPath, iss.Cert()); err != nil {
 		return nil, err
 	}
 	r.log.Info("issued OCSP responder certificate", "ca", a.Name, "serial", iss.Record.Serial, "not_after", iss.Cert().NotAfter)
@@ -182,7 +178,13 @@ func ImportResponder(dataDir string, a *ca.Authority, cert *x509.Certificate) er
 	if err := os.Rename(pending, delegatedKeyPath(dir, a.Name, cert)); err != nil {
 		return err
 	}
-	certPath := filepath.Join(dir, a.Name+".pem")
+	return writeResponderCert(filepath.Join(dir, a.Name+".pem"), cert)
+}
+
+// writeResponderCert replaces a CA's responder certificate file
+// atomically: its key, named after the certificate's key ID, is in place
+// first, so that loading the certificate always finds it.
+func writeResponderCert(certPath string, cert *x509.Certificate) error {
 	tmp := certPath + ".tmp"
 	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644); err != nil {
 		return err
