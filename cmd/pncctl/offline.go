@@ -142,15 +142,6 @@ revoke it. Import it on the online side with 'pncctl ca import'.`,
 	return c
 }
 
-// writeOut writes data to the file path, or to standard output.
-func (a *app) writeOut(path string, data []byte) error {
-	if path != "" {
-		return os.WriteFile(path, data, 0o644)
-	}
-	_, err := a.out.Write(data)
-	return err
-}
-
 // crlImportCmd is the online side of an offline CA's CRL.
 func (a *app) crlImportCmd() *cobra.Command {
 	return &cobra.Command{
@@ -384,17 +375,15 @@ func (a *app) responderImportCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			au := d.CA.Authorities()
-			for _, c := range au {
-				if certs[0].CheckSignatureFrom(c.Cert) == nil {
-					if err := ocsp.ImportResponder(d.Path, c, certs[0]); err != nil {
-						return err
-					}
-					fmt.Fprintf(a.out, "OCSP responder of %s installed, valid until %s\n", c.Name, certs[0].NotAfter.Format(time.RFC3339))
-					return nil
-				}
+			c := d.CA.SignedBy(certs[0].RawIssuer, certs[0].CheckSignatureFrom)
+			if c == nil {
+				return fmt.Errorf("the certificate is not signed by a CA held here")
 			}
-			return fmt.Errorf("the certificate is not signed by a CA held here")
+			if err := ocsp.ImportResponder(d.Path, c, certs[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "OCSP responder of %s installed, valid until %s\n", c.Name, certs[0].NotAfter.Format(time.RFC3339))
+			return nil
 		},
 	}
 }
