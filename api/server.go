@@ -114,9 +114,9 @@ func (s *Server) Handler() (http.Handler, error) {
 			r = r.WithContext(context.WithValue(r.Context(), clientCertKey{}, r.TLS.VerifiedChains[0][0]))
 		}
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
-			rw := &restWriter{ResponseWriter: w}
+			rw := &heldWriter{ResponseWriter: w, limit: 64 << 10, hold: func(status int, _ http.Header) bool { return status >= 400 }}
 			t.ServeHTTP(rw, r)
-			rw.finish()
+			finishREST(rw)
 			return
 		}
 		// A Connect unary call whose client left out
@@ -127,36 +127,36 @@ func (s *Server) Handler() (http.Handler, error) {
 			(ct == "application/json" || ct == "application/proto") {
 			r.Header.Set("Connect-Protocol-Version", "1")
 		}
-		cw := &connectWriter{ResponseWriter: w}
+		cw := &heldWriter{ResponseWriter: w, limit: 4 << 10, hold: func(status int, h http.Header) bool {
+			return status >= 400 && strings.HasPrefix(h.Get("Content-Type"), "text/plain")
+		}}
 		t.ServeHTTP(cw, r)
-		cw.finish()
+		finishConnect(cw)
 	})), nil
 }
 
-// restWriter holds back every REST error answer and sends it in the
-// API's one error shape, {"code": "stable.code", "message", "details"}:
-// the transcoder writes google.rpc.Status (a numeric gRPC code) or, for
-// its own refusals, plain text. The request errors it reports as Unknown
-// (a malformed body of a route with path parameters, an unknown query
-// parameter) go out as the 400 they are; pncpki's handlers answer with
-// codes of their own, never Unknown.
-type restWriter struct {
+// heldWriter holds back the error answer hold picks (by status and
+// headers), at most limit bytes of it, for a finish function to send in
+// another shape; every other answer passes through.
+type heldWriter struct {
 	http.ResponseWriter
+	hold   func(status int, h http.Header) bool
+	limit  int
 	status int
 	held   bytes.Buffer
 }
 
-func (w *restWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 400 {
+func (w *heldWriter) WriteHeader(code int) {
+	if w.status == 0 && w.hold(code, w.Header()) {
 		w.status = code
 		return
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *restWriter) Write(b []byte) (int, error) {
+func (w *heldWriter) Write(b []byte) (int, error) {
 	if w.status != 0 {
-		if w.held.Len()+len(b) > 64<<10 {
+		if w.held.Len()+len(b) > w.limit {
 			return 0, errors.New("error answer too large")
 		}
 		return w.held.Write(b)
@@ -164,18 +164,24 @@ func (w *restWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// Flush passes flushes on unless an error answer is held.
-func (w *restWriter) Flush() {
+// Flush passes flushes on (gRPC streams flush) unless an answer is held.
+func (w *heldWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok && w.status == 0 {
 		f.Flush()
 	}
 }
 
 // Unwrap gives http.ResponseController the writer underneath.
-func (w *restWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *heldWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// finish sends what was held in the API's error shape.
-func (w *restWriter) finish() {
+// finishREST sends a held REST error answer in the API's one error
+// shape, {"code": "stable.code", "message", "details"}: the transcoder
+// writes google.rpc.Status (a numeric gRPC code) or, for its own
+// refusals, plain text. The request errors it reports as Unknown (a
+// malformed body of a route with path parameters, an unknown query
+// parameter) go out as the 400 they are; pncpki's handlers answer with
+// codes of their own, never Unknown.
+func finishREST(w *heldWriter) {
 	if w.status == 0 {
 		return
 	}
@@ -230,44 +236,10 @@ func (w *restWriter) finish() {
 	w.ResponseWriter.Write(w.held.Bytes())
 }
 
-// connectWriter answers the transcoder's plain-text refusals of a
-// Connect/gRPC path (an unknown procedure) as a Connect error, JSON with
-// the stable code at the start of the message, instead of text.
-type connectWriter struct {
-	http.ResponseWriter
-	status int
-	held   bytes.Buffer
-}
-
-func (w *connectWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
-		w.status = code
-		return
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *connectWriter) Write(b []byte) (int, error) {
-	if w.status != 0 {
-		if w.held.Len()+len(b) > 4<<10 {
-			return len(b), nil // a plain-text refusal is short; the rest is dropped
-		}
-		return w.held.Write(b)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush passes flushes on unless a refusal is held (gRPC streams flush).
-func (w *connectWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok && w.status == 0 {
-		f.Flush()
-	}
-}
-
-// Unwrap gives http.ResponseController the writer underneath.
-func (w *connectWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *connectWriter) finish() {
+// finishConnect sends a held plain-text refusal of a Connect/gRPC path
+// (an unknown procedure) as a Connect error, JSON with the stable code at
+// the start of the message.
+func finishConnect(w *heldWriter) {
 	if w.status == 0 {
 		return
 	}
