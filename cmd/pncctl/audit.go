@@ -136,11 +136,7 @@ log).`,
 			if err := d.WriteCheckpoint(data); err != nil {
 				return err
 			}
-			if out != "" {
-				return os.WriteFile(out, append(data, '\n'), 0o644)
-			}
-			fmt.Fprintln(a.out, string(data))
-			return nil
+			return a.writeOut(out, append(data, '\n'))
 		},
 	}
 	take.Flags().StringVar(&out, "out", "", "write the checkpoint to this file instead of stdout")

@@ -17,7 +17,6 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/cmd/internal/firstrun"
 	"github.com/pncpki/pncpki/internal/datadir"
-	"github.com/pncpki/pncpki/store"
 	"github.com/pncpki/pncpki/store/sqlite"
 )
 
@@ -248,15 +247,16 @@ func (a *app) listCAs(ctx context.Context, d *datadir.Dir, output string) error 
 	now := time.Now()
 	// A sub-CA imported from an offline or outside root has its parent
 	// from its signature (Authority.Parent), not from the store.
-	parentOf := func(c *store.CA) string {
+	parents := map[string]string{}
+	for _, c := range cas {
+		parents[c.Name] = c.Parent
 		if au, err := d.CA.Authority(c.Name); err == nil && au.Parent != "" {
-			return au.Parent
+			parents[c.Name] = au.Parent
 		}
-		return c.Parent
 	}
 	var rows []row
 	for _, c := range cas {
-		r := row{Name: c.Name, Profile: c.Profile, Parent: parentOf(c), Status: "active", Key: redactURI(c.KeyURI)}
+		r := row{Name: c.Name, Profile: c.Profile, Parent: parents[c.Name], Status: "active", Key: redactURI(c.KeyURI)}
 		switch au, _ := d.CA.Authority(c.Name); {
 		case c.Pending():
 			r.Status = "pending"
@@ -276,7 +276,7 @@ func (a *app) listCAs(ctx context.Context, d *datadir.Dir, output string) error 
 			r.DaysLeft = &days
 		}
 		for _, sub := range cas {
-			if parentOf(sub) == c.Name {
+			if parents[sub.Name] == c.Name {
 				r.SubCAs = append(r.SubCAs, sub.Name)
 			}
 		}
@@ -436,12 +436,7 @@ ecosystem, vehicles trust only its V2G roots. The CA is stored as pending;
 			if err != nil {
 				return err
 			}
-			p := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-			if out != "" {
-				return os.WriteFile(out, p, 0o644)
-			}
-			_, err = a.out.Write(p)
-			return err
+			return a.writeOut(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 		},
 	}
 	caFlags(csr, &csrCfg)

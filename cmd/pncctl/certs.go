@@ -323,11 +323,7 @@ func (a *app) crlCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if out != "" {
-				return os.WriteFile(out, der, 0o644)
-			}
-			_, err = a.out.Write(der)
-			return err
+			return a.writeOut(out, der)
 		},
 	}
 	c.Flags().StringVar(&issuer, "issuer", "", "CA name (e.g. cpo-sub2), or a profile that only one CA has (e.g. iso15118-2/cpo-sub2)")

@@ -205,6 +205,15 @@ func (a *app) outputFlag(c *cobra.Command, output *string) {
 	}
 }
 
+// writeOut writes data to the file path, or to standard output.
+func (a *app) writeOut(path string, data []byte) error {
+	if path != "" {
+		return os.WriteFile(path, data, 0o644)
+	}
+	_, err := a.out.Write(data)
+	return err
+}
+
 // json prints v as JSON, or as YAML with the same keys when -o yaml asked
 // for it (through JSON, so that the json tags name the keys).
 func (a *app) json(v any) error {
