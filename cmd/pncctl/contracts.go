@@ -144,7 +144,7 @@ func (a *app) provisioningCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, done, err := a.api(cmd.Context())
+			cl, done, err := a.apiAnchored(cmd.Context(), "")
 			if err != nil {
 				return err
 			}
@@ -224,7 +224,7 @@ func (a *app) subCACmd() *cobra.Command {
 			if len(certs) != 1 {
 				return fmt.Errorf("%s holds %d certificates: register one sub-CA at a time", file, len(certs))
 			}
-			cl, done, err := a.api(cmd.Context())
+			cl, done, err := a.apiAnchored(cmd.Context(), "")
 			if err != nil {
 				return err
 			}
@@ -306,7 +306,7 @@ func (a *app) depositCmd() *cobra.Command {
 			if err := errors.Join(err1, err2); err != nil {
 				return err
 			}
-			cl, done, err := a.apiWith(cmd.Context(), anchorsDir)
+			cl, done, err := a.apiAnchored(cmd.Context(), anchorsDir)
 			if err != nil {
 				return err
 			}

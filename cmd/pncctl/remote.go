@@ -138,13 +138,19 @@ func recordOf(p *pncpkiv1.Certificate) *store.Certificate {
 // Both modes thus run the same code, with the same checks and answers.
 // done releases the data directory.
 func (a *app) api(ctx context.Context) (cl *client, done func(), err error) {
-	return a.apiWith(ctx, "")
+	return a.apiWith(ctx, false, "")
 }
 
-// apiWith is api whose local API checks provisioning chains, OEM sub-CAs
-// and deposits against the data directory's trust anchors and those of
-// anchorsDir (pncd's --trust-anchors); a remote pncd uses its own.
-func (a *app) apiWith(ctx context.Context, anchorsDir string) (cl *client, done func(), err error) {
+// apiAnchored is api for the calls that check chains against trust
+// anchors (provisioning certificates, OEM sub-CAs, deposits): the local
+// API has the data directory's and those of anchorsDir (pncd's
+// --trust-anchors); a remote pncd uses its own. Only these calls pay for
+// reading them.
+func (a *app) apiAnchored(ctx context.Context, anchorsDir string) (cl *client, done func(), err error) {
+	return a.apiWith(ctx, true, anchorsDir)
+}
+
+func (a *app) apiWith(ctx context.Context, anchored bool, anchorsDir string) (cl *client, done func(), err error) {
 	if a.server != "" {
 		cl, err := a.client()
 		return cl, func() {}, err
@@ -158,13 +164,15 @@ func (a *app) apiWith(ctx context.Context, anchorsDir string) (cl *client, done 
 		d.Close()
 		return nil, nil, err
 	}
-	anchors, err := ocppsec.AnchorsFrom(ctx, d.CA, d.Store, anchorsDir)
-	if err != nil {
-		d.Close()
-		return nil, nil, err
+	srv := &api.Server{CA: d.CA, Store: d.Store, Key: key, Contracts: &contract.Pool{Store: d.Store, CA: d.CA}}
+	if anchored {
+		anchors, err := ocppsec.AnchorsFrom(ctx, d.CA, d.Store, anchorsDir)
+		if err != nil {
+			d.Close()
+			return nil, nil, err
+		}
+		srv.Anchors = func() ocppsec.Anchors { return anchors }
 	}
-	srv := &api.Server{CA: d.CA, Store: d.Store, Key: key, Contracts: &contract.Pool{Store: d.Store, CA: d.CA},
-		Anchors: func() ocppsec.Anchors { return anchors }}
 	h, err := srv.Handler()
 	if err != nil {
 		d.Close()
