@@ -5,31 +5,17 @@ import (
 	"crypto/x509"
 	"testing"
 
-	"go.step.sm/crypto/kms"
-	"go.step.sm/crypto/kms/apiv1"
-
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/softhsmtest"
 	"github.com/pncpki/pncpki/policies"
 )
 
-// softHSM is a new SoftHSM2 token's URI prefix.
-func softHSM(t *testing.T) string { return softhsmtest.Token(t) }
-
 // TestPKCS11SoftHSM runs a CPO Sub-CA 2 whose key lives in SoftHSM2: the
 // key is generated on the token, the sub-CA is certified by the file-key
 // CPO Sub-CA 1, and SECC leaves are signed through the pkcs11: URI.
 func TestPKCS11SoftHSM(t *testing.T) {
-	token := softHSM(t)
-	keyURI := token + ";id=%01%02;object=cpo-sub2-hsm?pin-value=1234"
-	km, err := kms.New(context.Background(), apiv1.Options{Type: apiv1.PKCS11, URI: keyURI})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := km.CreateKey(&apiv1.CreateKeyRequest{Name: keyURI, SignatureAlgorithm: apiv1.ECDSAWithSHA256}); err != nil {
-		t.Fatal(err)
-	}
-	km.Close()
+	keyURI := softhsmtest.Token(t) + ";id=%01%02;object=cpo-sub2-hsm?pin-value=1234"
+	softhsmtest.Key(t, keyURI)
 
 	e := newEnv(t)
 	ctx := context.Background()

@@ -18,9 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"go.step.sm/crypto/kms"
-	"go.step.sm/crypto/kms/apiv1"
-
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/internal/softhsmtest"
@@ -237,16 +234,8 @@ func waitReady(t *testing.T, base string) {
 // offline:, the root directory keeps its pkcs11: URI and signs with it
 // (its CRL), and the online side issues from its sub-CAs.
 func TestOfflineRootPKCS11(t *testing.T) {
-	token := softhsmtest.Token(t)
-	keyURI := token + ";id=%0a%0b;object=v2g-root-hsm?pin-value=1234"
-	km, err := kms.New(context.Background(), apiv1.Options{Type: apiv1.PKCS11, URI: keyURI})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := km.CreateKey(&apiv1.CreateKeyRequest{Name: keyURI, SignatureAlgorithm: apiv1.ECDSAWithSHA256}); err != nil {
-		t.Fatal(err)
-	}
-	km.Close()
+	keyURI := softhsmtest.Token(t) + ";id=%0a%0b;object=v2g-root-hsm?pin-value=1234"
+	softhsmtest.Key(t, keyURI)
 
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -1,12 +1,16 @@
-// Package softhsmtest gives tests a fresh SoftHSM2 token, the PKCS#11
+// Package softhsmtest gives tests a fresh SoftHSM2 token and keys on it, the PKCS#11
 // device CI installs, so that HSM keys are tested for real.
 package softhsmtest
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"go.step.sm/crypto/kms"
+	"go.step.sm/crypto/kms/apiv1"
 )
 
 // Token initialises a SoftHSM2 token (label pncpki, user PIN 1234) in a
@@ -38,4 +42,18 @@ func Token(t testing.TB) string {
 		t.Fatalf("softhsm2-util: %v\n%s", err, out)
 	}
 	return "pkcs11:module-path=" + module + ";token=pncpki"
+}
+
+// Key makes a P-256 key on the token at keyURI (Token's prefix with the
+// key's id, object and PIN), for a CA to use through that URI.
+func Key(t testing.TB, keyURI string) {
+	t.Helper()
+	km, err := kms.New(context.Background(), apiv1.Options{Type: apiv1.PKCS11, URI: keyURI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer km.Close()
+	if _, err := km.CreateKey(&apiv1.CreateKeyRequest{Name: keyURI, SignatureAlgorithm: apiv1.ECDSAWithSHA256}); err != nil {
+		t.Fatal(err)
+	}
 }
