@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/pncpki/pncpki/api/auth"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
+	"github.com/pncpki/pncpki/api/oauth"
+	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -103,22 +106,152 @@ func (h *tokens) RevokeToken(ctx context.Context, req *connect.Request[pncpkiv1.
 	if err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	id := req.Msg.Id
-	if id == "" || len(id) > 64 {
-		return nil, newError(connect.CodeInvalidArgument, "request.invalid", errors.New("request.invalid: id is the token's jti"))
-	}
 	now := h.s.Now()
-	exp := now.Add(auth.MaxTTL)
+	id, exp := req.Msg.Id, now.Add(auth.MaxTTL)
 	if req.Msg.ExpiresAt != nil {
 		if e := req.Msg.ExpiresAt.AsTime(); e.Before(exp) {
 			exp = e
 		}
+	}
+	if req.Msg.Token != "" {
+		c, err := h.s.Key.Verify(req.Msg.Token, now)
+		if err != nil {
+			return nil, newError(connect.CodeInvalidArgument, "request.invalid", fmt.Errorf("request.invalid: token: %w", err))
+		}
+		if id != "" && id != c.ID { // REST puts an id in the path
+			return nil, newError(connect.CodeInvalidArgument, "request.invalid", fmt.Errorf("request.invalid: the token's id is %s, not %s", c.ID, id))
+		}
+		id, exp = c.ID, c.ExpiresAt.Time
+	}
+	if id == "" || len(id) > 64 {
+		return nil, newError(connect.CodeInvalidArgument, "request.invalid", errors.New("request.invalid: id is the token's jti"))
 	}
 	if err := h.s.Store.RevokeToken(ctx, id, exp); err != nil {
 		return nil, apiError(err)
 	}
 	h.s.revocations.add(id)
 	return connect.NewResponse(&pncpkiv1.RevokeTokenResponse{}), nil
+}
+
+// ListTokens reads the tokens from the audit log, through its action
+// index: token.create entries carry what was minted, token.revoke ones
+// what was taken back.
+func (h *tokens) ListTokens(ctx context.Context, req *connect.Request[pncpkiv1.ListTokensRequest]) (*connect.Response[pncpkiv1.ListTokensResponse], error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	var minted []*pncpkiv1.Token
+	revoked := map[string]bool{}
+	const page = 1000
+	for after := int64(0); ; {
+		es, err := h.s.Store.AuditActions(ctx, []string{store.AuditTokenCreate, store.AuditTokenRevoke}, after, page)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		for _, e := range es {
+			switch e.Action {
+			case store.AuditTokenCreate:
+				var td store.TokenDetail
+				if json.Unmarshal([]byte(e.Detail), &td) == nil && td.ID != "" {
+					minted = append(minted, &pncpkiv1.Token{Id: td.ID, Subject: e.Object, Tenant: td.Tenant, Role: td.Role,
+						CreatedAt: timestamppb.New(e.Time), ExpiresAt: timestamppb.New(td.ExpiresAt)})
+				}
+			case store.AuditTokenRevoke:
+				revoked[e.Object] = true
+			}
+		}
+		if len(es) < page {
+			break
+		}
+		after = es[len(es)-1].Seq
+	}
+	now := h.s.Now()
+	resp := &pncpkiv1.ListTokensResponse{}
+	for _, t := range minted {
+		t.State = "valid"
+		switch {
+		case revoked[t.Id]:
+			t.State = "revoked"
+		case now.After(t.ExpiresAt.AsTime()):
+			t.State = "expired"
+		}
+		if t.State == "valid" || req.Msg.All {
+			resp.Tokens = append(resp.Tokens, t)
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func oauthClientProto(c *store.OAuthClient) *pncpkiv1.OAuthClient {
+	p := &pncpkiv1.OAuthClient{Id: c.ID, Tenant: c.Tenant, Role: c.Role, CreatedAt: timestamppb.New(c.CreatedAt)}
+	if !c.RevokedAt.IsZero() {
+		p.RevokedAt = timestamppb.New(c.RevokedAt)
+	}
+	return p
+}
+
+func (h *tokens) CreateOAuthClient(ctx context.Context, req *connect.Request[pncpkiv1.CreateOAuthClientRequest]) (*connect.Response[pncpkiv1.CreateOAuthClientResponse], error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	role := m.Role
+	if role == "" {
+		role = auth.RoleOperator
+	}
+	switch {
+	case !oauth.ValidClientID(m.Id):
+		return nil, newError(connect.CodeInvalidArgument, "request.invalid", errors.New("request.invalid: id: want 1 to 64 letters, digits, '.', '_' or '-'"))
+	case role != auth.RoleAdmin && role != auth.RoleOperator:
+		return nil, newError(connect.CodeInvalidArgument, "request.invalid", fmt.Errorf("request.invalid: role %q: want %s or %s", role, auth.RoleAdmin, auth.RoleOperator))
+	case role == auth.RoleAdmin && m.Tenant != "":
+		return nil, newError(connect.CodeInvalidArgument, "request.invalid", errors.New("request.invalid: an administrator client acts for every tenant: no tenant"))
+	case role == auth.RoleOperator:
+		if _, err := h.s.Store.Tenant(ctx, m.Tenant); errors.Is(err, store.ErrNotFound) || m.Tenant == "" {
+			return nil, newError(connect.CodeInvalidArgument, ca.CodeTenantUnknown, fmt.Errorf("%s: no tenant %q", ca.CodeTenantUnknown, m.Tenant))
+		} else if err != nil {
+			return nil, apiError(err)
+		}
+	}
+	now := h.s.Now()
+	secret, err := oauth.CreateClient(ctx, h.s.Store, m.Id, m.Tenant, role, now)
+	if errors.Is(err, store.ErrExists) {
+		return nil, newError(connect.CodeAlreadyExists, CodeOAuthClientExists, fmt.Errorf("%s: %w", CodeOAuthClientExists, err))
+	} else if err != nil {
+		return nil, apiError(err)
+	}
+	c, err := h.s.Store.OAuthClient(ctx, m.Id)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.CreateOAuthClientResponse{Client: oauthClientProto(c), Secret: secret}), nil
+}
+
+func (h *tokens) ListOAuthClients(ctx context.Context, req *connect.Request[pncpkiv1.ListOAuthClientsRequest]) (*connect.Response[pncpkiv1.ListOAuthClientsResponse], error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	cs, err := h.s.Store.ListOAuthClients(ctx, req.Msg.Tenant)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	resp := &pncpkiv1.ListOAuthClientsResponse{}
+	for _, c := range cs {
+		resp.Clients = append(resp.Clients, oauthClientProto(c))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (h *tokens) RevokeOAuthClient(ctx context.Context, req *connect.Request[pncpkiv1.RevokeOAuthClientRequest]) (*connect.Response[pncpkiv1.RevokeOAuthClientResponse], error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if err := h.s.Store.RevokeOAuthClient(ctx, req.Msg.Id, h.s.Now()); errors.Is(err, store.ErrNotFound) {
+		return nil, newError(connect.CodeNotFound, CodeOAuthClientNotFound, fmt.Errorf("%s: no OAuth client %q", CodeOAuthClientNotFound, req.Msg.Id))
+	} else if err != nil {
+		return nil, apiError(err)
+	}
+	return connect.NewResponse(&pncpkiv1.RevokeOAuthClientResponse{}), nil
 }
 
 type audit struct{ s *Server }

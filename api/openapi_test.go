@@ -1,23 +1,30 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/policies"
 )
 
-// TestOpenAPIRoutesAnswer: every route the OpenAPI document lists is served.
+// TestOpenAPIRoutesAnswer: every route the OpenAPI document lists is served,
+// and its answer (a success or a refusal) fits the schema the document
+// gives for that status.
 func TestOpenAPIRoutesAnswer(t *testing.T) {
 	var doc struct {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
@@ -28,6 +35,34 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
+	}
+	tree, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiler := jsonschema.NewCompiler()
+	compiler.AssertFormat()
+	if err := compiler.AddResource("openapi.json", tree); err != nil {
+		t.Fatal(err)
+	}
+	// answerSchema is the schema of a JSON answer with status to method
+	// on path: the status's own or the default.
+	answerSchema := func(method, path string, status int) (*jsonschema.Schema, error) {
+		var op struct {
+			Responses map[string]struct {
+				Content map[string]json.RawMessage `json:"content"`
+			} `json:"responses"`
+		}
+		json.Unmarshal(doc.Paths[path][method], &op)
+		key := strconv.Itoa(status)
+		if _, ok := op.Responses[key]; !ok {
+			key = "default"
+		}
+		if _, ok := op.Responses[key].Content["application/json"]; !ok {
+			return nil, fmt.Errorf("status %d is not documented with a JSON answer", status)
+		}
+		esc := strings.NewReplacer("~", "~0", "/", "~1")
+		return compiler.Compile("openapi.json#/paths/" + esc.Replace(path) + "/" + method + "/responses/" + key + "/content/application~1json/schema")
 	}
 	eachStore(t, func(t *testing.T, e *env) {
 		status, body := e.rest(t, "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{"profile": policies.ISO2SECC, "csr": opensslCSR(t, e.dir, "DE*ABC*E3")})
@@ -67,6 +102,10 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 		for _, cert := range append([]*x509.Certificate{c.Cert}, e.oem.Chain("contract")[:2]...) {
 			chainPEM += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))
 		}
+		// An OAuth client named like the station, for {id}.
+		if status, body := e.rest(t, "POST", "/v1/oauth-clients", e.tokens["admin"], map[string]any{"id": "CS-1", "tenant": "cpo1"}); status != 200 || body["secret"] == "" {
+			t.Fatalf("setup: %d %v", status, body)
+		}
 		status, body = e.rest(t, "PUT", "/v1/contract-deposits/"+pcid, e.tokens["admin"], map[string]any{"chainPem": chainPEM,
 			"encryptedKey": enc, "dhPublicKey": dh, "tenant": "emsp-own"})
 		if status != 200 {
@@ -91,9 +130,19 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 			if status == 404 || status == 405 || status >= 500 {
 				t.Errorf("%s %s: HTTP %d %v", o.method, o.path, status, body)
 			}
+			sch, err := answerSchema(o.method, o.path, status)
+			if err != nil {
+				t.Errorf("%s %s: %v", o.method, o.path, err)
+				continue
+			}
+			raw, _ := json.Marshal(body)
+			answer, _ := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+			if err := sch.Validate(answer); err != nil {
+				t.Errorf("%s %s: HTTP %d answer does not fit the document: %v\n%s", o.method, o.path, status, err, raw)
+			}
 		}
-		if len(ops) != 34 {
-			t.Errorf("%d documented operations, want 34", len(ops))
+		if len(ops) != 38 {
+			t.Errorf("%d documented operations, want 38", len(ops))
 		}
 	})
 }

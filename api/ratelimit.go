@@ -38,7 +38,7 @@ func (s *Server) Limit(next http.Handler) http.Handler {
 	}
 	s.limiterOnce.Do(func() {
 		opts := []httprate.Option{httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, http.StatusTooManyRequests, "rate.limited", "too many requests for this tenant; retry after the window")
+			WriteError(w, http.StatusTooManyRequests, "rate.limited", "too many requests for this tenant; retry after the window")
 		})}
 		if s.RateLimit.Redis != nil {
 			opts = append(opts, httprate.WithLimitCounter(newFallbackCounter(&redisCounter{c: s.RateLimit.Redis},

@@ -100,11 +100,11 @@ func (s *Server) Handler() (http.Handler, error) {
 		// vanguard answers a GET with a body as an unknown (500) error; it
 		// is the client's mistake.
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.ContentLength > 0 || len(r.TransferEncoding) > 0) {
-			writeError(w, http.StatusBadRequest, "request.invalid", "a GET request has no body")
+			WriteError(w, http.StatusBadRequest, "request.invalid", "a GET request has no body")
 			return
 		}
 		if r.ContentLength > MaxRequestBody {
-			writeError(w, http.StatusRequestEntityTooLarge, "request.too_large", "the body is larger than 256 KiB")
+			WriteError(w, http.StatusRequestEntityTooLarge, "request.too_large", "the body is larger than 256 KiB")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBody) // chunked bodies: vanguard answers 429
@@ -192,7 +192,7 @@ func finishREST(w *heldWriter) {
 	}
 	if json.Unmarshal(w.held.Bytes(), &st) == nil && st.Message != "" {
 		if st.Code == int(connect.CodeUnknown) {
-			writeError(w.ResponseWriter, http.StatusBadRequest, "request.invalid", st.Message)
+			WriteError(w.ResponseWriter, http.StatusBadRequest, "request.invalid", st.Message)
 			return
 		}
 		code := fallbackCodes[connect.Code(st.Code)]
@@ -223,13 +223,13 @@ func finishREST(w *heldWriter) {
 	// vanguard's own plain-text refusals, in the API's JSON shape.
 	switch msg := strings.TrimSpace(w.held.String()); w.status {
 	case http.StatusNotFound:
-		writeError(w.ResponseWriter, w.status, CodeRouteNotFound, "no such route: "+msg)
+		WriteError(w.ResponseWriter, w.status, CodeRouteNotFound, "no such route: "+msg)
 		return
 	case http.StatusUnsupportedMediaType:
-		writeError(w.ResponseWriter, w.status, CodeMediaType, "send application/json: "+msg)
+		WriteError(w.ResponseWriter, w.status, CodeMediaType, "send application/json: "+msg)
 		return
 	case http.StatusMethodNotAllowed:
-		writeError(w.ResponseWriter, w.status, CodeMethodNotAllowed, msg)
+		WriteError(w.ResponseWriter, w.status, CodeMethodNotAllowed, msg)
 		return
 	}
 	w.ResponseWriter.WriteHeader(w.status)
@@ -258,10 +258,11 @@ func finishConnect(w *heldWriter) {
 		"message": stable + ": " + strings.TrimSpace(w.held.String())})
 }
 
-// writeError writes the REST error shape for a refusal: the stable code,
+// WriteError writes the REST error shape for a refusal: the stable code,
 // a message that starts with it, and the code again as a
 // google.rpc.ErrorInfo reason (where gRPC and Connect clients find it).
-func writeError(w http.ResponseWriter, status int, code, msg string) {
+// pncd's own JSON routes (health, CRLs) answer with it too.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
 	writeErrorBody(w, status, code, code+": "+msg, []any{errorInfo(code)})
 }
 
@@ -603,13 +604,85 @@ func (h *certificates) RevokeCertificate(ctx context.Context, req *connect.Reque
 
 type authorities struct{ s *Server }
 
-func (h *authorities) ListAuthorities(ctx context.Context, _ *connect.Request[pncpkiv1.ListAuthoritiesRequest]) (*connect.Response[pncpkiv1.ListAuthoritiesResponse], error) {
+func (h *authorities) ListAuthorities(ctx context.Context, req *connect.Request[pncpkiv1.ListAuthoritiesRequest]) (*connect.Response[pncpkiv1.ListAuthoritiesResponse], error) {
+	admin := claimsFrom(ctx).Role == auth.RoleAdmin
+	if req.Msg.Usage && !admin {
+		return nil, forbidden("usage counts every tenant's certificates: administrators only")
+	}
+	cas, err := h.s.Store.CAs(ctx)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	now := h.s.Now()
 	resp := &pncpkiv1.ListAuthoritiesResponse{}
-	for _, a := range h.s.CA.Authorities() {
-		resp.Authorities = append(resp.Authorities, &pncpkiv1.Authority{Name: a.Name, Profile: a.Profile.Name,
-			Subject: ca.FormatName(a.Cert.RawSubject), NotAfter: timestamppb.New(a.Cert.NotAfter), Chain: a.ChainPEM})
+	for _, c := range cas {
+		p := &pncpkiv1.Authority{Name: c.Name, Profile: c.Profile, Parent: c.Parent, Status: "active"}
+		au, _ := h.s.CA.Authority(c.Name)
+		if au != nil {
+			p.Subject, p.Chain = ca.FormatName(au.Cert.RawSubject), au.ChainPEM
+			p.NotBefore, p.NotAfter = timestamppb.New(au.Cert.NotBefore), timestamppb.New(au.Cert.NotAfter)
+			if au.Parent != "" { // found by signature: an imported sub-CA's
+				p.Parent = au.Parent
+			}
+			if !au.IssueFrom.IsZero() {
+				p.IssueFrom = timestamppb.New(au.IssueFrom)
+			}
+		}
+		switch {
+		case c.Pending():
+			p.Status = "pending"
+		case c.External():
+			p.Status = "external"
+		case au == nil:
+		case au.Revoked:
+			p.Status = "revoked"
+		case au.Offline:
+			p.Status = "offline"
+		case au.IssueFrom.After(now):
+			p.Status = "scheduled"
+		}
+		if admin {
+			p.Key = c.KeyURI
+			if i := strings.IndexByte(p.Key, '?'); i >= 0 { // a PKCS#11 PIN may be in the query
+				p.Key = p.Key[:i] + "?..."
+			}
+		}
+		if req.Msg.Usage && !c.Pending() {
+			if err := h.usage(ctx, p, now); err != nil {
+				return nil, err
+			}
+		}
+		resp.Authorities = append(resp.Authorities, p)
 	}
 	return connect.NewResponse(resp), nil
+}
+
+// usage counts the live certificates p issued.
+func (h *authorities) usage(ctx context.Context, p *pncpkiv1.Authority, now time.Time) error {
+	const page = 5000
+	var last time.Time
+	for after := ""; ; {
+		certs, err := h.s.Store.Live(ctx, p.Name, now, after, page)
+		if err != nil {
+			return apiError(fmt.Errorf("certificates of %s: %w", p.Name, err))
+		}
+		for _, s := range certs {
+			if s.RevokedAt.IsZero() {
+				p.LiveCertificates++
+				if s.NotAfter.After(last) {
+					last = s.NotAfter
+				}
+			}
+		}
+		if len(certs) < page {
+			break
+		}
+		after = certs[len(certs)-1].Serial
+	}
+	if !last.IsZero() {
+		p.LastExpiry = timestamppb.New(last)
+	}
+	return nil
 }
 
 func toProto(c *store.Certificate, now time.Time) *pncpkiv1.Certificate {

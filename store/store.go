@@ -224,6 +224,10 @@ type Store interface {
 	AppendAudit(ctx context.Context, entries ...*AuditEntry) error
 	// AuditLog returns up to limit entries after sequence number after.
 	AuditLog(ctx context.Context, after int64, limit int) ([]*AuditEntry, error)
+	// AuditActions is AuditLog for the entries whose action is one of
+	// actions (token.create, ...): read through an index, not the whole
+	// log.
+	AuditActions(ctx context.Context, actions []string, after int64, limit int) ([]*AuditEntry, error)
 	// AuditHead returns the last entry's sequence number and hash (0 and
 	// nil for an empty log).
 	AuditHead(ctx context.Context) (int64, []byte, error)

@@ -111,6 +111,9 @@ func (s *Server) log() *slog.Logger {
 // clientID is what a client ID may be.
 var clientID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
+// ValidClientID reports whether id is a well-formed client ID.
+func ValidClientID(id string) bool { return clientID.MatchString(id) }
+
 // CreateClient registers a client of tenant ("" and RoleAdmin for an
 // administrator) and returns its secret, which is shown only this once.
 func CreateClient(ctx context.Context, st store.Store, id, tenant, role string, now time.Time) (string, error) {

@@ -223,80 +223,60 @@ func importCA(ctx context.Context, svc *ca.Service, spec string) error {
 	return nil
 }
 
+// listCAs prints the CAs of the open data directory d, through its API
+// like 'ca list'.
 func (a *app) listCAs(ctx context.Context, d *datadir.Dir, output string) error {
-	cas, err := d.Store.CAs(ctx)
+	c, err := a.apiOn(ctx, d, false, "")
 	if err != nil {
 		return err
 	}
-	type row struct {
-		Name     string    `json:"name"`
-		Profile  string    `json:"profile"`
-		Parent   string    `json:"parent,omitempty"`
-		Status   string    `json:"status"`
-		Subject  string    `json:"subject,omitempty"`
-		NotAfter time.Time `json:"not_after,omitzero"`
-		DaysLeft *int      `json:"days_left,omitempty"`
-		Key      string    `json:"key"`
-		// What depends on the CA: the sub-CAs it certified, and the
-		// unexpired, unrevoked certificates it issued, the last of which
-		// ends its duty to answer OCSP and publish CRLs.
-		SubCAs     []string  `json:"sub_cas,omitempty"`
-		Live       int       `json:"live_certificates"`
-		LastExpiry time.Time `json:"last_expiry,omitzero"`
+	return a.printCAs(ctx, c, output)
+}
+
+// caRow is a CA as 'ca list' shows it.
+type caRow struct {
+	Name     string    `json:"name"`
+	Profile  string    `json:"profile"`
+	Parent   string    `json:"parent,omitempty"`
+	Status   string    `json:"status"`
+	Subject  string    `json:"subject,omitempty"`
+	NotAfter time.Time `json:"not_after,omitzero"`
+	DaysLeft *int      `json:"days_left,omitempty"`
+	Key      string    `json:"key,omitempty"`
+	cn       string
+	// What depends on the CA: the sub-CAs it certified, and the unexpired,
+	// unrevoked certificates it issued, the last of which ends its duty to
+	// answer OCSP and publish CRLs.
+	SubCAs     []string  `json:"sub_cas,omitempty"`
+	Live       int64     `json:"live_certificates"`
+	LastExpiry time.Time `json:"last_expiry,omitzero"`
+}
+
+// printCAs lists the CAs through c with what depends on each.
+func (a *app) printCAs(ctx context.Context, c *client, output string) error {
+	resp, err := c.authorities.ListAuthorities(ctx, call(c, &pncpkiv1.ListAuthoritiesRequest{Usage: true}))
+	if err != nil {
+		return err
 	}
 	now := time.Now()
-	// A sub-CA imported from an offline or outside root has its parent
-	// from its signature (Authority.Parent), not from the store.
-	parents := map[string]string{}
-	for _, c := range cas {
-		parents[c.Name] = c.Parent
-		if au, err := d.CA.Authority(c.Name); err == nil && au.Parent != "" {
-			parents[c.Name] = au.Parent
+	var rows []caRow
+	for _, au := range resp.Msg.Authorities {
+		r := caRow{Name: au.Name, Profile: au.Profile, Parent: au.Parent, Status: au.Status, Key: au.Key, Live: au.LiveCertificates}
+		if au.Status == "scheduled" {
+			r.Status = "from " + au.IssueFrom.AsTime().UTC().Format("2006-01-02T15:04Z")
 		}
-	}
-	var rows []row
-	for _, c := range cas {
-		r := row{Name: c.Name, Profile: c.Profile, Parent: parents[c.Name], Status: "active", Key: redactURI(c.KeyURI)}
-		switch au, _ := d.CA.Authority(c.Name); {
-		case c.Pending():
-			r.Status = "pending"
-		case c.External():
-			r.Status = "external"
-		case au == nil:
-		case au.Revoked:
-			r.Status = "revoked"
-		case au.Offline:
-			r.Status = "offline"
-		case au.IssueFrom.After(now):
-			r.Status = "from " + au.IssueFrom.Format("2006-01-02T15:04Z")
-		}
-		if cert, err := x509.ParseCertificate(c.CertDER); !c.Pending() && err == nil {
-			r.Subject, r.NotAfter = cert.Subject.CommonName, cert.NotAfter
-			days := int(cert.NotAfter.Sub(now).Hours() / 24)
+		if au.Subject != "" {
+			r.Subject, r.NotAfter, r.cn = au.Subject, au.NotAfter.AsTime(), commonName(au.Chain)
+			days := int(r.NotAfter.Sub(now).Hours() / 24)
 			r.DaysLeft = &days
 		}
-		for _, sub := range cas {
-			if parents[sub.Name] == c.Name {
+		if au.LastExpiry != nil {
+			r.LastExpiry = au.LastExpiry.AsTime()
+		}
+		for _, sub := range resp.Msg.Authorities {
+			if sub.Parent == au.Name {
 				r.SubCAs = append(r.SubCAs, sub.Name)
 			}
-		}
-		for after := ""; ; {
-			page, err := d.Store.Live(ctx, c.Name, now, after, 5000)
-			if err != nil {
-				return fmt.Errorf("certificates of %s: %w", c.Name, err)
-			}
-			for _, s := range page {
-				if s.RevokedAt.IsZero() {
-					r.Live++
-					if s.NotAfter.After(r.LastExpiry) {
-						r.LastExpiry = s.NotAfter
-					}
-				}
-			}
-			if len(page) < 5000 {
-				break
-			}
-			after = page[len(page)-1].Serial
 		}
 		rows = append(rows, r)
 	}
@@ -315,30 +295,28 @@ func (a *app) listCAs(ctx context.Context, d *datadir.Dir, output string) error 
 		if r.DaysLeft != nil {
 			left = fmt.Sprintf("%dd", *r.DaysLeft)
 		}
-		t = append(t, []string{r.Name, r.Profile, dash(r.Parent), r.Status, dash(r.Subject), date(r.NotAfter), left,
-			dash(strings.Join(r.SubCAs, ",")), fmt.Sprint(r.Live), date(r.LastExpiry), r.Key})
+		t = append(t, []string{r.Name, r.Profile, dash(r.Parent), r.Status, dash(r.cn), date(r.NotAfter), left,
+			dash(strings.Join(r.SubCAs, ",")), fmt.Sprint(r.Live), date(r.LastExpiry), dash(r.Key)})
 	}
 	a.table("NAME\tPROFILE\tPARENT\tSTATUS\tSUBJECT CN\tNOT AFTER\tLEFT\tSUB-CAS\tLIVE CERTS\tLAST EXPIRY\tKEY", t)
 	return nil
 }
 
-// listRemoteCAs lists the CAs a remote pncd has loaded (what the API
-// shows: no key locations or dependants).
-func (a *app) listRemoteCAs(cmd *cobra.Command, output string) error {
-	c, err := a.client()
+// commonName is the CN of the CA's certificate (the first of its chain),
+// for the table's narrow column; the whole subject is in -o json.
+func commonName(chain []string) string {
+	if len(chain) == 0 {
+		return ""
+	}
+	b, _ := pem.Decode([]byte(chain[0]))
+	if b == nil {
+		return ""
+	}
+	cert, err := x509.ParseCertificate(b.Bytes)
 	if err != nil {
-		return err
+		return ""
 	}
-	resp, err := c.authorities.ListAuthorities(cmd.Context(), call(c, &pncpkiv1.ListAuthoritiesRequest{}))
-	if err != nil {
-		return err
-	}
-	var rows [][]string
-	for _, au := range resp.Msg.Authorities {
-		na := au.NotAfter.AsTime()
-		rows = append(rows, []string{au.Name, au.Profile, dash(au.Subject), na.Format("2006-01-02"), fmt.Sprintf("%dd", int(time.Until(na).Hours()/24))})
-	}
-	return a.rows(output, "NAME\tPROFILE\tSUBJECT\tNOT AFTER\tLEFT", rows)
+	return cert.Subject.CommonName
 }
 
 func dash(s string) string {
@@ -346,13 +324,6 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func redactURI(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i] + "?..."
-	}
-	return u
 }
 
 func (a *app) caCmd() *cobra.Command {
@@ -364,15 +335,12 @@ func (a *app) caCmd() *cobra.Command {
 			if err := a.checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
-			if a.server != "" {
-				return a.listRemoteCAs(cmd, output)
-			}
-			d, err := a.open(cmd.Context(), false)
+			c, done, err := a.api(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			return a.listCAs(cmd.Context(), d, output)
+			defer done()
+			return a.printCAs(cmd.Context(), c, output)
 		},
 	}
 	list.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")

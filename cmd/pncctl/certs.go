@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -294,41 +295,62 @@ func (a *app) crlCmd() *cobra.Command {
 	var validity time.Duration
 	c := &cobra.Command{
 		Use:   "crl",
-		Short: "Generate and sign a new CRL (DER) for a CA (with --server: fetch its current one); 'crl import' takes in an offline CA's",
+		Short: "Write a CA's current CRL (DER); with --validity, sign a new one where the CA's key is (an offline root's); 'crl import' takes in an offline CA's",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
 			if issuer == "" {
 				return usageError{errors.New("--issuer is required")}
 			}
-			if a.server != "" {
-				c, err := a.client()
+			if cmd.Flags().Changed("validity") {
+				// Signing with a chosen nextUpdate is a root ceremony step:
+				// it needs the key, so it stays on the data directory.
+				if a.server != "" {
+					return usageError{errors.New("--validity signs a new CRL with the CA's key, on the data directory that holds it: drop --server")}
+				}
+				d, err := a.open(ctx, false)
 				if err != nil {
 					return err
 				}
-				resp, err := c.certs.GetCRL(cmd.Context(), call(c, &pncpkiv1.GetCRLRequest{Issuer: issuer}))
+				defer d.Close()
+				name, err := caByNameOrProfile(authoritiesOf(d), issuer)
 				if err != nil {
 					return err
 				}
-				return a.writeOut(out, resp.Msg.Der)
+				der, err := d.CA.CRL(ctx, name, validity)
+				if err != nil {
+					return err
+				}
+				return a.writeOut(out, der)
 			}
-			d, err := a.open(cmd.Context(), false)
+			c, done, err := a.api(ctx)
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			name, err := caByNameOrProfile(d, issuer)
+			defer done()
+			name := issuer
+			if !ca.ValidName(issuer) {
+				resp, err := c.authorities.ListAuthorities(ctx, call(c, &pncpkiv1.ListAuthoritiesRequest{}))
+				if err != nil {
+					return err
+				}
+				cas := map[string]string{}
+				for _, au := range resp.Msg.Authorities {
+					cas[au.Name] = au.Profile
+				}
+				if name, err = caByNameOrProfile(cas, issuer); err != nil {
+					return err
+				}
+			}
+			resp, err := c.certs.GetCRL(ctx, call(c, &pncpkiv1.GetCRLRequest{Issuer: name}))
 			if err != nil {
 				return err
 			}
-			der, err := d.CA.CRL(cmd.Context(), name, validity)
-			if err != nil {
-				return err
-			}
-			return a.writeOut(out, der)
+			return a.writeOut(out, resp.Msg.Der)
 		},
 	}
 	c.Flags().StringVar(&issuer, "issuer", "", "CA name (e.g. cpo-sub2), or a profile that only one CA has (e.g. iso15118-2/cpo-sub2)")
 	c.Flags().StringVar(&out, "out", "", "write the CRL here instead of stdout")
-	c.Flags().DurationVar(&validity, "validity", ca.CRLValidity, "time until nextUpdate")
+	c.Flags().DurationVar(&validity, "validity", ca.CRLValidity, "sign a new CRL with this time until nextUpdate (local data directory only)")
 	c.AddCommand(a.crlImportCmd())
 	return remote(c)
 }
@@ -404,8 +426,8 @@ func (a *app) listTenants(cmd *cobra.Command) ([]*policies.Tenant, error) {
 }
 
 // caByNameOrProfile accepts a CA name, or a CA profile name that exactly one
-// active CA has.
-func caByNameOrProfile(d *datadir.Dir, s string) (string, error) {
+// CA of cas (name to profile) has.
+func caByNameOrProfile(cas map[string]string, s string) (string, error) {
 	if ca.ValidName(s) {
 		return s, nil
 	}
@@ -413,15 +435,25 @@ func caByNameOrProfile(d *datadir.Dir, s string) (string, error) {
 		return "", &ca.Error{Code: ca.CodeIssuerUnknown, Message: fmt.Sprintf("%q is neither a CA name nor a profile", s)}
 	}
 	var names []string
-	for _, a := range d.CA.Authorities() {
-		if a.Profile.Name == s {
-			names = append(names, a.Name)
+	for name, profile := range cas {
+		if profile == s {
+			names = append(names, name)
 		}
 	}
+	slices.Sort(names)
 	if len(names) != 1 {
 		return "", &ca.Error{Code: ca.CodeIssuerAmbiguous, Message: fmt.Sprintf("%d CAs have profile %s (%s): name one", len(names), s, strings.Join(names, ", "))}
 	}
 	return names[0], nil
+}
+
+// authoritiesOf maps the CAs loaded from d to their profiles.
+func authoritiesOf(d *datadir.Dir) map[string]string {
+	cas := map[string]string{}
+	for _, a := range d.CA.Authorities() {
+		cas[a.Name] = a.Profile.Name
+	}
+	return cas
 }
 
 // listCertificates lists through the API (local or --server).

@@ -6,26 +6,27 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pncpki/pncpki/internal/datadir"
+	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/policies"
 )
 
 // completions registers shell completion of the names flags take: the
-// profiles, and from the data directory (when there is one) its CAs,
-// tenants and stations. 'pncctl completion bash' prints the script.
+// profiles, and through the API (the data directory's when there is one,
+// or --server's) the CAs, tenants and stations. 'pncctl completion bash'
+// prints the script.
 func (a *app) completions(cmd *cobra.Command) {
-	// fromDir completes with names read from the data directory.
-	fromDir := func(list func(context.Context, *datadir.Dir) ([]string, error)) cobra.CompletionFunc {
+	// fromAPI completes with names the API lists.
+	fromAPI := func(list func(context.Context, *client) ([]string, error)) cobra.CompletionFunc {
 		return func(c *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
-			if _, err := os.Stat(a.data); err != nil {
+			if _, err := os.Stat(a.data); err != nil && a.server == "" {
 				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
-			d, err := a.open(c.Context(), false)
+			cl, done, err := a.api(c.Context())
 			if err != nil {
 				return nil, cobra.ShellCompDirectiveError
 			}
-			defer d.Close()
-			names, err := list(c.Context(), d)
+			defer done()
+			names, err := list(c.Context(), cl)
 			if err != nil {
 				return nil, cobra.ShellCompDirectiveError
 			}
@@ -40,28 +41,38 @@ func (a *app) completions(cmd *cobra.Command) {
 			}
 			return names, cobra.ShellCompDirectiveNoFileComp
 		},
-		"issuer": fromDir(func(_ context.Context, d *datadir.Dir) ([]string, error) {
+		"issuer": fromAPI(func(ctx context.Context, c *client) ([]string, error) {
+			resp, err := c.authorities.ListAuthorities(ctx, call(c, &pncpkiv1.ListAuthoritiesRequest{}))
+			if err != nil {
+				return nil, err
+			}
 			var names []string
-			for _, c := range d.CA.Authorities() {
-				names = append(names, c.Name)
+			for _, au := range resp.Msg.Authorities {
+				names = append(names, au.Name)
 			}
 			return names, nil
 		}),
-		"tenant": fromDir(func(ctx context.Context, d *datadir.Dir) ([]string, error) {
-			ts, err := d.Store.Tenants(ctx)
+		"tenant": fromAPI(func(ctx context.Context, c *client) ([]string, error) {
+			resp, err := c.tenants.ListTenants(ctx, call(c, &pncpkiv1.ListTenantsRequest{}))
+			if err != nil {
+				return nil, err
+			}
 			var names []string
-			for _, t := range ts {
+			for _, t := range resp.Msg.Tenants {
 				names = append(names, t.Name)
 			}
-			return names, err
+			return names, nil
 		}),
-		"station": fromDir(func(ctx context.Context, d *datadir.Dir) ([]string, error) {
-			ss, err := d.Store.ListStations(ctx, "")
-			var names []string
-			for _, s := range ss {
-				names = append(names, s.ID)
+		"station": fromAPI(func(ctx context.Context, c *client) ([]string, error) {
+			resp, err := c.stations.ListStations(ctx, call(c, &pncpkiv1.ListStationsRequest{}))
+			if err != nil {
+				return nil, err
 			}
-			return names, err
+			var names []string
+			for _, s := range resp.Msg.Stations {
+				names = append(names, s.Id)
+			}
+			return names, nil
 		}),
 	}
 	var walk func(*cobra.Command)

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pncpki/pncpki/api/auth"
-	"github.com/pncpki/pncpki/api/oauth"
+	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 )
 
 // oauthCmd manages the clients of the OAuth2 token endpoint.
@@ -18,22 +18,25 @@ func (a *app) oauthCmd() *cobra.Command {
 	create := &cobra.Command{
 		Use: "create", Short: "Register a client and print its secret (shown only now)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := a.open(cmd.Context(), false)
+			req := &pncpkiv1.CreateOAuthClientRequest{Id: id, Tenant: tenant, Role: auth.RoleOperator}
+			switch {
+			case admin && tenant != "":
+				return usageError{fmt.Errorf("an --admin client acts for every tenant: drop --tenant")}
+			case admin:
+				req.Role = auth.RoleAdmin
+			case tenant == "":
+				return usageError{fmt.Errorf("give --tenant, or --admin for an administrator client")}
+			}
+			cl, done, err := a.api(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			role := auth.RoleOperator
-			if admin {
-				role, tenant = auth.RoleAdmin, ""
-			} else if tenant == "" {
-				return fmt.Errorf("give --tenant, or --admin for an administrator client")
-			}
-			secret, err := oauth.CreateClient(cmd.Context(), d.Store, id, tenant, role, time.Now())
+			defer done()
+			resp, err := cl.tokens.CreateOAuthClient(cmd.Context(), call(cl, req))
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "client_id:     %s\nclient_secret: %s\n", id, secret)
+			fmt.Fprintf(a.out, "client_id:     %s\nclient_secret: %s\n", resp.Msg.Client.Id, resp.Msg.Secret)
 			return nil
 		},
 	}
@@ -41,42 +44,42 @@ func (a *app) oauthCmd() *cobra.Command {
 	create.Flags().StringVar(&tenant, "tenant", "", "the tenant its tokens act for")
 	create.Flags().BoolVar(&admin, "admin", false, "an administrator client (every tenant)")
 	create.MarkFlagRequired("id")
-	var clientsOut string
+	var clientsOut, listTenant string
 	list := &cobra.Command{
 		Use: "list", Short: "List clients",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := a.open(cmd.Context(), false)
+			cl, done, err := a.api(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			cs, err := d.Store.ListOAuthClients(cmd.Context(), tenant)
+			defer done()
+			resp, err := cl.tokens.ListOAuthClients(cmd.Context(), call(cl, &pncpkiv1.ListOAuthClientsRequest{Tenant: listTenant}))
 			if err != nil {
 				return err
 			}
 			var rows [][]string
-			for _, c := range cs {
+			for _, c := range resp.Msg.Clients {
 				state := "active"
-				if !c.RevokedAt.IsZero() {
-					state = "revoked " + c.RevokedAt.Format(time.RFC3339)
+				if c.RevokedAt != nil {
+					state = "revoked " + c.RevokedAt.AsTime().Format(time.RFC3339)
 				}
-				rows = append(rows, []string{c.ID, c.Tenant, c.Role, c.CreatedAt.Format(time.RFC3339), state})
+				rows = append(rows, []string{c.Id, dash(c.Tenant), c.Role, c.CreatedAt.AsTime().Format(time.RFC3339), state})
 			}
 			return a.rows(clientsOut, "ID\tTENANT\tROLE\tCREATED\tSTATE", rows)
 		},
 	}
 	a.outputFlag(list, &clientsOut)
-	list.Flags().StringVar(&tenant, "tenant", "", "only this tenant's")
+	list.Flags().StringVar(&listTenant, "tenant", "", "only this tenant's")
 	var revokeID string
 	revoke := &cobra.Command{
 		Use: "revoke", Short: "Revoke a client (tokens it already has run out within 24 hours)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := a.open(cmd.Context(), false)
+			cl, done, err := a.api(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			if err := d.Store.RevokeOAuthClient(cmd.Context(), revokeID, time.Now()); err != nil {
+			defer done()
+			if _, err := cl.tokens.RevokeOAuthClient(cmd.Context(), call(cl, &pncpkiv1.RevokeOAuthClientRequest{Id: revokeID})); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "revoked OAuth client %s\n", revokeID)
@@ -85,6 +88,6 @@ func (a *app) oauthCmd() *cobra.Command {
 	}
 	revoke.Flags().StringVar(&revokeID, "id", "", "client ID")
 	revoke.MarkFlagRequired("id")
-	c.AddCommand(create, list, revoke)
+	c.AddCommand(remote(create), remote(list), remote(revoke))
 	return c
 }

@@ -168,8 +168,12 @@ func TestOfflineRoots(t *testing.T) {
 		t.Errorf("a revoked CA signed a sub-CA: exit %d %s", code, errs)
 	}
 	// Root operations are refused online, with a reason.
-	if _, errs, code := cli(t, "--data", on, "crl", "--issuer", "v2g-root"); code == 0 || !strings.Contains(errs, ca.CodeCAOffline) {
-		t.Errorf("crl of an offline root online: exit %d %s", code, errs)
+	if _, errs, code := cli(t, "--data", on, "crl", "--issuer", "v2g-root", "--validity", "24h"); code == 0 || !strings.Contains(errs, ca.CodeCAOffline) {
+		t.Errorf("crl signed for an offline root online: exit %d %s", code, errs)
+	}
+	// Its current CRL is the imported one.
+	if out, errs, code := cli(t, "--data", on, "crl", "--issuer", "v2g-root"); code != 0 || out != string(want) {
+		t.Errorf("crl of an offline root online: exit %d %s, %d bytes, want the imported %d", code, errs, len(out), len(want))
 	}
 	code, body := get(t, base+"/metrics")
 	if code != 200 || !strings.Contains(string(body), `pncpki_crl_next_update_seconds{ca="v2g-root",ca_key="offline"}`) {

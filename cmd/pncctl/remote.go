@@ -22,6 +22,7 @@ import (
 	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/store"
 )
@@ -159,31 +160,36 @@ func (a *app) apiWith(ctx context.Context, anchored bool, anchorsDir string) (cl
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := auth.LoadOrCreateKey(d.Path)
-	if err != nil {
+	if cl, err = a.apiOn(ctx, d, anchored, anchorsDir); err != nil {
 		d.Close()
 		return nil, nil, err
+	}
+	return cl, func() { d.Close() }, nil
+}
+
+// apiOn is the API of the open data directory d, served in this process.
+func (a *app) apiOn(ctx context.Context, d *datadir.Dir, anchored bool, anchorsDir string) (*client, error) {
+	key, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		return nil, err
 	}
 	srv := &api.Server{CA: d.CA, Store: d.Store, Key: key, Contracts: &contract.Pool{Store: d.Store, CA: d.CA}}
 	if anchored {
 		anchors, err := ocppsec.AnchorsFrom(ctx, d.CA, d.Store, anchorsDir)
 		if err != nil {
-			d.Close()
-			return nil, nil, err
+			return nil, err
 		}
 		srv.Anchors = func() ocppsec.Anchors { return anchors }
 	}
 	h, err := srv.Handler()
 	if err != nil {
-		d.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	tok, err := key.Mint(store.ActorFrom(ctx), "", auth.RoleAdmin, 10*time.Minute, time.Now())
 	if err != nil {
-		d.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	return newClient(&http.Client{Transport: inProcess{h}}, "http://pncctl.local", tok), func() { d.Close() }, nil
+	return newClient(&http.Client{Transport: inProcess{h}}, "http://pncctl.local", tok), nil
 }
 
 // inProcess is an http.RoundTripper that hands requests to a handler in

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"net/http/httptest"
 	"os"
@@ -115,6 +116,88 @@ func TestRemote(t *testing.T) {
 	if crl, err := x509.ParseRevocationList(crlDER); err != nil || len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(certs[0].SerialNumber) != 0 {
 		t.Errorf("crl with --server: %v", err)
 	}
+	// A CRL named by its CA's profile; signing one is local only.
+	if out := mustCLI(t, r("crl", "--issuer", "iso15118-2/cpo-sub2")...); !strings.HasPrefix(out, "0") {
+		t.Errorf("crl by profile: %q", out[:min(len(out), 20)])
+	}
+	if _, errs, code := cli(t, r("crl", "--issuer", "cpo-sub2", "--validity", "24h")...); code != exitUsage || !strings.Contains(errs, "drop --server") {
+		t.Errorf("crl --validity with --server: %d %s", code, errs)
+	}
+
+	// Both modes answer alike: ca list from the server and from its data
+	// directory, where pncctl serves the same API in process.
+	remoteCAs := mustCLI(t, r("ca", "list", "-o", "json")...)
+	if localCAs := mustCLI(t, "--data", d.Path, "ca", "list", "-o", "json"); localCAs != remoteCAs {
+		t.Errorf("ca list differs:\nremote %s\nlocal  %s", remoteCAs, localCAs)
+	}
+	var cas []struct {
+		Name   string `json:"name"`
+		Key    string `json:"key"`
+		Parent string `json:"parent"`
+		Live   int    `json:"live_certificates"`
+	}
+	json.Unmarshal([]byte(remoteCAs), &cas)
+	for _, c := range cas {
+		if c.Name == "cpo-sub2" && (c.Key == "" || c.Parent != "cpo-sub1" || c.Live != 0) { // the one it issued is revoked
+			t.Errorf("ca list: %+v", c)
+		}
+	}
+
+	// A station's details, as JSON.
+	mustCLI(t, r("stations", "put", "--id", "CS-2", "--tenant", "cpo1", "--evse-id", "DE*ABC*E2", "--exi-response-limit", "7500")...)
+	var st struct {
+		ID        string `json:"id"`
+		Limit     int    `json:"exi_response_limit"`
+		Installed []any  `json:"installed"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, r("stations", "show", "--id", "CS-2", "-o", "json")...)), &st); err != nil || st.ID != "CS-2" || st.Limit != 7500 || st.Installed == nil {
+		t.Errorf("stations show -o json: %+v %v", st, err)
+	}
+	if _, errs, code := cli(t, r("stations", "show", "--id", "CS-9")...); code != exitNotFound {
+		t.Errorf("stations show of an unknown station: %d %s", code, errs)
+	}
+
+	// Tokens: revoked by the token itself, listed with their state.
+	tok2, errs, _ := cli(t, r("token", "create", "--tenant", "cpo1", "--ttl", "1h")...)
+	id2 := strings.Fields(strings.TrimPrefix(errs, "token id "))[0]
+	tok2File := filepath.Join(dir, "cpo1.token")
+	os.WriteFile(tok2File, []byte(tok2), 0o600)
+	if out := mustCLI(t, r("token", "list")...); !strings.Contains(out, id2) || strings.Contains(out, id) {
+		t.Errorf("token list (valid ones): %s", out)
+	}
+	mustCLI(t, r("token", "revoke", "--file", tok2File)...)
+	var toks []map[string]string
+	json.Unmarshal([]byte(mustCLI(t, r("token", "list", "--all", "-o", "json")...)), &toks)
+	states := map[string]string{}
+	for _, tk := range toks {
+		states[tk["id"]] = tk["state"]
+	}
+	if states[id] != "revoked" || states[id2] != "revoked" || len(toks) != 2 {
+		t.Errorf("token list --all: %v", toks)
+	}
+	os.WriteFile(tok2File, []byte("not a token"), 0o600)
+	if _, errs, code := cli(t, r("token", "revoke", "--file", tok2File)...); code != exitRefused || !strings.Contains(errs, "token") {
+		t.Errorf("token revoke --file of garbage: %d %s", code, errs)
+	}
+
+	// OAuth clients.
+	if out := mustCLI(t, r("oauth-clients", "create", "--id", "csms", "--tenant", "cpo1")...); !strings.Contains(out, "client_secret: ") {
+		t.Errorf("oauth-clients create: %s", out)
+	}
+	if _, errs, code := cli(t, r("oauth-clients", "create", "--id", "csms", "--tenant", "cpo1")...); code != exitRefused || !strings.Contains(errs, "oauth_client.exists") {
+		t.Errorf("oauth-clients create twice: %d %s", code, errs)
+	}
+	if _, errs, code := cli(t, r("oauth-clients", "create", "--id", "x", "--tenant", "nobody")...); code != exitRefused || !strings.Contains(errs, "tenant.unknown") {
+		t.Errorf("oauth-clients create for no tenant: %d %s", code, errs)
+	}
+	mustCLI(t, r("oauth-clients", "revoke", "--id", "csms")...)
+	if out := mustCLI(t, r("oauth-clients", "list")...); !strings.Contains(out, "csms") || !strings.Contains(out, "revoked") {
+		t.Errorf("oauth-clients list: %s", out)
+	}
+	if _, errs, code := cli(t, r("oauth-clients", "revoke", "--id", "nope")...); code != exitNotFound {
+		t.Errorf("oauth-clients revoke of none: %d %s", code, errs)
+	}
+
 	// Commands without an API call refuse --server (a usage mistake); a
 	// bad token is refused by pncd.
 	if _, errs, code := cli(t, r("crl", "import", crlFile)...); code != exitUsage || !strings.Contains(errs, "local data directory only") {

@@ -70,42 +70,66 @@ func (a *app) stationsCmd() *cobra.Command {
 	}
 	list.Flags().StringVar(&tenant, "tenant", "", "only this tenant's stations")
 	list.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
-	var showID string
+	var showID, showOut string
 	show := &cobra.Command{
 		Use: "show", Short: "Show a station with the certificates it holds and pncpki's unanswered calls to it",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := a.open(cmd.Context(), false)
+			if err := a.checkOutput(showOut, "table", "json"); err != nil {
+				return err
+			}
+			c, done, err := a.api(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			st, err := d.Store.Station(cmd.Context(), showID)
+			defer done()
+			resp, err := c.stations.GetStation(cmd.Context(), call(c, &pncpkiv1.GetStationRequest{Id: showID}))
 			if err != nil {
 				return err
 			}
-			held, err := d.Store.InstalledCertificates(cmd.Context(), showID)
-			if err != nil {
-				return err
+			st := stationOf(resp.Msg.Station)
+			type installed struct {
+				Type           string    `json:"type"`
+				HashAlgorithm  string    `json:"hash_algorithm"`
+				IssuerNameHash string    `json:"issuer_name_hash"`
+				IssuerKeyHash  string    `json:"issuer_key_hash"`
+				SerialNumber   string    `json:"serial_number"`
+				SeenAt         time.Time `json:"seen_at"`
 			}
-			calls, err := d.Store.StationCalls(cmd.Context(), showID)
-			if err != nil {
-				return err
+			type pending struct {
+				ID      string    `json:"id"`
+				Action  string    `json:"action"`
+				Created time.Time `json:"created"`
+			}
+			out := struct {
+				*store.Station
+				Installed    []installed `json:"installed"`
+				PendingCalls []pending   `json:"pending_calls"`
+			}{Station: st, Installed: []installed{}, PendingCalls: []pending{}}
+			for _, i := range resp.Msg.Installed {
+				out.Installed = append(out.Installed, installed{i.Type, i.HashAlgorithm, i.IssuerNameHash, i.IssuerKeyHash, i.SerialNumber, i.SeenAt.AsTime()})
+			}
+			for _, p := range resp.Msg.PendingCalls {
+				out.PendingCalls = append(out.PendingCalls, pending{p.Id, p.Action, p.Created.AsTime()})
+			}
+			if structured(showOut) {
+				return a.json(out)
 			}
 			a.printStation(st)
 			var rows [][]string
-			for _, c := range held {
-				rows = append(rows, []string{c.Type, c.SerialNumber, c.IssuerKeyHash, c.SeenAt.Format(time.RFC3339)})
+			for _, i := range out.Installed {
+				rows = append(rows, []string{i.Type, i.SerialNumber, i.IssuerKeyHash, i.SeenAt.Format(time.RFC3339)})
 			}
 			a.table("INSTALLED\tSERIAL\tISSUER KEY HASH\tSEEN", rows)
 			rows = nil
-			for _, c := range calls {
-				rows = append(rows, []string{c.ID, c.Action, c.Created.Format(time.RFC3339)})
+			for _, p := range out.PendingCalls {
+				rows = append(rows, []string{p.ID, p.Action, p.Created.Format(time.RFC3339)})
 			}
 			a.table("PENDING CALL\tACTION\tSENT", rows)
 			return nil
 		},
 	}
 	show.Flags().StringVar(&showID, "id", "", "station identity")
+	show.Flags().StringVarP(&showOut, "output", "o", "table", "table, json or yaml")
 	show.MarkFlagRequired("id")
 	var id string
 	del := &cobra.Command{
@@ -125,7 +149,7 @@ func (a *app) stationsCmd() *cobra.Command {
 	}
 	del.Flags().StringVar(&id, "id", "", "station identity")
 	del.MarkFlagRequired("id")
-	c.AddCommand(remote(put), remote(list), show, remote(del))
+	c.AddCommand(remote(put), remote(list), remote(show), remote(del))
 	return c
 }
 
@@ -141,10 +165,15 @@ func (a *app) listStations(cmd *cobra.Command, tenant string) ([]*store.Station,
 	}
 	var out []*store.Station
 	for _, s := range resp.Msg.Stations {
-		out = append(out, &store.Station{ID: s.Id, Tenant: s.Tenant, SerialNumber: s.SerialNumber, EVSEIDs: s.EvseIds, SECCIDs: s.SeccIds,
-			OCPPVersion: s.OcppVersion, EXIResponseLimit: int(s.ExiResponseLimit), CreatedAt: s.CreatedAt.AsTime(), UpdatedAt: s.UpdatedAt.AsTime()})
+		out = append(out, stationOf(s))
 	}
 	return out, nil
+}
+
+// stationOf is the registry record of an API station.
+func stationOf(s *pncpkiv1.Station) *store.Station {
+	return &store.Station{ID: s.Id, Tenant: s.Tenant, SerialNumber: s.SerialNumber, EVSEIDs: s.EvseIds, SECCIDs: s.SeccIds,
+		OCPPVersion: s.OcppVersion, EXIResponseLimit: int(s.ExiResponseLimit), CreatedAt: s.CreatedAt.AsTime(), UpdatedAt: s.UpdatedAt.AsTime()}
 }
 
 // printStation prints a station's registration on one line.

@@ -1,9 +1,8 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/pncpki/pncpki/api/auth"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/policies"
-	"github.com/pncpki/pncpki/store"
 )
 
 func (a *app) tokenCmd() *cobra.Command {
@@ -52,75 +50,45 @@ func (a *app) tokenCmd() *cobra.Command {
 		Short: "Revoke a token before it expires (by --id, or the token itself with --file); pncd refuses it within 5 s",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if a.server != "" {
-				if id == "" {
-					return fmt.Errorf("with --server, give the token's --id")
-				}
-				c, err := a.client()
-				if err != nil {
-					return err
-				}
-				if _, err := c.tokens.RevokeToken(ctx, call(c, &pncpkiv1.RevokeTokenRequest{Id: id})); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.out, "revoked token %s\n", id)
-				if tenant == "" {
-					return nil
-				}
-				resp, err := c.certs.ListCertificates(ctx, call(c, &pncpkiv1.ListCertificatesRequest{Profile: policies.APIClient, Tenant: tenant, Revoked: new(bool)}))
-				if err != nil {
-					return err
-				}
-				var live []clientCert
-				for _, cert := range resp.Msg.Certificates {
-					live = append(live, clientCert{cert.Issuer, cert.Serial})
-				}
-				return a.clientCerts(tenant, live, withCerts, func(cc clientCert) error {
-					_, err := c.certs.RevokeCertificate(ctx, call(c, &pncpkiv1.RevokeCertificateRequest{Issuer: cc.issuer, Serial: cc.serial, Reason: "privilegeWithdrawn"}))
-					return err
-				})
-			}
-			d, err := a.open(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			exp := time.Now().Add(auth.MaxTTL)
-			if tokenFile != "" {
-				key, err := auth.LoadOrCreateKey(d.Path)
-				if err != nil {
-					return err
-				}
-				data, err := os.ReadFile(tokenFile)
-				if err != nil {
-					return err
-				}
-				c, err := key.Verify(strings.TrimSpace(string(data)), time.Now())
+			req := &pncpkiv1.RevokeTokenRequest{Id: id}
+			switch {
+			case tokenFile != "" && id != "":
+				return usageError{errors.New("give --id or --file, not both")}
+			case tokenFile != "":
+				data, err := readBounded(tokenFile, maxTokenFile)
 				if err != nil {
 					return fmt.Errorf("--file: %w", err)
 				}
-				id, exp = c.ID, c.ExpiresAt.Time
+				req.Token = strings.TrimSpace(string(data))
+			case id == "":
+				return usageError{errors.New("give --id or --file")}
 			}
-			if id == "" {
-				return fmt.Errorf("give --id or --file")
-			}
-			if err := d.Store.RevokeToken(ctx, id, exp); err != nil {
+			c, done, err := a.api(ctx)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "revoked token %s\n", id)
+			defer done()
+			if _, err := c.tokens.RevokeToken(ctx, call(c, req)); err != nil {
+				return err
+			}
+			if id == "" {
+				fmt.Fprintln(a.out, "revoked the token of", tokenFile)
+			} else {
+				fmt.Fprintf(a.out, "revoked token %s\n", id)
+			}
 			if tenant == "" {
 				return nil
 			}
-			recs, err := d.Store.Certificates(ctx, store.Filter{Profile: policies.APIClient, Tenant: tenant, Revoked: new(bool)})
+			resp, err := c.certs.ListCertificates(ctx, call(c, &pncpkiv1.ListCertificatesRequest{Profile: policies.APIClient, Tenant: tenant, Revoked: new(bool)}))
 			if err != nil {
 				return err
 			}
 			var live []clientCert
-			for _, r := range recs {
-				live = append(live, clientCert{r.Issuer, r.Serial})
+			for _, cert := range resp.Msg.Certificates {
+				live = append(live, clientCert{cert.Issuer, cert.Serial})
 			}
 			return a.clientCerts(tenant, live, withCerts, func(cc clientCert) error {
-				_, err := d.CA.Revoke(ctx, cc.issuer, cc.serial, reasonPrivilegeWithdrawn)
+				_, err := c.certs.RevokeCertificate(ctx, call(c, &pncpkiv1.RevokeCertificateRequest{Issuer: cc.issuer, Serial: cc.serial, Reason: "privilegeWithdrawn"}))
 				return err
 			})
 		},
@@ -132,10 +100,6 @@ func (a *app) tokenCmd() *cobra.Command {
 	c.AddCommand(remote(create), remote(revoke), a.tokenListCmd())
 	return c
 }
-
-// reasonPrivilegeWithdrawn is RFC 5280's CRLReason for a credential taken
-// back.
-const reasonPrivilegeWithdrawn = 9
 
 // clientCert names an API client certificate.
 type clientCert struct{ issuer, serial string }
@@ -173,52 +137,24 @@ func (a *app) tokenListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List the API tokens minted (from the audit log: ID, holder, tenant, role, expiry, state); valid ones unless --all",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			d, err := a.open(ctx, false)
+			c, done, err := a.api(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			type minted struct {
-				when    time.Time
-				subject string
-				detail  store.TokenDetail
-			}
-			var tokens []minted
-			revoked := map[string]bool{}
-			if _, _, err := store.WalkAudit(ctx, d.Store, 0, func(e *store.AuditEntry) {
-				switch e.Action {
-				case store.AuditTokenCreate:
-					var td store.TokenDetail
-					if json.Unmarshal([]byte(e.Detail), &td) == nil && td.ID != "" {
-						tokens = append(tokens, minted{e.Time, e.Object, td})
-					}
-				case store.AuditTokenRevoke:
-					revoked[e.Object] = true
-				}
-			}); err != nil {
+			defer done()
+			resp, err := c.tokens.ListTokens(cmd.Context(), call(c, &pncpkiv1.ListTokensRequest{All: all}))
+			if err != nil {
 				return err
 			}
-			now := time.Now()
 			var rows [][]string
-			for _, t := range tokens {
-				state := "valid"
-				switch {
-				case revoked[t.detail.ID]:
-					state = "revoked"
-				case now.After(t.detail.ExpiresAt):
-					state = "expired"
-				}
-				if state != "valid" && !all {
-					continue
-				}
-				rows = append(rows, []string{t.detail.ID, t.subject, dash(t.detail.Tenant), t.detail.Role, t.when.UTC().Format(time.RFC3339),
-					t.detail.ExpiresAt.Format(time.RFC3339), state})
+			for _, t := range resp.Msg.Tokens {
+				rows = append(rows, []string{t.Id, t.Subject, dash(t.Tenant), t.Role, t.CreatedAt.AsTime().Format(time.RFC3339),
+					t.ExpiresAt.AsTime().Format(time.RFC3339), t.State})
 			}
 			return a.rows(output, "ID\tSUBJECT\tTENANT\tROLE\tCREATED\tEXPIRES\tSTATE", rows)
 		},
 	}
 	c.Flags().BoolVar(&all, "all", false, "also the revoked and expired ones")
 	a.outputFlag(c, &output)
-	return c
+	return remote(c)
 }

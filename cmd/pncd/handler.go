@@ -47,7 +47,7 @@ func newRoutes(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, rd
 		doc, err := api.OpenAPI()
 		if err != nil {
 			log.Error("OpenAPI document", "err", err)
-			writeError(w, http.StatusInternalServerError, "internal", "the OpenAPI document is broken")
+			api.WriteError(w, http.StatusInternalServerError, "internal", "the OpenAPI document is broken")
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -59,7 +59,7 @@ func newRoutes(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, rd
 	r.Get("/healthz", func(w http.ResponseWriter, req *http.Request) {
 		if _, err := d.Store.CAs(req.Context()); err != nil {
 			log.Error("health check: store", "err", err)
-			writeError(w, http.StatusServiceUnavailable, "store.unavailable", "the store does not answer")
+			api.WriteError(w, http.StatusServiceUnavailable, "store.unavailable", "the store does not answer")
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -69,18 +69,18 @@ func newRoutes(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, rd
 	// answers when it is configured.
 	r.Get("/readyz", func(w http.ResponseWriter, req *http.Request) {
 		if _, err := d.Store.CAs(req.Context()); err != nil {
-			writeError(w, http.StatusServiceUnavailable, "store.unavailable", "the store does not answer")
+			api.WriteError(w, http.StatusServiceUnavailable, "store.unavailable", "the store does not answer")
 			return
 		}
 		if len(d.CA.Authorities()) == 0 {
-			writeError(w, http.StatusServiceUnavailable, "ca.none", "no CA is loaded")
+			api.WriteError(w, http.StatusServiceUnavailable, "ca.none", "no CA is loaded")
 			return
 		}
 		// Redis is optional for correctness (OCSP falls back to the store)
 		// but a replica that lost it should not take new traffic.
 		if rdb != nil {
 			if err := rdb.Ping(req.Context()).Err(); err != nil {
-				writeError(w, http.StatusServiceUnavailable, "redis.unavailable", "Redis does not answer")
+				api.WriteError(w, http.StatusServiceUnavailable, "redis.unavailable", "Redis does not answer")
 				return
 			}
 		}
@@ -90,22 +90,22 @@ func newRoutes(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, rd
 	r.Get("/crl/{file}", func(w http.ResponseWriter, req *http.Request) {
 		issuer, ok := strings.CutSuffix(chi.URLParam(req, "file"), ".crl")
 		if !ok || !ca.ValidName(issuer) {
-			writeError(w, http.StatusNotFound, "not_found", "want /crl/{issuer}.crl")
+			api.WriteError(w, http.StatusNotFound, api.CodeRouteNotFound, "want /crl/{issuer}.crl")
 			return
 		}
 		der, err := d.CA.CurrentCRL(req.Context(), issuer)
 		switch {
 		case ca.CodeOf(err) == ca.CodeIssuerUnknown:
-			writeError(w, http.StatusNotFound, ca.CodeIssuerUnknown, "no CA named "+issuer)
+			api.WriteError(w, http.StatusNotFound, ca.CodeIssuerUnknown, "no CA named "+issuer)
 			return
 		case ca.CodeOf(err) == ca.CodeCAOffline:
 			// An offline root's CRL is signed where its key is and
 			// imported ('pncctl crl import'); none has been yet.
-			writeError(w, http.StatusNotFound, ca.CodeCAOffline, "no CRL of the offline CA "+issuer+" has been imported")
+			api.WriteError(w, http.StatusNotFound, ca.CodeCAOffline, "no CRL of the offline CA "+issuer+" has been imported")
 			return
 		case err != nil:
 			log.Error("CRL", "issuer", issuer, "err", err)
-			writeError(w, http.StatusInternalServerError, "internal", "cannot produce the CRL")
+			api.WriteError(w, http.StatusInternalServerError, "internal", "cannot produce the CRL")
 			return
 		}
 		w.Header().Set("Content-Type", "application/pkix-crl")
@@ -116,10 +116,10 @@ func newRoutes(d *datadir.Dir, resp *ocsp.Responder, apiHandler http.Handler, rd
 		w.Write(der)
 	})
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such route")
+		api.WriteError(w, http.StatusNotFound, api.CodeRouteNotFound, "no such route")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+		api.WriteError(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "the route does not take this method")
 	})
 	return r
 }
@@ -143,18 +143,11 @@ func limitHeaders(next http.Handler) http.Handler {
 			}
 		}
 		if n > MaxHeaderBytes {
-			writeError(w, http.StatusRequestHeaderFieldsTooLarge, "request.headers_too_large", "the request's headers are larger than 16 KiB")
+			api.WriteError(w, http.StatusRequestHeaderFieldsTooLarge, "request.headers_too_large", "the request's headers are larger than 16 KiB")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// writeError writes the JSON error shape every pncd endpoint uses.
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg})
 }
 
 // validRequestID accepts a caller's X-Request-ID if it is short and plain.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/pncpki/pncpki/api"
 	"github.com/pncpki/pncpki/api/auth"
@@ -131,7 +133,19 @@ func TestOpenAPIRoutes(t *testing.T) {
 		}
 	}
 
-	// Answers against the document.
+	// Answers against the document: the status and media type, and a
+	// JSON answer against the schema documented for it.
+	tree, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiler := jsonschema.NewCompiler()
+	compiler.AssertFormat()
+	if err := compiler.AddResource("openapi.json", tree); err != nil {
+		t.Fatal(err)
+	}
+	esc := strings.NewReplacer("~", "~0", "/", "~1")
+	validated := 0
 	for _, tc := range []struct{ path, spec string }{
 		{"/healthz", "/healthz"}, {"/readyz", "/readyz"}, {"/metrics", "/metrics"}, {"/openapi.json", "/openapi.json"},
 		{"/crl/cpo-sub2.crl", "/crl/{file}"}, {"/crl/nope.crl", "/crl/{file}"},
@@ -144,13 +158,30 @@ func TestOpenAPIRoutes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		answer, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		responses := doc.Paths[tc.spec]["get"].Responses
-		r, ok := responses[strconv.Itoa(res.StatusCode)]
+		key := strconv.Itoa(res.StatusCode)
+		r, ok := responses[key]
 		if !ok {
-			r, ok = responses["default"]
+			key = "default"
+			r, ok = responses[key]
 		}
-		if !ok || res.StatusCode >= 300 && r.Content != nil {
+		if _, isJSON := r.Content["application/json"]; ok && isJSON {
+			sch, err := compiler.Compile("openapi.json#/paths/" + esc.Replace(tc.spec) + "/get/responses/" + key + "/content/application~1json/schema")
+			if err != nil {
+				t.Fatalf("GET %s: %v", tc.spec, err)
+			}
+			v, err := jsonschema.UnmarshalJSON(bytes.NewReader(answer))
+			if err == nil {
+				err = sch.Validate(v)
+			}
+			if err != nil {
+				t.Errorf("GET %s: HTTP %d answer does not fit the document: %v\n%s", tc.path, res.StatusCode, err, answer)
+			}
+			validated++
+		}
+		if !ok {
 			t.Errorf("GET %s: status %d is not documented for %s", tc.path, res.StatusCode, tc.spec)
 			continue
 		}
@@ -160,6 +191,10 @@ func TestOpenAPIRoutes(t *testing.T) {
 				t.Errorf("GET %s: %s, documented %v", tc.path, mt, r.Content)
 			}
 		}
+	}
+
+	if validated < 5 {
+		t.Errorf("%d JSON answers validated, want the health, readiness, document and CRL refusal ones", validated)
 	}
 
 	// The page renders the document from files pncd holds: nothing from

@@ -253,6 +253,9 @@ var migrations = [][]string{
 			der BYTEA NOT NULL,
 			imported_at TIMESTAMPTZ NOT NULL
 		)`,
+	}, {
+		// AuditActions (the tokens minted, an action's history).
+		`CREATE INDEX audit_action ON audit(action, seq)`,
 	},
 }
 
@@ -371,7 +374,19 @@ func (db *DB) AppendAudit(ctx context.Context, entries ...*store.AuditEntry) err
 
 // AuditLog implements store.Store.
 func (db *DB) AuditLog(ctx context.Context, after int64, limit int) ([]*store.AuditEntry, error) {
-	limit = store.PageLimit(limit)
+	return db.audit(ctx, `seq > $1`, after, store.PageLimit(limit))
+}
+
+// AuditActions implements store.Store.
+func (db *DB) AuditActions(ctx context.Context, actions []string, after int64, limit int) ([]*store.AuditEntry, error) {
+	if len(actions) == 0 {
+		return nil, nil
+	}
+	return db.audit(ctx, `seq > $1 AND action = ANY($3)`, after, store.PageLimit(limit), actions)
+}
+
+// audit returns up to limit ($2) entries matching where, in order.
+func (db *DB) audit(ctx context.Context, where string, args ...any) ([]*store.AuditEntry, error) {
 	return queryAll(ctx, db.pool, func(row pgx.Row) (*store.AuditEntry, error) {
 		var e store.AuditEntry
 		if err := row.Scan(&e.Seq, &e.Time, &e.Actor, &e.Action, &e.Object, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
@@ -379,7 +394,7 @@ func (db *DB) AuditLog(ctx context.Context, after int64, limit int) ([]*store.Au
 		}
 		e.Time = e.Time.UTC()
 		return &e, nil
-	}, `SELECT seq, time, actor, action, object, detail, prev_hash, hash FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+	}, `SELECT seq, time, actor, action, object, detail, prev_hash, hash FROM audit WHERE `+where+` ORDER BY seq LIMIT $2`, args...)
 }
 
 // AuditHead implements store.Store.

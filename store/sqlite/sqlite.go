@@ -309,6 +309,10 @@ var migrations = [][]string{
 			imported_at INTEGER NOT NULL
 		)`,
 	},
+	{
+		// AuditActions (the tokens minted, an action's history).
+		`CREATE INDEX audit_action ON audit(action, seq)`,
+	},
 }
 
 func migrate(db *sql.DB) error {
@@ -480,7 +484,23 @@ func (db *DB) AppendAudit(ctx context.Context, entries ...*store.AuditEntry) err
 
 // AuditLog implements store.Store.
 func (db *DB) AuditLog(ctx context.Context, after int64, limit int) ([]*store.AuditEntry, error) {
-	limit = store.PageLimit(limit)
+	return db.audit(ctx, `seq > ?`, store.PageLimit(limit), after)
+}
+
+// AuditActions implements store.Store.
+func (db *DB) AuditActions(ctx context.Context, actions []string, after int64, limit int) ([]*store.AuditEntry, error) {
+	if len(actions) == 0 {
+		return nil, nil
+	}
+	args := []any{after}
+	for _, a := range actions {
+		args = append(args, a)
+	}
+	return db.audit(ctx, `seq > ? AND action IN (?`+strings.Repeat(`,?`, len(actions)-1)+`)`, store.PageLimit(limit), args...)
+}
+
+// audit returns up to limit entries matching where, in order.
+func (db *DB) audit(ctx context.Context, where string, limit int, args ...any) ([]*store.AuditEntry, error) {
 	return queryAll(ctx, db, func(row scanner) (*store.AuditEntry, error) {
 		var e store.AuditEntry
 		var us int64
@@ -489,7 +509,7 @@ func (db *DB) AuditLog(ctx context.Context, after int64, limit int) ([]*store.Au
 		}
 		e.Time = time.UnixMicro(us).UTC()
 		return &e, nil
-	}, `SELECT seq, time, actor, action, object, detail, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	}, `SELECT seq, time, actor, action, object, detail, prev_hash, hash FROM audit WHERE `+where+` ORDER BY seq LIMIT ?`, append(args, limit)...)
 }
 
 // AuditHead implements store.Store.

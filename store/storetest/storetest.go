@@ -578,6 +578,33 @@ func testAudit(t *testing.T, s store.Store) {
 	if len(all) != 15 || all[len(all)-1].Seq != 15 {
 		t.Errorf("%d entries, last seq %d", len(all), all[len(all)-1].Seq)
 	}
+
+	// By action, in pages of 2: the same entries as the whole log's.
+	var seqs, want2 []int64
+	for _, e := range all {
+		if e.Action == "token.create" || e.Action == store.AuditCertificateRevoke || e.Action == store.AuditTenantCreate {
+			want2 = append(want2, e.Seq)
+		}
+	}
+	for after := int64(0); ; {
+		page, err := s.AuditActions(ctx, []string{"token.create", store.AuditCertificateRevoke, store.AuditTenantCreate}, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			seqs = append(seqs, e.Seq)
+		}
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1].Seq
+	}
+	if fmt.Sprint(seqs) != fmt.Sprint(want2) {
+		t.Errorf("AuditActions: seqs %v, want %v", seqs, want2)
+	}
+	if es, err := s.AuditActions(ctx, nil, 0, 10); err != nil || len(es) != 0 {
+		t.Errorf("AuditActions(nil) = %d entries, %v", len(es), err)
+	}
 }
 
 func testStations(t *testing.T, s store.Store) {

@@ -3277,7 +3277,10 @@ type RevokeTokenRequest struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// When the token expires (at most auth.MaxTTL from now); the revocation
 	// is kept until then. Default: the longest a token can live.
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The token itself, instead of id and expires_at: pncd checks that it
+	// signed it and takes both from it.
+	Token         string `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3326,6 +3329,13 @@ func (x *RevokeTokenRequest) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *RevokeTokenRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
 type RevokeTokenResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -3362,6 +3372,553 @@ func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
 	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{61}
 }
 
+type ListTokensRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Also the revoked and expired ones.
+	All           bool `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensRequest) Reset() {
+	*x = ListTokensRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensRequest) ProtoMessage() {}
+
+func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListTokensRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListTokensRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+type Token struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Who holds it (the audit actor of its calls).
+	Subject   string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	Tenant    string                 `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Role      string                 `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// valid, revoked or expired.
+	State         string `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Token) Reset() {
+	*x = Token{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Token) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Token) ProtoMessage() {}
+
+func (x *Token) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Token.ProtoReflect.Descriptor instead.
+func (*Token) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *Token) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Token) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *Token) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *Token) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Token) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Token) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Token) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+type ListTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*Token               `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensResponse) Reset() {
+	*x = ListTokensResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensResponse) ProtoMessage() {}
+
+func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListTokensResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ListTokensResponse) GetTokens() []*Token {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+type OAuthClient struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Empty for an administrator client.
+	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// admin or operator.
+	Role      string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Set once revoked.
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OAuthClient) Reset() {
+	*x = OAuthClient{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OAuthClient) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OAuthClient) ProtoMessage() {}
+
+func (x *OAuthClient) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OAuthClient.ProtoReflect.Descriptor instead.
+func (*OAuthClient) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *OAuthClient) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *OAuthClient) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *OAuthClient) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *OAuthClient) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *OAuthClient) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+type CreateOAuthClientRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 64 letters, digits, '.', '_' or '-'.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The tenant its tokens act for; empty with role admin.
+	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// admin or operator (default).
+	Role          string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOAuthClientRequest) Reset() {
+	*x = CreateOAuthClientRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOAuthClientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOAuthClientRequest) ProtoMessage() {}
+
+func (x *CreateOAuthClientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOAuthClientRequest.ProtoReflect.Descriptor instead.
+func (*CreateOAuthClientRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *CreateOAuthClientRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CreateOAuthClientRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *CreateOAuthClientRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+type CreateOAuthClientResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Client *OAuthClient           `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
+	// The client secret: shown only here, stored as its SHA-256.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOAuthClientResponse) Reset() {
+	*x = CreateOAuthClientResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOAuthClientResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOAuthClientResponse) ProtoMessage() {}
+
+func (x *CreateOAuthClientResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOAuthClientResponse.ProtoReflect.Descriptor instead.
+func (*CreateOAuthClientResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *CreateOAuthClientResponse) GetClient() *OAuthClient {
+	if x != nil {
+		return x.Client
+	}
+	return nil
+}
+
+func (x *CreateOAuthClientResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type ListOAuthClientsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this tenant's.
+	Tenant        string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOAuthClientsRequest) Reset() {
+	*x = ListOAuthClientsRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOAuthClientsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOAuthClientsRequest) ProtoMessage() {}
+
+func (x *ListOAuthClientsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOAuthClientsRequest.ProtoReflect.Descriptor instead.
+func (*ListOAuthClientsRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *ListOAuthClientsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type ListOAuthClientsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Clients       []*OAuthClient         `protobuf:"bytes,1,rep,name=clients,proto3" json:"clients,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOAuthClientsResponse) Reset() {
+	*x = ListOAuthClientsResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOAuthClientsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOAuthClientsResponse) ProtoMessage() {}
+
+func (x *ListOAuthClientsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOAuthClientsResponse.ProtoReflect.Descriptor instead.
+func (*ListOAuthClientsResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *ListOAuthClientsResponse) GetClients() []*OAuthClient {
+	if x != nil {
+		return x.Clients
+	}
+	return nil
+}
+
+type RevokeOAuthClientRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOAuthClientRequest) Reset() {
+	*x = RevokeOAuthClientRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOAuthClientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOAuthClientRequest) ProtoMessage() {}
+
+func (x *RevokeOAuthClientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOAuthClientRequest.ProtoReflect.Descriptor instead.
+func (*RevokeOAuthClientRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *RevokeOAuthClientRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RevokeOAuthClientResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOAuthClientResponse) Reset() {
+	*x = RevokeOAuthClientResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOAuthClientResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOAuthClientResponse) ProtoMessage() {}
+
+func (x *RevokeOAuthClientResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOAuthClientResponse.ProtoReflect.Descriptor instead.
+func (*RevokeOAuthClientResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{71}
+}
+
 type SignCSRRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Profile string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
@@ -3379,7 +3936,7 @@ type SignCSRRequest struct {
 
 func (x *SignCSRRequest) Reset() {
 	*x = SignCSRRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3391,7 +3948,7 @@ func (x *SignCSRRequest) String() string {
 func (*SignCSRRequest) ProtoMessage() {}
 
 func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3404,7 +3961,7 @@ func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRRequest.ProtoReflect.Descriptor instead.
 func (*SignCSRRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{62}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *SignCSRRequest) GetProfile() string {
@@ -3453,7 +4010,7 @@ type SignCSRResponse struct {
 
 func (x *SignCSRResponse) Reset() {
 	*x = SignCSRResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3465,7 +4022,7 @@ func (x *SignCSRResponse) String() string {
 func (*SignCSRResponse) ProtoMessage() {}
 
 func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3478,7 +4035,7 @@ func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRResponse.ProtoReflect.Descriptor instead.
 func (*SignCSRResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{63}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *SignCSRResponse) GetCertificate() *Certificate {
@@ -3514,7 +4071,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3526,7 +4083,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3539,7 +4096,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{64}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *Certificate) GetIssuer() string {
@@ -3629,7 +4186,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3641,7 +4198,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3654,7 +4211,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{65}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *GetCertificateRequest) GetSerial() string {
@@ -3680,7 +4237,7 @@ type GetCertificateResponse struct {
 
 func (x *GetCertificateResponse) Reset() {
 	*x = GetCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3692,7 +4249,7 @@ func (x *GetCertificateResponse) String() string {
 func (*GetCertificateResponse) ProtoMessage() {}
 
 func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3705,7 +4262,7 @@ func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{66}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *GetCertificateResponse) GetCertificate() *Certificate {
@@ -3732,7 +4289,7 @@ type ListCertificatesRequest struct {
 
 func (x *ListCertificatesRequest) Reset() {
 	*x = ListCertificatesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3744,7 +4301,7 @@ func (x *ListCertificatesRequest) String() string {
 func (*ListCertificatesRequest) ProtoMessage() {}
 
 func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3757,7 +4314,7 @@ func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{67}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ListCertificatesRequest) GetIssuer() string {
@@ -3818,7 +4375,7 @@ type ListCertificatesResponse struct {
 
 func (x *ListCertificatesResponse) Reset() {
 	*x = ListCertificatesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3830,7 +4387,7 @@ func (x *ListCertificatesResponse) String() string {
 func (*ListCertificatesResponse) ProtoMessage() {}
 
 func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3843,7 +4400,7 @@ func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{68}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
@@ -3865,7 +4422,7 @@ type RevokeCertificateRequest struct {
 
 func (x *RevokeCertificateRequest) Reset() {
 	*x = RevokeCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3877,7 +4434,7 @@ func (x *RevokeCertificateRequest) String() string {
 func (*RevokeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3890,7 +4447,7 @@ func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{69}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *RevokeCertificateRequest) GetSerial() string {
@@ -3923,7 +4480,7 @@ type RevokeCertificateResponse struct {
 
 func (x *RevokeCertificateResponse) Reset() {
 	*x = RevokeCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3935,7 +4492,7 @@ func (x *RevokeCertificateResponse) String() string {
 func (*RevokeCertificateResponse) ProtoMessage() {}
 
 func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3948,7 +4505,7 @@ func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{70}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
@@ -3959,14 +4516,17 @@ func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
 }
 
 type ListAuthoritiesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Count each CA's live certificates (administrators only): it reads every
+	// unexpired certificate, so it is asked for, not done on every list.
+	Usage         bool `protobuf:"varint,1,opt,name=usage,proto3" json:"usage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAuthoritiesRequest) Reset() {
 	*x = ListAuthoritiesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3978,7 +4538,7 @@ func (x *ListAuthoritiesRequest) String() string {
 func (*ListAuthoritiesRequest) ProtoMessage() {}
 
 func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3991,23 +4551,47 @@ func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{71}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *ListAuthoritiesRequest) GetUsage() bool {
+	if x != nil {
+		return x.Usage
+	}
+	return false
 }
 
 type Authority struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Profile       string                 `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
-	Subject       string                 `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
-	NotAfter      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
-	Chain         []string               `protobuf:"bytes,5,rep,name=chain,proto3" json:"chain,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Profile string                 `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
+	// RFC 4514; empty for a CA still waiting for its certificate.
+	Subject   string                 `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	NotAfter  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	Chain     []string               `protobuf:"bytes,5,rep,name=chain,proto3" json:"chain,omitempty"`
+	NotBefore *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	// The CA that signed this one, if held here.
+	Parent string `protobuf:"bytes,7,opt,name=parent,proto3" json:"parent,omitempty"`
+	// active, pending (CSR sent, certificate not imported), external (a
+	// foreign CA known by its certificate), offline (key not here), revoked,
+	// or scheduled (takes over issuance at issue_from).
+	Status    string                 `protobuf:"bytes,8,opt,name=status,proto3" json:"status,omitempty"`
+	IssueFrom *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=issue_from,json=issueFrom,proto3" json:"issue_from,omitempty"`
+	// Where the key is (file path or PKCS#11 URI without its query, or
+	// "offline:"); administrators only.
+	Key string `protobuf:"bytes,10,opt,name=key,proto3" json:"key,omitempty"`
+	// With usage: the unexpired, unrevoked certificates the CA issued and
+	// when the last of them expires, which ends its duty to answer OCSP and
+	// publish CRLs.
+	LiveCertificates int64                  `protobuf:"varint,11,opt,name=live_certificates,json=liveCertificates,proto3" json:"live_certificates,omitempty"`
+	LastExpiry       *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_expiry,json=lastExpiry,proto3" json:"last_expiry,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Authority) Reset() {
 	*x = Authority{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4019,7 +4603,7 @@ func (x *Authority) String() string {
 func (*Authority) ProtoMessage() {}
 
 func (x *Authority) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4032,7 +4616,7 @@ func (x *Authority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authority.ProtoReflect.Descriptor instead.
 func (*Authority) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{72}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *Authority) GetName() string {
@@ -4070,6 +4654,55 @@ func (x *Authority) GetChain() []string {
 	return nil
 }
 
+func (x *Authority) GetNotBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotBefore
+	}
+	return nil
+}
+
+func (x *Authority) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *Authority) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Authority) GetIssueFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IssueFrom
+	}
+	return nil
+}
+
+func (x *Authority) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Authority) GetLiveCertificates() int64 {
+	if x != nil {
+		return x.LiveCertificates
+	}
+	return 0
+}
+
+func (x *Authority) GetLastExpiry() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastExpiry
+	}
+	return nil
+}
+
 type ListAuthoritiesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Authorities   []*Authority           `protobuf:"bytes,1,rep,name=authorities,proto3" json:"authorities,omitempty"`
@@ -4079,7 +4712,7 @@ type ListAuthoritiesResponse struct {
 
 func (x *ListAuthoritiesResponse) Reset() {
 	*x = ListAuthoritiesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4091,7 +4724,7 @@ func (x *ListAuthoritiesResponse) String() string {
 func (*ListAuthoritiesResponse) ProtoMessage() {}
 
 func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4104,7 +4737,7 @@ func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{73}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ListAuthoritiesResponse) GetAuthorities() []*Authority {
@@ -4124,7 +4757,7 @@ type GetChainRequest struct {
 
 func (x *GetChainRequest) Reset() {
 	*x = GetChainRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4136,7 +4769,7 @@ func (x *GetChainRequest) String() string {
 func (*GetChainRequest) ProtoMessage() {}
 
 func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4149,7 +4782,7 @@ func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainRequest.ProtoReflect.Descriptor instead.
 func (*GetChainRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{74}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *GetChainRequest) GetSerial() string {
@@ -4176,7 +4809,7 @@ type GetChainResponse struct {
 
 func (x *GetChainResponse) Reset() {
 	*x = GetChainResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4188,7 +4821,7 @@ func (x *GetChainResponse) String() string {
 func (*GetChainResponse) ProtoMessage() {}
 
 func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4201,7 +4834,7 @@ func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainResponse.ProtoReflect.Descriptor instead.
 func (*GetChainResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{75}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *GetChainResponse) GetChain() []string {
@@ -4220,7 +4853,7 @@ type GetCRLRequest struct {
 
 func (x *GetCRLRequest) Reset() {
 	*x = GetCRLRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4232,7 +4865,7 @@ func (x *GetCRLRequest) String() string {
 func (*GetCRLRequest) ProtoMessage() {}
 
 func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4245,7 +4878,7 @@ func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLRequest.ProtoReflect.Descriptor instead.
 func (*GetCRLRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{76}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *GetCRLRequest) GetIssuer() string {
@@ -4264,7 +4897,7 @@ type GetCRLResponse struct {
 
 func (x *GetCRLResponse) Reset() {
 	*x = GetCRLResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4276,7 +4909,7 @@ func (x *GetCRLResponse) String() string {
 func (*GetCRLResponse) ProtoMessage() {}
 
 func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4289,7 +4922,7 @@ func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLResponse.ProtoReflect.Descriptor instead.
 func (*GetCRLResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{77}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *GetCRLResponse) GetDer() []byte {
@@ -4309,7 +4942,7 @@ type ListTrustAnchorsRequest struct {
 
 func (x *ListTrustAnchorsRequest) Reset() {
 	*x = ListTrustAnchorsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4321,7 +4954,7 @@ func (x *ListTrustAnchorsRequest) String() string {
 func (*ListTrustAnchorsRequest) ProtoMessage() {}
 
 func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4334,7 +4967,7 @@ func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{78}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ListTrustAnchorsRequest) GetUse() string {
@@ -4358,7 +4991,7 @@ type TrustAnchor struct {
 
 func (x *TrustAnchor) Reset() {
 	*x = TrustAnchor{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4370,7 +5003,7 @@ func (x *TrustAnchor) String() string {
 func (*TrustAnchor) ProtoMessage() {}
 
 func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4383,7 +5016,7 @@ func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchor.ProtoReflect.Descriptor instead.
 func (*TrustAnchor) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{79}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *TrustAnchor) GetUse() string {
@@ -4430,7 +5063,7 @@ type ListTrustAnchorsResponse struct {
 
 func (x *ListTrustAnchorsResponse) Reset() {
 	*x = ListTrustAnchorsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4442,7 +5075,7 @@ func (x *ListTrustAnchorsResponse) String() string {
 func (*ListTrustAnchorsResponse) ProtoMessage() {}
 
 func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4455,7 +5088,7 @@ func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsResponse.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{80}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ListTrustAnchorsResponse) GetAnchors() []*TrustAnchor {
@@ -4673,12 +5306,49 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\tR\x02id\"_\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\"u\n" +
 	"\x12RevokeTokenRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x15\n" +
-	"\x13RevokeTokenResponse\"\x91\x01\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\tR\x05token\"\x15\n" +
+	"\x13RevokeTokenResponse\"%\n" +
+	"\x11ListTokensRequest\x12\x10\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\"\xe9\x01\n" +
+	"\x05Token\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12\x16\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\x129\n" +
+	"\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x14\n" +
+	"\x05state\x18\a \x01(\tR\x05state\">\n" +
+	"\x12ListTokensResponse\x12(\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x10.pncpki.v1.TokenR\x06tokens\"\xbf\x01\n" +
+	"\vOAuthClient\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x129\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"V\n" +
+	"\x18CreateOAuthClientRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\"c\n" +
+	"\x19CreateOAuthClientResponse\x12.\n" +
+	"\x06client\x18\x01 \x01(\v2\x16.pncpki.v1.OAuthClientR\x06client\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"1\n" +
+	"\x17ListOAuthClientsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"L\n" +
+	"\x18ListOAuthClientsResponse\x120\n" +
+	"\aclients\x18\x01 \x03(\v2\x16.pncpki.v1.OAuthClientR\aclients\"*\n" +
+	"\x18RevokeOAuthClientRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x1b\n" +
+	"\x19RevokeOAuthClientResponse\"\x91\x01\n" +
 	"\x0eSignCSRRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x10\n" +
 	"\x03csr\x18\x02 \x01(\tR\x03csr\x12\x16\n" +
@@ -4726,14 +5396,26 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"U\n" +
 	"\x19RevokeCertificateResponse\x128\n" +
-	"\vcertificate\x18\x01 \x01(\v2\x16.pncpki.v1.CertificateR\vcertificate\"\x18\n" +
-	"\x16ListAuthoritiesRequest\"\xa2\x01\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x16.pncpki.v1.CertificateR\vcertificate\".\n" +
+	"\x16ListAuthoritiesRequest\x12\x14\n" +
+	"\x05usage\x18\x01 \x01(\bR\x05usage\"\xc4\x03\n" +
 	"\tAuthority\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x18\n" +
 	"\asubject\x18\x03 \x01(\tR\asubject\x127\n" +
 	"\tnot_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x14\n" +
-	"\x05chain\x18\x05 \x03(\tR\x05chain\"Q\n" +
+	"\x05chain\x18\x05 \x03(\tR\x05chain\x129\n" +
+	"\n" +
+	"not_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x12\x16\n" +
+	"\x06parent\x18\a \x01(\tR\x06parent\x12\x16\n" +
+	"\x06status\x18\b \x01(\tR\x06status\x129\n" +
+	"\n" +
+	"issue_from\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tissueFrom\x12\x10\n" +
+	"\x03key\x18\n" +
+	" \x01(\tR\x03key\x12+\n" +
+	"\x11live_certificates\x18\v \x01(\x03R\x10liveCertificates\x12;\n" +
+	"\vlast_expiry\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastExpiry\"Q\n" +
 	"\x17ListAuthoritiesResponse\x126\n" +
 	"\vauthorities\x18\x01 \x03(\v2\x14.pncpki.v1.AuthorityR\vauthorities\"A\n" +
 	"\x0fGetChainRequest\x12\x16\n" +
@@ -4767,11 +5449,17 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x10ListTrustAnchors\x12\".pncpki.v1.ListTrustAnchorsRequest\x1a#.pncpki.v1.ListTrustAnchorsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/trust-anchors2\xdb\x01\n" +
 	"\rTenantService\x12a\n" +
 	"\vListTenants\x12\x1d.pncpki.v1.ListTenantsRequest\x1a\x1e.pncpki.v1.ListTenantsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/tenants\x12g\n" +
-	"\fCreateTenant\x12\x1e.pncpki.v1.CreateTenantRequest\x1a\x1f.pncpki.v1.CreateTenantResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/tenants2\xe4\x01\n" +
+	"\fCreateTenant\x12\x1e.pncpki.v1.CreateTenantRequest\x1a\x1f.pncpki.v1.CreateTenantResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/tenants2\xc4\x05\n" +
 	"\fTokenService\x12c\n" +
 	"\vCreateToken\x12\x1d.pncpki.v1.CreateTokenRequest\x1a\x1e.pncpki.v1.CreateTokenResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
 	"/v1/tokens\x12o\n" +
-	"\vRevokeToken\x12\x1d.pncpki.v1.RevokeTokenRequest\x1a\x1e.pncpki.v1.RevokeTokenResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/tokens/{id}:revoke2i\n" +
+	"\vRevokeToken\x12\x1d.pncpki.v1.RevokeTokenRequest\x1a\x1e.pncpki.v1.RevokeTokenResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/tokens/{id}:revoke\x12]\n" +
+	"\n" +
+	"ListTokens\x12\x1c.pncpki.v1.ListTokensRequest\x1a\x1d.pncpki.v1.ListTokensResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/tokens\x12|\n" +
+	"\x11CreateOAuthClient\x12#.pncpki.v1.CreateOAuthClientRequest\x1a$.pncpki.v1.CreateOAuthClientResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/oauth-clients\x12v\n" +
+	"\x10ListOAuthClients\x12\".pncpki.v1.ListOAuthClientsRequest\x1a#.pncpki.v1.ListOAuthClientsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/oauth-clients\x12\x88\x01\n" +
+	"\x11RevokeOAuthClient\x12#.pncpki.v1.RevokeOAuthClientRequest\x1a$.pncpki.v1.RevokeOAuthClientResponse\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/oauth-clients/{id}:revoke2i\n" +
 	"\fAuditService\x12Y\n" +
 	"\tListAudit\x12\x1b.pncpki.v1.ListAuditRequest\x1a\x1c.pncpki.v1.ListAuditResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/audit2\xc3\x03\n" +
 	"\x0eStationService\x12u\n" +
@@ -4814,7 +5502,7 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*Contract)(nil),                              // 0: pncpki.v1.Contract
 	(*PutContractRequest)(nil),                    // 1: pncpki.v1.PutContractRequest
@@ -4878,153 +5566,181 @@ var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*CreateTokenResponse)(nil),                   // 59: pncpki.v1.CreateTokenResponse
 	(*RevokeTokenRequest)(nil),                    // 60: pncpki.v1.RevokeTokenRequest
 	(*RevokeTokenResponse)(nil),                   // 61: pncpki.v1.RevokeTokenResponse
-	(*SignCSRRequest)(nil),                        // 62: pncpki.v1.SignCSRRequest
-	(*SignCSRResponse)(nil),                       // 63: pncpki.v1.SignCSRResponse
-	(*Certificate)(nil),                           // 64: pncpki.v1.Certificate
-	(*GetCertificateRequest)(nil),                 // 65: pncpki.v1.GetCertificateRequest
-	(*GetCertificateResponse)(nil),                // 66: pncpki.v1.GetCertificateResponse
-	(*ListCertificatesRequest)(nil),               // 67: pncpki.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),              // 68: pncpki.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),              // 69: pncpki.v1.RevokeCertificateRequest
-	(*RevokeCertificateResponse)(nil),             // 70: pncpki.v1.RevokeCertificateResponse
-	(*ListAuthoritiesRequest)(nil),                // 71: pncpki.v1.ListAuthoritiesRequest
-	(*Authority)(nil),                             // 72: pncpki.v1.Authority
-	(*ListAuthoritiesResponse)(nil),               // 73: pncpki.v1.ListAuthoritiesResponse
-	(*GetChainRequest)(nil),                       // 74: pncpki.v1.GetChainRequest
-	(*GetChainResponse)(nil),                      // 75: pncpki.v1.GetChainResponse
-	(*GetCRLRequest)(nil),                         // 76: pncpki.v1.GetCRLRequest
-	(*GetCRLResponse)(nil),                        // 77: pncpki.v1.GetCRLResponse
-	(*ListTrustAnchorsRequest)(nil),               // 78: pncpki.v1.ListTrustAnchorsRequest
-	(*TrustAnchor)(nil),                           // 79: pncpki.v1.TrustAnchor
-	(*ListTrustAnchorsResponse)(nil),              // 80: pncpki.v1.ListTrustAnchorsResponse
-	(*timestamppb.Timestamp)(nil),                 // 81: google.protobuf.Timestamp
+	(*ListTokensRequest)(nil),                     // 62: pncpki.v1.ListTokensRequest
+	(*Token)(nil),                                 // 63: pncpki.v1.Token
+	(*ListTokensResponse)(nil),                    // 64: pncpki.v1.ListTokensResponse
+	(*OAuthClient)(nil),                           // 65: pncpki.v1.OAuthClient
+	(*CreateOAuthClientRequest)(nil),              // 66: pncpki.v1.CreateOAuthClientRequest
+	(*CreateOAuthClientResponse)(nil),             // 67: pncpki.v1.CreateOAuthClientResponse
+	(*ListOAuthClientsRequest)(nil),               // 68: pncpki.v1.ListOAuthClientsRequest
+	(*ListOAuthClientsResponse)(nil),              // 69: pncpki.v1.ListOAuthClientsResponse
+	(*RevokeOAuthClientRequest)(nil),              // 70: pncpki.v1.RevokeOAuthClientRequest
+	(*RevokeOAuthClientResponse)(nil),             // 71: pncpki.v1.RevokeOAuthClientResponse
+	(*SignCSRRequest)(nil),                        // 72: pncpki.v1.SignCSRRequest
+	(*SignCSRResponse)(nil),                       // 73: pncpki.v1.SignCSRResponse
+	(*Certificate)(nil),                           // 74: pncpki.v1.Certificate
+	(*GetCertificateRequest)(nil),                 // 75: pncpki.v1.GetCertificateRequest
+	(*GetCertificateResponse)(nil),                // 76: pncpki.v1.GetCertificateResponse
+	(*ListCertificatesRequest)(nil),               // 77: pncpki.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),              // 78: pncpki.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),              // 79: pncpki.v1.RevokeCertificateRequest
+	(*RevokeCertificateResponse)(nil),             // 80: pncpki.v1.RevokeCertificateResponse
+	(*ListAuthoritiesRequest)(nil),                // 81: pncpki.v1.ListAuthoritiesRequest
+	(*Authority)(nil),                             // 82: pncpki.v1.Authority
+	(*ListAuthoritiesResponse)(nil),               // 83: pncpki.v1.ListAuthoritiesResponse
+	(*GetChainRequest)(nil),                       // 84: pncpki.v1.GetChainRequest
+	(*GetChainResponse)(nil),                      // 85: pncpki.v1.GetChainResponse
+	(*GetCRLRequest)(nil),                         // 86: pncpki.v1.GetCRLRequest
+	(*GetCRLResponse)(nil),                        // 87: pncpki.v1.GetCRLResponse
+	(*ListTrustAnchorsRequest)(nil),               // 88: pncpki.v1.ListTrustAnchorsRequest
+	(*TrustAnchor)(nil),                           // 89: pncpki.v1.TrustAnchor
+	(*ListTrustAnchorsResponse)(nil),              // 90: pncpki.v1.ListTrustAnchorsResponse
+	(*timestamppb.Timestamp)(nil),                 // 91: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	81, // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
-	81, // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
-	81, // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
-	0,  // 3: pncpki.v1.PutContractRequest.contract:type_name -> pncpki.v1.Contract
-	0,  // 4: pncpki.v1.PutContractResponse.contract:type_name -> pncpki.v1.Contract
-	0,  // 5: pncpki.v1.GetContractResponse.contract:type_name -> pncpki.v1.Contract
-	0,  // 6: pncpki.v1.ListContractsResponse.contracts:type_name -> pncpki.v1.Contract
-	0,  // 7: pncpki.v1.CancelContractResponse.contract:type_name -> pncpki.v1.Contract
-	64, // 8: pncpki.v1.CancelContractResponse.revoked:type_name -> pncpki.v1.Certificate
-	81, // 9: pncpki.v1.ProvisioningCertificate.created_at:type_name -> google.protobuf.Timestamp
-	9,  // 10: pncpki.v1.PutProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
-	9,  // 11: pncpki.v1.GetProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
-	9,  // 12: pncpki.v1.ListProvisioningCertificatesResponse.certificates:type_name -> pncpki.v1.ProvisioningCertificate
-	81, // 13: pncpki.v1.ContractDeposit.created_at:type_name -> google.protobuf.Timestamp
-	16, // 14: pncpki.v1.PutContractDepositResponse.deposit:type_name -> pncpki.v1.ContractDeposit
-	16, // 15: pncpki.v1.ListContractDepositsResponse.deposits:type_name -> pncpki.v1.ContractDeposit
-	81, // 16: pncpki.v1.OEMSubCA.created_at:type_name -> google.protobuf.Timestamp
-	23, // 17: pncpki.v1.RegisterOEMSubCAResponse.sub_ca:type_name -> pncpki.v1.OEMSubCA
-	23, // 18: pncpki.v1.ListOEMSubCAsResponse.sub_cas:type_name -> pncpki.v1.OEMSubCA
-	81, // 19: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
-	81, // 20: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
-	32, // 21: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
-	32, // 22: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
-	32, // 23: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
-	37, // 24: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
-	38, // 25: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
-	81, // 26: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
-	81, // 27: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
-	32, // 28: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
-	43, // 29: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
-	43, // 30: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
-	43, // 31: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
-	43, // 32: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
-	81, // 33: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	51, // 34: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
-	53, // 35: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
-	53, // 36: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
-	53, // 37: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	81, // 38: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	81, // 39: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	64, // 40: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	81, // 41: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	81, // 42: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	81, // 43: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
-	64, // 44: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	81, // 45: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
-	64, // 46: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	64, // 47: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	81, // 48: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	72, // 49: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	81, // 50: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
-	79, // 51: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
-	62, // 52: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	65, // 53: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	67, // 54: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	69, // 55: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	74, // 56: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
-	76, // 57: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
-	71, // 58: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	78, // 59: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
-	54, // 60: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	56, // 61: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	58, // 62: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	60, // 63: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
-	50, // 64: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	33, // 65: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	35, // 66: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	39, // 67: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	41, // 68: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	1,  // 69: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
-	3,  // 70: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
-	5,  // 71: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
-	7,  // 72: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
-	17, // 73: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
-	19, // 74: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
-	21, // 75: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
-	10, // 76: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
-	12, // 77: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
-	14, // 78: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
-	30, // 79: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
-	24, // 80: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
-	26, // 81: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
-	28, // 82: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
-	44, // 83: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	46, // 84: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	48, // 85: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	63, // 86: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	66, // 87: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	68, // 88: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	70, // 89: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	75, // 90: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
-	77, // 91: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
-	73, // 92: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	80, // 93: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
-	55, // 94: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	57, // 95: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	59, // 96: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	61, // 97: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
-	52, // 98: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	34, // 99: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	36, // 100: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	40, // 101: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	42, // 102: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	2,  // 103: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
-	4,  // 104: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
-	6,  // 105: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
-	8,  // 106: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
-	18, // 107: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
-	20, // 108: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
-	22, // 109: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
-	11, // 110: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
-	13, // 111: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
-	15, // 112: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
-	31, // 113: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
-	25, // 114: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
-	27, // 115: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
-	29, // 116: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
-	45, // 117: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	47, // 118: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	49, // 119: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	86, // [86:120] is the sub-list for method output_type
-	52, // [52:86] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	91,  // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
+	91,  // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
+	91,  // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
+	0,   // 3: pncpki.v1.PutContractRequest.contract:type_name -> pncpki.v1.Contract
+	0,   // 4: pncpki.v1.PutContractResponse.contract:type_name -> pncpki.v1.Contract
+	0,   // 5: pncpki.v1.GetContractResponse.contract:type_name -> pncpki.v1.Contract
+	0,   // 6: pncpki.v1.ListContractsResponse.contracts:type_name -> pncpki.v1.Contract
+	0,   // 7: pncpki.v1.CancelContractResponse.contract:type_name -> pncpki.v1.Contract
+	74,  // 8: pncpki.v1.CancelContractResponse.revoked:type_name -> pncpki.v1.Certificate
+	91,  // 9: pncpki.v1.ProvisioningCertificate.created_at:type_name -> google.protobuf.Timestamp
+	9,   // 10: pncpki.v1.PutProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
+	9,   // 11: pncpki.v1.GetProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
+	9,   // 12: pncpki.v1.ListProvisioningCertificatesResponse.certificates:type_name -> pncpki.v1.ProvisioningCertificate
+	91,  // 13: pncpki.v1.ContractDeposit.created_at:type_name -> google.protobuf.Timestamp
+	16,  // 14: pncpki.v1.PutContractDepositResponse.deposit:type_name -> pncpki.v1.ContractDeposit
+	16,  // 15: pncpki.v1.ListContractDepositsResponse.deposits:type_name -> pncpki.v1.ContractDeposit
+	91,  // 16: pncpki.v1.OEMSubCA.created_at:type_name -> google.protobuf.Timestamp
+	23,  // 17: pncpki.v1.RegisterOEMSubCAResponse.sub_ca:type_name -> pncpki.v1.OEMSubCA
+	23,  // 18: pncpki.v1.ListOEMSubCAsResponse.sub_cas:type_name -> pncpki.v1.OEMSubCA
+	91,  // 19: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
+	91,  // 20: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
+	32,  // 21: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
+	32,  // 22: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
+	32,  // 23: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
+	37,  // 24: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
+	38,  // 25: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
+	91,  // 26: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
+	91,  // 27: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
+	32,  // 28: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
+	43,  // 29: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
+	43,  // 30: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
+	43,  // 31: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
+	43,  // 32: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
+	91,  // 33: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	51,  // 34: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
+	53,  // 35: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
+	53,  // 36: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
+	53,  // 37: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
+	91,  // 38: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	91,  // 39: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	91,  // 40: pncpki.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	91,  // 41: pncpki.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	63,  // 42: pncpki.v1.ListTokensResponse.tokens:type_name -> pncpki.v1.Token
+	91,  // 43: pncpki.v1.OAuthClient.created_at:type_name -> google.protobuf.Timestamp
+	91,  // 44: pncpki.v1.OAuthClient.revoked_at:type_name -> google.protobuf.Timestamp
+	65,  // 45: pncpki.v1.CreateOAuthClientResponse.client:type_name -> pncpki.v1.OAuthClient
+	65,  // 46: pncpki.v1.ListOAuthClientsResponse.clients:type_name -> pncpki.v1.OAuthClient
+	74,  // 47: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
+	91,  // 48: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	91,  // 49: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	91,  // 50: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	74,  // 51: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	91,  // 52: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
+	74,  // 53: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	74,  // 54: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	91,  // 55: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	91,  // 56: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
+	91,  // 57: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
+	91,  // 58: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
+	82,  // 59: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	91,  // 60: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	89,  // 61: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	72,  // 62: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	75,  // 63: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	77,  // 64: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	79,  // 65: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	84,  // 66: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	86,  // 67: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	81,  // 68: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	88,  // 69: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	54,  // 70: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	56,  // 71: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	58,  // 72: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	60,  // 73: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
+	62,  // 74: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
+	66,  // 75: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
+	68,  // 76: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
+	70,  // 77: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
+	50,  // 78: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	33,  // 79: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	35,  // 80: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	39,  // 81: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	41,  // 82: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	1,   // 83: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
+	3,   // 84: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
+	5,   // 85: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
+	7,   // 86: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
+	17,  // 87: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
+	19,  // 88: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
+	21,  // 89: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
+	10,  // 90: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
+	12,  // 91: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
+	14,  // 92: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
+	30,  // 93: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
+	24,  // 94: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
+	26,  // 95: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
+	28,  // 96: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
+	44,  // 97: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	46,  // 98: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	48,  // 99: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	73,  // 100: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	76,  // 101: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	78,  // 102: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	80,  // 103: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	85,  // 104: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	87,  // 105: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	83,  // 106: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	90,  // 107: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	55,  // 108: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	57,  // 109: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	59,  // 110: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	61,  // 111: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
+	64,  // 112: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
+	67,  // 113: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
+	69,  // 114: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
+	71,  // 115: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
+	52,  // 116: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	34,  // 117: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	36,  // 118: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	40,  // 119: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	42,  // 120: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	2,   // 121: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
+	4,   // 122: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
+	6,   // 123: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
+	8,   // 124: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
+	18,  // 125: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
+	20,  // 126: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
+	22,  // 127: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
+	11,  // 128: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
+	13,  // 129: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
+	15,  // 130: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
+	31,  // 131: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
+	25,  // 132: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
+	27,  // 133: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
+	29,  // 134: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
+	45,  // 135: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	47,  // 136: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	49,  // 137: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	100, // [100:138] is the sub-list for method output_type
+	62,  // [62:100] is the sub-list for method input_type
+	62,  // [62:62] is the sub-list for extension type_name
+	62,  // [62:62] is the sub-list for extension extendee
+	0,   // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -5032,14 +5748,14 @@ func file_pncpki_v1_pncpki_proto_init() {
 	if File_pncpki_v1_pncpki_proto != nil {
 		return
 	}
-	file_pncpki_v1_pncpki_proto_msgTypes[67].OneofWrappers = []any{}
+	file_pncpki_v1_pncpki_proto_msgTypes[77].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   81,
+			NumMessages:   91,
 			NumExtensions: 0,
 			NumServices:   9,
 		},

@@ -88,6 +88,17 @@ const (
 	// TokenServiceRevokeTokenProcedure is the fully-qualified name of the TokenService's RevokeToken
 	// RPC.
 	TokenServiceRevokeTokenProcedure = "/pncpki.v1.TokenService/RevokeToken"
+	// TokenServiceListTokensProcedure is the fully-qualified name of the TokenService's ListTokens RPC.
+	TokenServiceListTokensProcedure = "/pncpki.v1.TokenService/ListTokens"
+	// TokenServiceCreateOAuthClientProcedure is the fully-qualified name of the TokenService's
+	// CreateOAuthClient RPC.
+	TokenServiceCreateOAuthClientProcedure = "/pncpki.v1.TokenService/CreateOAuthClient"
+	// TokenServiceListOAuthClientsProcedure is the fully-qualified name of the TokenService's
+	// ListOAuthClients RPC.
+	TokenServiceListOAuthClientsProcedure = "/pncpki.v1.TokenService/ListOAuthClients"
+	// TokenServiceRevokeOAuthClientProcedure is the fully-qualified name of the TokenService's
+	// RevokeOAuthClient RPC.
+	TokenServiceRevokeOAuthClientProcedure = "/pncpki.v1.TokenService/RevokeOAuthClient"
 	// AuditServiceListAuditProcedure is the fully-qualified name of the AuditService's ListAudit RPC.
 	AuditServiceListAuditProcedure = "/pncpki.v1.AuditService/ListAudit"
 	// StationServicePutStationProcedure is the fully-qualified name of the StationService's PutStation
@@ -565,6 +576,16 @@ type TokenServiceClient interface {
 	// RevokeToken ends a token of pncd's key before its expiry, on every
 	// replica within seconds.
 	RevokeToken(context.Context, *connect.Request[v1.RevokeTokenRequest]) (*connect.Response[v1.RevokeTokenResponse], error)
+	// ListTokens lists the tokens minted, from the audit log: tokens are
+	// audited, never stored.
+	ListTokens(context.Context, *connect.Request[v1.ListTokensRequest]) (*connect.Response[v1.ListTokensResponse], error)
+	// CreateOAuthClient registers a client of the OAuth2 client-credentials
+	// endpoint (POST /oauth/token); its secret is in this answer only.
+	CreateOAuthClient(context.Context, *connect.Request[v1.CreateOAuthClientRequest]) (*connect.Response[v1.CreateOAuthClientResponse], error)
+	ListOAuthClients(context.Context, *connect.Request[v1.ListOAuthClientsRequest]) (*connect.Response[v1.ListOAuthClientsResponse], error)
+	// RevokeOAuthClient refuses the client's secret from now on; tokens it
+	// already has run out within their lifetime (at most 24 hours).
+	RevokeOAuthClient(context.Context, *connect.Request[v1.RevokeOAuthClientRequest]) (*connect.Response[v1.RevokeOAuthClientResponse], error)
 }
 
 // NewTokenServiceClient constructs a client for the pncpki.v1.TokenService service. By default, it
@@ -590,13 +611,41 @@ func NewTokenServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(tokenServiceMethods.ByName("RevokeToken")),
 			connect.WithClientOptions(opts...),
 		),
+		listTokens: connect.NewClient[v1.ListTokensRequest, v1.ListTokensResponse](
+			httpClient,
+			baseURL+TokenServiceListTokensProcedure,
+			connect.WithSchema(tokenServiceMethods.ByName("ListTokens")),
+			connect.WithClientOptions(opts...),
+		),
+		createOAuthClient: connect.NewClient[v1.CreateOAuthClientRequest, v1.CreateOAuthClientResponse](
+			httpClient,
+			baseURL+TokenServiceCreateOAuthClientProcedure,
+			connect.WithSchema(tokenServiceMethods.ByName("CreateOAuthClient")),
+			connect.WithClientOptions(opts...),
+		),
+		listOAuthClients: connect.NewClient[v1.ListOAuthClientsRequest, v1.ListOAuthClientsResponse](
+			httpClient,
+			baseURL+TokenServiceListOAuthClientsProcedure,
+			connect.WithSchema(tokenServiceMethods.ByName("ListOAuthClients")),
+			connect.WithClientOptions(opts...),
+		),
+		revokeOAuthClient: connect.NewClient[v1.RevokeOAuthClientRequest, v1.RevokeOAuthClientResponse](
+			httpClient,
+			baseURL+TokenServiceRevokeOAuthClientProcedure,
+			connect.WithSchema(tokenServiceMethods.ByName("RevokeOAuthClient")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // tokenServiceClient implements TokenServiceClient.
 type tokenServiceClient struct {
-	createToken *connect.Client[v1.CreateTokenRequest, v1.CreateTokenResponse]
-	revokeToken *connect.Client[v1.RevokeTokenRequest, v1.RevokeTokenResponse]
+	createToken       *connect.Client[v1.CreateTokenRequest, v1.CreateTokenResponse]
+	revokeToken       *connect.Client[v1.RevokeTokenRequest, v1.RevokeTokenResponse]
+	listTokens        *connect.Client[v1.ListTokensRequest, v1.ListTokensResponse]
+	createOAuthClient *connect.Client[v1.CreateOAuthClientRequest, v1.CreateOAuthClientResponse]
+	listOAuthClients  *connect.Client[v1.ListOAuthClientsRequest, v1.ListOAuthClientsResponse]
+	revokeOAuthClient *connect.Client[v1.RevokeOAuthClientRequest, v1.RevokeOAuthClientResponse]
 }
 
 // CreateToken calls pncpki.v1.TokenService.CreateToken.
@@ -609,12 +658,42 @@ func (c *tokenServiceClient) RevokeToken(ctx context.Context, req *connect.Reque
 	return c.revokeToken.CallUnary(ctx, req)
 }
 
+// ListTokens calls pncpki.v1.TokenService.ListTokens.
+func (c *tokenServiceClient) ListTokens(ctx context.Context, req *connect.Request[v1.ListTokensRequest]) (*connect.Response[v1.ListTokensResponse], error) {
+	return c.listTokens.CallUnary(ctx, req)
+}
+
+// CreateOAuthClient calls pncpki.v1.TokenService.CreateOAuthClient.
+func (c *tokenServiceClient) CreateOAuthClient(ctx context.Context, req *connect.Request[v1.CreateOAuthClientRequest]) (*connect.Response[v1.CreateOAuthClientResponse], error) {
+	return c.createOAuthClient.CallUnary(ctx, req)
+}
+
+// ListOAuthClients calls pncpki.v1.TokenService.ListOAuthClients.
+func (c *tokenServiceClient) ListOAuthClients(ctx context.Context, req *connect.Request[v1.ListOAuthClientsRequest]) (*connect.Response[v1.ListOAuthClientsResponse], error) {
+	return c.listOAuthClients.CallUnary(ctx, req)
+}
+
+// RevokeOAuthClient calls pncpki.v1.TokenService.RevokeOAuthClient.
+func (c *tokenServiceClient) RevokeOAuthClient(ctx context.Context, req *connect.Request[v1.RevokeOAuthClientRequest]) (*connect.Response[v1.RevokeOAuthClientResponse], error) {
+	return c.revokeOAuthClient.CallUnary(ctx, req)
+}
+
 // TokenServiceHandler is an implementation of the pncpki.v1.TokenService service.
 type TokenServiceHandler interface {
 	CreateToken(context.Context, *connect.Request[v1.CreateTokenRequest]) (*connect.Response[v1.CreateTokenResponse], error)
 	// RevokeToken ends a token of pncd's key before its expiry, on every
 	// replica within seconds.
 	RevokeToken(context.Context, *connect.Request[v1.RevokeTokenRequest]) (*connect.Response[v1.RevokeTokenResponse], error)
+	// ListTokens lists the tokens minted, from the audit log: tokens are
+	// audited, never stored.
+	ListTokens(context.Context, *connect.Request[v1.ListTokensRequest]) (*connect.Response[v1.ListTokensResponse], error)
+	// CreateOAuthClient registers a client of the OAuth2 client-credentials
+	// endpoint (POST /oauth/token); its secret is in this answer only.
+	CreateOAuthClient(context.Context, *connect.Request[v1.CreateOAuthClientRequest]) (*connect.Response[v1.CreateOAuthClientResponse], error)
+	ListOAuthClients(context.Context, *connect.Request[v1.ListOAuthClientsRequest]) (*connect.Response[v1.ListOAuthClientsResponse], error)
+	// RevokeOAuthClient refuses the client's secret from now on; tokens it
+	// already has run out within their lifetime (at most 24 hours).
+	RevokeOAuthClient(context.Context, *connect.Request[v1.RevokeOAuthClientRequest]) (*connect.Response[v1.RevokeOAuthClientResponse], error)
 }
 
 // NewTokenServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -636,12 +715,44 @@ func NewTokenServiceHandler(svc TokenServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(tokenServiceMethods.ByName("RevokeToken")),
 		connect.WithHandlerOptions(opts...),
 	)
+	tokenServiceListTokensHandler := connect.NewUnaryHandler(
+		TokenServiceListTokensProcedure,
+		svc.ListTokens,
+		connect.WithSchema(tokenServiceMethods.ByName("ListTokens")),
+		connect.WithHandlerOptions(opts...),
+	)
+	tokenServiceCreateOAuthClientHandler := connect.NewUnaryHandler(
+		TokenServiceCreateOAuthClientProcedure,
+		svc.CreateOAuthClient,
+		connect.WithSchema(tokenServiceMethods.ByName("CreateOAuthClient")),
+		connect.WithHandlerOptions(opts...),
+	)
+	tokenServiceListOAuthClientsHandler := connect.NewUnaryHandler(
+		TokenServiceListOAuthClientsProcedure,
+		svc.ListOAuthClients,
+		connect.WithSchema(tokenServiceMethods.ByName("ListOAuthClients")),
+		connect.WithHandlerOptions(opts...),
+	)
+	tokenServiceRevokeOAuthClientHandler := connect.NewUnaryHandler(
+		TokenServiceRevokeOAuthClientProcedure,
+		svc.RevokeOAuthClient,
+		connect.WithSchema(tokenServiceMethods.ByName("RevokeOAuthClient")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pncpki.v1.TokenService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case TokenServiceCreateTokenProcedure:
 			tokenServiceCreateTokenHandler.ServeHTTP(w, r)
 		case TokenServiceRevokeTokenProcedure:
 			tokenServiceRevokeTokenHandler.ServeHTTP(w, r)
+		case TokenServiceListTokensProcedure:
+			tokenServiceListTokensHandler.ServeHTTP(w, r)
+		case TokenServiceCreateOAuthClientProcedure:
+			tokenServiceCreateOAuthClientHandler.ServeHTTP(w, r)
+		case TokenServiceListOAuthClientsProcedure:
+			tokenServiceListOAuthClientsHandler.ServeHTTP(w, r)
+		case TokenServiceRevokeOAuthClientProcedure:
+			tokenServiceRevokeOAuthClientHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -657,6 +768,22 @@ func (UnimplementedTokenServiceHandler) CreateToken(context.Context, *connect.Re
 
 func (UnimplementedTokenServiceHandler) RevokeToken(context.Context, *connect.Request[v1.RevokeTokenRequest]) (*connect.Response[v1.RevokeTokenResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.TokenService.RevokeToken is not implemented"))
+}
+
+func (UnimplementedTokenServiceHandler) ListTokens(context.Context, *connect.Request[v1.ListTokensRequest]) (*connect.Response[v1.ListTokensResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.TokenService.ListTokens is not implemented"))
+}
+
+func (UnimplementedTokenServiceHandler) CreateOAuthClient(context.Context, *connect.Request[v1.CreateOAuthClientRequest]) (*connect.Response[v1.CreateOAuthClientResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.TokenService.CreateOAuthClient is not implemented"))
+}
+
+func (UnimplementedTokenServiceHandler) ListOAuthClients(context.Context, *connect.Request[v1.ListOAuthClientsRequest]) (*connect.Response[v1.ListOAuthClientsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.TokenService.ListOAuthClients is not implemented"))
+}
+
+func (UnimplementedTokenServiceHandler) RevokeOAuthClient(context.Context, *connect.Request[v1.RevokeOAuthClientRequest]) (*connect.Response[v1.RevokeOAuthClientResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.TokenService.RevokeOAuthClient is not implemented"))
 }
 
 // AuditServiceClient is a client for the pncpki.v1.AuditService service.
