@@ -555,8 +555,8 @@ func (h *certificates) GetCertificate(ctx context.Context, req *connect.Request[
 }
 
 func (h *certificates) ListCertificates(ctx context.Context, req *connect.Request[pncpkiv1.ListCertificatesRequest]) (*connect.Response[pncpkiv1.ListCertificatesResponse], error) {
-	f := store.Filter{Issuer: req.Msg.Issuer, Profile: req.Msg.Profile, Tenant: req.Msg.Tenant, Limit: int(req.Msg.PageSize), Offset: int(req.Msg.Offset),
-		Revoked: req.Msg.Revoked}
+	f := store.Filter{Issuer: req.Msg.Issuer, Profile: req.Msg.Profile, Tenant: req.Msg.Tenant, CommonName: req.Msg.CommonName,
+		Limit: int(req.Msg.PageSize), Offset: int(req.Msg.Offset), Revoked: req.Msg.Revoked}
 	if req.Msg.ExpiringBefore != nil {
 		f.ExpiringBefore = req.Msg.ExpiringBefore.AsTime()
 	}

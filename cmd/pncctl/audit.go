@@ -171,7 +171,7 @@ func (a *app) auditLog(cmd *cobra.Command, after int64, limit int) ([]*store.Aud
 		return nil, err
 	}
 	defer done()
-	resp, err := c.audit.ListAudit(cmd.Context(), call(c, &pncpkiv1.ListAuditRequest{After: after, PageSize: int32(limit)}))
+	resp, err := c.Audit.ListAudit(cmd.Context(), call(c, &pncpkiv1.ListAuditRequest{After: after, PageSize: int32(limit)}))
 	if err != nil {
 		return nil, err
 	}

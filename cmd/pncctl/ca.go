@@ -15,6 +15,7 @@ import (
 	"github.com/pncpki/pncpki/api/auth"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/console"
 	"github.com/pncpki/pncpki/cmd/internal/firstrun"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/store/sqlite"
@@ -129,6 +130,10 @@ machine; the data directory keeps their certificates without their keys
 			// The audit key too, as pncd's first start makes it: pncd may
 			// find keys/ read-only (shared by replicas).
 			if _, err := d.AuditSigner(ctx); err != nil {
+				return err
+			}
+			// And the console's session key, which replicas share.
+			if _, err := console.LoadOrCreateSessionKey(d.Path); err != nil {
 				return err
 			}
 			return a.listCAs(ctx, d, "table")
@@ -254,7 +259,7 @@ type caRow struct {
 
 // printCAs lists the CAs through c with what depends on each.
 func (a *app) printCAs(ctx context.Context, c *client, output string) error {
-	resp, err := c.authorities.ListAuthorities(ctx, call(c, &pncpkiv1.ListAuthoritiesRequest{Usage: true}))
+	resp, err := c.Authorities.ListAuthorities(ctx, call(c, &pncpkiv1.ListAuthoritiesRequest{Usage: true}))
 	if err != nil {
 		return err
 	}

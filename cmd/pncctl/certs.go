@@ -46,7 +46,7 @@ func (a *app) issueCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := c.certs.SignCSR(cmd.Context(), call(c, &pncpkiv1.SignCSRRequest{Profile: req.Profile, Csr: string(csr), Tenant: req.Tenant,
+			resp, err := c.Certs.SignCSR(cmd.Context(), call(c, &pncpkiv1.SignCSRRequest{Profile: req.Profile, Csr: string(csr), Tenant: req.Tenant,
 				Issuer: req.Issuer, ValidityDays: int32(days)}))
 			if err != nil {
 				return err
@@ -124,7 +124,7 @@ func (a *app) revokeCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := c.certs.RevokeCertificate(cmd.Context(), call(c, &pncpkiv1.RevokeCertificateRequest{Serial: serial, Issuer: issuer, Reason: ca.ReasonName(code)}))
+			resp, err := c.Certs.RevokeCertificate(cmd.Context(), call(c, &pncpkiv1.RevokeCertificateRequest{Serial: serial, Issuer: issuer, Reason: ca.ReasonName(code)}))
 			if err != nil {
 				return err
 			}
@@ -263,7 +263,7 @@ func (a *app) certsCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := c.certs.GetCertificate(cmd.Context(), call(c, &pncpkiv1.GetCertificateRequest{Serial: args[0], Issuer: showIssuer}))
+			resp, err := c.Certs.GetCertificate(cmd.Context(), call(c, &pncpkiv1.GetCertificateRequest{Serial: args[0], Issuer: showIssuer}))
 			if err != nil {
 				return err
 			}
@@ -329,7 +329,7 @@ func (a *app) crlCmd() *cobra.Command {
 			defer done()
 			name := issuer
 			if !ca.ValidName(issuer) {
-				resp, err := c.authorities.ListAuthorities(ctx, call(c, &pncpkiv1.ListAuthoritiesRequest{}))
+				resp, err := c.Authorities.ListAuthorities(ctx, call(c, &pncpkiv1.ListAuthoritiesRequest{}))
 				if err != nil {
 					return err
 				}
@@ -341,7 +341,7 @@ func (a *app) crlCmd() *cobra.Command {
 					return err
 				}
 			}
-			resp, err := c.certs.GetCRL(ctx, call(c, &pncpkiv1.GetCRLRequest{Issuer: name}))
+			resp, err := c.Certs.GetCRL(ctx, call(c, &pncpkiv1.GetCRLRequest{Issuer: name}))
 			if err != nil {
 				return err
 			}
@@ -371,7 +371,7 @@ func (a *app) tenantsCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			if _, err := c.tenants.CreateTenant(cmd.Context(), call(c, &pncpkiv1.CreateTenantRequest{Tenant: &pncpkiv1.Tenant{Name: t.Name, Kind: string(t.Kind),
+			if _, err := c.Tenants.CreateTenant(cmd.Context(), call(c, &pncpkiv1.CreateTenantRequest{Tenant: &pncpkiv1.Tenant{Name: t.Name, Kind: string(t.Kind),
 				Organization: t.Organization, OperatorIds: t.OperatorIDs, ProviderIds: t.ProviderIDs, DnsDomains: t.DNSDomains}})); err != nil {
 				return err
 			}
@@ -413,7 +413,7 @@ func (a *app) listTenants(cmd *cobra.Command) ([]*policies.Tenant, error) {
 		return nil, err
 	}
 	defer done()
-	resp, err := c.tenants.ListTenants(cmd.Context(), call(c, &pncpkiv1.ListTenantsRequest{}))
+	resp, err := c.Tenants.ListTenants(cmd.Context(), call(c, &pncpkiv1.ListTenantsRequest{}))
 	if err != nil {
 		return nil, err
 	}
@@ -467,7 +467,7 @@ func (a *app) listCertificates(cmd *cobra.Command, f store.Filter) ([]*store.Cer
 	if !f.ExpiringBefore.IsZero() {
 		req.ExpiringBefore = timestamppb.New(f.ExpiringBefore)
 	}
-	resp, err := c.certs.ListCertificates(cmd.Context(), call(c, req))
+	resp, err := c.Certs.ListCertificates(cmd.Context(), call(c, req))
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ func (a *app) completions(cmd *cobra.Command) {
 			return names, cobra.ShellCompDirectiveNoFileComp
 		},
 		"issuer": fromAPI(func(ctx context.Context, c *client) ([]string, error) {
-			resp, err := c.authorities.ListAuthorities(ctx, call(c, &pncpkiv1.ListAuthoritiesRequest{}))
+			resp, err := c.Authorities.ListAuthorities(ctx, call(c, &pncpkiv1.ListAuthoritiesRequest{}))
 			if err != nil {
 				return nil, err
 			}
@@ -53,7 +53,7 @@ func (a *app) completions(cmd *cobra.Command) {
 			return names, nil
 		}),
 		"tenant": fromAPI(func(ctx context.Context, c *client) ([]string, error) {
-			resp, err := c.tenants.ListTenants(ctx, call(c, &pncpkiv1.ListTenantsRequest{}))
+			resp, err := c.Tenants.ListTenants(ctx, call(c, &pncpkiv1.ListTenantsRequest{}))
 			if err != nil {
 				return nil, err
 			}
@@ -64,7 +64,7 @@ func (a *app) completions(cmd *cobra.Command) {
 			return names, nil
 		}),
 		"station": fromAPI(func(ctx context.Context, c *client) ([]string, error) {
-			resp, err := c.stations.ListStations(ctx, call(c, &pncpkiv1.ListStationsRequest{}))
+			resp, err := c.Stations.ListStations(ctx, call(c, &pncpkiv1.ListStationsRequest{}))
 			if err != nil {
 				return nil, err
 			}

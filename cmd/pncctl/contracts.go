@@ -36,7 +36,7 @@ func (a *app) contractsCmd() *cobra.Command {
 			if !in.ValidUntil.IsZero() {
 				msg.ValidUntil = timestamppb.New(in.ValidUntil)
 			}
-			resp, err := cl.contracts.PutContract(cmd.Context(), call(cl, &pncpkiv1.PutContractRequest{Contract: msg}))
+			resp, err := cl.Contracts.PutContract(cmd.Context(), call(cl, &pncpkiv1.PutContractRequest{Contract: msg}))
 			if err != nil {
 				return err
 			}
@@ -66,7 +66,7 @@ func (a *app) contractsCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := cl.contracts.ListContracts(cmd.Context(), call(cl, &pncpkiv1.ListContractsRequest{Tenant: tenant, Pcid: pcid}))
+			resp, err := cl.Contracts.ListContracts(cmd.Context(), call(cl, &pncpkiv1.ListContractsRequest{Tenant: tenant, Pcid: pcid}))
 			if err != nil {
 				return err
 			}
@@ -105,7 +105,7 @@ func (a *app) contractsCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := cl.contracts.CancelContract(cmd.Context(), call(cl, &pncpkiv1.CancelContractRequest{Emaid: emaid}))
+			resp, err := cl.Contracts.CancelContract(cmd.Context(), call(cl, &pncpkiv1.CancelContractRequest{Emaid: emaid}))
 			if err != nil {
 				return err
 			}
@@ -149,7 +149,7 @@ func (a *app) provisioningCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := cl.provisioning.PutProvisioningCertificate(cmd.Context(), call(cl, &pncpkiv1.PutProvisioningCertificateRequest{
+			resp, err := cl.Provisioning.PutProvisioningCertificate(cmd.Context(), call(cl, &pncpkiv1.PutProvisioningCertificateRequest{
 				Pcid: certs[0].Subject.CommonName, Pem: string(data), Tenant: tenant}))
 			if err != nil {
 				return err
@@ -172,7 +172,7 @@ func (a *app) provisioningCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := cl.provisioning.ListProvisioningCertificates(cmd.Context(), call(cl, &pncpkiv1.ListProvisioningCertificatesRequest{Tenant: listTenant}))
+			resp, err := cl.Provisioning.ListProvisioningCertificates(cmd.Context(), call(cl, &pncpkiv1.ListProvisioningCertificatesRequest{Tenant: listTenant}))
 			if err != nil {
 				return err
 			}
@@ -193,7 +193,7 @@ func (a *app) provisioningCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			if _, err := cl.provisioning.DeleteProvisioningCertificate(cmd.Context(), call(cl, &pncpkiv1.DeleteProvisioningCertificateRequest{Pcid: pcid})); err != nil {
+			if _, err := cl.Provisioning.DeleteProvisioningCertificate(cmd.Context(), call(cl, &pncpkiv1.DeleteProvisioningCertificateRequest{Pcid: pcid})); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "removed the provisioning certificate of %s\n", pcid)
@@ -229,7 +229,7 @@ func (a *app) subCACmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := cl.provisioning.RegisterOEMSubCA(cmd.Context(), call(cl, &pncpkiv1.RegisterOEMSubCARequest{Pem: string(data), Tenant: tenant}))
+			resp, err := cl.Provisioning.RegisterOEMSubCA(cmd.Context(), call(cl, &pncpkiv1.RegisterOEMSubCARequest{Pem: string(data), Tenant: tenant}))
 			if err != nil {
 				return err
 			}
@@ -252,7 +252,7 @@ func (a *app) subCACmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := cl.provisioning.ListOEMSubCAs(cmd.Context(), call(cl, &pncpkiv1.ListOEMSubCAsRequest{Tenant: listTenant}))
+			resp, err := cl.Provisioning.ListOEMSubCAs(cmd.Context(), call(cl, &pncpkiv1.ListOEMSubCAsRequest{Tenant: listTenant}))
 			if err != nil {
 				return err
 			}
@@ -273,7 +273,7 @@ func (a *app) subCACmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			if _, err := cl.provisioning.DeleteOEMSubCA(cmd.Context(), call(cl, &pncpkiv1.DeleteOEMSubCARequest{Sha256: fp})); err != nil {
+			if _, err := cl.Provisioning.DeleteOEMSubCA(cmd.Context(), call(cl, &pncpkiv1.DeleteOEMSubCARequest{Sha256: fp})); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "removed OEM sub-CA %s\n", fp)
@@ -311,7 +311,7 @@ func (a *app) depositCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := cl.contracts.PutContractDeposit(cmd.Context(), call(cl, &pncpkiv1.PutContractDepositRequest{
+			resp, err := cl.Contracts.PutContractDeposit(cmd.Context(), call(cl, &pncpkiv1.PutContractDepositRequest{
 				Pcid: pcid, ChainPem: string(data), EncryptedKey: enc, DhPublicKey: dh, Tenant: tenant}))
 			if err != nil {
 				return err
@@ -340,7 +340,7 @@ func (a *app) depositCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := cl.contracts.ListContractDeposits(cmd.Context(), call(cl, &pncpkiv1.ListContractDepositsRequest{Tenant: listTenant}))
+			resp, err := cl.Contracts.ListContractDeposits(cmd.Context(), call(cl, &pncpkiv1.ListContractDepositsRequest{Tenant: listTenant}))
 			if err != nil {
 				return err
 			}
@@ -361,7 +361,7 @@ func (a *app) depositCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			if _, err := cl.contracts.DeleteContractDeposit(cmd.Context(), call(cl, &pncpkiv1.DeleteContractDepositRequest{Pcid: delPCID})); err != nil {
+			if _, err := cl.Contracts.DeleteContractDeposit(cmd.Context(), call(cl, &pncpkiv1.DeleteContractDepositRequest{Pcid: delPCID})); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "removed the deposit for %s\n", delPCID)

@@ -32,7 +32,7 @@ func (a *app) oauthCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := cl.tokens.CreateOAuthClient(cmd.Context(), call(cl, req))
+			resp, err := cl.Tokens.CreateOAuthClient(cmd.Context(), call(cl, req))
 			if err != nil {
 				return err
 			}
@@ -53,7 +53,7 @@ func (a *app) oauthCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := cl.tokens.ListOAuthClients(cmd.Context(), call(cl, &pncpkiv1.ListOAuthClientsRequest{Tenant: listTenant}))
+			resp, err := cl.Tokens.ListOAuthClients(cmd.Context(), call(cl, &pncpkiv1.ListOAuthClientsRequest{Tenant: listTenant}))
 			if err != nil {
 				return err
 			}
@@ -79,7 +79,7 @@ func (a *app) oauthCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			if _, err := cl.tokens.RevokeOAuthClient(cmd.Context(), call(cl, &pncpkiv1.RevokeOAuthClientRequest{Id: revokeID})); err != nil {
+			if _, err := cl.Tokens.RevokeOAuthClient(cmd.Context(), call(cl, &pncpkiv1.RevokeOAuthClientRequest{Id: revokeID})); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "revoked OAuth client %s\n", revokeID)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"time"
@@ -17,9 +16,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pncpki/pncpki/api"
+	"github.com/pncpki/pncpki/api/apiclient"
 	"github.com/pncpki/pncpki/api/auth"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
-	"github.com/pncpki/pncpki/api/gen/pncpki/v1/pncpkiv1connect"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
@@ -51,19 +50,11 @@ func (a *app) checkRemote(cmd *cobra.Command) error {
 	return usageError{fmt.Errorf("'%s' works on a local data directory only; drop --server", cmd.CommandPath())}
 }
 
-// client is the API of a remote pncd.
-type client struct {
-	token        string
-	certs        pncpkiv1connect.CertificateServiceClient
-	authorities  pncpkiv1connect.AuthorityServiceClient
-	tenants      pncpkiv1connect.TenantServiceClient
-	tokens       pncpkiv1connect.TokenServiceClient
-	audit        pncpkiv1connect.AuditServiceClient
-	stations     pncpkiv1connect.StationServiceClient
-	contracts    pncpkiv1connect.ContractServiceClient
-	provisioning pncpkiv1connect.ProvisioningServiceClient
-	ocpp         pncpkiv1connect.OCPPServiceClient
-}
+// client is the API pncctl calls.
+type client = apiclient.Client
+
+// call wraps a message with the client's bearer token.
+func call[T any](c *client, m *T) *connect.Request[T] { return apiclient.Call(c, m) }
 
 // maxTokenFile bounds the token file.
 const maxTokenFile = 16 << 10
@@ -89,30 +80,7 @@ func (a *app) client() (*client, error) {
 		tlsConf.RootCAs = pool
 	}
 	h := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}}
-	return newClient(h, strings.TrimSuffix(a.server, "/"), strings.TrimSpace(string(tok))), nil
-}
-
-// newClient is the API at base through h, as the holder of token.
-func newClient(h *http.Client, base, token string) *client {
-	return &client{
-		token:        token,
-		certs:        pncpkiv1connect.NewCertificateServiceClient(h, base),
-		authorities:  pncpkiv1connect.NewAuthorityServiceClient(h, base),
-		tenants:      pncpkiv1connect.NewTenantServiceClient(h, base),
-		tokens:       pncpkiv1connect.NewTokenServiceClient(h, base),
-		audit:        pncpkiv1connect.NewAuditServiceClient(h, base),
-		stations:     pncpkiv1connect.NewStationServiceClient(h, base),
-		contracts:    pncpkiv1connect.NewContractServiceClient(h, base),
-		provisioning: pncpkiv1connect.NewProvisioningServiceClient(h, base),
-		ocpp:         pncpkiv1connect.NewOCPPServiceClient(h, base),
-	}
-}
-
-// call wraps a message with the bearer token.
-func call[T any](c *client, m *T) *connect.Request[T] {
-	r := connect.NewRequest(m)
-	r.Header().Set("Authorization", "Bearer "+c.token)
-	return r
+	return apiclient.New(h, strings.TrimSuffix(a.server, "/"), strings.TrimSpace(string(tok))), nil
 }
 
 // recordOf turns an API certificate into the record the local commands
@@ -189,15 +157,5 @@ func (a *app) apiOn(ctx context.Context, d *datadir.Dir, anchored bool, anchorsD
 	if err != nil {
 		return nil, err
 	}
-	return newClient(&http.Client{Transport: inProcess{h}}, "http://pncctl.local", tok), nil
-}
-
-// inProcess is an http.RoundTripper that hands requests to a handler in
-// this process.
-type inProcess struct{ h http.Handler }
-
-func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, r)
-	return rec.Result(), nil
+	return apiclient.New(&http.Client{Transport: apiclient.InProcess{Handler: h}}, "http://pncctl.local", tok), nil
 }

@@ -85,7 +85,7 @@ func (a *app) simulateEVCmd() *cobra.Command {
 				payload, _ = json.Marshal(ocppsec.DataTransfer16{VendorID: ocppsec.VendorOCA, MessageID: "Get15118EVCertificate", Data: string(payload)})
 			}
 			start := time.Now()
-			resp, err := cl.ocpp.HandleRequest(cmd.Context(), call(cl, &pncpkiv1.HandleRequestRequest{
+			resp, err := cl.OCPP.HandleRequest(cmd.Context(), call(cl, &pncpkiv1.HandleRequestRequest{
 				StationId: station, OcppVersion: version, Action: ocppAction, Payload: string(payload)}))
 			if err != nil {
 				return err
@@ -177,7 +177,7 @@ func (a *app) evRoots(cmd *cobra.Command, cl *client, file string) ([]*x509.Cert
 		}
 		return datadir.ParseCertificates(data)
 	}
-	resp, err := cl.authorities.ListTrustAnchors(cmd.Context(), call(cl, &pncpkiv1.ListTrustAnchorsRequest{}))
+	resp, err := cl.Authorities.ListTrustAnchors(cmd.Context(), call(cl, &pncpkiv1.ListTrustAnchorsRequest{}))
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func (a *app) stationsCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			if _, err := c.stations.PutStation(cmd.Context(), call(c, &pncpkiv1.PutStationRequest{Station: &pncpkiv1.Station{Id: st.ID, Tenant: st.Tenant,
+			if _, err := c.Stations.PutStation(cmd.Context(), call(c, &pncpkiv1.PutStationRequest{Station: &pncpkiv1.Station{Id: st.ID, Tenant: st.Tenant,
 				SerialNumber: st.SerialNumber, EvseIds: st.EVSEIDs, SeccIds: st.SECCIDs, OcppVersion: st.OCPPVersion, ExiResponseLimit: int32(st.EXIResponseLimit)}})); err != nil {
 				return err
 			}
@@ -82,7 +82,7 @@ func (a *app) stationsCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := c.stations.GetStation(cmd.Context(), call(c, &pncpkiv1.GetStationRequest{Id: showID}))
+			resp, err := c.Stations.GetStation(cmd.Context(), call(c, &pncpkiv1.GetStationRequest{Id: showID}))
 			if err != nil {
 				return err
 			}
@@ -140,7 +140,7 @@ func (a *app) stationsCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			if _, err := c.stations.DeleteStation(cmd.Context(), call(c, &pncpkiv1.DeleteStationRequest{Id: id})); err != nil {
+			if _, err := c.Stations.DeleteStation(cmd.Context(), call(c, &pncpkiv1.DeleteStationRequest{Id: id})); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "deleted station %s\n", id)
@@ -159,7 +159,7 @@ func (a *app) listStations(cmd *cobra.Command, tenant string) ([]*store.Station,
 		return nil, err
 	}
 	defer done()
-	resp, err := c.stations.ListStations(cmd.Context(), call(c, &pncpkiv1.ListStationsRequest{Tenant: tenant}))
+	resp, err := c.Stations.ListStations(cmd.Context(), call(c, &pncpkiv1.ListStationsRequest{Tenant: tenant}))
 	if err != nil {
 		return nil, err
 	}

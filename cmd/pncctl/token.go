@@ -30,7 +30,7 @@ func (a *app) tokenCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := c.tokens.CreateToken(ctx, call(c, &pncpkiv1.CreateTokenRequest{Subject: subject, Tenant: tenant, Role: role, TtlSeconds: int64(ttl / time.Second)}))
+			resp, err := c.Tokens.CreateToken(ctx, call(c, &pncpkiv1.CreateTokenRequest{Subject: subject, Tenant: tenant, Role: role, TtlSeconds: int64(ttl / time.Second)}))
 			if err != nil {
 				return err
 			}
@@ -68,7 +68,7 @@ func (a *app) tokenCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			if _, err := c.tokens.RevokeToken(ctx, call(c, req)); err != nil {
+			if _, err := c.Tokens.RevokeToken(ctx, call(c, req)); err != nil {
 				return err
 			}
 			if id == "" {
@@ -79,7 +79,7 @@ func (a *app) tokenCmd() *cobra.Command {
 			if tenant == "" {
 				return nil
 			}
-			resp, err := c.certs.ListCertificates(ctx, call(c, &pncpkiv1.ListCertificatesRequest{Profile: policies.APIClient, Tenant: tenant, Revoked: new(bool)}))
+			resp, err := c.Certs.ListCertificates(ctx, call(c, &pncpkiv1.ListCertificatesRequest{Profile: policies.APIClient, Tenant: tenant, Revoked: new(bool)}))
 			if err != nil {
 				return err
 			}
@@ -88,7 +88,7 @@ func (a *app) tokenCmd() *cobra.Command {
 				live = append(live, clientCert{cert.Issuer, cert.Serial})
 			}
 			return a.clientCerts(tenant, live, withCerts, func(cc clientCert) error {
-				_, err := c.certs.RevokeCertificate(ctx, call(c, &pncpkiv1.RevokeCertificateRequest{Issuer: cc.issuer, Serial: cc.serial, Reason: "privilegeWithdrawn"}))
+				_, err := c.Certs.RevokeCertificate(ctx, call(c, &pncpkiv1.RevokeCertificateRequest{Issuer: cc.issuer, Serial: cc.serial, Reason: "privilegeWithdrawn"}))
 				return err
 			})
 		},
@@ -142,7 +142,7 @@ func (a *app) tokenListCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := c.tokens.ListTokens(cmd.Context(), call(c, &pncpkiv1.ListTokensRequest{All: all}))
+			resp, err := c.Tokens.ListTokens(cmd.Context(), call(c, &pncpkiv1.ListTokensRequest{All: all}))
 			if err != nil {
 				return err
 			}

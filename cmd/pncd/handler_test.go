@@ -334,7 +334,7 @@ func TestOneBudgetAcrossDoors(t *testing.T) {
 	fs := flag.NewFlagSet("pncd", flag.ContinueOnError)
 	st := defineFlags(fs)
 	mount := st.mounts(apiServer, &est.Server{CA: d.CA, Store: d.Store, Verify: apiServer.VerifyToken},
-		&opnc.Server{Verify: apiServer.VerifyToken, Anchors: func() ocppsec.Anchors { return nil }}, &oauth.Server{Store: d.Store, Key: key})
+		&opnc.Server{Verify: apiServer.VerifyToken, Anchors: func() ocppsec.Anchors { return nil }}, &oauth.Server{Store: d.Store, Key: key}, nil)
 	srv := httptest.NewTLSServer(newHandler(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler), mount))
 	defer srv.Close()
 	tok := map[string]string{}

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,7 @@ import (
 	"github.com/pncpki/pncpki/api/opnc"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/cmd/internal/firstrun"
+	"github.com/pncpki/pncpki/console"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/buildinfo"
 	"github.com/pncpki/pncpki/internal/datadir"
@@ -244,7 +246,21 @@ func run(args []string) error {
 	if installer != nil {
 		opncServer.Installer = installer
 	}
-	mount := st.mounts(apiServer, estServer, opncServer, &oauth.Server{Store: d.Store, Key: key, Log: log})
+	tokens := &oauth.Server{Store: d.Store, Key: key, Log: log}
+	sessionKey, err := console.LoadOrCreateSessionKey(d.Path)
+	if err != nil {
+		// keys/ read-only without the key ('pncctl init' makes it): this
+		// replica's sessions then last only as long as it runs.
+		log.Warn("console: no session key in the data directory; sessions are this process's only", "err", err)
+		sessionKey = make([]byte, 32)
+		rand.Read(sessionKey)
+	}
+	cons, err := console.New(console.Options{API: apiHandler, Verify: apiServer.VerifyToken, OAuth: tokens,
+		OCSP: &ocsp.Client{Local: resp}, SessionKey: sessionKey, Log: log})
+	if err != nil {
+		return err
+	}
+	mount := st.mounts(apiServer, estServer, opncServer, tokens, cons)
 
 	ln, err := net.Listen("tcp", *st.listen)
 	if err != nil {
@@ -532,9 +548,15 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 // one API budget (api.Server.Limit): a tenant whose budget is spent cannot
 // go on issuing or reading through another door. The token endpoint
 // throttles failed authentications itself.
-func (st *settings) mounts(apiServer *api.Server, estServer *est.Server, opncServer *opnc.Server, tokens *oauth.Server) func(chi.Router) {
+func (st *settings) mounts(apiServer *api.Server, estServer *est.Server, opncServer *opnc.Server, tokens *oauth.Server, cons http.Handler) func(chi.Router) {
 	return func(r chi.Router) {
 		r.Handle(oauth.Path, tokens)
+		// The console's own calls go through the API handler, rate limit
+		// included.
+		if cons != nil {
+			r.Handle(console.Prefix+"*", cons)
+			r.Get("/console", http.RedirectHandler(console.Prefix, http.StatusMovedPermanently).ServeHTTP)
+		}
 		for path, h := range apiServer.Introspection() {
 			r.Handle(path+"*", h)
 		}

@@ -23,7 +23,9 @@ import (
 	"github.com/pncpki/pncpki/api/est"
 	"github.com/pncpki/pncpki/api/oauth"
 	"github.com/pncpki/pncpki/api/opnc"
+	"github.com/pncpki/pncpki/console"
 	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/ocppsec"
 )
 
@@ -69,9 +71,19 @@ func allRoutes(t *testing.T) *chi.Mux {
 		t.Fatal(err)
 	}
 	st := defineFlags(flag.NewFlagSet("pncd", flag.ContinueOnError))
+	tokens := &oauth.Server{Store: d.Store, Key: key}
+	sessionKey, err := console.LoadOrCreateSessionKey(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := console.New(console.Options{API: apiHandler, Verify: apiServer.VerifyToken, OAuth: tokens,
+		OCSP: &ocsp.Client{Local: resp}, SessionKey: sessionKey, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mount := st.mounts(apiServer, &est.Server{CA: d.CA, Store: d.Store, Verify: apiServer.VerifyToken},
 		&opnc.Server{Verify: apiServer.VerifyToken, Anchors: func() ocppsec.Anchors { return nil }, Pool: &contract.Pool{}},
-		&oauth.Server{Store: d.Store, Key: key})
+		tokens, cons)
 	return newRoutes(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler), mount)
 }
 

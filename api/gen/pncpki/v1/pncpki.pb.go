@@ -4283,8 +4283,11 @@ type ListCertificatesRequest struct {
 	Revoked *bool `protobuf:"varint,6,opt,name=revoked,proto3,oneof" json:"revoked,omitempty"`
 	// Only certificates whose notAfter is before this.
 	ExpiringBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expiring_before,json=expiringBefore,proto3" json:"expiring_before,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Only certificates with exactly this subject CN (an EMAID, EVSEID, SECC
+	// ID or charge box serial number).
+	CommonName    string `protobuf:"bytes,8,opt,name=common_name,json=commonName,proto3" json:"common_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListCertificatesRequest) Reset() {
@@ -4364,6 +4367,13 @@ func (x *ListCertificatesRequest) GetExpiringBefore() *timestamppb.Timestamp {
 		return x.ExpiringBefore
 	}
 	return nil
+}
+
+func (x *ListCertificatesRequest) GetCommonName() string {
+	if x != nil {
+		return x.CommonName
+	}
+	return ""
 }
 
 type ListCertificatesResponse struct {
@@ -5378,7 +5388,7 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\"R\n" +
 	"\x16GetCertificateResponse\x128\n" +
-	"\vcertificate\x18\x01 \x01(\v2\x16.pncpki.v1.CertificateR\vcertificate\"\x88\x02\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x16.pncpki.v1.CertificateR\vcertificate\"\xa9\x02\n" +
 	"\x17ListCertificatesRequest\x12\x16\n" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x16\n" +
@@ -5386,7 +5396,9 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x16\n" +
 	"\x06offset\x18\x05 \x01(\x05R\x06offset\x12\x1d\n" +
 	"\arevoked\x18\x06 \x01(\bH\x00R\arevoked\x88\x01\x01\x12C\n" +
-	"\x0fexpiring_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0eexpiringBeforeB\n" +
+	"\x0fexpiring_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0eexpiringBefore\x12\x1f\n" +
+	"\vcommon_name\x18\b \x01(\tR\n" +
+	"commonNameB\n" +
 	"\n" +
 	"\b_revoked\"V\n" +
 	"\x18ListCertificatesResponse\x12:\n" +

@@ -1,0 +1,325 @@
+package console_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"flag"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/pncpki/pncpki/api"
+	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/api/oauth"
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/console"
+	"github.com/pncpki/pncpki/internal/browsertest"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocsp"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+var screenshots = flag.String("screenshots", "", "write the console's screenshots (PNG) to this directory, e.g. docs/")
+
+// server is a pncd's API and console on one test server, for an operator
+// named as a real one is.
+type server struct {
+	srv    *httptest.Server
+	key    *auth.Key
+	tokens map[string]string
+}
+
+func newServer(t *testing.T) *server {
+	t.Helper()
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, filepath.Join(t.TempDir(), "data"), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Init(ctx, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range []*policies.Tenant{
+		{Name: "stadtwerke-cpo", Kind: policies.TenantCPO, OperatorIDs: []string{"DE*SWM"}},
+		{Name: "other-cpo", Kind: policies.TenantCPO, OperatorIDs: []string{"DE*XYZ"}},
+	} {
+		if err := tn.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Store.CreateTenant(store.WithActor(ctx, "test"), tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := ocsp.New(ctx, ocsp.Options{CA: d.CA, Store: d.Store, DataDir: d.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := auth.LoadOrCreateKey(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp}
+	apiHandler, err := apiServer.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessionKey, err := console.LoadOrCreateSessionKey(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(console.SessionKeyFile(d.Path)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("session key file: %v %v", fi.Mode(), err)
+	}
+	cons, err := console.New(console.Options{API: apiHandler, Verify: apiServer.VerifyToken, OAuth: &oauth.Server{Store: d.Store, Key: key},
+		OCSP: &ocsp.Client{Local: resp}, SessionKey: sessionKey, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(console.Prefix, cons)
+	mux.Handle("/", apiHandler)
+	s := &server{srv: httptest.NewServer(mux), key: key, tokens: map[string]string{}}
+	t.Cleanup(s.srv.Close)
+	for _, tk := range []struct{ name, tenant, role string }{{"admin", "", auth.RoleAdmin}, {"stadtwerke-cpo", "stadtwerke-cpo", auth.RoleOperator}, {"other-cpo", "other-cpo", auth.RoleOperator}} {
+		if s.tokens[tk.name], err = key.Mint(tk.name, tk.tenant, tk.role, time.Hour, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func csrPEM(t *testing.T, cn string) string {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: ca.Name(cn, "", "", "")}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+}
+
+// TestConsoleInBrowser drives the console in headless Chromium as a CPO's
+// operator and another CPO's would: sign in, issue from a CSR, search,
+// open the certificate, revoke it and see OCSP answer revoked, be refused
+// another tenant's certificate and the administrators' pages, have a
+// forged form refused, and sign out.
+func TestConsoleInBrowser(t *testing.T) {
+	b := browsertest.New(t)
+	s := newServer(t)
+	base := s.srv.URL
+	ctx, cancel := context.WithTimeout(b.Ctx, 2*time.Minute)
+	defer cancel()
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return strings.TrimSpace(v)
+	}
+	location := func() string {
+		l, _ := chromedp.Run(ctx, chromedp.Location())
+		return l
+	}
+	signIn := func(token string) {
+		t.Helper()
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(base+"/console/"),
+			chromedp.WaitVisible(chromedp.CSS("#token")),
+			chromedp.SetValue(chromedp.CSS("#token"), token),
+			chromedp.Click(chromedp.CSS("#signin")),
+			chromedp.WaitVisible(chromedp.CSS("#cas")),
+		); err != nil {
+			t.Fatalf("sign in: %v", err)
+		}
+	}
+	shot := func(name string) {
+		if *screenshots == "" {
+			return
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(*screenshots, name), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A wrong token is refused on the sign-in page.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/console/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SetValue(chromedp.CSS("#token"), s.tokens["admin"]+"x"),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS(".error")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if e := text(".error"); !strings.Contains(e, "auth.invalid") {
+		t.Errorf("bad token: %q", e)
+	}
+
+	// The CPO's operator signs in and sees the hierarchy.
+	signIn(s.tokens["stadtwerke-cpo"])
+	if tree := text("#cas"); !strings.Contains(tree, "v2g-root") || !strings.Contains(tree, "cpo-sub2") || strings.Contains(tree, "softkms") {
+		t.Errorf("overview tree: %q", tree)
+	}
+	got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
+	cookies := got.Cookies
+	if err != nil || len(cookies) != 1 || !cookies[0].HTTPOnly || cookies[0].SameSite != network.CookieSameSiteStrict ||
+		strings.Contains(cookies[0].Value, s.tokens["stadtwerke-cpo"][:20]) {
+		t.Fatalf("session cookie: %+v %v", cookies, err)
+	}
+	cookie := &http.Cookie{Name: cookies[0].Name, Value: cookies[0].Value}
+
+	// Issue from a CSR: the certificate's page follows, OCSP says good.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/console/issue"),
+		chromedp.WaitVisible(chromedp.CSS("#issue")),
+		chromedp.SetValue(chromedp.CSS(`#issue select[name="profile"]`), policies.ISO2SECC),
+		chromedp.SetValue(chromedp.CSS(`#issue textarea[name="csr"]`), csrPEM(t, "DE*SWM*E000123")),
+		chromedp.Click(chromedp.CSS(`#issue button`)),
+		chromedp.WaitVisible(chromedp.CSS("#status, .error")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if m := text("main"); !strings.Contains(m, "Download PEM") {
+		t.Fatalf("issue: %s", m)
+	}
+	certURL := location()
+	if st, o, l := text("#status"), text("#ocsp"), text("#lint"); st != "valid" || o != "good" || !strings.Contains(l, "no violation") {
+		t.Errorf("issued certificate: status %q, OCSP %q, lint %q", st, o, l)
+	}
+	serial := certURL[strings.LastIndexByte(certURL, '/')+1:]
+	shot("console-certificate.png")
+
+	// A CSR the profile refuses: the code is shown.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/console/issue"),
+		chromedp.SetValue(chromedp.CSS(`#issue select[name="profile"]`), policies.ISO2SECC),
+		chromedp.SetValue(chromedp.CSS(`#issue textarea[name="csr"]`), csrPEM(t, "DE*XYZ*E000001")),
+		chromedp.Click(chromedp.CSS(`#issue button`)),
+		chromedp.WaitVisible(chromedp.CSS(".error")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if e := text(".error"); !strings.Contains(e, "policy.denied") && !strings.Contains(e, "csr.") {
+		t.Errorf("another operator's EVSEID: %q", e)
+	}
+
+	// Search by CN finds it, and opens it.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/console/certificates?cn=none"), // a page without results to click
+		chromedp.SetValue(chromedp.CSS(`#search input[name="cn"]`), "DE*SWM*E000123"),
+		chromedp.Click(chromedp.CSS(`#search button`)),
+		chromedp.WaitVisible(chromedp.CSS("#results a")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if r := text("#results"); !strings.Contains(r, "DE*SWM*E000123") || !strings.Contains(r, serial) {
+		t.Errorf("search by CN: %q", r)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#results a`)), chromedp.WaitVisible(chromedp.CSS("#status"))); err != nil {
+		t.Fatal(err)
+	}
+
+	// Revoke, confirmed by typing the serial: OCSP answers revoked.
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#revoke select[name="reason"]`), "keyCompromise"),
+		chromedp.SetValue(chromedp.CSS(`#revoke input[name="confirm"]`), serial),
+		chromedp.Click(chromedp.CSS(`#revoke button`)),
+		chromedp.WaitVisible(chromedp.CSS("#status.status-revoked, .error")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if st, o := text("#status"), text("#ocsp"); st != "revoked" || !strings.HasPrefix(o, "revoked at") || !strings.Contains(o, "keyCompromise") {
+		t.Errorf("after revocation: status %q, OCSP %q", st, o)
+	}
+
+	// Forged forms: without the session's CSRF token, and from another
+	// origin with the session cookie, nothing is issued.
+	status, err := chromedp.Run(ctx, chromedp.Evaluate[int](`fetch("/console/issue", {method: "POST", body: new URLSearchParams({profile: "iso15118-2/secc", csr: "x"})}).then(r => r.status)`,
+		chromedp.EvalAwaitPromise))
+	if err != nil || status != http.StatusForbidden {
+		t.Errorf("POST without the CSRF token: %d %v", status, err)
+	}
+	req, _ := http.NewRequest("POST", base+"/console/logout", strings.NewReader(url.Values{"csrf": {"x"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	req.AddCookie(cookie)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("POST from another origin: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
+
+	// An operator has no audit page.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/audit"), chromedp.WaitVisible(chromedp.CSS(".error"))); err != nil {
+		t.Fatal(err)
+	}
+	if e := text(".error"); !strings.Contains(e, "auth.forbidden") {
+		t.Errorf("operator on the audit page: %q", e)
+	}
+
+	// Sign out: the console asks for a token again.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/"), chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#token"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/certificates"), chromedp.WaitVisible(chromedp.CSS("#token"))); err != nil {
+		t.Errorf("after sign-out: %v", err)
+	}
+
+	// The other CPO sees neither the certificate in a search nor its page.
+	signIn(s.tokens["other-cpo"])
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/certificates?cn="+url.QueryEscape("DE*SWM*E000123")), chromedp.WaitVisible(chromedp.CSS("#results"))); err != nil {
+		t.Fatal(err)
+	}
+	if r := text("#results"); !strings.Contains(r, "no certificate matches") {
+		t.Errorf("another tenant's search: %q", r)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(certURL), chromedp.WaitVisible(chromedp.CSS(".error"))); err != nil {
+		t.Fatal(err)
+	}
+	if e := text(".error"); !strings.Contains(e, "not_found") {
+		t.Errorf("another tenant's certificate page: %q", e)
+	}
+
+	// The administrator sees every tenant's, the audit log, and keys.
+	chromedp.Do(ctx, chromedp.Navigate(base+"/console/"), chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#token")))
+	signIn(s.tokens["admin"])
+	if tree := text("#cas"); !strings.Contains(tree, "file") {
+		t.Errorf("admin overview shows no key location: %q", tree)
+	}
+	shot("console-overview.png")
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/audit"), chromedp.WaitVisible(chromedp.CSS("#audit"))); err != nil {
+		t.Fatal(err)
+	}
+	if a := text("#audit"); !strings.Contains(a, "certificate.revoke") {
+		t.Errorf("audit page: %q", a)
+	}
+
+	// The refusals above are pages answered with 4xx, which the browser
+	// logs; anything else (a CSP violation, a script error, a static file
+	// that failed) is a defect.
+	for _, p := range b.Problems() {
+		if !strings.Contains(p, "Failed to load resource") || strings.Contains(p, "/console/static/") {
+			t.Errorf("console error: %s", p)
+		}
+	}
+}
