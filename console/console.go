@@ -339,4 +339,3 @@ func bar(from, to time.Time) int {
 	}
 	return max(0, min(100, int(100*time.Since(from)/total)))
 }
-

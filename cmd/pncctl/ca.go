@@ -15,8 +15,8 @@ import (
 	"github.com/pncpki/pncpki/api/auth"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/ca"
-	"github.com/pncpki/pncpki/console"
 	"github.com/pncpki/pncpki/cmd/internal/firstrun"
+	"github.com/pncpki/pncpki/console"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/store/sqlite"
 )

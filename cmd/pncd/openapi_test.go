@@ -25,8 +25,8 @@ import (
 	"github.com/pncpki/pncpki/api/opnc"
 	"github.com/pncpki/pncpki/console"
 	"github.com/pncpki/pncpki/contract"
-	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/ocppsec"
+	"github.com/pncpki/pncpki/ocsp"
 )
 
 type openAPIDoc struct {
