@@ -11,9 +11,11 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -60,6 +62,13 @@ func normalPath(p string) string {
 // prefix, the contract pools included, on a new data directory.
 func allRoutes(t *testing.T) *chi.Mux {
 	t.Helper()
+	r, _ := allRoutesAdmin(t)
+	return r
+}
+
+// allRoutesAdmin is allRoutes with an administrator token.
+func allRoutesAdmin(t *testing.T) (*chi.Mux, string) {
+	t.Helper()
 	d, resp, reg := newDir(t)
 	key, err := auth.LoadOrCreateKey(d.Path)
 	if err != nil {
@@ -82,13 +91,17 @@ func allRoutes(t *testing.T) *chi.Mux {
 		t.Fatal(err)
 	}
 	mount := st.mounts(apiServer, &est.Server{CA: d.CA, Store: d.Store, Verify: apiServer.VerifyToken},
-		&opnc.Server{Verify: apiServer.VerifyToken, Anchors: func() ocppsec.Anchors { return nil }, Pool: &contract.Pool{}},
+		&opnc.Server{Verify: apiServer.VerifyToken, Anchors: func() ocppsec.Anchors { return nil }, Pool: &contract.Pool{Store: d.Store, CA: d.CA}},
 		tokens, cons)
-	return newRoutes(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler), mount)
+	admin, err := key.Mint("admin", "", auth.RoleAdmin, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newRoutes(d, resp, apiHandler, nil, reg, slog.New(slog.DiscardHandler), mount), admin
 }
 
 func TestOpenAPIRoutes(t *testing.T) {
-	routes := allRoutes(t)
+	routes, admin := allRoutesAdmin(t)
 	srv := httptest.NewServer(limitHeaders(routes))
 	defer srv.Close()
 
@@ -157,56 +170,79 @@ func TestOpenAPIRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	esc := strings.NewReplacer("~", "~0", "/", "~1")
+	// Every documented operation outside /v1 (api/openapi_test.go walks
+	// those), as an administrator with an empty body, and a few chosen
+	// answers besides.
+	type call struct{ method, path, spec string }
+	params := strings.NewReplacer("{file}", "cpo-sub2.crl", "{ca}", "cpo", "{iso}", "ISO15118-2", "{page}", "login",
+		"{emaid}", "DE8AAC12345678D", "{pcid}", "WMI00000000000001", "{id}", "x", "{sha256}", "x", "{service}", "grpc.health.v1.Health")
+	var calls []call
+	for p, item := range doc.Paths {
+		if strings.HasPrefix(p, "/v1/") {
+			continue
+		}
+		for m := range item {
+			calls = append(calls, call{strings.ToUpper(m), pathParam.ReplaceAllStringFunc(params.Replace(p), func(string) string { return "x" }), p})
+		}
+	}
+	sort.Slice(calls, func(i, j int) bool { return calls[i].method != "DELETE" && calls[j].method == "DELETE" })
+	calls = append(calls, call{"GET", "/crl/nope.crl", "/crl/{file}"}, call{"GET", "/openapi/", "/openapi/{file}"})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	validated := 0
-	for _, tc := range []struct{ path, spec string }{
-		{"/healthz", "/healthz"}, {"/readyz", "/readyz"}, {"/metrics", "/metrics"}, {"/openapi.json", "/openapi.json"},
-		{"/crl/cpo-sub2.crl", "/crl/{file}"}, {"/crl/nope.crl", "/crl/{file}"},
-		{"/.well-known/est/cpo/cacerts", "/.well-known/est/{ca}/cacerts"},
-		{"/.well-known/est/cpo/cacerts/ISO15118-2", "/.well-known/est/{ca}/cacerts/{iso}"},
-		{"/opnc/v1/rcp/rootcertificates", "/opnc/v1/rcp/rootcertificates"},
-		{"/openapi/", "/openapi/{file}"},
-	} {
-		res, err := http.Get(srv.URL + tc.path)
+	for _, tc := range calls {
+		var body io.Reader
+		if tc.method == "POST" || tc.method == "PUT" {
+			body = strings.NewReader("{}")
+		}
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, body)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := noRedirect.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		answer, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		responses := doc.Paths[tc.spec]["get"].Responses
+		if res.StatusCode >= 500 && res.StatusCode != http.StatusServiceUnavailable && res.StatusCode != http.StatusHTTPVersionNotSupported {
+			t.Errorf("%s %s: HTTP %d %s", tc.method, tc.path, res.StatusCode, answer)
+		}
+		method := strings.ToLower(tc.method)
+		responses := doc.Paths[tc.spec][method].Responses
 		key := strconv.Itoa(res.StatusCode)
 		r, ok := responses[key]
 		if !ok {
 			key = "default"
 			r, ok = responses[key]
 		}
-		if _, isJSON := r.Content["application/json"]; ok && isJSON {
-			sch, err := compiler.Compile("openapi.json#/paths/" + esc.Replace(tc.spec) + "/get/responses/" + key + "/content/application~1json/schema")
+		if !ok {
+			t.Errorf("%s %s: status %d is not documented for %s", tc.method, tc.path, res.StatusCode, tc.spec)
+			continue
+		}
+		mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+		if _, isJSON := r.Content["application/json"]; isJSON && mt == "application/json" {
+			sch, err := compiler.Compile("openapi.json#/paths/" + esc.Replace(tc.spec) + "/" + method + "/responses/" + key + "/content/application~1json/schema")
 			if err != nil {
-				t.Fatalf("GET %s: %v", tc.spec, err)
+				t.Fatalf("%s %s: %v", tc.method, tc.spec, err)
 			}
 			v, err := jsonschema.UnmarshalJSON(bytes.NewReader(answer))
 			if err == nil {
 				err = sch.Validate(v)
 			}
 			if err != nil {
-				t.Errorf("GET %s: HTTP %d answer does not fit the document: %v\n%s", tc.path, res.StatusCode, err, answer)
+				t.Errorf("%s %s: HTTP %d answer does not fit the document: %v\n%s", tc.method, tc.path, res.StatusCode, err, answer)
 			}
 			validated++
 		}
-		if !ok {
-			t.Errorf("GET %s: status %d is not documented for %s", tc.path, res.StatusCode, tc.spec)
-			continue
-		}
 		if res.StatusCode < 300 && len(r.Content) > 0 {
-			mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
 			if _, ok := r.Content[mt]; !ok {
-				t.Errorf("GET %s: %s, documented %v", tc.path, mt, r.Content)
+				t.Errorf("%s %s: %s, documented %v", tc.method, tc.path, mt, r.Content)
 			}
 		}
 	}
-
-	if validated < 5 {
-		t.Errorf("%d JSON answers validated, want the health, readiness, document and CRL refusal ones", validated)
+	if validated < 40 {
+		t.Errorf("%d JSON answers validated, want those of health, readiness, the document, CRL refusals and the OPNC/OPCP pools", validated)
 	}
 
 	// The page renders the document from files pncd holds: nothing from
