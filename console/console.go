@@ -231,7 +231,7 @@ func (h *Handler) signedIn(next func(http.ResponseWriter, *http.Request, *sessio
 				h.fail(w, r, nil, http.StatusUnauthorized, "auth.missing", "sign in first")
 				return
 			}
-			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+			h.loginPage(w, r) // at the page's own address; signing in leads to the overview
 			return
 		}
 		if r.Method == http.MethodPost {
