@@ -12,12 +12,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -555,13 +557,27 @@ func (h *certificates) GetCertificate(ctx context.Context, req *connect.Request[
 }
 
 func (h *certificates) ListCertificates(ctx context.Context, req *connect.Request[pncpkiv1.ListCertificatesRequest]) (*connect.Response[pncpkiv1.ListCertificatesResponse], error) {
-	f := store.Filter{Issuer: req.Msg.Issuer, Profile: req.Msg.Profile, Tenant: req.Msg.Tenant, CommonName: req.Msg.CommonName,
-		Limit: int(req.Msg.PageSize), Offset: int(req.Msg.Offset), Revoked: req.Msg.Revoked}
-	if req.Msg.ExpiringBefore != nil {
-		f.ExpiringBefore = req.Msg.ExpiringBefore.AsTime()
+	m := req.Msg
+	f := store.Filter{Issuer: m.Issuer, Profile: m.Profile, Tenant: m.Tenant, CommonName: m.CommonName, CommonNamePrefix: m.CommonNamePrefix,
+		Limit: int(m.PageSize), Offset: int(m.Offset), Revoked: m.Revoked}
+	if m.ExpiringBefore != nil {
+		f.ExpiringBefore = m.ExpiringBefore.AsTime()
+	}
+	if m.ExpiringAfter != nil {
+		f.ExpiringAfter = m.ExpiringAfter.AsTime()
 	}
 	if f.Offset < 0 {
 		return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, errors.New("request.invalid: offset is negative"))
+	}
+	if len(m.CommonNamePrefix) > 256 {
+		return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, errors.New("request.invalid: common_name_prefix is longer than 256 bytes"))
+	}
+	if m.PageToken != "" {
+		c, err := parsePageToken(m.PageToken)
+		if err != nil || f.Offset != 0 {
+			return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, errors.New("request.invalid: page_token is not one ListCertificates gave, or comes with an offset"))
+		}
+		f.After = c
 	}
 	if c := claimsFrom(ctx); c.Role != auth.RoleAdmin {
 		if f.Tenant != "" && f.Tenant != c.Tenant {
@@ -569,15 +585,54 @@ func (h *certificates) ListCertificates(ctx context.Context, req *connect.Reques
 		}
 		f.Tenant = c.Tenant
 	}
+	resp := &pncpkiv1.ListCertificatesResponse{}
+	if m.Count || m.OnlyCount {
+		var err error
+		if resp.Count, err = h.s.Store.CountCertificates(ctx, f); err != nil {
+			return nil, apiError(err)
+		}
+		if m.OnlyCount {
+			return connect.NewResponse(resp), nil
+		}
+	}
 	cs, err := h.s.Store.Certificates(ctx, f)
 	if err != nil {
 		return nil, apiError(err)
 	}
-	resp := &pncpkiv1.ListCertificatesResponse{}
 	for _, c := range cs {
 		resp.Certificates = append(resp.Certificates, toProto(c, h.s.Now()))
 	}
+	if n := len(cs); n > 0 && n == store.PageLimit(f.Limit) {
+		last := cs[n-1]
+		resp.NextPageToken = pageToken(&store.Cursor{CreatedAt: last.CreatedAt, Issuer: last.Issuer, Serial: last.Serial})
+	}
 	return connect.NewResponse(resp), nil
+}
+
+// pageToken encodes a listing position: microseconds, issuer and serial.
+// It is not secret: a token only names a place in what the caller may
+// list anyway.
+func pageToken(c *store.Cursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + "/" + c.Issuer + "/" + c.Serial))
+}
+
+func parsePageToken(s string) (*store.Cursor, error) {
+	if len(s) > 512 {
+		return nil, errors.New("page token too long")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	parts := strings.Split(string(b), "/")
+	if len(parts) != 3 {
+		return nil, errors.New("malformed page token")
+	}
+	us, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil || !ca.ValidName(parts[1]) || parts[2] == "" {
+		return nil, errors.New("malformed page token")
+	}
+	return &store.Cursor{CreatedAt: time.UnixMicro(us).UTC(), Issuer: parts[1], Serial: parts[2]}, nil
 }
 
 func (h *certificates) RevokeCertificate(ctx context.Context, req *connect.Request[pncpkiv1.RevokeCertificateRequest]) (*connect.Response[pncpkiv1.RevokeCertificateResponse], error) {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -680,4 +681,49 @@ func TestRESTRefusalsAreJSON(t *testing.T) {
 	if resp.StatusCode != 200 || out["authorities"] == nil {
 		t.Errorf("gzip Connect request: %d %v", resp.StatusCode, out)
 	}
+}
+
+// TestListCertificatesPages: a CN-prefix search walked with page tokens
+// gives each of the tenant's matches once, counted; a forged token is
+// refused.
+func TestListCertificatesPages(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		for i := range 7 {
+			cn := fmt.Sprintf("DE*ABC*E%03d", i)
+			if status, body := e.rest(t, "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{"profile": policies.ISO2SECC, "csr": opensslCSR(t, e.dir, cn)}); status != 200 {
+				t.Fatalf("issue %s: %d %v", cn, status, body)
+			}
+		}
+		seen := map[string]bool{}
+		path := "/v1/certificates?commonNamePrefix=" + url.QueryEscape("DE*ABC*E00") + "&pageSize=3&count=true"
+		for pages := 0; ; pages++ {
+			status, body := e.rest(t, "GET", path, e.tokens["cpo1"], nil)
+			if status != 200 || body["count"] != "7" && pages == 0 {
+				t.Fatalf("page %d: %d %v", pages, status, body)
+			}
+			certs, _ := body["certificates"].([]any)
+			for _, c := range certs {
+				cn := c.(map[string]any)["commonName"].(string)
+				if seen[cn] || !strings.HasPrefix(cn, "DE*ABC*E00") {
+					t.Errorf("page %d: %s again or not a match", pages, cn)
+				}
+				seen[cn] = true
+			}
+			next, _ := body["nextPageToken"].(string)
+			if next == "" {
+				break
+			}
+			path = "/v1/certificates?commonNamePrefix=" + url.QueryEscape("DE*ABC*E00") + "&pageSize=3&pageToken=" + next
+		}
+		if len(seen) != 7 {
+			t.Errorf("walked %d certificates, want 7", len(seen))
+		}
+		// Another tenant's prefix search sees none of them.
+		if status, body := e.rest(t, "GET", "/v1/certificates?commonNamePrefix=DE&count=true", e.tokens["cpo2"], nil); status != 200 || body["count"] != nil || body["certificates"] != nil { // zero values are left out
+			t.Errorf("cpo2: %d %v", status, body)
+		}
+		if status, body := e.rest(t, "GET", "/v1/certificates?pageToken=Zm9vL2Jhcg", e.tokens["cpo1"], nil); status != 400 || body["code"] != "request.invalid" {
+			t.Errorf("forged page token: %d %v", status, body)
+		}
+	})
 }

@@ -6,9 +6,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"flag"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,6 +28,7 @@ import (
 	"github.com/pncpki/pncpki/api/oauth"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/console"
+	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/browsertest"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocsp"
@@ -269,12 +272,39 @@ func TestConsoleInBrowser(t *testing.T) {
 		res.Body.Close()
 	}
 
-	// An operator has no audit page.
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/audit"), chromedp.WaitVisible(chromedp.CSS(".error"))); err != nil {
+	// An operator has no audit or access page.
+	for _, p := range []string{"/console/audit", "/console/access"} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS(".error"))); err != nil {
+			t.Fatal(err)
+		}
+		if e := text(".error"); !strings.Contains(e, "auth.forbidden") {
+			t.Errorf("operator on %s: %q", p, e)
+		}
+	}
+
+	// Its station, registered through the API, with its details.
+	req, _ = http.NewRequest("PUT", base+"/v1/stations/CS-SWM-1", strings.NewReader(`{"ocppVersion": "2.0.1", "evseIds": ["DE*SWM*E000123"], "exiResponseLimit": 7500}`))
+	req.Header.Set("Authorization", "Bearer "+s.tokens["stadtwerke-cpo"])
+	req.Header.Set("Content-Type", "application/json")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("register station: %v %v", res, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/stations"), chromedp.Click(chromedp.CSS(`#stations a`)), chromedp.WaitVisible(chromedp.CSS("#installed"))); err != nil {
 		t.Fatal(err)
 	}
-	if e := text(".error"); !strings.Contains(e, "auth.forbidden") {
-		t.Errorf("operator on the audit page: %q", e)
+	if m := text("main"); !strings.Contains(m, "7500 characters") || !strings.Contains(m, "DESWME000123") {
+		t.Errorf("station page: %q", m)
+	}
+	// The trust anchors, and the contracts page (a CPO has neither
+	// contracts nor provisioning certificates).
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/anchors"), chromedp.WaitVisible(chromedp.CSS("#anchors"))); err != nil {
+		t.Fatal(err)
+	}
+	if a := text("#anchors"); !strings.Contains(a, "V2G Root CA") {
+		t.Errorf("anchors: %q", a)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/contracts"), chromedp.WaitVisible(chromedp.CSS("#contracts"))); err != nil {
+		t.Fatal(err)
 	}
 
 	// Sign out: the console asks for a token again.
@@ -312,6 +342,52 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if a := text("#audit"); !strings.Contains(a, "certificate.revoke") {
 		t.Errorf("audit page: %q", a)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/access"), chromedp.WaitVisible(chromedp.CSS("#tokens"))); err != nil {
+		t.Fatal(err)
+	}
+	if a := text("#tenants"); !strings.Contains(a, "stadtwerke-cpo") || !strings.Contains(a, "other-cpo") {
+		t.Errorf("access page: %q", a)
+	}
+
+	// The EXI inspector: a vehicle's signed request decodes and verifies;
+	// a failure answer shows its ResponseCode; garbage is refused.
+	pk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: ca.Name("WMIPNCTEST0000001", "Musterauto AG", "DE", "OEM"),
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	provDER, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &pk.PublicKey, pk)
+	prov, _ := x509.ParseCertificate(provDER)
+	exiReq, err := (&contract.EV{ProvisioningCert: prov, ProvisioningKey: pk, Roots: []*x509.Certificate{prov}}).InstallationRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed, err := contract.FailureAnswer(contract.ActionInstall, "FAILED_NoCertificateAvailable", "504e43504b494556", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inspect := func(input string) string {
+		t.Helper()
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(base+"/console/exi"),
+			chromedp.SetValue(chromedp.CSS(`#exi textarea`), input),
+			chromedp.Click(chromedp.CSS(`#exi button`)),
+			chromedp.WaitVisible(chromedp.CSS("#exi-summary, .error")),
+		); err != nil {
+			t.Fatal(err)
+		}
+		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main"))) // the tree is in a <pre>
+		return html
+	}
+	if m := inspect(base64.StdEncoding.EncodeToString(exiReq)); !strings.Contains(m, "CertificateInstallationReq") ||
+		!strings.Contains(m, "vehicle's signature (DC=OEM,C=DE,O=Musterauto AG,CN=WMIPNCTEST0000001)</dt><dd class=\"ok wrap\">verified</dd>") || !strings.Contains(m, "OEMProvisioningCert") {
+		t.Errorf("inspecting a request: %s", m)
+	}
+	shot("console-exi.png")
+	if m := inspect(base64.StdEncoding.EncodeToString(failed)); !strings.Contains(m, "FAILED_NoCertificateAvailable") {
+		t.Errorf("inspecting a failure answer: %s", m)
+	}
+	if m := inspect("not EXI at all"); !strings.Contains(m, "exi.invalid") {
+		t.Errorf("inspecting garbage: %s", m)
 	}
 
 	// The refusals above are pages answered with 4xx, which the browser

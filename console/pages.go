@@ -53,7 +53,9 @@ type caNode struct {
 func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session, c *apiclient.Client) {
 	ctx := r.Context()
 	admin := s.Role == auth.RoleAdmin
-	resp, err := c.Authorities.ListAuthorities(ctx, apiclient.Call(c, &pncpkiv1.ListAuthoritiesRequest{Usage: admin}))
+	// Without usage counts: they read every live certificate ('pncctl ca
+	// list' has them); the page must stay fast with millions.
+	resp, err := c.Authorities.ListAuthorities(ctx, apiclient.Call(c, &pncpkiv1.ListAuthoritiesRequest{}))
 	if err != nil {
 		h.apiFail(w, r, s, err)
 		return
@@ -77,23 +79,19 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session, c
 		}
 	}
 	now := h.opts.Now()
-	expiring := map[int]int{}
+	expiring := map[int]int64{}
 	for _, d := range []int{30, 90} {
-		list, err := c.Certs.ListCertificates(ctx, apiclient.Call(c, &pncpkiv1.ListCertificatesRequest{Revoked: new(bool),
-			ExpiringBefore: timestamppb.New(now.AddDate(0, 0, d)), PageSize: 1000}))
+		list, err := c.Certs.ListCertificates(ctx, apiclient.Call(c, &pncpkiv1.ListCertificatesRequest{Revoked: new(bool), OnlyCount: true,
+			ExpiringAfter: timestamppb.New(now), ExpiringBefore: timestamppb.New(now.AddDate(0, 0, d))}))
 		if err != nil {
 			h.apiFail(w, r, s, err)
 			return
 		}
-		for _, cert := range list.Msg.Certificates {
-			if cert.NotAfter.AsTime().After(now) {
-				expiring[d]++
-			}
-		}
+		expiring[d] = list.Msg.Count
 	}
 	data := struct {
 		Roots    []*caNode
-		Expiring map[int]int
+		Expiring map[int]int64
 		Audit    []*pncpkiv1.AuditEntry
 	}{Roots: roots, Expiring: expiring}
 	if admin {
@@ -141,9 +139,8 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, s *sessio
 		http.Redirect(w, r, "/console/certificates/"+url.PathEscape(cert.Issuer)+"/"+url.PathEscape(cert.Serial), http.StatusSeeOther)
 		return
 	}
-	offset, _ := strconv.Atoi(q.Get("offset"))
-	req := &pncpkiv1.ListCertificatesRequest{CommonName: strings.TrimSpace(q.Get("cn")), Profile: q.Get("profile"), Tenant: q.Get("tenant"),
-		Issuer: q.Get("issuer"), PageSize: pageSize + 1, Offset: int32(max(0, offset))}
+	req := &pncpkiv1.ListCertificatesRequest{CommonNamePrefix: strings.TrimSpace(q.Get("cn")), Profile: q.Get("profile"), Tenant: q.Get("tenant"),
+		Issuer: q.Get("issuer"), PageSize: pageSize, PageToken: q.Get("page")}
 	switch q.Get("status") {
 	case "revoked":
 		req.Revoked = new(bool)
@@ -152,30 +149,26 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, s *sessio
 		req.Revoked = new(bool)
 	}
 	if d, err := strconv.Atoi(q.Get("expiring")); err == nil && d > 0 && d <= 3650 {
-		req.ExpiringBefore = timestamppb.New(h.opts.Now().AddDate(0, 0, d))
+		now := h.opts.Now()
+		req.ExpiringAfter, req.ExpiringBefore = timestamppb.New(now), timestamppb.New(now.AddDate(0, 0, d))
 	}
 	resp, err := c.Certs.ListCertificates(r.Context(), apiclient.Call(c, req))
 	if err != nil {
 		h.apiFail(w, r, s, err)
 		return
 	}
-	certs := resp.Msg.Certificates
-	more := len(certs) > pageSize
-	if more {
-		certs = certs[:pageSize]
-	}
 	next := url.Values{}
 	for k, v := range q {
 		next[k] = v
 	}
-	next.Set("offset", strconv.Itoa(offset+pageSize))
+	next.Set("page", resp.Msg.NextPageToken)
 	data := struct {
 		Query    url.Values
 		Certs    []*pncpkiv1.Certificate
 		More     bool
 		Next     string
 		Profiles []*policies.Profile
-	}{q, certs, more, next.Encode(), policies.All()}
+	}{q, resp.Msg.Certificates, resp.Msg.NextPageToken != "", next.Encode(), policies.All()}
 	h.render(w, http.StatusOK, "certificates", &page{Title: "Certificates", Session: s, Nav: "certificates", Data: data})
 }
 

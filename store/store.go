@@ -123,15 +123,29 @@ type Revocation struct {
 
 // Filter selects certificates. Zero fields do not filter.
 type Filter struct {
-	Issuer         string
-	Serial         string
-	Profile        string
-	Tenant         string
-	CommonName     string // exact: an EMAID finds its contract certificates
-	Revoked        *bool
-	ExpiringBefore time.Time
-	Limit          int // at most MaxPage; 0 means MaxPage. Newest first.
-	Offset         int
+	Issuer     string
+	Serial     string
+	Profile    string
+	Tenant     string
+	CommonName string // exact: an EMAID finds its contract certificates
+	// CommonNamePrefix selects the CNs that start with it (bytewise, through
+	// the CN index).
+	CommonNamePrefix string
+	Revoked          *bool
+	ExpiringBefore   time.Time // notAfter before this
+	ExpiringAfter    time.Time // notAfter at or after this
+	Limit            int       // at most MaxPage; 0 means MaxPage. Newest first.
+	Offset           int
+	// After continues a listing after this certificate (keyset paging:
+	// unlike Offset, a deep page costs what the first one does).
+	After *Cursor
+}
+
+// Cursor is a position in a listing's order (newest first, then issuer
+// and serial): the last certificate of the previous page.
+type Cursor struct {
+	CreatedAt      time.Time
+	Issuer, Serial string
 }
 
 // MaxPage bounds one listing.
@@ -149,13 +163,32 @@ func PageLimit(n int) int {
 // Where renders the filter's conditions as an SQL WHERE clause ("" when it
 // selects everything) with its arguments, for the SQL stores:
 // placeholder(i) writes the i-th (1-based) parameter, timeArg converts a
-// time to the store's column type. Paging is left to the caller.
-func (f Filter) Where(placeholder func(i int) string, timeArg func(time.Time) any) (string, []any) {
+// time to the store's column type, and bytewise is the CN column compared
+// bytewise (a collation clause where the database's default is not).
+// Limit and Offset are left to the caller.
+func (f Filter) Where(placeholder func(i int) string, timeArg func(time.Time) any, bytewise string) (string, []any) {
 	var conds []string
 	var args []any
 	add := func(cond string, v any) {
 		args = append(args, v)
 		conds = append(conds, cond+placeholder(len(args)))
+	}
+	p := func(v any) string {
+		args = append(args, v)
+		return placeholder(len(args))
+	}
+	if f.CommonNamePrefix != "" {
+		// Every CN that starts with the prefix sorts between it and it
+		// followed by the largest code point.
+		add(bytewise+" >= ", f.CommonNamePrefix)
+		add(bytewise+" < ", f.CommonNamePrefix+"\U0010FFFF")
+	}
+	if !f.ExpiringAfter.IsZero() {
+		add("not_after >= ", timeArg(f.ExpiringAfter))
+	}
+	if c := f.After; c != nil {
+		t := timeArg(c.CreatedAt)
+		conds = append(conds, "(created_at < "+p(t)+" OR created_at = "+p(t)+" AND (issuer > "+p(c.Issuer)+" OR issuer = "+p(c.Issuer)+" AND serial > "+p(c.Serial)+"))")
 	}
 	for _, c := range []struct{ col, v string }{{"issuer", f.Issuer}, {"serial", f.Serial}, {"profile", f.Profile}, {"tenant", f.Tenant}, {"common_name", f.CommonName}} {
 		if c.v != "" {
@@ -201,6 +234,9 @@ type Store interface {
 	// Serial) is unique: a second one fails with ErrDuplicateSerial.
 	PutCertificate(ctx context.Context, c *Certificate) error
 	Certificate(ctx context.Context, issuer, serial string) (*Certificate, error)
+	// CountCertificates counts what Certificates would list without its
+	// page bounds.
+	CountCertificates(ctx context.Context, f Filter) (int64, error)
 	Certificates(ctx context.Context, f Filter) ([]*Certificate, error)
 	// Revoke marks a certificate revoked and returns it.
 	Revoke(ctx context.Context, issuer, serial string, reason int, at time.Time) (*Certificate, error)

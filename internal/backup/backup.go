@@ -30,6 +30,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/store"
 	"github.com/pncpki/pncpki/store/checkpoint"
 	"github.com/pncpki/pncpki/store/sqlite"
 )
@@ -199,7 +200,7 @@ func inspect(ctx context.Context, path string) (certs, seq int64, hash string, e
 		return 0, 0, "", err
 	}
 	defer db.Close()
-	if certs, err = db.CountCertificates(ctx); err != nil {
+	if certs, err = db.CountCertificates(ctx, store.Filter{}); err != nil {
 		return 0, 0, "", err
 	}
 	seq, h, err := db.AuditHead(ctx)
@@ -404,7 +405,7 @@ func check(ctx context.Context, dir string, m *Manifest, pubPEM []byte) (*checkp
 		return nil, err
 	}
 	defer db.Close()
-	n, err := db.CountCertificates(ctx)
+	n, err := db.CountCertificates(ctx, store.Filter{})
 	if err != nil {
 		return nil, err
 	}

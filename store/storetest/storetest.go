@@ -282,14 +282,50 @@ func testFilter(t *testing.T, s store.Store) {
 		{"expiring", store.Filter{Issuer: "a", ExpiringBefore: t0.Add(3*24*time.Hour + time.Second)}, 3},
 		{"limit", store.Filter{Limit: 4}, 4},
 		{"offset", store.Filter{Issuer: "a", Offset: 8}, 2},
+		{"common name prefix", store.Filter{CommonNamePrefix: "DE*ABC*Ea0"}, 11},
+		{"common name prefix, narrower", store.Filter{CommonNamePrefix: "DE*ABC*Ea04"}, 1},
+		{"common name prefix of none", store.Filter{CommonNamePrefix: "DE*ABD"}, 0},
+		{"expiry window", store.Filter{Issuer: "a", ExpiringAfter: t0.Add(3 * 24 * time.Hour), ExpiringBefore: t0.Add(5*24*time.Hour + time.Second)}, 3},
 	} {
 		if got := count(tt.f); got != tt.want {
 			t.Errorf("%s: %d certificates, want %d", tt.name, got, tt.want)
+		}
+		if tt.f.Limit != 0 || tt.f.Offset != 0 {
+			continue // pages; counts ignore them
+		}
+		if n, err := s.CountCertificates(ctx, tt.f); err != nil || int(n) != tt.want {
+			t.Errorf("%s: counted %d, %v; want %d", tt.name, n, err, tt.want)
 		}
 	}
 	page, _ := s.Certificates(ctx, store.Filter{Issuer: "a", Limit: 3, Offset: 3})
 	if len(page) != 3 || page[0].Serial != "a06" || page[2].Serial != "a04" {
 		t.Errorf("page 2 = %v, want a06..a04 (newest first)", page)
+	}
+	// Keyset pages walk the same order as one listing, ties on created_at
+	// broken by issuer and serial (a/a00 and b/a00 share t0).
+	var walked []string
+	f := store.Filter{Limit: 4}
+	for {
+		page, err := s.Certificates(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page {
+			walked = append(walked, c.Issuer+"/"+c.Serial)
+		}
+		if len(page) < 4 {
+			break
+		}
+		last := page[len(page)-1]
+		f.After = &store.Cursor{CreatedAt: last.CreatedAt, Issuer: last.Issuer, Serial: last.Serial}
+	}
+	all, _ := s.Certificates(ctx, store.Filter{})
+	var want []string
+	for _, c := range all {
+		want = append(want, c.Issuer+"/"+c.Serial)
+	}
+	if fmt.Sprint(walked) != fmt.Sprint(want) {
+		t.Errorf("keyset pages %v, want %v", walked, want)
 	}
 }
 

@@ -4285,7 +4285,19 @@ type ListCertificatesRequest struct {
 	ExpiringBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expiring_before,json=expiringBefore,proto3" json:"expiring_before,omitempty"`
 	// Only certificates with exactly this subject CN (an EMAID, EVSEID, SECC
 	// ID or charge box serial number).
-	CommonName    string `protobuf:"bytes,8,opt,name=common_name,json=commonName,proto3" json:"common_name,omitempty"`
+	CommonName string `protobuf:"bytes,8,opt,name=common_name,json=commonName,proto3" json:"common_name,omitempty"`
+	// Only certificates whose CN starts with this (bytewise).
+	CommonNamePrefix string `protobuf:"bytes,9,opt,name=common_name_prefix,json=commonNamePrefix,proto3" json:"common_name_prefix,omitempty"`
+	// Only certificates whose notAfter is at or after this: with
+	// expiring_before, an expiry window.
+	ExpiringAfter *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=expiring_after,json=expiringAfter,proto3" json:"expiring_after,omitempty"`
+	// The next_page_token of the previous page: keyset paging, whose deep
+	// pages cost what the first does (offset must be 0 with it).
+	PageToken string `protobuf:"bytes,11,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Also count every certificate that matches (count in the answer).
+	Count bool `protobuf:"varint,12,opt,name=count,proto3" json:"count,omitempty"`
+	// Only count them: no certificates are listed (count implied).
+	OnlyCount     bool `protobuf:"varint,13,opt,name=only_count,json=onlyCount,proto3" json:"only_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4376,9 +4388,48 @@ func (x *ListCertificatesRequest) GetCommonName() string {
 	return ""
 }
 
+func (x *ListCertificatesRequest) GetCommonNamePrefix() string {
+	if x != nil {
+		return x.CommonNamePrefix
+	}
+	return ""
+}
+
+func (x *ListCertificatesRequest) GetExpiringAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiringAfter
+	}
+	return nil
+}
+
+func (x *ListCertificatesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListCertificatesRequest) GetCount() bool {
+	if x != nil {
+		return x.Count
+	}
+	return false
+}
+
+func (x *ListCertificatesRequest) GetOnlyCount() bool {
+	if x != nil {
+		return x.OnlyCount
+	}
+	return false
+}
+
 type ListCertificatesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Certificates  []*Certificate         `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Certificates []*Certificate         `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	// Set when the page is full: ask again with it as page_token.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// With count: how many certificates match in all.
+	Count         int64 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4418,6 +4469,20 @@ func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
 		return x.Certificates
 	}
 	return nil
+}
+
+func (x *ListCertificatesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListCertificatesResponse) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
 }
 
 type RevokeCertificateRequest struct {
@@ -5388,7 +5453,7 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\"R\n" +
 	"\x16GetCertificateResponse\x128\n" +
-	"\vcertificate\x18\x01 \x01(\v2\x16.pncpki.v1.CertificateR\vcertificate\"\xa9\x02\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x16.pncpki.v1.CertificateR\vcertificate\"\xee\x03\n" +
 	"\x17ListCertificatesRequest\x12\x16\n" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x16\n" +
@@ -5398,11 +5463,21 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\arevoked\x18\x06 \x01(\bH\x00R\arevoked\x88\x01\x01\x12C\n" +
 	"\x0fexpiring_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0eexpiringBefore\x12\x1f\n" +
 	"\vcommon_name\x18\b \x01(\tR\n" +
-	"commonNameB\n" +
+	"commonName\x12,\n" +
+	"\x12common_name_prefix\x18\t \x01(\tR\x10commonNamePrefix\x12A\n" +
+	"\x0eexpiring_after\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\rexpiringAfter\x12\x1d\n" +
 	"\n" +
-	"\b_revoked\"V\n" +
+	"page_token\x18\v \x01(\tR\tpageToken\x12\x14\n" +
+	"\x05count\x18\f \x01(\bR\x05count\x12\x1d\n" +
+	"\n" +
+	"only_count\x18\r \x01(\bR\tonlyCountB\n" +
+	"\n" +
+	"\b_revoked\"\x94\x01\n" +
 	"\x18ListCertificatesResponse\x12:\n" +
-	"\fcertificates\x18\x01 \x03(\v2\x16.pncpki.v1.CertificateR\fcertificates\"b\n" +
+	"\fcertificates\x18\x01 \x03(\v2\x16.pncpki.v1.CertificateR\fcertificates\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\x03R\x05count\"b\n" +
 	"\x18RevokeCertificateRequest\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x16\n" +
@@ -5663,96 +5738,97 @@ var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
 	91,  // 50: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
 	74,  // 51: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
 	91,  // 52: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
-	74,  // 53: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	74,  // 54: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	91,  // 55: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	91,  // 56: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
-	91,  // 57: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
-	91,  // 58: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
-	82,  // 59: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	91,  // 60: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
-	89,  // 61: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
-	72,  // 62: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	75,  // 63: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	77,  // 64: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	79,  // 65: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	84,  // 66: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
-	86,  // 67: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
-	81,  // 68: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	88,  // 69: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
-	54,  // 70: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	56,  // 71: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	58,  // 72: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	60,  // 73: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
-	62,  // 74: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
-	66,  // 75: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
-	68,  // 76: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
-	70,  // 77: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
-	50,  // 78: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	33,  // 79: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	35,  // 80: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	39,  // 81: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	41,  // 82: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	1,   // 83: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
-	3,   // 84: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
-	5,   // 85: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
-	7,   // 86: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
-	17,  // 87: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
-	19,  // 88: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
-	21,  // 89: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
-	10,  // 90: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
-	12,  // 91: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
-	14,  // 92: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
-	30,  // 93: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
-	24,  // 94: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
-	26,  // 95: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
-	28,  // 96: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
-	44,  // 97: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	46,  // 98: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	48,  // 99: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	73,  // 100: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	76,  // 101: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	78,  // 102: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	80,  // 103: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	85,  // 104: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
-	87,  // 105: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
-	83,  // 106: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	90,  // 107: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
-	55,  // 108: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	57,  // 109: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	59,  // 110: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	61,  // 111: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
-	64,  // 112: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
-	67,  // 113: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
-	69,  // 114: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
-	71,  // 115: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
-	52,  // 116: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	34,  // 117: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	36,  // 118: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	40,  // 119: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	42,  // 120: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	2,   // 121: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
-	4,   // 122: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
-	6,   // 123: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
-	8,   // 124: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
-	18,  // 125: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
-	20,  // 126: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
-	22,  // 127: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
-	11,  // 128: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
-	13,  // 129: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
-	15,  // 130: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
-	31,  // 131: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
-	25,  // 132: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
-	27,  // 133: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
-	29,  // 134: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
-	45,  // 135: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	47,  // 136: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	49,  // 137: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	100, // [100:138] is the sub-list for method output_type
-	62,  // [62:100] is the sub-list for method input_type
-	62,  // [62:62] is the sub-list for extension type_name
-	62,  // [62:62] is the sub-list for extension extendee
-	0,   // [0:62] is the sub-list for field type_name
+	91,  // 53: pncpki.v1.ListCertificatesRequest.expiring_after:type_name -> google.protobuf.Timestamp
+	74,  // 54: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	74,  // 55: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	91,  // 56: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	91,  // 57: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
+	91,  // 58: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
+	91,  // 59: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
+	82,  // 60: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	91,  // 61: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	89,  // 62: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	72,  // 63: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	75,  // 64: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	77,  // 65: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	79,  // 66: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	84,  // 67: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	86,  // 68: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	81,  // 69: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	88,  // 70: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	54,  // 71: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	56,  // 72: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	58,  // 73: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	60,  // 74: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
+	62,  // 75: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
+	66,  // 76: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
+	68,  // 77: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
+	70,  // 78: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
+	50,  // 79: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	33,  // 80: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	35,  // 81: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	39,  // 82: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	41,  // 83: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	1,   // 84: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
+	3,   // 85: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
+	5,   // 86: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
+	7,   // 87: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
+	17,  // 88: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
+	19,  // 89: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
+	21,  // 90: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
+	10,  // 91: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
+	12,  // 92: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
+	14,  // 93: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
+	30,  // 94: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
+	24,  // 95: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
+	26,  // 96: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
+	28,  // 97: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
+	44,  // 98: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	46,  // 99: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	48,  // 100: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	73,  // 101: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	76,  // 102: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	78,  // 103: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	80,  // 104: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	85,  // 105: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	87,  // 106: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	83,  // 107: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	90,  // 108: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	55,  // 109: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	57,  // 110: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	59,  // 111: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	61,  // 112: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
+	64,  // 113: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
+	67,  // 114: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
+	69,  // 115: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
+	71,  // 116: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
+	52,  // 117: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	34,  // 118: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	36,  // 119: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	40,  // 120: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	42,  // 121: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	2,   // 122: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
+	4,   // 123: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
+	6,   // 124: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
+	8,   // 125: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
+	18,  // 126: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
+	20,  // 127: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
+	22,  // 128: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
+	11,  // 129: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
+	13,  // 130: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
+	15,  // 131: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
+	31,  // 132: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
+	25,  // 133: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
+	27,  // 134: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
+	29,  // 135: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
+	45,  // 136: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	47,  // 137: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	49,  // 138: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	101, // [101:139] is the sub-list for method output_type
+	63,  // [63:101] is the sub-list for method input_type
+	63,  // [63:63] is the sub-list for extension type_name
+	63,  // [63:63] is the sub-list for extension extendee
+	0,   // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
