@@ -87,4 +87,3 @@ func (h *Handler) access(w http.ResponseWriter, r *http.Request, s *session, c *
 	}{tenants.Msg.Tenants, tokens.Msg.Tokens, clients.Msg.Clients}
 	h.render(w, http.StatusOK, "access", &page{Title: "Tenants and access", Session: s, Nav: "access", Data: data})
 }
-

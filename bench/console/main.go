@@ -150,9 +150,9 @@ func run(ctx context.Context, storeURL string, n, runs int) error {
 	certPage := "/console/certificates/cpo-sub2/" + strings.ToUpper(serial)
 	for _, c := range []struct {
 		what, path string
-		h        http.Handler
-		token    string
-		cookie   *http.Cookie
+		h          http.Handler
+		token      string
+		cookie     *http.Cookie
 	}{
 		{"API: CN prefix search (administrator)", "/v1/certificates?pageSize=50&commonNamePrefix=" + prefix, apiHandler, admin, nil},
 		{"API: CN prefix search (tenant)", "/v1/certificates?pageSize=50&commonNamePrefix=" + prefix, apiHandler, operator, nil},
