@@ -17,8 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -605,6 +607,41 @@ func (h *certificates) ListCertificates(ctx context.Context, req *connect.Reques
 	if n := len(cs); n > 0 && n == store.PageLimit(f.Limit) {
 		last := cs[n-1]
 		resp.NextPageToken = pageToken(&store.Cursor{CreatedAt: last.CreatedAt, Issuer: last.Issuer, Serial: last.Serial})
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// maxBuckets bounds a histogram.
+const maxBuckets = 400
+
+func (h *certificates) CertificateHistogram(ctx context.Context, req *connect.Request[pncpkiv1.CertificateHistogramRequest]) (*connect.Response[pncpkiv1.CertificateHistogramResponse], error) {
+	m := req.Msg
+	f := store.Filter{Profile: m.Profile, Tenant: m.Tenant}
+	var col store.HistogramColumn
+	switch m.By {
+	case "expiry":
+		col, f.Revoked = store.HistogramExpiry, new(bool)
+	case "issuance":
+		col = store.HistogramIssuance
+	default:
+		return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, errors.New("request.invalid: by: want expiry or issuance"))
+	}
+	if m.From == nil || m.BucketSeconds < 60 || m.Buckets < 1 || m.Buckets > maxBuckets {
+		return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, fmt.Errorf("request.invalid: want from, bucket_seconds of at least 60 and 1 to %d buckets", maxBuckets))
+	}
+	if c := claimsFrom(ctx); c.Role != auth.RoleAdmin {
+		if f.Tenant != "" && f.Tenant != c.Tenant {
+			return nil, forbidden("a token of tenant %s cannot count tenant %s", c.Tenant, f.Tenant)
+		}
+		f.Tenant = c.Tenant
+	}
+	hist, err := h.s.Store.Histogram(ctx, f, col, m.From.AsTime(), time.Duration(m.BucketSeconds)*time.Second, int(m.Buckets))
+	if err != nil {
+		return nil, apiError(err)
+	}
+	resp := &pncpkiv1.CertificateHistogramResponse{}
+	for _, issuer := range slices.Sorted(maps.Keys(hist)) {
+		resp.Series = append(resp.Series, &pncpkiv1.HistogramSeries{Issuer: issuer, Counts: hist[issuer]})
 	}
 	return connect.NewResponse(resp), nil
 }

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -349,6 +350,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	if a := text("#tenants"); !strings.Contains(a, "stadtwerke-cpo") || !strings.Contains(a, "other-cpo") {
 		t.Errorf("access page: %q", a)
 	}
+
+	// Charts: the certificates issued this hour are bars, per CA.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/charts"), chromedp.WaitVisible(chromedp.CSS("svg.chart"))); err != nil {
+		t.Fatal(err)
+	}
+	bars, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("svg.chart rect title")].map(t => t.textContent)`))
+	if err != nil || !slices.ContainsFunc(bars, func(b string) bool { return strings.HasPrefix(b, "cpo-sub2, ") }) {
+		t.Errorf("chart bars: %q %v", bars, err)
+	}
+	shot("console-charts.png")
 
 	// The EXI inspector: a vehicle's signed request decodes and verifies;
 	// a failure answer shows its ResponseCode; garbage is refused.

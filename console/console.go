@@ -76,7 +76,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	h := &Handler{opts: opts, aead: aead, csrfKey: csrfKey, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	funcs := template.FuncMap{"date": date, "days": days, "bar": bar, "join": strings.Join}
-	for _, p := range []string{"login", "overview", "certificates", "certificate", "issue", "audit", "error", "stations", "station", "contracts", "anchors", "access", "exi"} {
+	for _, p := range []string{"login", "overview", "certificates", "certificate", "issue", "audit", "error", "stations", "station", "contracts", "anchors", "access", "exi", "charts"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", p, err)
@@ -101,6 +101,7 @@ func New(opts Options) (*Handler, error) {
 	h.mux.HandleFunc("GET /console/anchors", h.signedIn(h.anchors))
 	h.mux.HandleFunc("GET /console/access", h.signedIn(h.access))
 	h.mux.HandleFunc("GET /console/exi", h.signedIn(h.exiPage))
+	h.mux.HandleFunc("GET /console/charts", h.signedIn(h.charts))
 	h.mux.HandleFunc("POST /console/exi", h.signedIn(h.exiInspect))
 	return h, nil
 }

@@ -141,6 +141,15 @@ type Filter struct {
 	After *Cursor
 }
 
+// HistogramColumn is the time a Histogram buckets by.
+type HistogramColumn string
+
+// The columns a Histogram buckets by.
+const (
+	HistogramExpiry   HistogramColumn = "not_after"
+	HistogramIssuance HistogramColumn = "created_at"
+)
+
 // Cursor is a position in a listing's order (newest first, then issuer
 // and serial): the last certificate of the previous page.
 type Cursor struct {
@@ -237,6 +246,10 @@ type Store interface {
 	// CountCertificates counts what Certificates would list without its
 	// page bounds.
 	CountCertificates(ctx context.Context, f Filter) (int64, error)
+	// Histogram counts what f selects per issuer in n buckets of width
+	// from from, by the time col says (HistogramExpiry: notAfter,
+	// HistogramIssuance: when stored).
+	Histogram(ctx context.Context, f Filter, col HistogramColumn, from time.Time, width time.Duration, n int) (map[string][]int64, error)
 	Certificates(ctx context.Context, f Filter) ([]*Certificate, error)
 	// Revoke marks a certificate revoked and returns it.
 	Revoke(ctx context.Context, issuer, serial string, reason int, at time.Time) (*Certificate, error)

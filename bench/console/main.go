@@ -165,6 +165,8 @@ func run(ctx context.Context, storeURL string, n, runs int) error {
 		{"page: certificate (chain, lint, OCSP)", certPage, cons, "", adminCookie},
 		{"page: newest certificates (administrator)", "/console/certificates", cons, "", adminCookie},
 		{"page: expiring within 30 days", "/console/certificates?status=valid&expiring=30", cons, "", adminCookie},
+		{"page: charts (administrator)", "/console/charts", cons, "", adminCookie},
+		{"page: charts (tenant)", "/console/charts", cons, "", operatorCookie},
 	} {
 		var times []time.Duration
 		for i := range runs + 1 { // the first run warms the caches and is not counted

@@ -262,7 +262,7 @@ var migrations = [][]string{
 		`CREATE INDEX certificates_created ON certificates(created_at DESC, issuer, serial)`,
 		// What expires when among the unrevoked, of all tenants and of
 		// one (the console's counts).
-		`CREATE INDEX certificates_live_not_after ON certificates(not_after) WHERE revoked_at IS NULL`,
+		`CREATE INDEX certificates_live_not_after ON certificates(not_after, issuer) WHERE revoked_at IS NULL`,
 		`CREATE INDEX certificates_live_tenant ON certificates(tenant, not_after) WHERE revoked_at IS NULL`,
 		`CREATE INDEX certificates_common_name_c ON certificates((common_name COLLATE "C"))`,
 	},
@@ -766,6 +766,42 @@ func (db *DB) CountCertificates(ctx context.Context, f store.Filter) (int64, err
 	var n int64
 	err := db.pool.QueryRow(ctx, `SELECT COUNT(*) FROM certificates`+where, args...).Scan(&n)
 	return n, err
+}
+
+// Histogram implements store.Store.
+func (db *DB) Histogram(ctx context.Context, f store.Filter, col store.HistogramColumn, from time.Time, width time.Duration, n int) (map[string][]int64, error) {
+	if col != store.HistogramExpiry && col != store.HistogramIssuance || width < time.Millisecond || n <= 0 {
+		return nil, fmt.Errorf("histogram of %q in %d buckets of %s", col, n, width)
+	}
+	w, args := where(f)
+	cond := " WHERE "
+	if w != "" {
+		cond = w + " AND "
+	}
+	k := len(args)
+	args = append(args, from, width.Seconds(), from.Add(width*time.Duration(n)))
+	c := string(col)
+	rows, err := db.pool.Query(ctx, fmt.Sprintf(`SELECT issuer, floor(extract(epoch FROM %s - $%d) / $%d)::bigint, COUNT(*) FROM certificates%s%s >= $%d AND %s < $%d GROUP BY 1, 2`,
+		c, k+1, k+2, cond, c, k+1, c, k+3), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]int64{}
+	for rows.Next() {
+		var issuer string
+		var b, count int64
+		if err := rows.Scan(&issuer, &b, &count); err != nil {
+			return nil, err
+		}
+		if out[issuer] == nil {
+			out[issuer] = make([]int64, n)
+		}
+		if b >= 0 && b < int64(n) {
+			out[issuer][b] += count
+		}
+	}
+	return out, rows.Err()
 }
 
 // where is f's WHERE clause. CN prefixes are compared in the C collation,

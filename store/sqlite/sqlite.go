@@ -319,7 +319,7 @@ var migrations = [][]string{
 		`CREATE INDEX certificates_created ON certificates(created_at DESC, issuer, serial)`,
 		// What expires when among the unrevoked, of all tenants and of
 		// one (the console's counts).
-		`CREATE INDEX certificates_live_not_after ON certificates(not_after) WHERE revoked_at IS NULL`,
+		`CREATE INDEX certificates_live_not_after ON certificates(not_after, issuer) WHERE revoked_at IS NULL`,
 		`CREATE INDEX certificates_live_tenant ON certificates(tenant, not_after) WHERE revoked_at IS NULL`,
 	},
 }
@@ -761,6 +761,45 @@ func (db *DB) CountCertificates(ctx context.Context, f store.Filter) (int64, err
 	var n int64
 	err := db.queryRow(ctx, `SELECT COUNT(*) FROM certificates`+where, args...).Scan(&n)
 	return n, err
+}
+
+// Histogram implements store.Store.
+func (db *DB) Histogram(ctx context.Context, f store.Filter, col store.HistogramColumn, from time.Time, width time.Duration, n int) (map[string][]int64, error) {
+	if col != store.HistogramExpiry && col != store.HistogramIssuance || width < time.Millisecond || n <= 0 {
+		return nil, fmt.Errorf("histogram of %q in %d buckets of %s", col, n, width)
+	}
+	where, args := db.where(f)
+	cond := " WHERE "
+	if where != "" {
+		cond = where + " AND "
+	}
+	start, w := ms(from), width.Milliseconds()
+	args = append([]any{start, w}, append(args, start, start+w*int64(n))...)
+	rows, err := db.r.QueryContext(ctx, `SELECT issuer, (`+string(col)+` - ?) / ?, COUNT(*) FROM certificates`+cond+string(col)+` >= ? AND `+string(col)+` < ? GROUP BY 1, 2`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return scanHistogram(rows, n)
+}
+
+// scanHistogram reads (issuer, bucket, count) rows.
+func scanHistogram(rows *sql.Rows, n int) (map[string][]int64, error) {
+	out := map[string][]int64{}
+	for rows.Next() {
+		var issuer string
+		var b, count int64
+		if err := rows.Scan(&issuer, &b, &count); err != nil {
+			return nil, err
+		}
+		if out[issuer] == nil {
+			out[issuer] = make([]int64, n)
+		}
+		if b >= 0 && b < int64(n) {
+			out[issuer][b] += count
+		}
+	}
+	return out, rows.Err()
 }
 
 // where is f's WHERE clause; SQLite compares TEXT bytewise already.

@@ -301,6 +301,25 @@ func testFilter(t *testing.T, s store.Store) {
 	if len(page) != 3 || page[0].Serial != "a06" || page[2].Serial != "a04" {
 		t.Errorf("page 2 = %v, want a06..a04 (newest first)", page)
 	}
+	// Histograms: the unrevoked by expiry in two-day buckets (a03 is
+	// revoked, a09 past the last bucket, b/a00 expires later), and all by
+	// issuance in five-second ones.
+	no := false
+	h, err := s.Histogram(ctx, store.Filter{Revoked: &no}, store.HistogramExpiry, t0, 48*time.Hour, 5)
+	if err != nil || fmt.Sprint(h) != "map[a:[1 2 1 2 2]]" {
+		t.Errorf("expiry histogram %v, %v", h, err)
+	}
+	h, err = s.Histogram(ctx, store.Filter{}, store.HistogramIssuance, t0, 5*time.Second, 2)
+	if err != nil || fmt.Sprint(h) != "map[a:[5 5] b:[1 0]]" {
+		t.Errorf("issuance histogram %v, %v", h, err)
+	}
+	if h, err = s.Histogram(ctx, store.Filter{Tenant: "cpo2"}, store.HistogramIssuance, t0, 5*time.Second, 2); err != nil || fmt.Sprint(h) != "map[a:[2 3]]" {
+		t.Errorf("one tenant's issuance histogram %v, %v", h, err)
+	}
+	if _, err := s.Histogram(ctx, store.Filter{}, "der", t0, time.Second, 1); err == nil {
+		t.Error("a histogram of another column was made")
+	}
+
 	// Keyset pages walk the same order as one listing, ties on created_at
 	// broken by issuer and serial (a/a00 and b/a00 share t0).
 	var walked []string

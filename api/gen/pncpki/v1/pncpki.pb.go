@@ -4919,6 +4919,192 @@ func (x *GetChainResponse) GetChain() []string {
 	return nil
 }
 
+type CertificateHistogramRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "expiry": unrevoked certificates by notAfter; "issuance": all by
+	// when they were issued.
+	By   string                 `protobuf:"bytes,1,opt,name=by,proto3" json:"by,omitempty"`
+	From *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// The width of a bucket, at least a minute; at most 400 buckets.
+	BucketSeconds int64  `protobuf:"varint,3,opt,name=bucket_seconds,json=bucketSeconds,proto3" json:"bucket_seconds,omitempty"`
+	Buckets       int32  `protobuf:"varint,4,opt,name=buckets,proto3" json:"buckets,omitempty"`
+	Profile       string `protobuf:"bytes,5,opt,name=profile,proto3" json:"profile,omitempty"`
+	// Administrators: one tenant's (operators: always their own).
+	Tenant        string `protobuf:"bytes,6,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertificateHistogramRequest) Reset() {
+	*x = CertificateHistogramRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateHistogramRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateHistogramRequest) ProtoMessage() {}
+
+func (x *CertificateHistogramRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateHistogramRequest.ProtoReflect.Descriptor instead.
+func (*CertificateHistogramRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *CertificateHistogramRequest) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *CertificateHistogramRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *CertificateHistogramRequest) GetBucketSeconds() int64 {
+	if x != nil {
+		return x.BucketSeconds
+	}
+	return 0
+}
+
+func (x *CertificateHistogramRequest) GetBuckets() int32 {
+	if x != nil {
+		return x.Buckets
+	}
+	return 0
+}
+
+func (x *CertificateHistogramRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *CertificateHistogramRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type CertificateHistogramResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One series per CA that has certificates in the range.
+	Series        []*HistogramSeries `protobuf:"bytes,1,rep,name=series,proto3" json:"series,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertificateHistogramResponse) Reset() {
+	*x = CertificateHistogramResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateHistogramResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateHistogramResponse) ProtoMessage() {}
+
+func (x *CertificateHistogramResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateHistogramResponse.ProtoReflect.Descriptor instead.
+func (*CertificateHistogramResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *CertificateHistogramResponse) GetSeries() []*HistogramSeries {
+	if x != nil {
+		return x.Series
+	}
+	return nil
+}
+
+type HistogramSeries struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Issuer string                 `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// counts[i] is the bucket from + i*bucket_seconds.
+	Counts        []int64 `protobuf:"varint,2,rep,packed,name=counts,proto3" json:"counts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistogramSeries) Reset() {
+	*x = HistogramSeries{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistogramSeries) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistogramSeries) ProtoMessage() {}
+
+func (x *HistogramSeries) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistogramSeries.ProtoReflect.Descriptor instead.
+func (*HistogramSeries) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *HistogramSeries) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *HistogramSeries) GetCounts() []int64 {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
 type GetCRLRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Issuer        string                 `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
@@ -4928,7 +5114,7 @@ type GetCRLRequest struct {
 
 func (x *GetCRLRequest) Reset() {
 	*x = GetCRLRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4940,7 +5126,7 @@ func (x *GetCRLRequest) String() string {
 func (*GetCRLRequest) ProtoMessage() {}
 
 func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4953,7 +5139,7 @@ func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLRequest.ProtoReflect.Descriptor instead.
 func (*GetCRLRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{86}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *GetCRLRequest) GetIssuer() string {
@@ -4972,7 +5158,7 @@ type GetCRLResponse struct {
 
 func (x *GetCRLResponse) Reset() {
 	*x = GetCRLResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4984,7 +5170,7 @@ func (x *GetCRLResponse) String() string {
 func (*GetCRLResponse) ProtoMessage() {}
 
 func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4997,7 +5183,7 @@ func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLResponse.ProtoReflect.Descriptor instead.
 func (*GetCRLResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{87}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *GetCRLResponse) GetDer() []byte {
@@ -5017,7 +5203,7 @@ type ListTrustAnchorsRequest struct {
 
 func (x *ListTrustAnchorsRequest) Reset() {
 	*x = ListTrustAnchorsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5029,7 +5215,7 @@ func (x *ListTrustAnchorsRequest) String() string {
 func (*ListTrustAnchorsRequest) ProtoMessage() {}
 
 func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5042,7 +5228,7 @@ func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{88}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ListTrustAnchorsRequest) GetUse() string {
@@ -5066,7 +5252,7 @@ type TrustAnchor struct {
 
 func (x *TrustAnchor) Reset() {
 	*x = TrustAnchor{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5078,7 +5264,7 @@ func (x *TrustAnchor) String() string {
 func (*TrustAnchor) ProtoMessage() {}
 
 func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5091,7 +5277,7 @@ func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchor.ProtoReflect.Descriptor instead.
 func (*TrustAnchor) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{89}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *TrustAnchor) GetUse() string {
@@ -5138,7 +5324,7 @@ type ListTrustAnchorsResponse struct {
 
 func (x *ListTrustAnchorsResponse) Reset() {
 	*x = ListTrustAnchorsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5150,7 +5336,7 @@ func (x *ListTrustAnchorsResponse) String() string {
 func (*ListTrustAnchorsResponse) ProtoMessage() {}
 
 func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5163,7 +5349,7 @@ func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsResponse.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{90}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ListTrustAnchorsResponse) GetAnchors() []*TrustAnchor {
@@ -5509,7 +5695,19 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\"(\n" +
 	"\x10GetChainResponse\x12\x14\n" +
-	"\x05chain\x18\x01 \x03(\tR\x05chain\"'\n" +
+	"\x05chain\x18\x01 \x03(\tR\x05chain\"\xd0\x01\n" +
+	"\x1bCertificateHistogramRequest\x12\x0e\n" +
+	"\x02by\x18\x01 \x01(\tR\x02by\x12.\n" +
+	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12%\n" +
+	"\x0ebucket_seconds\x18\x03 \x01(\x03R\rbucketSeconds\x12\x18\n" +
+	"\abuckets\x18\x04 \x01(\x05R\abuckets\x12\x18\n" +
+	"\aprofile\x18\x05 \x01(\tR\aprofile\x12\x16\n" +
+	"\x06tenant\x18\x06 \x01(\tR\x06tenant\"R\n" +
+	"\x1cCertificateHistogramResponse\x122\n" +
+	"\x06series\x18\x01 \x03(\v2\x1a.pncpki.v1.HistogramSeriesR\x06series\"A\n" +
+	"\x0fHistogramSeries\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x16\n" +
+	"\x06counts\x18\x02 \x03(\x03R\x06counts\"'\n" +
 	"\rGetCRLRequest\x12\x16\n" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\"\"\n" +
 	"\x0eGetCRLResponse\x12\x10\n" +
@@ -5523,14 +5721,15 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\tnot_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x10\n" +
 	"\x03pem\x18\x05 \x01(\tR\x03pem\"L\n" +
 	"\x18ListTrustAnchorsResponse\x120\n" +
-	"\aanchors\x18\x01 \x03(\v2\x16.pncpki.v1.TrustAnchorR\aanchors2\xba\x05\n" +
+	"\aanchors\x18\x01 \x03(\v2\x16.pncpki.v1.TrustAnchorR\aanchors2\xc7\x06\n" +
 	"\x12CertificateService\x12]\n" +
 	"\aSignCSR\x12\x19.pncpki.v1.SignCSRRequest\x1a\x1a.pncpki.v1.SignCSRResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/certificates\x12x\n" +
 	"\x0eGetCertificate\x12 .pncpki.v1.GetCertificateRequest\x1a!.pncpki.v1.GetCertificateResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/certificates/{serial}\x12u\n" +
 	"\x10ListCertificates\x12\".pncpki.v1.ListCertificatesRequest\x1a#.pncpki.v1.ListCertificatesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/certificates\x12\x8b\x01\n" +
 	"\x11RevokeCertificate\x12#.pncpki.v1.RevokeCertificateRequest\x1a$.pncpki.v1.RevokeCertificateResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/certificates/{serial}:revoke\x12l\n" +
 	"\bGetChain\x12\x1a.pncpki.v1.GetChainRequest\x1a\x1b.pncpki.v1.GetChainResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/certificates/{serial}/chain\x12X\n" +
-	"\x06GetCRL\x12\x18.pncpki.v1.GetCRLRequest\x1a\x19.pncpki.v1.GetCRLResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/crls/{issuer}2\xfd\x01\n" +
+	"\x06GetCRL\x12\x18.pncpki.v1.GetCRLRequest\x1a\x19.pncpki.v1.GetCRLResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/crls/{issuer}\x12\x8a\x01\n" +
+	"\x14CertificateHistogram\x12&.pncpki.v1.CertificateHistogramRequest\x1a'.pncpki.v1.CertificateHistogramResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/certificate-histogram2\xfd\x01\n" +
 	"\x10AuthorityService\x12q\n" +
 	"\x0fListAuthorities\x12!.pncpki.v1.ListAuthoritiesRequest\x1a\".pncpki.v1.ListAuthoritiesResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/authorities\x12v\n" +
 	"\x10ListTrustAnchors\x12\".pncpki.v1.ListTrustAnchorsRequest\x1a#.pncpki.v1.ListTrustAnchorsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/trust-anchors2\xdb\x01\n" +
@@ -5589,7 +5788,7 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 94)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*Contract)(nil),                              // 0: pncpki.v1.Contract
 	(*PutContractRequest)(nil),                    // 1: pncpki.v1.PutContractRequest
@@ -5677,158 +5876,165 @@ var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*ListAuthoritiesResponse)(nil),               // 83: pncpki.v1.ListAuthoritiesResponse
 	(*GetChainRequest)(nil),                       // 84: pncpki.v1.GetChainRequest
 	(*GetChainResponse)(nil),                      // 85: pncpki.v1.GetChainResponse
-	(*GetCRLRequest)(nil),                         // 86: pncpki.v1.GetCRLRequest
-	(*GetCRLResponse)(nil),                        // 87: pncpki.v1.GetCRLResponse
-	(*ListTrustAnchorsRequest)(nil),               // 88: pncpki.v1.ListTrustAnchorsRequest
-	(*TrustAnchor)(nil),                           // 89: pncpki.v1.TrustAnchor
-	(*ListTrustAnchorsResponse)(nil),              // 90: pncpki.v1.ListTrustAnchorsResponse
-	(*timestamppb.Timestamp)(nil),                 // 91: google.protobuf.Timestamp
+	(*CertificateHistogramRequest)(nil),           // 86: pncpki.v1.CertificateHistogramRequest
+	(*CertificateHistogramResponse)(nil),          // 87: pncpki.v1.CertificateHistogramResponse
+	(*HistogramSeries)(nil),                       // 88: pncpki.v1.HistogramSeries
+	(*GetCRLRequest)(nil),                         // 89: pncpki.v1.GetCRLRequest
+	(*GetCRLResponse)(nil),                        // 90: pncpki.v1.GetCRLResponse
+	(*ListTrustAnchorsRequest)(nil),               // 91: pncpki.v1.ListTrustAnchorsRequest
+	(*TrustAnchor)(nil),                           // 92: pncpki.v1.TrustAnchor
+	(*ListTrustAnchorsResponse)(nil),              // 93: pncpki.v1.ListTrustAnchorsResponse
+	(*timestamppb.Timestamp)(nil),                 // 94: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	91,  // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
-	91,  // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
-	91,  // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
+	94,  // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
+	94,  // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
+	94,  // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
 	0,   // 3: pncpki.v1.PutContractRequest.contract:type_name -> pncpki.v1.Contract
 	0,   // 4: pncpki.v1.PutContractResponse.contract:type_name -> pncpki.v1.Contract
 	0,   // 5: pncpki.v1.GetContractResponse.contract:type_name -> pncpki.v1.Contract
 	0,   // 6: pncpki.v1.ListContractsResponse.contracts:type_name -> pncpki.v1.Contract
 	0,   // 7: pncpki.v1.CancelContractResponse.contract:type_name -> pncpki.v1.Contract
 	74,  // 8: pncpki.v1.CancelContractResponse.revoked:type_name -> pncpki.v1.Certificate
-	91,  // 9: pncpki.v1.ProvisioningCertificate.created_at:type_name -> google.protobuf.Timestamp
+	94,  // 9: pncpki.v1.ProvisioningCertificate.created_at:type_name -> google.protobuf.Timestamp
 	9,   // 10: pncpki.v1.PutProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
 	9,   // 11: pncpki.v1.GetProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
 	9,   // 12: pncpki.v1.ListProvisioningCertificatesResponse.certificates:type_name -> pncpki.v1.ProvisioningCertificate
-	91,  // 13: pncpki.v1.ContractDeposit.created_at:type_name -> google.protobuf.Timestamp
+	94,  // 13: pncpki.v1.ContractDeposit.created_at:type_name -> google.protobuf.Timestamp
 	16,  // 14: pncpki.v1.PutContractDepositResponse.deposit:type_name -> pncpki.v1.ContractDeposit
 	16,  // 15: pncpki.v1.ListContractDepositsResponse.deposits:type_name -> pncpki.v1.ContractDeposit
-	91,  // 16: pncpki.v1.OEMSubCA.created_at:type_name -> google.protobuf.Timestamp
+	94,  // 16: pncpki.v1.OEMSubCA.created_at:type_name -> google.protobuf.Timestamp
 	23,  // 17: pncpki.v1.RegisterOEMSubCAResponse.sub_ca:type_name -> pncpki.v1.OEMSubCA
 	23,  // 18: pncpki.v1.ListOEMSubCAsResponse.sub_cas:type_name -> pncpki.v1.OEMSubCA
-	91,  // 19: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
-	91,  // 20: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
+	94,  // 19: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
+	94,  // 20: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
 	32,  // 21: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
 	32,  // 22: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
 	32,  // 23: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
 	37,  // 24: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
 	38,  // 25: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
-	91,  // 26: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
-	91,  // 27: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
+	94,  // 26: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
+	94,  // 27: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
 	32,  // 28: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
 	43,  // 29: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
 	43,  // 30: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
 	43,  // 31: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
 	43,  // 32: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
-	91,  // 33: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	94,  // 33: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	51,  // 34: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
 	53,  // 35: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
 	53,  // 36: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
 	53,  // 37: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	91,  // 38: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	91,  // 39: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	91,  // 40: pncpki.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	91,  // 41: pncpki.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	94,  // 38: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	94,  // 39: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	94,  // 40: pncpki.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	94,  // 41: pncpki.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
 	63,  // 42: pncpki.v1.ListTokensResponse.tokens:type_name -> pncpki.v1.Token
-	91,  // 43: pncpki.v1.OAuthClient.created_at:type_name -> google.protobuf.Timestamp
-	91,  // 44: pncpki.v1.OAuthClient.revoked_at:type_name -> google.protobuf.Timestamp
+	94,  // 43: pncpki.v1.OAuthClient.created_at:type_name -> google.protobuf.Timestamp
+	94,  // 44: pncpki.v1.OAuthClient.revoked_at:type_name -> google.protobuf.Timestamp
 	65,  // 45: pncpki.v1.CreateOAuthClientResponse.client:type_name -> pncpki.v1.OAuthClient
 	65,  // 46: pncpki.v1.ListOAuthClientsResponse.clients:type_name -> pncpki.v1.OAuthClient
 	74,  // 47: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	91,  // 48: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	91,  // 49: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	91,  // 50: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	94,  // 48: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	94,  // 49: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	94,  // 50: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
 	74,  // 51: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	91,  // 52: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
-	91,  // 53: pncpki.v1.ListCertificatesRequest.expiring_after:type_name -> google.protobuf.Timestamp
+	94,  // 52: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
+	94,  // 53: pncpki.v1.ListCertificatesRequest.expiring_after:type_name -> google.protobuf.Timestamp
 	74,  // 54: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
 	74,  // 55: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	91,  // 56: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	91,  // 57: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
-	91,  // 58: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
-	91,  // 59: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
+	94,  // 56: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	94,  // 57: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
+	94,  // 58: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
+	94,  // 59: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
 	82,  // 60: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	91,  // 61: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
-	89,  // 62: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
-	72,  // 63: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	75,  // 64: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	77,  // 65: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	79,  // 66: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	84,  // 67: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
-	86,  // 68: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
-	81,  // 69: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	88,  // 70: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
-	54,  // 71: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	56,  // 72: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	58,  // 73: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	60,  // 74: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
-	62,  // 75: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
-	66,  // 76: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
-	68,  // 77: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
-	70,  // 78: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
-	50,  // 79: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	33,  // 80: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	35,  // 81: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	39,  // 82: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	41,  // 83: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	1,   // 84: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
-	3,   // 85: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
-	5,   // 86: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
-	7,   // 87: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
-	17,  // 88: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
-	19,  // 89: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
-	21,  // 90: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
-	10,  // 91: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
-	12,  // 92: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
-	14,  // 93: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
-	30,  // 94: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
-	24,  // 95: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
-	26,  // 96: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
-	28,  // 97: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
-	44,  // 98: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	46,  // 99: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	48,  // 100: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	73,  // 101: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	76,  // 102: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	78,  // 103: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	80,  // 104: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	85,  // 105: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
-	87,  // 106: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
-	83,  // 107: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	90,  // 108: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
-	55,  // 109: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	57,  // 110: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	59,  // 111: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	61,  // 112: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
-	64,  // 113: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
-	67,  // 114: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
-	69,  // 115: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
-	71,  // 116: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
-	52,  // 117: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	34,  // 118: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	36,  // 119: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	40,  // 120: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	42,  // 121: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	2,   // 122: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
-	4,   // 123: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
-	6,   // 124: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
-	8,   // 125: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
-	18,  // 126: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
-	20,  // 127: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
-	22,  // 128: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
-	11,  // 129: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
-	13,  // 130: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
-	15,  // 131: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
-	31,  // 132: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
-	25,  // 133: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
-	27,  // 134: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
-	29,  // 135: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
-	45,  // 136: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	47,  // 137: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	49,  // 138: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	101, // [101:139] is the sub-list for method output_type
-	63,  // [63:101] is the sub-list for method input_type
-	63,  // [63:63] is the sub-list for extension type_name
-	63,  // [63:63] is the sub-list for extension extendee
-	0,   // [0:63] is the sub-list for field type_name
+	94,  // 61: pncpki.v1.CertificateHistogramRequest.from:type_name -> google.protobuf.Timestamp
+	88,  // 62: pncpki.v1.CertificateHistogramResponse.series:type_name -> pncpki.v1.HistogramSeries
+	94,  // 63: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	92,  // 64: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	72,  // 65: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	75,  // 66: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	77,  // 67: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	79,  // 68: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	84,  // 69: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	89,  // 70: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	86,  // 71: pncpki.v1.CertificateService.CertificateHistogram:input_type -> pncpki.v1.CertificateHistogramRequest
+	81,  // 72: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	91,  // 73: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	54,  // 74: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	56,  // 75: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	58,  // 76: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	60,  // 77: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
+	62,  // 78: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
+	66,  // 79: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
+	68,  // 80: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
+	70,  // 81: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
+	50,  // 82: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	33,  // 83: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	35,  // 84: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	39,  // 85: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	41,  // 86: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	1,   // 87: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
+	3,   // 88: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
+	5,   // 89: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
+	7,   // 90: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
+	17,  // 91: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
+	19,  // 92: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
+	21,  // 93: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
+	10,  // 94: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
+	12,  // 95: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
+	14,  // 96: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
+	30,  // 97: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
+	24,  // 98: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
+	26,  // 99: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
+	28,  // 100: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
+	44,  // 101: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	46,  // 102: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	48,  // 103: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	73,  // 104: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	76,  // 105: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	78,  // 106: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	80,  // 107: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	85,  // 108: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	90,  // 109: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	87,  // 110: pncpki.v1.CertificateService.CertificateHistogram:output_type -> pncpki.v1.CertificateHistogramResponse
+	83,  // 111: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	93,  // 112: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	55,  // 113: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	57,  // 114: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	59,  // 115: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	61,  // 116: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
+	64,  // 117: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
+	67,  // 118: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
+	69,  // 119: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
+	71,  // 120: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
+	52,  // 121: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	34,  // 122: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	36,  // 123: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	40,  // 124: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	42,  // 125: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	2,   // 126: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
+	4,   // 127: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
+	6,   // 128: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
+	8,   // 129: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
+	18,  // 130: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
+	20,  // 131: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
+	22,  // 132: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
+	11,  // 133: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
+	13,  // 134: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
+	15,  // 135: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
+	31,  // 136: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
+	25,  // 137: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
+	27,  // 138: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
+	29,  // 139: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
+	45,  // 140: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	47,  // 141: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	49,  // 142: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	104, // [104:143] is the sub-list for method output_type
+	65,  // [65:104] is the sub-list for method input_type
+	65,  // [65:65] is the sub-list for extension type_name
+	65,  // [65:65] is the sub-list for extension extendee
+	0,   // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -5843,7 +6049,7 @@ func file_pncpki_v1_pncpki_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   91,
+			NumMessages:   94,
 			NumExtensions: 0,
 			NumServices:   9,
 		},

@@ -70,6 +70,9 @@ const (
 	// CertificateServiceGetCRLProcedure is the fully-qualified name of the CertificateService's GetCRL
 	// RPC.
 	CertificateServiceGetCRLProcedure = "/pncpki.v1.CertificateService/GetCRL"
+	// CertificateServiceCertificateHistogramProcedure is the fully-qualified name of the
+	// CertificateService's CertificateHistogram RPC.
+	CertificateServiceCertificateHistogramProcedure = "/pncpki.v1.CertificateService/CertificateHistogram"
 	// AuthorityServiceListAuthoritiesProcedure is the fully-qualified name of the AuthorityService's
 	// ListAuthorities RPC.
 	AuthorityServiceListAuthoritiesProcedure = "/pncpki.v1.AuthorityService/ListAuthorities"
@@ -177,6 +180,9 @@ type CertificateServiceClient interface {
 	GetChain(context.Context, *connect.Request[v1.GetChainRequest]) (*connect.Response[v1.GetChainResponse], error)
 	// GetCRL returns the current CRL of a CA (also served at /crl/{issuer}.crl).
 	GetCRL(context.Context, *connect.Request[v1.GetCRLRequest]) (*connect.Response[v1.GetCRLResponse], error)
+	// CertificateHistogram counts certificates per CA in time buckets: when
+	// the unrevoked ones expire, or when they were issued.
+	CertificateHistogram(context.Context, *connect.Request[v1.CertificateHistogramRequest]) (*connect.Response[v1.CertificateHistogramResponse], error)
 }
 
 // NewCertificateServiceClient constructs a client for the pncpki.v1.CertificateService service. By
@@ -226,17 +232,24 @@ func NewCertificateServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			connect.WithSchema(certificateServiceMethods.ByName("GetCRL")),
 			connect.WithClientOptions(opts...),
 		),
+		certificateHistogram: connect.NewClient[v1.CertificateHistogramRequest, v1.CertificateHistogramResponse](
+			httpClient,
+			baseURL+CertificateServiceCertificateHistogramProcedure,
+			connect.WithSchema(certificateServiceMethods.ByName("CertificateHistogram")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // certificateServiceClient implements CertificateServiceClient.
 type certificateServiceClient struct {
-	signCSR           *connect.Client[v1.SignCSRRequest, v1.SignCSRResponse]
-	getCertificate    *connect.Client[v1.GetCertificateRequest, v1.GetCertificateResponse]
-	listCertificates  *connect.Client[v1.ListCertificatesRequest, v1.ListCertificatesResponse]
-	revokeCertificate *connect.Client[v1.RevokeCertificateRequest, v1.RevokeCertificateResponse]
-	getChain          *connect.Client[v1.GetChainRequest, v1.GetChainResponse]
-	getCRL            *connect.Client[v1.GetCRLRequest, v1.GetCRLResponse]
+	signCSR              *connect.Client[v1.SignCSRRequest, v1.SignCSRResponse]
+	getCertificate       *connect.Client[v1.GetCertificateRequest, v1.GetCertificateResponse]
+	listCertificates     *connect.Client[v1.ListCertificatesRequest, v1.ListCertificatesResponse]
+	revokeCertificate    *connect.Client[v1.RevokeCertificateRequest, v1.RevokeCertificateResponse]
+	getChain             *connect.Client[v1.GetChainRequest, v1.GetChainResponse]
+	getCRL               *connect.Client[v1.GetCRLRequest, v1.GetCRLResponse]
+	certificateHistogram *connect.Client[v1.CertificateHistogramRequest, v1.CertificateHistogramResponse]
 }
 
 // SignCSR calls pncpki.v1.CertificateService.SignCSR.
@@ -269,6 +282,11 @@ func (c *certificateServiceClient) GetCRL(ctx context.Context, req *connect.Requ
 	return c.getCRL.CallUnary(ctx, req)
 }
 
+// CertificateHistogram calls pncpki.v1.CertificateService.CertificateHistogram.
+func (c *certificateServiceClient) CertificateHistogram(ctx context.Context, req *connect.Request[v1.CertificateHistogramRequest]) (*connect.Response[v1.CertificateHistogramResponse], error) {
+	return c.certificateHistogram.CallUnary(ctx, req)
+}
+
 // CertificateServiceHandler is an implementation of the pncpki.v1.CertificateService service.
 type CertificateServiceHandler interface {
 	// SignCSR issues a certificate of a profile from a PKCS#10 CSR.
@@ -280,6 +298,9 @@ type CertificateServiceHandler interface {
 	GetChain(context.Context, *connect.Request[v1.GetChainRequest]) (*connect.Response[v1.GetChainResponse], error)
 	// GetCRL returns the current CRL of a CA (also served at /crl/{issuer}.crl).
 	GetCRL(context.Context, *connect.Request[v1.GetCRLRequest]) (*connect.Response[v1.GetCRLResponse], error)
+	// CertificateHistogram counts certificates per CA in time buckets: when
+	// the unrevoked ones expire, or when they were issued.
+	CertificateHistogram(context.Context, *connect.Request[v1.CertificateHistogramRequest]) (*connect.Response[v1.CertificateHistogramResponse], error)
 }
 
 // NewCertificateServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -325,6 +346,12 @@ func NewCertificateServiceHandler(svc CertificateServiceHandler, opts ...connect
 		connect.WithSchema(certificateServiceMethods.ByName("GetCRL")),
 		connect.WithHandlerOptions(opts...),
 	)
+	certificateServiceCertificateHistogramHandler := connect.NewUnaryHandler(
+		CertificateServiceCertificateHistogramProcedure,
+		svc.CertificateHistogram,
+		connect.WithSchema(certificateServiceMethods.ByName("CertificateHistogram")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pncpki.v1.CertificateService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CertificateServiceSignCSRProcedure:
@@ -339,6 +366,8 @@ func NewCertificateServiceHandler(svc CertificateServiceHandler, opts ...connect
 			certificateServiceGetChainHandler.ServeHTTP(w, r)
 		case CertificateServiceGetCRLProcedure:
 			certificateServiceGetCRLHandler.ServeHTTP(w, r)
+		case CertificateServiceCertificateHistogramProcedure:
+			certificateServiceCertificateHistogramHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -370,6 +399,10 @@ func (UnimplementedCertificateServiceHandler) GetChain(context.Context, *connect
 
 func (UnimplementedCertificateServiceHandler) GetCRL(context.Context, *connect.Request[v1.GetCRLRequest]) (*connect.Response[v1.GetCRLResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.CertificateService.GetCRL is not implemented"))
+}
+
+func (UnimplementedCertificateServiceHandler) CertificateHistogram(context.Context, *connect.Request[v1.CertificateHistogramRequest]) (*connect.Response[v1.CertificateHistogramResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.CertificateService.CertificateHistogram is not implemented"))
 }
 
 // AuthorityServiceClient is a client for the pncpki.v1.AuthorityService service.
