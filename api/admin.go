@@ -256,15 +256,44 @@ func (h *tokens) RevokeOAuthClient(ctx context.Context, req *connect.Request[pnc
 
 type audit struct{ s *Server }
 
+func (h *audit) VerifyAudit(ctx context.Context, _ *connect.Request[pncpkiv1.VerifyAuditRequest]) (*connect.Response[pncpkiv1.VerifyAuditResponse], error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	resp := &pncpkiv1.VerifyAuditResponse{Intact: true}
+	seq, head, err := store.WalkAudit(ctx, h.s.Store, 0, func(*store.AuditEntry) { resp.Entries++ })
+	switch {
+	case store.Unavailable(err):
+		return nil, apiError(err)
+	case err != nil:
+		resp.Intact, resp.Error = false, err.Error()
+	}
+	resp.HeadSeq, resp.HeadHash = seq, head
+	return connect.NewResponse(resp), nil
+}
+
 func (h *audit) ListAudit(ctx context.Context, req *connect.Request[pncpkiv1.ListAuditRequest]) (*connect.Response[pncpkiv1.ListAuditResponse], error) {
 	if err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	es, err := h.s.Store.AuditLog(ctx, req.Msg.After, int(req.Msg.PageSize))
+	m := req.Msg
+	if len(m.Actions) > 32 {
+		return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, errors.New("request.invalid: at most 32 actions"))
+	}
+	var es []*store.AuditEntry
+	var err error
+	if len(m.Actions) > 0 {
+		es, err = h.s.Store.AuditActions(ctx, m.Actions, m.After, int(m.PageSize))
+	} else {
+		es, err = h.s.Store.AuditLog(ctx, m.After, int(m.PageSize))
+	}
 	if err != nil {
 		return nil, apiError(err)
 	}
 	resp := &pncpkiv1.ListAuditResponse{}
+	if resp.HeadSeq, _, err = h.s.Store.AuditHead(ctx); err != nil {
+		return nil, apiError(err)
+	}
 	for _, e := range es {
 		resp.Entries = append(resp.Entries, &pncpkiv1.AuditEntry{Seq: e.Seq, Time: timestamppb.New(e.Time), Actor: e.Actor,
 			Action: e.Action, Object: e.Object, Detail: e.Detail, PrevHash: e.PrevHash, Hash: e.Hash})

@@ -344,6 +344,23 @@ func TestConsoleInBrowser(t *testing.T) {
 	if a := text("#audit"); !strings.Contains(a, "certificate.revoke") {
 		t.Errorf("audit page: %q", a)
 	}
+	// Filtered by action, and the chain verified.
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#audit-filter input[name="action"]`), "certificate.revoke"),
+		chromedp.Click(chromedp.CSS(`#audit-filter button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#audit-filter input[value="certificate.revoke"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if a := text("#audit tbody"); strings.Count(a, "certificate.revoke") != 1 || strings.Contains(a, "certificate.issue") {
+		t.Errorf("audit filtered by action: %q", a)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#audit-verify button`)), chromedp.WaitVisible(chromedp.CSS("#verified"))); err != nil {
+		t.Fatal(err)
+	}
+	if v := text("#verified"); !strings.HasPrefix(v, "Chain intact") {
+		t.Errorf("audit verification: %q", v)
+	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/access"), chromedp.WaitVisible(chromedp.CSS("#tokens"))); err != nil {
 		t.Fatal(err)
 	}
@@ -399,6 +416,21 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if m := inspect("not EXI at all"); !strings.Contains(m, "exi.invalid") {
 		t.Errorf("inspecting garbage: %s", m)
+	}
+
+	// At a phone's width nothing runs off the side, and the keyboard
+	// reaches the navigation first.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/console/certificates"), chromedp.WaitVisible(chromedp.CSS("#results"))); err != nil {
+		t.Fatal(err)
+	}
+	if over, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); err != nil || over {
+		t.Errorf("the certificates page is wider than a phone: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("\t")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.textContent.trim()`)); err != nil || f != "pncpki" {
+		t.Errorf("the first Tab focuses %q, want the home link: %v", f, err)
 	}
 
 	// The refusals above are pages answered with 4xx, which the browser

@@ -95,6 +95,7 @@ func New(opts Options) (*Handler, error) {
 	h.mux.HandleFunc("GET /console/issue", h.signedIn(h.issuePage))
 	h.mux.HandleFunc("POST /console/issue", h.signedIn(h.issue))
 	h.mux.HandleFunc("GET /console/audit", h.signedIn(h.audit))
+	h.mux.HandleFunc("POST /console/audit/verify", h.signedIn(h.auditVerify))
 	h.mux.HandleFunc("GET /console/stations", h.signedIn(h.stations))
 	h.mux.HandleFunc("GET /console/stations/{id}", h.signedIn(h.station))
 	h.mux.HandleFunc("GET /console/contracts", h.signedIn(h.contracts))

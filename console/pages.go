@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/pncpki/pncpki/api/apiclient"
@@ -96,29 +97,17 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session, c
 	}{Roots: roots, Expiring: expiring}
 	if admin {
 		// The newest entries: the log is read forward, so from its end.
-		a, err := c.Audit.ListAudit(ctx, apiclient.Call(c, &pncpkiv1.ListAuditRequest{After: max(0, h.lastSeq(ctx, c)-10), PageSize: 10}))
+		head, err := c.Audit.ListAudit(ctx, apiclient.Call(c, &pncpkiv1.ListAuditRequest{PageSize: 1}))
+		var a *connect.Response[pncpkiv1.ListAuditResponse]
+		if err == nil {
+			a, err = c.Audit.ListAudit(ctx, apiclient.Call(c, &pncpkiv1.ListAuditRequest{After: max(0, head.Msg.HeadSeq-10), PageSize: 10}))
+		}
 		if err == nil {
 			data.Audit = a.Msg.Entries
 			slices.Reverse(data.Audit) // newest first
 		}
 	}
 	h.render(w, http.StatusOK, "overview", &page{Title: "Overview", Session: s, Nav: "overview", Data: data})
-}
-
-// lastSeq finds the audit log's last sequence number by paging forward
-// in the largest pages the API gives.
-func (h *Handler) lastSeq(ctx context.Context, c *apiclient.Client) int64 {
-	var after int64
-	for {
-		a, err := c.Audit.ListAudit(ctx, apiclient.Call(c, &pncpkiv1.ListAuditRequest{After: after, PageSize: 1000}))
-		if err != nil || len(a.Msg.Entries) == 0 {
-			return after
-		}
-		after = a.Msg.Entries[len(a.Msg.Entries)-1].Seq
-		if len(a.Msg.Entries) < 1000 {
-			return after
-		}
-	}
 }
 
 // pageSize is the certificates listed per page.
@@ -307,18 +296,42 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, s *session, c *a
 }
 
 func (h *Handler) audit(w http.ResponseWriter, r *http.Request, s *session, c *apiclient.Client) {
-	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
-	resp, err := c.Audit.ListAudit(r.Context(), apiclient.Call(c, &pncpkiv1.ListAuditRequest{After: max(0, after), PageSize: 100}))
+	h.auditPage(w, r, s, c, nil)
+}
+
+// auditVerify checks the whole chain through the API and shows the result
+// above the log.
+func (h *Handler) auditVerify(w http.ResponseWriter, r *http.Request, s *session, c *apiclient.Client) {
+	resp, err := c.Audit.VerifyAudit(r.Context(), apiclient.Call(c, &pncpkiv1.VerifyAuditRequest{}))
+	if err != nil {
+		h.apiFail(w, r, s, err)
+		return
+	}
+	h.auditPage(w, r, s, c, resp.Msg)
+}
+
+func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request, s *session, c *apiclient.Client, verified *pncpkiv1.VerifyAuditResponse) {
+	q := r.URL.Query()
+	after, _ := strconv.ParseInt(q.Get("after"), 10, 64)
+	var actions []string
+	for _, a := range strings.FieldsFunc(q.Get("action"), func(r rune) bool { return r == ',' || r == ' ' }) {
+		actions = append(actions, a)
+	}
+	resp, err := c.Audit.ListAudit(r.Context(), apiclient.Call(c, &pncpkiv1.ListAuditRequest{After: max(0, after), PageSize: 100, Actions: actions}))
 	if err != nil {
 		h.apiFail(w, r, s, err)
 		return
 	}
 	data := struct {
-		Entries []*pncpkiv1.AuditEntry
-		Next    int64
-	}{Entries: resp.Msg.Entries}
+		Entries  []*pncpkiv1.AuditEntry
+		Action   string
+		Next     string
+		Head     int64
+		Verified *pncpkiv1.VerifyAuditResponse
+	}{Entries: resp.Msg.Entries, Action: q.Get("action"), Head: resp.Msg.HeadSeq, Verified: verified}
 	if n := len(resp.Msg.Entries); n == 100 {
-		data.Next = resp.Msg.Entries[n-1].Seq
+		next := url.Values{"after": {strconv.FormatInt(resp.Msg.Entries[n-1].Seq, 10)}, "action": {data.Action}}
+		data.Next = next.Encode()
 	}
 	h.render(w, http.StatusOK, "audit", &page{Title: "Audit log", Session: s, Nav: "audit", Data: data})
 }

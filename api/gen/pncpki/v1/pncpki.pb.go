@@ -2694,8 +2694,10 @@ func (x *StationCallsResponse) GetCalls() []*OCPPCall {
 type ListAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Entries after this sequence number.
-	After         int64 `protobuf:"varint,1,opt,name=after,proto3" json:"after,omitempty"`
-	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	After    int64 `protobuf:"varint,1,opt,name=after,proto3" json:"after,omitempty"`
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Only entries with one of these actions (e.g. certificate.revoke).
+	Actions       []string `protobuf:"bytes,3,rep,name=actions,proto3" json:"actions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2744,6 +2746,127 @@ func (x *ListAuditRequest) GetPageSize() int32 {
 	return 0
 }
 
+func (x *ListAuditRequest) GetActions() []string {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+type VerifyAuditRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyAuditRequest) Reset() {
+	*x = VerifyAuditRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyAuditRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyAuditRequest) ProtoMessage() {}
+
+func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
+func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{51}
+}
+
+type VerifyAuditResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether every link holds; error says where the first one breaks.
+	Intact bool   `protobuf:"varint,1,opt,name=intact,proto3" json:"intact,omitempty"`
+	Error  string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// The entries read, and the last one's sequence number and hash.
+	Entries       int64  `protobuf:"varint,3,opt,name=entries,proto3" json:"entries,omitempty"`
+	HeadSeq       int64  `protobuf:"varint,4,opt,name=head_seq,json=headSeq,proto3" json:"head_seq,omitempty"`
+	HeadHash      []byte `protobuf:"bytes,5,opt,name=head_hash,json=headHash,proto3" json:"head_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyAuditResponse) Reset() {
+	*x = VerifyAuditResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyAuditResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyAuditResponse) ProtoMessage() {}
+
+func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
+func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *VerifyAuditResponse) GetIntact() bool {
+	if x != nil {
+		return x.Intact
+	}
+	return false
+}
+
+func (x *VerifyAuditResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *VerifyAuditResponse) GetEntries() int64 {
+	if x != nil {
+		return x.Entries
+	}
+	return 0
+}
+
+func (x *VerifyAuditResponse) GetHeadSeq() int64 {
+	if x != nil {
+		return x.HeadSeq
+	}
+	return 0
+}
+
+func (x *VerifyAuditResponse) GetHeadHash() []byte {
+	if x != nil {
+		return x.HeadHash
+	}
+	return nil
+}
+
 type AuditEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Seq           int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
@@ -2760,7 +2883,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2772,7 +2895,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2785,7 +2908,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{51}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *AuditEntry) GetSeq() int64 {
@@ -2845,15 +2968,17 @@ func (x *AuditEntry) GetHash() []byte {
 }
 
 type ListAuditResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entries       []*AuditEntry          `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entries []*AuditEntry          `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The log's last sequence number, for reading its end.
+	HeadSeq       int64 `protobuf:"varint,2,opt,name=head_seq,json=headSeq,proto3" json:"head_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2865,7 +2990,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2878,7 +3003,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{52}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -2886,6 +3011,13 @@ func (x *ListAuditResponse) GetEntries() []*AuditEntry {
 		return x.Entries
 	}
 	return nil
+}
+
+func (x *ListAuditResponse) GetHeadSeq() int64 {
+	if x != nil {
+		return x.HeadSeq
+	}
+	return 0
 }
 
 type Tenant struct {
@@ -2903,7 +3035,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2915,7 +3047,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2928,7 +3060,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{53}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Tenant) GetName() string {
@@ -2981,7 +3113,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2993,7 +3125,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3006,7 +3138,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{54}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{56}
 }
 
 type ListTenantsResponse struct {
@@ -3018,7 +3150,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3030,7 +3162,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3043,7 +3175,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{55}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -3062,7 +3194,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3074,7 +3206,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3087,7 +3219,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{56}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CreateTenantRequest) GetTenant() *Tenant {
@@ -3106,7 +3238,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3118,7 +3250,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3131,7 +3263,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{57}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -3154,7 +3286,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3166,7 +3298,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3179,7 +3311,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{58}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CreateTokenRequest) GetSubject() string {
@@ -3222,7 +3354,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3234,7 +3366,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3247,7 +3379,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{59}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -3287,7 +3419,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3299,7 +3431,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3312,7 +3444,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{60}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -3344,7 +3476,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3356,7 +3488,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3369,7 +3501,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{61}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{63}
 }
 
 type ListTokensRequest struct {
@@ -3382,7 +3514,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3394,7 +3526,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3407,7 +3539,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{62}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListTokensRequest) GetAll() bool {
@@ -3434,7 +3566,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3446,7 +3578,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3459,7 +3591,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{63}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *Token) GetId() string {
@@ -3520,7 +3652,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3532,7 +3664,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3545,7 +3677,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{64}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -3571,7 +3703,7 @@ type OAuthClient struct {
 
 func (x *OAuthClient) Reset() {
 	*x = OAuthClient{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3583,7 +3715,7 @@ func (x *OAuthClient) String() string {
 func (*OAuthClient) ProtoMessage() {}
 
 func (x *OAuthClient) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3596,7 +3728,7 @@ func (x *OAuthClient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthClient.ProtoReflect.Descriptor instead.
 func (*OAuthClient) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{65}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *OAuthClient) GetId() string {
@@ -3648,7 +3780,7 @@ type CreateOAuthClientRequest struct {
 
 func (x *CreateOAuthClientRequest) Reset() {
 	*x = CreateOAuthClientRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3660,7 +3792,7 @@ func (x *CreateOAuthClientRequest) String() string {
 func (*CreateOAuthClientRequest) ProtoMessage() {}
 
 func (x *CreateOAuthClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3673,7 +3805,7 @@ func (x *CreateOAuthClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOAuthClientRequest.ProtoReflect.Descriptor instead.
 func (*CreateOAuthClientRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{66}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *CreateOAuthClientRequest) GetId() string {
@@ -3708,7 +3840,7 @@ type CreateOAuthClientResponse struct {
 
 func (x *CreateOAuthClientResponse) Reset() {
 	*x = CreateOAuthClientResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3720,7 +3852,7 @@ func (x *CreateOAuthClientResponse) String() string {
 func (*CreateOAuthClientResponse) ProtoMessage() {}
 
 func (x *CreateOAuthClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3733,7 +3865,7 @@ func (x *CreateOAuthClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOAuthClientResponse.ProtoReflect.Descriptor instead.
 func (*CreateOAuthClientResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{67}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CreateOAuthClientResponse) GetClient() *OAuthClient {
@@ -3760,7 +3892,7 @@ type ListOAuthClientsRequest struct {
 
 func (x *ListOAuthClientsRequest) Reset() {
 	*x = ListOAuthClientsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3772,7 +3904,7 @@ func (x *ListOAuthClientsRequest) String() string {
 func (*ListOAuthClientsRequest) ProtoMessage() {}
 
 func (x *ListOAuthClientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3785,7 +3917,7 @@ func (x *ListOAuthClientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOAuthClientsRequest.ProtoReflect.Descriptor instead.
 func (*ListOAuthClientsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{68}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ListOAuthClientsRequest) GetTenant() string {
@@ -3804,7 +3936,7 @@ type ListOAuthClientsResponse struct {
 
 func (x *ListOAuthClientsResponse) Reset() {
 	*x = ListOAuthClientsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3816,7 +3948,7 @@ func (x *ListOAuthClientsResponse) String() string {
 func (*ListOAuthClientsResponse) ProtoMessage() {}
 
 func (x *ListOAuthClientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3829,7 +3961,7 @@ func (x *ListOAuthClientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOAuthClientsResponse.ProtoReflect.Descriptor instead.
 func (*ListOAuthClientsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{69}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ListOAuthClientsResponse) GetClients() []*OAuthClient {
@@ -3848,7 +3980,7 @@ type RevokeOAuthClientRequest struct {
 
 func (x *RevokeOAuthClientRequest) Reset() {
 	*x = RevokeOAuthClientRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3860,7 +3992,7 @@ func (x *RevokeOAuthClientRequest) String() string {
 func (*RevokeOAuthClientRequest) ProtoMessage() {}
 
 func (x *RevokeOAuthClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3873,7 +4005,7 @@ func (x *RevokeOAuthClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOAuthClientRequest.ProtoReflect.Descriptor instead.
 func (*RevokeOAuthClientRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{70}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *RevokeOAuthClientRequest) GetId() string {
@@ -3891,7 +4023,7 @@ type RevokeOAuthClientResponse struct {
 
 func (x *RevokeOAuthClientResponse) Reset() {
 	*x = RevokeOAuthClientResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3903,7 +4035,7 @@ func (x *RevokeOAuthClientResponse) String() string {
 func (*RevokeOAuthClientResponse) ProtoMessage() {}
 
 func (x *RevokeOAuthClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3916,7 +4048,7 @@ func (x *RevokeOAuthClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOAuthClientResponse.ProtoReflect.Descriptor instead.
 func (*RevokeOAuthClientResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{71}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{73}
 }
 
 type SignCSRRequest struct {
@@ -3936,7 +4068,7 @@ type SignCSRRequest struct {
 
 func (x *SignCSRRequest) Reset() {
 	*x = SignCSRRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3948,7 +4080,7 @@ func (x *SignCSRRequest) String() string {
 func (*SignCSRRequest) ProtoMessage() {}
 
 func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3961,7 +4093,7 @@ func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRRequest.ProtoReflect.Descriptor instead.
 func (*SignCSRRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{72}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *SignCSRRequest) GetProfile() string {
@@ -4010,7 +4142,7 @@ type SignCSRResponse struct {
 
 func (x *SignCSRResponse) Reset() {
 	*x = SignCSRResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4022,7 +4154,7 @@ func (x *SignCSRResponse) String() string {
 func (*SignCSRResponse) ProtoMessage() {}
 
 func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4035,7 +4167,7 @@ func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRResponse.ProtoReflect.Descriptor instead.
 func (*SignCSRResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{73}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SignCSRResponse) GetCertificate() *Certificate {
@@ -4071,7 +4203,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4083,7 +4215,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4096,7 +4228,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{74}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *Certificate) GetIssuer() string {
@@ -4186,7 +4318,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4198,7 +4330,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4211,7 +4343,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{75}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *GetCertificateRequest) GetSerial() string {
@@ -4237,7 +4369,7 @@ type GetCertificateResponse struct {
 
 func (x *GetCertificateResponse) Reset() {
 	*x = GetCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4249,7 +4381,7 @@ func (x *GetCertificateResponse) String() string {
 func (*GetCertificateResponse) ProtoMessage() {}
 
 func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4262,7 +4394,7 @@ func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{76}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *GetCertificateResponse) GetCertificate() *Certificate {
@@ -4304,7 +4436,7 @@ type ListCertificatesRequest struct {
 
 func (x *ListCertificatesRequest) Reset() {
 	*x = ListCertificatesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4316,7 +4448,7 @@ func (x *ListCertificatesRequest) String() string {
 func (*ListCertificatesRequest) ProtoMessage() {}
 
 func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4329,7 +4461,7 @@ func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{77}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ListCertificatesRequest) GetIssuer() string {
@@ -4436,7 +4568,7 @@ type ListCertificatesResponse struct {
 
 func (x *ListCertificatesResponse) Reset() {
 	*x = ListCertificatesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4448,7 +4580,7 @@ func (x *ListCertificatesResponse) String() string {
 func (*ListCertificatesResponse) ProtoMessage() {}
 
 func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4461,7 +4593,7 @@ func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{78}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
@@ -4497,7 +4629,7 @@ type RevokeCertificateRequest struct {
 
 func (x *RevokeCertificateRequest) Reset() {
 	*x = RevokeCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4509,7 +4641,7 @@ func (x *RevokeCertificateRequest) String() string {
 func (*RevokeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4522,7 +4654,7 @@ func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{79}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *RevokeCertificateRequest) GetSerial() string {
@@ -4555,7 +4687,7 @@ type RevokeCertificateResponse struct {
 
 func (x *RevokeCertificateResponse) Reset() {
 	*x = RevokeCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4567,7 +4699,7 @@ func (x *RevokeCertificateResponse) String() string {
 func (*RevokeCertificateResponse) ProtoMessage() {}
 
 func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4580,7 +4712,7 @@ func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{80}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
@@ -4601,7 +4733,7 @@ type ListAuthoritiesRequest struct {
 
 func (x *ListAuthoritiesRequest) Reset() {
 	*x = ListAuthoritiesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[81]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4613,7 +4745,7 @@ func (x *ListAuthoritiesRequest) String() string {
 func (*ListAuthoritiesRequest) ProtoMessage() {}
 
 func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[81]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4626,7 +4758,7 @@ func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{81}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ListAuthoritiesRequest) GetUsage() bool {
@@ -4666,7 +4798,7 @@ type Authority struct {
 
 func (x *Authority) Reset() {
 	*x = Authority{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[82]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4678,7 +4810,7 @@ func (x *Authority) String() string {
 func (*Authority) ProtoMessage() {}
 
 func (x *Authority) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[82]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4691,7 +4823,7 @@ func (x *Authority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authority.ProtoReflect.Descriptor instead.
 func (*Authority) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{82}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *Authority) GetName() string {
@@ -4787,7 +4919,7 @@ type ListAuthoritiesResponse struct {
 
 func (x *ListAuthoritiesResponse) Reset() {
 	*x = ListAuthoritiesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[83]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4799,7 +4931,7 @@ func (x *ListAuthoritiesResponse) String() string {
 func (*ListAuthoritiesResponse) ProtoMessage() {}
 
 func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[83]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4812,7 +4944,7 @@ func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{83}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ListAuthoritiesResponse) GetAuthorities() []*Authority {
@@ -4832,7 +4964,7 @@ type GetChainRequest struct {
 
 func (x *GetChainRequest) Reset() {
 	*x = GetChainRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[84]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4844,7 +4976,7 @@ func (x *GetChainRequest) String() string {
 func (*GetChainRequest) ProtoMessage() {}
 
 func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[84]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4857,7 +4989,7 @@ func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainRequest.ProtoReflect.Descriptor instead.
 func (*GetChainRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{84}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *GetChainRequest) GetSerial() string {
@@ -4884,7 +5016,7 @@ type GetChainResponse struct {
 
 func (x *GetChainResponse) Reset() {
 	*x = GetChainResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[85]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4896,7 +5028,7 @@ func (x *GetChainResponse) String() string {
 func (*GetChainResponse) ProtoMessage() {}
 
 func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[85]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4909,7 +5041,7 @@ func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainResponse.ProtoReflect.Descriptor instead.
 func (*GetChainResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{85}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *GetChainResponse) GetChain() []string {
@@ -4937,7 +5069,7 @@ type CertificateHistogramRequest struct {
 
 func (x *CertificateHistogramRequest) Reset() {
 	*x = CertificateHistogramRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4949,7 +5081,7 @@ func (x *CertificateHistogramRequest) String() string {
 func (*CertificateHistogramRequest) ProtoMessage() {}
 
 func (x *CertificateHistogramRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4962,7 +5094,7 @@ func (x *CertificateHistogramRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateHistogramRequest.ProtoReflect.Descriptor instead.
 func (*CertificateHistogramRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{86}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *CertificateHistogramRequest) GetBy() string {
@@ -5017,7 +5149,7 @@ type CertificateHistogramResponse struct {
 
 func (x *CertificateHistogramResponse) Reset() {
 	*x = CertificateHistogramResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5029,7 +5161,7 @@ func (x *CertificateHistogramResponse) String() string {
 func (*CertificateHistogramResponse) ProtoMessage() {}
 
 func (x *CertificateHistogramResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5042,7 +5174,7 @@ func (x *CertificateHistogramResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateHistogramResponse.ProtoReflect.Descriptor instead.
 func (*CertificateHistogramResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{87}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *CertificateHistogramResponse) GetSeries() []*HistogramSeries {
@@ -5063,7 +5195,7 @@ type HistogramSeries struct {
 
 func (x *HistogramSeries) Reset() {
 	*x = HistogramSeries{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5075,7 +5207,7 @@ func (x *HistogramSeries) String() string {
 func (*HistogramSeries) ProtoMessage() {}
 
 func (x *HistogramSeries) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5088,7 +5220,7 @@ func (x *HistogramSeries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistogramSeries.ProtoReflect.Descriptor instead.
 func (*HistogramSeries) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{88}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *HistogramSeries) GetIssuer() string {
@@ -5114,7 +5246,7 @@ type GetCRLRequest struct {
 
 func (x *GetCRLRequest) Reset() {
 	*x = GetCRLRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5126,7 +5258,7 @@ func (x *GetCRLRequest) String() string {
 func (*GetCRLRequest) ProtoMessage() {}
 
 func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5139,7 +5271,7 @@ func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLRequest.ProtoReflect.Descriptor instead.
 func (*GetCRLRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{89}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *GetCRLRequest) GetIssuer() string {
@@ -5158,7 +5290,7 @@ type GetCRLResponse struct {
 
 func (x *GetCRLResponse) Reset() {
 	*x = GetCRLResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5170,7 +5302,7 @@ func (x *GetCRLResponse) String() string {
 func (*GetCRLResponse) ProtoMessage() {}
 
 func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5183,7 +5315,7 @@ func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLResponse.ProtoReflect.Descriptor instead.
 func (*GetCRLResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{90}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *GetCRLResponse) GetDer() []byte {
@@ -5203,7 +5335,7 @@ type ListTrustAnchorsRequest struct {
 
 func (x *ListTrustAnchorsRequest) Reset() {
 	*x = ListTrustAnchorsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5215,7 +5347,7 @@ func (x *ListTrustAnchorsRequest) String() string {
 func (*ListTrustAnchorsRequest) ProtoMessage() {}
 
 func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5228,7 +5360,7 @@ func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{91}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ListTrustAnchorsRequest) GetUse() string {
@@ -5252,7 +5384,7 @@ type TrustAnchor struct {
 
 func (x *TrustAnchor) Reset() {
 	*x = TrustAnchor{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5264,7 +5396,7 @@ func (x *TrustAnchor) String() string {
 func (*TrustAnchor) ProtoMessage() {}
 
 func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5277,7 +5409,7 @@ func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchor.ProtoReflect.Descriptor instead.
 func (*TrustAnchor) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{92}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *TrustAnchor) GetUse() string {
@@ -5324,7 +5456,7 @@ type ListTrustAnchorsResponse struct {
 
 func (x *ListTrustAnchorsResponse) Reset() {
 	*x = ListTrustAnchorsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5336,7 +5468,7 @@ func (x *ListTrustAnchorsResponse) String() string {
 func (*ListTrustAnchorsResponse) ProtoMessage() {}
 
 func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5349,7 +5481,7 @@ func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsResponse.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{93}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *ListTrustAnchorsResponse) GetAnchors() []*TrustAnchor {
@@ -5526,10 +5658,18 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"station_id\x18\x01 \x01(\tR\tstationId\x12!\n" +
 	"\focpp_version\x18\x02 \x01(\tR\vocppVersion\"A\n" +
 	"\x14StationCallsResponse\x12)\n" +
-	"\x05calls\x18\x01 \x03(\v2\x13.pncpki.v1.OCPPCallR\x05calls\"E\n" +
+	"\x05calls\x18\x01 \x03(\v2\x13.pncpki.v1.OCPPCallR\x05calls\"_\n" +
 	"\x10ListAuditRequest\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\x03R\x05after\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"\xdd\x01\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x18\n" +
+	"\aactions\x18\x03 \x03(\tR\aactions\"\x14\n" +
+	"\x12VerifyAuditRequest\"\x95\x01\n" +
+	"\x13VerifyAuditResponse\x12\x16\n" +
+	"\x06intact\x18\x01 \x01(\bR\x06intact\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x18\n" +
+	"\aentries\x18\x03 \x01(\x03R\aentries\x12\x19\n" +
+	"\bhead_seq\x18\x04 \x01(\x03R\aheadSeq\x12\x1b\n" +
+	"\thead_hash\x18\x05 \x01(\fR\bheadHash\"\xdd\x01\n" +
 	"\n" +
 	"AuditEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12.\n" +
@@ -5539,9 +5679,10 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x06object\x18\x05 \x01(\tR\x06object\x12\x16\n" +
 	"\x06detail\x18\x06 \x01(\tR\x06detail\x12\x1b\n" +
 	"\tprev_hash\x18\a \x01(\fR\bprevHash\x12\x12\n" +
-	"\x04hash\x18\b \x01(\fR\x04hash\"D\n" +
+	"\x04hash\x18\b \x01(\fR\x04hash\"_\n" +
 	"\x11ListAuditResponse\x12/\n" +
-	"\aentries\x18\x01 \x03(\v2\x15.pncpki.v1.AuditEntryR\aentries\"\xbb\x01\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.pncpki.v1.AuditEntryR\aentries\x12\x19\n" +
+	"\bhead_seq\x18\x02 \x01(\x03R\aheadSeq\"\xbb\x01\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\"\n" +
@@ -5745,9 +5886,10 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"/v1/tokens\x12|\n" +
 	"\x11CreateOAuthClient\x12#.pncpki.v1.CreateOAuthClientRequest\x1a$.pncpki.v1.CreateOAuthClientResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/oauth-clients\x12v\n" +
 	"\x10ListOAuthClients\x12\".pncpki.v1.ListOAuthClientsRequest\x1a#.pncpki.v1.ListOAuthClientsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/oauth-clients\x12\x88\x01\n" +
-	"\x11RevokeOAuthClient\x12#.pncpki.v1.RevokeOAuthClientRequest\x1a$.pncpki.v1.RevokeOAuthClientResponse\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/oauth-clients/{id}:revoke2i\n" +
+	"\x11RevokeOAuthClient\x12#.pncpki.v1.RevokeOAuthClientRequest\x1a$.pncpki.v1.RevokeOAuthClientResponse\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/oauth-clients/{id}:revoke2\xd4\x01\n" +
 	"\fAuditService\x12Y\n" +
-	"\tListAudit\x12\x1b.pncpki.v1.ListAuditRequest\x1a\x1c.pncpki.v1.ListAuditResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/audit2\xc3\x03\n" +
+	"\tListAudit\x12\x1b.pncpki.v1.ListAuditRequest\x1a\x1c.pncpki.v1.ListAuditResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/audit\x12i\n" +
+	"\vVerifyAudit\x12\x1d.pncpki.v1.VerifyAuditRequest\x1a\x1e.pncpki.v1.VerifyAuditResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/audit:verify2\xc3\x03\n" +
 	"\x0eStationService\x12u\n" +
 	"\n" +
 	"PutStation\x12\x1c.pncpki.v1.PutStationRequest\x1a\x1d.pncpki.v1.PutStationResponse\"*\x82\xd3\xe4\x93\x02$:\astation\x1a\x19/v1/stations/{station.id}\x12d\n" +
@@ -5788,7 +5930,7 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 94)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 96)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*Contract)(nil),                              // 0: pncpki.v1.Contract
 	(*PutContractRequest)(nil),                    // 1: pncpki.v1.PutContractRequest
@@ -5841,197 +5983,201 @@ var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*StationCallsRequest)(nil),                   // 48: pncpki.v1.StationCallsRequest
 	(*StationCallsResponse)(nil),                  // 49: pncpki.v1.StationCallsResponse
 	(*ListAuditRequest)(nil),                      // 50: pncpki.v1.ListAuditRequest
-	(*AuditEntry)(nil),                            // 51: pncpki.v1.AuditEntry
-	(*ListAuditResponse)(nil),                     // 52: pncpki.v1.ListAuditResponse
-	(*Tenant)(nil),                                // 53: pncpki.v1.Tenant
-	(*ListTenantsRequest)(nil),                    // 54: pncpki.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),                   // 55: pncpki.v1.ListTenantsResponse
-	(*CreateTenantRequest)(nil),                   // 56: pncpki.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),                  // 57: pncpki.v1.CreateTenantResponse
-	(*CreateTokenRequest)(nil),                    // 58: pncpki.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),                   // 59: pncpki.v1.CreateTokenResponse
-	(*RevokeTokenRequest)(nil),                    // 60: pncpki.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),                   // 61: pncpki.v1.RevokeTokenResponse
-	(*ListTokensRequest)(nil),                     // 62: pncpki.v1.ListTokensRequest
-	(*Token)(nil),                                 // 63: pncpki.v1.Token
-	(*ListTokensResponse)(nil),                    // 64: pncpki.v1.ListTokensResponse
-	(*OAuthClient)(nil),                           // 65: pncpki.v1.OAuthClient
-	(*CreateOAuthClientRequest)(nil),              // 66: pncpki.v1.CreateOAuthClientRequest
-	(*CreateOAuthClientResponse)(nil),             // 67: pncpki.v1.CreateOAuthClientResponse
-	(*ListOAuthClientsRequest)(nil),               // 68: pncpki.v1.ListOAuthClientsRequest
-	(*ListOAuthClientsResponse)(nil),              // 69: pncpki.v1.ListOAuthClientsResponse
-	(*RevokeOAuthClientRequest)(nil),              // 70: pncpki.v1.RevokeOAuthClientRequest
-	(*RevokeOAuthClientResponse)(nil),             // 71: pncpki.v1.RevokeOAuthClientResponse
-	(*SignCSRRequest)(nil),                        // 72: pncpki.v1.SignCSRRequest
-	(*SignCSRResponse)(nil),                       // 73: pncpki.v1.SignCSRResponse
-	(*Certificate)(nil),                           // 74: pncpki.v1.Certificate
-	(*GetCertificateRequest)(nil),                 // 75: pncpki.v1.GetCertificateRequest
-	(*GetCertificateResponse)(nil),                // 76: pncpki.v1.GetCertificateResponse
-	(*ListCertificatesRequest)(nil),               // 77: pncpki.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),              // 78: pncpki.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),              // 79: pncpki.v1.RevokeCertificateRequest
-	(*RevokeCertificateResponse)(nil),             // 80: pncpki.v1.RevokeCertificateResponse
-	(*ListAuthoritiesRequest)(nil),                // 81: pncpki.v1.ListAuthoritiesRequest
-	(*Authority)(nil),                             // 82: pncpki.v1.Authority
-	(*ListAuthoritiesResponse)(nil),               // 83: pncpki.v1.ListAuthoritiesResponse
-	(*GetChainRequest)(nil),                       // 84: pncpki.v1.GetChainRequest
-	(*GetChainResponse)(nil),                      // 85: pncpki.v1.GetChainResponse
-	(*CertificateHistogramRequest)(nil),           // 86: pncpki.v1.CertificateHistogramRequest
-	(*CertificateHistogramResponse)(nil),          // 87: pncpki.v1.CertificateHistogramResponse
-	(*HistogramSeries)(nil),                       // 88: pncpki.v1.HistogramSeries
-	(*GetCRLRequest)(nil),                         // 89: pncpki.v1.GetCRLRequest
-	(*GetCRLResponse)(nil),                        // 90: pncpki.v1.GetCRLResponse
-	(*ListTrustAnchorsRequest)(nil),               // 91: pncpki.v1.ListTrustAnchorsRequest
-	(*TrustAnchor)(nil),                           // 92: pncpki.v1.TrustAnchor
-	(*ListTrustAnchorsResponse)(nil),              // 93: pncpki.v1.ListTrustAnchorsResponse
-	(*timestamppb.Timestamp)(nil),                 // 94: google.protobuf.Timestamp
+	(*VerifyAuditRequest)(nil),                    // 51: pncpki.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),                   // 52: pncpki.v1.VerifyAuditResponse
+	(*AuditEntry)(nil),                            // 53: pncpki.v1.AuditEntry
+	(*ListAuditResponse)(nil),                     // 54: pncpki.v1.ListAuditResponse
+	(*Tenant)(nil),                                // 55: pncpki.v1.Tenant
+	(*ListTenantsRequest)(nil),                    // 56: pncpki.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),                   // 57: pncpki.v1.ListTenantsResponse
+	(*CreateTenantRequest)(nil),                   // 58: pncpki.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),                  // 59: pncpki.v1.CreateTenantResponse
+	(*CreateTokenRequest)(nil),                    // 60: pncpki.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),                   // 61: pncpki.v1.CreateTokenResponse
+	(*RevokeTokenRequest)(nil),                    // 62: pncpki.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),                   // 63: pncpki.v1.RevokeTokenResponse
+	(*ListTokensRequest)(nil),                     // 64: pncpki.v1.ListTokensRequest
+	(*Token)(nil),                                 // 65: pncpki.v1.Token
+	(*ListTokensResponse)(nil),                    // 66: pncpki.v1.ListTokensResponse
+	(*OAuthClient)(nil),                           // 67: pncpki.v1.OAuthClient
+	(*CreateOAuthClientRequest)(nil),              // 68: pncpki.v1.CreateOAuthClientRequest
+	(*CreateOAuthClientResponse)(nil),             // 69: pncpki.v1.CreateOAuthClientResponse
+	(*ListOAuthClientsRequest)(nil),               // 70: pncpki.v1.ListOAuthClientsRequest
+	(*ListOAuthClientsResponse)(nil),              // 71: pncpki.v1.ListOAuthClientsResponse
+	(*RevokeOAuthClientRequest)(nil),              // 72: pncpki.v1.RevokeOAuthClientRequest
+	(*RevokeOAuthClientResponse)(nil),             // 73: pncpki.v1.RevokeOAuthClientResponse
+	(*SignCSRRequest)(nil),                        // 74: pncpki.v1.SignCSRRequest
+	(*SignCSRResponse)(nil),                       // 75: pncpki.v1.SignCSRResponse
+	(*Certificate)(nil),                           // 76: pncpki.v1.Certificate
+	(*GetCertificateRequest)(nil),                 // 77: pncpki.v1.GetCertificateRequest
+	(*GetCertificateResponse)(nil),                // 78: pncpki.v1.GetCertificateResponse
+	(*ListCertificatesRequest)(nil),               // 79: pncpki.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),              // 80: pncpki.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),              // 81: pncpki.v1.RevokeCertificateRequest
+	(*RevokeCertificateResponse)(nil),             // 82: pncpki.v1.RevokeCertificateResponse
+	(*ListAuthoritiesRequest)(nil),                // 83: pncpki.v1.ListAuthoritiesRequest
+	(*Authority)(nil),                             // 84: pncpki.v1.Authority
+	(*ListAuthoritiesResponse)(nil),               // 85: pncpki.v1.ListAuthoritiesResponse
+	(*GetChainRequest)(nil),                       // 86: pncpki.v1.GetChainRequest
+	(*GetChainResponse)(nil),                      // 87: pncpki.v1.GetChainResponse
+	(*CertificateHistogramRequest)(nil),           // 88: pncpki.v1.CertificateHistogramRequest
+	(*CertificateHistogramResponse)(nil),          // 89: pncpki.v1.CertificateHistogramResponse
+	(*HistogramSeries)(nil),                       // 90: pncpki.v1.HistogramSeries
+	(*GetCRLRequest)(nil),                         // 91: pncpki.v1.GetCRLRequest
+	(*GetCRLResponse)(nil),                        // 92: pncpki.v1.GetCRLResponse
+	(*ListTrustAnchorsRequest)(nil),               // 93: pncpki.v1.ListTrustAnchorsRequest
+	(*TrustAnchor)(nil),                           // 94: pncpki.v1.TrustAnchor
+	(*ListTrustAnchorsResponse)(nil),              // 95: pncpki.v1.ListTrustAnchorsResponse
+	(*timestamppb.Timestamp)(nil),                 // 96: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	94,  // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
-	94,  // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
-	94,  // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
+	96,  // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
+	96,  // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
+	96,  // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
 	0,   // 3: pncpki.v1.PutContractRequest.contract:type_name -> pncpki.v1.Contract
 	0,   // 4: pncpki.v1.PutContractResponse.contract:type_name -> pncpki.v1.Contract
 	0,   // 5: pncpki.v1.GetContractResponse.contract:type_name -> pncpki.v1.Contract
 	0,   // 6: pncpki.v1.ListContractsResponse.contracts:type_name -> pncpki.v1.Contract
 	0,   // 7: pncpki.v1.CancelContractResponse.contract:type_name -> pncpki.v1.Contract
-	74,  // 8: pncpki.v1.CancelContractResponse.revoked:type_name -> pncpki.v1.Certificate
-	94,  // 9: pncpki.v1.ProvisioningCertificate.created_at:type_name -> google.protobuf.Timestamp
+	76,  // 8: pncpki.v1.CancelContractResponse.revoked:type_name -> pncpki.v1.Certificate
+	96,  // 9: pncpki.v1.ProvisioningCertificate.created_at:type_name -> google.protobuf.Timestamp
 	9,   // 10: pncpki.v1.PutProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
 	9,   // 11: pncpki.v1.GetProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
 	9,   // 12: pncpki.v1.ListProvisioningCertificatesResponse.certificates:type_name -> pncpki.v1.ProvisioningCertificate
-	94,  // 13: pncpki.v1.ContractDeposit.created_at:type_name -> google.protobuf.Timestamp
+	96,  // 13: pncpki.v1.ContractDeposit.created_at:type_name -> google.protobuf.Timestamp
 	16,  // 14: pncpki.v1.PutContractDepositResponse.deposit:type_name -> pncpki.v1.ContractDeposit
 	16,  // 15: pncpki.v1.ListContractDepositsResponse.deposits:type_name -> pncpki.v1.ContractDeposit
-	94,  // 16: pncpki.v1.OEMSubCA.created_at:type_name -> google.protobuf.Timestamp
+	96,  // 16: pncpki.v1.OEMSubCA.created_at:type_name -> google.protobuf.Timestamp
 	23,  // 17: pncpki.v1.RegisterOEMSubCAResponse.sub_ca:type_name -> pncpki.v1.OEMSubCA
 	23,  // 18: pncpki.v1.ListOEMSubCAsResponse.sub_cas:type_name -> pncpki.v1.OEMSubCA
-	94,  // 19: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
-	94,  // 20: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
+	96,  // 19: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
+	96,  // 20: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
 	32,  // 21: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
 	32,  // 22: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
 	32,  // 23: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
 	37,  // 24: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
 	38,  // 25: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
-	94,  // 26: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
-	94,  // 27: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
+	96,  // 26: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
+	96,  // 27: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
 	32,  // 28: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
 	43,  // 29: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
 	43,  // 30: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
 	43,  // 31: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
 	43,  // 32: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
-	94,  // 33: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	51,  // 34: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
-	53,  // 35: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
-	53,  // 36: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
-	53,  // 37: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	94,  // 38: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	94,  // 39: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	94,  // 40: pncpki.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	94,  // 41: pncpki.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
-	63,  // 42: pncpki.v1.ListTokensResponse.tokens:type_name -> pncpki.v1.Token
-	94,  // 43: pncpki.v1.OAuthClient.created_at:type_name -> google.protobuf.Timestamp
-	94,  // 44: pncpki.v1.OAuthClient.revoked_at:type_name -> google.protobuf.Timestamp
-	65,  // 45: pncpki.v1.CreateOAuthClientResponse.client:type_name -> pncpki.v1.OAuthClient
-	65,  // 46: pncpki.v1.ListOAuthClientsResponse.clients:type_name -> pncpki.v1.OAuthClient
-	74,  // 47: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	94,  // 48: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	94,  // 49: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	94,  // 50: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
-	74,  // 51: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	94,  // 52: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
-	94,  // 53: pncpki.v1.ListCertificatesRequest.expiring_after:type_name -> google.protobuf.Timestamp
-	74,  // 54: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	74,  // 55: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	94,  // 56: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	94,  // 57: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
-	94,  // 58: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
-	94,  // 59: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
-	82,  // 60: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	94,  // 61: pncpki.v1.CertificateHistogramRequest.from:type_name -> google.protobuf.Timestamp
-	88,  // 62: pncpki.v1.CertificateHistogramResponse.series:type_name -> pncpki.v1.HistogramSeries
-	94,  // 63: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
-	92,  // 64: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
-	72,  // 65: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	75,  // 66: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	77,  // 67: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	79,  // 68: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	84,  // 69: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
-	89,  // 70: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
-	86,  // 71: pncpki.v1.CertificateService.CertificateHistogram:input_type -> pncpki.v1.CertificateHistogramRequest
-	81,  // 72: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	91,  // 73: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
-	54,  // 74: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	56,  // 75: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	58,  // 76: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	60,  // 77: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
-	62,  // 78: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
-	66,  // 79: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
-	68,  // 80: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
-	70,  // 81: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
+	96,  // 33: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	53,  // 34: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
+	55,  // 35: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
+	55,  // 36: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
+	55,  // 37: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
+	96,  // 38: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	96,  // 39: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	96,  // 40: pncpki.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	96,  // 41: pncpki.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	65,  // 42: pncpki.v1.ListTokensResponse.tokens:type_name -> pncpki.v1.Token
+	96,  // 43: pncpki.v1.OAuthClient.created_at:type_name -> google.protobuf.Timestamp
+	96,  // 44: pncpki.v1.OAuthClient.revoked_at:type_name -> google.protobuf.Timestamp
+	67,  // 45: pncpki.v1.CreateOAuthClientResponse.client:type_name -> pncpki.v1.OAuthClient
+	67,  // 46: pncpki.v1.ListOAuthClientsResponse.clients:type_name -> pncpki.v1.OAuthClient
+	76,  // 47: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
+	96,  // 48: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	96,  // 49: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	96,  // 50: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	76,  // 51: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	96,  // 52: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
+	96,  // 53: pncpki.v1.ListCertificatesRequest.expiring_after:type_name -> google.protobuf.Timestamp
+	76,  // 54: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	76,  // 55: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	96,  // 56: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	96,  // 57: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
+	96,  // 58: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
+	96,  // 59: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
+	84,  // 60: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	96,  // 61: pncpki.v1.CertificateHistogramRequest.from:type_name -> google.protobuf.Timestamp
+	90,  // 62: pncpki.v1.CertificateHistogramResponse.series:type_name -> pncpki.v1.HistogramSeries
+	96,  // 63: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	94,  // 64: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	74,  // 65: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	77,  // 66: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	79,  // 67: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	81,  // 68: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	86,  // 69: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	91,  // 70: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	88,  // 71: pncpki.v1.CertificateService.CertificateHistogram:input_type -> pncpki.v1.CertificateHistogramRequest
+	83,  // 72: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	93,  // 73: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	56,  // 74: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	58,  // 75: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	60,  // 76: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	62,  // 77: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
+	64,  // 78: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
+	68,  // 79: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
+	70,  // 80: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
+	72,  // 81: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
 	50,  // 82: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	33,  // 83: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	35,  // 84: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	39,  // 85: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	41,  // 86: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	1,   // 87: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
-	3,   // 88: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
-	5,   // 89: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
-	7,   // 90: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
-	17,  // 91: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
-	19,  // 92: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
-	21,  // 93: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
-	10,  // 94: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
-	12,  // 95: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
-	14,  // 96: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
-	30,  // 97: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
-	24,  // 98: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
-	26,  // 99: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
-	28,  // 100: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
-	44,  // 101: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	46,  // 102: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	48,  // 103: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	73,  // 104: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	76,  // 105: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	78,  // 106: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	80,  // 107: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	85,  // 108: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
-	90,  // 109: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
-	87,  // 110: pncpki.v1.CertificateService.CertificateHistogram:output_type -> pncpki.v1.CertificateHistogramResponse
-	83,  // 111: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	93,  // 112: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
-	55,  // 113: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	57,  // 114: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	59,  // 115: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	61,  // 116: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
-	64,  // 117: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
-	67,  // 118: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
-	69,  // 119: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
-	71,  // 120: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
-	52,  // 121: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	34,  // 122: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	36,  // 123: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	40,  // 124: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	42,  // 125: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	2,   // 126: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
-	4,   // 127: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
-	6,   // 128: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
-	8,   // 129: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
-	18,  // 130: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
-	20,  // 131: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
-	22,  // 132: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
-	11,  // 133: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
-	13,  // 134: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
-	15,  // 135: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
-	31,  // 136: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
-	25,  // 137: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
-	27,  // 138: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
-	29,  // 139: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
-	45,  // 140: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	47,  // 141: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	49,  // 142: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	104, // [104:143] is the sub-list for method output_type
-	65,  // [65:104] is the sub-list for method input_type
+	51,  // 83: pncpki.v1.AuditService.VerifyAudit:input_type -> pncpki.v1.VerifyAuditRequest
+	33,  // 84: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	35,  // 85: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	39,  // 86: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	41,  // 87: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	1,   // 88: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
+	3,   // 89: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
+	5,   // 90: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
+	7,   // 91: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
+	17,  // 92: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
+	19,  // 93: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
+	21,  // 94: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
+	10,  // 95: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
+	12,  // 96: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
+	14,  // 97: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
+	30,  // 98: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
+	24,  // 99: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
+	26,  // 100: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
+	28,  // 101: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
+	44,  // 102: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	46,  // 103: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	48,  // 104: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	75,  // 105: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	78,  // 106: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	80,  // 107: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	82,  // 108: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	87,  // 109: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	92,  // 110: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	89,  // 111: pncpki.v1.CertificateService.CertificateHistogram:output_type -> pncpki.v1.CertificateHistogramResponse
+	85,  // 112: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	95,  // 113: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	57,  // 114: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	59,  // 115: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	61,  // 116: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	63,  // 117: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
+	66,  // 118: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
+	69,  // 119: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
+	71,  // 120: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
+	73,  // 121: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
+	54,  // 122: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	52,  // 123: pncpki.v1.AuditService.VerifyAudit:output_type -> pncpki.v1.VerifyAuditResponse
+	34,  // 124: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	36,  // 125: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	40,  // 126: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	42,  // 127: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	2,   // 128: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
+	4,   // 129: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
+	6,   // 130: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
+	8,   // 131: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
+	18,  // 132: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
+	20,  // 133: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
+	22,  // 134: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
+	11,  // 135: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
+	13,  // 136: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
+	15,  // 137: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
+	31,  // 138: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
+	25,  // 139: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
+	27,  // 140: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
+	29,  // 141: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
+	45,  // 142: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	47,  // 143: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	49,  // 144: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	105, // [105:145] is the sub-list for method output_type
+	65,  // [65:105] is the sub-list for method input_type
 	65,  // [65:65] is the sub-list for extension type_name
 	65,  // [65:65] is the sub-list for extension extendee
 	0,   // [0:65] is the sub-list for field type_name
@@ -6042,14 +6188,14 @@ func file_pncpki_v1_pncpki_proto_init() {
 	if File_pncpki_v1_pncpki_proto != nil {
 		return
 	}
-	file_pncpki_v1_pncpki_proto_msgTypes[77].OneofWrappers = []any{}
+	file_pncpki_v1_pncpki_proto_msgTypes[79].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   94,
+			NumMessages:   96,
 			NumExtensions: 0,
 			NumServices:   9,
 		},

@@ -104,6 +104,9 @@ const (
 	TokenServiceRevokeOAuthClientProcedure = "/pncpki.v1.TokenService/RevokeOAuthClient"
 	// AuditServiceListAuditProcedure is the fully-qualified name of the AuditService's ListAudit RPC.
 	AuditServiceListAuditProcedure = "/pncpki.v1.AuditService/ListAudit"
+	// AuditServiceVerifyAuditProcedure is the fully-qualified name of the AuditService's VerifyAudit
+	// RPC.
+	AuditServiceVerifyAuditProcedure = "/pncpki.v1.AuditService/VerifyAudit"
 	// StationServicePutStationProcedure is the fully-qualified name of the StationService's PutStation
 	// RPC.
 	StationServicePutStationProcedure = "/pncpki.v1.StationService/PutStation"
@@ -822,6 +825,9 @@ func (UnimplementedTokenServiceHandler) RevokeOAuthClient(context.Context, *conn
 // AuditServiceClient is a client for the pncpki.v1.AuditService service.
 type AuditServiceClient interface {
 	ListAudit(context.Context, *connect.Request[v1.ListAuditRequest]) (*connect.Response[v1.ListAuditResponse], error)
+	// VerifyAudit reads the whole log and checks every hash link: one pass
+	// over every entry, so it is asked for, not part of a listing.
+	VerifyAudit(context.Context, *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error)
 }
 
 // NewAuditServiceClient constructs a client for the pncpki.v1.AuditService service. By default, it
@@ -841,12 +847,19 @@ func NewAuditServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(auditServiceMethods.ByName("ListAudit")),
 			connect.WithClientOptions(opts...),
 		),
+		verifyAudit: connect.NewClient[v1.VerifyAuditRequest, v1.VerifyAuditResponse](
+			httpClient,
+			baseURL+AuditServiceVerifyAuditProcedure,
+			connect.WithSchema(auditServiceMethods.ByName("VerifyAudit")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // auditServiceClient implements AuditServiceClient.
 type auditServiceClient struct {
-	listAudit *connect.Client[v1.ListAuditRequest, v1.ListAuditResponse]
+	listAudit   *connect.Client[v1.ListAuditRequest, v1.ListAuditResponse]
+	verifyAudit *connect.Client[v1.VerifyAuditRequest, v1.VerifyAuditResponse]
 }
 
 // ListAudit calls pncpki.v1.AuditService.ListAudit.
@@ -854,9 +867,17 @@ func (c *auditServiceClient) ListAudit(ctx context.Context, req *connect.Request
 	return c.listAudit.CallUnary(ctx, req)
 }
 
+// VerifyAudit calls pncpki.v1.AuditService.VerifyAudit.
+func (c *auditServiceClient) VerifyAudit(ctx context.Context, req *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error) {
+	return c.verifyAudit.CallUnary(ctx, req)
+}
+
 // AuditServiceHandler is an implementation of the pncpki.v1.AuditService service.
 type AuditServiceHandler interface {
 	ListAudit(context.Context, *connect.Request[v1.ListAuditRequest]) (*connect.Response[v1.ListAuditResponse], error)
+	// VerifyAudit reads the whole log and checks every hash link: one pass
+	// over every entry, so it is asked for, not part of a listing.
+	VerifyAudit(context.Context, *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error)
 }
 
 // NewAuditServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -872,10 +893,18 @@ func NewAuditServiceHandler(svc AuditServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(auditServiceMethods.ByName("ListAudit")),
 		connect.WithHandlerOptions(opts...),
 	)
+	auditServiceVerifyAuditHandler := connect.NewUnaryHandler(
+		AuditServiceVerifyAuditProcedure,
+		svc.VerifyAudit,
+		connect.WithSchema(auditServiceMethods.ByName("VerifyAudit")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pncpki.v1.AuditService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuditServiceListAuditProcedure:
 			auditServiceListAuditHandler.ServeHTTP(w, r)
+		case AuditServiceVerifyAuditProcedure:
+			auditServiceVerifyAuditHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -887,6 +916,10 @@ type UnimplementedAuditServiceHandler struct{}
 
 func (UnimplementedAuditServiceHandler) ListAudit(context.Context, *connect.Request[v1.ListAuditRequest]) (*connect.Response[v1.ListAuditResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.AuditService.ListAudit is not implemented"))
+}
+
+func (UnimplementedAuditServiceHandler) VerifyAudit(context.Context, *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.AuditService.VerifyAudit is not implemented"))
 }
 
 // StationServiceClient is a client for the pncpki.v1.StationService service.
