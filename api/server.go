@@ -719,6 +719,14 @@ func (h *authorities) ListAuthorities(ctx context.Context, req *connect.Request[
 			if !au.IssueFrom.IsZero() {
 				p.IssueFrom = timestamppb.New(au.IssueFrom)
 			}
+			if h.s.OCSP != nil {
+				if r := h.s.OCSP.ResponderCert(c.Name); r != nil {
+					p.OcspResponderSubject, p.OcspResponderNotAfter = ca.FormatName(r.RawSubject), timestamppb.New(r.NotAfter)
+				}
+			}
+			if this, next, ok := h.s.CA.CRLTimes(c.Name); ok {
+				p.CrlThisUpdate, p.CrlNextUpdate = timestamppb.New(this), timestamppb.New(next)
+			}
 		}
 		switch {
 		case c.Pending():

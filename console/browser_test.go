@@ -90,7 +90,11 @@ func newServer(t *testing.T) *server {
 		t.Errorf("session key file: %v %v", fi.Mode(), err)
 	}
 	cons, err := console.New(console.Options{API: apiHandler, Verify: apiServer.VerifyToken, OAuth: &oauth.Server{Store: d.Store, Key: key},
-		OCSP: &ocsp.Client{Local: resp}, SessionKey: sessionKey, Log: slog.New(slog.DiscardHandler)})
+		OCSP: &ocsp.Client{Local: resp}, SessionKey: sessionKey, Log: slog.New(slog.DiscardHandler),
+		Health: func(ctx context.Context) []console.HealthCheck {
+			_, err := d.Store.CAs(ctx)
+			return []console.HealthCheck{{Name: "store", OK: err == nil, Detail: "answers"}}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,8 +185,12 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// The CPO's operator signs in and sees the hierarchy.
 	signIn(s.tokens["stadtwerke-cpo"])
-	if tree := text("#cas"); !strings.Contains(tree, "v2g-root") || !strings.Contains(tree, "cpo-sub2") || strings.Contains(tree, "softkms") {
+	if tree := text("#cas"); !strings.Contains(tree, "v2g-root") || !strings.Contains(tree, "cpo-sub2") || strings.Contains(tree, "softkms") ||
+		!strings.Contains(tree, "OCSP responder until") {
 		t.Errorf("overview tree: %q", tree)
+	}
+	if hl := text("#health"); hl != "store answers" {
+		t.Errorf("health: %q", hl)
 	}
 	got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
 	cookies := got.Cookies

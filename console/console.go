@@ -6,6 +6,7 @@
 package console
 
 import (
+	"context"
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
@@ -49,8 +50,18 @@ type Options struct {
 	OCSP *ocsp.Client
 	// SessionKey seals the session cookies (LoadOrCreateSessionKey).
 	SessionKey []byte
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Health reports on what pncd depends on (store, Redis, upstream),
+	// for the overview; nil shows none.
+	Health func(context.Context) []HealthCheck
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// HealthCheck is one dependency's state.
+type HealthCheck struct {
+	Name   string
+	OK     bool
+	Detail string
 }
 
 // Handler serves the console.

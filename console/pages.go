@@ -48,6 +48,7 @@ func (h *Handler) oauthToken(ctx context.Context, id, secret string) (string, er
 type caNode struct {
 	*pncpkiv1.Authority
 	NotBefore, NotAfter, IssueFrom time.Time
+	Responder, CRLThis, CRLNext    time.Time
 	Children                       []*caNode
 }
 
@@ -67,6 +68,12 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session, c
 		n := &caNode{Authority: a, NotBefore: a.NotBefore.AsTime(), NotAfter: a.NotAfter.AsTime()}
 		if a.IssueFrom != nil {
 			n.IssueFrom = a.IssueFrom.AsTime()
+		}
+		if a.OcspResponderNotAfter != nil {
+			n.Responder = a.OcspResponderNotAfter.AsTime()
+		}
+		if a.CrlThisUpdate != nil {
+			n.CRLThis, n.CRLNext = a.CrlThisUpdate.AsTime(), a.CrlNextUpdate.AsTime()
 		}
 		nodes[a.Name] = n
 		order = append(order, n)
@@ -94,7 +101,11 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session, c
 		Roots    []*caNode
 		Expiring map[int]int64
 		Audit    []*pncpkiv1.AuditEntry
+		Health   []HealthCheck
 	}{Roots: roots, Expiring: expiring}
+	if h.opts.Health != nil {
+		data.Health = h.opts.Health(ctx)
+	}
 	if admin {
 		// The newest entries: the log is read forward, so from its end.
 		head, err := c.Audit.ListAudit(ctx, apiclient.Call(c, &pncpkiv1.ListAuditRequest{PageSize: 1}))

@@ -39,6 +39,17 @@ func (l *lifecycle) Describe(ch chan<- *prometheus.Desc) {
 	ch <- l.crlNextUpdate
 }
 
+// ResponderCert is the certificate that signs the OCSP answers for the CA
+// named ca (the CA's own with --ocsp-ca-key); nil when it has none here.
+func (r *Responder) ResponderCert(ca string) *x509.Certificate {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if is := r.byName[ca]; is != nil && is.signer != nil {
+		return is.signer.Cert
+	}
+	return nil
+}
+
 // Collect implements prometheus.Collector.
 func (l *lifecycle) Collect(ch chan<- prometheus.Metric) {
 	now := l.r.opts.Now()
@@ -51,13 +62,7 @@ func (l *lifecycle) Collect(ch chan<- prometheus.Metric) {
 			key = "offline"
 		}
 		ch <- prometheus.MustNewConstMetric(l.caExpiry, prometheus.GaugeValue, seconds(a.Cert.NotAfter.Sub(now)), name, key)
-		var responder *x509.Certificate
-		l.r.mu.RLock()
-		if is := l.r.byName[name]; is != nil && is.signer != nil {
-			responder = is.signer.Cert
-		}
-		l.r.mu.RUnlock()
-		if responder != nil {
+		if responder := l.r.ResponderCert(name); responder != nil {
 			ch <- prometheus.MustNewConstMetric(l.responderExpiry, prometheus.GaugeValue, seconds(responder.NotAfter.Sub(now)), name, key)
 		}
 		if this, next, ok := l.r.opts.CA.CRLTimes(name); ok {

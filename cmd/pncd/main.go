@@ -256,7 +256,7 @@ func run(args []string) error {
 		rand.Read(sessionKey)
 	}
 	cons, err := console.New(console.Options{API: apiHandler, Verify: apiServer.VerifyToken, OAuth: tokens,
-		OCSP: &ocsp.Client{Local: resp}, SessionKey: sessionKey, Log: log})
+		OCSP: &ocsp.Client{Local: resp}, SessionKey: sessionKey, Log: log, Health: health(d, rdb, *st.upURL)})
 	if err != nil {
 		return err
 	}
@@ -575,6 +575,31 @@ func (st *settings) mounts(apiServer *api.Server, estServer *est.Server, opncSer
 		if *st.opcpPrefix != "" {
 			opncServer.MountOPCP(r, *st.opcpPrefix)
 		}
+	}
+}
+
+// health reports on the store, Redis and the upstream for the console's
+// overview, as /readyz judges them.
+func health(d *datadir.Dir, rdb *redis.Client, upstreamURL string) func(context.Context) []console.HealthCheck {
+	return func(ctx context.Context) []console.HealthCheck {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		store := console.HealthCheck{Name: "store", OK: true, Detail: "answers"}
+		if _, err := d.Store.CAs(ctx); err != nil {
+			store.OK, store.Detail = false, "does not answer"
+		}
+		cache := console.HealthCheck{Name: "Redis", OK: true, Detail: "not used (OCSP answers and rate limits per replica)"}
+		if rdb != nil {
+			cache.Detail = "answers"
+			if err := rdb.Ping(ctx).Err(); err != nil {
+				cache.OK, cache.Detail = false, "does not answer"
+			}
+		}
+		up := console.HealthCheck{Name: "upstream", OK: true, Detail: "none configured"}
+		if upstreamURL != "" {
+			up.Detail = upstreamURL
+		}
+		return []console.HealthCheck{store, cache, up}
 	}
 }
 

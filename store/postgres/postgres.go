@@ -263,7 +263,7 @@ var migrations = [][]string{
 		// What expires when among the unrevoked, of all tenants and of
 		// one (the console's counts).
 		`CREATE INDEX certificates_live_not_after ON certificates(not_after, issuer) WHERE revoked_at IS NULL`,
-		`CREATE INDEX certificates_live_tenant ON certificates(tenant, not_after) WHERE revoked_at IS NULL`,
+		`CREATE INDEX certificates_live_tenant ON certificates(tenant, not_after, issuer) WHERE revoked_at IS NULL`,
 		`CREATE INDEX certificates_common_name_c ON certificates((common_name COLLATE "C"))`,
 	},
 }

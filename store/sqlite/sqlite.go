@@ -320,7 +320,7 @@ var migrations = [][]string{
 		// What expires when among the unrevoked, of all tenants and of
 		// one (the console's counts).
 		`CREATE INDEX certificates_live_not_after ON certificates(not_after, issuer) WHERE revoked_at IS NULL`,
-		`CREATE INDEX certificates_live_tenant ON certificates(tenant, not_after) WHERE revoked_at IS NULL`,
+		`CREATE INDEX certificates_live_tenant ON certificates(tenant, not_after, issuer) WHERE revoked_at IS NULL`,
 	},
 }
 
@@ -763,7 +763,9 @@ func (db *DB) CountCertificates(ctx context.Context, f store.Filter) (int64, err
 	return n, err
 }
 
-// Histogram implements store.Store.
+// Histogram implements store.Store. It asks bucket by bucket: each is a
+// range of an index grouped by issuer, where one query over all buckets
+// would sort every row of the range by its computed bucket first.
 func (db *DB) Histogram(ctx context.Context, f store.Filter, col store.HistogramColumn, from time.Time, width time.Duration, n int) (map[string][]int64, error) {
 	if col != store.HistogramExpiry && col != store.HistogramIssuance || width < time.Millisecond || n <= 0 {
 		return nil, fmt.Errorf("histogram of %q in %d buckets of %s", col, n, width)
@@ -773,33 +775,31 @@ func (db *DB) Histogram(ctx context.Context, f store.Filter, col store.Histogram
 	if where != "" {
 		cond = where + " AND "
 	}
-	start, w := ms(from), width.Milliseconds()
-	args = append([]any{start, w}, append(args, start, start+w*int64(n))...)
-	rows, err := db.r.QueryContext(ctx, `SELECT issuer, (`+string(col)+` - ?) / ?, COUNT(*) FROM certificates`+cond+string(col)+` >= ? AND `+string(col)+` < ? GROUP BY 1, 2`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return scanHistogram(rows, n)
-}
-
-// scanHistogram reads (issuer, bucket, count) rows.
-func scanHistogram(rows *sql.Rows, n int) (map[string][]int64, error) {
+	q := `SELECT issuer, COUNT(*) FROM certificates` + cond + string(col) + ` >= ? AND ` + string(col) + ` < ? GROUP BY issuer`
 	out := map[string][]int64{}
-	for rows.Next() {
-		var issuer string
-		var b, count int64
-		if err := rows.Scan(&issuer, &b, &count); err != nil {
+	for b := range n {
+		lo := from.Add(time.Duration(b) * width)
+		rows, err := db.r.QueryContext(ctx, q, append(args, ms(lo), ms(lo.Add(width)))...)
+		if err != nil {
 			return nil, err
 		}
-		if out[issuer] == nil {
-			out[issuer] = make([]int64, n)
+		for rows.Next() {
+			var issuer string
+			var count int64
+			if err := rows.Scan(&issuer, &count); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if out[issuer] == nil {
+				out[issuer] = make([]int64, n)
+			}
+			out[issuer][b] = count
 		}
-		if b >= 0 && b < int64(n) {
-			out[issuer][b] += count
+		if err := rows.Close(); err != nil {
+			return nil, err
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // where is f's WHERE clause; SQLite compares TEXT bytewise already.

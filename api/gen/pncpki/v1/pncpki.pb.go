@@ -4792,8 +4792,15 @@ type Authority struct {
 	// publish CRLs.
 	LiveCertificates int64                  `protobuf:"varint,11,opt,name=live_certificates,json=liveCertificates,proto3" json:"live_certificates,omitempty"`
 	LastExpiry       *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_expiry,json=lastExpiry,proto3" json:"last_expiry,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The certificate that signs the CA's OCSP answers (unset when this pncd
+	// has none for it), and its current CRL's thisUpdate and nextUpdate
+	// (unset until one was produced or imported).
+	OcspResponderSubject  string                 `protobuf:"bytes,13,opt,name=ocsp_responder_subject,json=ocspResponderSubject,proto3" json:"ocsp_responder_subject,omitempty"`
+	OcspResponderNotAfter *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=ocsp_responder_not_after,json=ocspResponderNotAfter,proto3" json:"ocsp_responder_not_after,omitempty"`
+	CrlThisUpdate         *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=crl_this_update,json=crlThisUpdate,proto3" json:"crl_this_update,omitempty"`
+	CrlNextUpdate         *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=crl_next_update,json=crlNextUpdate,proto3" json:"crl_next_update,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *Authority) Reset() {
@@ -4906,6 +4913,34 @@ func (x *Authority) GetLiveCertificates() int64 {
 func (x *Authority) GetLastExpiry() *timestamppb.Timestamp {
 	if x != nil {
 		return x.LastExpiry
+	}
+	return nil
+}
+
+func (x *Authority) GetOcspResponderSubject() string {
+	if x != nil {
+		return x.OcspResponderSubject
+	}
+	return ""
+}
+
+func (x *Authority) GetOcspResponderNotAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OcspResponderNotAfter
+	}
+	return nil
+}
+
+func (x *Authority) GetCrlThisUpdate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CrlThisUpdate
+	}
+	return nil
+}
+
+func (x *Authority) GetCrlNextUpdate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CrlNextUpdate
 	}
 	return nil
 }
@@ -5812,7 +5847,7 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x19RevokeCertificateResponse\x128\n" +
 	"\vcertificate\x18\x01 \x01(\v2\x16.pncpki.v1.CertificateR\vcertificate\".\n" +
 	"\x16ListAuthoritiesRequest\x12\x14\n" +
-	"\x05usage\x18\x01 \x01(\bR\x05usage\"\xc4\x03\n" +
+	"\x05usage\x18\x01 \x01(\bR\x05usage\"\xd7\x05\n" +
 	"\tAuthority\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x18\n" +
@@ -5829,7 +5864,11 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	" \x01(\tR\x03key\x12+\n" +
 	"\x11live_certificates\x18\v \x01(\x03R\x10liveCertificates\x12;\n" +
 	"\vlast_expiry\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"lastExpiry\"Q\n" +
+	"lastExpiry\x124\n" +
+	"\x16ocsp_responder_subject\x18\r \x01(\tR\x14ocspResponderSubject\x12S\n" +
+	"\x18ocsp_responder_not_after\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x15ocspResponderNotAfter\x12B\n" +
+	"\x0fcrl_this_update\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\rcrlThisUpdate\x12B\n" +
+	"\x0fcrl_next_update\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\rcrlNextUpdate\"Q\n" +
 	"\x17ListAuthoritiesResponse\x126\n" +
 	"\vauthorities\x18\x01 \x03(\v2\x14.pncpki.v1.AuthorityR\vauthorities\"A\n" +
 	"\x0fGetChainRequest\x12\x16\n" +
@@ -6091,96 +6130,99 @@ var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
 	96,  // 57: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
 	96,  // 58: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
 	96,  // 59: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
-	84,  // 60: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	96,  // 61: pncpki.v1.CertificateHistogramRequest.from:type_name -> google.protobuf.Timestamp
-	90,  // 62: pncpki.v1.CertificateHistogramResponse.series:type_name -> pncpki.v1.HistogramSeries
-	96,  // 63: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
-	94,  // 64: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
-	74,  // 65: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	77,  // 66: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	79,  // 67: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	81,  // 68: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	86,  // 69: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
-	91,  // 70: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
-	88,  // 71: pncpki.v1.CertificateService.CertificateHistogram:input_type -> pncpki.v1.CertificateHistogramRequest
-	83,  // 72: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	93,  // 73: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
-	56,  // 74: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	58,  // 75: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	60,  // 76: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	62,  // 77: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
-	64,  // 78: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
-	68,  // 79: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
-	70,  // 80: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
-	72,  // 81: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
-	50,  // 82: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	51,  // 83: pncpki.v1.AuditService.VerifyAudit:input_type -> pncpki.v1.VerifyAuditRequest
-	33,  // 84: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	35,  // 85: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	39,  // 86: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	41,  // 87: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	1,   // 88: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
-	3,   // 89: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
-	5,   // 90: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
-	7,   // 91: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
-	17,  // 92: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
-	19,  // 93: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
-	21,  // 94: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
-	10,  // 95: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
-	12,  // 96: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
-	14,  // 97: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
-	30,  // 98: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
-	24,  // 99: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
-	26,  // 100: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
-	28,  // 101: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
-	44,  // 102: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	46,  // 103: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	48,  // 104: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	75,  // 105: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	78,  // 106: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	80,  // 107: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	82,  // 108: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	87,  // 109: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
-	92,  // 110: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
-	89,  // 111: pncpki.v1.CertificateService.CertificateHistogram:output_type -> pncpki.v1.CertificateHistogramResponse
-	85,  // 112: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	95,  // 113: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
-	57,  // 114: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	59,  // 115: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	61,  // 116: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	63,  // 117: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
-	66,  // 118: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
-	69,  // 119: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
-	71,  // 120: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
-	73,  // 121: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
-	54,  // 122: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	52,  // 123: pncpki.v1.AuditService.VerifyAudit:output_type -> pncpki.v1.VerifyAuditResponse
-	34,  // 124: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	36,  // 125: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	40,  // 126: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	42,  // 127: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	2,   // 128: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
-	4,   // 129: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
-	6,   // 130: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
-	8,   // 131: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
-	18,  // 132: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
-	20,  // 133: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
-	22,  // 134: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
-	11,  // 135: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
-	13,  // 136: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
-	15,  // 137: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
-	31,  // 138: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
-	25,  // 139: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
-	27,  // 140: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
-	29,  // 141: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
-	45,  // 142: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	47,  // 143: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	49,  // 144: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	105, // [105:145] is the sub-list for method output_type
-	65,  // [65:105] is the sub-list for method input_type
-	65,  // [65:65] is the sub-list for extension type_name
-	65,  // [65:65] is the sub-list for extension extendee
-	0,   // [0:65] is the sub-list for field type_name
+	96,  // 60: pncpki.v1.Authority.ocsp_responder_not_after:type_name -> google.protobuf.Timestamp
+	96,  // 61: pncpki.v1.Authority.crl_this_update:type_name -> google.protobuf.Timestamp
+	96,  // 62: pncpki.v1.Authority.crl_next_update:type_name -> google.protobuf.Timestamp
+	84,  // 63: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	96,  // 64: pncpki.v1.CertificateHistogramRequest.from:type_name -> google.protobuf.Timestamp
+	90,  // 65: pncpki.v1.CertificateHistogramResponse.series:type_name -> pncpki.v1.HistogramSeries
+	96,  // 66: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	94,  // 67: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	74,  // 68: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	77,  // 69: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	79,  // 70: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	81,  // 71: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	86,  // 72: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	91,  // 73: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	88,  // 74: pncpki.v1.CertificateService.CertificateHistogram:input_type -> pncpki.v1.CertificateHistogramRequest
+	83,  // 75: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	93,  // 76: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	56,  // 77: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	58,  // 78: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	60,  // 79: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	62,  // 80: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
+	64,  // 81: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
+	68,  // 82: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
+	70,  // 83: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
+	72,  // 84: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
+	50,  // 85: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	51,  // 86: pncpki.v1.AuditService.VerifyAudit:input_type -> pncpki.v1.VerifyAuditRequest
+	33,  // 87: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	35,  // 88: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	39,  // 89: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	41,  // 90: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	1,   // 91: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
+	3,   // 92: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
+	5,   // 93: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
+	7,   // 94: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
+	17,  // 95: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
+	19,  // 96: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
+	21,  // 97: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
+	10,  // 98: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
+	12,  // 99: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
+	14,  // 100: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
+	30,  // 101: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
+	24,  // 102: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
+	26,  // 103: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
+	28,  // 104: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
+	44,  // 105: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	46,  // 106: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	48,  // 107: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	75,  // 108: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	78,  // 109: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	80,  // 110: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	82,  // 111: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	87,  // 112: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	92,  // 113: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	89,  // 114: pncpki.v1.CertificateService.CertificateHistogram:output_type -> pncpki.v1.CertificateHistogramResponse
+	85,  // 115: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	95,  // 116: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	57,  // 117: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	59,  // 118: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	61,  // 119: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	63,  // 120: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
+	66,  // 121: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
+	69,  // 122: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
+	71,  // 123: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
+	73,  // 124: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
+	54,  // 125: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	52,  // 126: pncpki.v1.AuditService.VerifyAudit:output_type -> pncpki.v1.VerifyAuditResponse
+	34,  // 127: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	36,  // 128: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	40,  // 129: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	42,  // 130: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	2,   // 131: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
+	4,   // 132: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
+	6,   // 133: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
+	8,   // 134: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
+	18,  // 135: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
+	20,  // 136: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
+	22,  // 137: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
+	11,  // 138: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
+	13,  // 139: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
+	15,  // 140: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
+	31,  // 141: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
+	25,  // 142: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
+	27,  // 143: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
+	29,  // 144: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
+	45,  // 145: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	47,  // 146: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	49,  // 147: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	108, // [108:148] is the sub-list for method output_type
+	68,  // [68:108] is the sub-list for method input_type
+	68,  // [68:68] is the sub-list for extension type_name
+	68,  // [68:68] is the sub-list for extension extendee
+	0,   // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
