@@ -95,17 +95,19 @@ func histogram(r *http.Request, c *apiclient.Client, by, profile string, from ti
 
 func (h *Handler) charts(w http.ResponseWriter, r *http.Request, s *session, c *apiclient.Client) {
 	now := h.opts.Now().UTC()
-	month := now.Truncate(24 * time.Hour)
-	var months []string
-	for i := range 12 {
-		months = append(months, month.Add(time.Duration(i)*30*24*time.Hour).Format("Jan 2"))
+	// Expiry by week over the next 13: the renewals to plan. A year
+	// would read half of a store's certificates on every view.
+	day := now.Truncate(24 * time.Hour)
+	var weeks []string
+	for i := range 13 {
+		weeks = append(weeks, day.Add(time.Duration(i)*7*24*time.Hour).Format("Jan 2"))
 	}
 	hour := now.Truncate(time.Hour).Add(-47 * time.Hour)
 	var hours []string
 	for i := range 48 {
 		hours = append(hours, hour.Add(time.Duration(i)*time.Hour).Format("Jan 2 15h"))
 	}
-	expiry, err := histogram(r, c, "expiry", "", month, 30*24*time.Hour, 12)
+	expiry, err := histogram(r, c, "expiry", "", day, 7*24*time.Hour, 13)
 	if err != nil {
 		h.apiFail(w, r, s, err)
 		return
@@ -121,7 +123,7 @@ func (h *Handler) charts(w http.ResponseWriter, r *http.Request, s *session, c *
 		return
 	}
 	data := []chart{
-		{Title: "Unrevoked certificates expiring, per 30 days from today, by CA", Labels: months, Series: expiry},
+		{Title: "Unrevoked certificates expiring per week, next 13 weeks, by CA", Labels: weeks, Series: expiry},
 		{Title: "Certificates issued per hour, last 48 hours, by CA", Labels: hours, Series: issued},
 		{Title: "Contract certificates issued for installations per hour, last 48 hours", Labels: hours, Series: installed},
 	}

@@ -309,6 +309,10 @@ func testFilter(t *testing.T, s store.Store) {
 	if err != nil || fmt.Sprint(h) != "map[a:[1 2 1 2 2]]" {
 		t.Errorf("expiry histogram %v, %v", h, err)
 	}
+	// cpo2 holds the odd ones: a01 (day 2), a05, a07 (days 6, 8); a09 is past the end.
+	if h, err := s.Histogram(ctx, store.Filter{Revoked: &no, Tenant: "cpo2"}, store.HistogramExpiry, t0, 48*time.Hour, 5); err != nil || fmt.Sprint(h) != "map[a:[0 1 0 1 1]]" {
+		t.Errorf("one tenant's expiry histogram %v, %v", h, err)
+	}
 	h, err = s.Histogram(ctx, store.Filter{}, store.HistogramIssuance, t0, 5*time.Second, 2)
 	if err != nil || fmt.Sprint(h) != "map[a:[5 5] b:[1 0]]" {
 		t.Errorf("issuance histogram %v, %v", h, err)
