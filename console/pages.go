@@ -324,10 +324,7 @@ func (h *Handler) auditVerify(w http.ResponseWriter, r *http.Request, s *session
 func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request, s *session, c *apiclient.Client, verified *pncpkiv1.VerifyAuditResponse) {
 	q := r.URL.Query()
 	after, _ := strconv.ParseInt(q.Get("after"), 10, 64)
-	var actions []string
-	for _, a := range strings.FieldsFunc(q.Get("action"), func(r rune) bool { return r == ',' || r == ' ' }) {
-		actions = append(actions, a)
-	}
+	actions := strings.FieldsFunc(q.Get("action"), func(r rune) bool { return r == ',' || r == ' ' })
 	resp, err := c.Audit.ListAudit(r.Context(), apiclient.Call(c, &pncpkiv1.ListAuditRequest{After: max(0, after), PageSize: 100, Actions: actions}))
 	if err != nil {
 		h.apiFail(w, r, s, err)
