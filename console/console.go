@@ -113,8 +113,11 @@ func New(opts Options) (*Handler, error) {
 	h.mux.HandleFunc("GET /console/anchors", h.signedIn(h.anchors))
 	h.mux.HandleFunc("GET /console/access", h.signedIn(h.access))
 	h.mux.HandleFunc("GET /console/exi", h.signedIn(h.exiPage))
-	h.mux.HandleFunc("GET /console/charts", h.signedIn(h.charts))
 	h.mux.HandleFunc("POST /console/exi", h.signedIn(h.exiInspect))
+	h.mux.HandleFunc("GET /console/charts", h.signedIn(h.charts))
+	h.mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, nil, http.StatusNotFound, "route.not_found", "no such console page")
+	})
 	return h, nil
 }
 
@@ -125,6 +128,7 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 // maxForm bounds a posted form (a CSR upload is a few KiB).
 const maxForm = 64 << 10
 
+// ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", csp)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -144,17 +148,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// sameOrigin reports whether origin is the origin r was sent to.
+// sameOrigin reports whether origin names the host r was sent to. The
+// scheme is not compared: behind a proxy that ends TLS, the browser's
+// https origin reaches pncd over http.
 func sameOrigin(origin string, r *http.Request) bool {
 	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return u.Scheme == scheme && u.Host == r.Host
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.Host == r.Host
 }
 
 // page is what every template gets.
