@@ -20,8 +20,12 @@ import (
 type stations struct{ s *Server }
 
 func stationProto(st *store.Station) *pncpkiv1.Station {
-	return &pncpkiv1.Station{Id: st.ID, Tenant: st.Tenant, SerialNumber: st.SerialNumber, EvseIds: st.EVSEIDs, SeccIds: st.SECCIDs,
+	p := &pncpkiv1.Station{Id: st.ID, Tenant: st.Tenant, SerialNumber: st.SerialNumber, EvseIds: st.EVSEIDs, SeccIds: st.SECCIDs,
 		OcppVersion: st.OCPPVersion, ExiResponseLimit: int32(st.EXIResponseLimit), CreatedAt: timestamppb.New(st.CreatedAt), UpdatedAt: timestamppb.New(st.UpdatedAt)}
+	if !st.LastSeen.IsZero() {
+		p.LastSeen = timestamppb.New(st.LastSeen)
+	}
+	return p
 }
 
 func invalid(code, format string, args ...any) error {

@@ -301,7 +301,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/stations"), chromedp.Click(chromedp.CSS(`#stations a`)), chromedp.WaitVisible(chromedp.CSS("#installed"))); err != nil {
 		t.Fatal(err)
 	}
-	if m := text("main"); !strings.Contains(m, "7500 characters") || !strings.Contains(m, "DESWME000123") {
+	if m := text("main"); !strings.Contains(m, "7500 characters") || !strings.Contains(m, "DESWME000123") || !strings.Contains(m, "never through pncd's OCPP proxy") {
 		t.Errorf("station page: %q", m)
 	}
 	// The trust anchors, and the contracts page (a CPO has neither

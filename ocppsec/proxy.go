@@ -272,6 +272,30 @@ type session struct {
 	mu       sync.Mutex
 	inflight map[string]string        // the station's CALLs awaiting the CSMS: ID -> action
 	authz    map[string]*authzPending // Authorize CALLs: ID -> verdict to merge
+	touched  time.Time                // when LastSeen was last recorded
+}
+
+// touchEvery bounds how often a session records that its station spoke:
+// a heartbeat a minute from thousands of stations is no write each.
+const touchEvery = 5 * time.Minute
+
+// touch records, at most every touchEvery, that the station spoke.
+func (s *session) touch() {
+	now := time.Now()
+	s.mu.Lock()
+	if now.Sub(s.touched) < touchEvery {
+		s.mu.Unlock()
+		return
+	}
+	s.touched = now
+	s.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.p.Bridge.Store.TouchStation(ctx, s.id, now); err != nil {
+			s.p.log().Warn("station last seen not recorded", "station", s.id, "err", err)
+		}
+	}()
 }
 
 type authzPending struct {
@@ -369,6 +393,7 @@ func (s *session) sendCall(id string, c Call) {
 
 // fromStation routes one frame from the station.
 func (s *session) fromStation(ctx context.Context, data []byte) {
+	s.touch()
 	f, err := ParseFrame(s.d, data)
 	if err != nil {
 		var fe *FrameError

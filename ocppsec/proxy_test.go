@@ -412,6 +412,11 @@ func TestProxyStationEXILimit(t *testing.T) {
 			got, err := e.d.Store.Station(ctx, tc.station)
 			return err == nil && got.EXIResponseLimit == tc.reports
 		})
+		// Having spoken through the proxy, the station was seen.
+		waitFor(t, func() bool {
+			got, err := e.d.Store.Station(ctx, tc.station)
+			return err == nil && time.Since(got.LastSeen) < time.Minute
+		})
 	}
 
 	before := countCerts(t, e)

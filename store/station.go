@@ -23,6 +23,10 @@ type Station struct {
 	SECCIDs []string `json:"secc_ids,omitempty"`
 	// OCPPVersion is "1.6", "2.0.1" or "2.1".
 	OCPPVersion string `json:"ocpp_version"`
+	// LastSeen is when the station last spoke through pncd's OCPP proxy
+	// (kept at most every few minutes); zero if it never did. The
+	// registration does not set it.
+	LastSeen time.Time `json:"last_seen,omitzero"`
 	// EXIResponseLimit is the longest exiResponse (base64 characters) the
 	// station takes: registered by its operator or reported by the
 	// station (OCPPCommCtrlr.FieldLength); 0 leaves the default of its
@@ -106,6 +110,9 @@ type Stations interface {
 	// StationCall returns one unanswered call (ErrNotFound when it is not
 	// pncpki's or was answered already).
 	StationCall(ctx context.Context, station, id string) (*StationCall, error)
+	// TouchStation records that the station spoke at at (not audited: it
+	// changes no registration). An unknown station is no error.
+	TouchStation(ctx context.Context, id string, at time.Time) error
 	// StationCalls returns a station's unanswered calls, oldest first.
 	StationCalls(ctx context.Context, station string) ([]*StationCall, error)
 	// FinishStationCall records, in one transaction, what a station's

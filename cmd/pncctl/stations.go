@@ -172,8 +172,12 @@ func (a *app) listStations(cmd *cobra.Command, tenant string) ([]*store.Station,
 
 // stationOf is the registry record of an API station.
 func stationOf(s *pncpkiv1.Station) *store.Station {
-	return &store.Station{ID: s.Id, Tenant: s.Tenant, SerialNumber: s.SerialNumber, EVSEIDs: s.EvseIds, SECCIDs: s.SeccIds,
+	st := &store.Station{ID: s.Id, Tenant: s.Tenant, SerialNumber: s.SerialNumber, EVSEIDs: s.EvseIds, SECCIDs: s.SeccIds,
 		OCPPVersion: s.OcppVersion, EXIResponseLimit: int(s.ExiResponseLimit), CreatedAt: s.CreatedAt.AsTime(), UpdatedAt: s.UpdatedAt.AsTime()}
+	if s.LastSeen != nil {
+		st.LastSeen = s.LastSeen.AsTime()
+	}
+	return st
 }
 
 // printStation prints a station's registration on one line.

@@ -265,6 +265,8 @@ var migrations = [][]string{
 		`CREATE INDEX certificates_live_not_after ON certificates(not_after, issuer) WHERE revoked_at IS NULL`,
 		`CREATE INDEX certificates_live_tenant ON certificates(tenant, not_after, issuer) WHERE revoked_at IS NULL`,
 		`CREATE INDEX certificates_common_name_c ON certificates((common_name COLLATE "C"))`,
+		// When a station last spoke through the proxy; NULL: never.
+		`ALTER TABLE stations ADD COLUMN last_seen TIMESTAMPTZ`,
 	},
 }
 

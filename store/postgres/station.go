@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -36,16 +37,28 @@ func (db *DB) PutStation(ctx context.Context, s *store.Station) error {
 	})
 }
 
-const stationCols = `id, tenant, serial_number, evse_ids, secc_ids, ocpp_version, exi_response_limit, created_at, updated_at`
+const stationCols = `id, tenant, serial_number, evse_ids, secc_ids, ocpp_version, exi_response_limit, created_at, updated_at, last_seen`
 
 func scanStation(row pgx.Row) (*store.Station, error) {
 	var s store.Station
-	if err := row.Scan(&s.ID, &s.Tenant, &s.SerialNumber, &s.EVSEIDs, &s.SECCIDs, &s.OCPPVersion, &s.EXIResponseLimit, &s.CreatedAt, &s.UpdatedAt); err != nil {
+	var seen *time.Time
+	if err := row.Scan(&s.ID, &s.Tenant, &s.SerialNumber, &s.EVSEIDs, &s.SECCIDs, &s.OCPPVersion, &s.EXIResponseLimit, &s.CreatedAt, &s.UpdatedAt, &seen); err != nil {
 		return nil, err
+	}
+	if seen != nil {
+		s.LastSeen = seen.UTC()
 	}
 	s.EVSEIDs, s.SECCIDs = nilIfEmpty(s.EVSEIDs), nilIfEmpty(s.SECCIDs)
 	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
 	return &s, nil
+}
+
+// TouchStation implements store.Store.
+func (db *DB) TouchStation(ctx context.Context, id string, at time.Time) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE stations SET last_seen = $1 WHERE id = $2 AND (last_seen IS NULL OR last_seen < $1)`, at, id)
+		return err
+	})
 }
 
 // Station implements store.Store.

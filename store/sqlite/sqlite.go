@@ -321,6 +321,8 @@ var migrations = [][]string{
 		// one (the console's counts).
 		`CREATE INDEX certificates_live_not_after ON certificates(not_after, issuer) WHERE revoked_at IS NULL`,
 		`CREATE INDEX certificates_live_tenant ON certificates(tenant, not_after, issuer) WHERE revoked_at IS NULL`,
+		// When a station last spoke through the proxy (ms; 0: never).
+		`ALTER TABLE stations ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0`,
 	},
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pncpki/pncpki/store"
 )
@@ -35,18 +36,26 @@ func (db *DB) PutStation(ctx context.Context, s *store.Station) error {
 	})
 }
 
-const stationCols = `id, tenant, serial_number, evse_ids, secc_ids, ocpp_version, exi_response_limit, created_at, updated_at`
+const stationCols = `id, tenant, serial_number, evse_ids, secc_ids, ocpp_version, exi_response_limit, created_at, updated_at, last_seen`
 
 func scanStation(row scanner) (*store.Station, error) {
 	var s store.Station
 	var evses, seccs string
-	var created, updated int64
-	if err := row.Scan(&s.ID, &s.Tenant, &s.SerialNumber, &evses, &seccs, &s.OCPPVersion, &s.EXIResponseLimit, &created, &updated); err != nil {
+	var created, updated, seen int64
+	if err := row.Scan(&s.ID, &s.Tenant, &s.SerialNumber, &evses, &seccs, &s.OCPPVersion, &s.EXIResponseLimit, &created, &updated, &seen); err != nil {
 		return nil, err
 	}
 	s.EVSEIDs, s.SECCIDs = split(evses), split(seccs)
-	s.CreatedAt, s.UpdatedAt = fromMS(created), fromMS(updated)
+	s.CreatedAt, s.UpdatedAt, s.LastSeen = fromMS(created), fromMS(updated), fromMSOrZero(seen)
 	return &s, nil
+}
+
+// TouchStation implements store.Store.
+func (db *DB) TouchStation(ctx context.Context, id string, at time.Time) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE stations SET last_seen = ? WHERE id = ? AND last_seen < ?`, ms(at), id, ms(at))
+		return err
+	})
 }
 
 // Station implements store.Store.

@@ -685,6 +685,18 @@ func testStations(t *testing.T, s store.Store) {
 	if fmt.Sprint(got) != fmt.Sprint(in) {
 		t.Errorf("Station = %+v, want %+v", got, in)
 	}
+	// Last seen: only ever later, and an unknown station is no error.
+	for _, at := range []time.Time{t0.Add(time.Hour), t0} {
+		if err := s.TouchStation(ctx, "CS-0001", at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.TouchStation(ctx, "CS-none", t0); err != nil {
+		t.Errorf("touching an unknown station: %v", err)
+	}
+	if got, _ := s.Station(ctx, "CS-0001"); !got.LastSeen.Equal(t0.Add(time.Hour)) {
+		t.Errorf("last seen %v, want %v", got.LastSeen, t0.Add(time.Hour))
+	}
 	// Updating keeps the creation time; moving to another tenant is refused.
 	up := *in
 	up.EVSEIDs, up.OCPPVersion, up.EXIResponseLimit, up.CreatedAt, up.UpdatedAt = nil, "2.1", 0, t0.Add(time.Hour), t0.Add(time.Hour)

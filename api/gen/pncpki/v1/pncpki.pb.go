@@ -1671,8 +1671,11 @@ type Station struct {
 	// here or reported by the station (OCPPCommCtrlr.FieldLength); 0 leaves
 	// its OCPP version's default.
 	ExiResponseLimit int32 `protobuf:"varint,9,opt,name=exi_response_limit,json=exiResponseLimit,proto3" json:"exi_response_limit,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// When the station last spoke through pncd's OCPP proxy (recorded at
+	// most every 5 minutes); unset if it never did. Not set by PutStation.
+	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Station) Reset() {
@@ -1766,6 +1769,13 @@ func (x *Station) GetExiResponseLimit() int32 {
 		return x.ExiResponseLimit
 	}
 	return 0
+}
+
+func (x *Station) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
 }
 
 type PutStationRequest struct {
@@ -5624,7 +5634,7 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x16DeleteOEMSubCAResponse\":\n" +
 	"$DeleteProvisioningCertificateRequest\x12\x12\n" +
 	"\x04pcid\x18\x01 \x01(\tR\x04pcid\"'\n" +
-	"%DeleteProvisioningCertificateResponse\"\xd3\x02\n" +
+	"%DeleteProvisioningCertificateResponse\"\x8c\x03\n" +
 	"\aStation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12#\n" +
@@ -5636,7 +5646,9 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12,\n" +
-	"\x12exi_response_limit\x18\t \x01(\x05R\x10exiResponseLimit\"A\n" +
+	"\x12exi_response_limit\x18\t \x01(\x05R\x10exiResponseLimit\x127\n" +
+	"\tlast_seen\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"A\n" +
 	"\x11PutStationRequest\x12,\n" +
 	"\astation\x18\x01 \x01(\v2\x12.pncpki.v1.StationR\astation\"B\n" +
 	"\x12PutStationResponse\x12,\n" +
@@ -6091,138 +6103,139 @@ var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
 	23,  // 18: pncpki.v1.ListOEMSubCAsResponse.sub_cas:type_name -> pncpki.v1.OEMSubCA
 	96,  // 19: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
 	96,  // 20: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
-	32,  // 21: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
-	32,  // 22: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
-	32,  // 23: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
-	37,  // 24: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
-	38,  // 25: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
-	96,  // 26: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
-	96,  // 27: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
-	32,  // 28: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
-	43,  // 29: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
-	43,  // 30: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
-	43,  // 31: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
-	43,  // 32: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
-	96,  // 33: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	53,  // 34: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
-	55,  // 35: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
-	55,  // 36: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
-	55,  // 37: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	96,  // 38: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	96,  // 39: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	96,  // 40: pncpki.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	96,  // 41: pncpki.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
-	65,  // 42: pncpki.v1.ListTokensResponse.tokens:type_name -> pncpki.v1.Token
-	96,  // 43: pncpki.v1.OAuthClient.created_at:type_name -> google.protobuf.Timestamp
-	96,  // 44: pncpki.v1.OAuthClient.revoked_at:type_name -> google.protobuf.Timestamp
-	67,  // 45: pncpki.v1.CreateOAuthClientResponse.client:type_name -> pncpki.v1.OAuthClient
-	67,  // 46: pncpki.v1.ListOAuthClientsResponse.clients:type_name -> pncpki.v1.OAuthClient
-	76,  // 47: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	96,  // 48: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	96,  // 49: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	96,  // 50: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
-	76,  // 51: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	96,  // 52: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
-	96,  // 53: pncpki.v1.ListCertificatesRequest.expiring_after:type_name -> google.protobuf.Timestamp
-	76,  // 54: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	76,  // 55: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	96,  // 56: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	96,  // 57: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
-	96,  // 58: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
-	96,  // 59: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
-	96,  // 60: pncpki.v1.Authority.ocsp_responder_not_after:type_name -> google.protobuf.Timestamp
-	96,  // 61: pncpki.v1.Authority.crl_this_update:type_name -> google.protobuf.Timestamp
-	96,  // 62: pncpki.v1.Authority.crl_next_update:type_name -> google.protobuf.Timestamp
-	84,  // 63: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	96,  // 64: pncpki.v1.CertificateHistogramRequest.from:type_name -> google.protobuf.Timestamp
-	90,  // 65: pncpki.v1.CertificateHistogramResponse.series:type_name -> pncpki.v1.HistogramSeries
-	96,  // 66: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
-	94,  // 67: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
-	74,  // 68: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	77,  // 69: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	79,  // 70: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	81,  // 71: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	86,  // 72: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
-	91,  // 73: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
-	88,  // 74: pncpki.v1.CertificateService.CertificateHistogram:input_type -> pncpki.v1.CertificateHistogramRequest
-	83,  // 75: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	93,  // 76: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
-	56,  // 77: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	58,  // 78: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	60,  // 79: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	62,  // 80: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
-	64,  // 81: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
-	68,  // 82: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
-	70,  // 83: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
-	72,  // 84: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
-	50,  // 85: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	51,  // 86: pncpki.v1.AuditService.VerifyAudit:input_type -> pncpki.v1.VerifyAuditRequest
-	33,  // 87: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	35,  // 88: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	39,  // 89: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	41,  // 90: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	1,   // 91: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
-	3,   // 92: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
-	5,   // 93: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
-	7,   // 94: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
-	17,  // 95: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
-	19,  // 96: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
-	21,  // 97: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
-	10,  // 98: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
-	12,  // 99: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
-	14,  // 100: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
-	30,  // 101: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
-	24,  // 102: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
-	26,  // 103: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
-	28,  // 104: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
-	44,  // 105: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	46,  // 106: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	48,  // 107: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	75,  // 108: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	78,  // 109: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	80,  // 110: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	82,  // 111: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	87,  // 112: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
-	92,  // 113: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
-	89,  // 114: pncpki.v1.CertificateService.CertificateHistogram:output_type -> pncpki.v1.CertificateHistogramResponse
-	85,  // 115: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	95,  // 116: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
-	57,  // 117: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	59,  // 118: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	61,  // 119: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	63,  // 120: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
-	66,  // 121: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
-	69,  // 122: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
-	71,  // 123: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
-	73,  // 124: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
-	54,  // 125: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	52,  // 126: pncpki.v1.AuditService.VerifyAudit:output_type -> pncpki.v1.VerifyAuditResponse
-	34,  // 127: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	36,  // 128: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	40,  // 129: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	42,  // 130: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	2,   // 131: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
-	4,   // 132: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
-	6,   // 133: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
-	8,   // 134: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
-	18,  // 135: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
-	20,  // 136: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
-	22,  // 137: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
-	11,  // 138: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
-	13,  // 139: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
-	15,  // 140: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
-	31,  // 141: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
-	25,  // 142: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
-	27,  // 143: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
-	29,  // 144: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
-	45,  // 145: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	47,  // 146: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	49,  // 147: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	108, // [108:148] is the sub-list for method output_type
-	68,  // [68:108] is the sub-list for method input_type
-	68,  // [68:68] is the sub-list for extension type_name
-	68,  // [68:68] is the sub-list for extension extendee
-	0,   // [0:68] is the sub-list for field type_name
+	96,  // 21: pncpki.v1.Station.last_seen:type_name -> google.protobuf.Timestamp
+	32,  // 22: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
+	32,  // 23: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
+	32,  // 24: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
+	37,  // 25: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
+	38,  // 26: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
+	96,  // 27: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
+	96,  // 28: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
+	32,  // 29: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
+	43,  // 30: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
+	43,  // 31: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
+	43,  // 32: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
+	43,  // 33: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
+	96,  // 34: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	53,  // 35: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
+	55,  // 36: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
+	55,  // 37: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
+	55,  // 38: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
+	96,  // 39: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	96,  // 40: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	96,  // 41: pncpki.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	96,  // 42: pncpki.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	65,  // 43: pncpki.v1.ListTokensResponse.tokens:type_name -> pncpki.v1.Token
+	96,  // 44: pncpki.v1.OAuthClient.created_at:type_name -> google.protobuf.Timestamp
+	96,  // 45: pncpki.v1.OAuthClient.revoked_at:type_name -> google.protobuf.Timestamp
+	67,  // 46: pncpki.v1.CreateOAuthClientResponse.client:type_name -> pncpki.v1.OAuthClient
+	67,  // 47: pncpki.v1.ListOAuthClientsResponse.clients:type_name -> pncpki.v1.OAuthClient
+	76,  // 48: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
+	96,  // 49: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	96,  // 50: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	96,  // 51: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	76,  // 52: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	96,  // 53: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
+	96,  // 54: pncpki.v1.ListCertificatesRequest.expiring_after:type_name -> google.protobuf.Timestamp
+	76,  // 55: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	76,  // 56: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	96,  // 57: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	96,  // 58: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
+	96,  // 59: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
+	96,  // 60: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
+	96,  // 61: pncpki.v1.Authority.ocsp_responder_not_after:type_name -> google.protobuf.Timestamp
+	96,  // 62: pncpki.v1.Authority.crl_this_update:type_name -> google.protobuf.Timestamp
+	96,  // 63: pncpki.v1.Authority.crl_next_update:type_name -> google.protobuf.Timestamp
+	84,  // 64: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	96,  // 65: pncpki.v1.CertificateHistogramRequest.from:type_name -> google.protobuf.Timestamp
+	90,  // 66: pncpki.v1.CertificateHistogramResponse.series:type_name -> pncpki.v1.HistogramSeries
+	96,  // 67: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	94,  // 68: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	74,  // 69: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	77,  // 70: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	79,  // 71: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	81,  // 72: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	86,  // 73: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	91,  // 74: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	88,  // 75: pncpki.v1.CertificateService.CertificateHistogram:input_type -> pncpki.v1.CertificateHistogramRequest
+	83,  // 76: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	93,  // 77: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	56,  // 78: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	58,  // 79: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	60,  // 80: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	62,  // 81: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
+	64,  // 82: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
+	68,  // 83: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
+	70,  // 84: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
+	72,  // 85: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
+	50,  // 86: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	51,  // 87: pncpki.v1.AuditService.VerifyAudit:input_type -> pncpki.v1.VerifyAuditRequest
+	33,  // 88: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	35,  // 89: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	39,  // 90: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	41,  // 91: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	1,   // 92: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
+	3,   // 93: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
+	5,   // 94: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
+	7,   // 95: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
+	17,  // 96: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
+	19,  // 97: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
+	21,  // 98: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
+	10,  // 99: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
+	12,  // 100: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
+	14,  // 101: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
+	30,  // 102: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
+	24,  // 103: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
+	26,  // 104: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
+	28,  // 105: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
+	44,  // 106: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	46,  // 107: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	48,  // 108: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	75,  // 109: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	78,  // 110: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	80,  // 111: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	82,  // 112: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	87,  // 113: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	92,  // 114: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	89,  // 115: pncpki.v1.CertificateService.CertificateHistogram:output_type -> pncpki.v1.CertificateHistogramResponse
+	85,  // 116: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	95,  // 117: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	57,  // 118: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	59,  // 119: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	61,  // 120: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	63,  // 121: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
+	66,  // 122: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
+	69,  // 123: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
+	71,  // 124: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
+	73,  // 125: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
+	54,  // 126: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	52,  // 127: pncpki.v1.AuditService.VerifyAudit:output_type -> pncpki.v1.VerifyAuditResponse
+	34,  // 128: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	36,  // 129: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	40,  // 130: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	42,  // 131: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	2,   // 132: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
+	4,   // 133: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
+	6,   // 134: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
+	8,   // 135: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
+	18,  // 136: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
+	20,  // 137: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
+	22,  // 138: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
+	11,  // 139: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
+	13,  // 140: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
+	15,  // 141: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
+	31,  // 142: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
+	25,  // 143: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
+	27,  // 144: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
+	29,  // 145: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
+	45,  // 146: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	47,  // 147: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	49,  // 148: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	109, // [109:149] is the sub-list for method output_type
+	69,  // [69:109] is the sub-list for method input_type
+	69,  // [69:69] is the sub-list for extension type_name
+	69,  // [69:69] is the sub-list for extension extendee
+	0,   // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
