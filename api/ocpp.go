@@ -109,6 +109,11 @@ func (h *stations) GetStation(ctx context.Context, req *connect.Request[pncpkiv1
 	for _, c := range calls {
 		resp.PendingCalls = append(resp.PendingCalls, &pncpkiv1.PendingCall{Id: c.ID, Action: c.Action, Payload: string(c.Payload), Created: timestamppb.New(c.Created)})
 	}
+	if h.s.OCPP != nil {
+		if resp.RenewalsDue, err = h.s.OCPP.RenewalsDue(ctx, st); err != nil {
+			return nil, apiError(err)
+		}
+	}
 	return connect.NewResponse(resp), nil
 }
 

@@ -507,3 +507,41 @@ func TestOEMSubCAs(t *testing.T) {
 		t.Errorf("delete: %d %v", status, body)
 	}
 }
+
+// TestStationRenewalsDue: a station whose SECC certificate expires within
+// the renewal window shows it due; a newer one for the same EVSEID clears
+// it.
+func TestStationRenewalsDue(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		if status, body := e.rest(t, "PUT", "/v1/stations/CS-R", e.tokens["cpo1"], map[string]any{"ocppVersion": "2.0.1", "evseIds": []string{"DE*ABC*E9"}}); status != 200 {
+			t.Fatalf("put station: %d %v", status, body)
+		}
+		due := func() []any {
+			t.Helper()
+			status, body := e.rest(t, "GET", "/v1/stations/CS-R", e.tokens["cpo1"], nil)
+			if status != 200 {
+				t.Fatalf("get station: %d %v", status, body)
+			}
+			r, _ := body["renewalsDue"].([]any)
+			return r
+		}
+		if r := due(); len(r) != 0 {
+			t.Errorf("without certificates: due %v", r)
+		}
+		issue := func(days int) {
+			t.Helper()
+			if status, body := e.rest(t, "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{"profile": policies.ISO2SECC,
+				"csr": opensslCSR(t, e.dir, "DE*ABC*E9"), "validityDays": days}); status != 200 {
+				t.Fatalf("issue: %d %v", status, body)
+			}
+		}
+		issue(10)
+		if r := due(); len(r) != 1 || r[0] != "V2GCertificate" {
+			t.Errorf("a SECC certificate for 10 days: due %v", r)
+		}
+		issue(60)
+		if r := due(); len(r) != 0 {
+			t.Errorf("renewed for 60 days: due %v", r)
+		}
+	})
+}

@@ -13,14 +13,16 @@ import (
 // renew when Policy.RenewalWindow is zero.
 const DefaultRenewalWindow = 30 * 24 * time.Hour
 
-// RenewalCalls returns the trigger messages that make a station send a new
-// CSR for each of its certificates that expires within the renewal window
-// (OCPP 2.0.1 TriggerMessage SignV2GCertificate /
-// SignChargingStationCertificate; 1.6 ExtendedTriggerMessage
-// SignChargePointCertificate and, for Plug and Charge, TriggerMessage
-// SignV2GCertificate in the OCA DataTransfer). A certificate already followed by a newer one
-// for the same name does not count.
-func (b *Bridge) RenewalCalls(ctx context.Context, st *store.Station, d Dialect) ([]Call, error) {
+// The certificates of a station that RenewalsDue names.
+const (
+	RenewStation = "ChargingStationCertificate"
+	RenewV2G     = "V2GCertificate"
+)
+
+// RenewalsDue names the station's certificates (RenewStation, RenewV2G)
+// whose latest expires within the renewal window. A certificate already
+// followed by a newer one for the same name does not count.
+func (b *Bridge) RenewalsDue(ctx context.Context, st *store.Station) ([]string, error) {
 	window := b.Policy.RenewalWindow
 	if window <= 0 {
 		window = DefaultRenewalWindow
@@ -37,37 +39,50 @@ func (b *Bridge) RenewalCalls(ctx context.Context, st *store.Station, d Dialect)
 		}
 		return false, nil
 	}
-	var calls []Call
+	var out []string
 	stationNames := map[string]bool{st.SerialNumber: true}
 	if b.Policy.StationCNIdentity {
 		stationNames[st.ID] = true
 	}
-	renewStation, err := due(policies.OCPPChargingStation, stationNames, func(s string) string { return s })
-	if err != nil {
+	if ok, err := due(policies.OCPPChargingStation, stationNames, func(s string) string { return s }); err != nil {
 		return nil, err
-	}
-	if renewStation {
-		if d == OCPP16 {
-			calls = append(calls, Call{"ExtendedTriggerMessage", &ExtendedTriggerMessage16{RequestedMessage: "SignChargePointCertificate"}})
-		} else {
-			calls = append(calls, Call{"TriggerMessage", &TriggerMessageRequest{RequestedMessage: "SignChargingStationCertificate"}})
-		}
+	} else if ok {
+		out = append(out, RenewStation)
 	}
 	seccNames := map[string]bool{}
 	for _, x := range append(append([]string(nil), st.EVSEIDs...), st.SECCIDs...) {
 		seccNames[x] = true
 	}
-	renewSECC, err := due(policies.ISO2SECC, seccNames, func(s string) string { n, _ := NormalizeSECCName(s); return n })
+	if ok, err := due(policies.ISO2SECC, seccNames, func(s string) string { n, _ := NormalizeSECCName(s); return n }); err != nil {
+		return nil, err
+	} else if ok {
+		out = append(out, RenewV2G)
+	}
+	return out, nil
+}
+
+// RenewalCalls returns the trigger messages that make a station send a new
+// CSR for each of its certificates RenewalsDue names (OCPP 2.0.1
+// TriggerMessage SignV2GCertificate / SignChargingStationCertificate; 1.6
+// ExtendedTriggerMessage SignChargePointCertificate and, for Plug and
+// Charge, TriggerMessage SignV2GCertificate in the OCA DataTransfer).
+func (b *Bridge) RenewalCalls(ctx context.Context, st *store.Station, d Dialect) ([]Call, error) {
+	due, err := b.RenewalsDue(ctx, st)
 	if err != nil {
 		return nil, err
 	}
-	if renewSECC {
-		trigger := &TriggerMessageRequest{RequestedMessage: "SignV2GCertificate"}
-		if d == OCPP16 { // 1.6 Plug and Charge: the OCA DataTransfer
-			data, _ := json.Marshal(trigger)
+	var calls []Call
+	for _, kind := range due {
+		switch {
+		case kind == RenewStation && d == OCPP16:
+			calls = append(calls, Call{"ExtendedTriggerMessage", &ExtendedTriggerMessage16{RequestedMessage: "SignChargePointCertificate"}})
+		case kind == RenewStation:
+			calls = append(calls, Call{"TriggerMessage", &TriggerMessageRequest{RequestedMessage: "SignChargingStationCertificate"}})
+		case d == OCPP16: // 1.6 Plug and Charge: the OCA DataTransfer
+			data, _ := json.Marshal(&TriggerMessageRequest{RequestedMessage: "SignV2GCertificate"})
 			calls = append(calls, Call{"DataTransfer", &DataTransfer16{VendorID: VendorOCA, MessageID: "TriggerMessage", Data: string(data)}})
-		} else {
-			calls = append(calls, Call{"TriggerMessage", trigger})
+		default:
+			calls = append(calls, Call{"TriggerMessage", &TriggerMessageRequest{RequestedMessage: "SignV2GCertificate"}})
 		}
 	}
 	return calls, nil

@@ -1916,7 +1916,11 @@ type GetStationResponse struct {
 	// What the station reported holding or accepted from pncpki.
 	Installed []*InstalledCertificate `protobuf:"bytes,2,rep,name=installed,proto3" json:"installed,omitempty"`
 	// pncpki's calls to the station that have no answer yet.
-	PendingCalls  []*PendingCall `protobuf:"bytes,3,rep,name=pending_calls,json=pendingCalls,proto3" json:"pending_calls,omitempty"`
+	PendingCalls []*PendingCall `protobuf:"bytes,3,rep,name=pending_calls,json=pendingCalls,proto3" json:"pending_calls,omitempty"`
+	// The station's certificates whose latest expires within the renewal
+	// window (ChargingStationCertificate, V2GCertificate): what the proxy's
+	// renewal check asks the station to renew. Empty without the OCPP bridge.
+	RenewalsDue   []string `protobuf:"bytes,4,rep,name=renewals_due,json=renewalsDue,proto3" json:"renewals_due,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1968,6 +1972,13 @@ func (x *GetStationResponse) GetInstalled() []*InstalledCertificate {
 func (x *GetStationResponse) GetPendingCalls() []*PendingCall {
 	if x != nil {
 		return x.PendingCalls
+	}
+	return nil
+}
+
+func (x *GetStationResponse) GetRenewalsDue() []string {
+	if x != nil {
+		return x.RenewalsDue
 	}
 	return nil
 }
@@ -5654,11 +5665,12 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x12PutStationResponse\x12,\n" +
 	"\astation\x18\x01 \x01(\v2\x12.pncpki.v1.StationR\astation\"#\n" +
 	"\x11GetStationRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xbe\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xe1\x01\n" +
 	"\x12GetStationResponse\x12,\n" +
 	"\astation\x18\x01 \x01(\v2\x12.pncpki.v1.StationR\astation\x12=\n" +
 	"\tinstalled\x18\x02 \x03(\v2\x1f.pncpki.v1.InstalledCertificateR\tinstalled\x12;\n" +
-	"\rpending_calls\x18\x03 \x03(\v2\x16.pncpki.v1.PendingCallR\fpendingCalls\"\xfd\x01\n" +
+	"\rpending_calls\x18\x03 \x03(\v2\x16.pncpki.v1.PendingCallR\fpendingCalls\x12!\n" +
+	"\frenewals_due\x18\x04 \x03(\tR\vrenewalsDue\"\xfd\x01\n" +
 	"\x14InstalledCertificate\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12%\n" +
 	"\x0ehash_algorithm\x18\x02 \x01(\tR\rhashAlgorithm\x12(\n" +
