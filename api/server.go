@@ -742,10 +742,7 @@ func (h *authorities) ListAuthorities(ctx context.Context, req *connect.Request[
 			p.Status = "scheduled"
 		}
 		if admin {
-			p.Key = c.KeyURI
-			if i := strings.IndexByte(p.Key, '?'); i >= 0 { // a PKCS#11 PIN may be in the query
-				p.Key = p.Key[:i] + "?..."
-			}
+			p.Key = store.RedactKeyURI(c.KeyURI)
 		}
 		if req.Msg.Usage && !c.Pending() {
 			if err := h.usage(ctx, p, now); err != nil {
@@ -759,7 +756,7 @@ func (h *authorities) ListAuthorities(ctx context.Context, req *connect.Request[
 
 // usage counts the live certificates p issued.
 func (h *authorities) usage(ctx context.Context, p *pncpkiv1.Authority, now time.Time) error {
-	const page = 5000
+	const page = store.MaxPage // the store's bound: a shorter page ends the listing
 	var last time.Time
 	for after := ""; ; {
 		certs, err := h.s.Store.Live(ctx, p.Name, now, after, page)

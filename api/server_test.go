@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -726,4 +727,39 @@ func TestListCertificatesPages(t *testing.T) {
 			t.Errorf("forged page token: %d %v", status, body)
 		}
 	})
+}
+
+// TestAuthorityUsage: live certificates are counted past one store page.
+func TestAuthorityUsage(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	usage := func() (int, time.Time) {
+		t.Helper()
+		status, body := e.rest(t, "GET", "/v1/authorities?usage=true", e.tokens["admin"], nil)
+		if status != 200 {
+			t.Fatalf("%d %v", status, body)
+		}
+		for _, a := range body["authorities"].([]any) {
+			if au := a.(map[string]any); au["name"] == "cpo-sub2" {
+				n, _ := strconv.Atoi(fmt.Sprint(au["liveCertificates"]))
+				last, _ := time.Parse(time.RFC3339, fmt.Sprint(au["lastExpiry"]))
+				return n, last
+			}
+		}
+		t.Fatal("no cpo-sub2")
+		return 0, time.Time{}
+	}
+	before, _ := usage()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	const n = store.MaxPage + 5
+	for i := range n {
+		c := &store.Certificate{Issuer: "cpo-sub2", Serial: fmt.Sprintf("7f%06x", i), Profile: policies.ISO2SECC, Tenant: "cpo1",
+			CommonName: fmt.Sprintf("DE*ABC*E%d", i), NotBefore: now, NotAfter: now.Add(time.Duration(i+1) * 24 * time.Hour), DER: []byte{0x30, 0}, CreatedAt: now}
+		if err := e.d.Store.PutCertificate(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if live, last := usage(); live != before+n || !last.Equal(now.Add(n*24*time.Hour)) {
+		t.Errorf("cpo-sub2 usage: %d live (want %d), last expiry %v (want %v)", live, before+n, last, now.Add(n*24*time.Hour))
+	}
 }

@@ -138,8 +138,8 @@ func detail(kv ...any) string {
 	return string(b)
 }
 
-// redactURI drops a key URI's query, where a PIN may be.
-func redactURI(u string) string {
+// RedactKeyURI drops a key URI's query, where a PIN may be.
+func RedactKeyURI(u string) string {
 	if i := strings.IndexByte(u, '?'); i >= 0 {
 		return u[:i] + "?..."
 	}
@@ -158,7 +158,7 @@ func TenantAudit(ctx context.Context, t *policies.Tenant) *AuditEntry {
 // CAAudit records a created CA.
 func CAAudit(ctx context.Context, ca *CA) *AuditEntry {
 	return &AuditEntry{Actor: ActorFrom(ctx), Action: AuditCACreate, Object: ca.Name,
-		Detail: detail("profile", ca.Profile, "parent", ca.Parent, "key", redactURI(ca.KeyURI), "pending", ca.Pending(), "certificate_sha256", fingerprint(ca.CertDER), "issue_from", issueFrom(ca.IssueFrom))}
+		Detail: detail("profile", ca.Profile, "parent", ca.Parent, "key", RedactKeyURI(ca.KeyURI), "pending", ca.Pending(), "certificate_sha256", fingerprint(ca.CertDER), "issue_from", issueFrom(ca.IssueFrom))}
 }
 
 // issueFrom is a CA's switch time for its audit entry: "" when it issues
@@ -172,7 +172,7 @@ func issueFrom(t time.Time) string {
 
 // CAKeyAudit records where a CA's key went.
 func CAKeyAudit(ctx context.Context, name, keyURI string) *AuditEntry {
-	return &AuditEntry{Actor: ActorFrom(ctx), Action: AuditCAKey, Object: name, Detail: detail("key", redactURI(keyURI))}
+	return &AuditEntry{Actor: ActorFrom(ctx), Action: AuditCAKey, Object: name, Detail: detail("key", RedactKeyURI(keyURI))}
 }
 
 // CACertificateAudit records the certificate installed for a pending CA.
