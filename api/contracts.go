@@ -40,6 +40,20 @@ func actingTenant(ctx context.Context) string {
 	return ""
 }
 
+// scopeTenant is the tenant a listing covers: for administrators the one
+// asked for ("" for all), for operators their own, who may not ask for
+// another's (verb says what they tried).
+func scopeTenant(ctx context.Context, asked, verb string) (string, error) {
+	c := claimsFrom(ctx)
+	if c.Role == auth.RoleAdmin {
+		return asked, nil
+	}
+	if asked != "" && asked != c.Tenant {
+		return "", forbidden("a token of tenant %s cannot %s tenant %s", c.Tenant, verb, asked)
+	}
+	return c.Tenant, nil
+}
+
 // contractError maps the pool's refusals to API errors.
 func contractError(err error) error {
 	var pe *contract.Error

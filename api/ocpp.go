@@ -118,12 +118,9 @@ func (h *stations) GetStation(ctx context.Context, req *connect.Request[pncpkiv1
 }
 
 func (h *stations) ListStations(ctx context.Context, req *connect.Request[pncpkiv1.ListStationsRequest]) (*connect.Response[pncpkiv1.ListStationsResponse], error) {
-	tenant := req.Msg.Tenant
-	if c := claimsFrom(ctx); c.Role != auth.RoleAdmin {
-		if tenant != "" && tenant != c.Tenant {
-			return nil, forbidden("a token of tenant %s cannot list tenant %s", c.Tenant, tenant)
-		}
-		tenant = c.Tenant
+	tenant, err := scopeTenant(ctx, req.Msg.Tenant, "list")
+	if err != nil {
+		return nil, err
 	}
 	list, err := h.s.Store.ListStations(ctx, tenant)
 	if err != nil {

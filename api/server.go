@@ -581,15 +581,12 @@ func (h *certificates) ListCertificates(ctx context.Context, req *connect.Reques
 		}
 		f.After = c
 	}
-	if c := claimsFrom(ctx); c.Role != auth.RoleAdmin {
-		if f.Tenant != "" && f.Tenant != c.Tenant {
-			return nil, forbidden("a token of tenant %s cannot list tenant %s", c.Tenant, f.Tenant)
-		}
-		f.Tenant = c.Tenant
+	var err error
+	if f.Tenant, err = scopeTenant(ctx, f.Tenant, "list"); err != nil {
+		return nil, err
 	}
 	resp := &pncpkiv1.ListCertificatesResponse{}
 	if m.Count || m.OnlyCount {
-		var err error
 		if resp.Count, err = h.s.Store.CountCertificates(ctx, f); err != nil {
 			return nil, apiError(err)
 		}
@@ -629,11 +626,9 @@ func (h *certificates) CertificateHistogram(ctx context.Context, req *connect.Re
 	if m.From == nil || m.BucketSeconds < 60 || m.Buckets < 1 || m.Buckets > maxBuckets {
 		return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, fmt.Errorf("request.invalid: want from, bucket_seconds of at least 60 and 1 to %d buckets", maxBuckets))
 	}
-	if c := claimsFrom(ctx); c.Role != auth.RoleAdmin {
-		if f.Tenant != "" && f.Tenant != c.Tenant {
-			return nil, forbidden("a token of tenant %s cannot count tenant %s", c.Tenant, f.Tenant)
-		}
-		f.Tenant = c.Tenant
+	var err error
+	if f.Tenant, err = scopeTenant(ctx, f.Tenant, "count"); err != nil {
+		return nil, err
 	}
 	hist, err := h.s.Store.Histogram(ctx, f, col, m.From.AsTime(), time.Duration(m.BucketSeconds)*time.Second, int(m.Buckets))
 	if err != nil {
