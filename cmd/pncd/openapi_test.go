@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"io"
 	"log/slog"
@@ -12,13 +10,11 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/pncpki/pncpki/api"
 	"github.com/pncpki/pncpki/api/auth"
@@ -27,17 +23,10 @@ import (
 	"github.com/pncpki/pncpki/api/opnc"
 	"github.com/pncpki/pncpki/console"
 	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/internal/openapicheck"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
 )
-
-type openAPIDoc struct {
-	Paths map[string]map[string]struct {
-		Responses map[string]struct {
-			Content map[string]any `json:"content"`
-		} `json:"responses"`
-	} `json:"paths"`
-}
 
 var pathParam = regexp.MustCompile(`\{[^}]*\}`)
 
@@ -111,8 +100,8 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	var doc openAPIDoc
-	if err := json.Unmarshal(body, &doc); err != nil || res.StatusCode != 200 {
+	doc, err := openapicheck.Parse(body)
+	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("/openapi.json: %d %v", res.StatusCode, err)
 	}
 	documented := map[string][]string{} // normalised path: methods
@@ -160,16 +149,6 @@ func TestOpenAPIRoutes(t *testing.T) {
 
 	// Answers against the document: the status and media type, and a
 	// JSON answer against the schema documented for it.
-	tree, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	compiler := jsonschema.NewCompiler()
-	compiler.AssertFormat()
-	if err := compiler.AddResource("openapi.json", tree); err != nil {
-		t.Fatal(err)
-	}
-	esc := strings.NewReplacer("~", "~0", "/", "~1")
 	// Every documented operation outside /v1 (api/openapi_test.go walks
 	// those), as an administrator with an empty body, and a few chosen
 	// answers besides.
@@ -208,37 +187,13 @@ func TestOpenAPIRoutes(t *testing.T) {
 		if res.StatusCode >= 500 && res.StatusCode != http.StatusServiceUnavailable && res.StatusCode != http.StatusHTTPVersionNotSupported {
 			t.Errorf("%s %s: HTTP %d %s", tc.method, tc.path, res.StatusCode, answer)
 		}
-		method := strings.ToLower(tc.method)
-		responses := doc.Paths[tc.spec][method].Responses
-		key := strconv.Itoa(res.StatusCode)
-		r, ok := responses[key]
-		if !ok {
-			key = "default"
-			r, ok = responses[key]
-		}
-		if !ok {
-			t.Errorf("%s %s: status %d is not documented for %s", tc.method, tc.path, res.StatusCode, tc.spec)
-			continue
-		}
 		mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
-		if _, isJSON := r.Content["application/json"]; isJSON && mt == "application/json" {
-			sch, err := compiler.Compile("openapi.json#/paths/" + esc.Replace(tc.spec) + "/" + method + "/responses/" + key + "/content/application~1json/schema")
-			if err != nil {
-				t.Fatalf("%s %s: %v", tc.method, tc.spec, err)
-			}
-			v, err := jsonschema.UnmarshalJSON(bytes.NewReader(answer))
-			if err == nil {
-				err = sch.Validate(v)
-			}
-			if err != nil {
-				t.Errorf("%s %s: HTTP %d answer does not fit the document: %v\n%s", tc.method, tc.path, res.StatusCode, err, answer)
-			}
-			validated++
+		ok, err := doc.Check(strings.ToLower(tc.method), tc.spec, res.StatusCode, mt, answer)
+		if err != nil {
+			t.Errorf("%s %s: %v", tc.method, tc.path, err)
 		}
-		if res.StatusCode < 300 && len(r.Content) > 0 {
-			if _, ok := r.Content[mt]; !ok {
-				t.Errorf("%s %s: %s, documented %v", tc.method, tc.path, mt, r.Content)
-			}
+		if ok {
+			validated++
 		}
 	}
 	if validated < 40 {
