@@ -13,7 +13,6 @@ import (
 	"crypto/x509"
 	"embed"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"html/template"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/pncpki/pncpki/api/apiclient"
 	"github.com/pncpki/pncpki/api/auth"
+	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocsp"
 )
 
@@ -332,12 +332,11 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, s *session, _ *
 
 // pemOf decodes the first PEM certificate of s.
 func pemOf(s string) *x509.Certificate {
-	b, _ := pem.Decode([]byte(s))
-	if b == nil {
+	certs, err := datadir.ParseCertificates([]byte(s))
+	if err != nil {
 		return nil
 	}
-	c, _ := x509.ParseCertificate(b.Bytes)
-	return c
+	return certs[0]
 }
 
 func date(t time.Time) string {

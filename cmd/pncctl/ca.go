@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -313,15 +312,11 @@ func commonName(chain []string) string {
 	if len(chain) == 0 {
 		return ""
 	}
-	b, _ := pem.Decode([]byte(chain[0]))
-	if b == nil {
-		return ""
-	}
-	cert, err := x509.ParseCertificate(b.Bytes)
+	certs, err := datadir.ParseCertificates([]byte(chain[0]))
 	if err != nil {
 		return ""
 	}
-	return cert.Subject.CommonName
+	return certs[0].Subject.CommonName
 }
 
 func dash(s string) string {
