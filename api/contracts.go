@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -340,4 +341,41 @@ func (h *contracts) DeleteContractDeposit(ctx context.Context, req *connect.Requ
 		return nil, contractError(err)
 	}
 	return connect.NewResponse(&pncpkiv1.DeleteContractDepositResponse{}), nil
+}
+
+// maxInstallationsPage bounds a page of the installation log.
+const maxInstallationsPage = 500
+
+func (h *contracts) ListInstallations(ctx context.Context, req *connect.Request[pncpkiv1.ListInstallationsRequest]) (*connect.Response[pncpkiv1.ListInstallationsResponse], error) {
+	m := req.Msg
+	tenant, err := scopeTenant(ctx, m.Tenant, "list the installations of")
+	if err != nil {
+		return nil, err
+	}
+	f := store.InstallationFilter{Tenant: tenant, PCID: m.Pcid, EMAID: m.Emaid, Limit: int(m.PageSize)}
+	switch {
+	case f.Limit < 0 || f.Limit > maxInstallationsPage:
+		return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, fmt.Errorf("request.invalid: page_size is over %d", maxInstallationsPage))
+	case f.Limit == 0:
+		f.Limit = 50
+	}
+	if m.PageToken != "" {
+		if f.Before, err = strconv.ParseInt(m.PageToken, 10, 64); err != nil || f.Before <= 0 {
+			return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, errors.New("request.invalid: page_token is not one ListInstallations gave"))
+		}
+	}
+	list, err := h.s.Store.ListInstallations(ctx, f)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	resp := &pncpkiv1.ListInstallationsResponse{}
+	for _, r := range list {
+		resp.Installations = append(resp.Installations, &pncpkiv1.Installation{Seq: r.Seq, Time: timestamppb.New(r.At), Station: r.Station,
+			Action: r.Action, Pcid: r.PCID, Emaid: r.EMAID, Emsp: r.EMSP, Oem: r.OEM, ResponseCode: r.ResponseCode, Reason: r.Reason,
+			Source: r.Source, Size: int32(r.Size), SizeLimit: int32(r.Limit)})
+	}
+	if len(list) == f.Limit {
+		resp.NextPageToken = strconv.FormatInt(list[len(list)-1].Seq, 10)
+	}
+	return connect.NewResponse(resp), nil
 }

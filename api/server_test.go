@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -762,4 +763,59 @@ func TestAuthorityUsage(t *testing.T) {
 	if live, last := usage(); live != before+n || !last.Equal(now.Add(n*24*time.Hour)) {
 		t.Errorf("cpo-sub2 usage: %d live (want %d), last expiry %v (want %v)", live, before+n, last, now.Add(n*24*time.Hour))
 	}
+}
+
+// TestListInstallations: the installation log is paged newest first, and
+// a tenant sees only the installations of its contracts and vehicles.
+func TestListInstallations(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		for i, r := range []store.InstallationRecord{
+			{EMSP: "emsp1", OEM: "oem1", ResponseCode: "OK", Source: "issued", Size: 7412},
+			{EMSP: "emsp1", ResponseCode: "FAILED", Reason: "too_large", Size: 24},
+			{EMSP: "emsp2", ResponseCode: "OK", Source: "issued", Size: 7400},
+			{ResponseCode: "FAILED_CertChainError", Reason: "cert_chain", Size: 24},
+		} {
+			r.At, r.Action, r.PCID, r.Limit = time.Now(), "Install", fmt.Sprintf("WMI0000000000000%d", i), 7500
+			if err := e.d.Store.PutInstallation(ctx, &r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pcids := func(body map[string]any) (out []string) {
+			list, _ := body["installations"].([]any)
+			for _, r := range list {
+				out = append(out, r.(map[string]any)["pcid"].(string))
+			}
+			return out
+		}
+		for _, tt := range []struct {
+			token, query string
+			status       int
+			want         []string
+		}{
+			{"admin", "", 200, []string{"WMI00000000000003", "WMI00000000000002", "WMI00000000000001", "WMI00000000000000"}},
+			{"emsp1", "", 200, []string{"WMI00000000000001", "WMI00000000000000"}},
+			{"oem1", "", 200, []string{"WMI00000000000000"}},
+			{"cpo1", "", 200, nil},
+			{"admin", "?tenant=emsp2", 200, []string{"WMI00000000000002"}},
+			{"emsp1", "?tenant=emsp2", 403, nil},
+			{"admin", "?pageSize=501", 400, nil},
+			{"admin", "?pageToken=-3", 400, nil},
+		} {
+			status, body := e.rest(t, "GET", "/v1/installations"+tt.query, e.tokens[tt.token], nil)
+			if status != tt.status || !slices.Equal(pcids(body), tt.want) {
+				t.Errorf("%s %s: %d %v, want %d %v", tt.token, tt.query, status, pcids(body), tt.status, tt.want)
+			}
+		}
+		// Two pages of two.
+		status, body := e.rest(t, "GET", "/v1/installations?pageSize=2", e.tokens["admin"], nil)
+		next, _ := body["nextPageToken"].(string)
+		if status != 200 || next == "" {
+			t.Fatalf("first page: %d %v", status, body)
+		}
+		status, body = e.rest(t, "GET", "/v1/installations?pageSize=2&pageToken="+next, e.tokens["admin"], nil)
+		if got := pcids(body); status != 200 || !slices.Equal(got, []string{"WMI00000000000001", "WMI00000000000000"}) {
+			t.Errorf("second page: %d %v", status, got)
+		}
+	})
 }

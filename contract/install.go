@@ -246,7 +246,8 @@ type request struct {
 // version's exiResponse limit; 0: none). An empty action takes the one
 // the body names. Refusals are *InstallError.
 func (in *Installer) Handle(ctx context.Context, action Action, exiRequest []byte, maxBase64 int) (*Response, error) {
-	res, err := in.handle(ctx, &action, exiRequest, maxBase64)
+	rec := &store.InstallationRecord{At: in.now(), Station: installationFrom(ctx).Station, Limit: maxBase64}
+	res, err := in.handle(ctx, &action, exiRequest, maxBase64, rec)
 	var ie *InstallError
 	switch {
 	case errors.As(err, &ie):
@@ -264,10 +265,11 @@ func (in *Installer) Handle(ctx context.Context, action Action, exiRequest []byt
 		in.Metrics.result(action, ResponseOK)
 		in.Metrics.observe(res.Timings)
 	}
+	in.record(ctx, rec, action, res, err)
 	return res, err
 }
 
-func (in *Installer) handle(ctx context.Context, action *Action, exiRequest []byte, maxBase64 int) (*Response, error) {
+func (in *Installer) handle(ctx context.Context, action *Action, exiRequest []byte, maxBase64 int, rec *store.InstallationRecord) (*Response, error) {
 	var tm Timings
 	t := in.clock()
 	doc, err := exi.ISO2.Decode(exiRequest)
@@ -288,13 +290,13 @@ func (in *Installer) handle(ctx context.Context, action *Action, exiRequest []by
 	var req *request
 	switch *action {
 	case ActionInstall:
-		req, err = in.checkInstall(ctx, doc)
+		req, err = in.checkInstall(ctx, doc, rec)
 		var ie *InstallError
 		if in.Upstream != nil && errors.As(err, &ie) && ie.Reason == ReasonUnknownPCID {
 			return in.fromUpstream(ctx, exiRequest, ie, maxBase64)
 		}
 	case ActionUpdate:
-		req, err = in.checkUpdate(ctx, doc)
+		req, err = in.checkUpdate(ctx, doc, rec)
 	default:
 		return nil, refuse(ResponseFailed, ReasonWrongMessage, nil, "action %q: want Install or Update", *action)
 	}
@@ -332,7 +334,7 @@ func (in *Installer) handle(ctx context.Context, action *Action, exiRequest []by
 // checkInstall verifies a CertificateInstallationReq: the OEM provisioning
 // certificate, its chain and status, the signature, and the contract of
 // its PCID.
-func (in *Installer) checkInstall(ctx context.Context, doc *exi.Element) (*request, error) {
+func (in *Installer) checkInstall(ctx context.Context, doc *exi.Element, rec *store.InstallationRecord) (*request, error) {
 	body := doc.Child("Body")
 	msg := body.Child("CertificateInstallationReq")
 	if msg == nil {
@@ -355,7 +357,8 @@ func (in *Installer) checkInstall(ctx context.Context, doc *exi.Element) (*reque
 	if err != nil {
 		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "PCID of the OEM provisioning certificate")
 	}
-	if err := in.checkOEM(ctx, pcid, leaf); err != nil {
+	rec.PCID = pcid
+	if err := in.checkOEM(ctx, pcid, leaf, rec); err != nil {
 		return nil, err
 	}
 	r := &request{
@@ -367,6 +370,7 @@ func (in *Installer) checkInstall(ctx context.Context, doc *exi.Element) (*reque
 	}
 	// An eMSP's deposit for the vehicle comes first: it was made for it.
 	if r.deposit, err = in.Pool.Store.ContractDeposit(ctx, pcid); err == nil {
+		rec.EMSP, rec.EMAID, rec.Source = r.deposit.Tenant, r.deposit.EMAID, sourceDeposit
 		return r, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
@@ -374,6 +378,7 @@ func (in *Installer) checkInstall(ctx context.Context, doc *exi.Element) (*reque
 	if r.contract, err = in.contractFor(ctx, pcid); err != nil {
 		return nil, err
 	}
+	rec.EMSP, rec.EMAID, rec.Source = r.contract.Tenant, r.contract.EMAID, sourceIssued
 	return r, nil
 }
 
@@ -407,7 +412,7 @@ func idempotencyKey(cert []byte, sig *exi.Element) [32]byte {
 // checkOEM verifies the provisioning certificate's chain to an OEM root,
 // with the sub-CAs registered with it (provisioning pool) or known as OEM
 // sub-CAs, and its revocation status.
-func (in *Installer) checkOEM(ctx context.Context, pcid string, leaf *x509.Certificate) error {
+func (in *Installer) checkOEM(ctx context.Context, pcid string, leaf *x509.Certificate, rec *store.InstallationRecord) error {
 	now := in.now()
 	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
 		return refuse(ResponseCertificateExpired, ReasonExpired, nil, "the OEM provisioning certificate is valid %s to %s",
@@ -420,6 +425,7 @@ func (in *Installer) checkOEM(ctx context.Context, pcid string, leaf *x509.Certi
 	reg, err := in.Pool.Store.ProvisioningCertificate(ctx, pcid)
 	switch {
 	case err == nil:
+		rec.OEM = reg.Tenant
 		if !slices.Equal(reg.DER, leaf.Raw) {
 			return refuse(ResponseCertChainError, ReasonCertChain, nil, "PCID %s is registered with another provisioning certificate", pcid)
 		}
@@ -511,7 +517,7 @@ func (in *Installer) contractFor(ctx context.Context, pcid string) (*store.Contr
 // checkUpdate verifies a CertificateUpdateReq: the current contract chain
 // must be one pncpki issued for an active contract, and the request must
 // be signed with its key.
-func (in *Installer) checkUpdate(ctx context.Context, doc *exi.Element) (*request, error) {
+func (in *Installer) checkUpdate(ctx context.Context, doc *exi.Element, rec *store.InstallationRecord) (*request, error) {
 	body := doc.Child("Body")
 	msg := body.Child("CertificateUpdateReq")
 	if msg == nil {
@@ -535,6 +541,7 @@ func (in *Installer) checkUpdate(ctx context.Context, doc *exi.Element) (*reques
 	if err != nil {
 		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "eMAID")
 	}
+	rec.EMAID = emaid.String()
 	if cn, err := policies.ParseEMAID(leaf.Subject.CommonName); err != nil || cn.String() != emaid.String() {
 		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "the contract certificate is not for eMAID %s", emaid)
 	}
@@ -549,13 +556,16 @@ func (in *Installer) checkUpdate(ctx context.Context, doc *exi.Element) (*reques
 	if issuer == nil {
 		return nil, refuse(ResponseCertChainError, ReasonCertChain, nil, "the contract certificate was not issued by a MO sub-CA of this pncpki")
 	}
-	rec, err := in.Pool.Store.Certificate(ctx, issuer.Name, ca.SerialHex(leaf.SerialNumber))
+	cert, err := in.Pool.Store.Certificate(ctx, issuer.Name, ca.SerialHex(leaf.SerialNumber))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, refuse(ResponseCertChainError, ReasonCertChain, nil, "unknown contract certificate")
 	} else if err != nil {
 		return nil, err
 	}
 	c, err := in.Pool.Store.Contract(ctx, emaid.String())
+	if err == nil {
+		rec.EMSP, rec.PCID, rec.Source = c.Tenant, c.PCID, sourceIssued
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, refuse(ResponseNoCertificate, ReasonNoContract, nil, "no contract %s", emaid)
@@ -563,7 +573,7 @@ func (in *Installer) checkUpdate(ctx context.Context, doc *exi.Element) (*reques
 		return nil, err
 	case c.Cancelled():
 		return nil, refuse(ResponseContractCanceled, ReasonCancelled, nil, "contract %s is cancelled", emaid)
-	case rec.Revoked():
+	case cert.Revoked():
 		return nil, refuse(ResponseCertificateRevoked, ReasonRevoked, nil, "the contract certificate is revoked")
 	case !c.ValidUntil.IsZero() && !in.now().Before(c.ValidUntil):
 		return nil, refuse(ResponseNoCertificate, ReasonNoContract, nil, "contract %s has ended", emaid)

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -198,6 +199,28 @@ func TestInstallAndUpdate(t *testing.T) {
 	if n := countContracts(t, e.d); n != 2 {
 		t.Fatalf("%d contract certificates after the update", n)
 	}
+
+	// The installation log has all three answers, newest first, for the
+	// eMSP and the vehicle's OEM.
+	log := installations(t, e)
+	want := []struct {
+		action, source string
+		size           int
+	}{
+		{"Update", "issued", len(ures.EXI)},
+		{"Install", "repeated", len(res.EXI)},
+		{"Install", "issued", len(res.EXI)},
+	}
+	if len(log) != len(want) {
+		t.Fatalf("installation log has %d records, want %d", len(log), len(want))
+	}
+	for i, w := range want {
+		r := log[i]
+		if r.Action != w.action || r.Source != w.source || r.ResponseCode != ResponseOK || r.Size != base64.StdEncoding.EncodedLen(w.size) ||
+			r.Limit != 5600 || r.PCID != testcerts.PCID || r.EMAID != emaidA || r.EMSP != "emsp1" {
+			t.Errorf("record %d: %+v, want %s %s of %d bytes", i, r, w.action, w.source, w.size)
+		}
+	}
 }
 
 func countContracts(t *testing.T, d *datadir.Dir) int {
@@ -309,8 +332,24 @@ func TestInstallRefusals(t *testing.T) {
 			if n := countContracts(t, e.d); n != before {
 				t.Fatalf("a refusal stored %d certificates", n-before)
 			}
+			// The installation log says why, with the failure answer's size.
+			log := installations(t, e)
+			if len(log) != 1 || log[0].ResponseCode != tt.code || log[0].Reason != tt.reason || log[0].Source != "" ||
+				log[0].Size != base64.StdEncoding.EncodedLen(len(ie.Answer)) || log[0].Limit != 5600 {
+				t.Errorf("installation log %+v", log)
+			}
 		})
 	}
+}
+
+// installations returns the installation log, newest first.
+func installations(t *testing.T, e *installEnv) []*store.InstallationRecord {
+	t.Helper()
+	log, err := e.d.Store.ListInstallations(context.Background(), store.InstallationFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log
 }
 
 // issueProv makes another provisioning certificate under the test OEM.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -150,4 +151,66 @@ type ContractDeposits interface {
 // DepositAudit records a stored or removed deposit.
 func DepositAudit(ctx context.Context, action string, d *ContractDeposit) *AuditEntry {
 	return &AuditEntry{Actor: ActorFrom(ctx), Action: action, Object: d.PCID, Detail: detail("tenant", d.Tenant, "emaid", d.EMAID)}
+}
+
+// InstallationRecord is one answered Get15118EVCertificate: what a station
+// asked for and what pncpki answered, so that an operator can see why a
+// vehicle's installation failed without reading logs.
+type InstallationRecord struct {
+	Seq          int64 // assigned by the store, increasing
+	At           time.Time
+	Station      string // "" when not asked through a known station
+	Action       string // Install or Update
+	PCID         string // "" when the request did not get that far
+	EMAID        string
+	EMSP         string // tenant of the contract ("" unknown)
+	OEM          string // tenant of the registered provisioning certificate ("" none)
+	ResponseCode string // ISO 15118 ResponseCode: OK or the failure's
+	Reason       string // pncpki's reason for a refusal ("" for OK)
+	Source       string // issued, deposit, upstream or repeated ("" for a refusal)
+	Size         int    // the exiResponse's length in base64 characters
+	Limit        int    // the exiResponse limit it was measured against (0: none)
+}
+
+// InstallationFilter selects installation records, newest first.
+type InstallationFilter struct {
+	Tenant string // as eMSP or OEM; "": all
+	PCID   string
+	EMAID  string
+	Before int64 // records with a smaller Seq (0: from the newest)
+	Limit  int
+}
+
+// Installations is the installation log of a store.
+type Installations interface {
+	// PutInstallation appends r and sets its Seq.
+	PutInstallation(ctx context.Context, r *InstallationRecord) error
+	ListInstallations(ctx context.Context, f InstallationFilter) ([]*InstallationRecord, error)
+}
+
+// Where renders the filter as an SQL WHERE clause with its arguments for
+// the SQL stores (see Filter.Where); Limit is left to the caller.
+func (f InstallationFilter) Where(placeholder func(i int) string) (string, []any) {
+	var conds []string
+	var args []any
+	p := func(v any) string {
+		args = append(args, v)
+		return placeholder(len(args))
+	}
+	if f.Tenant != "" {
+		conds = append(conds, "(emsp = "+p(f.Tenant)+" OR oem = "+p(f.Tenant)+")")
+	}
+	if f.PCID != "" {
+		conds = append(conds, "pcid = "+p(f.PCID))
+	}
+	if f.EMAID != "" {
+		conds = append(conds, "emaid = "+p(f.EMAID))
+	}
+	if f.Before > 0 {
+		conds = append(conds, "seq < "+p(f.Before))
+	}
+	if len(conds) == 0 {
+		return "", args
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
 }

@@ -289,6 +289,7 @@ type Store interface {
 	ProvisioningCertificates
 	OEMSubCAs
 	ContractDeposits
+	Installations
 	OAuthClients
 	TrustAnchors
 	EventEndpoints

@@ -275,3 +275,30 @@ func (db *DB) DeleteContractDeposit(ctx context.Context, pcid string) error {
 		return appendAudit(ctx, tx, store.DepositAudit(ctx, store.AuditDepositDelete, d))
 	})
 }
+
+const installationCols = `seq, at, station, action, pcid, emaid, emsp, oem, response_code, reason, source, size, size_limit`
+
+// PutInstallation implements store.Store.
+func (db *DB) PutInstallation(ctx context.Context, r *store.InstallationRecord) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `INSERT INTO installations(at, station, action, pcid, emaid, emsp, oem, response_code, reason, source, size, size_limit)
+			VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING seq`,
+			r.At, r.Station, r.Action, r.PCID, r.EMAID, r.EMSP, r.OEM, r.ResponseCode, r.Reason, r.Source, r.Size, r.Limit).Scan(&r.Seq)
+	})
+}
+
+func scanInstallation(row pgx.Row) (*store.InstallationRecord, error) {
+	var r store.InstallationRecord
+	if err := row.Scan(&r.Seq, &r.At, &r.Station, &r.Action, &r.PCID, &r.EMAID, &r.EMSP, &r.OEM, &r.ResponseCode, &r.Reason, &r.Source, &r.Size, &r.Limit); err != nil {
+		return nil, err
+	}
+	r.At = r.At.UTC()
+	return &r, nil
+}
+
+// ListInstallations implements store.Store.
+func (db *DB) ListInstallations(ctx context.Context, f store.InstallationFilter) ([]*store.InstallationRecord, error) {
+	where, args := f.Where(func(i int) string { return fmt.Sprintf("$%d", i) })
+	return queryAll(ctx, db.pool, scanInstallation, `SELECT `+installationCols+` FROM installations`+where+
+		fmt.Sprintf(` ORDER BY seq DESC LIMIT $%d`, len(args)+1), append(args, f.Limit)...)
+}

@@ -279,3 +279,30 @@ func (db *DB) DeleteContractDeposit(ctx context.Context, pcid string) error {
 		return db.appendAudit(ctx, tx, store.DepositAudit(ctx, store.AuditDepositDelete, d))
 	})
 }
+
+const installationCols = `seq, at, station, action, pcid, emaid, emsp, oem, response_code, reason, source, size, size_limit`
+
+// PutInstallation implements store.Store.
+func (db *DB) PutInstallation(ctx context.Context, r *store.InstallationRecord) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO installations(at, station, action, pcid, emaid, emsp, oem, response_code, reason, source, size, size_limit)
+			VALUES(?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq`,
+			ms(r.At), r.Station, r.Action, r.PCID, r.EMAID, r.EMSP, r.OEM, r.ResponseCode, r.Reason, r.Source, r.Size, r.Limit).Scan(&r.Seq)
+	})
+}
+
+func scanInstallation(row scanner) (*store.InstallationRecord, error) {
+	var r store.InstallationRecord
+	var at int64
+	if err := row.Scan(&r.Seq, &at, &r.Station, &r.Action, &r.PCID, &r.EMAID, &r.EMSP, &r.OEM, &r.ResponseCode, &r.Reason, &r.Source, &r.Size, &r.Limit); err != nil {
+		return nil, err
+	}
+	r.At = fromMS(at)
+	return &r, nil
+}
+
+// ListInstallations implements store.Store.
+func (db *DB) ListInstallations(ctx context.Context, f store.InstallationFilter) ([]*store.InstallationRecord, error) {
+	where, args := f.Where(func(int) string { return "?" })
+	return queryAll(ctx, db, scanInstallation, `SELECT `+installationCols+` FROM installations`+where+` ORDER BY seq DESC LIMIT ?`, append(args, f.Limit)...)
+}

@@ -324,6 +324,28 @@ var migrations = [][]string{
 		// When a station last spoke through the proxy (ms; 0: never).
 		`ALTER TABLE stations ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0`,
 	},
+	{
+		// The installation log: every answered Get15118EVCertificate.
+		`CREATE TABLE installations (
+			seq INTEGER PRIMARY KEY,
+			at INTEGER NOT NULL,
+			station TEXT NOT NULL,
+			action TEXT NOT NULL,
+			pcid TEXT NOT NULL,
+			emaid TEXT NOT NULL,
+			emsp TEXT NOT NULL,
+			oem TEXT NOT NULL,
+			response_code TEXT NOT NULL,
+			reason TEXT NOT NULL,
+			source TEXT NOT NULL,
+			size INTEGER NOT NULL,
+			size_limit INTEGER NOT NULL
+		)`,
+		`CREATE INDEX installations_emsp ON installations(emsp, seq) WHERE emsp <> ''`,
+		`CREATE INDEX installations_oem ON installations(oem, seq) WHERE oem <> ''`,
+		`CREATE INDEX installations_pcid ON installations(pcid, seq)`,
+		`CREATE INDEX installations_emaid ON installations(emaid, seq) WHERE emaid <> ''`,
+	},
 }
 
 func migrate(db *sql.DB) error {

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"ProvisioningCertificates", testProvisioning},
 		{"OEMSubCAs", testOEMSubCAs},
 		{"ContractDeposits", testDeposits},
+		{"Installations", testInstallations},
 		{"OAuthClients", testOAuthClients},
 		{"TrustAnchors", testTrustAnchors},
 		{"EventEndpoints", testEventEndpoints},
@@ -1183,5 +1184,56 @@ func testImportedCRLs(t *testing.T, s store.Store) {
 	}
 	if imports != 2 {
 		t.Errorf("%d crl.import audit entries, want 2", imports)
+	}
+}
+
+func testInstallations(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	recs := []*store.InstallationRecord{
+		{At: t0, Station: "CS-1", Action: "Install", PCID: "WMI00000000000001", EMAID: "DE8AAC12345678D", EMSP: "emsp1", OEM: "oem1",
+			ResponseCode: "OK", Source: "issued", Size: 7412, Limit: 7500},
+		{At: t0.Add(time.Second), Station: "CS-1", Action: "Install", PCID: "WMI00000000000002", EMSP: "emsp2",
+			ResponseCode: "FAILED", Reason: "too_large", Limit: 5600},
+		{At: t0.Add(2 * time.Second), Action: "Install", ResponseCode: "FAILED_CertChainError", Reason: "cert_chain"},
+		{At: t0.Add(3 * time.Second), Station: "CS-2", Action: "Update", PCID: "WMI00000000000001", EMAID: "DE8AAC12345678D", EMSP: "emsp1",
+			ResponseCode: "OK", Source: "repeated", Size: 7412},
+	}
+	for _, r := range recs {
+		if err := s.PutInstallation(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i < len(recs); i++ {
+		if recs[i].Seq <= recs[i-1].Seq {
+			t.Fatalf("Seq %d after %d", recs[i].Seq, recs[i-1].Seq)
+		}
+	}
+	got, err := s.ListInstallations(ctx, store.InstallationFilter{Limit: 10})
+	if err != nil || len(got) != 4 || fmt.Sprint(got[3]) != fmt.Sprint(recs[0]) || got[0].Seq != recs[3].Seq {
+		t.Fatalf("all = %v %v", got, err)
+	}
+	for _, tt := range []struct {
+		f    store.InstallationFilter
+		want []int // indexes of recs, newest first
+	}{
+		{store.InstallationFilter{Tenant: "emsp1", Limit: 10}, []int{3, 0}},
+		{store.InstallationFilter{Tenant: "oem1", Limit: 10}, []int{0}},
+		{store.InstallationFilter{Tenant: "emsp2", Limit: 10}, []int{1}},
+		{store.InstallationFilter{Tenant: "nobody", Limit: 10}, nil},
+		{store.InstallationFilter{PCID: "WMI00000000000001", Limit: 10}, []int{3, 0}},
+		{store.InstallationFilter{EMAID: "DE8AAC12345678D", Tenant: "emsp1", Limit: 1}, []int{3}},
+		{store.InstallationFilter{Before: recs[3].Seq, Limit: 2}, []int{2, 1}},
+	} {
+		got, err := s.ListInstallations(ctx, tt.f)
+		var seqs, want []int64
+		for _, r := range got {
+			seqs = append(seqs, r.Seq)
+		}
+		for _, i := range tt.want {
+			want = append(want, recs[i].Seq)
+		}
+		if err != nil || !slices.Equal(seqs, want) {
+			t.Errorf("%+v: %v %v, want %v", tt.f, seqs, err, want)
+		}
 	}
 }

@@ -393,6 +393,290 @@ func (x *ListContractsResponse) GetContracts() []*Contract {
 	return nil
 }
 
+type ListInstallationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As eMSP or OEM; a tenant's token may name only its own.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Pcid   string `protobuf:"bytes,2,opt,name=pcid,proto3" json:"pcid,omitempty"`
+	Emaid  string `protobuf:"bytes,3,opt,name=emaid,proto3" json:"emaid,omitempty"`
+	// 50 when 0; at most 500.
+	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInstallationsRequest) Reset() {
+	*x = ListInstallationsRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInstallationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInstallationsRequest) ProtoMessage() {}
+
+func (x *ListInstallationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInstallationsRequest.ProtoReflect.Descriptor instead.
+func (*ListInstallationsRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListInstallationsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ListInstallationsRequest) GetPcid() string {
+	if x != nil {
+		return x.Pcid
+	}
+	return ""
+}
+
+func (x *ListInstallationsRequest) GetEmaid() string {
+	if x != nil {
+		return x.Emaid
+	}
+	return ""
+}
+
+func (x *ListInstallationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListInstallationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListInstallationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Installations []*Installation        `protobuf:"bytes,1,rep,name=installations,proto3" json:"installations,omitempty"`
+	// Set when the page is full: ask again with it as page_token.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInstallationsResponse) Reset() {
+	*x = ListInstallationsResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInstallationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInstallationsResponse) ProtoMessage() {}
+
+func (x *ListInstallationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInstallationsResponse.ProtoReflect.Descriptor instead.
+func (*ListInstallationsResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListInstallationsResponse) GetInstallations() []*Installation {
+	if x != nil {
+		return x.Installations
+	}
+	return nil
+}
+
+func (x *ListInstallationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Installation is one answered Get15118EVCertificate.
+type Installation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// The station that asked through the proxy or named itself; empty when
+	// unknown.
+	Station string `protobuf:"bytes,3,opt,name=station,proto3" json:"station,omitempty"`
+	// Install or Update.
+	Action string `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	Pcid   string `protobuf:"bytes,5,opt,name=pcid,proto3" json:"pcid,omitempty"`
+	Emaid  string `protobuf:"bytes,6,opt,name=emaid,proto3" json:"emaid,omitempty"`
+	// Tenants of the contract and of the registered provisioning
+	// certificate, where known.
+	Emsp string `protobuf:"bytes,7,opt,name=emsp,proto3" json:"emsp,omitempty"`
+	Oem  string `protobuf:"bytes,8,opt,name=oem,proto3" json:"oem,omitempty"`
+	// The ISO 15118 ResponseCode the vehicle got, and pncpki's reason for a
+	// refusal (the codes of the metric pncpki_installations_total).
+	ResponseCode string `protobuf:"bytes,9,opt,name=response_code,json=responseCode,proto3" json:"response_code,omitempty"`
+	Reason       string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Where the answer came from: issued, deposit, upstream or repeated;
+	// empty for a refusal.
+	Source string `protobuf:"bytes,11,opt,name=source,proto3" json:"source,omitempty"`
+	// The exiResponse's length in base64 characters, and the limit it was
+	// measured against (0: none).
+	Size          int32 `protobuf:"varint,12,opt,name=size,proto3" json:"size,omitempty"`
+	SizeLimit     int32 `protobuf:"varint,13,opt,name=size_limit,json=sizeLimit,proto3" json:"size_limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Installation) Reset() {
+	*x = Installation{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Installation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Installation) ProtoMessage() {}
+
+func (x *Installation) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Installation.ProtoReflect.Descriptor instead.
+func (*Installation) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Installation) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Installation) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Installation) GetStation() string {
+	if x != nil {
+		return x.Station
+	}
+	return ""
+}
+
+func (x *Installation) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *Installation) GetPcid() string {
+	if x != nil {
+		return x.Pcid
+	}
+	return ""
+}
+
+func (x *Installation) GetEmaid() string {
+	if x != nil {
+		return x.Emaid
+	}
+	return ""
+}
+
+func (x *Installation) GetEmsp() string {
+	if x != nil {
+		return x.Emsp
+	}
+	return ""
+}
+
+func (x *Installation) GetOem() string {
+	if x != nil {
+		return x.Oem
+	}
+	return ""
+}
+
+func (x *Installation) GetResponseCode() string {
+	if x != nil {
+		return x.ResponseCode
+	}
+	return ""
+}
+
+func (x *Installation) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Installation) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Installation) GetSize() int32 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Installation) GetSizeLimit() int32 {
+	if x != nil {
+		return x.SizeLimit
+	}
+	return 0
+}
+
 type CancelContractRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Emaid         string                 `protobuf:"bytes,1,opt,name=emaid,proto3" json:"emaid,omitempty"`
@@ -402,7 +686,7 @@ type CancelContractRequest struct {
 
 func (x *CancelContractRequest) Reset() {
 	*x = CancelContractRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +698,7 @@ func (x *CancelContractRequest) String() string {
 func (*CancelContractRequest) ProtoMessage() {}
 
 func (x *CancelContractRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[7]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +711,7 @@ func (x *CancelContractRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelContractRequest.ProtoReflect.Descriptor instead.
 func (*CancelContractRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{7}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CancelContractRequest) GetEmaid() string {
@@ -448,7 +732,7 @@ type CancelContractResponse struct {
 
 func (x *CancelContractResponse) Reset() {
 	*x = CancelContractResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +744,7 @@ func (x *CancelContractResponse) String() string {
 func (*CancelContractResponse) ProtoMessage() {}
 
 func (x *CancelContractResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[8]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +757,7 @@ func (x *CancelContractResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelContractResponse.ProtoReflect.Descriptor instead.
 func (*CancelContractResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{8}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CancelContractResponse) GetContract() *Contract {
@@ -504,7 +788,7 @@ type ProvisioningCertificate struct {
 
 func (x *ProvisioningCertificate) Reset() {
 	*x = ProvisioningCertificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -516,7 +800,7 @@ func (x *ProvisioningCertificate) String() string {
 func (*ProvisioningCertificate) ProtoMessage() {}
 
 func (x *ProvisioningCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[9]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +813,7 @@ func (x *ProvisioningCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisioningCertificate.ProtoReflect.Descriptor instead.
 func (*ProvisioningCertificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{9}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ProvisioningCertificate) GetPcid() string {
@@ -574,7 +858,7 @@ type PutProvisioningCertificateRequest struct {
 
 func (x *PutProvisioningCertificateRequest) Reset() {
 	*x = PutProvisioningCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +870,7 @@ func (x *PutProvisioningCertificateRequest) String() string {
 func (*PutProvisioningCertificateRequest) ProtoMessage() {}
 
 func (x *PutProvisioningCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[10]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +883,7 @@ func (x *PutProvisioningCertificateRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use PutProvisioningCertificateRequest.ProtoReflect.Descriptor instead.
 func (*PutProvisioningCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{10}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PutProvisioningCertificateRequest) GetPcid() string {
@@ -632,7 +916,7 @@ type PutProvisioningCertificateResponse struct {
 
 func (x *PutProvisioningCertificateResponse) Reset() {
 	*x = PutProvisioningCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +928,7 @@ func (x *PutProvisioningCertificateResponse) String() string {
 func (*PutProvisioningCertificateResponse) ProtoMessage() {}
 
 func (x *PutProvisioningCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[11]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +941,7 @@ func (x *PutProvisioningCertificateResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use PutProvisioningCertificateResponse.ProtoReflect.Descriptor instead.
 func (*PutProvisioningCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{11}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PutProvisioningCertificateResponse) GetCertificate() *ProvisioningCertificate {
@@ -676,7 +960,7 @@ type GetProvisioningCertificateRequest struct {
 
 func (x *GetProvisioningCertificateRequest) Reset() {
 	*x = GetProvisioningCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +972,7 @@ func (x *GetProvisioningCertificateRequest) String() string {
 func (*GetProvisioningCertificateRequest) ProtoMessage() {}
 
 func (x *GetProvisioningCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[12]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +985,7 @@ func (x *GetProvisioningCertificateRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use GetProvisioningCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetProvisioningCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{12}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetProvisioningCertificateRequest) GetPcid() string {
@@ -720,7 +1004,7 @@ type GetProvisioningCertificateResponse struct {
 
 func (x *GetProvisioningCertificateResponse) Reset() {
 	*x = GetProvisioningCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -732,7 +1016,7 @@ func (x *GetProvisioningCertificateResponse) String() string {
 func (*GetProvisioningCertificateResponse) ProtoMessage() {}
 
 func (x *GetProvisioningCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[13]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -745,7 +1029,7 @@ func (x *GetProvisioningCertificateResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use GetProvisioningCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetProvisioningCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{13}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetProvisioningCertificateResponse) GetCertificate() *ProvisioningCertificate {
@@ -764,7 +1048,7 @@ type ListProvisioningCertificatesRequest struct {
 
 func (x *ListProvisioningCertificatesRequest) Reset() {
 	*x = ListProvisioningCertificatesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +1060,7 @@ func (x *ListProvisioningCertificatesRequest) String() string {
 func (*ListProvisioningCertificatesRequest) ProtoMessage() {}
 
 func (x *ListProvisioningCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[14]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +1073,7 @@ func (x *ListProvisioningCertificatesRequest) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ListProvisioningCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListProvisioningCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{14}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListProvisioningCertificatesRequest) GetTenant() string {
@@ -808,7 +1092,7 @@ type ListProvisioningCertificatesResponse struct {
 
 func (x *ListProvisioningCertificatesResponse) Reset() {
 	*x = ListProvisioningCertificatesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +1104,7 @@ func (x *ListProvisioningCertificatesResponse) String() string {
 func (*ListProvisioningCertificatesResponse) ProtoMessage() {}
 
 func (x *ListProvisioningCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[15]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +1117,7 @@ func (x *ListProvisioningCertificatesResponse) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use ListProvisioningCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListProvisioningCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{15}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListProvisioningCertificatesResponse) GetCertificates() []*ProvisioningCertificate {
@@ -863,7 +1147,7 @@ type ContractDeposit struct {
 
 func (x *ContractDeposit) Reset() {
 	*x = ContractDeposit{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +1159,7 @@ func (x *ContractDeposit) String() string {
 func (*ContractDeposit) ProtoMessage() {}
 
 func (x *ContractDeposit) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[16]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +1172,7 @@ func (x *ContractDeposit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractDeposit.ProtoReflect.Descriptor instead.
 func (*ContractDeposit) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{16}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ContractDeposit) GetPcid() string {
@@ -954,7 +1238,7 @@ type PutContractDepositRequest struct {
 
 func (x *PutContractDepositRequest) Reset() {
 	*x = PutContractDepositRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1250,7 @@ func (x *PutContractDepositRequest) String() string {
 func (*PutContractDepositRequest) ProtoMessage() {}
 
 func (x *PutContractDepositRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[17]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1263,7 @@ func (x *PutContractDepositRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutContractDepositRequest.ProtoReflect.Descriptor instead.
 func (*PutContractDepositRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{17}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PutContractDepositRequest) GetPcid() string {
@@ -1026,7 +1310,7 @@ type PutContractDepositResponse struct {
 
 func (x *PutContractDepositResponse) Reset() {
 	*x = PutContractDepositResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1322,7 @@ func (x *PutContractDepositResponse) String() string {
 func (*PutContractDepositResponse) ProtoMessage() {}
 
 func (x *PutContractDepositResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[18]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1335,7 @@ func (x *PutContractDepositResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutContractDepositResponse.ProtoReflect.Descriptor instead.
 func (*PutContractDepositResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{18}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PutContractDepositResponse) GetDeposit() *ContractDeposit {
@@ -1070,7 +1354,7 @@ type ListContractDepositsRequest struct {
 
 func (x *ListContractDepositsRequest) Reset() {
 	*x = ListContractDepositsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1366,7 @@ func (x *ListContractDepositsRequest) String() string {
 func (*ListContractDepositsRequest) ProtoMessage() {}
 
 func (x *ListContractDepositsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[19]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1379,7 @@ func (x *ListContractDepositsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContractDepositsRequest.ProtoReflect.Descriptor instead.
 func (*ListContractDepositsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{19}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListContractDepositsRequest) GetTenant() string {
@@ -1114,7 +1398,7 @@ type ListContractDepositsResponse struct {
 
 func (x *ListContractDepositsResponse) Reset() {
 	*x = ListContractDepositsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1410,7 @@ func (x *ListContractDepositsResponse) String() string {
 func (*ListContractDepositsResponse) ProtoMessage() {}
 
 func (x *ListContractDepositsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[20]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1423,7 @@ func (x *ListContractDepositsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContractDepositsResponse.ProtoReflect.Descriptor instead.
 func (*ListContractDepositsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{20}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListContractDepositsResponse) GetDeposits() []*ContractDeposit {
@@ -1158,7 +1442,7 @@ type DeleteContractDepositRequest struct {
 
 func (x *DeleteContractDepositRequest) Reset() {
 	*x = DeleteContractDepositRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1454,7 @@ func (x *DeleteContractDepositRequest) String() string {
 func (*DeleteContractDepositRequest) ProtoMessage() {}
 
 func (x *DeleteContractDepositRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[21]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1467,7 @@ func (x *DeleteContractDepositRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteContractDepositRequest.ProtoReflect.Descriptor instead.
 func (*DeleteContractDepositRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{21}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteContractDepositRequest) GetPcid() string {
@@ -1201,7 +1485,7 @@ type DeleteContractDepositResponse struct {
 
 func (x *DeleteContractDepositResponse) Reset() {
 	*x = DeleteContractDepositResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1497,7 @@ func (x *DeleteContractDepositResponse) String() string {
 func (*DeleteContractDepositResponse) ProtoMessage() {}
 
 func (x *DeleteContractDepositResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[22]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1510,7 @@ func (x *DeleteContractDepositResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteContractDepositResponse.ProtoReflect.Descriptor instead.
 func (*DeleteContractDepositResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{22}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{25}
 }
 
 // OEMSubCA is a registered OEM sub-CA.
@@ -1245,7 +1529,7 @@ type OEMSubCA struct {
 
 func (x *OEMSubCA) Reset() {
 	*x = OEMSubCA{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1541,7 @@ func (x *OEMSubCA) String() string {
 func (*OEMSubCA) ProtoMessage() {}
 
 func (x *OEMSubCA) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[23]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,7 +1554,7 @@ func (x *OEMSubCA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OEMSubCA.ProtoReflect.Descriptor instead.
 func (*OEMSubCA) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{23}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *OEMSubCA) GetSha256() string {
@@ -1320,7 +1604,7 @@ type RegisterOEMSubCARequest struct {
 
 func (x *RegisterOEMSubCARequest) Reset() {
 	*x = RegisterOEMSubCARequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1616,7 @@ func (x *RegisterOEMSubCARequest) String() string {
 func (*RegisterOEMSubCARequest) ProtoMessage() {}
 
 func (x *RegisterOEMSubCARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[24]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1629,7 @@ func (x *RegisterOEMSubCARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterOEMSubCARequest.ProtoReflect.Descriptor instead.
 func (*RegisterOEMSubCARequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{24}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RegisterOEMSubCARequest) GetPem() string {
@@ -1371,7 +1655,7 @@ type RegisterOEMSubCAResponse struct {
 
 func (x *RegisterOEMSubCAResponse) Reset() {
 	*x = RegisterOEMSubCAResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1383,7 +1667,7 @@ func (x *RegisterOEMSubCAResponse) String() string {
 func (*RegisterOEMSubCAResponse) ProtoMessage() {}
 
 func (x *RegisterOEMSubCAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[25]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1396,7 +1680,7 @@ func (x *RegisterOEMSubCAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterOEMSubCAResponse.ProtoReflect.Descriptor instead.
 func (*RegisterOEMSubCAResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{25}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RegisterOEMSubCAResponse) GetSubCa() *OEMSubCA {
@@ -1415,7 +1699,7 @@ type ListOEMSubCAsRequest struct {
 
 func (x *ListOEMSubCAsRequest) Reset() {
 	*x = ListOEMSubCAsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1711,7 @@ func (x *ListOEMSubCAsRequest) String() string {
 func (*ListOEMSubCAsRequest) ProtoMessage() {}
 
 func (x *ListOEMSubCAsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[26]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1724,7 @@ func (x *ListOEMSubCAsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOEMSubCAsRequest.ProtoReflect.Descriptor instead.
 func (*ListOEMSubCAsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{26}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListOEMSubCAsRequest) GetTenant() string {
@@ -1459,7 +1743,7 @@ type ListOEMSubCAsResponse struct {
 
 func (x *ListOEMSubCAsResponse) Reset() {
 	*x = ListOEMSubCAsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1755,7 @@ func (x *ListOEMSubCAsResponse) String() string {
 func (*ListOEMSubCAsResponse) ProtoMessage() {}
 
 func (x *ListOEMSubCAsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[27]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1768,7 @@ func (x *ListOEMSubCAsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOEMSubCAsResponse.ProtoReflect.Descriptor instead.
 func (*ListOEMSubCAsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{27}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListOEMSubCAsResponse) GetSubCas() []*OEMSubCA {
@@ -1503,7 +1787,7 @@ type DeleteOEMSubCARequest struct {
 
 func (x *DeleteOEMSubCARequest) Reset() {
 	*x = DeleteOEMSubCARequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +1799,7 @@ func (x *DeleteOEMSubCARequest) String() string {
 func (*DeleteOEMSubCARequest) ProtoMessage() {}
 
 func (x *DeleteOEMSubCARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[28]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +1812,7 @@ func (x *DeleteOEMSubCARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOEMSubCARequest.ProtoReflect.Descriptor instead.
 func (*DeleteOEMSubCARequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{28}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeleteOEMSubCARequest) GetSha256() string {
@@ -1546,7 +1830,7 @@ type DeleteOEMSubCAResponse struct {
 
 func (x *DeleteOEMSubCAResponse) Reset() {
 	*x = DeleteOEMSubCAResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1558,7 +1842,7 @@ func (x *DeleteOEMSubCAResponse) String() string {
 func (*DeleteOEMSubCAResponse) ProtoMessage() {}
 
 func (x *DeleteOEMSubCAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[29]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1571,7 +1855,7 @@ func (x *DeleteOEMSubCAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOEMSubCAResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOEMSubCAResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{29}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
 }
 
 type DeleteProvisioningCertificateRequest struct {
@@ -1583,7 +1867,7 @@ type DeleteProvisioningCertificateRequest struct {
 
 func (x *DeleteProvisioningCertificateRequest) Reset() {
 	*x = DeleteProvisioningCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1879,7 @@ func (x *DeleteProvisioningCertificateRequest) String() string {
 func (*DeleteProvisioningCertificateRequest) ProtoMessage() {}
 
 func (x *DeleteProvisioningCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[30]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1892,7 @@ func (x *DeleteProvisioningCertificateRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use DeleteProvisioningCertificateRequest.ProtoReflect.Descriptor instead.
 func (*DeleteProvisioningCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{30}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeleteProvisioningCertificateRequest) GetPcid() string {
@@ -1626,7 +1910,7 @@ type DeleteProvisioningCertificateResponse struct {
 
 func (x *DeleteProvisioningCertificateResponse) Reset() {
 	*x = DeleteProvisioningCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +1922,7 @@ func (x *DeleteProvisioningCertificateResponse) String() string {
 func (*DeleteProvisioningCertificateResponse) ProtoMessage() {}
 
 func (x *DeleteProvisioningCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[31]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,7 +1935,7 @@ func (x *DeleteProvisioningCertificateResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use DeleteProvisioningCertificateResponse.ProtoReflect.Descriptor instead.
 func (*DeleteProvisioningCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{31}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
 }
 
 type Station struct {
@@ -1680,7 +1964,7 @@ type Station struct {
 
 func (x *Station) Reset() {
 	*x = Station{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +1976,7 @@ func (x *Station) String() string {
 func (*Station) ProtoMessage() {}
 
 func (x *Station) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[32]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +1989,7 @@ func (x *Station) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Station.ProtoReflect.Descriptor instead.
 func (*Station) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{32}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Station) GetId() string {
@@ -1787,7 +2071,7 @@ type PutStationRequest struct {
 
 func (x *PutStationRequest) Reset() {
 	*x = PutStationRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1799,7 +2083,7 @@ func (x *PutStationRequest) String() string {
 func (*PutStationRequest) ProtoMessage() {}
 
 func (x *PutStationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[33]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1812,7 +2096,7 @@ func (x *PutStationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStationRequest.ProtoReflect.Descriptor instead.
 func (*PutStationRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{33}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PutStationRequest) GetStation() *Station {
@@ -1831,7 +2115,7 @@ type PutStationResponse struct {
 
 func (x *PutStationResponse) Reset() {
 	*x = PutStationResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +2127,7 @@ func (x *PutStationResponse) String() string {
 func (*PutStationResponse) ProtoMessage() {}
 
 func (x *PutStationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[34]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +2140,7 @@ func (x *PutStationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStationResponse.ProtoReflect.Descriptor instead.
 func (*PutStationResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{34}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PutStationResponse) GetStation() *Station {
@@ -1875,7 +2159,7 @@ type GetStationRequest struct {
 
 func (x *GetStationRequest) Reset() {
 	*x = GetStationRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +2171,7 @@ func (x *GetStationRequest) String() string {
 func (*GetStationRequest) ProtoMessage() {}
 
 func (x *GetStationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[35]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +2184,7 @@ func (x *GetStationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStationRequest.ProtoReflect.Descriptor instead.
 func (*GetStationRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{35}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetStationRequest) GetId() string {
@@ -1927,7 +2211,7 @@ type GetStationResponse struct {
 
 func (x *GetStationResponse) Reset() {
 	*x = GetStationResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2223,7 @@ func (x *GetStationResponse) String() string {
 func (*GetStationResponse) ProtoMessage() {}
 
 func (x *GetStationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[36]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2236,7 @@ func (x *GetStationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStationResponse.ProtoReflect.Descriptor instead.
 func (*GetStationResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{36}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetStationResponse) GetStation() *Station {
@@ -1998,7 +2282,7 @@ type InstalledCertificate struct {
 
 func (x *InstalledCertificate) Reset() {
 	*x = InstalledCertificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2010,7 +2294,7 @@ func (x *InstalledCertificate) String() string {
 func (*InstalledCertificate) ProtoMessage() {}
 
 func (x *InstalledCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[37]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2023,7 +2307,7 @@ func (x *InstalledCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstalledCertificate.ProtoReflect.Descriptor instead.
 func (*InstalledCertificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{37}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *InstalledCertificate) GetType() string {
@@ -2080,7 +2364,7 @@ type PendingCall struct {
 
 func (x *PendingCall) Reset() {
 	*x = PendingCall{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2092,7 +2376,7 @@ func (x *PendingCall) String() string {
 func (*PendingCall) ProtoMessage() {}
 
 func (x *PendingCall) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[38]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2105,7 +2389,7 @@ func (x *PendingCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingCall.ProtoReflect.Descriptor instead.
 func (*PendingCall) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{38}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PendingCall) GetId() string {
@@ -2145,7 +2429,7 @@ type ListStationsRequest struct {
 
 func (x *ListStationsRequest) Reset() {
 	*x = ListStationsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2441,7 @@ func (x *ListStationsRequest) String() string {
 func (*ListStationsRequest) ProtoMessage() {}
 
 func (x *ListStationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[39]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2454,7 @@ func (x *ListStationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStationsRequest.ProtoReflect.Descriptor instead.
 func (*ListStationsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{39}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListStationsRequest) GetTenant() string {
@@ -2189,7 +2473,7 @@ type ListStationsResponse struct {
 
 func (x *ListStationsResponse) Reset() {
 	*x = ListStationsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2201,7 +2485,7 @@ func (x *ListStationsResponse) String() string {
 func (*ListStationsResponse) ProtoMessage() {}
 
 func (x *ListStationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[40]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2214,7 +2498,7 @@ func (x *ListStationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStationsResponse.ProtoReflect.Descriptor instead.
 func (*ListStationsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{40}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListStationsResponse) GetStations() []*Station {
@@ -2233,7 +2517,7 @@ type DeleteStationRequest struct {
 
 func (x *DeleteStationRequest) Reset() {
 	*x = DeleteStationRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2529,7 @@ func (x *DeleteStationRequest) String() string {
 func (*DeleteStationRequest) ProtoMessage() {}
 
 func (x *DeleteStationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[41]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2542,7 @@ func (x *DeleteStationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteStationRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{41}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DeleteStationRequest) GetId() string {
@@ -2276,7 +2560,7 @@ type DeleteStationResponse struct {
 
 func (x *DeleteStationResponse) Reset() {
 	*x = DeleteStationResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2572,7 @@ func (x *DeleteStationResponse) String() string {
 func (*DeleteStationResponse) ProtoMessage() {}
 
 func (x *DeleteStationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[42]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2585,7 @@ func (x *DeleteStationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteStationResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{42}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{45}
 }
 
 // OCPPCall is an OCPP request: its action and its JSON payload as text.
@@ -2315,7 +2599,7 @@ type OCPPCall struct {
 
 func (x *OCPPCall) Reset() {
 	*x = OCPPCall{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2611,7 @@ func (x *OCPPCall) String() string {
 func (*OCPPCall) ProtoMessage() {}
 
 func (x *OCPPCall) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[43]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2624,7 @@ func (x *OCPPCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OCPPCall.ProtoReflect.Descriptor instead.
 func (*OCPPCall) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{43}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *OCPPCall) GetAction() string {
@@ -2374,7 +2658,7 @@ type HandleRequestRequest struct {
 
 func (x *HandleRequestRequest) Reset() {
 	*x = HandleRequestRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2386,7 +2670,7 @@ func (x *HandleRequestRequest) String() string {
 func (*HandleRequestRequest) ProtoMessage() {}
 
 func (x *HandleRequestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[44]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2399,7 +2683,7 @@ func (x *HandleRequestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleRequestRequest.ProtoReflect.Descriptor instead.
 func (*HandleRequestRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{44}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *HandleRequestRequest) GetStationId() string {
@@ -2451,7 +2735,7 @@ type HandleRequestResponse struct {
 
 func (x *HandleRequestResponse) Reset() {
 	*x = HandleRequestResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2463,7 +2747,7 @@ func (x *HandleRequestResponse) String() string {
 func (*HandleRequestResponse) ProtoMessage() {}
 
 func (x *HandleRequestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[45]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2476,7 +2760,7 @@ func (x *HandleRequestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleRequestResponse.ProtoReflect.Descriptor instead.
 func (*HandleRequestResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{45}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *HandleRequestResponse) GetPayload() string {
@@ -2514,7 +2798,7 @@ type HandleResultRequest struct {
 
 func (x *HandleResultRequest) Reset() {
 	*x = HandleResultRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +2810,7 @@ func (x *HandleResultRequest) String() string {
 func (*HandleResultRequest) ProtoMessage() {}
 
 func (x *HandleResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[46]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +2823,7 @@ func (x *HandleResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResultRequest.ProtoReflect.Descriptor instead.
 func (*HandleResultRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{46}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *HandleResultRequest) GetStationId() string {
@@ -2580,7 +2864,7 @@ type HandleResultResponse struct {
 
 func (x *HandleResultResponse) Reset() {
 	*x = HandleResultResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2592,7 +2876,7 @@ func (x *HandleResultResponse) String() string {
 func (*HandleResultResponse) ProtoMessage() {}
 
 func (x *HandleResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[47]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2605,7 +2889,7 @@ func (x *HandleResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResultResponse.ProtoReflect.Descriptor instead.
 func (*HandleResultResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{47}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *HandleResultResponse) GetCalls() []*OCPPCall {
@@ -2626,7 +2910,7 @@ type StationCallsRequest struct {
 
 func (x *StationCallsRequest) Reset() {
 	*x = StationCallsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2638,7 +2922,7 @@ func (x *StationCallsRequest) String() string {
 func (*StationCallsRequest) ProtoMessage() {}
 
 func (x *StationCallsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[48]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2651,7 +2935,7 @@ func (x *StationCallsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StationCallsRequest.ProtoReflect.Descriptor instead.
 func (*StationCallsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{48}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StationCallsRequest) GetStationId() string {
@@ -2677,7 +2961,7 @@ type StationCallsResponse struct {
 
 func (x *StationCallsResponse) Reset() {
 	*x = StationCallsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2689,7 +2973,7 @@ func (x *StationCallsResponse) String() string {
 func (*StationCallsResponse) ProtoMessage() {}
 
 func (x *StationCallsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[49]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2702,7 +2986,7 @@ func (x *StationCallsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StationCallsResponse.ProtoReflect.Descriptor instead.
 func (*StationCallsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{49}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *StationCallsResponse) GetCalls() []*OCPPCall {
@@ -2725,7 +3009,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2737,7 +3021,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[50]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2750,7 +3034,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{50}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListAuditRequest) GetAfter() int64 {
@@ -2782,7 +3066,7 @@ type VerifyAuditRequest struct {
 
 func (x *VerifyAuditRequest) Reset() {
 	*x = VerifyAuditRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2794,7 +3078,7 @@ func (x *VerifyAuditRequest) String() string {
 func (*VerifyAuditRequest) ProtoMessage() {}
 
 func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[51]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2807,7 +3091,7 @@ func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{51}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{54}
 }
 
 type VerifyAuditResponse struct {
@@ -2825,7 +3109,7 @@ type VerifyAuditResponse struct {
 
 func (x *VerifyAuditResponse) Reset() {
 	*x = VerifyAuditResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2837,7 +3121,7 @@ func (x *VerifyAuditResponse) String() string {
 func (*VerifyAuditResponse) ProtoMessage() {}
 
 func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[52]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2850,7 +3134,7 @@ func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{52}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *VerifyAuditResponse) GetIntact() bool {
@@ -2904,7 +3188,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2916,7 +3200,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[53]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2929,7 +3213,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{53}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *AuditEntry) GetSeq() int64 {
@@ -2999,7 +3283,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3011,7 +3295,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[54]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3024,7 +3308,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{54}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -3056,7 +3340,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3068,7 +3352,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[55]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3081,7 +3365,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{55}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Tenant) GetName() string {
@@ -3134,7 +3418,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3146,7 +3430,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[56]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3159,7 +3443,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{56}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{59}
 }
 
 type ListTenantsResponse struct {
@@ -3171,7 +3455,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3183,7 +3467,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[57]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3196,7 +3480,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{57}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -3215,7 +3499,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3227,7 +3511,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[58]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3240,7 +3524,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{58}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *CreateTenantRequest) GetTenant() *Tenant {
@@ -3259,7 +3543,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3271,7 +3555,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[59]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3284,7 +3568,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{59}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -3307,7 +3591,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3319,7 +3603,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[60]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3332,7 +3616,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{60}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CreateTokenRequest) GetSubject() string {
@@ -3375,7 +3659,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3387,7 +3671,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[61]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3400,7 +3684,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{61}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -3440,7 +3724,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3452,7 +3736,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[62]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3465,7 +3749,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{62}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -3497,7 +3781,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3509,7 +3793,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[63]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3522,7 +3806,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{63}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{66}
 }
 
 type ListTokensRequest struct {
@@ -3535,7 +3819,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3547,7 +3831,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[64]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3560,7 +3844,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{64}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListTokensRequest) GetAll() bool {
@@ -3587,7 +3871,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3599,7 +3883,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[65]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3612,7 +3896,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{65}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *Token) GetId() string {
@@ -3673,7 +3957,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3685,7 +3969,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[66]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3698,7 +3982,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{66}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -3724,7 +4008,7 @@ type OAuthClient struct {
 
 func (x *OAuthClient) Reset() {
 	*x = OAuthClient{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3736,7 +4020,7 @@ func (x *OAuthClient) String() string {
 func (*OAuthClient) ProtoMessage() {}
 
 func (x *OAuthClient) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[67]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3749,7 +4033,7 @@ func (x *OAuthClient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthClient.ProtoReflect.Descriptor instead.
 func (*OAuthClient) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{67}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *OAuthClient) GetId() string {
@@ -3801,7 +4085,7 @@ type CreateOAuthClientRequest struct {
 
 func (x *CreateOAuthClientRequest) Reset() {
 	*x = CreateOAuthClientRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3813,7 +4097,7 @@ func (x *CreateOAuthClientRequest) String() string {
 func (*CreateOAuthClientRequest) ProtoMessage() {}
 
 func (x *CreateOAuthClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[68]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3826,7 +4110,7 @@ func (x *CreateOAuthClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOAuthClientRequest.ProtoReflect.Descriptor instead.
 func (*CreateOAuthClientRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{68}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *CreateOAuthClientRequest) GetId() string {
@@ -3861,7 +4145,7 @@ type CreateOAuthClientResponse struct {
 
 func (x *CreateOAuthClientResponse) Reset() {
 	*x = CreateOAuthClientResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3873,7 +4157,7 @@ func (x *CreateOAuthClientResponse) String() string {
 func (*CreateOAuthClientResponse) ProtoMessage() {}
 
 func (x *CreateOAuthClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[69]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3886,7 +4170,7 @@ func (x *CreateOAuthClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOAuthClientResponse.ProtoReflect.Descriptor instead.
 func (*CreateOAuthClientResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{69}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *CreateOAuthClientResponse) GetClient() *OAuthClient {
@@ -3913,7 +4197,7 @@ type ListOAuthClientsRequest struct {
 
 func (x *ListOAuthClientsRequest) Reset() {
 	*x = ListOAuthClientsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3925,7 +4209,7 @@ func (x *ListOAuthClientsRequest) String() string {
 func (*ListOAuthClientsRequest) ProtoMessage() {}
 
 func (x *ListOAuthClientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[70]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3938,7 +4222,7 @@ func (x *ListOAuthClientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOAuthClientsRequest.ProtoReflect.Descriptor instead.
 func (*ListOAuthClientsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{70}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListOAuthClientsRequest) GetTenant() string {
@@ -3957,7 +4241,7 @@ type ListOAuthClientsResponse struct {
 
 func (x *ListOAuthClientsResponse) Reset() {
 	*x = ListOAuthClientsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3969,7 +4253,7 @@ func (x *ListOAuthClientsResponse) String() string {
 func (*ListOAuthClientsResponse) ProtoMessage() {}
 
 func (x *ListOAuthClientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[71]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3982,7 +4266,7 @@ func (x *ListOAuthClientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOAuthClientsResponse.ProtoReflect.Descriptor instead.
 func (*ListOAuthClientsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{71}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ListOAuthClientsResponse) GetClients() []*OAuthClient {
@@ -4001,7 +4285,7 @@ type RevokeOAuthClientRequest struct {
 
 func (x *RevokeOAuthClientRequest) Reset() {
 	*x = RevokeOAuthClientRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4013,7 +4297,7 @@ func (x *RevokeOAuthClientRequest) String() string {
 func (*RevokeOAuthClientRequest) ProtoMessage() {}
 
 func (x *RevokeOAuthClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[72]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4026,7 +4310,7 @@ func (x *RevokeOAuthClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOAuthClientRequest.ProtoReflect.Descriptor instead.
 func (*RevokeOAuthClientRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{72}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *RevokeOAuthClientRequest) GetId() string {
@@ -4044,7 +4328,7 @@ type RevokeOAuthClientResponse struct {
 
 func (x *RevokeOAuthClientResponse) Reset() {
 	*x = RevokeOAuthClientResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4056,7 +4340,7 @@ func (x *RevokeOAuthClientResponse) String() string {
 func (*RevokeOAuthClientResponse) ProtoMessage() {}
 
 func (x *RevokeOAuthClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[73]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4069,7 +4353,7 @@ func (x *RevokeOAuthClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOAuthClientResponse.ProtoReflect.Descriptor instead.
 func (*RevokeOAuthClientResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{73}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{76}
 }
 
 type SignCSRRequest struct {
@@ -4089,7 +4373,7 @@ type SignCSRRequest struct {
 
 func (x *SignCSRRequest) Reset() {
 	*x = SignCSRRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4101,7 +4385,7 @@ func (x *SignCSRRequest) String() string {
 func (*SignCSRRequest) ProtoMessage() {}
 
 func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[74]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4114,7 +4398,7 @@ func (x *SignCSRRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRRequest.ProtoReflect.Descriptor instead.
 func (*SignCSRRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{74}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *SignCSRRequest) GetProfile() string {
@@ -4163,7 +4447,7 @@ type SignCSRResponse struct {
 
 func (x *SignCSRResponse) Reset() {
 	*x = SignCSRResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4175,7 +4459,7 @@ func (x *SignCSRResponse) String() string {
 func (*SignCSRResponse) ProtoMessage() {}
 
 func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[75]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4188,7 +4472,7 @@ func (x *SignCSRResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignCSRResponse.ProtoReflect.Descriptor instead.
 func (*SignCSRResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{75}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *SignCSRResponse) GetCertificate() *Certificate {
@@ -4224,7 +4508,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4236,7 +4520,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[76]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4249,7 +4533,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{76}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *Certificate) GetIssuer() string {
@@ -4339,7 +4623,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4351,7 +4635,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[77]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4364,7 +4648,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{77}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *GetCertificateRequest) GetSerial() string {
@@ -4390,7 +4674,7 @@ type GetCertificateResponse struct {
 
 func (x *GetCertificateResponse) Reset() {
 	*x = GetCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4402,7 +4686,7 @@ func (x *GetCertificateResponse) String() string {
 func (*GetCertificateResponse) ProtoMessage() {}
 
 func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[78]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4415,7 +4699,7 @@ func (x *GetCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{78}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *GetCertificateResponse) GetCertificate() *Certificate {
@@ -4457,7 +4741,7 @@ type ListCertificatesRequest struct {
 
 func (x *ListCertificatesRequest) Reset() {
 	*x = ListCertificatesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4469,7 +4753,7 @@ func (x *ListCertificatesRequest) String() string {
 func (*ListCertificatesRequest) ProtoMessage() {}
 
 func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[79]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4482,7 +4766,7 @@ func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{79}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ListCertificatesRequest) GetIssuer() string {
@@ -4589,7 +4873,7 @@ type ListCertificatesResponse struct {
 
 func (x *ListCertificatesResponse) Reset() {
 	*x = ListCertificatesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4601,7 +4885,7 @@ func (x *ListCertificatesResponse) String() string {
 func (*ListCertificatesResponse) ProtoMessage() {}
 
 func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[80]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4614,7 +4898,7 @@ func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{80}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
@@ -4650,7 +4934,7 @@ type RevokeCertificateRequest struct {
 
 func (x *RevokeCertificateRequest) Reset() {
 	*x = RevokeCertificateRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[81]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4662,7 +4946,7 @@ func (x *RevokeCertificateRequest) String() string {
 func (*RevokeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[81]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4675,7 +4959,7 @@ func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{81}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *RevokeCertificateRequest) GetSerial() string {
@@ -4708,7 +4992,7 @@ type RevokeCertificateResponse struct {
 
 func (x *RevokeCertificateResponse) Reset() {
 	*x = RevokeCertificateResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[82]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4720,7 +5004,7 @@ func (x *RevokeCertificateResponse) String() string {
 func (*RevokeCertificateResponse) ProtoMessage() {}
 
 func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[82]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4733,7 +5017,7 @@ func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{82}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *RevokeCertificateResponse) GetCertificate() *Certificate {
@@ -4754,7 +5038,7 @@ type ListAuthoritiesRequest struct {
 
 func (x *ListAuthoritiesRequest) Reset() {
 	*x = ListAuthoritiesRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[83]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4766,7 +5050,7 @@ func (x *ListAuthoritiesRequest) String() string {
 func (*ListAuthoritiesRequest) ProtoMessage() {}
 
 func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[83]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4779,7 +5063,7 @@ func (x *ListAuthoritiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{83}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ListAuthoritiesRequest) GetUsage() bool {
@@ -4826,7 +5110,7 @@ type Authority struct {
 
 func (x *Authority) Reset() {
 	*x = Authority{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[84]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4838,7 +5122,7 @@ func (x *Authority) String() string {
 func (*Authority) ProtoMessage() {}
 
 func (x *Authority) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[84]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4851,7 +5135,7 @@ func (x *Authority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authority.ProtoReflect.Descriptor instead.
 func (*Authority) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{84}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *Authority) GetName() string {
@@ -4975,7 +5259,7 @@ type ListAuthoritiesResponse struct {
 
 func (x *ListAuthoritiesResponse) Reset() {
 	*x = ListAuthoritiesResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[85]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4987,7 +5271,7 @@ func (x *ListAuthoritiesResponse) String() string {
 func (*ListAuthoritiesResponse) ProtoMessage() {}
 
 func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[85]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5000,7 +5284,7 @@ func (x *ListAuthoritiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuthoritiesResponse.ProtoReflect.Descriptor instead.
 func (*ListAuthoritiesResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{85}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ListAuthoritiesResponse) GetAuthorities() []*Authority {
@@ -5020,7 +5304,7 @@ type GetChainRequest struct {
 
 func (x *GetChainRequest) Reset() {
 	*x = GetChainRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5032,7 +5316,7 @@ func (x *GetChainRequest) String() string {
 func (*GetChainRequest) ProtoMessage() {}
 
 func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[86]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5045,7 +5329,7 @@ func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainRequest.ProtoReflect.Descriptor instead.
 func (*GetChainRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{86}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *GetChainRequest) GetSerial() string {
@@ -5072,7 +5356,7 @@ type GetChainResponse struct {
 
 func (x *GetChainResponse) Reset() {
 	*x = GetChainResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5084,7 +5368,7 @@ func (x *GetChainResponse) String() string {
 func (*GetChainResponse) ProtoMessage() {}
 
 func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[87]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5097,7 +5381,7 @@ func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainResponse.ProtoReflect.Descriptor instead.
 func (*GetChainResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{87}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *GetChainResponse) GetChain() []string {
@@ -5125,7 +5409,7 @@ type CertificateHistogramRequest struct {
 
 func (x *CertificateHistogramRequest) Reset() {
 	*x = CertificateHistogramRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5137,7 +5421,7 @@ func (x *CertificateHistogramRequest) String() string {
 func (*CertificateHistogramRequest) ProtoMessage() {}
 
 func (x *CertificateHistogramRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[88]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5150,7 +5434,7 @@ func (x *CertificateHistogramRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateHistogramRequest.ProtoReflect.Descriptor instead.
 func (*CertificateHistogramRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{88}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *CertificateHistogramRequest) GetBy() string {
@@ -5205,7 +5489,7 @@ type CertificateHistogramResponse struct {
 
 func (x *CertificateHistogramResponse) Reset() {
 	*x = CertificateHistogramResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5217,7 +5501,7 @@ func (x *CertificateHistogramResponse) String() string {
 func (*CertificateHistogramResponse) ProtoMessage() {}
 
 func (x *CertificateHistogramResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[89]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5230,7 +5514,7 @@ func (x *CertificateHistogramResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateHistogramResponse.ProtoReflect.Descriptor instead.
 func (*CertificateHistogramResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{89}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *CertificateHistogramResponse) GetSeries() []*HistogramSeries {
@@ -5251,7 +5535,7 @@ type HistogramSeries struct {
 
 func (x *HistogramSeries) Reset() {
 	*x = HistogramSeries{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5263,7 +5547,7 @@ func (x *HistogramSeries) String() string {
 func (*HistogramSeries) ProtoMessage() {}
 
 func (x *HistogramSeries) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[90]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5276,7 +5560,7 @@ func (x *HistogramSeries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistogramSeries.ProtoReflect.Descriptor instead.
 func (*HistogramSeries) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{90}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *HistogramSeries) GetIssuer() string {
@@ -5302,7 +5586,7 @@ type GetCRLRequest struct {
 
 func (x *GetCRLRequest) Reset() {
 	*x = GetCRLRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5314,7 +5598,7 @@ func (x *GetCRLRequest) String() string {
 func (*GetCRLRequest) ProtoMessage() {}
 
 func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5327,7 +5611,7 @@ func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLRequest.ProtoReflect.Descriptor instead.
 func (*GetCRLRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{91}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *GetCRLRequest) GetIssuer() string {
@@ -5346,7 +5630,7 @@ type GetCRLResponse struct {
 
 func (x *GetCRLResponse) Reset() {
 	*x = GetCRLResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5358,7 +5642,7 @@ func (x *GetCRLResponse) String() string {
 func (*GetCRLResponse) ProtoMessage() {}
 
 func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5371,7 +5655,7 @@ func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLResponse.ProtoReflect.Descriptor instead.
 func (*GetCRLResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{92}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *GetCRLResponse) GetDer() []byte {
@@ -5391,7 +5675,7 @@ type ListTrustAnchorsRequest struct {
 
 func (x *ListTrustAnchorsRequest) Reset() {
 	*x = ListTrustAnchorsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5403,7 +5687,7 @@ func (x *ListTrustAnchorsRequest) String() string {
 func (*ListTrustAnchorsRequest) ProtoMessage() {}
 
 func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5416,7 +5700,7 @@ func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{93}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *ListTrustAnchorsRequest) GetUse() string {
@@ -5440,7 +5724,7 @@ type TrustAnchor struct {
 
 func (x *TrustAnchor) Reset() {
 	*x = TrustAnchor{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[94]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5452,7 +5736,7 @@ func (x *TrustAnchor) String() string {
 func (*TrustAnchor) ProtoMessage() {}
 
 func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[94]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5465,7 +5749,7 @@ func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchor.ProtoReflect.Descriptor instead.
 func (*TrustAnchor) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{94}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *TrustAnchor) GetUse() string {
@@ -5512,7 +5796,7 @@ type ListTrustAnchorsResponse struct {
 
 func (x *ListTrustAnchorsResponse) Reset() {
 	*x = ListTrustAnchorsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[95]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5524,7 +5808,7 @@ func (x *ListTrustAnchorsResponse) String() string {
 func (*ListTrustAnchorsResponse) ProtoMessage() {}
 
 func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[95]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5537,7 +5821,7 @@ func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsResponse.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{95}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *ListTrustAnchorsResponse) GetAnchors() []*TrustAnchor {
@@ -5574,7 +5858,33 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x12\n" +
 	"\x04pcid\x18\x02 \x01(\tR\x04pcid\"J\n" +
 	"\x15ListContractsResponse\x121\n" +
-	"\tcontracts\x18\x01 \x03(\v2\x13.pncpki.v1.ContractR\tcontracts\"-\n" +
+	"\tcontracts\x18\x01 \x03(\v2\x13.pncpki.v1.ContractR\tcontracts\"\x98\x01\n" +
+	"\x18ListInstallationsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04pcid\x18\x02 \x01(\tR\x04pcid\x12\x14\n" +
+	"\x05emaid\x18\x03 \x01(\tR\x05emaid\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"\x82\x01\n" +
+	"\x19ListInstallationsResponse\x12=\n" +
+	"\rinstallations\x18\x01 \x03(\v2\x17.pncpki.v1.InstallationR\rinstallations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xda\x02\n" +
+	"\fInstallation\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
+	"\astation\x18\x03 \x01(\tR\astation\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12\x12\n" +
+	"\x04pcid\x18\x05 \x01(\tR\x04pcid\x12\x14\n" +
+	"\x05emaid\x18\x06 \x01(\tR\x05emaid\x12\x12\n" +
+	"\x04emsp\x18\a \x01(\tR\x04emsp\x12\x10\n" +
+	"\x03oem\x18\b \x01(\tR\x03oem\x12#\n" +
+	"\rresponse_code\x18\t \x01(\tR\fresponseCode\x12\x16\n" +
+	"\x06reason\x18\n" +
+	" \x01(\tR\x06reason\x12\x16\n" +
+	"\x06source\x18\v \x01(\tR\x06source\x12\x12\n" +
+	"\x04size\x18\f \x01(\x05R\x04size\x12\x1d\n" +
+	"\n" +
+	"size_limit\x18\r \x01(\x05R\tsizeLimit\"-\n" +
 	"\x15CancelContractRequest\x12\x14\n" +
 	"\x05emaid\x18\x01 \x01(\tR\x05emaid\"{\n" +
 	"\x16CancelContractResponse\x12/\n" +
@@ -5959,7 +6269,7 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\n" +
 	"GetStation\x12\x1c.pncpki.v1.GetStationRequest\x1a\x1d.pncpki.v1.GetStationResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/stations/{id}\x12e\n" +
 	"\fListStations\x12\x1e.pncpki.v1.ListStationsRequest\x1a\x1f.pncpki.v1.ListStationsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/stations\x12m\n" +
-	"\rDeleteStation\x12\x1f.pncpki.v1.DeleteStationRequest\x1a .pncpki.v1.DeleteStationResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/stations/{id}2\x92\a\n" +
+	"\rDeleteStation\x12\x1f.pncpki.v1.DeleteStationRequest\x1a .pncpki.v1.DeleteStationResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/stations/{id}2\x8d\b\n" +
 	"\x0fContractService\x12~\n" +
 	"\vPutContract\x12\x1d.pncpki.v1.PutContractRequest\x1a\x1e.pncpki.v1.PutContractResponse\"0\x82\xd3\xe4\x93\x02*:\bcontract\x1a\x1e/v1/contracts/{contract.emaid}\x12k\n" +
 	"\vGetContract\x12\x1d.pncpki.v1.GetContractRequest\x1a\x1e.pncpki.v1.GetContractResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/contracts/{emaid}\x12i\n" +
@@ -5967,7 +6277,8 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x0eCancelContract\x12 .pncpki.v1.CancelContractRequest\x1a!.pncpki.v1.CancelContractResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/contracts/{emaid}:cancel\x12\x8a\x01\n" +
 	"\x12PutContractDeposit\x12$.pncpki.v1.PutContractDepositRequest\x1a%.pncpki.v1.PutContractDepositResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\x1a\x1c/v1/contract-deposits/{pcid}\x12\x86\x01\n" +
 	"\x14ListContractDeposits\x12&.pncpki.v1.ListContractDepositsRequest\x1a'.pncpki.v1.ListContractDepositsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/contract-deposits\x12\x90\x01\n" +
-	"\x15DeleteContractDeposit\x12'.pncpki.v1.DeleteContractDepositRequest\x1a(.pncpki.v1.DeleteContractDepositResponse\"$\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/contract-deposits/{pcid}2\xa7\b\n" +
+	"\x15DeleteContractDeposit\x12'.pncpki.v1.DeleteContractDepositRequest\x1a(.pncpki.v1.DeleteContractDepositResponse\"$\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/contract-deposits/{pcid}\x12y\n" +
+	"\x11ListInstallations\x12#.pncpki.v1.ListInstallationsRequest\x1a$.pncpki.v1.ListInstallationsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/installations2\xa7\b\n" +
 	"\x13ProvisioningService\x12\xaa\x01\n" +
 	"\x1aPutProvisioningCertificate\x12,.pncpki.v1.PutProvisioningCertificateRequest\x1a-.pncpki.v1.PutProvisioningCertificateResponse\"/\x82\xd3\xe4\x93\x02):\x01*\x1a$/v1/provisioning-certificates/{pcid}\x12\xa7\x01\n" +
 	"\x1aGetProvisioningCertificate\x12,.pncpki.v1.GetProvisioningCertificateRequest\x1a-.pncpki.v1.GetProvisioningCertificateResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/provisioning-certificates/{pcid}\x12\xa6\x01\n" +
@@ -5993,7 +6304,7 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 96)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*Contract)(nil),                              // 0: pncpki.v1.Contract
 	(*PutContractRequest)(nil),                    // 1: pncpki.v1.PutContractRequest
@@ -6002,252 +6313,259 @@ var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*GetContractResponse)(nil),                   // 4: pncpki.v1.GetContractResponse
 	(*ListContractsRequest)(nil),                  // 5: pncpki.v1.ListContractsRequest
 	(*ListContractsResponse)(nil),                 // 6: pncpki.v1.ListContractsResponse
-	(*CancelContractRequest)(nil),                 // 7: pncpki.v1.CancelContractRequest
-	(*CancelContractResponse)(nil),                // 8: pncpki.v1.CancelContractResponse
-	(*ProvisioningCertificate)(nil),               // 9: pncpki.v1.ProvisioningCertificate
-	(*PutProvisioningCertificateRequest)(nil),     // 10: pncpki.v1.PutProvisioningCertificateRequest
-	(*PutProvisioningCertificateResponse)(nil),    // 11: pncpki.v1.PutProvisioningCertificateResponse
-	(*GetProvisioningCertificateRequest)(nil),     // 12: pncpki.v1.GetProvisioningCertificateRequest
-	(*GetProvisioningCertificateResponse)(nil),    // 13: pncpki.v1.GetProvisioningCertificateResponse
-	(*ListProvisioningCertificatesRequest)(nil),   // 14: pncpki.v1.ListProvisioningCertificatesRequest
-	(*ListProvisioningCertificatesResponse)(nil),  // 15: pncpki.v1.ListProvisioningCertificatesResponse
-	(*ContractDeposit)(nil),                       // 16: pncpki.v1.ContractDeposit
-	(*PutContractDepositRequest)(nil),             // 17: pncpki.v1.PutContractDepositRequest
-	(*PutContractDepositResponse)(nil),            // 18: pncpki.v1.PutContractDepositResponse
-	(*ListContractDepositsRequest)(nil),           // 19: pncpki.v1.ListContractDepositsRequest
-	(*ListContractDepositsResponse)(nil),          // 20: pncpki.v1.ListContractDepositsResponse
-	(*DeleteContractDepositRequest)(nil),          // 21: pncpki.v1.DeleteContractDepositRequest
-	(*DeleteContractDepositResponse)(nil),         // 22: pncpki.v1.DeleteContractDepositResponse
-	(*OEMSubCA)(nil),                              // 23: pncpki.v1.OEMSubCA
-	(*RegisterOEMSubCARequest)(nil),               // 24: pncpki.v1.RegisterOEMSubCARequest
-	(*RegisterOEMSubCAResponse)(nil),              // 25: pncpki.v1.RegisterOEMSubCAResponse
-	(*ListOEMSubCAsRequest)(nil),                  // 26: pncpki.v1.ListOEMSubCAsRequest
-	(*ListOEMSubCAsResponse)(nil),                 // 27: pncpki.v1.ListOEMSubCAsResponse
-	(*DeleteOEMSubCARequest)(nil),                 // 28: pncpki.v1.DeleteOEMSubCARequest
-	(*DeleteOEMSubCAResponse)(nil),                // 29: pncpki.v1.DeleteOEMSubCAResponse
-	(*DeleteProvisioningCertificateRequest)(nil),  // 30: pncpki.v1.DeleteProvisioningCertificateRequest
-	(*DeleteProvisioningCertificateResponse)(nil), // 31: pncpki.v1.DeleteProvisioningCertificateResponse
-	(*Station)(nil),                               // 32: pncpki.v1.Station
-	(*PutStationRequest)(nil),                     // 33: pncpki.v1.PutStationRequest
-	(*PutStationResponse)(nil),                    // 34: pncpki.v1.PutStationResponse
-	(*GetStationRequest)(nil),                     // 35: pncpki.v1.GetStationRequest
-	(*GetStationResponse)(nil),                    // 36: pncpki.v1.GetStationResponse
-	(*InstalledCertificate)(nil),                  // 37: pncpki.v1.InstalledCertificate
-	(*PendingCall)(nil),                           // 38: pncpki.v1.PendingCall
-	(*ListStationsRequest)(nil),                   // 39: pncpki.v1.ListStationsRequest
-	(*ListStationsResponse)(nil),                  // 40: pncpki.v1.ListStationsResponse
-	(*DeleteStationRequest)(nil),                  // 41: pncpki.v1.DeleteStationRequest
-	(*DeleteStationResponse)(nil),                 // 42: pncpki.v1.DeleteStationResponse
-	(*OCPPCall)(nil),                              // 43: pncpki.v1.OCPPCall
-	(*HandleRequestRequest)(nil),                  // 44: pncpki.v1.HandleRequestRequest
-	(*HandleRequestResponse)(nil),                 // 45: pncpki.v1.HandleRequestResponse
-	(*HandleResultRequest)(nil),                   // 46: pncpki.v1.HandleResultRequest
-	(*HandleResultResponse)(nil),                  // 47: pncpki.v1.HandleResultResponse
-	(*StationCallsRequest)(nil),                   // 48: pncpki.v1.StationCallsRequest
-	(*StationCallsResponse)(nil),                  // 49: pncpki.v1.StationCallsResponse
-	(*ListAuditRequest)(nil),                      // 50: pncpki.v1.ListAuditRequest
-	(*VerifyAuditRequest)(nil),                    // 51: pncpki.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),                   // 52: pncpki.v1.VerifyAuditResponse
-	(*AuditEntry)(nil),                            // 53: pncpki.v1.AuditEntry
-	(*ListAuditResponse)(nil),                     // 54: pncpki.v1.ListAuditResponse
-	(*Tenant)(nil),                                // 55: pncpki.v1.Tenant
-	(*ListTenantsRequest)(nil),                    // 56: pncpki.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),                   // 57: pncpki.v1.ListTenantsResponse
-	(*CreateTenantRequest)(nil),                   // 58: pncpki.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),                  // 59: pncpki.v1.CreateTenantResponse
-	(*CreateTokenRequest)(nil),                    // 60: pncpki.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),                   // 61: pncpki.v1.CreateTokenResponse
-	(*RevokeTokenRequest)(nil),                    // 62: pncpki.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),                   // 63: pncpki.v1.RevokeTokenResponse
-	(*ListTokensRequest)(nil),                     // 64: pncpki.v1.ListTokensRequest
-	(*Token)(nil),                                 // 65: pncpki.v1.Token
-	(*ListTokensResponse)(nil),                    // 66: pncpki.v1.ListTokensResponse
-	(*OAuthClient)(nil),                           // 67: pncpki.v1.OAuthClient
-	(*CreateOAuthClientRequest)(nil),              // 68: pncpki.v1.CreateOAuthClientRequest
-	(*CreateOAuthClientResponse)(nil),             // 69: pncpki.v1.CreateOAuthClientResponse
-	(*ListOAuthClientsRequest)(nil),               // 70: pncpki.v1.ListOAuthClientsRequest
-	(*ListOAuthClientsResponse)(nil),              // 71: pncpki.v1.ListOAuthClientsResponse
-	(*RevokeOAuthClientRequest)(nil),              // 72: pncpki.v1.RevokeOAuthClientRequest
-	(*RevokeOAuthClientResponse)(nil),             // 73: pncpki.v1.RevokeOAuthClientResponse
-	(*SignCSRRequest)(nil),                        // 74: pncpki.v1.SignCSRRequest
-	(*SignCSRResponse)(nil),                       // 75: pncpki.v1.SignCSRResponse
-	(*Certificate)(nil),                           // 76: pncpki.v1.Certificate
-	(*GetCertificateRequest)(nil),                 // 77: pncpki.v1.GetCertificateRequest
-	(*GetCertificateResponse)(nil),                // 78: pncpki.v1.GetCertificateResponse
-	(*ListCertificatesRequest)(nil),               // 79: pncpki.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),              // 80: pncpki.v1.ListCertificatesResponse
-	(*RevokeCertificateRequest)(nil),              // 81: pncpki.v1.RevokeCertificateRequest
-	(*RevokeCertificateResponse)(nil),             // 82: pncpki.v1.RevokeCertificateResponse
-	(*ListAuthoritiesRequest)(nil),                // 83: pncpki.v1.ListAuthoritiesRequest
-	(*Authority)(nil),                             // 84: pncpki.v1.Authority
-	(*ListAuthoritiesResponse)(nil),               // 85: pncpki.v1.ListAuthoritiesResponse
-	(*GetChainRequest)(nil),                       // 86: pncpki.v1.GetChainRequest
-	(*GetChainResponse)(nil),                      // 87: pncpki.v1.GetChainResponse
-	(*CertificateHistogramRequest)(nil),           // 88: pncpki.v1.CertificateHistogramRequest
-	(*CertificateHistogramResponse)(nil),          // 89: pncpki.v1.CertificateHistogramResponse
-	(*HistogramSeries)(nil),                       // 90: pncpki.v1.HistogramSeries
-	(*GetCRLRequest)(nil),                         // 91: pncpki.v1.GetCRLRequest
-	(*GetCRLResponse)(nil),                        // 92: pncpki.v1.GetCRLResponse
-	(*ListTrustAnchorsRequest)(nil),               // 93: pncpki.v1.ListTrustAnchorsRequest
-	(*TrustAnchor)(nil),                           // 94: pncpki.v1.TrustAnchor
-	(*ListTrustAnchorsResponse)(nil),              // 95: pncpki.v1.ListTrustAnchorsResponse
-	(*timestamppb.Timestamp)(nil),                 // 96: google.protobuf.Timestamp
+	(*ListInstallationsRequest)(nil),              // 7: pncpki.v1.ListInstallationsRequest
+	(*ListInstallationsResponse)(nil),             // 8: pncpki.v1.ListInstallationsResponse
+	(*Installation)(nil),                          // 9: pncpki.v1.Installation
+	(*CancelContractRequest)(nil),                 // 10: pncpki.v1.CancelContractRequest
+	(*CancelContractResponse)(nil),                // 11: pncpki.v1.CancelContractResponse
+	(*ProvisioningCertificate)(nil),               // 12: pncpki.v1.ProvisioningCertificate
+	(*PutProvisioningCertificateRequest)(nil),     // 13: pncpki.v1.PutProvisioningCertificateRequest
+	(*PutProvisioningCertificateResponse)(nil),    // 14: pncpki.v1.PutProvisioningCertificateResponse
+	(*GetProvisioningCertificateRequest)(nil),     // 15: pncpki.v1.GetProvisioningCertificateRequest
+	(*GetProvisioningCertificateResponse)(nil),    // 16: pncpki.v1.GetProvisioningCertificateResponse
+	(*ListProvisioningCertificatesRequest)(nil),   // 17: pncpki.v1.ListProvisioningCertificatesRequest
+	(*ListProvisioningCertificatesResponse)(nil),  // 18: pncpki.v1.ListProvisioningCertificatesResponse
+	(*ContractDeposit)(nil),                       // 19: pncpki.v1.ContractDeposit
+	(*PutContractDepositRequest)(nil),             // 20: pncpki.v1.PutContractDepositRequest
+	(*PutContractDepositResponse)(nil),            // 21: pncpki.v1.PutContractDepositResponse
+	(*ListContractDepositsRequest)(nil),           // 22: pncpki.v1.ListContractDepositsRequest
+	(*ListContractDepositsResponse)(nil),          // 23: pncpki.v1.ListContractDepositsResponse
+	(*DeleteContractDepositRequest)(nil),          // 24: pncpki.v1.DeleteContractDepositRequest
+	(*DeleteContractDepositResponse)(nil),         // 25: pncpki.v1.DeleteContractDepositResponse
+	(*OEMSubCA)(nil),                              // 26: pncpki.v1.OEMSubCA
+	(*RegisterOEMSubCARequest)(nil),               // 27: pncpki.v1.RegisterOEMSubCARequest
+	(*RegisterOEMSubCAResponse)(nil),              // 28: pncpki.v1.RegisterOEMSubCAResponse
+	(*ListOEMSubCAsRequest)(nil),                  // 29: pncpki.v1.ListOEMSubCAsRequest
+	(*ListOEMSubCAsResponse)(nil),                 // 30: pncpki.v1.ListOEMSubCAsResponse
+	(*DeleteOEMSubCARequest)(nil),                 // 31: pncpki.v1.DeleteOEMSubCARequest
+	(*DeleteOEMSubCAResponse)(nil),                // 32: pncpki.v1.DeleteOEMSubCAResponse
+	(*DeleteProvisioningCertificateRequest)(nil),  // 33: pncpki.v1.DeleteProvisioningCertificateRequest
+	(*DeleteProvisioningCertificateResponse)(nil), // 34: pncpki.v1.DeleteProvisioningCertificateResponse
+	(*Station)(nil),                               // 35: pncpki.v1.Station
+	(*PutStationRequest)(nil),                     // 36: pncpki.v1.PutStationRequest
+	(*PutStationResponse)(nil),                    // 37: pncpki.v1.PutStationResponse
+	(*GetStationRequest)(nil),                     // 38: pncpki.v1.GetStationRequest
+	(*GetStationResponse)(nil),                    // 39: pncpki.v1.GetStationResponse
+	(*InstalledCertificate)(nil),                  // 40: pncpki.v1.InstalledCertificate
+	(*PendingCall)(nil),                           // 41: pncpki.v1.PendingCall
+	(*ListStationsRequest)(nil),                   // 42: pncpki.v1.ListStationsRequest
+	(*ListStationsResponse)(nil),                  // 43: pncpki.v1.ListStationsResponse
+	(*DeleteStationRequest)(nil),                  // 44: pncpki.v1.DeleteStationRequest
+	(*DeleteStationResponse)(nil),                 // 45: pncpki.v1.DeleteStationResponse
+	(*OCPPCall)(nil),                              // 46: pncpki.v1.OCPPCall
+	(*HandleRequestRequest)(nil),                  // 47: pncpki.v1.HandleRequestRequest
+	(*HandleRequestResponse)(nil),                 // 48: pncpki.v1.HandleRequestResponse
+	(*HandleResultRequest)(nil),                   // 49: pncpki.v1.HandleResultRequest
+	(*HandleResultResponse)(nil),                  // 50: pncpki.v1.HandleResultResponse
+	(*StationCallsRequest)(nil),                   // 51: pncpki.v1.StationCallsRequest
+	(*StationCallsResponse)(nil),                  // 52: pncpki.v1.StationCallsResponse
+	(*ListAuditRequest)(nil),                      // 53: pncpki.v1.ListAuditRequest
+	(*VerifyAuditRequest)(nil),                    // 54: pncpki.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),                   // 55: pncpki.v1.VerifyAuditResponse
+	(*AuditEntry)(nil),                            // 56: pncpki.v1.AuditEntry
+	(*ListAuditResponse)(nil),                     // 57: pncpki.v1.ListAuditResponse
+	(*Tenant)(nil),                                // 58: pncpki.v1.Tenant
+	(*ListTenantsRequest)(nil),                    // 59: pncpki.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),                   // 60: pncpki.v1.ListTenantsResponse
+	(*CreateTenantRequest)(nil),                   // 61: pncpki.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),                  // 62: pncpki.v1.CreateTenantResponse
+	(*CreateTokenRequest)(nil),                    // 63: pncpki.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),                   // 64: pncpki.v1.CreateTokenResponse
+	(*RevokeTokenRequest)(nil),                    // 65: pncpki.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),                   // 66: pncpki.v1.RevokeTokenResponse
+	(*ListTokensRequest)(nil),                     // 67: pncpki.v1.ListTokensRequest
+	(*Token)(nil),                                 // 68: pncpki.v1.Token
+	(*ListTokensResponse)(nil),                    // 69: pncpki.v1.ListTokensResponse
+	(*OAuthClient)(nil),                           // 70: pncpki.v1.OAuthClient
+	(*CreateOAuthClientRequest)(nil),              // 71: pncpki.v1.CreateOAuthClientRequest
+	(*CreateOAuthClientResponse)(nil),             // 72: pncpki.v1.CreateOAuthClientResponse
+	(*ListOAuthClientsRequest)(nil),               // 73: pncpki.v1.ListOAuthClientsRequest
+	(*ListOAuthClientsResponse)(nil),              // 74: pncpki.v1.ListOAuthClientsResponse
+	(*RevokeOAuthClientRequest)(nil),              // 75: pncpki.v1.RevokeOAuthClientRequest
+	(*RevokeOAuthClientResponse)(nil),             // 76: pncpki.v1.RevokeOAuthClientResponse
+	(*SignCSRRequest)(nil),                        // 77: pncpki.v1.SignCSRRequest
+	(*SignCSRResponse)(nil),                       // 78: pncpki.v1.SignCSRResponse
+	(*Certificate)(nil),                           // 79: pncpki.v1.Certificate
+	(*GetCertificateRequest)(nil),                 // 80: pncpki.v1.GetCertificateRequest
+	(*GetCertificateResponse)(nil),                // 81: pncpki.v1.GetCertificateResponse
+	(*ListCertificatesRequest)(nil),               // 82: pncpki.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),              // 83: pncpki.v1.ListCertificatesResponse
+	(*RevokeCertificateRequest)(nil),              // 84: pncpki.v1.RevokeCertificateRequest
+	(*RevokeCertificateResponse)(nil),             // 85: pncpki.v1.RevokeCertificateResponse
+	(*ListAuthoritiesRequest)(nil),                // 86: pncpki.v1.ListAuthoritiesRequest
+	(*Authority)(nil),                             // 87: pncpki.v1.Authority
+	(*ListAuthoritiesResponse)(nil),               // 88: pncpki.v1.ListAuthoritiesResponse
+	(*GetChainRequest)(nil),                       // 89: pncpki.v1.GetChainRequest
+	(*GetChainResponse)(nil),                      // 90: pncpki.v1.GetChainResponse
+	(*CertificateHistogramRequest)(nil),           // 91: pncpki.v1.CertificateHistogramRequest
+	(*CertificateHistogramResponse)(nil),          // 92: pncpki.v1.CertificateHistogramResponse
+	(*HistogramSeries)(nil),                       // 93: pncpki.v1.HistogramSeries
+	(*GetCRLRequest)(nil),                         // 94: pncpki.v1.GetCRLRequest
+	(*GetCRLResponse)(nil),                        // 95: pncpki.v1.GetCRLResponse
+	(*ListTrustAnchorsRequest)(nil),               // 96: pncpki.v1.ListTrustAnchorsRequest
+	(*TrustAnchor)(nil),                           // 97: pncpki.v1.TrustAnchor
+	(*ListTrustAnchorsResponse)(nil),              // 98: pncpki.v1.ListTrustAnchorsResponse
+	(*timestamppb.Timestamp)(nil),                 // 99: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	96,  // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
-	96,  // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
-	96,  // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
+	99,  // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
+	99,  // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
+	99,  // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
 	0,   // 3: pncpki.v1.PutContractRequest.contract:type_name -> pncpki.v1.Contract
 	0,   // 4: pncpki.v1.PutContractResponse.contract:type_name -> pncpki.v1.Contract
 	0,   // 5: pncpki.v1.GetContractResponse.contract:type_name -> pncpki.v1.Contract
 	0,   // 6: pncpki.v1.ListContractsResponse.contracts:type_name -> pncpki.v1.Contract
-	0,   // 7: pncpki.v1.CancelContractResponse.contract:type_name -> pncpki.v1.Contract
-	76,  // 8: pncpki.v1.CancelContractResponse.revoked:type_name -> pncpki.v1.Certificate
-	96,  // 9: pncpki.v1.ProvisioningCertificate.created_at:type_name -> google.protobuf.Timestamp
-	9,   // 10: pncpki.v1.PutProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
-	9,   // 11: pncpki.v1.GetProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
-	9,   // 12: pncpki.v1.ListProvisioningCertificatesResponse.certificates:type_name -> pncpki.v1.ProvisioningCertificate
-	96,  // 13: pncpki.v1.ContractDeposit.created_at:type_name -> google.protobuf.Timestamp
-	16,  // 14: pncpki.v1.PutContractDepositResponse.deposit:type_name -> pncpki.v1.ContractDeposit
-	16,  // 15: pncpki.v1.ListContractDepositsResponse.deposits:type_name -> pncpki.v1.ContractDeposit
-	96,  // 16: pncpki.v1.OEMSubCA.created_at:type_name -> google.protobuf.Timestamp
-	23,  // 17: pncpki.v1.RegisterOEMSubCAResponse.sub_ca:type_name -> pncpki.v1.OEMSubCA
-	23,  // 18: pncpki.v1.ListOEMSubCAsResponse.sub_cas:type_name -> pncpki.v1.OEMSubCA
-	96,  // 19: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
-	96,  // 20: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
-	96,  // 21: pncpki.v1.Station.last_seen:type_name -> google.protobuf.Timestamp
-	32,  // 22: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
-	32,  // 23: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
-	32,  // 24: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
-	37,  // 25: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
-	38,  // 26: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
-	96,  // 27: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
-	96,  // 28: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
-	32,  // 29: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
-	43,  // 30: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
-	43,  // 31: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
-	43,  // 32: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
-	43,  // 33: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
-	96,  // 34: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	53,  // 35: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
-	55,  // 36: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
-	55,  // 37: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
-	55,  // 38: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	96,  // 39: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	96,  // 40: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	96,  // 41: pncpki.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	96,  // 42: pncpki.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
-	65,  // 43: pncpki.v1.ListTokensResponse.tokens:type_name -> pncpki.v1.Token
-	96,  // 44: pncpki.v1.OAuthClient.created_at:type_name -> google.protobuf.Timestamp
-	96,  // 45: pncpki.v1.OAuthClient.revoked_at:type_name -> google.protobuf.Timestamp
-	67,  // 46: pncpki.v1.CreateOAuthClientResponse.client:type_name -> pncpki.v1.OAuthClient
-	67,  // 47: pncpki.v1.ListOAuthClientsResponse.clients:type_name -> pncpki.v1.OAuthClient
-	76,  // 48: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	96,  // 49: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	96,  // 50: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	96,  // 51: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
-	76,  // 52: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	96,  // 53: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
-	96,  // 54: pncpki.v1.ListCertificatesRequest.expiring_after:type_name -> google.protobuf.Timestamp
-	76,  // 55: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
-	76,  // 56: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	96,  // 57: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	96,  // 58: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
-	96,  // 59: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
-	96,  // 60: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
-	96,  // 61: pncpki.v1.Authority.ocsp_responder_not_after:type_name -> google.protobuf.Timestamp
-	96,  // 62: pncpki.v1.Authority.crl_this_update:type_name -> google.protobuf.Timestamp
-	96,  // 63: pncpki.v1.Authority.crl_next_update:type_name -> google.protobuf.Timestamp
-	84,  // 64: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	96,  // 65: pncpki.v1.CertificateHistogramRequest.from:type_name -> google.protobuf.Timestamp
-	90,  // 66: pncpki.v1.CertificateHistogramResponse.series:type_name -> pncpki.v1.HistogramSeries
-	96,  // 67: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
-	94,  // 68: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
-	74,  // 69: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	77,  // 70: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	79,  // 71: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	81,  // 72: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	86,  // 73: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
-	91,  // 74: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
-	88,  // 75: pncpki.v1.CertificateService.CertificateHistogram:input_type -> pncpki.v1.CertificateHistogramRequest
-	83,  // 76: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	93,  // 77: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
-	56,  // 78: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	58,  // 79: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	60,  // 80: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	62,  // 81: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
-	64,  // 82: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
-	68,  // 83: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
-	70,  // 84: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
-	72,  // 85: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
-	50,  // 86: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	51,  // 87: pncpki.v1.AuditService.VerifyAudit:input_type -> pncpki.v1.VerifyAuditRequest
-	33,  // 88: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	35,  // 89: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	39,  // 90: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	41,  // 91: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	1,   // 92: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
-	3,   // 93: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
-	5,   // 94: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
-	7,   // 95: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
-	17,  // 96: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
-	19,  // 97: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
-	21,  // 98: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
-	10,  // 99: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
-	12,  // 100: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
-	14,  // 101: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
-	30,  // 102: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
-	24,  // 103: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
-	26,  // 104: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
-	28,  // 105: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
-	44,  // 106: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	46,  // 107: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	48,  // 108: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	75,  // 109: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	78,  // 110: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	80,  // 111: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	82,  // 112: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	87,  // 113: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
-	92,  // 114: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
-	89,  // 115: pncpki.v1.CertificateService.CertificateHistogram:output_type -> pncpki.v1.CertificateHistogramResponse
-	85,  // 116: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	95,  // 117: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
-	57,  // 118: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	59,  // 119: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	61,  // 120: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	63,  // 121: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
-	66,  // 122: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
-	69,  // 123: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
-	71,  // 124: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
-	73,  // 125: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
-	54,  // 126: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	52,  // 127: pncpki.v1.AuditService.VerifyAudit:output_type -> pncpki.v1.VerifyAuditResponse
-	34,  // 128: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	36,  // 129: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	40,  // 130: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	42,  // 131: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	2,   // 132: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
-	4,   // 133: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
-	6,   // 134: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
-	8,   // 135: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
-	18,  // 136: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
-	20,  // 137: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
-	22,  // 138: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
-	11,  // 139: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
-	13,  // 140: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
-	15,  // 141: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
-	31,  // 142: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
-	25,  // 143: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
-	27,  // 144: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
-	29,  // 145: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
-	45,  // 146: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	47,  // 147: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	49,  // 148: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	109, // [109:149] is the sub-list for method output_type
-	69,  // [69:109] is the sub-list for method input_type
-	69,  // [69:69] is the sub-list for extension type_name
-	69,  // [69:69] is the sub-list for extension extendee
-	0,   // [0:69] is the sub-list for field type_name
+	9,   // 7: pncpki.v1.ListInstallationsResponse.installations:type_name -> pncpki.v1.Installation
+	99,  // 8: pncpki.v1.Installation.time:type_name -> google.protobuf.Timestamp
+	0,   // 9: pncpki.v1.CancelContractResponse.contract:type_name -> pncpki.v1.Contract
+	79,  // 10: pncpki.v1.CancelContractResponse.revoked:type_name -> pncpki.v1.Certificate
+	99,  // 11: pncpki.v1.ProvisioningCertificate.created_at:type_name -> google.protobuf.Timestamp
+	12,  // 12: pncpki.v1.PutProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
+	12,  // 13: pncpki.v1.GetProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
+	12,  // 14: pncpki.v1.ListProvisioningCertificatesResponse.certificates:type_name -> pncpki.v1.ProvisioningCertificate
+	99,  // 15: pncpki.v1.ContractDeposit.created_at:type_name -> google.protobuf.Timestamp
+	19,  // 16: pncpki.v1.PutContractDepositResponse.deposit:type_name -> pncpki.v1.ContractDeposit
+	19,  // 17: pncpki.v1.ListContractDepositsResponse.deposits:type_name -> pncpki.v1.ContractDeposit
+	99,  // 18: pncpki.v1.OEMSubCA.created_at:type_name -> google.protobuf.Timestamp
+	26,  // 19: pncpki.v1.RegisterOEMSubCAResponse.sub_ca:type_name -> pncpki.v1.OEMSubCA
+	26,  // 20: pncpki.v1.ListOEMSubCAsResponse.sub_cas:type_name -> pncpki.v1.OEMSubCA
+	99,  // 21: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
+	99,  // 22: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
+	99,  // 23: pncpki.v1.Station.last_seen:type_name -> google.protobuf.Timestamp
+	35,  // 24: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
+	35,  // 25: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
+	35,  // 26: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
+	40,  // 27: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
+	41,  // 28: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
+	99,  // 29: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
+	99,  // 30: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
+	35,  // 31: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
+	46,  // 32: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
+	46,  // 33: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
+	46,  // 34: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
+	46,  // 35: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
+	99,  // 36: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	56,  // 37: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
+	58,  // 38: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
+	58,  // 39: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
+	58,  // 40: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
+	99,  // 41: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	99,  // 42: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	99,  // 43: pncpki.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	99,  // 44: pncpki.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	68,  // 45: pncpki.v1.ListTokensResponse.tokens:type_name -> pncpki.v1.Token
+	99,  // 46: pncpki.v1.OAuthClient.created_at:type_name -> google.protobuf.Timestamp
+	99,  // 47: pncpki.v1.OAuthClient.revoked_at:type_name -> google.protobuf.Timestamp
+	70,  // 48: pncpki.v1.CreateOAuthClientResponse.client:type_name -> pncpki.v1.OAuthClient
+	70,  // 49: pncpki.v1.ListOAuthClientsResponse.clients:type_name -> pncpki.v1.OAuthClient
+	79,  // 50: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
+	99,  // 51: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	99,  // 52: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	99,  // 53: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	79,  // 54: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	99,  // 55: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
+	99,  // 56: pncpki.v1.ListCertificatesRequest.expiring_after:type_name -> google.protobuf.Timestamp
+	79,  // 57: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
+	79,  // 58: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
+	99,  // 59: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	99,  // 60: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
+	99,  // 61: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
+	99,  // 62: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
+	99,  // 63: pncpki.v1.Authority.ocsp_responder_not_after:type_name -> google.protobuf.Timestamp
+	99,  // 64: pncpki.v1.Authority.crl_this_update:type_name -> google.protobuf.Timestamp
+	99,  // 65: pncpki.v1.Authority.crl_next_update:type_name -> google.protobuf.Timestamp
+	87,  // 66: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
+	99,  // 67: pncpki.v1.CertificateHistogramRequest.from:type_name -> google.protobuf.Timestamp
+	93,  // 68: pncpki.v1.CertificateHistogramResponse.series:type_name -> pncpki.v1.HistogramSeries
+	99,  // 69: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	97,  // 70: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	77,  // 71: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	80,  // 72: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	82,  // 73: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	84,  // 74: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	89,  // 75: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	94,  // 76: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	91,  // 77: pncpki.v1.CertificateService.CertificateHistogram:input_type -> pncpki.v1.CertificateHistogramRequest
+	86,  // 78: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	96,  // 79: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	59,  // 80: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	61,  // 81: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	63,  // 82: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	65,  // 83: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
+	67,  // 84: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
+	71,  // 85: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
+	73,  // 86: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
+	75,  // 87: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
+	53,  // 88: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	54,  // 89: pncpki.v1.AuditService.VerifyAudit:input_type -> pncpki.v1.VerifyAuditRequest
+	36,  // 90: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	38,  // 91: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	42,  // 92: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	44,  // 93: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	1,   // 94: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
+	3,   // 95: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
+	5,   // 96: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
+	10,  // 97: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
+	20,  // 98: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
+	22,  // 99: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
+	24,  // 100: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
+	7,   // 101: pncpki.v1.ContractService.ListInstallations:input_type -> pncpki.v1.ListInstallationsRequest
+	13,  // 102: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
+	15,  // 103: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
+	17,  // 104: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
+	33,  // 105: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
+	27,  // 106: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
+	29,  // 107: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
+	31,  // 108: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
+	47,  // 109: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	49,  // 110: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	51,  // 111: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	78,  // 112: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	81,  // 113: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	83,  // 114: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	85,  // 115: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	90,  // 116: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	95,  // 117: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	92,  // 118: pncpki.v1.CertificateService.CertificateHistogram:output_type -> pncpki.v1.CertificateHistogramResponse
+	88,  // 119: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	98,  // 120: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	60,  // 121: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	62,  // 122: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	64,  // 123: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	66,  // 124: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
+	69,  // 125: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
+	72,  // 126: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
+	74,  // 127: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
+	76,  // 128: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
+	57,  // 129: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	55,  // 130: pncpki.v1.AuditService.VerifyAudit:output_type -> pncpki.v1.VerifyAuditResponse
+	37,  // 131: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	39,  // 132: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	43,  // 133: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	45,  // 134: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	2,   // 135: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
+	4,   // 136: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
+	6,   // 137: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
+	11,  // 138: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
+	21,  // 139: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
+	23,  // 140: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
+	25,  // 141: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
+	8,   // 142: pncpki.v1.ContractService.ListInstallations:output_type -> pncpki.v1.ListInstallationsResponse
+	14,  // 143: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
+	16,  // 144: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
+	18,  // 145: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
+	34,  // 146: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
+	28,  // 147: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
+	30,  // 148: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
+	32,  // 149: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
+	48,  // 150: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	50,  // 151: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	52,  // 152: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	112, // [112:153] is the sub-list for method output_type
+	71,  // [71:112] is the sub-list for method input_type
+	71,  // [71:71] is the sub-list for extension type_name
+	71,  // [71:71] is the sub-list for extension extendee
+	0,   // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -6255,14 +6573,14 @@ func file_pncpki_v1_pncpki_proto_init() {
 	if File_pncpki_v1_pncpki_proto != nil {
 		return
 	}
-	file_pncpki_v1_pncpki_proto_msgTypes[79].OneofWrappers = []any{}
+	file_pncpki_v1_pncpki_proto_msgTypes[82].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   96,
+			NumMessages:   99,
 			NumExtensions: 0,
 			NumServices:   9,
 		},

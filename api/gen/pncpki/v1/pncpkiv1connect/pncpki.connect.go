@@ -140,6 +140,9 @@ const (
 	// ContractServiceDeleteContractDepositProcedure is the fully-qualified name of the
 	// ContractService's DeleteContractDeposit RPC.
 	ContractServiceDeleteContractDepositProcedure = "/pncpki.v1.ContractService/DeleteContractDeposit"
+	// ContractServiceListInstallationsProcedure is the fully-qualified name of the ContractService's
+	// ListInstallations RPC.
+	ContractServiceListInstallationsProcedure = "/pncpki.v1.ContractService/ListInstallations"
 	// ProvisioningServicePutProvisioningCertificateProcedure is the fully-qualified name of the
 	// ProvisioningService's PutProvisioningCertificate RPC.
 	ProvisioningServicePutProvisioningCertificateProcedure = "/pncpki.v1.ProvisioningService/PutProvisioningCertificate"
@@ -1084,6 +1087,11 @@ type ContractServiceClient interface {
 	PutContractDeposit(context.Context, *connect.Request[v1.PutContractDepositRequest]) (*connect.Response[v1.PutContractDepositResponse], error)
 	ListContractDeposits(context.Context, *connect.Request[v1.ListContractDepositsRequest]) (*connect.Response[v1.ListContractDepositsResponse], error)
 	DeleteContractDeposit(context.Context, *connect.Request[v1.DeleteContractDepositRequest]) (*connect.Response[v1.DeleteContractDepositResponse], error)
+	// ListInstallations reads the installation log, newest first: every
+	// answered Get15118EVCertificate with its ResponseCode and the size of
+	// the answer. A tenant sees those of its contracts (as eMSP) and of its
+	// registered vehicles (as OEM).
+	ListInstallations(context.Context, *connect.Request[v1.ListInstallationsRequest]) (*connect.Response[v1.ListInstallationsResponse], error)
 }
 
 // NewContractServiceClient constructs a client for the pncpki.v1.ContractService service. By
@@ -1139,6 +1147,12 @@ func NewContractServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(contractServiceMethods.ByName("DeleteContractDeposit")),
 			connect.WithClientOptions(opts...),
 		),
+		listInstallations: connect.NewClient[v1.ListInstallationsRequest, v1.ListInstallationsResponse](
+			httpClient,
+			baseURL+ContractServiceListInstallationsProcedure,
+			connect.WithSchema(contractServiceMethods.ByName("ListInstallations")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -1151,6 +1165,7 @@ type contractServiceClient struct {
 	putContractDeposit    *connect.Client[v1.PutContractDepositRequest, v1.PutContractDepositResponse]
 	listContractDeposits  *connect.Client[v1.ListContractDepositsRequest, v1.ListContractDepositsResponse]
 	deleteContractDeposit *connect.Client[v1.DeleteContractDepositRequest, v1.DeleteContractDepositResponse]
+	listInstallations     *connect.Client[v1.ListInstallationsRequest, v1.ListInstallationsResponse]
 }
 
 // PutContract calls pncpki.v1.ContractService.PutContract.
@@ -1188,6 +1203,11 @@ func (c *contractServiceClient) DeleteContractDeposit(ctx context.Context, req *
 	return c.deleteContractDeposit.CallUnary(ctx, req)
 }
 
+// ListInstallations calls pncpki.v1.ContractService.ListInstallations.
+func (c *contractServiceClient) ListInstallations(ctx context.Context, req *connect.Request[v1.ListInstallationsRequest]) (*connect.Response[v1.ListInstallationsResponse], error) {
+	return c.listInstallations.CallUnary(ctx, req)
+}
+
 // ContractServiceHandler is an implementation of the pncpki.v1.ContractService service.
 type ContractServiceHandler interface {
 	PutContract(context.Context, *connect.Request[v1.PutContractRequest]) (*connect.Response[v1.PutContractResponse], error)
@@ -1202,6 +1222,11 @@ type ContractServiceHandler interface {
 	PutContractDeposit(context.Context, *connect.Request[v1.PutContractDepositRequest]) (*connect.Response[v1.PutContractDepositResponse], error)
 	ListContractDeposits(context.Context, *connect.Request[v1.ListContractDepositsRequest]) (*connect.Response[v1.ListContractDepositsResponse], error)
 	DeleteContractDeposit(context.Context, *connect.Request[v1.DeleteContractDepositRequest]) (*connect.Response[v1.DeleteContractDepositResponse], error)
+	// ListInstallations reads the installation log, newest first: every
+	// answered Get15118EVCertificate with its ResponseCode and the size of
+	// the answer. A tenant sees those of its contracts (as eMSP) and of its
+	// registered vehicles (as OEM).
+	ListInstallations(context.Context, *connect.Request[v1.ListInstallationsRequest]) (*connect.Response[v1.ListInstallationsResponse], error)
 }
 
 // NewContractServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -1253,6 +1278,12 @@ func NewContractServiceHandler(svc ContractServiceHandler, opts ...connect.Handl
 		connect.WithSchema(contractServiceMethods.ByName("DeleteContractDeposit")),
 		connect.WithHandlerOptions(opts...),
 	)
+	contractServiceListInstallationsHandler := connect.NewUnaryHandler(
+		ContractServiceListInstallationsProcedure,
+		svc.ListInstallations,
+		connect.WithSchema(contractServiceMethods.ByName("ListInstallations")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pncpki.v1.ContractService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ContractServicePutContractProcedure:
@@ -1269,6 +1300,8 @@ func NewContractServiceHandler(svc ContractServiceHandler, opts ...connect.Handl
 			contractServiceListContractDepositsHandler.ServeHTTP(w, r)
 		case ContractServiceDeleteContractDepositProcedure:
 			contractServiceDeleteContractDepositHandler.ServeHTTP(w, r)
+		case ContractServiceListInstallationsProcedure:
+			contractServiceListInstallationsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1304,6 +1337,10 @@ func (UnimplementedContractServiceHandler) ListContractDeposits(context.Context,
 
 func (UnimplementedContractServiceHandler) DeleteContractDeposit(context.Context, *connect.Request[v1.DeleteContractDepositRequest]) (*connect.Response[v1.DeleteContractDepositResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ContractService.DeleteContractDeposit is not implemented"))
+}
+
+func (UnimplementedContractServiceHandler) ListInstallations(context.Context, *connect.Request[v1.ListInstallationsRequest]) (*connect.Response[v1.ListInstallationsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.ContractService.ListInstallations is not implemented"))
 }
 
 // ProvisioningServiceClient is a client for the pncpki.v1.ProvisioningService service.
