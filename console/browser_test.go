@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"flag"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -32,9 +33,11 @@ import (
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/browsertest"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/testcerts"
 )
 
 var screenshots = flag.String("screenshots", "", "write the console's screenshots (PNG) to this directory, e.g. docs/")
@@ -45,6 +48,11 @@ type server struct {
 	srv    *httptest.Server
 	key    *auth.Key
 	tokens map[string]string
+	d      *datadir.Dir
+	// installer answers vehicles as pncd's does, for a contract of
+	// Musterstrom's with a vehicle of Musterauto's (oem's hierarchy).
+	installer *contract.Installer
+	oem       *testcerts.PKI
 }
 
 func newServer(t *testing.T) *server {
@@ -61,6 +69,8 @@ func newServer(t *testing.T) *server {
 	for _, tn := range []*policies.Tenant{
 		{Name: "stadtwerke-cpo", Kind: policies.TenantCPO, OperatorIDs: []string{"DE*SWM"}},
 		{Name: "other-cpo", Kind: policies.TenantCPO, OperatorIDs: []string{"DE*XYZ"}},
+		{Name: "musterstrom-emsp", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE-8AA"}},
+		{Name: "musterauto-oem", Kind: policies.TenantOEM},
 	} {
 		if err := tn.Normalize(); err != nil {
 			t.Fatal(err)
@@ -73,11 +83,12 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bridge, installer, oem := newBridge(t, d, resp)
 	key, err := auth.LoadOrCreateKey(d.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp}
+	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp, OCPP: bridge, Contracts: installer.Pool}
 	apiHandler, err := apiServer.Handler()
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +112,7 @@ func newServer(t *testing.T) *server {
 	mux := http.NewServeMux()
 	mux.Handle(console.Prefix, cons)
 	mux.Handle("/", apiHandler)
-	s := &server{srv: httptest.NewServer(mux), key: key, tokens: map[string]string{}}
+	s := &server{srv: httptest.NewServer(mux), key: key, tokens: map[string]string{}, d: d, installer: installer, oem: oem}
 	t.Cleanup(s.srv.Close)
 	for _, tk := range []struct{ name, tenant, role string }{{"admin", "", auth.RoleAdmin}, {"stadtwerke-cpo", "stadtwerke-cpo", auth.RoleOperator}, {"other-cpo", "other-cpo", auth.RoleOperator}} {
 		if s.tokens[tk.name], err = key.Mint(tk.name, tk.tenant, tk.role, time.Hour, time.Now()); err != nil {
@@ -109,6 +120,50 @@ func newServer(t *testing.T) *server {
 		}
 	}
 	return s
+}
+
+// newBridge sets up the OCPP bridge and installations as pncd and an
+// operator would: the OEM's root is a stored trust anchor, its sub-CAs are
+// registered by the OEM, and the eMSP has a contract for the vehicle.
+func newBridge(t *testing.T, d *datadir.Dir, resp *ocsp.Responder) (*ocppsec.Bridge, *contract.Installer, *testcerts.PKI) {
+	t.Helper()
+	ctx := store.WithActor(context.Background(), "test")
+	oem, err := testcerts.Generate(7, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := oem.Get("oem-root").Cert
+	if err := d.Store.AddTrustAnchor(ctx, &store.TrustAnchor{Use: "OEMRootCertificate", SHA256: ca.Fingerprint(root), DER: root.Raw, Source: "admin", AddedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"oem-sub1", "oem-sub2"} {
+		c := oem.Get(name).Cert
+		if err := d.Store.PutOEMSubCA(ctx, &store.OEMSubCA{SHA256: ca.Fingerprint(c), Tenant: "musterauto-oem", DER: c.Raw, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool := &contract.Pool{Store: d.Store, CA: d.CA}
+	if _, err := pool.Put(ctx, "musterstrom-emsp", store.Contract{EMAID: "DE-8AA-C12345678-D", PCID: testcerts.PCID, Default: true}); err != nil {
+		t.Fatal(err)
+	}
+	cps, err := contract.LoadCPS(ctx, d.CA, "softkms:path="+datadir.CPSLeafKey, filepath.Join(d.Path, "cps-leaf.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors, err := ocppsec.AnchorsFrom(ctx, d.CA, d.Store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: resp}, Anchors: anchors, Contracts: pool, Log: slog.New(slog.DiscardHandler)}
+	if err := b.RefreshAnchors(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in := &contract.Installer{Pool: pool, CPS: []contract.CPS{cps}, Log: slog.New(slog.DiscardHandler),
+		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
+			return b.TrustAnchors()[ocppsec.UseOEM], nil, nil
+		}}
+	b.Installer = in
+	return b, in, oem
 }
 
 func csrPEM(t *testing.T, cn string) string {
@@ -386,17 +441,48 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	shot("console-charts.png")
 
-	// The EXI inspector: a vehicle's signed request decodes and verifies;
-	// a failure answer shows its ResponseCode; garbage is refused.
-	pk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: ca.Name("WMIPNCTEST0000001", "Musterauto AG", "DE", "OEM"),
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	provDER, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &pk.PublicKey, pk)
-	prov, _ := x509.ParseCertificate(provDER)
-	exiReq, err := (&contract.EV{ProvisioningCert: prov, ProvisioningKey: pk, Roots: []*x509.Certificate{prov}}).InstallationRequest()
+	// Two vehicles ask through station CS-SWM-1: Musterauto's gets its
+	// contract certificate; one whose provisioning certificate is
+	// self-signed is refused. The contracts page shows both, with
+	// ResponseCode, reason and answer size against the station's limit.
+	v2g, _ := s.d.CA.Authority("v2g-root")
+	mo, _ := s.d.CA.Authority("mo-root")
+	vehicle := &contract.EV{ProvisioningCert: s.oem.Get("oem-prov").Cert, ProvisioningKey: s.oem.Get("oem-prov").Key, Roots: []*x509.Certificate{v2g.Cert, mo.Cert}}
+	exiReq, err := vehicle.InstallationRequest()
 	if err != nil {
 		t.Fatal(err)
 	}
+	atStation := contract.ForStation(context.Background(), "CS-SWM-1", "station")
+	installed, err := s.installer.Handle(atStation, contract.ActionInstall, exiReq, 7500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: ca.Name(testcerts.PCID, "Musterauto AG", "DE", "OEM"),
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	provDER, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &pk.PublicKey, pk)
+	prov, _ := x509.ParseCertificate(provDER)
+	forged, err := (&contract.EV{ProvisioningCert: prov, ProvisioningKey: pk, Roots: []*x509.Certificate{v2g.Cert}}).InstallationRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.installer.Handle(atStation, contract.ActionInstall, forged, 7500); err == nil {
+		t.Fatal("a self-signed provisioning certificate was answered")
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/contracts?pcid="+testcerts.PCID), chromedp.WaitVisible(chromedp.CSS("#installations"))); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#installations tbody tr")].map(r => r.innerText.replace(/\s+/g, " ").trim())`))
+	wantOK := fmt.Sprintf("CS-SWM-1 Install %s DE8AAC12345678D OK issued %d / 7500", testcerts.PCID, base64.StdEncoding.EncodedLen(len(installed.EXI)))
+	if err != nil || len(rows) != 2 || !strings.Contains(rows[1], wantOK) ||
+		!strings.Contains(rows[0], "FAILED_CertChainError "+contract.ReasonCertChain) || !strings.Contains(rows[0], "CS-SWM-1 Install "+testcerts.PCID) {
+		t.Errorf("installations: %q %v, want the refusal and then %q", rows, err, wantOK)
+	}
+
+	// The EXI inspector: the vehicle's request decodes, its signature and
+	// OEM chain verify; the answer's CPS signature and chain verify; the
+	// forged request's chain does not; a failure answer shows its
+	// ResponseCode; garbage is refused.
 	failed, err := contract.FailureAnswer(contract.ActionInstall, "FAILED_NoCertificateAvailable", "504e43504b494556", "")
 	if err != nil {
 		t.Fatal(err)
@@ -414,11 +500,19 @@ func TestConsoleInBrowser(t *testing.T) {
 		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main"))) // the tree is in a <pre>
 		return html
 	}
-	if m := inspect(base64.StdEncoding.EncodeToString(exiReq)); !strings.Contains(m, "CertificateInstallationReq") ||
-		!strings.Contains(m, "vehicle's signature (DC=OEM,C=DE,O=Musterauto AG,CN=WMIPNCTEST0000001)</dt><dd class=\"ok wrap\">verified</dd>") || !strings.Contains(m, "OEMProvisioningCert") {
+	if m := inspect(base64.StdEncoding.EncodeToString(exiReq)); !strings.Contains(m, "CertificateInstallationReq") || !strings.Contains(m, "OEMProvisioningCert") ||
+		!strings.Contains(m, "vehicle's signature ("+ca.FormatName(vehicle.ProvisioningCert.RawSubject)+")</dt><dd class=\"ok wrap\">verified</dd>") ||
+		!strings.Contains(m, "OEM provisioning chain</dt><dd class=\"ok wrap\">leads to "+ca.FormatName(s.oem.Get("oem-root").Cert.RawSubject)+"</dd>") {
 		t.Errorf("inspecting a request: %s", m)
 	}
 	shot("console-exi.png")
+	if m := inspect(base64.StdEncoding.EncodeToString(installed.EXI)); !strings.Contains(m, "CPS signature and chain</dt><dd class=\"ok wrap\">verified") {
+		t.Errorf("inspecting the answer: %s", m)
+	}
+	if m := inspect(base64.StdEncoding.EncodeToString(forged)); !strings.Contains(m, "vehicle's signature") || !strings.Contains(m, "OEM provisioning chain</dt><dd class=\"bad wrap\">PCID "+testcerts.PCID+" is registered") &&
+		!strings.Contains(m, "OEM provisioning chain</dt><dd class=\"bad wrap\">x509: ") {
+		t.Errorf("inspecting the forged request: %s", m)
+	}
 	if m := inspect(base64.StdEncoding.EncodeToString(failed)); !strings.Contains(m, "FAILED_NoCertificateAvailable") {
 		t.Errorf("inspecting a failure answer: %s", m)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/contract/exi"
+	"github.com/pncpki/pncpki/internal/datadir"
 )
 
 // maxEXI bounds a pasted message (OCPP 2.1 allows 17,000 base64
@@ -75,26 +76,28 @@ func (h *Handler) inspect(r *http.Request, c *apiclient.Client, in *inspection) 
 	}
 	switch in.Message {
 	case "CertificateInstallationReq", "CertificateUpdateReq":
-		_, signer, err := contract.RequestSigner(doc)
+		_, chain, err := contract.RequestSigner(doc)
 		what := "vehicle's signature"
-		if signer != nil {
-			what += " (" + ca.FormatName(signer.RawSubject) + ")"
+		if chain != nil {
+			what += " (" + ca.FormatName(chain[0].RawSubject) + ")"
 		}
 		in.Checks = append(in.Checks, result(what, err, "verified"))
+		if chain == nil {
+			return nil
+		}
+		chk, err := h.requestChain(r, c, in.Message, chain)
+		if err != nil {
+			return err
+		}
+		in.Checks = append(in.Checks, chk)
 	case "CertificateInstallationRes":
 		if rc := doc.Child("Body").Child(in.Message).Child("ResponseCode").Val(); rc != contract.ResponseOK {
 			in.Checks = append(in.Checks, check{"ResponseCode", rc, false})
 			return nil
 		}
-		anchors, err := c.Authorities.ListTrustAnchors(r.Context(), apiclient.Call(c, &pncpkiv1.ListTrustAnchorsRequest{Use: "V2GRootCertificate"}))
+		roots, err := anchors(r, c, "V2GRootCertificate")
 		if err != nil {
 			return err
-		}
-		var roots []*x509.Certificate
-		for _, a := range anchors.Msg.Anchors {
-			if cert := pemOf(a.Pem); cert != nil {
-				roots = append(roots, cert)
-			}
 		}
 		sd, err := contract.ParseSignedResponse(raw, roots, h.opts.Now())
 		ok := ""
@@ -104,6 +107,87 @@ func (h *Handler) inspect(r *http.Request, c *apiclient.Client, in *inspection) 
 		in.Checks = append(in.Checks, result("CPS signature and chain", err, ok))
 	}
 	return nil
+}
+
+// anchors returns the trust anchors of one use the API lists for the
+// session.
+func anchors(r *http.Request, c *apiclient.Client, use string) ([]*x509.Certificate, error) {
+	resp, err := c.Authorities.ListTrustAnchors(r.Context(), apiclient.Call(c, &pncpkiv1.ListTrustAnchorsRequest{Use: use}))
+	if err != nil {
+		return nil, err
+	}
+	var roots []*x509.Certificate
+	for _, a := range resp.Msg.Anchors {
+		if cert := pemOf(a.Pem); cert != nil {
+			roots = append(roots, cert)
+		}
+	}
+	return roots, nil
+}
+
+// requestChain checks the chain of a request's signer as the installer
+// would, with what the API shows the session: an installation request's
+// OEM provisioning certificate to an OEM root, through the registered OEM
+// sub-CAs and the sub-CAs registered with its PCID (which must be this
+// certificate); an update request's contract chain to an MO root. Pools
+// the session may not read count as empty.
+func (h *Handler) requestChain(r *http.Request, c *apiclient.Client, message string, chain []*x509.Certificate) (check, error) {
+	ctx := r.Context()
+	what, use, inter := "contract certificate chain", "MORootCertificate", chain[1:]
+	if message == "CertificateInstallationReq" {
+		what, use = "OEM provisioning chain", "OEMRootCertificate"
+		subs, err := c.Provisioning.ListOEMSubCAs(ctx, apiclient.Call(c, &pncpkiv1.ListOEMSubCAsRequest{}))
+		if err != nil && !unseen(err) {
+			return check{}, err
+		}
+		if err == nil {
+			for _, s := range subs.Msg.SubCas {
+				if cert := pemOf(s.Pem); cert != nil {
+					inter = append(inter, cert)
+				}
+			}
+		}
+		pcid := chain[0].Subject.CommonName
+		reg, err := c.Provisioning.GetProvisioningCertificate(ctx, apiclient.Call(c, &pncpkiv1.GetProvisioningCertificateRequest{Pcid: pcid}))
+		switch {
+		case err == nil:
+			certs, _ := datadir.ParseCertificates([]byte(reg.Msg.Certificate.Pem))
+			if len(certs) == 0 || !certs[0].Equal(chain[0]) {
+				return check{what, "PCID " + pcid + " is registered with another provisioning certificate", false}, nil
+			}
+			inter = append(inter, certs[1:]...)
+		case !unseen(err):
+			return check{}, err
+		}
+	}
+	roots, err := anchors(r, c, use)
+	if err != nil {
+		return check{}, err
+	}
+	if len(roots) == 0 {
+		return check{what, "no " + use + " is a trust anchor here: pncpki refuses this request", false}, nil
+	}
+	opts := x509.VerifyOptions{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool(), CurrentTime: h.opts.Now(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
+	for _, root := range roots {
+		opts.Roots.AddCert(root)
+	}
+	for _, sub := range inter {
+		opts.Intermediates.AddCert(sub)
+	}
+	chains, err := chain[0].Verify(opts)
+	if err != nil {
+		return check{what, err.Error(), false}, nil
+	}
+	top := chains[0][len(chains[0])-1]
+	return check{what, "leads to " + ca.FormatName(top.RawSubject), true}, nil
+}
+
+// unseen reports whether err is the API's refusal to show the session
+// something (another tenant's, or none there).
+func unseen(err error) bool {
+	code, _ := apiCode(err)
+	return code == "auth.forbidden" || code == contract.CodeForbidden || strings.HasSuffix(code, ".not_found")
 }
 
 func result(what string, err error, ok string) check {

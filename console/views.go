@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/pncpki/pncpki/api/apiclient"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
@@ -31,10 +32,12 @@ func (h *Handler) station(w http.ResponseWriter, r *http.Request, s *session, c 
 func (h *Handler) contracts(w http.ResponseWriter, r *http.Request, s *session, c *apiclient.Client) {
 	q := r.URL.Query()
 	data := struct {
-		PCID         string
-		Contracts    []*pncpkiv1.Contract
-		Provisioning []*pncpkiv1.ProvisioningCertificate
-	}{PCID: q.Get("pcid")}
+		PCID, EMAID   string
+		Contracts     []*pncpkiv1.Contract
+		Provisioning  []*pncpkiv1.ProvisioningCertificate
+		Installations []*pncpkiv1.Installation
+		Next          string // query of the next page of installations
+	}{PCID: q.Get("pcid"), EMAID: q.Get("emaid")}
 	// Each list as far as the tenant's kind allows: an eMSP has contracts,
 	// an OEM provisioning certificates, an administrator both.
 	if resp, err := c.Contracts.ListContracts(r.Context(), apiclient.Call(c, &pncpkiv1.ListContractsRequest{Pcid: data.PCID})); err == nil {
@@ -48,6 +51,16 @@ func (h *Handler) contracts(w http.ResponseWriter, r *http.Request, s *session, 
 	} else if code, _ := apiCode(err); code != "auth.forbidden" {
 		h.apiFail(w, r, s, err)
 		return
+	}
+	resp, err := c.Contracts.ListInstallations(r.Context(), apiclient.Call(c, &pncpkiv1.ListInstallationsRequest{
+		Pcid: data.PCID, Emaid: data.EMAID, PageSize: 50, PageToken: q.Get("before")}))
+	if err != nil {
+		h.apiFail(w, r, s, err)
+		return
+	}
+	data.Installations = resp.Msg.Installations
+	if resp.Msg.NextPageToken != "" {
+		data.Next = url.Values{"pcid": {data.PCID}, "emaid": {data.EMAID}, "before": {resp.Msg.NextPageToken}}.Encode()
 	}
 	h.render(w, http.StatusOK, "contracts", &page{Title: "Contracts and provisioning", Session: s, Nav: "contracts", Data: data})
 }

@@ -12,36 +12,37 @@ import (
 // RequestSigner checks the signature of a decoded ISO 15118-2
 // CertificateInstallationReq or CertificateUpdateReq with the key of the
 // certificate it carries (the OEM provisioning certificate, or the contract
-// certificate), and returns the message's name and that certificate. It
+// certificate), and returns the message's name and the chain it carries,
+// signer first (an installation request carries the signer alone). It
 // reads nothing else: the chain and the pool are the installer's checks.
 // An inspector shows its result; a signature that does not verify is
-// returned with the certificate and the name.
-func RequestSigner(doc *exi.Element) (name string, signer *x509.Certificate, err error) {
+// returned with the chain and the name.
+func RequestSigner(doc *exi.Element) (name string, chain []*x509.Certificate, err error) {
 	body := doc.Child("Body")
 	var msg *exi.Element
 	switch {
 	case body.Child("CertificateInstallationReq") != nil:
 		name, msg = "CertificateInstallationReq", body.Child("CertificateInstallationReq")
-		signer, err = parseCertValue(msg.Child("OEMProvisioningCert").Val())
+		var leaf *x509.Certificate
+		if leaf, err = parseCertValue(msg.Child("OEMProvisioningCert").Val()); err == nil {
+			chain = []*x509.Certificate{leaf}
+		}
 	case body.Child("CertificateUpdateReq") != nil:
 		name, msg = "CertificateUpdateReq", body.Child("CertificateUpdateReq")
-		var chain []*x509.Certificate
-		if chain, err = parseChain(msg.Child("ContractSignatureCertChain")); err == nil {
-			signer = chain[0]
-		}
+		chain, err = parseChain(msg.Child("ContractSignatureCertChain"))
 	default:
 		return "", nil, errors.New("not a CertificateInstallationReq or CertificateUpdateReq")
 	}
 	if err != nil {
 		return name, nil, fmt.Errorf("the signer's certificate: %w", err)
 	}
-	pub, ok := signer.PublicKey.(*ecdsa.PublicKey)
+	pub, ok := chain[0].PublicKey.(*ecdsa.PublicKey)
 	if !ok {
-		return name, signer, errors.New("the signer's certificate has no ECDSA key")
+		return name, chain, errors.New("the signer's certificate has no ECDSA key")
 	}
 	id, _ := msg.Attr("Id")
 	if err := verifySignature(doc.Child("Header").Child("Signature"), body, pub, id); err != nil {
-		return name, signer, fmt.Errorf("request signature: %w", err)
+		return name, chain, fmt.Errorf("request signature: %w", err)
 	}
-	return name, signer, nil
+	return name, chain, nil
 }
