@@ -69,6 +69,7 @@ type Server struct {
 
 	tokens      tokenCache
 	revocations revocations
+	counts      profileCounts
 	limiterOnce sync.Once
 	limiter     *httprate.RateLimiter
 }
@@ -562,6 +563,13 @@ func (h *certificates) ListCertificates(ctx context.Context, req *connect.Reques
 	m := req.Msg
 	f := store.Filter{Issuer: m.Issuer, Profile: m.Profile, Tenant: m.Tenant, CommonName: m.CommonName, CommonNamePrefix: m.CommonNamePrefix,
 		Limit: int(m.PageSize), Offset: int(m.Offset), Revoked: m.Revoked}
+	switch m.OrderBy {
+	case "", "created":
+	case "expiry":
+		f.ByExpiry = true
+	default:
+		return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, errors.New("request.invalid: order_by: want created or expiry"))
+	}
 	if m.ExpiringBefore != nil {
 		f.ExpiringBefore = m.ExpiringBefore.AsTime()
 	}
@@ -575,8 +583,8 @@ func (h *certificates) ListCertificates(ctx context.Context, req *connect.Reques
 		return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, errors.New("request.invalid: common_name_prefix is longer than 256 bytes"))
 	}
 	if m.PageToken != "" {
-		c, err := parsePageToken(m.PageToken)
-		if err != nil || f.Offset != 0 {
+		c, byExpiry, err := parsePageToken(m.PageToken)
+		if err != nil || f.Offset != 0 || byExpiry != f.ByExpiry {
 			return nil, newError(connect.CodeInvalidArgument, ca.CodeBadRequest, errors.New("request.invalid: page_token is not one ListCertificates gave, or comes with an offset"))
 		}
 		f.After = c
@@ -603,7 +611,7 @@ func (h *certificates) ListCertificates(ctx context.Context, req *connect.Reques
 	}
 	if n := len(cs); n > 0 && n == store.PageLimit(f.Limit) {
 		last := cs[n-1]
-		resp.NextPageToken = pageToken(&store.Cursor{CreatedAt: last.CreatedAt, Issuer: last.Issuer, Serial: last.Serial})
+		resp.NextPageToken = pageToken(last, f.ByExpiry)
 	}
 	return connect.NewResponse(resp), nil
 }
@@ -641,30 +649,36 @@ func (h *certificates) CertificateHistogram(ctx context.Context, req *connect.Re
 	return connect.NewResponse(resp), nil
 }
 
-// pageToken encodes a listing position: microseconds, issuer and serial.
-// It is not secret: a token only names a place in what the caller may
-// list anyway.
-func pageToken(c *store.Cursor) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + "/" + c.Issuer + "/" + c.Serial))
+// pageToken encodes the position after last: its time in the listing's
+// order in microseconds ("e" first for the expiry order), issuer and
+// serial. It is not secret: a token only names a place in what the
+// caller may list anyway.
+func pageToken(last *store.Certificate, byExpiry bool) string {
+	t, order := last.CreatedAt, ""
+	if byExpiry {
+		t, order = last.NotAfter, "e"
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(order + strconv.FormatInt(t.UnixMicro(), 10) + "/" + last.Issuer + "/" + last.Serial))
 }
 
-func parsePageToken(s string) (*store.Cursor, error) {
+func parsePageToken(s string) (c *store.Cursor, byExpiry bool, err error) {
 	if len(s) > 512 {
-		return nil, errors.New("page token too long")
+		return nil, false, errors.New("page token too long")
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	parts := strings.Split(string(b), "/")
+	rest, byExpiry := strings.CutPrefix(string(b), "e")
+	parts := strings.Split(rest, "/")
 	if len(parts) != 3 {
-		return nil, errors.New("malformed page token")
+		return nil, false, errors.New("malformed page token")
 	}
 	us, err := strconv.ParseInt(parts[0], 10, 64)
 	if err != nil || !ca.ValidName(parts[1]) || parts[2] == "" {
-		return nil, errors.New("malformed page token")
+		return nil, false, errors.New("malformed page token")
 	}
-	return &store.Cursor{CreatedAt: time.UnixMicro(us).UTC(), Issuer: parts[1], Serial: parts[2]}, nil
+	return &store.Cursor{Time: time.UnixMicro(us).UTC(), Issuer: parts[1], Serial: parts[2]}, byExpiry, nil
 }
 
 func (h *certificates) RevokeCertificate(ctx context.Context, req *connect.Request[pncpkiv1.RevokeCertificateRequest]) (*connect.Response[pncpkiv1.RevokeCertificateResponse], error) {

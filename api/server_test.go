@@ -727,6 +727,33 @@ func TestListCertificatesPages(t *testing.T) {
 		if status, body := e.rest(t, "GET", "/v1/certificates?pageToken=Zm9vL2Jhcg", e.tokens["cpo1"], nil); status != 400 || body["code"] != "request.invalid" {
 			t.Errorf("forged page token: %d %v", status, body)
 		}
+		// Soonest expiry first, in pages of its own order.
+		var notAfters []string
+		path = "/v1/certificates?orderBy=expiry&pageSize=3"
+		for {
+			status, body := e.rest(t, "GET", path, e.tokens["cpo1"], nil)
+			if status != 200 {
+				t.Fatalf("by expiry: %d %v", status, body)
+			}
+			certs, _ := body["certificates"].([]any)
+			for _, c := range certs {
+				notAfters = append(notAfters, c.(map[string]any)["notAfter"].(string))
+			}
+			next, _ := body["nextPageToken"].(string)
+			if next == "" {
+				break
+			}
+			if status, body := e.rest(t, "GET", "/v1/certificates?pageToken="+next, e.tokens["cpo1"], nil); status != 400 {
+				t.Errorf("an expiry-order token in the default order: %d %v", status, body)
+			}
+			path = "/v1/certificates?orderBy=expiry&pageSize=3&pageToken=" + next
+		}
+		if len(notAfters) != 7 || !slices.IsSorted(notAfters) {
+			t.Errorf("by expiry: %v", notAfters)
+		}
+		if status, body := e.rest(t, "GET", "/v1/certificates?orderBy=serial", e.tokens["cpo1"], nil); status != 400 || body["code"] != "request.invalid" {
+			t.Errorf("order by serial: %d %v", status, body)
+		}
 	})
 }
 
@@ -816,6 +843,35 @@ func TestListInstallations(t *testing.T) {
 		status, body = e.rest(t, "GET", "/v1/installations?pageSize=2&pageToken="+next, e.tokens["admin"], nil)
 		if got := pcids(body); status != 200 || !slices.Equal(got, []string{"WMI00000000000001", "WMI00000000000000"}) {
 			t.Errorf("second page: %d %v", status, got)
+		}
+	})
+}
+
+// TestCertificateCounts: a tenant counts its own certificates only.
+func TestCertificateCounts(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		if status, body := e.rest(t, "POST", "/v1/certificates", e.tokens["cpo1"], map[string]any{"profile": policies.ISO2SECC, "csr": opensslCSR(t, e.dir, "DE*ABC*E000001")}); status != 200 {
+			t.Fatalf("issue: %d %v", status, body)
+		}
+		counts := func(token, query string) (int, string) {
+			status, body := e.rest(t, "GET", "/v1/certificate-counts"+query, e.tokens[token], nil)
+			b, _ := json.Marshal(body["counts"])
+			return status, string(b)
+		}
+		secc := `[{"profile":"` + policies.ISO2SECC + `","valid":"1"}]`
+		for _, tt := range []struct {
+			token, query string
+			status       int
+			want         string
+		}{
+			{"cpo1", "", 200, secc},
+			{"cpo2", "", 200, "null"},
+			{"admin", "?tenant=cpo1", 200, secc},
+			{"cpo2", "?tenant=cpo1", 403, "null"},
+		} {
+			if status, got := counts(tt.token, tt.query); status != tt.status || got != tt.want {
+				t.Errorf("%s %s: %d %s, want %d %s", tt.token, tt.query, status, got, tt.status, tt.want)
+			}
 		}
 	})
 }

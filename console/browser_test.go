@@ -247,6 +247,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	if hl := text("#health"); hl != "store answers" {
 		t.Errorf("health: %q", hl)
 	}
+	if c := text("#counts tbody"); c != "no certificates" {
+		t.Errorf("a new tenant's counts: %q", c)
+	}
 	got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
 	cookies := got.Cookies
 	if err != nil || len(cookies) != 1 || !cookies[0].HTTPOnly || cookies[0].SameSite != network.CookieSameSiteStrict ||
@@ -399,6 +402,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	signIn(s.tokens["admin"])
 	if tree := text("#cas"); !strings.Contains(tree, "file") {
 		t.Errorf("admin overview shows no key location: %q", tree)
+	}
+	// Counted now: the CPO's SECC certificate is revoked.
+	counts, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#counts tbody tr")].map(r => r.innerText.replace(/\s+/g, " ").trim())`))
+	if err != nil || !slices.Contains(counts, policies.ISO2SECC+" 0 0 1") {
+		t.Errorf("admin counts: %q %v", counts, err)
 	}
 	shot("console-overview.png")
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/console/audit"), chromedp.WaitVisible(chromedp.CSS("#audit"))); err != nil {

@@ -97,12 +97,18 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session, c
 		}
 		expiring[d] = list.Msg.Count
 	}
+	counts, err := c.Certs.CertificateCounts(ctx, apiclient.Call(c, &pncpkiv1.CertificateCountsRequest{}))
+	if err != nil {
+		h.apiFail(w, r, s, err)
+		return
+	}
 	data := struct {
 		Roots    []*caNode
 		Expiring map[int]int64
+		Counts   *pncpkiv1.CertificateCountsResponse
 		Audit    []*pncpkiv1.AuditEntry
 		Health   []HealthCheck
-	}{Roots: roots, Expiring: expiring}
+	}{Roots: roots, Expiring: expiring, Counts: counts.Msg}
 	if h.opts.Health != nil {
 		data.Health = h.opts.Health(ctx)
 	}
@@ -141,16 +147,21 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, s *sessio
 	}
 	req := &pncpkiv1.ListCertificatesRequest{CommonNamePrefix: strings.TrimSpace(q.Get("cn")), Profile: q.Get("profile"), Tenant: q.Get("tenant"),
 		Issuer: q.Get("issuer"), PageSize: pageSize, PageToken: q.Get("page")}
+	now := h.opts.Now()
+	// The statuses of the overview's counts: valid is unrevoked and
+	// unexpired, expired unrevoked and past notAfter.
 	switch q.Get("status") {
 	case "revoked":
 		req.Revoked = new(bool)
 		*req.Revoked = true
 	case "valid":
-		req.Revoked = new(bool)
+		req.Revoked, req.ExpiringAfter = new(bool), timestamppb.New(now)
+	case "expired":
+		req.Revoked, req.ExpiringBefore = new(bool), timestamppb.New(now)
 	}
 	if d, err := strconv.Atoi(q.Get("expiring")); err == nil && d > 0 && d <= 3650 {
-		now := h.opts.Now()
-		req.ExpiringAfter, req.ExpiringBefore = timestamppb.New(now), timestamppb.New(now.AddDate(0, 0, d))
+		// Soonest first: what runs out next is what needs renewing.
+		req.ExpiringAfter, req.ExpiringBefore, req.OrderBy = timestamppb.New(now), timestamppb.New(now.AddDate(0, 0, d)), "expiry"
 	}
 	resp, err := c.Certs.ListCertificates(r.Context(), apiclient.Call(c, req))
 	if err != nil {

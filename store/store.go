@@ -134,11 +134,31 @@ type Filter struct {
 	Revoked          *bool
 	ExpiringBefore   time.Time // notAfter before this
 	ExpiringAfter    time.Time // notAfter at or after this
-	Limit            int       // at most MaxPage; 0 means MaxPage. Newest first.
+	Limit            int       // at most MaxPage; 0 means MaxPage.
 	Offset           int
+	// ByExpiry lists the soonest notAfter first (then issuer and serial),
+	// not the newest first: what an expiry window wants, and what its
+	// index gives in order where sorting a wide window by age would read
+	// every certificate in it.
+	ByExpiry bool
 	// After continues a listing after this certificate (keyset paging:
 	// unlike Offset, a deep page costs what the first one does).
 	After *Cursor
+}
+
+// OrderBy is the filter's ORDER BY clause for the SQL stores.
+func (f Filter) OrderBy() string {
+	if f.ByExpiry {
+		return " ORDER BY not_after, issuer, serial"
+	}
+	return " ORDER BY created_at DESC, issuer, serial"
+}
+
+// ProfileCount is how many certificates of a profile are valid, expired
+// (unrevoked, past notAfter) and revoked.
+type ProfileCount struct {
+	Profile                 string
+	Valid, Expired, Revoked int64
 }
 
 // HistogramColumn is the time a Histogram buckets by.
@@ -150,10 +170,11 @@ const (
 	HistogramIssuance HistogramColumn = "created_at"
 )
 
-// Cursor is a position in a listing's order (newest first, then issuer
-// and serial): the last certificate of the previous page.
+// Cursor is a position in a listing's order (newest first, or soonest
+// expiry first with ByExpiry; then issuer and serial): the last
+// certificate of the previous page. Time is its created_at or not_after.
 type Cursor struct {
-	CreatedAt      time.Time
+	Time           time.Time
 	Issuer, Serial string
 }
 
@@ -196,8 +217,12 @@ func (f Filter) Where(placeholder func(i int) string, timeArg func(time.Time) an
 		add("not_after >= ", timeArg(f.ExpiringAfter))
 	}
 	if c := f.After; c != nil {
-		t := timeArg(c.CreatedAt)
-		conds = append(conds, "(created_at < "+p(t)+" OR created_at = "+p(t)+" AND (issuer > "+p(c.Issuer)+" OR issuer = "+p(c.Issuer)+" AND serial > "+p(c.Serial)+"))")
+		col, after := "created_at", " < "
+		if f.ByExpiry {
+			col, after = "not_after", " > "
+		}
+		t := timeArg(c.Time)
+		conds = append(conds, "("+col+after+p(t)+" OR "+col+" = "+p(t)+" AND (issuer > "+p(c.Issuer)+" OR issuer = "+p(c.Issuer)+" AND serial > "+p(c.Serial)+"))")
 	}
 	for _, c := range []struct{ col, v string }{{"issuer", f.Issuer}, {"serial", f.Serial}, {"profile", f.Profile}, {"tenant", f.Tenant}, {"common_name", f.CommonName}} {
 		if c.v != "" {
@@ -246,6 +271,10 @@ type Store interface {
 	// CountCertificates counts what Certificates would list without its
 	// page bounds.
 	CountCertificates(ctx context.Context, f Filter) (int64, error)
+	// ProfileCounts counts the certificates of tenant ("": all) per
+	// profile by their status at at. It reads every certificate of the
+	// scope: callers cache it (api.Server does).
+	ProfileCounts(ctx context.Context, tenant string, at time.Time) ([]ProfileCount, error)
 	// Histogram counts what f selects per issuer in n buckets of width
 	// from from, by the time col says (HistogramExpiry: notAfter,
 	// HistogramIssuance: when stored).

@@ -780,7 +780,7 @@ func (db *DB) Certificate(ctx context.Context, issuer, serial string) (*store.Ce
 func (db *DB) Certificates(ctx context.Context, f store.Filter) ([]*store.Certificate, error) {
 	where, args := where(f)
 	args = append(args, store.PageLimit(f.Limit), max(f.Offset, 0))
-	q := fmt.Sprintf(`SELECT `+certCols+` FROM certificates%s ORDER BY created_at DESC, issuer, serial LIMIT $%d OFFSET $%d`, where, len(args)-1, len(args))
+	q := fmt.Sprintf(`SELECT `+certCols+` FROM certificates%s%s LIMIT $%d OFFSET $%d`, where, f.OrderBy(), len(args)-1, len(args))
 	return queryAll(ctx, db.pool, scanCert, q, args...)
 }
 
@@ -790,6 +790,18 @@ func (db *DB) CountCertificates(ctx context.Context, f store.Filter) (int64, err
 	var n int64
 	err := db.pool.QueryRow(ctx, `SELECT COUNT(*) FROM certificates`+where, args...).Scan(&n)
 	return n, err
+}
+
+// ProfileCounts implements store.Store.
+func (db *DB) ProfileCounts(ctx context.Context, tenant string, at time.Time) ([]store.ProfileCount, error) {
+	w, args := where(store.Filter{Tenant: tenant})
+	now := fmt.Sprintf("$%d", len(args)+1)
+	return queryAll(ctx, db.pool, func(row pgx.Row) (store.ProfileCount, error) {
+		var c store.ProfileCount
+		err := row.Scan(&c.Profile, &c.Valid, &c.Expired, &c.Revoked)
+		return c, err
+	}, `SELECT profile, COUNT(*) FILTER (WHERE revoked_at IS NULL AND not_after >= `+now+`), COUNT(*) FILTER (WHERE revoked_at IS NULL AND not_after < `+now+`),
+		COUNT(*) FILTER (WHERE revoked_at IS NOT NULL) FROM certificates`+w+` GROUP BY profile ORDER BY profile`, append(args, at)...)
 }
 
 // Histogram implements store.Store.

@@ -776,7 +776,7 @@ func (db *DB) Certificate(ctx context.Context, issuer, serial string) (*store.Ce
 func (db *DB) Certificates(ctx context.Context, f store.Filter) ([]*store.Certificate, error) {
 	where, args := db.where(f)
 	args = append(args, store.PageLimit(f.Limit), max(f.Offset, 0))
-	return queryAll(ctx, db, scanCert, `SELECT `+certCols+` FROM certificates`+where+` ORDER BY created_at DESC, issuer, serial LIMIT ? OFFSET ?`, args...)
+	return queryAll(ctx, db, scanCert, `SELECT `+certCols+` FROM certificates`+where+f.OrderBy()+` LIMIT ? OFFSET ?`, args...)
 }
 
 // CountCertificates implements store.Store.
@@ -785,6 +785,20 @@ func (db *DB) CountCertificates(ctx context.Context, f store.Filter) (int64, err
 	var n int64
 	err := db.queryRow(ctx, `SELECT COUNT(*) FROM certificates`+where, args...).Scan(&n)
 	return n, err
+}
+
+// ProfileCounts implements store.Store.
+func (db *DB) ProfileCounts(ctx context.Context, tenant string, at time.Time) ([]store.ProfileCount, error) {
+	where, args := db.where(store.Filter{Tenant: tenant})
+	now := ms(at)
+	return queryAll(ctx, db, scanProfileCount, `SELECT profile, SUM(revoked_at IS NULL AND not_after >= ?), SUM(revoked_at IS NULL AND not_after < ?),
+		SUM(revoked_at IS NOT NULL) FROM certificates`+where+` GROUP BY profile ORDER BY profile`, append([]any{now, now}, args...)...)
+}
+
+func scanProfileCount(row scanner) (store.ProfileCount, error) {
+	var c store.ProfileCount
+	err := row.Scan(&c.Profile, &c.Valid, &c.Expired, &c.Revoked)
+	return c, err
 }
 
 // Histogram implements store.Store. It asks bucket by bucket: each is a

@@ -298,6 +298,18 @@ func testFilter(t *testing.T, s store.Store) {
 			t.Errorf("%s: counted %d, %v; want %d", tt.name, n, err, tt.want)
 		}
 	}
+	// By profile and status three days in: a00-a02 have expired, a03 is
+	// revoked.
+	at := t0.Add(3*24*time.Hour + time.Second)
+	secc := store.ProfileCount{Profile: policies.ISO2SECC, Valid: 4, Expired: 2}
+	ocpp := store.ProfileCount{Profile: policies.OCPPChargingStation, Valid: 3, Expired: 1, Revoked: 1}
+	for tenant, want := range map[string][]store.ProfileCount{"": {secc, ocpp}, "cpo2": {ocpp}, "nobody": nil} {
+		got, err := s.ProfileCounts(ctx, tenant, at)
+		slices.SortFunc(want, func(a, b store.ProfileCount) int { return strings.Compare(a.Profile, b.Profile) })
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("ProfileCounts(%q) = %v %v, want %v", tenant, got, err, want)
+		}
+	}
 	page, _ := s.Certificates(ctx, store.Filter{Issuer: "a", Limit: 3, Offset: 3})
 	if len(page) != 3 || page[0].Serial != "a06" || page[2].Serial != "a04" {
 		t.Errorf("page 2 = %v, want a06..a04 (newest first)", page)
@@ -326,30 +338,38 @@ func testFilter(t *testing.T, s store.Store) {
 	}
 
 	// Keyset pages walk the same order as one listing, ties on created_at
-	// broken by issuer and serial (a/a00 and b/a00 share t0).
-	var walked []string
-	f := store.Filter{Limit: 4}
-	for {
-		page, err := s.Certificates(ctx, f)
-		if err != nil {
-			t.Fatal(err)
+	// (or not_after) broken by issuer and serial (a/a00 and b/a00 share t0).
+	for _, byExpiry := range []bool{false, true} {
+		var walked []string
+		f := store.Filter{Limit: 4, ByExpiry: byExpiry}
+		for {
+			page, err := s.Certificates(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range page {
+				walked = append(walked, c.Issuer+"/"+c.Serial)
+			}
+			if len(page) < 4 {
+				break
+			}
+			last := page[len(page)-1]
+			f.After = &store.Cursor{Time: last.CreatedAt, Issuer: last.Issuer, Serial: last.Serial}
+			if byExpiry {
+				f.After.Time = last.NotAfter
+			}
 		}
-		for _, c := range page {
-			walked = append(walked, c.Issuer+"/"+c.Serial)
+		all, _ := s.Certificates(ctx, store.Filter{ByExpiry: byExpiry})
+		var want []string
+		for i, c := range all {
+			want = append(want, c.Issuer+"/"+c.Serial)
+			if byExpiry && i > 0 && c.NotAfter.Before(all[i-1].NotAfter) {
+				t.Errorf("by expiry: %s expires before %s", want[i], want[i-1])
+			}
 		}
-		if len(page) < 4 {
-			break
+		if fmt.Sprint(walked) != fmt.Sprint(want) {
+			t.Errorf("keyset pages (by expiry %v) %v, want %v", byExpiry, walked, want)
 		}
-		last := page[len(page)-1]
-		f.After = &store.Cursor{CreatedAt: last.CreatedAt, Issuer: last.Issuer, Serial: last.Serial}
-	}
-	all, _ := s.Certificates(ctx, store.Filter{})
-	var want []string
-	for _, c := range all {
-		want = append(want, c.Issuer+"/"+c.Serial)
-	}
-	if fmt.Sprint(walked) != fmt.Sprint(want) {
-		t.Errorf("keyset pages %v, want %v", walked, want)
 	}
 }
 

@@ -4734,7 +4734,10 @@ type ListCertificatesRequest struct {
 	// Also count every certificate that matches (count in the answer).
 	Count bool `protobuf:"varint,12,opt,name=count,proto3" json:"count,omitempty"`
 	// Only count them: no certificates are listed (count implied).
-	OnlyCount     bool `protobuf:"varint,13,opt,name=only_count,json=onlyCount,proto3" json:"only_count,omitempty"`
+	OnlyCount bool `protobuf:"varint,13,opt,name=only_count,json=onlyCount,proto3" json:"only_count,omitempty"`
+	// created (empty): newest first; expiry: soonest notAfter first, what
+	// an expiry window wants. A page_token continues its own order only.
+	OrderBy       string `protobuf:"bytes,14,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4858,6 +4861,13 @@ func (x *ListCertificatesRequest) GetOnlyCount() bool {
 		return x.OnlyCount
 	}
 	return false
+}
+
+func (x *ListCertificatesRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
+	}
+	return ""
 }
 
 type ListCertificatesResponse struct {
@@ -5391,6 +5401,174 @@ func (x *GetChainResponse) GetChain() []string {
 	return nil
 }
 
+type CertificateCountsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Administrators: one tenant's (empty: all). Tenants: their own.
+	Tenant        string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertificateCountsRequest) Reset() {
+	*x = CertificateCountsRequest{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateCountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateCountsRequest) ProtoMessage() {}
+
+func (x *CertificateCountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateCountsRequest.ProtoReflect.Descriptor instead.
+func (*CertificateCountsRequest) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *CertificateCountsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type CertificateCountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// By profile name.
+	Counts        []*ProfileCount        `protobuf:"bytes,1,rep,name=counts,proto3" json:"counts,omitempty"`
+	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertificateCountsResponse) Reset() {
+	*x = CertificateCountsResponse{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateCountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateCountsResponse) ProtoMessage() {}
+
+func (x *CertificateCountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateCountsResponse.ProtoReflect.Descriptor instead.
+func (*CertificateCountsResponse) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *CertificateCountsResponse) GetCounts() []*ProfileCount {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *CertificateCountsResponse) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
+}
+
+// ProfileCount is how many certificates of a profile are valid, expired
+// (unrevoked, past notAfter) and revoked.
+type ProfileCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profile       string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	Valid         int64                  `protobuf:"varint,2,opt,name=valid,proto3" json:"valid,omitempty"`
+	Expired       int64                  `protobuf:"varint,3,opt,name=expired,proto3" json:"expired,omitempty"`
+	Revoked       int64                  `protobuf:"varint,4,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProfileCount) Reset() {
+	*x = ProfileCount{}
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProfileCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProfileCount) ProtoMessage() {}
+
+func (x *ProfileCount) ProtoReflect() protoreflect.Message {
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProfileCount.ProtoReflect.Descriptor instead.
+func (*ProfileCount) Descriptor() ([]byte, []int) {
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *ProfileCount) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *ProfileCount) GetValid() int64 {
+	if x != nil {
+		return x.Valid
+	}
+	return 0
+}
+
+func (x *ProfileCount) GetExpired() int64 {
+	if x != nil {
+		return x.Expired
+	}
+	return 0
+}
+
+func (x *ProfileCount) GetRevoked() int64 {
+	if x != nil {
+		return x.Revoked
+	}
+	return 0
+}
+
 type CertificateHistogramRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "expiry": unrevoked certificates by notAfter; "issuance": all by
@@ -5409,7 +5587,7 @@ type CertificateHistogramRequest struct {
 
 func (x *CertificateHistogramRequest) Reset() {
 	*x = CertificateHistogramRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5421,7 +5599,7 @@ func (x *CertificateHistogramRequest) String() string {
 func (*CertificateHistogramRequest) ProtoMessage() {}
 
 func (x *CertificateHistogramRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[91]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5434,7 +5612,7 @@ func (x *CertificateHistogramRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateHistogramRequest.ProtoReflect.Descriptor instead.
 func (*CertificateHistogramRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{91}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *CertificateHistogramRequest) GetBy() string {
@@ -5489,7 +5667,7 @@ type CertificateHistogramResponse struct {
 
 func (x *CertificateHistogramResponse) Reset() {
 	*x = CertificateHistogramResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5501,7 +5679,7 @@ func (x *CertificateHistogramResponse) String() string {
 func (*CertificateHistogramResponse) ProtoMessage() {}
 
 func (x *CertificateHistogramResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[92]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5514,7 +5692,7 @@ func (x *CertificateHistogramResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateHistogramResponse.ProtoReflect.Descriptor instead.
 func (*CertificateHistogramResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{92}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *CertificateHistogramResponse) GetSeries() []*HistogramSeries {
@@ -5535,7 +5713,7 @@ type HistogramSeries struct {
 
 func (x *HistogramSeries) Reset() {
 	*x = HistogramSeries{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5547,7 +5725,7 @@ func (x *HistogramSeries) String() string {
 func (*HistogramSeries) ProtoMessage() {}
 
 func (x *HistogramSeries) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[93]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5560,7 +5738,7 @@ func (x *HistogramSeries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistogramSeries.ProtoReflect.Descriptor instead.
 func (*HistogramSeries) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{93}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *HistogramSeries) GetIssuer() string {
@@ -5586,7 +5764,7 @@ type GetCRLRequest struct {
 
 func (x *GetCRLRequest) Reset() {
 	*x = GetCRLRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[94]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5598,7 +5776,7 @@ func (x *GetCRLRequest) String() string {
 func (*GetCRLRequest) ProtoMessage() {}
 
 func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[94]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5611,7 +5789,7 @@ func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLRequest.ProtoReflect.Descriptor instead.
 func (*GetCRLRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{94}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *GetCRLRequest) GetIssuer() string {
@@ -5630,7 +5808,7 @@ type GetCRLResponse struct {
 
 func (x *GetCRLResponse) Reset() {
 	*x = GetCRLResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[95]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5642,7 +5820,7 @@ func (x *GetCRLResponse) String() string {
 func (*GetCRLResponse) ProtoMessage() {}
 
 func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[95]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5655,7 +5833,7 @@ func (x *GetCRLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLResponse.ProtoReflect.Descriptor instead.
 func (*GetCRLResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{95}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *GetCRLResponse) GetDer() []byte {
@@ -5675,7 +5853,7 @@ type ListTrustAnchorsRequest struct {
 
 func (x *ListTrustAnchorsRequest) Reset() {
 	*x = ListTrustAnchorsRequest{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[96]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5687,7 +5865,7 @@ func (x *ListTrustAnchorsRequest) String() string {
 func (*ListTrustAnchorsRequest) ProtoMessage() {}
 
 func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[96]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5700,7 +5878,7 @@ func (x *ListTrustAnchorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsRequest) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{96}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *ListTrustAnchorsRequest) GetUse() string {
@@ -5724,7 +5902,7 @@ type TrustAnchor struct {
 
 func (x *TrustAnchor) Reset() {
 	*x = TrustAnchor{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[97]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5736,7 +5914,7 @@ func (x *TrustAnchor) String() string {
 func (*TrustAnchor) ProtoMessage() {}
 
 func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[97]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5749,7 +5927,7 @@ func (x *TrustAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchor.ProtoReflect.Descriptor instead.
 func (*TrustAnchor) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{97}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *TrustAnchor) GetUse() string {
@@ -5796,7 +5974,7 @@ type ListTrustAnchorsResponse struct {
 
 func (x *ListTrustAnchorsResponse) Reset() {
 	*x = ListTrustAnchorsResponse{}
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[98]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5808,7 +5986,7 @@ func (x *ListTrustAnchorsResponse) String() string {
 func (*ListTrustAnchorsResponse) ProtoMessage() {}
 
 func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pncpki_v1_pncpki_proto_msgTypes[98]
+	mi := &file_pncpki_v1_pncpki_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5821,7 +5999,7 @@ func (x *ListTrustAnchorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustAnchorsResponse.ProtoReflect.Descriptor instead.
 func (*ListTrustAnchorsResponse) Descriptor() ([]byte, []int) {
-	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{98}
+	return file_pncpki_v1_pncpki_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *ListTrustAnchorsResponse) GetAnchors() []*TrustAnchor {
@@ -6149,7 +6327,7 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\"R\n" +
 	"\x16GetCertificateResponse\x128\n" +
-	"\vcertificate\x18\x01 \x01(\v2\x16.pncpki.v1.CertificateR\vcertificate\"\xee\x03\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x16.pncpki.v1.CertificateR\vcertificate\"\x89\x04\n" +
 	"\x17ListCertificatesRequest\x12\x16\n" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x16\n" +
@@ -6167,7 +6345,8 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"page_token\x18\v \x01(\tR\tpageToken\x12\x14\n" +
 	"\x05count\x18\f \x01(\bR\x05count\x12\x1d\n" +
 	"\n" +
-	"only_count\x18\r \x01(\bR\tonlyCountB\n" +
+	"only_count\x18\r \x01(\bR\tonlyCount\x12\x19\n" +
+	"\border_by\x18\x0e \x01(\tR\aorderByB\n" +
 	"\n" +
 	"\b_revoked\"\x94\x01\n" +
 	"\x18ListCertificatesResponse\x12:\n" +
@@ -6209,7 +6388,17 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\"(\n" +
 	"\x10GetChainResponse\x12\x14\n" +
-	"\x05chain\x18\x01 \x03(\tR\x05chain\"\xd0\x01\n" +
+	"\x05chain\x18\x01 \x03(\tR\x05chain\"2\n" +
+	"\x18CertificateCountsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"}\n" +
+	"\x19CertificateCountsResponse\x12/\n" +
+	"\x06counts\x18\x01 \x03(\v2\x17.pncpki.v1.ProfileCountR\x06counts\x12/\n" +
+	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"r\n" +
+	"\fProfileCount\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x14\n" +
+	"\x05valid\x18\x02 \x01(\x03R\x05valid\x12\x18\n" +
+	"\aexpired\x18\x03 \x01(\x03R\aexpired\x12\x18\n" +
+	"\arevoked\x18\x04 \x01(\x03R\arevoked\"\xd0\x01\n" +
 	"\x1bCertificateHistogramRequest\x12\x0e\n" +
 	"\x02by\x18\x01 \x01(\tR\x02by\x12.\n" +
 	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12%\n" +
@@ -6235,7 +6424,7 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\tnot_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x10\n" +
 	"\x03pem\x18\x05 \x01(\tR\x03pem\"L\n" +
 	"\x18ListTrustAnchorsResponse\x120\n" +
-	"\aanchors\x18\x01 \x03(\v2\x16.pncpki.v1.TrustAnchorR\aanchors2\xc7\x06\n" +
+	"\aanchors\x18\x01 \x03(\v2\x16.pncpki.v1.TrustAnchorR\aanchors2\xc7\a\n" +
 	"\x12CertificateService\x12]\n" +
 	"\aSignCSR\x12\x19.pncpki.v1.SignCSRRequest\x1a\x1a.pncpki.v1.SignCSRResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/certificates\x12x\n" +
 	"\x0eGetCertificate\x12 .pncpki.v1.GetCertificateRequest\x1a!.pncpki.v1.GetCertificateResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/certificates/{serial}\x12u\n" +
@@ -6243,7 +6432,8 @@ const file_pncpki_v1_pncpki_proto_rawDesc = "" +
 	"\x11RevokeCertificate\x12#.pncpki.v1.RevokeCertificateRequest\x1a$.pncpki.v1.RevokeCertificateResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/certificates/{serial}:revoke\x12l\n" +
 	"\bGetChain\x12\x1a.pncpki.v1.GetChainRequest\x1a\x1b.pncpki.v1.GetChainResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/certificates/{serial}/chain\x12X\n" +
 	"\x06GetCRL\x12\x18.pncpki.v1.GetCRLRequest\x1a\x19.pncpki.v1.GetCRLResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/crls/{issuer}\x12\x8a\x01\n" +
-	"\x14CertificateHistogram\x12&.pncpki.v1.CertificateHistogramRequest\x1a'.pncpki.v1.CertificateHistogramResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/certificate-histogram2\xfd\x01\n" +
+	"\x14CertificateHistogram\x12&.pncpki.v1.CertificateHistogramRequest\x1a'.pncpki.v1.CertificateHistogramResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/certificate-histogram\x12~\n" +
+	"\x11CertificateCounts\x12#.pncpki.v1.CertificateCountsRequest\x1a$.pncpki.v1.CertificateCountsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/certificate-counts2\xfd\x01\n" +
 	"\x10AuthorityService\x12q\n" +
 	"\x0fListAuthorities\x12!.pncpki.v1.ListAuthoritiesRequest\x1a\".pncpki.v1.ListAuthoritiesResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/authorities\x12v\n" +
 	"\x10ListTrustAnchors\x12\".pncpki.v1.ListTrustAnchorsRequest\x1a#.pncpki.v1.ListTrustAnchorsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/trust-anchors2\xdb\x01\n" +
@@ -6304,7 +6494,7 @@ func file_pncpki_v1_pncpki_proto_rawDescGZIP() []byte {
 	return file_pncpki_v1_pncpki_proto_rawDescData
 }
 
-var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
+var file_pncpki_v1_pncpki_proto_msgTypes = make([]protoimpl.MessageInfo, 102)
 var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*Contract)(nil),                              // 0: pncpki.v1.Contract
 	(*PutContractRequest)(nil),                    // 1: pncpki.v1.PutContractRequest
@@ -6397,175 +6587,182 @@ var file_pncpki_v1_pncpki_proto_goTypes = []any{
 	(*ListAuthoritiesResponse)(nil),               // 88: pncpki.v1.ListAuthoritiesResponse
 	(*GetChainRequest)(nil),                       // 89: pncpki.v1.GetChainRequest
 	(*GetChainResponse)(nil),                      // 90: pncpki.v1.GetChainResponse
-	(*CertificateHistogramRequest)(nil),           // 91: pncpki.v1.CertificateHistogramRequest
-	(*CertificateHistogramResponse)(nil),          // 92: pncpki.v1.CertificateHistogramResponse
-	(*HistogramSeries)(nil),                       // 93: pncpki.v1.HistogramSeries
-	(*GetCRLRequest)(nil),                         // 94: pncpki.v1.GetCRLRequest
-	(*GetCRLResponse)(nil),                        // 95: pncpki.v1.GetCRLResponse
-	(*ListTrustAnchorsRequest)(nil),               // 96: pncpki.v1.ListTrustAnchorsRequest
-	(*TrustAnchor)(nil),                           // 97: pncpki.v1.TrustAnchor
-	(*ListTrustAnchorsResponse)(nil),              // 98: pncpki.v1.ListTrustAnchorsResponse
-	(*timestamppb.Timestamp)(nil),                 // 99: google.protobuf.Timestamp
+	(*CertificateCountsRequest)(nil),              // 91: pncpki.v1.CertificateCountsRequest
+	(*CertificateCountsResponse)(nil),             // 92: pncpki.v1.CertificateCountsResponse
+	(*ProfileCount)(nil),                          // 93: pncpki.v1.ProfileCount
+	(*CertificateHistogramRequest)(nil),           // 94: pncpki.v1.CertificateHistogramRequest
+	(*CertificateHistogramResponse)(nil),          // 95: pncpki.v1.CertificateHistogramResponse
+	(*HistogramSeries)(nil),                       // 96: pncpki.v1.HistogramSeries
+	(*GetCRLRequest)(nil),                         // 97: pncpki.v1.GetCRLRequest
+	(*GetCRLResponse)(nil),                        // 98: pncpki.v1.GetCRLResponse
+	(*ListTrustAnchorsRequest)(nil),               // 99: pncpki.v1.ListTrustAnchorsRequest
+	(*TrustAnchor)(nil),                           // 100: pncpki.v1.TrustAnchor
+	(*ListTrustAnchorsResponse)(nil),              // 101: pncpki.v1.ListTrustAnchorsResponse
+	(*timestamppb.Timestamp)(nil),                 // 102: google.protobuf.Timestamp
 }
 var file_pncpki_v1_pncpki_proto_depIdxs = []int32{
-	99,  // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
-	99,  // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
-	99,  // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
+	102, // 0: pncpki.v1.Contract.valid_until:type_name -> google.protobuf.Timestamp
+	102, // 1: pncpki.v1.Contract.created_at:type_name -> google.protobuf.Timestamp
+	102, // 2: pncpki.v1.Contract.cancelled_at:type_name -> google.protobuf.Timestamp
 	0,   // 3: pncpki.v1.PutContractRequest.contract:type_name -> pncpki.v1.Contract
 	0,   // 4: pncpki.v1.PutContractResponse.contract:type_name -> pncpki.v1.Contract
 	0,   // 5: pncpki.v1.GetContractResponse.contract:type_name -> pncpki.v1.Contract
 	0,   // 6: pncpki.v1.ListContractsResponse.contracts:type_name -> pncpki.v1.Contract
 	9,   // 7: pncpki.v1.ListInstallationsResponse.installations:type_name -> pncpki.v1.Installation
-	99,  // 8: pncpki.v1.Installation.time:type_name -> google.protobuf.Timestamp
+	102, // 8: pncpki.v1.Installation.time:type_name -> google.protobuf.Timestamp
 	0,   // 9: pncpki.v1.CancelContractResponse.contract:type_name -> pncpki.v1.Contract
 	79,  // 10: pncpki.v1.CancelContractResponse.revoked:type_name -> pncpki.v1.Certificate
-	99,  // 11: pncpki.v1.ProvisioningCertificate.created_at:type_name -> google.protobuf.Timestamp
+	102, // 11: pncpki.v1.ProvisioningCertificate.created_at:type_name -> google.protobuf.Timestamp
 	12,  // 12: pncpki.v1.PutProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
 	12,  // 13: pncpki.v1.GetProvisioningCertificateResponse.certificate:type_name -> pncpki.v1.ProvisioningCertificate
 	12,  // 14: pncpki.v1.ListProvisioningCertificatesResponse.certificates:type_name -> pncpki.v1.ProvisioningCertificate
-	99,  // 15: pncpki.v1.ContractDeposit.created_at:type_name -> google.protobuf.Timestamp
+	102, // 15: pncpki.v1.ContractDeposit.created_at:type_name -> google.protobuf.Timestamp
 	19,  // 16: pncpki.v1.PutContractDepositResponse.deposit:type_name -> pncpki.v1.ContractDeposit
 	19,  // 17: pncpki.v1.ListContractDepositsResponse.deposits:type_name -> pncpki.v1.ContractDeposit
-	99,  // 18: pncpki.v1.OEMSubCA.created_at:type_name -> google.protobuf.Timestamp
+	102, // 18: pncpki.v1.OEMSubCA.created_at:type_name -> google.protobuf.Timestamp
 	26,  // 19: pncpki.v1.RegisterOEMSubCAResponse.sub_ca:type_name -> pncpki.v1.OEMSubCA
 	26,  // 20: pncpki.v1.ListOEMSubCAsResponse.sub_cas:type_name -> pncpki.v1.OEMSubCA
-	99,  // 21: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
-	99,  // 22: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
-	99,  // 23: pncpki.v1.Station.last_seen:type_name -> google.protobuf.Timestamp
+	102, // 21: pncpki.v1.Station.created_at:type_name -> google.protobuf.Timestamp
+	102, // 22: pncpki.v1.Station.updated_at:type_name -> google.protobuf.Timestamp
+	102, // 23: pncpki.v1.Station.last_seen:type_name -> google.protobuf.Timestamp
 	35,  // 24: pncpki.v1.PutStationRequest.station:type_name -> pncpki.v1.Station
 	35,  // 25: pncpki.v1.PutStationResponse.station:type_name -> pncpki.v1.Station
 	35,  // 26: pncpki.v1.GetStationResponse.station:type_name -> pncpki.v1.Station
 	40,  // 27: pncpki.v1.GetStationResponse.installed:type_name -> pncpki.v1.InstalledCertificate
 	41,  // 28: pncpki.v1.GetStationResponse.pending_calls:type_name -> pncpki.v1.PendingCall
-	99,  // 29: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
-	99,  // 30: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
+	102, // 29: pncpki.v1.InstalledCertificate.seen_at:type_name -> google.protobuf.Timestamp
+	102, // 30: pncpki.v1.PendingCall.created:type_name -> google.protobuf.Timestamp
 	35,  // 31: pncpki.v1.ListStationsResponse.stations:type_name -> pncpki.v1.Station
 	46,  // 32: pncpki.v1.HandleRequestResponse.calls:type_name -> pncpki.v1.OCPPCall
 	46,  // 33: pncpki.v1.HandleResultRequest.sent:type_name -> pncpki.v1.OCPPCall
 	46,  // 34: pncpki.v1.HandleResultResponse.calls:type_name -> pncpki.v1.OCPPCall
 	46,  // 35: pncpki.v1.StationCallsResponse.calls:type_name -> pncpki.v1.OCPPCall
-	99,  // 36: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	102, // 36: pncpki.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	56,  // 37: pncpki.v1.ListAuditResponse.entries:type_name -> pncpki.v1.AuditEntry
 	58,  // 38: pncpki.v1.ListTenantsResponse.tenants:type_name -> pncpki.v1.Tenant
 	58,  // 39: pncpki.v1.CreateTenantRequest.tenant:type_name -> pncpki.v1.Tenant
 	58,  // 40: pncpki.v1.CreateTenantResponse.tenant:type_name -> pncpki.v1.Tenant
-	99,  // 41: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	99,  // 42: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	99,  // 43: pncpki.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	99,  // 44: pncpki.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	102, // 41: pncpki.v1.CreateTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	102, // 42: pncpki.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	102, // 43: pncpki.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	102, // 44: pncpki.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
 	68,  // 45: pncpki.v1.ListTokensResponse.tokens:type_name -> pncpki.v1.Token
-	99,  // 46: pncpki.v1.OAuthClient.created_at:type_name -> google.protobuf.Timestamp
-	99,  // 47: pncpki.v1.OAuthClient.revoked_at:type_name -> google.protobuf.Timestamp
+	102, // 46: pncpki.v1.OAuthClient.created_at:type_name -> google.protobuf.Timestamp
+	102, // 47: pncpki.v1.OAuthClient.revoked_at:type_name -> google.protobuf.Timestamp
 	70,  // 48: pncpki.v1.CreateOAuthClientResponse.client:type_name -> pncpki.v1.OAuthClient
 	70,  // 49: pncpki.v1.ListOAuthClientsResponse.clients:type_name -> pncpki.v1.OAuthClient
 	79,  // 50: pncpki.v1.SignCSRResponse.certificate:type_name -> pncpki.v1.Certificate
-	99,  // 51: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	99,  // 52: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	99,  // 53: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
+	102, // 51: pncpki.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	102, // 52: pncpki.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	102, // 53: pncpki.v1.Certificate.revoked_at:type_name -> google.protobuf.Timestamp
 	79,  // 54: pncpki.v1.GetCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	99,  // 55: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
-	99,  // 56: pncpki.v1.ListCertificatesRequest.expiring_after:type_name -> google.protobuf.Timestamp
+	102, // 55: pncpki.v1.ListCertificatesRequest.expiring_before:type_name -> google.protobuf.Timestamp
+	102, // 56: pncpki.v1.ListCertificatesRequest.expiring_after:type_name -> google.protobuf.Timestamp
 	79,  // 57: pncpki.v1.ListCertificatesResponse.certificates:type_name -> pncpki.v1.Certificate
 	79,  // 58: pncpki.v1.RevokeCertificateResponse.certificate:type_name -> pncpki.v1.Certificate
-	99,  // 59: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
-	99,  // 60: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
-	99,  // 61: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
-	99,  // 62: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
-	99,  // 63: pncpki.v1.Authority.ocsp_responder_not_after:type_name -> google.protobuf.Timestamp
-	99,  // 64: pncpki.v1.Authority.crl_this_update:type_name -> google.protobuf.Timestamp
-	99,  // 65: pncpki.v1.Authority.crl_next_update:type_name -> google.protobuf.Timestamp
+	102, // 59: pncpki.v1.Authority.not_after:type_name -> google.protobuf.Timestamp
+	102, // 60: pncpki.v1.Authority.not_before:type_name -> google.protobuf.Timestamp
+	102, // 61: pncpki.v1.Authority.issue_from:type_name -> google.protobuf.Timestamp
+	102, // 62: pncpki.v1.Authority.last_expiry:type_name -> google.protobuf.Timestamp
+	102, // 63: pncpki.v1.Authority.ocsp_responder_not_after:type_name -> google.protobuf.Timestamp
+	102, // 64: pncpki.v1.Authority.crl_this_update:type_name -> google.protobuf.Timestamp
+	102, // 65: pncpki.v1.Authority.crl_next_update:type_name -> google.protobuf.Timestamp
 	87,  // 66: pncpki.v1.ListAuthoritiesResponse.authorities:type_name -> pncpki.v1.Authority
-	99,  // 67: pncpki.v1.CertificateHistogramRequest.from:type_name -> google.protobuf.Timestamp
-	93,  // 68: pncpki.v1.CertificateHistogramResponse.series:type_name -> pncpki.v1.HistogramSeries
-	99,  // 69: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
-	97,  // 70: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
-	77,  // 71: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
-	80,  // 72: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
-	82,  // 73: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
-	84,  // 74: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
-	89,  // 75: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
-	94,  // 76: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
-	91,  // 77: pncpki.v1.CertificateService.CertificateHistogram:input_type -> pncpki.v1.CertificateHistogramRequest
-	86,  // 78: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
-	96,  // 79: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
-	59,  // 80: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
-	61,  // 81: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
-	63,  // 82: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
-	65,  // 83: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
-	67,  // 84: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
-	71,  // 85: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
-	73,  // 86: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
-	75,  // 87: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
-	53,  // 88: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
-	54,  // 89: pncpki.v1.AuditService.VerifyAudit:input_type -> pncpki.v1.VerifyAuditRequest
-	36,  // 90: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
-	38,  // 91: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
-	42,  // 92: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
-	44,  // 93: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
-	1,   // 94: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
-	3,   // 95: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
-	5,   // 96: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
-	10,  // 97: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
-	20,  // 98: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
-	22,  // 99: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
-	24,  // 100: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
-	7,   // 101: pncpki.v1.ContractService.ListInstallations:input_type -> pncpki.v1.ListInstallationsRequest
-	13,  // 102: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
-	15,  // 103: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
-	17,  // 104: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
-	33,  // 105: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
-	27,  // 106: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
-	29,  // 107: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
-	31,  // 108: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
-	47,  // 109: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
-	49,  // 110: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
-	51,  // 111: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
-	78,  // 112: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
-	81,  // 113: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
-	83,  // 114: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
-	85,  // 115: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
-	90,  // 116: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
-	95,  // 117: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
-	92,  // 118: pncpki.v1.CertificateService.CertificateHistogram:output_type -> pncpki.v1.CertificateHistogramResponse
-	88,  // 119: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
-	98,  // 120: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
-	60,  // 121: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
-	62,  // 122: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
-	64,  // 123: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
-	66,  // 124: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
-	69,  // 125: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
-	72,  // 126: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
-	74,  // 127: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
-	76,  // 128: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
-	57,  // 129: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
-	55,  // 130: pncpki.v1.AuditService.VerifyAudit:output_type -> pncpki.v1.VerifyAuditResponse
-	37,  // 131: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
-	39,  // 132: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
-	43,  // 133: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
-	45,  // 134: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
-	2,   // 135: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
-	4,   // 136: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
-	6,   // 137: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
-	11,  // 138: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
-	21,  // 139: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
-	23,  // 140: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
-	25,  // 141: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
-	8,   // 142: pncpki.v1.ContractService.ListInstallations:output_type -> pncpki.v1.ListInstallationsResponse
-	14,  // 143: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
-	16,  // 144: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
-	18,  // 145: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
-	34,  // 146: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
-	28,  // 147: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
-	30,  // 148: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
-	32,  // 149: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
-	48,  // 150: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
-	50,  // 151: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
-	52,  // 152: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
-	112, // [112:153] is the sub-list for method output_type
-	71,  // [71:112] is the sub-list for method input_type
-	71,  // [71:71] is the sub-list for extension type_name
-	71,  // [71:71] is the sub-list for extension extendee
-	0,   // [0:71] is the sub-list for field type_name
+	93,  // 67: pncpki.v1.CertificateCountsResponse.counts:type_name -> pncpki.v1.ProfileCount
+	102, // 68: pncpki.v1.CertificateCountsResponse.as_of:type_name -> google.protobuf.Timestamp
+	102, // 69: pncpki.v1.CertificateHistogramRequest.from:type_name -> google.protobuf.Timestamp
+	96,  // 70: pncpki.v1.CertificateHistogramResponse.series:type_name -> pncpki.v1.HistogramSeries
+	102, // 71: pncpki.v1.TrustAnchor.not_after:type_name -> google.protobuf.Timestamp
+	100, // 72: pncpki.v1.ListTrustAnchorsResponse.anchors:type_name -> pncpki.v1.TrustAnchor
+	77,  // 73: pncpki.v1.CertificateService.SignCSR:input_type -> pncpki.v1.SignCSRRequest
+	80,  // 74: pncpki.v1.CertificateService.GetCertificate:input_type -> pncpki.v1.GetCertificateRequest
+	82,  // 75: pncpki.v1.CertificateService.ListCertificates:input_type -> pncpki.v1.ListCertificatesRequest
+	84,  // 76: pncpki.v1.CertificateService.RevokeCertificate:input_type -> pncpki.v1.RevokeCertificateRequest
+	89,  // 77: pncpki.v1.CertificateService.GetChain:input_type -> pncpki.v1.GetChainRequest
+	97,  // 78: pncpki.v1.CertificateService.GetCRL:input_type -> pncpki.v1.GetCRLRequest
+	94,  // 79: pncpki.v1.CertificateService.CertificateHistogram:input_type -> pncpki.v1.CertificateHistogramRequest
+	91,  // 80: pncpki.v1.CertificateService.CertificateCounts:input_type -> pncpki.v1.CertificateCountsRequest
+	86,  // 81: pncpki.v1.AuthorityService.ListAuthorities:input_type -> pncpki.v1.ListAuthoritiesRequest
+	99,  // 82: pncpki.v1.AuthorityService.ListTrustAnchors:input_type -> pncpki.v1.ListTrustAnchorsRequest
+	59,  // 83: pncpki.v1.TenantService.ListTenants:input_type -> pncpki.v1.ListTenantsRequest
+	61,  // 84: pncpki.v1.TenantService.CreateTenant:input_type -> pncpki.v1.CreateTenantRequest
+	63,  // 85: pncpki.v1.TokenService.CreateToken:input_type -> pncpki.v1.CreateTokenRequest
+	65,  // 86: pncpki.v1.TokenService.RevokeToken:input_type -> pncpki.v1.RevokeTokenRequest
+	67,  // 87: pncpki.v1.TokenService.ListTokens:input_type -> pncpki.v1.ListTokensRequest
+	71,  // 88: pncpki.v1.TokenService.CreateOAuthClient:input_type -> pncpki.v1.CreateOAuthClientRequest
+	73,  // 89: pncpki.v1.TokenService.ListOAuthClients:input_type -> pncpki.v1.ListOAuthClientsRequest
+	75,  // 90: pncpki.v1.TokenService.RevokeOAuthClient:input_type -> pncpki.v1.RevokeOAuthClientRequest
+	53,  // 91: pncpki.v1.AuditService.ListAudit:input_type -> pncpki.v1.ListAuditRequest
+	54,  // 92: pncpki.v1.AuditService.VerifyAudit:input_type -> pncpki.v1.VerifyAuditRequest
+	36,  // 93: pncpki.v1.StationService.PutStation:input_type -> pncpki.v1.PutStationRequest
+	38,  // 94: pncpki.v1.StationService.GetStation:input_type -> pncpki.v1.GetStationRequest
+	42,  // 95: pncpki.v1.StationService.ListStations:input_type -> pncpki.v1.ListStationsRequest
+	44,  // 96: pncpki.v1.StationService.DeleteStation:input_type -> pncpki.v1.DeleteStationRequest
+	1,   // 97: pncpki.v1.ContractService.PutContract:input_type -> pncpki.v1.PutContractRequest
+	3,   // 98: pncpki.v1.ContractService.GetContract:input_type -> pncpki.v1.GetContractRequest
+	5,   // 99: pncpki.v1.ContractService.ListContracts:input_type -> pncpki.v1.ListContractsRequest
+	10,  // 100: pncpki.v1.ContractService.CancelContract:input_type -> pncpki.v1.CancelContractRequest
+	20,  // 101: pncpki.v1.ContractService.PutContractDeposit:input_type -> pncpki.v1.PutContractDepositRequest
+	22,  // 102: pncpki.v1.ContractService.ListContractDeposits:input_type -> pncpki.v1.ListContractDepositsRequest
+	24,  // 103: pncpki.v1.ContractService.DeleteContractDeposit:input_type -> pncpki.v1.DeleteContractDepositRequest
+	7,   // 104: pncpki.v1.ContractService.ListInstallations:input_type -> pncpki.v1.ListInstallationsRequest
+	13,  // 105: pncpki.v1.ProvisioningService.PutProvisioningCertificate:input_type -> pncpki.v1.PutProvisioningCertificateRequest
+	15,  // 106: pncpki.v1.ProvisioningService.GetProvisioningCertificate:input_type -> pncpki.v1.GetProvisioningCertificateRequest
+	17,  // 107: pncpki.v1.ProvisioningService.ListProvisioningCertificates:input_type -> pncpki.v1.ListProvisioningCertificatesRequest
+	33,  // 108: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:input_type -> pncpki.v1.DeleteProvisioningCertificateRequest
+	27,  // 109: pncpki.v1.ProvisioningService.RegisterOEMSubCA:input_type -> pncpki.v1.RegisterOEMSubCARequest
+	29,  // 110: pncpki.v1.ProvisioningService.ListOEMSubCAs:input_type -> pncpki.v1.ListOEMSubCAsRequest
+	31,  // 111: pncpki.v1.ProvisioningService.DeleteOEMSubCA:input_type -> pncpki.v1.DeleteOEMSubCARequest
+	47,  // 112: pncpki.v1.OCPPService.HandleRequest:input_type -> pncpki.v1.HandleRequestRequest
+	49,  // 113: pncpki.v1.OCPPService.HandleResult:input_type -> pncpki.v1.HandleResultRequest
+	51,  // 114: pncpki.v1.OCPPService.StationCalls:input_type -> pncpki.v1.StationCallsRequest
+	78,  // 115: pncpki.v1.CertificateService.SignCSR:output_type -> pncpki.v1.SignCSRResponse
+	81,  // 116: pncpki.v1.CertificateService.GetCertificate:output_type -> pncpki.v1.GetCertificateResponse
+	83,  // 117: pncpki.v1.CertificateService.ListCertificates:output_type -> pncpki.v1.ListCertificatesResponse
+	85,  // 118: pncpki.v1.CertificateService.RevokeCertificate:output_type -> pncpki.v1.RevokeCertificateResponse
+	90,  // 119: pncpki.v1.CertificateService.GetChain:output_type -> pncpki.v1.GetChainResponse
+	98,  // 120: pncpki.v1.CertificateService.GetCRL:output_type -> pncpki.v1.GetCRLResponse
+	95,  // 121: pncpki.v1.CertificateService.CertificateHistogram:output_type -> pncpki.v1.CertificateHistogramResponse
+	92,  // 122: pncpki.v1.CertificateService.CertificateCounts:output_type -> pncpki.v1.CertificateCountsResponse
+	88,  // 123: pncpki.v1.AuthorityService.ListAuthorities:output_type -> pncpki.v1.ListAuthoritiesResponse
+	101, // 124: pncpki.v1.AuthorityService.ListTrustAnchors:output_type -> pncpki.v1.ListTrustAnchorsResponse
+	60,  // 125: pncpki.v1.TenantService.ListTenants:output_type -> pncpki.v1.ListTenantsResponse
+	62,  // 126: pncpki.v1.TenantService.CreateTenant:output_type -> pncpki.v1.CreateTenantResponse
+	64,  // 127: pncpki.v1.TokenService.CreateToken:output_type -> pncpki.v1.CreateTokenResponse
+	66,  // 128: pncpki.v1.TokenService.RevokeToken:output_type -> pncpki.v1.RevokeTokenResponse
+	69,  // 129: pncpki.v1.TokenService.ListTokens:output_type -> pncpki.v1.ListTokensResponse
+	72,  // 130: pncpki.v1.TokenService.CreateOAuthClient:output_type -> pncpki.v1.CreateOAuthClientResponse
+	74,  // 131: pncpki.v1.TokenService.ListOAuthClients:output_type -> pncpki.v1.ListOAuthClientsResponse
+	76,  // 132: pncpki.v1.TokenService.RevokeOAuthClient:output_type -> pncpki.v1.RevokeOAuthClientResponse
+	57,  // 133: pncpki.v1.AuditService.ListAudit:output_type -> pncpki.v1.ListAuditResponse
+	55,  // 134: pncpki.v1.AuditService.VerifyAudit:output_type -> pncpki.v1.VerifyAuditResponse
+	37,  // 135: pncpki.v1.StationService.PutStation:output_type -> pncpki.v1.PutStationResponse
+	39,  // 136: pncpki.v1.StationService.GetStation:output_type -> pncpki.v1.GetStationResponse
+	43,  // 137: pncpki.v1.StationService.ListStations:output_type -> pncpki.v1.ListStationsResponse
+	45,  // 138: pncpki.v1.StationService.DeleteStation:output_type -> pncpki.v1.DeleteStationResponse
+	2,   // 139: pncpki.v1.ContractService.PutContract:output_type -> pncpki.v1.PutContractResponse
+	4,   // 140: pncpki.v1.ContractService.GetContract:output_type -> pncpki.v1.GetContractResponse
+	6,   // 141: pncpki.v1.ContractService.ListContracts:output_type -> pncpki.v1.ListContractsResponse
+	11,  // 142: pncpki.v1.ContractService.CancelContract:output_type -> pncpki.v1.CancelContractResponse
+	21,  // 143: pncpki.v1.ContractService.PutContractDeposit:output_type -> pncpki.v1.PutContractDepositResponse
+	23,  // 144: pncpki.v1.ContractService.ListContractDeposits:output_type -> pncpki.v1.ListContractDepositsResponse
+	25,  // 145: pncpki.v1.ContractService.DeleteContractDeposit:output_type -> pncpki.v1.DeleteContractDepositResponse
+	8,   // 146: pncpki.v1.ContractService.ListInstallations:output_type -> pncpki.v1.ListInstallationsResponse
+	14,  // 147: pncpki.v1.ProvisioningService.PutProvisioningCertificate:output_type -> pncpki.v1.PutProvisioningCertificateResponse
+	16,  // 148: pncpki.v1.ProvisioningService.GetProvisioningCertificate:output_type -> pncpki.v1.GetProvisioningCertificateResponse
+	18,  // 149: pncpki.v1.ProvisioningService.ListProvisioningCertificates:output_type -> pncpki.v1.ListProvisioningCertificatesResponse
+	34,  // 150: pncpki.v1.ProvisioningService.DeleteProvisioningCertificate:output_type -> pncpki.v1.DeleteProvisioningCertificateResponse
+	28,  // 151: pncpki.v1.ProvisioningService.RegisterOEMSubCA:output_type -> pncpki.v1.RegisterOEMSubCAResponse
+	30,  // 152: pncpki.v1.ProvisioningService.ListOEMSubCAs:output_type -> pncpki.v1.ListOEMSubCAsResponse
+	32,  // 153: pncpki.v1.ProvisioningService.DeleteOEMSubCA:output_type -> pncpki.v1.DeleteOEMSubCAResponse
+	48,  // 154: pncpki.v1.OCPPService.HandleRequest:output_type -> pncpki.v1.HandleRequestResponse
+	50,  // 155: pncpki.v1.OCPPService.HandleResult:output_type -> pncpki.v1.HandleResultResponse
+	52,  // 156: pncpki.v1.OCPPService.StationCalls:output_type -> pncpki.v1.StationCallsResponse
+	115, // [115:157] is the sub-list for method output_type
+	73,  // [73:115] is the sub-list for method input_type
+	73,  // [73:73] is the sub-list for extension type_name
+	73,  // [73:73] is the sub-list for extension extendee
+	0,   // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_pncpki_v1_pncpki_proto_init() }
@@ -6580,7 +6777,7 @@ func file_pncpki_v1_pncpki_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pncpki_v1_pncpki_proto_rawDesc), len(file_pncpki_v1_pncpki_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   99,
+			NumMessages:   102,
 			NumExtensions: 0,
 			NumServices:   9,
 		},

@@ -73,6 +73,9 @@ const (
 	// CertificateServiceCertificateHistogramProcedure is the fully-qualified name of the
 	// CertificateService's CertificateHistogram RPC.
 	CertificateServiceCertificateHistogramProcedure = "/pncpki.v1.CertificateService/CertificateHistogram"
+	// CertificateServiceCertificateCountsProcedure is the fully-qualified name of the
+	// CertificateService's CertificateCounts RPC.
+	CertificateServiceCertificateCountsProcedure = "/pncpki.v1.CertificateService/CertificateCounts"
 	// AuthorityServiceListAuthoritiesProcedure is the fully-qualified name of the AuthorityService's
 	// ListAuthorities RPC.
 	AuthorityServiceListAuthoritiesProcedure = "/pncpki.v1.AuthorityService/ListAuthorities"
@@ -189,6 +192,11 @@ type CertificateServiceClient interface {
 	// CertificateHistogram counts certificates per CA in time buckets: when
 	// the unrevoked ones expire, or when they were issued.
 	CertificateHistogram(context.Context, *connect.Request[v1.CertificateHistogramRequest]) (*connect.Response[v1.CertificateHistogramResponse], error)
+	// CertificateCounts counts certificates per profile by status. Counting
+	// reads every certificate of the scope, so a count is kept for a minute
+	// and an older one is answered while a new one is made: as_of says when
+	// the answer was counted.
+	CertificateCounts(context.Context, *connect.Request[v1.CertificateCountsRequest]) (*connect.Response[v1.CertificateCountsResponse], error)
 }
 
 // NewCertificateServiceClient constructs a client for the pncpki.v1.CertificateService service. By
@@ -244,6 +252,12 @@ func NewCertificateServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			connect.WithSchema(certificateServiceMethods.ByName("CertificateHistogram")),
 			connect.WithClientOptions(opts...),
 		),
+		certificateCounts: connect.NewClient[v1.CertificateCountsRequest, v1.CertificateCountsResponse](
+			httpClient,
+			baseURL+CertificateServiceCertificateCountsProcedure,
+			connect.WithSchema(certificateServiceMethods.ByName("CertificateCounts")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -256,6 +270,7 @@ type certificateServiceClient struct {
 	getChain             *connect.Client[v1.GetChainRequest, v1.GetChainResponse]
 	getCRL               *connect.Client[v1.GetCRLRequest, v1.GetCRLResponse]
 	certificateHistogram *connect.Client[v1.CertificateHistogramRequest, v1.CertificateHistogramResponse]
+	certificateCounts    *connect.Client[v1.CertificateCountsRequest, v1.CertificateCountsResponse]
 }
 
 // SignCSR calls pncpki.v1.CertificateService.SignCSR.
@@ -293,6 +308,11 @@ func (c *certificateServiceClient) CertificateHistogram(ctx context.Context, req
 	return c.certificateHistogram.CallUnary(ctx, req)
 }
 
+// CertificateCounts calls pncpki.v1.CertificateService.CertificateCounts.
+func (c *certificateServiceClient) CertificateCounts(ctx context.Context, req *connect.Request[v1.CertificateCountsRequest]) (*connect.Response[v1.CertificateCountsResponse], error) {
+	return c.certificateCounts.CallUnary(ctx, req)
+}
+
 // CertificateServiceHandler is an implementation of the pncpki.v1.CertificateService service.
 type CertificateServiceHandler interface {
 	// SignCSR issues a certificate of a profile from a PKCS#10 CSR.
@@ -307,6 +327,11 @@ type CertificateServiceHandler interface {
 	// CertificateHistogram counts certificates per CA in time buckets: when
 	// the unrevoked ones expire, or when they were issued.
 	CertificateHistogram(context.Context, *connect.Request[v1.CertificateHistogramRequest]) (*connect.Response[v1.CertificateHistogramResponse], error)
+	// CertificateCounts counts certificates per profile by status. Counting
+	// reads every certificate of the scope, so a count is kept for a minute
+	// and an older one is answered while a new one is made: as_of says when
+	// the answer was counted.
+	CertificateCounts(context.Context, *connect.Request[v1.CertificateCountsRequest]) (*connect.Response[v1.CertificateCountsResponse], error)
 }
 
 // NewCertificateServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -358,6 +383,12 @@ func NewCertificateServiceHandler(svc CertificateServiceHandler, opts ...connect
 		connect.WithSchema(certificateServiceMethods.ByName("CertificateHistogram")),
 		connect.WithHandlerOptions(opts...),
 	)
+	certificateServiceCertificateCountsHandler := connect.NewUnaryHandler(
+		CertificateServiceCertificateCountsProcedure,
+		svc.CertificateCounts,
+		connect.WithSchema(certificateServiceMethods.ByName("CertificateCounts")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pncpki.v1.CertificateService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CertificateServiceSignCSRProcedure:
@@ -374,6 +405,8 @@ func NewCertificateServiceHandler(svc CertificateServiceHandler, opts ...connect
 			certificateServiceGetCRLHandler.ServeHTTP(w, r)
 		case CertificateServiceCertificateHistogramProcedure:
 			certificateServiceCertificateHistogramHandler.ServeHTTP(w, r)
+		case CertificateServiceCertificateCountsProcedure:
+			certificateServiceCertificateCountsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -409,6 +442,10 @@ func (UnimplementedCertificateServiceHandler) GetCRL(context.Context, *connect.R
 
 func (UnimplementedCertificateServiceHandler) CertificateHistogram(context.Context, *connect.Request[v1.CertificateHistogramRequest]) (*connect.Response[v1.CertificateHistogramResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.CertificateService.CertificateHistogram is not implemented"))
+}
+
+func (UnimplementedCertificateServiceHandler) CertificateCounts(context.Context, *connect.Request[v1.CertificateCountsRequest]) (*connect.Response[v1.CertificateCountsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pncpki.v1.CertificateService.CertificateCounts is not implemented"))
 }
 
 // AuthorityServiceClient is a client for the pncpki.v1.AuthorityService service.
