@@ -98,6 +98,13 @@ func (pc *profileCounts) count(ctx context.Context, st store.Store, tenant strin
 	}
 }
 
+// WarmCounts starts counting every certificate by profile in the
+// background, so that the first overview after start finds the count made.
+// Call it after Handler.
+func (s *Server) WarmCounts(ctx context.Context) {
+	go s.counts.get(ctx, s.Store, "", s.Now)
+}
+
 func (h *certificates) CertificateCounts(ctx context.Context, req *connect.Request[pncpkiv1.CertificateCountsRequest]) (*connect.Response[pncpkiv1.CertificateCountsResponse], error) {
 	tenant, err := scopeTenant(ctx, req.Msg.Tenant, "count")
 	if err != nil {

@@ -163,11 +163,22 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, s *sessio
 		// Soonest first: what runs out next is what needs renewing.
 		req.ExpiringAfter, req.ExpiringBefore, req.OrderBy = timestamppb.New(now), timestamppb.New(now.AddDate(0, 0, d)), "expiry"
 	}
-	resp, err := c.Certs.ListCertificates(r.Context(), apiclient.Call(c, req))
-	if err != nil {
-		h.apiFail(w, r, s, err)
-		return
+	// An identifier typed in another form than the CNs carry (an EMAID
+	// with separators, an EVSEID without) is looked for in theirs when
+	// the CN as typed finds nothing.
+	var resp *connect.Response[pncpkiv1.ListCertificatesResponse]
+	for _, cn := range cnForms(req.CommonNamePrefix) {
+		req.CommonNamePrefix = cn
+		var err error
+		if resp, err = c.Certs.ListCertificates(r.Context(), apiclient.Call(c, req)); err != nil {
+			h.apiFail(w, r, s, err)
+			return
+		}
+		if len(resp.Msg.Certificates) > 0 || req.PageToken != "" {
+			break
+		}
 	}
+	q.Set("cn", req.CommonNamePrefix)
 	next := url.Values{}
 	for k, v := range q {
 		next[k] = v
@@ -181,6 +192,25 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, s *sessio
 		Profiles []*policies.Profile
 	}{q, resp.Msg.Certificates, resp.Msg.NextPageToken != "", next.Encode(), policies.All()}
 	h.render(w, http.StatusOK, "certificates", &page{Title: "Certificates", Session: s, Nav: "certificates", Data: data})
+}
+
+// cnForms is cn as typed, then as the normalised EMAID or EVSEID it
+// names (contract certificates carry the EMAID without separators, SECC
+// certificates the EVSEID with its '*'), where that differs.
+func cnForms(cn string) []string {
+	forms := []string{cn}
+	add := func(f string) {
+		if !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	if e, err := policies.ParseEMAID(cn); err == nil {
+		add(e.String())
+	}
+	if e, err := policies.ParseEVSEID(cn); err == nil {
+		add(e.String())
+	}
+	return forms
 }
 
 func (h *Handler) certificate(w http.ResponseWriter, r *http.Request, s *session, c *apiclient.Client) {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,4 +91,22 @@ func FuzzOpen(f *testing.F) {
 			t.Errorf("opened a cookie this key did not seal: %+v", got)
 		}
 	})
+}
+
+func TestCNForms(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want []string
+	}{
+		{"DE*SWM", []string{"DE*SWM"}},
+		{"DE*SWM*E000123", []string{"DE*SWM*E000123"}},
+		{"deswme000123", []string{"deswme000123", "DE*SWM*E000123"}},
+		{"DE-8AA-C12345678-D", []string{"DE-8AA-C12345678-D", "DE8AAC12345678D"}},
+		{"DE8AAC12345678", []string{"DE8AAC12345678", "DE8AAC12345678D"}},
+		{"", []string{""}},
+	} {
+		if got := cnForms(tt.in); !slices.Equal(got, tt.want) {
+			t.Errorf("cnForms(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package ocppsec
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/pncpki/pncpki/policies"
@@ -27,8 +28,8 @@ func (b *Bridge) RenewalsDue(ctx context.Context, st *store.Station) ([]string, 
 	if window <= 0 {
 		window = DefaultRenewalWindow
 	}
-	due := func(profile string, names map[string]bool, normalize func(string) string) (bool, error) {
-		latest, err := b.latestByName(ctx, st.Tenant, profile, normalize)
+	due := func(profile string, names map[string]bool, forms func(string) []string, normalize func(string) string) (bool, error) {
+		latest, err := b.latestByName(ctx, st.Tenant, profile, names, forms, normalize)
 		if err != nil {
 			return false, err
 		}
@@ -44,7 +45,8 @@ func (b *Bridge) RenewalsDue(ctx context.Context, st *store.Station) ([]string, 
 	if b.Policy.StationCNIdentity {
 		stationNames[st.ID] = true
 	}
-	if ok, err := due(policies.OCPPChargingStation, stationNames, func(s string) string { return s }); err != nil {
+	same := func(s string) string { return s }
+	if ok, err := due(policies.OCPPChargingStation, stationNames, func(s string) []string { return []string{s} }, same); err != nil {
 		return nil, err
 	} else if ok {
 		out = append(out, RenewStation)
@@ -53,12 +55,29 @@ func (b *Bridge) RenewalsDue(ctx context.Context, st *store.Station) ([]string, 
 	for _, x := range append(append([]string(nil), st.EVSEIDs...), st.SECCIDs...) {
 		seccNames[x] = true
 	}
-	if ok, err := due(policies.ISO2SECC, seccNames, func(s string) string { n, _ := NormalizeSECCName(s); return n }); err != nil {
+	if ok, err := due(policies.ISO2SECC, seccNames, seccCNForms, func(s string) string { n, _ := NormalizeSECCName(s); return n }); err != nil {
 		return nil, err
 	} else if ok {
 		out = append(out, RenewV2G)
 	}
 	return out, nil
+}
+
+// seccCNForms are the CNs a SECC certificate for a station's compact
+// EVSEID or SECC ID may carry: with or without the '*' after the country
+// code and the operator ID, in upper or lower case. (An EVSEID whose
+// power outlet ID has its own '*' in the CN is not found by its compact
+// form.)
+func seccCNForms(compact string) []string {
+	if len(compact) < 6 {
+		return []string{compact}
+	}
+	cc, op, rest := compact[:2], compact[2:5], compact[5:]
+	var forms []string
+	for _, f := range []string{cc + op + rest, cc + "*" + op + rest, cc + op + "*" + rest, cc + "*" + op + "*" + rest} {
+		forms = append(forms, f, strings.ToLower(f))
+	}
+	return forms
 }
 
 // RenewalCalls returns the trigger messages that make a station send a new
@@ -89,12 +108,21 @@ func (b *Bridge) RenewalCalls(ctx context.Context, st *store.Station, d Dialect)
 }
 
 // latestByName returns, per normalised common name, the latest notAfter of
-// the tenant's unrevoked certificates of a profile.
-func (b *Bridge) latestByName(ctx context.Context, tenant, profile string, normalize func(string) string) (map[string]time.Time, error) {
-	notRevoked := false
+// the tenant's unrevoked certificates of a profile for names: it looks up
+// the CNs forms gives for each, through the CN index, never the tenant's
+// other certificates.
+func (b *Bridge) latestByName(ctx context.Context, tenant, profile string, names map[string]bool, forms func(string) []string, normalize func(string) string) (map[string]time.Time, error) {
+	var cns []string
+	for name := range names {
+		cns = append(cns, forms(name)...)
+	}
 	out := map[string]time.Time{}
-	for offset := 0; ; offset += store.MaxPage {
-		page, err := b.Store.Certificates(ctx, store.Filter{Tenant: tenant, Profile: profile, Revoked: &notRevoked, Limit: store.MaxPage, Offset: offset})
+	if len(cns) == 0 {
+		return out, nil
+	}
+	f := store.Filter{Tenant: tenant, Profile: profile, Revoked: new(bool), CommonNames: cns, Limit: store.MaxPage}
+	for {
+		page, err := b.Store.Certificates(ctx, f)
 		if err != nil {
 			return nil, err
 		}
@@ -107,6 +135,8 @@ func (b *Bridge) latestByName(ctx context.Context, tenant, profile string, norma
 		if len(page) < store.MaxPage {
 			return out, nil
 		}
+		last := page[len(page)-1]
+		f.After = &store.Cursor{Time: last.CreatedAt, Issuer: last.Issuer, Serial: last.Serial}
 	}
 }
 

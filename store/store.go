@@ -128,6 +128,9 @@ type Filter struct {
 	Profile    string
 	Tenant     string
 	CommonName string // exact: an EMAID finds its contract certificates
+	// CommonNames selects the CNs equal to any of these (at most
+	// MaxCommonNames).
+	CommonNames []string
 	// CommonNamePrefix selects the CNs that start with it (bytewise, through
 	// the CN index).
 	CommonNamePrefix string
@@ -178,6 +181,9 @@ type Cursor struct {
 	Issuer, Serial string
 }
 
+// MaxCommonNames bounds Filter.CommonNames, as SQL parameters.
+const MaxCommonNames = 4096
+
 // MaxPage bounds one listing.
 const MaxPage = 1000
 
@@ -223,6 +229,13 @@ func (f Filter) Where(placeholder func(i int) string, timeArg func(time.Time) an
 		}
 		t := timeArg(c.Time)
 		conds = append(conds, "("+col+after+p(t)+" OR "+col+" = "+p(t)+" AND (issuer > "+p(c.Issuer)+" OR issuer = "+p(c.Issuer)+" AND serial > "+p(c.Serial)+"))")
+	}
+	if len(f.CommonNames) > 0 {
+		ps := make([]string, len(f.CommonNames))
+		for i, cn := range f.CommonNames {
+			ps[i] = p(cn)
+		}
+		conds = append(conds, "common_name IN ("+strings.Join(ps, ", ")+")")
 	}
 	for _, c := range []struct{ col, v string }{{"issuer", f.Issuer}, {"serial", f.Serial}, {"profile", f.Profile}, {"tenant", f.Tenant}, {"common_name", f.CommonName}} {
 		if c.v != "" {

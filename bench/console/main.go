@@ -38,6 +38,7 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/console"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
@@ -121,7 +122,26 @@ func run(ctx context.Context, storeURL string, n, runs int) error {
 	if err != nil {
 		return err
 	}
-	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp}
+	// A station of tenant 3 with two EVSEIDs among the certificates' CNs:
+	// its page looks up their renewals among 100,000 of the tenant's.
+	t3 := &policies.Tenant{Name: "cpo-3", Kind: policies.TenantCPO, OperatorIDs: []string{"DE*SW3"}}
+	if err := t3.Normalize(); err != nil {
+		return err
+	}
+	if err := d.Store.CreateTenant(ctx, t3); err != nil {
+		return err
+	}
+	now := time.Now()
+	if err := d.Store.PutStation(ctx, &store.Station{ID: "CS-SW3-1", Tenant: "cpo-3", OCPPVersion: "2.0.1",
+		EVSEIDs: []string{"DESW3E0000123", "DESW3E0000124"}, CreatedAt: now, UpdatedAt: now}); err != nil {
+		return err
+	}
+	anchors, err := ocppsec.AnchorsFrom(ctx, d.CA, d.Store, "")
+	if err != nil {
+		return err
+	}
+	bridge := &ocppsec.Bridge{CA: d.CA, Store: d.Store, OCSP: &ocsp.Client{Local: resp}, Anchors: anchors}
+	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: key, OCSP: resp, OCPP: bridge}
 	apiHandler, err := apiServer.Handler()
 	if err != nil {
 		return err
@@ -171,6 +191,7 @@ func run(ctx context.Context, storeURL string, n, runs int) error {
 		{"page: expiring within 30 days", "/console/certificates?status=valid&expiring=30", cons, "", adminCookie, false},
 		{"page: charts (administrator)", "/console/charts", cons, "", adminCookie, false},
 		{"page: charts (tenant)", "/console/charts", cons, "", operatorCookie, false},
+		{"page: station (renewals due)", "/console/stations/CS-SW3-1", cons, "", operatorCookie, false},
 	} {
 		var times []time.Duration
 		n, first := runs+1, 1 // the first run warms the caches and is not counted

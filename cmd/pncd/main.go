@@ -238,6 +238,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	apiServer.WarmCounts(ctx)
 	estServer := &est.Server{CA: d.CA, Store: d.Store, Verify: apiServer.VerifyToken, Log: log,
 		Revoked: func(ctx context.Context, r *store.Certificate) {
 			resp.Revoked(context.WithoutCancel(ctx), r.Issuer, r.Serial)

@@ -279,6 +279,7 @@ func testFilter(t *testing.T, s store.Store) {
 		{"tenant", store.Filter{Tenant: "cpo2"}, 5},
 		{"profile", store.Filter{Profile: policies.OCPPChargingStation}, 5},
 		{"common name", store.Filter{CommonName: "DE*ABC*Ea04"}, 1},
+		{"common names", store.Filter{CommonNames: []string{"DE*ABC*Ea04", "DE*ABC*Ea05", "DE*ABC*Ea99"}}, 2},
 		{"revoked", store.Filter{Revoked: &yes}, 1},
 		{"expiring", store.Filter{Issuer: "a", ExpiringBefore: t0.Add(3*24*time.Hour + time.Second)}, 3},
 		{"limit", store.Filter{Limit: 4}, 4},
