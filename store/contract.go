@@ -157,19 +157,19 @@ func DepositAudit(ctx context.Context, action string, d *ContractDeposit) *Audit
 // asked for and what pncpki answered, so that an operator can see why a
 // vehicle's installation failed without reading logs.
 type InstallationRecord struct {
-	Seq          int64 // assigned by the store, increasing
-	At           time.Time
-	Station      string // "" when not asked through a known station
-	Action       string // Install or Update
-	PCID         string // "" when the request did not get that far
-	EMAID        string
-	EMSP         string // tenant of the contract ("" unknown)
-	OEM          string // tenant of the registered provisioning certificate ("" none)
-	ResponseCode string // ISO 15118 ResponseCode: OK or the failure's
-	Reason       string // pncpki's reason for a refusal ("" for OK)
-	Source       string // issued, deposit, upstream or repeated ("" for a refusal)
-	Size         int    // the exiResponse's length in base64 characters
-	Limit        int    // the exiResponse limit it was measured against (0: none)
+	Seq          int64     `json:"seq"` // assigned by the store, increasing
+	At           time.Time `json:"time"`
+	Station      string    `json:"station,omitempty"` // "" when not asked through a known station
+	Action       string    `json:"action"`            // Install or Update
+	PCID         string    `json:"pcid,omitempty"`    // "" when the request did not get that far
+	EMAID        string    `json:"emaid,omitempty"`
+	EMSP         string    `json:"emsp,omitempty"`   // tenant of the contract ("" unknown)
+	OEM          string    `json:"oem,omitempty"`    // tenant of the registered provisioning certificate ("" none)
+	ResponseCode string    `json:"response_code"`    // ISO 15118 ResponseCode: OK or the failure's
+	Reason       string    `json:"reason,omitempty"` // pncpki's reason for a refusal ("" for OK)
+	Source       string    `json:"source,omitempty"` // issued, deposit, upstream or repeated ("" for a refusal)
+	Size         int       `json:"size"`             // the exiResponse's length in base64 characters
+	Limit        int       `json:"size_limit"`       // the exiResponse limit it was measured against (0: none)
 }
 
 // InstallationFilter selects installation records, newest first.

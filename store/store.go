@@ -160,8 +160,10 @@ func (f Filter) OrderBy() string {
 // ProfileCount is how many certificates of a profile are valid, expired
 // (unrevoked, past notAfter) and revoked.
 type ProfileCount struct {
-	Profile                 string
-	Valid, Expired, Revoked int64
+	Profile string `json:"profile"`
+	Valid   int64  `json:"valid"`
+	Expired int64  `json:"expired"`
+	Revoked int64  `json:"revoked"`
 }
 
 // HistogramColumn is the time a Histogram buckets by.

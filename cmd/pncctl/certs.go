@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -286,7 +287,44 @@ func (a *app) certsCmd() *cobra.Command {
 	}
 	show.Flags().StringVarP(&showOut, "output", "o", "table", "table, json, yaml or pem")
 	show.Flags().StringVar(&showIssuer, "issuer", "", "issuing CA, if the serial is not unique")
-	c.AddCommand(list, remote(show))
+	var countsTenant, countsOut string
+	counts := &cobra.Command{
+		Use: "counts", Short: "Count certificates per profile by status (valid, expired, revoked); a count is at most a minute old",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.checkOutput(countsOut, "table", "json"); err != nil {
+				return err
+			}
+			cl, done, err := a.api(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			resp, err := cl.Certs.CertificateCounts(cmd.Context(), call(cl, &pncpkiv1.CertificateCountsRequest{Tenant: countsTenant}))
+			if err != nil {
+				return err
+			}
+			out := struct {
+				Counts []store.ProfileCount `json:"counts"`
+				AsOf   time.Time            `json:"as_of"`
+			}{Counts: []store.ProfileCount{}, AsOf: resp.Msg.AsOf.AsTime()}
+			for _, p := range resp.Msg.Counts {
+				out.Counts = append(out.Counts, store.ProfileCount{Profile: p.Profile, Valid: p.Valid, Expired: p.Expired, Revoked: p.Revoked})
+			}
+			if structured(countsOut) {
+				return a.json(out)
+			}
+			var rows [][]string
+			for _, p := range out.Counts {
+				rows = append(rows, []string{p.Profile, strconv.FormatInt(p.Valid, 10), strconv.FormatInt(p.Expired, 10), strconv.FormatInt(p.Revoked, 10)})
+			}
+			a.table("PROFILE\tVALID\tEXPIRED\tREVOKED", rows)
+			fmt.Fprintf(a.out, "counted %s\n", out.AsOf.Format(time.RFC3339))
+			return nil
+		},
+	}
+	counts.Flags().StringVar(&countsTenant, "tenant", "", "only this tenant's (administrators)")
+	counts.Flags().StringVarP(&countsOut, "output", "o", "table", "table, json or yaml")
+	c.AddCommand(list, remote(show), remote(counts))
 	return c
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -115,8 +116,66 @@ func (a *app) contractsCmd() *cobra.Command {
 	}
 	cancel.Flags().StringVar(&emaid, "emaid", "", "the contract's EMAID")
 	cancel.MarkFlagRequired("emaid")
-	c.AddCommand(remote(put), remote(list), remote(cancel), a.simulateEVCmd(), a.depositCmd(), a.budgetCmd())
+	c.AddCommand(remote(put), remote(list), remote(cancel), remote(a.installationsCmd()), a.simulateEVCmd(), a.depositCmd(), a.budgetCmd())
 	return c
+}
+
+// installationsCmd lists the installation log, newest first.
+func (a *app) installationsCmd() *cobra.Command {
+	var f pncpkiv1.ListInstallationsRequest
+	var output string
+	var limit int
+	cmd := &cobra.Command{
+		Use: "installations", Short: "List answered Get15118EVCertificate requests, newest first: ResponseCode, reason and answer size",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			if limit < 1 {
+				return usageError{fmt.Errorf("--limit %d: want at least 1", limit)}
+			}
+			cl, done, err := a.api(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			var list []*store.InstallationRecord
+			for len(list) < limit {
+				f.PageSize = int32(min(limit-len(list), 500))
+				resp, err := cl.Contracts.ListInstallations(cmd.Context(), call(cl, &f))
+				if err != nil {
+					return err
+				}
+				for _, r := range resp.Msg.Installations {
+					list = append(list, &store.InstallationRecord{Seq: r.Seq, At: r.Time.AsTime(), Station: r.Station, Action: r.Action, PCID: r.Pcid,
+						EMAID: r.Emaid, EMSP: r.Emsp, OEM: r.Oem, ResponseCode: r.ResponseCode, Reason: r.Reason, Source: r.Source,
+						Size: int(r.Size), Limit: int(r.SizeLimit)})
+				}
+				if f.PageToken = resp.Msg.NextPageToken; f.PageToken == "" {
+					break
+				}
+			}
+			if structured(output) {
+				return a.json(list)
+			}
+			var rows [][]string
+			for _, r := range list {
+				size := strconv.Itoa(r.Size)
+				if r.Limit > 0 {
+					size += "/" + strconv.Itoa(r.Limit)
+				}
+				rows = append(rows, []string{r.At.Format(time.RFC3339), dash(r.Station), r.Action, dash(r.PCID), dash(r.EMAID), r.ResponseCode, dash(r.Reason), dash(r.Source), size})
+			}
+			a.table("TIME\tSTATION\tACTION\tPCID\tEMAID\tRESPONSE CODE\tREASON\tANSWER\tSIZE", rows)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&f.Tenant, "tenant", "", "only this eMSP's or OEM's installations")
+	cmd.Flags().StringVar(&f.Pcid, "pcid", "", "only this vehicle's")
+	cmd.Flags().StringVar(&f.Emaid, "emaid", "", "only this contract's")
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
+	return cmd
 }
 
 func contractOf(p *pncpkiv1.Contract) *store.Contract {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/store"
 )
 
 // TestRemote drives a pncd API (real TLS, real store) with pncctl --server.
@@ -79,6 +81,10 @@ func TestRemote(t *testing.T) {
 	if out := mustCLI(t, r("certs", "list", "--revoked", "false")...); strings.Contains(out, serial) {
 		t.Errorf("certs list --revoked false shows the revoked one: %s", out)
 	}
+	// Counted now: the SECC certificate is revoked.
+	if out := mustCLI(t, r("certs", "counts", "--tenant", "cpo1")...); !regexp.MustCompile(`iso15118-2/secc\s+0\s+0\s+1\n`).MatchString(out) || !strings.Contains(out, "counted ") {
+		t.Errorf("certs counts: %s", out)
+	}
 	mustCLI(t, r("stations", "put", "--id", "CS-1", "--tenant", "cpo1", "--evse-id", "DE*ABC*E1")...)
 	if out := mustCLI(t, r("stations", "list")...); !strings.Contains(out, "CS-1") || !strings.Contains(out, "DEABCE1") {
 		t.Errorf("stations list: %s", out)
@@ -93,6 +99,19 @@ func TestRemote(t *testing.T) {
 	}
 	if out := mustCLI(t, r("contracts", "list", "--pcid", "WMI00000000000001")...); !strings.Contains(out, "cancelled") {
 		t.Errorf("contracts list: %s", out)
+	}
+	// The installation log, in pages of the API's.
+	for i := range 3 {
+		if err := d.Store.PutInstallation(ctx, &store.InstallationRecord{At: time.Now(), Station: "CS-1", Action: "Install", PCID: "WMI00000000000001",
+			EMSP: "emsp1", ResponseCode: "FAILED_ContractCanceled", Reason: "contract_cancelled", Size: 24 + i, Limit: 7500}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := mustCLI(t, r("contracts", "installations", "--tenant", "emsp1", "--limit", "2")...); strings.Count(out, "FAILED_ContractCanceled") != 2 || !strings.Contains(out, "26/7500") {
+		t.Errorf("contracts installations: %s", out)
+	}
+	if out := mustCLI(t, r("contracts", "installations", "-o", "json")...); strings.Count(out, `"response_code": "FAILED_ContractCanceled"`) != 3 {
+		t.Errorf("contracts installations -o json: %s", out)
 	}
 	out, errs, code := cli(t, r("token", "create", "--tenant", "cpo1", "--ttl", "1h")...)
 	if code != 0 || !strings.Contains(errs, "token id ") {
