@@ -59,7 +59,7 @@ func (s *Service) prepareCA(ctx context.Context, cfg *CAConfig) (*policies.Profi
 	var signer crypto.Signer
 	if cfg.KeyURI == "" {
 		cfg.KeyURI = "softkms:path=" + filepath.Join("keys", cfg.Name+".key")
-		if signer, err = GenerateKeyFile(FilePath(cfg.KeyURI, s.opts.DataDir)); err != nil {
+		if signer, err = GenerateKeyFileFor(FilePath(cfg.KeyURI, s.opts.DataDir), p.Keys); err != nil {
 			return nil, nil, err
 		}
 	} else if signer, err = s.signers.Load(ctx, cfg.KeyURI); err != nil {

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/pncpki/pncpki/policies"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,7 +106,17 @@ func checkKeyMode(path string) error {
 // GenerateKeyFile creates a new ECDSA P-256 key in a PEM file of mode 0600
 // (refusing to overwrite one) and returns it.
 func GenerateKeyFile(path string) (crypto.Signer, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return GenerateKeyFileFor(path, policies.KeyP256)
+}
+
+// GenerateKeyFileFor is GenerateKeyFile for a key that fits rule: P-521
+// for KeyP521 (ISO 15118-20), P-256 for the others.
+func GenerateKeyFileFor(path string, rule policies.KeyRule) (crypto.Signer, error) {
+	curve := elliptic.P256()
+	if rule == policies.KeyP521 {
+		curve = elliptic.P521()
+	}
+	key, err := ecdsa.GenerateKey(curve, rand.Reader)
 	if err != nil {
 		return nil, err
 	}

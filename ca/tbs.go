@@ -31,6 +31,7 @@ var errNoFastPath = errors.New("not on the fast path")
 var (
 	oidSigECDSAWithSHA256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
 	oidSigECDSAWithSHA384 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}
+	oidSigECDSAWithSHA512 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}
 
 	oidExtKeyUsage         = asn1.ObjectIdentifier{2, 5, 29, 15}
 	oidExtExtendedKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
@@ -85,6 +86,7 @@ func createCertificate(rand io.Reader, t, parent *x509.Certificate, signer crypt
 var sigCurve = map[x509.SignatureAlgorithm]elliptic.Curve{
 	x509.ECDSAWithSHA256: elliptic.P256(),
 	x509.ECDSAWithSHA384: elliptic.P384(),
+	x509.ECDSAWithSHA512: elliptic.P521(),
 }
 
 // ecdsaSigAlg returns the OID and hash of the fast path's signature
@@ -95,6 +97,8 @@ func ecdsaSigAlg(a x509.SignatureAlgorithm) (asn1.ObjectIdentifier, crypto.Hash,
 		return oidSigECDSAWithSHA256, crypto.SHA256, nil
 	case x509.ECDSAWithSHA384:
 		return oidSigECDSAWithSHA384, crypto.SHA384, nil
+	case x509.ECDSAWithSHA512:
+		return oidSigECDSAWithSHA512, crypto.SHA512, nil
 	}
 	return nil, 0, errNoFastPath
 }

@@ -49,28 +49,38 @@ func TestTBSMatchesCreateCertificate(t *testing.T) {
 			t.Fatalf("signature: %v", err)
 		}
 	}
-	for _, e := range pki.Entries {
-		t.Run(e.Name, func(t *testing.T) {
-			subj := policies.Subject{CommonName: e.Cert.Subject.CommonName, DNSNames: e.Cert.DNSNames, IPAddresses: e.Cert.IPAddresses}
-			if len(e.Cert.Subject.Organization) > 0 {
-				subj.Organization = e.Cert.Subject.Organization[0]
-			}
-			if e.Parent == "" {
-				tmpl, err := b.Template(e.Profile, nil, e.Key.Public(), subj, policies.Period{})
+	pki20, err := testcerts.Generate20(3, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []struct {
+		prefix string
+		pki    *testcerts.PKI
+	}{{"", pki}, {"iso15118-20/", pki20}} {
+		pki := set.pki
+		for _, e := range pki.Entries {
+			t.Run(set.prefix+e.Name, func(t *testing.T) {
+				subj := policies.Subject{CommonName: e.Cert.Subject.CommonName, DNSNames: e.Cert.DNSNames, IPAddresses: e.Cert.IPAddresses}
+				if len(e.Cert.Subject.Organization) > 0 {
+					subj.Organization = e.Cert.Subject.Organization[0]
+				}
+				if e.Parent == "" {
+					tmpl, err := b.Template(e.Profile, nil, e.Key.Public(), subj, policies.Period{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					compare(t, tmpl, tmpl, e.Key)
+					return
+				}
+				p := pki.Get(e.Parent)
+				issuer := &ca.Authority{Name: p.Name, Profile: p.Profile, Cert: p.Cert, Signer: p.Key}
+				tmpl, err := b.Template(e.Profile, issuer, e.Key.Public(), subj, policies.Period{})
 				if err != nil {
 					t.Fatal(err)
 				}
-				compare(t, tmpl, tmpl, e.Key)
-				return
-			}
-			p := pki.Get(e.Parent)
-			issuer := &ca.Authority{Name: p.Name, Profile: p.Profile, Cert: p.Cert, Signer: p.Key}
-			tmpl, err := b.Template(e.Profile, issuer, e.Key.Public(), subj, policies.Period{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			compare(t, tmpl, p.Cert, p.Key)
-		})
+				compare(t, tmpl, p.Cert, p.Key)
+			})
+		}
 	}
 	t.Run("server with IP addresses", func(t *testing.T) {
 		p := pki.Get("csms-root")

@@ -106,14 +106,15 @@ func (p *Profile) CheckKey(pub any) Violations {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
 		switch {
-		case k.Curve == elliptic.P256():
+		case k.Curve == elliptic.P256() && p.Keys != KeyP521:
 		case p.Keys == KeyOCPP && k.Curve == elliptic.P384():
+		case p.Keys == KeyP521 && k.Curve == elliptic.P521():
 		default:
 			vs.add(CodeKeyAlgorithm, "ECDSA key on %s; %s requires %s", k.Curve.Params().Name, p.Name, p.Keys)
 		}
 	case *rsa.PublicKey:
-		if p.Keys == KeyP256 {
-			vs.add(CodeKeyAlgorithm, "RSA key; %s requires %s ([V2G2-006])", p.Name, p.Keys)
+		if p.Keys != KeyOCPP {
+			vs.add(CodeKeyAlgorithm, "RSA key; %s requires %s ([V2G2-006], V2G20-2674)", p.Name, p.Keys)
 		} else if k.N.BitLen() < 2048 {
 			vs.add(CodeKeySize, "RSA key of %d bits; OCPP requires at least 2048", k.N.BitLen())
 		}
@@ -139,6 +140,7 @@ func (p *Profile) checkSubject(rdn pkix.RDNSequence, forms SECCForms) Violations
 	switch {
 	case p.DC == "" && len(dcs) > 0:
 		vs.add(CodeSubjectDC, "domainComponent %q present; %s has none", strings.Join(dcs, ","), p.Name)
+	case p.DCOptional && len(dcs) == 0:
 	case p.DC != "" && (len(dcs) != 1 || dcs[0] != p.DC):
 		vs.add(CodeSubjectDC, "domainComponent is %q, want exactly %q (ISO 15118-2 Annex F)", strings.Join(dcs, ","), p.DC)
 	}
@@ -242,13 +244,15 @@ func (p *Profile) Check(c *x509.Certificate, forms SECCForms) Violations {
 			vs.add(CodeVersion, "X.509 version %d, want 3", c.Version)
 		}
 		if p.MaxDER > 0 && len(c.Raw) > p.MaxDER {
-			vs.add(CodeDERSize, "DER is %d bytes, limit %d ([V2G2-010])", len(c.Raw), p.MaxDER)
+			vs.add(CodeDERSize, "DER is %d bytes, limit %d (%s)", len(c.Raw), p.MaxDER, map[bool]string{true: "ISO 15118-20 XSD certificateType", false: "[V2G2-010]"}[p.Keys == KeyP521])
 		}
 	}
 	if signed || c.SignatureAlgorithm != x509.UnknownSignatureAlgorithm {
 		switch sa := c.SignatureAlgorithm; {
 		case p.Keys == KeyP256 && sa != x509.ECDSAWithSHA256:
 			vs.add(CodeSigAlgorithm, "signed with %v, want ECDSA with SHA-256 ([V2G2-007])", sa)
+		case p.Keys == KeyP521 && sa != x509.ECDSAWithSHA512:
+			vs.add(CodeSigAlgorithm, "signed with %v, want ECDSA with SHA-512 (V2G20-2674)", sa)
 		case p.Keys == KeyOCPP && !slices.Contains([]x509.SignatureAlgorithm{
 			x509.ECDSAWithSHA256, x509.ECDSAWithSHA384, x509.ECDSAWithSHA512,
 			x509.SHA256WithRSA, x509.SHA384WithRSA, x509.SHA512WithRSA,

@@ -39,13 +39,32 @@ const (
 	// whitepaper allow for station and CSMS certificates: RSA of at least
 	// 2048 bits, or ECDSA on P-256 or P-384.
 	KeyOCPP
+	// KeyP521 is ECDSA on secp521r1 signed with ecdsa-with-SHA512, the
+	// first of ISO 15118-20's two security variants (V2G20-2674).
+	KeyP521
 )
 
 func (k KeyRule) String() string {
-	if k == KeyP256 {
+	switch k {
+	case KeyP256:
 		return "ECDSA P-256"
+	case KeyP521:
+		return "ECDSA P-521"
 	}
 	return "RSA>=2048 or ECDSA P-256/P-384"
+}
+
+// SignatureAlgorithm is the one signature algorithm certificates under
+// this rule are signed with, or UnknownSignatureAlgorithm where several
+// are allowed (KeyOCPP).
+func (k KeyRule) SignatureAlgorithm() x509.SignatureAlgorithm {
+	switch k {
+	case KeyP256:
+		return x509.ECDSAWithSHA256
+	case KeyP521:
+		return x509.ECDSAWithSHA512
+	}
+	return x509.UnknownSignatureAlgorithm
 }
 
 // CNRule says what the subject common name of a profile must be.
@@ -124,6 +143,9 @@ type Profile struct {
 	Keys        KeyRule
 	// DC is the required domainComponent value ("" for none).
 	DC string
+	// DCOptional allows DC to be left out (ISO 15118-20: C, OU and DC
+	// are optional); when present it must be DC.
+	DCOptional bool
 	// RequireO requires a non-empty organizationName.
 	RequireO bool
 	CN       CNRule
@@ -189,11 +211,29 @@ const (
 	OCPPChargingStation = "ocpp/charging-station"
 	OCPPCSMSServer      = "ocpp/csms-server"
 	APIClient           = "api/client"
+
+	// ISO 15118-20, secp521r1 variant.
+	ISO20V2GRoot  = "iso15118-20/v2g-root"
+	ISO20CPOSub1  = "iso15118-20/cpo-sub1"
+	ISO20CPOSub2  = "iso15118-20/cpo-sub2"
+	ISO20SECC     = "iso15118-20/secc"
+	ISO20CPSSub1  = "iso15118-20/cps-sub1"
+	ISO20CPSSub2  = "iso15118-20/cps-sub2"
+	ISO20CPSLeaf  = "iso15118-20/cps-leaf"
+	ISO20MORoot   = "iso15118-20/mo-root"
+	ISO20MOSub1   = "iso15118-20/mo-sub1"
+	ISO20MOSub2   = "iso15118-20/mo-sub2"
+	ISO20Contract = "iso15118-20/contract"
+	ISO20OEMRoot  = "iso15118-20/oem-root"
+	ISO20OEMSub1  = "iso15118-20/oem-sub1"
+	ISO20OEMSub2  = "iso15118-20/oem-sub2"
+	ISO20OEMProv  = "iso15118-20/oem-prov"
 )
 
 const (
-	caKU    = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	iso2Max = 800 // [V2G2-010]; XSD certificateType maxLength 800
+	caKU     = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+	iso2Max  = 800  // [V2G2-010]; XSD certificateType maxLength 800
+	iso20Max = 1600 // ISO 15118-20 CommonMessages XSD certificateType maxLength 1600
 )
 
 // ocspOnly marks a profile OCSPOnly: the sub-CAs whose certificates
@@ -316,6 +356,67 @@ var profiles = []*Profile{
 		Keys: KeyOCPP, CN: CNAny, AdminOnly: true,
 		MaxValidity: Period{Days: 30}, DefaultValidity: Period{Days: 30},
 	},
+}
+
+// iso20 derives the ISO 15118-20 secp521r1 profile of each role from its
+// ISO 15118-2 one. What is known of -20 Annex B (PNC-FACTS-20.md, from
+// EVerest's Annex B checks and the -20 XSD; the annex itself was not
+// seen):
+//   - keys secp521r1, signatures ecdsa-with-SHA512 (V2G20-2674);
+//   - certificates up to 1,600 bytes (XSD certificateType);
+//   - critical keyUsage and basicConstraints, Sub-CA 1 pathLen 1 and
+//     Sub-CA 2 pathLen 0, as in -2;
+//   - C, OU and DC optional: a DC, if present, is the -2 one;
+//   - the contract leaf: digitalSignature only (the key is not used for
+//     ECDH in -20: the vehicle's OEM key is), no EKU, CN = EMAID;
+//   - the OEM provisioning leaf keeps keyAgreement (V2G20-822);
+//   - the SECC leaf: digitalSignature, for TLS 1.3 (-20 requires it,
+//     whose key exchange is ephemeral).
+//
+// Validity limits were not found for -20; those of the -2 ecosystem
+// certificate policy apply. The Ed448 variant is not issued yet.
+func iso20(p2 *Profile, name string, issuers ...string) *Profile {
+	p := *p2
+	p.Name, p.Standard = name, "ISO 15118-20 Annex B (secp521r1)"
+	p.Keys, p.MaxDER, p.DCOptional = KeyP521, iso20Max, true
+	p.Issuers = issuers
+	switch name {
+	case ISO20Contract, ISO20SECC:
+		p.KeyUsage = x509.KeyUsageDigitalSignature
+	}
+	return &p
+}
+
+func init() {
+	for _, r := range []struct {
+		iso2, name string
+		issuers    []string
+	}{
+		{ISO2V2GRoot, ISO20V2GRoot, nil},
+		{ISO2CPOSub1, ISO20CPOSub1, []string{ISO20V2GRoot}},
+		{ISO2CPOSub2, ISO20CPOSub2, []string{ISO20CPOSub1}},
+		{ISO2SECC, ISO20SECC, []string{ISO20CPOSub2}},
+		{ISO2CPSSub1, ISO20CPSSub1, []string{ISO20V2GRoot}},
+		{ISO2CPSSub2, ISO20CPSSub2, []string{ISO20CPSSub1}},
+		{ISO2CPSLeaf, ISO20CPSLeaf, []string{ISO20CPSSub2}},
+		{ISO2MORoot, ISO20MORoot, nil},
+		{ISO2MOSub1, ISO20MOSub1, []string{ISO20MORoot, ISO20V2GRoot}},
+		{ISO2MOSub2, ISO20MOSub2, []string{ISO20MOSub1}},
+		{ISO2Contract, ISO20Contract, []string{ISO20MOSub2}},
+		{ISO2OEMRoot, ISO20OEMRoot, nil},
+		{ISO2OEMSub1, ISO20OEMSub1, []string{ISO20OEMRoot}},
+		{ISO2OEMSub2, ISO20OEMSub2, []string{ISO20OEMSub1}},
+		{ISO2OEMProv, ISO20OEMProv, []string{ISO20OEMSub2}},
+	} {
+		for _, p := range profiles {
+			if p.Name == r.iso2 {
+				p20 := iso20(p, r.name, r.issuers...)
+				p20.Title += " (ISO 15118-20, P-521)"
+				profiles = append(profiles, p20)
+				break
+			}
+		}
+	}
 }
 
 // ocspResponder is the delegated OCSP signer that every CA issues for

@@ -11,6 +11,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/binary"
 	"fmt"
@@ -129,9 +130,60 @@ func Key(seed uint64, name string) *ecdsa.PrivateKey {
 	}
 }
 
+// layout20 is the ISO 15118-20 test PKI (secp521r1 variant): the roles of
+// the -2 one under the same names, with P-521 keys.
+var layout20 = []spec{
+	{"v2g-root", policies.ISO20V2GRoot, "", "pncpki Test V2G Root CA 20", Organization},
+	{"cpo-sub1", policies.ISO20CPOSub1, "v2g-root", "pncpki Test CPO Sub-CA 1 20", Organization},
+	{"cpo-sub2", policies.ISO20CPOSub2, "cpo-sub1", "pncpki Test CPO Sub-CA 2 20", Organization},
+	{"secc", policies.ISO20SECC, "cpo-sub2", SECCID, Organization},
+	{"cps-sub1", policies.ISO20CPSSub1, "v2g-root", "pncpki Test CPS Sub-CA 1 20", Organization},
+	{"cps-sub2", policies.ISO20CPSSub2, "cps-sub1", "pncpki Test CPS Sub-CA 2 20", Organization},
+	{"cps-leaf", policies.ISO20CPSLeaf, "cps-sub2", "pncpki Test CPS Leaf 20", Organization},
+	{"mo-root", policies.ISO20MORoot, "", "pncpki Test MO Root CA 20", Organization},
+	{"mo-sub1", policies.ISO20MOSub1, "mo-root", "pncpki Test MO Sub-CA 1 20", Organization},
+	{"mo-sub2", policies.ISO20MOSub2, "mo-sub1", "pncpki Test MO Sub-CA 2 20", Organization},
+	{"contract", policies.ISO20Contract, "mo-sub2", "", Organization},
+	{"oem-root", policies.ISO20OEMRoot, "", "pncpki Test OEM Root CA 20", Organization},
+	{"oem-sub1", policies.ISO20OEMSub1, "oem-root", "pncpki Test OEM Sub-CA 1 20", Organization},
+	{"oem-sub2", policies.ISO20OEMSub2, "oem-sub1", "pncpki Test OEM Sub-CA 2 20", Organization},
+	{"oem-prov", policies.ISO20OEMProv, "oem-sub2", PCID, Organization},
+}
+
+// Key521 derives the P-521 key of a named entry of the ISO 15118-20 test
+// PKI from the seed.
+func Key521(seed uint64, name string) *ecdsa.PrivateKey {
+	for i := uint32(0); ; i++ {
+		var scalar []byte
+		for half := byte(0); half < 2; half++ {
+			h := sha512.New()
+			fmt.Fprintf(h, "pncpki testcerts-20 v1\x00%d\x00%s\x00%d\x00", seed, name, half)
+			binary.Write(h, binary.BigEndian, i)
+			scalar = h.Sum(scalar)
+		}
+		scalar = scalar[:66]
+		scalar[0] &= 0x01 // 521 bits
+		k, err := ecdsa.ParseRawPrivateKey(elliptic.P521(), scalar)
+		if err == nil {
+			return k
+		}
+		// out of range scalar: derive the next one
+	}
+}
+
 // Generate builds the test PKI for seed, valid from now (truncated to the
 // day, so a day's runs agree).
 func Generate(seed uint64, now time.Time) (*PKI, error) {
+	return generate(seed, now, layout, Key)
+}
+
+// Generate20 builds the ISO 15118-20 test PKI (secp521r1 variant) for
+// seed, valid from now (truncated to the day).
+func Generate20(seed uint64, now time.Time) (*PKI, error) {
+	return generate(seed, now, layout20, Key521)
+}
+
+func generate(seed uint64, now time.Time, layout []spec, key func(uint64, string) *ecdsa.PrivateKey) (*PKI, error) {
 	var rs [32]byte
 	binary.BigEndian.PutUint64(rs[:], seed)
 	day := now.UTC().Truncate(24 * time.Hour)
@@ -146,7 +198,7 @@ func Generate(seed uint64, now time.Time) (*PKI, error) {
 		if err != nil {
 			return nil, err
 		}
-		e := &Entry{Name: s.name, Profile: p, Parent: s.parent, Key: Key(seed, s.name)}
+		e := &Entry{Name: s.name, Profile: p, Parent: s.parent, Key: key(seed, s.name)}
 		cn := s.cn
 		if cn == "" {
 			cn = EMAID

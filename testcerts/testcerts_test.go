@@ -11,8 +11,20 @@ import (
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
+// generators are the test PKIs: ISO 15118-2 with OCPP, and ISO 15118-20.
+var generators = []struct {
+	name     string
+	generate func(uint64, time.Time) (*PKI, error)
+}{{"iso15118-2", Generate}, {"iso15118-20", Generate20}}
+
 func TestGenerate(t *testing.T) {
-	pki, err := Generate(1, now)
+	for _, g := range generators {
+		t.Run(g.name, func(t *testing.T) { testGenerate(t, g.generate) })
+	}
+}
+
+func testGenerate(t *testing.T, generate func(uint64, time.Time) (*PKI, error)) {
+	pki, err := generate(1, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,12 +51,18 @@ func TestGenerate(t *testing.T) {
 }
 
 func TestDeterministic(t *testing.T) {
-	a, err := Generate(7, now)
+	for _, g := range generators {
+		t.Run(g.name, func(t *testing.T) { testDeterministic(t, g.generate) })
+	}
+}
+
+func testDeterministic(t *testing.T, generate func(uint64, time.Time) (*PKI, error)) {
+	a, err := generate(7, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := Generate(7, now.Add(time.Hour)) // same day
-	c, _ := Generate(8, now)
+	b, _ := generate(7, now.Add(time.Hour)) // same day
+	c, _ := generate(8, now)
 	for i := range a.Entries {
 		if !bytes.Equal(a.Entries[i].Cert.Raw, b.Entries[i].Cert.Raw) {
 			t.Errorf("%s differs between two runs with the same seed", a.Entries[i].Name)
