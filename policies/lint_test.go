@@ -111,12 +111,56 @@ func TestCheckViolations(t *testing.T) {
 	}
 }
 
+// TestCheckViolations20: the ISO 15118-20 profiles take P-521 keys signed
+// with SHA-512 only, and the -2 ones never a P-521 key; a -20 DC is
+// optional but must be the role's when present.
+func TestCheckViolations20(t *testing.T) {
+	pki20, err := testcerts.Generate20(1, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	for _, tt := range []struct {
+		name, entry, profile, want string
+		mutate                     func(*x509.Certificate, *any)
+	}{
+		{"P-256 key", "secc", policies.ISO20SECC, policies.CodeKeyAlgorithm, func(_ *x509.Certificate, pub *any) { *pub = p256.Public() }},
+		{"SHA-256 signature", "contract", policies.ISO20Contract, policies.CodeSigAlgorithm, func(c *x509.Certificate, _ *any) { c.SignatureAlgorithm = x509.ECDSAWithSHA256 }},
+		{"another role's DC", "oem-prov", policies.ISO20OEMProv, policies.CodeSubjectDC, withDC("MO")},
+		{"keyAgreement on a contract", "contract", policies.ISO20Contract, policies.CodeKeyUsage, func(c *x509.Certificate, _ *any) {
+			c.KeyUsage |= x509.KeyUsageKeyAgreement
+		}},
+		{"a -20 key under the -2 profile", "secc", policies.ISO2SECC, policies.CodeKeyAlgorithm, func(_ *x509.Certificate, pub *any) { *pub = p521.Public() }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := resign(t, pki20, tt.entry, tt.mutate)
+			p, _ := policies.Lookup(tt.profile)
+			var codes []string
+			for _, v := range p.Check(c, policies.SECCBoth) {
+				codes = append(codes, v.Code)
+			}
+			if !slices.Contains(codes, tt.want) {
+				t.Errorf("violations %v, want %s", codes, tt.want)
+			}
+		})
+	}
+	// Without a DC, a -20 certificate is clean.
+	if vs := pki20.Get("secc").Profile.Check(resign(t, pki20, "secc", withDC("")), 0); len(vs) > 0 {
+		t.Errorf("-20 SECC without DC: %v", vs)
+	}
+}
+
 func TestDetect(t *testing.T) {
 	pki, err := testcerts.Generate(2, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range pki.Entries {
+	pki20, err := testcerts.Generate20(2, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range append(pki.Entries, pki20.Entries...) {
 		p, vs := policies.Detect(e.Cert, policies.SECCBoth)
 		if len(vs) > 0 {
 			t.Errorf("%s detected as %s with violations %v", e.Name, p.Name, vs)

@@ -23,7 +23,7 @@ import (
 func (a *app) initCmd() *cobra.Command {
 	var org, country, publicURL, rootDir string
 	var imports []string
-	var existsOK bool
+	var existsOK, iso20 bool
 	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create the CA hierarchy, or import an existing one",
@@ -79,7 +79,7 @@ machine; the data directory keeps their certificates without their keys
 			if w := settings.HTTPSWarning(); w != "" {
 				fmt.Fprintln(a.errw, "warning:", w)
 			}
-			hierarchy := datadir.InitConfig{Organization: org, Country: country}
+			hierarchy := datadir.InitConfig{Organization: org, Country: country, ISO20: iso20}
 			if len(imports) == 0 {
 				if err := dryRun(ctx, settings.PublicURL, hierarchy, settings.EXILimit()); err != nil {
 					return fmt.Errorf("init refused: %w", err)
@@ -142,6 +142,7 @@ machine; the data directory keeps their certificates without their keys
 	c.Flags().StringVar(&rootDir, "root-dir", "", "move the roots' keys to this new directory (a removable medium for the offline machine), with a root data directory there")
 	c.Flags().StringVar(&org, "org", "pncpki demo", "organization (O) of the created CAs")
 	c.Flags().StringVar(&country, "country", "", "country (C) of the created CAs, e.g. DE")
+	c.Flags().BoolVar(&iso20, "iso15118-20", false, "also create the ISO 15118-20 CAs (secp521r1: v2g20-root, cpo20-sub1/2, cps20-sub1/2, mo20-root, mo20-sub1/2)")
 	c.Flags().StringVar(&publicURL, "public-url", "", "base URL relying parties reach pncd at; issued certificates carry {url}/ocsp and {url}/crl/{ca}.crl (default "+datadir.DefaultPublicURL+")")
 	c.Flags().StringArrayVar(&imports, "import", nil, "import an existing CA: name=N,cert=FILE,key=URI[,parent=P][,profile=PROFILE]")
 	a.exiLimitFlag(c)
@@ -465,6 +466,6 @@ func caFlags(c *cobra.Command, cfg *ca.CAConfig) {
 	c.Flags().StringVar(&cfg.CommonName, "cn", "", "subject CN (default: the name)")
 	c.Flags().StringVar(&cfg.Organization, "org", "", "subject O")
 	c.Flags().StringVar(&cfg.Country, "country", "", "subject C")
-	c.Flags().StringVar(&cfg.KeyURI, "key", "", "key URI (softkms:path=FILE or pkcs11:...); default: a new P-256 key file")
+	c.Flags().StringVar(&cfg.KeyURI, "key", "", "key URI (softkms:path=FILE or pkcs11:...); default: a new key file, P-256, or P-521 for an ISO 15118-20 profile")
 	c.MarkFlagRequired("profile")
 }

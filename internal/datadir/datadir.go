@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pncpki/pncpki/ca"
@@ -106,6 +107,8 @@ func (d *Dir) Initialized(ctx context.Context) (bool, error) {
 type InitConfig struct {
 	Organization string // O of every CA
 	Country      string // optional C
+	// ISO20 also creates Hierarchy20, the ISO 15118-20 CAs.
+	ISO20 bool
 }
 
 // DefaultHierarchy lists the CAs that Init creates, parents first. A CA's
@@ -124,6 +127,21 @@ var DefaultHierarchy = []struct{ Name, Profile, Parent, Title string }{
 	{"csms-root", policies.OCPPCSMSRoot, "", "Charging Station CA"},
 }
 
+// Hierarchy20 lists the ISO 15118-20 CAs (secp521r1 variant) that Init
+// creates next to the -2 ones with InitConfig.ISO20, parents first. Their
+// names differ from the -2 CAs' in a "20": relying parties build chains
+// by name.
+var Hierarchy20 = []struct{ Name, Profile, Parent, Title string }{
+	{"v2g20-root", policies.ISO20V2GRoot, "", "V2G Root CA 20"},
+	{"cpo20-sub1", policies.ISO20CPOSub1, "v2g20-root", "CPO Sub-CA 1 20"},
+	{"cpo20-sub2", policies.ISO20CPOSub2, "cpo20-sub1", "CPO Sub-CA 2 20"},
+	{"cps20-sub1", policies.ISO20CPSSub1, "v2g20-root", "CPS Sub-CA 1 20"},
+	{"cps20-sub2", policies.ISO20CPSSub2, "cps20-sub1", "CPS Sub-CA 2 20"},
+	{"mo20-root", policies.ISO20MORoot, "", "MO Root CA 20"},
+	{"mo20-sub1", policies.ISO20MOSub1, "mo20-root", "MO Sub-CA 1 20"},
+	{"mo20-sub2", policies.ISO20MOSub2, "mo20-sub1", "MO Sub-CA 2 20"},
+}
+
 // CPSLeafCN is the CN of the CPS leaf Init issues.
 const CPSLeafCN = "CPS Leaf"
 
@@ -132,12 +150,17 @@ const CPSLeafCN = "CPS Leaf"
 const CPSLeafKey = "keys/cps-leaf.key"
 
 // Init creates the default hierarchy (V2G root with CPO and CPS sub-CAs,
-// MO root with its sub-CAs, the OCPP charging-station CA) and a CPS leaf.
+// MO root with its sub-CAs, the OCPP charging-station CA) and a CPS leaf,
+// and with cfg.ISO20 the ISO 15118-20 hierarchy.
 func (d *Dir) Init(ctx context.Context, cfg InitConfig) error {
 	if cfg.Organization == "" {
 		cfg.Organization = "pncpki demo"
 	}
-	for _, h := range DefaultHierarchy {
+	hierarchy := DefaultHierarchy
+	if cfg.ISO20 {
+		hierarchy = append(slices.Clip(hierarchy), Hierarchy20...)
+	}
+	for _, h := range hierarchy {
 		if _, err := d.CA.CreateCA(ctx, ca.CAConfig{
 			Name: h.Name, Profile: h.Profile, Parent: h.Parent,
 			CommonName: h.Title, Organization: cfg.Organization, Country: cfg.Country,
