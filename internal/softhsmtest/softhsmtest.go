@@ -48,12 +48,19 @@ func Token(t testing.TB) string {
 // key's id, object and PIN), for a CA to use through that URI.
 func Key(t testing.TB, keyURI string) {
 	t.Helper()
+	KeyFor(t, keyURI, apiv1.ECDSAWithSHA256)
+}
+
+// KeyFor is Key for the key of alg: apiv1.ECDSAWithSHA512 makes a P-521
+// key (ISO 15118-20).
+func KeyFor(t testing.TB, keyURI string, alg apiv1.SignatureAlgorithm) {
+	t.Helper()
 	km, err := kms.New(context.Background(), apiv1.Options{Type: apiv1.PKCS11, URI: keyURI})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer km.Close()
-	if _, err := km.CreateKey(&apiv1.CreateKeyRequest{Name: keyURI, SignatureAlgorithm: apiv1.ECDSAWithSHA256}); err != nil {
+	if _, err := km.CreateKey(&apiv1.CreateKeyRequest{Name: keyURI, SignatureAlgorithm: alg}); err != nil {
 		t.Fatal(err)
 	}
 }
