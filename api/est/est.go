@@ -42,6 +42,16 @@ var Labels = map[string]string{
 	"cps": policies.ISO2CPSLeaf,
 }
 
+// Labels20 are the profiles of the CA labels for ISO15118-20 with
+// secp521r1 (OPNC and OPCP's iso15118Version and algorithm). Ed448 is not
+// issued yet.
+var Labels20 = map[string]string{
+	"cpo": policies.ISO20SECC,
+	"mo":  policies.ISO20Contract,
+	"oem": policies.ISO20OEMProv,
+	"cps": policies.ISO20CPSLeaf,
+}
+
 // MaxBody bounds a request: a base64 CSR of at most ca.MaxCSRSize.
 const MaxBody = ca.MaxCSRSize*4/3 + 1024
 
@@ -125,18 +135,30 @@ func profile(r *http.Request) (*policies.Profile, int, string) {
 			label = "mo"
 		}
 	}
-	name, ok := Labels[strings.ToLower(label)]
+	labels, curve := Labels, "secp256r1"
+	switch {
+	case iso == "" || strings.EqualFold(iso, "ISO15118-2"):
+	case strings.EqualFold(iso, "ISO15118-20"):
+		labels, curve = Labels20, "secp521r1"
+	default:
+		return nil, http.StatusNotFound, "ISO 15118 version " + iso + " is not supported (ISO15118-2 or ISO15118-20)"
+	}
+	name, ok := labels[strings.ToLower(label)]
 	if !ok {
 		return nil, http.StatusNotFound, "unknown CA label " + label + " (cpo, mo/emsp, oem or cps)"
 	}
-	if iso != "" && !strings.EqualFold(iso, "ISO15118-2") {
-		return nil, http.StatusNotFound, "ISO 15118 version " + iso + " is not supported (ISO15118-2)"
-	}
-	if alg != "" && !strings.EqualFold(alg, "secp256r1") {
-		return nil, http.StatusNotFound, "algorithm " + alg + " is not supported (secp256r1)"
+	if alg != "" && !strings.EqualFold(alg, curve) {
+		return nil, http.StatusNotFound, "algorithm " + alg + " is not supported for " + cmpOr(iso, "ISO15118-2") + " (" + curve + ")"
 	}
 	p, _ := policies.Lookup(name)
 	return p, 0, ""
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // MountOPNC adds the OPNC PKI API under prefix (e.g. /opnc/v1/pki):

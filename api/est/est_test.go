@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -39,7 +40,9 @@ type estEnv struct {
 	d     *datadir.Dir
 }
 
-func newEnv(t *testing.T) *estEnv {
+func newEnv(t *testing.T) *estEnv { return newEnvWith(t, datadir.InitConfig{Organization: "Test"}) }
+
+func newEnvWith(t *testing.T, cfg datadir.InitConfig) *estEnv {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("SKIP: openssl not installed (.ci/run installs it)")
@@ -50,7 +53,7 @@ func newEnv(t *testing.T) *estEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	if err := d.Init(ctx, datadir.InitConfig{Organization: "Test"}); err != nil {
+	if err := d.Init(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	for _, tn := range []*policies.Tenant{
@@ -179,6 +182,7 @@ func TestEST(t *testing.T) {
 		t.Errorf("re-enrolled certificate %v", renewed.Subject)
 	}
 
+	k521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
 	big := make([]byte, MaxBody+10)
 	for i := range big {
 		big[i] = 'A'
@@ -197,7 +201,7 @@ func TestEST(t *testing.T) {
 		{"another CPO's EVSEID", "/.well-known/est/cpo/simpleenroll", e.token, "application/pkcs10", csr(t, k, "DE*XYZ*E1"), nil, 403},
 		{"oversize", "/.well-known/est/cpo/simpleenroll", e.token, "application/pkcs10", big, nil, 413},
 		{"unknown CA label", "/.well-known/est/xyz/simpleenroll", e.token, "application/pkcs10", csr(t, k, "DE*ABC*E1"), nil, 404},
-		{"ISO 15118-20", "/.well-known/est/cpo/simpleenroll/ISO15118-20", e.token, "application/pkcs10", csr(t, k, "DE*ABC*E1"), nil, 404},
+		{"ISO 15118-20 without -20 CAs", "/.well-known/est/cpo/simpleenroll/ISO15118-20", e.token, "application/pkcs10", csr(t, k521, "DE*ABC*E1"), nil, 400}, // issuer.unknown
 		{"reenroll without a certificate", "/.well-known/est/cpo/simplereenroll", e.token, "application/pkcs10", csr(t, k, "DE*ABC*E1"), nil, 401},
 		{"reenroll with another subject", "/.well-known/est/cpo/simplereenroll", "", "application/pkcs10", csr(t, k2, "DE*ABC*E2"), withCert(leaf, k), 400},
 	} {
@@ -215,6 +219,53 @@ func TestEST(t *testing.T) {
 	res.Body.Close()
 	if code := res.Header.Get(ErrorHeader); !strings.Contains(code, ".") || !strings.HasPrefix(string(text), code+": ") || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
 		t.Errorf("EST refusal: %s %q %q", res.Header.Get("Content-Type"), res.Header.Get(ErrorHeader), text)
+	}
+}
+
+// TestEST20: with the ISO 15118-20 CAs, the ISO15118-20 paths and OPNC's
+// iso15118Version=ISO15118-20 (secp521r1) enroll -20 SECC leaves from
+// P-521 CSRs; Ed448 and a P-256 key are refused.
+func TestEST20(t *testing.T) {
+	e := newEnvWith(t, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true})
+	for _, path := range []string{"/.well-known/est/cpo/cacerts/ISO15118-20", "/.well-known/est/cpo/cacerts/ISO15118-20/secp521r1",
+		"/opnc/v1/pki/est/cacerts?caDomain=cpo&iso15118Version=ISO15118-20&algorithm=secp521r1"} {
+		status, body := e.do(t, "GET", path, "", "", nil, nil)
+		if status != 200 {
+			t.Fatalf("%s: %d %s", path, status, body)
+		}
+		if certs := e.certsOf(t, body); len(certs) != 3 || certs[0].Subject.CommonName != "CPO Sub-CA 2 20" {
+			t.Errorf("%s: %d certificates", path, len(certs))
+		}
+	}
+	p, _ := policies.Lookup(policies.ISO20SECC)
+	if status, body := e.do(t, "GET", "/.well-known/est/cpo/cacerts/ISO15118-2/secp521r1", "", "", nil, nil); status != 404 {
+		t.Errorf("ISO15118-2 with secp521r1: %d %s", status, body)
+	}
+	for i, path := range []string{"/.well-known/est/cpo/simpleenroll/ISO15118-20",
+		"/opnc/v1/pki/est/simpleenroll?caDomain=cpo&iso15118Version=ISO15118-20&algorithm=secp521r1"} {
+		k, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+		cn := fmt.Sprintf("DE*ABC*E2%d", i)
+		status, body := e.do(t, "POST", path, e.token, "application/pkcs10", csr(t, k, cn), nil)
+		if status != 200 {
+			t.Fatalf("%s: %d %s", path, status, body)
+		}
+		if leaf := e.certsOf(t, body)[0]; leaf.Subject.CommonName != cn || len(p.Check(leaf, policies.SECCBoth)) > 0 || leaf.SignatureAlgorithm != x509.ECDSAWithSHA512 {
+			t.Errorf("%s: %v %v", path, leaf.Subject, p.Check(leaf, policies.SECCBoth))
+		}
+	}
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	for _, tc := range []struct {
+		name, path string
+		body       []byte
+		want       int
+	}{
+		{"OPNC Ed448", "/opnc/v1/pki/est/simpleenroll?caDomain=cpo&iso15118Version=ISO15118-20&algorithm=ed448", csr(t, p521, "DE*ABC*E31"), 404},
+		{"a P-256 key for -20", "/.well-known/est/cpo/simpleenroll/ISO15118-20", csr(t, p256, "DE*ABC*E32"), 400},
+	} {
+		if status, body := e.do(t, "POST", tc.path, e.token, "application/pkcs10", tc.body, nil); status != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, status, body, tc.want)
+		}
 	}
 }
 
