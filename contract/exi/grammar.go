@@ -1,4 +1,5 @@
 //go:generate go run ./internal/gen -o iso2_grammar.go
+//go:generate go run ./internal/gen -schema iso15118-20 -o iso20_grammar.go
 
 package exi
 

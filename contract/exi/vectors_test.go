@@ -232,6 +232,12 @@ func checkDecoded(t *testing.T, path string, el *exi.Element, want any) {
 				return
 			}
 		}
+		// A single child folded into its parent (Transforms to its
+		// Transform's Algorithm, SubCertificates to its Certificate).
+		if len(el.Children) == 1 && el.Value == "" && len(el.Attrs) == 0 {
+			checkDecoded(t, path, el.Children[0], want)
+			return
+		}
 		t.Errorf("%s: decoded %q, documented %q", path, got, w)
 	}
 }
