@@ -18,17 +18,17 @@ import (
 const maxEXIInput = 1 << 20
 
 // exiSchemas are the schemas pncctl exi knows, by --schema.
-var exiSchemas = map[string]*exi.Schema{"iso15118-2": exi.ISO2, "xmldsig": exi.XMLDSig}
+var exiSchemas = map[string]*exi.Schema{"iso15118-2": exi.ISO2, "iso15118-20": exi.ISO20, "xmldsig": exi.XMLDSig}
 
 func (a *app) exiCmd() *cobra.Command {
-	c := &cobra.Command{Use: "exi", Short: "Decode and encode ISO 15118-2 EXI messages (as OCPP's exiRequest/exiResponse carry them)"}
+	c := &cobra.Command{Use: "exi", Short: "Decode and encode ISO 15118-2 and -20 EXI messages (as OCPP's exiRequest/exiResponse carry them)"}
 	var schemaName string
 	var fragment bool
 	var format string
 	schema := func() (*exi.Schema, error) {
 		s, ok := exiSchemas[schemaName]
 		if !ok {
-			return nil, fmt.Errorf("--schema %q: want iso15118-2 or xmldsig", schemaName)
+			return nil, usageError{fmt.Errorf("--schema %q: want iso15118-2, iso15118-20 or xmldsig", schemaName)}
 		}
 		return s, nil
 	}
@@ -115,8 +115,8 @@ func (a *app) exiCmd() *cobra.Command {
 	}
 	encode.Flags().StringVar(&format, "format", "base64", "output: base64 (as OCPP carries it), hex or raw")
 	for _, cmd := range []*cobra.Command{decode, encode} {
-		cmd.Flags().StringVar(&schemaName, "schema", "iso15118-2", "the schema: iso15118-2 (V2G_Message and its fragments) or xmldsig (SignedInfo as it is signed)")
-		cmd.Flags().BoolVar(&fragment, "fragment", false, "an EXI fragment (what ISO 15118-2 digests and signs) instead of a document")
+		cmd.Flags().StringVar(&schemaName, "schema", "iso15118-2", "the schema: iso15118-2 (V2G_Message and its fragments), iso15118-20 (CommonMessages and their fragments) or xmldsig (SignedInfo as it is signed)")
+		cmd.Flags().BoolVar(&fragment, "fragment", false, "an EXI fragment (what ISO 15118 digests and signs) instead of a document")
 	}
 	c.AddCommand(decode, encode)
 	return c

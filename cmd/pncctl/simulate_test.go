@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"net/http/httptest"
 	"os"
@@ -175,6 +176,51 @@ func TestEXIDecodeEncode(t *testing.T) {
 	if _, errs, code := cli(t, "exi", "decode", jf); code == 0 || !strings.Contains(errs, "exi:") {
 		t.Errorf("decoding JSON as EXI: exit %d %s", code, errs)
 	}
+}
+
+// TestEXI20: an ISO 15118-20 CertificateInstallationRes (libcbv2g's signed
+// P-521 vector) decodes with --schema iso15118-20 and encodes back to the
+// same stream; the -2 schema refuses it.
+func TestEXI20(t *testing.T) {
+	spec := os.Getenv("PNCPKI_SPEC")
+	if spec == "" {
+		spec = filepath.Join("..", "..", "..", "shared", "spec")
+	}
+	raw, err := os.ReadFile(filepath.Join(spec, "exi-vectors", "iso15118-20_oracle-libcbv2g-p521.json"))
+	if err != nil {
+		t.Skipf("SKIP: -20 vectors not found (set PNCPKI_SPEC): %v", err)
+	}
+	var full struct {
+		Vectors []struct {
+			Name   string `json:"name"`
+			Base64 string `json:"exi_base64"`
+		} `json:"vectors"`
+	}
+	if err := json.Unmarshal(raw, &full); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, v := range full.Vectors {
+		if v.Name != "CertificateInstallationRes_signed" {
+			continue
+		}
+		in := filepath.Join(dir, "res.b64")
+		os.WriteFile(in, []byte(v.Base64+"\n"), 0o644)
+		js := mustCLI(t, "exi", "decode", "--schema", "iso15118-20", in)
+		if !strings.Contains(js, `"SignedInstallationData"`) || !strings.Contains(js, `"ECDHCurve": "SECP521"`) {
+			t.Fatalf("decode:\n%.600s", js)
+		}
+		jf := filepath.Join(dir, "res.json")
+		os.WriteFile(jf, []byte(js), 0o644)
+		if got := strings.TrimSpace(mustCLI(t, "exi", "encode", "--schema", "iso15118-20", jf)); got != v.Base64 {
+			t.Fatal("encode gave another stream")
+		}
+		if _, _, code := cli(t, "exi", "decode", in); code == 0 {
+			t.Error("the -2 schema decoded a -20 message")
+		}
+		return
+	}
+	t.Fatal("no CertificateInstallationRes_signed vector")
 }
 
 // TestDepositCommands: an external MO's contract data is deposited,

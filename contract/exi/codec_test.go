@@ -224,49 +224,60 @@ func FuzzDecode(f *testing.F) {
 	if b, err := hex.DecodeString("808112b43a3a381d1797bbbbbb973b999737b93397aa2917b1b0b737b734b1b0b616b2bc3497a1ab43a3a381d1797bbbbbb9"); err == nil {
 		f.Add(b)
 	}
+	// A -20 SessionSetupReq (libcbv2g's) seeds the -20 schema.
+	if b, err := hex.DecodeString("808c040000000000000000080f2d6ca06209aba6a4a82721a09818181818181818181880"); err == nil {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		for _, frag := range []bool{false, true} {
-			var els []*exi.Element
-			if frag {
-				var err error
-				if els, err = exi.ISO2.DecodeFragment(in); err != nil {
-					continue
-				}
-			} else {
-				el, err := exi.ISO2.Decode(in)
-				if err != nil {
-					continue
-				}
-				els = []*exi.Element{el}
-			}
-			// What decodes must encode again and decode to the same.
-			var out []byte
-			var err error
-			if frag {
-				out, err = exi.ISO2.EncodeFragment(els...)
-			} else {
-				out, err = exi.ISO2.Encode(els[0])
-			}
-			if err != nil {
-				t.Fatalf("decoded input does not encode: %v", err)
-			}
-			j1, _ := exi.JSON(els...)
-			var again []*exi.Element
-			if frag {
-				again, err = exi.ISO2.DecodeFragment(out)
-			} else {
-				var el *exi.Element
-				el, err = exi.ISO2.Decode(out)
-				again = []*exi.Element{el}
-			}
-			if err != nil {
-				t.Fatalf("re-encoded stream does not decode: %v", err)
-			}
-			if j2, _ := exi.JSON(again...); !bytes.Equal(j1, j2) {
-				t.Fatalf("round trip changed the document:\n%s\n%s", j1, j2)
-			}
+		for _, s := range []*exi.Schema{exi.ISO2, exi.ISO20} {
+			fuzzRoundTrip(t, s, in)
 		}
 	})
+}
+
+// fuzzRoundTrip: what decodes in s must encode again and decode to the same.
+func fuzzRoundTrip(t *testing.T, s *exi.Schema, in []byte) {
+	for _, frag := range []bool{false, true} {
+		var els []*exi.Element
+		if frag {
+			var err error
+			if els, err = s.DecodeFragment(in); err != nil {
+				continue
+			}
+		} else {
+			el, err := s.Decode(in)
+			if err != nil {
+				continue
+			}
+			els = []*exi.Element{el}
+		}
+		// What decodes must encode again and decode to the same.
+		var out []byte
+		var err error
+		if frag {
+			out, err = s.EncodeFragment(els...)
+		} else {
+			out, err = s.Encode(els[0])
+		}
+		if err != nil {
+			t.Fatalf("decoded input does not encode: %v", err)
+		}
+		j1, _ := exi.JSON(els...)
+		var again []*exi.Element
+		if frag {
+			again, err = s.DecodeFragment(out)
+		} else {
+			var el *exi.Element
+			el, err = s.Decode(out)
+			again = []*exi.Element{el}
+		}
+		if err != nil {
+			t.Fatalf("re-encoded stream does not decode: %v", err)
+		}
+		if j2, _ := exi.JSON(again...); !bytes.Equal(j1, j2) {
+			t.Fatalf("round trip changed the document:\n%s\n%s", j1, j2)
+		}
+	}
 }
 
 // TestBinaryValues: a value given as bytes encodes exactly as the same
