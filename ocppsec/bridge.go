@@ -280,7 +280,9 @@ func (b *Bridge) signCertificate(ctx context.Context, stationID string, d Dialec
 	case "ChargingStationCertificate":
 		profile = policies.OCPPChargingStation
 	case "V2G20Certificate":
-		return reject(ReasonUnsupported, "ISO 15118-20 certificates are not issued yet: no -20 profiles")
+		// OCPP 2.1 only (the enum check refuses it on 2.0.1): the SECC's
+		// ISO 15118-20 certificate, from a -20 CPO Sub-CA 2.
+		profile = policies.ISO20SECC
 	case "":
 		// One certificate for both uses cannot satisfy both profiles: the
 		// SECC leaf's CN is its SECC ID or EVSEID, the station's its
@@ -362,7 +364,7 @@ func withoutRoot(chain []*x509.Certificate) []*x509.Certificate {
 // checkSubject checks that the CN a station asks for is its own.
 func (b *Bridge) checkSubject(st *store.Station, profile, cn string) error {
 	switch profile {
-	case policies.ISO2SECC:
+	case policies.ISO2SECC, policies.ISO20SECC:
 		id, ok := NormalizeSECCName(cn)
 		if !ok {
 			return fmt.Errorf("CN %q is neither an EVSEID nor a SECC ID", cn)

@@ -96,7 +96,13 @@ func newBridgeEnvWith(t *testing.T, cfg datadir.InitConfig, publicURL string) *b
 
 func csrPEM(t testing.TB, cn, org string) string {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return csrPEMOn(t, elliptic.P256(), cn, org)
+}
+
+// csrPEMOn is csrPEM for a key on curve (P-521 for ISO 15118-20).
+func csrPEMOn(t testing.TB, curve elliptic.Curve, cn, org string) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(curve, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +136,7 @@ func (e *bridgeEnv) count(t *testing.T) int {
 }
 
 func TestSignCertificate(t *testing.T) {
-	e := newBridgeEnv(t)
+	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Test", ISO20: true}, "")
 	ctx := context.Background()
 	tests := []struct {
 		name, station string
@@ -141,6 +147,7 @@ func TestSignCertificate(t *testing.T) {
 		{"2.0.1 V2G EVSEID", "CS-1", OCPP201, "V2GCertificate", "DE*ABC*E0001", "Example CPO", policies.ISO2SECC},
 		{"2.0.1 V2G SECC ID", "CS-1", OCPP201, "V2GCertificate", "DEABCS0123456789ABCDEF0123456789ABCDEFX", "Example CPO", policies.ISO2SECC},
 		{"2.1 V2G", "CS-1", OCPP21, "V2GCertificate", "DEABCE0002", "Example CPO", policies.ISO2SECC},
+		{"2.1 V2G20", "CS-1", OCPP21, "V2G20Certificate", "DE*ABC*E0001", "Example CPO", policies.ISO20SECC},
 		{"2.0.1 station", "CS-1", OCPP201, "ChargingStationCertificate", "SN-0001", "Example CPO", policies.OCPPChargingStation},
 		{"1.6 charge point", "CS-2", OCPP16, "", "SN-0002", "Other CPO", policies.OCPPChargingStation},
 		{"has2be V2G", "CS-2", Has2be, "V2GCertificate", "DEXYZE0001", "Other CPO", policies.ISO2SECC},
@@ -154,6 +161,12 @@ func TestSignCertificate(t *testing.T) {
 			case Has2be:
 				// has.to.be limits the CSR to 800 characters: a P-256 CSR fits.
 				payload = Has2beSignCertificateRequest{CSR: csrPEM(t, tt.cn, tt.org), TypeOfCertificate: tt.use}
+			case OCPP21:
+				curve := elliptic.P256()
+				if tt.profile == policies.ISO20SECC {
+					curve = elliptic.P521()
+				}
+				payload = SignCertificateRequest{CSR: csrPEMOn(t, curve, tt.cn, tt.org), CertificateType: tt.use}
 			default:
 				payload = SignCertificateRequest{CSR: csrPEM(t, tt.cn, tt.org), CertificateType: tt.use}
 			}
@@ -186,7 +199,7 @@ func TestSignCertificate(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Leaf first, then the sub-CAs; the root is not sent.
-			wantLen := map[string]int{policies.ISO2SECC: 3, policies.OCPPChargingStation: 1}[tt.profile]
+			wantLen := map[string]int{policies.ISO2SECC: 3, policies.ISO20SECC: 3, policies.OCPPChargingStation: 1}[tt.profile]
 			if len(chain) != wantLen {
 				t.Fatalf("chain of %d, want %d", len(chain), wantLen)
 			}
@@ -224,6 +237,8 @@ func verifyOpenSSL(t *testing.T, e *bridgeEnv, chain []*x509.Certificate, profil
 		root = "csms-root"
 	case policies.ISO2Contract:
 		root = "mo-root"
+	case policies.ISO20SECC:
+		root = "v2g20-root"
 	}
 	a, err := e.d.CA.Authority(root)
 	if err != nil {
@@ -265,7 +280,7 @@ func TestSignCertificateRejected(t *testing.T) {
 		{"other organization", "CS-1", OCPP201, SignCertificateRequest{CSR: csrPEM(t, "SN-0001", "Other CPO"), CertificateType: "ChargingStationCertificate"}, ReasonPolicy},
 		{"garbage CSR", "CS-1", OCPP201, SignCertificateRequest{CSR: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----", CertificateType: "V2GCertificate"}, ReasonInvalidCSR},
 		{"combined", "CS-1", OCPP201, SignCertificateRequest{CSR: csrPEM(t, "DEABCE0001", "Example CPO")}, ReasonCombinedRefused},
-		{"ISO 15118-20", "CS-1", OCPP21, SignCertificateRequest{CSR: csrPEM(t, "DEABCE0001", "Example CPO"), CertificateType: "V2G20Certificate"}, ReasonUnsupported},
+		{"ISO 15118-20 with a P-256 key", "CS-1", OCPP21, SignCertificateRequest{CSR: csrPEM(t, "DEABCE0001", "Example CPO"), CertificateType: "V2G20Certificate"}, ReasonInvalidCSR},
 		{"1.6 wrong serial", "CS-2", OCPP16, SignCertificate16{CSR: csrPEM(t, "SN-0001", "Other CPO")}, ""},
 	}
 	for _, tt := range tests {

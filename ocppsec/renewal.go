@@ -18,6 +18,7 @@ const DefaultRenewalWindow = 30 * 24 * time.Hour
 const (
 	RenewStation = "ChargingStationCertificate"
 	RenewV2G     = "V2GCertificate"
+	RenewV2G20   = "V2G20Certificate" // the SECC's ISO 15118-20 certificate (OCPP 2.1)
 )
 
 // RenewalsDue names the station's certificates (RenewStation, RenewV2G)
@@ -55,10 +56,13 @@ func (b *Bridge) RenewalsDue(ctx context.Context, st *store.Station) ([]string, 
 	for _, x := range append(append([]string(nil), st.EVSEIDs...), st.SECCIDs...) {
 		seccNames[x] = true
 	}
-	if ok, err := due(policies.ISO2SECC, seccNames, seccCNForms, func(s string) string { n, _ := NormalizeSECCName(s); return n }); err != nil {
-		return nil, err
-	} else if ok {
-		out = append(out, RenewV2G)
+	seccName := func(s string) string { n, _ := NormalizeSECCName(s); return n }
+	for _, r := range []struct{ profile, renew string }{{policies.ISO2SECC, RenewV2G}, {policies.ISO20SECC, RenewV2G20}} {
+		if ok, err := due(r.profile, seccNames, seccCNForms, seccName); err != nil {
+			return nil, err
+		} else if ok {
+			out = append(out, r.renew)
+		}
 	}
 	return out, nil
 }
@@ -84,7 +88,9 @@ func seccCNForms(compact string) []string {
 // CSR for each of its certificates RenewalsDue names (OCPP 2.0.1
 // TriggerMessage SignV2GCertificate / SignChargingStationCertificate; 1.6
 // ExtendedTriggerMessage SignChargePointCertificate and, for Plug and
-// Charge, TriggerMessage SignV2GCertificate in the OCA DataTransfer).
+// Charge, TriggerMessage SignV2GCertificate in the OCA DataTransfer; 2.1
+// TriggerMessage SignV2G20Certificate for an ISO 15118-20 certificate,
+// which no earlier version can ask for).
 func (b *Bridge) RenewalCalls(ctx context.Context, st *store.Station, d Dialect) ([]Call, error) {
 	due, err := b.RenewalsDue(ctx, st)
 	if err != nil {
@@ -97,6 +103,10 @@ func (b *Bridge) RenewalCalls(ctx context.Context, st *store.Station, d Dialect)
 			calls = append(calls, Call{"ExtendedTriggerMessage", &ExtendedTriggerMessage16{RequestedMessage: "SignChargePointCertificate"}})
 		case kind == RenewStation:
 			calls = append(calls, Call{"TriggerMessage", &TriggerMessageRequest{RequestedMessage: "SignChargingStationCertificate"}})
+		case kind == RenewV2G20 && d == OCPP21:
+			calls = append(calls, Call{"TriggerMessage", &TriggerMessageRequest{RequestedMessage: "SignV2G20Certificate"}})
+		case kind == RenewV2G20:
+			b.log().Warn("ISO 15118-20 certificate due for renewal, but only OCPP 2.1 can ask for it", "station", st.ID, "ocpp", d)
 		case d == OCPP16: // 1.6 Plug and Charge: the OCA DataTransfer
 			data, _ := json.Marshal(&TriggerMessageRequest{RequestedMessage: "SignV2GCertificate"})
 			calls = append(calls, Call{"DataTransfer", &DataTransfer16{VendorID: VendorOCA, MessageID: "TriggerMessage", Data: string(data)}})

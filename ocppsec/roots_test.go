@@ -3,6 +3,7 @@ package ocppsec
 import (
 	"bytes"
 	"context"
+	"crypto/elliptic"
 	"crypto/x509"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/policies"
 )
 
@@ -121,7 +123,7 @@ func TestRootSync(t *testing.T) {
 }
 
 func TestRenewalCalls(t *testing.T) {
-	e := newBridgeEnv(t)
+	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Test", ISO20: true}, "")
 	ctx := context.Background()
 	st, err := e.d.Store.Station(ctx, "CS-1")
 	if err != nil {
@@ -134,6 +136,7 @@ func TestRenewalCalls(t *testing.T) {
 		{Profile: policies.OCPPChargingStation, Tenant: "cpo1", CSR: []byte(csrPEM(t, "SN-0001", "Example CPO"))},
 		{Profile: policies.ISO2SECC, Tenant: "cpo1", CSR: []byte(csrPEM(t, "DE*ABC*E0001", "Example CPO"))},
 		{Profile: policies.ISO2SECC, Tenant: "cpo1", CSR: []byte(csrPEM(t, "DE*ABC*E0009", "Example CPO"))}, // not this station's
+		{Profile: policies.ISO20SECC, Tenant: "cpo1", CSR: []byte(csrPEMOn(t, elliptic.P521(), "DEABCE0002", "Example CPO"))},
 	} {
 		if _, err := e.d.CA.Issue(ctx, r); err != nil {
 			t.Fatal(err)
@@ -153,7 +156,17 @@ func TestRenewalCalls(t *testing.T) {
 		got = append(got, c.Payload.(*TriggerMessageRequest).RequestedMessage)
 	}
 	if fmt.Sprint(got) != "[SignChargingStationCertificate SignV2GCertificate]" {
-		t.Errorf("2.0.1 renewal %v", got)
+		t.Errorf("2.0.1 renewal %v (the -20 certificate cannot be asked for before 2.1)", got)
+	}
+	// OCPP 2.1 asks for the ISO 15118-20 certificate too.
+	calls, err = e.b.RenewalCalls(ctx, st, OCPP21)
+	got = nil
+	for _, c := range calls {
+		e.schema(t, OCPP21, c.Action, false, c.Payload)
+		got = append(got, c.Payload.(*TriggerMessageRequest).RequestedMessage)
+	}
+	if err != nil || fmt.Sprint(got) != "[SignChargingStationCertificate SignV2GCertificate SignV2G20Certificate]" {
+		t.Errorf("2.1 renewal %v %v", got, err)
 	}
 	calls, _ = e.b.RenewalCalls(ctx, st, OCPP16)
 	if len(calls) != 2 || calls[0].Payload.(*ExtendedTriggerMessage16).RequestedMessage != "SignChargePointCertificate" {
