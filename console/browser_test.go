@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"flag"
 	"fmt"
@@ -524,6 +525,37 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if m := inspect(base64.StdEncoding.EncodeToString(failed)); !strings.Contains(m, "FAILED_NoCertificateAvailable") {
 		t.Errorf("inspecting a failure answer: %s", m)
+	}
+	// ISO 15118-20 (libcbv2g's P-521 vectors, where the spec data is):
+	// the answer's CPS signature and the request's signature verify, a
+	// bad request signature does not.
+	if raw, err := os.ReadFile(filepath.Join(os.Getenv("PNCPKI_SPEC"), "exi-vectors", "iso15118-20_oracle-libcbv2g-p521.json")); err == nil {
+		var vs struct {
+			Vectors []struct {
+				Name   string `json:"name"`
+				Base64 string `json:"exi_base64"`
+			} `json:"vectors"`
+		}
+		if err := json.Unmarshal(raw, &vs); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{
+			"CertificateInstallationRes_signed":                  `CPS signature (DC=CPS,C=DE,O=pncpki test,CN=PNC-A CPS Leaf)</dt><dd class="ok wrap">verified`,
+			"CertificateInstallationReq_signed_bodyfragment":     `vehicle's signature (DC=OEM,C=DE,O=pncpki OEM,CN=PNCA1B2C3D4E5F6G70)</dt><dd class="ok wrap">verified`,
+			"CertificateInstallationReq_signed_oemchainfragment": `vehicle's signature (DC=OEM,C=DE,O=pncpki OEM,CN=PNCA1B2C3D4E5F6G70)</dt><dd class="ok wrap">verified`,
+			"NEG_CertificateInstallationReq_bad_signature_value": `vehicle's signature (DC=OEM,C=DE,O=pncpki OEM,CN=PNCA1B2C3D4E5F6G70)</dt><dd class="bad wrap">signature does not verify`,
+		}
+		for _, v := range vs.Vectors {
+			if w, ok := want[v.Name]; ok {
+				if m := inspect(v.Base64); !strings.Contains(m, "(ISO 15118-20)") || !strings.Contains(m, w) {
+					t.Errorf("inspecting the -20 vector %s: %s", v.Name, m[:min(len(m), 1500)])
+				}
+				delete(want, v.Name)
+			}
+		}
+		if len(want) > 0 {
+			t.Errorf("vectors not found: %v", want)
+		}
 	}
 	if m := inspect("not EXI at all"); !strings.Contains(m, "exi.invalid") {
 		t.Errorf("inspecting garbage: %s", m)

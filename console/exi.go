@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/pncpki/pncpki/api/apiclient"
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
@@ -65,7 +67,10 @@ func (h *Handler) inspect(r *http.Request, c *apiclient.Client, in *inspection) 
 	}
 	doc, err := exi.ISO2.Decode(raw)
 	if err != nil {
-		in.Error = &failure{"exi.invalid", "not an ISO 15118-2 message: " + err.Error()}
+		if doc20, err20 := exi.ISO20.Decode(raw); err20 == nil {
+			return h.inspect20(r, c, in, raw, doc20)
+		}
+		in.Error = &failure{"exi.invalid", "neither an ISO 15118-2 nor an ISO 15118-20 message: " + err.Error()}
 		return nil
 	}
 	tree, _ := exi.JSON(doc)
@@ -107,6 +112,85 @@ func (h *Handler) inspect(r *http.Request, c *apiclient.Client, in *inspection) 
 		in.Checks = append(in.Checks, result("CPS signature and chain", err, ok))
 	}
 	return nil
+}
+
+// inspect20 fills in for an ISO 15118-20 CommonMessages message: the
+// signature of an installation request or answer with the certificate it
+// carries (ECDSA P-521 or Ed448; a request's in either reading of what it
+// covers), and its chain: the vehicle's OEM provisioning chain as the
+// installer would check it, the CPS chain to the V2G roots the API lists.
+func (h *Handler) inspect20(r *http.Request, c *apiclient.Client, in *inspection, raw []byte, doc *exi.Element) error {
+	tree, _ := exi.JSON(doc)
+	in.Tree = string(tree)
+	in.Message = doc.Name.Local + " (ISO 15118-20)"
+	in.Size = fmt.Sprintf("%d bytes, %d base64 characters", len(raw), (len(raw)+2)/3*4)
+	var chainEl *exi.Element
+	what := "vehicle's signature"
+	switch doc.Name.Local {
+	case "CertificateInstallationReq":
+		chainEl = doc.Child("OEMProvisioningCertificateChain")
+	case "CertificateInstallationRes":
+		if rc := doc.Child("ResponseCode").Val(); !strings.HasPrefix(rc, "OK") {
+			in.Checks = append(in.Checks, check{"ResponseCode", rc, false})
+			return nil
+		}
+		if doc.Child("EVSEProcessing").Val() != "Finished" {
+			in.Checks = append(in.Checks, check{"EVSEProcessing", doc.Child("EVSEProcessing").Val() + ": no contract data yet", true})
+			return nil
+		}
+		chainEl, what = doc.Child("CPSCertificateChain"), "CPS signature"
+	default:
+		return nil
+	}
+	signer, err := contract.VerifyMessage20(doc)
+	if signer != nil {
+		what += " (" + ca.FormatName(signer.RawSubject) + ")"
+	}
+	in.Checks = append(in.Checks, result(what, err, "verified"))
+	chain, err := chainOf20(chainEl)
+	if err != nil {
+		in.Checks = append(in.Checks, check{"chain", err.Error(), false})
+		return nil
+	}
+	if doc.Name.Local == "CertificateInstallationReq" {
+		chk, err := h.requestChain(r, c, "CertificateInstallationReq", chain)
+		if err != nil {
+			return err
+		}
+		in.Checks = append(in.Checks, chk)
+		return nil
+	}
+	roots, err := anchors(r, c, "V2GRootCertificate")
+	if err != nil {
+		return err
+	}
+	in.Checks = append(in.Checks, verifyChain("CPS chain", chain, roots, nil, h.opts.Now()))
+	return nil
+}
+
+// chainOf20 reads a -20 certificate chain element: Certificate, then
+// SubCertificates' Certificates.
+func chainOf20(e *exi.Element) ([]*x509.Certificate, error) {
+	if e == nil {
+		return nil, fmt.Errorf("no certificate chain")
+	}
+	vals := []*exi.Element{e.Child("Certificate")}
+	if subs := e.Child("SubCertificates"); subs != nil {
+		vals = append(vals, subs.All("Certificate")...)
+	}
+	var chain []*x509.Certificate
+	for i, v := range vals {
+		der, err := base64.StdEncoding.DecodeString(v.Val())
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", i, err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", i, err)
+		}
+		chain = append(chain, cert)
+	}
+	return chain, nil
 }
 
 // anchors returns the trust anchors of one use the API lists for the
@@ -167,20 +251,26 @@ func (h *Handler) requestChain(r *http.Request, c *apiclient.Client, message str
 	if len(roots) == 0 {
 		return check{what, "no " + use + " is a trust anchor here: pncpki refuses this request", false}, nil
 	}
-	opts := x509.VerifyOptions{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool(), CurrentTime: h.opts.Now(),
+	return verifyChain(what, chain[:1], roots, inter, h.opts.Now()), nil
+}
+
+// verifyChain checks that chain (leaf first, its sub-CAs after it) with
+// the intermediates inter leads to one of roots at now.
+func verifyChain(what string, chain, roots, inter []*x509.Certificate, now time.Time) check {
+	opts := x509.VerifyOptions{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool(), CurrentTime: now,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
 	for _, root := range roots {
 		opts.Roots.AddCert(root)
 	}
-	for _, sub := range inter {
+	for _, sub := range append(slices.Clip(chain[1:]), inter...) {
 		opts.Intermediates.AddCert(sub)
 	}
 	chains, err := chain[0].Verify(opts)
 	if err != nil {
-		return check{what, err.Error(), false}, nil
+		return check{what, err.Error(), false}
 	}
 	top := chains[0][len(chains[0])-1]
-	return check{what, "leads to " + ca.FormatName(top.RawSubject), true}, nil
+	return check{what, "leads to " + ca.FormatName(top.RawSubject), true}
 }
 
 // unseen reports whether err is the API's refusal to show the session

@@ -96,6 +96,20 @@ func TestVectors20Crypto(t *testing.T) {
 					case v.Negative.Expect != "signature_invalid" && err != nil:
 						t.Fatalf("signature: %v", err)
 					}
+					// The same from the decoded message alone, where it
+					// carries its signer (both readings of what a request's
+					// signature covers).
+					if msg.Name.Local == "CertificateInstallationReq" || msg.Name.Local == "CertificateInstallationRes" {
+						signer, err := contract.VerifyMessage20(msg)
+						switch {
+						case v.Negative.Expect == "signature_invalid" && (err == nil || !strings.Contains(err.Error(), "does not verify")):
+							t.Fatalf("a bad signature: %v", err)
+						case v.Negative.Expect != "signature_invalid" && err != nil:
+							t.Fatalf("VerifyMessage20: %v", err)
+						case signer == nil || !signer.Equal(readCert(t, filepath.Join(pki, s.SignerCert+".pem"))):
+							t.Fatalf("signer %v, want %s", signer, s.SignerCert)
+						}
+					}
 				}
 				sid := msg.Child("SignedInstallationData")
 				if sid == nil || msg.Child("EVSEProcessing").Val() != "Finished" {
