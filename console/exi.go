@@ -147,7 +147,7 @@ func (h *Handler) inspect20(r *http.Request, c *apiclient.Client, in *inspection
 		what += " (" + ca.FormatName(signer.RawSubject) + ")"
 	}
 	in.Checks = append(in.Checks, result(what, err, "verified"))
-	chain, err := chainOf20(chainEl)
+	chain, err := contract.ParseChain20(chainEl)
 	if err != nil {
 		in.Checks = append(in.Checks, check{"chain", err.Error(), false})
 		return nil
@@ -166,31 +166,6 @@ func (h *Handler) inspect20(r *http.Request, c *apiclient.Client, in *inspection
 	}
 	in.Checks = append(in.Checks, verifyChain("CPS chain", chain, roots, nil, h.opts.Now()))
 	return nil
-}
-
-// chainOf20 reads a -20 certificate chain element: Certificate, then
-// SubCertificates' Certificates.
-func chainOf20(e *exi.Element) ([]*x509.Certificate, error) {
-	if e == nil {
-		return nil, fmt.Errorf("no certificate chain")
-	}
-	vals := []*exi.Element{e.Child("Certificate")}
-	if subs := e.Child("SubCertificates"); subs != nil {
-		vals = append(vals, subs.All("Certificate")...)
-	}
-	var chain []*x509.Certificate
-	for i, v := range vals {
-		der, err := base64.StdEncoding.DecodeString(v.Val())
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", i, err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", i, err)
-		}
-		chain = append(chain, cert)
-	}
-	return chain, nil
 }
 
 // anchors returns the trust anchors of one use the API lists for the

@@ -3,6 +3,8 @@ package contract
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -28,7 +30,11 @@ func LoadCPS(ctx context.Context, svc *ca.Service, keyURI, certFile string) (CPS
 	if err != nil {
 		return CPS{}, fmt.Errorf("CPS certificate %s: %w", certFile, err)
 	}
-	p, _ := policies.Lookup(policies.ISO2CPSLeaf)
+	profile := policies.ISO2CPSLeaf
+	if k, ok := leaf.PublicKey.(*ecdsa.PublicKey); ok && k.Curve == elliptic.P521() {
+		profile = policies.ISO20CPSLeaf // signs ISO 15118-20 installation answers
+	}
+	p, _ := policies.Lookup(profile)
 	if vs := p.Check(leaf, policies.SECCBoth); len(vs) > 0 {
 		return CPS{}, fmt.Errorf("CPS certificate %s: %v", certFile, vs)
 	}

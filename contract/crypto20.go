@@ -1,11 +1,13 @@
 package contract
 
 import (
+	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha3"
 	"crypto/sha512"
 	"crypto/x509"
@@ -13,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"strings"
 
@@ -193,4 +196,71 @@ func DecryptPrivateKey20(curve string, oemKey any, dhPublic, field []byte, pcid 
 	}
 	aad := append([]byte(pcid), strings.ToUpper(hex.EncodeToString(contractSKI))...)
 	return OpenPrivateKey20(KDF20(z), field, aad)
+}
+
+// signP521 signs SignedInfo's EXI for ISO 15118-20 with a P-521 key (in a
+// file or an HSM): SHA-512, and the signature as r‖s of 66 bytes each.
+func signP521(signer crypto.Signer, signedInfo []byte) ([]byte, error) {
+	pub, ok := signer.Public().(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P521() {
+		return nil, errors.New("ISO 15118-20 ECDSA signatures need a P-521 key")
+	}
+	d := sha512.Sum512(signedInfo)
+	der, err := signer.Sign(rand.Reader, d[:], crypto.SHA512)
+	if err != nil {
+		return nil, err
+	}
+	var r, s big.Int
+	in := cryptobyte.String(der)
+	var seq cryptobyte.String
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() || !seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&s) || !seq.Empty() {
+		return nil, errors.New("signer returned a malformed ECDSA signature")
+	}
+	out := make([]byte, 132)
+	r.FillBytes(out[:66])
+	s.FillBytes(out[66:])
+	return out, nil
+}
+
+// EncryptPrivateKey20 encrypts a P-521 contract key for the vehicle whose
+// OEM provisioning key is recipient, as ISO 15118-20 has it for SECP521:
+// an ephemeral ECDH P-521 key, Z its x coordinate, KDF20, and AES-256-GCM
+// over the 66-byte scalar with a random IV and PCID ‖ SKI (upper-case hex)
+// for AAD. It returns the SECP521_EncryptedPrivateKey field (IV ‖
+// ciphertext ‖ tag, 94 bytes) and the DHPublicKey (133 bytes).
+func EncryptPrivateKey20(random io.Reader, key *ecdsa.PrivateKey, recipient *ecdsa.PublicKey, pcid string, contractSKI []byte) (field, dhPublic []byte, err error) {
+	if key.Curve != elliptic.P521() || recipient.Curve != elliptic.P521() {
+		return nil, nil, errors.New("SECP521 transport needs P-521 keys")
+	}
+	to, err := recipient.ECDH()
+	if err != nil {
+		return nil, nil, err
+	}
+	eph, err := ecdh.P521().GenerateKey(random)
+	if err != nil {
+		return nil, nil, err
+	}
+	z, err := eph.ECDH(to)
+	if err != nil {
+		return nil, nil, err
+	}
+	plain, err := key.Bytes() // the 66-byte big-endian scalar
+	if err != nil {
+		return nil, nil, err
+	}
+	defer clear(plain)
+	block, err := aes.NewCipher(KDF20(z))
+	if err != nil {
+		return nil, nil, err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, nil, err
+	}
+	iv := make([]byte, gcm.NonceSize())
+	if _, err := io.ReadFull(random, iv); err != nil {
+		return nil, nil, err
+	}
+	aad := append([]byte(pcid), strings.ToUpper(hex.EncodeToString(contractSKI))...)
+	return gcm.Seal(iv, iv, plain, aad), eph.PublicKey().Bytes(), nil
 }

@@ -149,6 +149,8 @@ type Installer struct {
 	mu    sync.Mutex
 	cache map[[32]byte]*cached
 	order [][32]byte
+
+	sessions sessions20 // contracts handed out per ISO 15118-20 session
 }
 
 // cached is a remembered answer.
@@ -178,7 +180,10 @@ type Response struct {
 	// Repeated says the answer is the one given to the same request a
 	// moment ago; Upstream that it comes from the ecosystem.
 	Repeated, Upstream bool
-	Timings            Timings
+	// Remaining is, for ISO 15118-20, how many more contracts the
+	// vehicle gets by asking again (RemainingContractCertificateChains).
+	Remaining int
+	Timings   Timings
 }
 
 // Timings is where an installation spent its time.
@@ -358,7 +363,7 @@ func (in *Installer) checkInstall(ctx context.Context, doc *exi.Element, rec *st
 		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "PCID of the OEM provisioning certificate")
 	}
 	rec.PCID = pcid
-	if err := in.checkOEM(ctx, pcid, leaf, rec); err != nil {
+	if err := in.checkOEM(ctx, pcid, leaf, nil, rec); err != nil {
 		return nil, err
 	}
 	r := &request{
@@ -410,9 +415,9 @@ func idempotencyKey(cert []byte, sig *exi.Element) [32]byte {
 }
 
 // checkOEM verifies the provisioning certificate's chain to an OEM root,
-// with the sub-CAs registered with it (provisioning pool) or known as OEM
-// sub-CAs, and its revocation status.
-func (in *Installer) checkOEM(ctx context.Context, pcid string, leaf *x509.Certificate, rec *store.InstallationRecord) error {
+// with the sub-CAs registered with it (provisioning pool), known as OEM
+// sub-CAs or sent with it, and its revocation status.
+func (in *Installer) checkOEM(ctx context.Context, pcid string, leaf *x509.Certificate, sent []*x509.Certificate, rec *store.InstallationRecord) error {
 	now := in.now()
 	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
 		return refuse(ResponseCertificateExpired, ReasonExpired, nil, "the OEM provisioning certificate is valid %s to %s",
@@ -422,6 +427,7 @@ func (in *Installer) checkOEM(ctx context.Context, pcid string, leaf *x509.Certi
 	if err != nil {
 		return err
 	}
+	inter = append(slices.Clip(inter), sent...) // the sub-CAs an ISO 15118-20 request carries
 	reg, err := in.Pool.Store.ProvisioningCertificate(ctx, pcid)
 	switch {
 	case err == nil:

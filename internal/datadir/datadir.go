@@ -149,6 +149,14 @@ const CPSLeafCN = "CPS Leaf"
 // directory: the contract service signs installation responses with it.
 const CPSLeafKey = "keys/cps-leaf.key"
 
+// The ISO 15118-20 CPS leaf that Init issues with InitConfig.ISO20 (P-521,
+// from cps20-sub2): it signs -20 installation answers.
+const (
+	CPS20LeafCN   = "CPS Leaf 20"
+	CPS20LeafKey  = "keys/cps20-leaf.key"
+	CPS20LeafCert = "cps20-leaf.pem"
+)
+
 // Init creates the default hierarchy (V2G root with CPO and CPS sub-CAs,
 // MO root with its sub-CAs, the OCPP charging-station CA) and a CPS leaf,
 // and with cfg.ISO20 the ISO 15118-20 hierarchy.
@@ -179,7 +187,19 @@ func (d *Dir) Init(ctx context.Context, cfg InitConfig) error {
 	if err != nil {
 		return fmt.Errorf("issue CPS leaf: %w", err)
 	}
-	return writeCert(filepath.Join(d.Path, "cps-leaf.pem"), iss.Cert().Raw)
+	if err := writeCert(filepath.Join(d.Path, "cps-leaf.pem"), iss.Cert().Raw); err != nil || !cfg.ISO20 {
+		return err
+	}
+	key20, err := ca.GenerateKeyFileFor(filepath.Join(d.Path, CPS20LeafKey), policies.KeyP521)
+	if err != nil {
+		return err
+	}
+	iss20, err := d.CA.IssueForKey(ctx, policies.ISO20CPSLeaf, "cps20-sub2", key20.Public(),
+		policies.Subject{CommonName: CPS20LeafCN}, policies.Period{})
+	if err != nil {
+		return fmt.Errorf("issue ISO 15118-20 CPS leaf: %w", err)
+	}
+	return writeCert(filepath.Join(d.Path, CPS20LeafCert), iss20.Cert().Raw)
 }
 
 // AuditSigner returns the key that signs audit checkpoints: the configured

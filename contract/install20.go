@@ -1,0 +1,393 @@
+package contract
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract/exi"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+)
+
+// Options20 is what OCPP 2.1's Get15118EVCertificate adds for an ISO
+// 15118-20 request: the station's copy of the vehicle's
+// MaximumContractCertificateChains and PrioritizedEMAIDs. Zero values
+// leave the request's own.
+type Options20 struct {
+	MaxContracts      int
+	PrioritizedEMAIDs []string
+}
+
+// responseCode20 is the ISO 15118-20 ResponseCode for an ISO 15118-2 one:
+// -20 has no FAILED_CertChainError and its kind; pncpki's reading, as no
+// source maps them, is that a refused certificate or a missing contract
+// is a WARNING (the session goes on without a contract) and a bad
+// signature FAILED_SignatureError.
+var responseCode20 = map[string]string{
+	ResponseOK:                 ResponseOK,
+	ResponseFailed:             ResponseFailed,
+	ResponseSignatureError:     ResponseSignatureError,
+	ResponseCertChainError:     "WARNING_CertificateValidationError",
+	ResponseCertificateExpired: "WARNING_CertificateExpired",
+	ResponseCertificateRevoked: "WARNING_CertificateRevoked",
+	ResponseNoCertificate:      "WARNING_NoCertificateAvailable",
+	ResponseContractCanceled:   "WARNING_NoCertificateAvailable",
+}
+
+// sessions20 remembers, per vehicle and V2G session, which contracts an
+// ISO 15118-20 installation handed out already: the vehicle asks again
+// while RemainingContractCertificateChains is above zero, and each answer
+// carries the next contract.
+type sessions20 struct {
+	mu    sync.Mutex
+	given map[string]*given20
+}
+
+type given20 struct {
+	emaids []string
+	at     time.Time
+}
+
+// session20TTL bounds how long a V2G session's installations are kept.
+const session20TTL = time.Hour
+
+func (s *sessions20) delivered(key string, now time.Time) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, g := range s.given {
+		if now.Sub(g.at) > session20TTL {
+			delete(s.given, k)
+		}
+	}
+	if g := s.given[key]; g != nil {
+		return slices.Clone(g.emaids)
+	}
+	return nil
+}
+
+func (s *sessions20) add(key, emaid string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.given == nil {
+		s.given = map[string]*given20{}
+	}
+	g := s.given[key]
+	if g == nil {
+		g = &given20{}
+		s.given[key] = g
+	}
+	g.emaids, g.at = append(g.emaids, emaid), now
+}
+
+// Handle20 answers an ISO 15118-20 CertificateInstallationReq of the
+// secp521r1 variant: it verifies the vehicle's signature and OEM
+// provisioning chain, picks the next of the vehicle's contracts (its
+// PrioritizedEMAIDs first, at most MaximumContractCertificateChains per
+// V2G session), issues the contract certificate from a -20 MO Sub-CA 2
+// (stored before the answer is returned), encrypts its key for the
+// vehicle (ECDH P-521, SHA-512 KDF, AES-256-GCM), and signs
+// SignedInstallationData with a -20 CPS leaf whose root the vehicle
+// lists. Refusals are *InstallError with a -20 failure answer.
+//
+// Ed448 vehicles are refused: pncpki does not sign with Ed448 yet.
+// TPM-encrypted keys are not offered: the request cannot ask for them.
+func (in *Installer) Handle20(ctx context.Context, exiRequest []byte, maxBase64 int, o Options20) (*Response, error) {
+	rec := &store.InstallationRecord{At: in.now(), Station: installationFrom(ctx).Station, Limit: maxBase64}
+	res, err := in.handle20(ctx, exiRequest, maxBase64, o, rec)
+	var ie *InstallError
+	switch {
+	case errors.As(err, &ie):
+		ie.ResponseCode = responseCode20[ie.ResponseCode]
+		if ie.Answer == nil {
+			ie.Answer, _ = in.failure20(exiRequest, ie.ResponseCode)
+		}
+		in.Metrics.result(ActionInstall, ie.Reason)
+	case err != nil:
+		in.Metrics.result(ActionInstall, "error")
+	case res.Repeated:
+		in.Metrics.result(ActionInstall, "repeated")
+	default:
+		in.Metrics.result(ActionInstall, ResponseOK)
+	}
+	in.record(ctx, rec, ActionInstall, res, err)
+	return res, err
+}
+
+func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 int, o Options20, rec *store.InstallationRecord) (*Response, error) {
+	msg, err := exi.ISO20.Decode(exiRequest)
+	if err != nil {
+		return nil, refuse(ResponseFailed, ReasonInvalidEXI, err, "not an ISO 15118-20 message")
+	}
+	if msg.Name.Local != "CertificateInstallationReq" {
+		return nil, refuse(ResponseFailed, ReasonWrongMessage, nil, "%s is not a CertificateInstallationReq", msg.Name.Local)
+	}
+	sent, err := ParseChain20(msg.Child("OEMProvisioningCertificateChain"))
+	if err != nil {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "OEM provisioning certificate chain")
+	}
+	leaf := sent[0]
+	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P521() {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, nil, "the OEM provisioning certificate has no P-521 key (Ed448 vehicles are not served yet)")
+	}
+	if _, err := VerifyMessage20(msg); err != nil {
+		return nil, refuse(ResponseSignatureError, ReasonSignature, err, "request signature")
+	}
+	pcid, err := policies.NormalizePCID(leaf.Subject.CommonName)
+	if err != nil {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "PCID of the OEM provisioning certificate")
+	}
+	rec.PCID = pcid
+	if err := in.checkOEM(ctx, pcid, leaf, sent[1:], rec); err != nil {
+		return nil, err
+	}
+	key := idempotencyKey(leaf.Raw, msg.Child("Header").Child("Signature"))
+	if res := in.repeated(key); res != nil {
+		return res, nil
+	}
+	header := msg.Child("Header")
+	sessionID, err := hex.DecodeString(header.Child("SessionID").Val())
+	if err != nil {
+		return nil, refuse(ResponseFailed, ReasonInvalidEXI, err, "SessionID")
+	}
+	roots := rootIDs(msg.Child("ListOfRootCertificateIDs"))
+	maxChains := o.MaxContracts
+	if maxChains <= 0 {
+		maxChains, _ = strconv.Atoi(msg.Child("MaximumContractCertificateChains").Val())
+	}
+	maxChains = min(max(maxChains, 1), 255)
+	prioritized := o.PrioritizedEMAIDs
+	if len(prioritized) == 0 && msg.Child("PrioritizedEMAIDs") != nil {
+		for _, e := range msg.Child("PrioritizedEMAIDs").All("EMAID") {
+			prioritized = append(prioritized, e.Val())
+		}
+	}
+	contracts, err := in.contracts20(ctx, pcid, prioritized)
+	if err != nil {
+		return nil, err
+	}
+	now := in.now()
+	session := pcid + "/" + hex.EncodeToString(sessionID)
+	given := in.sessions.delivered(session, now)
+	total := min(len(contracts), maxChains)
+	var next *store.Contract
+	for _, c := range contracts[:total] {
+		if !slices.Contains(given, c.EMAID) {
+			next = c
+			break
+		}
+	}
+	if next == nil {
+		return nil, refuse(ResponseNoCertificate, ReasonNoContract, nil, "the %d contracts of PCID %s for this session were installed", total, pcid)
+	}
+	rec.EMSP, rec.EMAID, rec.Source = next.Tenant, next.EMAID, sourceIssued
+	remaining := total - len(given) - 1
+
+	cps, err := in.chooseCPS20(roots)
+	if err != nil {
+		return nil, err
+	}
+	mo, err := in.chooseMO20(roots)
+	if err != nil {
+		return nil, err
+	}
+	out, record, chain, err := in.answer20(ctx, sessionID, next, pcid, pub, cps, mo, remaining)
+	if err != nil {
+		return nil, err
+	}
+	if n := base64.StdEncoding.EncodedLen(len(out)); maxBase64 > 0 && n > maxBase64 {
+		// A -20 answer is about 6,500 characters against OCPP 2.1's
+		// 17,000: only a station's own smaller limit gets here, after
+		// the certificate is stored. It is revoked: nobody receives it.
+		if _, rerr := in.Pool.CA.Revoke(ctx, record.Issuer, record.Serial, reasonCessationOfOperation); rerr != nil {
+			return nil, fmt.Errorf("revoke the undeliverable contract certificate: %w", rerr)
+		}
+		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
+	}
+	in.sessions.add(session, next.EMAID, now)
+	res := &Response{EXI: out, EMAID: next.EMAID, PCID: pcid, Contract: record, ContractChain: chain,
+		CPSChain: WithoutRoot(cps.Chain), CPSRoot: cps.Chain[len(cps.Chain)-1], Remaining: remaining}
+	in.remember(key, res)
+	return res, nil
+}
+
+// contracts20 returns the live contracts of a PCID in the order a -20
+// vehicle gets them: those it prioritizes in its order (only those, when
+// it names any), else the default first, then by EMAID.
+func (in *Installer) contracts20(ctx context.Context, pcid string, prioritized []string) ([]*store.Contract, error) {
+	cs, err := in.Pool.Store.ListContracts(ctx, "", pcid)
+	if err != nil {
+		return nil, err
+	}
+	now := in.now()
+	var live []*store.Contract
+	for _, c := range cs {
+		if !c.Cancelled() && (c.ValidUntil.IsZero() || now.Before(c.ValidUntil)) {
+			live = append(live, c)
+		}
+	}
+	if len(live) == 0 {
+		reason := ReasonUnknownPCID
+		if len(cs) > 0 {
+			reason = ReasonNoContract
+		}
+		return nil, refuse(ResponseNoCertificate, reason, nil, "no live contract is bound to PCID %s", pcid)
+	}
+	slices.SortStableFunc(live, func(a, b *store.Contract) int {
+		switch {
+		case a.Default && !b.Default:
+			return -1
+		case b.Default && !a.Default:
+			return 1
+		}
+		return 0
+	})
+	if len(prioritized) == 0 {
+		return live, nil
+	}
+	var out []*store.Contract
+	for _, p := range prioritized {
+		e, err := policies.ParseEMAID(p)
+		if err != nil {
+			continue
+		}
+		for _, c := range live {
+			if c.EMAID == e.String() && !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, refuse(ResponseNoCertificate, ReasonNoContract, nil, "none of the EMAIDs the vehicle prioritizes is a live contract of PCID %s", pcid)
+	}
+	return out, nil
+}
+
+// chooseCPS20 picks a -20 CPS identity (P-521 key) whose root the
+// vehicle lists.
+func (in *Installer) chooseCPS20(roots []rootID) (*CPS, error) {
+	for i := range in.CPS {
+		c := &in.CPS[i]
+		if k, ok := c.Signer.Public().(*ecdsa.PublicKey); ok && k.Curve == elliptic.P521() && listed(roots, c.Chain[len(c.Chain)-1]) {
+			return c, nil
+		}
+	}
+	return nil, refuse(ResponseNoCertificate, ReasonNoRoot, nil, "the vehicle lists none of the V2G roots of this pncpki's ISO 15118-20 CPS")
+}
+
+// chooseMO20 picks a -20 MO Sub-CA 2 whose root the vehicle lists, or
+// any when it lists no MO root this pncpki knows.
+func (in *Installer) chooseMO20(roots []rootID) (*ca.Authority, error) {
+	var fallback *ca.Authority
+	knownListed := false
+	for _, a := range in.Pool.CA.Authorities() {
+		switch {
+		case a.Profile.Name == policies.ISO20MOSub2 && a.Signer != nil:
+			if listed(roots, a.Chain[len(a.Chain)-1]) {
+				return a, nil
+			}
+			fallback = a
+		case a.Profile.Name == policies.ISO20MORoot && listed(roots, a.Cert):
+			knownListed = true
+		}
+	}
+	if fallback == nil || knownListed {
+		return nil, refuse(ResponseNoCertificate, ReasonNoRoot, nil, "no ISO 15118-20 MO sub-CA of this pncpki leads to a root the vehicle lists")
+	}
+	return fallback, nil
+}
+
+// answer20 issues and stores the contract certificate, encrypts its key
+// and builds the signed CertificateInstallationRes.
+func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Contract, pcid string, vehicle *ecdsa.PublicKey, cps *CPS, mo *ca.Authority, remaining int) ([]byte, *store.Certificate, [][]byte, error) {
+	validity := policies.Period{Years: 1}
+	if !c.ValidUntil.IsZero() {
+		days := int(c.ValidUntil.Sub(in.now()).Hours() / 24)
+		if days < 28 {
+			return nil, nil, nil, refuse(ResponseNoCertificate, ReasonNoContract, nil, "contract %s ends in %d days, before a contract certificate's minimum of 28", c.EMAID, days)
+		}
+		validity = policies.Period{Days: min(days, 365)}
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P521(), in.rand())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	//lint:ignore SA1019 D is the only handle on the scalar's memory
+	defer clear(key.D.Bits())
+	signed, err := in.Pool.CA.SignForKeyAs(c.Tenant, policies.ISO20Contract, mo.Name, &key.PublicKey, policies.Subject{CommonName: c.EMAID}, validity)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("issue contract certificate: %w", err)
+	}
+	inst := installationFrom(ctx)
+	signed.Installation = &inst
+	issued, err := signed.Record(ctx)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("store contract certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(signed.DER)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	field, dh, err := EncryptPrivateKey20(in.rand(), key, vehicle, pcid, cert.SubjectKeyId)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	chain := append([][]byte{signed.DER}, ChainDER(WithoutRoot(signed.Chain))...)
+	const sidID = "id-sid"
+	sid := exi.New("SignedInstallationData",
+		chain20("ContractCertificateChain", chain, true),
+		exi.Text("ECDHCurve", CurveSECP521),
+		exi.Binary("DHPublicKey", dh),
+		exi.Binary("SECP521_EncryptedPrivateKey", field)).WithAttr("Id", sidID)
+	sig, err := signature20(cps.Signer, sigRef{sidID, sid})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	out, err := exi.ISO20.Encode(exi.New("CertificateInstallationRes",
+		header20(sessionID, in.now().Unix(), sig),
+		exi.Text("ResponseCode", ResponseOK),
+		exi.Text("EVSEProcessing", "Finished"),
+		chain20("CPSCertificateChain", ChainDER(WithoutRoot(cps.Chain)), false),
+		sid,
+		exi.Text("RemainingContractCertificateChains", strconv.Itoa(remaining))))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("encode the answer: %w", err)
+	}
+	return out, issued.Record, chain, nil
+}
+
+// failure20 is an unsigned ISO 15118-20 CertificateInstallationRes with
+// code: the schema requires the chains and SignedInstallationData, which
+// carry placeholders (one zero byte, and zero bytes of the fixed
+// lengths), as libcbv2g's Ongoing answer does.
+func (in *Installer) failure20(exiRequest []byte, code string) ([]byte, error) {
+	sessionID := make([]byte, 8)
+	if msg, err := exi.ISO20.Decode(exiRequest); err == nil {
+		if b, err := hex.DecodeString(msg.Child("Header").Child("SessionID").Val()); err == nil && len(b) == 8 {
+			sessionID = b
+		}
+	}
+	zero := []byte{0}
+	return exi.ISO20.Encode(exi.New("CertificateInstallationRes",
+		header20(sessionID, in.now().Unix(), nil),
+		exi.Text("ResponseCode", code),
+		exi.Text("EVSEProcessing", "Finished"),
+		chain20("CPSCertificateChain", [][]byte{zero}, false),
+		exi.New("SignedInstallationData",
+			chain20("ContractCertificateChain", [][]byte{zero, zero}, true),
+			exi.Text("ECDHCurve", CurveSECP521),
+			exi.Binary("DHPublicKey", make([]byte, 133)),
+			exi.Binary("SECP521_EncryptedPrivateKey", make([]byte, 94))).WithAttr("Id", "id-sid"),
+		exi.Text("RemainingContractCertificateChains", "0")))
+}

@@ -1,0 +1,242 @@
+package contract
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/testcerts"
+	"github.com/pncpki/pncpki/testcerts/zlinttest"
+)
+
+// install20Env is a pncpki with both hierarchies, an eMSP with three
+// contracts for the test vehicle (the second its default), and the
+// vehicle of the ISO 15118-20 test PKI.
+type install20Env struct {
+	in      *Installer
+	d       *datadir.Dir
+	ev      *EV20
+	emaids  []string // in the order the vehicle gets them
+	moRoot  *x509.Certificate
+	dataDir string
+}
+
+func newInstall20Env(t *testing.T) *install20Env {
+	t.Helper()
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{PublicURL: "http://pki.stadtwerke-musterstadt.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Init(ctx, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range []*policies.Tenant{
+		{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}},
+		{Name: "oem1", Kind: policies.TenantOEM},
+	} {
+		if err := d.Store.CreateTenant(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oem, err := testcerts.Generate20(1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := &Pool{Store: d.Store, CA: d.CA}
+	var emaids []string
+	for i, raw := range []string{"DE8AAC2000000A", "DE8AAC2000000B", "DE8AAC2000000C"} {
+		c, err := pool.Put(ctx, "emsp1", store.Contract{EMAID: raw, PCID: testcerts.PCID, Default: i == 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		emaids = append(emaids, c.EMAID)
+	}
+	emaids[0], emaids[1] = emaids[1], emaids[0] // the default first
+	var cps []CPS
+	for _, f := range [][2]string{{datadir.CPSLeafKey, "cps-leaf.pem"}, {datadir.CPS20LeafKey, datadir.CPS20LeafCert}} {
+		c, err := LoadCPS(ctx, d.CA, "softkms:path="+f[0], filepath.Join(d.Path, f[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cps = append(cps, c)
+	}
+	in := &Installer{Pool: pool, CPS: cps,
+		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
+			return []*x509.Certificate{oem.Get("oem-root").Cert}, nil, nil
+		}}
+	v2g, _ := d.CA.Authority("v2g20-root")
+	mo, _ := d.CA.Authority("mo20-root")
+	ev := &EV20{
+		ProvisioningChain: []*x509.Certificate{oem.Get("oem-prov").Cert, oem.Get("oem-sub2").Cert, oem.Get("oem-sub1").Cert},
+		ProvisioningKey:   oem.Get("oem-prov").Key,
+		Roots:             []*x509.Certificate{v2g.Cert, mo.Cert},
+		MaxContracts:      3,
+	}
+	return &install20Env{in: in, d: d, ev: ev, emaids: emaids, moRoot: mo.Cert, dataDir: d.Path}
+}
+
+// TestInstall20 plays an ISO 15118-20 vehicle (secp521r1): it signs a
+// CertificateInstallationReq with its OEM provisioning key and asks until
+// no contract remains; each answer's CPS signature and chains verify, each
+// contract key decrypts and belongs to its certificate, each certificate
+// is stored, lints clean (ours and zlint) and openssl verifies its chain.
+// A retry gets the same answer; a fourth request gets none; a second
+// session with PrioritizedEMAIDs gets the one it names.
+func TestInstall20(t *testing.T) {
+	e := newInstall20Env(t)
+	ctx := context.Background()
+	var got []string
+	for i := range 3 {
+		req, err := e.ev.InstallationRequest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.in.Handle20(ctx, req, LimitOCPP21, Options20{})
+		if err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+		inst, err := e.ev.ReadResponse20(res.EXI, testcerts.PCID)
+		if err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+		if inst.Remaining != 2-i || res.Remaining != inst.Remaining {
+			t.Errorf("request %d: %d remaining, want %d", i+1, inst.Remaining, 2-i)
+		}
+		got = append(got, inst.EMAID)
+		rec, err := e.d.Store.Certificate(ctx, res.Contract.Issuer, res.Contract.Serial)
+		if err != nil || rec.Profile != policies.ISO20Contract || rec.Tenant != "emsp1" || rec.Issuer != "mo20-sub2" {
+			t.Fatalf("stored: %+v %v", rec, err)
+		}
+		p, _ := policies.Lookup(policies.ISO20Contract)
+		if vs := p.Check(inst.ContractChain[0], 0); len(vs) > 0 {
+			t.Errorf("contract certificate: %v", vs)
+		}
+		zlinttest.Check(t, "contract20", inst.ContractChain[0].Raw)
+		opensslVerify(t, e.moRoot, inst.ContractChain)
+		if i == 0 {
+			// The same request again: the same answer, no second certificate.
+			again, err := e.in.Handle20(ctx, req, LimitOCPP21, Options20{})
+			if err != nil || !again.Repeated || string(again.EXI) != string(res.EXI) {
+				t.Fatalf("retry: %v", err)
+			}
+		}
+	}
+	if !slices.Equal(got, e.emaids) {
+		t.Errorf("contracts %v, want %v (the default first)", got, e.emaids)
+	}
+	req, _ := e.ev.InstallationRequest()
+	_, err := e.in.Handle20(ctx, req, LimitOCPP21, Options20{})
+	var ie *InstallError
+	if !errors.As(err, &ie) || ie.ResponseCode != "WARNING_NoCertificateAvailable" || ie.Answer == nil {
+		t.Fatalf("a fourth request: %v", err)
+	}
+	if _, err := e.ev.ReadResponse20(ie.Answer, testcerts.PCID); err == nil || !strings.Contains(err.Error(), "WARNING_NoCertificateAvailable") {
+		t.Errorf("the failure answer reads as %v", err)
+	}
+
+	// Another session names its contract.
+	e.ev.SessionID, e.ev.PrioritizedEMAIDs, e.ev.MaxContracts = []byte("SESSION2"), []string{e.emaids[2]}, 1
+	req, _ = e.ev.InstallationRequest()
+	res, err := e.in.Handle20(ctx, req, LimitOCPP21, Options20{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst, err := e.ev.ReadResponse20(res.EXI, testcerts.PCID); err != nil || inst.EMAID != e.emaids[2] || inst.Remaining != 0 {
+		t.Errorf("prioritized: %+v %v", inst, err)
+	}
+
+	// The installation log has every answer.
+	log, err := e.d.Store.ListInstallations(ctx, store.InstallationFilter{PCID: testcerts.PCID, Limit: 10})
+	if err != nil || len(log) != 6 || log[1].ResponseCode != "WARNING_NoCertificateAvailable" || log[0].Size == 0 {
+		t.Errorf("installation log: %d %v", len(log), err)
+	}
+}
+
+// TestInstall20Refusals: requests that must get no contract.
+func TestInstall20Refusals(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name   string
+		mutate func(t *testing.T, e *install20Env) []byte
+		code   string
+	}{
+		{"garbage", func(*testing.T, *install20Env) []byte { return []byte("not exi") }, ResponseFailed},
+		{"signed by another key", func(t *testing.T, e *install20Env) []byte {
+			other, _ := testcerts.Generate20(9, time.Now())
+			e.ev.ProvisioningKey = other.Get("oem-prov").Key
+			r, _ := e.ev.InstallationRequest()
+			return r
+		}, ResponseSignatureError},
+		{"an OEM root unknown here", func(t *testing.T, e *install20Env) []byte {
+			other, _ := testcerts.Generate20(9, time.Now())
+			e.ev.ProvisioningChain = []*x509.Certificate{other.Get("oem-prov").Cert, other.Get("oem-sub2").Cert, other.Get("oem-sub1").Cert}
+			e.ev.ProvisioningKey = other.Get("oem-prov").Key
+			r, _ := e.ev.InstallationRequest()
+			return r
+		}, "WARNING_CertificateValidationError"},
+		{"no root the vehicle lists", func(t *testing.T, e *install20Env) []byte {
+			v2g2, _ := e.d.CA.Authority("v2g-root") // an ISO 15118-2 root only
+			e.ev.Roots = []*x509.Certificate{v2g2.Cert}
+			r, _ := e.ev.InstallationRequest()
+			return r
+		}, "WARNING_NoCertificateAvailable"},
+		{"a -2 request", func(t *testing.T, e *install20Env) []byte {
+			pki2, _ := testcerts.Generate(1, time.Now())
+			r, _ := (&EV{ProvisioningCert: pki2.Get("oem-prov").Cert, ProvisioningKey: pki2.Get("oem-prov").Key}).InstallationRequest()
+			return r
+		}, ResponseFailed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newInstall20Env(t)
+			before, _ := e.d.Store.CountCertificates(ctx, store.Filter{Profile: policies.ISO20Contract})
+			_, err := e.in.Handle20(ctx, tt.mutate(t, e), LimitOCPP21, Options20{})
+			var ie *InstallError
+			if !errors.As(err, &ie) || ie.ResponseCode != tt.code || ie.Answer == nil {
+				t.Fatalf("got %v, want %s", err, tt.code)
+			}
+			if after, _ := e.d.Store.CountCertificates(ctx, store.Filter{Profile: policies.ISO20Contract}); after != before {
+				t.Errorf("a refusal stored %d certificates", after-before)
+			}
+		})
+	}
+}
+
+// opensslVerify has openssl verify chain (leaf first) to root.
+func opensslVerify(t *testing.T, root *x509.Certificate, chain []*x509.Certificate) {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("SKIP: openssl not installed (.ci/run installs it)")
+	}
+	dir := t.TempDir()
+	write := func(name string, certs ...*x509.Certificate) string {
+		var b []byte
+		for _, c := range certs {
+			b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+		}
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o644)
+		return p
+	}
+	args := []string{"verify", "-x509_strict", "-CAfile", write("root.pem", root)}
+	if len(chain) > 1 {
+		args = append(args, "-untrusted", write("subs.pem", chain[1:]...))
+	}
+	out, err := exec.Command("openssl", append(args, write("leaf.pem", chain[0]))...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), ": OK") {
+		t.Errorf("openssl verify: %v %s", err, out)
+	}
+}
