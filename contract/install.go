@@ -109,6 +109,9 @@ type Installer struct {
 	// CPS lists the CPS identities; the one whose root the vehicle lists
 	// is used.
 	CPS []CPS
+	// CPS20 are the ISO 15118-20 CPS identities (P-521): Handle20 signs
+	// with the one whose root the vehicle lists.
+	CPS20 []CPS
 	// OEMRoots returns the vehicle OEM roots and the OEM sub-CAs known
 	// without a registered provisioning certificate.
 	OEMRoots func(ctx context.Context) (roots, intermediates []*x509.Certificate, err error)

@@ -110,7 +110,7 @@ func (in *Installer) Handle20(ctx context.Context, exiRequest []byte, maxBase64 
 	case errors.As(err, &ie):
 		ie.ResponseCode = responseCode20[ie.ResponseCode]
 		if ie.Answer == nil {
-			ie.Answer, _ = in.failure20(exiRequest, ie.ResponseCode)
+			ie.Answer, _ = FailureAnswer20(exiRequest, ie.ResponseCode, in.now())
 		}
 		in.Metrics.result(ActionInstall, ie.Reason)
 	case err != nil:
@@ -277,8 +277,8 @@ func (in *Installer) contracts20(ctx context.Context, pcid string, prioritized [
 // chooseCPS20 picks a -20 CPS identity (P-521 key) whose root the
 // vehicle lists.
 func (in *Installer) chooseCPS20(roots []rootID) (*CPS, error) {
-	for i := range in.CPS {
-		c := &in.CPS[i]
+	for i := range in.CPS20 {
+		c := &in.CPS20[i]
 		if k, ok := c.Signer.Public().(*ecdsa.PublicKey); ok && k.Curve == elliptic.P521() && listed(roots, c.Chain[len(c.Chain)-1]) {
 			return c, nil
 		}
@@ -367,11 +367,12 @@ func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Co
 	return out, issued.Record, chain, nil
 }
 
-// failure20 is an unsigned ISO 15118-20 CertificateInstallationRes with
-// code: the schema requires the chains and SignedInstallationData, which
-// carry placeholders (one zero byte, and zero bytes of the fixed
-// lengths), as libcbv2g's Ongoing answer does.
-func (in *Installer) failure20(exiRequest []byte, code string) ([]byte, error) {
+// FailureAnswer20 is an unsigned ISO 15118-20 CertificateInstallationRes
+// with code for the request (its SessionID, where it decodes): the schema
+// requires the chains and SignedInstallationData, which carry
+// placeholders (one zero byte, and zero bytes of the fixed lengths), as
+// libcbv2g's Ongoing answer does.
+func FailureAnswer20(exiRequest []byte, code string, now time.Time) ([]byte, error) {
 	sessionID := make([]byte, 8)
 	if msg, err := exi.ISO20.Decode(exiRequest); err == nil {
 		if b, err := hex.DecodeString(msg.Child("Header").Child("SessionID").Val()); err == nil && len(b) == 8 {
@@ -380,7 +381,7 @@ func (in *Installer) failure20(exiRequest []byte, code string) ([]byte, error) {
 	}
 	zero := []byte{0}
 	return exi.ISO20.Encode(exi.New("CertificateInstallationRes",
-		header20(sessionID, in.now().Unix(), nil),
+		header20(sessionID, now.Unix(), nil),
 		exi.Text("ResponseCode", code),
 		exi.Text("EVSEProcessing", "Finished"),
 		chain20("CPSCertificateChain", [][]byte{zero}, false),

@@ -66,7 +66,7 @@ func newInstall20Env(t *testing.T) *install20Env {
 		emaids = append(emaids, c.EMAID)
 	}
 	emaids[0], emaids[1] = emaids[1], emaids[0] // the default first
-	var cps []CPS
+	var cps []CPS                               // -2, then -20
 	for _, f := range [][2]string{{datadir.CPSLeafKey, "cps-leaf.pem"}, {datadir.CPS20LeafKey, datadir.CPS20LeafCert}} {
 		c, err := LoadCPS(ctx, d.CA, "softkms:path="+f[0], filepath.Join(d.Path, f[1]))
 		if err != nil {
@@ -74,7 +74,7 @@ func newInstall20Env(t *testing.T) *install20Env {
 		}
 		cps = append(cps, c)
 	}
-	in := &Installer{Pool: pool, CPS: cps,
+	in := &Installer{Pool: pool, CPS: cps[:1], CPS20: cps[1:],
 		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
 			return []*x509.Certificate{oem.Get("oem-root").Cert}, nil, nil
 		}}

@@ -49,6 +49,10 @@ var rootUse = map[string]Use{
 	policies.ISO2MORoot:   UseMO,
 	policies.ISO2OEMRoot:  UseOEM,
 	policies.OCPPCSMSRoot: UseCSMS,
+	// ISO 15118-20 roots serve the same uses: OCPP names no -20 use.
+	policies.ISO20V2GRoot: UseV2G,
+	policies.ISO20MORoot:  UseMO,
+	policies.ISO20OEMRoot: UseOEM,
 }
 
 // AnchorsFrom collects the roots of the CA service (our own and imported

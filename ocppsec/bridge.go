@@ -140,6 +140,8 @@ type ContractStatus interface {
 // requests (contract.Installer). An empty action means the body decides.
 type Installer interface {
 	Handle(ctx context.Context, action contract.Action, exiRequest []byte, maxBase64 int) (*contract.Response, error)
+	// Handle20 answers an ISO 15118-20 CertificateInstallationReq.
+	Handle20(ctx context.Context, exiRequest []byte, maxBase64 int, o contract.Options20) (*contract.Response, error)
 }
 
 // Call is a request pncpki wants sent to a station.
@@ -234,6 +236,9 @@ func (b *Bridge) Handle(ctx context.Context, stationID string, d Dialect, action
 		}
 		return b.authorize(ctx, d, r.IDToken.IDToken, "", hashes)
 	case *Get15118EVCertificateRequest:
+		if r.ISO15118SchemaVersion == contract.ISO15118v20Schema {
+			return b.get15118EVCertificate20(ctx, stationID, d, r)
+		}
 		return b.get15118EVCertificate(ctx, stationID, d, r.ISO15118SchemaVersion, contract.Action(r.Action), r.EXIRequest)
 	case *Has2beGet15118EVCertificateRequest:
 		return b.get15118EVCertificate(ctx, stationID, d, r.SchemaVersion, "", r.EXIRequest)
@@ -478,7 +483,7 @@ func (b *Bridge) get15118EVCertificate(ctx context.Context, stationID string, d 
 		return &Result{Response: &Get15118EVCertificateResponse{Status: "Failed", EXIResponse: out, StatusInfo: statusInfo(reason, format, args...)}}, nil
 	}
 	if schema != "" && schema != ISO15118v2Schema { // has.to.be may leave it out
-		return fail(nil, ReasonUnsupportedSchema, "iso15118SchemaVersion %q is not supported; pncpki speaks %s", schema, ISO15118v2Schema)
+		return fail(nil, ReasonUnsupportedSchema, "iso15118SchemaVersion %q is not supported; pncpki speaks %s, and %s over OCPP 2.1", schema, ISO15118v2Schema, contract.ISO15118v20Schema)
 	}
 	req, err := base64.StdEncoding.DecodeString(exiRequest)
 	if err != nil || exiRequest == "" {
@@ -505,6 +510,53 @@ func (b *Bridge) get15118EVCertificate(ctx context.Context, stationID string, d 
 			SAProvisioningCertificateChain:    has2beChain(contract.ChainDER(res.CPSChain))}}, nil
 	}
 	return &Result{Response: &Get15118EVCertificateResponse{Status: "Accepted", EXIResponse: out}}, nil
+}
+
+// get15118EVCertificate20 hands an ISO 15118-20 CertificateInstallationReq
+// to the contract service (OCPP 2.1 only: its 17,000-character
+// exiResponse is what a -20 answer needs, and only 2.1 carries
+// maximumContractCertificateChains and remainingContracts).
+func (b *Bridge) get15118EVCertificate20(ctx context.Context, stationID string, d Dialect, r *Get15118EVCertificateRequest) (*Result, error) {
+	fail := func(answer []byte, reason, format string, args ...any) (*Result, error) {
+		b.log().Warn("Get15118EVCertificate (ISO 15118-20) failed", "reason", reason, "detail", fmt.Sprintf(format, args...))
+		if answer == nil {
+			// The vehicle still gets an answer it can read.
+			req, _ := base64.StdEncoding.DecodeString(r.EXIRequest)
+			answer, _ = contract.FailureAnswer20(req, contract.ResponseFailed, b.now())
+		}
+		return &Result{Response: &Get15118EVCertificateResponse{Status: "Failed", EXIResponse: base64.StdEncoding.EncodeToString(answer),
+			StatusInfo: statusInfo(reason, format, args...)}}, nil
+	}
+	if d != OCPP21 {
+		return fail(nil, ReasonUnsupportedSchema, "ISO 15118-20 installations need OCPP 2.1")
+	}
+	if r.Action != string(contract.ActionInstall) {
+		return fail(nil, ReasonUnsupportedSchema, "ISO 15118-20 has no certificate update: action %s", r.Action)
+	}
+	req, err := base64.StdEncoding.DecodeString(r.EXIRequest)
+	if err != nil || r.EXIRequest == "" {
+		return fail(nil, ReasonInvalidEXI, "exiRequest is not base64: %v", err)
+	}
+	if b.Installer == nil {
+		return fail(nil, ReasonNoContractSvc, "this pncpki runs no contract service (no CPS key)")
+	}
+	o := contract.Options20{PrioritizedEMAIDs: r.PrioritizedEMAIDs}
+	if r.MaximumContractCertificateChains != nil {
+		o.MaxContracts = int(*r.MaximumContractCertificateChains)
+	}
+	limit, source := b.exiLimit(ctx, stationID, d)
+	res, err := b.Installer.Handle20(contract.ForStation(ctx, stationID, source), req, limit, o)
+	var ie *contract.InstallError
+	if errors.As(err, &ie) {
+		return fail(ie.Answer, ie.Reason, "ResponseCode %s: %s (exiResponse limit %d from %s)", ie.ResponseCode, ie.Error(), limit, source)
+	} else if err != nil {
+		return fail(nil, ReasonInternal, "%v", err)
+	}
+	out := base64.StdEncoding.EncodeToString(res.EXI)
+	b.log().Info("contract certificate installed", "station", stationID, "emaid", res.EMAID, "schema", "iso15118-20", "repeated", res.Repeated,
+		"remaining", res.Remaining, "base64", len(out), "exi_limit", limit, "exi_limit_source", source)
+	remaining := int32(res.Remaining)
+	return &Result{Response: &Get15118EVCertificateResponse{Status: "Accepted", EXIResponse: out, RemainingContracts: &remaining}}, nil
 }
 
 func has2beChain(chain [][]byte) *Has2beCertificateChain {

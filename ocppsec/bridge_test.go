@@ -561,7 +561,8 @@ func TestGet15118EVCertificateFails(t *testing.T) {
 		schema, exi, reason string
 	}{
 		{ISO15118v2Schema, "gAI=", ReasonNoContractSvc},
-		{"urn:iso:std:iso:15118:-20:CommonMessages", "gAI=", ReasonUnsupportedSchema},
+		{"urn:iso:std:iso:15118:-20:CommonMessages", "gAI=", ReasonUnsupportedSchema}, // over 2.0.1
+		{"urn:iso:15118:20:2022:MsgDef", "gAI=", ReasonUnsupportedSchema},
 		{ISO15118v2Schema, "not base64!", ReasonInvalidEXI},
 	} {
 		req := Get15118EVCertificateRequest{ISO15118SchemaVersion: tc.schema, Action: "Install", EXIRequest: tc.exi}

@@ -179,3 +179,94 @@ func readEXI(ev *contract.EV, b64 string, key *ecdsa.PrivateKey) (*contract.Inst
 	}
 	return ev.ReadResponse(b, key)
 }
+
+// TestGet15118EVCertificate20 plays an ISO 15118-20 vehicle (P-521)
+// through the bridge over OCPP 2.1: the station passes its
+// maximumContractCertificateChains, each answer validates against the
+// official 2.1 schema and carries remainingContracts, the vehicle reads
+// and decrypts every contract, and asks until none remains. Over 2.0.1 the
+// -20 schema is refused with an answer the vehicle can read.
+func TestGet15118EVCertificate20(t *testing.T) {
+	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true}, "")
+	ctx := context.Background()
+	if err := e.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}}); err != nil {
+		t.Fatal(err)
+	}
+	pool := &contract.Pool{Store: e.d.Store, CA: e.d.CA}
+	for i, emaid := range []string{"DE8AAC2000000A", "DE8AAC2000000B"} {
+		if _, err := pool.Put(ctx, "emsp1", store.Contract{EMAID: emaid, PCID: testcerts.PCID, Default: i == 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oem, err := testcerts.Generate20(7, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cps []contract.CPS // -2, then -20
+	for _, f := range [][2]string{{datadir.CPSLeafKey, "cps-leaf.pem"}, {datadir.CPS20LeafKey, datadir.CPS20LeafCert}} {
+		c, err := contract.LoadCPS(ctx, e.d.CA, "softkms:path="+f[0], filepath.Join(e.d.Path, f[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cps = append(cps, c)
+	}
+	e.b.Contracts = pool
+	e.b.Installer = &contract.Installer{Pool: pool, CPS: cps[:1], CPS20: cps[1:],
+		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
+			return []*x509.Certificate{oem.Get("oem-root").Cert}, nil, nil
+		}}
+	v2g, _ := e.d.CA.Authority("v2g20-root")
+	mo, _ := e.d.CA.Authority("mo20-root")
+	ev := &contract.EV20{ProvisioningChain: []*x509.Certificate{oem.Get("oem-prov").Cert, oem.Get("oem-sub2").Cert, oem.Get("oem-sub1").Cert},
+		ProvisioningKey: oem.Get("oem-prov").Key, Roots: []*x509.Certificate{v2g.Cert, mo.Cert}, MaxContracts: 1}
+	maxChains := int32(5) // the station's copy overrides the request's 1
+	var got []string
+	for i := 0; ; i++ {
+		exiReq, err := ev.InstallationRequest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := Get15118EVCertificateRequest{ISO15118SchemaVersion: contract.ISO15118v20Schema, Action: "Install",
+			EXIRequest: base64.StdEncoding.EncodeToString(exiReq), MaximumContractCertificateChains: &maxChains}
+		res, err := e.b.Handle(ctx, "CS-1", OCPP21, "Get15118EVCertificate", mustJSON(t, req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.schema(t, OCPP21, "Get15118EVCertificate", true, res.Response)
+		r := res.Response.(*Get15118EVCertificateResponse)
+		if r.Status != "Accepted" || r.RemainingContracts == nil {
+			t.Fatalf("request %d: %+v %+v", i+1, r, r.StatusInfo)
+		}
+		answer, _ := base64.StdEncoding.DecodeString(r.EXIResponse)
+		inst, err := ev.ReadResponse20(answer, testcerts.PCID)
+		if err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+		if int(*r.RemainingContracts) != inst.Remaining {
+			t.Errorf("remainingContracts %d, the answer says %d", *r.RemainingContracts, inst.Remaining)
+		}
+		got = append(got, inst.EMAID)
+		if inst.Remaining == 0 {
+			break
+		}
+		if i > 3 {
+			t.Fatal("contracts do not run out")
+		}
+	}
+	if len(got) != 2 || !strings.HasPrefix(got[0], "DE8AAC2000000A") || !strings.HasPrefix(got[1], "DE8AAC2000000B") {
+		t.Errorf("contracts %v", got)
+	}
+	// ISO 15118-20 over 2.0.1: refused, with a -20 answer.
+	exiReq, _ := ev.InstallationRequest()
+	req := Get15118EVCertificateRequest{ISO15118SchemaVersion: contract.ISO15118v20Schema, Action: "Install", EXIRequest: base64.StdEncoding.EncodeToString(exiReq)}
+	res, err := e.b.Handle(ctx, "CS-1", OCPP201, "Get15118EVCertificate", mustJSON(t, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.schema(t, OCPP201, "Get15118EVCertificate", true, res.Response)
+	r := res.Response.(*Get15118EVCertificateResponse)
+	answer, _ := base64.StdEncoding.DecodeString(r.EXIResponse)
+	if _, err := ev.ReadResponse20(answer, testcerts.PCID); r.Status != "Failed" || r.StatusInfo.ReasonCode != ReasonUnsupportedSchema || err == nil || !strings.Contains(err.Error(), "ResponseCode FAILED") {
+		t.Errorf("2.0.1: %+v %+v; the answer reads as %v", r, r.StatusInfo, err)
+	}
+}

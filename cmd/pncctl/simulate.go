@@ -26,8 +26,9 @@ import (
 // simulateEVCmd plays the vehicle against a running pncd, through the
 // OCPP API as a CSMS would forward it.
 func (a *app) simulateEVCmd() *cobra.Command {
-	var pcid, oemCert, oemKey, roots, station, version, contractCert, contractKey, save string
+	var pcid, oemCert, oemKey, roots, station, version, contractCert, contractKey, save, schema string
 	var update bool
+	var maxContracts int
 	c := &cobra.Command{
 		Use:   "simulate-ev",
 		Short: "Play a vehicle against a running pncd (--server): build and sign a CertificateInstallationReq (or UpdateReq), send it through Get15118EVCertificate, verify and decrypt the answer, and print a report",
@@ -38,6 +39,19 @@ func (a *app) simulateEVCmd() *cobra.Command {
 			cl, err := a.client()
 			if err != nil {
 				return err
+			}
+			switch schema {
+			case "iso15118-2":
+			case "iso15118-20":
+				if update {
+					return usageError{errors.New("ISO 15118-20 has no certificate update: drop --update")}
+				}
+				if !cmd.Flags().Changed("ocpp-version") {
+					version = "2.1"
+				}
+				return a.simulateEV20(cmd, cl, sim20{oemCert: oemCert, oemKey: oemKey, roots: roots, station: station, version: version, save: save, maxContracts: maxContracts})
+			default:
+				return usageError{fmt.Errorf("--schema %q: want iso15118-2 or iso15118-20", schema)}
 			}
 			ev := &contract.EV{}
 			var recipient *ecdsa.PrivateKey
@@ -132,22 +146,9 @@ func (a *app) simulateEVCmd() *cobra.Command {
 				leaf.NotBefore.UTC().Format(time.DateOnly), leaf.NotAfter.UTC().Format(time.DateOnly), leaf.Issuer.CommonName)
 			fmt.Fprintf(a.out, "key        decrypted; it is the contract certificate's key\n")
 			if save != "" {
-				if err := os.MkdirAll(save, 0o700); err != nil {
+				if err := saveContract(save, "contract", got.ContractChain, got.ContractKey, a); err != nil {
 					return err
 				}
-				var b strings.Builder
-				for _, c := range got.ContractChain {
-					b.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
-				}
-				certFile, keyFile := filepath.Join(save, "contract.pem"), filepath.Join(save, "contract.key")
-				os.Remove(keyFile) // WriteKeyFile never overwrites
-				if err := os.WriteFile(certFile, []byte(b.String()), 0o644); err != nil {
-					return err
-				}
-				if err := ca.WriteKeyFile(keyFile, got.ContractKey); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.out, "saved      %s and %s (for --update)\n", certFile, keyFile)
 			}
 			return nil
 		},
@@ -163,8 +164,92 @@ func (a *app) simulateEVCmd() *cobra.Command {
 	f.StringVar(&contractCert, "contract-cert", "", "PEM contract certificate chain for --update")
 	f.StringVar(&contractKey, "contract-key", "", "PEM contract key for --update")
 	f.StringVar(&save, "save", "", "directory to write the installed contract certificate chain and key to (the key with mode 0600)")
+	f.StringVar(&schema, "schema", "iso15118-2", "the vehicle's ISO 15118 part: iso15118-2, or iso15118-20 (secp521r1; over OCPP 2.1; --oem-cert may hold the provisioning certificate's sub-CAs after it)")
+	f.IntVar(&maxContracts, "max-contracts", 3, "ISO 15118-20: MaximumContractCertificateChains; the vehicle asks again while contracts remain")
 	c.MarkFlagRequired("station")
 	return remote(c)
+}
+
+// sim20 is what simulate-ev --schema iso15118-20 needs of its flags.
+type sim20 struct {
+	oemCert, oemKey, roots, station, version, save string
+	maxContracts                                   int
+}
+
+// simulateEV20 plays an ISO 15118-20 vehicle: it asks through
+// Get15118EVCertificate while contracts remain, and checks each answer
+// (CPS signature and chain, contract chain, the decrypted key).
+func (a *app) simulateEV20(cmd *cobra.Command, cl *client, o sim20) error {
+	chain, key, err := readCertAndKey(o.oemCert, o.oemKey)
+	if err != nil {
+		return fmt.Errorf("OEM provisioning: %w", err)
+	}
+	pcid, err := policies.NormalizePCID(chain[0].Subject.CommonName)
+	if err != nil {
+		return fmt.Errorf("PCID of %s: %w", o.oemCert, err)
+	}
+	ev := &contract.EV20{ProvisioningChain: chain, ProvisioningKey: key, MaxContracts: o.maxContracts}
+	if ev.Roots, err = a.evRoots(cmd, cl, o.roots); err != nil {
+		return err
+	}
+	for n := 1; n <= 255; n++ {
+		req, err := ev.InstallationRequest()
+		if err != nil {
+			return err
+		}
+		b64 := base64.StdEncoding.EncodeToString(req)
+		fmt.Fprintf(a.out, "request    ISO 15118-20 CertificateInstallationReq %d, %d bytes of EXI (%d base64 characters), %d roots listed\n", n, len(req), len(b64), len(ev.Roots))
+		maxChains := int32(o.maxContracts)
+		payload, _ := json.Marshal(ocppsec.Get15118EVCertificateRequest{ISO15118SchemaVersion: contract.ISO15118v20Schema, Action: "Install",
+			EXIRequest: b64, MaximumContractCertificateChains: &maxChains})
+		start := time.Now()
+		resp, err := cl.OCPP.HandleRequest(cmd.Context(), call(cl, &pncpkiv1.HandleRequestRequest{
+			StationId: o.station, OcppVersion: o.version, Action: "Get15118EVCertificate", Payload: string(payload)}))
+		if err != nil {
+			return err
+		}
+		took := time.Since(start)
+		var out ocppsec.Get15118EVCertificateResponse
+		if err := json.Unmarshal([]byte(resp.Msg.Payload), &out); err != nil {
+			return fmt.Errorf("response payload: %w", err)
+		}
+		if out.Status != "Accepted" {
+			info := ""
+			if out.StatusInfo != nil {
+				info = out.StatusInfo.ReasonCode + ": " + out.StatusInfo.AdditionalInfo
+			}
+			fmt.Fprintf(a.out, "response   %s in %s: %s\n", out.Status, took.Round(time.Microsecond), info)
+			return exitError{code: 1}
+		}
+		exiRes, err := base64.StdEncoding.DecodeString(out.EXIResponse)
+		if err != nil {
+			return fmt.Errorf("exiResponse: %w", err)
+		}
+		fmt.Fprintf(a.out, "response   Accepted in %s, %d bytes of EXI (%d base64 characters)\n", took.Round(time.Microsecond), len(exiRes), len(out.EXIResponse))
+		got, err := ev.ReadResponse20(exiRes, pcid)
+		if err != nil {
+			fmt.Fprintf(a.out, "check      FAILED: %v\n", err)
+			return exitError{code: 1}
+		}
+		names := make([]string, len(got.CPSChain))
+		for i, c := range got.CPSChain {
+			names[i] = c.Subject.CommonName
+		}
+		leaf := got.ContractChain[0]
+		fmt.Fprintf(a.out, "CPS chain  %s: verified to a listed root; the CPS signature (ECDSA P-521, SHA-512) is valid\n", strings.Join(names, " <- "))
+		fmt.Fprintf(a.out, "contract   eMAID %s, serial %s, valid %s to %s, issued by %s\n", got.EMAID, ca.SerialHex(leaf.SerialNumber),
+			leaf.NotBefore.UTC().Format(time.DateOnly), leaf.NotAfter.UTC().Format(time.DateOnly), leaf.Issuer.CommonName)
+		fmt.Fprintf(a.out, "key        decrypted (ECDH P-521, AES-256-GCM); it is the contract certificate's key; %d more remain\n", got.Remaining)
+		if o.save != "" {
+			if err := saveContract(o.save, fmt.Sprintf("contract-%d", n), got.ContractChain, got.ContractKey, a); err != nil {
+				return err
+			}
+		}
+		if got.Remaining == 0 {
+			return nil
+		}
+	}
+	return errors.New("contracts did not run out after 255 answers")
 }
 
 // evRoots returns the roots the simulated vehicle lists: a PEM file, or the
@@ -230,4 +315,26 @@ func readCertAndKey(certFile, keyFile string) ([]*x509.Certificate, *ecdsa.Priva
 		return nil, nil, fmt.Errorf("%s is not the P-256 key of %s", keyFile, certFile)
 	}
 	return chain, ec, nil
+}
+
+// saveContract writes an installed contract chain and key into dir as
+// NAME.pem and NAME.key (mode 0600).
+func saveContract(dir, name string, chain []*x509.Certificate, key *ecdsa.PrivateKey, a *app) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, c := range chain {
+		b.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+	}
+	certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	os.Remove(keyFile) // WriteKeyFile never overwrites
+	if err := os.WriteFile(certFile, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	if err := ca.WriteKeyFile(keyFile, key); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.out, "saved      %s and %s\n", certFile, keyFile)
+	return nil
 }

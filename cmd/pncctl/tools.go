@@ -98,6 +98,7 @@ It exits 0 when all are clean and 1 with the violations otherwise.`,
 func (a *app) testpkiCmd() *cobra.Command {
 	var out string
 	var seed uint64
+	var iso20 bool
 	c := &cobra.Command{
 		Use:   "testpki",
 		Short: "Write a complete, deterministic test PKI (never for production)",
@@ -105,9 +106,14 @@ func (a *app) testpkiCmd() *cobra.Command {
 one with a leaf of each kind, as DIR/certs/NAME.pem and .der, DIR/keys/NAME.key
 (PEM, mode 0600) and DIR/chains/NAME.pem (the certificate and its sub-CAs,
 without the root). The keys derive from --seed: the same seed on the same day
-writes the same files.`,
+writes the same files. With --iso15118-20 it writes the ISO 15118-20
+hierarchies instead (secp521r1: P-521 keys, ecdsa-with-SHA512).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pki, err := testcerts.Generate(seed, time.Now())
+			generate := testcerts.Generate
+			if iso20 {
+				generate = testcerts.Generate20
+			}
+			pki, err := generate(seed, time.Now())
 			if err != nil {
 				return err
 			}
@@ -120,6 +126,7 @@ writes the same files.`,
 	}
 	c.Flags().StringVar(&out, "out", "", "output directory")
 	c.Flags().Uint64Var(&seed, "seed", 1, "seed of the keys and serials")
+	c.Flags().BoolVar(&iso20, "iso15118-20", false, "the ISO 15118-20 hierarchies (P-521) instead of the ISO 15118-2 and OCPP ones")
 	c.MarkFlagRequired("out")
 	return c
 }

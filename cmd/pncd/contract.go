@@ -46,9 +46,20 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 	if err != nil {
 		return nil, fmt.Errorf("CPS: %w", err)
 	}
+	// The ISO 15118-20 CPS leaf 'pncctl init --iso15118-20' made: it
+	// signs -20 answers (P-521).
+	var cps20 []contract.CPS
+	if cert20 := filepath.Join(d.Path, datadir.CPS20LeafCert); fileExists(cert20) {
+		c, err := contract.LoadCPS(ctx, d.CA, "softkms:path="+datadir.CPS20LeafKey, cert20)
+		if err != nil {
+			return nil, fmt.Errorf("ISO 15118-20 CPS: %w", err)
+		}
+		cps20 = append(cps20, c)
+	}
 	in := &contract.Installer{
 		Pool:    pool,
 		CPS:     []contract.CPS{cps},
+		CPS20:   cps20,
 		Log:     log,
 		Metrics: contract.NewMetrics(reg),
 		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
@@ -146,4 +157,9 @@ func syncRoots(ctx context.Context, up *upstream.Client, b *ocppsec.Bridge, log 
 	}
 	log.Info("upstream root pool synced", "upstream", up.BaseURL, "protocol", up.Protocol, "roots",
 		len(roots[ocppsec.UseV2G])+len(roots[ocppsec.UseMO])+len(roots[ocppsec.UseOEM]), "added", added, "removed", removed)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
