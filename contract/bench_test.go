@@ -7,6 +7,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -93,6 +95,78 @@ func BenchmarkPublicKeyOps(b *testing.B) {
 	b.Run("ecdh", func(b *testing.B) {
 		for b.Loop() {
 			eph, _ := ecdh.P256().GenerateKey(rand.Reader)
+			eph.ECDH(peer.PublicKey())
+		}
+	})
+}
+
+// BenchmarkInstall20 runs ISO 15118-20 installations (secp521r1) in
+// process: every request a new V2G session of the vehicle (a new
+// signature, its first contract), on as many goroutines as CPUs, with the
+// durable SQLite store. BenchmarkPublicKeyOps20 gives the P-521
+// operations one holds: two verifications (the request's signature and the
+// provisioning certificate's; the sub-CAs are verified once and
+// remembered), two key generations (the contract key and the ephemeral
+// ECDH key), one ECDH and two signatures (the certificate and the CPS's).
+func BenchmarkInstall20(b *testing.B) {
+	e := newInstall20Env(b)
+	e.in.Window = time.Nanosecond
+	e.ev.MaxContracts = 1
+	reqs := make([][]byte, 256)
+	for i := range reqs {
+		e.ev.SessionID = []byte{byte(i >> 8), byte(i), 'B', 'E', 'N', 'C', 'H', '0'}
+		r, err := e.ev.InstallationRequest()
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs[i] = r
+	}
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			// A session asks once: its answer is remembered, so that a
+			// request run again (past 256) is a new issuance only once per
+			// session window; the sessions are forgotten between runs.
+			i := next.Add(1)
+			if _, err := e.in.Handle20(context.Background(), reqs[i%int64(len(reqs))], LimitOCPP21, Options20{}); err != nil {
+				var ie *InstallError
+				if errors.As(err, &ie) && ie.Reason == ReasonNoContract {
+					e.in.sessions = sessions20{} // a second round over the same sessions
+					continue
+				}
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkPublicKeyOps20 measures the P-521 operations of an ISO 15118-20
+// installation, the floor BenchmarkInstall20 stands on.
+func BenchmarkPublicKeyOps20(b *testing.B) {
+	k, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	d := sha512.Sum512([]byte("x"))
+	sig, _ := ecdsa.SignASN1(rand.Reader, k, d[:])
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			ecdsa.VerifyASN1(&k.PublicKey, d[:], sig)
+		}
+	})
+	b.Run("sign", func(b *testing.B) {
+		for b.Loop() {
+			ecdsa.SignASN1(rand.Reader, k, d[:])
+		}
+	})
+	b.Run("keygen", func(b *testing.B) {
+		for b.Loop() {
+			ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+		}
+	})
+	peer, _ := ecdh.P521().GenerateKey(rand.Reader)
+	b.Run("ecdh", func(b *testing.B) {
+		for b.Loop() {
+			eph, _ := ecdh.P521().GenerateKey(rand.Reader)
 			eph.ECDH(peer.PublicKey())
 		}
 	})

@@ -33,7 +33,7 @@ type install20Env struct {
 	dataDir string
 }
 
-func newInstall20Env(t *testing.T) *install20Env {
+func newInstall20Env(t testing.TB) *install20Env {
 	t.Helper()
 	ctx := context.Background()
 	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{PublicURL: "http://pki.stadtwerke-musterstadt.example"})
