@@ -375,6 +375,51 @@ func issueContractChain(t *testing.T, e *bridgeEnv) []*x509.Certificate {
 	return append([]*x509.Certificate{iss.Cert()}, withoutRoot(iss.Chain)...)
 }
 
+// TestAuthorize20: OCPP 2.1 Authorize with an ISO 15118-20 contract
+// certificate (P-521, from the -20 MO Sub-CA 2), by chain and by hash
+// data, is Accepted, and CertificateRevoked once it is revoked.
+func TestAuthorize20(t *testing.T) {
+	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Test", ISO20: true}, "")
+	ctx := context.Background()
+	iss, err := e.d.CA.Issue(ctx, ca.Request{Profile: policies.ISO20Contract, CSR: []byte(csrPEMOn(t, elliptic.P521(), "DEABCC123456788", ""))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := append([]*x509.Certificate{iss.Cert()}, withoutRoot(iss.Chain)...)
+	h, err := HashDataOf(chain[0], chain[1], "SHA256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byHash := AuthorizeRequest{IDToken: IdToken{IDToken: "DEABCC123456788", Type: "eMAID"}, ISO15118CertificateHashData: []OCSPRequestData{{
+		HashAlgorithm: h.HashAlgorithm, IssuerNameHash: h.IssuerNameHash, IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber, ResponderURL: "http://127.0.0.1:1/ocsp"}}}
+	byChain := AuthorizeRequest{IDToken: IdToken{IDToken: "DEABCC123456788", Type: "eMAID"}, Certificate: EncodePEMChain(chain...)}
+	authorize := func(payload any) string {
+		t.Helper()
+		res, err := e.b.Handle(ctx, "CS-1", OCPP21, "Authorize", mustJSON(t, payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.schema(t, OCPP21, "Authorize", true, res.Response)
+		return res.CertificateStatus
+	}
+	for name, p := range map[string]any{"chain": byChain, "hash": byHash} {
+		if s := authorize(p); s != CertAccepted {
+			t.Errorf("%s: %s, want Accepted", name, s)
+		}
+	}
+	if _, err := e.d.CA.Revoke(ctx, "mo20-sub2", ca.SerialHex(chain[0].SerialNumber), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.resp.ApplyRevocations(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range map[string]any{"chain": byChain, "hash": byHash} {
+		if s := authorize(p); s != CertRevoked {
+			t.Errorf("%s after revocation: %s, want CertificateRevoked", name, s)
+		}
+	}
+}
+
 func TestAuthorizeAndCertificateStatus(t *testing.T) {
 	e := newBridgeEnv(t)
 	ctx := context.Background()
