@@ -210,16 +210,7 @@ func signP521(signer crypto.Signer, signedInfo []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r, s big.Int
-	in := cryptobyte.String(der)
-	var seq cryptobyte.String
-	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() || !seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&s) || !seq.Empty() {
-		return nil, errors.New("signer returned a malformed ECDSA signature")
-	}
-	out := make([]byte, 132)
-	r.FillBytes(out[:66])
-	s.FillBytes(out[66:])
-	return out, nil
+	return rawECDSA(der, 66)
 }
 
 // EncryptPrivateKey20 encrypts a P-521 contract key for the vehicle whose

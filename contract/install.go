@@ -612,25 +612,27 @@ func (in *Installer) chooseCPS(roots []rootID) (*CPS, error) {
 // the vehicle lists; when the vehicle lists no MO root this pncpki knows
 // (many list only V2G roots), any MO sub-CA 2.
 func (in *Installer) chooseMO(roots []rootID) (*ca.Authority, error) {
+	return in.chooseMOOf(roots, policies.ISO2MOSub2, policies.ISO2MORoot)
+}
+
+// chooseMOOf is chooseMO among the CAs of profile sub under roots of
+// profile root (ISO 15118-2's or -20's).
+func (in *Installer) chooseMOOf(roots []rootID, sub, root string) (*ca.Authority, error) {
 	var fallback *ca.Authority
 	knownListed := false
 	for _, a := range in.Pool.CA.Authorities() {
-		if a.Profile.Name != policies.ISO2MOSub2 || a.Signer == nil {
-			continue
-		}
-		root := a.Chain[len(a.Chain)-1]
-		if listed(roots, root) {
-			return a, nil
-		}
-		fallback = a
-	}
-	for _, a := range in.Pool.CA.Authorities() {
-		if a.Profile.Name == policies.ISO2MORoot && listed(roots, a.Cert) {
+		switch {
+		case a.Profile.Name == sub && a.Signer != nil:
+			if listed(roots, a.Chain[len(a.Chain)-1]) {
+				return a, nil
+			}
+			fallback = a
+		case a.Profile.Name == root && listed(roots, a.Cert):
 			knownListed = true
 		}
 	}
 	if fallback == nil || knownListed {
-		return nil, refuse(ResponseNoCertificate, ReasonNoRoot, nil, "no MO sub-CA of this pncpki leads to a root the vehicle lists")
+		return nil, refuse(ResponseNoCertificate, ReasonNoRoot, nil, "no %s of this pncpki leads to a root the vehicle lists", sub)
 	}
 	return fallback, nil
 }

@@ -289,23 +289,7 @@ func (in *Installer) chooseCPS20(roots []rootID) (*CPS, error) {
 // chooseMO20 picks a -20 MO Sub-CA 2 whose root the vehicle lists, or
 // any when it lists no MO root this pncpki knows.
 func (in *Installer) chooseMO20(roots []rootID) (*ca.Authority, error) {
-	var fallback *ca.Authority
-	knownListed := false
-	for _, a := range in.Pool.CA.Authorities() {
-		switch {
-		case a.Profile.Name == policies.ISO20MOSub2 && a.Signer != nil:
-			if listed(roots, a.Chain[len(a.Chain)-1]) {
-				return a, nil
-			}
-			fallback = a
-		case a.Profile.Name == policies.ISO20MORoot && listed(roots, a.Cert):
-			knownListed = true
-		}
-	}
-	if fallback == nil || knownListed {
-		return nil, refuse(ResponseNoCertificate, ReasonNoRoot, nil, "no ISO 15118-20 MO sub-CA of this pncpki leads to a root the vehicle lists")
-	}
-	return fallback, nil
+	return in.chooseMOOf(roots, policies.ISO20MOSub2, policies.ISO20MORoot)
 }
 
 // answer20 issues and stores the contract certificate, encrypts its key

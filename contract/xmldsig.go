@@ -43,15 +43,22 @@ func Sign(signer crypto.Signer, signedInfoEXI []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return rawECDSA(der, 32)
+}
+
+// rawECDSA turns a DER ECDSA signature into r‖s, each of n bytes: the
+// form ISO 15118's SignatureValue has.
+func rawECDSA(der []byte, n int) ([]byte, error) {
 	var r, s big.Int
 	in := cryptobyte.String(der)
 	var seq cryptobyte.String
-	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() || !seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&s) || !seq.Empty() {
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() || !seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&s) || !seq.Empty() ||
+		r.Sign() <= 0 || s.Sign() <= 0 || r.BitLen() > 8*n || s.BitLen() > 8*n {
 		return nil, fmt.Errorf("signer returned a malformed ECDSA signature")
 	}
-	out := make([]byte, SignatureSize)
-	r.FillBytes(out[:32])
-	s.FillBytes(out[32:])
+	out := make([]byte, 2*n)
+	r.FillBytes(out[:n])
+	s.FillBytes(out[n:])
 	return out, nil
 }
 

@@ -90,46 +90,11 @@ func (a *app) simulateEVCmd() *cobra.Command {
 			b64 := base64.StdEncoding.EncodeToString(req)
 			fmt.Fprintf(a.out, "request    Certificate%sReq, %d bytes of EXI (%d base64 characters), %d roots listed\n",
 				map[string]string{"Install": "Installation", "Update": "Update"}[action], len(req), len(b64), len(ev.Roots))
-			payload, _ := json.Marshal(ocppsec.Get15118EVCertificateRequest{ISO15118SchemaVersion: ocppsec.ISO15118v2Schema, Action: action, EXIRequest: b64})
-			ocppAction := "Get15118EVCertificate"
-			if version == "1.6" {
-				// The OCA's Plug and Charge profile: the 2.0.1 message
-				// inside a DataTransfer.
-				ocppAction = "DataTransfer"
-				payload, _ = json.Marshal(ocppsec.DataTransfer16{VendorID: ocppsec.VendorOCA, MessageID: "Get15118EVCertificate", Data: string(payload)})
-			}
-			start := time.Now()
-			resp, err := cl.OCPP.HandleRequest(cmd.Context(), call(cl, &pncpkiv1.HandleRequestRequest{
-				StationId: station, OcppVersion: version, Action: ocppAction, Payload: string(payload)}))
+			exiRes, _, err := a.askEVCertificate(cmd, cl, station, version, ocppsec.Get15118EVCertificateRequest{
+				ISO15118SchemaVersion: ocppsec.ISO15118v2Schema, Action: action, EXIRequest: b64})
 			if err != nil {
 				return err
 			}
-			took := time.Since(start)
-			answer := resp.Msg.Payload
-			if version == "1.6" {
-				var dt ocppsec.DataTransfer16Response
-				if err := json.Unmarshal([]byte(answer), &dt); err != nil || dt.Status != "Accepted" {
-					return fmt.Errorf("DataTransfer answer: %s %v", dt.Status, err)
-				}
-				answer = dt.Data
-			}
-			var out ocppsec.Get15118EVCertificateResponse
-			if err := json.Unmarshal([]byte(answer), &out); err != nil {
-				return fmt.Errorf("response payload: %w", err)
-			}
-			if out.Status != "Accepted" {
-				info := ""
-				if out.StatusInfo != nil {
-					info = out.StatusInfo.ReasonCode + ": " + out.StatusInfo.AdditionalInfo
-				}
-				fmt.Fprintf(a.out, "response   %s in %s: %s\n", out.Status, took.Round(time.Microsecond), info)
-				return exitError{code: 1}
-			}
-			exiRes, err := base64.StdEncoding.DecodeString(out.EXIResponse)
-			if err != nil {
-				return fmt.Errorf("exiResponse: %w", err)
-			}
-			fmt.Fprintf(a.out, "response   Accepted in %s, %d bytes of EXI (%d base64 characters)\n", took.Round(time.Microsecond), len(exiRes), len(out.EXIResponse))
 			got, err := ev.ReadResponse(exiRes, recipient)
 			if err != nil {
 				fmt.Fprintf(a.out, "check      FAILED: %v\n", err)
@@ -200,32 +165,11 @@ func (a *app) simulateEV20(cmd *cobra.Command, cl *client, o sim20) error {
 		b64 := base64.StdEncoding.EncodeToString(req)
 		fmt.Fprintf(a.out, "request    ISO 15118-20 CertificateInstallationReq %d, %d bytes of EXI (%d base64 characters), %d roots listed\n", n, len(req), len(b64), len(ev.Roots))
 		maxChains := int32(o.maxContracts)
-		payload, _ := json.Marshal(ocppsec.Get15118EVCertificateRequest{ISO15118SchemaVersion: contract.ISO15118v20Schema, Action: "Install",
-			EXIRequest: b64, MaximumContractCertificateChains: &maxChains})
-		start := time.Now()
-		resp, err := cl.OCPP.HandleRequest(cmd.Context(), call(cl, &pncpkiv1.HandleRequestRequest{
-			StationId: o.station, OcppVersion: o.version, Action: "Get15118EVCertificate", Payload: string(payload)}))
+		exiRes, out, err := a.askEVCertificate(cmd, cl, o.station, o.version, ocppsec.Get15118EVCertificateRequest{
+			ISO15118SchemaVersion: contract.ISO15118v20Schema, Action: "Install", EXIRequest: b64, MaximumContractCertificateChains: &maxChains})
 		if err != nil {
 			return err
 		}
-		took := time.Since(start)
-		var out ocppsec.Get15118EVCertificateResponse
-		if err := json.Unmarshal([]byte(resp.Msg.Payload), &out); err != nil {
-			return fmt.Errorf("response payload: %w", err)
-		}
-		if out.Status != "Accepted" {
-			info := ""
-			if out.StatusInfo != nil {
-				info = out.StatusInfo.ReasonCode + ": " + out.StatusInfo.AdditionalInfo
-			}
-			fmt.Fprintf(a.out, "response   %s in %s: %s\n", out.Status, took.Round(time.Microsecond), info)
-			return exitError{code: 1}
-		}
-		exiRes, err := base64.StdEncoding.DecodeString(out.EXIResponse)
-		if err != nil {
-			return fmt.Errorf("exiResponse: %w", err)
-		}
-		fmt.Fprintf(a.out, "response   Accepted in %s, %d bytes of EXI (%d base64 characters)\n", took.Round(time.Microsecond), len(exiRes), len(out.EXIResponse))
 		got, err := ev.ReadResponse20(exiRes, pcid)
 		if err != nil {
 			fmt.Fprintf(a.out, "check      FAILED: %v\n", err)
@@ -244,6 +188,10 @@ func (a *app) simulateEV20(cmd *cobra.Command, cl *client, o sim20) error {
 			if err := saveContract(o.save, fmt.Sprintf("contract-%d", n), got.ContractChain, got.ContractKey, a); err != nil {
 				return err
 			}
+		}
+		if out.RemainingContracts == nil || int(*out.RemainingContracts) != got.Remaining {
+			fmt.Fprintf(a.out, "check      FAILED: remainingContracts is not the answer's %d\n", got.Remaining)
+			return exitError{code: 1}
 		}
 		if got.Remaining == 0 {
 			return nil
@@ -337,4 +285,52 @@ func saveContract(dir, name string, chain []*x509.Certificate, key *ecdsa.Privat
 	}
 	fmt.Fprintf(a.out, "saved      %s and %s\n", certFile, keyFile)
 	return nil
+}
+
+// askEVCertificate sends a Get15118EVCertificate as station through the
+// OCPP API (in OCPP 1.6 inside the OCA's Plug and Charge DataTransfer),
+// prints how it went, and returns the exiResponse of an accepted answer;
+// a refusal is exit 1.
+func (a *app) askEVCertificate(cmd *cobra.Command, cl *client, station, version string, req ocppsec.Get15118EVCertificateRequest) ([]byte, *ocppsec.Get15118EVCertificateResponse, error) {
+	payload, _ := json.Marshal(req)
+	ocppAction := "Get15118EVCertificate"
+	if version == "1.6" {
+		// The OCA's Plug and Charge profile: the 2.0.1 message inside a
+		// DataTransfer.
+		ocppAction = "DataTransfer"
+		payload, _ = json.Marshal(ocppsec.DataTransfer16{VendorID: ocppsec.VendorOCA, MessageID: "Get15118EVCertificate", Data: string(payload)})
+	}
+	start := time.Now()
+	resp, err := cl.OCPP.HandleRequest(cmd.Context(), call(cl, &pncpkiv1.HandleRequestRequest{
+		StationId: station, OcppVersion: version, Action: ocppAction, Payload: string(payload)}))
+	if err != nil {
+		return nil, nil, err
+	}
+	took := time.Since(start)
+	answer := resp.Msg.Payload
+	if version == "1.6" {
+		var dt ocppsec.DataTransfer16Response
+		if err := json.Unmarshal([]byte(answer), &dt); err != nil || dt.Status != "Accepted" {
+			return nil, nil, fmt.Errorf("DataTransfer answer: %s %v", dt.Status, err)
+		}
+		answer = dt.Data
+	}
+	var out ocppsec.Get15118EVCertificateResponse
+	if err := json.Unmarshal([]byte(answer), &out); err != nil {
+		return nil, nil, fmt.Errorf("response payload: %w", err)
+	}
+	if out.Status != "Accepted" {
+		info := ""
+		if out.StatusInfo != nil {
+			info = out.StatusInfo.ReasonCode + ": " + out.StatusInfo.AdditionalInfo
+		}
+		fmt.Fprintf(a.out, "response   %s in %s: %s\n", out.Status, took.Round(time.Microsecond), info)
+		return nil, nil, exitError{code: 1}
+	}
+	exiRes, err := base64.StdEncoding.DecodeString(out.EXIResponse)
+	if err != nil {
+		return nil, nil, fmt.Errorf("exiResponse: %w", err)
+	}
+	fmt.Fprintf(a.out, "response   Accepted in %s, %d bytes of EXI (%d base64 characters)\n", took.Round(time.Microsecond), len(exiRes), len(out.EXIResponse))
+	return exiRes, &out, nil
 }
