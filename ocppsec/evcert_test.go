@@ -186,8 +186,12 @@ func readEXI(ev *contract.EV, b64 string, key *ecdsa.PrivateKey) (*contract.Inst
 // official 2.1 schema and carries remainingContracts, the vehicle reads
 // and decrypts every contract, and asks until none remains. Over 2.0.1 the
 // -20 schema is refused with an answer the vehicle can read.
-func TestGet15118EVCertificate20(t *testing.T) {
-	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true}, "")
+// withInstaller20 gives a bridge whose data directory has the ISO 15118-20
+// hierarchy a contract service with both CPS identities, two contracts of
+// an eMSP for the vehicle of the -20 test PKI (the first its default), and
+// that PKI's OEM root; it returns the vehicle.
+func withInstaller20(t *testing.T, e *bridgeEnv) *contract.EV20 {
+	t.Helper()
 	ctx := context.Background()
 	if err := e.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}}); err != nil {
 		t.Fatal(err)
@@ -217,8 +221,14 @@ func TestGet15118EVCertificate20(t *testing.T) {
 		}}
 	v2g, _ := e.d.CA.Authority("v2g20-root")
 	mo, _ := e.d.CA.Authority("mo20-root")
-	ev := &contract.EV20{ProvisioningChain: []*x509.Certificate{oem.Get("oem-prov").Cert, oem.Get("oem-sub2").Cert, oem.Get("oem-sub1").Cert},
+	return &contract.EV20{ProvisioningChain: []*x509.Certificate{oem.Get("oem-prov").Cert, oem.Get("oem-sub2").Cert, oem.Get("oem-sub1").Cert},
 		ProvisioningKey: oem.Get("oem-prov").Key, Roots: []*x509.Certificate{v2g.Cert, mo.Cert}, MaxContracts: 1}
+}
+
+func TestGet15118EVCertificate20(t *testing.T) {
+	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true}, "")
+	ctx := context.Background()
+	ev := withInstaller20(t, e)
 	maxChains := int32(5) // the station's copy overrides the request's 1
 	var got []string
 	for i := 0; ; i++ {

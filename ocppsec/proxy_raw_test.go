@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -23,8 +24,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/testcerts"
 )
 
 // rawUpstream is a minimal CSMS that answers every CALL it gets with an
@@ -397,5 +401,127 @@ func TestProxyUpstreamTLS(t *testing.T) {
 	p.UpstreamTLS = &tls.Config{RootCAs: x509.NewCertPool()}
 	if _, resp, err := dialRaw(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ocpp/CS-1", "ocpp2.0.1", nil); err == nil || resp == nil || resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("untrusted upstream: %v %v", err, resp)
+	}
+}
+
+// TestProxyOCPP21ISO20: a station speaking ocpp2.1 through pncd's proxy
+// gets the ISO 15118-20 certificate messages answered, each frame checked
+// against the official 2.1 schemas on both sides: SignCertificate with
+// V2G20Certificate and the CertificateSigned that follows, Get15118EV
+// Certificate with a -20 request (its answer read and decrypted by the
+// vehicle), Authorize with that -20 contract certificate's hash data, and
+// a -20 exiRequest over 2.1's 11,000 characters refused as a CALLERROR.
+func TestProxyOCPP21ISO20(t *testing.T) {
+	up := &rawUpstream{}
+	upSrv := httptest.NewServer(up)
+	t.Cleanup(upSrv.Close)
+	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true}, "")
+	ev := withInstaller20(t, e)
+	p := &Proxy{Bridge: e.b, Upstream: "ws" + strings.TrimPrefix(upSrv.URL, "http") + "/ocpp"}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	c, _, err := dialRaw(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ocpp/CS-1", "ocpp2.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// answer reads until the answer to id, checking pncpki's own calls to
+	// the station (root sync, FieldLength) against the 2.1 schemas.
+	var calls []*Frame
+	answer := func(id string) *Frame {
+		t.Helper()
+		for {
+			f := c.read()
+			if f.Type == TypeCall {
+				var v any
+				json.Unmarshal(f.Payload, &v)
+				e.schema(t, OCPP21, f.Action, false, v)
+				calls = append(calls, f)
+				continue
+			}
+			if f.ID != id {
+				t.Fatalf("frame %+v, want the answer to %s", f, id)
+			}
+			return f
+		}
+	}
+	call := func(id, action string, payload any) *Frame {
+		t.Helper()
+		c.send(`[2,"` + id + `","` + action + `",` + string(mustJSON(t, payload)) + `]`)
+		f := answer(id)
+		if f.Type == TypeCallResult {
+			var v any
+			json.Unmarshal(f.Payload, &v)
+			e.schema(t, OCPP21, action, true, v)
+		}
+		return f
+	}
+
+	// The SECC's -20 certificate.
+	f := call("s1", "SignCertificate", SignCertificateRequest{CSR: csrPEMOn(t, elliptic.P521(), "DEABCE0001", "Example CPO"), CertificateType: "V2G20Certificate"})
+	if f.Type != TypeCallResult || !strings.Contains(string(f.Payload), `"Accepted"`) {
+		t.Fatalf("SignCertificate: %+v %s", f, f.Payload)
+	}
+	var signed *CertificateSignedRequest
+	for i := 0; signed == nil && i < 10; i++ {
+		for _, cf := range calls {
+			if cf.Action == "CertificateSigned" {
+				signed = &CertificateSignedRequest{}
+				if err := Decode(OCPP21, cf.Payload, signed); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if signed == nil {
+			calls = append(calls, c.read())
+		}
+	}
+	if signed == nil || signed.CertificateType != "V2G20Certificate" {
+		t.Fatalf("no CertificateSigned for the -20 certificate: %+v", calls)
+	}
+	chain, err := ParsePEMChain([]byte(signed.CertificateChain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyOpenSSL(t, e, chain, policies.ISO20SECC)
+
+	// A vehicle's -20 installation.
+	exiReq, err := ev.InstallationRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxChains := int32(2)
+	f = call("g1", "Get15118EVCertificate", Get15118EVCertificateRequest{ISO15118SchemaVersion: contract.ISO15118v20Schema, Action: "Install",
+		EXIRequest: base64.StdEncoding.EncodeToString(exiReq), MaximumContractCertificateChains: &maxChains})
+	var res Get15118EVCertificateResponse
+	if f.Type != TypeCallResult || Decode(OCPP21, f.Payload, &res) != nil || res.Status != "Accepted" || res.RemainingContracts == nil || *res.RemainingContracts != 1 {
+		t.Fatalf("Get15118EVCertificate: %+v %s", f, f.Payload)
+	}
+	exiRes, _ := base64.StdEncoding.DecodeString(res.EXIResponse)
+	inst, err := ev.ReadResponse20(exiRes, testcerts.PCID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Authorize with its hash data: the CSMS decides on the idToken (this
+	// one answers an empty object), pncpki adds the certificate's status.
+	h, err := HashDataOf(inst.ContractChain[0], inst.ContractChain[1], "SHA256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(`[2,"a1","Authorize",` + string(mustJSON(t, AuthorizeRequest{IDToken: IdToken{IDToken: inst.EMAID, Type: "eMAID"}, ISO15118CertificateHashData: []OCSPRequestData{{
+		HashAlgorithm: h.HashAlgorithm, IssuerNameHash: h.IssuerNameHash, IssuerKeyHash: h.IssuerKeyHash, SerialNumber: h.SerialNumber, ResponderURL: "http://127.0.0.1:1/ocsp"}}})) + `]`)
+	var auth AuthorizeResponse
+	if f = answer("a1"); f.Type != TypeCallResult || json.Unmarshal(f.Payload, &auth) != nil || auth.CertificateStatus != CertAccepted {
+		t.Errorf("Authorize: %+v %s", f, f.Payload)
+	}
+
+	// 2.1 allows 11,000 characters of exiRequest, not more.
+	f = call("g2", "Get15118EVCertificate", Get15118EVCertificateRequest{ISO15118SchemaVersion: contract.ISO15118v20Schema, Action: "Install",
+		EXIRequest: strings.Repeat("A", 11004)})
+	if f.Type != TypeCallError || f.ErrorCode != CodePropertyConstraint {
+		t.Errorf("an exiRequest over 11,000 characters: %+v", f)
+	}
+	if got := fmt.Sprint(up.seen()); got != "[Authorize]" {
+		t.Errorf("the CSMS saw %s, want only Authorize", got)
 	}
 }
