@@ -23,7 +23,7 @@ go build -o "$W/pncctl" ./cmd/pncctl
 go build -o "$W/signload" ./bench/signload
 
 echo "== in process (go test -bench BenchmarkInstall ./contract)"
-go test -run '^$' -bench 'BenchmarkInstall$|BenchmarkInstallStages$|BenchmarkPublicKeyOps' -benchtime 3s ./contract >"$W/bench.txt"
+go test -run '^$' -bench 'BenchmarkInstall$|BenchmarkInstallStages$|BenchmarkPublicKeyOps$' -benchtime 3s ./contract >"$W/bench.txt"
 awk '
 /^BenchmarkInstall(-[0-9]+)?[ \t]/ { ns=$3 }
 /^BenchmarkInstallStages/ { for (i=5; i<NF; i+=2) { s=$(i+1); sub(/-us$/, "", s); st[s]=$i } }

@@ -256,11 +256,20 @@ type request struct {
 func (in *Installer) Handle(ctx context.Context, action Action, exiRequest []byte, maxBase64 int) (*Response, error) {
 	rec := &store.InstallationRecord{At: in.now(), Station: installationFrom(ctx).Station, Limit: maxBase64}
 	res, err := in.handle(ctx, &action, exiRequest, maxBase64, rec)
+	in.finish(ctx, rec, action, res, err, func(ie *InstallError) {
+		ie.Answer, _ = FailureFor(action, ie.ResponseCode, exiRequest)
+	})
+	return res, err
+}
+
+// finish gives a refusal without an answer the one failure makes, counts
+// the request in the metrics and appends it to the installation log.
+func (in *Installer) finish(ctx context.Context, rec *store.InstallationRecord, action Action, res *Response, err error, failure func(*InstallError)) {
 	var ie *InstallError
 	switch {
 	case errors.As(err, &ie):
 		if ie.Answer == nil {
-			ie.Answer, _ = FailureFor(action, ie.ResponseCode, exiRequest)
+			failure(ie)
 		}
 		in.Metrics.result(action, ie.Reason)
 	case err != nil:
@@ -274,7 +283,6 @@ func (in *Installer) Handle(ctx context.Context, action Action, exiRequest []byt
 		in.Metrics.observe(res.Timings)
 	}
 	in.record(ctx, rec, action, res, err)
-	return res, err
 }
 
 func (in *Installer) handle(ctx context.Context, action *Action, exiRequest []byte, maxBase64 int, rec *store.InstallationRecord) (*Response, error) {
@@ -740,13 +748,9 @@ func (in *Installer) issue(ctx context.Context, action Action, req *request, cps
 	if err != nil {
 		return nil, err
 	}
-	validity := policies.Period{Years: 1}
-	if !req.contract.ValidUntil.IsZero() {
-		days := int(req.contract.ValidUntil.Sub(in.now()).Hours() / 24)
-		if days < 28 {
-			return nil, refuse(ResponseNoCertificate, ReasonNoContract, nil, "contract %s ends in %d days, before a contract certificate's minimum of 28", req.contract.EMAID, days)
-		}
-		validity = policies.Period{Days: min(days, 365)}
+	validity, err := in.contractValidity(req.contract)
+	if err != nil {
+		return nil, err
 	}
 
 	t := in.clock()
@@ -797,6 +801,20 @@ func (in *Installer) issue(ctx context.Context, action Action, req *request, cps
 	}
 	chain := append([][]byte{signed.DER}, ChainDER(WithoutRoot(signed.Chain))...)
 	return &contractData{chain: chain, encrypted: encrypted, dhPubl: dhPublic, emaid: req.contract.EMAID, stored: stored}, nil
+}
+
+// contractValidity is how long a contract certificate for c lives: a
+// year, or until the contract ends; a contract that ends within the
+// contract certificate's minimum of 28 days gets none.
+func (in *Installer) contractValidity(c *store.Contract) (policies.Period, error) {
+	if c.ValidUntil.IsZero() {
+		return policies.Period{Years: 1}, nil
+	}
+	days := int(c.ValidUntil.Sub(in.now()).Hours() / 24)
+	if days < 28 {
+		return policies.Period{}, refuse(ResponseNoCertificate, ReasonNoContract, nil, "contract %s ends in %d days, before a contract certificate's minimum of 28", c.EMAID, days)
+	}
+	return policies.Period{Days: min(days, 365)}, nil
 }
 
 // depositData is the contract data an eMSP deposited.

@@ -106,21 +106,12 @@ func (in *Installer) Handle20(ctx context.Context, exiRequest []byte, maxBase64 
 	rec := &store.InstallationRecord{At: in.now(), Station: installationFrom(ctx).Station, Limit: maxBase64}
 	res, err := in.handle20(ctx, exiRequest, maxBase64, o, rec)
 	var ie *InstallError
-	switch {
-	case errors.As(err, &ie):
+	if errors.As(err, &ie) {
 		ie.ResponseCode = responseCode20[ie.ResponseCode]
-		if ie.Answer == nil {
-			ie.Answer, _ = FailureAnswer20(exiRequest, ie.ResponseCode, in.now())
-		}
-		in.Metrics.result(ActionInstall, ie.Reason)
-	case err != nil:
-		in.Metrics.result(ActionInstall, "error")
-	case res.Repeated:
-		in.Metrics.result(ActionInstall, "repeated")
-	default:
-		in.Metrics.result(ActionInstall, ResponseOK)
 	}
-	in.record(ctx, rec, ActionInstall, res, err)
+	in.finish(ctx, rec, ActionInstall, res, err, func(ie *InstallError) {
+		ie.Answer, _ = FailureAnswer20(exiRequest, ie.ResponseCode, in.now())
+	})
 	return res, err
 }
 
@@ -295,13 +286,9 @@ func (in *Installer) chooseMO20(roots []rootID) (*ca.Authority, error) {
 // answer20 issues and stores the contract certificate, encrypts its key
 // and builds the signed CertificateInstallationRes.
 func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Contract, pcid string, vehicle *ecdsa.PublicKey, cps *CPS, mo *ca.Authority, remaining int) ([]byte, *store.Certificate, [][]byte, error) {
-	validity := policies.Period{Years: 1}
-	if !c.ValidUntil.IsZero() {
-		days := int(c.ValidUntil.Sub(in.now()).Hours() / 24)
-		if days < 28 {
-			return nil, nil, nil, refuse(ResponseNoCertificate, ReasonNoContract, nil, "contract %s ends in %d days, before a contract certificate's minimum of 28", c.EMAID, days)
-		}
-		validity = policies.Period{Days: min(days, 365)}
+	validity, err := in.contractValidity(c)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P521(), in.rand())
 	if err != nil {

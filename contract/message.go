@@ -75,7 +75,9 @@ func parseCertValue(v string) (*x509.Certificate, error) {
 	return x509.ParseCertificate(der)
 }
 
-// signedElements finds, in the body element, every element with an Id.
+// signedElements finds, in the body element (ISO 15118-2) or the message
+// (ISO 15118-20), every element with an Id, two levels deep; the header,
+// whose Signature is not signed, is left out.
 func signedElements(body *exi.Element) map[string]*exi.Element {
 	out := map[string]*exi.Element{}
 	var walk func(e *exi.Element, depth int)
@@ -85,7 +87,9 @@ func signedElements(body *exi.Element) map[string]*exi.Element {
 		}
 		if depth < 2 {
 			for _, c := range e.Children {
-				walk(c, depth+1)
+				if c.Name.Local != "Header" {
+					walk(c, depth+1)
+				}
 			}
 		}
 	}

@@ -51,10 +51,11 @@ func VerifyMessage20(msg *exi.Element) (*x509.Certificate, error) {
 	if len(refs) == 0 {
 		return signer, errors.New("SignedInfo has no Reference")
 	}
+	elems := signedElements(msg)
 	for _, ref := range refs {
 		uri, _ := ref.Attr("URI")
 		id, _ := strings.CutPrefix(uri, "#")
-		el := elementWithID(msg, id)
+		el := elems[id]
 		if el == nil {
 			return signer, fmt.Errorf("reference %q names no element of the message", uri)
 		}
@@ -92,22 +93,6 @@ func VerifyMessage20(msg *exi.Element) (*x509.Certificate, error) {
 		return signer, fmt.Errorf("encode SignedInfo: %w", err)
 	}
 	return signer, VerifySignedInfo20(method, siEXI, value, signer)
-}
-
-// elementWithID finds the element of msg whose Id attribute is id.
-func elementWithID(msg *exi.Element, id string) *exi.Element {
-	if v, ok := msg.Attr("Id"); ok && v == id {
-		return msg
-	}
-	for _, c := range msg.Children {
-		if c.Name.Local == "Header" {
-			continue // the Signature is not signed
-		}
-		if f := elementWithID(c, id); f != nil {
-			return f
-		}
-	}
-	return nil
 }
 
 // withoutSignature is msg with a Header that has no Signature.

@@ -100,15 +100,9 @@ func (a *app) simulateEVCmd() *cobra.Command {
 				fmt.Fprintf(a.out, "check      FAILED: %v\n", err)
 				return exitError{code: 1}
 			}
-			names := make([]string, len(got.CPSChain))
-			for i, c := range got.CPSChain {
-				names[i] = c.Subject.CommonName
-			}
-			leaf := got.ContractChain[0]
-			fmt.Fprintf(a.out, "CPS chain  %s: verified to a listed root\n", strings.Join(names, " <- "))
+			fmt.Fprintf(a.out, "CPS chain  %s: verified to a listed root\n", chainNames(got.CPSChain))
 			fmt.Fprintf(a.out, "signature  the CPS signature over the four signed elements is valid\n")
-			fmt.Fprintf(a.out, "contract   eMAID %s, serial %s, valid %s to %s, issued by %s\n", got.EMAID, ca.SerialHex(leaf.SerialNumber),
-				leaf.NotBefore.UTC().Format(time.DateOnly), leaf.NotAfter.UTC().Format(time.DateOnly), leaf.Issuer.CommonName)
+			fmt.Fprintln(a.out, contractLine(got.EMAID, got.ContractChain[0]))
 			fmt.Fprintf(a.out, "key        decrypted; it is the contract certificate's key\n")
 			if save != "" {
 				if err := saveContract(save, "contract", got.ContractChain, got.ContractKey, a); err != nil {
@@ -175,14 +169,8 @@ func (a *app) simulateEV20(cmd *cobra.Command, cl *client, o sim20) error {
 			fmt.Fprintf(a.out, "check      FAILED: %v\n", err)
 			return exitError{code: 1}
 		}
-		names := make([]string, len(got.CPSChain))
-		for i, c := range got.CPSChain {
-			names[i] = c.Subject.CommonName
-		}
-		leaf := got.ContractChain[0]
-		fmt.Fprintf(a.out, "CPS chain  %s: verified to a listed root; the CPS signature (ECDSA P-521, SHA-512) is valid\n", strings.Join(names, " <- "))
-		fmt.Fprintf(a.out, "contract   eMAID %s, serial %s, valid %s to %s, issued by %s\n", got.EMAID, ca.SerialHex(leaf.SerialNumber),
-			leaf.NotBefore.UTC().Format(time.DateOnly), leaf.NotAfter.UTC().Format(time.DateOnly), leaf.Issuer.CommonName)
+		fmt.Fprintf(a.out, "CPS chain  %s: verified to a listed root; the CPS signature (ECDSA P-521, SHA-512) is valid\n", chainNames(got.CPSChain))
+		fmt.Fprintln(a.out, contractLine(got.EMAID, got.ContractChain[0]))
 		fmt.Fprintf(a.out, "key        decrypted (ECDH P-521, AES-256-GCM); it is the contract certificate's key; %d more remain\n", got.Remaining)
 		if o.save != "" {
 			if err := saveContract(o.save, fmt.Sprintf("contract-%d", n), got.ContractChain, got.ContractKey, a); err != nil {
@@ -333,4 +321,19 @@ func (a *app) askEVCertificate(cmd *cobra.Command, cl *client, station, version 
 	}
 	fmt.Fprintf(a.out, "response   Accepted in %s, %d bytes of EXI (%d base64 characters)\n", took.Round(time.Microsecond), len(exiRes), len(out.EXIResponse))
 	return exiRes, &out, nil
+}
+
+// chainNames is a chain's CNs, leaf first.
+func chainNames(chain []*x509.Certificate) string {
+	names := make([]string, len(chain))
+	for i, c := range chain {
+		names[i] = c.Subject.CommonName
+	}
+	return strings.Join(names, " <- ")
+}
+
+// contractLine is the report line of an installed contract certificate.
+func contractLine(emaid string, leaf *x509.Certificate) string {
+	return fmt.Sprintf("contract   eMAID %s, serial %s, valid %s to %s, issued by %s", emaid, ca.SerialHex(leaf.SerialNumber),
+		leaf.NotBefore.UTC().Format(time.DateOnly), leaf.NotAfter.UTC().Format(time.DateOnly), leaf.Issuer.CommonName)
 }

@@ -111,11 +111,15 @@ type InitConfig struct {
 	ISO20 bool
 }
 
+// HierarchyCA is a CA Init creates: its name, profile, parent and the
+// title that is its CN.
+type HierarchyCA struct{ Name, Profile, Parent, Title string }
+
 // DefaultHierarchy lists the CAs that Init creates, parents first. A CA's
 // CN is its title alone: the organization is in O already, and every byte
 // of a name counts four times in a certificate of an installation answer
 // (CN and O of subject and issuer) against OCPP's exiResponse limit.
-var DefaultHierarchy = []struct{ Name, Profile, Parent, Title string }{
+var DefaultHierarchy = []HierarchyCA{
 	{"v2g-root", policies.ISO2V2GRoot, "", "V2G Root CA"},
 	{"cpo-sub1", policies.ISO2CPOSub1, "v2g-root", "CPO Sub-CA 1"},
 	{"cpo-sub2", policies.ISO2CPOSub2, "cpo-sub1", "CPO Sub-CA 2"},
@@ -131,7 +135,7 @@ var DefaultHierarchy = []struct{ Name, Profile, Parent, Title string }{
 // creates next to the -2 ones with InitConfig.ISO20, parents first. Their
 // names differ from the -2 CAs' in a "20": relying parties build chains
 // by name.
-var Hierarchy20 = []struct{ Name, Profile, Parent, Title string }{
+var Hierarchy20 = []HierarchyCA{
 	{"v2g20-root", policies.ISO20V2GRoot, "", "V2G Root CA 20"},
 	{"cpo20-sub1", policies.ISO20CPOSub1, "v2g20-root", "CPO Sub-CA 1 20"},
 	{"cpo20-sub2", policies.ISO20CPOSub2, "cpo20-sub1", "CPO Sub-CA 2 20"},
