@@ -29,6 +29,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudflare/circl/sign/ed448"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -244,7 +246,7 @@ func (s *Service) Reload(ctx context.Context) error {
 			continue
 		}
 		for pname, pcert := range certs {
-			if pname != name && bytes.Equal(cert.RawIssuer, pcert.RawSubject) && cert.CheckSignatureFrom(pcert) == nil {
+			if pname != name && bytes.Equal(cert.RawIssuer, pcert.RawSubject) && ed448x509.CheckSignature(cert, pcert) == nil {
 				parents[name] = pname
 				break
 			}
@@ -703,6 +705,10 @@ func SerialHex(n *big.Int) string { return n.Text(16) }
 // SubjectKeyID is RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey
 // bits.
 func SubjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	if k, ok := pub.(ed448.PublicKey); ok {
+		h := sha1.Sum(k)
+		return h[:], nil
+	}
 	if k, ok := pub.(*ecdsa.PublicKey); ok {
 		// The subjectPublicKey of an EC key is its uncompressed point.
 		b, err := k.Bytes()
@@ -794,6 +800,11 @@ func (b *Builder) template(p *policies.Profile, issuer *Authority, pub crypto.Pu
 	if p.IsCA() {
 		t.MaxPathLen, t.MaxPathLenZero = p.PathLen, p.PathLen == 0
 	}
+	if issuer == nil && p.Keys == policies.KeyEd448 {
+		// Tools that cannot check Ed448 signatures (zlint) tell a root
+		// by its AKI, which the -20 vector PKI's roots carry too.
+		t.AuthorityKeyId = ski
+	}
 	signerPub := pub
 	if issuer != nil {
 		if notAfter.After(issuer.Cert.NotAfter) {
@@ -813,6 +824,10 @@ func (b *Builder) template(p *policies.Profile, issuer *Authority, pub crypto.Pu
 	}
 	if p.OCSPNoCheck {
 		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: policies.OIDOCSPNoCheck, Value: asn1NULL})
+	}
+	if subj.AltX448Key != nil {
+		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: ed448x509.OIDSubjectAltPublicKeyInfo,
+			Value: ed448x509.MarshalX448PublicKey(subj.AltX448Key)})
 	}
 	t.SignatureAlgorithm = signatureAlgorithm(signerPub)
 	t.Subject = Name(subj.CommonName, subj.Organization, subj.Country, p.DC)

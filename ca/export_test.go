@@ -17,3 +17,10 @@ func (b *Builder) Template(p *policies.Profile, issuer *Authority, pub crypto.Pu
 func CreateFast(rand io.Reader, t, parent *x509.Certificate, signer crypto.Signer) ([]byte, error) {
 	return createCertificate(rand, t, parent, signer)
 }
+
+// EncodeTBSCertList and CreateEd448CRL expose the CRL encoder to the
+// external test that compares it with crypto/x509.
+var (
+	EncodeTBSCertList = encodeTBSCertList
+	CreateEd448CRL    = createEd448CRL
+)

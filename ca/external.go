@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -96,7 +97,7 @@ func (s *Service) issueExternal(ctx context.Context, p *policies.Profile, x *Ext
 		return nil, refuse(CodeUpstream, "the upstream's certificate is for %q, not %q", leaf.Subject.CommonName, subj.CommonName)
 	case leaf.IsCA:
 		return nil, refuse(CodeUpstream, "the upstream answered a CA certificate")
-	case leaf.CheckSignatureFrom(certs[1]) != nil:
+	case ed448x509.CheckSignature(leaf, certs[1]) != nil:
 		return nil, refuse(CodeUpstream, "the upstream's certificate is not signed by the CA it sent")
 	}
 	if err := s.externalCA(ctx, x, p, certs[1]); err != nil {

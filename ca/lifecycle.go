@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -132,7 +133,7 @@ func (s *Service) ImportCRL(ctx context.Context, der []byte) (string, int, error
 	if err != nil {
 		return "", 0, refuse(CodeBadRequest, "parse CRL: %v", err)
 	}
-	a := s.SignedBy(crl.RawIssuer, crl.CheckSignatureFrom)
+	a := s.SignedBy(crl.RawIssuer, func(c *x509.Certificate) error { return ed448x509.CheckCRLSignature(crl, c) })
 	switch {
 	case a == nil:
 		return "", 0, refuse(CodeIssuerUnknown, "the CRL of %q is not signed by a CA held here", FormatName(crl.RawIssuer))
@@ -180,7 +181,7 @@ func (s *Service) importedCRL(ctx context.Context, a *Authority) (*x509.Revocati
 	if err != nil {
 		return nil, fmt.Errorf("imported CRL of %s: %w", a.Name, err)
 	}
-	if err := crl.CheckSignatureFrom(a.Cert); err != nil {
+	if err := ed448x509.CheckCRLSignature(crl, a.Cert); err != nil {
 		return nil, fmt.Errorf("imported CRL of %s: %w", a.Name, err)
 	}
 	return crl, nil

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -174,7 +175,7 @@ func (s *Service) ImportCACertificate(ctx context.Context, name string, der []by
 	// Signed by a CA held here, such as an offline root: recorded as a
 	// certificate of it too, so that its imported CRL revokes it here
 	// and OCSP answers for it.
-	if parent := s.SignedBy(cert.RawIssuer, cert.CheckSignatureFrom); parent != nil {
+	if parent := s.SignedBy(cert.RawIssuer, func(p *x509.Certificate) error { return ed448x509.CheckSignature(cert, p) }); parent != nil {
 		if err := s.opts.Store.PutCertificate(ctx, &store.Certificate{Issuer: parent.Name, Serial: SerialHex(cert.SerialNumber),
 			Profile: rec.Profile, CommonName: cert.Subject.CommonName, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
 			DER: cert.Raw, CreatedAt: s.opts.Now().UTC()}); err != nil && !errors.Is(err, store.ErrExists) {
@@ -229,7 +230,7 @@ func (s *Service) ImportCA(ctx context.Context, name, profile, keyURI, parent st
 		if err != nil {
 			return nil, err
 		}
-		if err := cert.CheckSignatureFrom(pa.Cert); err != nil {
+		if err := ed448x509.CheckSignature(cert, pa.Cert); err != nil {
 			return nil, refuse(CodeBadRequest, "CA certificate is not signed by %s: %v", parent, err)
 		}
 	}

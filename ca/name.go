@@ -13,6 +13,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/cloudflare/circl/sign/ed448"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -37,6 +39,9 @@ func marshalSPKI(pub crypto.PublicKey) ([]byte, error) {
 		if point, err := k.Bytes(); err == nil {
 			return append(append(make([]byte, 0, len(p256SPKIPrefix)+len(point)), p256SPKIPrefix...), point...), nil
 		}
+	}
+	if k, ok := pub.(ed448.PublicKey); ok {
+		return ed448x509.MarshalPublicKey(k), nil
 	}
 	return x509.MarshalPKIXPublicKey(pub)
 }

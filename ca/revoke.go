@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/pncpki/pncpki/store"
 )
 
@@ -137,13 +138,19 @@ func (s *Service) CRL(ctx context.Context, issuer string, validity time.Duration
 		}
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: c.RevokedAt, ReasonCode: c.Reason})
 	}
-	der, err := x509.CreateRevocationList(s.b.sigRand(), &x509.RevocationList{
+	t := &x509.RevocationList{
 		Number:                    big.NewInt(number),
 		ThisUpdate:                now,
 		NextUpdate:                now.Add(validity),
 		RevokedCertificateEntries: entries,
 		SignatureAlgorithm:        signatureAlgorithm(a.Signer.Public()),
-	}, a.Cert, a.Signer)
+	}
+	var der []byte
+	if key, ok := a.Signer.(ed448.PrivateKey); ok {
+		der, err = createEd448CRL(t, a.Cert, key)
+	} else {
+		der, err = x509.CreateRevocationList(s.b.sigRand(), t, a.Cert, a.Signer)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sign CRL %s: %w", issuer, err)
 	}

@@ -10,10 +10,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/pncpki/pncpki/policies"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cloudflare/circl/sign/ed448"
+	"github.com/pncpki/pncpki/internal/ed448x509"
+	"github.com/pncpki/pncpki/policies"
 
 	"go.step.sm/crypto/kms"
 	"go.step.sm/crypto/kms/apiv1"
@@ -41,6 +44,9 @@ func (s *Signers) Load(ctx context.Context, keyURI string) (crypto.Signer, error
 		path := FilePath(keyURI, s.BaseDir)
 		if err := checkKeyMode(path); err != nil {
 			return nil, err
+		}
+		if key, err := readEd448KeyFile(path); key != nil || err != nil {
+			return key, err
 		}
 		sig, err := (&softkms.SoftKMS{}).CreateSigner(&apiv1.CreateSignerRequest{SigningKey: path})
 		if err != nil {
@@ -109,9 +115,41 @@ func GenerateKeyFile(path string) (crypto.Signer, error) {
 	return GenerateKeyFileFor(path, policies.KeyP256)
 }
 
+// readEd448KeyFile reads a PEM PKCS#8 Ed448 key, which softkms does not
+// know. It answers nil and no error for a file of another algorithm.
+func readEd448KeyFile(path string) (crypto.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	b, _ := pem.Decode(data)
+	if b == nil || b.Type != "PRIVATE KEY" {
+		return nil, nil
+	}
+	key, err := ed448x509.ParsePKCS8(b.Bytes)
+	if errors.Is(err, ed448x509.ErrNotCurve448) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("load key %s: %w", path, err)
+	}
+	k, ok := key.(ed448.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("load key %s: an X448 key cannot sign", path)
+	}
+	return k, nil
+}
+
 // GenerateKeyFileFor is GenerateKeyFile for a key that fits rule: P-521
-// for KeyP521 (ISO 15118-20), P-256 for the others.
+// for KeyP521 and Ed448 for KeyEd448 (ISO 15118-20), P-256 for the
+// others.
 func GenerateKeyFileFor(path string, rule policies.KeyRule) (crypto.Signer, error) {
+	if rule == policies.KeyEd448 {
+		_, key, err := ed448.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		return key, WriteKeyFile(path, key)
+	}
 	curve := elliptic.P256()
 	if rule == policies.KeyP521 {
 		curve = elliptic.P521()
@@ -126,9 +164,14 @@ func GenerateKeyFileFor(path string, rule policies.KeyRule) (crypto.Signer, erro
 // WriteKeyFile writes a private key as PKCS#8 PEM with mode 0600, creating
 // parent directories with mode 0700. It never overwrites a file.
 func WriteKeyFile(path string, key crypto.Signer) error {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return fmt.Errorf("marshal key: %w", err)
+	var der []byte
+	if k, ok := key.(ed448.PrivateKey); ok {
+		der = ed448x509.MarshalPKCS8(k)
+	} else {
+		var err error
+		if der, err = x509.MarshalPKCS8PrivateKey(key); err != nil {
+			return fmt.Errorf("marshal key: %w", err)
+		}
 	}
 	return WriteKeyData(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }

@@ -7,10 +7,13 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"time"
 
+	"github.com/cloudflare/circl/sign/ed448"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -57,6 +60,9 @@ var extKeyUsageOIDs = map[x509.ExtKeyUsage]asn1.ObjectIdentifier{
 // reflection of encoding/asn1 (which cost as much as the signature). It
 // answers errNoFastPath for anything else.
 func createCertificate(rand io.Reader, t, parent *x509.Certificate, signer crypto.Signer) ([]byte, error) {
+	if key, ok := signer.(ed448.PrivateKey); ok {
+		return createEd448Certificate(t, parent, key)
+	}
 	key, ok := signer.(*ecdsa.PrivateKey)
 	if !ok || parent.PublicKey != nil && !key.PublicKey.Equal(parent.PublicKey) {
 		return nil, errNoFastPath
@@ -73,6 +79,28 @@ func createCertificate(rand io.Reader, t, parent *x509.Certificate, signer crypt
 	if err != nil {
 		return nil, err
 	}
+	return signed(tbs, sigAlg, sig)
+}
+
+// createEd448Certificate signs t with an Ed448 key (ISO 15118-20's second
+// variant). crypto/x509 has no Ed448, so this is the only way such
+// certificates are made; the signature is checked as x509 would.
+func createEd448Certificate(t, parent *x509.Certificate, key ed448.PrivateKey) ([]byte, error) {
+	if parent != t && !key.Public().(ed448.PublicKey).Equal(ed448x509.PublicKey(parent)) {
+		return nil, errors.New("the signer is not the key of the issuer certificate")
+	}
+	tbs, err := encodeTBS(t, parent, ed448x509.OIDEd448)
+	if errors.Is(err, errNoFastPath) {
+		return nil, fmt.Errorf("an Ed448 certificate can have only what the ISO 15118 profiles use: %w", err)
+	} else if err != nil {
+		return nil, err
+	}
+	return signed(tbs, ed448x509.OIDEd448, ed448.Sign(key, tbs, ""))
+}
+
+// signed is the DER of a certificate or CRL: the TBS, the algorithm
+// (without parameters, as ECDSA and Ed448 have none) and the signature.
+func signed(tbs []byte, sigAlg asn1.ObjectIdentifier, sig []byte) ([]byte, error) {
 	c := cryptobyte.NewBuilder(make([]byte, 0, len(tbs)+len(sig)+32))
 	c.AddASN1(cbasn1.SEQUENCE, func(c *cryptobyte.Builder) {
 		c.AddBytes(tbs)
@@ -105,17 +133,23 @@ func ecdsaSigAlg(a x509.SignatureAlgorithm) (asn1.ObjectIdentifier, crypto.Hash,
 
 // maxCertificateDER is the largest DER encoding a certificate of template
 // t signed by parent can have: the TBS as it will be encoded, and an
-// ECDSA signature at its longest (both integers 33 or 49 bytes).
+// ECDSA signature at its longest (both integers 33 or 49 bytes), or an
+// Ed448 one (always 114 bytes).
 func maxCertificateDER(t, parent *x509.Certificate) (int, error) {
 	sigAlg, _, err := ecdsaSigAlg(t.SignatureAlgorithm)
-	if err != nil {
+	var sig int
+	switch {
+	case err == nil:
+		sig = maxECDSASignature(sigCurve[t.SignatureAlgorithm])
+	case ed448x509.PublicKey(parent) != nil:
+		sigAlg, sig = ed448x509.OIDEd448, ed448.SignatureSize
+	default:
 		return 0, err
 	}
 	tbs, err := encodeTBS(t, parent, sigAlg)
 	if err != nil {
 		return 0, err
 	}
-	sig := maxECDSASignature(sigCurve[t.SignatureAlgorithm])
 	// The algorithm identifier is a SEQUENCE around the OID's DER.
 	oid, err := asn1.Marshal(sigAlg)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -130,7 +131,7 @@ func CPSChains(ctx context.Context, svc *ca.Service, auths []*ca.Authority, leaf
 				continue
 			}
 			leaf, err := x509.ParseCertificate(rec.DER)
-			if err != nil || leaf.CheckSignatureFrom(a.Cert) != nil {
+			if err != nil || ed448x509.CheckSignature(leaf, a.Cert) != nil {
 				continue // a leaf of an earlier CA of that name
 			}
 			out = append(out, append(SizedChain{{Name: fmt.Sprintf("CPS leaf %q", leaf.Subject.CommonName), Bytes: ca.LongestSize(leaf)}}, caChain(a, auths)...))

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/pncpki/pncpki/internal/ed448x509"
 )
 
 // chainCache remembers which OEM sub-CAs were verified to a root, so that
@@ -39,23 +41,36 @@ func (cc *chainCache) verify(leaf *x509.Certificate, roots, inter []*x509.Certif
 		return nil, errors.New("the certificate is outside its validity")
 	}
 	for _, c := range inter {
-		if !slices.Equal(c.RawSubject, leaf.RawIssuer) || leaf.CheckSignatureFrom(c) != nil {
+		if !slices.Equal(c.RawSubject, leaf.RawIssuer) || ed448x509.CheckSignature(leaf, c) != nil {
 			continue
 		}
 		if cc.known(c, roots, now) {
 			return c, nil
 		}
 	}
+	chain, err := verifyChain(leaf, roots, inter, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(chain) > 2 {
+		cc.remember(chain[1:], now)
+	}
+	return chain[1], nil
+}
+
+// verifyChain verifies leaf to one of roots through inter and returns the
+// chain, leaf first: with crypto/x509, or for Ed448 certificates (which it
+// cannot check) with ed448x509.
+func verifyChain(leaf *x509.Certificate, roots, inter []*x509.Certificate, now time.Time) ([]*x509.Certificate, error) {
+	if ed448x509.SignedWithEd448(leaf) {
+		return ed448x509.Verify(leaf, roots, inter, now)
+	}
 	chains, err := leaf.Verify(x509.VerifyOptions{Roots: pool(roots), Intermediates: pool(inter), CurrentTime: now,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	if err != nil {
 		return nil, err
 	}
-	chain := chains[0]
-	if len(chain) > 2 {
-		cc.remember(chain[1:], now)
-	}
-	return chain[1], nil
+	return chains[0], nil
 }
 
 func pool(certs []*x509.Certificate) *x509.CertPool {

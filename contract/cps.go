@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 )
 
@@ -46,7 +47,7 @@ func LoadCPS(ctx context.Context, svc *ca.Service, keyURI, certFile string) (CPS
 		return CPS{}, fmt.Errorf("CPS key %s does not belong to %s", keyURI, certFile)
 	}
 	for _, a := range svc.Authorities() {
-		if leaf.CheckSignatureFrom(a.Cert) == nil {
+		if ed448x509.CheckSignature(leaf, a.Cert) == nil {
 			return CPS{Signer: signer, Chain: append([]*x509.Certificate{leaf}, a.Chain...)}, nil
 		}
 	}

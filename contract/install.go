@@ -19,6 +19,7 @@ import (
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract/exi"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -566,7 +567,7 @@ func (in *Installer) checkUpdate(ctx context.Context, doc *exi.Element, rec *sto
 	// MO sub-CA pncpki runs, and not revoked.
 	var issuer *ca.Authority
 	for _, a := range in.Pool.CA.Authorities() {
-		if a.Profile.Name == policies.ISO2MOSub2 && leaf.CheckSignatureFrom(a.Cert) == nil {
+		if a.Profile.Name == policies.ISO2MOSub2 && ed448x509.CheckSignature(leaf, a.Cert) == nil {
 			issuer = a
 		}
 	}

@@ -3,10 +3,7 @@ package contract
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +15,7 @@ import (
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 	"github.com/pncpki/pncpki/testcerts"
+	"github.com/pncpki/pncpki/testcerts/openssltest"
 	"github.com/pncpki/pncpki/testcerts/zlinttest"
 )
 
@@ -126,7 +124,7 @@ func TestInstall20(t *testing.T) {
 			t.Errorf("contract certificate: %v", vs)
 		}
 		zlinttest.Check(t, "contract20", inst.ContractChain[0].Raw)
-		opensslVerify(t, e.moRoot, inst.ContractChain)
+		openssltest.Verify(t, e.moRoot, inst.ContractChain)
 		if i == 0 {
 			// The same request again: the same answer, no second certificate.
 			again, err := e.in.Handle20(ctx, req, LimitOCPP21, Options20{})
@@ -216,27 +214,3 @@ func TestInstall20Refusals(t *testing.T) {
 }
 
 // opensslVerify has openssl verify chain (leaf first) to root.
-func opensslVerify(t *testing.T, root *x509.Certificate, chain []*x509.Certificate) {
-	t.Helper()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("SKIP: openssl not installed (.ci/run installs it)")
-	}
-	dir := t.TempDir()
-	write := func(name string, certs ...*x509.Certificate) string {
-		var b []byte
-		for _, c := range certs {
-			b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-		}
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, b, 0o644)
-		return p
-	}
-	args := []string{"verify", "-x509_strict", "-CAfile", write("root.pem", root)}
-	if len(chain) > 1 {
-		args = append(args, "-untrusted", write("subs.pem", chain[1:]...))
-	}
-	out, err := exec.Command("openssl", append(args, write("leaf.pem", chain[0]))...).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), ": OK") {
-		t.Errorf("openssl verify: %v %s", err, out)
-	}
-}

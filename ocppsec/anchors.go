@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -150,7 +151,7 @@ func (a Anchors) rolloverOf(c *x509.Certificate) *x509.Certificate {
 // rolloverSigner returns the CSMS root that signed the rollover certificate.
 func (a Anchors) rolloverSigner(c *x509.Certificate) *x509.Certificate {
 	for _, r := range a[UseCSMS] {
-		if !bytes.Equal(r.RawSubjectPublicKeyInfo, c.RawSubjectPublicKeyInfo) && c.CheckSignatureFrom(r) == nil {
+		if !bytes.Equal(r.RawSubjectPublicKeyInfo, c.RawSubjectPublicKeyInfo) && ed448x509.CheckSignature(c, r) == nil {
 			return r
 		}
 	}
@@ -162,7 +163,7 @@ func IsRoot(c *x509.Certificate) error {
 	if !c.BasicConstraintsValid || !c.IsCA {
 		return fmt.Errorf("%s is not a CA certificate", c.Subject)
 	}
-	if !bytes.Equal(c.RawIssuer, c.RawSubject) || c.CheckSignatureFrom(c) != nil {
+	if !bytes.Equal(c.RawIssuer, c.RawSubject) || ed448x509.CheckSignature(c, c) != nil {
 		return fmt.Errorf("%s is not self-signed", c.Subject)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/pncpki/pncpki/ocsp"
@@ -92,7 +93,7 @@ func (b *Bridge) chainVerdict(ctx context.Context, chain []*x509.Certificate) st
 	// A certificate that names the next as issuer but whose signature does
 	// not verify is a SignatureError, not a chain that fails to build.
 	for i := 0; i+1 < len(chain); i++ {
-		if bytes.Equal(chain[i].RawIssuer, chain[i+1].RawSubject) && chain[i].CheckSignatureFrom(chain[i+1]) != nil {
+		if bytes.Equal(chain[i].RawIssuer, chain[i+1].RawSubject) && ed448x509.CheckSignature(chain[i], chain[i+1]) != nil {
 			return CertSignatureErr
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	xocsp "golang.org/x/crypto/ocsp"
 )
 
@@ -77,7 +78,7 @@ var (
 // Check asks for the status of cert, issued by issuer. url overrides the
 // certificate's AIA OCSP URL.
 func (c *Client) Check(ctx context.Context, cert, issuer *x509.Certificate, responderURL string) (*Result, error) {
-	if err := cert.CheckSignatureFrom(issuer); err != nil {
+	if err := ed448x509.CheckSignature(cert, issuer); err != nil {
 		return nil, fmt.Errorf("ocsp: %s is not the issuer of the certificate: %w", issuer.Subject, err)
 	}
 	if responderURL == "" && len(cert.OCSPServer) > 0 {

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 )
 
@@ -95,7 +96,7 @@ func (r *Responder) loadDelegated(a *ca.Authority, certPath string) (s *Response
 	if err != nil {
 		return nil, false, err
 	}
-	if err := cert.CheckSignatureFrom(a.Cert); err != nil {
+	if err := ed448x509.CheckSignature(cert, a.Cert); err != nil {
 		return nil, false, fmt.Errorf("%s is not signed by the current %s certificate: %w", certPath, a.Name, err)
 	}
 	now := r.opts.Now()
@@ -156,7 +157,7 @@ func RequestResponder(dataDir string, a *ca.Authority) ([]byte, error) {
 // signed elsewhere for the key RequestResponder made. Responders pick it
 // up at their next Reload.
 func ImportResponder(dataDir string, a *ca.Authority, cert *x509.Certificate) error {
-	if err := cert.CheckSignatureFrom(a.Cert); err != nil {
+	if err := ed448x509.CheckSignature(cert, a.Cert); err != nil {
 		return fmt.Errorf("the responder certificate is not signed by %s: %w", a.Name, err)
 	}
 	p, err := policies.Lookup(policies.OCSPResponder)

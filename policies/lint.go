@@ -11,6 +11,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/cloudflare/circl/sign/ed448"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 )
 
 // Violation is one way a certificate or CSR breaks its profile. Code is
@@ -59,6 +62,7 @@ const (
 	CodeSAN              = "subject_alt_name"
 	CodeSelfSigned       = "self_signed"
 	CodeOCSPNoCheck      = "ocsp_nocheck"
+	CodeAltKey           = "alt_public_key"
 )
 
 // OIDOCSPNoCheck is id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1).
@@ -111,6 +115,10 @@ func (p *Profile) CheckKey(pub any) Violations {
 		case p.Keys == KeyP521 && k.Curve == elliptic.P521():
 		default:
 			vs.add(CodeKeyAlgorithm, "ECDSA key on %s; %s requires %s", k.Curve.Params().Name, p.Name, p.Keys)
+		}
+	case ed448.PublicKey:
+		if p.Keys != KeyEd448 {
+			vs.add(CodeKeyAlgorithm, "Ed448 key; %s requires %s", p.Name, p.Keys)
 		}
 	case *rsa.PublicKey:
 		if p.Keys != KeyOCPP {
@@ -237,14 +245,18 @@ func (p *Profile) CheckCSR(csr *x509.CertificateRequest, forms SECCForms) Violat
 // left to the signer, which marks basicConstraints and keyUsage critical
 // and signs with the template's SignatureAlgorithm.
 func (p *Profile) Check(c *x509.Certificate, forms SECCForms) Violations {
-	vs := p.CheckKey(c.PublicKey)
+	pub := c.PublicKey
+	if pub == nil {
+		pub = ed448x509.PublicKey(c) // crypto/x509 does not parse Ed448 keys
+	}
+	vs := p.CheckKey(pub)
 	signed := len(c.Raw) > 0
 	if signed {
 		if c.Version != 3 {
 			vs.add(CodeVersion, "X.509 version %d, want 3", c.Version)
 		}
 		if p.MaxDER > 0 && len(c.Raw) > p.MaxDER {
-			vs.add(CodeDERSize, "DER is %d bytes, limit %d (%s)", len(c.Raw), p.MaxDER, map[bool]string{true: "ISO 15118-20 XSD certificateType", false: "[V2G2-010]"}[p.Keys == KeyP521])
+			vs.add(CodeDERSize, "DER is %d bytes, limit %d (%s)", len(c.Raw), p.MaxDER, map[bool]string{true: "ISO 15118-20 XSD certificateType", false: "[V2G2-010]"}[p.Keys == KeyP521 || p.Keys == KeyEd448])
 		}
 	}
 	if signed || c.SignatureAlgorithm != x509.UnknownSignatureAlgorithm {
@@ -253,6 +265,10 @@ func (p *Profile) Check(c *x509.Certificate, forms SECCForms) Violations {
 			vs.add(CodeSigAlgorithm, "signed with %v, want ECDSA with SHA-256 ([V2G2-007])", sa)
 		case p.Keys == KeyP521 && sa != x509.ECDSAWithSHA512:
 			vs.add(CodeSigAlgorithm, "signed with %v, want ECDSA with SHA-512 (V2G20-2674)", sa)
+		case p.Keys == KeyEd448 && signed && !ed448x509.SignedWithEd448(c):
+			vs.add(CodeSigAlgorithm, "signed with %v, want Ed448 (V2G20-2319)", sa)
+		case p.Name == OCSPResponder && signed && ed448x509.SignedWithEd448(c):
+			// the responder of an Ed448 CA
 		case p.Keys == KeyOCPP && !slices.Contains([]x509.SignatureAlgorithm{
 			x509.ECDSAWithSHA256, x509.ECDSAWithSHA384, x509.ECDSAWithSHA512,
 			x509.SHA256WithRSA, x509.SHA384WithRSA, x509.SHA512WithRSA,
@@ -328,6 +344,11 @@ func (p *Profile) Check(c *x509.Certificate, forms SECCForms) Violations {
 		vs.add(CodeValidity, "valid %s, shorter than %s requires (%s)", span(c), p.Name, p.MinValidity)
 	}
 
+	if alt, err := ed448x509.AltX448Key(c); p.AltX448Key && err != nil {
+		vs.add(CodeAltKey, "%v (V2G20-2534)", err)
+	} else if !p.AltX448Key && alt != nil {
+		vs.add(CodeAltKey, "subjectAltPublicKeyInfo present; %s has none", p.Name)
+	}
 	if p.OCSPNoCheck && !hasExtension(c, OIDOCSPNoCheck) {
 		vs.add(CodeOCSPNoCheck, "delegated OCSP responder without id-pkix-ocsp-nocheck")
 	}

@@ -42,6 +42,9 @@ const (
 	// KeyP521 is ECDSA on secp521r1 signed with ecdsa-with-SHA512, the
 	// first of ISO 15118-20's two security variants (V2G20-2674).
 	KeyP521
+	// KeyEd448 is Ed448 (RFC 8032, RFC 8410), the second of ISO
+	// 15118-20's security variants (V2G20-2319).
+	KeyEd448
 )
 
 func (k KeyRule) String() string {
@@ -50,13 +53,15 @@ func (k KeyRule) String() string {
 		return "ECDSA P-256"
 	case KeyP521:
 		return "ECDSA P-521"
+	case KeyEd448:
+		return "Ed448"
 	}
 	return "RSA>=2048 or ECDSA P-256/P-384"
 }
 
 // SignatureAlgorithm is the one signature algorithm certificates under
 // this rule are signed with, or UnknownSignatureAlgorithm where several
-// are allowed (KeyOCPP).
+// are allowed (KeyOCPP) or crypto/x509 has none (KeyEd448).
 func (k KeyRule) SignatureAlgorithm() x509.SignatureAlgorithm {
 	switch k {
 	case KeyP256:
@@ -177,6 +182,10 @@ type Profile struct {
 	// ISO 15118-2 gives the vehicle no way to reach a responder or a CRL
 	// then, so the URL would be bytes of every answer that no one reads.
 	Offline bool
+	// AltX448Key requires an X448 key in subjectAltPublicKeyInfo: the
+	// key an ISO 15118-20 Ed448 vehicle agrees contract key transport
+	// with (V2G20-2534).
+	AltX448Key bool
 }
 
 // offline marks a profile Offline: the CPS sub-CAs, whose certificates
@@ -228,6 +237,23 @@ const (
 	ISO20OEMSub1  = "iso15118-20/oem-sub1"
 	ISO20OEMSub2  = "iso15118-20/oem-sub2"
 	ISO20OEMProv  = "iso15118-20/oem-prov"
+
+	// ISO 15118-20, Ed448 variant.
+	ISO20EdV2GRoot  = "iso15118-20-ed448/v2g-root"
+	ISO20EdCPOSub1  = "iso15118-20-ed448/cpo-sub1"
+	ISO20EdCPOSub2  = "iso15118-20-ed448/cpo-sub2"
+	ISO20EdSECC     = "iso15118-20-ed448/secc"
+	ISO20EdCPSSub1  = "iso15118-20-ed448/cps-sub1"
+	ISO20EdCPSSub2  = "iso15118-20-ed448/cps-sub2"
+	ISO20EdCPSLeaf  = "iso15118-20-ed448/cps-leaf"
+	ISO20EdMORoot   = "iso15118-20-ed448/mo-root"
+	ISO20EdMOSub1   = "iso15118-20-ed448/mo-sub1"
+	ISO20EdMOSub2   = "iso15118-20-ed448/mo-sub2"
+	ISO20EdContract = "iso15118-20-ed448/contract"
+	ISO20EdOEMRoot  = "iso15118-20-ed448/oem-root"
+	ISO20EdOEMSub1  = "iso15118-20-ed448/oem-sub1"
+	ISO20EdOEMSub2  = "iso15118-20-ed448/oem-sub2"
+	ISO20EdOEMProv  = "iso15118-20-ed448/oem-prov"
 )
 
 const (
@@ -374,7 +400,7 @@ var profiles = []*Profile{
 //     whose key exchange is ephemeral).
 //
 // Validity limits were not found for -20; those of the -2 ecosystem
-// certificate policy apply. The Ed448 variant is not issued yet.
+// certificate policy apply.
 func iso20(p2 *Profile, name string, issuers ...string) *Profile {
 	p := *p2
 	p.Name, p.Standard = name, "ISO 15118-20 Annex B (secp521r1)"
@@ -385,6 +411,31 @@ func iso20(p2 *Profile, name string, issuers ...string) *Profile {
 		p.KeyUsage = x509.KeyUsageDigitalSignature
 	}
 	return &p
+}
+
+// iso20Ed448 derives the Ed448 variant of an ISO 15118-20 profile: the
+// same roles, extensions and names, with Ed448 keys and signatures
+// (V2G20-2319). Its OEM provisioning certificate carries the vehicle's
+// X448 key agreement key in subjectAltPublicKeyInfo (V2G20-2534; the
+// extension is the -20 vector set's reading, PNC-FACTS-20.md).
+func iso20Ed448(p20 *Profile) *Profile {
+	p := *p20
+	p.Name = Ed448Variant(p20.Name)
+	p.Standard = "ISO 15118-20 Annex B (Ed448)"
+	p.Title = strings.Replace(p20.Title, "P-521", "Ed448", 1)
+	p.Keys = KeyEd448
+	p.Issuers = nil
+	for _, i := range p20.Issuers {
+		p.Issuers = append(p.Issuers, Ed448Variant(i))
+	}
+	p.AltX448Key = p.Name == ISO20EdOEMProv
+	return &p
+}
+
+// Ed448Variant is the name of the Ed448 profile of an ISO 15118-20
+// secp521r1 profile.
+func Ed448Variant(name string) string {
+	return strings.Replace(name, "iso15118-20/", "iso15118-20-ed448/", 1)
 }
 
 func init() {
@@ -412,7 +463,7 @@ func init() {
 			if p.Name == r.iso2 {
 				p20 := iso20(p, r.name, r.issuers...)
 				p20.Title += " (ISO 15118-20, P-521)"
-				profiles = append(profiles, p20)
+				profiles = append(profiles, p20, iso20Ed448(p20))
 				break
 			}
 		}

@@ -3,6 +3,7 @@ package policies
 import (
 	"errors"
 	"fmt"
+	"github.com/cloudflare/circl/dh/x448"
 	"net"
 	"slices"
 	"strings"
@@ -91,6 +92,9 @@ type Subject struct {
 	Country      string
 	DNSNames     []string
 	IPAddresses  []net.IP
+	// AltX448Key is an X448 key for the subjectAltPublicKeyInfo of an
+	// ISO 15118-20 Ed448 OEM provisioning certificate.
+	AltX448Key *x448.Key
 }
 
 // PolicyError is a refusal by the tenant name policy. Code is stable.

@@ -8,16 +8,21 @@
 package testcerts
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
+	"crypto/sha3"
 	"crypto/sha512"
 	"crypto/x509"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
+	"github.com/cloudflare/circl/dh/x448"
+	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/policies"
 )
@@ -28,7 +33,19 @@ type Entry struct {
 	Profile *policies.Profile
 	Parent  string // issuing entry, "" for roots
 	Cert    *x509.Certificate
-	Key     *ecdsa.PrivateKey
+	Key     *ecdsa.PrivateKey // nil in the Ed448 PKI
+	// Ed448Key is the key of an entry of the Ed448 PKI, and X448Key the
+	// key agreement key of its OEM provisioning certificate.
+	Ed448Key ed448.PrivateKey
+	X448Key  *x448.Key
+}
+
+// Signer is the entry's key, ECDSA or Ed448.
+func (e *Entry) Signer() crypto.Signer {
+	if e.Ed448Key != nil {
+		return e.Ed448Key
+	}
+	return e.Key
 }
 
 // PKI is a generated test PKI.
@@ -171,19 +188,52 @@ func Key521(seed uint64, name string) *ecdsa.PrivateKey {
 	}
 }
 
+// keyMaterial derives n bytes for a named entry's key from the seed.
+func keyMaterial(seed uint64, kind, name string, n int) []byte {
+	return sha3.SumSHAKE256([]byte(fmt.Sprintf("pncpki testcerts-20 %s v1\x00%d\x00%s", kind, seed, name)), n)
+}
+
+// KeyEd448 derives the Ed448 key of a named entry of the ISO 15118-20
+// Ed448 test PKI from the seed.
+func KeyEd448(seed uint64, name string) ed448.PrivateKey {
+	return ed448.NewKeyFromSeed(keyMaterial(seed, "ed448", name, ed448.SeedSize))
+}
+
+// KeyX448 derives the X448 key agreement key of a named entry of the ISO
+// 15118-20 Ed448 test PKI from the seed.
+func KeyX448(seed uint64, name string) *x448.Key {
+	var k x448.Key
+	copy(k[:], keyMaterial(seed, "x448", name, x448.Size))
+	return &k
+}
+
 // Generate builds the test PKI for seed, valid from now (truncated to the
 // day, so a day's runs agree).
 func Generate(seed uint64, now time.Time) (*PKI, error) {
-	return generate(seed, now, layout, Key)
+	return generate(seed, now, layout, func(seed uint64, name string) crypto.Signer { return Key(seed, name) })
 }
 
 // Generate20 builds the ISO 15118-20 test PKI (secp521r1 variant) for
 // seed, valid from now (truncated to the day).
 func Generate20(seed uint64, now time.Time) (*PKI, error) {
-	return generate(seed, now, layout20, Key521)
+	return generate(seed, now, layout20, func(seed uint64, name string) crypto.Signer { return Key521(seed, name) })
 }
 
-func generate(seed uint64, now time.Time, layout []spec, key func(uint64, string) *ecdsa.PrivateKey) (*PKI, error) {
+// Generate20Ed448 builds the ISO 15118-20 test PKI of the Ed448 variant
+// for seed, valid from now (truncated to the day): the entries of
+// Generate20 with Ed448 keys, and an X448 key in the OEM provisioning
+// certificate.
+func Generate20Ed448(seed uint64, now time.Time) (*PKI, error) {
+	var ed []spec
+	for _, s := range layout20 {
+		s.profile = policies.Ed448Variant(s.profile)
+		s.cn = strings.Replace(s.cn, " 20", " 20 Ed448", 1)
+		ed = append(ed, s)
+	}
+	return generate(seed, now, ed, func(seed uint64, name string) crypto.Signer { return KeyEd448(seed, name) })
+}
+
+func generate(seed uint64, now time.Time, layout []spec, key func(uint64, string) crypto.Signer) (*PKI, error) {
 	var rs [32]byte
 	binary.BigEndian.PutUint64(rs[:], seed)
 	day := now.UTC().Truncate(24 * time.Hour)
@@ -198,21 +248,33 @@ func generate(seed uint64, now time.Time, layout []spec, key func(uint64, string
 		if err != nil {
 			return nil, err
 		}
-		e := &Entry{Name: s.name, Profile: p, Parent: s.parent, Key: key(seed, s.name)}
+		e := &Entry{Name: s.name, Profile: p, Parent: s.parent}
+		switch k := key(seed, s.name).(type) {
+		case *ecdsa.PrivateKey:
+			e.Key = k
+		case ed448.PrivateKey:
+			e.Ed448Key = k
+		}
 		cn := s.cn
 		if cn == "" {
 			cn = EMAID
 		}
 		subj := policies.Subject{CommonName: cn, Organization: s.org, Country: "DE"}
+		if p.AltX448Key {
+			e.X448Key = KeyX448(seed, s.name)
+			var pub x448.Key
+			x448.KeyGen(&pub, e.X448Key)
+			subj.AltX448Key = &pub
+		}
 		if p.CN == policies.CNFQDN {
 			subj.DNSNames = []string{cn}
 		}
 		var issuer *ca.Authority
 		if s.parent != "" {
 			pe := pki.byName[s.parent]
-			issuer = &ca.Authority{Name: pe.Name, Profile: pe.Profile, Cert: pe.Cert, Signer: pe.Key}
+			issuer = &ca.Authority{Name: pe.Name, Profile: pe.Profile, Cert: pe.Cert, Signer: pe.Signer()}
 		}
-		cert, err := b.Certify(p, issuer, e.Key, e.Key.Public(), subj, policies.Period{})
+		cert, err := b.Certify(p, issuer, e.Signer(), e.Signer().Public(), subj, policies.Period{})
 		if err != nil {
 			return nil, fmt.Errorf("testcerts %s: %w", s.name, err)
 		}

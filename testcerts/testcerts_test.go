@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pncpki/pncpki/internal/ed448x509"
+	"github.com/pncpki/pncpki/testcerts/openssltest"
 	"github.com/pncpki/pncpki/testcerts/zlinttest"
 )
 
@@ -15,7 +17,7 @@ var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 var generators = []struct {
 	name     string
 	generate func(uint64, time.Time) (*PKI, error)
-}{{"iso15118-2", Generate}, {"iso15118-20", Generate20}}
+}{{"iso15118-2", Generate}, {"iso15118-20", Generate20}, {"iso15118-20-ed448", Generate20Ed448}}
 
 func TestGenerate(t *testing.T) {
 	for _, g := range generators {
@@ -39,9 +41,17 @@ func testGenerate(t *testing.T, generate func(uint64, time.Time) (*PKI, error)) 
 		if e.Parent == "" {
 			continue
 		}
+		root, chain := pki.Root(e.Name).Cert, pki.Chain(e.Name)
+		if e.Ed448Key != nil {
+			if _, err := ed448x509.Verify(e.Cert, []*x509.Certificate{root}, chain, now); err != nil {
+				t.Errorf("%s does not verify: %v", e.Name, err)
+			}
+			openssltest.Verify(t, root, append([]*x509.Certificate{e.Cert}, chain[:len(chain)-1]...))
+			continue
+		}
 		roots, inter := x509.NewCertPool(), x509.NewCertPool()
-		roots.AddCert(pki.Root(e.Name).Cert)
-		for _, c := range pki.Chain(e.Name) {
+		roots.AddCert(root)
+		for _, c := range chain {
 			inter.AddCert(c)
 		}
 		if _, err := e.Cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {

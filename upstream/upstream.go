@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/pncpki/pncpki/api/est"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/ocppsec"
 )
 
@@ -348,7 +349,7 @@ func (c *Client) CACerts(ctx context.Context) ([]*x509.Certificate, error) {
 // isIssuerOfAny says whether c signed another certificate of certs.
 func isIssuerOfAny(c *x509.Certificate, certs []*x509.Certificate) bool {
 	for _, x := range certs {
-		if !x.Equal(c) && bytes.Equal(x.RawIssuer, c.RawSubject) && x.CheckSignatureFrom(c) == nil {
+		if !x.Equal(c) && bytes.Equal(x.RawIssuer, c.RawSubject) && ed448x509.CheckSignature(x, c) == nil {
 			return true
 		}
 	}
@@ -390,7 +391,7 @@ func chainOf(leaf *x509.Certificate, pool []*x509.Certificate) []*x509.Certifica
 	for c := leaf; len(chain) < 4; {
 		var next *x509.Certificate
 		for _, p := range pool {
-			if p.IsCA && !p.Equal(c) && bytes.Equal(c.RawIssuer, p.RawSubject) && c.CheckSignatureFrom(p) == nil {
+			if p.IsCA && !p.Equal(c) && bytes.Equal(c.RawIssuer, p.RawSubject) && ed448x509.CheckSignature(c, p) == nil {
 				next = p
 				break
 			}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 
 	"github.com/pncpki/pncpki/ocppsec"
 )
@@ -118,7 +119,7 @@ func (s *Server) writeOPCPProvisioning(w http.ResponseWriter, leafDER, chainDER 
 		data["rootIssuerDistinguishedName"] = top.Issuer.String()
 		data["rootIssuerSerialNumber"] = ""
 		for _, root := range s.Anchors()[ocppsec.UseOEM] {
-			if top.CheckSignatureFrom(root) == nil {
+			if ed448x509.CheckSignature(top, root) == nil {
 				data["rootIssuerDistinguishedName"] = distinguishedName(root)
 				data["rootIssuerSerialNumber"] = strings.ToLower(root.SerialNumber.Text(16))
 				data["rootAuthorityKeyIdentifier"] = strings.ToUpper(hex.EncodeToString(root.SubjectKeyId))

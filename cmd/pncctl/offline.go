@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/spf13/cobra"
 
 	"github.com/pncpki/pncpki/ca"
@@ -375,7 +377,7 @@ func (a *app) responderImportCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			c := d.CA.SignedBy(certs[0].RawIssuer, certs[0].CheckSignatureFrom)
+			c := d.CA.SignedBy(certs[0].RawIssuer, func(p *x509.Certificate) error { return ed448x509.CheckSignature(certs[0], p) })
 			if c == nil {
 				return fmt.Errorf("the certificate is not signed by a CA held here")
 			}
