@@ -44,16 +44,16 @@ func offlineError(name string) *Error {
 // only the keys they use.
 func (s *Service) loadCAKey(ctx context.Context, name, keyURI string, cert *x509.Certificate) (crypto.Signer, bool, error) {
 	if keyURI == store.OfflineKeyURI {
-		return offlineKey{name: name, pub: cert.PublicKey}, true, nil
+		return offlineKey{name: name, pub: ed448x509.CertificateKey(cert)}, true, nil
 	}
 	signer, err := s.signers.Load(ctx, keyURI)
 	if errors.Is(err, os.ErrNotExist) {
-		return offlineKey{name: name, pub: cert.PublicKey}, true, nil
+		return offlineKey{name: name, pub: ed448x509.CertificateKey(cert)}, true, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("CA %s: %w", name, err)
 	}
-	if !publicKeysEqual(signer.Public(), cert.PublicKey) {
+	if !publicKeysEqual(signer.Public(), ed448x509.CertificateKey(cert)) {
 		return nil, false, fmt.Errorf("CA %s: key %s does not match its certificate", name, redact(keyURI))
 	}
 	return signer, false, nil

@@ -301,7 +301,7 @@ func (s *Service) pendingFor(ctx context.Context, der []byte) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("CA %s: %w", c.Name, err)
 		}
-		if publicKeysEqual(signer.Public(), cert.PublicKey) {
+		if publicKeysEqual(signer.Public(), ed448x509.CertificateKey(cert)) {
 			return c.Name, nil
 		}
 	}
@@ -324,7 +324,7 @@ func (s *Service) checkCACert(ctx context.Context, profile, keyURI string, der [
 	if err != nil {
 		return nil, err
 	}
-	if !publicKeysEqual(signer.Public(), cert.PublicKey) {
+	if !publicKeysEqual(signer.Public(), ed448x509.CertificateKey(cert)) {
 		return nil, refuse(CodeBadRequest, "certificate does not certify the key %s", redact(keyURI))
 	}
 	return cert, nil

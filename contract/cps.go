@@ -43,7 +43,7 @@ func LoadCPS(ctx context.Context, svc *ca.Service, keyURI, certFile string) (CPS
 	if err != nil {
 		return CPS{}, fmt.Errorf("CPS key: %w", err)
 	}
-	if pub, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(signer.Public()) {
+	if pub, ok := ed448x509.CertificateKey(leaf).(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(signer.Public()) {
 		return CPS{}, fmt.Errorf("CPS key %s does not belong to %s", keyURI, certFile)
 	}
 	for _, a := range svc.Authorities() {

@@ -107,7 +107,8 @@ func (d *Dir) Initialized(ctx context.Context) (bool, error) {
 type InitConfig struct {
 	Organization string // O of every CA
 	Country      string // optional C
-	// ISO20 also creates Hierarchy20, the ISO 15118-20 CAs.
+	// ISO20 also creates the ISO 15118-20 CAs of both variants,
+	// Hierarchy20 and Hierarchy20Ed448, with their CPS leaves.
 	ISO20 bool
 }
 
@@ -146,6 +147,22 @@ var Hierarchy20 = []HierarchyCA{
 	{"mo20-sub2", policies.ISO20MOSub2, "mo20-sub1", "MO Sub-CA 2 20"},
 }
 
+// Hierarchy20Ed448 is Hierarchy20 for ISO 15118-20's Ed448 variant: its
+// CAs sign with Ed448 (file keys: PKCS#11 tokens such as SoftHSM2 have no
+// Ed448).
+var Hierarchy20Ed448 = func() []HierarchyCA {
+	var out []HierarchyCA
+	ed := func(name string) string { return strings.Replace(name, "20-", "20ed-", 1) }
+	for _, h := range Hierarchy20 {
+		h.Name, h.Profile, h.Title = ed(h.Name), policies.Ed448Variant(h.Profile), h.Title+" Ed448"
+		if h.Parent != "" {
+			h.Parent = ed(h.Parent)
+		}
+		out = append(out, h)
+	}
+	return out
+}()
+
 // CPSLeafCN is the CN of the CPS leaf Init issues.
 const CPSLeafCN = "CPS Leaf"
 
@@ -161,6 +178,13 @@ const (
 	CPS20LeafCert = "cps20-leaf.pem"
 )
 
+// The ISO 15118-20 CPS leaf of the Ed448 variant (from cps20ed-sub2).
+const (
+	CPS20EdLeafCN   = "CPS Leaf 20 Ed448"
+	CPS20EdLeafKey  = "keys/cps20ed-leaf.key"
+	CPS20EdLeafCert = "cps20ed-leaf.pem"
+)
+
 // Init creates the default hierarchy (V2G root with CPO and CPS sub-CAs,
 // MO root with its sub-CAs, the OCPP charging-station CA) and a CPS leaf,
 // and with cfg.ISO20 the ISO 15118-20 hierarchy.
@@ -170,7 +194,7 @@ func (d *Dir) Init(ctx context.Context, cfg InitConfig) error {
 	}
 	hierarchy := DefaultHierarchy
 	if cfg.ISO20 {
-		hierarchy = append(slices.Clip(hierarchy), Hierarchy20...)
+		hierarchy = slices.Concat(hierarchy, Hierarchy20, Hierarchy20Ed448)
 	}
 	for _, h := range hierarchy {
 		if _, err := d.CA.CreateCA(ctx, ca.CAConfig{
@@ -180,30 +204,35 @@ func (d *Dir) Init(ctx context.Context, cfg InitConfig) error {
 			return fmt.Errorf("create %s: %w", h.Name, err)
 		}
 	}
-	key, err := ca.GenerateKeyFile(filepath.Join(d.Path, CPSLeafKey))
-	if err != nil {
-		return err
+	leaves := []struct{ profile, issuer, cn, key, cert string }{
+		{policies.ISO2CPSLeaf, "cps-sub2", CPSLeafCN, CPSLeafKey, "cps-leaf.pem"},
 	}
-	// The leaf's organization and country are its issuer's, named right
-	// beside its subject: it travels in every installation answer.
-	iss, err := d.CA.IssueForKey(ctx, policies.ISO2CPSLeaf, "cps-sub2", key.Public(),
-		policies.Subject{CommonName: CPSLeafCN}, policies.Period{})
-	if err != nil {
-		return fmt.Errorf("issue CPS leaf: %w", err)
+	if cfg.ISO20 {
+		leaves = append(leaves,
+			struct{ profile, issuer, cn, key, cert string }{policies.ISO20CPSLeaf, "cps20-sub2", CPS20LeafCN, CPS20LeafKey, CPS20LeafCert},
+			struct{ profile, issuer, cn, key, cert string }{policies.ISO20EdCPSLeaf, "cps20ed-sub2", CPS20EdLeafCN, CPS20EdLeafKey, CPS20EdLeafCert})
 	}
-	if err := writeCert(filepath.Join(d.Path, "cps-leaf.pem"), iss.Cert().Raw); err != nil || !cfg.ISO20 {
-		return err
+	for _, l := range leaves {
+		p, err := policies.Lookup(l.profile)
+		if err != nil {
+			return err
+		}
+		key, err := ca.GenerateKeyFileFor(filepath.Join(d.Path, l.key), p.Keys)
+		if err != nil {
+			return err
+		}
+		// The leaf's organization and country are its issuer's, named
+		// right beside its subject: it travels in every installation
+		// answer.
+		iss, err := d.CA.IssueForKey(ctx, l.profile, l.issuer, key.Public(), policies.Subject{CommonName: l.cn}, policies.Period{})
+		if err != nil {
+			return fmt.Errorf("issue %s: %w", l.cn, err)
+		}
+		if err := writeCert(filepath.Join(d.Path, l.cert), iss.Cert().Raw); err != nil {
+			return err
+		}
 	}
-	key20, err := ca.GenerateKeyFileFor(filepath.Join(d.Path, CPS20LeafKey), policies.KeyP521)
-	if err != nil {
-		return err
-	}
-	iss20, err := d.CA.IssueForKey(ctx, policies.ISO20CPSLeaf, "cps20-sub2", key20.Public(),
-		policies.Subject{CommonName: CPS20LeafCN}, policies.Period{})
-	if err != nil {
-		return fmt.Errorf("issue ISO 15118-20 CPS leaf: %w", err)
-	}
-	return writeCert(filepath.Join(d.Path, CPS20LeafCert), iss20.Cert().Raw)
+	return nil
 }
 
 // AuditSigner returns the key that signs audit checkpoints: the configured

@@ -13,9 +13,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
+	"github.com/pncpki/pncpki/testcerts/openssltest"
 	"github.com/pncpki/pncpki/testcerts/zlinttest"
 )
 
@@ -114,4 +117,101 @@ func hasViolation(e *ca.Error, code string) bool {
 		}
 	}
 	return false
+}
+
+// TestInitISO20Ed448: the Ed448 hierarchy Init creates beside the P-521
+// one has Ed448 keys in 0600 files, lints clean (ours and zlint), leads
+// openssl to verify its CPS leaf, issues and revokes with Ed448, and signs
+// a CRL openssl verifies; reopened, the data directory loads the Ed448
+// keys and issues again.
+func TestInitISO20Ed448(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed: skipping (.ci/run installs it)")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "data")
+	opts := ca.Options{PublicURL: "http://pki.stadtwerke-musterstadt.example"}
+	d, err := datadir.Open(ctx, path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { d.Close() }()
+	if err := d.Init(ctx, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range datadir.Hierarchy20Ed448 {
+		a, err := d.CA.Authority(h.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ed448x509.PublicKey(a.Cert) == nil || !ed448x509.SignedWithEd448(a.Cert) {
+			t.Errorf("%s: not an Ed448 CA", h.Name)
+		}
+		if vs := a.Profile.Check(a.Cert, 0); len(vs) > 0 {
+			t.Errorf("%s: %v", h.Name, vs)
+		}
+		zlinttest.Check(t, h.Name, a.Cert.Raw)
+	}
+	keyInfo, err := os.Stat(filepath.Join(path, datadir.CPS20EdLeafKey))
+	if err != nil || keyInfo.Mode().Perm() != 0o600 {
+		t.Fatalf("CPS leaf key: %v %v", keyInfo, err)
+	}
+	data, err := os.ReadFile(filepath.Join(path, datadir.CPS20EdLeafCert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(data)
+	cpsLeaf, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := d.CA.Authority("v2g20ed-root")
+	sub1, _ := d.CA.Authority("cps20ed-sub1")
+	sub2, _ := d.CA.Authority("cps20ed-sub2")
+	openssltest.Verify(t, root.Cert, []*x509.Certificate{cpsLeaf, sub2.Cert, sub1.Cert})
+
+	pub, _, _ := ed448.GenerateKey(nil)
+	issued, err := d.CA.IssueForKey(ctx, policies.ISO20EdSECC, "cpo20ed-sub2", pub, policies.Subject{CommonName: "DE*SWM*E000123*1"}, policies.Period{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secc := issued.Cert()
+	if p, _ := policies.Lookup(policies.ISO20EdSECC); len(p.Check(secc, 0)) > 0 {
+		t.Errorf("SECC: %v", p.Check(secc, 0))
+	}
+	zlinttest.Check(t, "secc20ed", secc.Raw)
+	openssltest.Verify(t, root.Cert, append([]*x509.Certificate{secc}, issued.Chain[:len(issued.Chain)-1]...))
+	if _, err := d.CA.Revoke(ctx, "cpo20ed-sub2", issued.Record.Serial, 1); err != nil {
+		t.Fatal(err)
+	}
+	crlDER, err := d.CA.CRL(ctx, "cpo20ed-sub2", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(crlDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpo2, _ := d.CA.Authority("cpo20ed-sub2")
+	if err := ed448x509.CheckCRLSignature(crl, cpo2.Cert); err != nil || len(crl.RevokedCertificateEntries) != 1 ||
+		crl.RevokedCertificateEntries[0].SerialNumber.Cmp(secc.SerialNumber) != 0 {
+		t.Errorf("CRL: %v, %d entries", err, len(crl.RevokedCertificateEntries))
+	}
+	crlPath := filepath.Join(dir, "cpo20ed-sub2.crl")
+	os.WriteFile(crlPath, crlDER, 0o644)
+	caPath := filepath.Join(dir, "cpo20ed-sub2.pem")
+	os.WriteFile(caPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cpo2.Cert.Raw}), 0o644)
+	if out, err := exec.Command("openssl", "crl", "-inform", "DER", "-in", crlPath, "-noout", "-CAfile", caPath).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "verify OK") {
+		t.Errorf("openssl crl: %v %s", err, out)
+	}
+
+	d.Close()
+	if d, err = datadir.Open(ctx, path, opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CA.IssueForKey(ctx, policies.ISO20EdSECC, "cpo20ed-sub2", pub, policies.Subject{CommonName: "DE*SWM*E000124*1"}, policies.Period{}); err != nil {
+		t.Fatalf("after reopening: %v", err)
+	}
 }

@@ -10,6 +10,7 @@ package ed448x509
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/sha3"
 	"crypto/x509"
 	"encoding/asn1"
@@ -104,6 +105,18 @@ func PublicKey(c *x509.Certificate) ed448.PublicKey {
 		return nil
 	}
 	return k
+}
+
+// CertificateKey is c's public key: crypto/x509's, or the Ed448 key it
+// leaves nil.
+func CertificateKey(c *x509.Certificate) crypto.PublicKey {
+	if c.PublicKey != nil {
+		return c.PublicKey
+	}
+	if k := PublicKey(c); k != nil {
+		return k
+	}
+	return nil
 }
 
 // AltX448Key is the X448 key an Ed448 certificate (or template, in its
