@@ -116,7 +116,7 @@ func publicKeyOps(b *testing.B, curve elliptic.Curve, dh ecdh.Curve, hash crypto
 // remembered), two key generations (the contract key and the ephemeral
 // ECDH key), one ECDH and two signatures (the certificate and the CPS's).
 func BenchmarkInstall20(b *testing.B) {
-	e := newInstall20Env(b)
+	e := newInstall20Env(b, false)
 	e.in.Window = time.Nanosecond
 	e.ev.MaxContracts = 1
 	reqs := make([][]byte, 256)

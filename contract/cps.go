@@ -34,6 +34,8 @@ func LoadCPS(ctx context.Context, svc *ca.Service, keyURI, certFile string) (CPS
 	profile := policies.ISO2CPSLeaf
 	if k, ok := leaf.PublicKey.(*ecdsa.PublicKey); ok && k.Curve == elliptic.P521() {
 		profile = policies.ISO20CPSLeaf // signs ISO 15118-20 installation answers
+	} else if ed448x509.PublicKey(leaf) != nil {
+		profile = policies.ISO20EdCPSLeaf // ... of the Ed448 variant
 	}
 	p, _ := policies.Lookup(profile)
 	if vs := p.Check(leaf, policies.SECCBoth); len(vs) > 0 {

@@ -11,7 +11,6 @@ import (
 	"crypto/sha3"
 	"crypto/sha512"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,8 +20,7 @@ import (
 
 	"github.com/cloudflare/circl/dh/x448"
 	"github.com/cloudflare/circl/sign/ed448"
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 )
 
 // The algorithms of ISO 15118-20's two security variants (PNC-FACTS-20.md).
@@ -37,9 +35,6 @@ const (
 	DigestSHAKE256  = "urn:iso:std:iso:15118:-20:Security:xmlenc#SHAKE256"
 	shake256DigestN = 64 // not in ISO text seen; EVerest and the vectors use 64
 )
-
-// oidEd448 is id-Ed448 (RFC 8410).
-var oidEd448 = asn1.ObjectIdentifier{1, 3, 101, 113}
 
 // Digest20 is the digest of a signed fragment's EXI under an ISO 15118-20
 // DigestMethod.
@@ -76,7 +71,7 @@ func VerifySignedInfo20(method string, signedInfo, sig []byte, cert *x509.Certif
 		}
 		return nil
 	case SigEd448:
-		pub, err := Ed448PublicKey(cert.RawSubjectPublicKeyInfo)
+		pub, err := ed448x509.ParsePublicKey(cert.RawSubjectPublicKeyInfo)
 		if err != nil {
 			return err
 		}
@@ -89,26 +84,6 @@ func VerifySignedInfo20(method string, signedInfo, sig []byte, cert *x509.Certif
 		return nil
 	}
 	return fmt.Errorf("signature method %q: want ecdsa-sha512 or Ed448", method)
-}
-
-// Ed448PublicKey reads an Ed448 key from a DER SubjectPublicKeyInfo.
-func Ed448PublicKey(spki []byte) (ed448.PublicKey, error) {
-	s := cryptobyte.String(spki)
-	var inner, alg cryptobyte.String
-	var oid asn1.ObjectIdentifier
-	var key asn1.BitString
-	if !s.ReadASN1(&inner, cbasn1.SEQUENCE) || !s.Empty() ||
-		!inner.ReadASN1(&alg, cbasn1.SEQUENCE) || !alg.ReadASN1ObjectIdentifier(&oid) || !alg.Empty() ||
-		!inner.ReadASN1BitString(&key) || !inner.Empty() {
-		return nil, errors.New("malformed SubjectPublicKeyInfo")
-	}
-	if !oid.Equal(oidEd448) {
-		return nil, fmt.Errorf("public key algorithm %v, want Ed448", oid)
-	}
-	if key.BitLength != 8*ed448.PublicKeySize {
-		return nil, fmt.Errorf("Ed448 key of %d bits", key.BitLength)
-	}
-	return ed448.PublicKey(key.Bytes), nil
 }
 
 // KDF20 derives the AES-256 key of an ISO 15118-20 contract key transport
@@ -194,30 +169,43 @@ func DecryptPrivateKey20(curve string, oemKey any, dhPublic, field []byte, pcid 
 	default:
 		return nil, fmt.Errorf("ECDHCurve %q: want SECP521 or X448", curve)
 	}
-	aad := append([]byte(pcid), strings.ToUpper(hex.EncodeToString(contractSKI))...)
-	return OpenPrivateKey20(KDF20(z), field, aad)
+	return OpenPrivateKey20(KDF20(z), field, aad20(pcid, contractSKI))
 }
 
-// signP521 signs SignedInfo's EXI for ISO 15118-20 with a P-521 key (in a
-// file or an HSM): SHA-512, and the signature as r‖s of 66 bytes each.
-func signP521(signer crypto.Signer, signedInfo []byte) ([]byte, error) {
-	pub, ok := signer.Public().(*ecdsa.PublicKey)
-	if !ok || pub.Curve != elliptic.P521() {
-		return nil, errors.New("ISO 15118-20 ECDSA signatures need a P-521 key")
+// sign20 signs SignedInfo's EXI for ISO 15118-20 and names the signature
+// and digest methods: with a P-521 key (in a file or an HSM) ECDSA over
+// SHA-512, the signature as r‖s of 66 bytes each, and SHA-512 digests;
+// with an Ed448 key PureEdDSA and SHAKE256 digests.
+func sign20(signer crypto.Signer, signedInfo []byte) ([]byte, error) {
+	switch pub := signer.Public().(type) {
+	case *ecdsa.PublicKey:
+		if pub.Curve != elliptic.P521() {
+			break
+		}
+		d := sha512.Sum512(signedInfo)
+		der, err := signer.Sign(rand.Reader, d[:], crypto.SHA512)
+		if err != nil {
+			return nil, err
+		}
+		return rawECDSA(der, 66)
+	case ed448.PublicKey:
+		return signer.Sign(rand.Reader, signedInfo, crypto.Hash(0))
 	}
-	d := sha512.Sum512(signedInfo)
-	der, err := signer.Sign(rand.Reader, d[:], crypto.SHA512)
-	if err != nil {
-		return nil, err
+	return nil, errors.New("ISO 15118-20 signatures need a P-521 or an Ed448 key")
+}
+
+// methods20 are the signature and digest methods of signer's variant.
+func methods20(signer crypto.Signer) (sig, digest string) {
+	if _, ok := signer.Public().(ed448.PublicKey); ok {
+		return SigEd448, DigestSHAKE256
 	}
-	return rawECDSA(der, 66)
+	return SigECDSASHA512, DigestSHA512
 }
 
 // EncryptPrivateKey20 encrypts a P-521 contract key for the vehicle whose
 // OEM provisioning key is recipient, as ISO 15118-20 has it for SECP521:
-// an ephemeral ECDH P-521 key, Z its x coordinate, KDF20, and AES-256-GCM
-// over the 66-byte scalar with a random IV and PCID ‖ SKI (upper-case hex)
-// for AAD. It returns the SECP521_EncryptedPrivateKey field (IV ‖
+// an ephemeral ECDH P-521 key, Z its x coordinate, and seal20 over the
+// 66-byte scalar. It returns the SECP521_EncryptedPrivateKey field (IV ‖
 // ciphertext ‖ tag, 94 bytes) and the DHPublicKey (133 bytes).
 func EncryptPrivateKey20(random io.Reader, key *ecdsa.PrivateKey, recipient *ecdsa.PublicKey, pcid string, contractSKI []byte) (field, dhPublic []byte, err error) {
 	if key.Curve != elliptic.P521() || recipient.Curve != elliptic.P521() {
@@ -240,18 +228,54 @@ func EncryptPrivateKey20(random io.Reader, key *ecdsa.PrivateKey, recipient *ecd
 		return nil, nil, err
 	}
 	defer clear(plain)
+	field, err = seal20(random, z, plain, pcid, contractSKI)
+	return field, eph.PublicKey().Bytes(), err
+}
+
+// EncryptPrivateKeyX448 encrypts an Ed448 contract key for the vehicle
+// whose X448 key (its OEM certificate's subjectAltPublicKeyInfo) is
+// recipient, as ISO 15118-20 has it for X448: an ephemeral X448 key, Z the
+// shared secret (RFC 7748), and seal20 over the 56-byte scalar
+// (ed448x509.Scalar). It returns the X448_EncryptedPrivateKey field (84
+// bytes) and the DHPublicKey, 0x04 ‖ u (57 bytes, V2G20-2572).
+func EncryptPrivateKeyX448(random io.Reader, key ed448.PrivateKey, recipient *x448.Key, pcid string, contractSKI []byte) (field, dhPublic []byte, err error) {
+	var eph, ephPub, z x448.Key
+	if _, err := io.ReadFull(random, eph[:]); err != nil {
+		return nil, nil, err
+	}
+	defer clear(eph[:])
+	x448.KeyGen(&ephPub, &eph)
+	if !x448.Shared(&z, &eph, recipient) {
+		return nil, nil, errors.New("the vehicle's X448 key is a low-order point")
+	}
+	defer clear(z[:])
+	plain := ed448x509.Scalar(key)
+	defer clear(plain)
+	field, err = seal20(random, z[:], plain, pcid, contractSKI)
+	return field, append([]byte{0x04}, ephPub[:]...), err
+}
+
+// seal20 encrypts a contract key's scalar with the key KDF20 derives from
+// Z: AES-256-GCM with a random 96-bit IV and PCID ‖ SKI (upper-case hex)
+// for AAD, as IV ‖ ciphertext ‖ tag (V2G20-2492..2502).
+func seal20(random io.Reader, z, plain []byte, pcid string, contractSKI []byte) ([]byte, error) {
 	block, err := aes.NewCipher(KDF20(z))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	gcm, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	iv := make([]byte, gcm.NonceSize())
 	if _, err := io.ReadFull(random, iv); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	aad := append([]byte(pcid), strings.ToUpper(hex.EncodeToString(contractSKI))...)
-	return gcm.Seal(iv, iv, plain, aad), eph.PublicKey().Bytes(), nil
+	return gcm.Seal(iv, iv, plain, aad20(pcid, contractSKI)), nil
+}
+
+// aad20 is the AAD of the contract key transport: the PCID and the
+// contract certificate's SKI as upper-case hex (V2G20-2492).
+func aad20(pcid string, contractSKI []byte) []byte {
+	return append([]byte(pcid), strings.ToUpper(hex.EncodeToString(contractSKI))...)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pncpki/pncpki/contract/exi"
 )
@@ -137,13 +138,6 @@ func (ev *EV) ReadResponse(data []byte, recipient *ecdsa.PrivateKey) (*Installed
 }
 
 func (ev *EV) verifyChain(chain []*x509.Certificate) error {
-	roots, inter := x509.NewCertPool(), x509.NewCertPool()
-	for _, r := range ev.Roots {
-		roots.AddCert(r)
-	}
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	_, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	_, err := verifyChain(chain[0], ev.Roots, chain[1:], time.Now())
 	return err
 }

@@ -2,6 +2,7 @@ package contract
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
@@ -14,8 +15,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudflare/circl/dh/x448"
+	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract/exi"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
@@ -90,17 +94,17 @@ func (s *sessions20) add(key, emaid string, now time.Time) {
 	g.emaids, g.at = append(g.emaids, emaid), now
 }
 
-// Handle20 answers an ISO 15118-20 CertificateInstallationReq of the
-// secp521r1 variant: it verifies the vehicle's signature and OEM
+// Handle20 answers an ISO 15118-20 CertificateInstallationReq of either
+// security variant, secp521r1 or Ed448 (the OEM provisioning certificate's
+// key tells): it verifies the vehicle's signature and OEM
 // provisioning chain, picks the next of the vehicle's contracts (its
 // PrioritizedEMAIDs first, at most MaximumContractCertificateChains per
-// V2G session), issues the contract certificate from a -20 MO Sub-CA 2
-// (stored before the answer is returned), encrypts its key for the
-// vehicle (ECDH P-521, SHA-512 KDF, AES-256-GCM), and signs
-// SignedInstallationData with a -20 CPS leaf whose root the vehicle
-// lists. Refusals are *InstallError with a -20 failure answer.
+// V2G session), issues the contract certificate from a -20 MO Sub-CA 2 of
+// the variant (stored before the answer is returned), encrypts its key for
+// the vehicle (ECDH P-521 or X448, SHA-512 KDF, AES-256-GCM), and signs
+// SignedInstallationData with a -20 CPS leaf of the variant whose root the
+// vehicle lists. Refusals are *InstallError with a -20 failure answer.
 //
-// Ed448 vehicles are refused: pncpki does not sign with Ed448 yet.
 // TPM-encrypted keys are not offered: the request cannot ask for them.
 func (in *Installer) Handle20(ctx context.Context, exiRequest []byte, maxBase64 int, o Options20) (*Response, error) {
 	rec := &store.InstallationRecord{At: in.now(), Station: installationFrom(ctx).Station, Limit: maxBase64}
@@ -128,9 +132,9 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "OEM provisioning certificate chain")
 	}
 	leaf := sent[0]
-	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
-	if !ok || pub.Curve != elliptic.P521() {
-		return nil, refuse(ResponseCertChainError, ReasonCertChain, nil, "the OEM provisioning certificate has no P-521 key (Ed448 vehicles are not served yet)")
+	v, err := vehicleVariant(leaf)
+	if err != nil {
+		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "OEM provisioning certificate")
 	}
 	if _, err := VerifyMessage20(msg); err != nil {
 		return nil, refuse(ResponseSignatureError, ReasonSignature, err, "request signature")
@@ -185,15 +189,15 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 	rec.EMSP, rec.EMAID, rec.Source = next.Tenant, next.EMAID, sourceIssued
 	remaining := total - len(given) - 1
 
-	cps, err := in.chooseCPS20(roots)
+	cps, err := in.chooseCPS20(roots, v)
 	if err != nil {
 		return nil, err
 	}
-	mo, err := in.chooseMO20(roots)
+	mo, err := in.chooseMOOf(roots, v.profile(policies.ISO20MOSub2), v.profile(policies.ISO20MORoot))
 	if err != nil {
 		return nil, err
 	}
-	out, record, chain, err := in.answer20(ctx, sessionID, next, pcid, pub, cps, mo, remaining)
+	out, record, chain, err := in.answer20(ctx, sessionID, next, pcid, v, cps, mo, remaining)
 	if err != nil {
 		return nil, err
 	}
@@ -265,38 +269,95 @@ func (in *Installer) contracts20(ctx context.Context, pcid string, prioritized [
 	return out, nil
 }
 
-// chooseCPS20 picks a -20 CPS identity (P-521 key) whose root the
-// vehicle lists.
-func (in *Installer) chooseCPS20(roots []rootID) (*CPS, error) {
+// variant20 is the ISO 15118-20 security variant of a vehicle, as its OEM
+// provisioning certificate tells: its key for the contract key transport,
+// a P-521 key (SECP521) or the X448 key of an Ed448 certificate.
+type variant20 struct {
+	p521 *ecdsa.PublicKey
+	x448 *x448.Key
+}
+
+func vehicleVariant(leaf *x509.Certificate) (variant20, error) {
+	if pub, ok := leaf.PublicKey.(*ecdsa.PublicKey); ok && pub.Curve == elliptic.P521() {
+		return variant20{p521: pub}, nil
+	}
+	if ed448x509.PublicKey(leaf) == nil {
+		return variant20{}, errors.New("neither a P-521 nor an Ed448 key")
+	}
+	k, err := ed448x509.AltX448Key(leaf)
+	if err != nil {
+		return variant20{}, fmt.Errorf("an Ed448 certificate without the vehicle's X448 key: %w", err)
+	}
+	return variant20{x448: k}, nil
+}
+
+// profile is the variant's profile for a secp521r1 one.
+func (v variant20) profile(p521 string) string {
+	if v.x448 != nil {
+		return policies.Ed448Variant(p521)
+	}
+	return p521
+}
+
+// signs says whether a signer's key is of the variant.
+func (v variant20) signs(signer crypto.Signer) bool {
+	switch k := signer.Public().(type) {
+	case *ecdsa.PublicKey:
+		return v.p521 != nil && k.Curve == elliptic.P521()
+	case ed448.PublicKey:
+		return v.x448 != nil
+	}
+	return false
+}
+
+// chooseCPS20 picks a -20 CPS identity of the vehicle's variant whose
+// root the vehicle lists.
+func (in *Installer) chooseCPS20(roots []rootID, v variant20) (*CPS, error) {
 	for i := range in.CPS20 {
 		c := &in.CPS20[i]
-		if k, ok := c.Signer.Public().(*ecdsa.PublicKey); ok && k.Curve == elliptic.P521() && listed(roots, c.Chain[len(c.Chain)-1]) {
+		if v.signs(c.Signer) && listed(roots, c.Chain[len(c.Chain)-1]) {
 			return c, nil
 		}
 	}
-	return nil, refuse(ResponseNoCertificate, ReasonNoRoot, nil, "the vehicle lists none of the V2G roots of this pncpki's ISO 15118-20 CPS")
-}
-
-// chooseMO20 picks a -20 MO Sub-CA 2 whose root the vehicle lists, or
-// any when it lists no MO root this pncpki knows.
-func (in *Installer) chooseMO20(roots []rootID) (*ca.Authority, error) {
-	return in.chooseMOOf(roots, policies.ISO20MOSub2, policies.ISO20MORoot)
+	return nil, refuse(ResponseNoCertificate, ReasonNoRoot, nil, "the vehicle lists none of the V2G roots of this pncpki's ISO 15118-20 CPS of its variant")
 }
 
 // answer20 issues and stores the contract certificate, encrypts its key
 // and builds the signed CertificateInstallationRes.
-func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Contract, pcid string, vehicle *ecdsa.PublicKey, cps *CPS, mo *ca.Authority, remaining int) ([]byte, *store.Certificate, [][]byte, error) {
+func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Contract, pcid string, v variant20, cps *CPS, mo *ca.Authority, remaining int) ([]byte, *store.Certificate, [][]byte, error) {
 	validity, err := in.contractValidity(c)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P521(), in.rand())
-	if err != nil {
-		return nil, nil, nil, err
+	// The contract key, and how it is sealed for the vehicle once the
+	// certificate (its SKI) is there.
+	var pub crypto.PublicKey
+	var seal func(ski []byte) (field, dh []byte, err error)
+	curve, fieldName := CurveSECP521, "SECP521_EncryptedPrivateKey"
+	if v.x448 != nil {
+		_, key, err := ed448.GenerateKey(in.rand())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		defer clear(key)
+		pub = key.Public()
+		seal = func(ski []byte) ([]byte, []byte, error) {
+			return EncryptPrivateKeyX448(in.rand(), key, v.x448, pcid, ski)
+		}
+		curve, fieldName = CurveX448, "X448_EncryptedPrivateKey"
+	} else {
+		key, err := ecdsa.GenerateKey(elliptic.P521(), in.rand())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		//lint:ignore SA1019 D is the only handle on the scalar's memory
+		defer clear(key.D.Bits())
+		pub = &key.PublicKey
+		seal = func(ski []byte) ([]byte, []byte, error) {
+			return EncryptPrivateKey20(in.rand(), key, v.p521, pcid, ski)
+		}
 	}
-	//lint:ignore SA1019 D is the only handle on the scalar's memory
-	defer clear(key.D.Bits())
-	signed, err := in.Pool.CA.SignForKeyAs(c.Tenant, policies.ISO20Contract, mo.Name, &key.PublicKey, policies.Subject{CommonName: c.EMAID}, validity)
+	signed, err := in.Pool.CA.SignForKeyAs(c.Tenant, v.profile(policies.ISO20Contract), mo.Name, pub, policies.Subject{CommonName: c.EMAID}, validity)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("issue contract certificate: %w", err)
 	}
@@ -310,7 +371,7 @@ func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Co
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	field, dh, err := EncryptPrivateKey20(in.rand(), key, vehicle, pcid, cert.SubjectKeyId)
+	field, dh, err := seal(cert.SubjectKeyId)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -318,9 +379,9 @@ func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Co
 	const sidID = "id-sid"
 	sid := exi.New("SignedInstallationData",
 		chain20("ContractCertificateChain", chain, true),
-		exi.Text("ECDHCurve", CurveSECP521),
+		exi.Text("ECDHCurve", curve),
 		exi.Binary("DHPublicKey", dh),
-		exi.Binary("SECP521_EncryptedPrivateKey", field)).WithAttr("Id", sidID)
+		exi.Binary(fieldName, field)).WithAttr("Id", sidID)
 	sig, err := signature20(cps.Signer, sigRef{sidID, sid})
 	if err != nil {
 		return nil, nil, nil, err

@@ -19,19 +19,28 @@ import (
 	"github.com/pncpki/pncpki/testcerts/zlinttest"
 )
 
-// install20Env is a pncpki with both hierarchies, an eMSP with three
-// contracts for the test vehicle (the second its default), and the
-// vehicle of the ISO 15118-20 test PKI.
+// install20Env is a pncpki with the -2 and both -20 hierarchies, an eMSP
+// with three contracts for the test vehicle (the second its default), and
+// the vehicle of the ISO 15118-20 test PKI of one variant.
 type install20Env struct {
-	in      *Installer
-	d       *datadir.Dir
-	ev      *EV20
-	emaids  []string // in the order the vehicle gets them
-	moRoot  *x509.Certificate
-	dataDir string
+	in       *Installer
+	d        *datadir.Dir
+	ev       *EV20
+	emaids   []string // in the order the vehicle gets them
+	moRoot   *x509.Certificate
+	dataDir  string
+	contract string // the contract profile of the variant
+	moSub2   string // the CA that issues the variant's contracts
+	generate func(uint64, time.Time) (*testcerts.PKI, error)
 }
 
-func newInstall20Env(t testing.TB) *install20Env {
+// variants20 are ISO 15118-20's security variants as the tests play them.
+var variants20 = []struct {
+	name string
+	ed   bool
+}{{"secp521r1", false}, {"Ed448", true}}
+
+func newInstall20Env(t testing.TB, ed bool) *install20Env {
 	t.Helper()
 	ctx := context.Background()
 	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{PublicURL: "http://pki.stadtwerke-musterstadt.example"})
@@ -50,7 +59,11 @@ func newInstall20Env(t testing.TB) *install20Env {
 			t.Fatal(err)
 		}
 	}
-	oem, err := testcerts.Generate20(1, time.Now())
+	generate, suffix, contractProfile := testcerts.Generate20, "20", policies.ISO20Contract
+	if ed {
+		generate, suffix, contractProfile = testcerts.Generate20Ed448, "20ed", policies.ISO20EdContract
+	}
+	oem, err := generate(1, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +78,7 @@ func newInstall20Env(t testing.TB) *install20Env {
 	}
 	emaids[0], emaids[1] = emaids[1], emaids[0] // the default first
 	var cps []CPS                               // -2, then -20
-	for _, f := range [][2]string{{datadir.CPSLeafKey, "cps-leaf.pem"}, {datadir.CPS20LeafKey, datadir.CPS20LeafCert}} {
+	for _, f := range [][2]string{{datadir.CPSLeafKey, "cps-leaf.pem"}, {datadir.CPS20LeafKey, datadir.CPS20LeafCert}, {datadir.CPS20EdLeafKey, datadir.CPS20EdLeafCert}} {
 		c, err := LoadCPS(ctx, d.CA, "softkms:path="+f[0], filepath.Join(d.Path, f[1]))
 		if err != nil {
 			t.Fatal(err)
@@ -76,15 +89,17 @@ func newInstall20Env(t testing.TB) *install20Env {
 		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
 			return []*x509.Certificate{oem.Get("oem-root").Cert}, nil, nil
 		}}
-	v2g, _ := d.CA.Authority("v2g20-root")
-	mo, _ := d.CA.Authority("mo20-root")
+	v2g, _ := d.CA.Authority("v2g" + suffix + "-root")
+	mo, _ := d.CA.Authority("mo" + suffix + "-root")
 	ev := &EV20{
 		ProvisioningChain: []*x509.Certificate{oem.Get("oem-prov").Cert, oem.Get("oem-sub2").Cert, oem.Get("oem-sub1").Cert},
-		ProvisioningKey:   oem.Get("oem-prov").Key,
+		ProvisioningKey:   oem.Get("oem-prov").Signer(),
+		X448Key:           oem.Get("oem-prov").X448Key,
 		Roots:             []*x509.Certificate{v2g.Cert, mo.Cert},
 		MaxContracts:      3,
 	}
-	return &install20Env{in: in, d: d, ev: ev, emaids: emaids, moRoot: mo.Cert, dataDir: d.Path}
+	return &install20Env{in: in, d: d, ev: ev, emaids: emaids, moRoot: mo.Cert, dataDir: d.Path,
+		contract: contractProfile, moSub2: "mo" + suffix + "-sub2", generate: generate}
 }
 
 // TestInstall20 plays an ISO 15118-20 vehicle (secp521r1): it signs a
@@ -95,7 +110,12 @@ func newInstall20Env(t testing.TB) *install20Env {
 // A retry gets the same answer; a fourth request gets none; a second
 // session with PrioritizedEMAIDs gets the one it names.
 func TestInstall20(t *testing.T) {
-	e := newInstall20Env(t)
+	for _, v := range variants20 {
+		t.Run(v.name, func(t *testing.T) { testInstall20(t, newInstall20Env(t, v.ed)) })
+	}
+}
+
+func testInstall20(t *testing.T, e *install20Env) {
 	ctx := context.Background()
 	var got []string
 	for i := range 3 {
@@ -116,10 +136,10 @@ func TestInstall20(t *testing.T) {
 		}
 		got = append(got, inst.EMAID)
 		rec, err := e.d.Store.Certificate(ctx, res.Contract.Issuer, res.Contract.Serial)
-		if err != nil || rec.Profile != policies.ISO20Contract || rec.Tenant != "emsp1" || rec.Issuer != "mo20-sub2" {
+		if err != nil || rec.Profile != e.contract || rec.Tenant != "emsp1" || rec.Issuer != e.moSub2 {
 			t.Fatalf("stored: %+v %v", rec, err)
 		}
-		p, _ := policies.Lookup(policies.ISO20Contract)
+		p, _ := policies.Lookup(e.contract)
 		if vs := p.Check(inst.ContractChain[0], 0); len(vs) > 0 {
 			t.Errorf("contract certificate: %v", vs)
 		}
@@ -174,15 +194,15 @@ func TestInstall20Refusals(t *testing.T) {
 	}{
 		{"garbage", func(*testing.T, *install20Env) []byte { return []byte("not exi") }, ResponseFailed},
 		{"signed by another key", func(t *testing.T, e *install20Env) []byte {
-			other, _ := testcerts.Generate20(9, time.Now())
-			e.ev.ProvisioningKey = other.Get("oem-prov").Key
+			other, _ := e.generate(9, time.Now())
+			e.ev.ProvisioningKey = other.Get("oem-prov").Signer()
 			r, _ := e.ev.InstallationRequest()
 			return r
 		}, ResponseSignatureError},
 		{"an OEM root unknown here", func(t *testing.T, e *install20Env) []byte {
-			other, _ := testcerts.Generate20(9, time.Now())
+			other, _ := e.generate(9, time.Now())
 			e.ev.ProvisioningChain = []*x509.Certificate{other.Get("oem-prov").Cert, other.Get("oem-sub2").Cert, other.Get("oem-sub1").Cert}
-			e.ev.ProvisioningKey = other.Get("oem-prov").Key
+			e.ev.ProvisioningKey, e.ev.X448Key = other.Get("oem-prov").Signer(), other.Get("oem-prov").X448Key
 			r, _ := e.ev.InstallationRequest()
 			return r
 		}, "WARNING_CertificateValidationError"},
@@ -192,25 +212,37 @@ func TestInstall20Refusals(t *testing.T) {
 			r, _ := e.ev.InstallationRequest()
 			return r
 		}, "WARNING_NoCertificateAvailable"},
+		{"roots of the other variant only", func(t *testing.T, e *install20Env) []byte {
+			var roots []*x509.Certificate
+			for _, n := range []string{"v2g20-root", "mo20-root", "v2g20ed-root", "mo20ed-root"} {
+				if a, _ := e.d.CA.Authority(n); !slices.ContainsFunc(e.ev.Roots, a.Cert.Equal) {
+					roots = append(roots, a.Cert)
+				}
+			}
+			e.ev.Roots = roots
+			r, _ := e.ev.InstallationRequest()
+			return r
+		}, "WARNING_NoCertificateAvailable"},
 		{"a -2 request", func(t *testing.T, e *install20Env) []byte {
 			pki2, _ := testcerts.Generate(1, time.Now())
 			r, _ := (&EV{ProvisioningCert: pki2.Get("oem-prov").Cert, ProvisioningKey: pki2.Get("oem-prov").Key}).InstallationRequest()
 			return r
 		}, ResponseFailed},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newInstall20Env(t)
-			before, _ := e.d.Store.CountCertificates(ctx, store.Filter{Profile: policies.ISO20Contract})
-			_, err := e.in.Handle20(ctx, tt.mutate(t, e), LimitOCPP21, Options20{})
-			var ie *InstallError
-			if !errors.As(err, &ie) || ie.ResponseCode != tt.code || ie.Answer == nil {
-				t.Fatalf("got %v, want %s", err, tt.code)
-			}
-			if after, _ := e.d.Store.CountCertificates(ctx, store.Filter{Profile: policies.ISO20Contract}); after != before {
-				t.Errorf("a refusal stored %d certificates", after-before)
-			}
-		})
+		for _, v := range variants20 {
+			t.Run(v.name+"/"+tt.name, func(t *testing.T) {
+				e := newInstall20Env(t, v.ed)
+				before, _ := e.d.Store.CountCertificates(ctx, store.Filter{Profile: e.contract})
+				_, err := e.in.Handle20(ctx, tt.mutate(t, e), LimitOCPP21, Options20{})
+				var ie *InstallError
+				if !errors.As(err, &ie) || ie.ResponseCode != tt.code || ie.Answer == nil {
+					t.Fatalf("got %v, want %s", err, tt.code)
+				}
+				if after, _ := e.d.Store.CountCertificates(ctx, store.Filter{Profile: e.contract}); after != before {
+					t.Errorf("a refusal stored %d certificates", after-before)
+				}
+			})
+		}
 	}
 }
 
-// opensslVerify has openssl verify chain (leaf first) to root.

@@ -22,29 +22,30 @@ type sigRef struct {
 }
 
 // signature20 builds the header Signature of an ISO 15118-20 message
-// signed with a P-521 key: each Reference digests its element as an EXI
-// fragment of the -20 schema with SHA-512, and SignedInfo, as an XML
-// Signature fragment, is signed with ECDSA over SHA-512.
+// signed with a P-521 or an Ed448 key: each Reference digests its element
+// as an EXI fragment of the -20 schema (SHA-512, or SHAKE256 for Ed448),
+// and SignedInfo, as an XML Signature fragment, is signed (sign20).
 func signature20(signer crypto.Signer, refs ...sigRef) (*exi.Element, error) {
+	sigMethod, digestMethod := methods20(signer)
 	si := exi.New("SignedInfo",
 		exi.New("CanonicalizationMethod").WithAttr("Algorithm", algCanonicalEXI),
-		exi.New("SignatureMethod").WithAttr("Algorithm", SigECDSASHA512))
+		exi.New("SignatureMethod").WithAttr("Algorithm", sigMethod))
 	for _, r := range refs {
 		frag, err := exi.ISO20.EncodeFragment(r.el)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s for its digest: %w", r.el.Name.Local, err)
 		}
-		d, _ := Digest20(DigestSHA512, frag)
+		d, _ := Digest20(digestMethod, frag)
 		si.Children = append(si.Children, exi.New("Reference",
 			exi.New("Transforms", exi.New("Transform").WithAttr("Algorithm", algCanonicalEXI)),
-			exi.New("DigestMethod").WithAttr("Algorithm", DigestSHA512),
+			exi.New("DigestMethod").WithAttr("Algorithm", digestMethod),
 			exi.Binary("DigestValue", d)).WithAttr("URI", "#"+r.id))
 	}
 	b, err := exi.XMLDSig.EncodeFragment(si)
 	if err != nil {
 		return nil, fmt.Errorf("encode SignedInfo: %w", err)
 	}
-	sig, err := signP521(signer, b)
+	sig, err := sign20(signer, b)
 	if err != nil {
 		return nil, err
 	}
