@@ -28,6 +28,7 @@ type install20Env struct {
 	ev       *EV20
 	emaids   []string // in the order the vehicle gets them
 	moRoot   *x509.Certificate
+	v2gRoot  *x509.Certificate
 	dataDir  string
 	contract string // the contract profile of the variant
 	moSub2   string // the CA that issues the variant's contracts
@@ -78,8 +79,8 @@ func newInstall20Env(t testing.TB, ed bool) *install20Env {
 	}
 	emaids[0], emaids[1] = emaids[1], emaids[0] // the default first
 	var cps []CPS                               // -2, then -20
-	for _, f := range [][2]string{{datadir.CPSLeafKey, "cps-leaf.pem"}, {datadir.CPS20LeafKey, datadir.CPS20LeafCert}, {datadir.CPS20EdLeafKey, datadir.CPS20EdLeafCert}} {
-		c, err := LoadCPS(ctx, d.CA, "softkms:path="+f[0], filepath.Join(d.Path, f[1]))
+	for _, f := range append([]struct{ Key, Cert string }{{datadir.CPSLeafKey, "cps-leaf.pem"}}, datadir.CPS20Leaves...) {
+		c, err := LoadCPS(ctx, d.CA, "softkms:path="+f.Key, filepath.Join(d.Path, f.Cert))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +99,7 @@ func newInstall20Env(t testing.TB, ed bool) *install20Env {
 		Roots:             []*x509.Certificate{v2g.Cert, mo.Cert},
 		MaxContracts:      3,
 	}
-	return &install20Env{in: in, d: d, ev: ev, emaids: emaids, moRoot: mo.Cert, dataDir: d.Path,
+	return &install20Env{in: in, d: d, ev: ev, emaids: emaids, moRoot: mo.Cert, v2gRoot: v2g.Cert, dataDir: d.Path,
 		contract: contractProfile, moSub2: "mo" + suffix + "-sub2", generate: generate}
 }
 
@@ -145,6 +146,7 @@ func testInstall20(t *testing.T, e *install20Env) {
 		}
 		zlinttest.Check(t, "contract20", inst.ContractChain[0].Raw)
 		openssltest.Verify(t, e.moRoot, inst.ContractChain)
+		openssltest.Verify(t, e.v2gRoot, inst.CPSChain)
 		if i == 0 {
 			// The same request again: the same answer, no second certificate.
 			again, err := e.in.Handle20(ctx, req, LimitOCPP21, Options20{})
@@ -245,4 +247,3 @@ func TestInstall20Refusals(t *testing.T) {
 		}
 	}
 }
-

@@ -54,6 +54,10 @@ var rootUse = map[string]Use{
 	policies.ISO20V2GRoot: UseV2G,
 	policies.ISO20MORoot:  UseMO,
 	policies.ISO20OEMRoot: UseOEM,
+
+	policies.ISO20EdV2GRoot: UseV2G,
+	policies.ISO20EdMORoot:  UseMO,
+	policies.ISO20EdOEMRoot: UseOEM,
 }
 
 // AnchorsFrom collects the roots of the CA service (our own and imported

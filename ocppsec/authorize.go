@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pncpki/pncpki/internal/ed448x509"
@@ -97,14 +98,26 @@ func (b *Bridge) chainVerdict(ctx context.Context, chain []*x509.Certificate) st
 			return CertSignatureErr
 		}
 	}
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
+	var path []*x509.Certificate
+	var err error
+	if ed448x509.SignedWithEd448(chain[0]) {
+		// An ISO 15118-20 Ed448 contract: crypto/x509 cannot check it.
+		a := b.TrustAnchors()
+		path, err = ed448x509.Verify(chain[0], slices.Concat(a[UseMO], a[UseV2G]), chain[1:], b.now())
+	} else {
+		inter := x509.NewCertPool()
+		for _, c := range chain[1:] {
+			inter.AddCert(c)
+		}
+		var verified [][]*x509.Certificate
+		verified, err = chain[0].Verify(x509.VerifyOptions{
+			Roots: b.contractRootPool(), Intermediates: inter, CurrentTime: b.now(),
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		})
+		if err == nil {
+			path = verified[0]
+		}
 	}
-	verified, err := chain[0].Verify(x509.VerifyOptions{
-		Roots: b.contractRootPool(), Intermediates: inter, CurrentTime: b.now(),
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	})
 	if err != nil {
 		var inv x509.CertificateInvalidError
 		if errors.As(err, &inv) && inv.Reason == x509.Expired && inv.Cert.NotAfter.Before(b.now()) {
@@ -113,7 +126,6 @@ func (b *Bridge) chainVerdict(ctx context.Context, chain []*x509.Certificate) st
 		b.log().Info("Authorize: contract chain does not verify", "cn", chain[0].Subject.CommonName, "err", err)
 		return CertChainErr
 	}
-	path := verified[0]
 	for i := 0; i+1 < len(path); i++ {
 		r, err := b.OCSP.Check(ctx, path[i], path[i+1], "")
 		if s := b.ocspVerdict(r, err, path[i].SerialNumber.Text(16)); s != CertAccepted {

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"github.com/cloudflare/circl/sign/ed448"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -381,10 +382,27 @@ func issueContractChain(t *testing.T, e *bridgeEnv) []*x509.Certificate {
 func TestAuthorize20(t *testing.T) {
 	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Test", ISO20: true}, "")
 	ctx := context.Background()
-	iss, err := e.d.CA.Issue(ctx, ca.Request{Profile: policies.ISO20Contract, CSR: []byte(csrPEMOn(t, elliptic.P521(), "DEABCC123456788", ""))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Run("secp521r1", func(t *testing.T) {
+		iss, err := e.d.CA.Issue(ctx, ca.Request{Profile: policies.ISO20Contract, CSR: []byte(csrPEMOn(t, elliptic.P521(), "DEABCC123456788", ""))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testAuthorize20(t, e, iss)
+	})
+	t.Run("Ed448", func(t *testing.T) {
+		pub, _, _ := ed448.GenerateKey(nil)
+		iss, err := e.d.CA.IssueForKey(ctx, policies.ISO20EdContract, "mo20ed-sub2", pub, policies.Subject{CommonName: "DEABCC123456788"}, policies.Period{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testAuthorize20(t, e, iss)
+	})
+}
+
+// testAuthorize20 authorizes a -20 contract by chain and by hash data,
+// then revokes it and authorizes again.
+func testAuthorize20(t *testing.T, e *bridgeEnv, iss *ca.Issued) {
+	ctx := context.Background()
 	chain := append([]*x509.Certificate{iss.Cert()}, withoutRoot(iss.Chain)...)
 	h, err := HashDataOf(chain[0], chain[1], "SHA256")
 	if err != nil {
@@ -407,7 +425,7 @@ func TestAuthorize20(t *testing.T) {
 			t.Errorf("%s: %s, want Accepted", name, s)
 		}
 	}
-	if _, err := e.d.CA.Revoke(ctx, "mo20-sub2", ca.SerialHex(chain[0].SerialNumber), 1); err != nil {
+	if _, err := e.d.CA.Revoke(ctx, iss.Record.Issuer, ca.SerialHex(chain[0].SerialNumber), 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.resp.ApplyRevocations(ctx); err != nil {

@@ -180,17 +180,11 @@ func readEXI(ev *contract.EV, b64 string, key *ecdsa.PrivateKey) (*contract.Inst
 	return ev.ReadResponse(b, key)
 }
 
-// TestGet15118EVCertificate20 plays an ISO 15118-20 vehicle (P-521)
-// through the bridge over OCPP 2.1: the station passes its
-// maximumContractCertificateChains, each answer validates against the
-// official 2.1 schema and carries remainingContracts, the vehicle reads
-// and decrypts every contract, and asks until none remains. Over 2.0.1 the
-// -20 schema is refused with an answer the vehicle can read.
 // withInstaller20 gives a bridge whose data directory has the ISO 15118-20
-// hierarchy a contract service with both CPS identities, two contracts of
-// an eMSP for the vehicle of the -20 test PKI (the first its default), and
-// that PKI's OEM root; it returns the vehicle.
-func withInstaller20(t *testing.T, e *bridgeEnv) *contract.EV20 {
+// hierarchies a contract service with all CPS identities, two contracts
+// of an eMSP for the vehicle of the -20 test PKI of one variant (the
+// first its default), and that PKI's OEM root; it returns the vehicle.
+func withInstaller20(t *testing.T, e *bridgeEnv, ed bool) *contract.EV20 {
 	t.Helper()
 	ctx := context.Background()
 	if err := e.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}}); err != nil {
@@ -202,13 +196,17 @@ func withInstaller20(t *testing.T, e *bridgeEnv) *contract.EV20 {
 			t.Fatal(err)
 		}
 	}
-	oem, err := testcerts.Generate20(7, time.Now())
+	generate, suffix := testcerts.Generate20, "20"
+	if ed {
+		generate, suffix = testcerts.Generate20Ed448, "20ed"
+	}
+	oem, err := generate(7, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cps []contract.CPS // -2, then -20
-	for _, f := range [][2]string{{datadir.CPSLeafKey, "cps-leaf.pem"}, {datadir.CPS20LeafKey, datadir.CPS20LeafCert}} {
-		c, err := contract.LoadCPS(ctx, e.d.CA, "softkms:path="+f[0], filepath.Join(e.d.Path, f[1]))
+	for _, f := range append([]struct{ Key, Cert string }{{datadir.CPSLeafKey, "cps-leaf.pem"}}, datadir.CPS20Leaves...) {
+		c, err := contract.LoadCPS(ctx, e.d.CA, "softkms:path="+f.Key, filepath.Join(e.d.Path, f.Cert))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,16 +217,33 @@ func withInstaller20(t *testing.T, e *bridgeEnv) *contract.EV20 {
 		OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
 			return []*x509.Certificate{oem.Get("oem-root").Cert}, nil, nil
 		}}
-	v2g, _ := e.d.CA.Authority("v2g20-root")
-	mo, _ := e.d.CA.Authority("mo20-root")
+	v2g, _ := e.d.CA.Authority("v2g" + suffix + "-root")
+	mo, _ := e.d.CA.Authority("mo" + suffix + "-root")
 	return &contract.EV20{ProvisioningChain: []*x509.Certificate{oem.Get("oem-prov").Cert, oem.Get("oem-sub2").Cert, oem.Get("oem-sub1").Cert},
-		ProvisioningKey: oem.Get("oem-prov").Key, Roots: []*x509.Certificate{v2g.Cert, mo.Cert}, MaxContracts: 1}
+		ProvisioningKey: oem.Get("oem-prov").Signer(), X448Key: oem.Get("oem-prov").X448Key,
+		Roots: []*x509.Certificate{v2g.Cert, mo.Cert}, MaxContracts: 1}
 }
 
+// TestGet15118EVCertificate20 plays an ISO 15118-20 vehicle of each
+// variant (secp521r1, Ed448/X448) through the bridge over OCPP 2.1: the
+// station passes its maximumContractCertificateChains, each answer
+// validates against the official 2.1 schema and carries
+// remainingContracts, the vehicle reads and decrypts every contract, and
+// asks until none remains. Over 2.0.1 the -20 schema is refused with an
+// answer the vehicle can read.
 func TestGet15118EVCertificate20(t *testing.T) {
+	for _, v := range []struct {
+		name string
+		ed   bool
+	}{{"secp521r1", false}, {"Ed448", true}} {
+		t.Run(v.name, func(t *testing.T) { testGet15118EVCertificate20(t, v.ed) })
+	}
+}
+
+func testGet15118EVCertificate20(t *testing.T, ed bool) {
 	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true}, "")
 	ctx := context.Background()
-	ev := withInstaller20(t, e)
+	ev := withInstaller20(t, e, ed)
 	maxChains := int32(5) // the station's copy overrides the request's 1
 	var got []string
 	for i := 0; ; i++ {

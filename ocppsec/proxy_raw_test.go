@@ -416,7 +416,7 @@ func TestProxyOCPP21ISO20(t *testing.T) {
 	upSrv := httptest.NewServer(up)
 	t.Cleanup(upSrv.Close)
 	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true}, "")
-	ev := withInstaller20(t, e)
+	ev := withInstaller20(t, e, false)
 	p := &Proxy{Bridge: e.b, Upstream: "ws" + strings.TrimPrefix(upSrv.URL, "http") + "/ocpp"}
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)

@@ -249,11 +249,32 @@ func (c *Client) fetch(ctx context.Context, responderURL string, reqDER []byte) 
 	return body, nil
 }
 
+// parseResponse is xocsp.ParseResponse, which checks the signature, also
+// for an Ed448 issuer (ISO 15118-20), whose signature on its delegated
+// responder's certificate crypto/x509 cannot check. Such a CA answers
+// only through a delegated responder.
+func parseResponse(der []byte, issuer *x509.Certificate) (*xocsp.Response, error) {
+	if ed448x509.PublicKey(issuer) == nil {
+		return xocsp.ParseResponse(der, issuer)
+	}
+	resp, err := xocsp.ParseResponse(der, nil) // checks the responder's signature
+	if err != nil {
+		return nil, err
+	}
+	if resp.Certificate == nil {
+		return nil, errors.New("an Ed448 issuer's response without its delegated responder's certificate")
+	}
+	if err := ed448x509.CheckSignature(resp.Certificate, issuer); err != nil {
+		return nil, fmt.Errorf("bad OCSP signature: %w", err)
+	}
+	return resp, nil
+}
+
 // verify checks signature (by the issuer or a delegated responder it
 // certified for OCSP signing), that the answer is about serial, and that it
 // is fresh.
 func (c *Client) verify(der []byte, issuer *x509.Certificate, serial *big.Int, h crypto.Hash) (*Result, error) {
-	resp, err := xocsp.ParseResponse(der, issuer)
+	resp, err := parseResponse(der, issuer)
 	if err != nil {
 		return nil, fmt.Errorf("ocsp: response: %w", err)
 	}

@@ -46,11 +46,15 @@ func (s *settings) installer(ctx context.Context, d *datadir.Dir, pool *contract
 	if err != nil {
 		return nil, fmt.Errorf("CPS: %w", err)
 	}
-	// The ISO 15118-20 CPS leaf 'pncctl init --iso15118-20' made: it
-	// signs -20 answers (P-521).
+	// The ISO 15118-20 CPS leaves 'pncctl init --iso15118-20' made: they
+	// sign -20 answers, one per variant (P-521, Ed448).
 	var cps20 []contract.CPS
-	if cert20 := filepath.Join(d.Path, datadir.CPS20LeafCert); fileExists(cert20) {
-		c, err := contract.LoadCPS(ctx, d.CA, "softkms:path="+datadir.CPS20LeafKey, cert20)
+	for _, l := range datadir.CPS20Leaves {
+		cert20 := filepath.Join(d.Path, l.Cert)
+		if !fileExists(cert20) {
+			continue
+		}
+		c, err := contract.LoadCPS(ctx, d.CA, "softkms:path="+l.Key, cert20)
 		if err != nil {
 			return nil, fmt.Errorf("ISO 15118-20 CPS: %w", err)
 		}

@@ -185,6 +185,10 @@ const (
 	CPS20EdLeafCert = "cps20ed-leaf.pem"
 )
 
+// CPS20Leaves are the ISO 15118-20 CPS leaves Init makes, as key file and
+// certificate file: one per security variant.
+var CPS20Leaves = []struct{ Key, Cert string }{{CPS20LeafKey, CPS20LeafCert}, {CPS20EdLeafKey, CPS20EdLeafCert}}
+
 // Init creates the default hierarchy (V2G root with CPO and CPS sub-CAs,
 // MO root with its sub-CAs, the OCPP charging-station CA) and a CPS leaf,
 // and with cfg.ISO20 the ISO 15118-20 hierarchy.
