@@ -142,7 +142,7 @@ machine; the data directory keeps their certificates without their keys
 	c.Flags().StringVar(&rootDir, "root-dir", "", "move the roots' keys to this new directory (a removable medium for the offline machine), with a root data directory there")
 	c.Flags().StringVar(&org, "org", "pncpki demo", "organization (O) of the created CAs")
 	c.Flags().StringVar(&country, "country", "", "country (C) of the created CAs, e.g. DE")
-	c.Flags().BoolVar(&iso20, "iso15118-20", false, "also create the ISO 15118-20 CAs (secp521r1: v2g20-root, cpo20-sub1/2, cps20-sub1/2, mo20-root, mo20-sub1/2)")
+	c.Flags().BoolVar(&iso20, "iso15118-20", false, "also create the ISO 15118-20 CAs of both variants (secp521r1: v2g20-root, cpo20-sub1/2, cps20-sub1/2, mo20-root, mo20-sub1/2; Ed448: the same with 20ed) and their CPS leaves")
 	c.Flags().StringVar(&publicURL, "public-url", "", "base URL relying parties reach pncd at; issued certificates carry {url}/ocsp and {url}/crl/{ca}.crl (default "+datadir.DefaultPublicURL+")")
 	c.Flags().StringArrayVar(&imports, "import", nil, "import an existing CA: name=N,cert=FILE,key=URI[,parent=P][,profile=PROFILE]")
 	a.exiLimitFlag(c)

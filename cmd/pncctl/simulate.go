@@ -1,9 +1,12 @@
 package main
 
 import (
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -13,12 +16,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cloudflare/circl/dh/x448"
 	"github.com/spf13/cobra"
 
 	pncpkiv1 "github.com/pncpki/pncpki/api/gen/pncpki/v1"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/policies"
 )
@@ -26,7 +31,7 @@ import (
 // simulateEVCmd plays the vehicle against a running pncd, through the
 // OCPP API as a CSMS would forward it.
 func (a *app) simulateEVCmd() *cobra.Command {
-	var pcid, oemCert, oemKey, roots, station, version, contractCert, contractKey, save, schema string
+	var pcid, oemCert, oemKey, oemX448Key, roots, station, version, contractCert, contractKey, save, schema string
 	var update bool
 	var maxContracts int
 	c := &cobra.Command{
@@ -49,7 +54,7 @@ func (a *app) simulateEVCmd() *cobra.Command {
 				if !cmd.Flags().Changed("ocpp-version") {
 					version = "2.1"
 				}
-				return a.simulateEV20(cmd, cl, sim20{oemCert: oemCert, oemKey: oemKey, roots: roots, station: station, version: version, save: save, maxContracts: maxContracts})
+				return a.simulateEV20(cmd, cl, sim20{oemCert: oemCert, oemKey: oemKey, oemX448Key: oemX448Key, roots: roots, station: station, version: version, save: save, maxContracts: maxContracts})
 			default:
 				return usageError{fmt.Errorf("--schema %q: want iso15118-2 or iso15118-20", schema)}
 			}
@@ -123,7 +128,8 @@ func (a *app) simulateEVCmd() *cobra.Command {
 	f.StringVar(&contractCert, "contract-cert", "", "PEM contract certificate chain for --update")
 	f.StringVar(&contractKey, "contract-key", "", "PEM contract key for --update")
 	f.StringVar(&save, "save", "", "directory to write the installed contract certificate chain and key to (the key with mode 0600)")
-	f.StringVar(&schema, "schema", "iso15118-2", "the vehicle's ISO 15118 part: iso15118-2, or iso15118-20 (secp521r1; over OCPP 2.1; --oem-cert may hold the provisioning certificate's sub-CAs after it)")
+	f.StringVar(&schema, "schema", "iso15118-2", "the vehicle's ISO 15118 part: iso15118-2, or iso15118-20 (secp521r1 or Ed448, as --oem-cert's key is; over OCPP 2.1; --oem-cert may hold the provisioning certificate's sub-CAs after it)")
+	f.StringVar(&oemX448Key, "oem-x448-key", "", "ISO 15118-20 Ed448 vehicles: PEM X448 key of --oem-cert's subjectAltPublicKeyInfo (default: --oem-key with .x448.key for .key)")
 	f.IntVar(&maxContracts, "max-contracts", 3, "ISO 15118-20: MaximumContractCertificateChains; the vehicle asks again while contracts remain")
 	c.MarkFlagRequired("station")
 	return remote(c)
@@ -131,15 +137,15 @@ func (a *app) simulateEVCmd() *cobra.Command {
 
 // sim20 is what simulate-ev --schema iso15118-20 needs of its flags.
 type sim20 struct {
-	oemCert, oemKey, roots, station, version, save string
-	maxContracts                                   int
+	oemCert, oemKey, oemX448Key, roots, station, version, save string
+	maxContracts                                               int
 }
 
 // simulateEV20 plays an ISO 15118-20 vehicle: it asks through
 // Get15118EVCertificate while contracts remain, and checks each answer
 // (CPS signature and chain, contract chain, the decrypted key).
 func (a *app) simulateEV20(cmd *cobra.Command, cl *client, o sim20) error {
-	chain, key, err := readCertAndKey(o.oemCert, o.oemKey)
+	chain, key, err := readCertAndSigner(o.oemCert, o.oemKey)
 	if err != nil {
 		return fmt.Errorf("OEM provisioning: %w", err)
 	}
@@ -147,7 +153,22 @@ func (a *app) simulateEV20(cmd *cobra.Command, cl *client, o sim20) error {
 	if err != nil {
 		return fmt.Errorf("PCID of %s: %w", o.oemCert, err)
 	}
-	ev := &contract.EV20{ProvisioningChain: chain, ProvisioningKey: key, MaxContracts: o.maxContracts}
+	// A V2G session of its own: the SECC gives each a new SessionID, and
+	// pncpki counts a session's contracts by it.
+	session := make([]byte, 8)
+	rand.Read(session)
+	ev := &contract.EV20{ProvisioningChain: chain, ProvisioningKey: key, MaxContracts: o.maxContracts, SessionID: session}
+	sigAlg, dhAlg := "ECDSA P-521, SHA-512", "ECDH P-521"
+	if ed448x509.PublicKey(chain[0]) != nil {
+		sigAlg, dhAlg = "Ed448, SHAKE256", "X448"
+		x448File := o.oemX448Key
+		if x448File == "" {
+			x448File = strings.TrimSuffix(o.oemKey, ".key") + ".x448.key"
+		}
+		if ev.X448Key, err = readX448Key(x448File); err != nil {
+			return fmt.Errorf("the Ed448 vehicle's X448 key (--oem-x448-key): %w", err)
+		}
+	}
 	if ev.Roots, err = a.evRoots(cmd, cl, o.roots); err != nil {
 		return err
 	}
@@ -169,11 +190,11 @@ func (a *app) simulateEV20(cmd *cobra.Command, cl *client, o sim20) error {
 			fmt.Fprintf(a.out, "check      FAILED: %v\n", err)
 			return exitError{code: 1}
 		}
-		fmt.Fprintf(a.out, "CPS chain  %s: verified to a listed root; the CPS signature (ECDSA P-521, SHA-512) is valid\n", chainNames(got.CPSChain))
+		fmt.Fprintf(a.out, "CPS chain  %s: verified to a listed root; the CPS signature (%s) is valid\n", chainNames(got.CPSChain), sigAlg)
 		fmt.Fprintln(a.out, contractLine(got.EMAID, got.ContractChain[0]))
-		fmt.Fprintf(a.out, "key        decrypted (ECDH P-521, AES-256-GCM); it is the contract certificate's key; %d more remain\n", got.Remaining)
+		fmt.Fprintf(a.out, "key        decrypted (%s, AES-256-GCM); it is the contract certificate's key; %d more remain\n", dhAlg, got.Remaining)
 		if o.save != "" {
-			if err := saveContract(o.save, fmt.Sprintf("contract-%d", n), got.ContractChain, got.ContractKey, a); err != nil {
+			if err := saveContract20(o.save, fmt.Sprintf("contract-%d", n), got, a); err != nil {
 				return err
 			}
 		}
@@ -221,6 +242,20 @@ func (a *app) evRoots(cmd *cobra.Command, cl *client, file string) ([]*x509.Cert
 
 // readCertAndKey reads a PEM certificate chain and its EC private key.
 func readCertAndKey(certFile, keyFile string) ([]*x509.Certificate, *ecdsa.PrivateKey, error) {
+	chain, key, err := readCertAndSigner(certFile, keyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	ec, ok := key.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s is not an ECDSA key", keyFile)
+	}
+	return chain, ec, nil
+}
+
+// readCertAndSigner reads a PEM certificate chain and the PKCS#8 (or EC)
+// key of its first certificate: ECDSA, or Ed448 (ISO 15118-20).
+func readCertAndSigner(certFile, keyFile string) ([]*x509.Certificate, crypto.Signer, error) {
 	if certFile == "" || keyFile == "" {
 		return nil, nil, errors.New("give the certificate and the key")
 	}
@@ -242,20 +277,68 @@ func readCertAndKey(certFile, keyFile string) ([]*x509.Certificate, *ecdsa.Priva
 	}
 	var key any
 	if key, err = x509.ParsePKCS8PrivateKey(blk.Bytes); err != nil {
-		if key, err = x509.ParseECPrivateKey(blk.Bytes); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", keyFile, err)
+		if key, err = ed448x509.ParsePKCS8(blk.Bytes); err != nil {
+			if key, err = x509.ParseECPrivateKey(blk.Bytes); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", keyFile, err)
+			}
 		}
 	}
-	ec, ok := key.(*ecdsa.PrivateKey)
-	if !ok || !ec.PublicKey.Equal(chain[0].PublicKey) {
-		return nil, nil, fmt.Errorf("%s is not the P-256 key of %s", keyFile, certFile)
+	signer, ok := key.(crypto.Signer)
+	if !ok || !publicKeyEqual(signer.Public(), ed448x509.CertificateKey(chain[0])) {
+		return nil, nil, fmt.Errorf("%s is not the key of %s", keyFile, certFile)
 	}
-	return chain, ec, nil
+	return chain, signer, nil
 }
 
 // saveContract writes an installed contract chain and key into dir as
 // NAME.pem and NAME.key (mode 0600).
-func saveContract(dir, name string, chain []*x509.Certificate, key *ecdsa.PrivateKey, a *app) error {
+func publicKeyEqual(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(b)
+}
+
+// readX448Key reads the PKCS#8 X448 key of an ISO 15118-20 Ed448 vehicle.
+func readX448Key(file string) (*x448.Key, error) {
+	kb, err := readBounded(file, 1<<16)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(kb)
+	if blk == nil {
+		return nil, fmt.Errorf("%s: no PEM key", file)
+	}
+	key, err := ed448x509.ParsePKCS8(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	k, ok := key.(*x448.Key)
+	if !ok {
+		return nil, fmt.Errorf("%s is not an X448 key", file)
+	}
+	return k, nil
+}
+
+// saveContract20 saves an ISO 15118-20 contract: its chain and P-521 key,
+// or, for Ed448, the transported scalar in hex (mode 0600): the vehicle
+// gets no RFC 8032 seed to write a key file of.
+func saveContract20(dir, name string, got *contract.Installed20, a *app) error {
+	if got.ContractKey != nil {
+		return saveContract(dir, name, got.ContractChain, got.ContractKey, a)
+	}
+	if err := saveContract(dir, name, got.ContractChain, nil, a); err != nil {
+		return err
+	}
+	scalarFile := filepath.Join(dir, name+".ed448-scalar")
+	os.Remove(scalarFile)
+	if err := ca.WriteKeyData(scalarFile, []byte(hex.EncodeToString(got.ContractScalar)+"\n")); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.out, "saved      %s (the Ed448 scalar, hex)\n", scalarFile)
+	return nil
+}
+
+// saveContract writes a contract chain and, unless key is nil, its key.
+func saveContract(dir, name string, chain []*x509.Certificate, key crypto.Signer, a *app) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -267,6 +350,10 @@ func saveContract(dir, name string, chain []*x509.Certificate, key *ecdsa.Privat
 	os.Remove(keyFile) // WriteKeyFile never overwrites
 	if err := os.WriteFile(certFile, []byte(b.String()), 0o644); err != nil {
 		return err
+	}
+	if key == nil {
+		fmt.Fprintf(a.out, "saved      %s\n", certFile)
+		return nil
 	}
 	if err := ca.WriteKeyFile(keyFile, key); err != nil {
 		return err

@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/testcerts"
 )
@@ -98,7 +101,7 @@ It exits 0 when all are clean and 1 with the violations otherwise.`,
 func (a *app) testpkiCmd() *cobra.Command {
 	var out string
 	var seed uint64
-	var iso20 bool
+	var iso20, ed bool
 	c := &cobra.Command{
 		Use:   "testpki",
 		Short: "Write a complete, deterministic test PKI (never for production)",
@@ -107,10 +110,17 @@ one with a leaf of each kind, as DIR/certs/NAME.pem and .der, DIR/keys/NAME.key
 (PEM, mode 0600) and DIR/chains/NAME.pem (the certificate and its sub-CAs,
 without the root). The keys derive from --seed: the same seed on the same day
 writes the same files. With --iso15118-20 it writes the ISO 15118-20
-hierarchies instead (secp521r1: P-521 keys, ecdsa-with-SHA512).`,
+hierarchies instead (secp521r1: P-521 keys, ecdsa-with-SHA512); with
+--iso15118-20 --ed448 those of the Ed448 variant, with the vehicle's X448
+key in DIR/keys/oem-prov.x448.key.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			generate := testcerts.Generate
-			if iso20 {
+			switch {
+			case ed && !iso20:
+				return usageError{errors.New("--ed448 is an ISO 15118-20 variant: add --iso15118-20")}
+			case ed:
+				generate = testcerts.Generate20Ed448
+			case iso20:
 				generate = testcerts.Generate20
 			}
 			pki, err := generate(seed, time.Now())
@@ -127,6 +137,7 @@ hierarchies instead (secp521r1: P-521 keys, ecdsa-with-SHA512).`,
 	c.Flags().StringVar(&out, "out", "", "output directory")
 	c.Flags().Uint64Var(&seed, "seed", 1, "seed of the keys and serials")
 	c.Flags().BoolVar(&iso20, "iso15118-20", false, "the ISO 15118-20 hierarchies (P-521) instead of the ISO 15118-2 and OCPP ones")
+	c.Flags().BoolVar(&ed, "ed448", false, "with --iso15118-20: the Ed448 variant")
 	c.MarkFlagRequired("out")
 	return c
 }
@@ -158,8 +169,15 @@ func writePKI(dir string, pki *testcerts.PKI) error {
 		}
 		keyPath := filepath.Join(dir, "keys", e.Name+".key")
 		os.Remove(keyPath) // rewriting a test PKI replaces its keys
-		if err := ca.WriteKeyFile(keyPath, e.Key); err != nil {
+		if err := ca.WriteKeyFile(keyPath, e.Signer()); err != nil {
 			return err
+		}
+		if e.X448Key != nil {
+			x448Path := filepath.Join(dir, "keys", e.Name+".x448.key")
+			os.Remove(x448Path)
+			if err := ca.WriteKeyData(x448Path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ed448x509.MarshalX448PKCS8(e.X448Key)})); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
