@@ -2,6 +2,7 @@ package contract
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"testing"
 	"time"
@@ -41,4 +42,33 @@ func threadCPU() time.Duration {
 		panic(err)
 	}
 	return time.Duration(ts.Nano())
+}
+
+// BenchmarkInstallStages20 is BenchmarkInstallStages for ISO 15118-20
+// installations of each variant.
+func BenchmarkInstallStages20(b *testing.B) {
+	for _, v := range variants20 {
+		b.Run(v.name, func(b *testing.B) {
+			runtime.LockOSThread() // each sub-benchmark runs on a goroutine of its own
+			defer runtime.UnlockOSThread()
+			e, reqs := install20Bench(b, v.ed)
+			e.in.StageClock = threadCPU
+			var sum Timings
+			i := 0
+			for b.Loop() {
+				i++
+				res, err := e.in.Handle20(context.Background(), reqs[i%len(reqs)], LimitOCPP21, Options20{})
+				var ie *InstallError
+				if errors.As(err, &ie) && ie.Reason == ReasonNoContract {
+					e.in.sessions.reset()
+					res, err = e.in.Handle20(context.Background(), reqs[i%len(reqs)], LimitOCPP21, Options20{})
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				sum.Add(res.Timings)
+			}
+			reportStages(b, sum)
+		})
+	}
 }

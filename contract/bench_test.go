@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cloudflare/circl/dh/x448"
+	"github.com/cloudflare/circl/sign/ed448"
 )
 
 // BenchmarkInstall runs Get15118EVCertificate's work in process: every
@@ -107,16 +110,37 @@ func publicKeyOps(b *testing.B, curve elliptic.Curve, dh ecdh.Curve, hash crypto
 	})
 }
 
-// BenchmarkInstall20 runs ISO 15118-20 installations (secp521r1) in
+// BenchmarkInstall20 runs ISO 15118-20 installations of each variant in
 // process: every request a new V2G session of the vehicle (a new
 // signature, its first contract), on as many goroutines as CPUs, with the
-// durable SQLite store. BenchmarkPublicKeyOps20 gives the P-521
-// operations one holds: two verifications (the request's signature and the
-// provisioning certificate's; the sub-CAs are verified once and
-// remembered), two key generations (the contract key and the ephemeral
-// ECDH key), one ECDH and two signatures (the certificate and the CPS's).
+// durable SQLite store. BenchmarkPublicKeyOps20 and
+// BenchmarkPublicKeyOps20Ed448 give the operations one holds: two
+// verifications (the request's signature and the provisioning
+// certificate's; the sub-CAs are verified once and remembered), two key
+// generations (the contract key and the ephemeral ECDH or X448 key), one
+// key agreement and two signatures (the certificate and the CPS's).
 func BenchmarkInstall20(b *testing.B) {
-	e := newInstall20Env(b, false)
+	for _, v := range variants20 {
+		b.Run(v.name, func(b *testing.B) {
+			e, reqs := install20Bench(b, v.ed)
+			var next atomic.Int64
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := e.install20(reqs, int(next.Add(1))); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// install20Bench is an installation environment of one variant with 256
+// requests, each of a V2G session of its own.
+func install20Bench(b *testing.B, ed bool) (*install20Env, [][]byte) {
+	e := newInstall20Env(b, ed)
 	e.in.Window = time.Nanosecond
 	e.ev.MaxContracts = 1
 	reqs := make([][]byte, 256)
@@ -128,29 +152,60 @@ func BenchmarkInstall20(b *testing.B) {
 		}
 		reqs[i] = r
 	}
-	var next atomic.Int64
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			// A session asks once: its answer is remembered, so that a
-			// request run again (past 256) is a new issuance only once per
-			// session window; the sessions are forgotten between runs.
-			i := next.Add(1)
-			if _, err := e.in.Handle20(context.Background(), reqs[i%int64(len(reqs))], LimitOCPP21, Options20{}); err != nil {
-				var ie *InstallError
-				if errors.As(err, &ie) && ie.Reason == ReasonNoContract {
-					e.in.sessions = sessions20{} // a second round over the same sessions
-					continue
-				}
-				b.Error(err)
-				return
-			}
-		}
-	})
+	return e, reqs
+}
+
+// install20 answers request i (of reqs, round robin). A session asks
+// once: past 256 requests the sessions are forgotten, so that each
+// request is a new issuance.
+func (e *install20Env) install20(reqs [][]byte, i int) error {
+	_, err := e.in.Handle20(context.Background(), reqs[i%len(reqs)], LimitOCPP21, Options20{})
+	var ie *InstallError
+	if errors.As(err, &ie) && ie.Reason == ReasonNoContract {
+		e.in.sessions.reset() // a second round over the same sessions
+		_, err = e.in.Handle20(context.Background(), reqs[i%len(reqs)], LimitOCPP21, Options20{})
+	}
+	return err
 }
 
 // BenchmarkPublicKeyOps20 measures the P-521 operations of an ISO 15118-20
-// installation, the floor BenchmarkInstall20 stands on.
+// installation, the floor BenchmarkInstall20/secp521r1 stands on.
 func BenchmarkPublicKeyOps20(b *testing.B) {
 	publicKeyOps(b, elliptic.P521(), ecdh.P521(), crypto.SHA512)
+}
+
+// BenchmarkPublicKeyOps20Ed448 measures the Ed448 and X448 operations of
+// an ISO 15118-20 installation, the floor BenchmarkInstall20/Ed448 stands
+// on: Ed448 verify, sign (of a certificate's size) and key generation, and
+// an X448 key agreement with a new key.
+func BenchmarkPublicKeyOps20Ed448(b *testing.B) {
+	pub, priv, _ := ed448.GenerateKey(rand.Reader)
+	msg := make([]byte, 600) // about a TBSCertificate
+	sig := ed448.Sign(priv, msg, "")
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			ed448.Verify(pub, msg, sig, "")
+		}
+	})
+	b.Run("sign", func(b *testing.B) {
+		for b.Loop() {
+			ed448.Sign(priv, msg, "")
+		}
+	})
+	b.Run("keygen", func(b *testing.B) {
+		for b.Loop() {
+			ed448.GenerateKey(rand.Reader)
+		}
+	})
+	var peer, peerPub x448.Key
+	rand.Read(peer[:])
+	x448.KeyGen(&peerPub, &peer)
+	b.Run("ecdh", func(b *testing.B) {
+		var eph, ephPub, z x448.Key
+		for b.Loop() {
+			rand.Read(eph[:])
+			x448.KeyGen(&ephPub, &eph)
+			x448.Shared(&z, &eph, &peerPub)
+		}
+	})
 }

@@ -257,31 +257,32 @@ type request struct {
 func (in *Installer) Handle(ctx context.Context, action Action, exiRequest []byte, maxBase64 int) (*Response, error) {
 	rec := &store.InstallationRecord{At: in.now(), Station: installationFrom(ctx).Station, Limit: maxBase64}
 	res, err := in.handle(ctx, &action, exiRequest, maxBase64, rec)
-	in.finish(ctx, rec, action, res, err, func(ie *InstallError) {
+	in.finish(ctx, rec, labelISO2, action, res, err, func(ie *InstallError) {
 		ie.Answer, _ = FailureFor(action, ie.ResponseCode, exiRequest)
 	})
 	return res, err
 }
 
 // finish gives a refusal without an answer the one failure makes, counts
-// the request in the metrics and appends it to the installation log.
-func (in *Installer) finish(ctx context.Context, rec *store.InstallationRecord, action Action, res *Response, err error, failure func(*InstallError)) {
+// the request in the metrics (by variant) and appends it to the
+// installation log.
+func (in *Installer) finish(ctx context.Context, rec *store.InstallationRecord, variant string, action Action, res *Response, err error, failure func(*InstallError)) {
 	var ie *InstallError
 	switch {
 	case errors.As(err, &ie):
 		if ie.Answer == nil {
 			failure(ie)
 		}
-		in.Metrics.result(action, ie.Reason)
+		in.Metrics.result(action, variant, ie.Reason)
 	case err != nil:
-		in.Metrics.result(action, "error")
+		in.Metrics.result(action, variant, "error")
 	case res.Repeated:
-		in.Metrics.result(action, "repeated")
+		in.Metrics.result(action, variant, "repeated")
 	case res.Upstream:
-		in.Metrics.result(action, "upstream")
+		in.Metrics.result(action, variant, "upstream")
 	default:
-		in.Metrics.result(action, ResponseOK)
-		in.Metrics.observe(res.Timings)
+		in.Metrics.result(action, variant, ResponseOK)
+		in.Metrics.observe(variant, res.Timings)
 	}
 	in.record(ctx, rec, action, res, err)
 }

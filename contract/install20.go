@@ -80,6 +80,13 @@ func (s *sessions20) delivered(key string, now time.Time) []string {
 	return nil
 }
 
+// reset forgets every session.
+func (s *sessions20) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.given)
+}
+
 func (s *sessions20) add(key, emaid string, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -108,22 +115,27 @@ func (s *sessions20) add(key, emaid string, now time.Time) {
 // TPM-encrypted keys are not offered: the request cannot ask for them.
 func (in *Installer) Handle20(ctx context.Context, exiRequest []byte, maxBase64 int, o Options20) (*Response, error) {
 	rec := &store.InstallationRecord{At: in.now(), Station: installationFrom(ctx).Station, Limit: maxBase64}
-	res, err := in.handle20(ctx, exiRequest, maxBase64, o, rec)
+	label := labelISO20
+	res, err := in.handle20(ctx, exiRequest, maxBase64, o, rec, &label)
 	var ie *InstallError
 	if errors.As(err, &ie) {
 		ie.ResponseCode = responseCode20[ie.ResponseCode]
 	}
-	in.finish(ctx, rec, ActionInstall, res, err, func(ie *InstallError) {
+	in.finish(ctx, rec, label, ActionInstall, res, err, func(ie *InstallError) {
 		ie.Answer, _ = FailureAnswer20(exiRequest, ie.ResponseCode, in.now())
 	})
 	return res, err
 }
 
-func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 int, o Options20, rec *store.InstallationRecord) (*Response, error) {
+func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 int, o Options20, rec *store.InstallationRecord, label *string) (*Response, error) {
+	var tm Timings
+	t := in.clock()
 	msg, err := exi.ISO20.Decode(exiRequest)
 	if err != nil {
 		return nil, refuse(ResponseFailed, ReasonInvalidEXI, err, "not an ISO 15118-20 message")
 	}
+	tm.Decode = in.clock() - t
+	t = in.clock()
 	if msg.Name.Local != "CertificateInstallationReq" {
 		return nil, refuse(ResponseFailed, ReasonWrongMessage, nil, "%s is not a CertificateInstallationReq", msg.Name.Local)
 	}
@@ -136,6 +148,7 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 	if err != nil {
 		return nil, refuse(ResponseCertChainError, ReasonCertChain, err, "OEM provisioning certificate")
 	}
+	*label = v.label()
 	if _, err := VerifyMessage20(msg); err != nil {
 		return nil, refuse(ResponseSignatureError, ReasonSignature, err, "request signature")
 	}
@@ -147,6 +160,7 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 	if err := in.checkOEM(ctx, pcid, leaf, sent[1:], rec); err != nil {
 		return nil, err
 	}
+	tm.Verify = in.clock() - t
 	key := idempotencyKey(leaf.Raw, msg.Child("Header").Child("Signature"))
 	if res := in.repeated(key); res != nil {
 		return res, nil
@@ -197,7 +211,7 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 	if err != nil {
 		return nil, err
 	}
-	out, record, chain, err := in.answer20(ctx, sessionID, next, pcid, v, cps, mo, remaining)
+	out, record, chain, err := in.answer20(ctx, sessionID, next, pcid, v, cps, mo, remaining, &tm)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +226,7 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 	}
 	in.sessions.add(session, next.EMAID, now)
 	res := &Response{EXI: out, EMAID: next.EMAID, PCID: pcid, Contract: record, ContractChain: chain,
-		CPSChain: WithoutRoot(cps.Chain), CPSRoot: cps.Chain[len(cps.Chain)-1], Remaining: remaining}
+		CPSChain: WithoutRoot(cps.Chain), CPSRoot: cps.Chain[len(cps.Chain)-1], Remaining: remaining, Timings: tm}
 	in.remember(key, res)
 	return res, nil
 }
@@ -291,6 +305,14 @@ func vehicleVariant(leaf *x509.Certificate) (variant20, error) {
 	return variant20{x448: k}, nil
 }
 
+// label is the variant's value of the metrics' variant label.
+func (v variant20) label() string {
+	if v.x448 != nil {
+		return labelISO20Ed448
+	}
+	return labelISO20P521
+}
+
 // profile is the variant's profile for a secp521r1 one.
 func (v variant20) profile(p521 string) string {
 	if v.x448 != nil {
@@ -324,11 +346,12 @@ func (in *Installer) chooseCPS20(roots []rootID, v variant20) (*CPS, error) {
 
 // answer20 issues and stores the contract certificate, encrypts its key
 // and builds the signed CertificateInstallationRes.
-func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Contract, pcid string, v variant20, cps *CPS, mo *ca.Authority, remaining int) ([]byte, *store.Certificate, [][]byte, error) {
+func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Contract, pcid string, v variant20, cps *CPS, mo *ca.Authority, remaining int, tm *Timings) ([]byte, *store.Certificate, [][]byte, error) {
 	validity, err := in.contractValidity(c)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	t := in.clock()
 	// The contract key, and how it is sealed for the vehicle once the
 	// certificate (its SKI) is there.
 	var pub crypto.PublicKey
@@ -357,16 +380,21 @@ func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Co
 			return EncryptPrivateKey20(in.rand(), key, v.p521, pcid, ski)
 		}
 	}
+	tm.KeyGen = in.clock() - t
+	t = in.clock()
 	signed, err := in.Pool.CA.SignForKeyAs(c.Tenant, v.profile(policies.ISO20Contract), mo.Name, pub, policies.Subject{CommonName: c.EMAID}, validity)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("issue contract certificate: %w", err)
 	}
+	tm.Issue = in.clock() - t
 	inst := installationFrom(ctx)
 	signed.Installation = &inst
 	issued, err := signed.Record(ctx)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("store contract certificate: %w", err)
 	}
+	tm.Store = issued.Stored // the commit's wall time
+	t = in.clock()
 	cert, err := x509.ParseCertificate(signed.DER)
 	if err != nil {
 		return nil, nil, nil, err
@@ -375,6 +403,8 @@ func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Co
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	tm.Encrypt = in.clock() - t
+	t = in.clock()
 	chain := append([][]byte{signed.DER}, ChainDER(WithoutRoot(signed.Chain))...)
 	const sidID = "id-sid"
 	sid := exi.New("SignedInstallationData",
@@ -386,6 +416,8 @@ func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Co
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	tm.Sign = in.clock() - t
+	t = in.clock()
 	out, err := exi.ISO20.Encode(exi.New("CertificateInstallationRes",
 		header20(sessionID, in.now().Unix(), sig),
 		exi.Text("ResponseCode", ResponseOK),
@@ -396,6 +428,7 @@ func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Co
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("encode the answer: %w", err)
 	}
+	tm.Encode = in.clock() - t
 	return out, issued.Record, chain, nil
 }
 

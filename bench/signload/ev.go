@@ -66,6 +66,40 @@ func evSetup(dir string, seed uint64) {
 // the vehicle lists pncd's V2G and MO roots, read from base/v1/trust-anchors.
 func evBodies(base, token, station string, seed uint64, n int) [][]byte {
 	ev, _ := evVehicle(seed)
+	ev.Roots = vehicleRoots(base, token)
+	return bodies(n, func() []byte {
+		exiReq, err := ev.InstallationRequest()
+		if err != nil {
+			log.Fatal(err)
+		}
+		payload, _ := json.Marshal(ocppsec.Get15118EVCertificateRequest{ISO15118SchemaVersion: ocppsec.ISO15118v2Schema,
+			Action: "Install", EXIRequest: base64.StdEncoding.EncodeToString(exiReq)})
+		out, _ := json.Marshal(map[string]string{"stationId": station, "ocppVersion": "2.0.1",
+			"action": "Get15118EVCertificate", "payload": string(payload)})
+		return out
+	})
+}
+
+// bodies makes n request bodies with body on every CPU.
+func bodies(n int, body func() []byte) [][]byte {
+	out := make([][]byte, n)
+	var wg sync.WaitGroup
+	workers := runtime.NumCPU()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				out[i] = body()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// vehicleRoots are the V2G and MO trust anchors of the pncd at base.
+func vehicleRoots(base, token string) []*x509.Certificate {
 	req, _ := http.NewRequest(http.MethodGet, base+"/v1/trust-anchors", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback benchmark
@@ -80,36 +114,17 @@ func evBodies(base, token, station string, seed uint64, n int) [][]byte {
 		log.Fatal(err)
 	}
 	resp.Body.Close()
+	var roots []*x509.Certificate
 	for _, a := range anchors.Anchors {
 		if a.Use == string(ocppsec.UseV2G) || a.Use == string(ocppsec.UseMO) {
 			cs, err := datadir.ParseCertificates([]byte(a.Pem))
 			if err != nil {
 				log.Fatal(err)
 			}
-			ev.Roots = append(ev.Roots, cs...)
+			roots = append(roots, cs...)
 		}
 	}
-	out := make([][]byte, n)
-	var wg sync.WaitGroup
-	workers := runtime.NumCPU()
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += workers {
-				exiReq, err := ev.InstallationRequest()
-				if err != nil {
-					log.Fatal(err)
-				}
-				payload, _ := json.Marshal(ocppsec.Get15118EVCertificateRequest{ISO15118SchemaVersion: ocppsec.ISO15118v2Schema,
-					Action: "Install", EXIRequest: base64.StdEncoding.EncodeToString(exiReq)})
-				out[i], _ = json.Marshal(map[string]string{"stationId": station, "ocppVersion": "2.0.1",
-					"action": "Get15118EVCertificate", "payload": string(payload)})
-			}
-		}()
-	}
-	wg.Wait()
-	return out
+	return roots
 }
 
 // evCheck says whether a HandleRequest answer carries an accepted
@@ -130,8 +145,8 @@ func evCheck(msg []byte) error {
 }
 
 // stageMetrics reads pncd's per-stage seconds and successful
-// installations from /metrics.
-func stageMetrics(base string) (map[string]float64, float64) {
+// installations of one variant (the metrics' variant label) from /metrics.
+func stageMetrics(base, variant string) (map[string]float64, float64) {
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback benchmark
 	resp, err := c.Get(base + "/metrics")
 	if err != nil {
@@ -148,9 +163,13 @@ func stageMetrics(base string) (map[string]float64, float64) {
 			continue
 		}
 		v, _ := strconv.ParseFloat(value, 64)
+		if !strings.Contains(name, `variant="`+variant+`"`) {
+			continue
+		}
 		switch {
 		case strings.HasPrefix(name, `pncpki_contract_stage_seconds_total{stage="`):
-			stages[strings.TrimSuffix(strings.TrimPrefix(name, `pncpki_contract_stage_seconds_total{stage="`), `"}`)] = v
+			stage, _, _ := strings.Cut(strings.TrimPrefix(name, `pncpki_contract_stage_seconds_total{stage="`), `"`)
+			stages[stage] = v
 		case strings.HasPrefix(name, "pncpki_contract_installations_total{") && strings.Contains(name, `result="OK"`):
 			ok += v
 		}

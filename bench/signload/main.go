@@ -41,7 +41,8 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "pncd", "pncd, step or ev (Get15118EVCertificate through the OCPP API)")
+	mode := flag.String("mode", "pncd", "pncd, step, ev (Get15118EVCertificate through the OCPP API) or ev20 (the same for an ISO 15118-20 vehicle, over OCPP 2.1)")
+	variant := flag.String("variant", "p521", "ev20: the vehicle's ISO 15118-20 variant, p521 or ed448")
 	station := flag.String("station", "CS-1", "ev: the station the requests come through")
 	seed := flag.Uint64("seed", 1, "ev: testcerts seed of the simulated vehicle")
 	setup := flag.String("setup", "", "ev: write the vehicle's OEM root and provisioning chain to this directory, print its PCID and exit")
@@ -60,7 +61,11 @@ func main() {
 	rate := flag.Int("rate", 0, "open loop: start this many requests per second on a fixed schedule, on up to -c connections, latency counted from the scheduled start (0: closed loop, -c clients back to back)")
 	flag.Parse()
 	if *setup != "" {
-		evSetup(*setup, *seed)
+		if *mode == "ev20" {
+			ev20Setup(*setup, *seed, *variant)
+		} else {
+			evSetup(*setup, *seed)
+		}
 		return
 	}
 
@@ -98,9 +103,16 @@ func main() {
 			}
 			return bodies[n], h, true
 		}
-	case "ev":
+	case "ev", "ev20":
 		base := strings.TrimSuffix(*url, "/pncpki.v1.OCPPService/HandleRequest")
-		bodies := evBodies(base, *token, *station, *seed, int(float64(*maxRate)*(dur.Seconds()+warm.Seconds())))
+		n := int(float64(*maxRate) * (dur.Seconds() + warm.Seconds()))
+		var bodies [][]byte
+		label := "iso15118-2"
+		if *mode == "ev20" {
+			bodies, label = ev20Bodies(base, *token, *station, *seed, *variant, n), "iso15118-20-"+*variant
+		} else {
+			bodies = evBodies(base, *token, *station, *seed, n)
+		}
 		var i atomic.Int64
 		h := http.Header{"Content-Type": {"application/json"}, "Connect-Protocol-Version": {"1"}, "Authorization": {"Bearer " + *token}}
 		next = func() ([]byte, http.Header, bool) {
@@ -111,8 +123,8 @@ func main() {
 			return bodies[n], h, true
 		}
 		check = evCheck
-		stagesBefore = func() { s0, ok0 = stageMetrics(base) }
-		stagesAfter = func() { s1, ok1 := stageMetrics(base); defer printStages(s0, ok0, s1, ok1) }
+		stagesBefore = func() { s0, ok0 = stageMetrics(base, label) }
+		stagesAfter = func() { s1, ok1 := stageMetrics(base, label); defer printStages(s0, ok0, s1, ok1) }
 	default:
 		log.Fatalf("-mode %q", *mode)
 	}
