@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/contract"
@@ -74,7 +76,11 @@ func (u *rawUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if action == "Bye" {
 			return // the CSMS goes away
 		}
-		c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`[3,%s,{}]`, f[1])))
+		payload := `{}`
+		if action == "BootNotification" {
+			payload = fmt.Sprintf(`{"currentTime":%q,"interval":300,"status":"Accepted"}`, time.Now().UTC().Format(time.RFC3339))
+		}
+		c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`[3,%s,%s]`, f[1], payload)))
 	}
 }
 
@@ -524,4 +530,229 @@ func TestProxyOCPP21ISO20(t *testing.T) {
 	if got := fmt.Sprint(up.seen()); got != "[Authorize]" {
 		t.Errorf("the CSMS saw %s, want only Authorize", got)
 	}
+}
+
+// TestProxyOCPP21Certificates takes the OCPP 2.1 certificate messages
+// through pncd's proxy against the ISO 15118-20 hierarchy of each variant,
+// with every frame in both directions checked against the official 2.1
+// schemas. pncpki's own calls: the root sync asks which roots the station
+// holds (GetInstalledCertificateIds, OEMRootCertificate included), installs
+// each trust anchor it lacks (InstallCertificate: V2G, MO and OEM roots of
+// both -20 variants, the vehicle's OEM root among them) and deletes the
+// OEM root pncpki does not trust (DeleteCertificate). The station's: a -20
+// vehicle's Get15118EVCertificate, then GetCertificateStatus and
+// GetCertificateChainStatus (OCSP and CRL) for its contract chain, and
+// Authorize with its hash data, all answered Good/Accepted.
+func TestProxyOCPP21Certificates(t *testing.T) {
+	for _, v := range []struct {
+		name, root string
+		ed         bool
+	}{{"secp521r1", "v2g20-root", false}, {"Ed448", "v2g20ed-root", true}} {
+		t.Run(v.name, func(t *testing.T) {
+			up := &rawUpstream{}
+			upSrv := httptest.NewServer(up)
+			t.Cleanup(upSrv.Close)
+			e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true}, "")
+			ev := withInstaller20(t, e, v.ed)
+			generate := testcerts.Generate20
+			if v.ed {
+				generate = testcerts.Generate20Ed448
+			}
+			vehiclePKI, _ := generate(7, time.Now()) // withInstaller20's
+			oemRoot := vehiclePKI.Get("oem-root").Cert
+			e.b.Anchors[UseOEM] = append(e.b.Anchors[UseOEM], oemRoot)
+			other, _ := testcerts.Generate20(99, time.Now())
+			e.b.Policy.DeleteUnknownRoots = true
+			installedV2G, _ := e.d.CA.Authority(v.root)
+			hash := func(c *x509.Certificate) CertificateHashData {
+				h, err := HashDataOf(c, c, "SHA256")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return h
+			}
+			p := &Proxy{Bridge: e.b, Upstream: "ws" + strings.TrimPrefix(upSrv.URL, "http") + "/ocpp", Manage: true}
+			srv := httptest.NewServer(p)
+			t.Cleanup(srv.Close)
+			c, _, err := dialRaw(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ocpp/CS-1", "ocpp2.1", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			boot := map[string]any{"reason": "PowerUp", "chargingStation": map[string]string{"model": "AC22-20", "vendorName": "Example"}}
+			e.schema(t, OCPP21, "BootNotification", false, boot)
+			c.send(`[2,"b1","BootNotification",` + string(mustJSON(t, boot)) + `]`)
+			if f := c.read(); f.ID != "b1" || f.Type != TypeCallResult {
+				t.Fatalf("BootNotification: %+v", f)
+			}
+
+			// pncpki's calls after the CSMS accepted the station, each
+			// answered as a station would.
+			anchors := e.b.TrustAnchors()
+			wantInstalls := -1 // the V2G root the station holds
+			for _, u := range []Use{UseV2G, UseMO, UseCSMS, UseManufacturer, UseOEM} {
+				wantInstalls += len(anchors[u])
+			}
+			installed := map[string][]*x509.Certificate{}
+			var deleted []CertificateHashData
+			reply := func(f *Frame, payload any) {
+				t.Helper()
+				e.schema(t, OCPP21, f.Action, true, payload)
+				c.send(`[3,"` + f.ID + `",` + string(mustJSON(t, payload)) + `]`)
+			}
+			for n := 0; n < wantInstalls+8 && (len(installedCount(installed)) < wantInstalls || len(deleted) == 0); n++ {
+				f := c.read()
+				if f.Type != TypeCall {
+					t.Fatalf("a %v frame before pncpki's calls were done", f.Type)
+				}
+				var raw any
+				json.Unmarshal(f.Payload, &raw)
+				e.schema(t, OCPP21, f.Action, false, raw)
+				switch f.Action {
+				case "GetInstalledCertificateIds":
+					var req GetInstalledCertificateIdsRequest
+					json.Unmarshal(f.Payload, &req)
+					if !slices.Contains(req.CertificateType, "OEMRootCertificate") {
+						t.Errorf("root sync over 2.1 asks for %v, without OEMRootCertificate", req.CertificateType)
+					}
+					reply(f, GetInstalledCertificateIdsResponse{Status: "Accepted", CertificateHashDataChain: []CertificateHashDataChain{
+						{CertificateType: "V2GRootCertificate", CertificateHashData: hash(installedV2G.Cert)},
+						{CertificateType: "OEMRootCertificate", CertificateHashData: hash(other.Get("oem-root").Cert)}}})
+				case "GetVariables":
+					var req GetVariablesRequest
+					json.Unmarshal(f.Payload, &req)
+					res := GetVariablesResponse{}
+					for _, d := range req.GetVariableData {
+						res.GetVariableResult = append(res.GetVariableResult, GetVariableResult{AttributeStatus: "UnknownVariable", Component: d.Component, Variable: d.Variable})
+					}
+					reply(f, res)
+				case "InstallCertificate":
+					var req InstallCertificateRequest
+					json.Unmarshal(f.Payload, &req)
+					certs, err := ParsePEMChain([]byte(req.Certificate))
+					if err != nil || len(certs) != 1 {
+						t.Fatalf("InstallCertificate %s: %v", req.CertificateType, err)
+					}
+					installed[req.CertificateType] = append(installed[req.CertificateType], certs[0])
+					reply(f, InstallCertificateResponse{Status: "Accepted"})
+				case "DeleteCertificate":
+					var req DeleteCertificateRequest
+					json.Unmarshal(f.Payload, &req)
+					deleted = append(deleted, req.CertificateHashData)
+					reply(f, DeleteCertificateResponse{Status: "Accepted"})
+				default:
+					t.Fatalf("pncpki sent %s", f.Action)
+				}
+			}
+			if got := len(installedCount(installed)); got != wantInstalls {
+				t.Errorf("%d roots installed, want %d: %v", got, wantInstalls, installedCount(installed))
+			}
+			for _, u := range []Use{UseV2G, UseMO, UseOEM} {
+				for _, a := range anchors[u] {
+					if !a.Equal(installedV2G.Cert) && !slices.ContainsFunc(installed[string(u)], a.Equal) {
+						t.Errorf("%s %s was not installed", u, a.Subject.CommonName)
+					}
+				}
+			}
+			if !slices.ContainsFunc(installed["OEMRootCertificate"], oemRoot.Equal) {
+				t.Error("the vehicle's OEM root was not installed")
+			}
+			if slices.ContainsFunc(installed["V2GRootCertificate"], installedV2G.Cert.Equal) {
+				t.Error("the root the station holds was installed again")
+			}
+			if len(deleted) != 1 || !deleted[0].Same(hash(other.Get("oem-root").Cert)) {
+				t.Errorf("deleted %+v, want the unknown OEM root", deleted)
+			}
+
+			// The station's calls for a -20 vehicle's contract.
+			call := func(id, action string, payload any) *Frame {
+				t.Helper()
+				c.send(`[2,"` + id + `","` + action + `",` + string(mustJSON(t, payload)) + `]`)
+				f := c.read()
+				if f.ID != id || f.Type != TypeCallResult {
+					t.Fatalf("%s: %+v %s", action, f, f.Payload)
+				}
+				var raw any
+				json.Unmarshal(f.Payload, &raw)
+				e.schema(t, OCPP21, action, true, raw)
+				return f
+			}
+			exiReq, err := ev.InstallationRequest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res Get15118EVCertificateResponse
+			f := call("g1", "Get15118EVCertificate", Get15118EVCertificateRequest{ISO15118SchemaVersion: contract.ISO15118v20Schema, Action: "Install",
+				EXIRequest: base64.StdEncoding.EncodeToString(exiReq)})
+			if Decode(OCPP21, f.Payload, &res) != nil || res.Status != "Accepted" {
+				t.Fatalf("Get15118EVCertificate: %s", f.Payload)
+			}
+			exiRes, _ := base64.StdEncoding.DecodeString(res.EXIResponse)
+			inst, err := ev.ReadResponse20(exiRes, testcerts.PCID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chain := inst.ContractChain // contract, MO Sub-CA 2, MO Sub-CA 1
+
+			leaf, err := HashDataOf(chain[0], chain[1], "SHA256")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var status GetCertificateStatusResponse
+			f = call("s1", "GetCertificateStatus", GetCertificateStatusRequest{OCSPRequestData: OCSPRequestData{HashAlgorithm: leaf.HashAlgorithm,
+				IssuerNameHash: leaf.IssuerNameHash, IssuerKeyHash: leaf.IssuerKeyHash, SerialNumber: leaf.SerialNumber, ResponderURL: "http://127.0.0.1:1/ocsp"}})
+			if json.Unmarshal(f.Payload, &status) != nil || status.Status != "Accepted" {
+				t.Fatalf("GetCertificateStatus: %s", f.Payload)
+			}
+			der, _ := base64.StdEncoding.DecodeString(status.OCSPResult)
+			if r, err := xocsp.ParseResponse(der, nil); err != nil || r.Status != xocsp.Good || r.SerialNumber.Cmp(chain[0].SerialNumber) != 0 {
+				t.Errorf("ocspResult: %v %+v", err, r)
+			}
+
+			var reqs []CertificateStatusRequestInfo
+			for i := 0; i+1 < len(chain); i++ {
+				h, err := HashDataOf(chain[i], chain[i+1], "SHA256")
+				if err != nil {
+					t.Fatal(err)
+				}
+				source := "OCSP"
+				if i > 0 {
+					source = "CRL" // the sub-CAs carry a CRL distribution point
+				}
+				reqs = append(reqs, CertificateStatusRequestInfo{CertificateHashData: h, Source: source, URLs: []string{"http://pki.example/" + source}})
+			}
+			var chainStatus GetCertificateChainStatusResponse
+			f = call("c1", "GetCertificateChainStatus", GetCertificateChainStatusRequest{CertificateStatusRequests: reqs})
+			if json.Unmarshal(f.Payload, &chainStatus) != nil || len(chainStatus.CertificateStatus) != len(reqs) {
+				t.Fatalf("GetCertificateChainStatus: %s", f.Payload)
+			}
+			for i, s := range chainStatus.CertificateStatus {
+				if s.Status != "Good" || s.Source != reqs[i].Source || !s.CertificateHashData.Same(reqs[i].CertificateHashData) {
+					t.Errorf("certificate %d: %+v", i, s)
+				}
+			}
+
+			c.send(`[2,"a1","Authorize",` + string(mustJSON(t, AuthorizeRequest{IDToken: IdToken{IDToken: inst.EMAID, Type: "eMAID"},
+				ISO15118CertificateHashData: []OCSPRequestData{{HashAlgorithm: leaf.HashAlgorithm, IssuerNameHash: leaf.IssuerNameHash,
+					IssuerKeyHash: leaf.IssuerKeyHash, SerialNumber: leaf.SerialNumber, ResponderURL: "http://127.0.0.1:1/ocsp"}}})) + `]`)
+			var auth AuthorizeResponse
+			if f = c.read(); f.ID != "a1" || json.Unmarshal(f.Payload, &auth) != nil || auth.CertificateStatus != CertAccepted {
+				t.Errorf("Authorize: %+v %s", f, f.Payload)
+			}
+			if got := fmt.Sprint(up.seen()); got != "[BootNotification Authorize]" {
+				t.Errorf("the CSMS saw %s, want BootNotification and Authorize", got)
+			}
+		})
+	}
+}
+
+// installedCount lists the installed roots as type/CN.
+func installedCount(m map[string][]*x509.Certificate) []string {
+	var out []string
+	for typ, cs := range m {
+		for _, c := range cs {
+			out = append(out, typ+"/"+c.Subject.CommonName)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
