@@ -397,6 +397,15 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	if k, ok := csr.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() > MaxRSABits {
 		return nil, refuse(CodeCSRProfile, "RSA key of %d bits; at most %d are accepted", k.N.BitLen(), MaxRSABits)
 	}
+	if _, err := ed448x509.ParsePublicKey(csr.RawSubjectPublicKeyInfo); err == nil {
+		// ISO 15118-20's Ed448 variant: crypto/x509 leaves the key out.
+		pub, err := ed448x509.CheckCSRSignature(csr)
+		if err != nil {
+			return nil, &Error{Code: CodeCSRSignature, Message: "CSR self-signature does not verify", Err: err}
+		}
+		csr.PublicKey = pub
+		return csr, nil
+	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, &Error{Code: CodeCSRSignature, Message: "CSR self-signature does not verify", Err: err}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cloudflare/circl/sign/ed448"
 	"log/slog"
 	"reflect"
 	"slices"
@@ -298,6 +299,9 @@ func (b *Bridge) signCertificate(ctx context.Context, stationID string, d Dialec
 	if err != nil {
 		return reject(ReasonInvalidCSR, "%v", err)
 	}
+	if _, ok := csr.PublicKey.(ed448.PublicKey); ok && profile == policies.ISO20SECC {
+		profile = policies.ISO20EdSECC // the SECC of the Ed448 variant
+	}
 	if err := b.checkSubject(st, profile, csr.Subject.CommonName); err != nil {
 		return reject(ReasonWrongStation, "%v", err)
 	}
@@ -369,7 +373,7 @@ func withoutRoot(chain []*x509.Certificate) []*x509.Certificate {
 // checkSubject checks that the CN a station asks for is its own.
 func (b *Bridge) checkSubject(st *store.Station, profile, cn string) error {
 	switch profile {
-	case policies.ISO2SECC, policies.ISO20SECC:
+	case policies.ISO2SECC, policies.ISO20SECC, policies.ISO20EdSECC:
 		id, ok := NormalizeSECCName(cn)
 		if !ok {
 			return fmt.Errorf("CN %q is neither an EVSEID nor a SECC ID", cn)

@@ -28,6 +28,7 @@ import (
 	"github.com/pncpki/pncpki/ocsp"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
+	"github.com/pncpki/pncpki/testcerts/openssltest"
 )
 
 type bridgeEnv struct {
@@ -149,6 +150,7 @@ func TestSignCertificate(t *testing.T) {
 		{"2.0.1 V2G SECC ID", "CS-1", OCPP201, "V2GCertificate", "DEABCS0123456789ABCDEF0123456789ABCDEFX", "Example CPO", policies.ISO2SECC},
 		{"2.1 V2G", "CS-1", OCPP21, "V2GCertificate", "DEABCE0002", "Example CPO", policies.ISO2SECC},
 		{"2.1 V2G20", "CS-1", OCPP21, "V2G20Certificate", "DE*ABC*E0001", "Example CPO", policies.ISO20SECC},
+		{"2.1 V2G20 Ed448", "CS-1", OCPP21, "V2G20Certificate", "DE*ABC*E0001", "Example CPO", policies.ISO20EdSECC},
 		{"2.0.1 station", "CS-1", OCPP201, "ChargingStationCertificate", "SN-0001", "Example CPO", policies.OCPPChargingStation},
 		{"1.6 charge point", "CS-2", OCPP16, "", "SN-0002", "Other CPO", policies.OCPPChargingStation},
 		{"has2be V2G", "CS-2", Has2be, "V2GCertificate", "DEXYZE0001", "Other CPO", policies.ISO2SECC},
@@ -167,7 +169,11 @@ func TestSignCertificate(t *testing.T) {
 				if tt.profile == policies.ISO20SECC {
 					curve = elliptic.P521()
 				}
-				payload = SignCertificateRequest{CSR: csrPEMOn(t, curve, tt.cn, tt.org), CertificateType: tt.use}
+				csr := csrPEMOn(t, curve, tt.cn, tt.org)
+				if tt.profile == policies.ISO20EdSECC { // Go makes no Ed448 CSR: openssl does
+					csr = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: openssltest.CSR(t, "ed448", "/CN="+tt.cn+"/O="+tt.org)}))
+				}
+				payload = SignCertificateRequest{CSR: csr, CertificateType: tt.use}
 			default:
 				payload = SignCertificateRequest{CSR: csrPEM(t, tt.cn, tt.org), CertificateType: tt.use}
 			}
@@ -200,7 +206,7 @@ func TestSignCertificate(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Leaf first, then the sub-CAs; the root is not sent.
-			wantLen := map[string]int{policies.ISO2SECC: 3, policies.ISO20SECC: 3, policies.OCPPChargingStation: 1}[tt.profile]
+			wantLen := map[string]int{policies.ISO2SECC: 3, policies.ISO20SECC: 3, policies.ISO20EdSECC: 3, policies.OCPPChargingStation: 1}[tt.profile]
 			if len(chain) != wantLen {
 				t.Fatalf("chain of %d, want %d", len(chain), wantLen)
 			}
@@ -240,6 +246,8 @@ func verifyOpenSSL(t *testing.T, e *bridgeEnv, chain []*x509.Certificate, profil
 		root = "mo-root"
 	case policies.ISO20SECC:
 		root = "v2g20-root"
+	case policies.ISO20EdSECC:
+		root = "v2g20ed-root"
 	}
 	a, err := e.d.CA.Authority(root)
 	if err != nil {

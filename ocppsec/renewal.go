@@ -3,6 +3,7 @@ package ocppsec
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,10 +58,10 @@ func (b *Bridge) RenewalsDue(ctx context.Context, st *store.Station) ([]string, 
 		seccNames[x] = true
 	}
 	seccName := func(s string) string { n, _ := NormalizeSECCName(s); return n }
-	for _, r := range []struct{ profile, renew string }{{policies.ISO2SECC, RenewV2G}, {policies.ISO20SECC, RenewV2G20}} {
+	for _, r := range []struct{ profile, renew string }{{policies.ISO2SECC, RenewV2G}, {policies.ISO20SECC, RenewV2G20}, {policies.ISO20EdSECC, RenewV2G20}} {
 		if ok, err := due(r.profile, seccNames, seccCNForms, seccName); err != nil {
 			return nil, err
-		} else if ok {
+		} else if ok && !slices.Contains(out, r.renew) {
 			out = append(out, r.renew)
 		}
 	}

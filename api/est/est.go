@@ -43,14 +43,23 @@ var Labels = map[string]string{
 }
 
 // Labels20 are the profiles of the CA labels for ISO15118-20 with
-// secp521r1 (OPNC and OPCP's iso15118Version and algorithm). Ed448 is not
-// issued yet.
-var Labels20 = map[string]string{
-	"cpo": policies.ISO20SECC,
-	"mo":  policies.ISO20Contract,
-	"oem": policies.ISO20OEMProv,
-	"cps": policies.ISO20CPSLeaf,
-}
+// secp521r1 (OPNC and OPCP's iso15118Version and algorithm), and
+// Labels20Ed448 those with ed448.
+var (
+	Labels20 = map[string]string{
+		"cpo": policies.ISO20SECC,
+		"mo":  policies.ISO20Contract,
+		"oem": policies.ISO20OEMProv,
+		"cps": policies.ISO20CPSLeaf,
+	}
+	Labels20Ed448 = func() map[string]string {
+		m := map[string]string{}
+		for label, p := range Labels20 {
+			m[label] = policies.Ed448Variant(p)
+		}
+		return m
+	}()
+)
 
 // MaxBody bounds a request: a base64 CSR of at most ca.MaxCSRSize.
 const MaxBody = ca.MaxCSRSize*4/3 + 1024
@@ -138,6 +147,8 @@ func profile(r *http.Request) (*policies.Profile, int, string) {
 	labels, curve := Labels, "secp256r1"
 	switch {
 	case iso == "" || strings.EqualFold(iso, "ISO15118-2"):
+	case strings.EqualFold(iso, "ISO15118-20") && strings.EqualFold(alg, "ed448"):
+		labels, curve = Labels20Ed448, "ed448"
 	case strings.EqualFold(iso, "ISO15118-20"):
 		labels, curve = Labels20, "secp521r1"
 	default:

@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/pncpki/pncpki/internal/ed448x509"
+	"github.com/pncpki/pncpki/testcerts/openssltest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -139,8 +141,11 @@ func csr(t *testing.T, k *ecdsa.PrivateKey, cn string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []byte(base64.StdEncoding.EncodeToString(der))
+	return b64(der)
 }
+
+// b64 is an EST body: base64 DER.
+func b64(der []byte) []byte { return []byte(base64.StdEncoding.EncodeToString(der)) }
 
 func TestEST(t *testing.T) {
 	e := newEnv(t)
@@ -224,7 +229,8 @@ func TestEST(t *testing.T) {
 
 // TestEST20: with the ISO 15118-20 CAs, the ISO15118-20 paths and OPNC's
 // iso15118Version=ISO15118-20 (secp521r1) enroll -20 SECC leaves from
-// P-521 CSRs; Ed448 and a P-256 key are refused.
+// P-521 CSRs, and algorithm=ed448 Ed448 ones from openssl's Ed448 CSRs; a
+// key of the other variant, or a P-256 key, is refused.
 func TestEST20(t *testing.T) {
 	e := newEnvWith(t, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true})
 	for _, path := range []string{"/.well-known/est/cpo/cacerts/ISO15118-20", "/.well-known/est/cpo/cacerts/ISO15118-20/secp521r1",
@@ -253,6 +259,20 @@ func TestEST20(t *testing.T) {
 			t.Errorf("%s: %v %v", path, leaf.Subject, p.Check(leaf, policies.SECCBoth))
 		}
 	}
+	// The Ed448 variant, from a CSR openssl makes.
+	edP, _ := policies.Lookup(policies.ISO20EdSECC)
+	status, body := e.do(t, "POST", "/opnc/v1/pki/est/simpleenroll?caDomain=cpo&iso15118Version=ISO15118-20&algorithm=ed448", e.token,
+		"application/pkcs10", b64(openssltest.CSR(t, "ed448", "/CN=DE*ABC*E30")), nil)
+	if status != 200 {
+		t.Fatalf("Ed448 enrollment: %d %s", status, body)
+	}
+	if leaf := e.certsOf(t, body)[0]; leaf.Subject.CommonName != "DE*ABC*E30" || len(edP.Check(leaf, policies.SECCBoth)) > 0 || !ed448x509.SignedWithEd448(leaf) {
+		t.Errorf("Ed448 enrollment: %v %v", leaf.Subject, edP.Check(leaf, policies.SECCBoth))
+	}
+	if status, body := e.do(t, "GET", "/opnc/v1/pki/est/cacerts?caDomain=cpo&iso15118Version=ISO15118-20&algorithm=ed448", "", "", nil, nil); status != 200 ||
+		e.certsOf(t, body)[0].Subject.CommonName != "CPO Sub-CA 2 20 Ed448" {
+		t.Errorf("Ed448 cacerts: %d %s", status, body)
+	}
 	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
 	for _, tc := range []struct {
@@ -260,7 +280,9 @@ func TestEST20(t *testing.T) {
 		body       []byte
 		want       int
 	}{
-		{"OPNC Ed448", "/opnc/v1/pki/est/simpleenroll?caDomain=cpo&iso15118Version=ISO15118-20&algorithm=ed448", csr(t, p521, "DE*ABC*E31"), 404},
+		{"a P-521 key for Ed448", "/opnc/v1/pki/est/simpleenroll?caDomain=cpo&iso15118Version=ISO15118-20&algorithm=ed448", csr(t, p521, "DE*ABC*E31"), 400},
+		{"an Ed448 key for secp521r1", "/opnc/v1/pki/est/simpleenroll?caDomain=cpo&iso15118Version=ISO15118-20&algorithm=secp521r1",
+			b64(openssltest.CSR(t, "ed448", "/CN=DE*ABC*E33")), 400},
 		{"a P-256 key for -20", "/.well-known/est/cpo/simpleenroll/ISO15118-20", csr(t, p256, "DE*ABC*E32"), 400},
 	} {
 		if status, body := e.do(t, "POST", tc.path, e.token, "application/pkcs10", tc.body, nil); status != tc.want {

@@ -140,8 +140,8 @@ func SignedWithEd448(c *x509.Certificate) bool {
 }
 
 // signatureOID reads the outer signatureAlgorithm of a signed X.509
-// structure (certificate or CRL): SEQUENCE { tbs, AlgorithmIdentifier,
-// BIT STRING }.
+// structure (certificate, CRL or CSR): SEQUENCE { tbs,
+// AlgorithmIdentifier, BIT STRING }.
 func signatureOID(der []byte) (asn1.ObjectIdentifier, bool) {
 	s := cryptobyte.String(der)
 	var outer, alg cryptobyte.String
@@ -173,6 +173,22 @@ func CheckSignature(c, parent *x509.Certificate) error {
 		return errors.New("Ed448 signature does not verify")
 	}
 	return nil
+}
+
+// CheckCSRSignature checks the self-signature of a CSR with an Ed448 key,
+// which crypto/x509 parses but cannot check, and returns the key.
+func CheckCSRSignature(csr *x509.CertificateRequest) (ed448.PublicKey, error) {
+	pub, err := ParsePublicKey(csr.RawSubjectPublicKeyInfo)
+	if err != nil {
+		return nil, err
+	}
+	if oid, ok := signatureOID(csr.Raw); !ok || !oid.Equal(OIDEd448) {
+		return nil, errors.New("a CSR with an Ed448 key and another signature algorithm")
+	}
+	if !ed448.Verify(pub, csr.RawTBSCertificateRequest, csr.Signature, "") {
+		return nil, errors.New("Ed448 signature does not verify")
+	}
+	return pub, nil
 }
 
 // CheckCRLSignature checks that issuer, an Ed448 CA, signed crl.

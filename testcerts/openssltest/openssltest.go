@@ -41,3 +41,29 @@ func Verify(t testing.TB, root *x509.Certificate, chain []*x509.Certificate) {
 		t.Errorf("openssl verify: %v %s", err, out)
 	}
 }
+
+// CSR has openssl make a key of algorithm (a genpkey algorithm: ed448,
+// or EC with curve, e.g. "EC:P-521") and a CSR for subj ("/CN=...") with
+// it, and returns the CSR's DER.
+func CSR(t testing.TB, algorithm, subj string) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("SKIP: openssl not installed (.ci/run installs it)")
+	}
+	dir := t.TempDir()
+	key, csr := filepath.Join(dir, "key.pem"), filepath.Join(dir, "csr.der")
+	gen := []string{"genpkey", "-algorithm", algorithm, "-out", key}
+	if curve, ok := strings.CutPrefix(algorithm, "EC:"); ok {
+		gen = []string{"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:" + curve, "-out", key}
+	}
+	for _, args := range [][]string{gen, {"req", "-new", "-key", key, "-subj", subj, "-outform", "DER", "-out", csr}} {
+		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v %s", args, err, out)
+		}
+	}
+	der, err := os.ReadFile(csr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
