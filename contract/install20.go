@@ -211,14 +211,14 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 	if err != nil {
 		return nil, err
 	}
-	out, record, chain, err := in.answer20(ctx, sessionID, next, pcid, v, cps, mo, remaining, &tm)
+	out, record, chain, err := in.answer20(ctx, sessionID, next, pcid, v, cps, mo, remaining, maxBase64, &tm)
 	if err != nil {
 		return nil, err
 	}
 	if n := base64.StdEncoding.EncodedLen(len(out)); maxBase64 > 0 && n > maxBase64 {
-		// A -20 answer is about 6,500 characters against OCPP 2.1's
-		// 17,000: only a station's own smaller limit gets here, after
-		// the certificate is stored. It is revoked: nobody receives it.
+		// fits20 bounds the answer before issuance, so this does not
+		// happen; if it did, the stored certificate is revoked, as
+		// nobody receives it.
 		if _, rerr := in.Pool.CA.Revoke(ctx, record.Issuer, record.Serial, reasonCessationOfOperation); rerr != nil {
 			return nil, fmt.Errorf("revoke the undeliverable contract certificate: %w", rerr)
 		}
@@ -346,7 +346,7 @@ func (in *Installer) chooseCPS20(roots []rootID, v variant20) (*CPS, error) {
 
 // answer20 issues and stores the contract certificate, encrypts its key
 // and builds the signed CertificateInstallationRes.
-func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Contract, pcid string, v variant20, cps *CPS, mo *ca.Authority, remaining int, tm *Timings) ([]byte, *store.Certificate, [][]byte, error) {
+func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Contract, pcid string, v variant20, cps *CPS, mo *ca.Authority, remaining, maxBase64 int, tm *Timings) ([]byte, *store.Certificate, [][]byte, error) {
 	validity, err := in.contractValidity(c)
 	if err != nil {
 		return nil, nil, nil, err
@@ -356,7 +356,6 @@ func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Co
 	// certificate (its SKI) is there.
 	var pub crypto.PublicKey
 	var seal func(ski []byte) (field, dh []byte, err error)
-	curve, fieldName := CurveSECP521, "SECP521_EncryptedPrivateKey"
 	if v.x448 != nil {
 		_, key, err := ed448.GenerateKey(in.rand())
 		if err != nil {
@@ -367,7 +366,6 @@ func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Co
 		seal = func(ski []byte) ([]byte, []byte, error) {
 			return EncryptPrivateKeyX448(in.rand(), key, v.x448, pcid, ski)
 		}
-		curve, fieldName = CurveX448, "X448_EncryptedPrivateKey"
 	} else {
 		key, err := ecdsa.GenerateKey(elliptic.P521(), in.rand())
 		if err != nil {
@@ -381,8 +379,12 @@ func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Co
 		}
 	}
 	tm.KeyGen = in.clock() - t
+	subject := policies.Subject{CommonName: c.EMAID}
+	if err := in.fits20(v, sessionID, cps, mo, pub, subject, validity, remaining, maxBase64); err != nil {
+		return nil, nil, nil, err
+	}
 	t = in.clock()
-	signed, err := in.Pool.CA.SignForKeyAs(c.Tenant, v.profile(policies.ISO20Contract), mo.Name, pub, policies.Subject{CommonName: c.EMAID}, validity)
+	signed, err := in.Pool.CA.SignForKeyAs(c.Tenant, v.profile(policies.ISO20Contract), mo.Name, pub, subject, validity)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("issue contract certificate: %w", err)
 	}
@@ -406,30 +408,90 @@ func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Co
 	tm.Encrypt = in.clock() - t
 	t = in.clock()
 	chain := append([][]byte{signed.DER}, ChainDER(WithoutRoot(signed.Chain))...)
-	const sidID = "id-sid"
-	sid := exi.New("SignedInstallationData",
-		chain20("ContractCertificateChain", chain, true),
-		exi.Text("ECDHCurve", curve),
-		exi.Binary("DHPublicKey", dh),
-		exi.Binary(fieldName, field)).WithAttr("Id", sidID)
+	sid := v.signedInstallationData(chain, dh, field)
 	sig, err := signature20(cps.Signer, sigRef{sidID, sid})
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	tm.Sign = in.clock() - t
 	t = in.clock()
-	out, err := exi.ISO20.Encode(exi.New("CertificateInstallationRes",
-		header20(sessionID, in.now().Unix(), sig),
-		exi.Text("ResponseCode", ResponseOK),
-		exi.Text("EVSEProcessing", "Finished"),
-		chain20("CPSCertificateChain", ChainDER(WithoutRoot(cps.Chain)), false),
-		sid,
-		exi.Text("RemainingContractCertificateChains", strconv.Itoa(remaining))))
+	out, err := exi.ISO20.Encode(installationRes20(sessionID, in.now().Unix(), sig, cps, sid, remaining))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("encode the answer: %w", err)
 	}
 	tm.Encode = in.clock() - t
 	return out, issued.Record, chain, nil
+}
+
+// sidID is the Id of SignedInstallationData, which the CPS signature
+// references.
+const sidID = "id-sid"
+
+// signedInstallationData is the variant's SignedInstallationData.
+func (v variant20) signedInstallationData(chain [][]byte, dh, field []byte) *exi.Element {
+	curve, fieldName := CurveSECP521, "SECP521_EncryptedPrivateKey"
+	if v.x448 != nil {
+		curve, fieldName = CurveX448, "X448_EncryptedPrivateKey"
+	}
+	return exi.New("SignedInstallationData",
+		chain20("ContractCertificateChain", chain, true),
+		exi.Text("ECDHCurve", curve),
+		exi.Binary("DHPublicKey", dh),
+		exi.Binary(fieldName, field)).WithAttr("Id", sidID)
+}
+
+// installationRes20 is an accepted CertificateInstallationRes.
+func installationRes20(sessionID []byte, timestamp int64, sig *exi.Element, cps *CPS, sid *exi.Element, remaining int) *exi.Element {
+	return exi.New("CertificateInstallationRes",
+		header20(sessionID, timestamp, sig),
+		exi.Text("ResponseCode", ResponseOK),
+		exi.Text("EVSEProcessing", "Finished"),
+		chain20("CPSCertificateChain", ChainDER(WithoutRoot(cps.Chain)), false),
+		sid,
+		exi.Text("RemainingContractCertificateChains", strconv.Itoa(remaining)))
+}
+
+// The lengths of the variable parts of a -20 answer, by variant
+// (PNC-FACTS-20.md): DHPublicKey, the encrypted key, the signature; both
+// digests are 64 bytes.
+const (
+	dhLenP521, fieldLenP521, sigLenP521  = 133, 94, 132
+	dhLenX448, fieldLenX448, sigLenEd448 = 57, 84, 114
+	digestLen20                          = 64
+)
+
+// fits20 refuses, before anything is issued, an answer that could exceed
+// maxBase64: the answer encoded with placeholders of the exact lengths of
+// its parts, and the contract certificate at its longest DER (EXI carries
+// bytes with their length, whatever they are). Only a station's own limit
+// below OCPP 2.1's can be exceeded: -20 certificates have at most 1,600
+// bytes, and an answer's five certificates and the rest stay under 17,000
+// characters.
+func (in *Installer) fits20(v variant20, sessionID []byte, cps *CPS, mo *ca.Authority, pub crypto.PublicKey, subject policies.Subject, validity policies.Period, remaining, maxBase64 int) error {
+	if maxBase64 <= 0 || maxBase64 >= LimitOCPP21 {
+		return nil
+	}
+	leaf, err := in.Pool.CA.MaxDERFrom(mo, v.profile(policies.ISO20Contract), pub, subject, validity)
+	if err != nil {
+		return err
+	}
+	dh, field, sig := dhLenP521, fieldLenP521, sigLenP521
+	if v.x448 != nil {
+		dh, field, sig = dhLenX448, fieldLenX448, sigLenEd448
+	}
+	chain := append([][]byte{make([]byte, leaf)}, ChainDER(WithoutRoot(mo.Chain))...)
+	sid := v.signedInstallationData(chain, make([]byte, dh), make([]byte, field))
+	sigMethod, digestMethod := methods20(cps.Signer)
+	signature := exi.New("Signature", signedInfo20(sigMethod, digestMethod, digestRef{sidID, make([]byte, digestLen20)}),
+		exi.Binary("SignatureValue", make([]byte, sig)))
+	out, err := exi.ISO20.Encode(installationRes20(sessionID, in.now().Unix(), signature, cps, sid, remaining))
+	if err != nil {
+		return fmt.Errorf("encode the answer's bound: %w", err)
+	}
+	if n := base64.StdEncoding.EncodedLen(len(out)); n > maxBase64 {
+		return refuse(ResponseFailed, ReasonTooLarge, nil, "the response would be up to %d base64 characters, over the station's limit of %d", n, maxBase64)
+	}
+	return nil
 }
 
 // FailureAnswer20 is an unsigned ISO 15118-20 CertificateInstallationRes

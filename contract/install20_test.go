@@ -3,6 +3,7 @@ package contract
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -245,5 +246,49 @@ func TestInstall20Refusals(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestInstall20SizeBound: a station whose own exiResponse limit is below
+// an answer's size is refused before anything is issued (no certificate
+// stored, none revoked); at the answer's size plus the room for the
+// longest contract certificate, it gets its contract.
+func TestInstall20SizeBound(t *testing.T) {
+	for _, v := range variants20 {
+		t.Run(v.name, func(t *testing.T) {
+			e := newInstall20Env(t, v.ed)
+			ctx := context.Background()
+			e.ev.MaxContracts = 1
+			req, _ := e.ev.InstallationRequest()
+			res, err := e.in.Handle20(ctx, req, LimitOCPP21, Options20{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := base64.StdEncoding.EncodedLen(len(res.EXI))
+			count := func() int64 {
+				n, _ := e.d.Store.CountCertificates(ctx, store.Filter{Profile: e.contract})
+				return n
+			}
+			before := count()
+			e.ev.SessionID = []byte("SESSION2")
+			req, _ = e.ev.InstallationRequest()
+			_, err = e.in.Handle20(ctx, req, size-8, Options20{})
+			var ie *InstallError
+			if !errors.As(err, &ie) || ie.Reason != ReasonTooLarge || ie.ResponseCode != ResponseFailed {
+				t.Fatalf("limit %d for an answer of %d: %v", size-8, size, err)
+			}
+			if count() != before {
+				t.Errorf("a refused answer issued %d certificates", count()-before)
+			}
+			// A P-521 signature in a certificate varies by a few bytes; the
+			// bound takes its longest.
+			res, err = e.in.Handle20(ctx, req, size+8, Options20{})
+			if err != nil || base64.StdEncoding.EncodedLen(len(res.EXI)) > size+8 {
+				t.Fatalf("limit %d: %v", size+8, err)
+			}
+			if count() != before+1 {
+				t.Errorf("%d certificates issued, want 1", count()-before)
+			}
+		})
 	}
 }

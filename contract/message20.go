@@ -27,20 +27,16 @@ type sigRef struct {
 // and SignedInfo, as an XML Signature fragment, is signed (sign20).
 func signature20(signer crypto.Signer, refs ...sigRef) (*exi.Element, error) {
 	sigMethod, digestMethod := methods20(signer)
-	si := exi.New("SignedInfo",
-		exi.New("CanonicalizationMethod").WithAttr("Algorithm", algCanonicalEXI),
-		exi.New("SignatureMethod").WithAttr("Algorithm", sigMethod))
+	var digests []digestRef
 	for _, r := range refs {
 		frag, err := exi.ISO20.EncodeFragment(r.el)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s for its digest: %w", r.el.Name.Local, err)
 		}
 		d, _ := Digest20(digestMethod, frag)
-		si.Children = append(si.Children, exi.New("Reference",
-			exi.New("Transforms", exi.New("Transform").WithAttr("Algorithm", algCanonicalEXI)),
-			exi.New("DigestMethod").WithAttr("Algorithm", digestMethod),
-			exi.Binary("DigestValue", d)).WithAttr("URI", "#"+r.id))
+		digests = append(digests, digestRef{r.id, d})
 	}
+	si := signedInfo20(sigMethod, digestMethod, digests...)
 	b, err := exi.XMLDSig.EncodeFragment(si)
 	if err != nil {
 		return nil, fmt.Errorf("encode SignedInfo: %w", err)
@@ -50,6 +46,26 @@ func signature20(signer crypto.Signer, refs ...sigRef) (*exi.Element, error) {
 		return nil, err
 	}
 	return exi.New("Signature", si, exi.Binary("SignatureValue", sig)), nil
+}
+
+// digestRef is a Reference's URI Id and digest.
+type digestRef struct {
+	id     string
+	digest []byte
+}
+
+// signedInfo20 is the SignedInfo of an ISO 15118-20 signature.
+func signedInfo20(sigMethod, digestMethod string, refs ...digestRef) *exi.Element {
+	si := exi.New("SignedInfo",
+		exi.New("CanonicalizationMethod").WithAttr("Algorithm", algCanonicalEXI),
+		exi.New("SignatureMethod").WithAttr("Algorithm", sigMethod))
+	for _, r := range refs {
+		si.Children = append(si.Children, exi.New("Reference",
+			exi.New("Transforms", exi.New("Transform").WithAttr("Algorithm", algCanonicalEXI)),
+			exi.New("DigestMethod").WithAttr("Algorithm", digestMethod),
+			exi.Binary("DigestValue", r.digest)).WithAttr("URI", "#"+r.id))
+	}
+	return si
 }
 
 // header20 is an ISO 15118-20 MessageHeader; sig may be nil.
