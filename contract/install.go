@@ -132,7 +132,12 @@ type Installer struct {
 	// Shared, when set, keeps the answers for every replica too (Redis);
 	// the process keeps its own in any case.
 	Shared Answers
-	Now    func() time.Time
+	// Sessions, when set, keeps which contracts each ISO 15118-20 V2G
+	// session got for every replica (RedisSessions); without it the
+	// process keeps its own, and a vehicle whose next request reaches
+	// another replica gets its first contract again.
+	Sessions Sessions
+	Now      func() time.Time
 	// StageClock, when set, measures the stages of Timings instead of the
 	// wall clock: benchmarks pass the thread's CPU time, so that a stage
 	// counts its own work and not the wait for the scheduler after the
@@ -154,7 +159,7 @@ type Installer struct {
 	cache map[[32]byte]*cached
 	order [][32]byte
 
-	sessions sessions20 // contracts handed out per ISO 15118-20 session
+	sessions memorySessions // Sessions' default
 }
 
 // cached is a remembered answer.
@@ -322,31 +327,48 @@ func (in *Installer) handle(ctx context.Context, action *Action, exiRequest []by
 		return nil, err
 	}
 	tm.Verify = in.clock() - t
-	if res := in.repeated(req.key); res != nil {
+	if res := in.kept(ctx, req.key); res != nil {
 		return res, nil
-	}
-	if in.Shared != nil {
-		kept, err := in.Shared.Get(ctx, req.key)
-		if err != nil {
-			in.log().Warn("shared answers not read; answering anew", "err", err)
-		} else if kept != nil {
-			in.remember(req.key, kept)
-			kept.Repeated = true
-			return kept, nil
-		}
 	}
 	res, err := in.respond(ctx, *action, req, &tm, maxBase64)
 	if err != nil {
 		return nil, err
 	}
 	res.Timings = tm
-	in.remember(req.key, res)
+	in.keep(ctx, req.key, res)
+	return res, nil
+}
+
+// kept returns the answer given to the same request a moment ago, by this
+// replica or (through Shared) another, or nil.
+func (in *Installer) kept(ctx context.Context, key [32]byte) *Response {
+	if res := in.repeated(key); res != nil {
+		return res
+	}
+	if in.Shared == nil {
+		return nil
+	}
+	kept, err := in.Shared.Get(ctx, key)
+	if err != nil {
+		in.log().Warn("shared answers not read; answering anew", "err", err)
+		return nil
+	}
+	if kept != nil {
+		in.remember(key, kept)
+		kept.Repeated = true
+	}
+	return kept
+}
+
+// keep remembers an answer for retries of its request, here and in
+// Shared.
+func (in *Installer) keep(ctx context.Context, key [32]byte, res *Response) {
+	in.remember(key, res)
 	if in.Shared != nil {
-		if err := in.Shared.Put(ctx, req.key, res, in.window()); err != nil {
+		if err := in.Shared.Put(ctx, key, res, in.window()); err != nil {
 			in.log().Warn("answer not shared with the other replicas", "err", err)
 		}
 	}
-	return res, nil
 }
 
 // checkInstall verifies a CertificateInstallationReq: the OEM provisioning

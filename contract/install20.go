@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/cloudflare/circl/dh/x448"
@@ -47,58 +46,6 @@ var responseCode20 = map[string]string{
 	ResponseCertificateRevoked: "WARNING_CertificateRevoked",
 	ResponseNoCertificate:      "WARNING_NoCertificateAvailable",
 	ResponseContractCanceled:   "WARNING_NoCertificateAvailable",
-}
-
-// sessions20 remembers, per vehicle and V2G session, which contracts an
-// ISO 15118-20 installation handed out already: the vehicle asks again
-// while RemainingContractCertificateChains is above zero, and each answer
-// carries the next contract.
-type sessions20 struct {
-	mu    sync.Mutex
-	given map[string]*given20
-}
-
-type given20 struct {
-	emaids []string
-	at     time.Time
-}
-
-// session20TTL bounds how long a V2G session's installations are kept.
-const session20TTL = time.Hour
-
-func (s *sessions20) delivered(key string, now time.Time) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, g := range s.given {
-		if now.Sub(g.at) > session20TTL {
-			delete(s.given, k)
-		}
-	}
-	if g := s.given[key]; g != nil {
-		return slices.Clone(g.emaids)
-	}
-	return nil
-}
-
-// reset forgets every session.
-func (s *sessions20) reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	clear(s.given)
-}
-
-func (s *sessions20) add(key, emaid string, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.given == nil {
-		s.given = map[string]*given20{}
-	}
-	g := s.given[key]
-	if g == nil {
-		g = &given20{}
-		s.given[key] = g
-	}
-	g.emaids, g.at = append(g.emaids, emaid), now
 }
 
 // Handle20 answers an ISO 15118-20 CertificateInstallationReq of either
@@ -162,7 +109,7 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 	}
 	tm.Verify = in.clock() - t
 	key := idempotencyKey(leaf.Raw, msg.Child("Header").Child("Signature"))
-	if res := in.repeated(key); res != nil {
+	if res := in.kept(ctx, key); res != nil {
 		return res, nil
 	}
 	header := msg.Child("Header")
@@ -186,9 +133,13 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 	if err != nil {
 		return nil, err
 	}
-	now := in.now()
 	session := pcid + "/" + hex.EncodeToString(sessionID)
-	given := in.sessions.delivered(session, now)
+	given, err := in.sessions20().Delivered(ctx, session)
+	if err != nil {
+		// An outage of the shared tier must not stop charging: the
+		// vehicle gets its first contract again.
+		in.log().Warn("the session's contracts not read; answering as for a new session", "session", session, "err", err)
+	}
 	total := min(len(contracts), maxChains)
 	var next *store.Contract
 	for _, c := range contracts[:total] {
@@ -224,10 +175,14 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 		}
 		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
 	}
-	in.sessions.add(session, next.EMAID, now)
+	if err := in.sessions20().Add(ctx, session, next.EMAID); err != nil {
+		// The vehicle gets its contract; asking again, it may get the
+		// same one (a new certificate for it) instead of the next.
+		in.log().Warn("the session's contract not remembered", "session", session, "err", err)
+	}
 	res := &Response{EXI: out, EMAID: next.EMAID, PCID: pcid, Contract: record, ContractChain: chain,
 		CPSChain: WithoutRoot(cps.Chain), CPSRoot: cps.Chain[len(cps.Chain)-1], Remaining: remaining, Timings: tm}
-	in.remember(key, res)
+	in.keep(ctx, key, res)
 	return res, nil
 }
 

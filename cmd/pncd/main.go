@@ -229,8 +229,9 @@ func run(args []string) error {
 	}
 	if installer != nil {
 		bridge.Installer = installer
-		if rdb != nil { // replicas share their answers to retried requests
+		if rdb != nil { // replicas share their answers to retried requests and the -20 sessions
 			installer.Shared = &contract.RedisAnswers{Client: rdb}
+			installer.Sessions = &contract.RedisSessions{Client: rdb}
 		}
 	}
 	apiServer := &api.Server{CA: d.CA, Store: d.Store, Key: key, JWKS: jwks, OCSP: resp, OCPP: bridge, Contracts: contracts, RateLimit: rl, Metrics: api.NewMetrics(reg)}
