@@ -508,7 +508,7 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.tlsCert = fs.String("tls-cert", "", "PEM certificate (chain) to serve HTTPS with; with --tls-key")
 	s.tlsKey = fs.String("tls-key", "", "PEM private key of --tls-cert (mode 0600)")
 	s.apiRate = fs.Int("api-rate", 1200, "API requests per minute per tenant (0: unlimited); shared through Redis when --redis is set")
-	s.redisURL = fs.String("redis", "", "Redis URL (redis://host:6379/0) of the shared OCSP tier and revocation fan-out")
+	s.redisURL = fs.String("redis", "", "Redis URL (redis://host:6379/0) of the shared tier: OCSP, revocation fan-out, installation answers and ISO 15118-20 sessions")
 	s.clientAuth = fs.Bool("tls-client-auth", false, "also accept API client certificates (profile api/client, issued under the CSMS root) instead of bearer tokens; needs --tls-cert")
 	s.estPrefixes = fs.String("est-prefixes", est.DefaultPrefix, "comma-separated base paths of the EST endpoints ({prefix}/{cpo|mo|oem|cps}/cacerts|simpleenroll|simplereenroll[/ISO15118-2]), e.g. /.well-known/est,/est")
 	s.opncPrefix = fs.String("opnc-pki-prefix", "/opnc/v1/pki", "base path of the OPNC PKI API (GET /est/cacerts and POST /est/simpleenroll with ?caDomain=, POST /pki/revokeCertificate); empty: not served")
