@@ -35,7 +35,11 @@ func createEd448CRL(t *x509.RevocationList, issuer *x509.Certificate, key ed448.
 // times and the entries (serial, time, reason when not 0) of t, with
 // issuer's name and key identifier (RFC 5280 5.1).
 func encodeTBSCertList(t *x509.RevocationList, issuer *x509.Certificate, sigAlg asn1.ObjectIdentifier) ([]byte, error) {
-	if t.Number == nil || t.Number.Sign() < 0 || len(t.ExtraExtensions) > 0 || len(t.RevokedCertificates) > 0 ||
+	//lint:ignore SA1019 a template with the old entries is refused, not half encoded
+	if len(t.RevokedCertificates) > 0 {
+		return nil, errors.New("CRL template: entries go in RevokedCertificateEntries")
+	}
+	if t.Number == nil || t.Number.Sign() < 0 || len(t.ExtraExtensions) > 0 ||
 		len(issuer.SubjectKeyId) == 0 || !t.NextUpdate.After(t.ThisUpdate) {
 		return nil, errors.New("CRL template: want a number, entries, an issuer key identifier and nextUpdate after thisUpdate")
 	}

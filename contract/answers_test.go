@@ -9,24 +9,32 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/pncpki/pncpki/internal/redistest"
 	"github.com/pncpki/pncpki/testcerts"
 )
+
+// testPrefix is a key prefix of one test; its keys go when the test ends.
+func testPrefix(t *testing.T, rdb *redis.Client) string {
+	var p [8]byte
+	rand.Read(p[:])
+	prefix := "pncpki-test:" + hex.EncodeToString(p[:]) + ":"
+	t.Cleanup(func() {
+		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result()
+		if len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
+		}
+	})
+	return prefix
+}
 
 // TestSharedAnswers: two replicas keep their answers in Redis; a retry
 // that reaches the other replica gets the same answer and no second
 // contract certificate.
 func TestSharedAnswers(t *testing.T) {
 	rdb := redistest.Client(t)
-	var p [8]byte
-	rand.Read(p[:])
-	prefix := "pncpki-test:" + hex.EncodeToString(p[:]) + ":"
-	defer func() {
-		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result()
-		if len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
-		}
-	}()
+	prefix := testPrefix(t, rdb)
 
 	e := newInstallEnv(t)
 	e.in.Shared = &RedisAnswers{Client: rdb, Prefix: prefix}
@@ -68,15 +76,7 @@ func TestSharedAnswers(t *testing.T) {
 // with none left.
 func TestSharedSessions20(t *testing.T) {
 	rdb := redistest.Client(t)
-	var p [8]byte
-	rand.Read(p[:])
-	prefix := "pncpki-test:" + hex.EncodeToString(p[:]) + ":"
-	defer func() {
-		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result()
-		if len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
-		}
-	}()
+	prefix := testPrefix(t, rdb)
 	ctx := context.Background()
 	for _, v := range variants20 {
 		t.Run(v.name, func(t *testing.T) {
