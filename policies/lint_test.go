@@ -151,6 +151,49 @@ func TestCheckViolations20(t *testing.T) {
 	}
 }
 
+// TestCheckVariants20: a certificate of one ISO 15118-20 variant breaks
+// the other's profile, and the Ed448 OEM provisioning certificate's X448
+// key is required there and nowhere else.
+func TestCheckVariants20(t *testing.T) {
+	pki20, err := testcerts.Generate20(1, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki20ed, err := testcerts.Generate20Ed448(1, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		cert    *x509.Certificate
+		profile string
+		want    []string // violation codes that must be there; none: clean
+	}{
+		{"Ed448 SECC", pki20ed.Get("secc").Cert, policies.ISO20EdSECC, nil},
+		{"P-521 SECC as Ed448", pki20.Get("secc").Cert, policies.ISO20EdSECC, []string{policies.CodeKeyAlgorithm, policies.CodeSigAlgorithm}},
+		{"Ed448 SECC as P-521", pki20ed.Get("secc").Cert, policies.ISO20SECC, []string{policies.CodeKeyAlgorithm, policies.CodeSigAlgorithm}},
+		{"Ed448 OEM provisioning", pki20ed.Get("oem-prov").Cert, policies.ISO20EdOEMProv, nil},
+		{"its X448 key where none belongs", pki20ed.Get("oem-prov").Cert, policies.ISO20OEMProv, []string{policies.CodeAltKey}},
+		{"an Ed448 OEM provisioning certificate without X448 key", pki20ed.Get("oem-sub2").Cert, policies.ISO20EdOEMProv, []string{policies.CodeAltKey}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _ := policies.Lookup(tt.profile)
+			var codes []string
+			for _, v := range p.Check(tt.cert, policies.SECCBoth) {
+				codes = append(codes, v.Code)
+			}
+			if tt.want == nil && len(codes) > 0 {
+				t.Errorf("violations %v, want none", codes)
+			}
+			for _, w := range tt.want {
+				if !slices.Contains(codes, w) {
+					t.Errorf("violations %v, want %s", codes, w)
+				}
+			}
+		})
+	}
+}
+
 func TestDetect(t *testing.T) {
 	pki, err := testcerts.Generate(2, now)
 	if err != nil {
@@ -160,7 +203,11 @@ func TestDetect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range append(pki.Entries, pki20.Entries...) {
+	pki20ed, err := testcerts.Generate20Ed448(2, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range slices.Concat(pki.Entries, pki20.Entries, pki20ed.Entries) {
 		p, vs := policies.Detect(e.Cert, policies.SECCBoth)
 		if len(vs) > 0 {
 			t.Errorf("%s detected as %s with violations %v", e.Name, p.Name, vs)
