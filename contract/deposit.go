@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -11,8 +12,11 @@ import (
 	"time"
 
 	"github.com/pncpki/pncpki/contract/exi"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // PutDeposit stores the signed contract data of an eMSP that runs its own
@@ -36,14 +40,15 @@ func (p *Pool) PutDeposit(ctx context.Context, actingTenant, owner, pcid string,
 	if len(chain) == 0 || len(chain) > 3 {
 		return nil, &Error{Code: CodeInvalid, Message: "send the contract certificate and at most two sub-CAs"}
 	}
-	if len(encryptedKey) != EncryptedKeySize {
-		return nil, &Error{Code: CodeInvalid, Message: fmt.Sprintf("the encrypted contract key has %d bytes, want %d", len(encryptedKey), EncryptedKeySize)}
-	}
-	if _, err := ecdh.P256().NewPublicKey(dhPublic); err != nil || len(dhPublic) != DHPublicKeySize {
-		return nil, &Error{Code: CodeInvalid, Message: "the DH public key is not an uncompressed P-256 point", Err: err}
-	}
 	leaf := chain[0]
-	prof, _ := policies.Lookup(policies.ISO2Contract)
+	rule := depositRuleOf(leaf)
+	if len(encryptedKey) != rule.keyLen {
+		return nil, &Error{Code: CodeInvalid, Message: fmt.Sprintf("the encrypted contract key has %d bytes, want %d (%s)", len(encryptedKey), rule.keyLen, rule.profile)}
+	}
+	if err := rule.dh(dhPublic); err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "the DH public key", Err: err}
+	}
+	prof, _ := policies.Lookup(rule.profile)
 	if vs := prof.Check(leaf, policies.SECCBoth); len(vs) > 0 {
 		return nil, &Error{Code: CodeInvalid, Message: "not a contract certificate: " + vs.Error()}
 	}
@@ -64,8 +69,7 @@ func (p *Pool) PutDeposit(ctx context.Context, actingTenant, owner, pcid string,
 		return nil, &Error{Code: CodeForbidden, Message: "tenant policy refuses", Err: err}
 	}
 	if len(moRoots) > 0 {
-		if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool(moRoots), Intermediates: pool(chain[1:]), CurrentTime: p.now(),
-			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		if _, err := verifyChain(leaf, moRoots, chain[1:], p.now()); err != nil {
 			return nil, &Error{Code: CodeInvalid, Message: "the contract chain does not lead to an MO root", Err: err}
 		}
 	}
@@ -81,6 +85,57 @@ func (p *Pool) PutDeposit(ctx context.Context, actingTenant, owner, pcid string,
 		return nil, err
 	}
 	return d, nil
+}
+
+// depositRule is what a deposit must hold for its contract certificate's
+// ISO 15118 part and variant (the certificate's key tells).
+type depositRule struct {
+	profile string
+	keyLen  int                // the encrypted key's bytes
+	dh      func([]byte) error // checks the DH public key
+}
+
+func depositRuleOf(leaf *x509.Certificate) depositRule {
+	if k, ok := leaf.PublicKey.(*ecdsa.PublicKey); ok && k.Curve == elliptic.P521() {
+		return depositRule{policies.ISO20Contract, fieldLenP521, func(b []byte) error {
+			_, err := ecdh.P521().NewPublicKey(b)
+			return err
+		}}
+	}
+	if ed448x509.PublicKey(leaf) != nil {
+		return depositRule{policies.ISO20EdContract, fieldLenX448, func(b []byte) error {
+			if len(b) != dhLenX448 || b[0] != 0x04 {
+				return fmt.Errorf("%d bytes, want 0x04 and an X448 key (%d)", len(b), dhLenX448)
+			}
+			return nil
+		}}
+	}
+	return depositRule{policies.ISO2Contract, EncryptedKeySize, func(b []byte) error {
+		if _, err := ecdh.P256().NewPublicKey(b); err != nil || len(b) != DHPublicKeySize {
+			return fmt.Errorf("not an uncompressed P-256 point: %v", err)
+		}
+		return nil
+	}}
+}
+
+// depositProfile is the contract profile of a deposit's certificate: an
+// ISO 15118-2 one, or one of an ISO 15118-20 variant.
+func depositProfile(d *store.ContractDeposit) (string, error) {
+	leaf, err := x509.ParseCertificate(firstDER(d.Chain))
+	if err != nil {
+		return "", fmt.Errorf("deposit for %s: %w", d.PCID, err)
+	}
+	return depositRuleOf(leaf).profile, nil
+}
+
+// firstDER is the first DER element of concatenated certificates.
+func firstDER(der []byte) []byte {
+	s := cryptobyte.String(der)
+	var first cryptobyte.String
+	if !s.ReadASN1Element(&first, cbasn1.SEQUENCE) {
+		return der
+	}
+	return first
 }
 
 // DeleteDeposit removes the deposit of a PCID the tenant may see ("": any).

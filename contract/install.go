@@ -408,10 +408,16 @@ func (in *Installer) checkInstall(ctx context.Context, doc *exi.Element, rec *st
 		recipient: pub,
 		key:       idempotencyKey(leaf.Raw, sig),
 	}
-	// An eMSP's deposit for the vehicle comes first: it was made for it.
+	// An eMSP's deposit for the vehicle comes first: it was made for it
+	// (an ISO 15118-2 one: a -20 deposit is for the vehicle's -20 requests).
 	if r.deposit, err = in.Pool.Store.ContractDeposit(ctx, pcid); err == nil {
-		rec.EMSP, rec.EMAID, rec.Source = r.deposit.Tenant, r.deposit.EMAID, sourceDeposit
-		return r, nil
+		if p, err := depositProfile(r.deposit); err != nil {
+			return nil, err
+		} else if p == policies.ISO2Contract {
+			rec.EMSP, rec.EMAID, rec.Source = r.deposit.Tenant, r.deposit.EMAID, sourceDeposit
+			return r, nil
+		}
+		r.deposit = nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}

@@ -129,7 +129,7 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 			prioritized = append(prioritized, e.Val())
 		}
 	}
-	contracts, err := in.contracts20(ctx, pcid, prioritized)
+	offers, err := in.offers20(ctx, pcid, v, prioritized)
 	if err != nil {
 		return nil, err
 	}
@@ -140,18 +140,21 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 		// vehicle gets its first contract again.
 		in.log().Warn("the session's contracts not read; answering as for a new session", "session", session, "err", err)
 	}
-	total := min(len(contracts), maxChains)
-	var next *store.Contract
-	for _, c := range contracts[:total] {
-		if !slices.Contains(given, c.EMAID) {
-			next = c
+	total := min(len(offers), maxChains)
+	var next *offer20
+	for i := range offers[:total] {
+		if !slices.Contains(given, offers[i].emaid) {
+			next = &offers[i]
 			break
 		}
 	}
 	if next == nil {
 		return nil, refuse(ResponseNoCertificate, ReasonNoContract, nil, "the %d contracts of PCID %s for this session were installed", total, pcid)
 	}
-	rec.EMSP, rec.EMAID, rec.Source = next.Tenant, next.EMAID, sourceIssued
+	rec.EMSP, rec.EMAID, rec.Source = next.tenant(), next.emaid, sourceIssued
+	if next.deposit != nil {
+		rec.Source = sourceDeposit
+	}
 	remaining := total - len(given) - 1
 
 	cps, err := in.chooseCPS20(roots, v)
@@ -167,46 +170,68 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 		return nil, err
 	}
 	if n := base64.StdEncoding.EncodedLen(len(out)); maxBase64 > 0 && n > maxBase64 {
-		// fits20 bounds the answer before issuance, so this does not
-		// happen; if it did, the stored certificate is revoked, as
-		// nobody receives it.
-		if _, rerr := in.Pool.CA.Revoke(ctx, record.Issuer, record.Serial, reasonCessationOfOperation); rerr != nil {
-			return nil, fmt.Errorf("revoke the undeliverable contract certificate: %w", rerr)
+		// A deposit's answer, all its parts given, is measured here. An
+		// issued one was bounded before issuance (fits20), so this does
+		// not happen to it; if it did, the stored certificate is
+		// revoked, as nobody receives it.
+		if record != nil {
+			if _, rerr := in.Pool.CA.Revoke(ctx, record.Issuer, record.Serial, reasonCessationOfOperation); rerr != nil {
+				return nil, fmt.Errorf("revoke the undeliverable contract certificate: %w", rerr)
+			}
 		}
 		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
 	}
-	if err := in.sessions20().Add(ctx, session, next.EMAID); err != nil {
+	if err := in.sessions20().Add(ctx, session, next.emaid); err != nil {
 		// The vehicle gets its contract; asking again, it may get the
 		// same one (a new certificate for it) instead of the next.
 		in.log().Warn("the session's contract not remembered", "session", session, "err", err)
 	}
-	res := &Response{EXI: out, EMAID: next.EMAID, PCID: pcid, Contract: record, ContractChain: chain,
+	res := &Response{EXI: out, EMAID: next.emaid, PCID: pcid, Contract: record, ContractChain: chain,
 		CPSChain: WithoutRoot(cps.Chain), CPSRoot: cps.Chain[len(cps.Chain)-1], Remaining: remaining, Timings: tm}
 	in.keep(ctx, key, res)
 	return res, nil
 }
 
-// contracts20 returns the live contracts of a PCID in the order a -20
-// vehicle gets them: those it prioritizes in its order (only those, when
-// it names any), else the default first, then by EMAID.
-func (in *Installer) contracts20(ctx context.Context, pcid string, prioritized []string) ([]*store.Contract, error) {
+// offer20 is a contract a -20 vehicle can get: one of the pool, whose
+// certificate pncpki issues, or the one an eMSP deposited for it.
+type offer20 struct {
+	emaid    string
+	contract *store.Contract
+	deposit  *store.ContractDeposit
+}
+
+func (o *offer20) tenant() string {
+	if o.deposit != nil {
+		return o.deposit.Tenant
+	}
+	return o.contract.Tenant
+}
+
+// offers20 returns the contracts of a PCID in the order a -20 vehicle
+// gets them: those it prioritizes in its order (only those, when it names
+// any); else an eMSP's deposit of its variant first (it was made for the
+// vehicle), then the pool's live contracts, the default first.
+func (in *Installer) offers20(ctx context.Context, pcid string, v variant20, prioritized []string) ([]offer20, error) {
 	cs, err := in.Pool.Store.ListContracts(ctx, "", pcid)
 	if err != nil {
+		return nil, err
+	}
+	var offers []offer20
+	d, err := in.Pool.Store.ContractDeposit(ctx, pcid)
+	switch {
+	case err == nil:
+		if p, _ := depositProfile(d); p == v.profile(policies.ISO20Contract) {
+			offers = append(offers, offer20{emaid: d.EMAID, deposit: d})
+		}
+	case !errors.Is(err, store.ErrNotFound):
 		return nil, err
 	}
 	now := in.now()
 	var live []*store.Contract
 	for _, c := range cs {
-		if !c.Cancelled() && (c.ValidUntil.IsZero() || now.Before(c.ValidUntil)) {
+		if !c.Cancelled() && (c.ValidUntil.IsZero() || now.Before(c.ValidUntil)) && (d == nil || c.EMAID != d.EMAID || len(offers) == 0) {
 			live = append(live, c)
 		}
-	}
-	if len(live) == 0 {
-		reason := ReasonUnknownPCID
-		if len(cs) > 0 {
-			reason = ReasonNoContract
-		}
-		return nil, refuse(ResponseNoCertificate, reason, nil, "no live contract is bound to PCID %s", pcid)
 	}
 	slices.SortStableFunc(live, func(a, b *store.Contract) int {
 		switch {
@@ -217,18 +242,28 @@ func (in *Installer) contracts20(ctx context.Context, pcid string, prioritized [
 		}
 		return 0
 	})
-	if len(prioritized) == 0 {
-		return live, nil
+	for _, c := range live {
+		offers = append(offers, offer20{emaid: c.EMAID, contract: c})
 	}
-	var out []*store.Contract
+	if len(offers) == 0 {
+		reason := ReasonUnknownPCID
+		if len(cs) > 0 {
+			reason = ReasonNoContract
+		}
+		return nil, refuse(ResponseNoCertificate, reason, nil, "no live contract is bound to PCID %s", pcid)
+	}
+	if len(prioritized) == 0 {
+		return offers, nil
+	}
+	var out []offer20
 	for _, p := range prioritized {
 		e, err := policies.ParseEMAID(p)
 		if err != nil {
 			continue
 		}
-		for _, c := range live {
-			if c.EMAID == e.String() && !slices.Contains(out, c) {
-				out = append(out, c)
+		for _, o := range offers {
+			if o.emaid == e.String() && !slices.ContainsFunc(out, func(x offer20) bool { return x.emaid == o.emaid }) {
+				out = append(out, o)
 			}
 		}
 	}
@@ -301,68 +336,23 @@ func (in *Installer) chooseCPS20(roots []rootID, v variant20) (*CPS, error) {
 
 // answer20 issues and stores the contract certificate, encrypts its key
 // and builds the signed CertificateInstallationRes.
-func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Contract, pcid string, v variant20, cps *CPS, mo *ca.Authority, remaining, maxBase64 int, tm *Timings) ([]byte, *store.Certificate, [][]byte, error) {
-	validity, err := in.contractValidity(c)
-	if err != nil {
-		return nil, nil, nil, err
+func (in *Installer) answer20(ctx context.Context, sessionID []byte, o *offer20, pcid string, v variant20, cps *CPS, mo *ca.Authority, remaining, maxBase64 int, tm *Timings) ([]byte, *store.Certificate, [][]byte, error) {
+	var chain [][]byte
+	var dh, field []byte
+	var record *store.Certificate
+	if o.deposit != nil {
+		certs, err := x509.ParseCertificates(o.deposit.Chain)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("deposit for %s: %w", pcid, err)
+		}
+		chain, dh, field = ChainDER(certs), o.deposit.DHPublicKey, o.deposit.EncryptedKey
+	} else {
+		var err error
+		if chain, dh, field, record, err = in.issue20(ctx, sessionID, o.contract, pcid, v, cps, mo, remaining, maxBase64, tm); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	t := in.clock()
-	// The contract key, and how it is sealed for the vehicle once the
-	// certificate (its SKI) is there.
-	var pub crypto.PublicKey
-	var seal func(ski []byte) (field, dh []byte, err error)
-	if v.x448 != nil {
-		_, key, err := ed448.GenerateKey(in.rand())
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		defer clear(key)
-		pub = key.Public()
-		seal = func(ski []byte) ([]byte, []byte, error) {
-			return EncryptPrivateKeyX448(in.rand(), key, v.x448, pcid, ski)
-		}
-	} else {
-		key, err := ecdsa.GenerateKey(elliptic.P521(), in.rand())
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		//lint:ignore SA1019 D is the only handle on the scalar's memory
-		defer clear(key.D.Bits())
-		pub = &key.PublicKey
-		seal = func(ski []byte) ([]byte, []byte, error) {
-			return EncryptPrivateKey20(in.rand(), key, v.p521, pcid, ski)
-		}
-	}
-	tm.KeyGen = in.clock() - t
-	subject := policies.Subject{CommonName: c.EMAID}
-	if err := in.fits20(v, sessionID, cps, mo, pub, subject, validity, remaining, maxBase64); err != nil {
-		return nil, nil, nil, err
-	}
-	t = in.clock()
-	signed, err := in.Pool.CA.SignForKeyAs(c.Tenant, v.profile(policies.ISO20Contract), mo.Name, pub, subject, validity)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("issue contract certificate: %w", err)
-	}
-	tm.Issue = in.clock() - t
-	inst := installationFrom(ctx)
-	signed.Installation = &inst
-	issued, err := signed.Record(ctx)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("store contract certificate: %w", err)
-	}
-	tm.Store = issued.Stored // the commit's wall time
-	t = in.clock()
-	cert, err := x509.ParseCertificate(signed.DER)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	field, dh, err := seal(cert.SubjectKeyId)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	tm.Encrypt = in.clock() - t
-	t = in.clock()
-	chain := append([][]byte{signed.DER}, ChainDER(WithoutRoot(signed.Chain))...)
 	sid := v.signedInstallationData(chain, dh, field)
 	sig, err := signature20(cps.Signer, sigRef{sidID, sid})
 	if err != nil {
@@ -375,7 +365,72 @@ func (in *Installer) answer20(ctx context.Context, sessionID []byte, c *store.Co
 		return nil, nil, nil, fmt.Errorf("encode the answer: %w", err)
 	}
 	tm.Encode = in.clock() - t
-	return out, issued.Record, chain, nil
+	return out, record, chain, nil
+}
+
+// issue20 issues and stores a pool contract's certificate for the vehicle
+// and encrypts its key: the contract chain, DHPublicKey and the encrypted
+// key of SignedInstallationData.
+func (in *Installer) issue20(ctx context.Context, sessionID []byte, c *store.Contract, pcid string, v variant20, cps *CPS, mo *ca.Authority, remaining, maxBase64 int, tm *Timings) (chain [][]byte, dh, field []byte, record *store.Certificate, err error) {
+	validity, err := in.contractValidity(c)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	t := in.clock()
+	// The contract key, and how it is sealed for the vehicle once the
+	// certificate (its SKI) is there.
+	var pub crypto.PublicKey
+	var seal func(ski []byte) (field, dh []byte, err error)
+	if v.x448 != nil {
+		_, key, kerr := ed448.GenerateKey(in.rand())
+		if kerr != nil {
+			return nil, nil, nil, nil, kerr
+		}
+		defer clear(key)
+		pub = key.Public()
+		seal = func(ski []byte) ([]byte, []byte, error) {
+			return EncryptPrivateKeyX448(in.rand(), key, v.x448, pcid, ski)
+		}
+	} else {
+		key, kerr := ecdsa.GenerateKey(elliptic.P521(), in.rand())
+		if kerr != nil {
+			return nil, nil, nil, nil, kerr
+		}
+		//lint:ignore SA1019 D is the only handle on the scalar's memory
+		defer clear(key.D.Bits())
+		pub = &key.PublicKey
+		seal = func(ski []byte) ([]byte, []byte, error) {
+			return EncryptPrivateKey20(in.rand(), key, v.p521, pcid, ski)
+		}
+	}
+	tm.KeyGen = in.clock() - t
+	subject := policies.Subject{CommonName: c.EMAID}
+	if err := in.fits20(v, sessionID, cps, mo, pub, subject, validity, remaining, maxBase64); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	t = in.clock()
+	signed, err := in.Pool.CA.SignForKeyAs(c.Tenant, v.profile(policies.ISO20Contract), mo.Name, pub, subject, validity)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("issue contract certificate: %w", err)
+	}
+	tm.Issue = in.clock() - t
+	inst := installationFrom(ctx)
+	signed.Installation = &inst
+	issued, err := signed.Record(ctx)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("store contract certificate: %w", err)
+	}
+	tm.Store = issued.Stored // the commit's wall time
+	t = in.clock()
+	cert, err := x509.ParseCertificate(signed.DER)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if field, dh, err = seal(cert.SubjectKeyId); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	tm.Encrypt = in.clock() - t
+	return append([][]byte{signed.DER}, ChainDER(WithoutRoot(signed.Chain))...), dh, field, issued.Record, nil
 }
 
 // sidID is the Id of SignedInstallationData, which the CPS signature

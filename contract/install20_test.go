@@ -2,6 +2,9 @@ package contract
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -11,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudflare/circl/dh/x448"
+	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/pncpki/pncpki/ca"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/policies"
@@ -288,6 +293,95 @@ func TestInstall20SizeBound(t *testing.T) {
 			}
 			if count() != before+1 {
 				t.Errorf("%d certificates issued, want 1", count()-before)
+			}
+		})
+	}
+}
+
+// TestInstall20Deposit: an eMSP with its own -20 MO PKI deposits signed
+// contract data for the vehicle (its contract certificate, the key
+// encrypted for the vehicle as -20 has it); the vehicle's first answer
+// carries it as it is, signed by pncpki's CPS, and decrypts; nothing is
+// issued. A deposit whose parts do not fit its variant is refused.
+func TestInstall20Deposit(t *testing.T) {
+	for _, v := range variants20 {
+		t.Run(v.name, func(t *testing.T) {
+			e := newInstall20Env(t, v.ed)
+			ctx := context.Background()
+			if err := e.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp2", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8BB"}}); err != nil {
+				t.Fatal(err)
+			}
+			own, err := e.generate(5, time.Now()) // the eMSP's own MO PKI
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub2 := own.Get("mo-sub2")
+			emaid, _ := policies.ParseEMAID("DE8BBC12345678")
+			b := &ca.Builder{Now: time.Now, Rand: rand.Reader, PublicURL: "https://pki.emsp2.example"}
+			issuer := &ca.Authority{Name: "emsp2-mo-sub2", Profile: sub2.Profile, Cert: sub2.Cert, Signer: sub2.Signer()}
+			profile, _ := policies.Lookup(e.contract)
+			var field, dh []byte
+			var cert *x509.Certificate
+			if v.ed {
+				pub, key, _ := ed448.GenerateKey(rand.Reader)
+				if cert, err = b.Certify(profile, issuer, nil, pub, policies.Subject{CommonName: emaid.String()}, policies.Period{}); err != nil {
+					t.Fatal(err)
+				}
+				var vehicle x448.Key
+				x448.KeyGen(&vehicle, e.ev.X448Key)
+				field, dh, err = EncryptPrivateKeyX448(rand.Reader, key, &vehicle, testcerts.PCID, cert.SubjectKeyId)
+			} else {
+				key, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+				if cert, err = b.Certify(profile, issuer, nil, &key.PublicKey, policies.Subject{CommonName: emaid.String()}, policies.Period{}); err != nil {
+					t.Fatal(err)
+				}
+				field, dh, err = EncryptPrivateKey20(rand.Reader, key, e.ev.ProvisioningChain[0].PublicKey.(*ecdsa.PublicKey), testcerts.PCID, cert.SubjectKeyId)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			chain := []*x509.Certificate{cert, sub2.Cert, own.Get("mo-sub1").Cert}
+			moRoots := []*x509.Certificate{own.Get("mo-root").Cert}
+			if _, err := e.in.Pool.PutDeposit(ctx, "emsp2", "", testcerts.PCID, chain, field[1:], dh, moRoots); err == nil {
+				t.Error("a short encrypted key was taken")
+			}
+			if _, err := e.in.Pool.PutDeposit(ctx, "emsp2", "", testcerts.PCID, chain, field, dh, []*x509.Certificate{e.moRoot}); err == nil {
+				t.Error("a chain to another MO root was taken")
+			}
+			if _, err := e.in.Pool.PutDeposit(ctx, "emsp2", "", testcerts.PCID, chain, field, dh, moRoots); err != nil {
+				t.Fatal(err)
+			}
+
+			before, _ := e.d.Store.CountCertificates(ctx, store.Filter{Profile: e.contract})
+			e.ev.Roots = append(e.ev.Roots, moRoots...)
+			req, _ := e.ev.InstallationRequest()
+			res, err := e.in.Handle20(ctx, req, LimitOCPP21, Options20{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			inst, err := e.ev.ReadResponse20(res.EXI, testcerts.PCID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inst.EMAID != emaid.String() || !inst.ContractChain[0].Equal(cert) || inst.Remaining != 2 {
+				t.Errorf("first contract %s (remaining %d), want the deposit's %s", inst.EMAID, inst.Remaining, emaid)
+			}
+			openssltest.Verify(t, moRoots[0], inst.ContractChain)
+			if after, _ := e.d.Store.CountCertificates(ctx, store.Filter{Profile: e.contract}); after != before {
+				t.Errorf("a deposit's answer issued %d certificates", after-before)
+			}
+			log, err := e.d.Store.ListInstallations(ctx, store.InstallationFilter{PCID: testcerts.PCID, Limit: 1})
+			if err != nil || len(log) != 1 || log[0].Source != "deposit" || log[0].EMSP != "emsp2" {
+				t.Errorf("installation log: %+v %v", log, err)
+			}
+			// The next request of the session gets a contract of the pool.
+			req, _ = e.ev.InstallationRequest()
+			res, err = e.in.Handle20(ctx, req, LimitOCPP21, Options20{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inst, err := e.ev.ReadResponse20(res.EXI, testcerts.PCID); err != nil || inst.EMAID != e.emaids[0] {
+				t.Errorf("second contract %+v %v, want %s", inst, err, e.emaids[0])
 			}
 		})
 	}

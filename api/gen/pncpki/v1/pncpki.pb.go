@@ -1136,9 +1136,14 @@ type ContractDeposit struct {
 	Emaid  string `protobuf:"bytes,3,opt,name=emaid,proto3" json:"emaid,omitempty"`
 	// The contract certificate and up to two sub-CAs, PEM, leaf first.
 	ChainPem string `protobuf:"bytes,4,opt,name=chain_pem,json=chainPem,proto3" json:"chain_pem,omitempty"`
-	// ContractSignatureEncryptedPrivateKey: 48 bytes (IV and ciphertext).
+	// The contract key encrypted for the vehicle. ISO 15118-2:
+	// ContractSignatureEncryptedPrivateKey, 48 bytes (IV and ciphertext).
+	// ISO 15118-20: SECP521_EncryptedPrivateKey, 94 bytes, or
+	// X448_EncryptedPrivateKey, 84 bytes (IV, ciphertext and tag), as the
+	// contract certificate's key is P-521 or Ed448.
 	EncryptedKey []byte `protobuf:"bytes,5,opt,name=encrypted_key,json=encryptedKey,proto3" json:"encrypted_key,omitempty"`
-	// DHpublickey: 65 bytes, an uncompressed P-256 point.
+	// DHpublickey: ISO 15118-2 65 bytes, an uncompressed P-256 point;
+	// ISO 15118-20 133 bytes (P-521) or 57 (0x04 and the X448 key).
 	DhPublicKey   []byte                 `protobuf:"bytes,6,opt,name=dh_public_key,json=dhPublicKey,proto3" json:"dh_public_key,omitempty"`
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
