@@ -138,6 +138,55 @@ func firstDER(der []byte) []byte {
 	return first
 }
 
+// ParseSignedResponse20 is ParseSignedResponse for an ISO 15118-20
+// CertificateInstallationRes of either variant: ResponseCode OK, a CPS
+// chain that leads to one of v2gRoots, and the CPS signature over
+// SignedInstallationData (VerifyMessage20).
+func ParseSignedResponse20(data []byte, v2gRoots []*x509.Certificate, now time.Time) (*SignedData, error) {
+	msg, err := exi.ISO20.Decode(data)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "not an ISO 15118-20 message", Err: err}
+	}
+	if msg.Name.Local != "CertificateInstallationRes" {
+		return nil, &Error{Code: CodeInvalid, Message: msg.Name.Local + " is not a CertificateInstallationRes"}
+	}
+	if rc := msg.Child("ResponseCode").Val(); rc != ResponseOK {
+		return nil, &Error{Code: CodeInvalid, Message: "ResponseCode " + rc + ", want OK"}
+	}
+	cps, err := ParseChain20(msg.Child("CPSCertificateChain"))
+	if err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "CPSCertificateChain", Err: err}
+	}
+	if _, err := verifyChain(cps[0], v2gRoots, cps[1:], now); err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "the CPS chain does not lead to a V2G root here", Err: err}
+	}
+	signer, err := VerifyMessage20(msg)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "CPS signature", Err: err}
+	}
+	if !signer.Equal(cps[0]) {
+		return nil, &Error{Code: CodeInvalid, Message: "the signature is not the CPS chain's leaf's"}
+	}
+	sid := msg.Child("SignedInstallationData")
+	chain, err := ParseChain20(sid.Child("ContractCertificateChain"))
+	if err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "ContractCertificateChain", Err: err}
+	}
+	field := sid.Child("SECP521_EncryptedPrivateKey")
+	if field == nil {
+		field = sid.Child("X448_EncryptedPrivateKey")
+	}
+	if field == nil {
+		return nil, &Error{Code: CodeInvalid, Message: "no SECP521 or X448 encrypted private key (TPM ones are not taken)"}
+	}
+	key, err1 := base64.StdEncoding.DecodeString(field.Val())
+	dh, err2 := base64.StdEncoding.DecodeString(sid.Child("DHPublicKey").Val())
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "SignedInstallationData", Err: err}
+	}
+	return &SignedData{EMAID: chain[0].Subject.CommonName, ContractChain: chain, EncryptedKey: key, DHPublicKey: dh, CPSChain: cps}, nil
+}
+
 // DeleteDeposit removes the deposit of a PCID the tenant may see ("": any).
 func (p *Pool) DeleteDeposit(ctx context.Context, actingTenant, pcid string) error {
 	n, err := policies.NormalizePCID(pcid)

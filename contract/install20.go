@@ -161,11 +161,7 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 	if err != nil {
 		return nil, err
 	}
-	mo, err := in.chooseMOOf(roots, v.profile(policies.ISO20MOSub2), v.profile(policies.ISO20MORoot))
-	if err != nil {
-		return nil, err
-	}
-	out, record, chain, err := in.answer20(ctx, sessionID, next, pcid, v, cps, mo, remaining, maxBase64, &tm)
+	out, record, chain, err := in.answer20(ctx, sessionID, next, pcid, v, cps, roots, remaining, maxBase64, &tm)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +332,7 @@ func (in *Installer) chooseCPS20(roots []rootID, v variant20) (*CPS, error) {
 
 // answer20 issues and stores the contract certificate, encrypts its key
 // and builds the signed CertificateInstallationRes.
-func (in *Installer) answer20(ctx context.Context, sessionID []byte, o *offer20, pcid string, v variant20, cps *CPS, mo *ca.Authority, remaining, maxBase64 int, tm *Timings) ([]byte, *store.Certificate, [][]byte, error) {
+func (in *Installer) answer20(ctx context.Context, sessionID []byte, o *offer20, pcid string, v variant20, cps *CPS, roots []rootID, remaining, maxBase64 int, tm *Timings) ([]byte, *store.Certificate, [][]byte, error) {
 	var chain [][]byte
 	var dh, field []byte
 	var record *store.Certificate
@@ -347,7 +343,10 @@ func (in *Installer) answer20(ctx context.Context, sessionID []byte, o *offer20,
 		}
 		chain, dh, field = ChainDER(certs), o.deposit.DHPublicKey, o.deposit.EncryptedKey
 	} else {
-		var err error
+		mo, err := in.chooseMOOf(roots, v.profile(policies.ISO20MOSub2), v.profile(policies.ISO20MORoot))
+		if err != nil {
+			return nil, nil, nil, err
+		}
 		if chain, dh, field, record, err = in.issue20(ctx, sessionID, o.contract, pcid, v, cps, mo, remaining, maxBase64, tm); err != nil {
 			return nil, nil, nil, err
 		}

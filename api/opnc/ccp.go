@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -177,8 +179,14 @@ func (s *Server) storeSignedData(w http.ResponseWriter, r *http.Request, namespa
 		s.writeError(w, http.StatusForbidden, "signed contract data is uploaded by the eMSP it belongs to")
 		return false
 	}
-	if namespace != ocppsec.ISO15118v2Schema {
-		s.writeError(w, http.StatusBadRequest, "xsdMsgDefNamespace %q is not supported; pncpki speaks %s", namespace, ocppsec.ISO15118v2Schema)
+	parse := contract.ParseSignedResponse
+	switch {
+	case namespace == ocppsec.ISO15118v2Schema:
+	case iso20Namespace(namespace):
+		parse = contract.ParseSignedResponse20
+	default:
+		s.writeError(w, http.StatusBadRequest, "xsdMsgDefNamespace %q is not supported; pncpki speaks %s and ISO 15118-20 (%s)",
+			namespace, ocppsec.ISO15118v2Schema, strings.Join(iso20Namespaces, ", "))
 		return false
 	}
 	exiRes, err := base64.StdEncoding.DecodeString(b64)
@@ -187,7 +195,7 @@ func (s *Server) storeSignedData(w http.ResponseWriter, r *http.Request, namespa
 		return false
 	}
 	anchors := s.Anchors()
-	data, err := contract.ParseSignedResponse(exiRes, anchors[ocppsec.UseV2G], time.Now())
+	data, err := parse(exiRes, anchors[ocppsec.UseV2G], time.Now())
 	if err != nil {
 		s.poolError(w, err)
 		return false
@@ -206,6 +214,12 @@ func (s *Server) storeSignedData(w http.ResponseWriter, r *http.Request, namespa
 	return true
 }
 
+// iso20Namespaces name ISO 15118-20's messages in signed contract data:
+// OPNC's, OPCP's, and the CommonMessages namespace OCPP 2.1 carries.
+var iso20Namespaces = []string{"urn:iso:15118:20:2020:MsgDef", "urn:iso:15118:20:2022:MsgDef", contract.ISO15118v20Schema}
+
+func iso20Namespace(ns string) bool { return slices.Contains(iso20Namespaces, ns) }
+
 // provideSignedContractData answers getSignedContractDataByEmaidAndPcidV1
 // (and OPCP's provideSignedContractData): signed contract data for a
 // vehicle without its request, for the OEM that registered the vehicle or
@@ -214,7 +228,10 @@ func (s *Server) provideSignedContractData(opcp bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		if ns := q.Get("xsdMsgDefNamespace"); ns != "" && ns != ocppsec.ISO15118v2Schema {
-			s.writeError(w, http.StatusBadRequest, "xsdMsgDefNamespace %q is not supported; pncpki speaks %s", ns, ocppsec.ISO15118v2Schema)
+			// A -20 answer is made for a V2G session's request (its
+			// SessionID, the contracts it has had): pncpki gives it to the
+			// vehicle's request only.
+			s.writeError(w, http.StatusBadRequest, "xsdMsgDefNamespace %q is not supported here; pncpki prepares %s contract data, and ISO 15118-20 data for the vehicle's own request", ns, ocppsec.ISO15118v2Schema)
 			return
 		}
 		if s.Installer == nil {
