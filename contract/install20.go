@@ -155,7 +155,12 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 	if next.deposit != nil {
 		rec.Source = sourceDeposit
 	}
-	remaining := total - len(given) - 1
+	remaining := 0 // the session's contracts still to come after this one
+	for _, o := range offers[:total] {
+		if o.emaid != next.emaid && !slices.Contains(given, o.emaid) {
+			remaining++
+		}
+	}
 
 	cps, err := in.chooseCPS20(roots, v)
 	if err != nil {
