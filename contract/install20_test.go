@@ -17,6 +17,7 @@ import (
 	"github.com/cloudflare/circl/dh/x448"
 	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/contract/exi"
 	"github.com/pncpki/pncpki/internal/datadir"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
@@ -385,4 +386,53 @@ func TestInstall20Deposit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzHandle20 feeds Handle20 anything: it refuses with an *InstallError
+// carrying a -20 answer, or answers with a CertificateInstallationRes whose
+// CPS signature verifies; ParseSignedResponse20 takes the same inputs and
+// either refuses with an *Error or returns chains.
+func FuzzHandle20(f *testing.F) {
+	e := newInstall20Env(f, true)
+	req, err := e.ev.InstallationRequest()
+	if err != nil {
+		f.Fatal(err)
+	}
+	res, err := e.in.Handle20(context.Background(), req, LimitOCPP21, Options20{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(req)
+	f.Add(req[:len(req)-3])
+	f.Add(res.EXI)
+	f.Add([]byte{0x80})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		res, err := e.in.Handle20(context.Background(), in, LimitOCPP21, Options20{})
+		var ie *InstallError
+		switch {
+		case errors.As(err, &ie):
+			if _, derr := exi.ISO20.Decode(ie.Answer); derr != nil {
+				t.Fatalf("a refusal's answer does not decode: %v", derr)
+			}
+		case err != nil:
+			t.Fatalf("not an InstallError: %v", err)
+		default:
+			msg, err := exi.ISO20.Decode(res.EXI)
+			if err != nil {
+				t.Fatalf("accepted request, undecodable answer: %v", err)
+			}
+			if _, err := VerifyMessage20(msg); err != nil {
+				t.Fatalf("the answer's signature: %v", err)
+			}
+		}
+		data, err := ParseSignedResponse20(in, e.ev.Roots, time.Now())
+		var ce *Error
+		switch {
+		case errors.As(err, &ce):
+		case err != nil:
+			t.Fatalf("not a contract error: %v", err)
+		case len(data.ContractChain) == 0 || len(data.CPSChain) == 0:
+			t.Fatalf("accepted without chains: %+v", data)
+		}
+	})
 }
