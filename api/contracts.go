@@ -162,12 +162,8 @@ func provisioningProto(p *store.ProvisioningCertificate) *pncpkiv1.ProvisioningC
 
 // oemRoots are the OEM trust anchors a provisioning chain must lead to;
 // nil (no check) when none are configured.
-func (h *provisioning) oemRoots() *x509.CertPool {
-	anchors := h.s.trustAnchors()
-	if len(anchors[ocppsec.UseOEM]) == 0 {
-		return nil
-	}
-	return anchors.Pool(ocppsec.UseOEM)
+func (h *provisioning) oemRoots() []*x509.Certificate {
+	return h.s.trustAnchors()[ocppsec.UseOEM]
 }
 
 func (h *provisioning) PutProvisioningCertificate(ctx context.Context, req *connect.Request[pncpkiv1.PutProvisioningCertificateRequest]) (*connect.Response[pncpkiv1.PutProvisioningCertificateResponse], error) {

@@ -49,7 +49,8 @@ type storedAnswer struct {
 	ContractChain [][]byte           `json:"contract_chain"`
 	CPSChain      [][]byte           `json:"cps_chain"`
 	CPSRoot       []byte             `json:"cps_root,omitempty"`
-	Remaining     int                `json:"remaining,omitempty"` // ISO 15118-20
+	ISO20         bool               `json:"iso20,omitempty"`
+	Remaining     int                `json:"remaining,omitempty"`
 }
 
 // Get implements Answers.
@@ -64,7 +65,7 @@ func (a *RedisAnswers) Get(ctx context.Context, k [32]byte) (*Response, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("kept answer: %w", err)
 	}
-	res := &Response{EXI: s.EXI, EMAID: s.EMAID, PCID: s.PCID, Contract: s.Contract, ContractChain: s.ContractChain, Remaining: s.Remaining}
+	res := &Response{EXI: s.EXI, EMAID: s.EMAID, PCID: s.PCID, Contract: s.Contract, ContractChain: s.ContractChain, ISO20: s.ISO20, Remaining: s.Remaining}
 	res.CPSChain, err = parseAll(s.CPSChain)
 	if err == nil && len(s.CPSRoot) > 0 {
 		res.CPSRoot, err = x509.ParseCertificate(s.CPSRoot)
@@ -78,7 +79,7 @@ func (a *RedisAnswers) Get(ctx context.Context, k [32]byte) (*Response, error) {
 // Put implements Answers.
 func (a *RedisAnswers) Put(ctx context.Context, k [32]byte, res *Response, ttl time.Duration) error {
 	s := storedAnswer{EXI: res.EXI, EMAID: res.EMAID, PCID: res.PCID, Contract: res.Contract,
-		ContractChain: res.ContractChain, CPSChain: ChainDER(res.CPSChain), Remaining: res.Remaining}
+		ContractChain: res.ContractChain, CPSChain: ChainDER(res.CPSChain), ISO20: res.ISO20, Remaining: res.Remaining}
 	if res.CPSRoot != nil {
 		s.CPSRoot = res.CPSRoot.Raw
 	}

@@ -189,8 +189,10 @@ type Response struct {
 	// Repeated says the answer is the one given to the same request a
 	// moment ago; Upstream that it comes from the ecosystem.
 	Repeated, Upstream bool
-	// Remaining is, for ISO 15118-20, how many more contracts the
-	// vehicle gets by asking again (RemainingContractCertificateChains).
+	// ISO20 says the answer is an ISO 15118-20 CertificateInstallationRes;
+	// Remaining is then how many more contracts the vehicle gets by
+	// asking again (RemainingContractCertificateChains).
+	ISO20     bool
 	Remaining int
 	Timings   Timings
 }

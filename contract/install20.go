@@ -188,7 +188,7 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 		in.log().Warn("the session's contract not remembered", "session", session, "err", err)
 	}
 	res := &Response{EXI: out, EMAID: next.emaid, PCID: pcid, Contract: record, ContractChain: chain,
-		CPSChain: WithoutRoot(cps.Chain), CPSRoot: cps.Chain[len(cps.Chain)-1], Remaining: remaining, Timings: tm}
+		CPSChain: WithoutRoot(cps.Chain), CPSRoot: cps.Chain[len(cps.Chain)-1], ISO20: true, Remaining: remaining, Timings: tm}
 	in.keep(ctx, key, res)
 	return res, nil
 }

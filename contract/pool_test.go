@@ -137,8 +137,7 @@ func TestProvisioningPool(t *testing.T) {
 	}
 	prov := pki.Get("oem-prov").Cert
 	chain := append([]*x509.Certificate{prov}, pki.Chain("oem-prov")[:2]...)
-	roots := x509.NewCertPool()
-	roots.AddCert(pki.Root("oem-prov").Cert)
+	roots := []*x509.Certificate{pki.Root("oem-prov").Cert}
 	rec, err := p.PutProvisioning(ctx, "oem1", "", chain, roots)
 	if err != nil {
 		t.Fatal(err)
@@ -149,12 +148,11 @@ func TestProvisioningPool(t *testing.T) {
 	if got, err := p.GetProvisioning(ctx, "oem1", strings.ToLower(testcerts.PCID)); err != nil || !bytes.Equal(got.DER, prov.Raw) {
 		t.Errorf("Get: %v", err)
 	}
-	other := x509.NewCertPool()
-	other.AddCert(pki.Get("v2g-root").Cert)
+	other := []*x509.Certificate{pki.Get("v2g-root").Cert}
 	for _, tc := range []struct {
 		tenant string
 		certs  []*x509.Certificate
-		roots  *x509.CertPool
+		roots  []*x509.Certificate
 		code   string
 	}{
 		{"oem2", chain, roots, CodeForbidden},                                        // another OEM's PCID

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -27,7 +28,9 @@ var sessionIDPattern = regexp.MustCompile(`^(?:[0-9A-Fa-f]{2}){1,8}$`)
 // cpsRoot ("" the first CPS), with sessionID (hex, default "00") in the
 // header. actingTenant ("" an administrator) must be the OEM that
 // registered the vehicle or the contract's eMSP. Every call issues a new
-// contract certificate.
+// contract certificate. A vehicle registered with an ISO 15118-20
+// provisioning certificate gets a -20 CertificateInstallationRes of its
+// variant (prepare20).
 func (in *Installer) Prepare(ctx context.Context, actingTenant, emaid, pcid, sessionID, cpsRoot string, maxBase64 int) (*Response, error) {
 	if sessionID != "" && !sessionIDPattern.MatchString(sessionID) {
 		return nil, &Error{Code: CodeInvalid, Message: "Invalid SessionID format, make sure the length is maximum 8 bytes and it is represented in HEX binary"}
@@ -63,9 +66,6 @@ func (in *Installer) Prepare(ctx context.Context, actingTenant, emaid, pcid, ses
 // PrepareFor is Prepare for a contract the caller found and the vehicle's
 // provisioning certificate it holds (e.g. from an ecosystem's pool).
 func (in *Installer) PrepareFor(ctx context.Context, c *store.Contract, provisioning *x509.Certificate, sessionID, cpsRoot string, maxBase64 int) (*Response, error) {
-	if len(in.CPS) == 0 {
-		return nil, refuse(ResponseFailed, ReasonNotConfigured, nil, "this pncpki has no CPS key to sign installation responses")
-	}
 	if c.Cancelled() || !c.ValidUntil.IsZero() && !in.now().Before(c.ValidUntil) {
 		return nil, &Error{Code: CodeInvalid, Message: "contract " + c.EMAID + " is cancelled or has ended"}
 	}
@@ -78,9 +78,15 @@ func (in *Installer) PrepareFor(ctx context.Context, c *store.Contract, provisio
 	if pcid, err := policies.NormalizePCID(provisioning.Subject.CommonName); err != nil || pcid != c.PCID {
 		return nil, &Error{Code: CodeInvalid, Message: fmt.Sprintf("the provisioning certificate is not PCID %s's", c.PCID)}
 	}
+	if v, err := vehicleVariant(provisioning); err == nil {
+		return in.prepare20(ctx, c, v, sessionID, cpsRoot, maxBase64)
+	}
+	if len(in.CPS) == 0 {
+		return nil, refuse(ResponseFailed, ReasonNotConfigured, nil, "this pncpki has no CPS key to sign installation responses")
+	}
 	pub, ok := provisioning.PublicKey.(*ecdsa.PublicKey)
 	if !ok || pub.Curve != elliptic.P256() {
-		return nil, &Error{Code: CodeInvalid, Message: "the provisioning certificate of " + c.PCID + " has no P-256 key"}
+		return nil, &Error{Code: CodeInvalid, Message: "the provisioning certificate of " + c.PCID + " has no P-256 key (ISO 15118-2), P-521 or Ed448 key (ISO 15118-20)"}
 	}
 	req := &request{sessionID: strings.ToUpper(sessionID), pcid: c.PCID, recipient: pub, contract: c, anyRoot: true}
 	if cpsRoot != "" {
@@ -102,4 +108,43 @@ func (in *Installer) PrepareFor(ctx context.Context, c *store.Contract, provisio
 	}
 	res.Timings = tm
 	return res, nil
+}
+
+// prepare20 is PrepareFor for a vehicle of ISO 15118-20 (its registered
+// provisioning certificate's key P-521 or Ed448): the answer to a
+// CertificateInstallationReq of V2G session sessionID (8 bytes, zeros
+// when empty) carrying contract c, signed by a -20 CPS of the vehicle's
+// variant (under the V2G root cpsRoot names, when it names one), with no
+// other contract to come.
+func (in *Installer) prepare20(ctx context.Context, c *store.Contract, v variant20, sessionID, cpsRoot string, maxBase64 int) (*Response, error) {
+	sid, err := hex.DecodeString(sessionID)
+	if err != nil || len(sid) > 8 {
+		return nil, &Error{Code: CodeInvalid, Message: "Invalid SessionID format, make sure the length is maximum 8 bytes and it is represented in HEX binary"}
+	}
+	sid = append(make([]byte, 8-len(sid)), sid...) // -20 SessionIDs are 8 bytes
+	var cps *CPS
+	for i := range in.CPS20 {
+		root := in.CPS20[i].Chain[len(in.CPS20[i].Chain)-1]
+		if v.signs(in.CPS20[i].Signer) && (cpsRoot == "" || strings.EqualFold(ca.Fingerprint(root), strings.ReplaceAll(cpsRoot, ":", ""))) {
+			cps = &in.CPS20[i]
+			break
+		}
+	}
+	if cps == nil {
+		return nil, &Error{Code: CodeNotFound, Message: "no ISO 15118-20 CPS of the vehicle's variant signs here (under the V2G root " + cmpOr(cpsRoot, "any") + ")"}
+	}
+	var tm Timings
+	out, record, chain, err := in.answer20(ctx, sid, &offer20{emaid: c.EMAID, contract: c}, c.PCID, v, cps, nil, 0, maxBase64, &tm)
+	if err != nil {
+		return nil, err
+	}
+	return &Response{EXI: out, EMAID: c.EMAID, PCID: c.PCID, Contract: record, ContractChain: chain,
+		CPSChain: WithoutRoot(cps.Chain), CPSRoot: cps.Chain[len(cps.Chain)-1], ISO20: true, Timings: tm}, nil
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

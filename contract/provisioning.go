@@ -2,6 +2,8 @@ package contract
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -9,9 +11,22 @@ import (
 	"time"
 
 	"github.com/pncpki/pncpki/ca"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 )
+
+// ProvisioningProfile is the OEM provisioning profile for a certificate's
+// key: ISO 15118-2 (P-256), or ISO 15118-20's secp521r1 or Ed448 variant.
+func ProvisioningProfile(leaf *x509.Certificate) string {
+	if k, ok := leaf.PublicKey.(*ecdsa.PublicKey); ok && k.Curve == elliptic.P521() {
+		return policies.ISO20OEMProv
+	}
+	if ed448x509.PublicKey(leaf) != nil {
+		return policies.ISO20EdOEMProv
+	}
+	return policies.ISO2OEMProv
+}
 
 // MaxProvisioningChain bounds the sub-CAs sent with a provisioning
 // certificate (ISO 15118-2: at most two below the root).
@@ -19,10 +34,11 @@ const MaxProvisioningChain = 2
 
 // PutProvisioning registers an OEM provisioning certificate (DER leaf and
 // its sub-CAs, leaf first) for the PCID in its CN. The leaf must fit the
-// OEM provisioning profile; with OEM roots given, the chain must verify to
-// one of them. The tenant must be an OEM ("" for an administrator acting
-// for owner).
-func (p *Pool) PutProvisioning(ctx context.Context, actingTenant, owner string, certs []*x509.Certificate, oemRoots *x509.CertPool) (*store.ProvisioningCertificate, error) {
+// OEM provisioning profile of its ISO 15118 part and variant (its key
+// tells: P-256 for -2, P-521 or Ed448 for -20); with OEM roots given, the
+// chain must verify to one of them. The tenant must be an OEM ("" for an
+// administrator acting for owner).
+func (p *Pool) PutProvisioning(ctx context.Context, actingTenant, owner string, certs []*x509.Certificate, oemRoots []*x509.Certificate) (*store.ProvisioningCertificate, error) {
 	if len(certs) == 0 || len(certs) > 1+MaxProvisioningChain {
 		return nil, &Error{Code: CodeInvalid, Message: fmt.Sprintf("send the provisioning certificate and at most %d sub-CAs", MaxProvisioningChain)}
 	}
@@ -31,7 +47,7 @@ func (p *Pool) PutProvisioning(ctx context.Context, actingTenant, owner string, 
 		return nil, err
 	}
 	leaf := certs[0]
-	prof, _ := policies.Lookup(policies.ISO2OEMProv)
+	prof, _ := policies.Lookup(ProvisioningProfile(leaf))
 	if vs := prof.Check(leaf, policies.SECCBoth); len(vs) > 0 {
 		return nil, &Error{Code: CodeInvalid, Message: "not an OEM provisioning certificate: " + vs.Error()}
 	}
@@ -39,13 +55,8 @@ func (p *Pool) PutProvisioning(ctx context.Context, actingTenant, owner string, 
 	if err != nil {
 		return nil, &Error{Code: CodeInvalid, Message: "PCID", Err: err}
 	}
-	if oemRoots != nil {
-		inter := x509.NewCertPool()
-		for _, c := range certs[1:] {
-			inter.AddCert(c)
-		}
-		if _, err := leaf.Verify(x509.VerifyOptions{Roots: oemRoots, Intermediates: inter, CurrentTime: p.now(),
-			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+	if len(oemRoots) > 0 {
+		if _, err := verifyChain(leaf, oemRoots, certs[1:], p.now()); err != nil {
 			return nil, &Error{Code: CodeInvalid, Message: "the chain does not lead to an OEM root", Err: err}
 		}
 	}

@@ -78,13 +78,17 @@ func (c *Client) ProvisioningCertificate(ctx context.Context, pcid string) (*x50
 
 // PutSignedContractData uploads signed contract data (a
 // CertificateInstallationRes, EXI) to the ecosystem's contract pool.
-func (c *Client) PutSignedContractData(ctx context.Context, emaid, pcid string, exiRes []byte) error {
+func (c *Client) PutSignedContractData(ctx context.Context, emaid, pcid string, exiRes []byte, iso20 bool) error {
 	tok, err := c.Token(ctx)
 	if err != nil {
 		return err
 	}
 	res := base64.StdEncoding.EncodeToString(exiRes)
-	body := map[string]string{"emaid": emaid, "pcid": pcid, "xsdMsgDefNamespace": ocppsec.ISO15118v2Schema}
+	ns := ocppsec.ISO15118v2Schema
+	if iso20 { // each API's own name for ISO 15118-20
+		ns = map[string]string{OPNC: "urn:iso:15118:20:2020:MsgDef", OPCP: "urn:iso:15118:20:2022:MsgDef"}[c.Protocol]
+	}
+	body := map[string]string{"emaid": emaid, "pcid": pcid, "xsdMsgDefNamespace": ns}
 	path := "/ccp/signedcontractdata"
 	if c.Protocol == OPCP {
 		body["signedContractDataXML"], path = res, "/v1/ccp/signedContractData"
@@ -221,7 +225,7 @@ func (p *Pusher) push(ctx context.Context, change contract.Change, c *store.Cont
 	} else if err != nil {
 		return err
 	}
-	return p.Client.PutSignedContractData(ctx, res.EMAID, c.PCID, res.EXI)
+	return p.Client.PutSignedContractData(ctx, res.EMAID, c.PCID, res.EXI, res.ISO20)
 }
 
 // provisioning finds the vehicle's provisioning certificate: registered

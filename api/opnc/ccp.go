@@ -1,6 +1,8 @@
 package opnc
 
 import (
+	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -215,7 +217,8 @@ func (s *Server) storeSignedData(w http.ResponseWriter, r *http.Request, namespa
 }
 
 // iso20Namespaces name ISO 15118-20's messages in signed contract data:
-// OPNC's, OPCP's, and the CommonMessages namespace OCPP 2.1 carries.
+// OPNC's, OPCP's (the first two, in this order), and the CommonMessages
+// namespace OCPP 2.1 carries.
 var iso20Namespaces = []string{"urn:iso:15118:20:2020:MsgDef", "urn:iso:15118:20:2022:MsgDef", contract.ISO15118v20Schema}
 
 func iso20Namespace(ns string) bool { return slices.Contains(iso20Namespaces, ns) }
@@ -227,11 +230,16 @@ func iso20Namespace(ns string) bool { return slices.Contains(iso20Namespaces, ns
 func (s *Server) provideSignedContractData(opcp bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if ns := q.Get("xsdMsgDefNamespace"); ns != "" && ns != ocppsec.ISO15118v2Schema {
-			// A -20 answer is made for a V2G session's request (its
-			// SessionID, the contracts it has had): pncpki gives it to the
-			// vehicle's request only.
-			s.writeError(w, http.StatusBadRequest, "xsdMsgDefNamespace %q is not supported here; pncpki prepares %s contract data, and ISO 15118-20 data for the vehicle's own request", ns, ocppsec.ISO15118v2Schema)
+		ns := q.Get("xsdMsgDefNamespace")
+		if ns != "" && ns != ocppsec.ISO15118v2Schema && !iso20Namespace(ns) {
+			s.writeError(w, http.StatusBadRequest, "xsdMsgDefNamespace %q is not supported; pncpki speaks %s and ISO 15118-20 (%s)",
+				ns, ocppsec.ISO15118v2Schema, strings.Join(iso20Namespaces, ", "))
+			return
+		}
+		if ns != "" && !s.partMatches(r.Context(), chi.URLParam(r, "pcid"), iso20Namespace(ns)) {
+			// Checked before anything is issued: the vehicle's registered
+			// provisioning certificate decides the part it gets.
+			s.writeError(w, http.StatusBadRequest, "xsdMsgDefNamespace %q is not the ISO 15118 part of the provisioning certificate registered for %s", ns, chi.URLParam(r, "pcid"))
 			return
 		}
 		if s.Installer == nil {
@@ -250,13 +258,39 @@ func (s *Server) provideSignedContractData(opcp bool) http.HandlerFunc {
 			return
 		}
 		exiRes := base64.StdEncoding.EncodeToString(res.EXI)
+		resNS := ocppsec.ISO15118v2Schema
+		if res.ISO20 {
+			resNS = iso20Namespaces[0] // OPNC's
+			if opcp {
+				resNS = iso20Namespaces[1]
+			}
+		}
 		if opcp { // OPCP's fingerprint pattern is a UUID's: left out
-			writeJSON(w, http.StatusOK, map[string]any{"certificateInstallationRes": exiRes, "xsdMsgDefNamespace": ocppsec.ISO15118v2Schema})
+			writeJSON(w, http.StatusOK, map[string]any{"certificateInstallationRes": exiRes, "xsdMsgDefNamespace": resNS})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"signedContractDataCollection": []map[string]any{{
 			"certificateInstallationRes": exiRes, "emaid": res.EMAID, "pcid": res.PCID,
-			"xsdMsgDefNamespace": ocppsec.ISO15118v2Schema, "cpsV2GRootCertificateFingerprint": ca.Fingerprint(res.CPSRoot),
+			"xsdMsgDefNamespace": resNS, "cpsV2GRootCertificateFingerprint": ca.Fingerprint(res.CPSRoot),
 		}}})
 	}
+}
+
+// partMatches says whether the provisioning certificate registered for
+// pcid is of the ISO 15118 part asked for (-20 or -2); with none
+// registered (or the PCID malformed) Prepare gives the error.
+func (s *Server) partMatches(ctx context.Context, pcid string, want20 bool) bool {
+	n, err := policies.NormalizePCID(pcid)
+	if err != nil {
+		return true
+	}
+	prov, err := s.Pool.Store.ProvisioningCertificate(ctx, n)
+	if err != nil {
+		return true
+	}
+	leaf, err := x509.ParseCertificate(prov.DER)
+	if err != nil {
+		return true
+	}
+	return (contract.ProvisioningProfile(leaf) != policies.ISO2OEMProv) == want20
 }

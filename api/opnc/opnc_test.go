@@ -46,7 +46,11 @@ type env struct {
 	d      *datadir.Dir
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, false) }
+
+// newEnvWith is newEnv, with iso20 also the ISO 15118-20 hierarchies and
+// CPS identities.
+func newEnvWith(t *testing.T, iso20 bool) *env {
 	t.Helper()
 	ctx := context.Background()
 	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
@@ -54,7 +58,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	if err := d.Init(ctx, datadir.InitConfig{Organization: "Test"}); err != nil {
+	if err := d.Init(ctx, datadir.InitConfig{Organization: "Test", ISO20: iso20}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tn := range []*policies.Tenant{
@@ -77,6 +81,17 @@ func newEnv(t *testing.T) *env {
 	cps, err := contract.LoadCPS(ctx, d.CA, "softkms:path="+datadir.CPSLeafKey, filepath.Join(d.Path, "cps-leaf.pem"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var cps20 []contract.CPS
+	for _, l := range datadir.CPS20Leaves {
+		if !iso20 {
+			break
+		}
+		c, err := contract.LoadCPS(ctx, d.CA, "softkms:path="+l.Key, filepath.Join(d.Path, l.Cert))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cps20 = append(cps20, c)
 	}
 	anchors, err := ocppsec.AnchorsFrom(ctx, d.CA, d.Store, "")
 	if err != nil {
@@ -105,7 +120,7 @@ func newEnv(t *testing.T) *env {
 		Roots:   bridge,
 		Events:  events,
 		Pool:    pool,
-		Installer: &contract.Installer{Pool: pool, CPS: []contract.CPS{cps},
+		Installer: &contract.Installer{Pool: pool, CPS: []contract.CPS{cps}, CPS20: cps20,
 			OEMRoots: func(context.Context) ([]*x509.Certificate, []*x509.Certificate, error) {
 				return bridge.TrustAnchors()[ocppsec.UseOEM], oem.Chain("oem-prov")[:2], nil
 			}},

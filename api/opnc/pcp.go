@@ -113,11 +113,7 @@ func (s *Server) storeProvisioning(w http.ResponseWriter, r *http.Request, names
 		}
 		certs = append(certs, c)
 	}
-	var roots *x509.CertPool
-	if a := s.Anchors(); len(a[ocppsec.UseOEM]) > 0 {
-		roots = a.Pool(ocppsec.UseOEM)
-	}
-	if _, err := s.Pool.PutProvisioning(r.Context(), actingTenant(r), "", certs, roots); err != nil {
+	if _, err := s.Pool.PutProvisioning(r.Context(), actingTenant(r), "", certs, s.Anchors()[ocppsec.UseOEM]); err != nil {
 		s.poolError(w, err)
 		return false
 	}

@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pncpki/pncpki/contract"
+	"github.com/pncpki/pncpki/ocppsec"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
 	"github.com/pncpki/pncpki/testcerts"
@@ -71,7 +73,7 @@ func TestProvideSignedContractData(t *testing.T) {
 		{"bad session ID", path + "?sessionID=XYZ", e.oem, 400},
 		{"long session ID", path + "?sessionID=" + strings.Repeat("00", 9), e.oem, 400},
 		{"unknown CPS root", path + "?cpsV2GRootCertificateFingerprint=" + strings.Repeat("ab", 32), e.oem, 404},
-		{"ISO 15118-20", path + "?xsdMsgDefNamespace=urn:iso:15118:20:2022:MsgDef", e.oem, 400},
+		{"ISO 15118-20 for a -2 vehicle", path + "?xsdMsgDefNamespace=urn:iso:15118:20:2022:MsgDef", e.oem, 400},
 		{"bad EMAID", "/opnc/v1/ccp/signedcontractdata/DE8/" + testcerts.PCID, e.oem, 400},
 	} {
 		if status, out := e.do(t, "GET", tt.path, "", nil, tt.token); status != tt.status {
@@ -80,5 +82,76 @@ func TestProvideSignedContractData(t *testing.T) {
 	}
 	if after, _ := e.d.Store.Certificates(ctx, store.Filter{Profile: policies.ISO2Contract}); len(after) != len(before) {
 		t.Errorf("refusals issued %d contract certificates", len(after)-len(before))
+	}
+}
+
+// TestProvideSignedContractData20: for a vehicle registered with an ISO
+// 15118-20 provisioning certificate (either variant), an OEM back end gets
+// -20 signed contract data without a vehicle request, in OPNC's and
+// OPCP's shapes with their -20 namespace; the vehicle verifies and
+// decrypts it. Asking for -2 data is refused before anything is issued.
+func TestProvideSignedContractData20(t *testing.T) {
+	for _, v := range []struct {
+		name     string
+		generate func(uint64, time.Time) (*testcerts.PKI, error)
+		root     string
+	}{{"secp521r1", testcerts.Generate20, "v2g20-root"}, {"Ed448", testcerts.Generate20Ed448, "v2g20ed-root"}} {
+		t.Run(v.name, func(t *testing.T) {
+			e := newEnvWith(t, true)
+			ctx := store.WithActor(context.Background(), "test")
+			pki, err := v.generate(4, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			prov := pki.Get("oem-prov")
+			if err := e.bridge.AddTrustAnchor(ctx, ocppsec.UseOEM, pki.Get("oem-root").Cert, "admin"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.pool.PutProvisioning(ctx, "oem1", "", append([]*x509.Certificate{prov.Cert}, pki.Chain("oem-prov")[:2]...),
+				[]*x509.Certificate{pki.Get("oem-root").Cert}); err != nil {
+				t.Fatal(err)
+			}
+			emaid, _ := policies.ParseEMAID("DE8AAC12345678")
+			v2g, _ := e.d.CA.Authority(v.root)
+			mo, _ := e.d.CA.Authority(strings.Replace(v.root, "v2g", "mo", 1))
+			ev := &contract.EV20{ProvisioningChain: []*x509.Certificate{prov.Cert}, ProvisioningKey: prov.Signer(), X448Key: prov.X448Key,
+				Roots: []*x509.Certificate{v2g.Cert, mo.Cert}, SessionID: []byte{0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78}}
+			before, _ := e.d.Store.CountCertificates(ctx, store.Filter{})
+			path := "/opnc/v1/ccp/signedcontractdata/" + emaid.String() + "/" + testcerts.PCID
+			if status, out := e.do(t, "GET", path+"?xsdMsgDefNamespace="+ocppsec.ISO15118v2Schema, "", nil, e.oem); status != 400 {
+				t.Errorf("-2 data for a -20 vehicle: %d %s", status, out)
+			}
+			if after, _ := e.d.Store.CountCertificates(ctx, store.Filter{}); after != before {
+				t.Errorf("a refused request issued %d certificates", after-before)
+			}
+			status, out := e.do(t, "GET", path+"?sessionID=12345678&xsdMsgDefNamespace=urn:iso:15118:20:2020:MsgDef", "", nil, e.oem)
+			if status != 200 {
+				t.Fatalf("provide: %d %s", status, out)
+			}
+			validate(t, schema(t, "ccp.api.consolidated.v1.json", "/components/schemas/getSignedContractDataRes.v1"), out)
+			var res struct {
+				Collection []struct {
+					Res string `json:"certificateInstallationRes"`
+					NS  string `json:"xsdMsgDefNamespace"`
+				} `json:"signedContractDataCollection"`
+			}
+			json.Unmarshal(out, &res)
+			if res.Collection[0].NS != "urn:iso:15118:20:2020:MsgDef" {
+				t.Errorf("namespace %q", res.Collection[0].NS)
+			}
+			exiRes, _ := base64.StdEncoding.DecodeString(res.Collection[0].Res)
+			got, err := ev.ReadResponse20(exiRes, testcerts.PCID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.EMAID != emaid.String() || got.Remaining != 0 {
+				t.Errorf("eMAID %s, %d remaining", got.EMAID, got.Remaining)
+			}
+			status, out = e.do(t, "GET", "/opcp/v1/ccp/provideSignedContractData/"+emaid.String()+"/"+testcerts.PCID+"?sessionID=12345678", "", nil, e.emsp)
+			if status != 200 || !strings.Contains(string(out), "urn:iso:15118:20:2022:MsgDef") {
+				t.Fatalf("OPCP provide: %d %s", status, out)
+			}
+			validate(t, opcpSchema(t, "ccp.v1.json", "/components/schemas/ProvideContractDataResponse"), out)
+		})
 	}
 }
