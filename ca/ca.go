@@ -397,14 +397,13 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	if k, ok := csr.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() > MaxRSABits {
 		return nil, refuse(CodeCSRProfile, "RSA key of %d bits; at most %d are accepted", k.N.BitLen(), MaxRSABits)
 	}
-	if _, err := ed448x509.ParsePublicKey(csr.RawSubjectPublicKeyInfo); err == nil {
-		// ISO 15118-20's Ed448 variant: crypto/x509 leaves the key out.
-		pub, err := ed448x509.CheckCSRSignature(csr)
-		if err != nil {
-			return nil, &Error{Code: CodeCSRSignature, Message: "CSR self-signature does not verify", Err: err}
-		}
+	// ISO 15118-20's Ed448 variant: crypto/x509 leaves the key out.
+	switch pub, err := ed448x509.CheckCSRSignature(csr); {
+	case err == nil:
 		csr.PublicKey = pub
 		return csr, nil
+	case !errors.Is(err, ed448x509.ErrNotCurve448):
+		return nil, &Error{Code: CodeCSRSignature, Message: "CSR self-signature does not verify", Err: err}
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, &Error{Code: CodeCSRSignature, Message: "CSR self-signature does not verify", Err: err}

@@ -157,12 +157,12 @@ func DecryptPrivateKey20(curve string, oemKey any, dhPublic, field []byte, pcid 
 		if !ok {
 			return nil, errors.New("X448 transport needs an X448 OEM key")
 		}
-		if len(dhPublic) != 1+x448.Size || dhPublic[0] != 0x04 {
-			return nil, fmt.Errorf("X448 DHPublicKey of %d bytes, want 0x04 and 56", len(dhPublic))
+		pub, err := x448DHPublic(dhPublic)
+		if err != nil {
+			return nil, err
 		}
-		var pub, shared x448.Key
-		copy(pub[:], dhPublic[1:])
-		if !x448.Shared(&shared, k, &pub) {
+		var shared x448.Key
+		if !x448.Shared(&shared, k, pub) {
 			return nil, errors.New("DHPublicKey is a low-order point")
 		}
 		z = shared[:]
@@ -170,6 +170,17 @@ func DecryptPrivateKey20(curve string, oemKey any, dhPublic, field []byte, pcid 
 		return nil, fmt.Errorf("ECDHCurve %q: want SECP521 or X448", curve)
 	}
 	return OpenPrivateKey20(KDF20(z), field, aad20(pcid, contractSKI))
+}
+
+// x448DHPublic reads an X448 DHPublicKey: 0x04 and the u coordinate, 57
+// bytes (V2G20-2572).
+func x448DHPublic(b []byte) (*x448.Key, error) {
+	if len(b) != 1+x448.Size || b[0] != 0x04 {
+		return nil, fmt.Errorf("X448 DHPublicKey of %d bytes, want 0x04 and %d", len(b), x448.Size)
+	}
+	var pub x448.Key
+	copy(pub[:], b[1:])
+	return &pub, nil
 }
 
 // sign20 signs SignedInfo's EXI for ISO 15118-20 and names the signature

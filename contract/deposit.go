@@ -15,8 +15,6 @@ import (
 	"github.com/pncpki/pncpki/internal/ed448x509"
 	"github.com/pncpki/pncpki/policies"
 	"github.com/pncpki/pncpki/store"
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // PutDeposit stores the signed contract data of an eMSP that runs its own
@@ -104,10 +102,8 @@ func depositRuleOf(leaf *x509.Certificate) depositRule {
 	}
 	if ed448x509.PublicKey(leaf) != nil {
 		return depositRule{policies.ISO20EdContract, fieldLenX448, func(b []byte) error {
-			if len(b) != dhLenX448 || b[0] != 0x04 {
-				return fmt.Errorf("%d bytes, want 0x04 and an X448 key (%d)", len(b), dhLenX448)
-			}
-			return nil
+			_, err := x448DHPublic(b)
+			return err
 		}}
 	}
 	return depositRule{policies.ISO2Contract, EncryptedKeySize, func(b []byte) error {
@@ -121,21 +117,11 @@ func depositRuleOf(leaf *x509.Certificate) depositRule {
 // depositProfile is the contract profile of a deposit's certificate: an
 // ISO 15118-2 one, or one of an ISO 15118-20 variant.
 func depositProfile(d *store.ContractDeposit) (string, error) {
-	leaf, err := x509.ParseCertificate(firstDER(d.Chain))
-	if err != nil {
-		return "", fmt.Errorf("deposit for %s: %w", d.PCID, err)
+	chain, err := x509.ParseCertificates(d.Chain)
+	if err != nil || len(chain) == 0 {
+		return "", fmt.Errorf("deposit for %s: %v", d.PCID, err)
 	}
-	return depositRuleOf(leaf).profile, nil
-}
-
-// firstDER is the first DER element of concatenated certificates.
-func firstDER(der []byte) []byte {
-	s := cryptobyte.String(der)
-	var first cryptobyte.String
-	if !s.ReadASN1Element(&first, cbasn1.SEQUENCE) {
-		return der
-	}
-	return first
+	return depositRuleOf(chain[0]).profile, nil
 }
 
 // ParseSignedResponse20 is ParseSignedResponse for an ISO 15118-20

@@ -737,16 +737,8 @@ func (in *Installer) respond(ctx context.Context, action Action, req *request, t
 	if err != nil {
 		return nil, err
 	}
-	if n := base64.StdEncoding.EncodedLen(len(out)); maxBase64 > 0 && n > maxBase64 {
-		// The size was known before signing, so this is a defect of
-		// answerBound; still nothing may be half done: a certificate
-		// nobody will receive is revoked before the refusal.
-		if record != nil {
-			if _, rerr := in.Pool.CA.Revoke(ctx, record.Issuer, record.Serial, reasonCessationOfOperation); rerr != nil {
-				return nil, fmt.Errorf("revoke the undeliverable contract certificate: %w", rerr)
-			}
-		}
-		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
+	if err := in.deliverable(ctx, out, record, maxBase64); err != nil {
+		return nil, err
 	}
 	return &Response{EXI: out, EMAID: data.emaid, PCID: req.pcid, Contract: record, ContractChain: data.chain,
 		CPSChain: WithoutRoot(cps.Chain), CPSRoot: cps.Chain[len(cps.Chain)-1]}, nil
@@ -847,6 +839,24 @@ func (in *Installer) contractValidity(c *store.Contract) (policies.Period, error
 		return policies.Period{}, refuse(ResponseNoCertificate, ReasonNoContract, nil, "contract %s ends in %d days, before a contract certificate's minimum of 28", c.EMAID, days)
 	}
 	return policies.Period{Days: min(days, 365)}, nil
+}
+
+// deliverable refuses an answer over maxBase64. An answer whose contract
+// certificate was issued for it was bounded before issuance (answerBound,
+// fits20), so that is a defect; still nothing may be half done: the
+// certificate nobody will receive is revoked before the refusal. A
+// deposit's answer, all its parts given, is measured here only.
+func (in *Installer) deliverable(ctx context.Context, out []byte, record *store.Certificate, maxBase64 int) error {
+	n := base64.StdEncoding.EncodedLen(len(out))
+	if maxBase64 <= 0 || n <= maxBase64 {
+		return nil
+	}
+	if record != nil {
+		if _, err := in.Pool.CA.Revoke(ctx, record.Issuer, record.Serial, reasonCessationOfOperation); err != nil {
+			return fmt.Errorf("revoke the undeliverable contract certificate: %w", err)
+		}
+	}
+	return refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
 }
 
 // depositData is the contract data an eMSP deposited.

@@ -170,17 +170,8 @@ func (in *Installer) handle20(ctx context.Context, exiRequest []byte, maxBase64 
 	if err != nil {
 		return nil, err
 	}
-	if n := base64.StdEncoding.EncodedLen(len(out)); maxBase64 > 0 && n > maxBase64 {
-		// A deposit's answer, all its parts given, is measured here. An
-		// issued one was bounded before issuance (fits20), so this does
-		// not happen to it; if it did, the stored certificate is
-		// revoked, as nobody receives it.
-		if record != nil {
-			if _, rerr := in.Pool.CA.Revoke(ctx, record.Issuer, record.Serial, reasonCessationOfOperation); rerr != nil {
-				return nil, fmt.Errorf("revoke the undeliverable contract certificate: %w", rerr)
-			}
-		}
-		return nil, refuse(ResponseFailed, ReasonTooLarge, nil, "the response is %d base64 characters, over the limit of %d", n, maxBase64)
+	if err := in.deliverable(ctx, out, record, maxBase64); err != nil {
+		return nil, err
 	}
 	if err := in.sessions20().Add(ctx, session, next.emaid); err != nil {
 		// The vehicle gets its contract; asking again, it may get the
@@ -326,13 +317,22 @@ func (v variant20) signs(signer crypto.Signer) bool {
 // chooseCPS20 picks a -20 CPS identity of the vehicle's variant whose
 // root the vehicle lists.
 func (in *Installer) chooseCPS20(roots []rootID, v variant20) (*CPS, error) {
-	for i := range in.CPS20 {
-		c := &in.CPS20[i]
-		if v.signs(c.Signer) && listed(roots, c.Chain[len(c.Chain)-1]) {
-			return c, nil
-		}
+	if c := in.cps20(v, func(root *x509.Certificate) bool { return listed(roots, root) }); c != nil {
+		return c, nil
 	}
 	return nil, refuse(ResponseNoCertificate, ReasonNoRoot, nil, "the vehicle lists none of the V2G roots of this pncpki's ISO 15118-20 CPS of its variant")
+}
+
+// cps20 is the first -20 CPS identity of variant v whose root takes, or
+// nil.
+func (in *Installer) cps20(v variant20, takes func(root *x509.Certificate) bool) *CPS {
+	for i := range in.CPS20 {
+		c := &in.CPS20[i]
+		if v.signs(c.Signer) && takes(c.Chain[len(c.Chain)-1]) {
+			return c
+		}
+	}
+	return nil
 }
 
 // answer20 issues and stores the contract certificate, encrypts its key

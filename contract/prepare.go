@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -122,16 +123,11 @@ func (in *Installer) prepare20(ctx context.Context, c *store.Contract, v variant
 		return nil, &Error{Code: CodeInvalid, Message: "Invalid SessionID format, make sure the length is maximum 8 bytes and it is represented in HEX binary"}
 	}
 	sid = append(make([]byte, 8-len(sid)), sid...) // -20 SessionIDs are 8 bytes
-	var cps *CPS
-	for i := range in.CPS20 {
-		root := in.CPS20[i].Chain[len(in.CPS20[i].Chain)-1]
-		if v.signs(in.CPS20[i].Signer) && (cpsRoot == "" || strings.EqualFold(ca.Fingerprint(root), strings.ReplaceAll(cpsRoot, ":", ""))) {
-			cps = &in.CPS20[i]
-			break
-		}
-	}
+	cps := in.cps20(v, func(root *x509.Certificate) bool {
+		return cpsRoot == "" || strings.EqualFold(ca.Fingerprint(root), strings.ReplaceAll(cpsRoot, ":", ""))
+	})
 	if cps == nil {
-		return nil, &Error{Code: CodeNotFound, Message: "no ISO 15118-20 CPS of the vehicle's variant signs here (under the V2G root " + cmpOr(cpsRoot, "any") + ")"}
+		return nil, &Error{Code: CodeNotFound, Message: "no ISO 15118-20 CPS of the vehicle's variant signs here (under the V2G root " + cmp.Or(cpsRoot, "any") + ")"}
 	}
 	var tm Timings
 	out, record, chain, err := in.answer20(ctx, sid, &offer20{emaid: c.EMAID, contract: c}, c.PCID, v, cps, nil, 0, maxBase64, &tm)
@@ -140,11 +136,4 @@ func (in *Installer) prepare20(ctx context.Context, c *store.Contract, v variant
 	}
 	return &Response{EXI: out, EMAID: c.EMAID, PCID: c.PCID, Contract: record, ContractChain: chain,
 		CPSChain: WithoutRoot(cps.Chain), CPSRoot: cps.Chain[len(cps.Chain)-1], ISO20: true, Timings: tm}, nil
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

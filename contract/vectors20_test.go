@@ -13,11 +13,10 @@ import (
 	"testing"
 
 	"github.com/cloudflare/circl/dh/x448"
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/pncpki/pncpki/contract"
 	"github.com/pncpki/pncpki/contract/exi"
+	"github.com/pncpki/pncpki/internal/ed448x509"
 )
 
 // vectors20 is what this test reads of an ISO 15118-20 vector file.
@@ -213,19 +212,13 @@ func readECKey(t *testing.T, path string) any {
 // not know.
 func readX448Key(t *testing.T, path string) *x448.Key {
 	t.Helper()
-	s := cryptobyte.String(pemBlock(t, path))
-	var info, alg cryptobyte.String
-	var version int
-	var priv, inner []byte
-	if !s.ReadASN1(&info, cbasn1.SEQUENCE) || !info.ReadASN1Integer(&version) || !info.ReadASN1(&alg, cbasn1.SEQUENCE) ||
-		!info.ReadASN1Bytes(&priv, cbasn1.OCTET_STRING) {
-		t.Fatalf("%s: not PKCS#8", path)
+	k, err := ed448x509.ParsePKCS8(pemBlock(t, path))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
-	ps := cryptobyte.String(priv)
-	if !ps.ReadASN1Bytes(&inner, cbasn1.OCTET_STRING) || len(inner) != x448.Size {
+	x, ok := k.(*x448.Key)
+	if !ok {
 		t.Fatalf("%s: not an X448 key", path)
 	}
-	var k x448.Key
-	copy(k[:], inner)
-	return &k
+	return x
 }

@@ -184,7 +184,7 @@ func readEXI(ev *contract.EV, b64 string, key *ecdsa.PrivateKey) (*contract.Inst
 // hierarchies a contract service with all CPS identities, two contracts
 // of an eMSP for the vehicle of the -20 test PKI of one variant (the
 // first its default), and that PKI's OEM root; it returns the vehicle.
-func withInstaller20(t *testing.T, e *bridgeEnv, ed bool) *contract.EV20 {
+func withInstaller20(t *testing.T, e *bridgeEnv, ed bool) (*contract.EV20, *testcerts.PKI) {
 	t.Helper()
 	ctx := context.Background()
 	if err := e.d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp1", Kind: policies.TenantEMSP, ProviderIDs: []string{"DE8AA"}}); err != nil {
@@ -221,7 +221,7 @@ func withInstaller20(t *testing.T, e *bridgeEnv, ed bool) *contract.EV20 {
 	mo, _ := e.d.CA.Authority("mo" + suffix + "-root")
 	return &contract.EV20{ProvisioningChain: []*x509.Certificate{oem.Get("oem-prov").Cert, oem.Get("oem-sub2").Cert, oem.Get("oem-sub1").Cert},
 		ProvisioningKey: oem.Get("oem-prov").Signer(), X448Key: oem.Get("oem-prov").X448Key,
-		Roots: []*x509.Certificate{v2g.Cert, mo.Cert}, MaxContracts: 1}
+		Roots: []*x509.Certificate{v2g.Cert, mo.Cert}, MaxContracts: 1}, oem
 }
 
 // TestGet15118EVCertificate20 plays an ISO 15118-20 vehicle of each
@@ -243,7 +243,7 @@ func TestGet15118EVCertificate20(t *testing.T) {
 func testGet15118EVCertificate20(t *testing.T, ed bool) {
 	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true}, "")
 	ctx := context.Background()
-	ev := withInstaller20(t, e, ed)
+	ev, _ := withInstaller20(t, e, ed)
 	maxChains := int32(5) // the station's copy overrides the request's 1
 	var got []string
 	for i := 0; ; i++ {

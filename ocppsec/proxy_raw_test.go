@@ -422,7 +422,7 @@ func TestProxyOCPP21ISO20(t *testing.T) {
 	upSrv := httptest.NewServer(up)
 	t.Cleanup(upSrv.Close)
 	e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true}, "")
-	ev := withInstaller20(t, e, false)
+	ev, _ := withInstaller20(t, e, false)
 	p := &Proxy{Bridge: e.b, Upstream: "ws" + strings.TrimPrefix(upSrv.URL, "http") + "/ocpp"}
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
@@ -553,12 +553,7 @@ func TestProxyOCPP21Certificates(t *testing.T) {
 			upSrv := httptest.NewServer(up)
 			t.Cleanup(upSrv.Close)
 			e := newBridgeEnvWith(t, datadir.InitConfig{Organization: "Stadtwerke Musterstadt Energie GmbH", Country: "DE", ISO20: true}, "")
-			ev := withInstaller20(t, e, v.ed)
-			generate := testcerts.Generate20
-			if v.ed {
-				generate = testcerts.Generate20Ed448
-			}
-			vehiclePKI, _ := generate(7, time.Now()) // withInstaller20's
+			ev, vehiclePKI := withInstaller20(t, e, v.ed)
 			oemRoot := vehiclePKI.Get("oem-root").Cert
 			e.b.Anchors[UseOEM] = append(e.b.Anchors[UseOEM], oemRoot)
 			other, _ := testcerts.Generate20(99, time.Now())

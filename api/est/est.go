@@ -7,6 +7,7 @@ package est
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/asn1"
@@ -159,17 +160,10 @@ func profile(r *http.Request) (*policies.Profile, int, string) {
 		return nil, http.StatusNotFound, "unknown CA label " + label + " (cpo, mo/emsp, oem or cps)"
 	}
 	if alg != "" && !strings.EqualFold(alg, curve) {
-		return nil, http.StatusNotFound, "algorithm " + alg + " is not supported for " + cmpOr(iso, "ISO15118-2") + " (" + curve + ")"
+		return nil, http.StatusNotFound, "algorithm " + alg + " is not supported for " + cmp.Or(iso, "ISO15118-2") + " (" + curve + ")"
 	}
 	p, _ := policies.Lookup(name)
 	return p, 0, ""
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // MountOPNC adds the OPNC PKI API under prefix (e.g. /opnc/v1/pki):

@@ -21,9 +21,9 @@ import (
 	"github.com/pncpki/pncpki/testcerts"
 )
 
-// externalResponse is a CertificateInstallationRes that an eMSP with its
-// own MO PKI and CPS (testcerts' hierarchies) signed for the vehicle.
-func externalResponse(t *testing.T, e *env) []byte {
+// emspOwnDir is the data directory of an eMSP that runs its own CPS,
+// with its tenant emsp-own (provider ID DEPNC).
+func emspOwnDir(t *testing.T) *datadir.Dir {
 	t.Helper()
 	ctx := context.Background()
 	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
@@ -37,6 +37,15 @@ func externalResponse(t *testing.T, e *env) []byte {
 	if err := d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp-own", Kind: policies.TenantEMSP, ProviderIDs: []string{"DEPNC"}}); err != nil {
 		t.Fatal(err)
 	}
+	return d
+}
+
+// externalResponse is a CertificateInstallationRes that an eMSP with its
+// own MO PKI and CPS (testcerts' hierarchies) signed for the vehicle.
+func externalResponse(t *testing.T, e *env) []byte {
+	t.Helper()
+	ctx := context.Background()
+	d := emspOwnDir(t)
 	p := e.pki
 	in := &contract.Installer{Pool: &contract.Pool{Store: d.Store, CA: d.CA},
 		CPS: []contract.CPS{{Signer: p.Get("cps-leaf").Key, Chain: append([]*x509.Certificate{p.Get("cps-leaf").Cert}, p.Chain("cps-leaf")...)}},
@@ -169,17 +178,7 @@ func mustCPS(t *testing.T, e *env) *x509.Certificate {
 func externalResponse20(t *testing.T, ed bool) ([]byte, *testcerts.PKI) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := datadir.Open(ctx, t.TempDir(), ca.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if err := d.Init(ctx, datadir.InitConfig{Organization: "eMSP own"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Store.CreateTenant(ctx, &policies.Tenant{Name: "emsp-own", Kind: policies.TenantEMSP, ProviderIDs: []string{"DEPNC"}}); err != nil {
-		t.Fatal(err)
-	}
+	d := emspOwnDir(t)
 	generate := testcerts.Generate20
 	if ed {
 		generate = testcerts.Generate20Ed448

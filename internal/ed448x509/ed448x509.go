@@ -55,19 +55,22 @@ func marshalSPKI(oid asn1.ObjectIdentifier, key []byte) []byte {
 }
 
 // parseSPKI reads a SubjectPublicKeyInfo with absent parameters whose
-// algorithm is want and whose key is size bytes.
+// algorithm is want and whose key is size bytes. Another algorithm is an
+// error wrapping ErrNotCurve448.
 func parseSPKI(spki []byte, want asn1.ObjectIdentifier, size int) ([]byte, error) {
 	s := cryptobyte.String(spki)
 	var inner, alg cryptobyte.String
 	var oid asn1.ObjectIdentifier
 	var key asn1.BitString
 	if !s.ReadASN1(&inner, cbasn1.SEQUENCE) || !s.Empty() ||
-		!inner.ReadASN1(&alg, cbasn1.SEQUENCE) || !alg.ReadASN1ObjectIdentifier(&oid) || !alg.Empty() ||
-		!inner.ReadASN1BitString(&key) || !inner.Empty() {
+		!inner.ReadASN1(&alg, cbasn1.SEQUENCE) || !alg.ReadASN1ObjectIdentifier(&oid) {
 		return nil, errors.New("malformed SubjectPublicKeyInfo")
 	}
 	if !oid.Equal(want) {
-		return nil, fmt.Errorf("public key algorithm %v, want %v", oid, want)
+		return nil, fmt.Errorf("%w: public key algorithm %v, want %v", ErrNotCurve448, oid, want)
+	}
+	if !alg.Empty() || !inner.ReadASN1BitString(&key) || !inner.Empty() {
+		return nil, errors.New("malformed SubjectPublicKeyInfo")
 	}
 	if key.BitLength != 8*size {
 		return nil, fmt.Errorf("key of %d bits, want %d", key.BitLength, 8*size)
@@ -176,7 +179,8 @@ func CheckSignature(c, parent *x509.Certificate) error {
 }
 
 // CheckCSRSignature checks the self-signature of a CSR with an Ed448 key,
-// which crypto/x509 parses but cannot check, and returns the key.
+// which crypto/x509 parses but cannot check, and returns the key. A CSR
+// of another key algorithm is an error wrapping ErrNotCurve448.
 func CheckCSRSignature(csr *x509.CertificateRequest) (ed448.PublicKey, error) {
 	pub, err := ParsePublicKey(csr.RawSubjectPublicKeyInfo)
 	if err != nil {
@@ -336,7 +340,8 @@ func ParsePKCS8(der []byte) (any, error) {
 	return nil, fmt.Errorf("%w: algorithm %v", ErrNotCurve448, oid)
 }
 
-// ErrNotCurve448 says a key is neither Ed448 nor X448.
+// ErrNotCurve448 says a key is not of the Ed448 or X448 algorithm asked
+// for.
 var ErrNotCurve448 = errors.New("not an Ed448 or X448 key")
 
 // Scalar is the secret scalar of an Ed448 key as ISO 15118-20 transports
